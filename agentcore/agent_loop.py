@@ -1,0 +1,272 @@
+"""The slow path: a bounded LLM loop with tools.
+
+Bounds, all from settings: at most `max_iterations` decide calls; a dollar
+ceiling checked BEFORE every call (prompt estimate + max_tokens at the stage's
+price); a timeout per tool. An unknown tool ends the run; invalid arguments
+and malformed output each get one corrective retry, then end it. Tool calls
+returned in one turn run concurrently. When the order, payment and policy of
+an order are all known, the refund quote is computed deterministically and
+handed to the model; the validator holds every write to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentcore.errors import LLMError, ToolArgumentsError, ToolError, UnknownToolError
+from agentcore.llm import Completion, LLMClient, ToolCall, estimate_tokens
+from agentcore.models import EscalationReason, PendingAction, Request, Usage
+from agentcore.prompts import (
+    CORRECTION_PREFIX,
+    INTENTS,
+    OPERATOR_NOTE_PREFIX,
+    REFUND_QUOTE_PREFIX,
+    Prompts,
+)
+from agentcore.settings import Settings, StageModel
+from agentcore.tools import ToolContext, ToolRegistry
+from agentcore.tracing import Trace
+from agentcore.validator import FinalAnswer, MalformedOutput, PolicyViolation, Validator
+
+log = logging.getLogger("agentcore.loop")
+
+QUOTE_INPUTS = ("get_order", "get_payments", "get_refund_policy")
+
+
+@dataclass(slots=True)
+class LoopResult:
+    intent: str | None = None
+    answer: str = ""
+    escalation: EscalationReason | None = None
+    reason: str = ""
+    pending_action: PendingAction | None = None
+    draft: str | None = None
+    tool_results: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+class _Escalate(Exception):  # noqa: N818 - control flow inside the loop, never escapes it
+    def __init__(self, reason: EscalationReason, detail: str,
+                 pending: PendingAction | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.pending = pending
+
+
+class AgentLoop:
+    def __init__(self, llm: LLMClient, tools: ToolRegistry, validator: Validator,
+                 prompts: Prompts, settings: Settings) -> None:
+        self.llm = llm
+        self.tools = tools
+        self.validator = validator
+        self.prompts = prompts
+        self.settings = settings
+
+    async def run(self, request: Request, text: str, trace: Trace, usage: Usage) -> LoopResult:
+        run = _Run(self, request, text, trace, usage)
+        try:
+            await run.execute()
+        except _Escalate as esc:
+            run.result.escalation = esc.reason
+            run.result.reason = esc.detail
+            run.result.pending_action = esc.pending
+            run.result.errors.append(f"{esc.reason}: {esc.detail}")
+        return run.result
+
+
+class _Run:
+    """The state of one request's loop; lives as long as the request."""
+
+    def __init__(self, loop: AgentLoop, request: Request, text: str, trace: Trace,
+                 usage: Usage) -> None:
+        self.loop = loop
+        self.settings = loop.settings
+        self.request = request
+        self.text = text
+        self.trace = trace
+        self.usage = usage
+        self.result = LoopResult()
+        self.ctx = ToolContext(loop.validator.shop, request.id, request.customer_id,
+                               loop.settings.shop_latency_ms / 1000)
+        self.args_retry_left = 1
+        self.output_retry_left = 1
+        self.tool_failed = False
+        self.quoted: set[int] = set()
+        self.seen: dict[tuple[str, int], dict[str, Any]] = {}
+
+    async def _call(self, stage: StageModel, messages: list[dict[str, Any]],
+                    tools: list[dict[str, Any]] | None, span_name: str) -> Completion:
+        max_tokens = self.settings.llm.max_tokens
+        estimate = stage.cost(estimate_tokens(messages, tools), max_tokens)
+        ceiling = self.settings.loop.dollar_ceiling
+        if self.usage.dollars + estimate > ceiling:
+            raise _Escalate(EscalationReason.DOLLAR_CEILING,
+                            f"the next call could cost ${estimate:.4f}; ${self.usage.dollars:.4f}"
+                            f" spent of a ${ceiling:.4f} ceiling")
+        with self.trace.span(span_name, parent="llm_loop", model=stage.model) as span:
+            completion = await self.loop.llm.complete(stage, messages, tools, max_tokens)
+            self.usage.add(completion.prompt_tokens, completion.completion_tokens,
+                           completion.dollars)
+            span.attributes.update(prompt_tokens=completion.prompt_tokens,
+                                   completion_tokens=completion.completion_tokens,
+                                   dollars=completion.dollars,
+                                   tool_calls=[c.name for c in completion.tool_calls])
+        return completion
+
+    async def _classify(self) -> str | None:
+        stage = self.settings.llm.classify
+        if stage is None:
+            return None
+        messages = [{"role": "system", "content": self.loop.prompts.classify},
+                    {"role": "user", "content": self.text}]
+        completion = await self._call(stage, messages, None, "classify")
+        try:
+            intent = json.loads(completion.content or "").get("intent")
+        except (json.JSONDecodeError, AttributeError):
+            self.result.errors.append("classification was not JSON; the decide model chooses")
+            return None
+        return intent if intent in INTENTS else None
+
+    async def execute(self) -> None:
+        try:
+            intent = await self._classify()
+        except LLMError as exc:
+            raise _Escalate(EscalationReason.LLM_UNAVAILABLE, str(exc)) from None
+        self.result.intent = intent
+        system = self.loop.prompts.decide_for(intent, self.request.customer_id,
+                                              self.ctx.shop.today.isoformat())
+        messages: list[dict[str, Any]] = [{"role": "system", "content": system},
+                                          {"role": "user", "content": self.text}]
+        if self.request.note:
+            messages.append({"role": "system",
+                             "content": OPERATOR_NOTE_PREFIX + self.request.note})
+        stage = self.settings.llm.decide
+        for iteration in range(1, self.settings.loop.max_iterations + 1):
+            try:
+                completion = await self._call(stage, messages, self.loop.tools.schemas,
+                                              f"llm[{iteration}]")
+            except LLMError as exc:
+                if exc.kind == "malformed" and self.output_retry_left:
+                    self.output_retry_left -= 1
+                    self.result.errors.append(str(exc))
+                    continue
+                reason = (EscalationReason.MALFORMED_OUTPUT if exc.kind == "malformed"
+                          else EscalationReason.LLM_UNAVAILABLE)
+                raise _Escalate(reason, str(exc)) from None
+            messages.append(completion.as_message())
+            if completion.tool_calls:
+                messages.extend(await self._run_tools(completion.tool_calls))
+                messages.extend(self._quotes())
+                continue
+            if self._finish(completion.content, messages):
+                return
+        raise _Escalate(EscalationReason.ITERATION_LIMIT,
+                        f"no final answer after {self.settings.loop.max_iterations} LLM calls")
+
+    def _finish(self, content: str | None, messages: list[dict[str, Any]]) -> bool:
+        """Accepts a final answer, or asks once for a corrected one (False)."""
+        try:
+            final = self.loop.validator.parse_final(content)
+        except MalformedOutput as exc:
+            self.result.errors.append(f"malformed output: {exc}")
+            if not self.output_retry_left:
+                self.result.draft = content
+                raise _Escalate(EscalationReason.MALFORMED_OUTPUT, str(exc)) from None
+            self.output_retry_left -= 1
+            messages.append({"role": "user", "content": CORRECTION_PREFIX + str(exc)
+                             + ". Reply again with the JSON object only."})
+            return False
+        self._accept(final)
+        return True
+
+    def _accept(self, final: FinalAnswer) -> None:
+        self.result.intent = final.intent if final.intent in INTENTS else self.result.intent
+        self.result.draft = final.answer
+        if final.handoff:
+            reason = (EscalationReason.TOOL_FAILED if self.tool_failed
+                      else EscalationReason.CUSTOMER_ASKED_FOR_HUMAN
+                      if "human" in final.handoff.lower() else EscalationReason.LOW_CONFIDENCE)
+            raise _Escalate(reason, final.handoff)
+        if final.confidence < self.settings.loop.min_confidence:
+            raise _Escalate(EscalationReason.LOW_CONFIDENCE,
+                            f"confidence {final.confidence:.2f} is below "
+                            f"{self.settings.loop.min_confidence:.2f}")
+        self.result.answer = final.answer
+
+    async def _run_tools(self, calls: list[ToolCall]) -> list[dict[str, Any]]:
+        """Checks every call of a turn, then runs the valid ones concurrently."""
+        registry = self.loop.tools
+        prepared: list[tuple[ToolCall, dict[str, Any] | None, str | None]] = []
+        bad_arguments = []
+        for call in calls:
+            try:
+                tool = registry.get(call.name)
+            except UnknownToolError as exc:
+                raise _Escalate(EscalationReason.UNKNOWN_TOOL, str(exc)) from None
+            try:
+                args = tool.parse(call.arguments)
+            except ToolArgumentsError as exc:
+                bad_arguments.append(str(exc))
+                prepared.append((call, None, f"invalid arguments: {exc}"))
+                continue
+            if tool.writes:
+                try:
+                    self.loop.validator.check_write(call.name, args, self.request.customer_id)
+                except PolicyViolation as exc:
+                    pending = PendingAction(call.name, args, exc.allowed)
+                    raise _Escalate(EscalationReason.POLICY_VIOLATION, str(exc),
+                                    pending) from None
+            prepared.append((call, args, None))
+        if bad_arguments:
+            self.result.errors.extend(bad_arguments)
+            if not self.args_retry_left:
+                raise _Escalate(EscalationReason.INVALID_ARGUMENTS, "; ".join(bad_arguments))
+            self.args_retry_left -= 1
+        results = await asyncio.gather(*(self._run_tool(c, a, e) for c, a, e in prepared))
+        return [{"role": "tool", "tool_call_id": c.id,
+                 "content": json.dumps(r, default=str)}
+                for (c, _, _), r in zip(prepared, results, strict=True)]
+
+    async def _run_tool(self, call: ToolCall, args: dict[str, Any] | None,
+                        error: str | None) -> dict[str, Any]:
+        with self.trace.span(f"tool:{call.name}", parent="llm_loop") as span:
+            if args is not None:
+                span.attributes["arguments"] = args
+                try:
+                    result = await self.loop.tools.call(call.name, args, self.ctx,
+                                                        self.settings.loop.tool_timeout_s)
+                except ToolError as exc:
+                    error = str(exc)
+                else:
+                    self.result.tool_results[call.id] = {"tool": call.name, "arguments": args,
+                                                         "result": result}
+                    if "order_id" in args:
+                        self.seen[(call.name, int(args["order_id"]))] = result
+                    return result
+            span.error = error
+            self.tool_failed = True
+            self.result.tool_results[call.id] = {"tool": call.name, "arguments": args,
+                                                 "error": error}
+            return {"error": error}
+
+    def _quotes(self) -> list[dict[str, Any]]:
+        """Refund quotes for orders whose order, payments and policy have all arrived."""
+        messages = []
+        orders = {oid for (name, oid) in self.seen if name == "get_order"}
+        for order_id in sorted(orders - self.quoted):
+            if all((name, order_id) in self.seen for name in QUOTE_INPUTS):
+                with self.trace.span("refund_quote", parent="llm_loop", order_id=order_id) as s:
+                    quote = self.loop.validator.quote(order_id)
+                    if quote is None:
+                        continue
+                    s.attributes["allowed_cents"] = quote.allowed_cents
+                self.quoted.add(order_id)
+                self.result.tool_results[f"refund_quote:{order_id}"] = quote.as_dict()
+                messages.append({"role": "system",
+                                 "content": REFUND_QUOTE_PREFIX + json.dumps(quote.as_dict())})
+        return messages

@@ -1,0 +1,93 @@
+"""The headless command line: `python -m agentcore replay|ask`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from agentcore.errors import UserFacingError
+from agentcore.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.load(Path(args.settings)) if args.settings else Settings()
+    if args.data_dir:
+        settings.data_dir = Path(args.data_dir)
+    if args.base_url:
+        settings.llm.base_url = args.base_url
+    return settings
+
+
+async def _replay(args: argparse.Namespace) -> int:
+    from agentcore.engine import Engine
+    from agentcore.replay import load_corpus, replay
+
+    rows = load_corpus(Path(args.corpus))[: args.limit or None]
+    engine = Engine(_settings(args))
+    try:
+        started = time.perf_counter()
+        outcomes, metrics = await replay(engine, rows, rate=args.rate,
+                                         concurrency=args.concurrency,
+                                         progress=not args.quiet)
+        elapsed = time.perf_counter() - started
+    finally:
+        await engine.close()
+    print(f"\nreplayed {len(outcomes)} of {len(rows)} requests in {elapsed:.1f} s "
+          f"({len(outcomes) / elapsed:.0f} req/s) against "
+          f"{engine.settings.llm.base_url or 'the mock LLM'}")
+    print(metrics.summary())
+    return 0 if len(outcomes) == len(rows) else 1
+
+
+async def _ask(args: argparse.Namespace) -> int:
+    from agentcore.engine import Engine
+    from agentcore.models import Request
+
+    engine = Engine(_settings(args))
+    try:
+        outcome = await engine.submit(Request(text=args.text, customer_id=args.customer))
+    finally:
+        await engine.close()
+    print(json.dumps({
+        "route": str(outcome.route), "status": str(outcome.status), "intent": outcome.intent,
+        "answer": outcome.answer, "draft": outcome.draft_answer,
+        "escalation": str(outcome.escalation_reason) if outcome.escalation_reason else None,
+        "latency_ms": round(outcome.latency_ms, 3), "dollars": outcome.usage.dollars,
+        "errors": outcome.errors,
+        "spans": [{"name": s.name, "ms": round(s.duration_ms, 3), "error": s.error}
+                  for s in outcome.spans]}, indent=2, ensure_ascii=False))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="agentcore", description=__doc__)
+    parser.add_argument("--settings", help="settings JSON file")
+    parser.add_argument("--data-dir", help="folder for the databases (default: user data dir)")
+    parser.add_argument("--base-url", help="an OpenAI-compatible endpoint instead of the mock")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    rep = sub.add_parser("replay", help="run a JSONL corpus through the engine")
+    rep.add_argument("corpus")
+    rep.add_argument("--rate", type=float, default=0.0, help="requests per second (0: max)")
+    rep.add_argument("--concurrency", type=int, default=8)
+    rep.add_argument("--limit", type=int, default=0, help="only the first N requests")
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    ask = sub.add_parser("ask", help="answer one request and print the outcome")
+    ask.add_argument("text")
+    ask.add_argument("--customer", type=int, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    command = {"replay": _replay, "ask": _ask}[args.command]
+    try:
+        return asyncio.run(command(args))
+    except (UserFacingError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,217 @@
+"""The engine: one straight pipeline from a request to an outcome.
+
+    guard -> accept (on disk) -> rule router -> handler + template   [fast path]
+                                      `-> bounded LLM loop + validator [slow path]
+          -> outcome on disk -> events
+
+Every stage is a span and subscribers hear each step. `submit` does not raise
+for a bad request or a misbehaving LLM: it returns a rejected or escalated
+outcome that says why. Only a failure to persist (the disk) raises.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import date
+from typing import TYPE_CHECKING
+
+import yaml
+
+from agentcore.agent_loop import AgentLoop, LoopResult
+from agentcore.clock import Clock, SystemClock
+from agentcore.errors import NoDeterministicAnswer, RuleError, SettingsError
+from agentcore.events import (
+    Event,
+    EventBus,
+    RequestAccepted,
+    RequestAnswered,
+    RequestEscalated,
+    RequestRejected,
+    SpanFinished,
+)
+from agentcore.guard import Guard
+from agentcore.handlers import HandlerContext
+from agentcore.models import EscalationReason, Outcome, Request, Route, Status
+from agentcore.prompts import Prompts
+from agentcore.router import Router, Rule
+from agentcore.settings import Settings
+from agentcore.shop.repository import Shop
+from agentcore.shop_tools import shop_registry
+from agentcore.storage import Store
+from agentcore.tools import ToolRegistry
+from agentcore.tracing import Trace
+from agentcore.validator import Validator
+
+if TYPE_CHECKING:
+    import openai
+
+    from agentcore.credentials import KeyringCredentials
+
+log = logging.getLogger("agentcore.engine")
+
+
+def default_rules(settings: Settings) -> list[Rule]:
+    path = settings.resources_dir / "rules.yaml"
+    with path.open(encoding="utf-8") as fh:
+        return [Rule.from_dict(r) for r in yaml.safe_load(fh)]
+
+
+class Engine:
+    def __init__(self, settings: Settings, *, openai_client: openai.AsyncOpenAI | None = None,
+                 clock: Clock | None = None, credentials: KeyringCredentials | None = None,
+                 shop: Shop | None = None, tools: ToolRegistry | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.bus = EventBus()
+        self.store = Store(settings.engine_db)
+        if shop is None:
+            from agentcore.demo.shopgen import ensure_shop
+
+            today = date.fromisoformat(settings.shop_today) if settings.shop_today else None
+            shop = Shop(ensure_shop(settings.shop_path), today=today)
+        self.shop = shop
+        self.router = Router(self._stored_rules())
+        self.guard = Guard(settings.guard, self.clock)
+        self.validator = Validator(shop)
+        self._openai_client = openai_client
+        self._credentials = credentials
+        self._tools = tools
+        self._loop: AgentLoop | None = None  # built on first slow-path request
+        self._prompts = Prompts.load(settings.resources_dir)
+        log.info("engine ready: %d rules, database %s", len(self.router), settings.engine_db)
+
+    # -- set-up --------------------------------------------------------------
+
+    def _stored_rules(self) -> list[Rule]:
+        rows = self.store.load_rules()
+        if rows:
+            return [Rule.from_dict(r) for r in rows]
+        rules = default_rules(self.settings)
+        self.store.save_rules([r.as_dict() for r in rules])
+        log.info("seeded %d default rules", len(rules))
+        return rules
+
+    @property
+    def agent_loop(self) -> AgentLoop:
+        # The openai SDK is imported on first need: a fast-path-only process
+        # (and the cold start) never pays for it.
+        if self._loop is None:
+            from agentcore.llm import LLMClient, build_client
+
+            client = self._openai_client or build_client(self.settings, self._credentials)
+            self._loop = AgentLoop(LLMClient(client), self._tools or shop_registry(),
+                                   self.validator,
+                                   self._prompts, self.settings)
+        return self._loop
+
+    def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
+        return self.bus.subscribe(subscriber)
+
+    def apply_rules(self, rules: Iterable[Rule]) -> Router:
+        """Validates a whole rule set, stores it and swaps it in at once."""
+        router = Router(rules)  # raises RuleError naming the broken rule
+        self.store.save_rules([r.as_dict() for r in router.rules])
+        self.router = router
+        return router
+
+    async def close(self) -> None:
+        if self._loop is not None:
+            await self._loop.llm.close()
+        self.store.close()
+        self.shop.close()
+
+    # -- the pipeline --------------------------------------------------------
+
+    async def submit(self, request: Request) -> Outcome:
+        started = self.clock.monotonic()
+        if not request.received_at:
+            request.received_at = self.clock.now()
+        rid = request.id
+        bus = self.bus
+        trace = Trace(self.clock, lambda span: bus.publish(SpanFinished(rid, span))
+                      if bus.has_subscribers else None)
+        with trace.span("guard") as span:
+            verdict = self.guard.check(request.text, request.customer_id)
+            span.attributes["verdict"] = verdict.reason or "accepted"
+        if verdict.reason is not None:
+            return self._reject(request, verdict.reason, verdict.message, trace, started)
+        with trace.span("accept"):
+            self.store.accept(request)
+        bus.publish(RequestAccepted(request))
+        try:
+            outcome = await self._answer(request, verdict.text, trace)
+        except (RuleError, SettingsError) as exc:
+            log.error("request %s: %s", rid, exc)
+            outcome = self._escalated(request, trace, EscalationReason.INTERNAL_ERROR, str(exc))
+        except Exception as exc:  # a bug: the request goes to a human, not lost
+            log.exception("request %s failed inside the engine", rid)
+            outcome = self._escalated(request, trace, EscalationReason.INTERNAL_ERROR,
+                                      f"{type(exc).__name__}: {exc}")
+        outcome.latency_ms = (self.clock.monotonic() - started) * 1000
+        self.store.finish(outcome)
+        if outcome.status is Status.ESCALATED:
+            bus.publish(RequestEscalated(outcome))
+        else:
+            bus.publish(RequestAnswered(outcome))
+        return outcome
+
+    async def _answer(self, request: Request, text: str, trace: Trace) -> Outcome:
+        router = self.router  # one reference for the whole request: no half-applied change
+        with trace.span("route") as span:
+            match = router.route(text)
+            span.attributes["rule"] = match.rule.id if match else None
+            if match and len(match.matched) > 1:
+                span.attributes["matched"] = list(match.matched)
+        fallthrough = None
+        if match is not None:
+            context = HandlerContext(self.shop, request.customer_id, match.groups)
+            with trace.span("template", rule=match.rule.id) as span:
+                try:
+                    answer = router.answer(match, context)
+                except NoDeterministicAnswer as exc:
+                    fallthrough = f"rule {match.rule.id} could not answer: {exc}"
+                    span.attributes["fallthrough"] = str(exc)
+            if fallthrough is None:
+                return Outcome(request, Route.RULE, Status.ANSWERED, answer=answer,
+                               intent=match.rule.intent, rule_id=match.rule.id,
+                               spans=trace.spans)
+        outcome = Outcome(request, Route.LLM, Status.ANSWERED, spans=trace.spans)
+        if fallthrough:
+            outcome.errors.append(fallthrough)
+        with trace.span("llm_loop"):
+            result = await self.agent_loop.run(request, text, trace, outcome.usage)
+        return self._from_loop(outcome, result)
+
+    @staticmethod
+    def _from_loop(outcome: Outcome, result: LoopResult) -> Outcome:
+        outcome.intent = result.intent
+        outcome.errors.extend(result.errors)
+        outcome.tool_results = result.tool_results
+        outcome.draft_answer = result.draft
+        if result.escalation is not None:
+            outcome.status = Status.ESCALATED
+            outcome.escalation_reason = result.escalation
+            outcome.pending_action = result.pending_action
+        else:
+            outcome.answer = result.answer
+        return outcome
+
+    def _escalated(self, request: Request, trace: Trace, reason: EscalationReason,
+                   detail: str) -> Outcome:
+        return Outcome(request, Route.LLM, Status.ESCALATED, spans=trace.spans,
+                       errors=[f"{reason}: {detail}"], escalation_reason=reason)
+
+    def _reject(self, request: Request, reason: str, message: str, trace: Trace,
+                started: float) -> Outcome:
+        outcome = Outcome(request, Route.GUARD, Status.REJECTED, answer=message,
+                          spans=trace.spans, errors=[f"rejected: {reason}"])
+        outcome.latency_ms = (self.clock.monotonic() - started) * 1000
+        self.store.accept(request, Status.REJECTED)
+        self.store.finish(outcome)
+        self.bus.publish(RequestRejected(outcome))
+        return outcome
+
+    async def resume(self) -> list[Outcome]:
+        """Answers every request a crash left accepted but unfinished."""
+        return [await self.submit(r) for r in self.store.unfinished()]

@@ -1,0 +1,61 @@
+"""The one exception tree of agentcore.
+
+Errors from openai, sqlite and tools are translated into these at the
+boundary, so callers (the CLI, the console) never see a dependency's types.
+`UserFacingError` subclasses carry a message an operator can act on; anything
+else escaping the engine is a bug.
+"""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """Base of every error agentcore raises on purpose."""
+
+
+class UserFacingError(AgentError):
+    """Something an operator did or configured that can be fixed by them."""
+
+
+class SettingsError(UserFacingError):
+    """A setting has a value the engine cannot use."""
+
+
+class RuleError(UserFacingError):
+    """A rule cannot be compiled or rendered; names the rule and the reason."""
+
+    def __init__(self, rule_id: str, reason: str) -> None:
+        super().__init__(f"rule {rule_id!r}: {reason}")
+        self.rule_id = rule_id
+        self.reason = reason
+
+
+class StorageError(AgentError):
+    """SQLite failed underneath us (disk full, locked, corrupt)."""
+
+
+class LLMError(AgentError):
+    """The LLM endpoint failed; `kind` says how, for retries and the ladder."""
+
+    def __init__(self, kind: str, message: str, *, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind  # "timeout", "connection", "rate_limited", "server", "auth", "bad_request"
+        self.status = status
+        self.retry_after = retry_after
+
+
+class ToolError(AgentError):
+    """A tool failed; the message is safe to show to the LLM."""
+
+
+class ToolArgumentsError(ToolError):
+    """The LLM's arguments do not match the tool's schema."""
+
+
+class UnknownToolError(ToolError):
+    """The LLM asked for a tool that is not in the registry."""
+
+
+class NoDeterministicAnswer(AgentError):
+    """A rule matched but its handler cannot answer (e.g. unknown order): use the LLM."""

@@ -1,0 +1,68 @@
+"""Plain-callback events as a request moves through the engine.
+
+Subscribers are called synchronously on the engine's loop; a subscriber that
+raises is logged and skipped, never allowed to break a request. The console's
+bridge is one subscriber that turns these into Qt signals.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agentcore.models import Outcome, Request, Span
+
+log = logging.getLogger("agentcore.events")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestAccepted:
+    request: Request
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRejected:
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class SpanFinished:
+    request_id: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class RequestAnswered:
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class RequestEscalated:
+    outcome: Outcome
+
+
+Event = RequestAccepted | RequestRejected | SpanFinished | RequestAnswered | RequestEscalated
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Adds a subscriber; returns the function that removes it."""
+        self._subscribers.append(subscriber)
+        return lambda: self._subscribers.remove(subscriber)
+
+    @property
+    def has_subscribers(self) -> bool:
+        return bool(self._subscribers)
+
+    def publish(self, event: Event) -> None:
+        for subscriber in tuple(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("event subscriber %r failed on %s", subscriber,
+                              type(event).__name__)

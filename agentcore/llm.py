@@ -1,0 +1,128 @@
+"""The LLM behind one small class, reached through the openai SDK.
+
+Any OpenAI-compatible endpoint works (`base_url`); with none configured the
+in-process mock LLM is plugged into the SDK as its HTTP transport, so demos and
+tests run the same client code. openai's exceptions are translated here into
+`LLMError` with a `kind` the retry and degradation logic can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+import openai
+
+from agentcore.credentials import KeyringCredentials
+from agentcore.errors import LLMError, SettingsError
+from agentcore.settings import Settings, StageModel
+
+log = logging.getLogger("agentcore.llm")
+
+MOCK_BASE_URL = "http://mock.llm/v1"
+
+
+@dataclass(slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # raw JSON text, validated by the tool registry
+
+
+@dataclass(slots=True)
+class Completion:
+    content: str | None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    dollars: float = 0.0
+
+    def as_message(self) -> dict[str, Any]:
+        """The assistant message to append to the conversation."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        if self.tool_calls:
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function",
+                 "function": {"name": c.name, "arguments": c.arguments}}
+                for c in self.tool_calls]
+        return message
+
+
+def estimate_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> int:
+    """A conservative prompt-size estimate (about 4 characters a token)."""
+    chars = len(json.dumps(messages, ensure_ascii=False, default=str))
+    if tools:
+        chars += len(json.dumps(tools))
+    return chars // 4 + 1
+
+
+def build_client(settings: Settings, credentials: KeyringCredentials | None = None
+                 ) -> openai.AsyncOpenAI:
+    llm = settings.llm
+    timeout = llm.request_timeout_s
+    if llm.base_url is None:
+        from agentcore.mock_llm import mock_transport  # only demos and tests load it
+
+        http = httpx2.AsyncClient(transport=mock_transport(settings.mock), timeout=timeout)
+        return openai.AsyncOpenAI(base_url=MOCK_BASE_URL, api_key="mock", http_client=http,
+                                  max_retries=0, timeout=timeout)
+    key = (credentials or KeyringCredentials()).get(llm.api_key_name)
+    if not key:
+        raise SettingsError(f"no API key in the keyring under {llm.api_key_name!r}")
+    return openai.AsyncOpenAI(base_url=llm.base_url, api_key=key, max_retries=0,
+                              timeout=timeout)
+
+
+def _translate(exc: openai.OpenAIError) -> LLMError:
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMError("timeout", "the LLM did not answer in time")
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMError("connection", f"cannot reach the LLM endpoint: {exc}")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        retry_after = None
+        header = exc.response.headers.get("retry-after")
+        if header:
+            try:
+                retry_after = float(header)
+            except ValueError:
+                retry_after = None
+        kind = {401: "auth", 403: "auth", 404: "not_found", 429: "rate_limited"}.get(
+            status, "server" if status >= 500 else "bad_request")
+        return LLMError(kind, f"HTTP {status}: {exc.message}", status=status,
+                        retry_after=retry_after)
+    return LLMError("malformed", f"unreadable response: {exc}")
+
+
+class LLMClient:
+    def __init__(self, client: openai.AsyncOpenAI) -> None:
+        self._client = client
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def complete(self, stage: StageModel, messages: list[dict[str, Any]],
+                       tools: list[dict[str, Any]] | None, max_tokens: int) -> Completion:
+        kwargs: dict[str, Any] = {"model": stage.model, "messages": messages,
+                                  "max_tokens": max_tokens}
+        if tools:
+            kwargs["tools"] = tools
+        try:
+            response = await self._client.chat.completions.create(**kwargs)
+        except openai.OpenAIError as exc:
+            raise _translate(exc) from None
+        except (ValueError, TypeError) as exc:  # a body the SDK could not parse
+            raise LLMError("malformed", f"unreadable response: {exc}") from None
+        if not response.choices:
+            raise LLMError("malformed", "the response has no choices")
+        message = response.choices[0].message
+        calls = [ToolCall(c.id, c.function.name, c.function.arguments or "")
+                 for c in (message.tool_calls or []) if getattr(c, "function", None)]
+        usage = response.usage
+        prompt = usage.prompt_tokens if usage else 0
+        completion = usage.completion_tokens if usage else 0
+        return Completion(message.content, calls, prompt, completion,
+                          stage.cost(prompt, completion))

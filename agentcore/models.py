@@ -1,0 +1,112 @@
+"""The data that moves through the engine: requests, spans, outcomes.
+
+Plain dataclasses: they are created on the hot path (a fast-path answer costs
+a few microseconds), so no validation layer here; the guard validates input.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Route(StrEnum):
+    GUARD = "guard"  # rejected before any work
+    RULE = "rule"  # fast path: a rule and its template
+    LLM = "llm"  # slow path: the bounded LLM loop
+    # Later issues add cache-l1, cache-l2, static, human.
+
+
+class Status(StrEnum):
+    ANSWERED = "answered"
+    ESCALATED = "escalated"
+    REJECTED = "rejected"
+
+
+class EscalationReason(StrEnum):
+    DOLLAR_CEILING = "dollar ceiling"
+    ITERATION_LIMIT = "iteration limit"
+    UNKNOWN_TOOL = "unknown tool"
+    INVALID_ARGUMENTS = "invalid tool arguments"
+    MALFORMED_OUTPUT = "malformed output"
+    POLICY_VIOLATION = "policy violation"
+    LLM_UNAVAILABLE = "llm unavailable"
+    CUSTOMER_ASKED_FOR_HUMAN = "customer asked for a human"
+    LOW_CONFIDENCE = "low confidence"
+    TOOL_FAILED = "tool failed"
+    INTERNAL_ERROR = "internal error"
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class Request:
+    text: str
+    customer_id: int | None = None
+    channel: str = "chat"
+    id: str = field(default_factory=new_request_id)
+    received_at: float = 0.0  # set by the engine's clock on submit when 0
+    note: str | None = None  # operator context for a re-run (handed back)
+
+
+@dataclass(slots=True)
+class Span:
+    """One stage of one request. Times are wall-clock seconds since the epoch."""
+
+    name: str
+    start: float
+    end: float = 0.0
+    attributes: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    parent: str | None = None  # name of the enclosing span, for the waterfall
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.end - self.start) * 1000.0
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    dollars: float = 0.0
+
+    def add(self, prompt: int, completion: int, dollars: float) -> None:
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        self.dollars += dollars
+
+
+@dataclass(slots=True)
+class PendingAction:
+    """A write the agent wanted but may not do alone (waits for an operator)."""
+
+    tool: str
+    arguments: dict[str, Any]
+    allowed: dict[str, Any] = field(default_factory=dict)  # what policy allows
+
+
+@dataclass(slots=True)
+class Outcome:
+    request: Request
+    route: Route
+    status: Status
+    answer: str = ""
+    intent: str | None = None
+    rule_id: str | None = None
+    spans: list[Span] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    errors: list[str] = field(default_factory=list)
+    escalation_reason: EscalationReason | None = None
+    pending_action: PendingAction | None = None
+    tool_results: dict[str, Any] = field(default_factory=dict)
+    draft_answer: str | None = None
+    latency_ms: float = 0.0
+
+    @property
+    def request_id(self) -> str:
+        return self.request.id

@@ -1,0 +1,33 @@
+"""System prompts, shipped in resources/prompts and filled per request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+INTENTS = ("order_status", "shipping_info", "refund_policy", "refund_status",
+           "refund_request", "cancel_order", "billing", "password_reset", "account",
+           "payment_methods", "technical", "human_request", "greeting", "contact", "other")
+
+REFUND_QUOTE_PREFIX = "Refund quote: "
+OPERATOR_NOTE_PREFIX = "Operator note: "
+CORRECTION_PREFIX = "Your last reply was invalid: "
+
+
+@dataclass(frozen=True, slots=True)
+class Prompts:
+    classify: str
+    decide: Template
+
+    @classmethod
+    def load(cls, resources: Path) -> Prompts:
+        folder = resources / "prompts"
+        classify = Template((folder / "classify.txt").read_text(encoding="utf-8"))
+        decide = Template((folder / "decide.txt").read_text(encoding="utf-8"))
+        return cls(classify.substitute(intents=", ".join(INTENTS)), decide)
+
+    def decide_for(self, intent: str | None, customer_id: int | None, today: str) -> str:
+        return self.decide.substitute(intent=intent or "unknown",
+                                      customer_id=customer_id if customer_id else "unknown",
+                                      today=today)

@@ -1,0 +1,158 @@
+"""The fast path: every enabled rule's pattern matched in one linear-time pass.
+
+All patterns go into one RE2 `Set`, which reports every matching rule in a
+single scan of the text, whatever the number of rules; RE2 has no
+backtracking, so an operator's pattern can never hang the router. The winner
+(highest priority, then earliest position) is re-run alone only when its
+handler needs capture groups.
+
+A `Router` is immutable: applying an edited rule set builds a new one and
+swaps a single reference, so no request ever sees half of a change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from string import Template
+from typing import Any, Literal
+
+import re2
+
+from agentcore.errors import RuleError
+from agentcore.handlers import HANDLERS, HandlerContext, HandlerSpec
+
+log = logging.getLogger("agentcore.router")
+
+CachePolicy = Literal["shared", "per-customer", "never"]
+CACHE_POLICIES = ("shared", "per-customer", "never")
+
+
+def _options() -> re2.Options:
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # errors are reported as RuleError, not on stderr
+    return options
+
+
+_OPTIONS = _options()
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    name: str
+    pattern: str
+    intent: str
+    handler: str
+    template: str
+    priority: int = 0
+    enabled: bool = True
+    cache: CachePolicy = "never"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Rule:
+        known = {k: data[k] for k in cls.__slots__ if k in data}  # type: ignore[attr-defined]
+        missing = {"id", "name", "pattern", "intent", "handler", "template"} - known.keys()
+        if missing:
+            raise RuleError(str(data.get("id", "?")), f"missing fields: {sorted(missing)}")
+        return cls(**known)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    rule: Rule
+    groups: dict[str, str]
+    matched: tuple[str, ...]  # ids of every rule that matched (conflicts are visible)
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    rule: Rule
+    regex: Any  # re2._Regexp
+    template: Template
+    handler: HandlerSpec
+    needs_groups: bool = field(default=False)
+
+
+def compile_rule(rule: Rule, handlers: Mapping[str, HandlerSpec] = HANDLERS) -> _Compiled:
+    """Checks one rule and compiles it; every problem is a RuleError naming the rule."""
+    if not rule.pattern.strip():
+        raise RuleError(rule.id, "the pattern is empty")
+    try:
+        regex = re2.compile(rule.pattern, _OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise RuleError(rule.id, f"invalid pattern: {reason}") from None
+    spec = handlers.get(rule.handler)
+    if spec is None:
+        raise RuleError(rule.id, f"unknown handler {rule.handler!r}; "
+                                 f"known: {', '.join(sorted(handlers))}")
+    missing_groups = spec.needs - set(regex.groupindex)
+    if missing_groups:
+        raise RuleError(rule.id, f"handler {spec.name!r} needs named groups "
+                                 f"{sorted(missing_groups)} in the pattern")
+    template = Template(rule.template)
+    if not template.is_valid():
+        raise RuleError(rule.id, "the template has a stray '$' (write $$ for a dollar sign)")
+    unknown = set(template.get_identifiers()) - spec.fields
+    if unknown:
+        raise RuleError(rule.id, f"the template uses {sorted(unknown)}, which handler "
+                                 f"{spec.name!r} does not provide ({sorted(spec.fields)})")
+    if rule.cache not in CACHE_POLICIES:
+        raise RuleError(rule.id, f"cache must be one of {CACHE_POLICIES}")
+    return _Compiled(rule, regex, template, spec, needs_groups=bool(spec.needs))
+
+
+class Router:
+    def __init__(self, rules: Iterable[Rule],
+                 handlers: Mapping[str, HandlerSpec] = HANDLERS) -> None:
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.id in seen:
+                raise RuleError(rule.id, "two rules share this id")
+            seen.add(rule.id)
+        self._compiled = [compile_rule(r, handlers) for r in self.rules if r.enabled]
+        self._set = re2.Set.SearchSet(_OPTIONS)
+        for c in self._compiled:
+            self._set.Add(c.rule.pattern)
+        self._set.Compile()
+        # Rank once here, so route() is a max over a few ints.
+        self._rank = [(c.rule.priority, -i) for i, c in enumerate(self._compiled)]
+        self._by_id = {c.rule.id: c for c in self._compiled}
+
+    def __len__(self) -> int:
+        return len(self._compiled)
+
+    def route(self, text: str) -> RuleMatch | None:
+        """The winning rule for `text` (already normalised), or None for the slow path."""
+        hits = self._set.Match(text)
+        if not hits:
+            return None
+        best = max(hits, key=self._rank.__getitem__) if len(hits) > 1 else hits[0]
+        compiled = self._compiled[best]
+        groups: dict[str, str] = {}
+        if compiled.needs_groups:
+            m = compiled.regex.search(text)
+            if m is not None:
+                groups = {k: v for k, v in m.groupdict().items() if v is not None}
+        matched = tuple(self._compiled[i].rule.id for i in hits)
+        return RuleMatch(compiled.rule, groups, matched)
+
+    def answer(self, match: RuleMatch, context: HandlerContext) -> str:
+        """Runs the rule's handler and renders its template.
+
+        Raises NoDeterministicAnswer when the handler can't answer (the
+        engine then takes the slow path).
+        """
+        compiled = self._by_id[match.rule.id]
+        values = compiled.handler.fn(context)
+        try:
+            return compiled.template.substitute(values)
+        except KeyError as exc:
+            raise RuleError(match.rule.id, f"handler gave no value for {exc}") from None

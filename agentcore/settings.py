@@ -1,0 +1,119 @@
+"""Typed settings, declared once with defaults and descriptions.
+
+Secrets are not settings: the API key lives in the OS keyring (see
+`secrets.py`); a settings file never holds one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from agentcore.errors import SettingsError
+
+APP_NAME = "agent-console"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class StageModel(_Model):
+    """A model used for one stage of the slow path, with its price."""
+
+    model: str
+    input_per_mtok: float = Field(ge=0, description="dollars per million prompt tokens")
+    output_per_mtok: float = Field(ge=0, description="dollars per million completion tokens")
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input_per_mtok
+                + completion_tokens * self.output_per_mtok) / 1_000_000
+
+
+class LLMSettings(_Model):
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint; None runs the in-process mock LLM")
+    api_key_name: str = Field("default", description="keyring entry holding the API key")
+    classify: StageModel | None = Field(
+        default_factory=lambda: StageModel(model="gpt-4o-mini", input_per_mtok=0.15,
+                                           output_per_mtok=0.60),
+        description="cheap model that names the intent; None skips the stage")
+    decide: StageModel = Field(
+        default_factory=lambda: StageModel(model="gpt-4o", input_per_mtok=2.50,
+                                           output_per_mtok=10.00),
+        description="stronger model that calls tools and writes the answer")
+    max_tokens: int = Field(400, ge=16, le=32_000, description="completion cap per call")
+    request_timeout_s: float = Field(30.0, gt=0, description="HTTP timeout per LLM call")
+
+
+class LoopSettings(_Model):
+    max_iterations: int = Field(3, ge=1, le=20, description="LLM calls in the decide loop")
+    dollar_ceiling: float = Field(0.05, gt=0, description="dollars per request, checked before each call")
+    tool_timeout_s: float = Field(5.0, gt=0, description="timeout per tool call")
+    min_confidence: float = Field(0.5, ge=0, le=1, description="below this, hand to a human")
+
+
+class GuardSettings(_Model):
+    max_chars: int = Field(4000, ge=16, description="longer requests are rejected")
+    rate_per_minute: int = Field(120, ge=1, description="requests per customer per minute")
+
+
+class MockSettings(_Model):
+    """The offline LLM: latency model and fault knobs (rates are 0..1)."""
+
+    latency_median_ms: float = Field(0.0, ge=0)
+    latency_sigma: float = Field(0.5, ge=0)
+    rate_429: float = Field(0.0, ge=0, le=1)
+    rate_5xx: float = Field(0.0, ge=0, le=1)
+    rate_timeout: float = Field(0.0, ge=0, le=1)
+    rate_malformed: float = Field(0.0, ge=0, le=1)
+    rate_unknown_tool: float = Field(0.0, ge=0, le=1)
+    seed: int = 7
+
+
+class Settings(_Model):
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)),
+                           description="where the engine's SQLite database lives")
+    shop_db: Path | None = Field(None, description="demo shop database; None: data_dir/shop.sqlite")
+    resources_dir: Path = Field(REPO_ROOT / "resources", description="default rules, prompts")
+    shop_today: str | None = Field(
+        None, description="ISO date the shop treats as today; None uses the shop data's own date")
+    shop_latency_ms: float = Field(
+        0.0, ge=0, description="simulated round trip of each shop tool call (demo realism)")
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    loop: LoopSettings = Field(default_factory=LoopSettings)
+    guard: GuardSettings = Field(default_factory=GuardSettings)
+    mock: MockSettings = Field(default_factory=MockSettings)
+    log_payloads: bool = Field(False, description="log request text and tool payloads")
+
+    @model_validator(mode="after")
+    def _no_secret_in_url(self) -> Settings:
+        if self.llm.base_url and "@" in self.llm.base_url.split("//", 1)[-1].split("/", 1)[0]:
+            raise ValueError("put credentials in the keyring, not in the base URL")
+        return self
+
+    @property
+    def engine_db(self) -> Path:
+        return self.data_dir / "agent.sqlite"
+
+    @property
+    def shop_path(self) -> Path:
+        return self.shop_db or self.data_dir / "shop.sqlite"
+
+    @classmethod
+    def load(cls, path: Path) -> Settings:
+        """Settings from a JSON file; a missing file gives the defaults."""
+        if not path.exists():
+            return cls()
+        try:
+            return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        except (ValidationError, ValueError) as exc:
+            raise SettingsError(f"{path}: {exc}") from exc
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.model_dump(mode="json"), indent=2), encoding="utf-8")

@@ -1,0 +1,198 @@
+"""The demo shop's data: fast keyed reads, and idempotent writes.
+
+Reads are microsecond-scale primary-key lookups, so they run inline on the
+event loop. Each write records an idempotency row in the same transaction,
+keyed by (request, tool, target entity): a retry of the same request returns
+the first result and never acts twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from agentcore.errors import StorageError, ToolError
+from agentcore.shop.schema import SHOP_SCHEMA
+
+log = logging.getLogger("agentcore.shop")
+
+_ORDER_SQL = """
+SELECT o.*, p.name AS product, p.category AS category,
+       COALESCE((SELECT SUM(amount_cents) FROM refunds r WHERE r.order_id = o.id), 0)
+           AS refunded_cents
+FROM orders o JOIN products p ON p.id = o.product_id WHERE o.id = ?
+"""
+
+
+def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+class Shop:
+    def __init__(self, path: Path | str, today: date | None = None) -> None:
+        self.path = Path(path)
+        try:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.executescript(SHOP_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open shop database {self.path}: {exc}") from exc
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self._today = today
+        self._listeners: list[Callable[[list[str]], None]] = []
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @property
+    def today(self) -> date:
+        if self._today is None:
+            row = self.conn.execute("SELECT value FROM meta WHERE key='as_of'").fetchone()
+            self._today = date.fromisoformat(row[0]) if row else date.today()
+        return self._today
+
+    def on_change(self, listener: Callable[[list[str]], None]) -> None:
+        """Called with entity tags (`order:12345`, `customer:42`) after each write."""
+        self._listeners.append(listener)
+
+    # -- reads ---------------------------------------------------------------
+
+    def _one(self, sql: str, *args: Any) -> dict[str, Any] | None:
+        rows = _rows(self.conn.execute(sql, args))
+        return rows[0] if rows else None
+
+    def get_order(self, order_id: int) -> dict[str, Any] | None:
+        return self._one(_ORDER_SQL, order_id)
+
+    def get_payments(self, order_id: int) -> list[dict[str, Any]]:
+        return _rows(self.conn.execute(
+            "SELECT * FROM payments WHERE order_id = ? ORDER BY created_at", (order_id,)))
+
+    def get_refunds(self, order_id: int) -> list[dict[str, Any]]:
+        return _rows(self.conn.execute(
+            "SELECT * FROM refunds WHERE order_id = ? ORDER BY id", (order_id,)))
+
+    def get_refund_policy(self, order_id: int) -> dict[str, Any] | None:
+        return self._one(
+            "SELECT c.name AS category, c.refund_window_days, c.restocking_fee_pct "
+            "FROM orders o JOIN products p ON p.id = o.product_id "
+            "JOIN categories c ON c.name = p.category WHERE o.id = ?", order_id)
+
+    def refund_windows(self) -> list[dict[str, Any]]:
+        return _rows(self.conn.execute("SELECT * FROM categories ORDER BY name"))
+
+    def get_customer(self, customer_id: int) -> dict[str, Any] | None:
+        return self._one(
+            "SELECT c.*, a.status AS account_status, a.last_login_at, a.password_reset_sent_at,"
+            " a.store_credit_cents FROM customers c LEFT JOIN accounts a ON a.customer_id = c.id"
+            " WHERE c.id = ?", customer_id)
+
+    def recent_orders(self, customer_id: int, limit: int = 5) -> list[dict[str, Any]]:
+        return _rows(self.conn.execute(
+            "SELECT o.id, o.status, o.total_cents, o.placed_at, p.name AS product "
+            "FROM orders o JOIN products p ON p.id = o.product_id WHERE o.customer_id = ? "
+            "ORDER BY o.placed_at DESC LIMIT ?", (customer_id, limit)))
+
+    def search_faq(self, query: str, limit: int = 3) -> list[dict[str, Any]]:
+        """Keyword search; entries sharing more words with the query rank first."""
+        words = {w for w in "".join(c if c.isalnum() else " " for c in query.lower()).split()
+                 if len(w) > 2}
+        scored = []
+        for row in _rows(self.conn.execute("SELECT id, question, answer, tags FROM faq")):
+            hay = set(f"{row['question']} {row['tags']}".lower().replace("?", " ").split())
+            score = len(words & hay)
+            if score:
+                scored.append((score, row["id"], row))
+        scored.sort(key=lambda t: (-t[0], t[1]))
+        return [r for _, _, r in scored[:limit]]
+
+    # -- idempotent writes ---------------------------------------------------
+
+    def _idempotent(self, request_id: str, tool: str, target: str, arguments: dict[str, Any],
+                    act: Callable[[], dict[str, Any]], tags: list[str]) -> dict[str, Any]:
+        key = f"{request_id}:{tool}:{target}"
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute("SELECT result FROM tool_actions WHERE key = ?",
+                                   (key,)).fetchone()
+                if row is not None:
+                    conn.execute("COMMIT")
+                    return json.loads(row[0]) | {"replayed": True}
+                result = act()
+                conn.execute(
+                    "INSERT INTO tool_actions VALUES (?, ?, ?, ?, ?, ?)",
+                    (key, request_id, tool, json.dumps(arguments, sort_keys=True),
+                     json.dumps(result), now))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StorageError(f"{tool} failed in the shop database: {exc}") from exc
+        for listener in self._listeners:
+            listener(tags)
+        return result
+
+    def issue_refund(self, request_id: str, order_id: int, amount_cents: int,
+                     reason: str) -> dict[str, Any]:
+        def act() -> dict[str, Any]:
+            if self.get_order(order_id) is None:
+                raise ToolError(f"order {order_id} does not exist")
+            cur = self.conn.execute(
+                "INSERT INTO refunds (order_id, amount_cents, reason, created_at, request_id) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (order_id, amount_cents, reason, self.today.isoformat(), request_id))
+            return {"refund_id": cur.lastrowid, "order_id": order_id,
+                    "amount_cents": amount_cents, "status": "issued"}
+
+        order = self.get_order(order_id)
+        tags = [f"order:{order_id}"] + ([f"customer:{order['customer_id']}"] if order else [])
+        return self._idempotent(request_id, "issue_refund", f"order:{order_id}",
+                                {"order_id": order_id, "amount_cents": amount_cents}, act, tags)
+
+    def cancel_order(self, request_id: str, order_id: int, reason: str) -> dict[str, Any]:
+        def act() -> dict[str, Any]:
+            order = self.get_order(order_id)
+            if order is None:
+                raise ToolError(f"order {order_id} does not exist")
+            if order["status"] != "processing":
+                return {"order_id": order_id, "status": order["status"], "cancelled": False,
+                        "why": f"an order that is {order['status']} can no longer be cancelled"}
+            self.conn.execute("UPDATE orders SET status='cancelled' WHERE id = ?", (order_id,))
+            return {"order_id": order_id, "status": "cancelled", "cancelled": True}
+
+        order = self.get_order(order_id)
+        tags = [f"order:{order_id}"] + ([f"customer:{order['customer_id']}"] if order else [])
+        return self._idempotent(request_id, "cancel_order", f"order:{order_id}",
+                                {"order_id": order_id, "reason": reason}, act, tags)
+
+    def send_password_reset(self, request_id: str, customer_id: int) -> dict[str, Any]:
+        def act() -> dict[str, Any]:
+            customer = self.get_customer(customer_id)
+            if customer is None:
+                raise ToolError(f"customer {customer_id} does not exist")
+            self.conn.execute(
+                "UPDATE accounts SET password_reset_sent_at = ? WHERE customer_id = ?",
+                (datetime.now(timezone.utc).isoformat(timespec="seconds"), customer_id))
+            return {"customer_id": customer_id, "sent_to": customer["email"], "status": "sent"}
+
+        return self._idempotent(request_id, "send_password_reset", f"customer:{customer_id}",
+                                {"customer_id": customer_id}, act, [f"customer:{customer_id}"])
+
+    def actions_for(self, request_id: str) -> list[dict[str, Any]]:
+        return _rows(self.conn.execute(
+            "SELECT * FROM tool_actions WHERE request_id = ? ORDER BY created_at", (request_id,)))

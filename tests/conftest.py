@@ -1,0 +1,42 @@
+"""Shared fixtures: a demo shop generated once, a fresh engine database per test,
+and a keyring backend chosen by the tests (never the developer's own keyring)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import keyring
+import pytest
+from keyrings.alt.file import PlaintextKeyring
+
+from agentcore.demo.shopgen import generate_shop
+from agentcore.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def shop_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("shop") / "shop.sqlite"
+    generate_shop(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def test_keyring(tmp_path: Path):
+    """A file keyring in the test's folder, so no test touches the OS keyring."""
+    backend = PlaintextKeyring()
+    backend.file_path = str(tmp_path / "keyring.cfg")
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, shop_template: Path) -> Settings:
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(shop_template, data / "shop.sqlite")
+    return Settings(data_dir=data, resources_dir=REPO / "resources")
