@@ -11,14 +11,17 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx2
-import openai
+from typing import TYPE_CHECKING, Any
 
 from agentcore.credentials import KeyringCredentials
 from agentcore.errors import LLMError, SettingsError
 from agentcore.settings import Settings, StageModel
+
+if TYPE_CHECKING:
+    import openai
+
+# The openai SDK takes about 0.3 s to import: it is imported when the first
+# client is built, so a process that only answers by rule never pays for it.
 
 log = logging.getLogger("agentcore.llm")
 
@@ -61,6 +64,9 @@ def estimate_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]] 
 
 def build_client(settings: Settings, credentials: KeyringCredentials | None = None
                  ) -> openai.AsyncOpenAI:
+    import httpx2
+    import openai
+
     llm = settings.llm
     timeout = llm.request_timeout_s
     if llm.base_url is None:
@@ -76,7 +82,9 @@ def build_client(settings: Settings, credentials: KeyringCredentials | None = No
                               timeout=timeout)
 
 
-def _translate(exc: openai.OpenAIError) -> LLMError:
+def _translate(exc: Exception) -> LLMError:
+    import openai
+
     if isinstance(exc, openai.APITimeoutError):
         return LLMError("timeout", "the LLM did not answer in time")
     if isinstance(exc, openai.APIConnectionError):
@@ -99,7 +107,10 @@ def _translate(exc: openai.OpenAIError) -> LLMError:
 
 class LLMClient:
     def __init__(self, client: openai.AsyncOpenAI) -> None:
+        import openai
+
         self._client = client
+        self._openai_error = openai.OpenAIError
 
     async def close(self) -> None:
         await self._client.close()
@@ -112,7 +123,7 @@ class LLMClient:
             kwargs["tools"] = tools
         try:
             response = await self._client.chat.completions.create(**kwargs)
-        except openai.OpenAIError as exc:
+        except self._openai_error as exc:
             raise _translate(exc) from None
         except (ValueError, TypeError) as exc:  # a body the SDK could not parse
             raise LLMError("malformed", f"unreadable response: {exc}") from None

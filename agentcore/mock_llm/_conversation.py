@@ -26,8 +26,8 @@ _ORDER_NUMBER = re.compile(r"(?<![\d.,$])#?(\d{5})(?!\d|[.,]\d)")
 # "refund $5,000", "refund me $80", "give me $5000 back", "$5,000 refund": a demanded sum.
 _DEMAND = re.compile(
     r"(?:(?:refund|reimburse|give|send|pay|credit|transfer|wire)\w*\s+(?:me\s+|us\s+)?"
-    r"(?:(?:the\s+)?(?:full\s+)?(?:a\s+|an\s+)?(?:refund\s+)?of\s+)?"
-    r"(?:usd\s*|us\s*)?\$\s?(?P<a>\d[\d,]*(?:\.\d{1,2})?))"
+    r"(?:(?:the|a|an)\s+)?(?:full\s+)?(?:refund\s+)?(?:of\s+)?"
+    r"(?:usd\s*)?\$\s?(?P<a>\d[\d,]*(?:\.\d{1,2})?))"
     r"|(?:\$\s?(?P<b>\d[\d,]*(?:\.\d{1,2})?)\s+(?:refund|back|credit))",
     re.IGNORECASE)
 

@@ -16,8 +16,6 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from agentcore.errors import StorageError, ToolError
 from agentcore.shop.schema import SHOP_SCHEMA
 
@@ -48,7 +46,6 @@ class Shop:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open shop database {self.path}: {exc}") from exc
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
         self._today = today
         self._listeners: list[Callable[[list[str]], None]] = []
 

@@ -1,0 +1,154 @@
+"""The engine as a user of the API sees it: outcomes, events, persistence, rejection."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from agentcore import (
+    Engine,
+    Request,
+    RequestAccepted,
+    RequestAnswered,
+    RequestRejected,
+    Route,
+    SpanFinished,
+    Status,
+)
+from agentcore.router import Rule
+
+
+@pytest.fixture
+async def engine(settings):
+    engine = Engine(settings)
+    yield engine
+    await engine.close()
+
+
+def delivered_order(engine: Engine) -> tuple[int, int]:
+    row = engine.shop.conn.execute(
+        "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id LIMIT 1"
+    ).fetchone()
+    return row[0], row[1]
+
+
+async def test_fast_path_answers_from_the_shop_with_a_span_per_stage(engine):
+    oid, cid = delivered_order(engine)
+    outcome = await engine.submit(Request(f"Where is my order #{oid}?", customer_id=cid))
+    assert outcome.route is Route.RULE and outcome.status is Status.ANSWERED
+    assert outcome.intent == "order_status"
+    assert str(oid) in outcome.answer and "delivered" in outcome.answer.lower()
+    assert [s.name for s in outcome.spans] == ["guard", "accept", "route", "template"]
+    assert all(s.end >= s.start > 0 for s in outcome.spans)
+    assert outcome.usage.dollars == 0
+
+
+async def test_request_is_on_disk_before_work_starts_and_outcome_after(engine, settings):
+    seen_on_accept: list[tuple] = []
+
+    def on_event(event):
+        if isinstance(event, RequestAccepted):
+            # A second connection: what a crash right now would leave behind.
+            with sqlite3.connect(settings.engine_db) as conn:
+                seen_on_accept.append(conn.execute(
+                    "SELECT status FROM requests WHERE id = ?", (event.request.id,)).fetchone())
+
+    engine.subscribe(on_event)
+    oid, cid = delivered_order(engine)
+    outcome = await engine.submit(Request(f"where is order {oid}", customer_id=cid))
+    assert seen_on_accept == [("accepted",)]
+    with sqlite3.connect(settings.engine_db) as conn:
+        assert conn.execute("SELECT status FROM requests WHERE id = ?",
+                            (outcome.request_id,)).fetchone() == ("answered",)
+        row = conn.execute("SELECT route, intent, answer FROM outcomes WHERE request_id = ?",
+                           (outcome.request_id,)).fetchone()
+        assert row == ("rule", "order_status", outcome.answer)
+        spans = conn.execute("SELECT name FROM spans WHERE request_id = ? ORDER BY seq",
+                             (outcome.request_id,)).fetchall()
+        assert [s[0] for s in spans] == ["guard", "accept", "route", "template"]
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_subscribers_hear_every_step_in_order(engine):
+    events = []
+    engine.subscribe(events.append)
+    oid, cid = delivered_order(engine)
+    await engine.submit(Request(f"status of order {oid}", customer_id=cid))
+    kinds = [type(e).__name__ for e in events]
+    # guard and accept finish (the request is on disk) before "accepted" is told.
+    assert kinds[:3] == ["SpanFinished", "SpanFinished", "RequestAccepted"]
+    assert kinds[-1] == "RequestAnswered"
+    assert [e.span.name for e in events if isinstance(e, SpanFinished)] == [
+        "guard", "accept", "route", "template"]
+    assert isinstance(events[-1], RequestAnswered)
+
+
+async def test_a_failing_subscriber_does_not_break_the_request(engine):
+    def broken(event):
+        raise RuntimeError("subscriber bug")
+
+    engine.subscribe(broken)
+    oid, cid = delivered_order(engine)
+    outcome = await engine.submit(Request(f"where is my order {oid}", customer_id=cid))
+    assert outcome.status is Status.ANSWERED
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("", "empty"),
+    ("   \n\t  ", "empty"),
+    ("x" * 20_000, "too long"),
+    ("\x00\x01\x02binary\x03\x04", "binary"),
+    ("\ud800\udfff" * 10, "binary"),
+    (b"bytes are not text", "not text"),
+])
+async def test_bad_input_is_rejected_with_a_reason_and_kept(engine, text, reason):
+    rejected = []
+    engine.subscribe(lambda e: rejected.append(e) if isinstance(e, RequestRejected) else None)
+    outcome = await engine.submit(Request(text, customer_id=7))  # type: ignore[arg-type]
+    assert outcome.status is Status.REJECTED and outcome.route is Route.GUARD
+    assert outcome.errors == [f"rejected: {reason}"]
+    assert outcome.answer  # the customer is told why
+    assert len(rejected) == 1
+    rows = engine.store.query("SELECT status FROM requests WHERE id = ?", outcome.request_id)
+    assert rows == [{"status": "rejected"}]
+
+
+async def test_a_customer_flooding_the_agent_is_rate_limited(engine, settings):
+    engine.guard.settings.rate_per_minute = 3
+    outcomes = [await engine.submit(Request("hello", customer_id=99)) for _ in range(5)]
+    assert [o.status for o in outcomes].count(Status.REJECTED) == 2
+    assert outcomes[-1].errors == ["rejected: rate limited"]
+
+
+async def test_a_rule_handler_that_cannot_answer_falls_through_to_the_llm(engine):
+    oid, cid = delivered_order(engine)
+    stranger = cid + 1
+    outcome = await engine.submit(Request(f"where is my order {oid}", customer_id=stranger))
+    assert outcome.route is Route.LLM
+    assert any("could not answer" in e for e in outcome.errors)
+
+
+async def test_applied_rules_take_effect_at_once_and_survive_a_restart(engine, settings):
+    rules = list(engine.router.rules) + [Rule(
+        id="vip", name="VIP line", pattern=r"\bvip line\b", intent="contact",
+        handler="static", template="The VIP line is open 24/7.", priority=100)]
+    engine.apply_rules(rules)
+    outcome = await engine.submit(Request("what is the vip line number", customer_id=3))
+    assert outcome.rule_id == "vip" and outcome.answer == "The VIP line is open 24/7."
+    await engine.close()
+    again = Engine(settings)
+    assert "vip" in {r.id for r in again.router.rules}
+    await again.close()
+
+
+async def test_requests_a_crash_interrupted_are_answered_on_resume(engine, settings):
+    oid, cid = delivered_order(engine)
+    interrupted = Request(f"where is order {oid}", customer_id=cid, received_at=1.0)
+    engine.store.accept(interrupted)  # accepted, then the process died
+    await engine.close()
+    restarted = Engine(settings)
+    outcomes = await restarted.resume()
+    assert [o.request_id for o in outcomes] == [interrupted.id]
+    assert restarted.store.unfinished() == []
+    await restarted.close()

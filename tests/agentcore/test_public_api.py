@@ -1,0 +1,27 @@
+"""The public surface is deliberate, and importing the core stays light and Qt-free."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+
+import agentcore
+
+
+def test_exports_exactly_the_intended_names():
+    exported = {name for name, value in vars(agentcore).items()
+                if not name.startswith("_") and not isinstance(value, types.ModuleType)}
+    assert sorted(agentcore.__all__) == sorted(exported)
+    assert {"Engine", "Request", "Outcome", "Settings", "Rule", "Metrics"} <= exported
+    for name in agentcore.__all__:
+        assert getattr(agentcore, name) is not None
+
+
+def test_importing_the_core_loads_no_qt_and_defers_the_openai_sdk():
+    code = ("import sys, agentcore; "
+            "print(sorted(m for m in ('PySide6', 'qasync', 'pyqtgraph', 'console', 'openai') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
