@@ -49,7 +49,7 @@ class LoopResult:
     errors: list[str] = field(default_factory=list)
 
 
-class _Escalate(Exception):  # noqa: N818 - control flow inside the loop, never escapes it
+class _Escalate(Exception):
     def __init__(self, reason: EscalationReason, detail: str,
                  pending: PendingAction | None = None) -> None:
         super().__init__(detail)

@@ -51,10 +51,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("agentcore.engine")
 
 
-def default_rules(settings: Settings) -> list[Rule]:
+def default_rules(settings: Settings) -> tuple[list[Rule], dict[str, str]]:
+    """The shipped rule set: `rules` and the named `fragments` their patterns share."""
     path = settings.resources_dir / "rules.yaml"
     with path.open(encoding="utf-8") as fh:
-        return [Rule.from_dict(r) for r in yaml.safe_load(fh)]
+        data = yaml.safe_load(fh)
+    return [Rule.from_dict(r) for r in data["rules"]], dict(data.get("fragments") or {})
 
 
 class Engine:
@@ -71,7 +73,7 @@ class Engine:
             today = date.fromisoformat(settings.shop_today) if settings.shop_today else None
             shop = Shop(ensure_shop(settings.shop_path), today=today)
         self.shop = shop
-        self.router = Router(self._stored_rules())
+        self.router = self._stored_router()
         self.guard = Guard(settings.guard, self.clock)
         self.validator = Validator(shop)
         self._openai_client = openai_client
@@ -83,14 +85,16 @@ class Engine:
 
     # -- set-up --------------------------------------------------------------
 
-    def _stored_rules(self) -> list[Rule]:
+    def _stored_router(self) -> Router:
         rows = self.store.load_rules()
         if rows:
-            return [Rule.from_dict(r) for r in rows]
-        rules = default_rules(self.settings)
-        self.store.save_rules([r.as_dict() for r in rules])
+            return Router([Rule.from_dict(r) for r in rows],
+                          fragments=self.store.load_fragments())
+        rules, fragments = default_rules(self.settings)
+        router = Router(rules, fragments=fragments)
+        self.store.save_rules([r.as_dict() for r in rules], fragments)
         log.info("seeded %d default rules", len(rules))
-        return rules
+        return router
 
     @property
     def agent_loop(self) -> AgentLoop:
@@ -108,10 +112,15 @@ class Engine:
     def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
         return self.bus.subscribe(subscriber)
 
-    def apply_rules(self, rules: Iterable[Rule]) -> Router:
-        """Validates a whole rule set, stores it and swaps it in at once."""
-        router = Router(rules)  # raises RuleError naming the broken rule
-        self.store.save_rules([r.as_dict() for r in router.rules])
+    def apply_rules(self, rules: Iterable[Rule],
+                    fragments: dict[str, str] | None = None) -> Router:
+        """Validates a whole rule set, stores it and swaps it in at once.
+
+        `fragments` None keeps the current ones."""
+        if fragments is None:
+            fragments = self.router.fragments
+        router = Router(rules, fragments=fragments)  # RuleError names the broken rule
+        self.store.save_rules([r.as_dict() for r in router.rules], router.fragments)
         self.router = router
         return router
 

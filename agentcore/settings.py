@@ -52,7 +52,8 @@ class LLMSettings(_Model):
 
 class LoopSettings(_Model):
     max_iterations: int = Field(3, ge=1, le=20, description="LLM calls in the decide loop")
-    dollar_ceiling: float = Field(0.05, gt=0, description="dollars per request, checked before each call")
+    dollar_ceiling: float = Field(0.05, gt=0,
+                                  description="dollars per request, checked before each call")
     tool_timeout_s: float = Field(5.0, gt=0, description="timeout per tool call")
     min_confidence: float = Field(0.5, ge=0, le=1, description="below this, hand to a human")
 

@@ -70,6 +70,10 @@ CREATE TABLE IF NOT EXISTS rules (
     cache TEXT NOT NULL,
     position INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS rule_fragments (
+    name TEXT PRIMARY KEY,
+    pattern TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS escalations (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     request_id TEXT NOT NULL UNIQUE REFERENCES requests(id),
@@ -188,10 +192,15 @@ class Store:
     def load_rules(self) -> list[dict[str, Any]]:
         return self.query(f"SELECT {', '.join(RULE_COLUMNS)} FROM rules ORDER BY position")
 
-    def save_rules(self, rules: list[dict[str, Any]]) -> None:
-        """Replaces the whole rule set in one transaction."""
-        rows = [tuple(r[c] if c != "enabled" else int(bool(r[c])) for c in RULE_COLUMNS)
-                + (pos,) for pos, r in enumerate(rules)]
+    def load_fragments(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT name, pattern FROM rule_fragments"))
+
+    def save_rules(self, rules: list[dict[str, Any]], fragments: dict[str, str]) -> None:
+        """Replaces the whole rule set and its fragments in one transaction."""
+        rows = [(*(r[c] if c != "enabled" else int(bool(r[c])) for c in RULE_COLUMNS), pos)
+                for pos, r in enumerate(rules)]
         self._write([("DELETE FROM rules", ()),
                      (f"INSERT INTO rules ({', '.join(RULE_COLUMNS)}, position) "
-                      f"VALUES ({', '.join('?' * (len(RULE_COLUMNS) + 1))})", rows)])
+                      f"VALUES ({', '.join('?' * (len(RULE_COLUMNS) + 1))})", rows),
+                     ("DELETE FROM rule_fragments", ()),
+                     ("INSERT INTO rule_fragments VALUES (?, ?)", list(fragments.items()))])

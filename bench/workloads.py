@@ -56,8 +56,9 @@ def mock_client() -> openai.AsyncOpenAI:
 def billing_requests(shop: Shop, n: int) -> list[tuple[str, int]]:
     """'Charged twice' messages: the mock answers them in two turns with three tools."""
     rows = shop.conn.execute(
-        "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id LIMIT ?",
-        (n,)).fetchall()
+        "SELECT o.id, o.customer_id FROM orders o WHERE o.status = 'delivered' AND "
+        "(SELECT COUNT(*) FROM payments p WHERE p.order_id = o.id AND p.status = 'captured')"
+        " = 1 ORDER BY o.id LIMIT ?", (n,)).fetchall()
     return [(f"I was charged twice for order {oid}, please check my payment", cid)
             for oid, cid in rows]
 

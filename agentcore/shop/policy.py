@@ -41,6 +41,8 @@ def refund_quote(order: dict[str, Any], payments: list[dict[str, Any]],
         return RefundQuote(oid, 0, "nothing left to refund on this order")
     if status == "cancelled":
         return RefundQuote(oid, 0, "order was cancelled; its payment was released")
+    if status == "returned":
+        return RefundQuote(oid, 0, "order was returned and its refund already settled")
     if status in ("processing", "shipped"):
         return RefundQuote(oid, remaining, f"order is {status}: full refund of what was paid")
     window = int(policy["refund_window_days"])

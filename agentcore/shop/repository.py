@@ -12,7 +12,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,7 @@ class Shop:
     def _idempotent(self, request_id: str, tool: str, target: str, arguments: dict[str, Any],
                     act: Callable[[], dict[str, Any]], tags: list[str]) -> dict[str, Any]:
         key = f"{request_id}:{tool}:{target}"
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -184,7 +184,7 @@ class Shop:
                 raise ToolError(f"customer {customer_id} does not exist")
             self.conn.execute(
                 "UPDATE accounts SET password_reset_sent_at = ? WHERE customer_id = ?",
-                (datetime.now(timezone.utc).isoformat(timespec="seconds"), customer_id))
+                (datetime.now(UTC).isoformat(timespec="seconds"), customer_id))
             return {"customer_id": customer_id, "sent_to": customer["email"], "status": "sent"}
 
         return self._idempotent(request_id, "send_password_reset", f"customer:{customer_id}",

@@ -1,7 +1,8 @@
 """The demo shop, the request corpus, the default rules and their handlers agree.
 
-The rules are read straight from resources/rules.yaml with re2 and yaml (not
-through the router), so these tests pin down the data whatever the router does.
+The rules are read straight from resources/rules.yaml with yaml; their patterns,
+with the file's named fragments expanded by the router's `expand`, are compiled
+here with re2, so these tests pin down the data whatever else the router does.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import yaml
 from agentcore.demo import ensure_shop, generate_corpus, generate_shop
 from agentcore.errors import NoDeterministicAnswer
 from agentcore.handlers import HANDLERS, HandlerContext, money
+from agentcore.router import Router, Rule, expand
 from agentcore.shop.policy import refund_quote
 from agentcore.shop.repository import Shop
 
@@ -55,13 +57,22 @@ def shop(shop_path: Path) -> Any:
     s.close()
 
 
-@pytest.fixture(scope="module")
-def rules() -> list[tuple[dict[str, Any], Any]]:
+def _rule_file() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "resources" / "rules.yaml").read_text(encoding="utf-8"))
+
+
+def _compile(pattern: str, fragments: dict[str, str], rule_id: str) -> Any:
     options = re2.Options()
     options.case_sensitive = False
     options.log_errors = False
-    data = yaml.safe_load((REPO / "resources" / "rules.yaml").read_text(encoding="utf-8"))
-    return [(r, re2.compile(r["pattern"], options)) for r in data if r["enabled"]]
+    return re2.compile(expand(pattern, fragments, rule_id), options)
+
+
+@pytest.fixture(scope="module")
+def rules() -> list[tuple[dict[str, Any], Any]]:
+    data = _rule_file()
+    return [(r, _compile(r["pattern"], data["fragments"], r["id"]))
+            for r in data["rules"] if r["enabled"]]
 
 
 def _query(path: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -244,13 +255,40 @@ def test_every_rule_is_well_formed(rules: list[tuple[dict[str, Any], Any]]) -> N
         assert re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", rule["id"])
 
 
+def test_the_rule_file_is_fragments_and_rules() -> None:
+    data = _rule_file()
+    assert set(data) == {"fragments", "rules"}
+    fragments = data["fragments"]
+    assert all(re.fullmatch(r"[a-z][a-z0-9_]*", name) for name in fragments)
+    assert all(isinstance(body, str) and body for body in fragments.values())
+    texts = [r["pattern"] for r in data["rules"]] + list(fragments.values())
+    used = {name for text in texts for name in re.findall(r"\{([a-z][a-z0-9_]*)\}", text)}
+    assert used == set(fragments)  # every name is defined, and every fragment is used
+
+
+def test_every_rule_pattern_is_one_short_line() -> None:
+    for rule in _rule_file()["rules"]:
+        assert len(rule["pattern"]) <= 200 and "\n" not in rule["pattern"], rule["id"]
+
+
 def test_disabled_rules_still_compile() -> None:
-    data = yaml.safe_load((REPO / "resources" / "rules.yaml").read_text(encoding="utf-8"))
-    options = re2.Options()
-    options.case_sensitive = False
-    options.log_errors = False
-    for rule in data:
-        re2.compile(rule["pattern"], options)
+    data = _rule_file()
+    everything = [Rule.from_dict({**r, "enabled": True}) for r in data["rules"]]
+    assert len(Router(everything, fragments=data["fragments"])) == len(everything)
+
+
+def test_the_router_picks_the_same_winner_as_the_patterns(
+        rules: list[tuple[dict[str, Any], Any]], corpus: list[dict[str, Any]]) -> None:
+    data = _rule_file()
+    router = Router([Rule.from_dict(r) for r in data["rules"]], fragments=data["fragments"])
+    for request in _accepted(corpus):
+        text = _normalise(request["text"])
+        hits = [(r, x) for r, x in rules if x.search(text)]
+        match = router.route(text)
+        assert (match is None) == (not hits), request
+        if match is not None:
+            assert set(match.matched) == {r["id"] for r, _ in hits}, request
+            assert match.rule.priority == max(r["priority"] for r, _ in hits), request
 
 
 def test_most_accepted_requests_match_a_rule(rules: list[tuple[dict[str, Any], Any]],

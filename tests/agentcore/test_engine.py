@@ -130,9 +130,9 @@ async def test_a_rule_handler_that_cannot_answer_falls_through_to_the_llm(engine
 
 
 async def test_applied_rules_take_effect_at_once_and_survive_a_restart(engine, settings):
-    rules = list(engine.router.rules) + [Rule(
-        id="vip", name="VIP line", pattern=r"\bvip line\b", intent="contact",
-        handler="static", template="The VIP line is open 24/7.", priority=100)]
+    vip = Rule(id="vip", name="VIP line", pattern=r"\bvip line\b", intent="contact",
+               handler="static", template="The VIP line is open 24/7.", priority=100)
+    rules = [*engine.router.rules, vip]
     engine.apply_rules(rules)
     outcome = await engine.submit(Request("what is the vip line number", customer_id=3))
     assert outcome.rule_id == "vip" and outcome.answer == "The VIP line is open 24/7."

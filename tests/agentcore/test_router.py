@@ -120,3 +120,22 @@ def test_a_thousand_rules_still_match_in_one_pass():
     rules = [rule(f"r{i}", f"token{i}x") for i in range(1000)]
     router = Router(rules, HANDLERS)
     assert router.route("please token777x now").rule.id == "r777"
+
+
+def test_named_fragments_keep_patterns_readable():
+    fragments = {"greeting": r"(?:hi|hello)[ ,!]*", "order": r"(?P<order_id>\d{5})"}
+    router = Router([rule("status", r"^{greeting}?where is order {order}$", handler="order",
+                          template="Order $order_id")], HANDLERS, fragments)
+    match = router.route("hello, where is order 12345")
+    assert match.groups == {"order_id": "12345"}
+    assert router.route("where is order 12345 and also x") is None
+    # RE2's own braces (counts) are left alone.
+    assert Router([rule("n", r"^a{2,3}$")], HANDLERS, fragments).route("aaa") is not None
+
+
+def test_an_unknown_fragment_names_the_rule_and_the_fragment():
+    with pytest.raises(RuleError) as err:
+        Router([rule("r1", "{salutation} there")], HANDLERS, {"greeting": "hi"})
+    assert err.value.rule_id == "r1" and "{salutation}" in str(err.value)
+    with pytest.raises(RuleError, match="nest"):
+        Router([rule("r2", "{a}")], HANDLERS, {"a": "{a}"})

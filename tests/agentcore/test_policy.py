@@ -1,0 +1,44 @@
+"""The refund quote: the only place a refund amount is decided."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from agentcore.shop.policy import refund_quote
+
+TODAY = date(2026, 11, 1)
+ELECTRONICS = {"category": "electronics", "refund_window_days": 30, "restocking_fee_pct": 10}
+PAID = [{"amount_cents": 10_000, "status": "captured"}, {"amount_cents": 10_000,
+                                                         "status": "failed"}]
+
+
+def order(status: str, delivered: str | None = "2026-10-20", refunded: int = 0) -> dict:
+    return {"id": 12345, "status": status, "delivered_at": delivered,
+            "refunded_cents": refunded}
+
+
+def test_inside_the_window_the_fee_is_kept_and_failed_payments_ignored():
+    quote = refund_quote(order("delivered"), PAID, ELECTRONICS, TODAY)
+    assert quote.allowed_cents == 9_000 and "restocking fee" in quote.reason
+
+
+def test_outside_the_window_nothing_is_refundable():
+    quote = refund_quote(order("delivered", "2026-09-01"), PAID, ELECTRONICS, TODAY)
+    assert quote.allowed_cents == 0 and "61 days ago" in quote.reason
+
+
+def test_earlier_refunds_are_subtracted():
+    quote = refund_quote(order("delivered", refunded=4_000), PAID, ELECTRONICS, TODAY)
+    assert quote.allowed_cents == 5_400
+
+
+def test_unshipped_orders_refund_in_full_and_settled_ones_not_at_all():
+    assert refund_quote(order("processing", None), PAID, ELECTRONICS, TODAY).allowed_cents == (
+        10_000)
+    assert refund_quote(order("cancelled", None), PAID, ELECTRONICS, TODAY).allowed_cents == 0
+    assert refund_quote(order("returned"), PAID, ELECTRONICS, TODAY).allowed_cents == 0
+
+
+def test_non_refundable_categories():
+    groceries = {"category": "groceries", "refund_window_days": 0, "restocking_fee_pct": 0}
+    assert refund_quote(order("delivered"), PAID, groceries, TODAY).allowed_cents == 0
