@@ -102,7 +102,8 @@ class _Run:
     async def _call(self, stage: StageModel, messages: list[dict[str, Any]],
                     tools: list[dict[str, Any]] | None, span_name: str) -> Completion:
         max_tokens = self.settings.llm.max_tokens
-        estimate = stage.cost(estimate_tokens(messages, tools), max_tokens)
+        tools_chars = self.loop.tools.schemas_chars if tools else 0
+        estimate = stage.cost(estimate_tokens(messages, tools_chars), max_tokens)
         ceiling = self.settings.loop.dollar_ceiling
         if self.usage.dollars + estimate > ceiling:
             raise _Escalate(EscalationReason.DOLLAR_CEILING,

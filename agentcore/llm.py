@@ -54,11 +54,12 @@ class Completion:
         return message
 
 
-def estimate_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> int:
-    """A conservative prompt-size estimate (about 4 characters a token)."""
-    chars = len(json.dumps(messages, ensure_ascii=False, default=str))
-    if tools:
-        chars += len(json.dumps(tools))
+def estimate_tokens(messages: list[dict[str, Any]], tools_chars: int = 0) -> int:
+    """A conservative prompt-size estimate (about 4 characters a token).
+
+    `tools_chars` is the length of the tool schemas' JSON, computed once by the
+    registry rather than on every call."""
+    chars = len(json.dumps(messages, ensure_ascii=False, default=str)) + tools_chars
     return chars // 4 + 1
 
 

@@ -1,10 +1,15 @@
 """The engine's SQLite database: requests, outcomes, spans, rules, escalations.
 
-WAL mode, one connection owned by the engine's loop. The per-request writes
-(one accept, one finish) are single short transactions that cost tens of
-microseconds without an fsync (WAL + synchronous=NORMAL survives a process
-crash), cheaper than a hop to a worker thread; bulk reads for later views go
-through `asyncio.to_thread` on a separate connection.
+WAL mode with synchronous=NORMAL (a process crash loses nothing committed).
+Accepting a request is one short transaction on the caller's connection
+(about 30 µs): it must be on disk before any work starts. Outcomes and their
+spans, the bulk of the bytes, go to a writer thread with its own connection,
+which commits them in batches and runs the WAL checkpoints, so neither the
+encoding nor an fsync ever stalls the event loop (the GUI's, in the console).
+An outcome reaches the disk a few milliseconds after it is returned; if the
+process dies in between, its request is still 'accepted' and is re-run on
+restart, and write tools are idempotent, so nothing acts twice. Reads through
+this class flush first, so they always see every outcome already returned.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -99,36 +105,112 @@ def storable(text: object) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
+def _connect(path: Path, *, checkpoints: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout=5000")  # the other connection may hold the write lock
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    if not checkpoints:
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # the writer thread checkpoints
+    return conn
+
+
+def _execute(conn: sqlite3.Connection, statements: list[tuple[str, Any]]) -> None:
+    """Runs statements in one transaction (a list of parameters means executemany)."""
+    conn.execute("BEGIN")
+    try:
+        for sql, params in statements:
+            if isinstance(params, list):
+                conn.executemany(sql, params)
+            else:
+                conn.execute(sql, params)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _finish_statements(outcome: Outcome) -> list[tuple[str, Any]]:
+    """What recording an outcome writes: its row, its spans, any escalation."""
+    rid = outcome.request.id
+    u = outcome.usage
+    spans = [(rid, i, s.name, s.parent, s.start, s.end, _json(s.attributes), s.error)
+             for i, s in enumerate(outcome.spans)]
+    finished_at = outcome.spans[-1].end if outcome.spans else outcome.request.received_at
+    statements: list[tuple[str, Any]] = [
+        ("UPDATE requests SET status = ? WHERE id = ?", (str(outcome.status), rid)),
+        ("INSERT OR REPLACE INTO outcomes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+         (rid, str(outcome.route), str(outcome.status), outcome.intent, outcome.rule_id,
+          storable(outcome.answer), u.prompt_tokens, u.completion_tokens, u.dollars,
+          outcome.latency_ms, _json(outcome.errors),
+          str(outcome.escalation_reason) if outcome.escalation_reason else None,
+          finished_at)),
+        ("DELETE FROM spans WHERE request_id = ?", (rid,)),
+        ("INSERT INTO spans VALUES (?,?,?,?,?,?,?,?)", spans),
+    ]
+    if outcome.status is Status.ESCALATED:
+        context = {
+            "draft_answer": outcome.draft_answer,
+            "tool_results": outcome.tool_results,
+            "pending_action": asdict(outcome.pending_action)
+            if outcome.pending_action else None,
+            "errors": outcome.errors,
+            "intent": outcome.intent,
+        }
+        statements.append((
+            "INSERT OR IGNORE INTO escalations (request_id, reason, state, created_at,"
+            " context) VALUES (?, ?, 'open', ?, ?)",
+            (rid, str(outcome.escalation_reason), finished_at, _json(context))))
+    return statements
+
+
+class _Checkpointer(threading.Thread):
+    """Moves the WAL into the database once a second, off the engine's thread.
+
+    A checkpoint is where SQLite fsyncs; done by the engine's own connection
+    it would stall the event loop for milliseconds now and then. PASSIVE
+    never blocks writers: they go on appending to the WAL meanwhile."""
+
+    def __init__(self, path: Path, interval_s: float = 1.0) -> None:
+        super().__init__(name="agentcore-checkpointer", daemon=True)
+        self.conn = _connect(path, checkpoints=True)
+        self.interval_s = interval_s
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval_s):
+            self._checkpoint()
+        self._checkpoint()
+        self.conn.close()
+
+    def _checkpoint(self) -> None:
+        try:
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:  # busy or disk trouble: the next round tries again
+            log.warning("WAL checkpoint failed: %s", exc)
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn = _connect(path, checkpoints=False)
             self.conn.executescript(SCHEMA)
+            self._checkpointer = _Checkpointer(path)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open {path}: {exc}") from exc
+        self._checkpointer.start()
 
     def close(self) -> None:
+        self._checkpointer.stopping.set()
+        self._checkpointer.join()
         self.conn.close()
 
     def _write(self, statements: list[tuple[str, Any]]) -> None:
-        conn = self.conn
         try:
-            conn.execute("BEGIN")
-            try:
-                for sql, params in statements:
-                    if isinstance(params, list):
-                        conn.executemany(sql, params)
-                    else:
-                        conn.execute(sql, params)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            _execute(self.conn, statements)
         except sqlite3.Error as exc:
             raise StorageError(f"write to {self.path} failed: {exc}") from exc
 
@@ -143,36 +225,7 @@ class Store:
 
     def finish(self, outcome: Outcome) -> None:
         """Records the outcome, its spans and any escalation, in one transaction."""
-        rid = outcome.request.id
-        u = outcome.usage
-        spans = [(rid, i, s.name, s.parent, s.start, s.end, _json(s.attributes), s.error)
-                 for i, s in enumerate(outcome.spans)]
-        finished_at = outcome.spans[-1].end if outcome.spans else outcome.request.received_at
-        statements: list[tuple[str, Any]] = [
-            ("UPDATE requests SET status = ? WHERE id = ?", (str(outcome.status), rid)),
-            ("INSERT OR REPLACE INTO outcomes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-             (rid, str(outcome.route), str(outcome.status), outcome.intent, outcome.rule_id,
-              storable(outcome.answer), u.prompt_tokens, u.completion_tokens, u.dollars,
-              outcome.latency_ms, _json(outcome.errors),
-              str(outcome.escalation_reason) if outcome.escalation_reason else None,
-              finished_at)),
-            ("DELETE FROM spans WHERE request_id = ?", (rid,)),
-            ("INSERT INTO spans VALUES (?,?,?,?,?,?,?,?)", spans),
-        ]
-        if outcome.status is Status.ESCALATED:
-            context = {
-                "draft_answer": outcome.draft_answer,
-                "tool_results": outcome.tool_results,
-                "pending_action": asdict(outcome.pending_action)
-                if outcome.pending_action else None,
-                "errors": outcome.errors,
-                "intent": outcome.intent,
-            }
-            statements.append((
-                "INSERT OR IGNORE INTO escalations (request_id, reason, state, created_at,"
-                " context) VALUES (?, ?, 'open', ?, ?)",
-                (rid, str(outcome.escalation_reason), finished_at, _json(context))))
-        self._write(statements)
+        self._write(_finish_statements(outcome))
 
     def unfinished(self) -> list[Request]:
         """Accepted requests with no outcome: what a crash interrupted."""

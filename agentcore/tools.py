@@ -98,6 +98,7 @@ class ToolRegistry:
     def __init__(self, tools: Iterable[Tool]) -> None:
         self._tools = {t.name: t for t in tools}
         self._schemas = [t.schema for t in self._tools.values()]
+        self.schemas_chars = len(json.dumps(self._schemas))  # for prompt-size estimates
 
     @classmethod
     def from_functions(cls, reads: Iterable[ToolFn], writes: Iterable[ToolFn]) -> ToolRegistry:

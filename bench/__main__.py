@@ -66,7 +66,8 @@ def bench_fast_path(results: list[tuple[str, str, str]]) -> None:
             if r.get("expected_route") == "rule"]
     texts = [(" ".join(r["text"].split()).lower(), r.get("customer_id")) for r in rows]
     for total in (10, 100, 1000):
-        rules = shipped[:total] + filler_rules(max(0, total - len(shipped)))
+        enabled = [r for r in shipped if r.enabled]
+        rules = enabled[:total] + filler_rules(max(0, total - len(enabled)))
         router = Router(rules, fragments=fragments)
         per_request = []
         for _ in range(ROUNDS):
