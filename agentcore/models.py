@@ -16,7 +16,10 @@ class Route(StrEnum):
     GUARD = "guard"  # rejected before any work
     RULE = "rule"  # fast path: a rule and its template
     LLM = "llm"  # slow path: the bounded LLM loop
-    # Later issues add cache-l1, cache-l2, static, human.
+    CACHE_L1 = "cache-l1"  # a cached answer from memory
+    CACHE_L2 = "cache-l2"  # a cached answer from SQLite
+    STATIC = "static"  # the ladder's static answer for the intent
+    HUMAN = "human"  # an operator's reply
 
 
 class Status(StrEnum):
@@ -33,6 +36,7 @@ class EscalationReason(StrEnum):
     MALFORMED_OUTPUT = "malformed output"
     POLICY_VIOLATION = "policy violation"
     LLM_UNAVAILABLE = "llm unavailable"
+    BREAKER_OPEN = "breaker open"
     CUSTOMER_ASKED_FOR_HUMAN = "customer asked for a human"
     LOW_CONFIDENCE = "low confidence"
     TOOL_FAILED = "tool failed"
