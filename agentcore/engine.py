@@ -32,6 +32,7 @@ from agentcore.events import (
 )
 from agentcore.guard import Guard
 from agentcore.handlers import HandlerContext
+from agentcore.ladder import DEGRADABLE, Ladder, load_static_answers
 from agentcore.models import EscalationReason, Outcome, Request, Route, Status
 from agentcore.prompts import Prompts
 from agentcore.router import Router, Rule
@@ -81,6 +82,8 @@ class Engine:
         self._tools = tools
         self._loop: AgentLoop | None = None  # built on first slow-path request
         self._prompts = Prompts.load(settings.resources_dir)
+        self.ladder = Ladder(lambda: self.router, shop,
+                             load_static_answers(settings.resources_dir))
         log.info("engine ready: %d rules, database %s", len(self.router), settings.engine_db)
 
     # -- set-up --------------------------------------------------------------
@@ -190,10 +193,24 @@ class Engine:
             outcome.errors.append(fallthrough)
         with trace.span("llm_loop"):
             result = await self.agent_loop.run(request, text, trace, outcome.usage)
-        return self._from_loop(outcome, result)
+        self._from_loop(outcome, result)
+        if result.escalation in DEGRADABLE:
+            with trace.span("ladder", reason=str(result.escalation)) as span:
+                rung = self.ladder.descend(text, request.customer_id, result.intent)
+                span.attributes["rung"] = rung.name if rung else "human"
+            if rung is not None:
+                outcome.route, outcome.status = rung.route, Status.ANSWERED
+                outcome.answer, outcome.intent = rung.answer, rung.intent
+                outcome.rule_id, outcome.rung = rung.rule_id, rung.name
+                outcome.escalation_reason = None
+                outcome.errors.append(f"degraded ({result.escalation}): answered by the "
+                                      f"{rung.name} rung")
+            else:
+                outcome.rung = "human"
+        return outcome
 
     @staticmethod
-    def _from_loop(outcome: Outcome, result: LoopResult) -> Outcome:
+    def _from_loop(outcome: Outcome, result: LoopResult) -> None:
         outcome.intent = result.intent
         outcome.errors.extend(result.errors)
         outcome.tool_results = result.tool_results
@@ -204,7 +221,6 @@ class Engine:
             outcome.pending_action = result.pending_action
         else:
             outcome.answer = result.answer
-        return outcome
 
     def _escalated(self, request: Request, trace: Trace, reason: EscalationReason,
                    detail: str) -> Outcome:

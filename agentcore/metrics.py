@@ -29,6 +29,7 @@ class Metrics:
     statuses: Counter[str] = field(default_factory=Counter)
     escalations: Counter[str] = field(default_factory=Counter)
     rejections: Counter[str] = field(default_factory=Counter)
+    rungs: Counter[str] = field(default_factory=Counter)  # degradation ladder
     latency_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     dollars: float = 0.0
     prompt_tokens: int = 0
@@ -49,6 +50,8 @@ class Metrics:
         self.completion_tokens += outcome.usage.completion_tokens
         if outcome.escalation_reason is not None:
             self.escalations[str(outcome.escalation_reason)] += 1
+        if outcome.rung is not None:
+            self.rungs[outcome.rung] += 1
         if outcome.errors and str(outcome.status) == "rejected":
             self.rejections[outcome.errors[0].removeprefix("rejected: ")] += 1
 
@@ -68,6 +71,9 @@ class Metrics:
         if self.escalations:
             lines.append("escalations: " + ", ".join(
                 f"{k} {v}" for k, v in self.escalations.most_common()))
+        if self.rungs:
+            lines.append("degraded, by rung: " + ", ".join(
+                f"{k} {v}" for k, v in self.rungs.most_common()))
         if self.rejections:
             lines.append("rejected: " + ", ".join(
                 f"{k} {v}" for k, v in self.rejections.most_common()))

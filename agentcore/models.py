@@ -110,6 +110,7 @@ class Outcome:
     tool_results: dict[str, Any] = field(default_factory=dict)
     draft_answer: str | None = None
     latency_ms: float = 0.0
+    rung: str | None = None  # set when degraded: "cache", "template", "static" or "human"
 
     @property
     def request_id(self) -> str:

@@ -171,6 +171,13 @@ class Router:
         matched = tuple(self._compiled[i].rule.id for i in hits)
         return RuleMatch(compiled.rule, groups, matched)
 
+    def fallback_rules(self, intent: str) -> list[Rule]:
+        """Enabled rules of an intent that need no capture groups, best first: the
+        templates the degradation ladder may answer with when the LLM is down."""
+        found = [(c.rule.priority, -i, c.rule) for i, c in enumerate(self._compiled)
+                 if c.rule.intent == intent and not c.handler.needs]
+        return [rule for _, _, rule in sorted(found, key=lambda t: (t[0], t[1]), reverse=True)]
+
     def answer(self, match: RuleMatch, context: HandlerContext) -> str:
         """Runs the rule's handler and renders its template.
 

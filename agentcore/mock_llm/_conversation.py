@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentcore.mock_llm._intents import INTENTS, classify
+from agentcore.keyword_intents import INTENTS, classify
 
 QUOTE_PREFIX = "Refund quote: "
 NOTE_PREFIX = "Operator note: "

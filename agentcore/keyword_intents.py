@@ -1,5 +1,8 @@
 """Keyword scoring that names a support intent, as a cheap classifier model would.
 
+The mock LLM classifies with it, and the degradation ladder uses it to name
+the intent of a request when no model can be reached.
+
 Text and keywords go through the same normalisation (lower case, accents and
 punctuation stripped), so "Rückerstattung", "ruckerstattung" and
 "RÜCKERSTATTUNG!" score alike. A keyword ending in `*` is a stem ("refund*"
@@ -15,9 +18,9 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-INTENTS = ("order_status", "shipping_info", "refund_policy", "refund_status",
-           "refund_request", "cancel_order", "billing", "password_reset", "account",
-           "payment_methods", "technical", "human_request", "greeting", "contact", "other")
+from agentcore.prompts import INTENTS
+
+__all__ = ["INTENTS", "classify", "scores"]
 
 # Order is the tie-break: when two intents score the same, the earlier one wins,
 # so specific intents beat the catch-alls listed last.
