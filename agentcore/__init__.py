@@ -16,6 +16,7 @@ from agentcore.errors import (
     UserFacingError,
 )
 from agentcore.events import (
+    BreakerChanged,
     Event,
     RequestAccepted,
     RequestAnswered,
@@ -39,6 +40,7 @@ from agentcore.settings import Settings
 
 __all__ = [
     "AgentError",
+    "BreakerChanged",
     "Clock",
     "Engine",
     "EscalationReason",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentcore.errors import LLMError, ToolArgumentsError, ToolError, UnknownToolError
-from agentcore.llm import Completion, LLMClient, ToolCall, estimate_tokens
+from agentcore.llm import Completion, ToolCall, estimate_tokens
 from agentcore.models import EscalationReason, PendingAction, Request, Usage
 from agentcore.prompts import (
     CORRECTION_PREFIX,
@@ -27,6 +27,7 @@ from agentcore.prompts import (
     REFUND_QUOTE_PREFIX,
     Prompts,
 )
+from agentcore.resilience import BREAKER_OPEN, ResilientLLM
 from agentcore.settings import Settings, StageModel
 from agentcore.tools import ToolContext, ToolRegistry
 from agentcore.tracing import Trace
@@ -49,6 +50,11 @@ class LoopResult:
     errors: list[str] = field(default_factory=list)
 
 
+def _unavailable(exc: LLMError) -> EscalationReason:
+    return (EscalationReason.BREAKER_OPEN if exc.kind == BREAKER_OPEN
+            else EscalationReason.LLM_UNAVAILABLE)
+
+
 class _Escalate(Exception):
     def __init__(self, reason: EscalationReason, detail: str,
                  pending: PendingAction | None = None) -> None:
@@ -59,7 +65,7 @@ class _Escalate(Exception):
 
 
 class AgentLoop:
-    def __init__(self, llm: LLMClient, tools: ToolRegistry, validator: Validator,
+    def __init__(self, llm: ResilientLLM, tools: ToolRegistry, validator: Validator,
                  prompts: Prompts, settings: Settings) -> None:
         self.llm = llm
         self.tools = tools
@@ -67,8 +73,10 @@ class AgentLoop:
         self.prompts = prompts
         self.settings = settings
 
-    async def run(self, request: Request, text: str, trace: Trace, usage: Usage) -> LoopResult:
-        run = _Run(self, request, text, trace, usage)
+    async def run(self, request: Request, text: str, trace: Trace, usage: Usage,
+                  deadline: float | None = None) -> LoopResult:
+        """`deadline` is on the engine clock's monotonic scale; retries stop there."""
+        run = _Run(self, request, text, trace, usage, deadline)
         try:
             await run.execute()
         except _Escalate as esc:
@@ -83,8 +91,9 @@ class _Run:
     """The state of one request's loop; lives as long as the request."""
 
     def __init__(self, loop: AgentLoop, request: Request, text: str, trace: Trace,
-                 usage: Usage) -> None:
+                 usage: Usage, deadline: float | None) -> None:
         self.loop = loop
+        self.deadline = deadline
         self.settings = loop.settings
         self.request = request
         self.text = text
@@ -110,7 +119,10 @@ class _Run:
                             f"the next call could cost ${estimate:.4f}; ${self.usage.dollars:.4f}"
                             f" spent of a ${ceiling:.4f} ceiling")
         with self.trace.span(span_name, parent="llm_loop", model=stage.model) as span:
-            completion = await self.loop.llm.complete(stage, messages, tools, max_tokens)
+            completion = await self.loop.llm.complete(
+                stage, messages, tools, max_tokens, deadline=self.deadline,
+                # A retry is another call: it must fit under the ceiling too.
+                may_spend=lambda: self.usage.dollars + estimate <= ceiling)
             self.usage.add(completion.prompt_tokens, completion.completion_tokens,
                            completion.dollars)
             span.attributes.update(prompt_tokens=completion.prompt_tokens,
@@ -137,7 +149,7 @@ class _Run:
         try:
             intent = await self._classify()
         except LLMError as exc:
-            raise _Escalate(EscalationReason.LLM_UNAVAILABLE, str(exc)) from None
+            raise _Escalate(_unavailable(exc), str(exc)) from None
         self.result.intent = intent
         system = self.loop.prompts.decide_for(intent, self.request.customer_id,
                                               self.ctx.shop.today.isoformat())
@@ -157,7 +169,7 @@ class _Run:
                     self.result.errors.append(str(exc))
                     continue
                 reason = (EscalationReason.MALFORMED_OUTPUT if exc.kind == "malformed"
-                          else EscalationReason.LLM_UNAVAILABLE)
+                          else _unavailable(exc))
                 raise _Escalate(reason, str(exc)) from None
             messages.append(completion.as_message())
             if completion.tool_calls:

@@ -22,6 +22,7 @@ from agentcore.agent_loop import AgentLoop, LoopResult
 from agentcore.clock import Clock, SystemClock
 from agentcore.errors import NoDeterministicAnswer, RuleError, SettingsError
 from agentcore.events import (
+    BreakerChanged,
     Event,
     EventBus,
     RequestAccepted,
@@ -35,6 +36,7 @@ from agentcore.handlers import HandlerContext
 from agentcore.ladder import DEGRADABLE, Ladder, load_static_answers
 from agentcore.models import EscalationReason, Outcome, Request, Route, Status
 from agentcore.prompts import Prompts
+from agentcore.resilience import CircuitBreaker, ResilientLLM
 from agentcore.router import Router, Rule
 from agentcore.settings import Settings
 from agentcore.shop.repository import Shop
@@ -76,6 +78,9 @@ class Engine:
         self.shop = shop
         self.router = self._stored_router()
         self.guard = Guard(settings.guard, self.clock)
+        self.breaker = CircuitBreaker(settings.resilience.breaker, self.clock)
+        self.breaker.subscribe(lambda old, new, reason: self.bus.publish(
+            BreakerChanged(str(old), str(new), reason, str(self.breaker.mode))))
         self.validator = Validator(shop)
         self._openai_client = openai_client
         self._credentials = credentials
@@ -107,7 +112,9 @@ class Engine:
             from agentcore.llm import LLMClient, build_client
 
             client = self._openai_client or build_client(self.settings, self._credentials)
-            self._loop = AgentLoop(LLMClient(client), self._tools or shop_registry(),
+            llm = ResilientLLM(LLMClient(client), self.settings.resilience, clock=self.clock,
+                               breaker=self.breaker)
+            self._loop = AgentLoop(llm, self._tools or shop_registry(),
                                    self.validator,
                                    self._prompts, self.settings)
         return self._loop
@@ -152,7 +159,7 @@ class Engine:
             self.store.accept(request)
         bus.publish(RequestAccepted(request))
         try:
-            outcome = await self._answer(request, verdict.text, trace)
+            outcome = await self._answer(request, verdict.text, trace, started)
         except (RuleError, SettingsError) as exc:
             log.error("request %s: %s", rid, exc)
             outcome = self._escalated(request, trace, EscalationReason.INTERNAL_ERROR, str(exc))
@@ -168,7 +175,8 @@ class Engine:
             bus.publish(RequestAnswered(outcome))
         return outcome
 
-    async def _answer(self, request: Request, text: str, trace: Trace) -> Outcome:
+    async def _answer(self, request: Request, text: str, trace: Trace,
+                      started: float) -> Outcome:
         router = self.router  # one reference for the whole request: no half-applied change
         with trace.span("route") as span:
             match = router.route(text)
@@ -192,7 +200,8 @@ class Engine:
         if fallthrough:
             outcome.errors.append(fallthrough)
         with trace.span("llm_loop"):
-            result = await self.agent_loop.run(request, text, trace, outcome.usage)
+            deadline = started + self.settings.resilience.request_deadline_s
+            result = await self.agent_loop.run(request, text, trace, outcome.usage, deadline)
         self._from_loop(outcome, result)
         if result.escalation in DEGRADABLE:
             with trace.span("ladder", reason=str(result.escalation)) as span:

@@ -42,7 +42,18 @@ class RequestEscalated:
     outcome: Outcome
 
 
-Event = RequestAccepted | RequestRejected | SpanFinished | RequestAnswered | RequestEscalated
+@dataclass(frozen=True, slots=True)
+class BreakerChanged:
+    """The LLM circuit breaker moved (or an operator forced / released it)."""
+
+    old: str
+    new: str
+    reason: str
+    mode: str  # "auto", "forced_open", "forced_closed"
+
+
+Event = (RequestAccepted | RequestRejected | SpanFinished | RequestAnswered | RequestEscalated
+         | BreakerChanged)
 Subscriber = Callable[[Event], None]
 
 

@@ -17,6 +17,8 @@ from agentcore.settings import GuardSettings
 # Control characters other than tab and newlines, C1 controls, lone surrogates and
 # the replacement character: what decoded binary looks like. A fixed pattern
 # (stdlib re is fine here), scanned in C rather than a Python loop.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MAX_CUSTOMER_ID = 2**63  # SQLite's INTEGER range
 _SUSPICIOUS = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffd]")
 
 
@@ -46,6 +48,11 @@ class Guard:
                                          f"please keep it under {limit:,}.")
         if _looks_binary(text):
             return _rejected("binary", "Your message looks like binary data, not text.")
+        if customer_id is not None and (
+                type(customer_id) is not int or not 0 < customer_id < _MAX_CUSTOMER_ID):
+            return _rejected("invalid customer", "We could not tell which account this is.")
+        if _SURROGATE.search(text):  # a few stray ones: no regex engine or database takes them
+            text = text.encode("utf-8", "replace").decode("utf-8")
         normalised = " ".join(unicodedata.normalize("NFKC", text).split()).lower()
         if not normalised:
             return _rejected("empty", "Your message was empty. How can we help?")

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("agentcore.llm")
 
 MOCK_BASE_URL = "http://mock.llm/v1"
+_MAX_CHARS_PER_TOKEN = 16  # tokens average ~4 characters; 16 leaves room for any script
 
 
 @dataclass(slots=True)
@@ -131,6 +132,11 @@ class LLMClient:
         if not response.choices:
             raise LLMError("malformed", "the response has no choices")
         message = response.choices[0].message
+        # No model writes more than max_tokens; a body far beyond it is a broken
+        # or hostile endpoint, and must not be fed back into the next prompt.
+        if message.content and len(message.content) > max_tokens * _MAX_CHARS_PER_TOKEN:
+            raise LLMError("malformed", f"a reply of {len(message.content):,} characters "
+                                        f"for a {max_tokens}-token limit")
         calls = [ToolCall(c.id, c.function.name, c.function.arguments or "")
                  for c in (message.tool_calls or []) if getattr(c, "function", None)]
         usage = response.usage

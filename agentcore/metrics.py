@@ -9,7 +9,13 @@ import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from agentcore.events import Event, RequestAnswered, RequestEscalated, RequestRejected
+from agentcore.events import (
+    BreakerChanged,
+    Event,
+    RequestAnswered,
+    RequestEscalated,
+    RequestRejected,
+)
 from agentcore.models import Outcome
 
 
@@ -30,6 +36,8 @@ class Metrics:
     escalations: Counter[str] = field(default_factory=Counter)
     rejections: Counter[str] = field(default_factory=Counter)
     rungs: Counter[str] = field(default_factory=Counter)  # degradation ladder
+    breaker_state: str = "closed"
+    breaker_opens: int = 0
     latency_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     dollars: float = 0.0
     prompt_tokens: int = 0
@@ -38,6 +46,10 @@ class Metrics:
     def __call__(self, event: Event) -> None:
         if isinstance(event, RequestAnswered | RequestEscalated | RequestRejected):
             self.record(event.outcome)
+        elif isinstance(event, BreakerChanged):
+            if event.new == "open" and event.old != "open":
+                self.breaker_opens += 1
+            self.breaker_state = event.new
 
     def record(self, outcome: Outcome) -> None:
         self.outcomes += 1
@@ -74,6 +86,9 @@ class Metrics:
         if self.rungs:
             lines.append("degraded, by rung: " + ", ".join(
                 f"{k} {v}" for k, v in self.rungs.most_common()))
+        if self.breaker_opens:
+            lines.append(f"LLM circuit breaker: opened {self.breaker_opens} times, "
+                         f"now {self.breaker_state}")
         if self.rejections:
             lines.append("rejected: " + ", ".join(
                 f"{k} {v}" for k, v in self.rejections.most_common()))

@@ -13,6 +13,7 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agentcore.errors import SettingsError
+from agentcore.resilience import ResilienceSettings
 
 APP_NAME = "agent-console"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +90,7 @@ class Settings(_Model):
     loop: LoopSettings = Field(default_factory=LoopSettings)
     guard: GuardSettings = Field(default_factory=GuardSettings)
     mock: MockSettings = Field(default_factory=MockSettings)
+    resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     log_payloads: bool = Field(False, description="log request text and tool payloads")
 
     @model_validator(mode="after")

@@ -23,6 +23,8 @@ log = logging.getLogger("agentcore.mock_llm")
 
 _JSON = {"content-type": "application/json"}
 MODELS_CREATED = 1_700_000_000  # a fixed date keeps the model list byte-for-byte stable
+OVERSIZE = "oversize"  # the stats key of an oversized answer (see `oversize_bytes`)
+_RAMBLE = "and furthermore, as I was saying, "
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +50,11 @@ class CallStats:
 
 class MockService:
     def __init__(self, settings: MockSettings | None = None,
-                 brain: MockBrain | None = None) -> None:
+                 brain: MockBrain | None = None, *, oversize_bytes: int = 0) -> None:
         self.settings = settings or MockSettings()
+        # A fault outside the seeded plan, so enabling it shifts no other draw: when
+        # set, every chat answer rambles on for this many characters after its content.
+        self.oversize_bytes = oversize_bytes
         self.brain = brain or MockBrain()
         self.plan = FaultPlan(self.settings)
         self.stats = CallStats()
@@ -108,8 +113,19 @@ class MockService:
             return _error(500, f"mock brain failed: {exc!r}", "server_error")
         if fault.kind is not FaultKind.OK:
             completion = self.plan.corrupt(fault, completion, body)
+        if self.oversize_bytes > 0:
+            completion = self._ramble(completion, body)
         headers = _JSON | {"x-request-id": "req_" + completion["id"].removeprefix("chatcmpl-")}
         return Reply(200, completion, headers, delay_s=delay)
+
+    def _ramble(self, completion: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        message = completion["choices"][0]["message"]
+        filler = _RAMBLE * (self.oversize_bytes // len(_RAMBLE) + 1)
+        message["content"] = (message.get("content") or "") + filler[: self.oversize_bytes]
+        completion["choices"][0]["finish_reason"] = "length"
+        with self._lock:
+            self.stats.faults[OVERSIZE] += 1
+        return _wire.with_usage(completion, body)
 
 
 def _error(status: int, message: str, error_type: str, code: str | None = None,

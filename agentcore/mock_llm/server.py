@@ -79,8 +79,8 @@ class MockServer:
     """The mock LLM served on 127.0.0.1; `port=0` lets the OS pick a free port."""
 
     def __init__(self, settings: MockSettings | None = None, *, brain: MockBrain | None = None,
-                 port: int = 0, timeout_sleep_s: float = 30.0) -> None:
-        self.service = MockService(settings, brain)
+                 port: int = 0, timeout_sleep_s: float = 30.0, oversize_bytes: int = 0) -> None:
+        self.service = MockService(settings, brain, oversize_bytes=oversize_bytes)
         self._requested_port = port
         self._timeout_sleep_s = timeout_sleep_s
         self._httpd: _Server | None = None

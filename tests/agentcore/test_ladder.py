@@ -12,6 +12,7 @@ from tests.agentcore.scripted_llm import ScriptedLLM
 @pytest.fixture
 def settings(settings):
     settings.llm.classify = None
+    settings.resilience.retry.max_attempts = 1  # one 503 is the whole outage here
     return settings
 
 
