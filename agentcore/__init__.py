@@ -15,6 +15,13 @@ from agentcore.errors import (
     ToolError,
     UserFacingError,
 )
+from agentcore.escalations import (
+    Escalation,
+    EscalationQueue,
+    EscalationState,
+    PendingStatus,
+    QueueError,
+)
 from agentcore.events import (
     BreakerChanged,
     Event,
@@ -43,7 +50,10 @@ __all__ = [
     "BreakerChanged",
     "Clock",
     "Engine",
+    "Escalation",
+    "EscalationQueue",
     "EscalationReason",
+    "EscalationState",
     "Event",
     "FakeClock",
     "KeyringCredentials",
@@ -51,6 +61,8 @@ __all__ = [
     "Metrics",
     "Outcome",
     "PendingAction",
+    "PendingStatus",
+    "QueueError",
     "Request",
     "RequestAccepted",
     "RequestAnswered",

@@ -158,6 +158,11 @@ class _Run:
         if self.request.note:
             messages.append({"role": "system",
                              "content": OPERATOR_NOTE_PREFIX + self.request.note})
+        done = self.ctx.shop.actions_for(self.request.id)
+        if done:  # a re-run after a crash: say what already happened, so it isn't re-decided
+            messages.append({"role": "system", "content": "Already done for this request: "
+                             + json.dumps([{"tool": a["tool"], "result": json.loads(a["result"])}
+                                           for a in done])})
         stage = self.settings.llm.decide
         for iteration in range(1, self.settings.loop.max_iterations + 1):
             try:
@@ -229,7 +234,8 @@ class _Run:
                 continue
             if tool.writes:
                 try:
-                    self.loop.validator.check_write(call.name, args, self.request.customer_id)
+                    self.loop.validator.check_write(call.name, args, self.request.customer_id,
+                                                    self.request.id)
                 except PolicyViolation as exc:
                     pending = PendingAction(call.name, args, exc.allowed)
                     raise _Escalate(EscalationReason.POLICY_VIOLATION, str(exc),

@@ -1,4 +1,4 @@
-"""The headless command line: `python -m agentcore replay|ask`."""
+"""The headless command line: `python -m agentcore replay|ask|resume`."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings.data_dir = Path(args.data_dir)
     if args.base_url:
         settings.llm.base_url = args.base_url
+    if args.mock_latency_ms is not None:
+        settings.mock.latency_median_ms = args.mock_latency_ms
     return settings
 
 
@@ -64,11 +66,29 @@ async def _ask(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _resume(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from agentcore.engine import Engine
+
+    engine = Engine(_settings(args))
+    try:
+        outcomes = await engine.resume()
+    finally:
+        await engine.close()
+    statuses = Counter(str(o.status) for o in outcomes)
+    print(f"resumed {len(outcomes)} interrupted requests"
+          + "".join(f"; {n} {status}" for status, n in sorted(statuses.items())))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="agentcore", description=__doc__)
     parser.add_argument("--settings", help="settings JSON file")
     parser.add_argument("--data-dir", help="folder for the databases (default: user data dir)")
     parser.add_argument("--base-url", help="an OpenAI-compatible endpoint instead of the mock")
+    parser.add_argument("--mock-latency-ms", type=float, default=None,
+                        help="median latency of the in-process mock LLM (demos, crash tests)")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("replay", help="run a JSONL corpus through the engine")
@@ -80,10 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     ask = sub.add_parser("ask", help="answer one request and print the outcome")
     ask.add_argument("text")
     ask.add_argument("--customer", type=int, default=None)
+    sub.add_parser("resume", help="answer every request a crash left unfinished")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    command = {"replay": _replay, "ask": _ask}[args.command]
+    command = {"replay": _replay, "ask": _ask, "resume": _resume}[args.command]
     try:
         return asyncio.run(command(args))
     except (UserFacingError, OSError, ValueError) as exc:

@@ -21,6 +21,7 @@ import yaml
 from agentcore.agent_loop import AgentLoop, LoopResult
 from agentcore.clock import Clock, SystemClock
 from agentcore.errors import NoDeterministicAnswer, RuleError, SettingsError
+from agentcore.escalations import EscalationQueue, tool_act
 from agentcore.events import (
     BreakerChanged,
     Event,
@@ -84,11 +85,15 @@ class Engine:
         self.validator = Validator(shop)
         self._openai_client = openai_client
         self._credentials = credentials
-        self._tools = tools
+        self._tools = tools or shop_registry()  # one registry for the loop and approvals
         self._loop: AgentLoop | None = None  # built on first slow-path request
         self._prompts = Prompts.load(settings.resources_dir)
         self.ladder = Ladder(lambda: self.router, shop,
                              load_static_answers(settings.resources_dir))
+        # An operator's approval runs the same idempotent tool the agent would have.
+        self.escalations = EscalationQueue(
+            self.store, self.clock, rerun=self.submit, shop=shop,
+            act=tool_act(self._tools, shop, timeout_s=settings.loop.tool_timeout_s))
         log.info("engine ready: %d rules, database %s", len(self.router), settings.engine_db)
 
     # -- set-up --------------------------------------------------------------
@@ -114,7 +119,7 @@ class Engine:
             client = self._openai_client or build_client(self.settings, self._credentials)
             llm = ResilientLLM(LLMClient(client), self.settings.resilience, clock=self.clock,
                                breaker=self.breaker)
-            self._loop = AgentLoop(llm, self._tools or shop_registry(),
+            self._loop = AgentLoop(llm, self._tools,
                                    self.validator,
                                    self._prompts, self.settings)
         return self._loop

@@ -84,11 +84,35 @@ CREATE TABLE IF NOT EXISTS escalations (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     request_id TEXT NOT NULL UNIQUE REFERENCES requests(id),
     reason TEXT NOT NULL,
-    state TEXT NOT NULL,            -- open (claims and resolution come with the queue)
+    state TEXT NOT NULL,            -- open, claimed, resolved, handed_back (escalations.py)
     created_at REAL NOT NULL,
     context TEXT NOT NULL           -- JSON: draft answer, tool results, pending action
 );
+CREATE TABLE IF NOT EXISTS labelled_examples (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL UNIQUE REFERENCES requests(id),
+    text TEXT NOT NULL,
+    customer_id INTEGER,
+    intent TEXT,
+    answer TEXT NOT NULL,
+    source TEXT NOT NULL,           -- 'human': an operator's reply
+    operator TEXT,
+    created_at REAL NOT NULL
+);
 """
+
+# Columns the escalation queue added to `escalations`; `_migrate` adds any an older
+# database lacks, so one code path serves new and old files alike.
+ESCALATION_COLUMNS = {
+    "claimed_by": "TEXT",
+    "lease_expires_at": "REAL",
+    "resolved_at": "REAL",
+    "resolved_by": "TEXT",  # an operator, or 'agent' when a hand-back was answered
+    "resolution": "TEXT",  # replied, resolved, answered by the agent
+    "note": "TEXT",  # the operator's note of a hand-back
+    "pending_status": "TEXT",  # waiting, approved, denied (NULL: no action)
+    "pending_result": "TEXT",  # JSON: what approving did, or why it was denied
+}
 
 RULE_COLUMNS = ("id", "name", "pattern", "intent", "handler", "template", "priority",
                 "enabled", "cache")
@@ -105,6 +129,13 @@ def storable(text: object) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
+def _storable_id(customer_id: object) -> int | None:
+    """A customer id SQLite can hold; a rejected request's wild one is dropped."""
+    if type(customer_id) is int and -(2**63) <= customer_id < 2**63:
+        return customer_id
+    return None
+
+
 def _connect(path: Path, *, checkpoints: bool) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout=5000")  # the other connection may hold the write lock
@@ -112,7 +143,7 @@ def _connect(path: Path, *, checkpoints: bool) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     if not checkpoints:
-        conn.execute("PRAGMA wal_autocheckpoint=0")  # the writer thread checkpoints
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
     return conn
 
 
@@ -158,11 +189,50 @@ def _finish_statements(outcome: Outcome) -> list[tuple[str, Any]]:
             "errors": outcome.errors,
             "intent": outcome.intent,
         }
+        # A request handed back to the agent that escalates again reopens its item
+        # (same id and created_at: it keeps its place in the queue) with the new
+        # context; any other existing item is left alone.
         statements.append((
-            "INSERT OR IGNORE INTO escalations (request_id, reason, state, created_at,"
-            " context) VALUES (?, ?, 'open', ?, ?)",
-            (rid, str(outcome.escalation_reason), finished_at, _json(context))))
+            "INSERT INTO escalations (request_id, reason, state, created_at, context,"
+            " pending_status) VALUES (?, ?, 'open', ?, ?, ?)"
+            " ON CONFLICT (request_id) DO UPDATE SET reason = excluded.reason,"
+            " state = 'open', context = excluded.context,"
+            " pending_status = excluded.pending_status, pending_result = NULL,"
+            " claimed_by = NULL, lease_expires_at = NULL"
+            " WHERE escalations.state = 'handed_back'",
+            (rid, str(outcome.escalation_reason), finished_at, _json(context),
+             "waiting" if outcome.pending_action else None)))
+    elif outcome.request.note is not None:  # a hand-back's re-run, settled
+        statements.append(_settle_hand_back(rid, outcome.status, finished_at))
     return statements
+
+
+def _settle_hand_back(rid: str, status: Status, finished_at: float) -> tuple[str, Any]:
+    """A handed-back item the agent answered is resolved; one the guard turned away
+    (rate limit) goes back to the operators. Same transaction as the outcome."""
+    if status is Status.ANSWERED:
+        return ("UPDATE escalations SET state = 'resolved', resolved_at = ?,"
+                " resolved_by = 'agent', resolution = 'answered by the agent'"
+                " WHERE request_id = ? AND state = 'handed_back'", (finished_at, rid))
+    return ("UPDATE escalations SET state = 'open', claimed_by = NULL,"
+            " lease_expires_at = NULL WHERE request_id = ? AND state = 'handed_back'", (rid,))
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Adds the columns a database made by an older version lacks (idempotent; in
+    one IMMEDIATE transaction, so two processes opening one file migrate once)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        have = {row[1] for row in conn.execute("PRAGMA table_info(escalations)")}
+        for name, kind in ESCALATION_COLUMNS.items():
+            if name not in have:
+                conn.execute(f"ALTER TABLE escalations ADD COLUMN {name} {kind}")
+        conn.execute("CREATE INDEX IF NOT EXISTS escalations_by_state"
+                     " ON escalations(state, created_at)")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 class _Checkpointer(threading.Thread):
@@ -198,6 +268,7 @@ class Store:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = _connect(path, checkpoints=False)
             self.conn.executescript(SCHEMA)
+            _migrate(self.conn)
             self._checkpointer = _Checkpointer(path)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open {path}: {exc}") from exc
@@ -220,7 +291,8 @@ class Store:
         """Records a request before any work on it starts ('accepted')."""
         self._write([(
             "INSERT OR REPLACE INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (request.id, storable(request.text), request.customer_id, request.channel,
+            (request.id, storable(request.text), _storable_id(request.customer_id),
+             storable(request.channel),
              request.received_at, str(status or "accepted"), request.note))])
 
     def finish(self, outcome: Outcome) -> None:

@@ -55,12 +55,14 @@ class Validator:
         return refund_quote(order, self.shop.get_payments(order_id), policy, self.shop.today)
 
     def check_write(self, tool: str, arguments: dict[str, Any],
-                    customer_id: int | None) -> None:
+                    customer_id: int | None, request_id: str) -> None:
         """Raises PolicyViolation when a write may not run without a human."""
         if customer_id is None:
             raise PolicyViolation(f"{tool} needs a known customer", {})
         if tool == "issue_refund":
             order_id = int(arguments["order_id"])
+            if self.shop.has_acted(request_id, tool, f"order:{order_id}"):
+                return  # done before a crash: running it again only replays the result
             quote = self.quote(order_id)
             if quote is None:
                 raise PolicyViolation(f"order {order_id} has no refund policy", {})

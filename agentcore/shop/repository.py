@@ -190,6 +190,11 @@ class Shop:
         return self._idempotent(request_id, "send_password_reset", f"customer:{customer_id}",
                                 {"customer_id": customer_id}, act, [f"customer:{customer_id}"])
 
+    def has_acted(self, request_id: str, tool: str, target: str) -> bool:
+        """Whether this request already ran this write (a retry would only replay it)."""
+        return self.conn.execute("SELECT 1 FROM tool_actions WHERE key = ?",
+                                 (f"{request_id}:{tool}:{target}",)).fetchone() is not None
+
     def actions_for(self, request_id: str) -> list[dict[str, Any]]:
         return _rows(self.conn.execute(
             "SELECT * FROM tool_actions WHERE request_id = ? ORDER BY created_at", (request_id,)))
