@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from agentcore.agent_loop import AgentLoop, LoopResult
+from agentcore.cache import AnswerCache, llm_tags, rule_tags
 from agentcore.clock import Clock, SystemClock
 from agentcore.errors import NoDeterministicAnswer, RuleError, SettingsError
 from agentcore.escalations import EscalationQueue, tool_act
@@ -77,6 +78,7 @@ class Engine:
             today = date.fromisoformat(settings.shop_today) if settings.shop_today else None
             shop = Shop(ensure_shop(settings.shop_path), today=today)
         self.shop = shop
+        self.cache = AnswerCache(shop, settings.cache, self.clock)
         self.router = self._stored_router()
         self.guard = Guard(settings.guard, self.clock)
         self.breaker = CircuitBreaker(settings.resilience.breaker, self.clock)
@@ -89,7 +91,7 @@ class Engine:
         self._loop: AgentLoop | None = None  # built on first slow-path request
         self._prompts = Prompts.load(settings.resources_dir)
         self.ladder = Ladder(lambda: self.router, shop,
-                             load_static_answers(settings.resources_dir))
+                             load_static_answers(settings.resources_dir), self.cache)
         # An operator's approval runs the same idempotent tool the agent would have.
         self.escalations = EscalationQueue(
             self.store, self.clock, rerun=self.submit, shop=shop,
@@ -137,12 +139,14 @@ class Engine:
         router = Router(rules, fragments=fragments)  # RuleError names the broken rule
         self.store.save_rules([r.as_dict() for r in router.rules], router.fragments)
         self.router = router
+        self.cache.clear()  # a new rule may now answer a text cached from another path
         return router
 
     async def close(self) -> None:
         if self._loop is not None:
             await self._loop.llm.close()
         self.store.close()
+        self.cache.close()
         self.shop.close()
 
     # -- the pipeline --------------------------------------------------------
@@ -183,6 +187,16 @@ class Engine:
     async def _answer(self, request: Request, text: str, trace: Trace,
                       started: float) -> Outcome:
         router = self.router  # one reference for the whole request: no half-applied change
+        # A handed-back request is re-run with the operator's note: never from the cache.
+        use_cache = request.note is None
+        if use_cache:
+            with trace.span("cache") as span:
+                hit = self.cache.lookup(text, request.customer_id)
+                span.attributes["tier"] = hit.tier if hit else "miss"
+            if hit is not None:
+                return Outcome(request, hit.route, Status.ANSWERED, answer=hit.answer,
+                               intent=hit.intent, rule_id=hit.rule_id, spans=trace.spans)
+        since = self.cache.position  # changes after this keep this answer out of the cache
         with trace.span("route") as span:
             match = router.route(text)
             span.attributes["rule"] = match.rule.id if match else None
@@ -198,6 +212,11 @@ class Engine:
                     fallthrough = f"rule {match.rule.id} could not answer: {exc}"
                     span.attributes["fallthrough"] = str(exc)
             if fallthrough is None:
+                tags = rule_tags(match.rule, request.customer_id, match.groups)
+                if use_cache and tags is not None:
+                    self.cache.store(match.rule.cache, text, request.customer_id, answer=answer,
+                                     intent=match.rule.intent, rule_id=match.rule.id,
+                                     route=Route.RULE, tags=tags, since=since)
                 return Outcome(request, Route.RULE, Status.ANSWERED, answer=answer,
                                intent=match.rule.intent, rule_id=match.rule.id,
                                spans=trace.spans)
@@ -208,6 +227,13 @@ class Engine:
             deadline = started + self.settings.resilience.request_deadline_s
             result = await self.agent_loop.run(request, text, trace, outcome.usage, deadline)
         self._from_loop(outcome, result)
+        if use_cache and outcome.status is Status.ANSWERED:
+            tags = llm_tags(result.tool_results, request.customer_id)
+            if tags is not None:
+                self.cache.store(self.settings.cache.policy_for_intent(outcome.intent), text,
+                                 request.customer_id, answer=outcome.answer,
+                                 intent=outcome.intent, rule_id=None, route=Route.LLM,
+                                 tags=tags, since=since)
         if result.escalation in DEGRADABLE:
             with trace.span("ladder", reason=str(result.escalation)) as span:
                 rung = self.ladder.descend(text, request.customer_id, result.intent)

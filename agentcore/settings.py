@@ -12,6 +12,7 @@ from pathlib import Path
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agentcore.cache import CacheSettings
 from agentcore.errors import SettingsError
 from agentcore.resilience import ResilienceSettings
 
@@ -91,6 +92,7 @@ class Settings(_Model):
     guard: GuardSettings = Field(default_factory=GuardSettings)
     mock: MockSettings = Field(default_factory=MockSettings)
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     log_payloads: bool = Field(False, description="log request text and tool payloads")
 
     @model_validator(mode="after")

@@ -39,7 +39,7 @@ async def test_fast_path_answers_from_the_shop_with_a_span_per_stage(engine):
     assert outcome.route is Route.RULE and outcome.status is Status.ANSWERED
     assert outcome.intent == "order_status"
     assert str(oid) in outcome.answer and "delivered" in outcome.answer.lower()
-    assert [s.name for s in outcome.spans] == ["guard", "accept", "route", "template"]
+    assert [s.name for s in outcome.spans] == ["guard", "accept", "cache", "route", "template"]
     assert all(s.end >= s.start > 0 for s in outcome.spans)
     assert outcome.usage.dollars == 0
 
@@ -66,7 +66,7 @@ async def test_request_is_on_disk_before_work_starts_and_outcome_after(engine, s
         assert row == ("rule", "order_status", outcome.answer)
         spans = conn.execute("SELECT name FROM spans WHERE request_id = ? ORDER BY seq",
                              (outcome.request_id,)).fetchall()
-        assert [s[0] for s in spans] == ["guard", "accept", "route", "template"]
+        assert [s[0] for s in spans] == ["guard", "accept", "cache", "route", "template"]
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
@@ -80,7 +80,7 @@ async def test_subscribers_hear_every_step_in_order(engine):
     assert kinds[:3] == ["SpanFinished", "SpanFinished", "RequestAccepted"]
     assert kinds[-1] == "RequestAnswered"
     assert [e.span.name for e in events if isinstance(e, SpanFinished)] == [
-        "guard", "accept", "route", "template"]
+        "guard", "accept", "cache", "route", "template"]
     assert isinstance(events[-1], RequestAnswered)
 
 

@@ -165,7 +165,7 @@ async def test_get_shows_the_whole_context_an_operator_needs(desk):
     assert shown.request.customer_id == order["customer_id"]
     assert shown.customer["id"] == order["customer_id"] and shown.customer["email"]
     names = [s.name for s in shown.spans]
-    assert names[:3] == ["guard", "accept", "route"] and "llm[1]" in names
+    assert names[:4] == ["guard", "accept", "cache", "route"] and "llm[1]" in names
     assert shown.pending_action.tool == "issue_refund"
     assert shown.pending_action.arguments["amount"] == 5000
     assert shown.pending_action.allowed["allowed_cents"] == order["allowed_cents"]

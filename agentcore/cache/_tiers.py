@@ -1,0 +1,239 @@
+"""The two tiers behind one object: look up L1, then L2 (promoting hits), store in both.
+
+Freshness: every L1 lookup first asks SQLite whether any other connection
+committed since the last look (`PRAGMA data_version`, ~2 µs); only then does
+it read the invalidation log the shop's triggers fill, and drop the logged
+tags from memory. Writes by this process's Shop also arrive through
+`Shop.on_change`. L2 needs no such step: its entries are deleted inside the
+writing transaction.
+
+A cache failure never fails a request: a lookup that cannot reach SQLite is a
+miss (and L1 is emptied, since its freshness can no longer be checked), a store
+that cannot is skipped. Only `invalidate` and `clear` raise StorageError, since
+their caller must know the entries may still be there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from agentcore.cache._memory import MemoryTier
+from agentcore.cache._model import (
+    ALL_TAG,
+    CachedAnswer,
+    CacheHit,
+    CacheStats,
+    customer_key,
+    normalise,
+    shared_key,
+)
+from agentcore.cache._settings import CacheSettings
+from agentcore.cache._sqlite import SQLiteTier
+from agentcore.clock import Clock
+from agentcore.errors import StorageError
+from agentcore.models import Route
+from agentcore.router import CACHE_POLICIES, CachePolicy
+from agentcore.shop.repository import Shop
+
+log = logging.getLogger("agentcore.cache")
+
+_CATCH_UP_LIMIT = 4096  # more logged changes than this: emptying L1 is cheaper
+_MAINTAIN_EVERY = 256  # stores between purges of expired entries and old log rows
+_ENTITY_PREFIXES = ("order:", "customer:")
+
+
+class AnswerCache:
+    def __init__(self, shop: Shop, settings: CacheSettings, clock: Clock) -> None:
+        if str(shop.path) == ":memory:":
+            raise StorageError("the answer cache needs the shop database in a file")
+        self.settings = settings
+        self.clock = clock
+        self._memory = MemoryTier(settings.l1_max_entries, settings.l1_max_bytes)
+        self._disk = SQLiteTier(shop.path, settings.log_keep)
+        self._version = self._disk.data_version()
+        self._position = self._disk.log_head()  # the last log row L1 has applied
+        self._closed = False
+        self._l1_hits = self._l2_hits = self._misses = 0
+        self._stores = self._stale_skips = 0
+        self._disk.maintain(clock.now())
+        shop.on_change(self._on_shop_change)
+
+    def configure(self, settings: CacheSettings) -> None:
+        """Applies edited settings; a smaller L1 evicts at once."""
+        self.settings = settings
+        self._disk.log_keep = settings.log_keep
+        self._memory.resize(settings.l1_max_entries, settings.l1_max_bytes)
+
+    def close(self) -> None:
+        self._closed = True
+        self._disk.close()
+
+    @property
+    def position(self) -> int:
+        """Where this cache has read the invalidation log up to. Take it after a missed
+        lookup and pass it to `store(since=...)`: a change to the answer's entities
+        committed in between then keeps the (possibly stale) answer out."""
+        return self._position
+
+    # -- reads ---------------------------------------------------------------
+
+    def lookup(self, text: str, customer_id: int | None) -> CacheHit | None:
+        """The customer's own answer to `text`, else the shared one, else None."""
+        if not self.settings.enabled:
+            return None
+        text = normalise(text)
+        keys = ((customer_key(customer_id, text), shared_key(text)) if customer_id is not None
+                else (shared_key(text),))
+        try:
+            self._catch_up()
+        except StorageError as exc:
+            log.warning("answer cache unreadable, serving nothing from it: %s", exc)
+            self._memory.clear()
+            self._misses += 1
+            return None
+        mono = self.clock.monotonic()
+        for key in keys:
+            cached = self._memory.get(key, mono)
+            if cached is not None:
+                self._l1_hits += 1
+                return CacheHit("l1", cached)
+        now = self.clock.now()
+        for key in keys:
+            try:
+                found = self._disk.get(key, now)
+            except StorageError as exc:
+                log.warning("answer cache lookup failed: %s", exc)
+                break
+            if found is not None:
+                cached, expires_at = found
+                self._memory.put(key, cached, mono + min(self.settings.l1_ttl_s, expires_at - now))
+                self._l2_hits += 1
+                return CacheHit("l2", cached)
+        self._misses += 1
+        return None
+
+    def lookup_by_intent(self, intent: str, customer_id: int | None = None) -> CacheHit | None:
+        """The most recent live shared answer of `intent`, for the degradation ladder
+        (`agentcore.ladder.IntentCache`). Read from L2, which holds every entry.
+
+        Shared only, whoever asks (`customer_id` is the ladder's, and unused): a
+        per-customer answer is about one order or account, and another question
+        of the same intent may be about another."""
+        if not self.settings.enabled:
+            return None
+        try:
+            cached = self._disk.latest_shared(intent, self.clock.now())
+        except StorageError as exc:
+            log.warning("answer cache lookup by intent failed: %s", exc)
+            return None
+        return CacheHit("l2", cached) if cached is not None else None
+
+    # -- writes --------------------------------------------------------------
+
+    def store(self, policy: CachePolicy, text: str, customer_id: int | None, *, answer: str,
+              intent: str | None, rule_id: str | None, route: Route, tags: Iterable[str],
+              since: int | None = None) -> bool:
+        """Keeps an answer in both tiers; False when it is not kept.
+
+        Not kept: policy 'never', a per-customer answer without a customer, or
+        (given `since`) one whose entities changed while it was computed. A
+        'shared' answer tagged with an order or customer read someone's records,
+        so it is kept per customer instead."""
+        if policy not in CACHE_POLICIES:
+            raise ValueError(f"cache policy must be one of {CACHE_POLICIES}, not {policy!r}")
+        if not self.settings.enabled or policy == "never":
+            return False
+        tag_list = list(dict.fromkeys(tags))
+        if policy == "shared" and any(t.startswith(_ENTITY_PREFIXES) for t in tag_list):
+            policy = "per-customer"
+        text = normalise(text)
+        if policy == "per-customer":
+            if customer_id is None:
+                return False
+            key = customer_key(customer_id, text)
+            tag_list = list(dict.fromkeys([*tag_list, f"customer:{customer_id}"]))
+        else:
+            key, customer_id = shared_key(text), None
+        now = self.clock.now()
+        cached = CachedAnswer(answer, intent, rule_id, Route(route), tuple(tag_list), now,
+                              policy, customer_id)
+        try:
+            kept = self._disk.put(key, cached, now + self.settings.l2_ttl_s, since)
+        except StorageError as exc:
+            log.warning("answer not cached: %s", exc)
+            return False
+        if not kept:
+            self._stale_skips += 1
+            return False
+        # Never longer in memory than on disk, whichever TTL an operator set higher.
+        ttl = min(self.settings.l1_ttl_s, self.settings.l2_ttl_s)
+        self._memory.put(key, cached, self.clock.monotonic() + ttl)
+        self._stores += 1
+        if self._stores % _MAINTAIN_EVERY == 0:
+            try:
+                self._disk.maintain(now)
+            except StorageError as exc:  # next time, then
+                log.warning("answer cache purge failed: %s", exc)
+        return True
+
+    def invalidate(self, tags: Iterable[str]) -> None:
+        """Drops every entry carrying any of `tags` from both tiers, here and (through
+        the log) from other processes' L1 at their next lookup."""
+        tag_list = list(dict.fromkeys(tags))
+        if not tag_list:
+            return
+        self._memory.invalidate(tag_list)
+        self._disk.append_log(tag_list)
+        self._catch_up(force=True)
+
+    def clear(self) -> None:
+        self._memory.clear()
+        self._disk.append_log([ALL_TAG])
+        self._catch_up(force=True)
+
+    # -- freshness -----------------------------------------------------------
+
+    def _catch_up(self, force: bool = False) -> None:
+        """Applies to L1 the tags logged since `position`, if anything was committed."""
+        version = self._disk.data_version()
+        if version == self._version and not force:
+            return
+        self._version = version  # read before the log: a commit after it moves it again
+        rows = self._disk.log_since(self._position, _CATCH_UP_LIMIT + 1)
+        if not rows:
+            return
+        tags = {tag for _, tag in rows}
+        if rows[0][0] != self._position + 1 or len(rows) > _CATCH_UP_LIMIT or ALL_TAG in tags:
+            # Pruned past us, too much to replay, or a clear: start L1 afresh.
+            self._memory.clear()
+            self._position = self._disk.log_head()
+            return
+        self._memory.invalidate(tags)
+        self._position = rows[-1][0]
+
+    def _on_shop_change(self, tags: list[str]) -> None:
+        # Runs after this process's Shop committed a write; it must not raise,
+        # or the tool that wrote would report a failure for an action it did.
+        if self._closed:
+            return
+        self._memory.invalidate(tags)
+        try:
+            self._catch_up(force=True)
+        except StorageError as exc:
+            log.warning("answer cache could not read its log, emptying L1: %s", exc)
+            self._memory.clear()
+
+    # -- reporting -----------------------------------------------------------
+
+    @property
+    def stats(self) -> CacheStats:
+        try:
+            l2_entries = self._disk.count()
+        except StorageError:
+            l2_entries = -1
+        memory = self._memory
+        return CacheStats(l1_hits=self._l1_hits, l2_hits=self._l2_hits, misses=self._misses,
+                          stores=self._stores, stale_skips=self._stale_skips,
+                          evictions=memory.evictions, invalidations=memory.invalidations,
+                          l1_entries=len(memory), l1_bytes=memory.bytes, l2_entries=l2_entries)
