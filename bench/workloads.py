@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,9 @@ def bench_settings(data_dir: Path) -> Settings:
     settings = Settings(data_dir=data_dir, resources_dir=REPO_ROOT / "resources")
     settings.llm.classify = None  # decide only: two turns, three tools, like the baseline
     settings.guard.rate_per_minute = 10_000_000
+    # The bench measures the engine, not a provider's quota: no LLM rate limits.
+    settings.resilience.rate_limit.requests_per_minute = None
+    settings.resilience.rate_limit.tokens_per_minute = None
     return settings
 
 
@@ -107,3 +112,19 @@ async def engine_run(engine: Engine, text: str, customer_id: int) -> str:
         raise RuntimeError(f"benchmark request took {outcome.route}/{outcome.status}: "
                            f"{outcome.errors}")
     return outcome.answer
+
+
+@asynccontextmanager
+async def engine_fault_factory(env: Any) -> AsyncIterator[Any]:
+    """The whole engine (loop, breaker, ladder) against the faulty loopback mock."""
+    settings = bench_settings(fresh_data_dir())
+    settings.llm.request_timeout_s = env.request_timeout_s
+    settings.resilience = env.resilience
+    client = openai.AsyncOpenAI(base_url=env.base_url, api_key="mock", max_retries=0,
+                                timeout=env.request_timeout_s)
+    engine = Engine(settings, openai_client=client)
+    engine.breaker.subscribe(env.on_breaker)
+    try:
+        yield lambda text, cid: engine.submit(Request(text, customer_id=cid))
+    finally:
+        await engine.close()

@@ -98,7 +98,8 @@ class ResilientLLM:
         if deadline is None and self.settings.request_deadline_s is not None:
             deadline = self.clock.monotonic() + self.settings.request_deadline_s
         # Providers count the prompt and the whole max_tokens against the minute.
-        tokens = estimate_tokens(messages, self._schemas_chars(tools)) + max_tokens
+        tokens = (estimate_tokens(messages, self._schemas_chars(tools)) + max_tokens
+                  if self.limiter.counts_tokens else 0)  # JSON-encoding a prompt costs µs
         last: LLMError | None = None
         attempt = 0
         while True:

@@ -50,6 +50,11 @@ class RateLimiter:
         self._requests = _Bucket(rpm, now) if rpm else None
         self._tokens = _Bucket(tpm, now) if tpm else None
 
+    @property
+    def counts_tokens(self) -> bool:
+        """False when there is no token limit: callers may skip estimating tokens."""
+        return self._tokens is not None
+
     def available(self) -> tuple[float, float]:
         """(requests, tokens) that could go now; inf for a bucket that is off."""
         now = self._clock.monotonic()
