@@ -67,7 +67,10 @@ def default_rules(settings: Settings) -> tuple[list[Rule], dict[str, str]]:
 class Engine:
     def __init__(self, settings: Settings, *, openai_client: openai.AsyncOpenAI | None = None,
                  clock: Clock | None = None, credentials: KeyringCredentials | None = None,
-                 shop: Shop | None = None, tools: ToolRegistry | None = None) -> None:
+                 shop: Shop | None = None, tools: ToolRegistry | None = None,
+                 client_factory: Callable[[Settings], openai.AsyncOpenAI] | None = None) -> None:
+        """`openai_client` serves the first settings only (tests); `client_factory`
+        builds a client for any settings (default: the keyring and `base_url`)."""
         self.settings = settings
         self.clock = clock or SystemClock()
         self.bus = EventBus()
@@ -87,8 +90,10 @@ class Engine:
         self.validator = Validator(shop)
         self._openai_client = openai_client
         self._credentials = credentials
+        self._client_factory = client_factory
         self._tools = tools or shop_registry()  # one registry for the loop and approvals
         self._loop: AgentLoop | None = None  # built on first slow-path request
+        self._retired: list[AgentLoop] = []  # replaced by apply_settings, closed at the end
         self._prompts = Prompts.load(settings.resources_dir)
         self.ladder = Ladder(lambda: self.router, shop,
                              load_static_answers(settings.resources_dir), self.cache)
@@ -118,7 +123,12 @@ class Engine:
         if self._loop is None:
             from agentcore.llm import LLMClient, build_client
 
-            client = self._openai_client or build_client(self.settings, self._credentials)
+            if self._openai_client is not None:
+                client = self._openai_client
+            elif self._client_factory is not None:
+                client = self._client_factory(self.settings)
+            else:
+                client = build_client(self.settings, self._credentials)
             llm = ResilientLLM(LLMClient(client), self.settings.resilience, clock=self.clock,
                                breaker=self.breaker)
             self._loop = AgentLoop(llm, self._tools,
@@ -142,9 +152,26 @@ class Engine:
         self.cache.clear()  # a new rule may now answer a text cached from another path
         return router
 
+    async def apply_settings(self, settings: Settings) -> None:
+        """Takes new settings while running: endpoint, models and prices, loop bounds,
+        guard limits, cache and breaker thresholds. Requests in flight finish on the
+        settings they started with; the next LLM call uses a new client. The data
+        folder can't change while running."""
+        if settings.data_dir != self.settings.data_dir:
+            raise SettingsError("the data folder can only change with a restart")
+        old_loop, self._loop = self._loop, None
+        self.settings = settings
+        self.guard.settings = settings.guard
+        self.breaker.settings = settings.resilience.breaker
+        self.cache.configure(settings.cache)
+        self._openai_client = None  # an injected client belongs to the old settings
+        if old_loop is not None:  # in-flight requests still use it: closed at shutdown
+            self._retired.append(old_loop)
+        log.info("settings applied: LLM %s", settings.llm.base_url or "mock")
+
     async def close(self) -> None:
-        if self._loop is not None:
-            await self._loop.llm.close()
+        for loop in [*self._retired, *([self._loop] if self._loop else [])]:
+            await loop.llm.close()
         self.store.close()
         self.cache.close()
         self.shop.close()

@@ -152,3 +152,26 @@ async def test_requests_a_crash_interrupted_are_answered_on_resume(engine, setti
     assert [o.request_id for o in outcomes] == [interrupted.id]
     assert restarted.store.unfinished() == []
     await restarted.close()
+
+
+async def test_switching_from_the_mock_to_another_endpoint_needs_no_restart(settings):
+    from agentcore.llm import build_client
+    from tests.agentcore.scripted_llm import ScriptedLLM, final
+
+    script = ScriptedLLM([{"content": '{"intent": "technical", "confidence": 0.9}'},
+                          final("From the other endpoint.", intent="technical")])
+
+    def clients(s):  # the mock while base_url is unset, the "real" endpoint after
+        return script.client() if s.llm.base_url else build_client(s)
+
+    engine = Engine(settings, client_factory=clients)
+    text = "my app keeps crashing and nothing helps"
+    first = await engine.submit(Request(text, customer_id=1))
+    assert first.route is Route.LLM and script.requests == []
+    changed = settings.model_copy(deep=True)
+    changed.llm.base_url = "http://scripted.llm/v1"
+    await engine.apply_settings(changed)
+    second = await engine.submit(Request(text + " again", customer_id=1))
+    assert second.answer == "From the other endpoint."
+    assert len(script.requests) == 2
+    await engine.close()
