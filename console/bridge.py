@@ -1,0 +1,55 @@
+"""The one place core events become Qt signals.
+
+The engine runs on the Qt event loop (qasync), so its plain-callback events
+arrive on the GUI thread and are re-emitted as signals directly; widgets
+connect to these and never subscribe to the engine themselves. Charts do not
+redraw per event: they sample their models on a timer (at most 10 Hz).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QObject, Signal
+
+from agentcore import (
+    BreakerChanged,
+    Engine,
+    Event,
+    RequestAccepted,
+    RequestAnswered,
+    RequestEscalated,
+    RequestRejected,
+    SpanFinished,
+)
+
+log = logging.getLogger("console.bridge")
+
+
+class EngineBridge(QObject):
+    accepted = Signal(object)  # agentcore.Request
+    outcome = Signal(object)  # agentcore.Outcome: answered, escalated or rejected
+    escalated = Signal(object)  # agentcore.Outcome, also sent on `outcome`
+    span_finished = Signal(str, object)  # request id, agentcore.Span
+    breaker_changed = Signal(object)  # agentcore.BreakerChanged
+
+    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self._unsubscribe = engine.subscribe(self._on_event)
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, SpanFinished):
+            self.span_finished.emit(event.request_id, event.span)
+        elif isinstance(event, RequestAccepted):
+            self.accepted.emit(event.request)
+        elif isinstance(event, RequestAnswered | RequestRejected):
+            self.outcome.emit(event.outcome)
+        elif isinstance(event, RequestEscalated):
+            self.outcome.emit(event.outcome)
+            self.escalated.emit(event.outcome)
+        elif isinstance(event, BreakerChanged):
+            self.breaker_changed.emit(event)
