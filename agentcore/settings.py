@@ -20,6 +20,11 @@ APP_NAME = "agent-console"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def default_settings_path() -> Path:
+    """Where the console keeps its settings file (never a secret: keys are in the keyring)."""
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "settings.json"
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
