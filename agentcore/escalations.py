@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from agentcore.clock import Clock
 from agentcore.errors import StorageError, ToolError, UserFacingError
 from agentcore.models import EscalationReason, Outcome, PendingAction, Request, Span
+from agentcore.sqlite_tx import transaction
 from agentcore.storage import Store, storable
 
 if TYPE_CHECKING:
@@ -170,15 +171,9 @@ class EscalationQueue:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self.store.conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self.store.conn, "IMMEDIATE") as conn:
                 yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
         except sqlite3.Error as exc:
             raise StorageError(f"writing the escalation queue failed: {exc}") from exc
 

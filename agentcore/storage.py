@@ -24,6 +24,7 @@ from typing import Any
 
 from agentcore.errors import StorageError
 from agentcore.models import Outcome, Request, Status
+from agentcore.sqlite_tx import transaction
 
 log = logging.getLogger("agentcore.storage")
 
@@ -149,17 +150,12 @@ def _connect(path: Path, *, checkpoints: bool) -> sqlite3.Connection:
 
 def _execute(conn: sqlite3.Connection, statements: list[tuple[str, Any]]) -> None:
     """Runs statements in one transaction (a list of parameters means executemany)."""
-    conn.execute("BEGIN")
-    try:
+    with transaction(conn):
         for sql, params in statements:
             if isinstance(params, list):
                 conn.executemany(sql, params)
             else:
                 conn.execute(sql, params)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _finish_statements(outcome: Outcome) -> list[tuple[str, Any]]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from agentcore.errors import StorageError, ToolError
 from agentcore.shop.schema import SHOP_SCHEMA
+from agentcore.sqlite_tx import transaction
 
 log = logging.getLogger("agentcore.shop")
 
@@ -120,24 +121,17 @@ class Shop:
                     act: Callable[[], dict[str, Any]], tags: list[str]) -> dict[str, Any]:
         key = f"{request_id}:{tool}:{target}"
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        conn = self.conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self.conn, "IMMEDIATE") as conn:
                 row = conn.execute("SELECT result FROM tool_actions WHERE key = ?",
                                    (key,)).fetchone()
                 if row is not None:
-                    conn.execute("COMMIT")
                     return json.loads(row[0]) | {"replayed": True}
                 result = act()
                 conn.execute(
                     "INSERT INTO tool_actions VALUES (?, ?, ?, ?, ?, ?)",
                     (key, request_id, tool, json.dumps(arguments, sort_keys=True),
                      json.dumps(result), now))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
         except sqlite3.Error as exc:
             raise StorageError(f"{tool} failed in the shop database: {exc}") from exc
         for listener in self._listeners:
