@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench data clean
+.PHONY: run replay test lint bench data clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,9 +12,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The demo: the corpus replayed through the engine against the mock LLM.
-# (The desktop console replaces this once it lands.)
+# The demo: the desktop console, with the mock LLM and the corpus replayed as traffic.
 run: $(STAMP)
+	$(PY) -m console
+
+# The same corpus replayed headless through the engine, with a summary at the end.
+replay: $(STAMP)
 	$(PY) -m agentcore replay data/requests.jsonl --rate 50 --concurrency 8
 
 lint: $(STAMP)

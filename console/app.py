@@ -1,0 +1,219 @@
+"""The composition root: builds the engine, the bridge and the window, runs them on
+one event loop, and shuts them down in order.
+
+Start-up is one straight, logged sequence:
+
+    logging -> arguments -> QApplication -> qasync loop (the only event loop)
+    -> error reporter (sys.excepthook + the loop's exception handler)
+    -> settings (file, --data-dir, demo defaults) -> engine -> bridge -> window
+    -> demo traffic -> run until the window closes
+
+Shutdown is explicit: traffic stops and what is in flight finishes (an accepted
+request is never left half-done), the bridge unsubscribes, and
+`engine.close()` closes the LLM clients and the databases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import logging.handlers
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import qasync
+from PySide6.QtCore import QSettings, QTimer, qVersion
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from agentcore import Engine, KeyringCredentials, Settings, UserFacingError
+from agentcore.replay import load_corpus
+from agentcore.settings import REPO_ROOT, default_settings_path
+from console.bridge import EngineBridge
+from console.errors import ErrorReporter
+from console.main_window import MainWindow
+from console.statusbar import spent_today
+
+log = logging.getLogger("console.app")
+
+APP_NAME = "Hybrid Agent Console"
+DEFAULT_CORPUS = REPO_ROOT / "data" / "requests.jsonl"
+# The demo's mock LLM answers after a realistic delay unless the settings file
+# says otherwise: with 0 ms the slow path would look as fast as a rule.
+DEMO_LLM_LATENCY_MS = 400.0
+DEMO_SHOP_LATENCY_MS = 40.0  # each tool call's round trip: parallel calls show in the trace
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="agent-console", description=__doc__.split("\n")[0])
+    parser.add_argument("--settings", type=Path, default=None,
+                        help=f"settings file (default: {default_settings_path()})")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder of the engine's databases (default: from the settings)")
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
+                        help="JSONL requests the traffic generator replays")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="traffic rate in requests/s (default: the last one used)")
+    parser.add_argument("--no-traffic", action="store_true",
+                        help="do not start the demo traffic at start-up")
+    parser.add_argument("--quit-after", type=float, default=None, metavar="SECONDS",
+                        help="close the window after this long (smoke tests, benchmarks)")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser.parse_args(list(argv) if argv is not None else None)
+
+
+def load_settings(path: Path, data_dir: Path | None) -> Settings:
+    """The settings file, the command line's data folder, and the demo's realism."""
+    settings = Settings.load(path)
+    if data_dir is not None:
+        settings.data_dir = data_dir
+    if settings.llm.base_url is None:  # demo mode: the in-process mock LLM
+        if "latency_median_ms" not in settings.mock.model_fields_set:
+            settings.mock.latency_median_ms = DEMO_LLM_LATENCY_MS
+        if "shop_latency_ms" not in settings.model_fields_set:
+            settings.shop_latency_ms = DEMO_SHOP_LATENCY_MS
+    return settings
+
+
+def load_rows(path: Path, settings: Settings) -> list[dict[str, Any]]:
+    """The corpus to replay; generated from the demo shop when the file is not there
+    (an installed app has no repository beside it)."""
+    if path.exists():
+        return load_corpus(path)
+    from agentcore.demo.corpusgen import generate_corpus
+
+    log.info("no corpus at %s: generating one from the demo shop", path)
+    return generate_corpus(settings.shop_path)
+
+
+def window_store() -> QSettings:
+    """Window geometry, dock layout, theme and traffic rate: beside the settings file."""
+    path = default_settings_path().parent / "window.ini"
+    return QSettings(str(path), QSettings.Format.IniFormat)
+
+
+class Console:
+    """Everything the composition root built, in the order it must be closed."""
+
+    def __init__(self, engine: Engine, bridge: EngineBridge, window: MainWindow) -> None:
+        self.engine = engine
+        self.bridge = bridge
+        self.window = window
+        # Connected now, not when the loop starts: a window closed before the first
+        # await (a very early quit) must still end the run.
+        self.closed = asyncio.Event()
+        window.closed.connect(self.closed.set)
+
+    async def run_until_closed(self) -> None:
+        await self.closed.wait()
+
+    async def shutdown(self) -> None:
+        log.info("shutting down: stopping traffic")
+        await self.window.traffic.stop()
+        await self.window.compose.drain()
+        self.bridge.close()
+        await self.engine.close()
+        log.info("engine closed")
+
+
+def build_console(settings: Settings, *, store: QSettings, settings_path: Path,
+                  credentials: KeyringCredentials, rows: Sequence[dict[str, Any]],
+                  errors: ErrorReporter | None = None) -> Console:
+    engine = Engine(settings, credentials=credentials)
+    bridge = EngineBridge(engine)
+    window = MainWindow(engine, bridge, store=store, settings_path=settings_path,
+                        credentials=credentials, corpus=rows, errors=errors,
+                        spent_today=spent_today(engine))
+    return Console(engine, bridge, window)
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    # One line per HTTP call to the LLM drowns everything else at demo rates.
+    for noisy in ("httpx", "httpx2", "openai"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def _log_to_file(data_dir: Path) -> None:
+    # A desktop app has no terminal: the log also goes beside the data.
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(data_dir / "console.log", maxBytes=2_000_000,
+                                                   backupCount=3, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+
+
+def _fatal(title: str, message: str) -> int:
+    log.error("%s: %s", title, message)
+    QMessageBox.critical(None, title, message)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    started = time.perf_counter()
+    args = parse_args(argv)
+    setup_logging(args.log_level)
+    log.info("starting %s", APP_NAME)
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName("agent-console")
+    # The window's close starts an async shutdown; Qt must not end the loop before it.
+    app.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    errors = ErrorReporter()
+    errors.install(loop)
+    log.info("event loop: qasync on Qt %s", qVersion())
+
+    settings_path = args.settings or default_settings_path()
+    try:
+        settings = load_settings(settings_path, args.data_dir)
+        _log_to_file(settings.data_dir)
+        log.info("settings: %s; data: %s; LLM: %s", settings_path, settings.data_dir,
+                 settings.llm.base_url or f"mock ({settings.mock.latency_median_ms:g} ms)")
+        rows = load_rows(args.corpus, settings)
+        console = build_console(settings, store=window_store(), settings_path=settings_path,
+                                credentials=KeyringCredentials(), rows=rows, errors=errors)
+    except (UserFacingError, OSError, ValueError) as exc:  # the operator can fix these
+        errors.uninstall()
+        loop.close()
+        return _fatal("The console cannot start", str(exc))
+    except Exception as exc:  # a bug: the log has the traceback, the operator a message
+        log.exception("start-up failed")
+        errors.uninstall()
+        loop.close()
+        return _fatal("The console cannot start", f"{type(exc).__name__}: {exc} (see the log)")
+
+    window = console.window
+    if args.rate is not None:
+        window.traffic_panel.rate.setValue(args.rate)
+    window.show()
+    log.info("window ready in %.2f s", time.perf_counter() - started)
+    if settings.llm.base_url is None and not args.no_traffic and rows:
+        window.traffic.start()  # demo mode shows the agent at work from the first second
+    if args.quit_after is not None:
+        QTimer.singleShot(int(args.quit_after * 1000), window.close)
+    # Ctrl+C in the terminal closes the window like the Quit action does (where the
+    # platform's loop supports signal handlers).
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, window.close)
+
+    async def run() -> None:
+        await console.run_until_closed()
+        await console.shutdown()
+
+    try:
+        loop.run_until_complete(run())
+    finally:
+        errors.uninstall()
+        loop.close()
+    log.info("bye")
+    return 0

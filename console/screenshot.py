@@ -1,0 +1,96 @@
+"""Takes the README's screenshot from the real app: `python -m console.screenshot`.
+
+Starts the console offscreen on a fresh demo data folder (and a throwaway
+window layout), runs demo traffic for a few seconds, sends one refund request
+by hand so the detail shows parallel tool calls in its trace, then saves
+`window.grab()` as a PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import qasync
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+
+from agentcore import KeyringCredentials, Settings
+from agentcore.settings import REPO_ROOT
+from console.app import (
+    DEFAULT_CORPUS,
+    Console,
+    build_console,
+    load_rows,
+    load_settings,
+    setup_logging,
+)
+from console.theme import Theme
+
+SIZE = (1600, 1000)
+
+
+async def _stage(console: Console, seconds: float, out: Path, theme: Theme) -> None:
+    window = console.window
+    window.set_theme(theme)
+    window.resize(*SIZE)
+    window.show()
+    window.traffic_panel.rate.setValue(12)
+    window.traffic.start()
+    await asyncio.sleep(seconds)
+    order, customer = console.engine.shop.conn.execute(
+        "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id LIMIT 1"
+    ).fetchone()
+    window.compose.customer.setValue(customer)
+    window.compose.text.setPlainText(f"Hi, I'd like a refund for order {order}, it arrived broken")
+    task = window.compose.send()
+    assert task is not None
+    await task
+    await asyncio.sleep(1.0)  # a few more rows, and a chart redraw
+    window.compose.text.setPlainText("Can I change the delivery address of my last order?")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(out)):
+        raise OSError(f"could not write {out}")
+    print(f"saved {out} ({window.width()}x{window.height()})")
+    window.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshot.png")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--theme", choices=[t.value for t in Theme], default=Theme.DARK.value)
+    args = parser.parse_args(argv)
+    setup_logging("WARNING")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        settings: Settings = load_settings(folder / "settings.json", folder / "data")
+        store = QSettings(str(folder / "window.ini"), QSettings.Format.IniFormat)
+        console = build_console(settings, store=store, settings_path=folder / "settings.json",
+                                credentials=KeyringCredentials(),
+                                rows=load_rows(DEFAULT_CORPUS, settings))
+
+        async def run() -> None:
+            try:
+                await _stage(console, args.seconds, args.out, Theme(args.theme))
+            finally:
+                await console.shutdown()
+
+        loop.run_until_complete(run())
+    loop.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,440 @@
+"""The settings dialog: endpoint and key, models and prices, bounds, cache, breaker, limits.
+
+Every value is checked by the same pydantic models the engine loads (`Settings`),
+on every keystroke; a refusal is shown in red under its field and keeps Apply
+and OK disabled. The API key goes to the OS keyring through `KeyringCredentials`
+and nowhere else: it is not part of `Settings`, so neither the settings file
+nor the engine's database can hold it, and it is never logged.
+
+Apply hands the new settings to the running engine (`Engine.apply_settings`:
+switching between the mock and a real endpoint needs no restart), saves them
+and emits `applied`. Apply and "Test connection" run as coroutines on the
+qasync loop, so the window stays live while an endpoint is slow to answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from agentcore import Engine, KeyringCredentials, Settings, UserFacingError
+from agentcore.connection_check import ConnectionReport, check_connection
+
+log = logging.getLogger("console.settings")
+
+ERROR_STYLE = "color: #d9413a;"
+WARNING_STYLE = "color: #c98a12;"
+OK_STYLE = "color: #2e9e5b;"
+_FIELD_WIDTH = 200  # wide enough for a URL and for the messages under each field
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    path: tuple[str, ...]  # where the value lives in `Settings`
+    label: str
+    kind: type  # str, int or float: how the text is parsed
+    group: str
+    optional: bool = False  # an empty field means None
+    placeholder: str = ""
+
+    @property
+    def key(self) -> str:
+        return ".".join(self.path)
+
+
+_FIELDS = (
+    _Field(("llm", "base_url"), "Base URL", str, "LLM endpoint", optional=True,
+           placeholder="empty: the built-in mock LLM"),
+    _Field(("llm", "classify", "model"), "Classify model", str, "Models and prices",
+           optional=True, placeholder="empty: skip the classify stage"),
+    _Field(("llm", "classify", "input_per_mtok"), "  $ per M input tokens", float,
+           "Models and prices"),
+    _Field(("llm", "classify", "output_per_mtok"), "  $ per M output tokens", float,
+           "Models and prices"),
+    _Field(("llm", "decide", "model"), "Decide model", str, "Models and prices"),
+    _Field(("llm", "decide", "input_per_mtok"), "  $ per M input tokens", float,
+           "Models and prices"),
+    _Field(("llm", "decide", "output_per_mtok"), "  $ per M output tokens", float,
+           "Models and prices"),
+    _Field(("loop", "max_iterations"), "Max iterations", int, "Agent loop bounds"),
+    _Field(("loop", "dollar_ceiling"), "Dollar ceiling per request", float,
+           "Agent loop bounds"),
+    _Field(("loop", "tool_timeout_s"), "Tool timeout (s)", float, "Agent loop bounds"),
+    _Field(("cache", "l1_ttl_s"), "L1 (memory) TTL (s)", float, "Cache"),
+    _Field(("cache", "l2_ttl_s"), "L2 (SQLite) TTL (s)", float, "Cache"),
+    _Field(("resilience", "breaker", "failure_threshold"), "Failures to open", int,
+           "Circuit breaker"),
+    _Field(("resilience", "breaker", "open_s"), "Open for (s)", float, "Circuit breaker"),
+    _Field(("resilience", "rate_limit", "requests_per_minute"), "Requests per minute", int,
+           "LLM rate limits", optional=True, placeholder="empty: no limit"),
+    _Field(("resilience", "rate_limit", "tokens_per_minute"), "Tokens per minute", int,
+           "LLM rate limits", optional=True, placeholder="empty: no limit"),
+)
+_CLASSIFY_PRICES = ("llm.classify.input_per_mtok", "llm.classify.output_per_mtok")
+# Settings' only model-level check is that the base URL carries no credentials:
+# an error located at the root belongs beside that field.
+_ROOT_ERROR_FIELD = "llm.base_url"
+_COLUMNS = (("LLM endpoint", "Models and prices"),
+            ("Agent loop bounds", "Cache", "Circuit breaker", "LLM rate limits"))
+
+
+class SettingsDialog(QDialog):
+    applied = Signal(object)  # the new agentcore.Settings, already running and saved
+
+    def __init__(self, engine: Engine, settings_path: Path, credentials: KeyringCredentials,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self._engine = engine
+        self._settings_path = settings_path
+        self._credentials = credentials
+        self._base = engine.settings  # what the fields started from; unseen settings kept
+        self.edits: dict[str, QLineEdit] = {}
+        self.errors: dict[str, QLabel] = {}  # the label under each field
+        self.refused: dict[str, str] = {}  # field -> why its value is refused, now
+        self.running: asyncio.Future[Any] | None = None  # the apply or check under way
+        self.connection_report: ConnectionReport | None = None
+        self._checking: asyncio.Future[Any] | None = None
+        self._busy = False
+        self._key_stored = False  # read from the keyring on open and after changes, not per key
+        self._endpoint: Settings | None = None  # only the endpoint fields, when valid
+        self._action_error = ""  # why the last apply failed; kept until the next one
+        self._build()
+        self._fill(self._base)
+        self._wire()
+        self.validate()
+
+    # -- construction -----------------------------------------------------------
+
+    def _build(self) -> None:
+        groups: dict[str, QFormLayout] = {}
+        boxes: dict[str, QGroupBox] = {}
+        for title in (t for column in _COLUMNS for t in column):
+            boxes[title] = QGroupBox(title)
+            groups[title] = QFormLayout(boxes[title])
+        for field in _FIELDS:
+            edit = QLineEdit()
+            edit.setPlaceholderText(field.placeholder)
+            edit.setMinimumWidth(_FIELD_WIDTH)
+            self.edits[field.key] = edit
+            groups[field.group].addRow(field.label, self._with_error(field.key, edit))
+            if field.key == "llm.base_url":
+                self._add_key_rows(groups[field.group])
+
+        self.test_button = QPushButton("Test connection")
+        self.test_result = QLabel()
+        self.test_result.setWordWrap(True)
+        groups["LLM endpoint"].addRow(self.test_button)
+        groups["LLM endpoint"].addRow(self.test_result)
+
+        columns = QGridLayout()
+        for col, titles in enumerate(_COLUMNS):
+            column = QVBoxLayout()
+            for title in titles:
+                column.addWidget(boxes[title])
+            column.addStretch(1)
+            columns.addLayout(column, 0, col)
+
+        self.general_error = QLabel()
+        self.general_error.setStyleSheet(ERROR_STYLE)
+        self.general_error.setWordWrap(True)
+        self.general_error.hide()
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                        | QDialogButtonBox.StandardButton.Apply
+                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.apply_button = self.buttons.button(QDialogButtonBox.StandardButton.Apply)
+
+        layout = QVBoxLayout(self)
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)  # grows for messages
+        layout.addLayout(columns)
+        layout.addWidget(self.general_error)
+        layout.addWidget(self.buttons)
+
+    def _add_key_rows(self, form: QFormLayout) -> None:
+        self.key_edit = QLineEdit()
+        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key_edit.setMinimumWidth(_FIELD_WIDTH)
+        self.forget_key_button = QPushButton("Forget stored key")
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.key_edit, 1)
+        row.addWidget(self.forget_key_button)
+        holder = QWidget()
+        holder.setLayout(row)
+        form.addRow("API key", self._with_error("api_key", holder))
+
+    def _with_error(self, key: str, widget: QWidget) -> QWidget:
+        label = QLabel()
+        label.setStyleSheet(ERROR_STYLE)
+        label.setWordWrap(True)
+        label.hide()
+        self.errors[key] = label
+        box = QVBoxLayout()
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(1)
+        box.addWidget(widget)
+        box.addWidget(label)
+        holder = QWidget()
+        holder.setLayout(box)
+        return holder
+
+    def _fill(self, settings: Settings) -> None:
+        data = settings.model_dump()
+        for field in _FIELDS:
+            value = _get(data, field.path)
+            self.edits[field.key].setText("" if value is None else _format(value))
+        self._show_key_status()
+
+    def _wire(self) -> None:
+        for edit in self.edits.values():
+            edit.textChanged.connect(self.validate)
+        self.key_edit.textChanged.connect(self.validate)
+        self.forget_key_button.clicked.connect(self._forget_key)
+        self.test_button.clicked.connect(self._start_check)
+        self.apply_button.clicked.connect(lambda: self._start(self.apply()))
+        self.ok_button.clicked.connect(lambda: self._start(self._apply_and_close()))
+        self.buttons.rejected.connect(self.reject)
+
+    # -- validation -------------------------------------------------------------
+
+    def validate(self) -> Settings | None:
+        """The settings the fields describe, or None; marks every refused field."""
+        data, errors = self._collect()
+        general: list[str] = []
+        settings = _validated(data, errors, general, self.edits)
+        # The endpoint alone, so "Test connection" works while, say, a TTL is wrong.
+        self._endpoint = _validated({"llm": data["llm"]}, {}, [], self.edits)
+        if any(k.startswith("llm.") for k in errors):
+            self._endpoint = None
+        key_text = self.key_edit.text().strip()
+        if any(ch.isspace() for ch in key_text):
+            errors["api_key"] = "an API key has no spaces or line breaks"
+        self.refused = errors
+        for key, label in self.errors.items():
+            label.setText(errors.get(key, ""))
+            label.setStyleSheet(ERROR_STYLE)
+            label.setVisible(key in errors)
+        if ("api_key" not in errors and data["llm"]["base_url"] and not key_text
+                and not self._key_stored):
+            # Not a refusal (a key can be stored later), but until there is one the
+            # engine escalates every request that needs the LLM.
+            label = self.errors["api_key"]
+            label.setText(f"no key is stored under {data['llm']['api_key_name']!r}: "
+                          "requests that need the LLM will be escalated")
+            label.setStyleSheet(WARNING_STYLE)
+            label.show()
+        self._show_general("\n".join([*general, self._action_error]).strip())
+        valid = settings is not None and not errors
+        self.ok_button.setEnabled(valid and not self._busy)
+        self.apply_button.setEnabled(valid and not self._busy)
+        self.test_button.setEnabled(self._endpoint is not None and "api_key" not in errors
+                                    and not self._busy)
+        return settings if valid else None
+
+    def _collect(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The current settings with the fields' values put in, and the fields that
+        could not even be read as their type."""
+        classify_on = bool(self.edits["llm.classify.model"].text().strip())
+        for key in _CLASSIFY_PRICES:
+            self.edits[key].setEnabled(classify_on)
+        data = self._base.model_dump()
+        data["llm"]["classify"] = {} if classify_on else None
+        errors: dict[str, str] = {}
+        for field in _FIELDS:
+            if field.path[:2] == ("llm", "classify") and not classify_on:
+                continue  # no classify stage: its prices are not asked for
+            try:
+                _put(data, field.path, _parse(field, self.edits[field.key].text()))
+            except ValueError as exc:
+                errors[field.key] = str(exc)
+        return data, errors
+
+    def _show_key_status(self) -> None:
+        try:
+            self._key_stored = bool(self._credentials.get(self._base.llm.api_key_name))
+        except UserFacingError:
+            self._key_stored = False  # an unreadable keyring: storing one will say why
+        self.key_edit.setPlaceholderText(
+            "stored in the keyring; type to replace it" if self._key_stored
+            else "none stored")
+        self.forget_key_button.setEnabled(self._key_stored)
+
+    def _show_general(self, message: str) -> None:
+        self.general_error.setText(message)
+        self.general_error.setVisible(bool(message))
+
+    # -- actions ---------------------------------------------------------------
+
+    def _start(self, coro: Coroutine[Any, Any, Any]) -> None:
+        # Called from a button's slot while the qasync loop runs.
+        self.running = asyncio.ensure_future(coro)
+        self.running.add_done_callback(_log_failure)
+
+    def _start_check(self) -> None:
+        self._start(self.test_connection())
+        self._checking = self.running
+
+    def _set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        self.validate()
+
+    async def apply(self) -> Settings | None:
+        """Stores the key, hands the settings to the engine, saves them; None if refused."""
+        self._action_error = ""
+        new = self.validate()
+        if new is None:
+            return None
+        self._set_busy(True)
+        try:
+            key = self.key_edit.text().strip()
+            if key:
+                self._credentials.set(new.llm.api_key_name, key)
+                self.key_edit.clear()  # the widget holds no copy once it is in the keyring
+            await self._engine.apply_settings(new)
+        except UserFacingError as exc:
+            self._action_error = str(exc)
+            return None
+        finally:
+            self._set_busy(False)
+        self._base = new
+        self._show_key_status()
+        log.info("settings applied: LLM %s", new.llm.base_url or "built-in mock")
+        try:
+            new.save(self._settings_path)
+        except OSError as exc:
+            self._action_error = f"applied, but not saved to {self._settings_path}: {exc}"
+            self.validate()
+        self.applied.emit(new)
+        return new
+
+    async def _apply_and_close(self) -> None:
+        if await self.apply() is not None and not self._action_error:
+            self.accept()
+
+    async def test_connection(self) -> ConnectionReport | None:
+        self.validate()
+        candidate = self._endpoint
+        if candidate is None:
+            return None
+        self.test_result.setStyleSheet("")
+        self.test_result.setText("Testing…")
+        self._set_busy(True)
+        try:
+            key = self.key_edit.text().strip() or self._credentials.get(
+                candidate.llm.api_key_name)
+            report = await check_connection(candidate.llm, key)
+        except UserFacingError as exc:  # the keyring could not be read
+            report = ConnectionReport(False, "error", str(exc))
+        except asyncio.CancelledError:
+            self.test_result.setText("")  # no stale "Testing…" when the dialog reopens
+            raise
+        finally:
+            self._set_busy(False)
+        self.connection_report = report
+        self.test_result.setStyleSheet(OK_STYLE if report.ok else ERROR_STYLE)
+        self.test_result.setText(report.message)
+        return report
+
+    def done(self, result: int) -> None:
+        # Closing while a check waits on a slow endpoint: nobody is left to read its
+        # answer. (An apply never waits on the network: it is left to finish.)
+        if self._checking is not None and not self._checking.done():
+            self._checking.cancel()
+        super().done(result)
+
+    def _forget_key(self) -> None:
+        try:
+            self._credentials.delete(self._base.llm.api_key_name)
+        except UserFacingError as exc:
+            self._action_error = str(exc)
+        self._show_key_status()
+        self.validate()
+
+
+def _validated(data: dict[str, Any], errors: dict[str, str], general: list[str],
+               fields: dict[str, QLineEdit]) -> Settings | None:
+    """`Settings` from `data`, or None; each refusal goes to `errors` under its field
+    (unless the field already has one: not even a number says more), or to `general`."""
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            key = ".".join(str(part) for part in err["loc"]) or _ROOT_ERROR_FIELD
+            message = str(err["msg"]).removeprefix("Value error, ")
+            if key in fields:
+                errors.setdefault(key, message)
+            else:
+                general.append(f"{key}: {message}")
+        return None
+
+
+def _parse(field: _Field, text: str) -> Any:
+    """The field's text as its type; ValueError says what is wrong with it."""
+    text = text.strip()
+    if not text:
+        if field.optional:
+            return None
+        raise ValueError("required")
+    if field.kind is int:
+        try:
+            return int(text.replace("_", "").replace(",", ""))
+        except ValueError:
+            raise ValueError("a whole number, like 3") from None
+    if field.kind is float:
+        try:
+            value = float(text.removeprefix("$"))
+        except ValueError:
+            raise ValueError("a number, like 0.05") from None
+        if not math.isfinite(value):
+            raise ValueError("a finite number")
+        return value
+    return text
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _get(data: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for part in path:
+        if data is None:
+            return None
+        data = data[part]
+    return data
+
+
+def _put(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for part in path[:-1]:
+        data = data[part]
+    data[path[-1]] = value
+
+
+def _log_failure(future: asyncio.Future[Any]) -> None:
+    # A bug in a button's coroutine must show up in the log, not vanish with the task.
+    if not future.cancelled() and future.exception() is not None:
+        log.error("settings action failed", exc_info=future.exception())

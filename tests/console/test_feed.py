@@ -1,0 +1,105 @@
+"""The live feed: newest first, bounded, and narrowed by its filters and search."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from agentcore import Outcome, Request, Route, Status
+from console.feed import Column, FeedModel
+
+
+def visible(feed, column: Column) -> list[str]:
+    return [feed.proxy.index(r, column).data() for r in range(feed.proxy.rowCount())]
+
+
+def fill_feed(window, engine, rows, run_async) -> list[Outcome]:
+    async def submit_all() -> list[Outcome]:
+        return [await engine.submit(Request(r["text"], r.get("customer_id"))) for r in rows]
+
+    outcomes = run_async(submit_all())
+    window.feed_model.flush()
+    return outcomes
+
+
+def test_filters_and_search_narrow_the_rows(console, corpus, qtbot, run_async):
+    window, feed = console.window, console.window.feed
+    rows = corpus[:120]
+    outcomes = fill_feed(window, console.engine, rows, run_async)
+    assert feed.proxy.rowCount() == len(outcomes) == 120
+    routes = {str(o.route) for o in outcomes}
+    assert {"rule", "llm", "guard"} <= routes  # the corpus mixes them
+
+    feed.route.setCurrentIndex(feed.route.findData("llm"))
+    llm_rows = visible(feed, Column.ROUTE)
+    assert llm_rows and set(llm_rows) == {"llm"}
+    assert len(llm_rows) == sum(1 for o in outcomes if o.route is Route.LLM)
+    assert feed.count.text() == f"{len(llm_rows)} of 120"
+
+    feed.status.setCurrentIndex(feed.status.findData("escalated"))
+    both = [o for o in outcomes if o.route is Route.LLM and o.status is Status.ESCALATED]
+    assert feed.proxy.rowCount() == len(both)
+
+    # The intent list fills with what the traffic brought, and filters like the others.
+    window.act_clear_filters.trigger()
+    assert feed.proxy.rowCount() == 120 and feed.count.text() == "120"
+    intents = [feed.intent.itemData(i) for i in range(1, feed.intent.count())]
+    assert intents == sorted({o.intent for o in outcomes if o.intent})
+    feed.intent.setCurrentIndex(feed.intent.findData("order_status"))
+    assert set(visible(feed, Column.INTENT)) == {"order_status"}
+
+    # Search is case-insensitive over text, answer, customer and request id.
+    window.act_clear_filters.trigger()
+    window.act_find.trigger()
+    qtbot.keyClicks(feed.search, "PASSWORD")
+    texts = visible(feed, Column.TEXT)
+    expected = [o for o in outcomes
+                if "password" in (o.request.text + o.answer).casefold()]
+    assert 0 < len(texts) == len(expected) < 120
+
+    feed.search.clear()
+    customer = outcomes[0].request.customer_id
+    qtbot.keyClicks(feed.search, outcomes[0].request.id[:10])
+    assert feed.proxy.rowCount() == 1
+    assert visible(feed, Column.CUSTOMER) == [str(customer) if customer else "—"]
+
+    qtbot.mouseClick(feed.clear_button, Qt.MouseButton.LeftButton)
+    assert feed.search.text() == "" and feed.proxy.rowCount() == 120
+
+
+def test_newest_first_and_new_rows_respect_the_filter(console, corpus, run_async):
+    window, feed = console.window, console.window.feed
+    fill_feed(window, console.engine, corpus[:5], run_async)
+    feed.route.setCurrentIndex(feed.route.findData("rule"))
+    before = feed.proxy.rowCount()
+    rule_text = {"text": "what payment methods do you accept?"}
+    outcome = fill_feed(window, console.engine, [rule_text], run_async)[0]
+    assert outcome.route is Route.RULE
+    assert feed.proxy.rowCount() == before + 1
+    assert feed.proxy.index(0, 0).data(Qt.ItemDataRole.UserRole) is outcome  # on top
+    fill_feed(window, console.engine, [{"text": "\x00\x01"}], run_async)  # guard: filtered out
+    assert feed.proxy.rowCount() == before + 1
+
+
+def test_the_feed_is_bounded_and_keeps_the_newest(qtbot):
+    model = FeedModel(max_rows=50)
+    outcomes = [Outcome(Request(f"request {i}", i, received_at=1e9 + i), Route.RULE,
+                        Status.ANSWERED) for i in range(180)]
+    for chunk in range(0, 180, 40):  # bursts, as traffic brings them
+        for outcome in outcomes[chunk:chunk + 40]:
+            model.add(outcome)
+        qtbot.waitUntil(lambda: not model._pending)  # flushed on the next loop turn
+    assert model.rowCount() == 50
+    assert model.outcome(0) is outcomes[-1] and model.outcome(49) is outcomes[130]
+    assert model.index(0, Column.TEXT).data() == "request 179"
+
+
+def test_selection_stays_on_its_request_while_rows_arrive(console, corpus, qtbot, run_async):
+    window, feed = console.window, console.window.feed
+    fill_feed(window, console.engine, corpus[:3], run_async)
+    feed.select_row(1)
+    chosen = window.detail.outcome
+    assert chosen is feed.proxy.index(1, 0).data(Qt.ItemDataRole.UserRole)
+    fill_feed(window, console.engine, corpus[3:10], run_async)
+    current = feed.view.currentIndex()
+    assert current.data(Qt.ItemDataRole.UserRole) is chosen
+    assert window.detail.outcome is chosen

@@ -1,0 +1,328 @@
+"""The settings dialog: the key goes to the keyring only, bad values are refused beside
+their field, "Test connection" names what is wrong, Apply switches the engine live.
+
+asyncio + Qt as in test_charts.py: a qasync `QEventLoop` over pytest-qt's `qapp`;
+buttons are clicked inside a coroutine run with `loop.run_until_complete`, as a
+user's click arrives while the app's loop runs, and the test then awaits the
+dialog's `running` task (the apply or the check the click started).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import asyncio
+import base64
+import contextlib
+import logging
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import qasync
+
+from agentcore import Engine, KeyringCredentials, Request, Route, Settings
+from agentcore.mock_llm import MockServer
+from console.settings_dialog import SettingsDialog
+
+KEY = "sk-test-5f3c9a1e7d2b4c6a8e0f"
+SLOW_PATH = "my app keeps crashing and nothing helps"
+
+
+@pytest.fixture
+def qloop(qapp):
+    # Closing a test's only window must not quit the application: qasync would stop
+    # the loop mid-test, and a quit spoils every later test's event loop.
+    quit_on_close = qapp.quitOnLastWindowClosed()
+    qapp.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(qapp)
+    yield loop
+    loop.close()
+    qapp.setQuitOnLastWindowClosed(quit_on_close)
+
+
+@pytest.fixture
+def engine(settings, qloop):
+    engine = Engine(settings, credentials=KeyringCredentials())
+    yield engine
+    qloop.run_until_complete(engine.close())
+
+
+@pytest.fixture
+def settings_path(tmp_path) -> Path:
+    return tmp_path / "config" / "settings.json"
+
+
+@pytest.fixture
+def dialog(qtbot, engine, settings_path):
+    dialog = SettingsDialog(engine, settings_path, KeyringCredentials())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
+
+
+def click(qloop, dialog: SettingsDialog, button) -> None:
+    """Clicks while the loop runs, then waits for what the click started."""
+    async def go():
+        button.click()
+        if dialog.running is not None:
+            await dialog.running
+
+    qloop.run_until_complete(go())
+
+
+def type_into(dialog: SettingsDialog, key: str, text: str) -> None:
+    edit = dialog.key_edit if key == "api_key" else dialog.edits[key]
+    edit.clear()
+    edit.insert(text)  # as typed: textChanged fires and the dialog validates
+
+
+def files_under(*roots: Path) -> list[Path]:
+    found: list[Path] = []
+    for root in roots:
+        found += [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
+    return found
+
+
+# -- the key ----------------------------------------------------------------------
+
+
+def test_the_key_is_in_the_keyring_and_in_no_file_the_app_wrote(
+        qloop, dialog, engine, settings_path, test_keyring, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    with MockServer() as server:
+        type_into(dialog, "llm.base_url", server.base_url)
+        type_into(dialog, "api_key", KEY)
+        click(qloop, dialog, dialog.apply_button)
+        # The engine uses the key: a slow-path request reaches the endpoint with it.
+        outcome = qloop.run_until_complete(engine.submit(Request(SLOW_PATH, customer_id=1)))
+        assert outcome.route is Route.LLM and server.stats.calls > 0
+    qloop.run_until_complete(engine.close())  # the database flushed and closed
+
+    assert test_keyring.get_password("agent-console", "default") == KEY
+    keyring_file = Path(test_keyring.file_path)
+    assert base64.b64encode(KEY.encode()) in keyring_file.read_bytes()  # how it stores it
+
+    written = files_under(settings_path, engine.settings.data_dir)
+    assert settings_path in written and engine.settings.engine_db in written
+    needles = (KEY.encode(), KEY.encode("utf-16-le"), base64.b64encode(KEY.encode()))
+    for path in written:
+        data = path.read_bytes()
+        assert not any(n in data for n in needles), f"the key leaked into {path}"
+    assert KEY not in caplog.text
+    assert dialog.key_edit.text() == ""  # the widget keeps no copy once it is stored
+    assert "stored in the keyring" in dialog.key_edit.placeholderText()
+
+
+def test_forgetting_the_key_removes_it_from_the_keyring(qloop, dialog, test_keyring):
+    type_into(dialog, "api_key", KEY)
+    click(qloop, dialog, dialog.apply_button)
+    assert dialog.forget_key_button.isEnabled()
+    dialog.forget_key_button.click()
+    assert test_keyring.get_password("agent-console", "default") is None
+    assert not dialog.forget_key_button.isEnabled()
+
+
+# -- bad values ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("field", "text", "says"), [
+    ("loop.dollar_ceiling", "-0.5", "greater than 0"),
+    ("loop.max_iterations", "0", "greater than or equal to 1"),
+    ("loop.max_iterations", "three", "a whole number"),
+    ("loop.tool_timeout_s", "inf", "a finite number"),
+    ("llm.decide.input_per_mtok", "-1", "greater than or equal to 0"),
+    ("llm.decide.model", "", "required"),
+    ("cache.l1_ttl_s", "0", "greater than 0"),
+    ("resilience.breaker.failure_threshold", "0", "greater than or equal to 1"),
+    ("resilience.rate_limit.requests_per_minute", "-5", "greater than or equal to 1"),
+    ("llm.base_url", "https://user:secret@llm.example.com/v1", "not in the base URL"),
+])
+def test_a_bad_value_is_refused_beside_its_field_and_blocks_apply(
+        qloop, dialog, engine, settings_path, field, text, says):
+    before = engine.settings
+    type_into(dialog, field, text)
+    label = dialog.errors[field]
+    assert label.isVisible() and says in label.text()
+    assert list(dialog.refused) == [field] and dialog.refused[field] == label.text()
+    assert not dialog.apply_button.isEnabled() and not dialog.ok_button.isEnabled()
+    assert qloop.run_until_complete(dialog.apply()) is None  # refused even if called
+    assert engine.settings is before and not settings_path.exists()
+
+    type_into(dialog, field, dialog_default(before, field))  # fixed: accepted again
+    assert not label.isVisible() and dialog.apply_button.isEnabled()
+
+
+def dialog_default(settings: Settings, field: str) -> str:
+    value = settings.model_dump()
+    for part in field.split("."):
+        value = value[part]
+    return "" if value is None else str(value)
+
+
+def test_empty_optional_fields_mean_mock_no_classify_stage_and_no_limit(
+        qloop, dialog, engine, settings_path):
+    type_into(dialog, "llm.classify.model", "")
+    assert not dialog.edits["llm.classify.input_per_mtok"].isEnabled()
+    type_into(dialog, "resilience.rate_limit.tokens_per_minute", "")
+    type_into(dialog, "loop.max_iterations", "5")
+    click(qloop, dialog, dialog.apply_button)
+    applied = engine.settings
+    assert applied.llm.base_url is None and applied.llm.classify is None
+    assert applied.resilience.rate_limit.tokens_per_minute is None
+    assert applied.loop.max_iterations == 5
+    assert Settings.load(settings_path) == applied
+
+
+# -- test connection ------------------------------------------------------------------
+
+
+def check(qloop, dialog: SettingsDialog):
+    click(qloop, dialog, dialog.test_button)
+    report = dialog.connection_report
+    assert report is not None and dialog.test_result.text() == report.message
+    return report
+
+
+def test_a_closed_port_is_reported_unreachable(qloop, dialog):
+    type_into(dialog, "llm.base_url", "http://127.0.0.1:9/v1")
+    type_into(dialog, "api_key", KEY)
+    report = check(qloop, dialog)
+    assert report.kind == "unreachable" and not report.ok
+    assert "unreachable" in dialog.test_result.text()
+
+
+def test_the_mock_server_answers_ok_with_its_latency(qloop, dialog):
+    with MockServer() as server:
+        type_into(dialog, "llm.base_url", server.base_url)
+        type_into(dialog, "api_key", KEY)
+        report = check(qloop, dialog)
+    assert report.ok and report.latency_ms is not None
+    assert dialog.test_result.text().startswith("OK") and " ms" in dialog.test_result.text()
+
+
+def test_an_unknown_model_is_named(qloop, dialog):
+    with MockServer() as server:
+        type_into(dialog, "llm.base_url", server.base_url)
+        type_into(dialog, "api_key", KEY)
+        type_into(dialog, "llm.decide.model", "gpt-9-imaginary")
+        report = check(qloop, dialog)
+    assert report.kind == "not_found"
+    assert "model 'gpt-9-imaginary' not found" in dialog.test_result.text()
+
+
+class _Refuses(BaseHTTPRequestHandler):
+    """An endpoint that refuses every key, as OpenAI does with a wrong one."""
+
+    def do_GET(self) -> None:
+        body = (b'{"error": {"message": "Incorrect API key provided", '
+                b'"type": "invalid_request_error", "code": "invalid_api_key"}}')
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def refusing_endpoint():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refuses)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_a_refused_key_is_reported_as_401(qloop, dialog, refusing_endpoint):
+    type_into(dialog, "llm.base_url", refusing_endpoint)
+    type_into(dialog, "api_key", KEY)
+    report = check(qloop, dialog)
+    assert report.kind == "auth"
+    assert dialog.test_result.text() == "the API key was refused (401)"
+
+
+def test_closing_the_dialog_stops_a_check_waiting_on_a_silent_endpoint(qloop, dialog):
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        type_into(dialog, "llm.base_url", f"http://127.0.0.1:{silent.getsockname()[1]}/v1")
+        type_into(dialog, "api_key", KEY)
+
+        async def click_then_close():
+            dialog.test_button.click()
+            await asyncio.sleep(0.2)
+            assert dialog.test_result.text() == "Testing…"
+            assert not dialog.test_button.isEnabled()  # one check at a time
+            dialog.reject()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dialog.running
+
+        qloop.run_until_complete(asyncio.wait_for(click_then_close(), timeout=5))
+    assert dialog.running.cancelled() and dialog.connection_report is None
+    assert dialog.test_result.text() == "" and dialog.test_button.isEnabled()
+
+
+def test_the_endpoint_can_be_tested_while_another_section_is_invalid(dialog):
+    type_into(dialog, "cache.l2_ttl_s", "-1")
+    assert dialog.test_button.isEnabled() and not dialog.apply_button.isEnabled()
+    type_into(dialog, "llm.base_url", "https://a:b@llm.example.com")
+    assert not dialog.test_button.isEnabled()  # the endpoint itself is refused
+
+
+def test_a_real_endpoint_without_a_stored_key_is_warned_about_not_refused(dialog):
+    type_into(dialog, "llm.base_url", "http://localhost:8000/v1")
+    warning = dialog.errors["api_key"]
+    assert warning.isVisible() and "no key is stored" in warning.text()
+    assert "api_key" not in dialog.refused and dialog.apply_button.isEnabled()
+    type_into(dialog, "api_key", KEY)
+    assert not warning.isVisible()
+    type_into(dialog, "api_key", "sk-one two")
+    assert "no spaces" in dialog.refused["api_key"] and not dialog.apply_button.isEnabled()
+
+
+# -- apply switches the engine live ---------------------------------------------------
+
+
+def test_applying_a_new_base_url_switches_the_engine_without_restart(
+        qloop, dialog, engine, settings_path):
+    applied: list[Settings] = []
+    dialog.applied.connect(applied.append)
+    first = qloop.run_until_complete(engine.submit(Request(SLOW_PATH, customer_id=1)))
+    assert first.route is Route.LLM  # answered by the built-in mock, in process
+    with MockServer() as server:
+        type_into(dialog, "llm.base_url", server.base_url)
+        type_into(dialog, "api_key", KEY)
+        click(qloop, dialog, dialog.ok_button)
+        assert engine.settings.llm.base_url == server.base_url
+        assert applied == [engine.settings]
+        assert Settings.load(settings_path).llm.base_url == server.base_url
+        assert not dialog.isVisible()  # OK applies, then closes
+        before = server.stats.calls
+        second = qloop.run_until_complete(
+            engine.submit(Request(SLOW_PATH + " again", customer_id=1)))
+    assert second.route is Route.LLM and second.status == "answered"
+    assert server.stats.calls > before  # the next slow-path request went to the new endpoint
+
+
+def test_switching_back_to_the_mock_needs_no_key(qloop, dialog, engine):
+    with MockServer() as server:
+        type_into(dialog, "llm.base_url", server.base_url)
+        type_into(dialog, "api_key", KEY)
+        click(qloop, dialog, dialog.apply_button)
+    type_into(dialog, "llm.base_url", "")
+    click(qloop, dialog, dialog.apply_button)
+    assert engine.settings.llm.base_url is None
+    outcome = qloop.run_until_complete(asyncio.wait_for(
+        engine.submit(Request(SLOW_PATH, customer_id=2)), timeout=10))
+    assert outcome.route is Route.LLM and outcome.status == "answered"
