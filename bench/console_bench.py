@@ -1,0 +1,130 @@
+"""The console under load: the window shown offscreen, the traffic generator at
+200 requests/s (mock latency 0, mostly fast path) for a set time (default five
+minutes; BENCH_CONSOLE_SECONDS shortens it).
+
+Measures event-loop lag (how late a 20 ms timer fires: the GUI's
+responsiveness), chart redraws per second, RSS at start and end, and the time
+from `python -m console` to a window ready for input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parent.parent
+RATE = 200.0
+PROBE_S = 0.02
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(p / 100 * len(ordered)) - 1))]
+
+
+def bench_load(results: list[tuple[str, str, str]], seconds: float) -> None:
+    import psutil
+    import qasync
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from agentcore import KeyringCredentials
+    from agentcore.replay import load_corpus
+    from agentcore.settings import LLMSettings
+    from bench.workloads import bench_settings, fresh_data_dir
+    from console.app import build_console
+
+    app = QApplication.instance() or QApplication([])
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    settings = bench_settings(fresh_data_dir())
+    settings.llm.classify = LLMSettings().classify  # both stages, as shipped
+    folder = Path(tempfile.mkdtemp(prefix="bench-console-"))
+    store = QSettings(str(folder / "window.ini"), QSettings.Format.IniFormat)
+    rows = load_corpus(REPO / "data" / "requests.jsonl")
+    console = build_console(settings, store=store, settings_path=folder / "settings.json",
+                            credentials=KeyringCredentials(), rows=rows)
+    window = console.window
+    window.resize(1400, 900)
+    window.show()
+    process = psutil.Process()
+
+    async def run() -> tuple[list[float], int, int, int, int]:
+        window.traffic_panel.rate.setValue(RATE)
+        window.traffic.start()
+        await asyncio.sleep(2.0)  # warm-up: imports, first LLM client, caches
+        rss_start = process.memory_info().rss
+        redraws_start = window.charts.redraw_count
+        submitted_start = window.traffic.submitted
+        lags: list[float] = []
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            before = time.perf_counter()
+            await asyncio.sleep(PROBE_S)
+            lags.append((time.perf_counter() - before - PROBE_S) * 1000)
+        redraws = window.charts.redraw_count - redraws_start
+        submitted = window.traffic.submitted - submitted_start
+        rss_end = process.memory_info().rss
+        await console.shutdown()
+        return lags, redraws, submitted, rss_start, rss_end
+
+    with loop:
+        lags, redraws, submitted, rss_start, rss_end = loop.run_until_complete(run())
+    minutes = seconds / 60
+    results.append((f"console at {RATE:.0f} req/s for {minutes:g} min: event-loop lag",
+                    f"p50 {_percentile(lags, 50):.1f} ms, p99 {_percentile(lags, 99):.1f} ms",
+                    "target p99 ≤ 50 ms"))
+    results.append(("console: requests submitted, chart redraws",
+                    f"{submitted / seconds:.0f} req/s, {redraws / seconds:.1f} redraws/s",
+                    "redraws ≤ 10/s"))
+    results.append(("console: RSS at start and end of the run",
+                    f"{rss_start / 2**20:.0f} MiB -> {rss_end / 2**20:.0f} MiB",
+                    "bounded by the rolling windows"))
+
+
+def bench_startup(results: list[tuple[str, str, str]]) -> None:
+    """`python -m console` to the log line the window prints once shown."""
+    from bench.workloads import fresh_data_dir
+
+    times = []
+    for _ in range(3):
+        data = fresh_data_dir()
+        env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
+                   XDG_CONFIG_HOME=str(data / "config"))
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "console", "--data-dir", str(data), "--no-traffic"],
+            cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        try:
+            for line in proc.stderr:
+                if re.search(r"window ready in", line):
+                    times.append(time.perf_counter() - started)
+                    break
+        finally:
+            proc.kill()
+            proc.wait()
+    if not times:
+        raise RuntimeError("the console never reported a ready window")
+    results.append(("console cold start: `python -m console` to a window ready for input",
+                    f"{statistics.median(times):.2f} s", "target ≤ 1.5 s"))
+
+
+def run(results: list[tuple[str, str, str]]) -> None:
+    bench_startup(results)
+    bench_load(results, float(os.environ.get("BENCH_CONSOLE_SECONDS", "300")))
+
+
+if __name__ == "__main__":
+    rows: list[tuple[str, str, str]] = []
+    run(rows)
+    for row in rows:
+        print(" | ".join(row))
