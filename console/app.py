@@ -118,6 +118,7 @@ class Console:
         await self.window.traffic.stop()
         await self.window.compose.drain()
         self.bridge.close()
+        self.window.escalations_segment.stop()  # its timer must not read a closed database
         await self.engine.close()
         log.info("engine closed")
 

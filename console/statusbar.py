@@ -112,7 +112,16 @@ class EscalationsSegment(QLabel):
         self._show()
         self._debounce.start()  # the first count, once the event loop runs
 
+    def stop(self) -> None:
+        """No more counts: called before the engine (and its database) closes."""
+        self._periodic.stop()
+        self._debounce.stop()
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+
     def refresh(self) -> None:
+        if not self._periodic.isActive():
+            return  # stopped for shutdown
         if self._refreshing is not None and not self._refreshing.done():
             self._again = True  # one more count once this one is in
             return
