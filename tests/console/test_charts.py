@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import pytest
-import qasync
 
 from agentcore import Engine, FakeClock, Metrics, Outcome, Request, RequestAnswered
 from agentcore.metrics import percentile
@@ -31,18 +30,6 @@ from console.charts import REDRAW_INTERVAL_MS, ChartsPanel
 from console.live_series import MIX_GROUPS
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "requests.jsonl"
-
-
-@pytest.fixture
-def qloop(qapp):
-    # Closing a test's only window must not quit the application: qasync would stop
-    # the loop mid-test, and a quit spoils every later test's event loop.
-    quit_on_close = qapp.quitOnLastWindowClosed()
-    qapp.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(qapp)
-    yield loop
-    loop.close()
-    qapp.setQuitOnLastWindowClosed(quit_on_close)
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import qasync
 
 from agentcore import Engine, KeyringCredentials, Request, Route, Settings
 from agentcore.mock_llm import MockServer
@@ -31,18 +30,6 @@ from console.settings_dialog import SettingsDialog
 
 KEY = "sk-test-5f3c9a1e7d2b4c6a8e0f"
 SLOW_PATH = "my app keeps crashing and nothing helps"
-
-
-@pytest.fixture
-def qloop(qapp):
-    # Closing a test's only window must not quit the application: qasync would stop
-    # the loop mid-test, and a quit spoils every later test's event loop.
-    quit_on_close = qapp.quitOnLastWindowClosed()
-    qapp.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(qapp)
-    yield loop
-    loop.close()
-    qapp.setQuitOnLastWindowClosed(quit_on_close)
 
 
 @pytest.fixture
