@@ -146,12 +146,6 @@ class EscalationsSegment(QLabel):
         colour = "#e3a33b" if self.count else "#8b949e"
         self.setText(f"Escalations waiting: <b style='color:{colour}'>{self.count}</b>")
 
-    def stop(self) -> None:
-        self._periodic.stop()
-        self._debounce.stop()
-        if self._refreshing is not None:
-            self._refreshing.cancel()
-
 
 class DollarsSegment(QLabel):
     """Dollars spent on the LLM since local midnight."""
