@@ -25,6 +25,8 @@ def test_traffic_starts_moves_the_progress_bar_and_pause_stops_it(console, qtbot
     assert panel.toggle_button.text() == "Start"
     assert not window.act_traffic.isChecked()
     qtbot.waitUntil(lambda: window.traffic.in_flight == 0, timeout=10_000)
+    # The bar shows the position at most 10 times a second: let it catch up.
+    qtbot.waitUntil(lambda: panel.progress_bar.value() == window.traffic.position)
     submitted, position = window.traffic.submitted, panel.progress_bar.value()
     qtbot.wait(300)  # 30 requests' worth at the set rate
     assert window.traffic.submitted == submitted
@@ -35,7 +37,7 @@ def test_traffic_starts_moves_the_progress_bar_and_pause_stops_it(console, qtbot
     # Start again: it carries on from where it paused.
     window.act_traffic.trigger()
     qtbot.waitUntil(lambda: window.traffic.submitted > submitted, timeout=5_000)
-    assert panel.progress_bar.value() > position or window.traffic.laps > 0
+    qtbot.waitUntil(lambda: panel.progress_bar.value() > position or window.traffic.laps > 0)
     window.act_traffic.trigger()
 
 
@@ -46,7 +48,7 @@ def test_traffic_loops_over_the_corpus(make_console, settings, corpus, qtbot):
     window.traffic.start()
     qtbot.waitUntil(lambda: window.traffic.laps >= 2, timeout=10_000)
     window.traffic.pause()
-    assert "lap" in window.traffic_panel.laps.text()
+    qtbot.waitUntil(lambda: "lap" in window.traffic_panel.laps.text())
     assert 0 <= window.traffic_panel.progress_bar.value() <= 8
 
 
