@@ -235,6 +235,21 @@ class EscalationQueue:
                            "reason": str(reason) if reason is not None else None})
         return [_escalation(r) for r in rows]
 
+    async def count(self, state: EscalationState | str | None = None) -> int:
+        """How many items are in a state (all when None), without loading them: the
+        status bar asks every few seconds, and a busy day leaves thousands."""
+        where = ""
+        if state is not None:
+            where = f"WHERE {_EFFECTIVE_STATE} = :state"
+            try:
+                state = EscalationState(state)
+            except ValueError:
+                raise QueueError(f"unknown state {state!r}; one of: "
+                                 f"{', '.join(EscalationState)}") from None
+        rows = self._rows(f"SELECT COUNT(*) AS n FROM escalations e {where}",
+                          {"now": self.clock.now(), "state": state})
+        return int(rows[0]["n"])
+
     async def get(self, escalation_id: int) -> Escalation:
         """One item with its full context: request, customer, trace, outcome."""
         item = self._load(escalation_id)

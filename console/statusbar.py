@@ -129,11 +129,11 @@ class EscalationsSegment(QLabel):
 
     async def _count(self) -> None:
         try:
-            items = await self.queue.list(state="open")
+            count = await self.queue.count(state="open")
         except Exception:  # a locked database is not worth a dialog: try again next time
             log.warning("counting open escalations failed", exc_info=True)
             return
-        self.count = len(items)
+        self.count = count
         self._show()
         if self._again:
             self._again = False

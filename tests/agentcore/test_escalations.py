@@ -109,8 +109,12 @@ async def test_items_are_listed_oldest_first_and_filtered(desk):
     assert [i.id for i in await desk.queue.list(reason=EscalationReason.DOLLAR_CEILING)] == [
         budget]
     assert await desk.queue.list(state="resolved") == []
+    assert (await desk.queue.count(), await desk.queue.count("open")) == (2, 2)
+    assert await desk.queue.count("resolved") == 0
     with pytest.raises(QueueError, match="unknown state 'closed'"):
         await desk.queue.list(state="closed")
+    with pytest.raises(QueueError, match="unknown state 'closed'"):
+        await desk.queue.count("closed")
 
 
 async def test_a_claim_holds_for_its_lease_and_only_the_claimant_acts(desk):
@@ -131,8 +135,10 @@ async def test_a_claim_holds_for_its_lease_and_only_the_claimant_acts(desk):
         await queue.release(item, "bob")
     assert [i.id for i in await queue.list(state="claimed")] == [item]
     assert await queue.list(state="open") == []
+    assert await queue.count("open") == 0
 
     desk.clock.advance(61)  # the lease ends: the item is open again, for anyone
+    assert (await queue.count("open"), await queue.count("claimed")) == (1, 0)
     expired = await queue.get(item)
     assert (expired.state, expired.claimed_by) == (EscalationState.OPEN, None)
     with pytest.raises(QueueError, match="not claimed by alice: claim it first"):
