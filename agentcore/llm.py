@@ -110,7 +110,6 @@ def _translate(exc: Exception) -> LLMError:
 class LLMClient:
     def __init__(self, client: openai.AsyncOpenAI) -> None:
         import openai
-
         from openai.types.chat import ChatCompletion
 
         self._client = client
