@@ -384,9 +384,19 @@ class EscalationQueue:
         """Closes an item handled elsewhere (a call, an email), without a reply here."""
         item = self._claimed(escalation_id, operator)
         self._undecided(item)
+        now = self.clock.now()
         with self._transaction() as conn:
             self._hold(conn, item, operator, "state = 'resolved', resolved_at = ?,"
-                       " resolved_by = ?, resolution = 'resolved'", (self.clock.now(), operator))
+                       " resolved_by = ?, resolution = 'resolved'", (now, operator))
+            # The operator settled it: the outcome is theirs (route 'human'), so route
+            # mix and latency count it as handled, though no answer was written here.
+            conn.execute(
+                "UPDATE outcomes SET route = 'human', status = 'answered', answer = ?,"
+                " latency_ms = ?, finished_at = ? WHERE request_id = ?",
+                (f"(resolved by {operator} outside the console)",
+                 (now - item.request.received_at) * 1000, now, item.request_id))
+            conn.execute("UPDATE requests SET status = 'answered' WHERE id = ?",
+                         (item.request_id,))
         self._changed(escalation_id)
         return self._load(escalation_id)
 

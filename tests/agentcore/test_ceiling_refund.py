@@ -1,0 +1,79 @@
+"""A refund request cut short by the dollar ceiling reaches the operators with the
+refund its quote allows, ready to approve; an operator's resolution is the outcome."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from agentcore import Engine, EscalationReason, FakeClock, Request
+from agentcore.escalations import EscalationState, PendingStatus
+
+# Pays for the classify call and the first decide call (the order, payment and policy
+# lookups, after which the quote is computed) but not the second, which would refund.
+CEILING_AFTER_QUOTE = 0.008
+
+
+@pytest.fixture
+async def engine(settings):
+    settings.loop.dollar_ceiling = CEILING_AFTER_QUOTE
+    engine = Engine(settings, clock=FakeClock())  # the in-process mock LLM
+    yield engine
+    await engine.close()
+
+
+def delivered_order(engine: Engine) -> tuple[int, int]:
+    return engine.shop.conn.execute(
+        "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id LIMIT 1"
+    ).fetchone()
+
+
+async def test_the_ceiling_after_the_quote_leaves_the_quoted_refund_pending(engine):
+    order, customer = delivered_order(engine)
+    outcome = await engine.submit(Request(f"I want a refund for order {order}",
+                                          customer_id=customer))
+    assert outcome.escalation_reason is EscalationReason.DOLLAR_CEILING
+    quote = engine.validator.quote(order)
+    assert quote is not None and quote.allowed_cents > 0
+    pending = outcome.pending_action
+    assert pending is not None and pending.tool == "issue_refund"
+    assert pending.arguments["order_id"] == order
+    assert pending.arguments["amount"] == quote.allowed_dollars
+    assert pending.allowed["allowed_cents"] == quote.allowed_cents
+
+    [item] = await engine.escalations.list(state="open")
+    assert item.pending_status is PendingStatus.WAITING
+    await engine.escalations.claim(item.id, "alice", lease_s=60)
+    await engine.escalations.approve(item.id, "alice")
+    await engine.escalations.approve(item.id, "alice")
+    refunds = engine.shop.conn.execute(
+        "SELECT amount_cents FROM refunds WHERE request_id = ?", (item.request_id,)).fetchall()
+    assert refunds == [(quote.allowed_cents,)]
+
+
+async def test_a_ceiling_stop_on_another_intent_proposes_no_write(engine):
+    order, customer = delivered_order(engine)
+    engine.settings.loop.dollar_ceiling = 0.0001  # not even the classify call
+    outcome = await engine.submit(Request(f"I want a refund for order {order}",
+                                          customer_id=customer))
+    assert outcome.escalation_reason is EscalationReason.DOLLAR_CEILING
+    assert outcome.pending_action is None  # no quote yet: nothing to propose
+
+
+async def test_resolving_without_a_reply_records_a_human_outcome(engine, settings):
+    order, customer = delivered_order(engine)
+    engine.settings.loop.dollar_ceiling = 0.0001
+    outcome = await engine.submit(Request(f"I want a refund for order {order}",
+                                          customer_id=customer))
+    assert outcome.escalation_reason is EscalationReason.DOLLAR_CEILING
+    [item] = await engine.escalations.list()
+    await engine.escalations.claim(item.id, "alice", lease_s=60)
+    engine.clock.advance(45)
+    resolved = await engine.escalations.resolve(item.id, "alice")
+    assert (resolved.state, resolved.resolved_by, resolved.time_to_resolve_s) == (
+        EscalationState.RESOLVED, "alice", 45)
+    with sqlite3.connect(settings.engine_db) as conn:
+        row = conn.execute("SELECT route, status, answer FROM outcomes WHERE request_id = ?",
+                           (item.request_id,)).fetchone()
+    assert row[:2] == ("human", "answered") and "alice" in row[2]
