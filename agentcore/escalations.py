@@ -64,8 +64,8 @@ class PendingStatus(StrEnum):
 @dataclass(slots=True)
 class Escalation:
     """One item of the queue. `state` is as of the queue's clock: an expired claim
-    reads as open, with no claimant. `customer`, `spans` and `outcome` are filled
-    by `get` only."""
+    reads as open, with no claimant. `customer`, `recent_orders`, `spans` and
+    `outcome` are filled by `get` only."""
 
     id: int
     request: Request
@@ -86,6 +86,7 @@ class Escalation:
     pending_status: PendingStatus | None = None
     pending_result: dict[str, Any] | None = None
     customer: dict[str, Any] | None = None
+    recent_orders: list[dict[str, Any]] = field(default_factory=list)
     spans: list[Span] = field(default_factory=list)
     outcome: dict[str, Any] | None = None
 
@@ -249,6 +250,7 @@ class EscalationQueue:
             item.outcome = outcome[0] | {"errors": json.loads(outcome[0]["errors"])}
         if self._shop is not None and item.request.customer_id is not None:
             item.customer = self._shop.get_customer(item.request.customer_id)
+            item.recent_orders = self._shop.recent_orders(item.request.customer_id)
         return item
 
     # -- claims --------------------------------------------------------------
