@@ -251,6 +251,11 @@ class EscalationContextPanel(QWidget):
                 self._loading is None or self._loading.done()):
             self._loading = asyncio.ensure_future(self._load(escalation_id, fresh=False))
 
+    async def reload(self) -> None:
+        """Reads the shown item again (a lease may have lapsed meanwhile)."""
+        if self.item is not None:
+            await self._load(self.item.id, fresh=False)
+
     async def _load(self, escalation_id: int, *, fresh: bool) -> None:
         try:
             item = await self.queue.get(escalation_id)
@@ -430,8 +435,11 @@ class EscalationContextPanel(QWidget):
             return
         lease_s = self._settings().lease_s
         left = item.lease_expires_at - self.clock.now()
-        if left <= 0 or left > lease_s / 2:
-            return  # lapsed (the next load shows it open) or plenty left
+        if left <= 0:  # lapsed: show it open, as it now is
+            self._start(self.reload())
+            return
+        if left > lease_s / 2:
+            return  # plenty left
         if self._last_activity <= item.lease_expires_at - lease_s:
             return  # no keystroke since the last claim: the operator walked away
         self._start(self.claim())
