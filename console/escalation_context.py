@@ -189,6 +189,7 @@ class EscalationContextPanel(QWidget):
         pending.addLayout(row)
 
         self.composer = QPlainTextEdit()
+        self.composer.setMinimumHeight(80)
         self.composer.setPlaceholderText("Reply to the customer (prefilled with the agent's "
                                          "draft)")
         self.note = QLineEdit()
@@ -215,13 +216,14 @@ class EscalationContextPanel(QWidget):
         act_layout.addLayout(buttons)
         act_layout.addWidget(self.message)
 
-        # One above the other: the dock shares its column with the request detail and
-        # must stay as narrow as that.
-        splitter = QSplitter(Qt.Orientation.Vertical)
+        # Side by side: the dock is wide and short (it shares a column with compose and
+        # traffic); each side scrolls, so neither forces the window wider or taller.
+        splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(scroll)
         splitter.addWidget(_scrolling(acting))
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
+        splitter.setSizes([360, 250])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.title)
@@ -309,8 +311,9 @@ class EscalationContextPanel(QWidget):
                 item.claimed_by or "")
             return f"<b>Claimed by {who}</b> · lease ends in {left}"
         if state is EscalationState.RESOLVED:
-            return f"<b>Resolved</b> by {html.escape(item.resolved_by or '?')} " \
-                   f"({html.escape(item.resolution or '')})"
+            took = waiting_text(item.time_to_resolve_s or 0)
+            return (f"<b>Resolved</b> by {html.escape(item.resolved_by or '?')} "
+                    f"({html.escape(item.resolution or '')}) after {took}")
         if state is EscalationState.HANDED_BACK:
             return "<b>Handed back</b>: the agent is re-running it"
         return "<b>Open</b>: claim it to act"

@@ -193,6 +193,7 @@ class QueuePanel(QWidget):
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.verticalHeader().hide()
         self.view.setAlternatingRowColors(True)
+        self.view.setWordWrap(False)  # one line per item: more of the queue in view
         header = self.view.horizontalHeader()
         for column in Column:
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
@@ -271,10 +272,12 @@ class QueuePanel(QWidget):
             for item in items:
                 if item.id not in self._known and item.state is EscalationState.OPEN:
                     who = item.request.customer_id
+                    stake, amount = at_stake(item)
                     self.notifier.notify(
                         "New escalation",
-                        f"#{item.id} {item.reason} — customer {who if who is not None else '?'}"
-                        f", {at_stake(item)[0]}")
+                        f"#{item.id} {item.reason} — customer "
+                        f"{who if who is not None else 'anonymous'}"
+                        + (f", {stake}" if amount is not None else ""))
         self._known = ids
 
     def _tick(self) -> None:

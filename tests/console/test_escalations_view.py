@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QKeySequence
+from PySide6.QtWidgets import QMessageBox
 
 from agentcore import FakeClock, Request
 from console.escalations_view import LATE_COLOUR, Column
@@ -299,3 +300,21 @@ def test_the_lease_is_renewed_while_the_operator_works_and_lapses_when_they_leav
     panel.renew_if_active()
     qtbot.waitUntil(lambda: panel.running.done())
     assert panel.item.lease_expires_at == clock.now() + 300
+
+
+def test_every_escalation_action_has_a_shortcut_in_the_menu_and_the_f1_list(desk, qtbot):
+    window = desk.window
+    [menu] = [a.menu() for a in window.menuBar().actions()
+              if a.text().replace("&", "") == "Escalations"]
+    shortcuts = {a.text().replace("&", ""): a.shortcut().toString()
+                 for a in menu.actions() if not a.isSeparator()}
+    assert shortcuts == {"Next escalation": "Ctrl+J", "Claim": "Ctrl+Shift+C",
+                         "Release": "Ctrl+Shift+L", "Approve": "Ctrl+Shift+A",
+                         "Deny": "Ctrl+Shift+D", "Send reply": "Ctrl+Shift+R",
+                         "Resolve": "Ctrl+Shift+S", "Hand back": "Ctrl+Shift+H"}
+    window.act_shortcuts.trigger()
+    box = window.findChild(QMessageBox)
+    qtbot.waitUntil(lambda: box is not None and box.isVisible())
+    for name, keys in shortcuts.items():
+        assert f"<td>{name}</td><td>&nbsp;&nbsp;<b>{keys}</b>" in box.text()
+    box.close()
