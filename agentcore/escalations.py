@@ -368,9 +368,10 @@ class EscalationQueue:
                        " resolved_by = ?, resolution = 'replied'", (now, operator))
             conn.execute(
                 "UPDATE outcomes SET route = 'human', status = 'answered', answer = ?,"
-                " intent = COALESCE(?, intent), latency_ms = ?, finished_at = ?"
+                " intent = COALESCE(?, intent), latency_ms = ?, finished_at = ?, operator = ?"
                 " WHERE request_id = ?",
-                (text, label, (now - item.request.received_at) * 1000, now, item.request_id))
+                (text, label, (now - item.request.received_at) * 1000, now, operator,
+                 item.request_id))
             conn.execute("UPDATE requests SET status = 'answered' WHERE id = ?",
                          (item.request_id,))
             conn.execute(
@@ -394,9 +395,9 @@ class EscalationQueue:
             # mix and latency count it as handled, though no answer was written here.
             conn.execute(
                 "UPDATE outcomes SET route = 'human', status = 'answered', answer = ?,"
-                " latency_ms = ?, finished_at = ? WHERE request_id = ?",
+                " latency_ms = ?, finished_at = ?, operator = ? WHERE request_id = ?",
                 (f"(resolved by {operator} outside the console)",
-                 (now - item.request.received_at) * 1000, now, item.request_id))
+                 (now - item.request.received_at) * 1000, now, operator, item.request_id))
             conn.execute("UPDATE requests SET status = 'answered' WHERE id = ?",
                          (item.request_id,))
         self._changed(escalation_id)

@@ -121,6 +121,7 @@ class Console:
         self.bridge.close()
         self.window.escalations_segment.stop()  # its timer must not read a closed database
         self.window.escalations.stop()
+        self.window.escalation.stop()
         await self.engine.close()
         log.info("engine closed")
 

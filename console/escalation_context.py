@@ -72,6 +72,15 @@ def _label(rich: bool = True) -> QLabel:
     return label
 
 
+def _report_bug(task: asyncio.Future[Any]) -> None:
+    # Refusals are handled in `_act`; anything else is a bug: to the loop's exception
+    # handler (the app's error reporter) now, not when the task is collected.
+    if not task.cancelled() and task.exception() is not None:
+        task.get_loop().call_exception_handler({
+            "message": "an escalation action failed", "exception": task.exception(),
+            "future": task})
+
+
 def _scrolling(widget: QWidget) -> QScrollArea:
     # Scrolls in a short dock rather than forcing the whole window taller.
     scroll = QScrollArea()
@@ -370,6 +379,11 @@ class EscalationContextPanel(QWidget):
 
     def _start(self, coro: Awaitable[Any]) -> None:
         self.running = asyncio.ensure_future(coro)
+        self.running.add_done_callback(_report_bug)
+
+    def stop(self) -> None:
+        """No more renewals: called before the engine (and its database) closes."""
+        self._renew_timer.stop()
 
     async def _act(self, what: Callable[[Escalation], Awaitable[Any]]) -> Any:
         """Runs one queue call on the shown item; a refusal is said, then the item is
@@ -378,6 +392,7 @@ class EscalationContextPanel(QWidget):
         if item is None:
             return None
         self.message.clear()
+        self._last_activity = self.clock.now()  # acting on it is working on it
         try:
             result = await what(item)
         except UserFacingError as exc:  # QueueError, a bad argument, a locked database
@@ -387,11 +402,8 @@ class EscalationContextPanel(QWidget):
         return result
 
     async def claim(self) -> Any:
-        async def do(item: Escalation) -> Any:
-            claimed = await self.queue.claim(item.id, self.operator, self._settings().lease_s)
-            self._last_activity = self.clock.now()
-            return claimed
-        return await self._act(do)
+        return await self._act(
+            lambda item: self.queue.claim(item.id, self.operator, self._settings().lease_s))
 
     async def release(self) -> Any:
         return await self._act(lambda item: self.queue.release(item.id, self.operator))
@@ -421,19 +433,26 @@ class EscalationContextPanel(QWidget):
         (a number stays a number), as text otherwise. None: none to edit."""
         if not self.arg_edits:
             return None
+        original = self.item.pending_action.arguments if (
+            self.item is not None and self.item.pending_action is not None) else {}
         values: dict[str, Any] = {}
         for name, edit in self.arg_edits.items():
             text = edit.text().strip()
+            if isinstance(original.get(name), str):
+                values[name] = text  # a reason "123" stays text
+                continue
             try:
                 values[name] = json.loads(text)
             except json.JSONDecodeError:
-                values[name] = text
+                values[name] = text  # the tool's schema says what is wrong with it
         return values
 
     def renew_if_active(self) -> None:
         """Renews this operator's claim when its lease is half gone and they have
         worked on the item since it was claimed or last renewed."""
         item = self.item
+        if item is not None:
+            self.claim_state.setText(self._claim_text(item))  # the lease counts down
         if not self._is_mine(item) or item is None or item.lease_expires_at is None:
             return
         lease_s = self._settings().lease_s

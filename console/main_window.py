@@ -317,6 +317,7 @@ class MainWindow(QMainWindow):
         self.traffic.pause()
         self.escalations_segment.stop()
         self.escalations.stop()
+        self.escalation.stop()
         if isinstance(self.notifier, DesktopNotifier):
             self.notifier.close()
         log.info("window closed")

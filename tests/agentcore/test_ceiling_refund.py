@@ -9,6 +9,7 @@ import pytest
 
 from agentcore import Engine, EscalationReason, FakeClock, Request
 from agentcore.escalations import EscalationState, PendingStatus
+from agentcore.storage import Store
 
 # Pays for the classify call and the first decide call (the order, payment and policy
 # lookups, after which the quote is computed) but not the second, which would refund.
@@ -74,6 +75,28 @@ async def test_resolving_without_a_reply_records_a_human_outcome(engine, setting
     assert (resolved.state, resolved.resolved_by, resolved.time_to_resolve_s) == (
         EscalationState.RESOLVED, "alice", 45)
     with sqlite3.connect(settings.engine_db) as conn:
-        row = conn.execute("SELECT route, status, answer FROM outcomes WHERE request_id = ?",
-                           (item.request_id,)).fetchone()
+        row = conn.execute("SELECT route, status, answer, operator, latency_ms FROM outcomes"
+                           " WHERE request_id = ?", (item.request_id,)).fetchone()
     assert row[:2] == ("human", "answered") and "alice" in row[2]
+    assert row[3:] == ("alice", 45_000)  # who resolved it, and how long the customer waited
+
+
+async def test_an_outcomes_table_from_before_operators_gains_the_column(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.executescript("""
+            CREATE TABLE outcomes (request_id TEXT PRIMARY KEY, route TEXT NOT NULL,
+                status TEXT NOT NULL, intent TEXT, rule_id TEXT, answer TEXT NOT NULL,
+                prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+                dollars REAL NOT NULL, latency_ms REAL NOT NULL, errors TEXT NOT NULL,
+                escalation_reason TEXT, finished_at REAL NOT NULL);
+            INSERT INTO outcomes VALUES ('r1', 'rule', 'answered', NULL, NULL, 'hi', 0, 0,
+                0, 1.0, '[]', NULL, 2.0);
+        """)
+    conn.close()
+    store = Store(path)
+    try:
+        assert store.query("SELECT answer, operator FROM outcomes") == [
+            {"answer": "hi", "operator": None}]
+    finally:
+        store.close()

@@ -178,11 +178,12 @@ def test_claim_approve_reply_and_resolve_from_the_keyboard(desk, tight, run_asyn
     assert "Resolved" in panel.claim_state.text()
     qtbot.waitUntil(lambda: shown_rows(window) == 1)
     with sqlite3.connect(tight.engine_db) as db:
-        outcome = db.execute("SELECT route, status, answer FROM outcomes WHERE request_id = ?",
-                             (refund.request_id,)).fetchone()
+        outcome = db.execute("SELECT route, status, answer, operator FROM outcomes"
+                             " WHERE request_id = ?", (refund.request_id,)).fetchone()
         resolved = db.execute("SELECT resolved_by FROM escalations WHERE request_id = ?",
                               (refund.request_id,)).fetchone()
-    assert outcome == ("human", "answered", "We refunded $49.99; it shows in 5-10 days.")
+    assert outcome == ("human", "answered", "We refunded $49.99; it shows in 5-10 days.",
+                       OPERATOR)
     assert resolved == (OPERATOR,)
 
     # Next: the human request, its reply box prefilled with the agent's draft.
