@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         self.traffic_panel = TrafficPanel(self.traffic)
         self.charts = ChartsPanel(bridge, engine)
         self.notifier = notifier if notifier is not None else DesktopNotifier(
-            self, self.statusBar().showMessage)
+            self, self.statusBar().showMessage, on_click=self._show_queue)
         # Read at each use: the settings dialog may change the operator or the lease.
         def escalation_settings() -> Any:
             return self.engine.settings.escalations
@@ -325,6 +325,11 @@ class MainWindow(QMainWindow):
         self.closed.emit()
 
     # -- slots --------------------------------------------------------------------
+
+    def _show_queue(self) -> None:
+        self.showNormal()
+        self.activateWindow()
+        self._raise(self.queue_dock)
 
     def _raise(self, dock: QDockWidget) -> None:
         dock.show()

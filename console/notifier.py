@@ -28,7 +28,8 @@ class DesktopNotifier:
     """A tray balloon when the desktop can show one; `fallback` (a status-bar message)
     when it can't, so the notice is never just dropped."""
 
-    def __init__(self, window: QWidget, fallback: Callable[[str, int], None]) -> None:
+    def __init__(self, window: QWidget, fallback: Callable[[str, int], None],
+                 on_click: Callable[[], None] | None = None) -> None:
         self._fallback = fallback
         self.tray: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable() and QSystemTrayIcon.supportsMessages():
@@ -37,6 +38,8 @@ class DesktopNotifier:
                 icon = window.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
             self.tray = QSystemTrayIcon(icon, window)
             self.tray.setToolTip(window.windowTitle())
+            if on_click is not None:  # a click on the notice brings up the queue
+                self.tray.messageClicked.connect(on_click)
             self.tray.show()
         else:
             log.info("no system tray: notifications go to the status bar")

@@ -185,6 +185,10 @@ def test_claim_approve_reply_and_resolve_from_the_keyboard(desk, tight, run_asyn
     assert outcome == ("human", "answered", "We refunded $49.99; it shows in 5-10 days.",
                        OPERATOR)
     assert resolved == (OPERATOR,)
+    with sqlite3.connect(tight.engine_db) as db:  # the reply feeds rule tuning
+        example = db.execute("SELECT answer, operator FROM labelled_examples"
+                             " WHERE request_id = ?", (refund.request_id,)).fetchall()
+    assert example == [("We refunded $49.99; it shows in 5-10 days.", OPERATOR)]
 
     # Next: the human request, its reply box prefilled with the agent's draft.
     qtbot.keyClick(window.escalations.view, Qt.Key.Key_J, Qt.KeyboardModifier.ControlModifier)
