@@ -105,6 +105,7 @@ class EscalationContextPanel(QWidget):
         self.running: asyncio.Future[Any] | None = None  # the last action, for tests to await
         self._loading: asyncio.Task[None] | None = None
         self._last_activity = float("-inf")
+        self._stale = False
         self.arg_edits: dict[str, QLineEdit] = {}
         self._build_actions()
         self._build()
@@ -258,9 +259,12 @@ class EscalationContextPanel(QWidget):
 
     def on_changed(self, escalation_id: int) -> None:
         """The queue changed an item (here or in this process): reload it if shown."""
-        if self.item is not None and self.item.id == escalation_id and (
-                self._loading is None or self._loading.done()):
-            self._loading = asyncio.ensure_future(self._load(escalation_id, fresh=False))
+        if self.item is None or self.item.id != escalation_id:
+            return
+        if self._loading is not None and not self._loading.done():
+            self._stale = True  # read it again once the load under way is in
+            return
+        self._loading = asyncio.ensure_future(self._load(escalation_id, fresh=False))
 
     async def reload(self) -> None:
         """Reads the shown item again (a lease may have lapsed meanwhile)."""
@@ -268,12 +272,19 @@ class EscalationContextPanel(QWidget):
             await self._load(self.item.id, fresh=False)
 
     async def _load(self, escalation_id: int, *, fresh: bool) -> None:
+        """`fresh`: the operator selected it. Otherwise a re-read, dropped if the
+        operator has moved on to another item meanwhile (a slow hand-back)."""
         try:
             item = await self.queue.get(escalation_id)
         except UserFacingError as exc:
             self._say(str(exc))
             return
+        if not fresh and (self.item is None or self.item.id != escalation_id):
+            return
         self._show(item, fresh=fresh)
+        if self._stale:
+            self._stale = False
+            await self._load(escalation_id, fresh=False)
 
     def _show(self, item: Escalation | None, *, fresh: bool = True) -> None:
         same = item is not None and self.item is not None and item.id == self.item.id

@@ -323,3 +323,26 @@ def test_every_escalation_action_has_a_shortcut_in_the_menu_and_the_f1_list(desk
     for name, keys in shortcuts.items():
         assert f"<td>{name}</td><td>&nbsp;&nbsp;<b>{keys}</b>" in box.text()
     box.close()
+
+
+def test_moving_on_during_a_hand_back_keeps_the_item_the_operator_chose(
+        make_console, tight, clock, run_async, qtbot):
+    tight.mock.latency_median_ms = 30  # the re-run takes a while, as a real LLM's does
+    desk = make_console(tight, rows=[], clock=clock, notifier=RecordingNotifier())
+    window, panel = desk.window, desk.window.escalation
+    window.show()
+    first = submit(run_async, desk, "I want to talk to a human please", 7)
+    second = submit(run_async, desk, "Please let me speak to a person", 8)
+    qtbot.waitUntil(lambda: shown_rows(window) == 2)
+    window.escalations.select_next()
+    qtbot.waitUntil(lambda: panel.item is not None and panel.item.request_id == first.request_id)
+    key(qtbot, window, "Ctrl+Shift+C")
+    panel.note.setText("They are a VIP")
+    window.escalation.act_hand_back.trigger()
+    handing_back = panel.running
+    window.escalations.select_next()  # on to the next one while the agent re-runs the first
+    qtbot.waitUntil(handing_back.done, timeout=15_000)
+    qtbot.waitUntil(lambda: window.escalations.loads > 0 and shown_rows(window) == 2)
+    qtbot.wait(50)
+    assert panel.item is not None and panel.item.request_id == second.request_id
+    assert window.escalations.current_id() == panel.item.id
