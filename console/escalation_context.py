@@ -43,6 +43,7 @@ from agentcore import (
     EscalationQueue,
     EscalationState,
     PendingStatus,
+    StorageError,
     UserFacingError,
 )
 from agentcore.settings import EscalationSettings
@@ -276,7 +277,7 @@ class EscalationContextPanel(QWidget):
         operator has moved on to another item meanwhile (a slow hand-back)."""
         try:
             item = await self.queue.get(escalation_id)
-        except UserFacingError as exc:
+        except (UserFacingError, StorageError) as exc:  # gone, or the database is locked
             self._say(str(exc))
             return
         if not fresh and (self.item is None or self.item.id != escalation_id):
@@ -406,7 +407,7 @@ class EscalationContextPanel(QWidget):
         self._last_activity = self.clock.now()  # acting on it is working on it
         try:
             result = await what(item)
-        except UserFacingError as exc:  # QueueError, a bad argument, a locked database
+        except (UserFacingError, StorageError) as exc:  # QueueError; a locked database
             self._say(str(exc))
             result = None
         await self._load(item.id, fresh=False)

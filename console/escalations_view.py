@@ -39,7 +39,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agentcore import Clock, Escalation, EscalationQueue, EscalationReason, EscalationState
+from agentcore import (
+    Clock,
+    Escalation,
+    EscalationQueue,
+    EscalationReason,
+    EscalationState,
+    StorageError,
+)
 from agentcore.settings import EscalationSettings
 from console.bridge import EngineBridge
 from console.escalation_format import at_stake, waiting_text
@@ -249,7 +256,7 @@ class QueuePanel(QWidget):
     async def _load(self) -> None:
         try:
             items = [i for state in _LISTED for i in await self.queue.list(state=state)]
-        except Exception:  # a locked database is not worth a dialog: the next tick retries
+        except StorageError:  # a locked database is not worth a dialog: the next tick retries
             log.warning("loading the escalation queue failed", exc_info=True)
             return
         items.sort(key=lambda i: (i.created_at, i.id))
