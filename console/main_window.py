@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from agentcore import Engine, KeyringCredentials, Outcome, Settings
+from agentcore.settings import EscalationSettings
 from console.bridge import EngineBridge
 from console.charts import ChartsPanel
 from console.compose import ComposePanel
@@ -99,7 +100,7 @@ class MainWindow(QMainWindow):
         self.notifier = notifier if notifier is not None else DesktopNotifier(
             self, self.statusBar().showMessage, on_click=self._show_queue)
         # Read at each use: the settings dialog may change the operator or the lease.
-        def escalation_settings() -> Any:
+        def escalation_settings() -> EscalationSettings:
             return self.engine.settings.escalations
 
         self.escalations = QueuePanel(engine.escalations, bridge, engine.clock,
@@ -224,9 +225,9 @@ class MainWindow(QMainWindow):
         feed = bar.addMenu("F&eed")
         feed.addActions([self.act_find, self.act_clear_filters, self.act_clear_feed])
         escalations = bar.addMenu("E&scalations")
-        escalations.addActions(self.escalation_actions[:2])
+        escalations.addActions(self.escalation_actions[:3])  # next, claim, release
         escalations.addSeparator()
-        escalations.addActions(self.escalation_actions[2:])
+        escalations.addActions(self.escalation_actions[3:])
         llm = bar.addMenu("&LLM")
         llm.addActions([self.act_force_open, self.act_force_closed, self.act_release])
         view = bar.addMenu("&View")
