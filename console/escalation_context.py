@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,14 +24,12 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QScrollArea,
     QSplitter,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -48,14 +45,13 @@ from agentcore import (
 )
 from agentcore.settings import EscalationSettings
 from console.escalation_format import (
-    action_text,
-    allowed_text,
     customer_html,
     outcome_text,
     reasoning_html,
     tool_calls_html,
     waiting_text,
 )
+from console.pending_action import PendingActionBox, action_button
 from console.waterfall import WaterfallWidget
 
 log = logging.getLogger("console.escalation")
@@ -107,7 +103,6 @@ class EscalationContextPanel(QWidget):
         self._loading: asyncio.Task[None] | None = None
         self._last_activity = float("-inf")
         self._stale = False
-        self.arg_edits: dict[str, QLineEdit] = {}
         self._build_actions()
         self._build()
         self._renew_timer = QTimer(self)
@@ -157,12 +152,6 @@ class EscalationContextPanel(QWidget):
                                  self.act_deny, self.act_reply, self.act_resolve,
                                  self.act_hand_back]
 
-    def _button(self, action: QAction) -> QToolButton:
-        button = QToolButton()
-        button.setDefaultAction(action)
-        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        return button
-
     def _build(self) -> None:
         self.title = _label()
         self.title.setStyleSheet("font-weight: 600; font-size: 13px;")
@@ -185,19 +174,7 @@ class EscalationContextPanel(QWidget):
         form.addRow(self.waterfall)
         scroll = _scrolling(facts)
 
-        self.pending_box = QGroupBox("Action waiting for approval")
-        pending = QVBoxLayout(self.pending_box)
-        self.pending_text = _label()
-        self.allowed = _label(rich=False)
-        self.args_form = QFormLayout()
-        pending.addWidget(self.pending_text)
-        pending.addWidget(self.allowed)
-        pending.addLayout(self.args_form)
-        row = QHBoxLayout()
-        row.addWidget(self._button(self.act_approve))
-        row.addWidget(self._button(self.act_deny))
-        row.addStretch(1)
-        pending.addLayout(row)
+        self.pending = PendingActionBox(self.act_approve, self.act_deny, activity=self)
 
         self.composer = QPlainTextEdit()
         self.composer.setMinimumHeight(80)
@@ -209,18 +186,18 @@ class EscalationContextPanel(QWidget):
         self.message.setStyleSheet(ERROR_STYLE)
         buttons = QHBoxLayout()
         for action in (self.act_reply, self.act_resolve, self.act_hand_back):
-            buttons.addWidget(self._button(action))
+            buttons.addWidget(action_button(action))
         buttons.addStretch(1)
         claim_row = QHBoxLayout()
         claim_row.addWidget(self.claim_state, 1)
-        claim_row.addWidget(self._button(self.act_claim))
-        claim_row.addWidget(self._button(self.act_release))
+        claim_row.addWidget(action_button(self.act_claim))
+        claim_row.addWidget(action_button(self.act_release))
 
         acting = QWidget()
         act_layout = QVBoxLayout(acting)
         act_layout.setContentsMargins(0, 0, 0, 0)
         act_layout.addLayout(claim_row)
-        act_layout.addWidget(self.pending_box)
+        act_layout.addWidget(self.pending)
         act_layout.addWidget(QLabel("Reply:"))
         act_layout.addWidget(self.composer, 1)
         act_layout.addWidget(self.note)
@@ -308,7 +285,7 @@ class EscalationContextPanel(QWidget):
                           self.tool_calls, self.outcome):
                 label.clear()
             self.waterfall.clear()
-            self.pending_box.hide()
+            self.pending.show_item(None, False)
             self._enable(False)
             return
         waited = waiting_text(self.clock.now() - item.created_at)
@@ -321,7 +298,7 @@ class EscalationContextPanel(QWidget):
         self.tool_calls.setText(tool_calls_html(item))
         self.outcome.setText(outcome_text(item.outcome))
         self.waterfall.set_spans(item.spans)
-        self._render_pending(item, mine)
+        self.pending.show_item(item, mine)
         self._enable(mine)
 
     def _claim_text(self, item: Escalation) -> str:
@@ -338,36 +315,6 @@ class EscalationContextPanel(QWidget):
         if state is EscalationState.HANDED_BACK:
             return "<b>Handed back</b>: the agent is re-running it"
         return "<b>Open</b>: claim it to act"
-
-    def _render_pending(self, item: Escalation, mine: bool) -> None:
-        action = item.pending_action
-        self.pending_box.setVisible(action is not None)
-        if action is None:
-            return
-        status = item.pending_status
-        done = ""
-        if status is PendingStatus.APPROVED and item.pending_result:
-            done = f" — <b>approved</b> by {html.escape(str(item.pending_result.get('by')))}"
-        elif status is PendingStatus.DENIED and item.pending_result:
-            done = f" — <b>denied</b>: {html.escape(str(item.pending_result.get('reason')))}"
-        self.pending_text.setText(f"<b>{html.escape(action_text(action))}</b>{done}")
-        self.allowed.setText(allowed_text(action))
-        shown = (item.pending_result or {}).get("arguments") or action.arguments
-        if set(self.arg_edits) != set(shown) or status is not PendingStatus.WAITING:
-            self._fill_arguments(shown)
-        waiting = status is PendingStatus.WAITING
-        for edit in self.arg_edits.values():
-            edit.setEnabled(mine and waiting)
-
-    def _fill_arguments(self, arguments: dict[str, Any]) -> None:
-        while self.args_form.rowCount():
-            self.args_form.removeRow(0)
-        self.arg_edits = {}
-        for name, value in arguments.items():
-            edit = QLineEdit(value if isinstance(value, str) else json.dumps(value))
-            edit.installEventFilter(self)
-            self.arg_edits[name] = edit
-            self.args_form.addRow(name.replace("_", " ") + ":", edit)
 
     def _is_mine(self, item: Escalation | None) -> bool:
         return (item is not None and item.state is EscalationState.CLAIMED
@@ -422,7 +369,8 @@ class EscalationContextPanel(QWidget):
 
     async def approve(self) -> Any:
         async def do(item: Escalation) -> Any:
-            return await self.queue.approve(item.id, self.operator, self.edited_arguments())
+            return await self.queue.approve(item.id, self.operator,
+                                            self.pending.edited_arguments())
         return await self._act(do)
 
     async def deny(self) -> Any:
@@ -439,25 +387,6 @@ class EscalationContextPanel(QWidget):
     async def hand_back(self) -> Any:
         return await self._act(
             lambda item: self.queue.hand_back(item.id, self.operator, self.note.text()))
-
-    def edited_arguments(self) -> dict[str, Any] | None:
-        """The arguments as the operator left them: each field read as JSON when it is
-        (a number stays a number), as text otherwise. None: none to edit."""
-        if not self.arg_edits:
-            return None
-        original = self.item.pending_action.arguments if (
-            self.item is not None and self.item.pending_action is not None) else {}
-        values: dict[str, Any] = {}
-        for name, edit in self.arg_edits.items():
-            text = edit.text().strip()
-            if isinstance(original.get(name), str):
-                values[name] = text  # a reason "123" stays text
-                continue
-            try:
-                values[name] = json.loads(text)
-            except json.JSONDecodeError:
-                values[name] = text  # the tool's schema says what is wrong with it
-        return values
 
     def renew_if_active(self) -> None:
         """Renews this operator's claim when its lease is half gone and they have

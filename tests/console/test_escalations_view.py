@@ -161,12 +161,12 @@ def test_claim_approve_reply_and_resolve_from_the_keyboard(desk, tight, run_asyn
     assert "refund quote" in panel.tool_calls.text()
     assert "dollar ceiling" in panel.reasoning.text()
     assert "tool:get_order" in [b.span.name for b in panel.waterfall.bars()]
-    assert f"issue refund $49.99 on order {order}" in panel.pending_text.text()
-    assert panel.allowed.text().startswith("policy allows up to $49.99")
+    assert f"issue refund $49.99 on order {order}" in panel.pending.text.text()
+    assert panel.pending.allowed.text().startswith("policy allows up to $49.99")
     assert "Ctrl+Shift+A" in panel.act_approve.toolTip()
 
     key(qtbot, window, "Ctrl+Shift+A")
-    assert "approved" in panel.pending_text.text()
+    assert "approved" in panel.pending.text.text()
     run_async(panel.approve())  # again: a double press, a retry
     with sqlite3.connect(tight.shop_path) as shop:
         refunds = shop.execute("SELECT amount_cents FROM refunds WHERE request_id = ?",
@@ -210,7 +210,7 @@ def test_refusals_are_messages_not_tracebacks(desk, tight, run_async, qtbot):
     window.escalations.select_next()
     qtbot.waitUntil(lambda: panel.item is not None)
     key(qtbot, window, "Ctrl+Shift+C")
-    panel.arg_edits["amount"].setText("-5")  # a bad edit: refused, nothing refunded
+    panel.pending.arg_edits["amount"].setText("-5")  # a bad edit: refused, nothing refunded
     key(qtbot, window, "Ctrl+Shift+A")
     assert "issue_refund was not done" in panel.message.text()
     assert "issue_refund was not done" in window.statusBar().currentMessage()
@@ -218,7 +218,7 @@ def test_refusals_are_messages_not_tracebacks(desk, tight, run_async, qtbot):
     assert "reason for denying must not be empty" in panel.message.text()
     panel.note.setText("the customer withdrew the request")
     key(qtbot, window, "Ctrl+Shift+D")
-    assert "denied" in panel.pending_text.text() and not panel.act_approve.isEnabled()
+    assert "denied" in panel.pending.text.text() and not panel.act_approve.isEnabled()
     key(qtbot, window, "Ctrl+Shift+L")  # released untouched
     assert "Open" in panel.claim_state.text()
     qtbot.waitUntil(lambda: cell(window, 0, Column.STATE) == "open")
@@ -274,7 +274,7 @@ def test_a_claim_survives_a_restart_until_its_lease_ends(make_console, tight, cl
     qtbot.waitUntil(lambda: panel.item is not None)
     assert "Claimed by you" in panel.claim_state.text()
     assert "lease ends in 3 min 20 s" in panel.claim_state.text()
-    assert "approved" in panel.pending_text.text()
+    assert "approved" in panel.pending.text.text()
     run_async(panel.approve())  # after the restart: still one refund
     with sqlite3.connect(tight.shop_path) as shop:
         assert shop.execute("SELECT COUNT(*) FROM refunds WHERE request_id = ?",
@@ -346,3 +346,30 @@ def test_moving_on_during_a_hand_back_keeps_the_item_the_operator_chose(
     qtbot.wait(50)
     assert panel.item is not None and panel.item.request_id == second.request_id
     assert window.escalations.current_id() == panel.item.id
+
+
+def test_each_item_shows_its_own_refund_and_an_edit_survives_a_reload(
+        desk, tight, run_async, qtbot):
+    window, panel = desk.window, desk.window.escalation
+    engine = desk.engine
+    orders = [(oid, cid, engine.validator.quote(oid)) for oid, cid in engine.shop.conn.execute(
+        "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id LIMIT 20")]
+    refundable = [(oid, cid, q) for oid, cid, q in orders if q and q.allowed_cents > 0][:2]
+    for oid, cid, _quote in refundable:
+        submit(run_async, desk, f"I want a refund for order {oid}", cid)
+    qtbot.waitUntil(lambda: shown_rows(window) == 2)
+    for row, (oid, _cid, quote) in enumerate(refundable):
+        window.escalations.select(window.escalations.model.items[row].id)
+        qtbot.waitUntil(lambda oid=oid: panel.item is not None
+                        and panel.pending.arg_edits["order_id"].text() == str(oid))
+        assert panel.pending.arg_edits["amount"].text() == str(quote.allowed_dollars)
+
+    key(qtbot, window, "Ctrl+Shift+C")
+    panel.pending.arg_edits["amount"].setText("10")
+    run_async(panel.reload())  # as after any change to the item
+    assert panel.pending.arg_edits["amount"].text() == "10"
+    key(qtbot, window, "Ctrl+Shift+A")
+    assert panel.pending.arg_edits["amount"].text() == "10"  # as approved
+    with sqlite3.connect(tight.shop_path) as shop:
+        assert shop.execute("SELECT amount_cents FROM refunds WHERE request_id = ?",
+                            (panel.item.request_id,)).fetchall() == [(1000,)]
