@@ -103,6 +103,7 @@ class EscalationContextPanel(QWidget):
         self._loading: asyncio.Task[None] | None = None
         self._last_activity = float("-inf")
         self._stale = False
+        self._unsent: dict[int, tuple[str, str]] = {}  # item -> reply and note being written
         self._build_actions()
         self._build()
         self._renew_timer = QTimer(self)
@@ -266,11 +267,17 @@ class EscalationContextPanel(QWidget):
 
     def _show(self, item: Escalation | None, *, fresh: bool = True) -> None:
         same = item is not None and self.item is not None and item.id == self.item.id
-        self.item = item
         if fresh and not same:
+            left = self.item
+            if left is not None and left.state is not EscalationState.RESOLVED:
+                # A half-written reply waits for the operator's return to the item.
+                self._unsent[left.id] = (self.composer.toPlainText(), self.note.text())
+            saved = self._unsent.pop(item.id, None) if item is not None else None
+            reply, note = saved or ((item.draft_answer or "") if item else "", "")
             self.message.clear()
-            self.note.clear()
-            self.composer.setPlainText((item.draft_answer or "") if item else "")
+            self.note.setText(note)
+            self.composer.setPlainText(reply)
+        self.item = item
         self._render()
         self.changed.emit(item)
 

@@ -373,3 +373,23 @@ def test_each_item_shows_its_own_refund_and_an_edit_survives_a_reload(
     with sqlite3.connect(tight.shop_path) as shop:
         assert shop.execute("SELECT amount_cents FROM refunds WHERE request_id = ?",
                             (panel.item.request_id,)).fetchall() == [(1000,)]
+
+
+def test_a_half_written_reply_waits_while_the_operator_looks_at_another_item(
+        desk, run_async, qtbot):
+    window, panel = desk.window, desk.window.escalation
+    first = submit(run_async, desk, "I want to talk to a human please", 7)
+    submit(run_async, desk, "Please let me speak to a person", 8)
+    qtbot.waitUntil(lambda: shown_rows(window) == 2)
+    window.escalations.select_next()
+    qtbot.waitUntil(lambda: panel.item is not None and panel.item.request_id == first.request_id)
+    key(qtbot, window, "Ctrl+Shift+C")
+    panel.composer.setPlainText("Hello, this is Alice from support. About your")
+    panel.note.setText("VIP")
+    window.escalations.select_next()
+    qtbot.waitUntil(lambda: panel.item.request_id != first.request_id)
+    assert panel.composer.toPlainText().startswith("Of course. I'm handing you over")
+    window.escalations.select(window.escalations.model.items[0].id)
+    qtbot.waitUntil(lambda: panel.item.request_id == first.request_id)
+    assert panel.composer.toPlainText() == "Hello, this is Alice from support. About your"
+    assert panel.note.text() == "VIP"
