@@ -274,18 +274,24 @@ class QueuePanel(QWidget):
             self.refresh()
 
     def _announce(self, items: list[Escalation]) -> None:
-        ids = {i.id for i in items}
-        if self._known is not None:
-            for item in items:
-                if item.id not in self._known and item.state is EscalationState.OPEN:
-                    who = item.request.customer_id
-                    stake, amount = at_stake(item)
-                    self.notifier.notify(
-                        "New escalation",
-                        f"#{item.id} {item.reason} — customer "
-                        f"{who if who is not None else 'anonymous'}"
-                        + (f", {stake}" if amount is not None else ""))
-        self._known = ids
+        """One notice per load, however many arrived: a burst is one balloon, not ten."""
+        known, self._known = self._known, {i.id for i in items}
+        if known is None:
+            return  # what was waiting at start-up is in the queue, not news
+        new = [i for i in items if i.id not in known and i.state is EscalationState.OPEN]
+        if not new:
+            return
+        first = new[0]
+        who = first.request.customer_id
+        stake, amount = at_stake(first)
+        about = (f"#{first.id} {first.reason} — customer "
+                 f"{who if who is not None else 'anonymous'}"
+                 + (f", {stake}" if amount is not None else ""))
+        if len(new) == 1:
+            self.notifier.notify("New escalation", about)
+        else:
+            self.notifier.notify(f"New escalations: {len(new)}",
+                                 f"{about}; and {len(new) - 1} more")
 
     def _tick(self) -> None:
         self._ticks += 1

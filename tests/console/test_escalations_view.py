@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
-from agentcore import FakeClock, Request
+from agentcore import Engine, FakeClock, Request
 from console.escalations_view import LATE_COLOUR, Column
 from console.notifier import RecordingNotifier
 
@@ -109,7 +109,7 @@ def test_ceiling_traffic_is_queued_counted_announced_and_late_in_red(
     assert cell(window, 0, Column.STATE) == "open"
     qtbot.waitUntil(lambda: window.escalations_segment.count == escalated)
     assert f">{escalated}<" in window.escalations_segment.text()
-    assert notifier.sent and notifier.sent[0][0] == "New escalation"
+    assert notifier.sent and notifier.sent[0][0].startswith("New escalation")
     assert "dollar ceiling" in notifier.sent[0][1] and str(customer) in notifier.sent[0][1]
 
     # Past the waiting target the time turns red and bold; the count says how many.
@@ -393,3 +393,22 @@ def test_a_half_written_reply_waits_while_the_operator_looks_at_another_item(
     qtbot.waitUntil(lambda: panel.item.request_id == first.request_id)
     assert panel.composer.toPlainText() == "Hello, this is Alice from support. About your"
     assert panel.note.text() == "VIP"
+
+
+def test_a_burst_from_another_process_is_one_notice(desk, tight, clock, notifier, run_async,
+                                                    qtbot):
+    window = desk.window
+    qtbot.waitUntil(lambda: window.escalations.loads >= 1)
+    other = Engine(tight, clock=clock)  # a headless replay on the same database
+    try:
+        for customer in (7, 8, 9):
+            run_async(other.submit(Request("I want to talk to a human please",
+                                           customer_id=customer)))
+    finally:
+        run_async(other.close())
+    assert notifier.sent == []  # not this console's bridge: found on the next reload
+    window.escalations.refresh()
+    qtbot.waitUntil(lambda: shown_rows(window) == 3)
+    assert notifier.sent == [("New escalations: 3",
+                              f"#{window.escalations.model.items[0].id} customer asked for a "
+                              "human — customer 7; and 2 more")]
