@@ -295,9 +295,10 @@ class EscalationContextPanel(QWidget):
             self.pending.show_item(None, False)
             self._enable(False)
             return
-        waited = waiting_text(self.clock.now() - item.created_at)
+        waited = ("" if item.state is EscalationState.RESOLVED
+                  else f" · waiting {waiting_text(self.clock.now() - item.created_at)}")
         self.title.setText(f"Escalation #{item.id} · {html.escape(item.reason)} · "
-                           f"intent {html.escape(item.intent or '—')} · waiting {waited}")
+                           f"intent {html.escape(item.intent or '—')}{waited}")
         self.claim_state.setText(self._claim_text(item))
         self.request_text.setText(item.request.text)
         self.customer.setText(customer_html(item.customer, item.recent_orders))
