@@ -100,3 +100,14 @@ async def test_an_outcomes_table_from_before_operators_gains_the_column(tmp_path
             {"answer": "hi", "operator": None}]
     finally:
         store.close()
+
+
+async def test_the_iteration_limit_after_the_quote_also_leaves_the_refund_pending(engine):
+    engine.settings.loop.dollar_ceiling = 0.05  # money is no bound here: the count is
+    engine.settings.loop.max_iterations = 1  # the lookups, then no call left to refund
+    order, customer = delivered_order(engine)
+    outcome = await engine.submit(Request(f"I want a refund for order {order}",
+                                          customer_id=customer))
+    assert outcome.escalation_reason is EscalationReason.ITERATION_LIMIT
+    assert outcome.pending_action is not None
+    assert outcome.pending_action.arguments["order_id"] == order
