@@ -363,6 +363,7 @@ class EscalationContextPanel(QWidget):
         try:
             result = await what(item)
         except (UserFacingError, StorageError) as exc:  # QueueError; a locked database
+            log.info("escalation %d: refused: %s", item.id, exc)
             self._say(str(exc))
             result = None
         await self._load(item.id, fresh=False)
