@@ -82,9 +82,34 @@ class AgentLoop:
         except _Escalate as esc:
             run.result.escalation = esc.reason
             run.result.reason = esc.detail
-            run.result.pending_action = esc.pending
+            run.result.pending_action = esc.pending or _proposed_refund(esc.reason, run.result)
             run.result.errors.append(f"{esc.reason}: {esc.detail}")
         return run.result
+
+
+# Bounds that stop a run between deciding and acting: what it had worked out still stands.
+_CUT_SHORT = (EscalationReason.DOLLAR_CEILING, EscalationReason.ITERATION_LIMIT)
+
+
+def _proposed_refund(reason: EscalationReason, result: LoopResult) -> PendingAction | None:
+    """The refund a bound cut short, for an operator to approve.
+
+    A refund request stopped by the dollar ceiling or the iteration limit after its
+    quote was computed would have issued exactly what the quote allows next; the
+    operator gets that write ready to approve (or edit, or deny) instead of
+    re-deriving it from the trace. Only one refundable order: with several, which
+    one the customer meant is the operator's call."""
+    if reason not in _CUT_SHORT or result.intent != "refund_request":
+        return None
+    quotes = [q for key, q in result.tool_results.items()
+              if key.startswith("refund_quote:") and q.get("allowed_cents", 0) > 0]
+    if len(quotes) != 1:
+        return None
+    quote = quotes[0]
+    why = f"refund request stopped by the {reason}; policy: {quote['reason']}"
+    arguments = {"order_id": quote["order_id"], "amount": quote["allowed_dollars"],
+                 "reason": why[:200]}
+    return PendingAction("issue_refund", arguments, dict(quote))
 
 
 class _Run:

@@ -64,8 +64,8 @@ class PendingStatus(StrEnum):
 @dataclass(slots=True)
 class Escalation:
     """One item of the queue. `state` is as of the queue's clock: an expired claim
-    reads as open, with no claimant. `customer`, `spans` and `outcome` are filled
-    by `get` only."""
+    reads as open, with no claimant. `customer`, `recent_orders`, `spans` and
+    `outcome` are filled by `get` only."""
 
     id: int
     request: Request
@@ -86,6 +86,7 @@ class Escalation:
     pending_status: PendingStatus | None = None
     pending_result: dict[str, Any] | None = None
     customer: dict[str, Any] | None = None
+    recent_orders: list[dict[str, Any]] = field(default_factory=list)
     spans: list[Span] = field(default_factory=list)
     outcome: dict[str, Any] | None = None
 
@@ -264,6 +265,7 @@ class EscalationQueue:
             item.outcome = outcome[0] | {"errors": json.loads(outcome[0]["errors"])}
         if self._shop is not None and item.request.customer_id is not None:
             item.customer = self._shop.get_customer(item.request.customer_id)
+            item.recent_orders = self._shop.recent_orders(item.request.customer_id)
         return item
 
     # -- claims --------------------------------------------------------------
@@ -381,9 +383,10 @@ class EscalationQueue:
                        " resolved_by = ?, resolution = 'replied'", (now, operator))
             conn.execute(
                 "UPDATE outcomes SET route = 'human', status = 'answered', answer = ?,"
-                " intent = COALESCE(?, intent), latency_ms = ?, finished_at = ?"
+                " intent = COALESCE(?, intent), latency_ms = ?, finished_at = ?, operator = ?"
                 " WHERE request_id = ?",
-                (text, label, (now - item.request.received_at) * 1000, now, item.request_id))
+                (text, label, (now - item.request.received_at) * 1000, now, operator,
+                 item.request_id))
             conn.execute("UPDATE requests SET status = 'answered' WHERE id = ?",
                          (item.request_id,))
             conn.execute(
@@ -399,9 +402,19 @@ class EscalationQueue:
         """Closes an item handled elsewhere (a call, an email), without a reply here."""
         item = self._claimed(escalation_id, operator)
         self._undecided(item)
+        now = self.clock.now()
         with self._transaction() as conn:
             self._hold(conn, item, operator, "state = 'resolved', resolved_at = ?,"
-                       " resolved_by = ?, resolution = 'resolved'", (self.clock.now(), operator))
+                       " resolved_by = ?, resolution = 'resolved'", (now, operator))
+            # The operator settled it: the outcome is theirs (route 'human'), so route
+            # mix and latency count it as handled, though no answer was written here.
+            conn.execute(
+                "UPDATE outcomes SET route = 'human', status = 'answered', answer = ?,"
+                " latency_ms = ?, finished_at = ?, operator = ? WHERE request_id = ?",
+                (f"(resolved by {operator} outside the console)",
+                 (now - item.request.received_at) * 1000, now, operator, item.request_id))
+            conn.execute("UPDATE requests SET status = 'answered' WHERE id = ?",
+                         (item.request_id,))
         self._changed(escalation_id)
         return self._load(escalation_id)
 

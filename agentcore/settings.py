@@ -6,11 +6,19 @@ Secrets are not settings: the API key lives in the OS keyring (see
 
 from __future__ import annotations
 
+import getpass
 import json
 from pathlib import Path
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agentcore.cache import CacheSettings
 from agentcore.errors import SettingsError
@@ -83,6 +91,32 @@ class MockSettings(_Model):
     seed: int = 7
 
 
+def _os_user() -> str:
+    """The operator's name when none is set: who is logged in to this desktop."""
+    try:
+        return getpass.getuser().strip() or "operator"
+    except (OSError, KeyError):  # no login name (a container, a service account)
+        return "operator"
+
+
+class EscalationSettings(_Model):
+    """How this console's operator works the escalation queue."""
+
+    operator: str = Field(default_factory=_os_user, min_length=1, max_length=64,
+                          description="name claims and replies are recorded under")
+    lease_s: float = Field(300.0, ge=10, le=86_400,
+                           description="a claim lapses this long after the operator's "
+                                       "last action on it")
+    waiting_target_s: float = Field(600.0, gt=0,
+                                    description="an open item waiting longer is late")
+
+    @field_validator("operator", mode="before")
+    @classmethod
+    def _trimmed(cls, value: object) -> object:
+        # Claims are matched by name: " alice" must not be another operator than "alice".
+        return value.strip() if isinstance(value, str) else value
+
+
 class Settings(_Model):
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)),
                            description="where the engine's SQLite database lives")
@@ -98,6 +132,7 @@ class Settings(_Model):
     mock: MockSettings = Field(default_factory=MockSettings)
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    escalations: EscalationSettings = Field(default_factory=EscalationSettings)
     log_payloads: bool = Field(False, description="log request text and tool payloads")
 
     @model_validator(mode="after")

@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS outcomes (
     latency_ms REAL NOT NULL,
     errors TEXT NOT NULL,           -- JSON list
     escalation_reason TEXT,
-    finished_at REAL NOT NULL
+    finished_at REAL NOT NULL,
+    operator TEXT                   -- who resolved it (route 'human'); NULL: the engine
 );
 CREATE TABLE IF NOT EXISTS spans (
     request_id TEXT NOT NULL REFERENCES requests(id),
@@ -115,6 +116,9 @@ ESCALATION_COLUMNS = {
     "pending_result": "TEXT",  # JSON: what approving did, or why it was denied
 }
 
+# Columns added to `outcomes` since the first release, migrated the same way.
+OUTCOME_COLUMNS = {"operator": "TEXT"}
+
 RULE_COLUMNS = ("id", "name", "pattern", "intent", "handler", "template", "priority",
                 "enabled", "cache")
 
@@ -167,7 +171,11 @@ def _finish_statements(outcome: Outcome) -> list[tuple[str, Any]]:
     finished_at = outcome.spans[-1].end if outcome.spans else outcome.request.received_at
     statements: list[tuple[str, Any]] = [
         ("UPDATE requests SET status = ? WHERE id = ?", (str(outcome.status), rid)),
-        ("INSERT OR REPLACE INTO outcomes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        # Named columns: `operator` is the queue's to set, and an engine outcome
+        # (a re-run after a hand-back) replaces the row with it NULL again.
+        ("INSERT OR REPLACE INTO outcomes (request_id, route, status, intent, rule_id,"
+         " answer, prompt_tokens, completion_tokens, dollars, latency_ms, errors,"
+         " escalation_reason, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
          (rid, str(outcome.route), str(outcome.status), outcome.intent, outcome.rule_id,
           storable(outcome.answer), u.prompt_tokens, u.completion_tokens, u.dollars,
           outcome.latency_ms, _json(outcome.errors),
@@ -223,6 +231,10 @@ def _migrate(conn: sqlite3.Connection) -> None:
         for name, kind in ESCALATION_COLUMNS.items():
             if name not in have:
                 conn.execute(f"ALTER TABLE escalations ADD COLUMN {name} {kind}")
+        have = {row[1] for row in conn.execute("PRAGMA table_info(outcomes)")}
+        for name, kind in OUTCOME_COLUMNS.items():
+            if name not in have:
+                conn.execute(f"ALTER TABLE outcomes ADD COLUMN {name} {kind}")
         conn.execute("CREATE INDEX IF NOT EXISTS escalations_by_state"
                      " ON escalations(state, created_at)")
         conn.execute("COMMIT")

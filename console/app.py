@@ -31,12 +31,13 @@ import qasync
 from PySide6.QtCore import QSettings, QTimer, qVersion
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from agentcore import Engine, KeyringCredentials, Settings, UserFacingError
+from agentcore import Clock, Engine, KeyringCredentials, Settings, UserFacingError
 from agentcore.replay import load_corpus
 from agentcore.settings import REPO_ROOT, default_settings_path
 from console.bridge import EngineBridge
 from console.errors import ErrorReporter
 from console.main_window import MainWindow
+from console.notifier import Notifier
 from console.statusbar import spent_today
 
 log = logging.getLogger("console.app")
@@ -119,18 +120,23 @@ class Console:
         await self.window.compose.drain()
         self.bridge.close()
         self.window.escalations_segment.stop()  # its timer must not read a closed database
+        self.window.escalations.stop()
+        self.window.escalation.stop()
         await self.engine.close()
         log.info("engine closed")
 
 
 def build_console(settings: Settings, *, store: QSettings, settings_path: Path,
                   credentials: KeyringCredentials, rows: Sequence[dict[str, Any]],
-                  errors: ErrorReporter | None = None) -> Console:
-    engine = Engine(settings, credentials=credentials)
+                  errors: ErrorReporter | None = None, clock: Clock | None = None,
+                  notifier: Notifier | None = None) -> Console:
+    """`clock` and `notifier` are for tests: a fake clock moves leases and waiting
+    times without sleeping; a recording notifier shows what would pop up."""
+    engine = Engine(settings, credentials=credentials, clock=clock)
     bridge = EngineBridge(engine)
     window = MainWindow(engine, bridge, store=store, settings_path=settings_path,
                         credentials=credentials, corpus=rows, errors=errors,
-                        spent_today=spent_today(engine))
+                        spent_today=spent_today(engine), notifier=notifier)
     return Console(engine, bridge, window)
 
 

@@ -32,14 +32,23 @@ class EngineBridge(QObject):
     escalated = Signal(object)  # agentcore.Outcome, also sent on `outcome`
     span_finished = Signal(str, object)  # request id, agentcore.Span
     breaker_changed = Signal(object)  # agentcore.BreakerChanged
+    escalation_changed = Signal(int)  # an escalation's id: claimed, acted on, resolved
 
     def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
         self._unsubscribe = engine.subscribe(self._on_event)
+        self._open = True
+        # The queue's listeners can't be removed: a closed bridge just stops passing them on.
+        engine.escalations.on_change(self._on_escalation_changed)
 
     def close(self) -> None:
         self._unsubscribe()
+        self._open = False
+
+    def _on_escalation_changed(self, escalation_id: int) -> None:
+        if self._open:
+            self.escalation_changed.emit(escalation_id)
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, SpanFinished):

@@ -26,12 +26,16 @@ from PySide6.QtWidgets import (
 )
 
 from agentcore import Engine, KeyringCredentials, Outcome, Settings
+from agentcore.settings import EscalationSettings
 from console.bridge import EngineBridge
 from console.charts import ChartsPanel
 from console.compose import ComposePanel
 from console.detail import DetailPanel
 from console.errors import ErrorReporter
+from console.escalation_context import EscalationContextPanel
+from console.escalations_view import QueuePanel
 from console.feed import FeedModel, FeedPanel
+from console.notifier import DesktopNotifier, Notifier
 from console.settings_dialog import SettingsDialog
 from console.statusbar import (
     BreakerSegment,
@@ -46,7 +50,7 @@ log = logging.getLogger("console.window")
 T = TypeVar("T")
 
 # Bump when docks are added or renamed: Qt then ignores a saved layout it can't apply.
-STATE_VERSION = 1
+STATE_VERSION = 2
 KEY_GEOMETRY = "window/geometry"
 KEY_STATE = "window/state"
 KEY_THEME = "window/theme"
@@ -71,7 +75,8 @@ class MainWindow(QMainWindow):
     def __init__(self, engine: Engine, bridge: EngineBridge, *, store: QSettings,
                  settings_path: Path, credentials: KeyringCredentials,
                  corpus: Sequence[dict[str, Any]], errors: ErrorReporter | None = None,
-                 spent_today: float = 0.0, parent: QWidget | None = None) -> None:
+                 spent_today: float = 0.0, notifier: Notifier | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
         self.bridge = bridge
@@ -92,6 +97,16 @@ class MainWindow(QMainWindow):
         self.traffic = TrafficGenerator(engine, corpus, rate=rate, parent=self)
         self.traffic_panel = TrafficPanel(self.traffic)
         self.charts = ChartsPanel(bridge, engine)
+        self.notifier = notifier if notifier is not None else DesktopNotifier(
+            self, self.statusBar().showMessage, on_click=self._show_queue)
+        # Read at each use: the settings dialog may change the operator or the lease.
+        def escalation_settings() -> EscalationSettings:
+            return self.engine.settings.escalations
+
+        self.escalations = QueuePanel(engine.escalations, bridge, engine.clock,
+                                      escalation_settings, self.notifier)
+        self.escalation = EscalationContextPanel(engine.escalations, engine.clock,
+                                                 escalation_settings)
 
         self.breaker_segment = BreakerSegment(bridge, engine)
         self.rate_segment = RateSegment(bridge)
@@ -127,8 +142,10 @@ class MainWindow(QMainWindow):
         self.detail_dock = self._dock("Request detail", "detail", self.detail)
         self.compose_dock = self._dock("Compose", "compose", self.compose)
         self.traffic_dock = self._dock("Traffic", "traffic", self.traffic_panel)
+        self.queue_dock = self._dock("Escalations", "escalations", self.escalations)
+        self.escalation_dock = self._dock("Escalation", "escalation", self.escalation)
         self.docks = [self.feed_dock, self.charts_dock, self.detail_dock, self.compose_dock,
-                      self.traffic_dock]
+                      self.traffic_dock, self.queue_dock, self.escalation_dock]
         # No central widget: every panel is a dock the operator can move or hide.
         self.setCentralWidget(None)
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
@@ -137,6 +154,12 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.feed_dock, self.charts_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(self.detail_dock, self.compose_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(self.compose_dock, self.traffic_dock, Qt.Orientation.Vertical)
+        # The queue and its context are tabs beside the feed and the detail: "next
+        # escalation" and claiming bring them forward.
+        self.tabifyDockWidget(self.feed_dock, self.queue_dock)
+        self.tabifyDockWidget(self.detail_dock, self.escalation_dock)
+        self.feed_dock.raise_()
+        self.detail_dock.raise_()
         self.resize(1560, 960)
         self.resizeDocks([self.feed_dock, self.detail_dock], [950, 610],
                          Qt.Orientation.Horizontal)
@@ -183,6 +206,11 @@ class MainWindow(QMainWindow):
                                              tip="Call the LLM whatever fails")
         self.act_release = self._action("Breaker &automatic", tip="Let failures decide again")
         self.act_shortcuts = self._action("&Keyboard shortcuts", "F1")
+        # The escalation actions belong to their panels (their buttons show them);
+        # added here too so their shortcuts work wherever the focus is.
+        self.escalation_actions = [self.escalations.act_next,
+                                   *self.escalation.actions_in_order]
+        self.addActions(self.escalation_actions)
 
     def _build_menus_and_toolbar(self) -> None:
         bar = self.menuBar()
@@ -196,6 +224,10 @@ class MainWindow(QMainWindow):
         traffic.addAction(self.act_traffic)
         feed = bar.addMenu("F&eed")
         feed.addActions([self.act_find, self.act_clear_filters, self.act_clear_feed])
+        escalations = bar.addMenu("E&scalations")
+        escalations.addActions(self.escalation_actions[:3])  # next, claim, release
+        escalations.addSeparator()
+        escalations.addActions(self.escalation_actions[3:])
         llm = bar.addMenu("&LLM")
         llm.addActions([self.act_force_open, self.act_force_closed, self.act_release])
         view = bar.addMenu("&View")
@@ -241,6 +273,15 @@ class MainWindow(QMainWindow):
         self.act_release.triggered.connect(lambda: breaker.release())
         self.act_shortcuts.triggered.connect(self._show_shortcuts)
 
+        self.escalations.selected.connect(self.escalation.show_item)
+        self.escalations.selected.connect(lambda _id: self._raise(self.escalation_dock))
+        self.escalations.act_next.triggered.connect(lambda: self._raise(self.queue_dock))
+        self.escalations.user_message.connect(
+            lambda text: self.statusBar().showMessage(text, 10_000))
+        self.escalation.user_message.connect(
+            lambda text: self.statusBar().showMessage(text, 10_000))
+        bridge.escalation_changed.connect(self.escalation.on_changed)
+
     # -- state kept between runs -----------------------------------------------------
 
     def _restore(self) -> None:
@@ -276,11 +317,24 @@ class MainWindow(QMainWindow):
         self.save_layout()
         self.traffic.pause()
         self.escalations_segment.stop()
+        self.escalations.stop()
+        self.escalation.stop()
+        if isinstance(self.notifier, DesktopNotifier):
+            self.notifier.close()
         log.info("window closed")
         super().closeEvent(event)
         self.closed.emit()
 
     # -- slots --------------------------------------------------------------------
+
+    def _show_queue(self) -> None:
+        self.showNormal()
+        self.activateWindow()
+        self._raise(self.queue_dock)
+
+    def _raise(self, dock: QDockWidget) -> None:
+        dock.show()
+        dock.raise_()
 
     def _focus_compose(self) -> None:
         self.compose_dock.show()

@@ -91,12 +91,15 @@ _FIELDS = (
            "LLM rate limits", optional=True, placeholder="empty: no limit"),
     _Field(("resilience", "rate_limit", "tokens_per_minute"), "Tokens per minute", int,
            "LLM rate limits", optional=True, placeholder="empty: no limit"),
+    _Field(("escalations", "operator"), "Operator name", str, "Escalations"),
+    _Field(("escalations", "lease_s"), "Claim lease (s)", float, "Escalations"),
+    _Field(("escalations", "waiting_target_s"), "Waiting target (s)", float, "Escalations"),
 )
 _CLASSIFY_PRICES = ("llm.classify.input_per_mtok", "llm.classify.output_per_mtok")
 # Settings' only model-level check is that the base URL carries no credentials:
 # an error located at the root belongs beside that field.
 _ROOT_ERROR_FIELD = "llm.base_url"
-_COLUMNS = (("LLM endpoint", "Models and prices"),
+_COLUMNS = (("LLM endpoint", "Models and prices", "Escalations"),
             ("Agent loop bounds", "Cache", "Circuit breaker", "LLM rate limits"))
 
 

@@ -108,6 +108,7 @@ class EscalationsSegment(QLabel):
         self._periodic.timeout.connect(self.refresh)
         self._periodic.start()
         bridge.escalated.connect(lambda _outcome: self._debounce.start())
+        bridge.escalation_changed.connect(lambda _id: self._debounce.start())  # claimed
         self.setToolTip("Escalations waiting for an operator (open items)")
         self._show()
         self._debounce.start()  # the first count, once the event loop runs

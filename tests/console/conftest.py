@@ -112,11 +112,12 @@ class ConsoleFactory:
         self.open: list[Console] = []
 
     def __call__(self, settings: Settings, *,
-                 rows: list[dict[str, Any]] | None = None) -> Console:
+                 rows: list[dict[str, Any]] | None = None, **kwargs: Any) -> Console:
+        """`kwargs` go to `build_console` (a fake clock, a recording notifier)."""
         store = QSettings(str(self.store_path), QSettings.Format.IniFormat)
         console = build_console(settings, store=store, settings_path=self.settings_path,
                                 credentials=KeyringCredentials(),
-                                rows=self.corpus if rows is None else rows)
+                                rows=self.corpus if rows is None else rows, **kwargs)
         self.open.append(console)
         return console
 

@@ -1,0 +1,345 @@
+"""The escalation queue: every item not yet resolved, oldest first, with how long it
+has waited against the target (red when late), the reason, the customer, the
+intent and the money at stake; filtered by reason.
+
+`QueueModel` is a table adapter over the items the queue lists; `QueuePanel`
+reloads it (a coroutine on the qasync loop) when the bridge says an item
+escalated or changed, and every few seconds, since leases lapse on their own.
+A new item that arrives while the console runs is announced through a
+`Notifier` (a tray balloon, or the status bar where there is no tray).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from enum import IntEnum
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelectionModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QAction, QColor, QFont, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from agentcore import (
+    Clock,
+    Escalation,
+    EscalationQueue,
+    EscalationReason,
+    EscalationState,
+    StorageError,
+)
+from agentcore.settings import EscalationSettings
+from console.bridge import EngineBridge
+from console.escalation_format import at_stake, waiting_text
+from console.notifier import Notifier
+
+log = logging.getLogger("console.escalations")
+
+ID_ROLE = Qt.ItemDataRole.UserRole  # the escalation id behind a row
+LATE_COLOUR = "#e5534b"
+ALL = ""
+_LISTED = (EscalationState.OPEN, EscalationState.CLAIMED, EscalationState.HANDED_BACK)
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class Column(IntEnum):
+    WAITING = 0
+    REASON = 1
+    CUSTOMER = 2
+    INTENT = 3
+    AT_STAKE = 4
+    STATE = 5
+    REQUEST = 6
+
+
+HEADERS = ["Waiting", "Reason", "Customer", "Intent", "At stake", "State", "Request"]
+
+
+class QueueModel(QAbstractTableModel):
+    def __init__(self, now: Callable[[], float], settings: Callable[[], EscalationSettings],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._now = now
+        self._settings = settings
+        self.items: list[Escalation] = []
+
+    def set_items(self, items: list[Escalation]) -> None:
+        self.beginResetModel()
+        self.items = items
+        self.endResetModel()
+
+    def tick(self) -> None:
+        """Time passes: only the waiting column changes."""
+        if self.items:
+            self.dataChanged.emit(self.index(0, Column.WAITING),
+                                  self.index(len(self.items) - 1, Column.WAITING))
+
+    def waited(self, item: Escalation) -> float:
+        return self._now() - item.created_at
+
+    def is_late(self, item: Escalation) -> bool:
+        return (item.state is EscalationState.OPEN
+                and self.waited(item) > self._settings().waiting_target_s)
+
+    def row_of(self, escalation_id: int) -> int | None:
+        return next((r for r, i in enumerate(self.items) if i.id == escalation_id), None)
+
+    # -- QAbstractTableModel ---------------------------------------------------
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
+        return 0 if parent.isValid() else len(self.items)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        item = self.items[index.row()]
+        column = Column(index.column())
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(item, column)
+        if role == ID_ROLE:
+            return item.id
+        if column is Column.WAITING and self.is_late(item):
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return QColor(LATE_COLOUR)
+            if role == Qt.ItemDataRole.FontRole:
+                font = QFont()
+                font.setBold(True)
+                return font
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(item, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (Column.WAITING,
+                                                                     Column.AT_STAKE):
+            return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        return None
+
+    def _text(self, item: Escalation, column: Column) -> str:
+        if column is Column.WAITING:
+            return waiting_text(self.waited(item))
+        if column is Column.REASON:
+            return item.reason
+        if column is Column.CUSTOMER:
+            cid = item.request.customer_id
+            return "anonymous" if cid is None else str(cid)
+        if column is Column.INTENT:
+            return item.intent or "—"
+        if column is Column.AT_STAKE:
+            return at_stake(item)[0]
+        if column is Column.STATE:
+            if item.state is EscalationState.CLAIMED:
+                return f"claimed by {item.claimed_by}"
+            return "agent re-running" if item.state is EscalationState.HANDED_BACK else "open"
+        return item.request.text.replace("\n", " ")[:200]
+
+    def _tooltip(self, item: Escalation, column: Column) -> str | None:
+        if column is Column.WAITING:
+            target = waiting_text(self._settings().waiting_target_s)
+            late = "late: " if self.is_late(item) else ""
+            return f"{late}waiting {waiting_text(self.waited(item))}, target {target}"
+        if column is Column.STATE and item.lease_expires_at is not None:
+            return f"lease ends in {waiting_text(item.lease_expires_at - self._now())}"
+        if column is Column.REQUEST:
+            return item.request.text[:1000]
+        return None
+
+
+class QueuePanel(QWidget):
+    selected = Signal(object)  # the selected escalation's id, or None
+    user_message = Signal(str)
+
+    def __init__(self, queue: EscalationQueue, bridge: EngineBridge, clock: Clock,
+                 settings: Callable[[], EscalationSettings], notifier: Notifier,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.queue = queue
+        self.notifier = notifier
+        self.model = QueueModel(clock.now, settings, self)
+        self._known: set[int] | None = None  # None until the first load: no notice for those
+        self._loading: asyncio.Task[None] | None = None
+        self._again = False
+        self._stopped = False
+        self.loads = 0  # finished loads, for tests that wait for a fresh view
+
+        self.reason = QComboBox()
+        self.reason.addItem("All reasons", ALL)
+        for reason in EscalationReason:
+            self.reason.addItem(str(reason), str(reason))
+        self.reason.setToolTip("Show only items escalated for this reason")
+        self.count = QLabel()
+        self.view = QTableView()
+        self.view.setModel(self.model)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.verticalHeader().hide()
+        self.view.setAlternatingRowColors(True)
+        self.view.setWordWrap(False)  # one line per item: more of the queue in view
+        header = self.view.horizontalHeader()
+        for column in Column:
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(Column.REQUEST, QHeaderView.ResizeMode.Stretch)
+
+        self.act_next = QAction("&Next escalation", self)
+        self.act_next.setShortcut(QKeySequence("Ctrl+J"))
+        self.act_next.setToolTip("Select the next item nobody else has claimed (Ctrl+J)")
+        self.act_next.triggered.connect(self.select_next)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Reason:"))
+        top.addWidget(self.reason)
+        top.addStretch(1)
+        top.addWidget(self.count)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(top)
+        layout.addWidget(self.view)
+
+        self.reason.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.view.selectionModel().currentRowChanged.connect(
+            lambda current, _previous: self.selected.emit(
+                current.data(ID_ROLE) if current.isValid() else None))
+        bridge.escalated.connect(lambda _outcome: self.refresh())
+        bridge.escalation_changed.connect(lambda _id: self.refresh())
+        # Waiting times grow by the second; leases lapse unannounced: reload now and then.
+        self._ticks = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(1000)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start()
+        self._show_count()
+        QTimer.singleShot(0, self.refresh)  # the first load, once the event loop runs
+
+    # -- loading ---------------------------------------------------------------
+
+    def stop(self) -> None:
+        """No more loads: called before the engine (and its database) closes."""
+        self._stopped = True
+        self._timer.stop()
+        if self._loading is not None:
+            self._loading.cancel()
+
+    def refresh(self) -> None:
+        if self._stopped:
+            return
+        if self._loading is not None and not self._loading.done():
+            self._again = True  # one more load once this one is in
+            return
+        self._loading = asyncio.ensure_future(self._load())
+
+    async def _load(self) -> None:
+        try:
+            items = [i for state in _LISTED for i in await self.queue.list(state=state)]
+        except StorageError:  # a locked database is not worth a dialog: the next tick retries
+            log.warning("loading the escalation queue failed", exc_info=True)
+            return
+        items.sort(key=lambda i: (i.created_at, i.id))
+        self._announce(items)
+        reason = self.reason.currentData()
+        shown = [i for i in items if reason == ALL or i.reason == reason]
+        current = self.current_id()
+        self.model.set_items(shown)
+        if current is not None:
+            self.select(current, announce=False)
+        self._show_count(len(shown), len(items))
+        self.loads += 1
+        if self._again:
+            self._again = False
+            self.refresh()
+
+    def _announce(self, items: list[Escalation]) -> None:
+        """One notice per load, however many arrived: a burst is one balloon, not ten."""
+        known, self._known = self._known, {i.id for i in items}
+        if known is None:
+            return  # what was waiting at start-up is in the queue, not news
+        new = [i for i in items if i.id not in known and i.state is EscalationState.OPEN]
+        if not new:
+            return
+        first = new[0]
+        who = first.request.customer_id
+        stake, amount = at_stake(first)
+        about = (f"#{first.id} {first.reason} — customer "
+                 f"{who if who is not None else 'anonymous'}"
+                 + (f", {stake}" if amount is not None else ""))
+        if len(new) == 1:
+            self.notifier.notify("New escalation", about)
+        else:
+            self.notifier.notify(f"New escalations: {len(new)}",
+                                 f"{about}; and {len(new) - 1} more")
+
+    def _tick(self) -> None:
+        self._ticks += 1
+        self.model.tick()
+        if self._ticks % 5 == 0:
+            self.refresh()
+
+    def _show_count(self, shown: int = 0, total: int = 0) -> None:
+        late = sum(1 for i in self.model.items if self.model.is_late(i))
+        text = f"{shown} of {total}" if shown != total else f"{total}"
+        self.count.setText(f"{text} waiting or in hand" + (f", <b style='color:{LATE_COLOUR}'>"
+                                                          f"{late} late</b>" if late else ""))
+
+    # -- selection -------------------------------------------------------------
+
+    def current_id(self) -> int | None:
+        index = self.view.currentIndex()
+        return index.data(ID_ROLE) if index.isValid() else None
+
+    def select(self, escalation_id: int, *, announce: bool = True) -> bool:
+        row = self.model.row_of(escalation_id)
+        if row is None:
+            return False
+        selection = self.view.selectionModel()
+        if not announce:
+            selection.blockSignals(True)
+        try:
+            selection.setCurrentIndex(
+                self.model.index(row, 0),
+                QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows)
+        finally:
+            selection.blockSignals(False)
+        self.view.scrollTo(self.model.index(row, 0))
+        return True
+
+    def select_next(self) -> int | None:
+        """The next item after the selected one that is open, wrapping: claimed items
+        are someone's work, and skipping them is what "next" means at a help desk."""
+        items = self.model.items
+        if not items:
+            return None
+        current = self.current_id()
+        start = next((r + 1 for r, i in enumerate(items) if i.id == current), 0)
+        for offset in range(len(items)):
+            item = items[(start + offset) % len(items)]
+            if item.state is EscalationState.OPEN:
+                self.select(item.id)
+                self.view.setFocus()
+                return item.id
+        return None

@@ -1,0 +1,113 @@
+"""A refund request cut short by the dollar ceiling reaches the operators with the
+refund its quote allows, ready to approve; an operator's resolution is the outcome."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from agentcore import Engine, EscalationReason, FakeClock, Request
+from agentcore.escalations import EscalationState, PendingStatus
+from agentcore.storage import Store
+
+# Pays for the classify call and the first decide call (the order, payment and policy
+# lookups, after which the quote is computed) but not the second, which would refund.
+CEILING_AFTER_QUOTE = 0.008
+
+
+@pytest.fixture
+async def engine(settings):
+    settings.loop.dollar_ceiling = CEILING_AFTER_QUOTE
+    engine = Engine(settings, clock=FakeClock())  # the in-process mock LLM
+    yield engine
+    await engine.close()
+
+
+def delivered_order(engine: Engine) -> tuple[int, int]:
+    return engine.shop.conn.execute(
+        "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id LIMIT 1"
+    ).fetchone()
+
+
+async def test_the_ceiling_after_the_quote_leaves_the_quoted_refund_pending(engine):
+    order, customer = delivered_order(engine)
+    outcome = await engine.submit(Request(f"I want a refund for order {order}",
+                                          customer_id=customer))
+    assert outcome.escalation_reason is EscalationReason.DOLLAR_CEILING
+    quote = engine.validator.quote(order)
+    assert quote is not None and quote.allowed_cents > 0
+    pending = outcome.pending_action
+    assert pending is not None and pending.tool == "issue_refund"
+    assert pending.arguments["order_id"] == order
+    assert pending.arguments["amount"] == quote.allowed_dollars
+    assert pending.allowed["allowed_cents"] == quote.allowed_cents
+
+    [item] = await engine.escalations.list(state="open")
+    assert item.pending_status is PendingStatus.WAITING
+    await engine.escalations.claim(item.id, "alice", lease_s=60)
+    await engine.escalations.approve(item.id, "alice")
+    await engine.escalations.approve(item.id, "alice")
+    refunds = engine.shop.conn.execute(
+        "SELECT amount_cents FROM refunds WHERE request_id = ?", (item.request_id,)).fetchall()
+    assert refunds == [(quote.allowed_cents,)]
+
+
+async def test_a_ceiling_stop_on_another_intent_proposes_no_write(engine):
+    order, customer = delivered_order(engine)
+    engine.settings.loop.dollar_ceiling = 0.0001  # not even the classify call
+    outcome = await engine.submit(Request(f"I want a refund for order {order}",
+                                          customer_id=customer))
+    assert outcome.escalation_reason is EscalationReason.DOLLAR_CEILING
+    assert outcome.pending_action is None  # no quote yet: nothing to propose
+
+
+async def test_resolving_without_a_reply_records_a_human_outcome(engine, settings):
+    order, customer = delivered_order(engine)
+    engine.settings.loop.dollar_ceiling = 0.0001
+    outcome = await engine.submit(Request(f"I want a refund for order {order}",
+                                          customer_id=customer))
+    assert outcome.escalation_reason is EscalationReason.DOLLAR_CEILING
+    [item] = await engine.escalations.list()
+    await engine.escalations.claim(item.id, "alice", lease_s=60)
+    engine.clock.advance(45)
+    resolved = await engine.escalations.resolve(item.id, "alice")
+    assert (resolved.state, resolved.resolved_by, resolved.time_to_resolve_s) == (
+        EscalationState.RESOLVED, "alice", 45)
+    with sqlite3.connect(settings.engine_db) as conn:
+        row = conn.execute("SELECT route, status, answer, operator, latency_ms FROM outcomes"
+                           " WHERE request_id = ?", (item.request_id,)).fetchone()
+    assert row[:2] == ("human", "answered") and "alice" in row[2]
+    assert row[3:] == ("alice", 45_000)  # who resolved it, and how long the customer waited
+
+
+async def test_an_outcomes_table_from_before_operators_gains_the_column(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.executescript("""
+            CREATE TABLE outcomes (request_id TEXT PRIMARY KEY, route TEXT NOT NULL,
+                status TEXT NOT NULL, intent TEXT, rule_id TEXT, answer TEXT NOT NULL,
+                prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+                dollars REAL NOT NULL, latency_ms REAL NOT NULL, errors TEXT NOT NULL,
+                escalation_reason TEXT, finished_at REAL NOT NULL);
+            INSERT INTO outcomes VALUES ('r1', 'rule', 'answered', NULL, NULL, 'hi', 0, 0,
+                0, 1.0, '[]', NULL, 2.0);
+        """)
+    conn.close()
+    store = Store(path)
+    try:
+        assert store.query("SELECT answer, operator FROM outcomes") == [
+            {"answer": "hi", "operator": None}]
+    finally:
+        store.close()
+
+
+async def test_the_iteration_limit_after_the_quote_also_leaves_the_refund_pending(engine):
+    engine.settings.loop.dollar_ceiling = 0.05  # money is no bound here: the count is
+    engine.settings.loop.max_iterations = 1  # the lookups, then no call left to refund
+    order, customer = delivered_order(engine)
+    outcome = await engine.submit(Request(f"I want a refund for order {order}",
+                                          customer_id=customer))
+    assert outcome.escalation_reason is EscalationReason.ITERATION_LIMIT
+    assert outcome.pending_action is not None
+    assert outcome.pending_action.arguments["order_id"] == order

@@ -1,0 +1,414 @@
+"""The operator takes over: escalations from real traffic show in the queue and the
+status bar and are announced; the operator claims one from the keyboard, sees
+its whole context, approves the refund (once, however often), replies or
+resolves (a human outcome in SQLite), hands back with a note (the agent re-runs
+it), and a claim outlives a restart until its lease ends.
+
+The engine runs on a fake clock: waiting times and leases move when the test
+says, never by sleeping. The LLM is the in-process mock behind the openai SDK.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QKeySequence
+from PySide6.QtWidgets import QMessageBox
+
+from agentcore import Engine, FakeClock, Request
+from console.escalations_view import LATE_COLOUR, Column
+from console.notifier import RecordingNotifier
+
+# Pays for the classify call and the first decide call (order, payments and refund
+# policy looked up, the quote computed) but not the next one, which would refund.
+CEILING_AFTER_QUOTE = 0.008
+OPERATOR = "alice"
+CTRL_SHIFT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+
+
+def refundable_order(settings) -> tuple[int, int]:
+    with sqlite3.connect(settings.shop_path) as conn:
+        return conn.execute("SELECT id, customer_id FROM orders WHERE status = 'delivered'"
+                            " ORDER BY id LIMIT 1").fetchone()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def notifier() -> RecordingNotifier:
+    return RecordingNotifier()
+
+
+@pytest.fixture
+def tight(settings):
+    settings.loop.dollar_ceiling = CEILING_AFTER_QUOTE
+    settings.escalations.operator = OPERATOR
+    settings.escalations.lease_s = 300
+    settings.escalations.waiting_target_s = 600
+    return settings
+
+
+@pytest.fixture
+def desk(make_console, tight, clock, notifier):
+    console = make_console(tight, rows=[], clock=clock, notifier=notifier)
+    console.window.show()
+    console.window.activateWindow()
+    return console
+
+
+def cell(window, row: int, column: Column, role=Qt.ItemDataRole.DisplayRole) -> Any:
+    model = window.escalations.model
+    return model.data(model.index(row, column), role)
+
+
+def key(qtbot, window, keys: str) -> Any:
+    """Presses a shortcut as the operator would, and waits for what it started."""
+    panel = window.escalation
+    before = panel.running
+    sequence = QKeySequence(keys)[0]
+    qtbot.keyClick(window.escalations.view, sequence.key(), sequence.keyboardModifiers())
+    qtbot.waitUntil(lambda: panel.running is not before and panel.running.done(),
+                    timeout=15_000)
+    return panel.running.result()
+
+
+def submit(run_async, console, text: str, customer_id: int):
+    return run_async(console.engine.submit(Request(text, customer_id=customer_id)))
+
+
+def shown_rows(window) -> int:
+    return window.escalations.model.rowCount()
+
+
+def test_ceiling_traffic_is_queued_counted_announced_and_late_in_red(
+        make_console, tight, clock, notifier, qtbot):
+    order, customer = refundable_order(tight)
+    rows = [{"text": f"I want a refund for order {order}", "customer_id": customer,
+             "channel": "chat"}]
+    desk = make_console(tight, rows=rows, clock=clock, notifier=notifier)
+    window = desk.window
+    window.show()
+    window.act_traffic.trigger()
+    qtbot.waitUntil(lambda: window.traffic.submitted >= 1, timeout=10_000)
+    window.act_traffic.trigger()  # pause
+    qtbot.waitUntil(lambda: window.traffic.in_flight == 0, timeout=10_000)
+    escalated = desk.engine.store.query("SELECT COUNT(*) AS n FROM escalations")[0]["n"]
+    assert escalated == window.traffic.submitted
+
+    qtbot.waitUntil(lambda: shown_rows(window) == escalated)
+    assert cell(window, 0, Column.REASON) == "dollar ceiling"
+    assert cell(window, 0, Column.CUSTOMER) == str(customer)
+    assert cell(window, 0, Column.INTENT) == "refund_request"
+    assert cell(window, 0, Column.AT_STAKE) == "$49.99 refund"
+    assert cell(window, 0, Column.STATE) == "open"
+    qtbot.waitUntil(lambda: window.escalations_segment.count == escalated)
+    assert f">{escalated}<" in window.escalations_segment.text()
+    assert notifier.sent and notifier.sent[0][0].startswith("New escalation")
+    assert "dollar ceiling" in notifier.sent[0][1] and str(customer) in notifier.sent[0][1]
+
+    # Past the waiting target the time turns red and bold; the count says how many.
+    assert cell(window, 0, Column.WAITING, Qt.ItemDataRole.ForegroundRole) is None
+    clock.advance(601)
+    qtbot.waitUntil(lambda: cell(window, 0, Column.WAITING) == "10 min 01 s", timeout=3000)
+    assert cell(window, 0, Column.WAITING, Qt.ItemDataRole.ForegroundRole) == QColor(
+        LATE_COLOUR)
+    qtbot.waitUntil(lambda: "late" in window.escalations.count.text(), timeout=6000)
+
+    # Filtering by reason.
+    reason = window.escalations.reason
+    reason.setCurrentIndex(reason.findData("policy violation"))
+    qtbot.waitUntil(lambda: shown_rows(window) == 0)
+    reason.setCurrentIndex(reason.findData("dollar ceiling"))
+    qtbot.waitUntil(lambda: shown_rows(window) == escalated)
+
+
+def test_without_a_tray_the_notice_goes_to_the_status_bar(make_console, tight, run_async,
+                                                          qtbot):
+    console = make_console(tight, rows=[])  # the real notifier, offscreen: no tray
+    window = console.window
+    window.show()
+    assert window.notifier.tray is None
+    qtbot.waitUntil(lambda: window.escalations.loads >= 1)
+    submit(run_async, console, "I want to talk to a human please", 7)
+    qtbot.waitUntil(lambda: "New escalation" in window.statusBar().currentMessage())
+    assert "customer asked for a human" in window.statusBar().currentMessage()
+
+
+def test_claim_approve_reply_and_resolve_from_the_keyboard(desk, tight, run_async, qtbot):
+    window, panel = desk.window, desk.window.escalation
+    order, customer = refundable_order(tight)
+    refund = submit(run_async, desk, f"I want a refund for order {order}", customer)
+    human = submit(run_async, desk, "I want to talk to a human please", 7)
+    qtbot.waitUntil(lambda: shown_rows(window) == 2)
+
+    qtbot.keyClick(window.escalations.view, Qt.Key.Key_J, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: panel.item is not None and panel.item.request_id == refund.request_id)
+    assert not panel.act_approve.isEnabled()  # not before claiming
+    key(qtbot, window, "Ctrl+Shift+C")
+    assert "Claimed by you" in panel.claim_state.text()
+    qtbot.waitUntil(lambda: cell(window, 0, Column.STATE) == f"claimed by {OPERATOR}")
+    # The whole context: request, customer and orders, trace with tools, the pending write.
+    assert panel.request_text.text() == f"I want a refund for order {order}"
+    assert f"Customer {customer}" in panel.customer.text() and str(order) in (
+        panel.customer.text())
+    assert "get_refund_policy" in panel.tool_calls.text()
+    assert "refund quote" in panel.tool_calls.text()
+    assert "dollar ceiling" in panel.reasoning.text()
+    assert "tool:get_order" in [b.span.name for b in panel.waterfall.bars()]
+    assert f"issue refund $49.99 on order {order}" in panel.pending.text.text()
+    assert panel.pending.allowed.text().startswith("policy allows up to $49.99")
+    assert "Ctrl+Shift+A" in panel.act_approve.toolTip()
+
+    key(qtbot, window, "Ctrl+Shift+A")
+    assert "approved" in panel.pending.text.text()
+    run_async(panel.approve())  # again: a double press, a retry
+    with sqlite3.connect(tight.shop_path) as shop:
+        refunds = shop.execute("SELECT amount_cents FROM refunds WHERE request_id = ?",
+                               (refund.request_id,)).fetchall()
+    assert refunds == [(4999,)]
+
+    panel.composer.setPlainText("We refunded $49.99; it shows in 5-10 days.")
+    key(qtbot, window, "Ctrl+Shift+R")
+    assert "Resolved" in panel.claim_state.text()
+    qtbot.waitUntil(lambda: shown_rows(window) == 1)
+    with sqlite3.connect(tight.engine_db) as db:
+        outcome = db.execute("SELECT route, status, answer, operator FROM outcomes"
+                             " WHERE request_id = ?", (refund.request_id,)).fetchone()
+        resolved = db.execute("SELECT resolved_by FROM escalations WHERE request_id = ?",
+                              (refund.request_id,)).fetchone()
+    assert outcome == ("human", "answered", "We refunded $49.99; it shows in 5-10 days.",
+                       OPERATOR)
+    assert resolved == (OPERATOR,)
+    with sqlite3.connect(tight.engine_db) as db:  # the reply feeds rule tuning
+        example = db.execute("SELECT answer, operator FROM labelled_examples"
+                             " WHERE request_id = ?", (refund.request_id,)).fetchall()
+    assert example == [("We refunded $49.99; it shows in 5-10 days.", OPERATOR)]
+
+    # Next: the human request, its reply box prefilled with the agent's draft.
+    qtbot.keyClick(window.escalations.view, Qt.Key.Key_J, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: panel.item is not None and panel.item.request_id == human.request_id)
+    assert panel.composer.toPlainText().startswith("Of course. I'm handing you over")
+    key(qtbot, window, "Ctrl+Shift+C")
+    key(qtbot, window, "Ctrl+Shift+S")
+    qtbot.waitUntil(lambda: shown_rows(window) == 0)
+    with sqlite3.connect(tight.engine_db) as db:
+        assert db.execute("SELECT route FROM outcomes WHERE request_id = ?",
+                          (human.request_id,)).fetchone() == ("human",)
+
+
+def test_refusals_are_messages_not_tracebacks(desk, tight, run_async, qtbot):
+    window, panel = desk.window, desk.window.escalation
+    order, customer = refundable_order(tight)
+    submit(run_async, desk, f"I want a refund for order {order}", customer)
+    qtbot.waitUntil(lambda: shown_rows(window) == 1)
+    window.escalations.select_next()
+    qtbot.waitUntil(lambda: panel.item is not None)
+    key(qtbot, window, "Ctrl+Shift+C")
+    panel.pending.arg_edits["amount"].setText("-5")  # a bad edit: refused, nothing refunded
+    key(qtbot, window, "Ctrl+Shift+A")
+    assert "issue_refund was not done" in panel.message.text()
+    assert "issue_refund was not done" in window.statusBar().currentMessage()
+    key(qtbot, window, "Ctrl+Shift+D")  # deny without a reason
+    assert "reason for denying must not be empty" in panel.message.text()
+    panel.note.setText("the customer withdrew the request")
+    key(qtbot, window, "Ctrl+Shift+D")
+    assert "denied" in panel.pending.text.text() and not panel.act_approve.isEnabled()
+    key(qtbot, window, "Ctrl+Shift+L")  # released untouched
+    assert "Open" in panel.claim_state.text()
+    qtbot.waitUntil(lambda: cell(window, 0, Column.STATE) == "open")
+
+
+def test_hand_back_reruns_with_the_note_and_shows_the_new_outcome(desk, tight, run_async,
+                                                                  qtbot):
+    window, panel = desk.window, desk.window.escalation
+    order, customer = refundable_order(tight)
+    refund = submit(run_async, desk, f"I want a refund for order {order}", customer)
+    qtbot.waitUntil(lambda: shown_rows(window) == 1)
+    window.escalations.select_next()
+    qtbot.waitUntil(lambda: panel.item is not None)
+    key(qtbot, window, "Ctrl+Shift+C")
+    # The operator judges the ceiling too tight for refunds, raises it, and hands back.
+    raised = tight.model_copy(deep=True)
+    raised.loop.dollar_ceiling = 0.05
+    run_async(desk.engine.apply_settings(raised))
+    qtbot.keyClicks(panel.note, "Loyal customer: refund what the policy allows")
+    key(qtbot, window, "Ctrl+Shift+H")
+
+    assert "Resolved" in panel.claim_state.text() and "agent" in panel.claim_state.text()
+    shown = panel.outcome.text()
+    assert shown.startswith("answered by route llm: I've refunded $49.99")
+    assert "Loyal customer" in shown  # the note reached the agent
+    qtbot.waitUntil(lambda: shown_rows(window) == 0)
+    with sqlite3.connect(tight.shop_path) as shop:
+        assert shop.execute("SELECT COUNT(*) FROM refunds WHERE request_id = ?",
+                            (refund.request_id,)).fetchone() == (1,)
+
+
+def test_a_claim_survives_a_restart_until_its_lease_ends(make_console, tight, clock,
+                                                         run_async, qtbot):
+    first = make_console(tight, rows=[], clock=clock, notifier=RecordingNotifier())
+    first.window.show()
+    order, customer = refundable_order(tight)
+    refund = submit(run_async, first, f"I want a refund for order {order}", customer)
+    panel = first.window.escalation
+    qtbot.waitUntil(lambda: shown_rows(first.window) == 1)
+    first.window.escalations.select_next()
+    qtbot.waitUntil(lambda: panel.item is not None)
+    run_async(panel.claim())
+    run_async(panel.approve())
+    make_console.close(first)
+
+    clock.advance(100)
+    second = make_console(tight, rows=[], clock=clock, notifier=RecordingNotifier())
+    window, panel = second.window, second.window.escalation
+    window.show()
+    qtbot.waitUntil(lambda: shown_rows(window) == 1)
+    assert cell(window, 0, Column.STATE) == f"claimed by {OPERATOR}"
+    window.escalations.select(window.escalations.model.items[0].id)
+    qtbot.waitUntil(lambda: panel.item is not None)
+    assert "Claimed by you" in panel.claim_state.text()
+    assert "lease ends in 3 min 20 s" in panel.claim_state.text()
+    assert "approved" in panel.pending.text.text()
+    run_async(panel.approve())  # after the restart: still one refund
+    with sqlite3.connect(tight.shop_path) as shop:
+        assert shop.execute("SELECT COUNT(*) FROM refunds WHERE request_id = ?",
+                            (refund.request_id,)).fetchone() == (1,)
+
+    clock.advance(201)  # the lease ends: open again, for anyone
+    window.escalations.refresh()
+    qtbot.waitUntil(lambda: cell(window, 0, Column.STATE) == "open")
+    run_async(panel.reload())
+    assert "Open" in panel.claim_state.text() and panel.act_claim.isEnabled()
+    assert not panel.act_reply.isEnabled()
+
+
+def test_the_lease_is_renewed_while_the_operator_works_and_lapses_when_they_leave(
+        desk, tight, clock, run_async, qtbot):
+    window, panel = desk.window, desk.window.escalation
+    submit(run_async, desk, "I want to talk to a human please", 7)
+    qtbot.waitUntil(lambda: shown_rows(window) == 1)
+    window.escalations.select_next()
+    qtbot.waitUntil(lambda: panel.item is not None)
+    key(qtbot, window, "Ctrl+Shift+C")
+    claimed_until = panel.item.lease_expires_at
+    clock.advance(200)
+    panel.renew_if_active()  # no keystroke since the claim: not renewed
+    assert panel.running.done() and panel.item.lease_expires_at == claimed_until
+
+    qtbot.keyClicks(panel.composer, " Thanks for waiting.")
+    panel.renew_if_active()
+    qtbot.waitUntil(lambda: panel.running.done())
+    assert panel.item.lease_expires_at == clock.now() + 300
+
+
+def test_every_escalation_action_has_a_shortcut_in_the_menu_and_the_f1_list(desk, qtbot):
+    window = desk.window
+    [menu] = [a.menu() for a in window.menuBar().actions()
+              if a.text().replace("&", "") == "Escalations"]
+    shortcuts = {a.text().replace("&", ""): a.shortcut().toString()
+                 for a in menu.actions() if not a.isSeparator()}
+    assert shortcuts == {"Next escalation": "Ctrl+J", "Claim": "Ctrl+Shift+C",
+                         "Release": "Ctrl+Shift+L", "Approve": "Ctrl+Shift+A",
+                         "Deny": "Ctrl+Shift+D", "Send reply": "Ctrl+Shift+R",
+                         "Resolve": "Ctrl+Shift+S", "Hand back": "Ctrl+Shift+H"}
+    window.act_shortcuts.trigger()
+    box = window.findChild(QMessageBox)
+    qtbot.waitUntil(lambda: box is not None and box.isVisible())
+    for name, keys in shortcuts.items():
+        assert f"<td>{name}</td><td>&nbsp;&nbsp;<b>{keys}</b>" in box.text()
+    box.close()
+
+
+def test_moving_on_during_a_hand_back_keeps_the_item_the_operator_chose(
+        make_console, tight, clock, run_async, qtbot):
+    tight.mock.latency_median_ms = 30  # the re-run takes a while, as a real LLM's does
+    desk = make_console(tight, rows=[], clock=clock, notifier=RecordingNotifier())
+    window, panel = desk.window, desk.window.escalation
+    window.show()
+    first = submit(run_async, desk, "I want to talk to a human please", 7)
+    second = submit(run_async, desk, "Please let me speak to a person", 8)
+    qtbot.waitUntil(lambda: shown_rows(window) == 2)
+    window.escalations.select_next()
+    qtbot.waitUntil(lambda: panel.item is not None and panel.item.request_id == first.request_id)
+    key(qtbot, window, "Ctrl+Shift+C")
+    panel.note.setText("They are a VIP")
+    window.escalation.act_hand_back.trigger()
+    handing_back = panel.running
+    window.escalations.select_next()  # on to the next one while the agent re-runs the first
+    qtbot.waitUntil(handing_back.done, timeout=15_000)
+    qtbot.waitUntil(lambda: window.escalations.loads > 0 and shown_rows(window) == 2)
+    qtbot.wait(50)
+    assert panel.item is not None and panel.item.request_id == second.request_id
+    assert window.escalations.current_id() == panel.item.id
+
+
+def test_each_item_shows_its_own_refund_and_an_edit_survives_a_reload(
+        desk, tight, run_async, qtbot):
+    window, panel = desk.window, desk.window.escalation
+    engine = desk.engine
+    orders = [(oid, cid, engine.validator.quote(oid)) for oid, cid in engine.shop.conn.execute(
+        "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id LIMIT 20")]
+    refundable = [(oid, cid, q) for oid, cid, q in orders if q and q.allowed_cents > 0][:2]
+    for oid, cid, _quote in refundable:
+        submit(run_async, desk, f"I want a refund for order {oid}", cid)
+    qtbot.waitUntil(lambda: shown_rows(window) == 2)
+    for row, (oid, _cid, quote) in enumerate(refundable):
+        window.escalations.select(window.escalations.model.items[row].id)
+        qtbot.waitUntil(lambda oid=oid: panel.item is not None
+                        and panel.pending.arg_edits["order_id"].text() == str(oid))
+        assert panel.pending.arg_edits["amount"].text() == str(quote.allowed_dollars)
+
+    key(qtbot, window, "Ctrl+Shift+C")
+    panel.pending.arg_edits["amount"].setText("10")
+    run_async(panel.reload())  # as after any change to the item
+    assert panel.pending.arg_edits["amount"].text() == "10"
+    key(qtbot, window, "Ctrl+Shift+A")
+    assert panel.pending.arg_edits["amount"].text() == "10"  # as approved
+    with sqlite3.connect(tight.shop_path) as shop:
+        assert shop.execute("SELECT amount_cents FROM refunds WHERE request_id = ?",
+                            (panel.item.request_id,)).fetchall() == [(1000,)]
+
+
+def test_a_half_written_reply_waits_while_the_operator_looks_at_another_item(
+        desk, run_async, qtbot):
+    window, panel = desk.window, desk.window.escalation
+    first = submit(run_async, desk, "I want to talk to a human please", 7)
+    submit(run_async, desk, "Please let me speak to a person", 8)
+    qtbot.waitUntil(lambda: shown_rows(window) == 2)
+    window.escalations.select_next()
+    qtbot.waitUntil(lambda: panel.item is not None and panel.item.request_id == first.request_id)
+    key(qtbot, window, "Ctrl+Shift+C")
+    panel.composer.setPlainText("Hello, this is Alice from support. About your")
+    panel.note.setText("VIP")
+    window.escalations.select_next()
+    qtbot.waitUntil(lambda: panel.item.request_id != first.request_id)
+    assert panel.composer.toPlainText().startswith("Of course. I'm handing you over")
+    window.escalations.select(window.escalations.model.items[0].id)
+    qtbot.waitUntil(lambda: panel.item.request_id == first.request_id)
+    assert panel.composer.toPlainText() == "Hello, this is Alice from support. About your"
+    assert panel.note.text() == "VIP"
+
+
+def test_a_burst_from_another_process_is_one_notice(desk, tight, clock, notifier, run_async,
+                                                    qtbot):
+    window = desk.window
+    qtbot.waitUntil(lambda: window.escalations.loads >= 1)
+    other = Engine(tight, clock=clock)  # a headless replay on the same database
+    try:
+        for customer in (7, 8, 9):
+            run_async(other.submit(Request("I want to talk to a human please",
+                                           customer_id=customer)))
+    finally:
+        run_async(other.close())
+    assert notifier.sent == []  # not this console's bridge: found on the next reload
+    window.escalations.refresh()
+    qtbot.waitUntil(lambda: shown_rows(window) == 3)
+    assert notifier.sent == [("New escalations: 3",
+                              f"#{window.escalations.model.items[0].id} customer asked for a "
+                              "human — customer 7; and 2 more")]
