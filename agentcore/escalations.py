@@ -217,8 +217,32 @@ class EscalationQueue:
     # -- reading -------------------------------------------------------------
 
     async def list(self, state: EscalationState | str | None = None,
-                   reason: EscalationReason | str | None = None) -> list[Escalation]:
-        """Items oldest first, optionally only those in a state or with a reason."""
+                   reason: EscalationReason | str | None = None, *,
+                   after_id: int | None = None, limit: int | None = None) -> list[Escalation]:
+        """Items oldest first, optionally only those in a state, with a reason, newer
+        than an id (what arrived since a look), and at most `limit` of them."""
+        where, params = self._filter(state, reason, after_id)
+        sql = _SELECT + where + "ORDER BY e.created_at, e.id"
+        if limit is not None:
+            sql += " LIMIT :limit"
+            params["limit"] = limit
+        return [_escalation(r) for r in self._rows(sql, params)]
+
+    async def count(self, state: EscalationState | str | None = None,
+                    reason: EscalationReason | str | None = None) -> int:
+        """How many items `list` would return, without loading them: the status bar
+        and the queue view ask every few seconds, and a busy day leaves thousands."""
+        where, params = self._filter(state, reason, None)
+        rows = self._rows(f"SELECT COUNT(*) AS n FROM escalations e {where}", params)
+        return int(rows[0]["n"])
+
+    async def newest_id(self) -> int:
+        """The id of the latest item (0 when there is none): `list(after_id=...)`
+        from it returns exactly what arrives next."""
+        return int(self._rows("SELECT COALESCE(MAX(id), 0) AS n FROM escalations", {})[0]["n"])
+
+    def _filter(self, state: EscalationState | str | None, reason: EscalationReason | str | None,
+                after_id: int | None) -> tuple[str, dict[str, Any]]:
         if state is not None:
             try:
                 state = EscalationState(state)
@@ -230,26 +254,11 @@ class EscalationQueue:
             where.append(f"{_EFFECTIVE_STATE} = :state")
         if reason is not None:
             where.append("e.reason = :reason")
-        sql = _SELECT + (f"WHERE {' AND '.join(where)} " if where else "")
-        rows = self._rows(sql + "ORDER BY e.created_at, e.id",
-                          {"now": self.clock.now(), "state": state,
-                           "reason": str(reason) if reason is not None else None})
-        return [_escalation(r) for r in rows]
-
-    async def count(self, state: EscalationState | str | None = None) -> int:
-        """How many items are in a state (all when None), without loading them: the
-        status bar asks every few seconds, and a busy day leaves thousands."""
-        where = ""
-        if state is not None:
-            where = f"WHERE {_EFFECTIVE_STATE} = :state"
-            try:
-                state = EscalationState(state)
-            except ValueError:
-                raise QueueError(f"unknown state {state!r}; one of: "
-                                 f"{', '.join(EscalationState)}") from None
-        rows = self._rows(f"SELECT COUNT(*) AS n FROM escalations e {where}",
-                          {"now": self.clock.now(), "state": state})
-        return int(rows[0]["n"])
+        if after_id is not None:
+            where.append("e.id > :after_id")
+        params = {"now": self.clock.now(), "state": state, "after_id": after_id,
+                  "reason": str(reason) if reason is not None else None}
+        return (f"WHERE {' AND '.join(where)} " if where else ""), params
 
     async def get(self, escalation_id: int) -> Escalation:
         """One item with its full context: request, customer, trace, outcome."""

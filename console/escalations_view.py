@@ -3,8 +3,11 @@ has waited against the target (red when late), the reason, the customer, the
 intent and the money at stake; filtered by reason.
 
 `QueueModel` is a table adapter over the items the queue lists; `QueuePanel`
-reloads it (a coroutine on the qasync loop) when the bridge says an item
-escalated or changed, and every few seconds, since leases lapse on their own.
+reloads it (a coroutine on the qasync loop) when an operator acts on an item,
+at most a few times a second while the agent escalates, and every few seconds,
+since leases lapse on their own. A load reads the oldest `PAGE` items and counts
+the rest in SQL: an unattended demo leaves thousands open, and reading them all
+on every escalation once stalled the GUI for 150 ms.
 A new item that arrives while the console runs is announced through a
 `Notifier` (a tray balloon, or the status bar where there is no tray).
 """
@@ -58,6 +61,8 @@ ID_ROLE = Qt.ItemDataRole.UserRole  # the escalation id behind a row
 LATE_COLOUR = "#e5534b"
 ALL = ""
 _LISTED = (EscalationState.OPEN, EscalationState.CLAIMED, EscalationState.HANDED_BACK)
+PAGE = 500  # items shown: the oldest, which an operator works first
+RELOAD_THROTTLE_MS = 300  # a stream of escalations reloads at most this often
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -181,11 +186,12 @@ class QueuePanel(QWidget):
         self.queue = queue
         self.notifier = notifier
         self.model = QueueModel(clock.now, settings, self)
-        self._known: set[int] | None = None  # None until the first load: no notice for those
+        self._seen_id: int | None = None  # the newest item announced; None before the first load
         self._loading: asyncio.Task[None] | None = None
         self._again = False
         self._stopped = False
         self.loads = 0  # finished loads, for tests that wait for a fresh view
+        self.page = PAGE
 
         self.reason = QComboBox()
         self.reason.addItem("All reasons", ALL)
@@ -225,8 +231,12 @@ class QueuePanel(QWidget):
         self.view.selectionModel().currentRowChanged.connect(
             lambda current, _previous: self.selected.emit(
                 current.data(ID_ROLE) if current.isValid() else None))
-        bridge.escalated.connect(lambda _outcome: self.refresh())
-        bridge.escalation_changed.connect(lambda _id: self.refresh())
+        self._throttle = QTimer(self)
+        self._throttle.setSingleShot(True)
+        self._throttle.setInterval(RELOAD_THROTTLE_MS)
+        self._throttle.timeout.connect(self.refresh)
+        bridge.escalated.connect(self._soon)
+        bridge.escalation_changed.connect(lambda _id: self.refresh())  # an operator's act
         # Waiting times grow by the second; leases lapse unannounced: reload now and then.
         self._ticks = 0
         self._timer = QTimer(self)
@@ -242,6 +252,7 @@ class QueuePanel(QWidget):
         """No more loads: called before the engine (and its database) closes."""
         self._stopped = True
         self._timer.stop()
+        self._throttle.stop()
         if self._loading is not None:
             self._loading.cancel()
 
@@ -253,32 +264,42 @@ class QueuePanel(QWidget):
             return
         self._loading = asyncio.ensure_future(self._load())
 
+    def _soon(self, _outcome: object = None) -> None:
+        # Not restarted while pending: under a steady stream it still fires.
+        if not self._throttle.isActive():
+            self._throttle.start()
+
     async def _load(self) -> None:
+        reason = self.reason.currentData() or None
         try:
-            items = [i for state in _LISTED for i in await self.queue.list(state=state)]
+            items = [i for state in _LISTED
+                     for i in await self.queue.list(state=state, reason=reason, limit=self.page)]
+            total = sum([await self.queue.count(state) for state in _LISTED])
+            matching = total if reason is None else sum(
+                [await self.queue.count(state, reason) for state in _LISTED])
+            await self._announce()
         except StorageError:  # a locked database is not worth a dialog: the next tick retries
             log.warning("loading the escalation queue failed", exc_info=True)
             return
         items.sort(key=lambda i: (i.created_at, i.id))
-        self._announce(items)
-        reason = self.reason.currentData()
-        shown = [i for i in items if reason == ALL or i.reason == reason]
+        shown = items[:self.page]
         current = self.current_id()
         self.model.set_items(shown)
         if current is not None:
             self.select(current, announce=False)
-        self._show_count(len(shown), len(items))
+        self._show_count(len(shown), matching, total)
         self.loads += 1
         if self._again:
             self._again = False
             self.refresh()
 
-    def _announce(self, items: list[Escalation]) -> None:
+    async def _announce(self) -> None:
         """One notice per load, however many arrived: a burst is one balloon, not ten."""
-        known, self._known = self._known, {i.id for i in items}
-        if known is None:
+        seen, self._seen_id = self._seen_id, await self.queue.newest_id()
+        if seen is None:
             return  # what was waiting at start-up is in the queue, not news
-        new = [i for i in items if i.id not in known and i.state is EscalationState.OPEN]
+        new = [i for i in await self.queue.list(state=EscalationState.OPEN, after_id=seen)
+               if i.id <= self._seen_id]
         if not new:
             return
         first = new[0]
@@ -299,11 +320,15 @@ class QueuePanel(QWidget):
         if self._ticks % 5 == 0:
             self.refresh()
 
-    def _show_count(self, shown: int = 0, total: int = 0) -> None:
+    def _show_count(self, shown: int = 0, matching: int = 0, total: int = 0) -> None:
+        """"12 waiting or in hand", "3 of 12" when filtered, "500 of 3,214" when only
+        the oldest page is shown."""
         late = sum(1 for i in self.model.items if self.model.is_late(i))
-        text = f"{shown} of {total}" if shown != total else f"{total}"
+        # The oldest are shown: when all of a full page are late, more may be.
+        late_text = f"{late:,}+" if late == shown == self.page < matching else f"{late:,}"
+        text = f"{shown:,} of {total:,}" if shown != total else f"{total:,}"
         self.count.setText(f"{text} waiting or in hand" + (f", <b style='color:{LATE_COLOUR}'>"
-                                                          f"{late} late</b>" if late else ""))
+                                                          f"{late_text} late</b>" if late else ""))
 
     # -- selection -------------------------------------------------------------
 

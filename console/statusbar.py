@@ -107,7 +107,9 @@ class EscalationsSegment(QLabel):
         self._periodic.setInterval(interval_ms)
         self._periodic.timeout.connect(self.refresh)
         self._periodic.start()
-        bridge.escalated.connect(lambda _outcome: self._debounce.start())
+        # Not restarted while pending: a steady stream of escalations still counts.
+        bridge.escalated.connect(lambda _outcome: self._debounce.isActive()
+                                 or self._debounce.start())
         bridge.escalation_changed.connect(lambda _id: self._debounce.start())  # claimed
         self.setToolTip("Escalations waiting for an operator (open items)")
         self._show()

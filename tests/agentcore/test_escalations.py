@@ -111,6 +111,12 @@ async def test_items_are_listed_oldest_first_and_filtered(desk):
     assert await desk.queue.list(state="resolved") == []
     assert (await desk.queue.count(), await desk.queue.count("open")) == (2, 2)
     assert await desk.queue.count("resolved") == 0
+    assert await desk.queue.count("open", EscalationReason.DOLLAR_CEILING) == 1
+    # A long queue is read a page at a time, and "what is new" from the last id seen.
+    assert [i.id for i in await desk.queue.list("open", limit=1)] == [refund]
+    assert [i.id for i in await desk.queue.list(after_id=refund)] == [budget]
+    assert await desk.queue.newest_id() == budget
+    assert await desk.queue.list(after_id=await desk.queue.newest_id()) == []
     with pytest.raises(QueueError, match="unknown state 'closed'"):
         await desk.queue.list(state="closed")
     with pytest.raises(QueueError, match="unknown state 'closed'"):

@@ -412,3 +412,23 @@ def test_a_burst_from_another_process_is_one_notice(desk, tight, clock, notifier
     assert notifier.sent == [("New escalations: 3",
                               f"#{window.escalations.model.items[0].id} customer asked for a "
                               "human — customer 7; and 2 more")]
+
+
+def test_a_long_queue_shows_its_oldest_page_and_counts_the_rest(desk, clock, notifier,
+                                                               run_async, qtbot):
+    window = desk.window
+    window.escalations.page = 2  # a busy day's thousands, in small
+    qtbot.waitUntil(lambda: window.escalations.loads >= 1)
+    texts = ["I want to talk to a human please", "Please let me speak to a person",
+             "Can a real person call me back"]
+    first = [submit(run_async, desk, text, 7 + n) for n, text in enumerate(texts)]
+    qtbot.waitUntil(lambda: window.escalations_segment.count == 3)
+    qtbot.waitUntil(lambda: "2 of 3 waiting" in window.escalations.count.text())
+    shown = [window.escalations.model.items[r].request_id for r in range(shown_rows(window))]
+    assert shown == [o.request_id for o in first[:2]]  # the oldest, worked first
+    # Every one of them was announced, the one beyond the page too.
+    announced = sum(1 if title == "New escalation" else int(title.rsplit(" ", 1)[1])
+                    for title, _body in notifier.sent)
+    assert announced == 3
+    clock.advance(601)  # all late, but only two are in view: "2+ late"
+    qtbot.waitUntil(lambda: "2+ late" in window.escalations.count.text(), timeout=8000)
