@@ -7,7 +7,8 @@ reloads it (a coroutine on the qasync loop) when an operator acts on an item,
 at most a few times a second while the agent escalates, and every few seconds,
 since leases lapse on their own. A load reads the oldest `PAGE` items and counts
 the rest in SQL: an unattended demo leaves thousands open, and reading them all
-on every escalation once stalled the GUI for 150 ms.
+on every escalation once stalled the GUI for 150 ms. Behind another tab the
+panel only announces what is new; it loads the page when it is shown.
 A new item that arrives while the console runs is announced through a
 `Notifier` (a tray balloon, or the status bar where there is no tray).
 """
@@ -61,8 +62,8 @@ ID_ROLE = Qt.ItemDataRole.UserRole  # the escalation id behind a row
 LATE_COLOUR = "#e5534b"
 ALL = ""
 _LISTED = (EscalationState.OPEN, EscalationState.CLAIMED, EscalationState.HANDED_BACK)
-PAGE = 500  # items shown: the oldest, which an operator works first
-RELOAD_THROTTLE_MS = 300  # a stream of escalations reloads at most this often
+PAGE = 200  # items shown: the oldest, which an operator works first
+RELOAD_THROTTLE_MS = 1000  # a stream of escalations reloads at most this often
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -192,6 +193,7 @@ class QueuePanel(QWidget):
         self._stopped = False
         self.loads = 0  # finished loads, for tests that wait for a fresh view
         self.page = PAGE
+        self.in_view = True  # until the window says its tab is behind another
 
         self.reason = QComboBox()
         self.reason.addItem("All reasons", ALL)
@@ -215,7 +217,8 @@ class QueuePanel(QWidget):
         self.act_next = QAction("&Next escalation", self)
         self.act_next.setShortcut(QKeySequence("Ctrl+J"))
         self.act_next.setToolTip("Select the next item nobody else has claimed (Ctrl+J)")
-        self.act_next.triggered.connect(self.select_next)
+        self.act_next.triggered.connect(self._next_requested)
+        self._next_after_load = False
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Reason:"))
@@ -264,20 +267,44 @@ class QueuePanel(QWidget):
             return
         self._loading = asyncio.ensure_future(self._load())
 
+    def set_in_view(self, in_view: bool) -> None:
+        """Told by the window when the queue's tab comes to the front or leaves it (a
+        tab behind another still counts as visible to Qt)."""
+        self.in_view = in_view
+        if in_view:
+            self.refresh()  # what changed while another tab was in front
+
+    def _next_requested(self) -> None:
+        if self.in_view and self.loads:
+            self.select_next()
+        else:  # brought forward by the same shortcut: select once the page is in
+            self._next_after_load = True
+            self.refresh()
+
     def _soon(self, _outcome: object = None) -> None:
         # Not restarted while pending: under a steady stream it still fires.
         if not self._throttle.isActive():
             self._throttle.start()
 
     async def _load(self) -> None:
+        try:
+            await self._load_page()
+        finally:
+            if self._again:  # asked for while this load ran (shown, filtered, acted on)
+                self._again = False
+                self.refresh()
+
+    async def _load_page(self) -> None:
         reason = self.reason.currentData() or None
         try:
+            await self._announce()
+            if not self.in_view:
+                return  # nobody would see the page: loaded when shown
             items = [i for state in _LISTED
                      for i in await self.queue.list(state=state, reason=reason, limit=self.page)]
             total = sum([await self.queue.count(state) for state in _LISTED])
             matching = total if reason is None else sum(
                 [await self.queue.count(state, reason) for state in _LISTED])
-            await self._announce()
         except StorageError:  # a locked database is not worth a dialog: the next tick retries
             log.warning("loading the escalation queue failed", exc_info=True)
             return
@@ -289,9 +316,9 @@ class QueuePanel(QWidget):
             self.select(current, announce=False)
         self._show_count(len(shown), matching, total)
         self.loads += 1
-        if self._again:
-            self._again = False
-            self.refresh()
+        if self._next_after_load:
+            self._next_after_load = False
+            self.select_next()
 
     async def _announce(self) -> None:
         """One notice per load, however many arrived: a burst is one balloon, not ten."""

@@ -276,6 +276,7 @@ class MainWindow(QMainWindow):
         self.escalations.selected.connect(self.escalation.show_item)
         self.escalations.selected.connect(lambda _id: self._raise(self.escalation_dock))
         self.escalations.act_next.triggered.connect(lambda: self._raise(self.queue_dock))
+        self.queue_dock.visibilityChanged.connect(self.escalations.set_in_view)
         self.escalations.user_message.connect(
             lambda text: self.statusBar().showMessage(text, 10_000))
         self.escalation.user_message.connect(

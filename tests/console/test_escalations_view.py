@@ -57,7 +57,7 @@ def tight(settings):
 @pytest.fixture
 def desk(make_console, tight, clock, notifier):
     console = make_console(tight, rows=[], clock=clock, notifier=notifier)
-    console.window.show()
+    show_queue(console.window)
     console.window.activateWindow()
     return console
 
@@ -78,6 +78,12 @@ def key(qtbot, window, keys: str) -> Any:
     return panel.running.result()
 
 
+def show_queue(window) -> None:
+    """The window, with the queue's tab in front (it shares a dock with the feed)."""
+    window.show()
+    window.queue_dock.raise_()
+
+
 def submit(run_async, console, text: str, customer_id: int):
     return run_async(console.engine.submit(Request(text, customer_id=customer_id)))
 
@@ -93,7 +99,7 @@ def test_ceiling_traffic_is_queued_counted_announced_and_late_in_red(
              "channel": "chat"}]
     desk = make_console(tight, rows=rows, clock=clock, notifier=notifier)
     window = desk.window
-    window.show()
+    show_queue(window)
     window.act_traffic.trigger()
     qtbot.waitUntil(lambda: window.traffic.submitted >= 1, timeout=10_000)
     window.act_traffic.trigger()  # pause
@@ -132,7 +138,7 @@ def test_without_a_tray_the_notice_goes_to_the_status_bar(make_console, tight, r
                                                           qtbot):
     console = make_console(tight, rows=[])  # the real notifier, offscreen: no tray
     window = console.window
-    window.show()
+    show_queue(window)
     assert window.notifier.tray is None
     qtbot.waitUntil(lambda: window.escalations.loads >= 1)
     submit(run_async, console, "I want to talk to a human please", 7)
@@ -253,7 +259,7 @@ def test_hand_back_reruns_with_the_note_and_shows_the_new_outcome(desk, tight, r
 def test_a_claim_survives_a_restart_until_its_lease_ends(make_console, tight, clock,
                                                          run_async, qtbot):
     first = make_console(tight, rows=[], clock=clock, notifier=RecordingNotifier())
-    first.window.show()
+    show_queue(first.window)
     order, customer = refundable_order(tight)
     refund = submit(run_async, first, f"I want a refund for order {order}", customer)
     panel = first.window.escalation
@@ -267,7 +273,7 @@ def test_a_claim_survives_a_restart_until_its_lease_ends(make_console, tight, cl
     clock.advance(100)
     second = make_console(tight, rows=[], clock=clock, notifier=RecordingNotifier())
     window, panel = second.window, second.window.escalation
-    window.show()
+    show_queue(window)
     qtbot.waitUntil(lambda: shown_rows(window) == 1)
     assert cell(window, 0, Column.STATE) == f"claimed by {OPERATOR}"
     window.escalations.select(window.escalations.model.items[0].id)
@@ -330,7 +336,7 @@ def test_moving_on_during_a_hand_back_keeps_the_item_the_operator_chose(
     tight.mock.latency_median_ms = 30  # the re-run takes a while, as a real LLM's does
     desk = make_console(tight, rows=[], clock=clock, notifier=RecordingNotifier())
     window, panel = desk.window, desk.window.escalation
-    window.show()
+    show_queue(window)
     first = submit(run_async, desk, "I want to talk to a human please", 7)
     second = submit(run_async, desk, "Please let me speak to a person", 8)
     qtbot.waitUntil(lambda: shown_rows(window) == 2)
@@ -432,3 +438,20 @@ def test_a_long_queue_shows_its_oldest_page_and_counts_the_rest(desk, clock, not
     assert announced == 3
     clock.advance(601)  # all late, but only two are in view: "2+ late"
     qtbot.waitUntil(lambda: "2+ late" in window.escalations.count.text(), timeout=8000)
+
+
+def test_behind_the_feed_the_queue_announces_and_ctrl_j_brings_it_forward(
+        make_console, tight, clock, notifier, run_async, qtbot):
+    console = make_console(tight, rows=[], clock=clock, notifier=notifier)
+    window = console.window
+    window.show()  # the feed's tab in front, as at start-up
+    qtbot.waitUntil(lambda: window.escalations_segment.count == 0)
+    first = submit(run_async, console, "I want to talk to a human please", 7)
+    qtbot.waitUntil(lambda: len(notifier.sent) == 1, timeout=5000)
+    assert not window.escalations.in_view and shown_rows(window) == 0
+    assert window.escalations_segment.count == 1
+
+    qtbot.keyClick(window.feed.view, Qt.Key.Key_J, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.escalations.current_id() is not None, timeout=5000)
+    assert window.escalations.in_view
+    assert window.escalations.model.items[0].request_id == first.request_id
