@@ -41,7 +41,7 @@ def bench_load(results: list[tuple[str, str, str]], seconds: float) -> None:
     from agentcore.replay import load_corpus
     from agentcore.settings import LLMSettings
     from bench.workloads import bench_settings, fresh_data_dir
-    from console.app import build_console
+    from console.app import build_console, freeze_startup_heap
 
     app = QApplication.instance() or QApplication([])
     loop = qasync.QEventLoop(app)
@@ -56,6 +56,7 @@ def bench_load(results: list[tuple[str, str, str]], seconds: float) -> None:
     window = console.window
     window.resize(1400, 900)
     window.show()
+    freeze_startup_heap()  # as `python -m console` does
     process = psutil.Process()
 
     async def run() -> tuple[list[float], int, int, int, int]:
