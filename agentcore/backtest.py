@@ -1,0 +1,269 @@
+"""Backtests: an edited rule set replayed over recorded traffic before it goes live.
+
+The recorded requests (the `requests` and `outcomes` tables, newest first) are
+normalised as the guard does and routed through the live router ("before") and
+the edited one ("after"). Routing is one RE2 Set scan per text, so 100,000
+requests take well under two seconds; the live router's answers are cached per
+router (routers are immutable), so each keystroke pays for the edited set only.
+
+What an operator reads from a result:
+- changes: requests whose winning rule differs (gained by the fast path, lost to
+  the slow path, or switched between rules);
+- the fast-path share before and after;
+- dollars and latency per day saved or added, from what each changed request
+  actually cost on the path it took, and recorded averages for the path it did
+  not take (rules cost no dollars; their latency is the recorded rule-route mean);
+- conflicts: requests more than one rule matches (the priority decides);
+- precision: of matched requests whose intent is known (the LLM's decision when
+  the slow path answered, or an operator's resolution in labelled_examples), the
+  share where the rule's intent agrees.
+
+It runs off the event loop (a worker thread): `cancelled` is polled every few
+thousand requests so a backtest superseded by more typing stops early.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from agentcore.errors import AgentError
+from agentcore.guard import normalise
+from agentcore.router import Router, Rule
+
+log = logging.getLogger("agentcore.backtest")
+
+DEFAULT_SAMPLE = 10_000
+MAX_SAMPLES = 200  # matches listed to eyeball: enough to read, cheap to show
+_POLL_EVERY = 4096
+_MIN_SPAN_S = 60.0  # per-day figures from a shorter recording would be noise
+
+
+class BacktestCancelled(AgentError):
+    """A newer backtest superseded this one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One recorded request and what answering it cost."""
+
+    id: str
+    text: str  # as the customer wrote it (shown to the operator)
+    normalised: str  # as the router sees it
+    route: str  # the path it took: rule, llm, cache-l1, ...
+    rule_id: str | None
+    known_intent: str | None  # an operator's label, else the LLM's decision
+    dollars: float
+    latency_ms: float
+    received_at: float
+
+
+_QUERY = """
+SELECT r.id, r.text, r.received_at, o.route, o.intent, o.rule_id, o.dollars, o.latency_ms,
+       l.intent AS label
+FROM requests r JOIN outcomes o ON o.request_id = r.id
+LEFT JOIN labelled_examples l ON l.request_id = r.id
+WHERE o.status != 'rejected' AND o.route != 'guard'
+ORDER BY r.received_at DESC LIMIT ?
+"""
+
+
+def recorded_from_rows(rows: Iterable[Sequence]) -> list[Recorded]:
+    out = []
+    for rid, text, received, route, intent, rule_id, dollars, latency, label in rows:
+        known = label or (intent if route == "llm" else None)
+        out.append(Recorded(rid, text, normalise(text), route, rule_id, known,
+                            float(dollars), float(latency), float(received)))
+    return out
+
+
+def load_recorded(db_path: Path, limit: int = DEFAULT_SAMPLE) -> list[Recorded]:
+    """The newest `limit` answered or escalated requests, read on a connection of
+    the caller's own (the worker thread's), read-only."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(_QUERY, (limit,)).fetchall()
+    finally:
+        conn.close()
+    return recorded_from_rows(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class PathCosts:
+    """Recorded means of each path, for requests that never took it."""
+
+    llm_dollars: float
+    llm_latency_ms: float
+    rule_latency_ms: float
+
+    @classmethod
+    def of(cls, requests: Sequence[Recorded]) -> PathCosts:
+        llm = [r for r in requests if r.route == "llm"]
+        rule = [r.latency_ms for r in requests if r.route == "rule"]
+        return cls(statistics.fmean(r.dollars for r in llm) if llm else 0.0,
+                   statistics.fmean(r.latency_ms for r in llm) if llm else 0.0,
+                   statistics.fmean(rule) if rule else 0.0)
+
+    def slow(self, r: Recorded) -> tuple[float, float]:
+        return (r.dollars, r.latency_ms) if r.route == "llm" else (
+            self.llm_dollars, self.llm_latency_ms)
+
+    def fast(self, r: Recorded) -> tuple[float, float]:
+        return (0.0, r.latency_ms) if r.route == "rule" else (0.0, self.rule_latency_ms)
+
+
+ChangeKind = Literal["gained", "lost", "switched"]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    request: Recorded
+    kind: ChangeKind  # gained: slow -> fast; lost: fast -> slow; switched: rule -> rule
+    before: str | None  # winning rule id with the live rules
+    after: str | None  # with the edited rules
+    dollars: float  # what the change adds per request (negative: saves)
+    latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    request: Recorded
+    rule_id: str
+    rule_intent: str
+    agrees: bool | None  # None: the request's intent is not known
+
+
+@dataclass(slots=True)
+class BacktestResult:
+    total: int
+    fast_before: int
+    fast_after: int
+    changes: list[Change]
+    conflicts: list[tuple[Recorded, tuple[str, ...]]]
+    precision: dict[str, tuple[int, int]]  # rule id -> (agreeing, with a known intent)
+    samples: list[Sample]
+    span_s: float  # from the oldest to the newest request replayed
+    dollars_delta: float  # over the whole sample (negative: saved)
+    latency_delta_ms: float
+    focus: str | None = None
+    costs: PathCosts = field(default_factory=lambda: PathCosts(0.0, 0.0, 0.0))
+
+    def of_kind(self, kind: ChangeKind) -> list[Change]:
+        return [c for c in self.changes if c.kind == kind]
+
+    @property
+    def gained(self) -> list[Change]:
+        return self.of_kind("gained")
+
+    @property
+    def lost(self) -> list[Change]:
+        return self.of_kind("lost")
+
+    def share(self, fast: int) -> float:
+        return fast / self.total if self.total else 0.0
+
+    @property
+    def per_day(self) -> float:
+        """Multiplier from the sample to a day at the recorded rate."""
+        return 86_400.0 / max(self.span_s, _MIN_SPAN_S)
+
+    @property
+    def dollars_per_day(self) -> float:
+        return self.dollars_delta * self.per_day
+
+    @property
+    def latency_s_per_day(self) -> float:
+        return self.latency_delta_ms / 1000 * self.per_day
+
+    def rule_precision(self, rule_id: str) -> float | None:
+        agree, known = self.precision.get(rule_id, (0, 0))
+        return agree / known if known else None
+
+
+class Backtester:
+    """Replays one loaded sample of recorded traffic through rule sets."""
+
+    def __init__(self, requests: Sequence[Recorded]) -> None:
+        self.requests = list(requests)
+        self.costs = PathCosts.of(self.requests)
+        times = [r.received_at for r in self.requests]
+        self.span_s = (max(times) - min(times)) if times else 0.0
+        self._baseline: tuple[Router, list[Rule | None]] | None = None
+
+    def _winners(self, router: Router, cancelled: Callable[[], bool]) -> list[Rule | None]:
+        if self._baseline is not None and self._baseline[0] is router:
+            return self._baseline[1]
+        winners: list[Rule | None] = []
+        hits = router.hits
+        for i, r in enumerate(self.requests):
+            if i % _POLL_EVERY == 0 and cancelled():
+                raise BacktestCancelled("superseded")
+            winners.append(hits(r.normalised)[0])
+        self._baseline = (router, winners)  # the live router is reused edit after edit
+        return winners
+
+    def run(self, live: Router, edited: Router, *, focus: str | None = None,
+            cancelled: Callable[[], bool] = lambda: False) -> BacktestResult:
+        """`focus`: a rule id whose matches are listed as samples (else every rule's)."""
+        before = self._winners(live, cancelled)
+        costs = self.costs
+        changes: list[Change] = []
+        conflicts: list[tuple[Recorded, tuple[str, ...]]] = []
+        precision: dict[str, list[int]] = {}
+        samples: list[Sample] = []
+        fast_before = fast_after = 0
+        dollars = latency = 0.0
+        hits = edited.hits
+        for i, r in enumerate(self.requests):
+            if i % _POLL_EVERY == 0 and cancelled():
+                raise BacktestCancelled("superseded")
+            old = before[i]
+            new, matched = hits(r.normalised)
+            fast_before += old is not None
+            if len(matched) > 1:
+                conflicts.append((r, matched))
+            if new is not None:
+                fast_after += 1
+                agrees = None if r.known_intent is None else r.known_intent == new.intent
+                if agrees is not None:
+                    counts = precision.setdefault(new.id, [0, 0])
+                    counts[0] += agrees
+                    counts[1] += 1
+                if focus is None or new.id == focus:
+                    samples.append(Sample(r, new.id, new.intent, agrees))
+            old_id = old.id if old is not None else None
+            new_id = new.id if new is not None else None
+            if old_id == new_id:
+                continue
+            if old_id is None:
+                (sd, sl), (fd, fl) = costs.slow(r), costs.fast(r)
+                change = Change(r, "gained", None, new_id, fd - sd, fl - sl)
+            elif new_id is None:
+                (sd, sl), (fd, fl) = costs.slow(r), costs.fast(r)
+                change = Change(r, "lost", old_id, None, sd - fd, sl - fl)
+            else:
+                change = Change(r, "switched", old_id, new_id, 0.0, 0.0)
+            dollars += change.dollars
+            latency += change.latency_ms
+            changes.append(change)
+        # Disagreements first (what the operator must look at), then agreements.
+        samples.sort(key=lambda s: {False: 0, True: 1, None: 2}[s.agrees])
+        return BacktestResult(
+            total=len(self.requests), fast_before=fast_before, fast_after=fast_after,
+            changes=changes, conflicts=conflicts,
+            precision={k: (v[0], v[1]) for k, v in precision.items()},
+            samples=samples[:MAX_SAMPLES], span_s=self.span_s, dollars_delta=dollars,
+            latency_delta_ms=latency, focus=focus, costs=costs)
+
+
+def backtest_rules(backtester: Backtester, live: Router, rules: Iterable[Rule],
+                   fragments: Mapping[str, str], *, focus: str | None = None,
+                   cancelled: Callable[[], bool] = lambda: False) -> BacktestResult:
+    """Compiles `rules` (RuleError names a broken one) and backtests them."""
+    edited = Router(rules, fragments=fragments)
+    return backtester.run(live, edited, focus=focus, cancelled=cancelled)
