@@ -267,3 +267,14 @@ def backtest_rules(backtester: Backtester, live: Router, rules: Iterable[Rule],
     """Compiles `rules` (RuleError names a broken one) and backtests them."""
     edited = Router(rules, fragments=fragments)
     return backtester.run(live, edited, focus=focus, cancelled=cancelled)
+
+
+def hits_since(db_path: Path, since: float) -> dict[str, int]:
+    """Rule id -> requests it answered since `since` (the rules view's 'hits today')."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT rule_id, COUNT(*) FROM outcomes WHERE route = 'rule' "
+                            "AND finished_at >= ? GROUP BY rule_id", (since,)).fetchall()
+    finally:
+        conn.close()
+    return {rule_id: count for rule_id, count in rows if rule_id}

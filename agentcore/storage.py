@@ -328,7 +328,9 @@ class Store:
     # -- rules ---------------------------------------------------------------
 
     def load_rules(self) -> list[dict[str, Any]]:
-        return self.query(f"SELECT {', '.join(RULE_COLUMNS)} FROM rules ORDER BY position")
+        rows = self.query(f"SELECT {', '.join(RULE_COLUMNS)} FROM rules ORDER BY position")
+        # SQLite has no booleans: 1 would reach exports and diffs as 'enabled: 1'.
+        return [{**row, "enabled": bool(row["enabled"])} for row in rows]
 
     def load_fragments(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT name, pattern FROM rule_fragments"))

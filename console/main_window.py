@@ -8,6 +8,7 @@ state: the composition root (`console.app`) creates and closes the engine.
 
 from __future__ import annotations
 
+import getpass
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,13 +26,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agentcore import Engine, KeyringCredentials, Outcome, Settings
+from agentcore import Engine, KeyringCredentials, Outcome, RuleBook, Settings
+from console.backtest_runner import BacktestRunner
 from console.bridge import EngineBridge
 from console.charts import ChartsPanel
 from console.compose import ComposePanel
 from console.detail import DetailPanel
 from console.errors import ErrorReporter
 from console.feed import FeedModel, FeedPanel
+from console.rules_view import RulesView
 from console.settings_dialog import SettingsDialog
 from console.statusbar import (
     BreakerSegment,
@@ -46,7 +49,7 @@ log = logging.getLogger("console.window")
 T = TypeVar("T")
 
 # Bump when docks are added or renamed: Qt then ignores a saved layout it can't apply.
-STATE_VERSION = 1
+STATE_VERSION = 2
 KEY_GEOMETRY = "window/geometry"
 KEY_STATE = "window/state"
 KEY_THEME = "window/theme"
@@ -63,6 +66,14 @@ def _stored(store: QSettings, key: str, convert: Callable[[Any], T], default: T)
     except (TypeError, ValueError):
         log.warning("ignoring the stored %s: %r", key, value)
         return default
+
+
+def _operator() -> str:
+    """Who the rule history names for changes made in this window."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name (some containers)
+        return "operator"
 
 
 class MainWindow(QMainWindow):
@@ -92,6 +103,8 @@ class MainWindow(QMainWindow):
         self.traffic = TrafficGenerator(engine, corpus, rate=rate, parent=self)
         self.traffic_panel = TrafficPanel(self.traffic)
         self.charts = ChartsPanel(bridge, engine)
+        self.rules = RulesView(engine, RuleBook(engine), BacktestRunner(engine, parent=self),
+                               operator=_operator())
 
         self.breaker_segment = BreakerSegment(bridge, engine)
         self.rate_segment = RateSegment(bridge)
@@ -127,8 +140,9 @@ class MainWindow(QMainWindow):
         self.detail_dock = self._dock("Request detail", "detail", self.detail)
         self.compose_dock = self._dock("Compose", "compose", self.compose)
         self.traffic_dock = self._dock("Traffic", "traffic", self.traffic_panel)
+        self.rules_dock = self._dock("Rules", "rules", self.rules)
         self.docks = [self.feed_dock, self.charts_dock, self.detail_dock, self.compose_dock,
-                      self.traffic_dock]
+                      self.traffic_dock, self.rules_dock]
         # No central widget: every panel is a dock the operator can move or hide.
         self.setCentralWidget(None)
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
@@ -137,6 +151,8 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.feed_dock, self.charts_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(self.detail_dock, self.compose_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(self.compose_dock, self.traffic_dock, Qt.Orientation.Vertical)
+        self.tabifyDockWidget(self.feed_dock, self.rules_dock)  # a tab beside the feed
+        self.feed_dock.raise_()
         self.resize(1560, 960)
         self.resizeDocks([self.feed_dock, self.detail_dock], [950, 610],
                          Qt.Orientation.Horizontal)
@@ -183,6 +199,8 @@ class MainWindow(QMainWindow):
                                              tip="Call the LLM whatever fails")
         self.act_release = self._action("Breaker &automatic", tip="Let failures decide again")
         self.act_shortcuts = self._action("&Keyboard shortcuts", "F1")
+        self.act_rules = self._action("R&ules", "Ctrl+Shift+R",
+                                      tip="Edit, backtest and apply the rules")
 
     def _build_menus_and_toolbar(self) -> None:
         bar = self.menuBar()
@@ -194,6 +212,7 @@ class MainWindow(QMainWindow):
         request.addActions([self.act_new, self.act_send])
         traffic = bar.addMenu("&Traffic")
         traffic.addAction(self.act_traffic)
+        traffic.addAction(self.act_rules)
         feed = bar.addMenu("F&eed")
         feed.addActions([self.act_find, self.act_clear_filters, self.act_clear_feed])
         llm = bar.addMenu("&LLM")
@@ -240,6 +259,8 @@ class MainWindow(QMainWindow):
         self.act_force_closed.triggered.connect(lambda: breaker.force_closed())
         self.act_release.triggered.connect(lambda: breaker.release())
         self.act_shortcuts.triggered.connect(self._show_shortcuts)
+        self.act_rules.triggered.connect(self.show_rules)
+        self.rules.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
     # -- state kept between runs -----------------------------------------------------
 
@@ -276,6 +297,7 @@ class MainWindow(QMainWindow):
         self.save_layout()
         self.traffic.pause()
         self.escalations_segment.stop()
+        self.rules.close_runner()  # its worker thread reads the engine's database
         log.info("window closed")
         super().closeEvent(event)
         self.closed.emit()
@@ -286,6 +308,11 @@ class MainWindow(QMainWindow):
         self.compose_dock.show()
         self.compose_dock.raise_()
         self.compose.focus()
+
+    def show_rules(self) -> None:
+        self.rules_dock.show()
+        self.rules_dock.raise_()
+        self.rules.table.setFocus()
 
     def _show_composed(self, outcome: Outcome) -> None:
         # The operator sent it to watch it: select it, unless a filter hides it.
