@@ -84,6 +84,8 @@ class RulesView(QWidget):
         edit = QSplitter(Qt.Orientation.Vertical)
         edit.addWidget(editor_scroll)
         edit.addWidget(self.backtest)
+        edit.setStretchFactor(0, 2)
+        edit.setStretchFactor(1, 3)  # the backtest's lists are what the operator reads
         self.tabs = QTabWidget()
         self.tabs.addTab(edit, "Edit && backtest")
         self.tabs.addTab(self.suggestions, "Suggestions")
