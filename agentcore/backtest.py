@@ -30,7 +30,7 @@ import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, overload
 
 from agentcore.errors import AgentError
 from agentcore.guard import normalise
@@ -73,24 +73,67 @@ ORDER BY r.received_at DESC LIMIT ?
 """
 
 
-def recorded_from_rows(rows: Iterable[Sequence]) -> list[Recorded]:
-    out = []
-    for rid, text, received, route, intent, rule_id, dollars, latency, label in rows:
-        known = label or (intent if route == "llm" else None)
-        out.append(Recorded(rid, text, normalise(text), route, rule_id, known,
-                            float(dollars), float(latency), float(received)))
-    return out
+class RecordedTraffic(Sequence[Recorded]):
+    """Recorded requests held as columns of plain strings and floats.
+
+    100,000 `Recorded` objects would be 100,000 objects the garbage collector
+    walks on every full collection (80-100 ms each, with the GIL held: the GUI
+    thread stalls). Strings and floats in a few lists are not tracked at all;
+    a `Recorded` is built only for the few requests a result lists."""
+
+    def __init__(self, rows: Iterable[Sequence[Any]] = ()) -> None:
+        self.ids: list[str] = []
+        self.texts: list[str] = []
+        self.normalised: list[str] = []
+        self.routes: list[str] = []
+        self.rule_ids: list[str | None] = []
+        self.known: list[str | None] = []
+        self.dollars: list[float] = []
+        self.latency_ms: list[float] = []
+        self.received_at: list[float] = []
+        for rid, text, received, route, intent, rule_id, dollars, latency, label in rows:
+            self.ids.append(rid)
+            self.texts.append(text)
+            self.normalised.append(normalise(text))
+            self.routes.append(route)
+            self.rule_ids.append(rule_id)
+            self.known.append(label or (intent if route == "llm" else None))
+            self.dollars.append(float(dollars))
+            self.latency_ms.append(float(latency))
+            self.received_at.append(float(received))
+
+    @classmethod
+    def of(cls, requests: Iterable[Recorded]) -> RecordedTraffic:
+        if isinstance(requests, RecordedTraffic):
+            return requests
+        return cls((r.id, r.text, r.received_at, r.route, r.known_intent, r.rule_id, r.dollars,
+                    r.latency_ms, r.known_intent) for r in requests)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Recorded: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Recorded]: ...
+
+    def __getitem__(self, index: int | slice) -> Recorded | list[Recorded]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return Recorded(self.ids[index], self.texts[index], self.normalised[index],
+                        self.routes[index], self.rule_ids[index], self.known[index],
+                        self.dollars[index], self.latency_ms[index], self.received_at[index])
 
 
-def load_recorded(db_path: Path, limit: int = DEFAULT_SAMPLE) -> list[Recorded]:
+def load_recorded(db_path: Path, limit: int = DEFAULT_SAMPLE) -> RecordedTraffic:
     """The newest `limit` answered or escalated requests, read on a connection of
     the caller's own (the worker thread's), read-only."""
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        rows = conn.execute(_QUERY, (limit,)).fetchall()
+        return RecordedTraffic(conn.execute(_QUERY, (limit,)))
     finally:
         conn.close()
-    return recorded_from_rows(rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,19 +145,21 @@ class PathCosts:
     rule_latency_ms: float
 
     @classmethod
-    def of(cls, requests: Sequence[Recorded]) -> PathCosts:
-        llm = [r for r in requests if r.route == "llm"]
-        rule = [r.latency_ms for r in requests if r.route == "rule"]
-        return cls(statistics.fmean(r.dollars for r in llm) if llm else 0.0,
-                   statistics.fmean(r.latency_ms for r in llm) if llm else 0.0,
+    def of(cls, t: RecordedTraffic) -> PathCosts:
+        llm = [i for i, route in enumerate(t.routes) if route == "llm"]
+        rule = [t.latency_ms[i] for i, route in enumerate(t.routes) if route == "rule"]
+        return cls(statistics.fmean(t.dollars[i] for i in llm) if llm else 0.0,
+                   statistics.fmean(t.latency_ms[i] for i in llm) if llm else 0.0,
                    statistics.fmean(rule) if rule else 0.0)
 
-    def slow(self, r: Recorded) -> tuple[float, float]:
-        return (r.dollars, r.latency_ms) if r.route == "llm" else (
+    def slow(self, t: RecordedTraffic, i: int) -> tuple[float, float]:
+        """What request `i` costs on the slow path: as recorded, or the LLM mean."""
+        return (t.dollars[i], t.latency_ms[i]) if t.routes[i] == "llm" else (
             self.llm_dollars, self.llm_latency_ms)
 
-    def fast(self, r: Recorded) -> tuple[float, float]:
-        return (0.0, r.latency_ms) if r.route == "rule" else (0.0, self.rule_latency_ms)
+    def fast(self, t: RecordedTraffic, i: int) -> tuple[float, float]:
+        """On the fast path: no dollars; as recorded, or the rule-route mean."""
+        return (0.0, t.latency_ms[i]) if t.routes[i] == "rule" else (0.0, self.rule_latency_ms)
 
 
 ChangeKind = Literal["gained", "lost", "switched"]
@@ -143,8 +188,15 @@ class BacktestResult:
     total: int
     fast_before: int
     fast_after: int
-    changes: list[Change]
-    conflicts: list[tuple[Recorded, tuple[str, ...]]]
+    # Changes as plain tuples (row, kind, before, after, dollars, latency): a wide edit
+    # moves thousands of rows, and objects kept alive across keystrokes push the GIL-held
+    # full garbage collections (~100 ms here) that stall the GUI.
+    change_rows: list[tuple[int, ChangeKind, str | None, str | None, float, float]]
+    # Conflicts as row numbers and rule ids (ints and string tuples: nothing for the
+    # garbage collector to walk; a big rule set can conflict on thousands of rows).
+    conflict_rows: list[int]
+    conflict_ids: list[tuple[str, ...]]
+    traffic: RecordedTraffic
     precision: dict[str, tuple[int, int]]  # rule id -> (agreeing, with a known intent)
     samples: list[Sample]
     span_s: float  # from the oldest to the newest request replayed
@@ -153,8 +205,23 @@ class BacktestResult:
     focus: str | None = None
     costs: PathCosts = field(default_factory=lambda: PathCosts(0.0, 0.0, 0.0))
 
+    def conflicts_head(self, n: int) -> list[tuple[Recorded, tuple[str, ...]]]:
+        return [(self.traffic[i], ids)
+                for i, ids in zip(self.conflict_rows[:n], self.conflict_ids, strict=False)]
+
+    @property
+    def conflicts(self) -> list[tuple[Recorded, tuple[str, ...]]]:
+        """Requests more than one rule matches, with every matching rule's id."""
+        return self.conflicts_head(len(self.conflict_rows))
+
+    @property
+    def changes(self) -> list[Change]:
+        """Requests whose winning rule differs, as `Change`s (built on demand)."""
+        return [Change(self.traffic[i], *rest) for i, *rest in self.change_rows]
+
     def of_kind(self, kind: ChangeKind) -> list[Change]:
-        return [c for c in self.changes if c.kind == kind]
+        return [Change(self.traffic[i], *rest) for i, *rest in self.change_rows
+                if rest[0] == kind]
 
     @property
     def gained(self) -> list[Change]:
@@ -188,10 +255,10 @@ class BacktestResult:
 class Backtester:
     """Replays one loaded sample of recorded traffic through rule sets."""
 
-    def __init__(self, requests: Sequence[Recorded]) -> None:
-        self.requests = list(requests)
+    def __init__(self, requests: Iterable[Recorded]) -> None:
+        self.requests = RecordedTraffic.of(requests)
         self.costs = PathCosts.of(self.requests)
-        times = [r.received_at for r in self.requests]
+        times = self.requests.received_at
         self.span_s = (max(times) - min(times)) if times else 0.0
         self._baseline: tuple[Router, list[Rule | None]] | None = None
 
@@ -200,10 +267,10 @@ class Backtester:
             return self._baseline[1]
         winners: list[Rule | None] = []
         hits = router.hits
-        for i, r in enumerate(self.requests):
+        for i, text in enumerate(self.requests.normalised):
             if i % _POLL_EVERY == 0 and cancelled():
                 raise BacktestCancelled("superseded")
-            winners.append(hits(r.normalised)[0])
+            winners.append(hits(text)[0])
         self._baseline = (router, winners)  # the live router is reused edit after edit
         return winners
 
@@ -211,51 +278,60 @@ class Backtester:
             cancelled: Callable[[], bool] = lambda: False) -> BacktestResult:
         """`focus`: a rule id whose matches are listed as samples (else every rule's)."""
         before = self._winners(live, cancelled)
+        traffic = self.requests
+        known_of = traffic.known
         costs = self.costs
-        changes: list[Change] = []
-        conflicts: list[tuple[Recorded, tuple[str, ...]]] = []
+        changes: list[tuple[int, ChangeKind, str | None, str | None, float, float]] = []
+        conflict_rows: list[int] = []
+        conflict_ids: list[tuple[str, ...]] = []
         precision: dict[str, list[int]] = {}
-        samples: list[Sample] = []
+        # Sample indices by verdict, each capped: disagreements are shown first.
+        sampled: dict[bool | None, list[tuple[int, Rule]]] = {False: [], True: [], None: []}
         fast_before = fast_after = 0
         dollars = latency = 0.0
         hits = edited.hits
-        for i, r in enumerate(self.requests):
+        for i, text in enumerate(traffic.normalised):
             if i % _POLL_EVERY == 0 and cancelled():
                 raise BacktestCancelled("superseded")
             old = before[i]
-            new, matched = hits(r.normalised)
+            new, matched = hits(text)
             fast_before += old is not None
             if len(matched) > 1:
-                conflicts.append((r, matched))
+                conflict_rows.append(i)
+                conflict_ids.append(matched)
             if new is not None:
                 fast_after += 1
-                agrees = None if r.known_intent is None else r.known_intent == new.intent
+                known = known_of[i]
+                agrees = None if known is None else known == new.intent
                 if agrees is not None:
                     counts = precision.setdefault(new.id, [0, 0])
                     counts[0] += agrees
                     counts[1] += 1
-                if focus is None or new.id == focus:
-                    samples.append(Sample(r, new.id, new.intent, agrees))
+                if (focus is None or new.id == focus) and len(sampled[agrees]) < MAX_SAMPLES:
+                    sampled[agrees].append((i, new))
+            if old is new:
+                continue
             old_id = old.id if old is not None else None
             new_id = new.id if new is not None else None
             if old_id == new_id:
                 continue
-            if old_id is None:
-                (sd, sl), (fd, fl) = costs.slow(r), costs.fast(r)
-                change = Change(r, "gained", None, new_id, fd - sd, fl - sl)
-            elif new_id is None:
-                (sd, sl), (fd, fl) = costs.slow(r), costs.fast(r)
-                change = Change(r, "lost", old_id, None, sd - fd, sl - fl)
+            if old_id is not None and new_id is not None:
+                changes.append((i, "switched", old_id, new_id, 0.0, 0.0))
+                continue
+            (sd, sl), (fd, fl) = costs.slow(traffic, i), costs.fast(traffic, i)
+            if old_id is None:  # to the fast path: its cost there minus what it cost
+                change = (i, "gained", None, new_id, fd - sd, fl - sl)
             else:
-                change = Change(r, "switched", old_id, new_id, 0.0, 0.0)
-            dollars += change.dollars
-            latency += change.latency_ms
+                change = (i, "lost", old_id, None, sd - fd, sl - fl)
+            dollars += change[4]
+            latency += change[5]
             changes.append(change)
-        # Disagreements first (what the operator must look at), then agreements.
-        samples.sort(key=lambda s: {False: 0, True: 1, None: 2}[s.agrees])
+        samples = [Sample(traffic[i], rule.id, rule.intent, verdict)
+                   for verdict in (False, True, None) for i, rule in sampled[verdict]]
         return BacktestResult(
-            total=len(self.requests), fast_before=fast_before, fast_after=fast_after,
-            changes=changes, conflicts=conflicts,
+            total=len(traffic), fast_before=fast_before, fast_after=fast_after,
+            change_rows=changes, conflict_rows=conflict_rows, conflict_ids=conflict_ids,
+            traffic=traffic,
             precision={k: (v[0], v[1]) for k, v in precision.items()},
             samples=samples[:MAX_SAMPLES], span_s=self.span_s, dollars_delta=dollars,
             latency_delta_ms=latency, focus=focus, costs=costs)

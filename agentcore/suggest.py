@@ -80,16 +80,18 @@ def suggest(backtester: Backtester, live: Router, *, rejected: set[str] | frozen
         frozenset()), min_support: int = 3, limit: int = 8,
         cancelled: Callable[[], bool] = lambda: False) -> list[Suggestion]:
     """Suggestions, most traffic first, each with its backtest."""
-    requests = backtester.requests
-    grams_of = [ngrams(tokens(r.normalised)) if r.known_intent else set() for r in requests]
+    traffic = backtester.requests
+    known = traffic.known
+    grams_of = [ngrams(tokens(text)) if intent else set()
+                for text, intent in zip(traffic.normalised, known, strict=True)]
     intents_of: dict[tuple[str, ...], set[str]] = defaultdict(set)
-    for r, grams in zip(requests, grams_of, strict=True):
+    for intent, grams in zip(known, grams_of, strict=True):
         for g in grams:
-            intents_of[g].add(r.known_intent or "")
-    slow = [i for i, r in enumerate(requests)
-            if r.known_intent and live.hits(r.normalised)[0] is None]
+            intents_of[g].add(intent or "")
+    slow = [i for i, text in enumerate(traffic.normalised)
+            if known[i] and live.hits(text)[0] is None]
     templates = {}
-    for intent in {requests[i].known_intent for i in slow}:
+    for intent in {known[i] for i in slow}:
         answering = live.fallback_rules(intent or "")
         if answering:
             templates[intent] = answering[0]
@@ -99,7 +101,7 @@ def suggest(backtester: Backtester, live: Router, *, rejected: set[str] | frozen
     while len(found) < limit:
         support: dict[tuple[str, ...], list[int]] = defaultdict(list)
         for i in slow:
-            if i in covered or requests[i].known_intent not in templates:
+            if i in covered or known[i] not in templates:
                 continue
             for g in grams_of[i]:
                 if len(intents_of[g]) == 1:  # always the same intent, wherever it occurs
@@ -108,7 +110,7 @@ def suggest(backtester: Backtester, live: Router, *, rejected: set[str] | frozen
                          if len(v) >= min_support), reverse=True)
         picked = None
         for _, _, gram in ranked:
-            intent = requests[support[gram][0]].known_intent or ""
+            intent = known[support[gram][0]] or ""
             pattern = pattern_for(gram)
             if suggestion_key(intent, pattern) not in rejected:
                 picked = gram, intent, pattern
@@ -130,7 +132,7 @@ def suggest(backtester: Backtester, live: Router, *, rejected: set[str] | frozen
         result = backtester.run(live, Router([*live.rules, rule], fragments=live.fragments),
                                 focus=rule_id, cancelled=cancelled)
         found.append(Suggestion(suggestion_key(intent, pattern), rule, len(members),
-                                tuple(requests[i].text for i in members[:5]), result))
+                                tuple(traffic.texts[i] for i in members[:5]), result))
     return found
 
 

@@ -119,7 +119,7 @@ class BacktestPanel(QWidget):
             f"switched rule {len(r.of_kind('switched'))}",
             f"Per day at the recorded rate: <b>{_money(r.dollars_per_day)}</b>, "
             f"{_duration(r.latency_s_per_day)}",
-            f"Conflicts: {len(r.conflicts)} requests match more than one rule",
+            f"Conflicts: {len(r.conflict_rows)} requests match more than one rule",
         ]
         if r.focus:
             precision = r.rule_precision(r.focus)
@@ -133,7 +133,7 @@ class BacktestPanel(QWidget):
         mark = {True: "yes", False: "NO", None: "unknown"}
         self.samples.set_rows([(mark[s.agrees], s.request.text, s.rule_id, s.rule_intent,
                                 s.request.known_intent) for s in r.samples])
-        self.conflicts.set_rows([(req.text, ", ".join(ids)) for req, ids in r.conflicts[:500]])
+        self.conflicts.set_rows([(req.text, ", ".join(ids)) for req, ids in r.conflicts_head(500)])
 
 
 def _span(seconds: float) -> str:

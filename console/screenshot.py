@@ -50,13 +50,17 @@ async def _stage_rules(console: Console, seconds: float, out: Path, theme: Theme
     window.show_rules()
     view = window.rules
     view.refresh()
+    shown = asyncio.Event()
+    view.runner.finished.connect(lambda _result: shown.set())
     row = view.draft.index_of("contact-hours")
     view.table.selectRow(row)
     view.editor.pattern.setText(r"\b(?:hours|open)\b")
     view.editor.pattern.textEdited.emit(view.editor.pattern.text())
     view.editor.sample.setPlainText("Are you open on Sunday? What are your hours?")
-    while view.runner.busy or view.backtest.result is None:
-        await asyncio.sleep(0.1)
+    await shown.wait()
+    while view.runner.busy:  # the edit's own backtest, not the refresh's
+        shown.clear()
+        await shown.wait()
     view.backtest.tabs.setCurrentIndex(1)  # sample matches, disagreements first
     await asyncio.sleep(0.3)
     out.parent.mkdir(parents=True, exist_ok=True)
