@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from PySide6.QtCore import Qt
@@ -231,3 +232,56 @@ def test_history_export_import_and_revert(view, qtbot, tmp_path):
     qtbot.mouseClick(view.history.revert_button, Qt.MouseButton.LeftButton)
     assert "hello" not in {r.id for r in engine.router.rules if r.enabled}
     assert view.history.model.rows[0][3] == "revert"
+
+
+def test_the_table_shows_hits_today_and_the_backtests_precision(view, qtbot, run_async):
+    model = view.model
+    hello = view.draft.index_of("hello")
+    hits = model.index(hello, RuleColumn.HITS)
+    before = hits.data()
+    assert before > 0  # the corpus was answered today
+    run_async(view.engine.submit(Request("hi")))
+    view.table.setFocus()
+    qtbot.keyClick(view.table, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: hits.data() == before + 1, timeout=20_000)
+
+    click_rule(qtbot, view, "contact-hours")
+    type_pattern(qtbot, view, BROADER)
+    agree, known = view.backtest.result.precision["contact-hours"]
+    cell = model.index(view.draft.index_of("contact-hours"), RuleColumn.PRECISION).data()
+    assert known > 0 and cell == f"{agree / known:.0%} of {known}"
+
+
+def test_a_backtest_superseded_by_more_typing_is_never_shown(view, qtbot, recorded):
+    runner = view.runner
+    live = view.engine.router
+    wide = [replace(r, pattern=BROADER) if r.id == "contact-hours" else r for r in live.rules]
+    off = [replace(r, enabled=False) if r.id == "contact-hours" else r for r in live.rules]
+    shown: list = []
+    runner.finished.connect(shown.append)
+    once = []
+
+    def type_more() -> None:  # the operator types again just as the first one starts
+        if not once:
+            once.append(True)
+            runner.schedule(off, live.fragments, "contact-hours")
+
+    runner.started.connect(type_more)
+    runner.schedule(wide, live.fragments, "contact-hours")
+    qtbot.waitUntil(lambda: bool(shown) and not runner.busy, timeout=20_000)
+    qtbot.wait(300)
+    assert len(shown) == 1  # the first one's result was dropped
+    assert shown[0].gained == [] and shown[0].lost  # disabling only loses: the second edit
+    assert view.backtest.result is shown[0]
+
+
+def test_a_suggestion_edited_goes_to_the_draft_not_live(view, qtbot):
+    panel = view.suggestions
+    qtbot.mouseClick(panel.find_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(panel.suggestions), timeout=20_000)
+    top = panel.selected()
+    qtbot.mouseClick(panel.edit_button, Qt.MouseButton.LeftButton)
+    assert view.tabs.currentIndex() == 0
+    assert view.editor.rule_id.text() == top.rule.id
+    assert view.draft.dirty and top.rule.id not in {r.id for r in view.engine.router.rules}
+    assert view.act_apply.isEnabled()
