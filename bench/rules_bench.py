@@ -148,7 +148,7 @@ async def _suggestions(results: list[Row]) -> None:
                     f"{shipped.share(shipped.fast_before):.1%} of {shipped.total}",
                     "requests the guard let through"))
     patterns = ", ".join(f"`{s.rule.pattern}` ({s.rule.intent})" for s in found) or "none"
-    results.append((f"the same with the {len(found)} suggestions accepted",
+    results.append((f"the same with every suggestion accepted ({len(found)})",
                     f"{after.share(after.fast_before):.1%}", patterns.replace("|", "\\|")))
     rows = load_corpus(REPO / "data" / "requests.jsonl")
     outcomes, metrics = await replay(engine, rows, concurrency=32, progress=False)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from agentcore import Engine, Request, Route
+from agentcore import Engine, Request, Route, Router
 from agentcore.backtest import Backtester, load_recorded
+from agentcore.guard import normalise
 from agentcore.rulebook import RuleBook
 from agentcore.suggest import RejectedSuggestions, suggest
 
@@ -57,3 +58,12 @@ async def test_a_rejected_suggestion_does_not_come_back(recorded):
         assert top.key not in {s.key for s in mine(engine)}
     finally:
         await engine.close()
+
+
+async def test_a_suggested_rule_leaves_two_questions_in_one_message_to_the_llm(engine):
+    top = mine(engine)[0]
+    router = Router([*engine.router.rules, top.rule], fragments=engine.router.fragments)
+    example = normalise(top.examples[0])
+    assert router.hits(example)[0] == top.rule
+    two_questions = normalise(f"{top.examples[0].rstrip('.!?')}. Also, do you ship to Peru?")
+    assert router.hits(two_questions)[0] is None
