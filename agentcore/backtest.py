@@ -126,10 +126,15 @@ class RecordedTraffic(Sequence[Recorded]):
                         self.dollars[index], self.latency_ms[index], self.received_at[index])
 
 
+def _read_only(db_path: Path) -> sqlite3.Connection:
+    # A URI built by pathlib: a folder named "a?b#c" is escaped, not parsed.
+    return sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
+
+
 def load_recorded(db_path: Path, limit: int = DEFAULT_SAMPLE) -> RecordedTraffic:
     """The newest `limit` answered or escalated requests, read on a connection of
     the caller's own (the worker thread's), read-only."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn = _read_only(db_path)
     try:
         return RecordedTraffic(conn.execute(_QUERY, (limit,)))
     finally:
@@ -347,7 +352,7 @@ def backtest_rules(backtester: Backtester, live: Router, rules: Iterable[Rule],
 
 def hits_since(db_path: Path, since: float) -> dict[str, int]:
     """Rule id -> requests it answered since `since` (the rules view's 'hits today')."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn = _read_only(db_path)
     try:
         rows = conn.execute("SELECT rule_id, COUNT(*) FROM outcomes WHERE route = 'rule' "
                             "AND finished_at >= ? GROUP BY rule_id", (since,)).fetchall()

@@ -104,13 +104,15 @@ class BacktestRunner(QObject):
 
         def work() -> RuleStats:
             backtester = self._sample()
-            return RuleStats(hits_since(db, since), backtester.run(live, live))
+            return RuleStats(hits_since(db, since),
+                             backtester.run(live, live, cancelled=lambda: self._closed))
 
         self._spawn(work, self.stats_ready.emit)
 
     def request_suggestions(self, rejected: set[str]) -> None:
         live = self.engine.router
-        self._spawn(lambda: suggest(self._sample(), live, rejected=rejected),
+        self._spawn(lambda: suggest(self._sample(), live, rejected=rejected,
+                                    cancelled=lambda: self._closed),
                     self.suggestions_ready.emit)
 
     def close(self) -> None:

@@ -109,3 +109,12 @@ def test_a_superseded_backtest_stops(recorded, live):
     backtester = Backtester(load_recorded(recorded.engine_db))
     with pytest.raises(BacktestCancelled):
         backtester.run(live, live, cancelled=lambda: True)
+
+
+def test_recorded_traffic_loads_from_a_folder_with_uri_characters(recorded, tmp_path):
+    odd = tmp_path / "ops ?#% data"
+    odd.mkdir()
+    with sqlite3.connect(recorded.engine_db) as source, \
+            sqlite3.connect(odd / "agent.sqlite") as target:
+        source.backup(target)
+    assert len(load_recorded(odd / "agent.sqlite")) == len(load_recorded(recorded.engine_db)) > 0
