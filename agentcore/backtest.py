@@ -10,9 +10,11 @@ What an operator reads from a result:
 - changes: requests whose winning rule differs (gained by the fast path, lost to
   the slow path, or switched between rules);
 - the fast-path share before and after;
-- dollars and latency per day saved or added, from what each changed request
-  actually cost on the path it took, and recorded averages for the path it did
-  not take (rules cost no dollars; their latency is the recorded rule-route mean);
+- dollars and latency per day saved or added: each changed request's recorded
+  cost on the path it took (LLM, cache, a rule, ...) against the recorded mean
+  of the path it would take now (rules cost no dollars and the rule route's
+  mean latency; the slow path costs the LLM route's mean), scaled to a day at
+  the recorded rate;
 - conflicts: requests more than one rule matches (the priority decides);
 - precision: of matched requests whose intent is known (the LLM's decision when
   the slow path answered, or an operator's resolution in labelled_examples), the
@@ -97,7 +99,10 @@ class RecordedTraffic(Sequence[Recorded]):
             self.normalised.append(normalise(text))
             self.routes.append(route)
             self.rule_ids.append(rule_id)
-            self.known.append(label or (intent if route == "llm" else None))
+            # The LLM's decision, also when its answer came back from the cache; a rule's
+            # own intent would only agree with itself.
+            decided = route == "llm" or (route.startswith("cache") and rule_id is None)
+            self.known.append(label or (intent if decided else None))
             self.dollars.append(float(dollars))
             self.latency_ms.append(float(latency))
             self.received_at.append(float(received))
@@ -157,14 +162,16 @@ class PathCosts:
                    statistics.fmean(t.latency_ms[i] for i in llm) if llm else 0.0,
                    statistics.fmean(rule) if rule else 0.0)
 
-    def slow(self, t: RecordedTraffic, i: int) -> tuple[float, float]:
-        """What request `i` costs on the slow path: as recorded, or the LLM mean."""
-        return (t.dollars[i], t.latency_ms[i]) if t.routes[i] == "llm" else (
-            self.llm_dollars, self.llm_latency_ms)
-
-    def fast(self, t: RecordedTraffic, i: int) -> tuple[float, float]:
-        """On the fast path: no dollars; as recorded, or the rule-route mean."""
-        return (0.0, t.latency_ms[i]) if t.routes[i] == "rule" else (0.0, self.rule_latency_ms)
+    def delta(self, t: RecordedTraffic, i: int, *, to_fast: bool) -> tuple[float, float]:
+        """Dollars and ms request `i` adds (negative: saves) moving to the fast path
+        (`to_fast`) or the slow one: the new path's mean minus what it cost on the
+        path it took, as recorded. Already on that kind of path: nothing changes."""
+        took = t.routes[i]
+        if took == ("rule" if to_fast else "llm"):
+            return 0.0, 0.0
+        dollars, ms = ((0.0, self.rule_latency_ms) if to_fast
+                       else (self.llm_dollars, self.llm_latency_ms))
+        return dollars - t.dollars[i], ms - t.latency_ms[i]
 
 
 ChangeKind = Literal["gained", "lost", "switched"]
@@ -323,11 +330,10 @@ class Backtester:
             if old_id is not None and new_id is not None:
                 changes.append((i, "switched", old_id, new_id, 0.0, 0.0))
                 continue
-            (sd, sl), (fd, fl) = costs.slow(traffic, i), costs.fast(traffic, i)
-            if old_id is None:  # to the fast path: its cost there minus what it cost
-                change = (i, "gained", None, new_id, fd - sd, fl - sl)
-            else:
-                change = (i, "lost", old_id, None, sd - fd, sl - fl)
+            gained = old_id is None
+            d, ms = costs.delta(traffic, i, to_fast=gained)
+            change = ((i, "gained", None, new_id, d, ms) if gained
+                      else (i, "lost", old_id, None, d, ms))
             dollars += change[4]
             latency += change[5]
             changes.append(change)
