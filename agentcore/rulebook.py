@@ -121,7 +121,6 @@ class RuleBook:
         self._conn = engine.store.conn
         self._past: list[int] = []  # content versions applied; [-1] is live
         self._future: list[int] = []  # undone, for redo
-        self._listeners: list[Any] = []
         if not self._conn.execute("SELECT 1 FROM rule_versions LIMIT 1").fetchone():
             router = engine.router
             self._conn.execute(*self._insert("seed", "system", "the rules at first start",
@@ -129,10 +128,6 @@ class RuleBook:
         self._rebuild_stacks()
 
     # -- reading -------------------------------------------------------------
-
-    def subscribe(self, listener: Any) -> None:
-        """`listener()` is called after every change of the live rules."""
-        self._listeners.append(listener)
 
     def versions(self) -> list[RuleVersion]:
         """Newest first."""
@@ -234,10 +229,7 @@ class RuleBook:
                  json.dumps([r.as_dict() for r in rules]), json.dumps(fragments)))
 
     def _changed(self) -> RuleVersion:
-        version = self.current
-        for listener in list(self._listeners):
-            listener()
-        return version
+        return self.current
 
     def _latest_id(self) -> int:
         return int(self._conn.execute("SELECT MAX(id) FROM rule_versions").fetchone()[0])

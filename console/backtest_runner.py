@@ -9,7 +9,8 @@ arrives for an older generation is dropped, so what is shown always belongs
 to the text in the fields.
 
 The recorded traffic is loaded in the worker (its own read-only SQLite
-connection) on first use and again after `refresh()`.
+connection) on first use, after `refresh()`, and when older than
+`RELOAD_AFTER_S` (traffic keeps arriving while the operator edits).
 """
 
 from __future__ import annotations
@@ -30,10 +31,8 @@ from agentcore import (
     Backtester,
     BacktestResult,
     Engine,
-    Router,
     Rule,
     RuleError,
-    Suggestion,
     load_recorded,
     suggest,
 )
@@ -41,6 +40,7 @@ from agentcore.backtest import DEFAULT_SAMPLE, backtest_rules, hits_since
 
 log = logging.getLogger("console.backtest")
 T = TypeVar("T")
+RELOAD_AFTER_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,7 @@ class BacktestRunner(QObject):
         self._pending: tuple[tuple[Rule, ...], dict[str, str], str | None] | None = None
         self._backtester: Backtester | None = None
         self._stale = True
+        self._loaded_at = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._timer = QTimer(self)
@@ -126,9 +127,11 @@ class BacktestRunner(QObject):
 
     def _sample(self) -> Backtester:
         # Worker thread only: one thread, so the sample and its caches need no lock.
-        if self._backtester is None or self._stale:
-            started = time.perf_counter()
+        started = time.perf_counter()
+        if (self._backtester is None or self._stale
+                or started - self._loaded_at > RELOAD_AFTER_S):
             self._stale = False
+            self._loaded_at = started
             self._backtester = Backtester(load_recorded(self.engine.settings.engine_db,
                                                         self.sample_size))
             log.info("loaded %d recorded requests in %.0f ms", len(self._backtester.requests),
@@ -184,8 +187,3 @@ class BacktestRunner(QObject):
             log.debug("backtest dropped at close: %s", exc)
             return
         done(result)
-
-
-def suggestion_rules(live: Router, suggestion: Suggestion) -> list[Rule]:
-    """The live rules with a suggestion added (what accepting it applies)."""
-    return [*live.rules, suggestion.rule]
