@@ -114,6 +114,10 @@ class RuleDraft:
 
 def check(rule: Rule, fragments: Mapping[str, str]) -> str | None:
     """Why `rule` can't run, or None."""
+    if not rule.id.strip():
+        return "the rule needs an id"
+    if not rule.intent.strip():
+        return "the rule needs an intent (what the request is about)"
     try:
         compile_rule(rule, fragments=fragments)
     except RuleError as exc:

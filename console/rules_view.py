@@ -233,7 +233,7 @@ class RulesView(QWidget):
         errors = self.draft.errors()
         if errors:
             rid, why = next(iter(errors.items()))
-            text = f"Cannot apply: {rid}: {why}" + (
+            text = f"Cannot apply: {rid or '(no id)'}: {why}" + (
                 f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
         elif self.draft.dirty:
             text = "Unapplied edits: Apply (Ctrl+S) makes them live, Undo discards them."

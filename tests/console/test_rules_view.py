@@ -285,3 +285,15 @@ def test_a_suggestion_edited_goes_to_the_draft_not_live(view, qtbot):
     assert view.editor.rule_id.text() == top.rule.id
     assert view.draft.dirty and top.rule.id not in {r.id for r in view.engine.router.rules}
     assert view.act_apply.isEnabled()
+
+
+def test_a_rule_without_id_or_intent_cannot_be_applied(view, qtbot):
+    click_rule(qtbot, view, "hello")
+    view.editor.rule_id.selectAll()
+    qtbot.keyClick(view.editor.rule_id, Qt.Key.Key_Delete)
+    assert view.editor.rule_error.text() == "the rule needs an id"
+    assert not view.act_apply.isEnabled()
+    qtbot.keyClicks(view.editor.rule_id, "hello")
+    view.editor.intent.setEditText("")
+    assert "needs an intent" in view.editor.rule_error.text()
+    assert not view.act_apply.isEnabled()
