@@ -3,6 +3,7 @@ and revert change what the running engine answers; YAML goes out and back in."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -104,3 +105,26 @@ async def test_yaml_round_trip_and_a_clear_error_for_a_bad_file(engine):
         book.import_yaml(text.replace("priority: 60", "priority: high", 1), author="ana")
     with pytest.raises(RuleError, match="not valid YAML"):
         book.import_yaml("rules: [", author="ana")
+
+
+async def test_requests_racing_an_apply_see_the_old_set_or_the_new_never_half(engine):
+    book = RuleBook(engine)
+    old = engine.router.rules
+    hello = next(r for r in old if r.id == "hello")
+    # One change that removes a rule and adds its replacement: half of it would leave
+    # "hi" to the LLM (removed, not yet added) or answered twice over (added, not removed).
+    new = [r for r in old if r.id != "hello"] + [dataclasses.replace(hello, id="hello-v2")]
+
+    async def ask() -> str | None:
+        await asyncio.sleep(0)
+        return (await engine.submit(Request("hi"))).rule_id
+
+    async def change() -> None:
+        await asyncio.sleep(0)
+        book.apply(new, author="ana")
+
+    results = await asyncio.gather(*[ask() for _ in range(100)], change(),
+                                    *[ask() for _ in range(100)])
+    answered = results[:100] + results[101:]
+    assert set(answered) == {"hello", "hello-v2"}  # every one by a rule, never the LLM
+    assert answered[-1] == "hello-v2"
