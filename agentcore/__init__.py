@@ -3,6 +3,14 @@
 The console and the command line use only what is exported here.
 """
 
+from agentcore.backtest import (
+    BacktestCancelled,
+    Backtester,
+    BacktestResult,
+    Change,
+    Recorded,
+    load_recorded,
+)
 from agentcore.clock import Clock, FakeClock, SystemClock
 from agentcore.credentials import KeyringCredentials
 from agentcore.engine import Engine
@@ -43,11 +51,17 @@ from agentcore.models import (
     Usage,
 )
 from agentcore.router import Router, Rule, RuleMatch
+from agentcore.rulebook import RuleBook, RuleVersion
 from agentcore.settings import Settings
+from agentcore.suggest import RejectedSuggestions, Suggestion, suggest
 
 __all__ = [
     "AgentError",
+    "BacktestCancelled",
+    "BacktestResult",
+    "Backtester",
     "BreakerChanged",
+    "Change",
     "Clock",
     "Engine",
     "Escalation",
@@ -63,6 +77,8 @@ __all__ = [
     "PendingAction",
     "PendingStatus",
     "QueueError",
+    "Recorded",
+    "RejectedSuggestions",
     "Request",
     "RequestAccepted",
     "RequestAnswered",
@@ -71,16 +87,21 @@ __all__ = [
     "Route",
     "Router",
     "Rule",
+    "RuleBook",
     "RuleError",
     "RuleMatch",
+    "RuleVersion",
     "Settings",
     "SettingsError",
     "Span",
     "SpanFinished",
     "Status",
     "StorageError",
+    "Suggestion",
     "SystemClock",
     "ToolError",
     "Usage",
     "UserFacingError",
+    "load_recorded",
+    "suggest",
 ]

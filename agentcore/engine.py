@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -139,15 +139,16 @@ class Engine:
     def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
         return self.bus.subscribe(subscriber)
 
-    def apply_rules(self, rules: Iterable[Rule],
-                    fragments: dict[str, str] | None = None) -> Router:
+    def apply_rules(self, rules: Iterable[Rule], fragments: dict[str, str] | None = None,
+                    *, also: list[tuple[str, Any]] | None = None) -> Router:
         """Validates a whole rule set, stores it and swaps it in at once.
 
-        `fragments` None keeps the current ones."""
+        `fragments` None keeps the current ones; `also` are SQL statements committed
+        in the same transaction as the rules (the rule book's version row)."""
         if fragments is None:
             fragments = self.router.fragments
         router = Router(rules, fragments=fragments)  # RuleError names the broken rule
-        self.store.save_rules([r.as_dict() for r in router.rules], router.fragments)
+        self.store.save_rules([r.as_dict() for r in router.rules], router.fragments, also)
         self.router = router
         self.cache.clear()  # a new rule may now answer a text cached from another path
         return router

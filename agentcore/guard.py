@@ -53,7 +53,7 @@ class Guard:
             return _rejected("invalid customer", "We could not tell which account this is.")
         if _SURROGATE.search(text):  # a few stray ones: no regex engine or database takes them
             text = text.encode("utf-8", "replace").decode("utf-8")
-        normalised = " ".join(unicodedata.normalize("NFKC", text).split()).lower()
+        normalised = normalise(text)
         if not normalised:
             return _rejected("empty", "Your message was empty. How can we help?")
         if customer_id is not None and not self._take_token(customer_id):
@@ -74,6 +74,12 @@ class Guard:
             return False
         self._buckets[customer_id] = (tokens - 1.0, now)
         return True
+
+
+def normalise(text: str) -> str:
+    """What the router matches: NFKC, lowercase, whitespace collapsed (backtests
+    replay recorded text through this same function)."""
+    return " ".join(unicodedata.normalize("NFKC", text).split()).lower()
 
 
 def _looks_binary(text: str) -> bool:

@@ -82,6 +82,23 @@ CREATE TABLE IF NOT EXISTS rule_fragments (
     name TEXT PRIMARY KEY,
     pattern TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS rule_versions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at REAL NOT NULL,
+    author TEXT NOT NULL,
+    action TEXT NOT NULL,           -- seed, apply, import, revert, undo, redo (rulebook.py)
+    summary TEXT NOT NULL,
+    restores INTEGER,               -- undo, redo, revert: the version whose rules came back
+    rules TEXT NOT NULL,            -- JSON list: the whole rule set after this change
+    fragments TEXT NOT NULL         -- JSON object
+);
+CREATE TABLE IF NOT EXISTS rejected_suggestions (
+    key TEXT PRIMARY KEY,           -- intent and pattern: a rejected one is never offered again
+    pattern TEXT NOT NULL,
+    intent TEXT NOT NULL,
+    author TEXT NOT NULL,
+    rejected_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS escalations (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     request_id TEXT NOT NULL UNIQUE REFERENCES requests(id),
@@ -323,17 +340,22 @@ class Store:
     # -- rules ---------------------------------------------------------------
 
     def load_rules(self) -> list[dict[str, Any]]:
-        return self.query(f"SELECT {', '.join(RULE_COLUMNS)} FROM rules ORDER BY position")
+        rows = self.query(f"SELECT {', '.join(RULE_COLUMNS)} FROM rules ORDER BY position")
+        # SQLite has no booleans: 1 would reach exports and diffs as 'enabled: 1'.
+        return [{**row, "enabled": bool(row["enabled"])} for row in rows]
 
     def load_fragments(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT name, pattern FROM rule_fragments"))
 
-    def save_rules(self, rules: list[dict[str, Any]], fragments: dict[str, str]) -> None:
-        """Replaces the whole rule set and its fragments in one transaction."""
+    def save_rules(self, rules: list[dict[str, Any]], fragments: dict[str, str],
+                   also: list[tuple[str, Any]] | None = None) -> None:
+        """Replaces the whole rule set and its fragments in one transaction, with
+        `also` (e.g. the version row that records the change) in the same one."""
         rows = [(*(r[c] if c != "enabled" else int(bool(r[c])) for c in RULE_COLUMNS), pos)
                 for pos, r in enumerate(rules)]
         self._write([("DELETE FROM rules", ()),
                      (f"INSERT INTO rules ({', '.join(RULE_COLUMNS)}, position) "
                       f"VALUES ({', '.join('?' * (len(RULE_COLUMNS) + 1))})", rows),
                      ("DELETE FROM rule_fragments", ()),
-                     ("INSERT INTO rule_fragments VALUES (?, ?)", list(fragments.items()))])
+                     ("INSERT INTO rule_fragments VALUES (?, ?)", list(fragments.items())),
+                     *(also or [])])

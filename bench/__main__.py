@@ -27,7 +27,7 @@ from agentcore.handlers import HandlerContext
 from agentcore.replay import load_corpus, replay
 from agentcore.router import Router, Rule, expand
 from agentcore.shop.repository import Shop
-from bench import cache_bench, console_bench, fault_bench
+from bench import cache_bench, console_bench, fault_bench, rules_bench
 from bench.workloads import (
     BareLoop,
     bench_settings,
@@ -223,6 +223,7 @@ def main() -> None:
     bench_process(results)
     cache_bench.run(results)
     asyncio.run(bench_cold_warm(results))
+    rules_bench.run(results)
     console_bench.run(results)
     faults: list[str] = []
     fault_bench.run(faults, submit_factory=engine_fault_factory)

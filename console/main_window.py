@@ -25,8 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agentcore import Engine, KeyringCredentials, Outcome, Settings
+from agentcore import Engine, KeyringCredentials, Outcome, RuleBook, Settings
 from agentcore.settings import EscalationSettings
+from console.backtest_runner import BacktestRunner
 from console.bridge import EngineBridge
 from console.charts import ChartsPanel
 from console.compose import ComposePanel
@@ -36,6 +37,7 @@ from console.escalation_context import EscalationContextPanel
 from console.escalations_view import QueuePanel
 from console.feed import FeedModel, FeedPanel
 from console.notifier import DesktopNotifier, Notifier
+from console.rules_view import RulesView
 from console.settings_dialog import SettingsDialog
 from console.statusbar import (
     BreakerSegment,
@@ -50,7 +52,7 @@ log = logging.getLogger("console.window")
 T = TypeVar("T")
 
 # Bump when docks are added or renamed: Qt then ignores a saved layout it can't apply.
-STATE_VERSION = 2
+STATE_VERSION = 3
 KEY_GEOMETRY = "window/geometry"
 KEY_STATE = "window/state"
 KEY_THEME = "window/theme"
@@ -107,6 +109,8 @@ class MainWindow(QMainWindow):
                                       escalation_settings, self.notifier)
         self.escalation = EscalationContextPanel(engine.escalations, engine.clock,
                                                  escalation_settings)
+        self.rules = RulesView(engine, RuleBook(engine), BacktestRunner(engine, parent=self),
+                               operator=engine.settings.escalations.operator)
 
         self.breaker_segment = BreakerSegment(bridge, engine)
         self.rate_segment = RateSegment(bridge)
@@ -144,8 +148,9 @@ class MainWindow(QMainWindow):
         self.traffic_dock = self._dock("Traffic", "traffic", self.traffic_panel)
         self.queue_dock = self._dock("Escalations", "escalations", self.escalations)
         self.escalation_dock = self._dock("Escalation", "escalation", self.escalation)
+        self.rules_dock = self._dock("Rules", "rules", self.rules)
         self.docks = [self.feed_dock, self.charts_dock, self.detail_dock, self.compose_dock,
-                      self.traffic_dock, self.queue_dock, self.escalation_dock]
+                      self.traffic_dock, self.queue_dock, self.escalation_dock, self.rules_dock]
         # No central widget: every panel is a dock the operator can move or hide.
         self.setCentralWidget(None)
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
@@ -154,9 +159,10 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.feed_dock, self.charts_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(self.detail_dock, self.compose_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(self.compose_dock, self.traffic_dock, Qt.Orientation.Vertical)
-        # The queue and its context are tabs beside the feed and the detail: "next
-        # escalation" and claiming bring them forward.
+        # The queue, the rules and the escalation's context are tabs beside the feed
+        # and the detail: "next escalation", claiming and Ctrl+Shift+R bring them forward.
         self.tabifyDockWidget(self.feed_dock, self.queue_dock)
+        self.tabifyDockWidget(self.feed_dock, self.rules_dock)
         self.tabifyDockWidget(self.detail_dock, self.escalation_dock)
         self.feed_dock.raise_()
         self.detail_dock.raise_()
@@ -211,6 +217,8 @@ class MainWindow(QMainWindow):
         self.escalation_actions = [self.escalations.act_next,
                                    *self.escalation.actions_in_order]
         self.addActions(self.escalation_actions)
+        self.act_rules = self._action("R&ules", "Ctrl+Shift+U",
+                                      tip="Edit, backtest and apply the rules")
 
     def _build_menus_and_toolbar(self) -> None:
         bar = self.menuBar()
@@ -222,6 +230,7 @@ class MainWindow(QMainWindow):
         request.addActions([self.act_new, self.act_send])
         traffic = bar.addMenu("&Traffic")
         traffic.addAction(self.act_traffic)
+        traffic.addAction(self.act_rules)
         feed = bar.addMenu("F&eed")
         feed.addActions([self.act_find, self.act_clear_filters, self.act_clear_feed])
         escalations = bar.addMenu("E&scalations")
@@ -272,6 +281,8 @@ class MainWindow(QMainWindow):
         self.act_force_closed.triggered.connect(lambda: breaker.force_closed())
         self.act_release.triggered.connect(lambda: breaker.release())
         self.act_shortcuts.triggered.connect(self._show_shortcuts)
+        self.act_rules.triggered.connect(self.show_rules)
+        self.rules.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
         self.escalations.selected.connect(self.escalation.show_item)
         self.escalations.selected.connect(lambda _id: self._raise(self.escalation_dock))
@@ -322,6 +333,7 @@ class MainWindow(QMainWindow):
         self.escalation.stop()
         if isinstance(self.notifier, DesktopNotifier):
             self.notifier.close()
+        self.rules.close_runner()  # its worker thread reads the engine's database
         log.info("window closed")
         super().closeEvent(event)
         self.closed.emit()
@@ -341,6 +353,11 @@ class MainWindow(QMainWindow):
         self.compose_dock.show()
         self.compose_dock.raise_()
         self.compose.focus()
+
+    def show_rules(self) -> None:
+        self.rules_dock.show()
+        self.rules_dock.raise_()
+        self.rules.table.setFocus()
 
     def _show_composed(self, outcome: Outcome) -> None:
         # The operator sent it to watch it: select it, unless a filter hides it.
@@ -375,6 +392,7 @@ class MainWindow(QMainWindow):
 
     def _on_settings_applied(self, settings: Settings) -> None:
         self._update_title(settings)
+        self.rules.operator = settings.escalations.operator  # who rule versions name
         self.statusBar().showMessage(
             f"Settings applied: LLM {settings.llm.base_url or 'mock (demo)'}", 8000)
 

@@ -36,6 +36,40 @@ from console.theme import Theme
 SIZE = (1600, 1000)
 
 
+async def _stage_rules(console: Console, seconds: float, out: Path, theme: Theme) -> None:
+    """The rules view mid-edit: a broadened pattern, its backtest, a sample tested."""
+    window = console.window
+    window.set_theme(theme)
+    window.resize(*SIZE)
+    window.show()
+    window.traffic_panel.rate.setValue(60)
+    window.traffic.start()
+    await asyncio.sleep(seconds)
+    window.traffic.pause()
+    window.charts_dock.hide()  # the rules dock takes the left column's height
+    window.show_rules()
+    view = window.rules
+    view.refresh()
+    shown = asyncio.Event()
+    view.runner.finished.connect(lambda _result: shown.set())
+    row = view.draft.index_of("contact-hours")
+    view.table.selectRow(row)
+    view.editor.pattern.setText(r"\b(?:hours|open)\b")
+    view.editor.pattern.textEdited.emit(view.editor.pattern.text())
+    view.editor.sample.setPlainText("Are you open on Sunday? What are your hours?")
+    await shown.wait()
+    while view.runner.busy:  # the edit's own backtest, not the refresh's
+        shown.clear()
+        await shown.wait()
+    view.backtest.tabs.setCurrentIndex(1)  # sample matches, disagreements first
+    await asyncio.sleep(0.3)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(out)):
+        raise OSError(f"could not write {out}")
+    print(f"saved {out} ({window.width()}x{window.height()})")
+    window.close()
+
+
 async def _stage(console: Console, seconds: float, out: Path, theme: Theme) -> None:
     window = console.window
     window.set_theme(theme)
@@ -65,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshot.png")
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rules", action="store_true",
+                        help="show the rules view mid-edit instead of the feed")
     parser.add_argument("--theme", choices=[t.value for t in Theme], default=Theme.DARK.value)
     args = parser.parse_args(argv)
     setup_logging("WARNING")
@@ -83,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 
         async def run() -> None:
             try:
-                await _stage(console, args.seconds, args.out, Theme(args.theme))
+                stage = _stage_rules if args.rules else _stage
+                await stage(console, args.seconds, args.out, Theme(args.theme))
             finally:
                 await console.shutdown()
 

@@ -40,3 +40,24 @@ def settings(tmp_path: Path, shop_template: Path) -> Settings:
     data.mkdir()
     shutil.copy(shop_template, data / "shop.sqlite")
     return Settings(data_dir=data, resources_dir=REPO / "resources")
+
+
+@pytest.fixture(scope="session")
+def recorded_template(tmp_path_factory: pytest.TempPathFactory, shop_template: Path) -> Path:
+    """The sample corpus answered once by a real engine: recorded traffic to tune rules on."""
+    from tests.recorded import record_corpus
+
+    data = tmp_path_factory.mktemp("recorded")
+    shutil.copy(shop_template, data / "shop.sqlite")
+    settings = Settings(data_dir=data, resources_dir=REPO / "resources")
+    settings.guard.rate_per_minute = 1_000_000  # every corpus request is answered, none throttled
+    return record_corpus(settings)
+
+
+@pytest.fixture
+def recorded(settings: Settings, recorded_template: Path) -> Settings:
+    """`settings` whose engine database already holds the recorded corpus."""
+    from tests.recorded import install_recorded
+
+    install_recorded(recorded_template, settings)
+    return settings

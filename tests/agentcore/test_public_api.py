@@ -14,6 +14,9 @@ def test_exports_exactly_the_intended_names():
                 if not name.startswith("_") and not isinstance(value, types.ModuleType)}
     assert sorted(agentcore.__all__) == sorted(exported)
     assert {"Engine", "Request", "Outcome", "Settings", "Rule", "Metrics"} <= exported
+    # Rule tuning: versions with undo, backtests on recorded traffic, suggestions.
+    assert {"RuleBook", "RuleVersion", "Backtester", "BacktestResult", "load_recorded",
+            "suggest", "Suggestion", "RejectedSuggestions"} <= exported
     for name in agentcore.__all__:
         assert getattr(agentcore, name) is not None
 

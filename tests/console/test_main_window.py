@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from agentcore import Request, SettingsError
@@ -67,6 +67,17 @@ def test_common_actions_have_shortcuts_shown_in_the_menus(console, qtbot):
     assert QApplication.palette().window().color().lightness() > dark_window
     window.act_theme.trigger()
     assert window.theme is Theme.DARK
+
+
+def test_no_two_actions_share_a_shortcut(console):
+    # Two actions on one key make Qt do neither ("ambiguous shortcut"): a dead key.
+    owners: dict[str, list[str]] = {}
+    for action in console.window.findChildren(QAction):
+        for sequence in action.shortcuts():
+            owners.setdefault(sequence.toString(), []).append(action.text())
+    shared = {keys: names for keys, names in owners.items() if len(set(names)) > 1}
+    assert shared == {}
+    assert len(owners) >= 25  # the window's, the queue's and the rules view's
 
 
 def test_settings_open_from_the_menu(console, qtbot):

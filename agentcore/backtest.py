@@ -1,0 +1,367 @@
+"""Backtests: an edited rule set replayed over recorded traffic before it goes live.
+
+The recorded requests (the `requests` and `outcomes` tables, newest first) are
+normalised as the guard does and routed through the live router ("before") and
+the edited one ("after"). Routing is one RE2 Set scan per text, so 100,000
+requests take well under two seconds; the live router's answers are cached per
+router (routers are immutable), so each keystroke pays for the edited set only.
+
+What an operator reads from a result:
+- changes: requests whose winning rule differs (gained by the fast path, lost to
+  the slow path, or switched between rules);
+- the fast-path share before and after;
+- dollars and latency per day saved or added: each changed request's recorded
+  cost on the path it took (LLM, cache, a rule, ...) against the recorded mean
+  of the path it would take now (rules cost no dollars and the rule route's
+  mean latency; the slow path costs the LLM route's mean), scaled to a day at
+  the recorded rate;
+- conflicts: requests more than one rule matches (the priority decides);
+- precision: of matched requests whose intent is known (the LLM's decision when
+  the slow path answered, or an operator's resolution in labelled_examples), the
+  share where the rule's intent agrees.
+
+It runs off the event loop (a worker thread): `cancelled` is polled every few
+thousand requests so a backtest superseded by more typing stops early.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, overload
+
+from agentcore.errors import AgentError
+from agentcore.guard import normalise
+from agentcore.router import Router, Rule
+
+log = logging.getLogger("agentcore.backtest")
+
+DEFAULT_SAMPLE = 10_000
+MAX_SAMPLES = 200  # matches listed to eyeball: enough to read, cheap to show
+_POLL_EVERY = 4096
+_MIN_SPAN_S = 60.0  # per-day figures from a shorter recording would be noise
+
+
+class BacktestCancelled(AgentError):
+    """A newer backtest superseded this one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One recorded request and what answering it cost."""
+
+    id: str
+    text: str  # as the customer wrote it (shown to the operator)
+    normalised: str  # as the router sees it
+    route: str  # the path it took: rule, llm, cache-l1, ...
+    rule_id: str | None
+    known_intent: str | None  # an operator's label, else the LLM's decision
+    dollars: float
+    latency_ms: float
+    received_at: float
+
+
+_QUERY = """
+SELECT r.id, r.text, r.received_at, o.route, o.intent, o.rule_id, o.dollars, o.latency_ms,
+       l.intent AS label
+FROM requests r JOIN outcomes o ON o.request_id = r.id
+LEFT JOIN labelled_examples l ON l.request_id = r.id
+WHERE o.status != 'rejected' AND o.route != 'guard'
+ORDER BY r.received_at DESC LIMIT ?
+"""
+
+
+class RecordedTraffic(Sequence[Recorded]):
+    """Recorded requests held as columns of plain strings and floats.
+
+    100,000 `Recorded` objects would be 100,000 objects the garbage collector
+    walks on every full collection (80-100 ms each, with the GIL held: the GUI
+    thread stalls). Strings and floats in a few lists are not tracked at all;
+    a `Recorded` is built only for the few requests a result lists."""
+
+    def __init__(self, rows: Iterable[Sequence[Any]] = ()) -> None:
+        self.ids: list[str] = []
+        self.texts: list[str] = []
+        self.normalised: list[str] = []
+        self.routes: list[str] = []
+        self.rule_ids: list[str | None] = []
+        self.known: list[str | None] = []
+        self.dollars: list[float] = []
+        self.latency_ms: list[float] = []
+        self.received_at: list[float] = []
+        for rid, text, received, route, intent, rule_id, dollars, latency, label in rows:
+            self.ids.append(rid)
+            self.texts.append(text)
+            self.normalised.append(normalise(text))
+            self.routes.append(route)
+            self.rule_ids.append(rule_id)
+            # The LLM's decision, also when its answer came back from the cache; a rule's
+            # own intent would only agree with itself.
+            decided = route == "llm" or (route.startswith("cache") and rule_id is None)
+            self.known.append(label or (intent if decided else None))
+            self.dollars.append(float(dollars))
+            self.latency_ms.append(float(latency))
+            self.received_at.append(float(received))
+
+    @classmethod
+    def of(cls, requests: Iterable[Recorded]) -> RecordedTraffic:
+        if isinstance(requests, RecordedTraffic):
+            return requests
+        return cls((r.id, r.text, r.received_at, r.route, r.known_intent, r.rule_id, r.dollars,
+                    r.latency_ms, r.known_intent) for r in requests)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Recorded: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Recorded]: ...
+
+    def __getitem__(self, index: int | slice) -> Recorded | list[Recorded]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return Recorded(self.ids[index], self.texts[index], self.normalised[index],
+                        self.routes[index], self.rule_ids[index], self.known[index],
+                        self.dollars[index], self.latency_ms[index], self.received_at[index])
+
+
+def _read_only(db_path: Path) -> sqlite3.Connection:
+    # A URI built by pathlib: a folder named "a?b#c" is escaped, not parsed.
+    return sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
+
+
+def load_recorded(db_path: Path, limit: int = DEFAULT_SAMPLE) -> RecordedTraffic:
+    """The newest `limit` answered or escalated requests, read on a connection of
+    the caller's own (the worker thread's), read-only."""
+    conn = _read_only(db_path)
+    try:
+        return RecordedTraffic(conn.execute(_QUERY, (limit,)))
+    finally:
+        conn.close()
+
+
+@dataclass(frozen=True, slots=True)
+class PathCosts:
+    """Recorded means of each path, for requests that never took it."""
+
+    llm_dollars: float
+    llm_latency_ms: float
+    rule_latency_ms: float
+
+    @classmethod
+    def of(cls, t: RecordedTraffic) -> PathCosts:
+        llm = [i for i, route in enumerate(t.routes) if route == "llm"]
+        rule = [t.latency_ms[i] for i, route in enumerate(t.routes) if route == "rule"]
+        return cls(statistics.fmean(t.dollars[i] for i in llm) if llm else 0.0,
+                   statistics.fmean(t.latency_ms[i] for i in llm) if llm else 0.0,
+                   statistics.fmean(rule) if rule else 0.0)
+
+    def delta(self, t: RecordedTraffic, i: int, *, to_fast: bool) -> tuple[float, float]:
+        """Dollars and ms request `i` adds (negative: saves) moving to the fast path
+        (`to_fast`) or the slow one: the new path's mean minus what it cost on the
+        path it took, as recorded. Already on that kind of path: nothing changes."""
+        took = t.routes[i]
+        if took == ("rule" if to_fast else "llm"):
+            return 0.0, 0.0
+        dollars, ms = ((0.0, self.rule_latency_ms) if to_fast
+                       else (self.llm_dollars, self.llm_latency_ms))
+        return dollars - t.dollars[i], ms - t.latency_ms[i]
+
+
+ChangeKind = Literal["gained", "lost", "switched"]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    request: Recorded
+    kind: ChangeKind  # gained: slow -> fast; lost: fast -> slow; switched: rule -> rule
+    before: str | None  # winning rule id with the live rules
+    after: str | None  # with the edited rules
+    dollars: float  # what the change adds per request (negative: saves)
+    latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    request: Recorded
+    rule_id: str
+    rule_intent: str
+    agrees: bool | None  # None: the request's intent is not known
+
+
+@dataclass(slots=True)
+class BacktestResult:
+    total: int
+    fast_before: int
+    fast_after: int
+    # Changes as plain tuples (row, kind, before, after, dollars, latency): a wide edit
+    # moves thousands of rows, and objects kept alive across keystrokes push the GIL-held
+    # full garbage collections (~100 ms here) that stall the GUI.
+    change_rows: list[tuple[int, ChangeKind, str | None, str | None, float, float]]
+    # Conflicts as row numbers and rule ids (ints and string tuples: nothing for the
+    # garbage collector to walk; a big rule set can conflict on thousands of rows).
+    conflict_rows: list[int]
+    conflict_ids: list[tuple[str, ...]]
+    traffic: RecordedTraffic
+    precision: dict[str, tuple[int, int]]  # rule id -> (agreeing, with a known intent)
+    samples: list[Sample]
+    span_s: float  # from the oldest to the newest request replayed
+    dollars_delta: float  # over the whole sample (negative: saved)
+    latency_delta_ms: float
+    focus: str | None = None
+    costs: PathCosts = field(default_factory=lambda: PathCosts(0.0, 0.0, 0.0))
+
+    def conflicts_head(self, n: int) -> list[tuple[Recorded, tuple[str, ...]]]:
+        return [(self.traffic[i], ids)
+                for i, ids in zip(self.conflict_rows[:n], self.conflict_ids, strict=False)]
+
+    @property
+    def conflicts(self) -> list[tuple[Recorded, tuple[str, ...]]]:
+        """Requests more than one rule matches, with every matching rule's id."""
+        return self.conflicts_head(len(self.conflict_rows))
+
+    @property
+    def changes(self) -> list[Change]:
+        """Requests whose winning rule differs, as `Change`s (built on demand)."""
+        return [Change(self.traffic[i], *rest) for i, *rest in self.change_rows]
+
+    def of_kind(self, kind: ChangeKind) -> list[Change]:
+        return [Change(self.traffic[i], *rest) for i, *rest in self.change_rows
+                if rest[0] == kind]
+
+    @property
+    def gained(self) -> list[Change]:
+        return self.of_kind("gained")
+
+    @property
+    def lost(self) -> list[Change]:
+        return self.of_kind("lost")
+
+    def share(self, fast: int) -> float:
+        return fast / self.total if self.total else 0.0
+
+    @property
+    def per_day(self) -> float:
+        """Multiplier from the sample to a day at the recorded rate."""
+        return 86_400.0 / max(self.span_s, _MIN_SPAN_S)
+
+    @property
+    def dollars_per_day(self) -> float:
+        return self.dollars_delta * self.per_day
+
+    @property
+    def latency_s_per_day(self) -> float:
+        return self.latency_delta_ms / 1000 * self.per_day
+
+    def rule_precision(self, rule_id: str) -> float | None:
+        agree, known = self.precision.get(rule_id, (0, 0))
+        return agree / known if known else None
+
+
+class Backtester:
+    """Replays one loaded sample of recorded traffic through rule sets."""
+
+    def __init__(self, requests: Iterable[Recorded]) -> None:
+        self.requests = RecordedTraffic.of(requests)
+        self.costs = PathCosts.of(self.requests)
+        times = self.requests.received_at
+        self.span_s = (max(times) - min(times)) if times else 0.0
+        self._baseline: tuple[Router, list[Rule | None]] | None = None
+
+    def _winners(self, router: Router, cancelled: Callable[[], bool]) -> list[Rule | None]:
+        if self._baseline is not None and self._baseline[0] is router:
+            return self._baseline[1]
+        winners: list[Rule | None] = []
+        hits = router.hits
+        for i, text in enumerate(self.requests.normalised):
+            if i % _POLL_EVERY == 0 and cancelled():
+                raise BacktestCancelled("superseded")
+            winners.append(hits(text)[0])
+        self._baseline = (router, winners)  # the live router is reused edit after edit
+        return winners
+
+    def run(self, live: Router, edited: Router, *, focus: str | None = None,
+            cancelled: Callable[[], bool] = lambda: False) -> BacktestResult:
+        """`focus`: a rule id whose matches are listed as samples (else every rule's)."""
+        before = self._winners(live, cancelled)
+        traffic = self.requests
+        known_of = traffic.known
+        costs = self.costs
+        changes: list[tuple[int, ChangeKind, str | None, str | None, float, float]] = []
+        conflict_rows: list[int] = []
+        conflict_ids: list[tuple[str, ...]] = []
+        precision: dict[str, list[int]] = {}
+        # Sample indices by verdict, each capped: disagreements are shown first.
+        sampled: dict[bool | None, list[tuple[int, Rule]]] = {False: [], True: [], None: []}
+        fast_before = fast_after = 0
+        dollars = latency = 0.0
+        hits = edited.hits
+        for i, text in enumerate(traffic.normalised):
+            if i % _POLL_EVERY == 0 and cancelled():
+                raise BacktestCancelled("superseded")
+            old = before[i]
+            new, matched = hits(text)
+            fast_before += old is not None
+            if len(matched) > 1:
+                conflict_rows.append(i)
+                conflict_ids.append(matched)
+            if new is not None:
+                fast_after += 1
+                known = known_of[i]
+                agrees = None if known is None else known == new.intent
+                if agrees is not None:
+                    counts = precision.setdefault(new.id, [0, 0])
+                    counts[0] += agrees
+                    counts[1] += 1
+                if (focus is None or new.id == focus) and len(sampled[agrees]) < MAX_SAMPLES:
+                    sampled[agrees].append((i, new))
+            if old is new:
+                continue
+            old_id = old.id if old is not None else None
+            new_id = new.id if new is not None else None
+            if old_id == new_id:
+                continue
+            if old_id is not None and new_id is not None:
+                changes.append((i, "switched", old_id, new_id, 0.0, 0.0))
+                continue
+            gained = old_id is None
+            d, ms = costs.delta(traffic, i, to_fast=gained)
+            change = ((i, "gained", None, new_id, d, ms) if gained
+                      else (i, "lost", old_id, None, d, ms))
+            dollars += change[4]
+            latency += change[5]
+            changes.append(change)
+        samples = [Sample(traffic[i], rule.id, rule.intent, verdict)
+                   for verdict in (False, True, None) for i, rule in sampled[verdict]]
+        return BacktestResult(
+            total=len(traffic), fast_before=fast_before, fast_after=fast_after,
+            change_rows=changes, conflict_rows=conflict_rows, conflict_ids=conflict_ids,
+            traffic=traffic,
+            precision={k: (v[0], v[1]) for k, v in precision.items()},
+            samples=samples[:MAX_SAMPLES], span_s=self.span_s, dollars_delta=dollars,
+            latency_delta_ms=latency, focus=focus, costs=costs)
+
+
+def backtest_rules(backtester: Backtester, live: Router, rules: Iterable[Rule],
+                   fragments: Mapping[str, str], *, focus: str | None = None,
+                   cancelled: Callable[[], bool] = lambda: False) -> BacktestResult:
+    """Compiles `rules` (RuleError names a broken one) and backtests them."""
+    edited = Router(rules, fragments=fragments)
+    return backtester.run(live, edited, focus=focus, cancelled=cancelled)
+
+
+def hits_since(db_path: Path, since: float) -> dict[str, int]:
+    """Rule id -> requests it answered since `since` (the rules view's 'hits today')."""
+    conn = _read_only(db_path)
+    try:
+        rows = conn.execute("SELECT rule_id, COUNT(*) FROM outcomes WHERE route = 'rule' "
+                            "AND finished_at >= ? GROUP BY rule_id", (since,)).fetchall()
+    finally:
+        conn.close()
+    return {rule_id: count for rule_id, count in rows if rule_id}

@@ -1,0 +1,144 @@
+"""The backtest's answer, as the operator reads it while typing: what changes route,
+the fast-path share, dollars and waiting per day, conflicts, precision, and
+sample matches to eyeball (disagreements first)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from agentcore import BacktestResult
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class RowsModel(QAbstractTableModel):
+    """A read-only table of rows computed elsewhere (a backtest's lists)."""
+
+    def __init__(self, headers: Sequence[str], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.headers = tuple(headers)
+        self.rows: list[tuple[Any, ...]] = []
+
+    def set_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.headers)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.headers[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if index.isValid() and role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            value = self.rows[index.row()][index.column()]
+            return "" if value is None else str(value)
+        return None
+
+
+def _table(model: RowsModel) -> QTableView:
+    view = QTableView()
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.verticalHeader().setVisible(False)
+    view.horizontalHeader().setStretchLastSection(True)
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    return view
+
+
+def _money(dollars: float) -> str:
+    verb = "saved" if dollars < 0 else "added"
+    return f"${abs(dollars):,.2f} {verb}" if abs(dollars) >= 0.005 else "$0.00"
+
+
+def _duration(seconds: float) -> str:
+    verb = "saved" if seconds < 0 else "added"
+    s = abs(seconds)
+    text = f"{s / 3600:.1f} h" if s >= 3600 else f"{s / 60:.1f} min" if s >= 60 else f"{s:.1f} s"
+    return f"{text} of waiting {verb}"
+
+
+class BacktestPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.result: BacktestResult | None = None
+        self.status = QLabel("The backtest runs as you edit.")
+        self.status.setObjectName("backtest status")
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.changes = RowsModel(("Change", "Request", "Before", "After", "Recorded path",
+                                  "$ per request"), self)
+        self.samples = RowsModel(("Agrees", "Request", "Rule", "Rule intent", "Known intent"),
+                                 self)
+        self.conflicts = RowsModel(("Request", "Rules matched"), self)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(_table(self.changes), "Changes")
+        self.tabs.addTab(_table(self.samples), "Sample matches")
+        self.tabs.addTab(_table(self.conflicts), "Conflicts")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.status)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.tabs, 1)
+
+    def running(self) -> None:
+        self.status.setText("Backtesting…")
+
+    def failed(self, message: str) -> None:
+        self.status.setText(f"Not backtested: {message}")
+
+    def show_result(self, result: BacktestResult) -> None:
+        self.result = result
+        r = result
+        self.status.setText(f"Replayed {r.total:,} recorded requests "
+                            f"({_span(r.span_s)} of traffic).")
+        lines = [
+            f"Fast path: <b>{r.share(r.fast_before):.1%} → {r.share(r.fast_after):.1%}</b>"
+            f" &nbsp; gained {len(r.gained)}, lost {len(r.lost)}, "
+            f"switched rule {len(r.of_kind('switched'))}",
+            f"Per day at the recorded rate: <b>{_money(r.dollars_per_day)}</b>, "
+            f"{_duration(r.latency_s_per_day)}",
+            f"Conflicts: {len(r.conflict_rows)} requests match more than one rule",
+        ]
+        if r.focus:
+            precision = r.rule_precision(r.focus)
+            agree, known = r.precision.get(r.focus, (0, 0))
+            lines.append(f"Precision of {r.focus}: " + (
+                f"<b>{precision:.0%}</b> ({agree} of {known} with a known intent agree)"
+                if precision is not None else "no matched request has a known intent"))
+        self.summary.setText("<br>".join(lines))
+        self.changes.set_rows([(c.kind, c.request.text, c.before or "LLM", c.after or "LLM",
+                                c.request.route, f"{c.dollars:+.4f}") for c in r.changes])
+        mark = {True: "yes", False: "NO", None: "unknown"}
+        self.samples.set_rows([(mark[s.agrees], s.request.text, s.rule_id, s.rule_intent,
+                                s.request.known_intent) for s in r.samples])
+        self.conflicts.set_rows([(req.text, ", ".join(ids)) for req, ids in r.conflicts_head(500)])
+
+
+def _span(seconds: float) -> str:
+    if seconds >= 86_400:
+        return f"{seconds / 86_400:.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min"

@@ -1,0 +1,189 @@
+"""Runs backtests and rule mining off the GUI thread, debounced, newest wins.
+
+The operator types; each keystroke schedules a backtest and bumps a generation
+number at once. After `debounce_ms` of quiet the newest draft goes to a single
+worker thread (RE2 releases no GIL, but the thread yields it every few
+milliseconds: the loop lag is measured in bench/rules_bench.py). A running
+backtest polls the generation and stops when superseded; a result that
+arrives for an older generation is dropped, so what is shown always belongs
+to the text in the fields.
+
+The recorded traffic is loaded in the worker (its own read-only SQLite
+connection) on first use, after `refresh()`, and when older than
+`RELOAD_AFTER_S` (traffic keeps arriving while the operator edits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from agentcore import (
+    BacktestCancelled,
+    Backtester,
+    BacktestResult,
+    Engine,
+    Rule,
+    RuleError,
+    load_recorded,
+    suggest,
+)
+from agentcore.backtest import DEFAULT_SAMPLE, backtest_rules, hits_since
+
+log = logging.getLogger("console.backtest")
+T = TypeVar("T")
+RELOAD_AFTER_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class RuleStats:
+    """What the rules table shows beside each live rule."""
+
+    hits_today: dict[str, int]
+    baseline: BacktestResult  # the live rules over the sample: their precision
+
+
+class BacktestRunner(QObject):
+    started = Signal()
+    finished = Signal(object)  # BacktestResult of the newest draft
+    failed = Signal(str)  # the draft can't be compiled (or the backtest broke)
+    stats_ready = Signal(object)  # RuleStats
+    suggestions_ready = Signal(object)  # list[Suggestion]
+
+    def __init__(self, engine: Engine, *, sample_size: int = DEFAULT_SAMPLE,
+                 debounce_ms: int = 250, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.sample_size = sample_size
+        self.result: BacktestResult | None = None
+        self.completed = 0  # backtests shown so far (tests wait on it)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backtest")
+        self._generation = 0
+        self._pending: tuple[tuple[Rule, ...], dict[str, str], str | None] | None = None
+        self._backtester: Backtester | None = None
+        self._stale = True
+        self._loaded_at = 0.0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(debounce_ms)
+        self._timer.timeout.connect(self._start)
+
+    @property
+    def busy(self) -> bool:
+        return self._timer.isActive() or any(not t.done() for t in self._tasks)
+
+    # -- requests from the view ---------------------------------------------------
+
+    def schedule(self, rules: Sequence[Rule], fragments: Mapping[str, str],
+                 focus: str | None = None) -> None:
+        """Backtests this draft once typing pauses; supersedes any earlier one now."""
+        if self._closed:
+            return
+        self._generation += 1
+        self._pending = (tuple(rules), dict(fragments), focus)
+        self._timer.start()
+
+    def refresh(self) -> None:
+        """Reload the recorded traffic before the next run (new requests were answered)."""
+        self._stale = True
+
+    def request_stats(self) -> None:
+        live = self.engine.router
+        since = datetime.fromtimestamp(self.engine.clock.now()).replace(
+            hour=0, minute=0, second=0, microsecond=0).timestamp()
+        db = self.engine.settings.engine_db
+
+        def work() -> RuleStats:
+            backtester = self._sample()
+            return RuleStats(hits_since(db, since),
+                             backtester.run(live, live, cancelled=lambda: self._closed))
+
+        self._spawn(work, self.stats_ready.emit)
+
+    def request_suggestions(self, rejected: set[str]) -> None:
+        live = self.engine.router
+        self._spawn(lambda: suggest(self._sample(), live, rejected=rejected,
+                                    cancelled=lambda: self._closed),
+                    self.suggestions_ready.emit)
+
+    def close(self) -> None:
+        """Stops what runs (it polls the generation) and the worker thread."""
+        self._closed = True
+        self._generation += 1
+        self._timer.stop()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    # -- the worker side ------------------------------------------------------------
+
+    def _sample(self) -> Backtester:
+        # Worker thread only: one thread, so the sample and its caches need no lock.
+        started = time.perf_counter()
+        if (self._backtester is None or self._stale
+                or started - self._loaded_at > RELOAD_AFTER_S):
+            self._stale = False
+            self._loaded_at = started
+            self._backtester = Backtester(load_recorded(self.engine.settings.engine_db,
+                                                        self.sample_size))
+            log.info("loaded %d recorded requests in %.0f ms", len(self._backtester.requests),
+                     (time.perf_counter() - started) * 1000)
+        return self._backtester
+
+    def _start(self) -> None:
+        if self._pending is None or self._closed:
+            return
+        generation = self._generation
+        rules, fragments, focus = self._pending
+        live = self.engine.router  # the router the draft is compared with, read once
+
+        def cancelled() -> bool:
+            return generation != self._generation
+
+        def work() -> BacktestResult:
+            return backtest_rules(self._sample(), live, rules, fragments, focus=focus,
+                                  cancelled=cancelled)
+
+        def done(result: BacktestResult) -> None:
+            if cancelled():  # typing went on while it ran: not this text's result
+                return
+            self.result = result
+            self.completed += 1
+            self.finished.emit(result)
+
+        self.started.emit()
+        self._spawn(work, done, stale=cancelled)
+
+    def _spawn(self, work: Callable[[], T], done: Callable[[T], None], *,
+               stale: Callable[[], bool] = lambda: False) -> None:
+        if self._closed:
+            return
+        task = asyncio.ensure_future(self._run(work, done, stale))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, work: Callable[[], T], done: Callable[[T], None],
+                   stale: Callable[[], bool]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self._executor, work)
+        except BacktestCancelled:
+            return
+        except RuleError as exc:  # the draft does not compile: the editor says why
+            if not stale():
+                self.failed.emit(str(exc))
+            return
+        except RuntimeError as exc:  # the executor was shut down: the window is closing
+            if not self._closed:
+                raise
+            log.debug("backtest dropped at close: %s", exc)
+            return
+        done(result)

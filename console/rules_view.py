@@ -1,0 +1,373 @@
+"""The rules view: the rule set as a table, an editor with a sample tester, the
+backtest of the draft as it is typed, suggestions from traffic, and the history
+of versions with undo, redo and revert.
+
+Edits go to a draft (`RuleDraft`); nothing reaches the running router until
+Apply, which records a version and swaps the whole set at once (`RuleBook`).
+Undo first discards unapplied edits, like a text editor's; with none, it undoes
+the last applied change (a new version, so the history says who undid what).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QLabel,
+    QScrollArea,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from agentcore import Engine, RejectedSuggestions, RuleBook, RuleError, Suggestion
+from agentcore.rule_draft import RuleDraft
+from console.backtest_panel import BacktestPanel
+from console.backtest_runner import BacktestRunner, RuleStats
+from console.history_panel import HistoryPanel
+from console.rule_editor import RuleEditor
+from console.rules_model import RuleColumn, RulesModel
+from console.suggestions_panel import SuggestionsPanel
+
+log = logging.getLogger("console.rules")
+
+
+class RulesView(QWidget):
+    message = Signal(str)  # for the status bar
+
+    def __init__(self, engine: Engine, book: RuleBook, runner: BacktestRunner, *,
+                 operator: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.book = book
+        self.runner = runner
+        self.operator = operator
+        self.rejected = RejectedSuggestions(engine.store.conn)
+        router = engine.router
+        self.draft = RuleDraft(router.rules, router.fragments)
+        self.model = RulesModel(self.draft, self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
+        self.table.setDragEnabled(True)
+        self.table.setDropIndicatorShown(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        for column, width in ((RuleColumn.ENABLED, 34), (RuleColumn.PRIORITY, 60),
+                              (RuleColumn.NAME, 220), (RuleColumn.PATTERN, 220),
+                              (RuleColumn.TEMPLATE, 160)):
+            self.table.setColumnWidth(column, width)
+        self.editor = RuleEditor(self.draft)
+        self.backtest = BacktestPanel()
+        self.suggestions = SuggestionsPanel()
+        self.history = HistoryPanel(book.diff)
+        self.state = QLabel()
+        self.state.setObjectName("rules state")
+
+        self.toolbar = QToolBar("Rules")
+        self._build_actions()
+        # Scrolls rather than growing the window: the dock shares its height with the feed.
+        editor_scroll = QScrollArea()
+        editor_scroll.setWidgetResizable(True)
+        editor_scroll.setWidget(self.editor)
+        edit = QSplitter(Qt.Orientation.Vertical)
+        edit.addWidget(editor_scroll)
+        edit.addWidget(self.backtest)
+        edit.setStretchFactor(0, 2)
+        edit.setStretchFactor(1, 3)  # the backtest's lists are what the operator reads
+        self.tabs = QTabWidget()
+        self.tabs.addTab(edit, "Edit && backtest")
+        self.tabs.addTab(self.suggestions, "Suggestions")
+        self.tabs.addTab(self.history, "History")
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.table)
+        split.addWidget(self.tabs)
+        split.setSizes([620, 520])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.toolbar)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.state)
+        self._wire()
+        self.history.set_versions(book.versions())
+        self._update_state()
+        self._started = False
+
+    # -- construction ------------------------------------------------------------
+
+    def _action(self, text: str, shortcut: str | None, tip: str) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+            # Only while the rules view has focus: Ctrl+Z elsewhere is not a rule undo.
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        action.setToolTip(f"{tip} ({shortcut})" if shortcut else tip)
+        self.addAction(action)
+        self.toolbar.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        self.act_add = self._action("Add", "Ctrl+Shift+N", "Add a rule")
+        self.act_duplicate = self._action("Duplicate", "Ctrl+D",
+                                          "Copy the selected rule (disabled)")
+        self.act_toggle = self._action("Enable/disable", "Ctrl+E", "Switch the rule on or off")
+        self.act_delete = self._action("Delete", "Ctrl+Del", "Remove the rule from the draft")
+        self.act_up = self._action("Up", "Alt+Up", "Move up (wins ties of priority)")
+        self.act_down = self._action("Down", "Alt+Down", "Move down")
+        self.toolbar.addSeparator()
+        self.act_apply = self._action("Apply", "Ctrl+S", "Make the draft the live rule set")
+        self.act_undo = self._action("Undo", "Ctrl+Z",
+                                     "Discard unapplied edits, else undo the last change")
+        self.act_redo = self._action("Redo", "Ctrl+Shift+Z", "Redo the change undone")
+        self.toolbar.addSeparator()
+        self.act_import = self._action("Import…", None, "Load a rule set from YAML")
+        self.act_export = self._action("Export…", None, "Save the live rule set as YAML")
+        self.act_refresh = self._action("Refresh", "F5", "Reload the recorded traffic")
+
+    def _wire(self) -> None:
+        runner, draft = self.runner, self.draft
+        self.table.selectionModel().currentRowChanged.connect(
+            lambda current, _previous: self._select(current.row()))
+        # Every edit (editor, table checkbox, toolbar) schedules a backtest; debounced.
+        draft.subscribe(lambda _event, _index: self._draft_changed())
+        runner.started.connect(self.backtest.running)
+        runner.finished.connect(self._show_backtest)
+        runner.failed.connect(self.backtest.failed)
+        runner.stats_ready.connect(self._show_stats)
+        runner.suggestions_ready.connect(self.suggestions.set_suggestions)
+        self.suggestions.find_requested.connect(self.find_suggestions)
+        self.suggestions.accept_requested.connect(self.accept_suggestion)
+        self.suggestions.edit_requested.connect(self.edit_suggestion)
+        self.suggestions.reject_requested.connect(self.reject_suggestion)
+        self.history.revert_requested.connect(self.revert)
+        self.act_add.triggered.connect(lambda: self._select(draft.add()))
+        self.act_duplicate.triggered.connect(self._duplicate)
+        self.act_toggle.triggered.connect(self._toggle)
+        self.act_delete.triggered.connect(self._delete)
+        self.act_up.triggered.connect(lambda: self._move(-1))
+        self.act_down.triggered.connect(lambda: self._move(+1))
+        self.act_apply.triggered.connect(self.apply)
+        self.act_undo.triggered.connect(self.undo)
+        self.act_redo.triggered.connect(self.redo)
+        self.act_import.triggered.connect(self._choose_import)
+        self.act_export.triggered.connect(self._choose_export)
+        self.act_refresh.triggered.connect(self.refresh)
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._started:  # the first look loads the traffic, not the start-up
+            self._started = True
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Reloads the recorded traffic, the figures per rule and the draft's backtest."""
+        self.runner.refresh()
+        self.runner.request_stats()
+        self._schedule()
+
+    def close_runner(self) -> None:
+        self.runner.close()
+
+    # -- the draft -------------------------------------------------------------------
+
+    def _selected_row(self) -> int:
+        return self.editor.row
+
+    def _select(self, row: int) -> None:
+        if 0 <= row < self.model.rowCount():
+            index = self.model.index(row, RuleColumn.NAME)
+            if self.table.currentIndex().row() != row:
+                self.table.selectionModel().setCurrentIndex(
+                    index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                    | QItemSelectionModel.SelectionFlag.Rows)
+            if self.editor.row != row:
+                self.editor.show_rule(row)
+            self._schedule()
+        else:
+            self.editor.show_rule(-1)
+
+    def _draft_changed(self) -> None:
+        self._update_state()
+        self._schedule()
+
+    def _schedule(self) -> None:
+        rule = self.editor.current()
+        self.runner.schedule(self.draft.rules, self.draft.fragments,
+                             rule.id if rule else None)
+
+    def _duplicate(self) -> None:
+        if self._selected_row() >= 0:
+            self._select(self.draft.duplicate(self._selected_row()))
+
+    def _toggle(self) -> None:
+        if self._selected_row() >= 0:
+            self.draft.toggle(self._selected_row())
+
+    def _delete(self) -> None:
+        row = self._selected_row()
+        if row >= 0:
+            self.draft.remove(row)
+            self._select(min(row, len(self.draft.rules) - 1))
+
+    def _move(self, step: int) -> None:
+        row = self._selected_row()
+        target = row + step
+        if row >= 0 and 0 <= target < len(self.draft.rules):
+            self.draft.move(row, target)
+            self._select(target)
+
+    def _update_state(self) -> None:
+        errors = self.draft.errors()
+        if errors:
+            rid, why = next(iter(errors.items()))
+            text = f"Cannot apply: {rid or '(no id)'}: {why}" + (
+                f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+        elif self.draft.dirty:
+            text = "Unapplied edits: Apply (Ctrl+S) makes them live, Undo discards them."
+        else:
+            text = f"Live: version {self.book.current.id}, {len(self.draft.rules)} rules."
+        self.state.setText(text)
+        self.act_apply.setEnabled(self.draft.dirty and not errors)
+        self.act_undo.setEnabled(self.draft.dirty or self.book.can_undo)
+        self.act_redo.setEnabled(not self.draft.dirty and self.book.can_redo)
+
+    # -- going live -----------------------------------------------------------------
+
+    def apply(self) -> bool:
+        """Applies the draft; False (and the reason shown) when it can't be."""
+        errors = self.draft.errors()
+        if errors:
+            self._update_state()
+            return False
+        try:
+            version = self.book.apply(self.draft.rules, self.draft.fragments,
+                                      author=self.operator)
+        except RuleError as exc:
+            self.state.setText(f"Cannot apply: {exc}")
+            return False
+        self._after_change(f"Applied version {version.id}: {version.summary}")
+        return True
+
+    def undo(self) -> None:
+        if self.draft.dirty:
+            self._reset_draft()
+            self.message.emit("Unapplied edits discarded")
+            return
+        if self.book.can_undo:
+            version = self.book.undo(author=self.operator)
+            self._after_change(f"Undone: {version.summary}")
+
+    def redo(self) -> None:
+        if not self.draft.dirty and self.book.can_redo:
+            version = self.book.redo(author=self.operator)
+            self._after_change(f"Redone: {version.summary}")
+
+    def revert(self, version_id: int) -> None:
+        if self.draft.dirty:
+            self.state.setText("Apply or discard (Undo) the unapplied edits first.")
+            return
+        version = self.book.revert(version_id, author=self.operator)
+        self._after_change(f"Reverted: version {version.id} restores version {version_id}")
+
+    def import_file(self, path: Path) -> bool:
+        try:
+            version = self.book.import_yaml(path.read_text(encoding="utf-8"),
+                                            author=self.operator)
+        except (OSError, UnicodeDecodeError, RuleError) as exc:
+            self.state.setText(f"Not imported: {exc}")
+            return False
+        self._after_change(f"Imported {path.name} as version {version.id}")
+        return True
+
+    def export_file(self, path: Path) -> None:
+        path.write_text(self.book.export_yaml(), encoding="utf-8")
+        self.message.emit(f"Rules exported to {path}")
+
+    def _after_change(self, text: str) -> None:
+        row = self._selected_row()
+        self._reset_draft()
+        self._select(min(max(row, 0), len(self.draft.rules) - 1))
+        self.history.set_versions(self.book.versions())
+        self.runner.request_stats()
+        self._update_state()
+        log.info("%s", text)
+        self.message.emit(text)
+
+    def _reset_draft(self) -> None:
+        router = self.engine.router
+        self.draft.reset(router.rules, router.fragments)
+        self._update_state()
+
+    def _choose_import(self) -> None:
+        # open(), not exec(): a nested event loop would re-enter the asyncio loop.
+        dialog = QFileDialog(self, "Import rules", "", "YAML (*.yaml *.yml)")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(lambda name: self.import_file(Path(name)))
+        dialog.open()
+
+    def _choose_export(self) -> None:
+        dialog = QFileDialog(self, "Export rules", "rules.yaml", "YAML (*.yaml *.yml)")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(lambda name: self.export_file(Path(name)))
+        dialog.open()
+
+    # -- figures ---------------------------------------------------------------------
+
+    def _show_backtest(self, result: object) -> None:
+        self.backtest.show_result(result)  # type: ignore[arg-type]
+        self.model.set_figures(precision=result.precision)  # type: ignore[attr-defined]
+
+    def _show_stats(self, stats: RuleStats) -> None:
+        precision = None if self.draft.dirty else stats.baseline.precision
+        self.model.set_figures(hits=stats.hits_today, precision=precision)
+
+    # -- suggestions -----------------------------------------------------------------
+
+    def find_suggestions(self) -> None:
+        self.suggestions.searching()
+        self.runner.request_suggestions(self.rejected.keys())
+
+    def accept_suggestion(self, suggestion: Suggestion) -> None:
+        """Goes live at once as its own version; unapplied edits stay in the draft."""
+        live = self.engine.router
+        try:
+            version = self.book.apply([*live.rules, suggestion.rule], live.fragments,
+                                      author=self.operator,
+                                      summary=f"accepted suggestion {suggestion.rule.id}")
+        except RuleError as exc:
+            self.state.setText(f"Cannot accept: {exc}")
+            return
+        self.suggestions.remove(suggestion)
+        if self.draft.dirty:
+            self.draft.add(suggestion.rule)
+            self.draft.rebase(self.engine.router.rules)
+            self.history.set_versions(self.book.versions())
+            self.runner.request_stats()
+            self._update_state()
+            self.message.emit(f"Applied version {version.id}: {version.summary}")
+        else:
+            self._after_change(f"Applied version {version.id}: {version.summary}")
+
+    def edit_suggestion(self, suggestion: Suggestion) -> None:
+        self.suggestions.remove(suggestion)
+        self.tabs.setCurrentIndex(0)
+        self._select(self.draft.add(suggestion.rule))
+
+    def reject_suggestion(self, suggestion: Suggestion) -> None:
+        self.rejected.reject(suggestion, author=self.operator, at=self.engine.clock.now())
+        self.suggestions.remove(suggestion)
+        self.message.emit(f"Suggestion {suggestion.rule.pattern} rejected")

@@ -1,0 +1,130 @@
+"""The rule book: applied changes are versions with who, when and a diff; undo, redo
+and revert change what the running engine answers; YAML goes out and back in."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from agentcore import Engine, Request, Route, RuleError
+from agentcore.router import Rule
+from agentcore.rulebook import RuleBook
+
+HOURS = "when are you open?"
+CLOSED = Rule(id="closed", name="closed today", pattern=r"\bopen\b", intent="contact",
+              handler="static", template="We are closed today.", priority=99)
+
+
+@pytest.fixture
+async def engine(settings):
+    engine = Engine(settings)
+    yield engine
+    await engine.close()
+
+
+async def answer(engine: Engine, text: str) -> tuple[Route, str | None, str]:
+    outcome = await engine.submit(Request(text))
+    return outcome.route, outcome.rule_id, outcome.answer
+
+
+async def test_apply_swaps_the_live_rules_and_records_who_when_and_what(engine, settings):
+    book = RuleBook(engine)
+    assert (await answer(engine, HOURS))[1] == "contact-hours"
+    version = book.apply([*engine.router.rules, CLOSED], author="ana")
+    route, rule_id, text = await answer(engine, HOURS)
+    assert (route, rule_id, text) == (Route.RULE, "closed", "We are closed today.")
+    assert (version.author, version.action, version.summary) == ("ana", "apply", "added closed")
+    assert version.created_at > 0
+    assert "+- id: closed" in book.diff(version.id)
+    assert [v.action for v in book.versions()] == ["apply", "seed"]
+
+
+async def test_undo_restores_the_old_route_and_redo_brings_the_change_back(settings):
+    engine = Engine(settings)
+    try:
+        book = RuleBook(engine)
+        book.apply([*engine.router.rules, CLOSED], author="ana")
+        book.undo(author="ben")
+        assert (await answer(engine, HOURS))[1] == "contact-hours"
+        assert book.can_redo and not book.can_undo
+        book.redo(author="ben")
+        assert (await answer(engine, HOURS))[1] == "closed"
+        assert [v.action for v in book.versions()][:2] == ["redo", "undo"]
+        assert book.versions()[1].author == "ben"
+    finally:
+        await engine.close()
+
+    # Undo survives a restart: the stacks are rebuilt from the log.
+    engine = Engine(settings)
+    try:
+        book = RuleBook(engine)
+        assert engine.router.route(HOURS).rule.id == "closed"
+        book.undo(author="cy")
+        assert engine.router.route(HOURS).rule.id == "contact-hours"
+        # A new change after an undo drops what could have been redone.
+        rules = [dataclasses.replace(r, priority=1) if r.id == "hello" else r
+                 for r in engine.router.rules]
+        book.apply(rules, author="cy")
+        assert not book.can_redo
+    finally:
+        await engine.close()
+
+
+async def test_a_broken_rule_is_refused_and_nothing_changes(engine):
+    book = RuleBook(engine)
+    before = engine.router
+    broken = dataclasses.replace(CLOSED, pattern="(unclosed")
+    with pytest.raises(RuleError, match=r"'closed'.*invalid pattern"):
+        book.apply([*engine.router.rules, broken], author="ana")
+    assert engine.router is before
+    assert len(book.versions()) == 1
+
+
+async def test_revert_to_any_version_is_itself_undoable(engine):
+    book = RuleBook(engine)
+    seed = book.current
+    book.apply([*engine.router.rules, CLOSED], author="ana")
+    book.apply([r for r in engine.router.rules if r.id != "hello"], author="ana")
+    book.revert(seed.id, author="ana")
+    assert [r.id for r in engine.router.rules] == [r.id for r in seed.rules]
+    book.undo(author="ana")
+    assert "closed" in {r.id for r in engine.router.rules}
+    assert "hello" not in {r.id for r in engine.router.rules}
+
+
+async def test_yaml_round_trip_and_a_clear_error_for_a_bad_file(engine):
+    book = RuleBook(engine)
+    text = book.export_yaml()
+    book.apply([*engine.router.rules, CLOSED], author="ana")
+    book.import_yaml(text, author="ana")
+    assert "closed" not in {r.id for r in engine.router.rules}
+    assert book.current.action == "import"
+    with pytest.raises(RuleError, match="priority"):
+        book.import_yaml(text.replace("priority: 60", "priority: high", 1), author="ana")
+    with pytest.raises(RuleError, match="not valid YAML"):
+        book.import_yaml("rules: [", author="ana")
+
+
+async def test_requests_racing_an_apply_see_the_old_set_or_the_new_never_half(engine):
+    book = RuleBook(engine)
+    old = engine.router.rules
+    hello = next(r for r in old if r.id == "hello")
+    # One change that removes a rule and adds its replacement: half of it would leave
+    # "hi" to the LLM (removed, not yet added) or answered twice over (added, not removed).
+    new = [r for r in old if r.id != "hello"] + [dataclasses.replace(hello, id="hello-v2")]
+
+    async def ask() -> str | None:
+        await asyncio.sleep(0)
+        return (await engine.submit(Request("hi"))).rule_id
+
+    async def change() -> None:
+        await asyncio.sleep(0)
+        book.apply(new, author="ana")
+
+    results = await asyncio.gather(*[ask() for _ in range(100)], change(),
+                                    *[ask() for _ in range(100)])
+    answered = results[:100] + results[101:]
+    assert set(answered) == {"hello", "hello-v2"}  # every one by a rule, never the LLM
+    assert answered[-1] == "hello-v2"
