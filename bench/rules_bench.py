@@ -53,11 +53,17 @@ async def _record_corpus(data: Path) -> Path:
     return engine.settings.engine_db
 
 
+# Named: later columns (the operator of a human outcome) stay NULL in the copies.
+_OUTCOME_COLUMNS = ("request_id, route, status, intent, rule_id, answer, prompt_tokens,"
+                    " completion_tokens, dollars, latency_ms, errors, escalation_reason,"
+                    " finished_at")
+
+
 def _multiply(db: Path, total: int) -> None:
     """Copies the answered requests and their outcomes until there are `total`, over a day."""
     conn = sqlite3.connect(db)
-    outcomes = {row[0]: row for row in conn.execute("SELECT * FROM outcomes WHERE route != "
-                                                    "'guard'")}
+    outcomes = {row[0]: row for row in conn.execute(f"SELECT {_OUTCOME_COLUMNS} FROM outcomes"
+                                                    " WHERE route != 'guard'")}
     requests = [row for row in conn.execute("SELECT * FROM requests") if row[0] in outcomes]
     start = time.time() - 86_400
     new_requests, new_outcomes = [], []
@@ -70,8 +76,8 @@ def _multiply(db: Path, total: int) -> None:
             new_outcomes.append((copy_id, *outcomes[rid][1:12], at))
     with conn:
         conn.executemany("INSERT INTO requests VALUES (?,?,?,?,?,?,?)", new_requests)
-        conn.executemany("INSERT INTO outcomes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                         new_outcomes)
+        conn.executemany(f"INSERT INTO outcomes ({_OUTCOME_COLUMNS}) VALUES "
+                         "(?,?,?,?,?,?,?,?,?,?,?,?,?)", new_outcomes)
     conn.close()
 
 
