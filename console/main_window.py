@@ -159,19 +159,20 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.feed_dock, self.charts_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(self.detail_dock, self.compose_dock, Qt.Orientation.Vertical)
         self.splitDockWidget(self.compose_dock, self.traffic_dock, Qt.Orientation.Vertical)
-        # The queue, the rules and the escalation's context are tabs beside the feed
-        # and the detail: "next escalation", claiming and Ctrl+Shift+R bring them forward.
-        self.tabifyDockWidget(self.feed_dock, self.queue_dock)
-        self.tabifyDockWidget(self.feed_dock, self.rules_dock)
-        self.tabifyDockWidget(self.detail_dock, self.escalation_dock)
-        self.feed_dock.raise_()
-        self.detail_dock.raise_()
         self.resize(1560, 960)
         self.resizeDocks([self.feed_dock, self.detail_dock], [950, 610],
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.feed_dock, self.charts_dock], [470, 430], Qt.Orientation.Vertical)
         self.resizeDocks([self.detail_dock, self.compose_dock, self.traffic_dock],
                          [640, 150, 110], Qt.Orientation.Vertical)
+        # The queue, the rules and the escalation's context are tabs beside the feed
+        # and the detail: "next escalation", claiming and Ctrl+Shift+U bring them
+        # forward. Tabbed after the sizing: Qt ignores resizeDocks on tabbed docks.
+        self.tabifyDockWidget(self.feed_dock, self.queue_dock)
+        self.tabifyDockWidget(self.feed_dock, self.rules_dock)
+        self.tabifyDockWidget(self.detail_dock, self.escalation_dock)
+        self.feed_dock.raise_()
+        self.detail_dock.raise_()
 
     def _action(self, text: str, shortcut: QKeySequence | str | None = None, *,
                 tip: str = "", checkable: bool = False,

@@ -70,6 +70,38 @@ async def _stage_rules(console: Console, seconds: float, out: Path, theme: Theme
     window.close()
 
 
+async def _stage_escalations(console: Console, seconds: float, out: Path,
+                             theme: Theme) -> None:
+    """The queue after demo traffic, and a refund waiting for approval, claimed."""
+    window = console.window
+    window.set_theme(theme)
+    window.resize(*SIZE)
+    window.show()
+    window.traffic_panel.rate.setValue(40)
+    window.traffic.start()
+    await asyncio.sleep(seconds)
+    window.traffic.pause()
+    queue, context = window.escalations, window.escalation
+    loaded, shown = asyncio.Event(), asyncio.Event()
+    queue.model.modelReset.connect(loaded.set)
+    context.changed.connect(lambda _item: shown.set())
+    window.queue_dock.raise_()  # brought forward: the queue loads its page
+    await loaded.wait()
+    waiting = next((i for i in queue.model.items if i.pending_action is not None), None)
+    if waiting is not None:
+        queue.select(waiting.id)
+    else:
+        queue.select_next()
+    await shown.wait()
+    await context.claim()
+    await asyncio.sleep(0.5)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(out)):
+        raise OSError(f"could not write {out}")
+    print(f"saved {out} ({window.width()}x{window.height()})")
+    window.close()
+
+
 async def _stage(console: Console, seconds: float, out: Path, theme: Theme) -> None:
     window = console.window
     window.set_theme(theme)
@@ -101,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rules", action="store_true",
                         help="show the rules view mid-edit instead of the feed")
+    parser.add_argument("--escalations", action="store_true",
+                        help="show the escalation queue and a claimed refund instead")
     parser.add_argument("--theme", choices=[t.value for t in Theme], default=Theme.DARK.value)
     args = parser.parse_args(argv)
     setup_logging("WARNING")
@@ -119,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
 
         async def run() -> None:
             try:
-                stage = _stage_rules if args.rules else _stage
+                stage = (_stage_rules if args.rules
+                         else _stage_escalations if args.escalations else _stage)
                 await stage(console, args.seconds, args.out, Theme(args.theme))
             finally:
                 await console.shutdown()

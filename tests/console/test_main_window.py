@@ -157,3 +157,16 @@ def test_closing_the_window_pauses_traffic(console, qtbot):
     qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: not window.isVisible())
     assert not window.traffic.running
+
+
+def test_a_fresh_layout_gives_the_reading_panels_the_room(make_console, settings, qtbot):
+    # With the queue, rules and escalation tabbed in, the detail (and the escalation's
+    # context behind it) still get most of the right column, the charts their share.
+    window = make_console(settings, rows=[]).window
+    window.resize(1600, 1000)
+    window.show()
+    qtbot.waitUntil(lambda: window.detail_dock.height() > 0)
+    assert window.detail_dock.height() > 3 * window.compose_dock.height()
+    assert window.escalation_dock.height() > 3 * window.compose_dock.height()
+    assert window.charts_dock.height() > 0.35 * (window.feed_dock.height()
+                                                 + window.charts_dock.height())
