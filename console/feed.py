@@ -12,6 +12,7 @@ therefore worked out once per row, when it is inserted, not once per paint.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
@@ -143,6 +144,17 @@ class FeedModel(QAbstractTableModel):
         self._rows.clear()
         self._pending.clear()
         self.endResetModel()
+
+    def settle(self, request_id: str, settled: Callable[[Outcome], Outcome]) -> bool:
+        """The request's newest row shows `settled(its outcome)` from now on (an
+        escalation an operator resolved); False when the request has left the feed."""
+        self.flush()  # it may still be waiting for the next batch
+        for row, shown in enumerate(self._rows):
+            if shown.outcome.request.id == request_id:
+                self._rows[row] = _Row(settled(shown.outcome))
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(HEADERS) - 1))
+                return True
+        return False
 
     def outcome(self, row: int) -> Outcome:
         return self._rows[row].outcome

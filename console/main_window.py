@@ -8,6 +8,7 @@ state: the composition root (`console.app`) creates and closes the engine.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,7 +26,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agentcore import Engine, KeyringCredentials, Outcome, RuleBook, Settings
+from agentcore import (
+    Engine,
+    Escalation,
+    EscalationState,
+    KeyringCredentials,
+    Outcome,
+    Route,
+    RuleBook,
+    Settings,
+    Status,
+)
 from agentcore.settings import EscalationSettings
 from console.backtest_runner import BacktestRunner
 from console.bridge import EngineBridge
@@ -294,6 +305,7 @@ class MainWindow(QMainWindow):
         self.escalation.user_message.connect(
             lambda text: self.statusBar().showMessage(text, 10_000))
         bridge.escalation_changed.connect(self.escalation.on_changed)
+        self.escalation.changed.connect(self._settle_in_feed)
 
     # -- state kept between runs -----------------------------------------------------
 
@@ -349,6 +361,16 @@ class MainWindow(QMainWindow):
     def _raise(self, dock: QDockWidget) -> None:
         dock.show()
         dock.raise_()
+
+    def _settle_in_feed(self, item: Escalation | None) -> None:
+        """An item an operator resolved: its request's row in the feed says so."""
+        if item is None or item.state is not EscalationState.RESOLVED or not item.outcome:
+            return
+        row = item.outcome
+        self.feed_model.settle(item.request_id, lambda shown: dataclasses.replace(
+            shown, route=Route(row["route"]), status=Status(row["status"]),
+            answer=row["answer"], latency_ms=row["latency_ms"],
+            intent=row["intent"] or shown.intent))
 
     def _focus_compose(self) -> None:
         self.compose_dock.show()

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from agentcore import Engine, FakeClock, Request
 from console.escalations_view import LATE_COLOUR, Column
+from console.feed import Column as FeedColumn
 from console.notifier import RecordingNotifier
 
 # Pays for the classify call and the first decide call (order, payments and refund
@@ -195,6 +196,13 @@ def test_claim_approve_reply_and_resolve_from_the_keyboard(desk, tight, run_asyn
         example = db.execute("SELECT answer, operator FROM labelled_examples"
                              " WHERE request_id = ?", (refund.request_id,)).fetchall()
     assert example == [("We refunded $49.99; it shows in 5-10 days.", OPERATOR)]
+    # The live feed's row for the request says who settled it.
+    feed = window.feed_model
+    row = next(r for r in range(feed.rowCount())
+               if feed.outcome(r).request_id == refund.request_id)
+    assert [feed.index(row, c).data() for c in (FeedColumn.ROUTE, FeedColumn.STATUS)] == [
+        "human", "answered"]
+    assert feed.outcome(row).answer == "We refunded $49.99; it shows in 5-10 days."
 
     # Next: the human request, its reply box prefilled with the agent's draft.
     qtbot.keyClick(window.escalations.view, Qt.Key.Key_J, Qt.KeyboardModifier.ControlModifier)
