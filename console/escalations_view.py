@@ -22,11 +22,9 @@ from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QItemSelectionModel,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
     QTimer,
     Signal,
@@ -55,6 +53,7 @@ from agentcore.settings import EscalationSettings
 from console.bridge import EngineBridge
 from console.escalation_format import at_stake, waiting_text
 from console.notifier import Notifier
+from console.table_model import HeaderedTableModel, Index
 
 log = logging.getLogger("console.escalations")
 
@@ -64,7 +63,6 @@ ALL = ""
 _LISTED = (EscalationState.OPEN, EscalationState.CLAIMED, EscalationState.HANDED_BACK)
 PAGE = 200  # items shown: the oldest, which an operator works first
 RELOAD_THROTTLE_MS = 1000  # a stream of escalations reloads at most this often
-_Index = QModelIndex | QPersistentModelIndex
 
 
 class Column(IntEnum):
@@ -80,10 +78,10 @@ class Column(IntEnum):
 HEADERS = ["Waiting", "Reason", "Customer", "Intent", "At stake", "State", "Request"]
 
 
-class QueueModel(QAbstractTableModel):
+class QueueModel(HeaderedTableModel):
     def __init__(self, now: Callable[[], float], settings: Callable[[], EscalationSettings],
                  parent: QObject | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(HEADERS, parent)
         self._now = now
         self._settings = settings
         self.items: list[Escalation] = []
@@ -111,19 +109,10 @@ class QueueModel(QAbstractTableModel):
 
     # -- QAbstractTableModel ---------------------------------------------------
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
         return 0 if parent.isValid() else len(self.items)
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         item = self.items[index.row()]

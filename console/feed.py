@@ -18,10 +18,8 @@ from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
     QTimer,
@@ -42,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from agentcore import Outcome, Route, Status
+from console.table_model import HeaderedTableModel, Index
 from console.theme import ROUTE_COLOURS, STATUS_COLOURS
 from console.waterfall import format_ms
 
@@ -51,7 +50,6 @@ OUTCOME_ROLE = Qt.ItemDataRole.UserRole  # the Outcome behind a row
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # a raw value to sort by
 ALL = ""  # the "any" choice of a filter combo
 
-_Index = QModelIndex | QPersistentModelIndex
 
 
 class Column(IntEnum):
@@ -97,11 +95,11 @@ def _colour(name: str) -> QColor:
     return colour
 
 
-class FeedModel(QAbstractTableModel):
+class FeedModel(HeaderedTableModel):
     intent_seen = Signal(str)  # a new intent, for the filter's choices
 
     def __init__(self, max_rows: int = MAX_ROWS, parent: QObject | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(HEADERS, parent)
         self.max_rows = max_rows
         self._rows: deque[_Row] = deque()
         self._pending: list[Outcome] = []
@@ -161,19 +159,10 @@ class FeedModel(QAbstractTableModel):
 
     # -- the model interface -----------------------------------------------------
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         row = self._rows[index.row()]
@@ -275,7 +264,7 @@ class FeedFilter(QSortFilterProxyModel):
     def active(self) -> bool:
         return bool(self.route or self.intent or self.status or self.search)
 
-    def filterAcceptsRow(self, row: int, parent: _Index) -> bool:
+    def filterAcceptsRow(self, row: int, parent: Index) -> bool:
         model = self.sourceModel()
         assert isinstance(model, FeedModel)
         outcome = model.outcome(row)

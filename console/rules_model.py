@@ -12,20 +12,18 @@ from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QByteArray,
     QMimeData,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
 )
 from PySide6.QtGui import QBrush, QColor
 
 from agentcore.rule_draft import RuleDraft
+from console.table_model import HeaderedTableModel, Index
 
 MIME = "application/x-agent-console-rule-row"
-Index = QModelIndex | QPersistentModelIndex
 
 
 class RuleColumn(IntEnum):
@@ -46,9 +44,9 @@ HEADERS = ("On", "Priority", "Name", "Pattern", "Intent", "Handler", "Template",
 _ERROR = QBrush(QColor("#e5534b"))
 
 
-class RulesModel(QAbstractTableModel):
+class RulesModel(HeaderedTableModel):
     def __init__(self, draft: RuleDraft, parent: QObject | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(HEADERS, parent)
         self.draft = draft
         self.hits: dict[str, int] = {}
         self.precision: dict[str, tuple[int, int]] = {}
@@ -72,15 +70,6 @@ class RulesModel(QAbstractTableModel):
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.draft.rules)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
