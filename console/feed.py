@@ -51,7 +51,6 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # a raw value to sort by
 ALL = ""  # the "any" choice of a filter combo
 
 
-
 class Column(IntEnum):
     TIME = 0
     CUSTOMER = 1
