@@ -101,8 +101,13 @@ def _proposed_refund(reason: EscalationReason, result: LoopResult) -> PendingAct
     one the customer meant is the operator's call."""
     if reason not in _CUT_SHORT or result.intent != "refund_request":
         return None
+    refunded = {int(r["arguments"]["order_id"]) for r in result.tool_results.values()
+                if r.get("tool") == "issue_refund" and "result" in r}
+    # An order refunded in this run is done, not waiting: the ceiling can fall between
+    # the refund and the reply, and the quote still reads as money allowed.
     quotes = [q for key, q in result.tool_results.items()
-              if key.startswith("refund_quote:") and q.get("allowed_cents", 0) > 0]
+              if key.startswith("refund_quote:") and q.get("allowed_cents", 0) > 0
+              and int(q["order_id"]) not in refunded]
     if len(quotes) != 1:
         return None
     quote = quotes[0]

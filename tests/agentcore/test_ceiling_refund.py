@@ -111,3 +111,17 @@ async def test_the_iteration_limit_after_the_quote_also_leaves_the_refund_pendin
     assert outcome.escalation_reason is EscalationReason.ITERATION_LIMIT
     assert outcome.pending_action is not None
     assert outcome.pending_action.arguments["order_id"] == order
+
+
+async def test_a_refund_issued_before_the_ceiling_is_not_offered_again(engine, settings):
+    # Enough for the lookups and the refund, not for the reply after it.
+    engine.settings.loop.dollar_ceiling = 0.012
+    order, customer = delivered_order(engine)
+    outcome = await engine.submit(Request(f"I want a refund for order {order}",
+                                          customer_id=customer))
+    with sqlite3.connect(settings.shop_path) as shop:
+        refunds = shop.execute("SELECT COUNT(*) FROM refunds WHERE request_id = ?",
+                               (outcome.request_id,)).fetchone()[0]
+    assert outcome.escalation_reason is EscalationReason.DOLLAR_CEILING
+    assert refunds == 1  # the agent did refund
+    assert outcome.pending_action is None  # so the operator is not asked to approve it
