@@ -114,10 +114,6 @@ class RuleDraft:
 
 def check(rule: Rule, fragments: Mapping[str, str]) -> str | None:
     """Why `rule` can't run, or None."""
-    if not rule.id.strip():
-        return "the rule needs an id"
-    if not rule.intent.strip():
-        return "the rule needs an intent (what the request is about)"
     try:
         compile_rule(rule, fragments=fragments)
     except RuleError as exc:
@@ -130,7 +126,7 @@ def check_pattern(pattern: str, fragments: Mapping[str, str]) -> str | None:
     if not pattern.strip():
         return "the pattern is empty"
     try:
-        compile_rule(Rule(id="?", name="", pattern=pattern, intent="", handler="static",
+        compile_rule(Rule(id="?", name="", pattern=pattern, intent="?", handler="static",
                           template=""), fragments=fragments)
     except RuleError as exc:
         return exc.reason

@@ -73,7 +73,7 @@ def to_yaml(rules: Iterable[Rule], fragments: dict[str, str]) -> str:
                           sort_keys=False, allow_unicode=True, width=120)
 
 
-def from_yaml(text: str) -> tuple[list[Rule], dict[str, str]]:
+def from_yaml(text: str) -> tuple[list[Rule], dict[str, str] | None]:
     """Parses and type-checks a rule file; every problem is a RuleError an operator reads."""
     try:
         data = yaml.safe_load(text)
@@ -81,9 +81,9 @@ def from_yaml(text: str) -> tuple[list[Rule], dict[str, str]]:
         raise RuleError("(file)", f"not valid YAML: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
         raise RuleError("(file)", "expected a mapping with a 'rules' list")
-    fragments = data.get("fragments") or {}
-    if not isinstance(fragments, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in fragments.items()):
+    fragments = data.get("fragments")  # None: a file of rules only, the live ones stay
+    if fragments is not None and (not isinstance(fragments, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in fragments.items())):
         raise RuleError("(file)", "'fragments' must map names to patterns")
     rules = []
     for i, item in enumerate(data["rules"]):
@@ -94,7 +94,7 @@ def from_yaml(text: str) -> tuple[list[Rule], dict[str, str]]:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "rule"
             raise RuleError(rid, f"{where}: {first['msg']}") from None
-    return rules, dict(fragments)
+    return rules, None if fragments is None else dict(fragments)
 
 
 def describe_change(old: Sequence[Rule], new: Sequence[Rule]) -> str:

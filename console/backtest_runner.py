@@ -57,6 +57,7 @@ class BacktestRunner(QObject):
     failed = Signal(str)  # the draft can't be compiled (or the backtest broke)
     stats_ready = Signal(object)  # RuleStats
     suggestions_ready = Signal(object)  # list[Suggestion]
+    suggestions_failed = Signal(str)  # why mining stopped
 
     def __init__(self, engine: Engine, *, sample_size: int = DEFAULT_SAMPLE,
                  debounce_ms: int = 250, parent: QObject | None = None) -> None:
@@ -114,7 +115,7 @@ class BacktestRunner(QObject):
         live = self.engine.router
         self._spawn(lambda: suggest(self._sample(), live, rejected=rejected,
                                     cancelled=lambda: self._closed),
-                    self.suggestions_ready.emit)
+                    self.suggestions_ready.emit, failed=self.suggestions_failed.emit)
 
     def close(self) -> None:
         """Stops what runs (it polls the generation) and the worker thread."""
@@ -163,15 +164,16 @@ class BacktestRunner(QObject):
         self._spawn(work, done, stale=cancelled)
 
     def _spawn(self, work: Callable[[], T], done: Callable[[T], None], *,
-               stale: Callable[[], bool] = lambda: False) -> None:
+               stale: Callable[[], bool] = lambda: False,
+               failed: Callable[[str], None] | None = None) -> None:
         if self._closed:
             return
-        task = asyncio.ensure_future(self._run(work, done, stale))
+        task = asyncio.ensure_future(self._run(work, done, stale, failed or self.failed.emit))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, work: Callable[[], T], done: Callable[[T], None],
-                   stale: Callable[[], bool]) -> None:
+                   stale: Callable[[], bool], failed: Callable[[str], None]) -> None:
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self._executor, work)
@@ -179,11 +181,16 @@ class BacktestRunner(QObject):
             return
         except RuleError as exc:  # the draft does not compile: the editor says why
             if not stale():
-                self.failed.emit(str(exc))
+                failed(str(exc))
             return
-        except RuntimeError as exc:  # the executor was shut down: the window is closing
-            if not self._closed:
-                raise
-            log.debug("backtest dropped at close: %s", exc)
+        except Exception as exc:
+            if isinstance(exc, RuntimeError) and self._closed:  # the executor is shut down
+                log.debug("backtest dropped at close: %s", exc)
+                return
+            # A locked database, or a bug: said beside the results, never a panel left
+            # waiting for ever; the log has the traceback.
+            log.exception("backtest failed")
+            if not stale():
+                failed(f"The backtest failed: {exc} (details in the console log)")
             return
         done(result)

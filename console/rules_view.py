@@ -28,7 +28,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agentcore import Engine, RejectedSuggestions, RuleBook, RuleError, Suggestion
+from agentcore import (
+    Engine,
+    RejectedSuggestions,
+    RuleBook,
+    RuleError,
+    StorageError,
+    Suggestion,
+)
 from agentcore.rule_draft import RuleDraft
 from console.backtest_panel import BacktestPanel
 from console.backtest_runner import BacktestRunner, RuleStats
@@ -38,6 +45,8 @@ from console.rules_model import RuleColumn, RulesModel
 from console.suggestions_panel import SuggestionsPanel
 
 log = logging.getLogger("console.rules")
+# What a rule-set change can meet that the operator can act on: shown, not raised.
+_REFUSALS = (RuleError, StorageError)
 
 
 class RulesView(QWidget):
@@ -146,6 +155,7 @@ class RulesView(QWidget):
         runner.failed.connect(self.backtest.failed)
         runner.stats_ready.connect(self._show_stats)
         runner.suggestions_ready.connect(self.suggestions.set_suggestions)
+        runner.suggestions_failed.connect(self.suggestions.search_failed)
         self.suggestions.find_requested.connect(self.find_suggestions)
         self.suggestions.accept_requested.connect(self.accept_suggestion)
         self.suggestions.edit_requested.connect(self.edit_suggestion)
@@ -255,7 +265,7 @@ class RulesView(QWidget):
         try:
             version = self.book.apply(self.draft.rules, self.draft.fragments,
                                       author=self.operator)
-        except RuleError as exc:
+        except _REFUSALS as exc:
             self.state.setText(f"Cannot apply: {exc}")
             return False
         self._after_change(f"Applied version {version.id}: {version.summary}")
@@ -267,34 +277,51 @@ class RulesView(QWidget):
             self.message.emit("Unapplied edits discarded")
             return
         if self.book.can_undo:
-            version = self.book.undo(author=self.operator)
+            try:
+                version = self.book.undo(author=self.operator)
+            except _REFUSALS as exc:  # an old set that no longer compiles, a locked file
+                self.state.setText(f"Cannot undo: {exc}")
+                return
             self._after_change(f"Undone: {version.summary}")
 
     def redo(self) -> None:
         if not self.draft.dirty and self.book.can_redo:
-            version = self.book.redo(author=self.operator)
+            try:
+                version = self.book.redo(author=self.operator)
+            except _REFUSALS as exc:
+                self.state.setText(f"Cannot redo: {exc}")
+                return
             self._after_change(f"Redone: {version.summary}")
 
     def revert(self, version_id: int) -> None:
         if self.draft.dirty:
             self.state.setText("Apply or discard (Undo) the unapplied edits first.")
             return
-        version = self.book.revert(version_id, author=self.operator)
+        try:
+            version = self.book.revert(version_id, author=self.operator)
+        except _REFUSALS as exc:
+            self.state.setText(f"Cannot revert to version {version_id}: {exc}")
+            return
         self._after_change(f"Reverted: version {version.id} restores version {version_id}")
 
     def import_file(self, path: Path) -> bool:
         try:
             version = self.book.import_yaml(path.read_text(encoding="utf-8"),
                                             author=self.operator)
-        except (OSError, UnicodeDecodeError, RuleError) as exc:
+        except (OSError, UnicodeDecodeError, *_REFUSALS) as exc:
             self.state.setText(f"Not imported: {exc}")
             return False
         self._after_change(f"Imported {path.name} as version {version.id}")
         return True
 
-    def export_file(self, path: Path) -> None:
-        path.write_text(self.book.export_yaml(), encoding="utf-8")
+    def export_file(self, path: Path) -> bool:
+        try:
+            path.write_text(self.book.export_yaml(), encoding="utf-8")
+        except OSError as exc:  # a read-only folder, a full disk
+            self.state.setText(f"Not exported: {exc}")
+            return False
         self.message.emit(f"Rules exported to {path}")
+        return True
 
     def _after_change(self, text: str) -> None:
         row = self._selected_row()

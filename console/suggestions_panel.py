@@ -50,6 +50,10 @@ class SuggestionsPanel(QWidget):
         self.status.setText("Mining the slow path…")
         self.find_button.setEnabled(False)
 
+    def search_failed(self, message: str) -> None:
+        self.find_button.setEnabled(True)  # try again, once the cause is fixed
+        self.status.setText(message)
+
     def set_suggestions(self, suggestions: list[Suggestion]) -> None:
         self.suggestions = list(suggestions)
         self.find_button.setEnabled(True)

@@ -139,3 +139,21 @@ def test_an_unknown_fragment_names_the_rule_and_the_fragment():
     assert err.value.rule_id == "r1" and "{salutation}" in str(err.value)
     with pytest.raises(RuleError, match="nest"):
         Router([rule("r2", "{a}")], HANDLERS, {"a": "{a}"})
+
+
+def test_hundreds_of_rules_the_size_of_the_shipped_ones_fit_in_one_matcher(settings):
+    import dataclasses
+
+    from agentcore.engine import default_rules
+
+    shipped, fragments = default_rules(settings)
+    grown = [dataclasses.replace(shipped[i % len(shipped)], id=f"r{i}") for i in range(400)]
+    router = Router(grown, fragments=fragments)  # RE2's default memory failed at ~170
+    match = router.route("where is my order 12345")
+    assert match is not None and match.rule.intent == "order_status"
+
+
+def test_a_rule_set_too_large_for_one_matcher_is_a_rule_error_not_a_crash():
+    huge = rule("huge", r"(?:\pL|\pN){1000}q")  # compiles alone; not in the shared Set
+    with pytest.raises(RuleError, match="too large for one matcher"):
+        Router([huge])

@@ -105,6 +105,21 @@ async def test_yaml_round_trip_and_a_clear_error_for_a_bad_file(engine):
         book.import_yaml(text.replace("priority: 60", "priority: high", 1), author="ana")
     with pytest.raises(RuleError, match="not valid YAML"):
         book.import_yaml("rules: [", author="ana")
+    # A file that leaves out an intent is refused as the editor would refuse it.
+    with pytest.raises(RuleError, match="needs an intent"):
+        book.import_yaml(text.replace("intent: refund_status", "intent: ''", 1), author="ana")
+
+
+async def test_a_file_of_rules_without_fragments_keeps_the_live_fragments(engine):
+    import yaml
+
+    book = RuleBook(engine)
+    fragments = dict(engine.router.fragments)
+    rules_only = yaml.safe_load(book.export_yaml())
+    del rules_only["fragments"]
+    book.import_yaml(yaml.safe_dump(rules_only), author="ana")
+    assert engine.router.fragments == fragments and fragments
+    assert engine.router.route("hello, where is my order 12345?") is not None
 
 
 async def test_requests_racing_an_apply_see_the_old_set_or_the_new_never_half(engine):

@@ -162,6 +162,7 @@ def test_a_rejected_suggestion_does_not_come_back(view, qtbot):
     panel.suggestions = []
     qtbot.mouseClick(panel.find_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.find_button.isEnabled(), timeout=20_000)
+    assert "failed" not in panel.status.text()  # the second search ran to the end
     assert top.key not in {s.key for s in panel.suggestions}
 
 
@@ -212,7 +213,9 @@ def test_add_duplicate_toggle_and_reorder_from_the_keyboard_and_by_drag(view, qt
 def test_history_export_import_and_revert(view, qtbot, tmp_path):
     engine = view.engine
     exported = tmp_path / "rules.yaml"
-    view.export_file(exported)
+    assert view.export_file(exported)
+    assert not view.export_file(tmp_path / "no such folder" / "rules.yaml")
+    assert "Not exported" in view.state.text()  # said, not raised
     click_rule(qtbot, view, "hello")
     qtbot.keyClick(view.table, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
     assert view.apply()
