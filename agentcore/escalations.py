@@ -101,6 +101,11 @@ class Escalation:
 
 _EFFECTIVE_STATE = ("CASE WHEN e.state = 'claimed' AND e.lease_expires_at <= :now"
                     " THEN 'open' ELSE e.state END")
+# An expired claim reads as open: "open" is stored as open or claimed.
+_STORED_AS = {EscalationState.OPEN: (EscalationState.OPEN, EscalationState.CLAIMED),
+              EscalationState.CLAIMED: (EscalationState.CLAIMED,),
+              EscalationState.RESOLVED: (EscalationState.RESOLVED,),
+              EscalationState.HANDED_BACK: (EscalationState.HANDED_BACK,)}
 _SELECT = f"""
 SELECT e.id, e.request_id, e.reason, {_EFFECTIVE_STATE} AS state, e.created_at,
        e.claimed_by, e.lease_expires_at, e.resolved_at, e.resolved_by, e.resolution,
@@ -251,7 +256,10 @@ class EscalationQueue:
                                  f"{', '.join(EscalationState)}") from None
         where = []
         if state is not None:
-            where.append(f"{_EFFECTIVE_STATE} = :state")
+            # The stored states an effective state can come from, first: the index on
+            # state then skips the resolved items, which pile up for ever.
+            stored = ", ".join(f"'{s}'" for s in _STORED_AS[state])
+            where.append(f"e.state IN ({stored}) AND {_EFFECTIVE_STATE} = :state")
         if reason is not None:
             where.append("e.reason = :reason")
         if after_id is not None:
