@@ -153,6 +153,9 @@ class EscalationQueue:
         self._act = act
         self._shop = shop
         self._listeners: list[Callable[[int], None]] = []
+        # Items whose first approval is running: a second press meanwhile (edited to
+        # another order, say) would be another write, not a replay of this one.
+        self._approving: set[int] = set()
 
     def on_change(self, listener: Callable[[int], None]) -> None:
         """Called with an item's id after this queue changed it."""
@@ -345,11 +348,15 @@ class EscalationQueue:
                                  f"already approved and done with {done['arguments']}")
             arguments = done["arguments"]
         args = dict(pending.arguments if arguments is None else arguments)
+        if done is None:
+            self._hold_approval(escalation_id, pending.tool)
         try:
             result = await self._act(pending.tool, args, item.request_id,
                                      item.request.customer_id)
         except ToolError as exc:
             raise QueueError(f"{pending.tool} was not done: {exc}") from exc
+        finally:
+            self._approving.discard(escalation_id)
         if done is None:
             record = {"arguments": args, "result": result, "by": operator,
                       "at": self.clock.now()}
@@ -362,10 +369,18 @@ class EscalationQueue:
         self._changed(escalation_id)
         return result
 
+    def _hold_approval(self, escalation_id: int, tool: str) -> None:
+        if escalation_id in self._approving:
+            raise QueueError(f"the {tool} of escalation {escalation_id} is being approved "
+                             "now: its result shows in a moment")
+        self._approving.add(escalation_id)
+
     async def deny(self, escalation_id: int, operator: str, reason: str) -> Escalation:
         """Refuses the pending write; the item stays claimed for a reply."""
         reason = _text(reason, "the reason for denying")
         item = self._claimed(escalation_id, operator)
+        if escalation_id in self._approving:
+            raise QueueError(f"escalation {escalation_id}'s action is being approved now")
         if item.pending_action is None:
             raise QueueError(f"escalation {escalation_id} has no action waiting for approval")
         if item.pending_status is PendingStatus.APPROVED:

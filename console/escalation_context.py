@@ -102,6 +102,7 @@ class EscalationContextPanel(QWidget):
         self.running: asyncio.Future[Any] | None = None  # the last action, for tests to await
         self._loading: asyncio.Task[None] | None = None
         self._last_activity = float("-inf")
+        self._acting = False  # a queue call is running: the action buttons wait for it
         self._stale = False
         self._unsent: dict[int, tuple[str, str]] = {}  # item -> reply and note being written
         self._build_actions()
@@ -330,9 +331,11 @@ class EscalationContextPanel(QWidget):
 
     def _enable(self, mine: bool) -> None:
         item = self.item
+        mine = mine and not self._acting  # one action at a time: no double approvals
         waiting = (item is not None and item.pending_action is not None
                    and item.pending_status is PendingStatus.WAITING)
-        self.act_claim.setEnabled(item is not None and item.state is EscalationState.OPEN)
+        self.act_claim.setEnabled(item is not None and item.state is EscalationState.OPEN
+                                  and not self._acting)
         for action in (self.act_release, self.act_reply, self.act_resolve, self.act_hand_back):
             action.setEnabled(mine)
         self.act_approve.setEnabled(mine and waiting)
@@ -345,8 +348,17 @@ class EscalationContextPanel(QWidget):
     # -- acting ----------------------------------------------------------------
 
     def _start(self, coro: Awaitable[Any]) -> None:
+        # Buttons and shortcuts wait until this one is done: a second Approve pressed
+        # while the first runs (with arguments edited meanwhile) must not fire.
+        self._acting = True
+        self._enable(self._is_mine(self.item))
         self.running = asyncio.ensure_future(coro)
-        self.running.add_done_callback(_report_bug)
+        self.running.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Future[Any]) -> None:
+        self._acting = False
+        self._enable(self._is_mine(self.item))
+        _report_bug(task)
 
     def stop(self) -> None:
         """No more renewals: called before the engine (and its database) closes."""

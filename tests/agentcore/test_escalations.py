@@ -254,6 +254,22 @@ async def test_approving_the_refund_acts_once_however_often_it_is_approved(desk)
     assert resolved.state is EscalationState.RESOLVED
 
 
+async def test_a_second_approval_while_the_first_runs_is_refused_not_a_second_write(desk):
+    item, order = await desk.refund_injection()
+    queue = desk.queue
+    await queue.claim(item, "alice", lease_s=300)
+    pending = (await queue.get(item)).pending_action
+    allowed = order["allowed_cents"] / 100
+    other = {**pending.arguments, "order_id": order["id"] + 1, "amount": 1}  # edited between
+    first, second = await asyncio.gather(
+        queue.approve(item, "alice", {**pending.arguments, "amount": allowed}),
+        queue.approve(item, "alice", other), return_exceptions=True)
+    assert first["status"] == "issued"
+    assert isinstance(second, QueueError) and "is being approved now" in str(second)
+    request_id = (await queue.get(item)).request_id
+    assert [r["order_id"] for r in desk.refunds_of(request_id)] == [order["id"]]
+
+
 async def test_approval_with_bad_arguments_does_nothing_and_says_why(desk):
     item, order = await desk.refund_injection()
     await desk.queue.claim(item, "alice", lease_s=300)

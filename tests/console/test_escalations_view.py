@@ -172,7 +172,11 @@ def test_claim_approve_reply_and_resolve_from_the_keyboard(desk, tight, run_asyn
     assert panel.pending.allowed.text().startswith("policy allows up to $49.99")
     assert "Ctrl+Shift+A" in panel.act_approve.toolTip()
 
-    key(qtbot, window, "Ctrl+Shift+A")
+    qtbot.keyClick(window.escalations.view, Qt.Key.Key_A, CTRL_SHIFT)
+    # While it runs nothing else can be pressed: a second approval can't slip in.
+    assert not any(a.isEnabled() for a in panel.actions_in_order)
+    qtbot.waitUntil(panel.running.done, timeout=15_000)
+    assert panel.act_resolve.isEnabled()
     assert "approved" in panel.pending.text.text()
     run_async(panel.approve())  # again: a double press, a retry
     with sqlite3.connect(tight.shop_path) as shop:
