@@ -231,6 +231,13 @@ class BacktestResult:
         """Requests whose winning rule differs, as `Change`s (built on demand)."""
         return [Change(self.traffic[i], *rest) for i, *rest in self.change_rows]
 
+    def changes_head(self, n: int) -> list[Change]:
+        """The first `n` changes: what a list on screen shows of thousands."""
+        return [Change(self.traffic[i], *rest) for i, *rest in self.change_rows[:n]]
+
+    def count(self, kind: ChangeKind) -> int:
+        return sum(1 for row in self.change_rows if row[1] == kind)
+
     def of_kind(self, kind: ChangeKind) -> list[Change]:
         return [Change(self.traffic[i], *rest) for i, *rest in self.change_rows
                 if rest[0] == kind]

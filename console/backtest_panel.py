@@ -4,6 +4,7 @@ sample matches to eyeball (disagreements first)."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,8 @@ from PySide6.QtWidgets import (
 
 from agentcore import BacktestResult
 from console.table_model import HeaderedTableModel, Index
+
+LISTED = 500  # rows of changes and conflicts shown; the summary counts them all
 
 
 class RowsModel(HeaderedTableModel):
@@ -71,6 +74,7 @@ class BacktestPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.result: BacktestResult | None = None
+        self.listed = LISTED
         self.status = QLabel("The backtest runs as you edit.")
         self.status.setObjectName("backtest status")
         self.summary = QLabel()
@@ -104,8 +108,8 @@ class BacktestPanel(QWidget):
                             f"({_span(r.span_s)} of traffic).")
         lines = [
             f"Fast path: <b>{r.share(r.fast_before):.1%} → {r.share(r.fast_after):.1%}</b>"
-            f" &nbsp; gained {len(r.gained)}, lost {len(r.lost)}, "
-            f"switched rule {len(r.of_kind('switched'))}",
+            f" &nbsp; gained {r.count('gained')}, lost {r.count('lost')}, "
+            f"switched rule {r.count('switched')}",
             f"Per day at the recorded rate: <b>{_money(r.dollars_per_day)}</b>, "
             f"{_duration(r.latency_s_per_day)}",
             f"Conflicts: {len(r.conflict_rows)} requests match more than one rule",
@@ -113,16 +117,20 @@ class BacktestPanel(QWidget):
         if r.focus:
             precision = r.rule_precision(r.focus)
             agree, known = r.precision.get(r.focus, (0, 0))
-            lines.append(f"Precision of {r.focus}: " + (
+            lines.append(f"Precision of {html.escape(r.focus)}: " + (
                 f"<b>{precision:.0%}</b> ({agree} of {known} with a known intent agree)"
                 if precision is not None else "no matched request has a known intent"))
         self.summary.setText("<br>".join(lines))
+        # Listed up to `listed`: an edit that moves 10,000 requests is read from its
+        # counts and first rows, not built into a table on every pause in typing.
         self.changes.set_rows([(c.kind, c.request.text, c.before or "LLM", c.after or "LLM",
-                                c.request.route, f"{c.dollars:+.4f}") for c in r.changes])
+                                c.request.route, f"{c.dollars:+.4f}")
+                               for c in r.changes_head(self.listed)])
         mark = {True: "yes", False: "NO", None: "unknown"}
         self.samples.set_rows([(mark[s.agrees], s.request.text, s.rule_id, s.rule_intent,
                                 s.request.known_intent) for s in r.samples])
-        self.conflicts.set_rows([(req.text, ", ".join(ids)) for req, ids in r.conflicts_head(500)])
+        self.conflicts.set_rows([(req.text, ", ".join(ids))
+                                 for req, ids in r.conflicts_head(self.listed)])
 
 
 def _span(seconds: float) -> str:

@@ -281,7 +281,7 @@ class QueuePanel(QWidget):
         finally:
             if self._again:  # asked for while this load ran (shown, filtered, acted on)
                 self._again = False
-                self.refresh()
+                QTimer.singleShot(0, self.refresh)  # once this task is done, not refused
 
     async def _load_page(self) -> None:
         reason = self.reason.currentData() or None

@@ -105,6 +105,17 @@ def test_a_valid_edit_shows_the_requests_it_gains_and_loses(view, recorded, qtbo
     assert "Fast path:" in view.backtest.summary.text()
 
 
+def test_an_edit_that_moves_most_traffic_lists_a_page_and_counts_it_all(view, qtbot):
+    view.backtest.listed = 50  # the corpus is small
+    click_rule(qtbot, view, "contact-hours")
+    type_pattern(qtbot, view, r"\w")  # matches nearly everything
+    result = view.backtest.result
+    assert len(result.change_rows) > 50
+    assert view.backtest.changes.rowCount() == 50
+    gained = sum(1 for row in result.change_rows if row[1] == "gained")
+    assert f"gained {gained}," in view.backtest.summary.text()
+
+
 def test_apply_swaps_the_router_and_undo_restores_the_old_route(view, qtbot, run_async):
     engine = view.engine
     assert run_async(engine.submit(Request(CRASH))).route is Route.LLM
