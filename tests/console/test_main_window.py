@@ -71,11 +71,12 @@ def test_common_actions_have_shortcuts_shown_in_the_menus(console, qtbot):
 
 def test_no_two_actions_share_a_shortcut(console):
     # Two actions on one key make Qt do neither ("ambiguous shortcut"): a dead key.
-    owners: dict[str, list[str]] = {}
+    owners: dict[str, list[QAction]] = {}
     for action in console.window.findChildren(QAction):
         for sequence in action.shortcuts():
-            owners.setdefault(sequence.toString(), []).append(action.text())
-    shared = {keys: names for keys, names in owners.items() if len(set(names)) > 1}
+            owners.setdefault(sequence.toString(), []).append(action)
+    shared = {keys: [a.text() for a in actions] for keys, actions in owners.items()
+              if len(actions) > 1}
     assert shared == {}
     assert len(owners) >= 25  # the window's, the queue's and the rules view's
 
