@@ -31,20 +31,36 @@ from console.app import (
     load_settings,
     setup_logging,
 )
+from console.main_window import MainWindow
 from console.theme import Theme
 
 SIZE = (1600, 1000)
 
 
-async def _stage_rules(console: Console, seconds: float, out: Path, theme: Theme) -> None:
-    """The rules view mid-edit: a broadened pattern, its backtest, a sample tested."""
+async def _after_traffic(console: Console, theme: Theme, rate: float,
+                         seconds: float) -> MainWindow:
+    """The window at screenshot size, after `seconds` of demo traffic at `rate`."""
     window = console.window
     window.set_theme(theme)
     window.resize(*SIZE)
     window.show()
-    window.traffic_panel.rate.setValue(60)
+    window.traffic_panel.rate.setValue(rate)
     window.traffic.start()
     await asyncio.sleep(seconds)
+    return window
+
+
+def _save(window: MainWindow, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(out)):
+        raise OSError(f"could not write {out}")
+    print(f"saved {out} ({window.width()}x{window.height()})")
+    window.close()
+
+
+async def _stage_rules(console: Console, seconds: float, out: Path, theme: Theme) -> None:
+    """The rules view mid-edit: a broadened pattern, its backtest, a sample tested."""
+    window = await _after_traffic(console, theme, 60, seconds)
     window.traffic.pause()
     window.charts_dock.hide()  # the rules dock takes the left column's height
     window.show_rules()
@@ -63,23 +79,13 @@ async def _stage_rules(console: Console, seconds: float, out: Path, theme: Theme
         await shown.wait()
     view.backtest.tabs.setCurrentIndex(1)  # sample matches, disagreements first
     await asyncio.sleep(0.3)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not window.grab().save(str(out)):
-        raise OSError(f"could not write {out}")
-    print(f"saved {out} ({window.width()}x{window.height()})")
-    window.close()
+    _save(window, out)
 
 
 async def _stage_escalations(console: Console, seconds: float, out: Path,
                              theme: Theme) -> None:
     """The queue after demo traffic, and a refund waiting for approval, claimed."""
-    window = console.window
-    window.set_theme(theme)
-    window.resize(*SIZE)
-    window.show()
-    window.traffic_panel.rate.setValue(40)
-    window.traffic.start()
-    await asyncio.sleep(seconds)
+    window = await _after_traffic(console, theme, 40, seconds)
     window.traffic.pause()
     queue, context = window.escalations, window.escalation
     loaded, shown = asyncio.Event(), asyncio.Event()
@@ -95,21 +101,11 @@ async def _stage_escalations(console: Console, seconds: float, out: Path,
     await shown.wait()
     await context.claim()
     await asyncio.sleep(0.5)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not window.grab().save(str(out)):
-        raise OSError(f"could not write {out}")
-    print(f"saved {out} ({window.width()}x{window.height()})")
-    window.close()
+    _save(window, out)
 
 
 async def _stage(console: Console, seconds: float, out: Path, theme: Theme) -> None:
-    window = console.window
-    window.set_theme(theme)
-    window.resize(*SIZE)
-    window.show()
-    window.traffic_panel.rate.setValue(12)
-    window.traffic.start()
-    await asyncio.sleep(seconds)
+    window = await _after_traffic(console, theme, 12, seconds)
     order, customer = console.engine.shop.conn.execute(
         "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id LIMIT 1"
     ).fetchone()
@@ -120,11 +116,7 @@ async def _stage(console: Console, seconds: float, out: Path, theme: Theme) -> N
     await task
     await asyncio.sleep(1.0)  # a few more rows, and a chart redraw
     window.compose.text.setPlainText("Can I change the delivery address of my last order?")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not window.grab().save(str(out)):
-        raise OSError(f"could not write {out}")
-    print(f"saved {out} ({window.width()}x{window.height()})")
-    window.close()
+    _save(window, out)
 
 
 def main(argv: list[str] | None = None) -> int:
