@@ -352,13 +352,17 @@ class EscalationContextPanel(QWidget):
         # while the first runs (with arguments edited meanwhile) must not fire.
         self._acting = True
         self._enable(self._is_mine(self.item))
-        self.running = asyncio.ensure_future(coro)
-        self.running.add_done_callback(self._done)
+        self.running = asyncio.ensure_future(self._one_at_a_time(coro))
+        self.running.add_done_callback(_report_bug)
 
-    def _done(self, task: asyncio.Future[Any]) -> None:
-        self._acting = False
-        self._enable(self._is_mine(self.item))
-        _report_bug(task)
+    async def _one_at_a_time(self, coro: Awaitable[Any]) -> Any:
+        # The buttons come back inside the task, not in a done-callback a loop turn
+        # later: once the action is done the next key press already works.
+        try:
+            return await coro
+        finally:
+            self._acting = False
+            self._enable(self._is_mine(self.item))
 
     def stop(self) -> None:
         """No more renewals: called before the engine (and its database) closes."""
