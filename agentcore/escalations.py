@@ -85,6 +85,8 @@ class Escalation:
     pending_action: PendingAction | None = None
     pending_status: PendingStatus | None = None
     pending_result: dict[str, Any] | None = None
+    reply_draft: str | None = None  # what an operator was writing, as last saved
+    note_draft: str | None = None
     customer: dict[str, Any] | None = None
     recent_orders: list[dict[str, Any]] = field(default_factory=list)
     spans: list[Span] = field(default_factory=list)
@@ -109,7 +111,7 @@ _STORED_AS = {EscalationState.OPEN: (EscalationState.OPEN, EscalationState.CLAIM
 _SELECT = f"""
 SELECT e.id, e.request_id, e.reason, {_EFFECTIVE_STATE} AS state, e.created_at,
        e.claimed_by, e.lease_expires_at, e.resolved_at, e.resolved_by, e.resolution,
-       e.note, e.context, e.pending_status, e.pending_result,
+       e.note, e.context, e.pending_status, e.pending_result, e.reply_draft, e.note_draft,
        r.text, r.customer_id, r.channel, r.received_at, r.note AS request_note
 FROM escalations e JOIN requests r ON r.id = e.request_id
 """
@@ -135,7 +137,12 @@ def _escalation(row: dict[str, Any]) -> Escalation:
         pending_action=PendingAction(**pending) if pending else None,
         pending_status=PendingStatus(row["pending_status"]) if row["pending_status"]
         else PendingStatus.WAITING if pending else None,  # a row from before the queue
-        pending_result=json.loads(row["pending_result"]) if row["pending_result"] else None)
+        pending_result=json.loads(row["pending_result"]) if row["pending_result"] else None,
+        reply_draft=row["reply_draft"], note_draft=row["note_draft"])
+
+
+# A resolved item's half-written texts are done with: the reply is the outcome now.
+_NO_DRAFTS = ", reply_draft = NULL, note_draft = NULL"
 
 
 def _text(value: str, what: str) -> str:
@@ -328,6 +335,18 @@ class EscalationQueue:
         self._changed(escalation_id)
         return item
 
+    def save_draft(self, escalation_id: int, reply: str, note: str) -> bool:
+        """Keeps what an operator is writing on an unresolved item, so a restart or a
+        crash doesn't lose it. Synchronous (one small UPDATE) so a closing window can
+        save its last keystrokes; listeners aren't told: nothing they show changed.
+        False when the item is resolved (or gone) and there is nothing to keep."""
+        with self._transaction() as conn:
+            cur = conn.execute(
+                "UPDATE escalations SET reply_draft = ?, note_draft = ?"
+                " WHERE id = ? AND state != 'resolved'",
+                (storable(reply) or None, storable(note) or None, escalation_id))
+        return cur.rowcount == 1
+
     # -- the pending write action --------------------------------------------
 
     async def approve(self, escalation_id: int, operator: str,
@@ -412,7 +431,8 @@ class EscalationQueue:
         label = intent or item.intent
         with self._transaction() as conn:
             self._hold(conn, item, operator, "state = 'resolved', resolved_at = ?,"
-                       " resolved_by = ?, resolution = 'replied'", (now, operator))
+                       " resolved_by = ?, resolution = 'replied'" + _NO_DRAFTS,
+                       (now, operator))
             conn.execute(
                 "UPDATE outcomes SET route = 'human', status = 'answered', answer = ?,"
                 " intent = COALESCE(?, intent), latency_ms = ?, finished_at = ?, operator = ?"
@@ -437,7 +457,8 @@ class EscalationQueue:
         now = self.clock.now()
         with self._transaction() as conn:
             self._hold(conn, item, operator, "state = 'resolved', resolved_at = ?,"
-                       " resolved_by = ?, resolution = 'resolved'", (now, operator))
+                       " resolved_by = ?, resolution = 'resolved'" + _NO_DRAFTS,
+                       (now, operator))
             # The operator settled it: the outcome is theirs (route 'human'), so route
             # mix and latency count it as handled, though no answer was written here.
             conn.execute(
@@ -459,7 +480,7 @@ class EscalationQueue:
         note = _text(note, "a note for the agent")
         item = self._claimed(escalation_id, operator)
         with self._transaction() as conn:
-            sets = "state = 'handed_back', note = ?, lease_expires_at = NULL"
+            sets = "state = 'handed_back', note = ?, lease_expires_at = NULL, note_draft = NULL"
             params: tuple[Any, ...] = (note,)
             if item.pending_status is PendingStatus.WAITING:
                 sets += ", pending_status = 'denied', pending_result = ?"

@@ -131,6 +131,8 @@ ESCALATION_COLUMNS = {
     "note": "TEXT",  # the operator's note of a hand-back
     "pending_status": "TEXT",  # waiting, approved, denied (NULL: no action)
     "pending_result": "TEXT",  # JSON: what approving did, or why it was denied
+    "reply_draft": "TEXT",  # the reply being written: kept across a restart or a crash
+    "note_draft": "TEXT",  # the hand-back note being written
 }
 
 # Columns added to `outcomes` since the first release, migrated the same way.

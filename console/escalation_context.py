@@ -58,6 +58,7 @@ log = logging.getLogger("console.escalation")
 
 ERROR_STYLE = "color: #e5534b;"
 RENEW_CHECK_MS = 5000
+DRAFT_SAVE_MS = 1000  # a crash loses at most the last second of a reply being written
 _ACTIVITY = (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress)
 
 
@@ -76,6 +77,14 @@ def _report_bug(task: asyncio.Future[Any]) -> None:
         task.get_loop().call_exception_handler({
             "message": "an escalation action failed", "exception": task.exception(),
             "future": task})
+
+
+def _prefill(item: Escalation | None) -> tuple[str, str]:
+    """The reply and note an item opens with: the operator's own saved draft (from
+    before a restart), else the agent's draft answer."""
+    if item is None:
+        return "", ""
+    return item.reply_draft or item.draft_answer or "", item.note_draft or ""
 
 
 def _scrolling(widget: QWidget) -> QScrollArea:
@@ -111,6 +120,10 @@ class EscalationContextPanel(QWidget):
         self._renew_timer.setInterval(RENEW_CHECK_MS)
         self._renew_timer.timeout.connect(self.renew_if_active)
         self._renew_timer.start()
+        self._draft_timer = QTimer(self)
+        self._draft_timer.setSingleShot(True)
+        self._draft_timer.setInterval(DRAFT_SAVE_MS)
+        self._draft_timer.timeout.connect(self.save_draft)
         self._render()
 
     @property
@@ -220,6 +233,8 @@ class EscalationContextPanel(QWidget):
         layout.addWidget(splitter, 1)
         for widget in (self.composer, self.note):
             widget.installEventFilter(self)
+        self.composer.textChanged.connect(self._typed)
+        self.note.textEdited.connect(self._typed)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() in _ACTIVITY:
@@ -271,13 +286,17 @@ class EscalationContextPanel(QWidget):
         if fresh and not same:
             left = self.item
             if left is not None and left.state is not EscalationState.RESOLVED:
-                # A half-written reply waits for the operator's return to the item.
+                # A half-written reply waits for the operator's return to the item,
+                # here and (saved) on disk for after a restart.
                 self._unsent[left.id] = (self.composer.toPlainText(), self.note.text())
+                if self._draft_timer.isActive():
+                    self.save_draft()
             saved = self._unsent.pop(item.id, None) if item is not None else None
-            reply, note = saved or ((item.draft_answer or "") if item else "", "")
+            reply, note = saved or _prefill(item)
             self.message.clear()
             self.note.setText(note)
             self.composer.setPlainText(reply)
+            self._draft_timer.stop()  # filled in, not typed: nothing new to save
         self.item = item
         self._render()
         self.changed.emit(item)
@@ -365,8 +384,27 @@ class EscalationContextPanel(QWidget):
             self._enable(self._is_mine(self.item))
 
     def stop(self) -> None:
-        """No more renewals: called before the engine (and its database) closes."""
+        """No more renewals, and the last keystrokes saved: called before the engine
+        (and its database) closes."""
         self._renew_timer.stop()
+        if self._draft_timer.isActive():
+            self.save_draft()
+
+    def _typed(self) -> None:
+        if self._is_mine(self.item):
+            self._draft_timer.start()  # saved once the operator pauses
+
+    def save_draft(self) -> None:
+        """Saves the reply and note being written on the shown item."""
+        self._draft_timer.stop()
+        item = self.item
+        if item is None or item.state is EscalationState.RESOLVED:
+            return
+        try:
+            self.queue.save_draft(item.id, self.composer.toPlainText(), self.note.text())
+        except StorageError as exc:  # a locked database: still in the box; say so
+            log.warning("escalation %d: saving the draft failed: %s", item.id, exc)
+            self._say(f"Your reply is not saved yet: {exc}")
 
     async def _act(self, what: Callable[[Escalation], Awaitable[Any]]) -> Any:
         """Runs one queue call on the shown item; a refusal is said, then the item is

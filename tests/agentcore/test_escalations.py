@@ -431,6 +431,31 @@ async def test_states_and_claims_survive_a_restart(settings):
         await second.engine.close()
 
 
+async def test_a_reply_being_written_survives_a_restart_and_goes_once_resolved(settings):
+    first = Desk(settings)
+    item = await first.over_budget()
+    await first.queue.claim(item, "alice", lease_s=300)
+    assert first.queue.save_draft(item, "Hello, about your app: ", "try a reinstall")
+    await first.engine.close()  # a crash or a restart: what was saved is kept
+
+    second = Desk(settings)
+    try:
+        kept = await second.queue.get(item)
+        assert (kept.reply_draft, kept.note_draft) == ("Hello, about your app: ",
+                                                       "try a reinstall")
+        assert second.queue.save_draft(item, "Hello, about your app: reinstall 2.3", "")
+        kept = await second.queue.get(item)
+        assert (kept.reply_draft, kept.note_draft) == ("Hello, about your app: reinstall 2.3",
+                                                       None)
+        await second.queue.reply(item, "alice", kept.reply_draft)
+        done = await second.queue.get(item)
+        assert (done.reply_draft, done.note_draft) == (None, None)  # the outcome has it now
+        assert not second.queue.save_draft(item, "late keystrokes", "")  # nothing reopens
+        assert (await second.queue.get(item)).reply_draft is None
+    finally:
+        await second.engine.close()
+
+
 async def test_a_database_from_before_the_queue_is_migrated(tmp_path):
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as conn:

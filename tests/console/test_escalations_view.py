@@ -413,6 +413,38 @@ def test_a_half_written_reply_waits_while_the_operator_looks_at_another_item(
     assert panel.note.text() == "VIP"
 
 
+def test_a_half_written_reply_outlives_a_restart(make_console, tight, clock, run_async,
+                                                qtbot):
+    first = make_console(tight, rows=[], clock=clock, notifier=RecordingNotifier())
+    show_queue(first.window)
+    submit(run_async, first, "I want to talk to a human please", 7)
+    panel = first.window.escalation
+    qtbot.waitUntil(lambda: shown_rows(first.window) == 1)
+    first.window.escalations.select_next()
+    qtbot.waitUntil(lambda: panel.item is not None)
+    run_async(panel.claim())
+    panel.composer.clear()
+    qtbot.keyClicks(panel.composer, "Hello, this is Alice")  # typed, as the operator does
+    qtbot.keyClicks(panel.note, "VIP")
+
+    def saved() -> tuple[str, str] | None:
+        with sqlite3.connect(tight.engine_db) as db:
+            return db.execute("SELECT reply_draft, note_draft FROM escalations").fetchone()
+
+    qtbot.waitUntil(lambda: saved() == ("Hello, this is Alice", "VIP"))  # once they pause
+    qtbot.keyClicks(panel.composer, " from support")
+    make_console.close(first)  # closed straight after the last key: that is kept too
+
+    second = make_console(tight, rows=[], clock=clock, notifier=RecordingNotifier())
+    window, panel = second.window, second.window.escalation
+    show_queue(window)
+    qtbot.waitUntil(lambda: shown_rows(window) == 1)
+    window.escalations.select(window.escalations.model.items[0].id)  # still hers: claimed
+    qtbot.waitUntil(lambda: panel.item is not None)
+    assert panel.composer.toPlainText() == "Hello, this is Alice from support"
+    assert panel.note.text() == "VIP"
+
+
 def test_a_burst_from_another_process_is_one_notice(desk, tight, clock, notifier, run_async,
                                                     qtbot):
     window = desk.window
