@@ -82,6 +82,34 @@ def normalise(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split()).lower()
 
 
+def normalise_with_spans(text: str) -> tuple[str, list[tuple[int, int]]] | None:
+    """`normalise(text)` and, for each of its characters, the span of `text` it came
+    from: what lets the rules view mark a match in the text the operator typed. None
+    in the rare text where normalising piecewise differs from normalising the whole
+    (a Greek final sigma, say)."""
+    out: list[str] = []
+    spans: list[tuple[int, int]] = []
+    space_from: int | None = None  # where a run of whitespace started
+    start = 0
+    while start < len(text):
+        end = start + 1  # a base character with its combining marks, normalised together
+        while end < len(text) and unicodedata.combining(text[end]):
+            end += 1
+        for char in unicodedata.normalize("NFKC", text[start:end]).lower():
+            if char.isspace():
+                space_from = start if space_from is None else space_from
+                continue
+            if space_from is not None and out:  # a run of whitespace: one space
+                out.append(" ")  # from the run, or from inside this character ("¨")
+                spans.append((space_from, start if start > space_from else end))
+            space_from = None
+            out.append(char)
+            spans.append((start, end))
+        start = end
+    normalised = "".join(out)
+    return (normalised, spans) if normalised == normalise(text) else None
+
+
 def _looks_binary(text: str) -> bool:
     """NUL, or more than 10% control characters, lone surrogates or U+FFFD."""
     if "\x00" in text:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Any
 
 import re2
 from PySide6.QtCore import Qt, Signal
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from agentcore import Router, Rule, RuleError
-from agentcore.guard import normalise
+from agentcore.guard import normalise, normalise_with_spans
 from agentcore.handlers import HANDLERS
 from agentcore.router import CACHE_POLICIES, expand
 from agentcore.rule_draft import RuleDraft, check, check_pattern
@@ -40,6 +41,23 @@ _MATCH = QColor(255, 200, 0, 110)
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.case_sensitive = False  # as the router matches
 _RE2_OPTIONS.log_errors = False
+
+
+def _marks(regex: Any, text: str) -> list[tuple[int, int]]:
+    """The stretches of the typed `text` a rule matches. The router matches the
+    normalised text (one space for a line break, "ﬁ" as "fi"), so the pattern runs
+    on that and each match is marked where it came from in what was typed."""
+    mapped = normalise_with_spans(text)
+    if mapped is None:  # normalising piecewise went astray: mark the typed text as is
+        return [m.span() for m in regex.finditer(text) if m.end() > m.start()]
+    normalised, spans = mapped
+    return [(spans[m.start()][0], spans[m.end() - 1][1])
+            for m in regex.finditer(normalised) if m.end() > m.start()]
+
+
+def _utf16(text: str, index: int) -> int:
+    # Qt counts positions in UTF-16 units: an emoji before a match is two of them.
+    return len(text[:index].encode("utf-16-le")) // 2
 
 
 def _mono(widget: QWidget) -> None:
@@ -242,14 +260,11 @@ class RuleEditor(QWidget):
             regex = re2.compile(expand(rule.pattern, self.draft.fragments), _RE2_OPTIONS)
             fmt = QTextCharFormat()
             fmt.setBackground(_MATCH)
-            for match in regex.finditer(text):
-                start, end = match.span()
-                if end == start:
-                    continue
+            for start, end in _marks(regex, text):
                 selection = QTextEdit.ExtraSelection()
                 cursor = QTextCursor(self.sample.document())
-                cursor.setPosition(start)
-                cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+                cursor.setPosition(_utf16(text, start))
+                cursor.setPosition(_utf16(text, end), QTextCursor.MoveMode.KeepAnchor)
                 selection.cursor = cursor  # type: ignore[attr-defined]
                 selection.format = fmt  # type: ignore[attr-defined]
                 selections.append(selection)
@@ -257,4 +272,5 @@ class RuleEditor(QWidget):
 
     def highlighted(self) -> list[str]:
         """The highlighted stretches of the sample (what a user sees marked)."""
-        return [s.cursor.selectedText() for s in self.sample.extraSelections()]
+        return [s.cursor.selectedText().replace("\u2029", "\n")  # Qt's line break
+                for s in self.sample.extraSelections()]

@@ -190,6 +190,16 @@ def test_the_sample_box_highlights_matches_and_says_which_rule_fires(view, qtbot
     assert "No rule matches" in view.editor.fires.text()
 
 
+def test_the_sample_box_marks_what_the_router_matches_in_the_text_as_typed(view, qtbot):
+    # The router matches normalised text: a line break or a run of spaces is one
+    # space, "ﬁ" is "fi". The marks must cover what was typed, emoji and all.
+    click_rule(qtbot, view, "contact-hours")
+    type_pattern(qtbot, view, r"open on sunday|\bfind\b")
+    view.editor.sample.setPlainText("\U0001F600 Are you OPEN\non   Sunday? I can't ﬁnd it")
+    assert view.editor.highlighted() == ["OPEN\non   Sunday", "ﬁnd"]
+    assert "Fires: contact-hours" in view.editor.fires.text()
+
+
 def test_add_duplicate_toggle_and_reorder_from_the_keyboard_and_by_drag(view, qtbot):
     draft = view.draft
     count = len(draft.rules)
