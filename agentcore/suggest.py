@@ -145,9 +145,11 @@ def suggest(backtester: Backtester, live: Router, *, rejected: set[str] | frozen
         gram, intent, pattern, members = picked
         covered.update(members)
         base = templates[intent]
-        rule_id = f"suggested-{_slug(gram)}"
-        while rule_id in taken_ids:
-            rule_id += "-2"
+        base_id = rule_id = f"suggested-{_slug(gram)}"
+        n = 1
+        while rule_id in taken_ids:  # -2, -3, ... as a person would number them
+            n += 1
+            rule_id = f"{base_id}-{n}"
         taken_ids.add(rule_id)
         rule = Rule(id=rule_id, name=f"Suggested: '{' '.join(gram)}' -> {intent}",
                     pattern=pattern, intent=intent, handler=base.handler,

@@ -3,6 +3,8 @@ template; accepted, that traffic takes the fast path; rejected, it is never offe
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from agentcore import Engine, Request, Route, Router
@@ -67,3 +69,12 @@ async def test_a_suggested_rule_leaves_two_questions_in_one_message_to_the_llm(e
     assert router.hits(example)[0] == top.rule
     two_questions = normalise(f"{top.examples[0].rstrip('.!?')}. Also, do you ship to Peru?")
     assert router.hits(two_questions)[0] is None
+
+
+async def test_a_suggestion_whose_id_is_taken_is_numbered_on(engine):
+    top = mine(engine)[0]
+    taken = [dataclasses.replace(top.rule, id=rule_id, enabled=False)  # off: still unanswered
+             for rule_id in (top.rule.id, f"{top.rule.id}-2")]
+    RuleBook(engine).apply([*engine.router.rules, *taken], author="ana", summary="drafts")
+    again = next(s for s in mine(engine) if s.key == top.key)
+    assert again.rule.id == f"{top.rule.id}-3"
