@@ -233,11 +233,14 @@ class EscalationQueue:
 
     async def list(self, state: EscalationState | str | None = None,
                    reason: EscalationReason | str | None = None, *,
-                   after_id: int | None = None, limit: int | None = None) -> list[Escalation]:
-        """Items oldest first, optionally only those in a state, with a reason, newer
-        than an id (what arrived since a look), and at most `limit` of them."""
+                   after_id: int | None = None, limit: int | None = None,
+                   newest_first: bool = False) -> list[Escalation]:
+        """Items oldest first (newest first for a look back at what was resolved),
+        optionally only those in a state, with a reason, newer than an id (what arrived
+        since a look), and at most `limit` of them."""
         where, params = self._filter(state, reason, after_id)
-        sql = _SELECT + where + "ORDER BY e.created_at, e.id"
+        order = "DESC" if newest_first else "ASC"
+        sql = _SELECT + where + f"ORDER BY e.created_at {order}, e.id {order}"
         if limit is not None:
             sql += " LIMIT :limit"
             params["limit"] = limit

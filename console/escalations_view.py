@@ -1,6 +1,7 @@
 """The escalation queue: every item not yet resolved, oldest first, with how long it
 has waited against the target (red when late), the reason, the customer, the
-intent and the money at stake; filtered by reason.
+intent and the money at stake; filtered by reason. A second listing looks back at
+what was resolved, newest first: who settled it, how, and how long it took.
 
 `QueueModel` is a table adapter over the items the queue lists; `QueuePanel`
 reloads it (a coroutine on the qasync loop) when an operator acts on an item,
@@ -76,6 +77,9 @@ class Column(IntEnum):
 
 
 HEADERS = ["Waiting", "Reason", "Customer", "Intent", "At stake", "State", "Request"]
+RESOLVED_HEADERS = ["Took", "Reason", "Customer", "Intent", "At stake", "Settled",
+                    "Request"]
+WAITING_ITEMS, RESOLVED_ITEMS = "waiting", "resolved"  # the two listings
 
 
 class QueueModel(HeaderedTableModel):
@@ -86,10 +90,14 @@ class QueueModel(HeaderedTableModel):
         self._settings = settings
         self.items: list[Escalation] = []
 
-    def set_items(self, items: list[Escalation]) -> None:
+    def set_items(self, items: list[Escalation], *, resolved: bool = False) -> None:
         self.beginResetModel()
         self.items = items
+        headers = tuple(RESOLVED_HEADERS if resolved else HEADERS)
+        changed, self.headers = headers != self.headers, headers
         self.endResetModel()
+        if changed:
+            self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, len(headers) - 1)
 
     def tick(self) -> None:
         """Time passes: only the waiting column changes."""
@@ -98,7 +106,9 @@ class QueueModel(HeaderedTableModel):
                                   self.index(len(self.items) - 1, Column.WAITING))
 
     def waited(self, item: Escalation) -> float:
-        return self._now() - item.created_at
+        """How long it has waited; for a resolved item, how long it took."""
+        took = item.time_to_resolve_s
+        return took if took is not None else self._now() - item.created_at
 
     def is_late(self, item: Escalation) -> bool:
         return (item.state is EscalationState.OPEN
@@ -150,10 +160,15 @@ class QueueModel(HeaderedTableModel):
         if column is Column.STATE:
             if item.state is EscalationState.CLAIMED:
                 return f"claimed by {item.claimed_by}"
+            if item.state is EscalationState.RESOLVED:  # "replied by alice"
+                return (item.resolution or "resolved") + (
+                    "" if item.resolved_by == "agent" else f" by {item.resolved_by}")
             return "agent re-running" if item.state is EscalationState.HANDED_BACK else "open"
         return item.request.text.replace("\n", " ")[:200]
 
     def _tooltip(self, item: Escalation, column: Column) -> str | None:
+        if column is Column.WAITING and item.state is EscalationState.RESOLVED:
+            return f"resolved {waiting_text(self.waited(item))} after it was escalated"
         if column is Column.WAITING:
             target = waiting_text(self._settings().waiting_target_s)
             late = "late: " if self.is_late(item) else ""
@@ -184,6 +199,10 @@ class QueuePanel(QWidget):
         self.page = PAGE
         self.in_view = True  # until the window says its tab is behind another
 
+        self.listing = QComboBox()
+        self.listing.addItem("Waiting or in hand", WAITING_ITEMS)
+        self.listing.addItem("Resolved, newest first", RESOLVED_ITEMS)
+        self.listing.setToolTip("The queue, or a look back at what was resolved and by whom")
         self.reason = QComboBox()
         self.reason.addItem("All reasons", ALL)
         for reason in EscalationReason:
@@ -210,6 +229,7 @@ class QueuePanel(QWidget):
         self._next_after_load = False
 
         top = QHBoxLayout()
+        top.addWidget(self.listing)
         top.addWidget(QLabel("Reason:"))
         top.addWidget(self.reason)
         top.addStretch(1)
@@ -220,6 +240,7 @@ class QueuePanel(QWidget):
         layout.addWidget(self.view)
 
         self.reason.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.listing.currentIndexChanged.connect(lambda _i: self.refresh())
         self.view.selectionModel().currentRowChanged.connect(
             lambda current, _previous: self.selected.emit(
                 current.data(ID_ROLE) if current.isValid() else None))
@@ -263,8 +284,15 @@ class QueuePanel(QWidget):
         if in_view:
             self.refresh()  # what changed while another tab was in front
 
+    @property
+    def showing_resolved(self) -> bool:
+        return self.listing.currentData() == RESOLVED_ITEMS
+
     def _next_requested(self) -> None:
-        if self.in_view and self.loads:
+        if self.showing_resolved:  # the next item to work on is in the queue
+            self._next_after_load = True
+            self.listing.setCurrentIndex(self.listing.findData(WAITING_ITEMS))
+        elif self.in_view and self.loads:
             self.select_next()
         else:  # brought forward by the same shortcut: select once the page is in
             self._next_after_load = True
@@ -289,18 +317,21 @@ class QueuePanel(QWidget):
             await self._announce()
             if not self.in_view:
                 return  # nobody would see the page: loaded when shown
-            items = [i for state in _LISTED
-                     for i in await self.queue.list(state=state, reason=reason, limit=self.page)]
-            total = sum([await self.queue.count(state) for state in _LISTED])
+            resolved = self.showing_resolved
+            states = (EscalationState.RESOLVED,) if resolved else _LISTED
+            items = [i for state in states
+                     for i in await self.queue.list(state=state, reason=reason, limit=self.page,
+                                                    newest_first=resolved)]
+            total = sum([await self.queue.count(state) for state in states])
             matching = total if reason is None else sum(
-                [await self.queue.count(state, reason) for state in _LISTED])
+                [await self.queue.count(state, reason) for state in states])
         except StorageError:  # a locked database is not worth a dialog: the next tick retries
             log.warning("loading the escalation queue failed", exc_info=True)
             return
-        items.sort(key=lambda i: (i.created_at, i.id))
+        items.sort(key=lambda i: (i.created_at, i.id), reverse=resolved)
         shown = items[:self.page]
         current = self.current_id()
-        self.model.set_items(shown)
+        self.model.set_items(shown, resolved=resolved)
         if current is not None:
             self.select(current, announce=False)
         self._show_count(len(shown), matching, total)
@@ -343,8 +374,9 @@ class QueuePanel(QWidget):
         # The oldest are shown: when all of a full page are late, more may be.
         late_text = f"{late:,}+" if late == shown == self.page < matching else f"{late:,}"
         text = f"{shown:,} of {total:,}" if shown != total else f"{total:,}"
-        self.count.setText(f"{text} waiting or in hand" + (f", <b style='color:{LATE_COLOUR}'>"
-                                                          f"{late_text} late</b>" if late else ""))
+        what = "resolved" if self.showing_resolved else "waiting or in hand"
+        self.count.setText(f"{text} {what}" + (f", <b style='color:{LATE_COLOUR}'>"
+                                               f"{late_text} late</b>" if late else ""))
 
     # -- selection -------------------------------------------------------------
 

@@ -499,3 +499,40 @@ def test_behind_the_feed_the_queue_announces_and_ctrl_j_brings_it_forward(
     qtbot.waitUntil(lambda: window.escalations.current_id() is not None, timeout=5000)
     assert window.escalations.in_view
     assert window.escalations.model.items[0].request_id == first.request_id
+
+
+def test_resolved_items_are_a_look_back_newest_first_and_ctrl_j_returns_to_the_queue(
+        desk, clock, run_async, qtbot):
+    window, queue = desk.window, desk.engine.escalations
+    texts = ["I want to talk to a human please", "Please let me speak to a person",
+             "Can a real person call me back"]
+    first, second, waiting = (submit(run_async, desk, text, 7 + n)
+                              for n, text in enumerate(texts))
+    qtbot.waitUntil(lambda: shown_rows(window) == 3)
+    ids = {i.request_id: i.id for i in window.escalations.model.items}
+    for outcome, took in ((first, 90), (second, 30)):
+        run_async(queue.claim(ids[outcome.request_id], OPERATOR, lease_s=300))
+        clock.advance(took)
+        run_async(queue.reply(ids[outcome.request_id], OPERATOR, "Sorted, thanks."))
+    qtbot.waitUntil(lambda: shown_rows(window) == 1)
+
+    listing = window.escalations.listing
+    listing.setCurrentIndex(listing.findText("Resolved, newest first"))  # as a user picks it
+    qtbot.waitUntil(lambda: shown_rows(window) == 2)
+    model = window.escalations.model
+    assert [i.request_id for i in model.items] == [second.request_id, first.request_id]
+    assert model.headerData(Column.WAITING, Qt.Orientation.Horizontal) == "Took"
+    assert [cell(window, r, Column.STATE) for r in range(2)] == [f"replied by {OPERATOR}"] * 2
+    # From escalated to settled: the first after 90 s, the second 30 s after that.
+    assert [cell(window, r, Column.WAITING) for r in range(2)] == ["2 min 00 s", "1 min 30 s"]
+    assert "2 resolved" in window.escalations.count.text()
+    panel = window.escalation
+    window.escalations.select(model.items[0].id)
+    qtbot.waitUntil(lambda: panel.item is not None and panel.item.id == model.items[0].id)
+    assert "Resolved" in panel.claim_state.text()
+    assert not any(a.isEnabled() for a in [panel.act_claim, *panel.actions_in_order])
+
+    qtbot.keyClick(window.escalations.view, Qt.Key.Key_J, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.escalations.current_id() == ids[waiting.request_id])
+    assert listing.currentText() == "Waiting or in hand"
+    assert model.headerData(Column.WAITING, Qt.Orientation.Horizontal) == "Waiting"
