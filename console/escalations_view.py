@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QSizePolicy,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -49,6 +50,7 @@ from agentcore import (
     EscalationReason,
     EscalationState,
     StorageError,
+    UserFacingError,
 )
 from agentcore.settings import EscalationSettings
 from console.bridge import EngineBridge
@@ -183,6 +185,9 @@ class QueueModel(HeaderedTableModel):
 class QueuePanel(QWidget):
     selected = Signal(object)  # the selected escalation's id, or None
     user_message = Signal(str)
+    # An item that left the queue resolved, here or by another console on the same
+    # database: the window's feed row for its request says how it was settled.
+    resolved = Signal(object)
 
     def __init__(self, queue: EscalationQueue, bridge: EngineBridge, clock: Clock,
                  settings: Callable[[], EscalationSettings], notifier: Notifier,
@@ -198,6 +203,7 @@ class QueuePanel(QWidget):
         self.loads = 0  # finished loads, for tests that wait for a fresh view
         self.page = PAGE
         self.in_view = True  # until the window says its tab is behind another
+        self._listed_as: tuple[bool, str | None] | None = None  # the page's listing, reason
 
         self.listing = QComboBox()
         self.listing.addItem("Waiting or in hand", WAITING_ITEMS)
@@ -208,7 +214,15 @@ class QueuePanel(QWidget):
         for reason in EscalationReason:
             self.reason.addItem(str(reason), str(reason))
         self.reason.setToolTip("Show only items escalated for this reason")
+        # The bar must not widen the window: the combos shrink to a few characters
+        # (their lists still show whole names) and the count gives way first.
+        for combo, chars in ((self.listing, 12), (self.reason, 14)):
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(chars)
         self.count = QLabel()
+        self.count.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.count.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.view = QTableView()
         self.view.setModel(self.model)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -230,10 +244,8 @@ class QueuePanel(QWidget):
 
         top = QHBoxLayout()
         top.addWidget(self.listing)
-        top.addWidget(QLabel("Reason:"))
         top.addWidget(self.reason)
-        top.addStretch(1)
-        top.addWidget(self.count)
+        top.addWidget(self.count, 1)  # the rest of the bar, right-aligned
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
@@ -330,6 +342,11 @@ class QueuePanel(QWidget):
             return
         items.sort(key=lambda i: (i.created_at, i.id), reverse=resolved)
         shown = items[:self.page]
+        if self._listed_as == (False, reason) and not resolved:
+            # Same listing, same filter: an item on the page that is gone was settled.
+            await self._report_resolved({i.id for i in self.model.items}
+                                        - {i.id for i in shown})
+        self._listed_as = (resolved, reason)
         current = self.current_id()
         self.model.set_items(shown, resolved=resolved)
         if current is not None:
@@ -339,6 +356,17 @@ class QueuePanel(QWidget):
         if self._next_after_load:
             self._next_after_load = False
             self.select_next()
+
+    async def _report_resolved(self, gone: set[int]) -> None:
+        for escalation_id in sorted(gone):
+            try:
+                item = await self.queue.get(escalation_id)
+            except (UserFacingError, StorageError):  # gone, or a locked database: the
+                log.warning("escalation %d left the queue unread", escalation_id,
+                            exc_info=True)  # feed row just keeps saying "escalated"
+                continue
+            if item.state is EscalationState.RESOLVED:
+                self.resolved.emit(item)
 
     async def _announce(self) -> None:
         """One notice per load, however many arrived: a burst is one balloon, not ten."""

@@ -306,6 +306,7 @@ class MainWindow(QMainWindow):
             lambda text: self.statusBar().showMessage(text, 10_000))
         bridge.escalation_changed.connect(self.escalation.on_changed)
         self.escalation.changed.connect(self._settle_in_feed)
+        self.escalations.resolved.connect(self._settle_in_feed)  # by another console, too
 
     # -- state kept between runs -----------------------------------------------------
 
@@ -363,7 +364,8 @@ class MainWindow(QMainWindow):
         dock.raise_()
 
     def _settle_in_feed(self, item: Escalation | None) -> None:
-        """An item an operator resolved: its request's row in the feed says so."""
+        """An item an operator resolved (here or in another console): its request's row
+        in the feed says so."""
         if item is None or item.state is not EscalationState.RESOLVED or not item.outcome:
             return
         row = item.outcome

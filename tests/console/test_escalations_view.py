@@ -536,3 +536,27 @@ def test_resolved_items_are_a_look_back_newest_first_and_ctrl_j_returns_to_the_q
     qtbot.waitUntil(lambda: window.escalations.current_id() == ids[waiting.request_id])
     assert listing.currentText() == "Waiting or in hand"
     assert model.headerData(Column.WAITING, Qt.Orientation.Horizontal) == "Waiting"
+
+
+def test_an_item_another_console_resolves_is_settled_in_this_feed(desk, tight, clock,
+                                                                 run_async, qtbot):
+    window = desk.window
+    asked = submit(run_async, desk, "I want to talk to a human please", 7)
+    qtbot.waitUntil(lambda: shown_rows(window) == 1)
+    feed = window.feed_model
+    feed.flush()
+    row = next(r for r in range(feed.rowCount()) if feed.outcome(r).request_id == asked.request_id)
+    assert feed.index(row, FeedColumn.STATUS).data() == "escalated"
+
+    other = Engine(tight, clock=clock)  # bob's console, on the same database
+    try:
+        item = window.escalations.model.items[0].id
+        run_async(other.escalations.claim(item, "bob", lease_s=300))
+        run_async(other.escalations.reply(item, "bob", "Bob here: calling you now."))
+    finally:
+        run_async(other.close())
+    window.escalations.refresh()  # as its next tick does
+    qtbot.waitUntil(lambda: shown_rows(window) == 0)
+    qtbot.waitUntil(lambda: feed.index(row, FeedColumn.STATUS).data() == "answered")
+    assert feed.index(row, FeedColumn.ROUTE).data() == "human"
+    assert feed.outcome(row).answer == "Bob here: calling you now."
