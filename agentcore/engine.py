@@ -252,7 +252,8 @@ class Engine:
         if fallthrough:
             outcome.errors.append(fallthrough)
         with trace.span("llm_loop"):
-            deadline = started + self.settings.resilience.request_deadline_s
+            budget = self.settings.resilience.request_deadline_s  # None: no deadline
+            deadline = None if budget is None else started + budget
             result = await self.agent_loop.run(request, text, trace, outcome.usage, deadline)
         self._from_loop(outcome, result)
         if use_cache and outcome.status is Status.ANSWERED:

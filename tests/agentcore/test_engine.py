@@ -129,6 +129,17 @@ async def test_a_rule_handler_that_cannot_answer_falls_through_to_the_llm(engine
     assert any("could not answer" in e for e in outcome.errors)
 
 
+async def test_with_no_request_deadline_the_llm_path_still_answers(settings):
+    settings.resilience.request_deadline_s = None  # "bounded only by the attempts"
+    engine = Engine(settings)
+    try:
+        outcome = await engine.submit(Request("my app keeps crashing and nothing helps",
+                                              customer_id=3))
+    finally:
+        await engine.close()
+    assert (outcome.route, outcome.status) == (Route.LLM, Status.ANSWERED)
+
+
 async def test_applied_rules_take_effect_at_once_and_survive_a_restart(engine, settings):
     vip = Rule(id="vip", name="VIP line", pattern=r"\bvip line\b", intent="contact",
                handler="static", template="The VIP line is open 24/7.", priority=100)
