@@ -23,6 +23,7 @@ replay: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check agentcore console tests bench data
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy agentcore console
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
@@ -35,4 +36,4 @@ data: $(STAMP)
 	$(PY) data/generate.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -175,6 +175,8 @@ class PathCosts:
 
 
 ChangeKind = Literal["gained", "lost", "switched"]
+# A change as the backtest keeps it: the request's index, then `Change`'s fields.
+ChangeRow = tuple[int, ChangeKind, str | None, str | None, float, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +205,7 @@ class BacktestResult:
     # Changes as plain tuples (row, kind, before, after, dollars, latency): a wide edit
     # moves thousands of rows, and objects kept alive across keystrokes push the GIL-held
     # full garbage collections (~100 ms here) that stall the GUI.
-    change_rows: list[tuple[int, ChangeKind, str | None, str | None, float, float]]
+    change_rows: list[ChangeRow]
     # Conflicts as row numbers and rule ids (ints and string tuples: nothing for the
     # garbage collector to walk; a big rule set can conflict on thousands of rows).
     conflict_rows: list[int]
@@ -226,21 +228,24 @@ class BacktestResult:
         """Requests more than one rule matches, with every matching rule's id."""
         return self.conflicts_head(len(self.conflict_rows))
 
+    def _change(self, row: ChangeRow) -> Change:
+        i, kind, before, after, dollars, latency_ms = row
+        return Change(self.traffic[i], kind, before, after, dollars, latency_ms)
+
     @property
     def changes(self) -> list[Change]:
         """Requests whose winning rule differs, as `Change`s (built on demand)."""
-        return [Change(self.traffic[i], *rest) for i, *rest in self.change_rows]
+        return [self._change(row) for row in self.change_rows]
 
     def changes_head(self, n: int) -> list[Change]:
         """The first `n` changes: what a list on screen shows of thousands."""
-        return [Change(self.traffic[i], *rest) for i, *rest in self.change_rows[:n]]
+        return [self._change(row) for row in self.change_rows[:n]]
 
     def count(self, kind: ChangeKind) -> int:
         return sum(1 for row in self.change_rows if row[1] == kind)
 
     def of_kind(self, kind: ChangeKind) -> list[Change]:
-        return [Change(self.traffic[i], *rest) for i, *rest in self.change_rows
-                if rest[0] == kind]
+        return [self._change(row) for row in self.change_rows if row[1] == kind]
 
     @property
     def gained(self) -> list[Change]:
@@ -339,7 +344,7 @@ class Backtester:
                 continue
             gained = old_id is None
             d, ms = costs.delta(traffic, i, to_fast=gained)
-            change = ((i, "gained", None, new_id, d, ms) if gained
+            change: ChangeRow = ((i, "gained", None, new_id, d, ms) if gained
                       else (i, "lost", old_id, None, d, ms))
             dollars += change[4]
             latency += change[5]

@@ -145,8 +145,10 @@ class LLMClient:
         if message.content and len(message.content) > max_tokens * _MAX_CHARS_PER_TOKEN:
             raise LLMError("malformed", f"a reply of {len(message.content):,} characters "
                                         f"for a {max_tokens}-token limit")
-        calls = [ToolCall(c.id, c.function.name, c.function.arguments or "")
-                 for c in (message.tool_calls or []) if getattr(c, "function", None)]
+        # Only function calls: a "custom" tool call has no function to run.
+        calls = [ToolCall(c.id, fn.name, fn.arguments or "")
+                 for c in (message.tool_calls or [])
+                 if (fn := getattr(c, "function", None)) is not None]
         usage = response.usage
         prompt = usage.prompt_tokens if usage else 0
         completion = usage.completion_tokens if usage else 0

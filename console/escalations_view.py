@@ -298,7 +298,7 @@ class QueuePanel(QWidget):
 
     @property
     def showing_resolved(self) -> bool:
-        return self.listing.currentData() == RESOLVED_ITEMS
+        return bool(self.listing.currentData() == RESOLVED_ITEMS)
 
     def _next_requested(self) -> None:
         if self.showing_resolved:  # the next item to work on is in the queue

@@ -297,7 +297,8 @@ class FeedPanel(QWidget):
         self.route = self._combo("route", [str(r) for r in Route])
         self.intent = self._combo("intent", [])
         self.status = self._combo("status", [str(s) for s in Status])
-        self.clear_button = QToolButton(text="Clear")
+        self.clear_button = QToolButton()
+        self.clear_button.setText("Clear")
         self.clear_button.setToolTip("Clear all filters")
         self.count = QLabel()
 

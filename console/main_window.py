@@ -163,7 +163,7 @@ class MainWindow(QMainWindow):
         self.docks = [self.feed_dock, self.charts_dock, self.detail_dock, self.compose_dock,
                       self.traffic_dock, self.queue_dock, self.escalation_dock, self.rules_dock]
         # No central widget: every panel is a dock the operator can move or hide.
-        self.setCentralWidget(None)
+        self.setCentralWidget(None)  # type: ignore[arg-type]  # Qt takes None: no widget
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
         self.addDockWidget(left, self.feed_dock)
         self.addDockWidget(right, self.detail_dock)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import Any, cast
 
 import re2
 from PySide6.QtCore import Qt, Signal
@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from agentcore import Router, Rule, RuleError
 from agentcore.guard import normalise, normalise_with_spans
 from agentcore.handlers import HANDLERS
-from agentcore.router import CACHE_POLICIES, expand
+from agentcore.router import CACHE_POLICIES, CachePolicy, expand
 from agentcore.rule_draft import RuleDraft, check, check_pattern
 
 log = logging.getLogger("console.rules")
@@ -187,7 +187,8 @@ class RuleEditor(QWidget):
             self.draft.rules[self.row], id=self.rule_id.text().strip(), name=self.name.text(),
             pattern=self.pattern.text(), intent=self.intent.currentText().strip(),
             handler=self.handler.currentText(), template=self.template.toPlainText(),
-            priority=self.priority.value(), cache=self.cache.currentText(),
+            priority=self.priority.value(),
+            cache=cast("CachePolicy", self.cache.currentText()),  # one of CACHE_POLICIES
             enabled=self.enabled.isChecked())
         if rule == self.draft.rules[self.row]:
             return
@@ -265,8 +266,8 @@ class RuleEditor(QWidget):
                 cursor = QTextCursor(self.sample.document())
                 cursor.setPosition(_utf16(text, start))
                 cursor.setPosition(_utf16(text, end), QTextCursor.MoveMode.KeepAnchor)
-                selection.cursor = cursor  # type: ignore[attr-defined]
-                selection.format = fmt  # type: ignore[attr-defined]
+                selection.cursor = cursor
+                selection.format = fmt
                 selections.append(selection)
         self.sample.setExtraSelections(selections)
 

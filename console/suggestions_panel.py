@@ -4,7 +4,7 @@ accepts one (it goes live as a new version), edits it in the draft, or rejects i
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Signal, SignalInstance
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from agentcore import Suggestion
@@ -76,10 +76,10 @@ class SuggestionsPanel(QWidget):
         rows = self.view.selectionModel().selectedRows()
         return self.suggestions[rows[0].row()] if rows else None
 
-    def _emit(self, signal: Signal) -> None:
+    def _emit(self, signal: SignalInstance) -> None:
         suggestion = self.selected()
         if suggestion is not None:
-            signal.emit(suggestion)  # type: ignore[attr-defined]
+            signal.emit(suggestion)
 
     def _update_buttons(self, *_args: object) -> None:
         chosen = self.selected() is not None

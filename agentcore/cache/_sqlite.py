@@ -143,7 +143,7 @@ class SQLiteTier:
 
     def data_version(self) -> int:
         try:
-            return self.conn.execute("PRAGMA data_version").fetchone()[0]
+            return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
         except sqlite3.Error as exc:
             raise StorageError(f"answer cache: {exc}") from exc
 
@@ -233,7 +233,7 @@ class SQLiteTier:
 
     def count(self) -> int:
         try:
-            return self.conn.execute("SELECT count(*) FROM answer_cache").fetchone()[0]
+            return int(self.conn.execute("SELECT count(*) FROM answer_cache").fetchone()[0])
         except sqlite3.Error as exc:
             raise StorageError(f"answer cache: {exc}") from exc
 

@@ -18,6 +18,7 @@ import random
 import re
 import sqlite3
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,7 +174,7 @@ def _read_shop(path: Path) -> _ShopView:
     return view
 
 
-def _apportion(weights: dict[str, float], total: int) -> list[tuple[str, int]]:
+def _apportion(weights: Mapping[str, float], total: int) -> list[tuple[str, int]]:
     """Exact counts summing to `total` (largest remainder), so the mix never drifts."""
     scale = total / sum(weights.values())
     raw = {k: w * scale for k, w in weights.items()}
@@ -291,7 +292,7 @@ def _email(rng: random.Random, body: str, first: str) -> str:
 
 def _guard_requests(rng: random.Random, n: int) -> list[dict[str, Any]]:
     """Empty, blank, huge and binary-looking input: the guard rejects all of them."""
-    makers = [
+    makers: list[Callable[[], str]] = [
         lambda: "",
         lambda: rng.choice([" ", "   ", "\n\n", "\t \n ", "\u00a0 \u2003"]),
         lambda: _huge(rng),

@@ -207,7 +207,7 @@ def _accounts(rng: random.Random, as_of: date,
 
 
 def _products() -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for category, spec in _PRODUCTS.items():
         for item in spec.split(";"):
             name, price = item.rsplit(":", 1)
@@ -388,7 +388,7 @@ def generate_shop(path: Path, *, seed: int = 2026, as_of: date = date(2026, 11, 
     try:
         db.executescript(SHOP_SCHEMA)
         for table, rows in _shop_rows(seed, as_of).items():
-            db[table].insert_all(rows)
+            db.table(table).insert_all(rows)
     finally:
         db.close()
     # A stale WAL next to the old file would be replayed into the new one.

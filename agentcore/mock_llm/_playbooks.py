@@ -75,13 +75,13 @@ def _refund_request(conv: Conversation) -> Step:
     allowed = float(quote.get("allowed_dollars") or 0)
     # The gullible part, on purpose: a sum demanded in the customer's text wins over
     # the quote, so a prompt injection reaches the validator, which must refuse it.
-    amount = conv.demanded_dollars or allowed
-    if amount <= 0:
+    dollars = conv.demanded_dollars or allowed
+    if dollars <= 0:
         why = quote.get("reason") or "the refund policy doesn't allow it"
         return Final(f"I've checked {label}, and I'm sorry, but I can't refund it: {why}.",
                      0.85)
     reason = f"customer request; policy: {quote.get('reason') or 'refund allowed'}"[:200]
-    return [Call("issue_refund", {"order_id": oid, "amount": round(amount, 2),
+    return [Call("issue_refund", {"order_id": oid, "amount": round(dollars, 2),
                                   "reason": reason})]
 
 

@@ -28,7 +28,7 @@ class RetryPolicy:
     def backoff(self, retry: int) -> float:
         """Seconds before the `retry`-th retry (1-based), jitter applied."""
         s = self.settings
-        delay = min(s.max_delay_s, s.base_delay_s * 2 ** (retry - 1))
+        delay = min(s.max_delay_s, s.base_delay_s * 2.0 ** (retry - 1))
         return delay * (1.0 - s.jitter * self._rng())
 
     def delay_after(self, error: LLMError, attempt: int) -> tuple[float | None, str]:

@@ -126,7 +126,8 @@ class Shop:
                 row = conn.execute("SELECT result FROM tool_actions WHERE key = ?",
                                    (key,)).fetchone()
                 if row is not None:
-                    return json.loads(row[0]) | {"replayed": True}
+                    done: dict[str, Any] = json.loads(row[0])
+                    return done | {"replayed": True}
                 result = act()
                 conn.execute(
                     "INSERT INTO tool_actions VALUES (?, ?, ?, ?, ?, ?)",
