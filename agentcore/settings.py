@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import (
@@ -63,6 +64,22 @@ class LLMSettings(_Model):
         description="stronger model that calls tools and writes the answer")
     max_tokens: int = Field(400, ge=16, le=32_000, description="completion cap per call")
     request_timeout_s: float = Field(30.0, gt=0, description="HTTP timeout per LLM call")
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _an_http_url(cls, value: object) -> object:
+        # Refused here, beside the field, rather than as a baffling failure on the
+        # first request: "localhost:8000/v1" has no scheme, "htps://" a typo.
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if not value:
+            return None  # an emptied field: the built-in mock
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("the base URL must start with http:// or https:// and name a "
+                             "host, e.g. https://api.openai.com/v1")
+        return value
 
 
 class LoopSettings(_Model):

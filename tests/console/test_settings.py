@@ -128,6 +128,8 @@ def test_forgetting_the_key_removes_it_from_the_keyring(qloop, dialog, test_keyr
     ("resilience.breaker.failure_threshold", "0", "greater than or equal to 1"),
     ("resilience.rate_limit.requests_per_minute", "-5", "greater than or equal to 1"),
     ("llm.base_url", "https://user:secret@llm.example.com/v1", "not in the base URL"),
+    ("llm.base_url", "localhost:8000/v1", "must start with http:// or https://"),
+    ("llm.base_url", "htps://api.openai.com/v1", "must start with http:// or https://"),
     ("escalations.operator", "  ", "required"),
     ("escalations.lease_s", "5", "greater than or equal to 10"),
     ("escalations.waiting_target_s", "0", "greater than 0"),
