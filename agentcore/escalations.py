@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -87,6 +87,7 @@ class Escalation:
     pending_result: dict[str, Any] | None = None
     reply_draft: str | None = None  # what an operator was writing, as last saved
     note_draft: str | None = None
+    draft_by: str | None = None  # that operator
     customer: dict[str, Any] | None = None
     recent_orders: list[dict[str, Any]] = field(default_factory=list)
     spans: list[Span] = field(default_factory=list)
@@ -112,6 +113,7 @@ _SELECT = f"""
 SELECT e.id, e.request_id, e.reason, {_EFFECTIVE_STATE} AS state, e.created_at,
        e.claimed_by, e.lease_expires_at, e.resolved_at, e.resolved_by, e.resolution,
        e.note, e.context, e.pending_status, e.pending_result, e.reply_draft, e.note_draft,
+       e.draft_by,
        r.text, r.customer_id, r.channel, r.received_at, r.note AS request_note
 FROM escalations e JOIN requests r ON r.id = e.request_id
 """
@@ -138,11 +140,12 @@ def _escalation(row: dict[str, Any]) -> Escalation:
         pending_status=PendingStatus(row["pending_status"]) if row["pending_status"]
         else PendingStatus.WAITING if pending else None,  # a row from before the queue
         pending_result=json.loads(row["pending_result"]) if row["pending_result"] else None,
-        reply_draft=row["reply_draft"], note_draft=row["note_draft"])
+        reply_draft=row["reply_draft"], note_draft=row["note_draft"], draft_by=row["draft_by"])
 
 
-# A resolved item's half-written texts are done with: the reply is the outcome now.
-_NO_DRAFTS = ", reply_draft = NULL, note_draft = NULL"
+# Half-written texts are done with once the item is resolved (the reply is the
+# outcome now) or handed back (the agent's next draft supersedes them).
+_NO_DRAFTS = ", reply_draft = NULL, note_draft = NULL, draft_by = NULL"
 
 
 def _text(value: str, what: str) -> str:
@@ -234,13 +237,14 @@ class EscalationQueue:
     async def list(self, state: EscalationState | str | None = None,
                    reason: EscalationReason | str | None = None, *,
                    after_id: int | None = None, limit: int | None = None,
-                   newest_first: bool = False) -> list[Escalation]:
-        """Items oldest first (newest first for a look back at what was resolved),
+                   latest_resolved_first: bool = False) -> list[Escalation]:
+        """Items oldest first (or, for a look back, the latest resolved first),
         optionally only those in a state, with a reason, newer than an id (what arrived
         since a look), and at most `limit` of them."""
         where, params = self._filter(state, reason, after_id)
-        order = "DESC" if newest_first else "ASC"
-        sql = _SELECT + where + f"ORDER BY e.created_at {order}, e.id {order}"
+        order = ("e.resolved_at DESC, e.id DESC" if latest_resolved_first
+                 else "e.created_at, e.id")
+        sql = _SELECT + where + f"ORDER BY {order}"
         if limit is not None:
             sql += " LIMIT :limit"
             params["limit"] = limit
@@ -253,6 +257,19 @@ class EscalationQueue:
         where, params = self._filter(state, reason, None)
         rows = self._rows(f"SELECT COUNT(*) AS n FROM escalations e {where}", params)
         return int(rows[0]["n"])
+
+    async def resolved_among(self, ids: Iterable[int]) -> tuple[int, ...]:
+        """Which of `ids` are resolved now: how a view learns that items it showed were
+        settled, by this process or another one on the same database."""
+        wanted = json.dumps(list(ids))
+        if wanted == "[]":
+            return ()
+        # Driven by the ids (a primary-key lookup each), not by the resolved items,
+        # which a busy day counts in tens of thousands.
+        rows = self._rows("SELECT e.id FROM json_each(:ids) AS j CROSS JOIN escalations AS e"
+                          " ON e.id = j.value WHERE e.state = 'resolved' ORDER BY e.id",
+                          {"ids": wanted})
+        return tuple(int(r["id"]) for r in rows)
 
     async def newest_id(self) -> int:
         """The id of the latest item (0 when there is none): `list(after_id=...)`
@@ -338,16 +355,19 @@ class EscalationQueue:
         self._changed(escalation_id)
         return item
 
-    def save_draft(self, escalation_id: int, reply: str, note: str) -> bool:
-        """Keeps what an operator is writing on an unresolved item, so a restart or a
-        crash doesn't lose it. Synchronous (one small UPDATE) so a closing window can
-        save its last keystrokes; listeners aren't told: nothing they show changed.
-        False when the item is resolved (or gone) and there is nothing to keep."""
+    def save_draft(self, escalation_id: int, operator: str, reply: str, note: str) -> bool:
+        """Keeps what `operator` is writing on an item they hold, so a restart or a
+        crash doesn't lose it; the drafts are theirs (`draft_by`), shown to nobody else.
+        Synchronous (one small UPDATE) so a closing window can save its last
+        keystrokes; listeners aren't told: nothing they show changed. False when the
+        claim is gone (released, lapsed, resolved, handed back): nothing is written."""
         with self._transaction() as conn:
             cur = conn.execute(
-                "UPDATE escalations SET reply_draft = ?, note_draft = ?"
-                " WHERE id = ? AND state != 'resolved'",
-                (storable(reply) or None, storable(note) or None, escalation_id))
+                "UPDATE escalations SET reply_draft = ?, note_draft = ?, draft_by = ?"
+                " WHERE id = ? AND state = 'claimed' AND claimed_by = ?"
+                " AND lease_expires_at > ?",
+                (storable(reply) or None, storable(note) or None, operator, escalation_id,
+                 operator, self.clock.now()))
         return cur.rowcount == 1
 
     # -- the pending write action --------------------------------------------
@@ -483,7 +503,7 @@ class EscalationQueue:
         note = _text(note, "a note for the agent")
         item = self._claimed(escalation_id, operator)
         with self._transaction() as conn:
-            sets = "state = 'handed_back', note = ?, lease_expires_at = NULL, note_draft = NULL"
+            sets = "state = 'handed_back', note = ?, lease_expires_at = NULL" + _NO_DRAFTS
             params: tuple[Any, ...] = (note,)
             if item.pending_status is PendingStatus.WAITING:
                 sets += ", pending_status = 'denied', pending_result = ?"

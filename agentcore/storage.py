@@ -133,6 +133,7 @@ ESCALATION_COLUMNS = {
     "pending_result": "TEXT",  # JSON: what approving did, or why it was denied
     "reply_draft": "TEXT",  # the reply being written: kept across a restart or a crash
     "note_draft": "TEXT",  # the hand-back note being written
+    "draft_by": "TEXT",  # whose drafts they are: nobody else is shown them
 }
 
 # Columns added to `outcomes` since the first release, migrated the same way.
@@ -256,6 +257,8 @@ def _migrate(conn: sqlite3.Connection) -> None:
                 conn.execute(f"ALTER TABLE outcomes ADD COLUMN {name} {kind}")
         conn.execute("CREATE INDEX IF NOT EXISTS escalations_by_state"
                      " ON escalations(state, created_at)")
+        conn.execute("CREATE INDEX IF NOT EXISTS escalations_by_resolution"  # the look back
+                     " ON escalations(state, resolved_at)")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

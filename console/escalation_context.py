@@ -79,11 +79,13 @@ def _report_bug(task: asyncio.Future[Any]) -> None:
             "future": task})
 
 
-def _prefill(item: Escalation | None) -> tuple[str, str]:
-    """The reply and note an item opens with: the operator's own saved draft (from
+def _prefill(item: Escalation | None, operator: str) -> tuple[str, str]:
+    """The reply and note an item opens with: the operator's own saved drafts (from
     before a restart), else the agent's draft answer."""
     if item is None:
         return "", ""
+    if item.draft_by != operator:
+        return item.draft_answer or "", ""
     return item.reply_draft or item.draft_answer or "", item.note_draft or ""
 
 
@@ -292,7 +294,7 @@ class EscalationContextPanel(QWidget):
                 if self._draft_timer.isActive():
                     self.save_draft()
             saved = self._unsent.pop(item.id, None) if item is not None else None
-            reply, note = saved or _prefill(item)
+            reply, note = saved or _prefill(item, self.operator)
             self.message.clear()
             self.note.setText(note)
             self.composer.setPlainText(reply)
@@ -369,6 +371,8 @@ class EscalationContextPanel(QWidget):
     def _start(self, coro: Awaitable[Any]) -> None:
         # Buttons and shortcuts wait until this one is done: a second Approve pressed
         # while the first runs (with arguments edited meanwhile) must not fire.
+        if self._draft_timer.isActive():
+            self.save_draft()  # now, while the claim the action may end still holds
         self._acting = True
         self._enable(self._is_mine(self.item))
         self.running = asyncio.ensure_future(self._one_at_a_time(coro))
@@ -401,7 +405,8 @@ class EscalationContextPanel(QWidget):
         if item is None or item.state is EscalationState.RESOLVED:
             return
         try:
-            self.queue.save_draft(item.id, self.composer.toPlainText(), self.note.text())
+            self.queue.save_draft(item.id, self.operator, self.composer.toPlainText(),
+                                  self.note.text())
         except StorageError as exc:  # a locked database: still in the box; say so
             log.warning("escalation %d: saving the draft failed: %s", item.id, exc)
             self._say(f"Your reply is not saved yet: {exc}")

@@ -1,7 +1,7 @@
 """The escalation queue: every item not yet resolved, oldest first, with how long it
 has waited against the target (red when late), the reason, the customer, the
 intent and the money at stake; filtered by reason. A second listing looks back at
-what was resolved, newest first: who settled it, how, and how long it took.
+what was resolved, latest first: who settled it, how, and how long it took.
 
 `QueueModel` is a table adapter over the items the queue lists; `QueuePanel`
 reloads it (a coroutine on the qasync loop) when an operator acts on an item,
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import IntEnum
 from typing import Any
 
@@ -65,6 +65,7 @@ LATE_COLOUR = "#e5534b"
 ALL = ""
 _LISTED = (EscalationState.OPEN, EscalationState.CLAIMED, EscalationState.HANDED_BACK)
 PAGE = 200  # items shown: the oldest, which an operator works first
+WATCHED = 2000  # items followed until resolved, to settle their feed rows
 RELOAD_THROTTLE_MS = 1000  # a stream of escalations reloads at most this often
 
 
@@ -203,11 +204,12 @@ class QueuePanel(QWidget):
         self.loads = 0  # finished loads, for tests that wait for a fresh view
         self.page = PAGE
         self.in_view = True  # until the window says its tab is behind another
-        self._listed_as: tuple[bool, str | None] | None = None  # the page's listing, reason
+        # Items seen waiting (shown or announced), followed until they are resolved.
+        self._watched: dict[int, None] = {}  # an ordered set: the oldest are dropped
 
         self.listing = QComboBox()
         self.listing.addItem("Waiting or in hand", WAITING_ITEMS)
-        self.listing.addItem("Resolved, newest first", RESOLVED_ITEMS)
+        self.listing.addItem("Resolved, latest first", RESOLVED_ITEMS)
         self.listing.setToolTip("The queue, or a look back at what was resolved and by whom")
         self.reason = QComboBox()
         self.reason.addItem("All reasons", ALL)
@@ -327,26 +329,25 @@ class QueuePanel(QWidget):
         reason = self.reason.currentData() or None
         try:
             await self._announce()
+            await self._report_resolved()
             if not self.in_view:
                 return  # nobody would see the page: loaded when shown
             resolved = self.showing_resolved
             states = (EscalationState.RESOLVED,) if resolved else _LISTED
             items = [i for state in states
                      for i in await self.queue.list(state=state, reason=reason, limit=self.page,
-                                                    newest_first=resolved)]
+                                                    latest_resolved_first=resolved)]
             total = sum([await self.queue.count(state) for state in states])
             matching = total if reason is None else sum(
                 [await self.queue.count(state, reason) for state in states])
         except StorageError:  # a locked database is not worth a dialog: the next tick retries
             log.warning("loading the escalation queue failed", exc_info=True)
             return
-        items.sort(key=lambda i: (i.created_at, i.id), reverse=resolved)
+        items.sort(key=(lambda i: (i.resolved_at or 0.0, i.id)) if resolved
+                   else (lambda i: (i.created_at, i.id)), reverse=resolved)
         shown = items[:self.page]
-        if self._listed_as == (False, reason) and not resolved:
-            # Same listing, same filter: an item on the page that is gone was settled.
-            await self._report_resolved({i.id for i in self.model.items}
-                                        - {i.id for i in shown})
-        self._listed_as = (resolved, reason)
+        if not resolved:
+            self._watch(i.id for i in shown)
         current = self.current_id()
         self.model.set_items(shown, resolved=resolved)
         if current is not None:
@@ -357,16 +358,24 @@ class QueuePanel(QWidget):
             self._next_after_load = False
             self.select_next()
 
-    async def _report_resolved(self, gone: set[int]) -> None:
-        for escalation_id in sorted(gone):
+    def _watch(self, ids: Iterable[int]) -> None:
+        for escalation_id in ids:
+            self._watched[escalation_id] = None
+        for oldest in list(self._watched)[:max(0, len(self._watched) - WATCHED)]:
+            del self._watched[oldest]
+
+    async def _report_resolved(self) -> None:
+        """Followed items that are resolved now, here or by another console, whatever
+        the listing or filter shown: one indexed query per load."""
+        for escalation_id in await self.queue.resolved_among(self._watched):
+            del self._watched[escalation_id]
             try:
                 item = await self.queue.get(escalation_id)
-            except (UserFacingError, StorageError):  # gone, or a locked database: the
-                log.warning("escalation %d left the queue unread", escalation_id,
-                            exc_info=True)  # feed row just keeps saying "escalated"
+            except (UserFacingError, StorageError):  # a locked database: the feed row
+                log.warning("escalation %d resolved, but unreadable", escalation_id,
+                            exc_info=True)  # just keeps saying "escalated"
                 continue
-            if item.state is EscalationState.RESOLVED:
-                self.resolved.emit(item)
+            self.resolved.emit(item)
 
     async def _announce(self) -> None:
         """One notice per load, however many arrived: a burst is one balloon, not ten."""
@@ -375,6 +384,7 @@ class QueuePanel(QWidget):
             return  # what was waiting at start-up is in the queue, not news
         new = [i for i in await self.queue.list(state=EscalationState.OPEN, after_id=seen)
                if i.id <= self._seen_id]
+        self._watch(i.id for i in new)
         if not new:
             return
         first = new[0]

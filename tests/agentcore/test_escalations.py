@@ -435,25 +435,48 @@ async def test_a_reply_being_written_survives_a_restart_and_goes_once_resolved(s
     first = Desk(settings)
     item = await first.over_budget()
     await first.queue.claim(item, "alice", lease_s=300)
-    assert first.queue.save_draft(item, "Hello, about your app: ", "try a reinstall")
+    assert first.queue.save_draft(item, "alice", "Hello, about your app: ", "try a reinstall")
     await first.engine.close()  # a crash or a restart: what was saved is kept
 
     second = Desk(settings)
     try:
         kept = await second.queue.get(item)
-        assert (kept.reply_draft, kept.note_draft) == ("Hello, about your app: ",
-                                                       "try a reinstall")
-        assert second.queue.save_draft(item, "Hello, about your app: reinstall 2.3", "")
+        assert (kept.reply_draft, kept.note_draft, kept.draft_by) == (
+            "Hello, about your app: ", "try a reinstall", "alice")
+        assert second.queue.save_draft(item, "alice", "Hello, about your app: reinstall 2.3",
+                                       "")
         kept = await second.queue.get(item)
         assert (kept.reply_draft, kept.note_draft) == ("Hello, about your app: reinstall 2.3",
                                                        None)
         await second.queue.reply(item, "alice", kept.reply_draft)
         done = await second.queue.get(item)
-        assert (done.reply_draft, done.note_draft) == (None, None)  # the outcome has it now
-        assert not second.queue.save_draft(item, "late keystrokes", "")  # nothing reopens
+        assert (done.reply_draft, done.note_draft, done.draft_by) == (None, None, None)
+        assert not second.queue.save_draft(item, "alice", "late keystrokes", "")
         assert (await second.queue.get(item)).reply_draft is None
     finally:
         await second.engine.close()
+
+
+async def test_only_the_claimant_saves_drafts_and_a_hand_back_clears_them(desk):
+    item, _order = await desk.refund_injection()
+    assert not desk.queue.save_draft(item, "alice", "not claimed yet", "")
+    await desk.queue.claim(item, "alice", lease_s=300)
+    assert not desk.queue.save_draft(item, "bob", "bob's words on alice's item", "")
+    assert desk.queue.save_draft(item, "alice", "Dear customer,", "VIP")
+    await desk.queue.release(item, "alice")
+    assert not desk.queue.save_draft(item, "alice", "typed after releasing", "")
+    kept = await desk.queue.get(item)
+    assert (kept.reply_draft, kept.draft_by) == ("Dear customer,", "alice")  # hers, kept
+
+    await desk.queue.claim(item, "alice", lease_s=300)
+    desk.clock.advance(301)  # the lease lapses: her stale window writes nothing
+    assert not desk.queue.save_draft(item, "alice", "after the lease", "")
+    await desk.queue.claim(item, "alice", lease_s=300)
+    desk.script.steps.append(final("I can refund up to the policy amount.",
+                                   intent="refund_request"))
+    await desk.queue.hand_back(item, "alice", "offer what the policy allows")
+    after = await desk.queue.get(item)
+    assert (after.reply_draft, after.note_draft, after.draft_by) == (None, None, None)
 
 
 async def test_a_database_from_before_the_queue_is_migrated(tmp_path):

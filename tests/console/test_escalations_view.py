@@ -19,6 +19,7 @@ from PySide6.QtGui import QColor, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
 from agentcore import Engine, FakeClock, Request
+from console.escalation_context import DRAFT_SAVE_MS
 from console.escalations_view import LATE_COLOUR, Column
 from console.feed import Column as FeedColumn
 from console.notifier import RecordingNotifier
@@ -266,6 +267,11 @@ def test_hand_back_reruns_with_the_note_and_shows_the_new_outcome(desk, tight, r
     with sqlite3.connect(tight.shop_path) as shop:
         assert shop.execute("SELECT COUNT(*) FROM refunds WHERE request_id = ?",
                             (refund.request_id,)).fetchone() == (1,)
+    # The note was typed a moment before handing back: no late save brings it back.
+    qtbot.wait(DRAFT_SAVE_MS + 200)
+    with sqlite3.connect(tight.engine_db) as db:
+        assert db.execute("SELECT reply_draft, note_draft FROM escalations").fetchall() == [
+            (None, None)]
 
 
 def test_a_claim_survives_a_restart_until_its_lease_ends(make_console, tight, clock,
@@ -443,6 +449,18 @@ def test_a_half_written_reply_outlives_a_restart(make_console, tight, clock, run
     qtbot.waitUntil(lambda: panel.item is not None)
     assert panel.composer.toPlainText() == "Hello, this is Alice from support"
     assert panel.note.text() == "VIP"
+    make_console.close(second)
+
+    clock.advance(301)  # Alice walked away; Bob opens the item: her words stay hers
+    tight.escalations.operator = "bob"
+    third = make_console(tight, rows=[], clock=clock, notifier=RecordingNotifier())
+    window, panel = third.window, third.window.escalation
+    show_queue(window)
+    qtbot.waitUntil(lambda: shown_rows(window) == 1)
+    window.escalations.select_next()
+    qtbot.waitUntil(lambda: panel.item is not None)
+    assert panel.composer.toPlainText().startswith("Of course. I'm handing you over")
+    assert panel.note.text() == ""
 
 
 def test_a_burst_from_another_process_is_one_notice(desk, tight, clock, notifier, run_async,
@@ -501,7 +519,7 @@ def test_behind_the_feed_the_queue_announces_and_ctrl_j_brings_it_forward(
     assert window.escalations.model.items[0].request_id == first.request_id
 
 
-def test_resolved_items_are_a_look_back_newest_first_and_ctrl_j_returns_to_the_queue(
+def test_resolved_items_are_a_look_back_latest_first_and_ctrl_j_returns_to_the_queue(
         desk, clock, run_async, qtbot):
     window, queue = desk.window, desk.engine.escalations
     texts = ["I want to talk to a human please", "Please let me speak to a person",
@@ -510,20 +528,20 @@ def test_resolved_items_are_a_look_back_newest_first_and_ctrl_j_returns_to_the_q
                               for n, text in enumerate(texts))
     qtbot.waitUntil(lambda: shown_rows(window) == 3)
     ids = {i.request_id: i.id for i in window.escalations.model.items}
-    for outcome, took in ((first, 90), (second, 30)):
+    for outcome, took in ((second, 90), (first, 30)):  # the newer escalation settled first
         run_async(queue.claim(ids[outcome.request_id], OPERATOR, lease_s=300))
         clock.advance(took)
         run_async(queue.reply(ids[outcome.request_id], OPERATOR, "Sorted, thanks."))
     qtbot.waitUntil(lambda: shown_rows(window) == 1)
 
     listing = window.escalations.listing
-    listing.setCurrentIndex(listing.findText("Resolved, newest first"))  # as a user picks it
+    listing.setCurrentIndex(listing.findText("Resolved, latest first"))  # as a user picks it
     qtbot.waitUntil(lambda: shown_rows(window) == 2)
     model = window.escalations.model
-    assert [i.request_id for i in model.items] == [second.request_id, first.request_id]
+    assert [i.request_id for i in model.items] == [first.request_id, second.request_id]
     assert model.headerData(Column.WAITING, Qt.Orientation.Horizontal) == "Took"
     assert [cell(window, r, Column.STATE) for r in range(2)] == [f"replied by {OPERATOR}"] * 2
-    # From escalated to settled: the first after 90 s, the second 30 s after that.
+    # From escalated to settled: the second after 90 s, the first 30 s after that.
     assert [cell(window, r, Column.WAITING) for r in range(2)] == ["2 min 00 s", "1 min 30 s"]
     assert "2 resolved" in window.escalations.count.text()
     panel = window.escalation
@@ -548,15 +566,19 @@ def test_an_item_another_console_resolves_is_settled_in_this_feed(desk, tight, c
     row = next(r for r in range(feed.rowCount()) if feed.outcome(r).request_id == asked.request_id)
     assert feed.index(row, FeedColumn.STATUS).data() == "escalated"
 
+    item = window.escalations.model.items[0].id
+    listing = window.escalations.listing  # looking back meanwhile: it still settles
+    listing.setCurrentIndex(listing.findText("Resolved, latest first"))
+    qtbot.waitUntil(lambda: shown_rows(window) == 0)
     other = Engine(tight, clock=clock)  # bob's console, on the same database
     try:
-        item = window.escalations.model.items[0].id
         run_async(other.escalations.claim(item, "bob", lease_s=300))
         run_async(other.escalations.reply(item, "bob", "Bob here: calling you now."))
     finally:
         run_async(other.close())
     window.escalations.refresh()  # as its next tick does
-    qtbot.waitUntil(lambda: shown_rows(window) == 0)
+    qtbot.waitUntil(lambda: shown_rows(window) == 1)
+    assert cell(window, 0, Column.STATE) == "replied by bob"
     qtbot.waitUntil(lambda: feed.index(row, FeedColumn.STATUS).data() == "answered")
     assert feed.index(row, FeedColumn.ROUTE).data() == "human"
     assert feed.outcome(row).answer == "Bob here: calling you now."
