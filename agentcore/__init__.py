@@ -51,7 +51,7 @@ from agentcore.models import (
     Usage,
 )
 from agentcore.router import Router, Rule, RuleMatch
-from agentcore.rulebook import RuleBook, RuleVersion
+from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
 from agentcore.settings import Settings
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest
 
@@ -102,6 +102,7 @@ __all__ = [
     "ToolError",
     "Usage",
     "UserFacingError",
+    "VersionEntry",
     "load_recorded",
     "suggest",
 ]

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agentcore import RuleVersion
+from agentcore import VersionEntry
 from console.backtest_panel import RowsModel, _table
 
 
@@ -27,7 +27,7 @@ class HistoryPanel(QWidget):
     def __init__(self, diff: Callable[[int], str], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._diff = diff
-        self.versions: list[RuleVersion] = []
+        self.versions: list[VersionEntry] = []
         self.model = RowsModel(("Version", "When", "Who", "Action", "Summary"), self)
         self.view = _table(self.model)
         self.diff_view = QPlainTextEdit()
@@ -49,7 +49,7 @@ class HistoryPanel(QWidget):
         self.view.selectionModel().selectionChanged.connect(self._show_diff)
         self.revert_button.clicked.connect(self._revert)
 
-    def set_versions(self, versions: list[RuleVersion]) -> None:
+    def set_versions(self, versions: list[VersionEntry]) -> None:
         self.versions = versions
         self.model.set_rows([
             (v.id, datetime.fromtimestamp(v.created_at).strftime("%Y-%m-%d %H:%M:%S"),
@@ -57,7 +57,7 @@ class HistoryPanel(QWidget):
         self.diff_view.clear()
         self.revert_button.setEnabled(False)
 
-    def selected(self) -> RuleVersion | None:
+    def selected(self) -> VersionEntry | None:
         rows = self.view.selectionModel().selectedRows()
         return self.versions[rows[0].row()] if rows else None
 

@@ -109,7 +109,7 @@ class RulesView(QWidget):
         layout.addWidget(split, 1)
         layout.addWidget(self.state)
         self._wire()
-        self.history.set_versions(book.versions())
+        self.history.set_versions(book.log())
         self._update_state()
         self._started = False
 
@@ -327,7 +327,7 @@ class RulesView(QWidget):
         row = self._selected_row()
         self._reset_draft()
         self._select(min(max(row, 0), len(self.draft.rules) - 1))
-        self.history.set_versions(self.book.versions())
+        self.history.set_versions(self.book.log())
         self.runner.request_stats()
         self._update_state()
         log.info("%s", text)
@@ -382,7 +382,7 @@ class RulesView(QWidget):
         if self.draft.dirty:
             self.draft.add(suggestion.rule)
             self.draft.rebase(self.engine.router.rules)
-            self.history.set_versions(self.book.versions())
+            self.history.set_versions(self.book.log())
             self.runner.request_stats()
             self._update_state()
             self.message.emit(f"Applied version {version.id}: {version.summary}")

@@ -39,6 +39,9 @@ async def test_apply_swaps_the_live_rules_and_records_who_when_and_what(engine, 
     assert version.created_at > 0
     assert "+- id: closed" in book.diff(version.id)
     assert [v.action for v in book.versions()] == ["apply", "seed"]
+    # The history list's lines: the same versions, without their rule sets.
+    assert [(e.id, e.author, e.action, e.summary) for e in book.log()] == [
+        (v.id, v.author, v.action, v.summary) for v in book.versions()]
 
 
 async def test_undo_restores_the_old_route_and_redo_brings_the_change_back(settings):
