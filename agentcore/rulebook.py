@@ -53,13 +53,9 @@ class VersionEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class RuleVersion:
-    id: int
-    created_at: float
-    author: str
-    action: str
-    summary: str
-    restores: int | None
+class RuleVersion(VersionEntry):
+    """A version with the whole rule set it made live."""
+
     rules: tuple[Rule, ...]
     fragments: dict[str, str]
 
