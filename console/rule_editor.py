@@ -57,7 +57,7 @@ def _marks(regex: Any, text: str) -> list[tuple[int, int]]:
 
 def _utf16(text: str, index: int) -> int:
     # Qt counts positions in UTF-16 units: an emoji before a match is two of them.
-    return len(text[:index].encode("utf-16-le")) // 2
+    return len(text[:index].encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _mono(widget: QWidget) -> None:
