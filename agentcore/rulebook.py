@@ -30,7 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agentcore.errors import RuleError
-from agentcore.router import Router, Rule
+from agentcore.router import CachePolicy, Router, Rule
 
 if TYPE_CHECKING:
     from agentcore.engine import Engine
@@ -72,7 +72,7 @@ class _RuleIn(BaseModel):
     template: str
     priority: int = 0
     enabled: bool = True
-    cache: Literal["shared", "per-customer", "never"] = "never"
+    cache: CachePolicy = "never"
 
 
 def to_yaml(rules: Iterable[Rule], fragments: dict[str, str]) -> str:
