@@ -6,7 +6,9 @@ price); a timeout per tool. An unknown tool ends the run; invalid arguments
 and malformed output each get one corrective retry, then end it. Tool calls
 returned in one turn run concurrently. When the order, payment and policy of
 an order are all known, the refund quote is computed deterministically and
-handed to the model; the validator holds every write to it.
+handed to the model; every write holds itself to its policy as it writes, and a
+write it refuses escalates with what the policy allows, for an operator. A
+request without a customer is offered only the tools that read nobody's records.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentcore.errors import LLMError, ToolArgumentsError, ToolError, UnknownToolError
+from agentcore.errors import (
+    LLMError,
+    ToolArgumentsError,
+    ToolError,
+    UnknownToolError,
+    WriteRefused,
+)
 from agentcore.llm import Completion, ToolCall, estimate_tokens
 from agentcore.models import EscalationReason, PendingAction, Request, Usage
 from agentcore.prompts import (
@@ -31,7 +39,7 @@ from agentcore.resilience import BREAKER_OPEN, ResilientLLM
 from agentcore.settings import Settings, StageModel
 from agentcore.tools import ToolContext, ToolRegistry
 from agentcore.tracing import Trace
-from agentcore.validator import FinalAnswer, MalformedOutput, PolicyViolation, Validator
+from agentcore.validator import FinalAnswer, MalformedOutput, Validator
 
 log = logging.getLogger("agentcore.loop")
 
@@ -137,11 +145,13 @@ class _Run:
         self.tool_failed = False
         self.quoted: set[int] = set()
         self.seen: dict[tuple[str, int], dict[str, Any]] = {}
+        self.refused: list[tuple[ToolCall, dict[str, Any], WriteRefused]] = []
+        self.tools, self.tools_chars = loop.tools.schemas_for(request.customer_id is not None)
 
     async def _call(self, stage: StageModel, messages: list[dict[str, Any]],
                     tools: list[dict[str, Any]] | None, span_name: str) -> Completion:
         max_tokens = self.settings.llm.max_tokens
-        tools_chars = self.loop.tools.schemas_chars if tools else 0
+        tools_chars = self.tools_chars if tools else 0
         estimate = stage.cost(estimate_tokens(messages, tools_chars), max_tokens)
         ceiling = self.settings.loop.dollar_ceiling
         if self.usage.dollars + estimate > ceiling:
@@ -196,7 +206,7 @@ class _Run:
         stage = self.settings.llm.decide
         for iteration in range(1, self.settings.loop.max_iterations + 1):
             try:
-                completion = await self._call(stage, messages, self.loop.tools.schemas,
+                completion = await self._call(stage, messages, self.tools or None,
                                               f"llm[{iteration}]")
             except LLMError as exc:
                 if exc.kind == "malformed" and self.output_retry_left:
@@ -262,14 +272,6 @@ class _Run:
                 bad_arguments.append(str(exc))
                 prepared.append((call, None, f"invalid arguments: {exc}"))
                 continue
-            if tool.writes:
-                try:
-                    self.loop.validator.check_write(call.name, args, self.request.customer_id,
-                                                    self.request.id)
-                except PolicyViolation as exc:
-                    pending = PendingAction(call.name, args, exc.allowed)
-                    raise _Escalate(EscalationReason.POLICY_VIOLATION, str(exc),
-                                    pending) from None
             prepared.append((call, args, None))
         if bad_arguments:
             self.result.errors.extend(bad_arguments)
@@ -277,6 +279,11 @@ class _Run:
                 raise _Escalate(EscalationReason.INVALID_ARGUMENTS, "; ".join(bad_arguments))
             self.args_retry_left -= 1
         results = await asyncio.gather(*(self._run_tool(c, a, e) for c, a, e in prepared))
+        if self.refused:  # held at the write: an operator decides, offered what policy allows
+            call, args, refusal = self.refused[0]
+            pending = None if refusal.offer is None else PendingAction(
+                call.name, refusal.offer, refusal.limits, requested=args)
+            raise _Escalate(EscalationReason.POLICY_VIOLATION, str(refusal), pending)
         return [{"role": "tool", "tool_call_id": c.id,
                  "content": json.dumps(r, default=str)}
                 for (c, _, _), r in zip(prepared, results, strict=True)]
@@ -289,6 +296,9 @@ class _Run:
                 try:
                     result = await self.loop.tools.call(call.name, args, self.ctx,
                                                         self.settings.loop.tool_timeout_s)
+                except WriteRefused as exc:
+                    error = str(exc)
+                    self.refused.append((call, args, exc))
                 except ToolError as exc:
                     error = str(exc)
                 else:

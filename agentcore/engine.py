@@ -42,7 +42,7 @@ from agentcore.resilience import CircuitBreaker, ResilientLLM
 from agentcore.router import Router, Rule
 from agentcore.settings import Settings
 from agentcore.shop.repository import Shop
-from agentcore.shop_tools import shop_registry
+from agentcore.shop_tools import recorded_write, shop_registry, write_limits
 from agentcore.storage import Store
 from agentcore.tools import ToolRegistry
 from agentcore.tracing import Trace
@@ -97,10 +97,17 @@ class Engine:
         self._prompts = Prompts.load(settings.resources_dir)
         self.ladder = Ladder(lambda: self.router, shop,
                              load_static_answers(settings.resources_dir), self.cache)
-        # An operator's approval runs the same idempotent tool the agent would have.
+        # An operator's approval runs the same idempotent tool the agent would have,
+        # held to the same policy at the write.
+        timeout_s = settings.loop.tool_timeout_s
         self.escalations = EscalationQueue(
             self.store, self.clock, rerun=self.submit, shop=shop,
-            act=tool_act(self._tools, shop, timeout_s=settings.loop.tool_timeout_s))
+            act=tool_act(self._tools, shop, timeout_s=timeout_s),
+            recorded=recorded_write(shop), limits=write_limits(shop),
+            approval_window_s=2 * timeout_s + 30)
+        recovered = self.escalations.recover()
+        if recovered:
+            log.warning("settled %d approvals a crash had cut short", recovered)
         log.info("engine ready: %d rules, database %s", len(self.router), settings.engine_db)
 
     # -- set-up --------------------------------------------------------------

@@ -8,6 +8,8 @@ else escaping the engine is a bug.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class AgentError(Exception):
     """Base of every error agentcore raises on purpose."""
@@ -47,6 +49,19 @@ class LLMError(AgentError):
 
 class ToolError(AgentError):
     """A tool failed; the message is safe to show to the LLM."""
+
+
+class WriteRefused(ToolError):
+    """A write tool refused to act, at the write: what was asked is more than its
+    policy allows now. `limits` is what bounded it (shown to an operator); `offer`
+    the arguments the policy would allow instead, or None when nothing could be
+    done (nothing left to refund, say)."""
+
+    def __init__(self, message: str, limits: dict[str, Any] | None = None,
+                 offer: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.limits = limits or {}
+        self.offer = offer
 
 
 class ToolArgumentsError(ToolError):

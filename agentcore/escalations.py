@@ -12,9 +12,16 @@ new queue over the same file (after a restart) sees the same items and claims.
 
 Approving a pending write runs it through `act`, keyed by the ORIGINAL request
 id: the shop's write tools are idempotent per request, so approving twice (or
-again after a crash) acts once. A hand-back re-runs the request through `rerun`
-(the engine's `submit`) under the same id, with the operator's note; the
-storage settles the item in the same transaction as the new outcome.
+again after a crash) acts once, and each write holds itself to its policy, so
+an approval can do no more than the agent could, unless the operator overrides
+the policy, explicitly and with a reason. The approval itself is a state in the
+database (waiting -> approving -> approved or failed), taken by a conditional
+UPDATE, so two consoles can never both run it. A crash between the write and
+its record leaves the item approving; `recover` (at start) and `get` settle it
+from the shop's own record of the write (`recorded`). A hand-back re-runs the
+request through `rerun` (the engine's `submit`) under the same id, with the
+operator's note; the storage settles the item in the same transaction as the
+new outcome.
 """
 
 from __future__ import annotations
@@ -24,13 +31,21 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from agentcore.clock import Clock
-from agentcore.errors import StorageError, ToolError, UserFacingError
-from agentcore.models import EscalationReason, Outcome, PendingAction, Request, Span
+from agentcore.errors import StorageError, ToolError
+from agentcore.escalation_model import (
+    _EFFECTIVE_STATE,
+    _SELECT,
+    _STORED_AS,
+    Escalation,
+    EscalationState,
+    PendingStatus,
+    QueueError,
+    _escalation,
+)
+from agentcore.models import EscalationReason, Outcome, PendingAction, PolicyOverride, Request, Span
 from agentcore.sqlite_tx import transaction
 from agentcore.storage import Store, storable
 
@@ -40,107 +55,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("agentcore.escalations")
 
+__all__ = ["Escalation", "EscalationQueue", "EscalationState", "PendingStatus", "QueueError",
+           "tool_act"]
+
 Rerun = Callable[[Request], Awaitable[Outcome]]
-Act = Callable[[str, dict[str, Any], str, int | None], Awaitable[dict[str, Any]]]
-
-
-class QueueError(UserFacingError):
-    """An operator's action on the queue cannot be done; the message says why."""
-
-
-class EscalationState(StrEnum):
-    OPEN = "open"
-    CLAIMED = "claimed"
-    RESOLVED = "resolved"
-    HANDED_BACK = "handed_back"  # the agent is re-running it with the operator's note
-
-
-class PendingStatus(StrEnum):
-    WAITING = "waiting"
-    APPROVED = "approved"
-    DENIED = "denied"
-
-
-@dataclass(slots=True)
-class Escalation:
-    """One item of the queue. `state` is as of the queue's clock: an expired claim
-    reads as open, with no claimant. `customer`, `recent_orders`, `spans` and
-    `outcome` are filled by `get` only."""
-
-    id: int
-    request: Request
-    reason: str
-    state: EscalationState
-    created_at: float
-    claimed_by: str | None = None
-    lease_expires_at: float | None = None
-    resolved_at: float | None = None
-    resolved_by: str | None = None
-    resolution: str | None = None
-    note: str | None = None
-    intent: str | None = None
-    draft_answer: str | None = None
-    tool_results: dict[str, Any] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-    pending_action: PendingAction | None = None
-    pending_status: PendingStatus | None = None
-    pending_result: dict[str, Any] | None = None
-    reply_draft: str | None = None  # what an operator was writing, as last saved
-    note_draft: str | None = None
-    draft_by: str | None = None  # that operator
-    customer: dict[str, Any] | None = None
-    recent_orders: list[dict[str, Any]] = field(default_factory=list)
-    spans: list[Span] = field(default_factory=list)
-    outcome: dict[str, Any] | None = None
-
-    @property
-    def request_id(self) -> str:
-        return self.request.id
-
-    @property
-    def time_to_resolve_s(self) -> float | None:
-        return None if self.resolved_at is None else self.resolved_at - self.created_at
-
-
-_EFFECTIVE_STATE = ("CASE WHEN e.state = 'claimed' AND e.lease_expires_at <= :now"
-                    " THEN 'open' ELSE e.state END")
-# An expired claim reads as open: "open" is stored as open or claimed.
-_STORED_AS = {EscalationState.OPEN: (EscalationState.OPEN, EscalationState.CLAIMED),
-              EscalationState.CLAIMED: (EscalationState.CLAIMED,),
-              EscalationState.RESOLVED: (EscalationState.RESOLVED,),
-              EscalationState.HANDED_BACK: (EscalationState.HANDED_BACK,)}
-_SELECT = f"""
-SELECT e.id, e.request_id, e.reason, {_EFFECTIVE_STATE} AS state, e.created_at,
-       e.claimed_by, e.lease_expires_at, e.resolved_at, e.resolved_by, e.resolution,
-       e.note, e.context, e.pending_status, e.pending_result, e.reply_draft, e.note_draft,
-       e.draft_by,
-       r.text, r.customer_id, r.channel, r.received_at, r.note AS request_note
-FROM escalations e JOIN requests r ON r.id = e.request_id
-"""
-
-
-def _escalation(row: dict[str, Any]) -> Escalation:
-    context = json.loads(row["context"])
-    pending = context.get("pending_action")
-    live_claim = row["state"] == EscalationState.CLAIMED
-    return Escalation(
-        id=row["id"],
-        request=Request(text=row["text"], customer_id=row["customer_id"],
-                        channel=row["channel"], id=row["request_id"],
-                        received_at=row["received_at"], note=row["request_note"]),
-        reason=row["reason"], state=EscalationState(row["state"]),
-        created_at=row["created_at"],
-        claimed_by=row["claimed_by"] if live_claim else None,
-        lease_expires_at=row["lease_expires_at"] if live_claim else None,
-        resolved_at=row["resolved_at"], resolved_by=row["resolved_by"],
-        resolution=row["resolution"], note=row["note"], intent=context.get("intent"),
-        draft_answer=context.get("draft_answer"),
-        tool_results=context.get("tool_results") or {}, errors=context.get("errors") or [],
-        pending_action=PendingAction(**pending) if pending else None,
-        pending_status=PendingStatus(row["pending_status"]) if row["pending_status"]
-        else PendingStatus.WAITING if pending else None,  # a row from before the queue
-        pending_result=json.loads(row["pending_result"]) if row["pending_result"] else None,
-        reply_draft=row["reply_draft"], note_draft=row["note_draft"], draft_by=row["draft_by"])
+# (tool, arguments, original request id, its customer, an operator's override) -> result
+Act = Callable[[str, dict[str, Any], str, int | None, PolicyOverride | None],
+               Awaitable[dict[str, Any]]]
+# (tool, arguments, request id) -> what that write did, from the shop's record; None: never
+Recorded = Callable[[str, dict[str, Any], str], dict[str, Any] | None]
+# (tool, arguments) -> the figures that bound that write now (paid, refunded, policy)
+Limits = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+APPROVAL_WINDOW_S = 60.0  # an approval still "approving" after this was cut short by a crash
 
 
 # Half-written texts are done with once the item is resolved (the reply is the
@@ -156,16 +82,20 @@ def _text(value: str, what: str) -> str:
 
 class EscalationQueue:
     def __init__(self, store: Store, clock: Clock, *, rerun: Rerun, act: Act,
-                 shop: Shop | None = None) -> None:
+                 shop: Shop | None = None, recorded: Recorded | None = None,
+                 limits: Limits | None = None,
+                 approval_window_s: float = APPROVAL_WINDOW_S) -> None:
+        """`approval_window_s` must outlast any write `act` runs (its tool timeout):
+        only after it is an approval left "approving" taken for one a crash cut short."""
         self.store = store
         self.clock = clock
         self._rerun = rerun
         self._act = act
         self._shop = shop
+        self._recorded = recorded
+        self._limits = limits
+        self.approval_window_s = approval_window_s
         self._listeners: list[Callable[[int], None]] = []
-        # Items whose first approval is running: a second press meanwhile (edited to
-        # another order, say) would be another write, not a replay of this one.
-        self._approving: set[int] = set()
 
     def on_change(self, listener: Callable[[int], None]) -> None:
         """Called with an item's id after this queue changed it."""
@@ -223,14 +153,19 @@ class EscalationQueue:
         return item
 
     def _hold(self, conn: sqlite3.Connection, item: Escalation, operator: str,
-              sets: str, params: tuple[Any, ...]) -> None:
-        """Updates the item only while `operator`'s claim is live (inside a transaction)."""
+              sets: str, params: tuple[Any, ...], *, undecided: bool = False) -> None:
+        """Updates the item only while `operator`'s claim is live (inside a transaction)
+        and, with `undecided`, only while its pending write is still to be decided."""
+        also = " AND pending_status IN ('waiting', 'failed')" if undecided else ""
         cur = conn.execute(
             f"UPDATE escalations SET {sets} WHERE id = ? AND state = 'claimed'"
-            " AND claimed_by = ? AND lease_expires_at > ?",
+            f" AND claimed_by = ? AND lease_expires_at > ?{also}",
             (*params, item.id, operator, self.clock.now()))
         if cur.rowcount != 1:
-            raise QueueError(self._why_not(self._load(item.id), operator))
+            now = self._load(item.id)
+            if undecided and now.pending_status is not None and not now.pending_status.undecided:
+                raise QueueError(_decided(now))
+            raise QueueError(self._why_not(now, operator))
 
     # -- reading -------------------------------------------------------------
 
@@ -299,9 +234,14 @@ class EscalationQueue:
         return (f"WHERE {' AND '.join(where)} " if where else ""), params
 
     async def get(self, escalation_id: int) -> Escalation:
-        """One item with its full context: request, customer, trace, outcome."""
-        item = self._load(escalation_id)
+        """One item with its full context: request, customer, trace, outcome, and what
+        bounds its pending write now."""
+        item = self._settle(self._load(escalation_id))
         rid = item.request_id
+        pending = item.pending_action
+        if (pending is not None and self._limits is not None
+                and item.pending_status is not None and item.pending_status.undecided):
+            item.limits = self.limits_for(pending.tool, pending.arguments)
         item.spans = [
             Span(name=r["name"], start=r["start"], end=r["end"],
                  attributes=json.loads(r["attributes"]), error=r["error"], parent=r["parent"])
@@ -314,6 +254,11 @@ class EscalationQueue:
             item.customer = self._shop.get_customer(item.request.customer_id)
             item.recent_orders = self._shop.recent_orders(item.request.customer_id)
         return item
+
+    def limits_for(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
+        """What bounds a write with these (perhaps edited) arguments, now; None when
+        the domain has no figures for it."""
+        return None if self._limits is None else self._limits(tool, arguments)
 
     # -- claims --------------------------------------------------------------
 
@@ -373,73 +318,119 @@ class EscalationQueue:
     # -- the pending write action --------------------------------------------
 
     async def approve(self, escalation_id: int, operator: str,
-                      arguments: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Runs the pending write (with the operator's edited `arguments`, if given).
+                      arguments: dict[str, Any] | None = None, *,
+                      override_reason: str | None = None) -> dict[str, Any]:
+        """Runs the pending write (with the operator's edited `arguments`, if given),
+        held to the write's own policy; with `override_reason`, above the policy but
+        never past the write's hard limits (a refund: what is left of what was paid).
 
-        Keyed by the original request: approving again returns the first result."""
-        item = self._claimed(escalation_id, operator)
-        pending = item.pending_action
-        if pending is None:
-            raise QueueError(f"escalation {escalation_id} has no action waiting for approval")
-        if item.pending_status is PendingStatus.DENIED:
-            raise QueueError(f"the {pending.tool} of escalation {escalation_id} was denied")
-        done = item.pending_result if item.pending_status is PendingStatus.APPROVED else None
-        if done is not None:  # approved before: the same write again, which acts no more
-            if arguments is not None and arguments != done["arguments"]:
+        Keyed by the original request: approving again returns the first result. The
+        record keeps what the write did, as the write reports it."""
+        item = self._settle(self._claimed(escalation_id, operator))
+        pending = self._approvable(item)
+        if item.pending_status is PendingStatus.APPROVED:  # the same write again: no more
+            done = item.pending_result or {}
+            if arguments is not None and arguments != done.get("arguments"):
                 raise QueueError(f"the {pending.tool} of escalation {escalation_id} was "
-                                 f"already approved and done with {done['arguments']}")
-            arguments = done["arguments"]
+                                 f"already approved and done with {done.get('arguments')}")
+            return dict(done.get("result") or {}) | {"replayed": True}
         args = dict(pending.arguments if arguments is None else arguments)
-        if done is None:
-            self._hold_approval(escalation_id, pending.tool)
+        override = None if override_reason is None else PolicyOverride(
+            operator, _text(override_reason, "the reason for overriding the policy"))
+        record: dict[str, Any] = {"arguments": args, "by": operator, "at": self.clock.now(),
+                                  "override": override.reason if override else None}
+        with self._transaction() as conn:  # one approval at a time, whichever console
+            self._hold(conn, item, operator,
+                       "pending_status = 'approving', pending_result = ?, approving_until = ?",
+                       (json.dumps(record, default=str),
+                        self.clock.now() + self.approval_window_s), undecided=True)
+        self._changed(escalation_id)
         try:
             result = await self._act(pending.tool, args, item.request_id,
-                                     item.request.customer_id)
-        except ToolError as exc:
+                                     item.request.customer_id, override)
+        except ToolError as exc:  # refused: nothing was done
+            self._end_approval(escalation_id, "failed", record | {"error": str(exc)})
             raise QueueError(f"{pending.tool} was not done: {exc}") from exc
-        finally:
-            self._approving.discard(escalation_id)
-        if done is None:
-            record = {"arguments": args, "result": result, "by": operator,
-                      "at": self.clock.now()}
-            # Recorded whatever the lease says now: the write happened.
-            with self._transaction() as conn:
-                conn.execute("UPDATE escalations SET pending_status = 'approved',"
-                             " pending_result = ? WHERE id = ?",
-                             (json.dumps(record, default=str), escalation_id))
-        log.info("escalation %d: %s approved by %s", escalation_id, pending.tool, operator)
-        self._changed(escalation_id)
+        except BaseException:  # a bug or a cancellation: the shop's record says what happened
+            self._settle(self._load(escalation_id), interrupted=True)
+            raise
+        self._end_approval(escalation_id, "approved", record | {"result": result})
+        log.info("escalation %d: %s approved by %s%s", escalation_id, pending.tool, operator,
+                 " over the policy" if override else "")
         return result
 
-    def _hold_approval(self, escalation_id: int, tool: str) -> None:
-        if escalation_id in self._approving:
-            raise QueueError(f"the {tool} of escalation {escalation_id} is being approved "
-                             "now: its result shows in a moment")
-        self._approving.add(escalation_id)
+    def _approvable(self, item: Escalation) -> PendingAction:
+        pending = item.pending_action
+        if pending is None:
+            raise QueueError(f"escalation {item.id} has no action waiting for approval")
+        if item.request.customer_id is None:
+            raise QueueError(f"escalation {item.id}'s request has no customer: approving would "
+                             f"act on records nobody was shown to own; ask who is writing")
+        if item.pending_status in (PendingStatus.DENIED, PendingStatus.APPROVING):
+            raise QueueError(_decided(item))
+        return pending
+
+    def _end_approval(self, escalation_id: int, status: str, record: dict[str, Any]) -> None:
+        # Recorded whatever the lease says now: the write happened (or was refused).
+        with self._transaction() as conn:
+            conn.execute("UPDATE escalations SET pending_status = ?, pending_result = ?,"
+                         " approving_until = NULL WHERE id = ? AND pending_status = 'approving'",
+                         (status, json.dumps(record, default=str), escalation_id))
+        self._changed(escalation_id)
+
+    def _settle(self, item: Escalation, *, interrupted: bool = False) -> Escalation:
+        """An approval cut short (a crash between the write and its record) reads as
+        what the shop says happened: done, with what it did, or failed, with nothing
+        done. One still inside its window may be running in another process: left
+        alone, unless this process knows its own run was `interrupted`."""
+        pending = item.pending_action
+        if item.pending_status is not PendingStatus.APPROVING or pending is None:
+            return item
+        started = item.pending_result or {}
+        args = started.get("arguments") or pending.arguments
+        done = (self._recorded(pending.tool, args, item.request_id)
+                if self._recorded is not None else None)
+        if done is not None:
+            self._end_approval(item.id, "approved", started | {"result": done,
+                                                                "recovered": True})
+            log.warning("escalation %d: an interrupted approval had written; recorded as "
+                        "done", item.id)
+        elif interrupted or (item.approving_until or 0.0) <= self.clock.now():
+            self._end_approval(item.id, "failed", started | {
+                "error": "the approval was interrupted before the write: nothing was done"})
+        else:
+            return item
+        return self._load(item.id)
+
+    def recover(self) -> int:
+        """Settles every approval a crash cut short (at start); returns how many."""
+        rows = self._rows(_SELECT + "WHERE e.pending_status = 'approving'",
+                          {"now": self.clock.now()})
+        settled = [self._settle(_escalation(row)) for row in rows]
+        return sum(1 for item in settled if item.pending_status is not PendingStatus.APPROVING)
 
     async def deny(self, escalation_id: int, operator: str, reason: str) -> Escalation:
         """Refuses the pending write; the item stays claimed for a reply."""
         reason = _text(reason, "the reason for denying")
-        item = self._claimed(escalation_id, operator)
-        if escalation_id in self._approving:
-            raise QueueError(f"escalation {escalation_id}'s action is being approved now")
+        item = self._settle(self._claimed(escalation_id, operator))
         if item.pending_action is None:
             raise QueueError(f"escalation {escalation_id} has no action waiting for approval")
-        if item.pending_status is PendingStatus.APPROVED:
-            raise QueueError(f"the {item.pending_action.tool} of escalation {escalation_id} "
-                             "was already approved and done")
         record = {"reason": reason, "by": operator, "at": self.clock.now()}
         with self._transaction() as conn:
             self._hold(conn, item, operator, "pending_status = 'denied', pending_result = ?",
-                       (json.dumps(record),))
+                       (json.dumps(record),), undecided=True)
         self._changed(escalation_id)
         return self._load(escalation_id)
 
     @staticmethod
     def _undecided(item: Escalation) -> None:
-        if item.pending_status is PendingStatus.WAITING and item.pending_action is not None:
+        if item.pending_action is None or item.pending_status is None:
+            return
+        if item.pending_status.undecided:
             raise QueueError(f"approve or deny the pending {item.pending_action.tool} "
                              f"of escalation {item.id} first")
+        if item.pending_status is PendingStatus.APPROVING:
+            raise QueueError(_decided(item))
 
     # -- ending an item ------------------------------------------------------
 
@@ -448,7 +439,7 @@ class EscalationQueue:
         """Answers the customer: the outcome becomes the operator's (route 'human'),
         the item is resolved, and the pair is kept as a labelled example."""
         text = _text(text, "a reply")
-        item = self._claimed(escalation_id, operator)
+        item = self._settle(self._claimed(escalation_id, operator))
         self._undecided(item)
         now = self.clock.now()
         label = intent or item.intent
@@ -475,7 +466,7 @@ class EscalationQueue:
 
     async def resolve(self, escalation_id: int, operator: str) -> Escalation:
         """Closes an item handled elsewhere (a call, an email), without a reply here."""
-        item = self._claimed(escalation_id, operator)
+        item = self._settle(self._claimed(escalation_id, operator))
         self._undecided(item)
         now = self.clock.now()
         with self._transaction() as conn:
@@ -501,11 +492,13 @@ class EscalationQueue:
         escalation reopens it with the new reason and context. A write still
         waiting is denied: the agent decides again, within policy."""
         note = _text(note, "a note for the agent")
-        item = self._claimed(escalation_id, operator)
+        item = self._settle(self._claimed(escalation_id, operator))
+        if item.pending_status is PendingStatus.APPROVING:
+            raise QueueError(_decided(item))
         with self._transaction() as conn:
             sets = "state = 'handed_back', note = ?, lease_expires_at = NULL" + _NO_DRAFTS
             params: tuple[Any, ...] = (note,)
-            if item.pending_status is PendingStatus.WAITING:
+            if item.pending_status is not None and item.pending_status.undecided:
                 sets += ", pending_status = 'denied', pending_result = ?"
                 params += (json.dumps({"reason": "handed back to the agent", "by": operator,
                                        "at": self.clock.now()}),)
@@ -522,18 +515,31 @@ class EscalationQueue:
         return outcome
 
 
+def _decided(item: Escalation) -> str:
+    """Why the pending write of `item` can't be decided (again) now."""
+    tool = item.pending_action.tool if item.pending_action else "action"
+    result = item.pending_result or {}
+    if item.pending_status is PendingStatus.APPROVING:
+        return (f"the {tool} of escalation {item.id} is being approved now by "
+                f"{result.get('by', 'another operator')}: its result shows in a moment")
+    if item.pending_status is PendingStatus.DENIED:
+        return f"the {tool} of escalation {item.id} was denied"
+    return f"the {tool} of escalation {item.id} was already approved and done"
+
+
 def tool_act(tools: ToolRegistry, shop: Shop, *, timeout_s: float) -> Act:
     """An `act` for the queue: a write tool of `tools`, its arguments checked against
-    the tool's schema, run under the original request's id (its idempotency key)."""
+    the tool's schema, run under the original request's id (its idempotency key) and
+    held to the tool's policy, or above it with the operator's override."""
     from agentcore.tools import ToolContext
 
     async def act(tool: str, arguments: dict[str, Any], request_id: str,
-                  customer_id: int | None) -> dict[str, Any]:
+                  customer_id: int | None, override: PolicyOverride | None) -> dict[str, Any]:
         spec = tools.get(tool)  # UnknownToolError is a ToolError
         if not spec.writes:
             raise ToolError(f"{tool} is not a write action")
-        args = spec.parse(json.dumps(arguments))
-        return await tools.call(tool, args, ToolContext(shop, request_id, customer_id),
-                                timeout_s)
+        args = spec.parse(json.dumps(arguments, default=str))
+        context = ToolContext(shop, request_id, customer_id, override=override)
+        return await tools.call(tool, args, context, timeout_s)
 
     return act

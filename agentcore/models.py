@@ -87,11 +87,24 @@ class Usage:
 
 @dataclass(slots=True)
 class PendingAction:
-    """A write the agent wanted but may not do alone (waits for an operator)."""
+    """A write the agent wanted but may not do alone (waits for an operator).
+
+    `arguments` are what an approval would do: for a write the policy refused,
+    what the policy allows, never what was refused; that is kept in `requested`."""
 
     tool: str
     arguments: dict[str, Any]
     allowed: dict[str, Any] = field(default_factory=dict)  # what policy allows
+    requested: dict[str, Any] | None = None  # the refused arguments, for the operator to see
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyOverride:
+    """An operator's explicit decision to act above a write's policy. The write still
+    holds its hard limits (a refund never exceeds what was paid)."""
+
+    operator: str
+    reason: str
 
 
 @dataclass(slots=True)

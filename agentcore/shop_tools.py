@@ -1,33 +1,65 @@
 """The demo shop's tools: reads the LLM may call freely, idempotent writes.
 
 Reads refuse another customer's data: a prompt can ask for any order number,
-but it only ever sees the orders of the customer who wrote it.
+but it only ever sees the orders of the customer who wrote it, and a request
+with no customer sees none at all. Writes are held to policy by the shop at the
+write itself (`Shop.issue_refund`); a refusal comes back as `WriteRefused` with
+the arguments the policy would allow, for an operator to approve instead.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
-from agentcore.errors import ToolError
+from agentcore.errors import ToolError, WriteRefused
+from agentcore.shop.repository import Shop
 from agentcore.tools import ToolContext, ToolRegistry
 
 OrderId = Annotated[int, Field(ge=10000, le=99999, description="the 5-digit order number")]
 CustomerId = Annotated[int, Field(ge=1, description="the customer's id")]
+MAX_REFUND_DOLLARS = 100_000  # far above any order; the write's own limits are the real bound
+
+
+def _whole_cents(dollars: float) -> float:
+    if not math.isclose(dollars * 100, round(dollars * 100), rel_tol=0, abs_tol=1e-6):
+        raise ValueError("an amount has at most two decimal places (whole cents)")
+    return dollars
+
+
+# Dollars, as a model writes them, but only whole cents in a bounded range: no 1e308
+# (an overflow), no 1e-9 (a 0-cent refund), no `true` (the tools refuse booleans).
+Dollars = Annotated[float, Field(ge=0.01, le=MAX_REFUND_DOLLARS, allow_inf_nan=False,
+                                 description="dollars, in whole cents"),
+                    AfterValidator(_whole_cents)]
+
+
+def cents(dollars: float) -> int:
+    return round(dollars * 100)
+
+
+def _known_customer(ctx: ToolContext) -> int:
+    if ctx.customer_id is None:
+        raise ToolError("the request has no customer: ask who is writing (sign in, or the "
+                        "email address of the account) before looking anything up")
+    return ctx.customer_id
 
 
 def _own_order(ctx: ToolContext, order_id: int) -> dict[str, Any]:
+    customer_id = _known_customer(ctx)
     order = ctx.shop.get_order(order_id)
     if order is None:
         raise ToolError(f"order {order_id} does not exist")
-    if ctx.customer_id is not None and order["customer_id"] != ctx.customer_id:
+    if order["customer_id"] != customer_id:
         raise ToolError(f"order {order_id} is not one of this customer's orders")
     return order
 
 
 def _own_customer(ctx: ToolContext, customer_id: int) -> None:
-    if ctx.customer_id is not None and customer_id != ctx.customer_id:
+    if customer_id != _known_customer(ctx):
         raise ToolError("only the customer who wrote may be looked up")
 
 
@@ -72,13 +104,22 @@ async def search_faq(ctx: ToolContext,
     return {"results": ctx.shop.search_faq(query)}
 
 
-async def issue_refund(ctx: ToolContext, order_id: OrderId,
-                       amount: Annotated[float, Field(gt=0, description="dollars")],
+async def issue_refund(ctx: ToolContext, order_id: OrderId, amount: Dollars,
                        reason: Annotated[str, Field(max_length=500)]) -> dict[str, Any]:
     """Refunds an amount in dollars on an order (at most what the refund policy allows)."""
     await ctx.round_trip()
     _own_order(ctx, order_id)
-    return ctx.shop.issue_refund(ctx.request_id, order_id, round(amount * 100), reason)
+    try:
+        return ctx.shop.issue_refund(ctx.request_id, order_id, cents(amount), reason,
+                                     override=ctx.override)
+    except WriteRefused as exc:
+        # What an operator could approve instead: the policy's amount, while any of
+        # what was paid is left to refund.
+        offer = None
+        if exc.limits.get("left_cents", 0) > 0:
+            offer = {"order_id": order_id, "amount": exc.limits["allowed_cents"] / 100,
+                     "reason": reason}
+        raise WriteRefused(str(exc), exc.limits, offer) from None
 
 
 async def cancel_order(ctx: ToolContext, order_id: OrderId,
@@ -98,7 +139,51 @@ async def send_password_reset(ctx: ToolContext, customer_id: CustomerId) -> dict
 
 READ_TOOLS = (get_order, get_payments, get_refund_policy, get_customer, search_faq)
 WRITE_TOOLS = (issue_refund, cancel_order, send_password_reset)
+PUBLIC_TOOLS = (search_faq,)  # reads nobody's records: offered to anonymous requests too
 
 
 def shop_registry() -> ToolRegistry:
-    return ToolRegistry.from_functions(READ_TOOLS, WRITE_TOOLS)
+    return ToolRegistry.from_functions(READ_TOOLS, WRITE_TOOLS, public=PUBLIC_TOOLS)
+
+
+def write_target(tool: str, arguments: dict[str, Any]) -> str:
+    """The entity a write acts on: with the request id, the key of its idempotency
+    record in the shop (`Shop._idempotent`)."""
+    if "order_id" in arguments:
+        return f"order:{int(arguments['order_id'])}"
+    return f"customer:{int(arguments['customer_id'])}"
+
+
+def recorded_write(shop: Shop) -> Callable[[str, dict[str, Any], str], dict[str, Any] | None]:
+    """For the escalation queue: what a request's write did, from the shop's own record,
+    or None if it never happened (how an approval cut short by a crash is settled)."""
+    def recorded(tool: str, arguments: dict[str, Any], request_id: str) -> dict[str, Any] | None:
+        try:
+            target = write_target(tool, arguments)
+        except (KeyError, TypeError, ValueError):
+            return None  # arguments no write could have run with
+        return shop.action_result(request_id, tool, target)
+
+    return recorded
+
+
+def write_limits(shop: Shop) -> Callable[[str, dict[str, Any]], dict[str, Any] | None]:
+    """For the escalation queue: what bounds a pending write now (paid, refunded, what
+    the policy allows) beside what approving it with `arguments` would refund, for
+    the operator to see before approving. None: no figures for this write."""
+    def limits(tool: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
+        if tool != "issue_refund":
+            return None
+        try:
+            found = shop.refund_limits(int(arguments["order_id"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+        if found is None:
+            return None
+        try:  # as the operator typed it: may be anything
+            approving: int | None = cents(float(arguments["amount"]))
+        except (KeyError, TypeError, ValueError, OverflowError):
+            approving = None
+        return found.as_dict() | {"approving_cents": approving}
+
+    return limits

@@ -129,8 +129,9 @@ ESCALATION_COLUMNS = {
     "resolved_by": "TEXT",  # an operator, or 'agent' when a hand-back was answered
     "resolution": "TEXT",  # replied, resolved, answered by the agent
     "note": "TEXT",  # the operator's note of a hand-back
-    "pending_status": "TEXT",  # waiting, approved, denied (NULL: no action)
-    "pending_result": "TEXT",  # JSON: what approving did, or why it was denied
+    "pending_status": "TEXT",  # waiting, approving, approved, failed, denied (NULL: no action)
+    "pending_result": "TEXT",  # JSON: what approving did, or why it failed or was denied
+    "approving_until": "REAL",  # while approving: past it, a crash cut the approval short
     "reply_draft": "TEXT",  # the reply being written: kept across a restart or a crash
     "note_draft": "TEXT",  # the hand-back note being written
     "draft_by": "TEXT",  # whose drafts they are: nobody else is shown them

@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model, model_validator
 
 from agentcore.errors import ToolArgumentsError, ToolError, UnknownToolError
+from agentcore.models import PolicyOverride
 from agentcore.shop.repository import Shop
 
 
@@ -27,6 +28,7 @@ class ToolContext:
     request_id: str  # the idempotency key of write tools
     customer_id: int | None
     latency_s: float = 0.0  # the demo shop's simulated backend round trip
+    override: PolicyOverride | None = None  # an operator's approval above the policy
 
     async def round_trip(self) -> None:
         """Stands for the network hop to a real shop backend. Even at 0 it yields to
@@ -39,6 +41,17 @@ ToolFn = Callable[..., Awaitable[dict[str, Any]]]
 
 class _Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans(cls, data: Any) -> Any:
+        # pydantic reads `true` as 1 for a number: a refund of "true" dollars would be $1.
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name)
+                if isinstance(value, bool) and field is not None and field.annotation is not bool:
+                    raise ValueError(f"{name} must be a number or text, not {json.dumps(value)}")
+        return data
 
 
 def _strip_titles(schema: Any) -> Any:
@@ -57,9 +70,10 @@ class Tool:
     fn: ToolFn
     args_model: type[BaseModel]
     writes: bool
+    public: bool = False  # reads no customer's records: may serve a request without one
 
     @classmethod
-    def from_function(cls, fn: ToolFn, *, writes: bool = False) -> Tool:
+    def from_function(cls, fn: ToolFn, *, writes: bool = False, public: bool = False) -> Tool:
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(f"tool {fn.__name__} must be an async function")
         hints = get_type_hints(fn, include_extras=True)
@@ -74,7 +88,7 @@ class Tool:
             fields[p.name] = (hints[p.name], default)
         model = create_model(f"{fn.__name__}_args", __base__=_Args, **fields)
         doc = inspect.getdoc(fn) or fn.__name__
-        return cls(fn.__name__, doc, fn, model, writes)
+        return cls(fn.__name__, doc, fn, model, writes, public)
 
     @property
     def schema(self) -> dict[str, Any]:
@@ -98,11 +112,17 @@ class ToolRegistry:
     def __init__(self, tools: Iterable[Tool]) -> None:
         self._tools = {t.name: t for t in tools}
         self._schemas = [t.schema for t in self._tools.values()]
+        self._public_schemas = [t.schema for t in self._tools.values() if t.public]
         self.schemas_chars = len(json.dumps(self._schemas))  # for prompt-size estimates
+        self.public_schemas_chars = len(json.dumps(self._public_schemas))
 
     @classmethod
-    def from_functions(cls, reads: Iterable[ToolFn], writes: Iterable[ToolFn]) -> ToolRegistry:
-        return cls([*(Tool.from_function(f) for f in reads),
+    def from_functions(cls, reads: Iterable[ToolFn], writes: Iterable[ToolFn], *,
+                       public: Iterable[ToolFn] = ()) -> ToolRegistry:
+        """`public` are the reads that touch no customer's records; every other tool is
+        offered only to a request whose customer is known."""
+        shared = set(public)
+        return cls([*(Tool.from_function(f, public=f in shared) for f in reads),
                     *(Tool.from_function(f, writes=True) for f in writes)])
 
     def __contains__(self, name: str) -> bool:
@@ -116,6 +136,13 @@ class ToolRegistry:
     def schemas(self) -> list[dict[str, Any]]:
         return self._schemas
 
+    def schemas_for(self, customer_known: bool) -> tuple[list[dict[str, Any]], int]:
+        """The tools a request may be offered, and their JSON's length: without a
+        customer, only those that read nobody's records."""
+        if customer_known:
+            return self._schemas, self.schemas_chars
+        return self._public_schemas, self.public_schemas_chars
+
     def get(self, name: str) -> Tool:
         try:
             return self._tools[name]
@@ -127,6 +154,9 @@ class ToolRegistry:
                    timeout: float) -> dict[str, Any]:  # noqa: ASYNC109 - the bound is the point
         """Runs a tool with validated arguments, bounded by `timeout` seconds."""
         tool = self.get(name)
+        if ctx.customer_id is None and not tool.public:
+            # Whatever the tool itself checks: no customer, no customer's records.
+            raise ToolError(f"{name} needs a known customer, and the request has none")
         try:
             async with asyncio.timeout(timeout):
                 result = await tool.fn(ctx, **arguments)

@@ -39,11 +39,12 @@ from agentcore import (
     Escalation,
     EscalationQueue,
     EscalationState,
-    PendingStatus,
     StorageError,
     UserFacingError,
 )
 from agentcore.settings import EscalationSettings
+from console.approval_check import Verdict
+from console.confirm import ask_reason, confirm
 from console.escalation_format import (
     customer_html,
     outcome_text,
@@ -191,7 +192,8 @@ class EscalationContextPanel(QWidget):
         form.addRow(self.waterfall)
         scroll = _scrolling(facts)
 
-        self.pending = PendingActionBox(self.act_approve, self.act_deny, activity=self)
+        self.pending = PendingActionBox(self.act_approve, self.act_deny, activity=self,
+                                        limits_for=self.queue.limits_for)
 
         self.composer = QPlainTextEdit()
         self.composer.setMinimumHeight(80)
@@ -354,7 +356,7 @@ class EscalationContextPanel(QWidget):
         item = self.item
         mine = mine and not self._acting  # one action at a time: no double approvals
         waiting = (item is not None and item.pending_action is not None
-                   and item.pending_status is PendingStatus.WAITING)
+                   and item.pending_status is not None and item.pending_status.undecided)
         self.act_claim.setEnabled(item is not None and item.state is EscalationState.OPEN
                                   and not self._acting)
         for action in (self.act_release, self.act_reply, self.act_resolve, self.act_hand_back):
@@ -436,9 +438,45 @@ class EscalationContextPanel(QWidget):
         return await self._act(lambda item: self.queue.release(item.id, self.operator))
 
     async def approve(self) -> Any:
+        """Asks first, always: with the figures side by side within the policy; above
+        it, for a reason and then again, naming the amount over it. Approving takes at
+        least the care denying does (a reason)."""
+        check = self.pending.check()
+        item = self.item
+        if check is None or item is None:
+            return None
+        arguments = self.pending.edited_arguments()
+        if item.pending_status is None or not item.pending_status.undecided:
+            # Approved, denied or running already: the queue says so (an approved write
+            # returns its result again and acts no more); nothing to confirm.
+            return await self._act(lambda item: self.queue.approve(item.id, self.operator))
+        if check.verdict is Verdict.IMPOSSIBLE:
+            self._say(f"Can't approve {check.action}: {check.problem}")
+            return None
+        figures = "<br>".join(f"{html.escape(name)}: <b>{html.escape(value)}</b>"
+                              for name, value in check.figures)
+        action = html.escape(check.action)
+        override: str | None = None
+        if check.verdict is Verdict.OVERRIDE:
+            override = await ask_reason(
+                self, "Override the refund policy?",
+                f"{check.action} is {check.problem}. An operator may refund above the "
+                "policy, never above what was paid. Say why; it is kept with the refund.",
+                "Override…")
+            if override is None:
+                return None
+            question = (f"Refund above the policy: <b>{action}</b>, "
+                        f"{html.escape(check.problem)}.<br>{figures}<br>"
+                        f"Reason: {html.escape(override)}<br>This can't be undone.")
+        else:
+            question = f"<b>{action}</b>?<br>{figures}" + ("<br>This can't be undone."
+                                                            if check.figures else "")
+        if not await confirm(self, "Approve the pending action?", question, "Approve"):
+            return None
+
         async def do(item: Escalation) -> Any:
-            return await self.queue.approve(item.id, self.operator,
-                                            self.pending.edited_arguments())
+            return await self.queue.approve(item.id, self.operator, arguments,
+                                            override_reason=override)
         return await self._act(do)
 
     async def deny(self) -> Any:

@@ -22,7 +22,7 @@ def waiting_text(seconds: float) -> str:
 
 
 def money(dollars: float) -> str:
-    return f"${dollars:,.2f}"
+    return f"{'-' if dollars < 0 else ''}${abs(dollars):,.2f}"
 
 
 def _quotes(item: Escalation) -> list[dict[str, Any]]:
@@ -35,7 +35,10 @@ def action_text(action: PendingAction) -> str:
     args = action.arguments
     parts = [action.tool.replace("_", " ")]
     if "amount" in args:
-        parts.append(money(float(args["amount"])))
+        try:
+            parts.append(money(float(args["amount"])))
+        except (TypeError, ValueError):  # an operator's edit in progress
+            parts.append(repr(args["amount"]))
     if "order_id" in args:
         parts.append(f"on order {args['order_id']}")
     if "customer_id" in args:

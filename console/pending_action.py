@@ -1,5 +1,7 @@
-"""The write an escalation waits on ("issue refund $42.10 on order 12345"), what the
-policy allows, its arguments as editable fields, and the approve / deny buttons.
+"""The write an escalation waits on ("issue refund $42.10 on order 12345"), what was
+asked for and refused, the figures that bound it side by side (paid, already
+refunded, what the policy allows, what this approval refunds, updated as the
+operator edits), its arguments as editable fields, and the approve / deny buttons.
 
 The fields are filled when another item (or another state of the action) is
 shown, and left alone on a re-read of the same waiting action, so an edit in
@@ -10,22 +12,31 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QToolButton,
     QVBoxLayout,
+    QWidget,
 )
 
 from agentcore import Escalation, PendingStatus
-from console.escalation_format import action_text, allowed_text
+from console.approval_check import ApprovalCheck, Verdict, check_approval
+from console.escalation_format import action_text, allowed_text, money
+
+# (tool, arguments) -> the figures bounding that write now (EscalationQueue.limits_for)
+LimitsFor = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+WARN_STYLE = "color: #d29922;"
+ERROR_STYLE = "color: #e5534b;"
 
 
 def action_button(action: QAction) -> QToolButton:
@@ -36,20 +47,58 @@ def action_button(action: QAction) -> QToolButton:
     return button
 
 
+class _Figures(QWidget):
+    """Paid | Already refunded | Policy allows | Approving, in one row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.values: dict[str, QLabel] = {}
+
+    def show_figures(self, figures: tuple[tuple[str, str], ...]) -> None:
+        self.setVisible(bool(figures))
+        if [name for name, _ in figures] != list(self.values):
+            while (cell := self.grid.takeAt(0)) is not None:
+                widget = cell.widget()
+                if widget is not None:
+                    widget.deleteLater()
+            self.values = {}
+            for column, (name, _) in enumerate(figures):
+                head = QLabel(name)
+                head.setStyleSheet("color: palette(mid);")
+                value = QLabel()
+                value.setStyleSheet("font-weight: 600;")
+                self.grid.addWidget(head, 0, column)
+                self.grid.addWidget(value, 1, column)
+                self.values[name] = value
+        for name, amount in figures:
+            self.values[name].setText(amount)
+
+
 class PendingActionBox(QGroupBox):
-    def __init__(self, approve: QAction, deny: QAction, activity: QObject) -> None:
+    def __init__(self, approve: QAction, deny: QAction, activity: QObject,
+                 limits_for: LimitsFor) -> None:
         """`activity` filters the argument fields' events: typing in them is working
         on the item (the context panel renews the lease for it)."""
         super().__init__("Action waiting for approval")
         self._activity = activity
+        self._limits_for = limits_for
+        self._item: Escalation | None = None
         self._filled: tuple[int, PendingStatus | None] | None = None  # item, status shown
         self.arg_edits: dict[str, QLineEdit] = {}
         self._original: dict[str, Any] = {}
         self.text = QLabel()
         self.text.setTextFormat(Qt.TextFormat.RichText)
         self.text.setWordWrap(True)
+        self.requested = QLabel()  # what was asked for and refused
+        self.requested.setWordWrap(True)
+        self.requested.setStyleSheet(WARN_STYLE)
         self.allowed = QLabel()
         self.allowed.setWordWrap(True)
+        self.figures = _Figures()
+        self.verdict = QLabel()  # within the policy, over it, or impossible, as edited
+        self.verdict.setWordWrap(True)
         self.args_form = QFormLayout()
         buttons = QHBoxLayout()
         buttons.addWidget(action_button(approve))
@@ -57,12 +106,16 @@ class PendingActionBox(QGroupBox):
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.text)
+        layout.addWidget(self.requested)
         layout.addWidget(self.allowed)
+        layout.addWidget(self.figures)
         layout.addLayout(self.args_form)
+        layout.addWidget(self.verdict)
         layout.addLayout(buttons)
 
     def show_item(self, item: Escalation | None, mine: bool) -> None:
         action = item.pending_action if item is not None else None
+        self._item = item
         self.setVisible(action is not None)
         if item is None or action is None:
             self._fill({})
@@ -70,20 +123,45 @@ class PendingActionBox(QGroupBox):
             return
         status = item.pending_status
         result = item.pending_result or {}
-        done = ""
-        if status is PendingStatus.APPROVED:
-            done = f" — <b>approved</b> by {html.escape(str(result.get('by')))}"
-        elif status is PendingStatus.DENIED:
-            done = f" — <b>denied</b>: {html.escape(str(result.get('reason')))}"
-        self.text.setText(f"<b>{html.escape(action_text(action))}</b>{done}")
+        self.text.setText(f"<b>{html.escape(action_text(action))}</b>{_status_html(item)}")
+        requested = action.requested or {}
+        self.requested.setVisible("amount" in requested)
+        if "amount" in requested:
+            self.requested.setText(f"Asked for {_dollars(requested['amount'])}, refused: "
+                                   "offered at what the policy allows instead")
         self.allowed.setText(allowed_text(action))
         if self._filled != (item.id, status):
             self._original = action.arguments
             self._fill(result.get("arguments") or action.arguments)  # as done, once done
             self._filled = (item.id, status)
-        waiting = status is PendingStatus.WAITING
+        undecided = status is not None and status.undecided
         for edit in self.arg_edits.values():
-            edit.setEnabled(mine and waiting)
+            edit.setEnabled(mine and undecided)
+        self.refresh_check()
+
+    def check(self) -> ApprovalCheck | None:
+        """Approving the arguments as they stand now, against the limits as they stand
+        now (None: nothing to approve)."""
+        item = self._item
+        action = item.pending_action if item is not None else None
+        if item is None or action is None:
+            return None
+        arguments = self.edited_arguments() or action.arguments
+        return check_approval(action.tool, arguments,
+                              self._limits_for(action.tool, arguments))
+
+    def refresh_check(self) -> None:
+        item = self._item
+        undecided = (item is not None and item.pending_status is not None
+                     and item.pending_status.undecided)
+        check = self.check() if undecided else None
+        self.figures.show_figures(check.figures if check else ())
+        self.verdict.setVisible(bool(check and check.problem))
+        if check is not None and check.problem:
+            over = check.verdict is Verdict.OVERRIDE
+            self.verdict.setStyleSheet(WARN_STYLE if over else ERROR_STYLE)
+            self.verdict.setText(("Needs an override: " if over else "Can't approve: ")
+                                 + check.problem)
 
     def _fill(self, arguments: dict[str, Any]) -> None:
         while self.args_form.rowCount():
@@ -92,6 +170,7 @@ class PendingActionBox(QGroupBox):
         for name, value in arguments.items():
             edit = QLineEdit(value if isinstance(value, str) else json.dumps(value))
             edit.installEventFilter(self._activity)
+            edit.textEdited.connect(self.refresh_check)
             self.arg_edits[name] = edit
             self.args_form.addRow(name.replace("_", " ") + ":", edit)
 
@@ -112,3 +191,28 @@ class PendingActionBox(QGroupBox):
             except json.JSONDecodeError:
                 values[name] = text
         return values
+
+
+def _dollars(amount: Any) -> str:
+    try:
+        return money(float(amount))
+    except (TypeError, ValueError):
+        return repr(amount)
+
+
+def _status_html(item: Escalation) -> str:
+    status = item.pending_status
+    result = item.pending_result or {}
+    by = html.escape(str(result.get("by")))
+    if status is PendingStatus.APPROVED:
+        done = result.get("result") or {}
+        did = f": {money(done['amount_cents'] / 100)} refunded" if "amount_cents" in done else ""
+        over = " over the policy" if result.get("override") else ""
+        return f" — <b>approved</b> by {by}{over}{did}"
+    if status is PendingStatus.APPROVING:
+        return f" — <b>being approved</b> by {by}"
+    if status is PendingStatus.FAILED:
+        return f" — <b>not done</b>: {html.escape(str(result.get('error')))}"
+    if status is PendingStatus.DENIED:
+        return f" — <b>denied</b>: {html.escape(str(result.get('reason')))}"
+    return ""

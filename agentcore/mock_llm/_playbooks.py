@@ -43,6 +43,12 @@ def _ask_order_number(topic: str) -> Final:
                  "number? You'll find it in your order confirmation email.", 0.75)
 
 
+def _who_is_asking() -> Final:
+    return Final("I can help with that once I know it's your account: please sign in, or "
+                 "write to us from the email address on your account (with the order "
+                 "number, if it's about an order).", 0.8)
+
+
 def _faq_query(conv: Conversation) -> str:
     return conv.user_text.strip()[:200] or conv.intent.replace("_", " ")
 
@@ -256,6 +262,8 @@ def next_step(conv: Conversation) -> Step:
             calls = [c for c in step if c.name in conv.offered]
             if calls:
                 return calls
+            if conv.customer_id is None:  # as the prompt says: nobody's records for nobody
+                return _who_is_asking()
             names = ", ".join(c.name for c in step)
             step = Final("I'm sorry, I can't look that up right now; a colleague will follow "
                          "up with you shortly.", 0.3, handoff=f"tools not available: {names}")

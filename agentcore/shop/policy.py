@@ -1,8 +1,10 @@
-"""The refund policy, as a pure function: the one place a refund amount is decided.
+"""The refund policy, as pure functions: the one place a refund amount is decided.
 
 The LLM never decides an amount: the agent loop computes the quote from the
-order, payment and policy results, and the validator rejects any refund above
-it, whatever the model said.
+order, payment and policy results for the model to see, and the shop's refund
+write computes it again inside its own transaction and refuses anything above
+it (or, for an operator's explicit override, above what is left of what was
+paid), whatever the model or the console said.
 """
 
 from __future__ import annotations
@@ -26,6 +28,39 @@ class RefundQuote:
         return asdict(self) | {"allowed_dollars": self.allowed_dollars}
 
 
+def paid_cents(payments: list[dict[str, Any]]) -> int:
+    """What the customer was charged for good: captured payments, and those since
+    refunded (their refunds are counted in the order's `refunded_cents`)."""
+    return sum(int(p["amount_cents"]) for p in payments if p["status"] in ("captured", "refunded"))
+
+
+@dataclass(frozen=True, slots=True)
+class RefundLimits:
+    """Everything that bounds a refund on one order, as of one read: what was paid,
+    what was refunded already, and what the policy allows now. An operator sees
+    these side by side before approving; the refund write checks them again."""
+
+    paid_cents: int
+    refunded_cents: int
+    quote: RefundQuote
+
+    @property
+    def left_cents(self) -> int:
+        """The most any refund may be, an operator's override included."""
+        return max(0, self.paid_cents - self.refunded_cents)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"order_id": self.quote.order_id, "paid_cents": self.paid_cents,
+                "refunded_cents": self.refunded_cents, "left_cents": self.left_cents,
+                "allowed_cents": self.quote.allowed_cents, "reason": self.quote.reason}
+
+
+def refund_limits(order: dict[str, Any], payments: list[dict[str, Any]],
+                  policy: dict[str, Any], today: date) -> RefundLimits:
+    return RefundLimits(paid_cents(payments), int(order.get("refunded_cents", 0)),
+                        refund_quote(order, payments, policy, today))
+
+
 def refund_quote(order: dict[str, Any], payments: list[dict[str, Any]],
                  policy: dict[str, Any], today: date) -> RefundQuote:
     """How much of `order` may still be refunded today, and why.
@@ -34,8 +69,7 @@ def refund_quote(order: dict[str, Any], payments: list[dict[str, Any]],
     get_payments' list, `policy` is get_refund_policy's result.
     """
     oid = int(order["id"])
-    paid = sum(p["amount_cents"] for p in payments if p["status"] in ("captured", "refunded"))
-    remaining = max(0, paid - int(order.get("refunded_cents", 0)))
+    remaining = max(0, paid_cents(payments) - int(order.get("refunded_cents", 0)))
     status = order["status"]
     if remaining == 0:
         return RefundQuote(oid, 0, "nothing left to refund on this order")

@@ -1,9 +1,13 @@
-"""The demo shop's data: fast keyed reads, and idempotent writes.
+"""The demo shop's data: fast keyed reads, and idempotent writes held to policy.
 
 Reads are microsecond-scale primary-key lookups, so they run inline on the
 event loop. Each write records an idempotency row in the same transaction,
 keyed by (request, tool, target entity): a retry of the same request returns
-the first result and never acts twice.
+the first result and never acts twice. A refund checks everything that makes it
+allowed inside that same IMMEDIATE transaction (at least a cent, at most what is
+left of what was paid, at most the policy's quote unless an operator overrides
+it), so concurrent refunds of one order, from one process or several, are
+serialised by SQLite's write lock and can never together exceed it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from agentcore.errors import StorageError, ToolError
+from agentcore.errors import StorageError, ToolError, WriteRefused
+from agentcore.models import PolicyOverride
+from agentcore.shop.policy import RefundLimits, refund_limits
 from agentcore.shop.schema import SHOP_SCHEMA
 from agentcore.sqlite_tx import transaction
 
@@ -40,6 +46,9 @@ class Shop:
         self.path = Path(path)
         try:
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            # Another process (a second console, a service) may hold the write lock for
+            # the microseconds of its write: wait for it rather than fail the refund.
+            conn.execute("PRAGMA busy_timeout=5000")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -86,6 +95,15 @@ class Shop:
             "SELECT c.name AS category, c.refund_window_days, c.restocking_fee_pct "
             "FROM orders o JOIN products p ON p.id = o.product_id "
             "JOIN categories c ON c.name = p.category WHERE o.id = ?", order_id)
+
+    def refund_limits(self, order_id: int) -> RefundLimits | None:
+        """Paid, refunded and the policy's quote for an order, as of now (None: no
+        such order)."""
+        order = self.get_order(order_id)
+        policy = self.get_refund_policy(order_id)
+        if order is None or policy is None:
+            return None
+        return refund_limits(order, self.get_payments(order_id), policy, self.today)
 
     def refund_windows(self) -> list[dict[str, Any]]:
         return _rows(self.conn.execute("SELECT * FROM categories ORDER BY name"))
@@ -139,17 +157,29 @@ class Shop:
             listener(tags)
         return result
 
-    def issue_refund(self, request_id: str, order_id: int, amount_cents: int,
-                     reason: str) -> dict[str, Any]:
+    def issue_refund(self, request_id: str, order_id: int, amount_cents: int, reason: str,
+                     *, override: PolicyOverride | None = None) -> dict[str, Any]:
+        """Refunds `amount_cents` on an order, or raises WriteRefused saying which limit
+        it is above. `override` lifts the policy's quote, never what is left of what
+        was paid."""
         def act() -> dict[str, Any]:
-            if self.get_order(order_id) is None:
+            # Read inside the write's transaction: no other refund lands between this
+            # check and the insert, in this process or any other.
+            limits = self.refund_limits(order_id)
+            if limits is None:
                 raise ToolError(f"order {order_id} does not exist")
+            _check_refund(order_id, amount_cents, limits, override)
+            why = reason if override is None else (
+                f"{reason} (policy overridden by {override.operator}: {override.reason})")
             cur = self.conn.execute(
                 "INSERT INTO refunds (order_id, amount_cents, reason, created_at, request_id) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (order_id, amount_cents, reason, self.today.isoformat(), request_id))
-            return {"refund_id": cur.lastrowid, "order_id": order_id,
-                    "amount_cents": amount_cents, "status": "issued"}
+                (order_id, amount_cents, why[:1000], self.today.isoformat(), request_id))
+            result: dict[str, Any] = {"refund_id": cur.lastrowid, "order_id": order_id,
+                                      "amount_cents": amount_cents, "status": "issued"}
+            if override is not None:
+                result["override"] = {"by": override.operator, "reason": override.reason}
+            return result
 
         order = self.get_order(order_id)
         tags = [f"order:{order_id}"] + ([f"customer:{order['customer_id']}"] if order else [])
@@ -190,6 +220,35 @@ class Shop:
         return self.conn.execute("SELECT 1 FROM tool_actions WHERE key = ?",
                                  (f"{request_id}:{tool}:{target}",)).fetchone() is not None
 
+    def action_result(self, request_id: str, tool: str, target: str) -> dict[str, Any] | None:
+        """What this request's write did, as the shop recorded it (None: never done)."""
+        row = self.conn.execute("SELECT result FROM tool_actions WHERE key = ?",
+                                (f"{request_id}:{tool}:{target}",)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
     def actions_for(self, request_id: str) -> list[dict[str, Any]]:
         return _rows(self.conn.execute(
             "SELECT * FROM tool_actions WHERE request_id = ? ORDER BY created_at", (request_id,)))
+
+
+def _dollars(cents: int) -> str:
+    return f"${cents / 100:,.2f}"
+
+
+def _check_refund(order_id: int, amount_cents: int, limits: RefundLimits,
+                  override: PolicyOverride | None) -> None:
+    figures = limits.as_dict()
+    if type(amount_cents) is not int or amount_cents < 1:
+        raise WriteRefused(f"a refund must be at least $0.01, not {amount_cents!r} cents",
+                           figures)
+    asked = _dollars(amount_cents)
+    quote = limits.quote  # never more than is left of what was paid
+    if override is None and amount_cents > quote.allowed_cents:
+        raise WriteRefused(
+            f"refund of {asked} on order {order_id} exceeds what the policy allows "
+            f"({_dollars(quote.allowed_cents)}: {quote.reason})", figures)
+    if amount_cents > limits.left_cents:
+        raise WriteRefused(
+            f"a refund of {asked} on order {order_id} is more than is left of what was paid "
+            f"({_dollars(limits.left_cents)} of {_dollars(limits.paid_cents)}; "
+            f"{_dollars(limits.refunded_cents)} refunded already)", figures)

@@ -16,7 +16,7 @@ from agentcore.escalations import (
     QueueError,
     tool_act,
 )
-from agentcore.shop_tools import shop_registry
+from agentcore.shop_tools import recorded_write, shop_registry, write_limits
 from agentcore.storage import Store
 from agentcore.validator import Validator
 from tests.agentcore.scripted_llm import ScriptedLLM, final, tool_call
@@ -41,9 +41,10 @@ class Desk:
         self.queue = self.queue_over(self.engine.store)
 
     def queue_over(self, store: Store, rerun=None) -> EscalationQueue:
+        shop = self.engine.shop
         return EscalationQueue(store, self.clock, rerun=rerun or self.engine.submit,
-                               act=tool_act(shop_registry(), self.engine.shop, timeout_s=5),
-                               shop=self.engine.shop)
+                               act=tool_act(shop_registry(), shop, timeout_s=5), shop=shop,
+                               recorded=recorded_write(shop), limits=write_limits(shop))
 
     def refundable_order(self) -> dict:
         """A delivered order inside its refund window, with money left to refund."""
@@ -179,9 +180,14 @@ async def test_get_shows_the_whole_context_an_operator_needs(desk):
     names = [s.name for s in shown.spans]
     assert names[:4] == ["guard", "accept", "cache", "route"] and "llm[1]" in names
     assert shown.pending_action.tool == "issue_refund"
-    assert shown.pending_action.arguments["amount"] == 5000
+    assert shown.pending_action.arguments["amount"] == order["allowed_cents"] / 100
+    assert shown.pending_action.requested["amount"] == 5000
     assert shown.pending_action.allowed["allowed_cents"] == order["allowed_cents"]
     assert shown.pending_status is PendingStatus.WAITING
+    # What bounds the write now, side by side for the operator.
+    assert shown.limits["allowed_cents"] == order["allowed_cents"]
+    assert shown.limits["paid_cents"] >= shown.limits["allowed_cents"]
+    assert shown.limits["refunded_cents"] == 0
     assert any("exceeds what the policy allows" in e for e in shown.errors)
     assert shown.outcome["status"] == "escalated" and shown.outcome["route"] == "llm"
 
@@ -277,7 +283,8 @@ async def test_approval_with_bad_arguments_does_nothing_and_says_why(desk):
         await desk.queue.approve(item, "alice", {"order_id": order["id"], "amount": -5,
                                                  "reason": "x"})
     shown = await desk.queue.get(item)
-    assert shown.pending_status is PendingStatus.WAITING
+    assert shown.pending_status is PendingStatus.FAILED  # still to approve (as edited) or deny
+    assert "amount" in shown.pending_result["error"]
     assert desk.refunds_of(shown.request_id) == []
 
 
@@ -421,7 +428,7 @@ async def test_states_and_claims_survive_a_restart(settings):
     try:
         kept = await second.queue.get(item)
         assert (kept.state, kept.claimed_by) == (EscalationState.CLAIMED, "alice")
-        assert kept.pending_action.arguments["amount"] == 5000
+        assert kept.pending_action.requested["amount"] == 5000
         assert (await second.queue.get(other)).state is EscalationState.RESOLVED
         with pytest.raises(QueueError, match="claimed by alice for another 200 s"):
             await second.queue.claim(item, "bob", lease_s=60)

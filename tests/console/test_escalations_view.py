@@ -23,6 +23,7 @@ from console.escalation_context import DRAFT_SAVE_MS
 from console.escalations_view import LATE_COLOUR, Column
 from console.feed import Column as FeedColumn
 from console.notifier import RecordingNotifier
+from tests.console.dialogs import answer, approve, press
 
 # Pays for the classify call and the first decide call (order, payments and refund
 # policy looked up, the quote computed) but not the next one, which would refund.
@@ -174,8 +175,17 @@ def test_claim_approve_reply_and_resolve_from_the_keyboard(desk, tight, run_asyn
     assert "Ctrl+Shift+A" in panel.act_approve.toolTip()
 
     qtbot.keyClick(window.escalations.view, Qt.Key.Key_A, CTRL_SHIFT)
-    # While it runs nothing else can be pressed: a second approval can't slip in.
-    assert not any(a.isEnabled() for a in panel.actions_in_order)
+    # Asked first, with the figures side by side; Cancel does nothing.
+    said = answer(qtbot, "Cancel")
+    assert "Paid: <b>$49.99</b>" in said and "Policy allows: <b>$49.99</b>" in said
+    qtbot.waitUntil(panel.running.done, timeout=15_000)
+    with sqlite3.connect(tight.shop_path) as shop:
+        assert shop.execute("SELECT COUNT(*) FROM refunds WHERE request_id = ?",
+                            (refund.request_id,)).fetchone() == (0,)
+    press(qtbot, window, "Ctrl+Shift+A")
+    # While it asks and runs nothing else can be pressed: a second approval can't slip in.
+    qtbot.waitUntil(lambda: not any(a.isEnabled() for a in panel.actions_in_order))
+    answer(qtbot, "Approve")
     qtbot.waitUntil(panel.running.done, timeout=15_000)
     assert panel.act_resolve.isEnabled()
     assert "approved" in panel.pending.text.text()
@@ -231,8 +241,8 @@ def test_refusals_are_messages_not_tracebacks(desk, tight, run_async, qtbot):
     key(qtbot, window, "Ctrl+Shift+C")
     panel.pending.arg_edits["amount"].setText("-5")  # a bad edit: refused, nothing refunded
     key(qtbot, window, "Ctrl+Shift+A")
-    assert "issue_refund was not done" in panel.message.text()
-    assert "issue_refund was not done" in window.statusBar().currentMessage()
+    assert "Can't approve issue refund -$5.00" in panel.message.text()
+    assert "at least $0.01" in window.statusBar().currentMessage()
     key(qtbot, window, "Ctrl+Shift+D")  # deny without a reason
     assert "reason for denying must not be empty" in panel.message.text()
     panel.note.setText("the customer withdrew the request")
@@ -285,7 +295,7 @@ def test_a_claim_survives_a_restart_until_its_lease_ends(make_console, tight, cl
     first.window.escalations.select_next()
     qtbot.waitUntil(lambda: panel.item is not None)
     run_async(panel.claim())
-    run_async(panel.approve())
+    approve(qtbot, first.window)
     make_console.close(first)
 
     clock.advance(100)
@@ -392,7 +402,7 @@ def test_each_item_shows_its_own_refund_and_an_edit_survives_a_reload(
     panel.pending.arg_edits["amount"].setText("10")
     run_async(panel.reload())  # as after any change to the item
     assert panel.pending.arg_edits["amount"].text() == "10"
-    key(qtbot, window, "Ctrl+Shift+A")
+    approve(qtbot, window)
     assert panel.pending.arg_edits["amount"].text() == "10"  # as approved
     with sqlite3.connect(tight.shop_path) as shop:
         assert shop.execute("SELECT amount_cents FROM refunds WHERE request_id = ?",
