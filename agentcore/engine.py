@@ -21,7 +21,13 @@ import yaml
 from agentcore.agent_loop import AgentLoop, LoopResult
 from agentcore.cache import AnswerCache, llm_tags, rule_tags
 from agentcore.clock import Clock, SystemClock
-from agentcore.errors import NoDeterministicAnswer, RuleError, SettingsError
+from agentcore.errors import (
+    DuplicateRequest,
+    NeedsCustomer,
+    NoDeterministicAnswer,
+    RuleError,
+    SettingsError,
+)
 from agentcore.escalations import EscalationQueue, tool_act
 from agentcore.events import (
     BreakerChanged,
@@ -95,13 +101,14 @@ class Engine:
         self._loop: AgentLoop | None = None  # built on first slow-path request
         self._retired: list[AgentLoop] = []  # replaced by apply_settings, closed at the end
         self._prompts = Prompts.load(settings.resources_dir)
-        self.ladder = Ladder(lambda: self.router, shop,
-                             load_static_answers(settings.resources_dir), self.cache)
+        static_answers = load_static_answers(settings.resources_dir)
+        self._sign_in = static_answers["sign_in"]
+        self.ladder = Ladder(lambda: self.router, shop, static_answers, self.cache)
         # An operator's approval runs the same idempotent tool the agent would have,
         # held to the same policy at the write.
         timeout_s = settings.loop.tool_timeout_s
         self.escalations = EscalationQueue(
-            self.store, self.clock, rerun=self.submit, shop=shop,
+            self.store, self.clock, rerun=self.rerun, shop=shop,
             act=tool_act(self._tools, shop, timeout_s=timeout_s),
             recorded=recorded_write(shop), limits=write_limits(shop),
             approval_window_s=2 * timeout_s + 30)
@@ -187,6 +194,15 @@ class Engine:
     # -- the pipeline --------------------------------------------------------
 
     async def submit(self, request: Request) -> Outcome:
+        """Answers a new request. One whose id was used before is rejected ("duplicate
+        id") and nothing on disk changes: a reused id never overwrites history."""
+        return await self._submit(request, again=False)
+
+    async def rerun(self, request: Request) -> Outcome:
+        """Answers again a request already on disk (a hand-back, a resume)."""
+        return await self._submit(request, again=True)
+
+    async def _submit(self, request: Request, *, again: bool) -> Outcome:
         started = self.clock.monotonic()
         if not request.received_at:
             request.received_at = self.clock.now()
@@ -199,8 +215,12 @@ class Engine:
             span.attributes["verdict"] = verdict.reason or "accepted"
         if verdict.reason is not None:
             return self._reject(request, verdict.reason, verdict.message, trace, started)
-        with trace.span("accept"):
-            self.store.accept(request)
+        try:
+            with trace.span("accept"):
+                self.store.accept(request, again=again)
+        except DuplicateRequest as exc:
+            return self._reject(request, "duplicate id", str(exc), trace, started,
+                                recorded=False)
         bus.publish(RequestAccepted(request))
         try:
             outcome = await self._answer(request, verdict.text, trace, started)
@@ -243,6 +263,11 @@ class Engine:
             with trace.span("template", rule=match.rule.id) as span:
                 try:
                     answer = router.answer(match, context)
+                except NeedsCustomer as exc:  # nobody's records for nobody: ask who it is
+                    span.attributes["fallthrough"] = str(exc)
+                    return Outcome(request, Route.RULE, Status.ANSWERED,
+                                   answer=self._sign_in, intent=match.rule.intent,
+                                   rule_id=match.rule.id, spans=trace.spans)
                 except NoDeterministicAnswer as exc:
                     fallthrough = f"rule {match.rule.id} could not answer: {exc}"
                     span.attributes["fallthrough"] = str(exc)
@@ -304,15 +329,22 @@ class Engine:
                        errors=[f"{reason}: {detail}"], escalation_reason=reason)
 
     def _reject(self, request: Request, reason: str, message: str, trace: Trace,
-                started: float) -> Outcome:
+                started: float, *, recorded: bool = True) -> Outcome:
+        """`recorded`: the rejection is kept on disk, unless its id belongs to another
+        request (a duplicate, or a rejected one reusing an id), whose record stays."""
         outcome = Outcome(request, Route.GUARD, Status.REJECTED, answer=message,
                           spans=trace.spans, errors=[f"rejected: {reason}"])
         outcome.latency_ms = (self.clock.monotonic() - started) * 1000
-        self.store.accept(request, Status.REJECTED)
-        self.store.finish(outcome)
+        if recorded:
+            try:
+                self.store.accept(request, Status.REJECTED)
+            except DuplicateRequest as exc:
+                outcome.errors.append(f"not recorded: {exc}")
+            else:
+                self.store.finish(outcome)
         self.bus.publish(RequestRejected(outcome))
         return outcome
 
     async def resume(self) -> list[Outcome]:
         """Answers every request a crash left accepted but unfinished."""
-        return [await self.submit(r) for r in self.store.unfinished()]
+        return [await self.rerun(r) for r in self.store.unfinished()]

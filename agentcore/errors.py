@@ -32,6 +32,10 @@ class RuleError(UserFacingError):
         self.reason = reason
 
 
+class DuplicateRequest(UserFacingError):
+    """A request arrived with an id another request already has."""
+
+
 class StorageError(AgentError):
     """SQLite failed underneath us (disk full, locked, corrupt)."""
 
@@ -74,3 +78,8 @@ class UnknownToolError(ToolError):
 
 class NoDeterministicAnswer(AgentError):
     """A rule matched but its handler cannot answer (e.g. unknown order): use the LLM."""
+
+
+class NeedsCustomer(NoDeterministicAnswer):
+    """The answer is someone's records and the request names no customer: nobody's
+    records are shown; the customer is asked who they are."""

@@ -4,8 +4,10 @@ A handler does at most a couple of primary-key reads and some string
 formatting, so a rule answer costs microseconds plus the SQLite read. When it
 cannot answer deterministically (no customer, an unknown or foreign order) it
 raises `NoDeterministicAnswer` and the engine hands the request to the LLM
-rather than guessing. Each spec lists the variables it returns, so the router
-can refuse a template that uses one it does not.
+rather than guessing; with no customer at all (`NeedsCustomer`) the engine asks
+who is writing, as the LLM path would, without spending a call on it. Each
+spec lists the variables it returns, so the router can refuse a template that
+uses one it does not.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from agentcore.errors import NoDeterministicAnswer
+from agentcore.errors import NeedsCustomer, NoDeterministicAnswer
 from agentcore.shop.repository import Shop
 
 
@@ -58,7 +60,7 @@ def day(iso: str | None) -> str:
 
 def _customer_id(ctx: HandlerContext) -> int:
     if ctx.customer_id is None:
-        raise NoDeterministicAnswer("the answer is per customer and the request has no customer")
+        raise NeedsCustomer("the answer is per customer and the request has no customer")
     return ctx.customer_id
 
 

@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from agentcore.errors import StorageError
+from agentcore.errors import DuplicateRequest, StorageError
 from agentcore.models import Outcome, Request, Status
 from agentcore.sqlite_tx import transaction
 
@@ -318,13 +318,28 @@ class Store:
 
     # -- requests and outcomes ----------------------------------------------
 
-    def accept(self, request: Request, status: Status | None = None) -> None:
-        """Records a request before any work on it starts ('accepted')."""
-        self._write([(
-            "INSERT OR REPLACE INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (request.id, storable(request.text), _storable_id(request.customer_id),
-             storable(request.channel),
-             request.received_at, str(status or "accepted"), request.note))])
+    def accept(self, request: Request, status: Status | None = None, *,
+               again: bool = False) -> None:
+        """Records a request before any work on it starts ('accepted').
+
+        An id is used once: DuplicateRequest when it is taken, so a reused id never
+        overwrites a request, its outcome or an operator's reply. `again` is a re-run
+        of that same request (a hand-back, a resume): its row is marked accepted."""
+        row = (request.id, storable(request.text), _storable_id(request.customer_id),
+               storable(request.channel), request.received_at, str(status or "accepted"),
+               request.note)
+        try:
+            with transaction(self.conn):
+                if again and self.conn.execute(
+                        "UPDATE requests SET status = 'accepted', note = ? WHERE id = ?",
+                        (request.note, request.id)).rowcount == 1:
+                    return
+                self.conn.execute("INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+        except sqlite3.IntegrityError:
+            raise DuplicateRequest(f"request id {request.id!r} was already used; a request "
+                                   "needs an id of its own") from None
+        except sqlite3.Error as exc:
+            raise StorageError(f"write to {self.path} failed: {exc}") from exc
 
     def finish(self, outcome: Outcome) -> None:
         """Records the outcome, its spans and any escalation, in one transaction."""

@@ -42,7 +42,7 @@ class Desk:
 
     def queue_over(self, store: Store, rerun=None) -> EscalationQueue:
         shop = self.engine.shop
-        return EscalationQueue(store, self.clock, rerun=rerun or self.engine.submit,
+        return EscalationQueue(store, self.clock, rerun=rerun or self.engine.rerun,
                                act=tool_act(shop_registry(), shop, timeout_s=5), shop=shop,
                                recorded=recorded_write(shop), limits=write_limits(shop))
 
@@ -391,7 +391,7 @@ async def test_a_hand_back_cut_short_by_a_crash_is_finished_on_resume(settings):
     await first.queue.claim(item, "alice", lease_s=300)
 
     async def dies_once_on_disk(request: Request):
-        first.engine.store.accept(request)  # the re-run started, then the process died
+        first.engine.store.accept(request, again=True)  # the re-run started, then it died
         raise _Crash
 
     queue = first.queue_over(first.engine.store, rerun=dies_once_on_disk)
