@@ -27,9 +27,17 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 async def _replay(args: argparse.Namespace) -> int:
     from agentcore.engine import Engine
-    from agentcore.replay import load_corpus, replay
+    from agentcore.replay import read_corpus, replay
 
-    rows = load_corpus(Path(args.corpus))[: args.limit or None]
+    corpus = read_corpus(Path(args.corpus), limit=args.limit or None)
+    for report in corpus.reports():  # before the replay: a wrong file shows at once
+        print(report, file=sys.stderr)
+    rows, skipped = corpus.rows, len(corpus.bad_lines)
+    bad_lines = f"{skipped} bad line{'s' * (skipped != 1)}"
+    if not rows:
+        print(f"nothing to replay: {corpus.path} holds no requests"
+              + (f", only {bad_lines}" if skipped else ""), file=sys.stderr)
+        return 1
     engine = Engine(_settings(args))
     try:
         started = time.perf_counter()
@@ -42,8 +50,11 @@ async def _replay(args: argparse.Namespace) -> int:
     print(f"\nreplayed {len(outcomes)} of {len(rows)} requests in {elapsed:.1f} s "
           f"({len(outcomes) / elapsed:.0f} req/s) against "
           f"{engine.settings.llm.base_url or 'the mock LLM'}")
+    if skipped:
+        print(f"skipped {bad_lines} of {corpus.path}, each named on stderr")
     print(metrics.summary())
-    return 0 if len(outcomes) == len(rows) else 1
+    # Success only if every line was replayed: a skipped line is one that was not.
+    return 0 if len(outcomes) == len(rows) and not skipped else 1
 
 
 async def _ask(args: argparse.Namespace) -> int:

@@ -1,14 +1,16 @@
 """The guard: the first stage, which every request passes or is turned away at.
 
 It rejects what no stage should see (empty, huge, binary), rate-limits each
-customer, and normalises the text the router matches (NFKC, lowercase,
-whitespace collapsed). Rejections carry a reason a person can read.
+customer (and anonymous traffic as one shared customer), and normalises the text
+the router matches (NFKC, lowercase, whitespace collapsed). Rejections carry a
+reason a person can read.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from agentcore.clock import Clock
@@ -20,6 +22,13 @@ from agentcore.settings import GuardSettings
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _MAX_CUSTOMER_ID = 2**63  # SQLite's INTEGER range
 _SUSPICIOUS = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffd]")
+
+# Customers whose buckets are kept (some 30 MB); past it the least recently seen is
+# forgotten and comes back with a full bucket. Only the least recently seen: a
+# customer still sending moves to the back with every request, refused ones too, so
+# forgetting one still limited takes this many other customers' requests since its
+# last, and whoever sends those already holds that many full buckets.
+MAX_TRACKED_CUSTOMERS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +46,14 @@ class Guard:
     def __init__(self, settings: GuardSettings, clock: Clock) -> None:
         self.settings = settings
         self.clock = clock
-        self._buckets: dict[int, tuple[float, float]] = {}  # customer -> (tokens, at)
+        # customer -> (tokens, at), least recently seen first
+        self._buckets: OrderedDict[int, tuple[float, float]] = OrderedDict()
+        self._anonymous: tuple[float, float] | None = None  # one bucket all of them share
+
+    @property
+    def tracked_customers(self) -> int:
+        """How many customers' buckets are held (at most `MAX_TRACKED_CUSTOMERS`)."""
+        return len(self._buckets)
 
     def check(self, text: object, customer_id: int | None) -> Verdict:
         if not isinstance(text, str):
@@ -56,24 +72,45 @@ class Guard:
         normalised = normalise(text)
         if not normalised:
             return _rejected("empty", "Your message was empty. How can we help?")
-        if customer_id is not None and not self._take_token(customer_id):
+        if customer_id is None:
+            if not self._take_anonymous_token():
+                return _rejected("rate limited", "We are receiving more messages without an "
+                                                 "account than we can answer; please sign in "
+                                                 "or try again in a minute.")
+        elif not self._take_token(customer_id):
             return _rejected("rate limited", "You are sending messages faster than we can "
                                              "answer them; please wait a minute.")
         return Verdict(text=normalised)
 
     def _take_token(self, customer_id: int) -> bool:
         """A token bucket per customer: `rate_per_minute` sustained, same-size bursts."""
-        rate = self.settings.rate_per_minute
-        now = self.clock.monotonic()
-        tokens, at = self._buckets.get(customer_id, (float(rate), now))
-        tokens = min(float(rate), tokens + (now - at) * rate / 60.0)
-        if len(self._buckets) > 100_000:  # bound memory: forget idle customers
-            self._buckets.clear()
-        if tokens < 1.0:
-            self._buckets[customer_id] = (tokens, now)
-            return False
-        self._buckets[customer_id] = (tokens - 1.0, now)
-        return True
+        buckets = self._buckets
+        taken, bucket = _take(buckets.get(customer_id), self.settings.rate_per_minute,
+                              self.clock)
+        buckets[customer_id] = bucket
+        buckets.move_to_end(customer_id)  # a refused request counts as seen: still flooding
+        if len(buckets) > MAX_TRACKED_CUSTOMERS:
+            buckets.popitem(last=False)
+        return taken
+
+    def _take_anonymous_token(self) -> bool:
+        """Anonymous requests can't be told apart, so they share one bucket: a flood of
+        them is limited without touching any customer's."""
+        taken, self._anonymous = _take(self._anonymous, self.settings.anonymous_rate_per_minute,
+                                       self.clock)
+        return taken
+
+
+def _take(bucket: tuple[float, float] | None, rate: int,
+          clock: Clock) -> tuple[bool, tuple[float, float]]:
+    """Takes a token from a bucket of (tokens, at) refilling at `rate` a minute up to
+    `rate` (None: one never used, full); whether it had one, and the bucket after."""
+    now = clock.monotonic()
+    tokens, at = bucket or (float(rate), now)
+    tokens = min(float(rate), tokens + (now - at) * rate / 60.0)
+    if tokens < 1.0:
+        return False, (tokens, now)
+    return True, (tokens - 1.0, now)
 
 
 def normalise(text: str) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +19,88 @@ from agentcore.models import Outcome, Request
 log = logging.getLogger("agentcore.replay")
 
 
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """A line of a corpus that is not a request: reported with its reason and skipped."""
+
+    number: int  # from 1, blank lines counted, as an editor shows it
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Corpus:
+    path: Path
+    rows: list[dict[str, Any]]
+    bad_lines: list[BadLine]
+
+    def reports(self) -> list[str]:
+        """One line per bad line, in the `file:line: reason` form editors jump to."""
+        return [f"{self.path}:{bad.number}: {bad.reason}" for bad in self.bad_lines]
+
+
+def read_corpus(path: Path, limit: int | None = None) -> Corpus:
+    """The requests of a JSONL file, one object a line (blank lines ignored), and the
+    lines that are not one; `limit` stops reading after that many requests.
+
+    Only the line's shape is checked here: a text that is not a string or a customer
+    id that is not one is left to the guard, which turns it away with a reason and
+    records it, as it would the same request arriving live; a replay exists to show
+    what the agent does with its traffic, bad traffic included."""
+    rows: list[dict[str, Any]] = []
+    bad_lines: list[BadLine] = []
+    with path.open("rb") as fh:  # bytes: one line that is not UTF-8 spoils only itself
+        for number, raw in enumerate(fh, 1):
+            if limit is not None and len(rows) >= limit:
+                break
+            parsed = _parse_line(raw, first=number == 1)
+            if isinstance(parsed, str):
+                bad_lines.append(BadLine(number, parsed))
+            elif parsed is not None:
+                rows.append(parsed)
+    return Corpus(path, rows, bad_lines)
+
+
 def load_corpus(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from None
-    return rows
+    """The requests of a corpus for the console and the bench: bad lines are logged
+    and skipped (the CLI reports them itself, through `read_corpus`)."""
+    corpus = read_corpus(path)
+    for report in corpus.reports():
+        log.warning("%s; skipped", report)
+    return corpus.rows
+
+
+def _parse_line(raw: bytes, *, first: bool) -> dict[str, Any] | str | None:
+    """The request on one line, None for a blank line, or why the line is not one."""
+    try:
+        line = raw.decode("utf-8-sig" if first else "utf-8")  # an editor's BOM is no error
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text (byte {exc.start + 1})"
+    line = line.rstrip("\r\n")  # or a line cut short is "wrong at column 1" (of the next)
+    if not line.strip():
+        return None
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"not JSON ({exc.msg} at column {exc.colno})"
+    except ValueError:  # an integer of more digits than Python converts (CVE-2020-10735)
+        return "not JSON this program can read (a number with too many digits)"
+    except RecursionError:
+        return "not JSON this program can read (nested too deeply)"
+    if not isinstance(row, dict):
+        return f"not a JSON object ({_json_kind(row)})"
+    channel = row.get("channel", "chat")
+    if not isinstance(channel, str):  # the guard does not judge it; later stages take it as text
+        return f"channel is not a string ({_json_kind(channel)})"
+    return row
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    kinds: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
+    return kinds.get(type(value), "a number")
 
 
 def to_request(row: dict[str, Any]) -> Request:

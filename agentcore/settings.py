@@ -93,6 +93,8 @@ class LoopSettings(_Model):
 class GuardSettings(_Model):
     max_chars: int = Field(4000, ge=16, description="longer requests are rejected")
     rate_per_minute: int = Field(120, ge=1, description="requests per customer per minute")
+    anonymous_rate_per_minute: int = Field(
+        1200, ge=1, description="requests per minute without a customer, all of them together")
 
 
 class MockSettings(_Model):

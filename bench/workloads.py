@@ -46,6 +46,7 @@ def bench_settings(data_dir: Path) -> Settings:
     settings = Settings(data_dir=data_dir, resources_dir=REPO_ROOT / "resources")
     settings.llm.classify = None  # decide only: two turns, three tools, like the baseline
     settings.guard.rate_per_minute = 10_000_000
+    settings.guard.anonymous_rate_per_minute = 10_000_000
     # The bench measures the engine, not a provider's quota: no LLM rate limits.
     settings.resilience.rate_limit.requests_per_minute = None
     settings.resilience.rate_limit.tokens_per_minute = None

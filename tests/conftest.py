@@ -51,6 +51,7 @@ def recorded_template(tmp_path_factory: pytest.TempPathFactory, shop_template: P
     shutil.copy(shop_template, data / "shop.sqlite")
     settings = Settings(data_dir=data, resources_dir=REPO / "resources")
     settings.guard.rate_per_minute = 1_000_000  # every corpus request is answered, none throttled
+    settings.guard.anonymous_rate_per_minute = 1_000_000
     return record_corpus(settings)
 
 

@@ -79,3 +79,33 @@ def test_a_dead_endpoint_gives_escalations_not_a_crash(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "replayed 60 of 60 requests" in result.stdout
     assert "llm unavailable" in result.stdout
+
+
+def test_bad_lines_are_named_and_skipped_and_the_good_ones_answered(tmp_path, mock_llm_url):
+    good = [{"text": "refund policy?", "customer_id": 115, "channel": "web"},  # a rule
+            {"text": "hey there", "customer_id": 75},  # a rule, the default channel
+            {"text": "can you email me a link to reset my password", "customer_id": 222},
+            {"text": "I have a problem", "customer_id": None}]  # the LLM, anonymous
+    lines = [json.dumps(good[0]), "[1, 2]", json.dumps(good[1]), '"text"', "42", "",
+             "null", json.dumps(good[2]), "{not json", json.dumps(good[3]),
+             json.dumps({"text": 42})]  # left to the guard: turned away with a reason
+    corpus = tmp_path / "mixed.jsonl"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data_dir = tmp_path / "data"
+    result = subprocess.run(
+        [sys.executable, "-m", "agentcore", "--data-dir", str(data_dir), "--base-url",
+         mock_llm_url, "replay", str(corpus), "--quiet"],
+        capture_output=True, text=True, cwd=REPO, env=child_env(tmp_path), timeout=300)
+    assert result.returncode == 1, result.stderr[-3000:]  # not every line was replayed
+    assert result.stderr.splitlines() == [
+        f"{corpus}:2: not a JSON object (a list)",
+        f"{corpus}:4: not a JSON object (a string)",
+        f"{corpus}:5: not a JSON object (a number)",
+        f"{corpus}:7: not a JSON object (null)",
+        f"{corpus}:9: not JSON (Expecting property name enclosed in double quotes at column 2)"]
+    assert "replayed 5 of 5 requests" in result.stdout
+    assert f"skipped 5 bad lines of {corpus}, each named on stderr" in result.stdout
+    assert "rejected: not text 1" in result.stdout
+    with sqlite3.connect(data_dir / "agent.sqlite") as conn:
+        stored = dict(conn.execute("SELECT text, status FROM requests"))
+    assert stored == {**{row["text"]: "answered" for row in good}, "42": "rejected"}
