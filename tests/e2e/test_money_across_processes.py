@@ -26,7 +26,7 @@ from agentcore.escalations import EscalationQueue, PendingStatus, QueueError, to
 from agentcore.shop_tools import recorded_write, shop_registry, write_limits
 from agentcore.storage import Store
 from tests.agentcore.scripted_llm import ScriptedLLM, tool_call
-from tests.e2e.money_worker import settings_for
+from bench.attack_worker import settings_for
 
 REPO = Path(__file__).resolve().parents[2]
 START_IN_S = 3.0  # both workers are up by then (an engine starts in well under a second)
@@ -36,7 +36,7 @@ WAIT_LIMIT_S = 120  # a bound against a stuck child, not a timing assertion
 def workers(*commands: list[str]) -> list[dict]:
     start = str(time.time() + START_IN_S)
     children = [subprocess.Popen(
-        [sys.executable, "-m", "tests.e2e.money_worker", command[0], command[1], start,
+        [sys.executable, "-m", "bench.attack_worker", command[0], command[1], start,
          *command[2:]], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for command in commands]
     seen = []
@@ -134,7 +134,7 @@ def test_an_approval_killed_between_the_write_and_its_record_reads_as_done(data)
     [order] = refundable_orders(data, 1)
     oid, _, allowed = order
     [item] = asyncio.run(_injections(data, [order]))
-    child = subprocess.run([sys.executable, "-m", "tests.e2e.money_worker", "approve-and-die",
+    child = subprocess.run([sys.executable, "-m", "bench.attack_worker", "approve-and-die",
                             str(data.data_dir), str(item)], cwd=REPO, capture_output=True,
                            text=True, timeout=WAIT_LIMIT_S)
     assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]

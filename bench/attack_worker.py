@@ -1,4 +1,5 @@
-"""A second process for the money tests: `python -m tests.e2e.money_worker CMD ...`.
+"""A second process for the money attacks, in tests/e2e and bench/attack_bench:
+`python -m bench.attack_worker CMD ...`.
 
 Each command opens its own engine on a data folder another process uses too, waits
 for a shared start time (so the processes really overlap), acts, and prints what
