@@ -127,7 +127,7 @@ class SettingsDialog(QDialog):
         self._checking: asyncio.Future[Any] | None = None
         self._busy = False
         self._key_stored = False  # read from the keyring on open and after changes, not per key
-        self._keyring = BackendSafety(True, "", "")  # the same; read with the key's status
+        self._keyring = BackendSafety(True, "", "")  # would it protect a key? read likewise
         self._endpoint: Settings | None = None  # only the endpoint fields, when valid
         self._action_error = ""  # why the last apply failed; kept until the next one
         self._build()
