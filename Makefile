@@ -2,25 +2,35 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# Two stamps: `make run` installs what the app needs, `make test` the dev extras on
+# top. The app never runs with test-only packages it did not ask for (a keyring
+# backend from a test dependency once took the operator's API key in plaintext).
+APP_STAMP := $(VENV)/.installed-app
+DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: run replay test lint bench data clean
 
-$(STAMP): pyproject.toml
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+$(APP_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $(APP_STAMP)
+
+$(DEV_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(DEV_STAMP)
 
 # The demo: the desktop console, with the mock LLM and the corpus replayed as traffic.
-run: $(STAMP)
+run: $(APP_STAMP)
 	$(PY) -m console
 
 # The same corpus replayed headless through the engine, with a summary at the end.
-replay: $(STAMP)
+replay: $(APP_STAMP)
 	$(PY) -m agentcore replay data/requests.jsonl --rate 50 --concurrency 8
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check agentcore console tests bench data
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy agentcore console
@@ -28,11 +38,11 @@ lint: $(STAMP)
 test: lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(PY) -m bench
 
 # Regenerates the committed corpus; the shop database is generated on demand.
-data: $(STAMP)
+data: $(APP_STAMP)
 	$(PY) data/generate.py
 
 clean:

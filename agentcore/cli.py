@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from agentcore.errors import UserFacingError
+from agentcore.redaction import install_log_redaction, redact
 from agentcore.settings import Settings
 
 
@@ -115,11 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    install_log_redaction()  # a safety net: texts are redacted where they enter already
     command = {"replay": _replay, "ask": _ask, "resume": _resume}[args.command]
     try:
         return asyncio.run(command(args))
     except (UserFacingError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(redact(f"error: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception:  # a bug: its traceback through the log, which redacts, not bare
+        logging.getLogger("agentcore.cli").exception("agentcore %s failed", args.command)
+        return 1

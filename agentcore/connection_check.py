@@ -6,7 +6,8 @@ where a server does not list models, falls back to a one-token chat call.
 openai's exceptions are translated here, at the boundary, into a
 `ConnectionReport` whose `kind` tells the failures apart: the endpoint is
 unreachable, the key was refused, a model does not exist. The API key is used
-for the call and never appears in a report or a log line.
+for the call and never appears in a report or a log line: it is registered with
+`agentcore.redaction` before the call, and every report's text is redacted.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from agentcore.credentials import KeyringCredentials
 from agentcore.errors import SettingsError
+from agentcore.redaction import redact, register_secret
 from agentcore.settings import LLMSettings, Settings
 
 if TYPE_CHECKING:
@@ -68,10 +70,11 @@ async def check_connection(llm: LLMSettings, api_key: str | None, *,
     missing_key = bool(llm.base_url) and not api_key
     timeout = min(llm.request_timeout_s, MAX_CHECK_TIMEOUT_S)
     llm = llm.model_copy(update={"request_timeout_s": timeout})
+    register_secret(api_key)  # perhaps typed, not stored yet: a secret all the same
     try:
         client = (client_factory or default_client)(llm, api_key or _NO_KEY)
     except SettingsError as exc:
-        return ConnectionReport(False, "error", str(exc))
+        return ConnectionReport(False, "error", redact(str(exc)))
     models = [llm.decide.model] + ([llm.classify.model] if llm.classify else [])
     models = list(dict.fromkeys(models))  # one check per distinct model
     started = time.perf_counter()
@@ -88,8 +91,8 @@ async def check_connection(llm: LLMSettings, api_key: str | None, *,
         report = _translate(exc, where, timeout, llm.api_key_name, missing_key)
         if report is None:
             raise  # not an error of the endpoint: a bug, let it show
-        if api_key and api_key in report.message:  # an endpoint that echoes the key back
-            report = replace(report, message=report.message.replace(api_key, "***"))
+        # An endpoint may echo the key it refused; a library may quote a header.
+        report = replace(report, message=redact(report.message))
         log.info("connection check of %s failed: %s", where, report.kind)
         return report
     finally:

@@ -44,6 +44,7 @@ from agentcore.handlers import HandlerContext
 from agentcore.ladder import DEGRADABLE, Ladder, load_static_answers
 from agentcore.models import EscalationReason, Outcome, Request, Route, Status
 from agentcore.prompts import Prompts
+from agentcore.redaction import redact
 from agentcore.resilience import CircuitBreaker, ResilientLLM
 from agentcore.router import Router, Rule
 from agentcore.settings import Settings
@@ -325,8 +326,9 @@ class Engine:
 
     def _escalated(self, request: Request, trace: Trace, reason: EscalationReason,
                    detail: str) -> Outcome:
+        # `detail` may be any exception's text (the catch-all in `submit`).
         return Outcome(request, Route.LLM, Status.ESCALATED, spans=trace.spans,
-                       errors=[f"{reason}: {detail}"], escalation_reason=reason)
+                       errors=[redact(f"{reason}: {detail}")], escalation_reason=reason)
 
     def _reject(self, request: Request, reason: str, message: str, trace: Trace,
                 started: float, *, recorded: bool = True) -> Outcome:

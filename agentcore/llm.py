@@ -3,7 +3,8 @@
 Any OpenAI-compatible endpoint works (`base_url`); with none configured the
 in-process mock LLM is plugged into the SDK as its HTTP transport, so demos and
 tests run the same client code. openai's exceptions are translated here into
-`LLMError` with a `kind` the retry and degradation logic can act on.
+`LLMError` with a `kind` the retry and degradation logic can act on, their text
+redacted: an endpoint may quote the key it refused.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentcore.credentials import KeyringCredentials
 from agentcore.errors import LLMError, SettingsError
+from agentcore.redaction import redact, register_secret
 from agentcore.settings import Settings, StageModel
 
 if TYPE_CHECKING:
@@ -80,17 +82,20 @@ def build_client(settings: Settings, credentials: KeyringCredentials | None = No
     key = (credentials or KeyringCredentials()).get(llm.api_key_name)
     if not key:
         raise SettingsError(f"no API key in the keyring under {llm.api_key_name!r}")
+    register_secret(key)  # from now on no error text, log line or trace can carry it
     return openai.AsyncOpenAI(base_url=llm.base_url, api_key=key, max_retries=0,
                               timeout=timeout)
 
 
 def _translate(exc: Exception) -> LLMError:
+    """openai's error -> LLMError; every text the endpoint or the SDK wrote is redacted.
+    Raise it `from None`: the original still holds the unredacted text."""
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
         return LLMError("timeout", "the LLM did not answer in time")
     if isinstance(exc, openai.APIConnectionError):
-        return LLMError("connection", f"cannot reach the LLM endpoint: {exc}")
+        return LLMError("connection", redact(f"cannot reach the LLM endpoint: {exc}"))
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         retry_after = None
@@ -102,9 +107,9 @@ def _translate(exc: Exception) -> LLMError:
                 retry_after = None
         kind = {401: "auth", 403: "auth", 404: "not_found", 429: "rate_limited"}.get(
             status, "server" if status >= 500 else "bad_request")
-        return LLMError(kind, f"HTTP {status}: {exc.message}", status=status,
+        return LLMError(kind, redact(f"HTTP {status}: {exc.message}"), status=status,
                         retry_after=retry_after)
-    return LLMError("malformed", f"unreadable response: {exc}")
+    return LLMError("malformed", redact(f"unreadable response: {exc}"))
 
 
 class LLMClient:
@@ -136,7 +141,7 @@ class LLMClient:
         except self._openai_error as exc:
             raise _translate(exc) from None
         except (ValueError, TypeError) as exc:  # a body the SDK could not parse
-            raise LLMError("malformed", f"unreadable response: {exc}") from None
+            raise LLMError("malformed", redact(f"unreadable response: {exc}")) from None
         if not response.choices:
             raise LLMError("malformed", "the response has no choices")
         message = response.choices[0].message

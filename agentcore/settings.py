@@ -35,7 +35,10 @@ def default_settings_path() -> Path:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # A refused value is not quoted in the error: a settings file's base URL may hold
+    # a key pasted into it, and pydantic's elision could leave part of it showing.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True,
+                              hide_input_in_errors=True)
 
 
 class StageModel(_Model):

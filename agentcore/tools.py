@@ -17,8 +17,9 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model, model_validator
 
-from agentcore.errors import ToolArgumentsError, ToolError, UnknownToolError
+from agentcore.errors import ToolArgumentsError, ToolError, UnknownToolError, WriteRefused
 from agentcore.models import PolicyOverride
+from agentcore.redaction import redact
 from agentcore.shop.repository import Shop
 
 
@@ -162,5 +163,16 @@ class ToolRegistry:
                 result = await tool.fn(ctx, **arguments)
         except TimeoutError:
             raise ToolError(f"{name} timed out after {timeout:g} s") from None
+        except ToolError as exc:
+            # A tool's message goes to the LLM, the trace and an escalation's context,
+            # and its backend may have quoted a credential: cleaned once, here. Not
+            # chained: the original still holds the credential.
+            message = str(exc)
+            clean = redact(message)
+            if clean == message:
+                raise
+            if isinstance(exc, WriteRefused):  # still a refusal, with what bounds it
+                raise WriteRefused(clean, exc.limits, exc.offer) from None
+            raise ToolError(clean) from None
         json.dumps(result, default=str)  # a tool must return JSON-able data
         return result

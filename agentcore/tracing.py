@@ -13,6 +13,7 @@ from typing import Any
 
 from agentcore.clock import Clock
 from agentcore.models import Span
+from agentcore.redaction import redact
 
 
 class Trace:
@@ -32,7 +33,8 @@ class Trace:
         try:
             yield span
         except BaseException as exc:
-            span.error = f"{type(exc).__name__}: {exc}"
+            # Any exception, a library's included: its text may quote a credential.
+            span.error = redact(f"{type(exc).__name__}: {exc}")
             raise
         finally:
             self.finish(span)

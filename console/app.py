@@ -33,6 +33,7 @@ from PySide6.QtCore import QSettings, QTimer, qVersion
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from agentcore import Clock, Engine, KeyringCredentials, Settings, UserFacingError
+from agentcore.redaction import RedactingFilter, install_log_redaction, redact
 from agentcore.replay import load_corpus
 from agentcore.settings import REPO_ROOT, default_settings_path
 from console.bridge import EngineBridge
@@ -151,6 +152,7 @@ def freeze_startup_heap() -> None:
 
 def setup_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    install_log_redaction()  # a safety net: texts are redacted where they enter already
     # One line per HTTP call to the LLM drowns everything else at demo rates.
     for noisy in ("httpx", "httpx2", "openai"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
@@ -162,10 +164,12 @@ def _log_to_file(data_dir: Path) -> None:
     handler = logging.handlers.RotatingFileHandler(data_dir / "console.log", maxBytes=2_000_000,
                                                    backupCount=3, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
     logging.getLogger().addHandler(handler)
 
 
 def _fatal(title: str, message: str) -> int:
+    message = redact(message)  # any exception's text, shown in a box
     log.error("%s: %s", title, message)
     QMessageBox.critical(None, title, message)
     return 2

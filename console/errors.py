@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from agentcore import UserFacingError
+from agentcore.redaction import redact
 
 log = logging.getLogger("console.errors")
 
@@ -70,7 +71,7 @@ class ErrorReporter(QObject):
         try:
             if isinstance(exc, UserFacingError):
                 log.warning("%s: %s", where, exc)
-                self.user_error.emit(str(exc))
+                self.user_error.emit(redact(str(exc)))
                 return
             log.error("%s", where, exc_info=(type(exc), exc, tb or exc.__traceback__))
             self._show_bug(exc, tb or exc.__traceback__)
@@ -79,7 +80,8 @@ class ErrorReporter(QObject):
 
     def _show_bug(self, exc: BaseException, tb: TracebackType | None) -> None:
         self.bugs += 1
-        details = "".join(traceback.format_exception(type(exc), exc, tb))
+        # Shown to be copied into a bug report: no credential a message quoted with it.
+        details = redact("".join(traceback.format_exception(type(exc), exc, tb)))
         if self.box is None:
             self.box = QMessageBox(self.window)
             self.box.setIcon(QMessageBox.Icon.Critical)
@@ -87,7 +89,7 @@ class ErrorReporter(QObject):
             self.box.setStandardButtons(QMessageBox.StandardButton.Close)
             self.box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             self.box.finished.connect(self._box_closed)
-        summary = f"{type(exc).__name__}: {exc}"
+        summary = redact(f"{type(exc).__name__}: {exc}")
         more = f"\n\n({self.bugs} errors so far; the log has them all.)" if self.bugs > 1 else ""
         self.box.setText("The console hit an unexpected error and carried on.")
         self.box.setInformativeText(summary[:500] + more)

@@ -4,7 +4,9 @@ Every value is checked by the same pydantic models the engine loads (`Settings`)
 on every keystroke; a refusal is shown in red under its field and keeps Apply
 and OK disabled. The API key goes to the OS keyring through `KeyringCredentials`
 and nowhere else: it is not part of `Settings`, so neither the settings file
-nor the engine's database can hold it, and it is never logged.
+nor the engine's database can hold it, and it is never logged. Where the only
+keyring would keep it unencrypted (or not at all), the dialog says so beside
+the field and stores a key only once the operator ticks "Store it anyway".
 
 Apply hands the new settings to the running engine (`Engine.apply_settings`:
 switching between the mock and a real endpoint needs no restart), saves them
@@ -24,7 +26,9 @@ from typing import Any
 
 from pydantic import ValidationError
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -41,6 +45,7 @@ from PySide6.QtWidgets import (
 
 from agentcore import Engine, KeyringCredentials, Settings, UserFacingError
 from agentcore.connection_check import ConnectionReport, check_connection
+from agentcore.credentials import BackendSafety
 
 log = logging.getLogger("console.settings")
 
@@ -122,6 +127,7 @@ class SettingsDialog(QDialog):
         self._checking: asyncio.Future[Any] | None = None
         self._busy = False
         self._key_stored = False  # read from the keyring on open and after changes, not per key
+        self._keyring = BackendSafety(True, "", "")  # would it protect a key? read likewise
         self._endpoint: Settings | None = None  # only the endpoint fields, when valid
         self._action_error = ""  # why the last apply failed; kept until the next one
         self._build()
@@ -185,9 +191,19 @@ class SettingsDialog(QDialog):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.key_edit, 1)
         row.addWidget(self.forget_key_button)
+        # Shown only when the keyring would not protect a key: what it would do with
+        # one, and the operator's explicit way to store it there regardless.
+        self.keyring_warning = QLabel()
+        self.keyring_warning.setStyleSheet(WARNING_STYLE)
+        self.keyring_warning.setWordWrap(True)
+        self.keyring_warning.hide()
+        self.store_anyway = QCheckBox()
+        self.store_anyway.hide()
         holder = QWidget()
         holder.setLayout(row)
         form.addRow("API key", self._with_error("api_key", holder))
+        form.addRow(self.keyring_warning)
+        form.addRow(self.store_anyway)
 
     def _with_error(self, key: str, widget: QWidget) -> QWidget:
         label = QLabel()
@@ -215,6 +231,7 @@ class SettingsDialog(QDialog):
         for edit in self.edits.values():
             edit.textChanged.connect(self.validate)
         self.key_edit.textChanged.connect(self.validate)
+        self.store_anyway.toggled.connect(self.validate)
         self.forget_key_button.clicked.connect(self._forget_key)
         self.test_button.clicked.connect(self._start_check)
         self.apply_button.clicked.connect(lambda: self._start(self.apply()))
@@ -235,6 +252,10 @@ class SettingsDialog(QDialog):
         key_text = self.key_edit.text().strip()
         if any(ch.isspace() for ch in key_text):
             errors["api_key"] = "an API key has no spaces or line breaks"
+        key_usable = "api_key" not in errors  # testing it stores nothing: still allowed
+        if key_usable and key_text and not self._keyring.safe and not self.store_anyway.isChecked():
+            errors["api_key"] = (f"not stored: {self._keyring.name} would not protect it; "
+                                 f"tick \"Store it anyway\" to store it there regardless")
         self.refused = errors
         for key, label in self.errors.items():
             label.setText(errors.get(key, ""))
@@ -253,8 +274,9 @@ class SettingsDialog(QDialog):
         valid = settings is not None and not errors
         self.ok_button.setEnabled(valid and not self._busy)
         self.apply_button.setEnabled(valid and not self._busy)
-        self.test_button.setEnabled(self._endpoint is not None and "api_key" not in errors
+        self.test_button.setEnabled(self._endpoint is not None and key_usable
                                     and not self._busy)
+        self._fit_height()
         return settings if valid else None
 
     def _collect(self) -> tuple[dict[str, Any], dict[str, str]]:
@@ -284,6 +306,28 @@ class SettingsDialog(QDialog):
             "stored in the keyring; type to replace it" if self._key_stored
             else "none stored")
         self.forget_key_button.setEnabled(self._key_stored)
+        self._keyring = self._credentials.backend_safety()
+        unsafe = not self._keyring.safe
+        self.keyring_warning.setText(f"Not protected: {self._keyring.description}."
+                                     if unsafe else "")
+        self.store_anyway.setText(f"Store it anyway in {self._keyring.name} (not encrypted)")
+        self.keyring_warning.setVisible(unsafe)
+        self.store_anyway.setVisible(unsafe)
+        self.store_anyway.setChecked(False)  # insisting goes for one key, not for the next
+
+    def _fit_height(self) -> None:
+        # Wrapped messages need a height for their width, which a window's minimum size
+        # does not account for: the dialog grows to fit them instead of clipping them.
+        layout = self.layout()
+        if not self.isVisible() or layout is None:
+            return
+        needed = layout.heightForWidth(self.width())
+        if needed > self.height():
+            self.resize(self.width(), needed)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._fit_height()
 
     def _show_general(self, message: str) -> None:
         self.general_error.setText(message)
@@ -359,6 +403,7 @@ class SettingsDialog(QDialog):
         self.connection_report = report
         self.test_result.setStyleSheet(OK_STYLE if report.ok else ERROR_STYLE)
         self.test_result.setText(report.message)
+        self._fit_height()
         return report
 
     def done(self, result: int) -> None:

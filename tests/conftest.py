@@ -8,10 +8,10 @@ from pathlib import Path
 
 import keyring
 import pytest
-from keyrings.alt.file import PlaintextKeyring
 
 from agentcore.demo.shopgen import generate_shop
 from agentcore.settings import Settings
+from tests.keyring_backend import FileKeyring
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,8 +26,7 @@ def shop_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def test_keyring(tmp_path: Path):
     """A file keyring in the test's folder, so no test touches the OS keyring."""
-    backend = PlaintextKeyring()
-    backend.file_path = str(tmp_path / "keyring.cfg")
+    backend = FileKeyring(tmp_path / "keyring.json")
     previous = keyring.get_keyring()
     keyring.set_keyring(backend)
     yield backend

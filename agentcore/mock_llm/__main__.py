@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-malformed", type=float, default=0.0, help="share with invalid JSON")
     p.add_argument("--rate-unknown-tool", type=float, default=0.0,
                    help="share calling a tool that was not offered")
+    p.add_argument("--reject-key", action="store_true",
+                   help="refuse every request with a 401 quoting the key presented, as "
+                        "OpenAI does with a wrong key")
     p.add_argument("--seed", type=int, default=7, help="seed of the fault and latency draws")
     p.add_argument("--timeout-sleep", type=float, default=30.0,
                    help="seconds a timed-out request is held before the server hangs up")
@@ -42,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         _parser().error(str(exc))
     try:
-        server = MockServer(settings, port=args.port, timeout_sleep_s=args.timeout_sleep)
+        server = MockServer(settings, port=args.port, timeout_sleep_s=args.timeout_sleep,
+                            reject_key=args.reject_key)
         server.start()
     except OSError as exc:
         print(f"cannot listen on 127.0.0.1:{args.port}: {exc}", file=sys.stderr)

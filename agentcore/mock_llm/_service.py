@@ -16,7 +16,7 @@ from typing import Any
 
 from agentcore.mock_llm import _wire
 from agentcore.mock_llm.brain import MockBrain
-from agentcore.mock_llm.faults import FaultKind, FaultPlan
+from agentcore.mock_llm.faults import KEY_REJECTED, FaultKind, FaultPlan, key_rejected
 from agentcore.settings import MockSettings
 
 log = logging.getLogger("agentcore.mock_llm")
@@ -50,19 +50,29 @@ class CallStats:
 
 class MockService:
     def __init__(self, settings: MockSettings | None = None,
-                 brain: MockBrain | None = None, *, oversize_bytes: int = 0) -> None:
+                 brain: MockBrain | None = None, *, oversize_bytes: int = 0,
+                 reject_key: bool = False) -> None:
         self.settings = settings or MockSettings()
-        # A fault outside the seeded plan, so enabling it shifts no other draw: when
-        # set, every chat answer rambles on for this many characters after its content.
+        # Faults outside the seeded plan, so enabling them shifts no other draw: when
+        # set, every chat answer rambles on for this many characters after its content;
+        # every request is refused with a 401 that quotes the key presented.
         self.oversize_bytes = oversize_bytes
+        self.reject_key = reject_key
         self.brain = brain or MockBrain()
         self.plan = FaultPlan(self.settings)
         self.stats = CallStats()
         self._lock = threading.Lock()
 
-    def handle(self, method: str, path: str, raw: bytes) -> Reply:
+    def handle(self, method: str, path: str, raw: bytes,
+               authorization: str | None = None) -> Reply:
+        """`authorization` is the request's Authorization header, if it had one."""
         with self._lock:
             self.stats.requests += 1
+            if self.reject_key:
+                self.stats.faults[KEY_REJECTED] += 1
+        if self.reject_key:
+            status, body = key_rejected(authorization)
+            return Reply(status, body, dict(_JSON))
         route = path.rstrip("/")
         if route.startswith("/v1/"):
             route = route[3:]  # a base URL without /v1 works as well

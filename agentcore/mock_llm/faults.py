@@ -57,6 +57,19 @@ class Fault:
 
 OK = Fault(FaultKind.OK)
 
+KEY_REJECTED = "401"  # the stats key of a refused key (see `key_rejected`)
+
+
+def key_rejected(authorization: str | None) -> tuple[int, dict[str, Any]]:
+    """Status and body of OpenAI's answer to a wrong key, which quotes the key presented.
+
+    Outside the seeded plan (every request is refused, models included, as a real
+    provider does), so turning it on shifts no other draw. It is what a client
+    must never store, log or print: the key in an endpoint's error message."""
+    presented = (authorization or "").removeprefix("Bearer ").strip()
+    return 401, _wire.error_body(f"Incorrect API key provided: {presented}",
+                                 "invalid_request_error", "invalid_api_key")
+
 
 def _pick(u: float, rates: tuple[tuple[FaultKind, float], ...]) -> FaultKind:
     """The fault whose slice of [0, 1) holds `u`; slices are laid end to end."""

@@ -52,7 +52,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, raw: bytes) -> None:
         server = self.server
-        reply = server.service.handle(self.command, urlsplit(self.path).path, raw)
+        reply = server.service.handle(self.command, urlsplit(self.path).path, raw,
+                                      self.headers.get("Authorization"))
         if reply.timeout:
             # Hold the request past the client's timeout, then hang up without a reply.
             server.stopping.wait(server.timeout_sleep_s)
@@ -79,8 +80,10 @@ class MockServer:
     """The mock LLM served on 127.0.0.1; `port=0` lets the OS pick a free port."""
 
     def __init__(self, settings: MockSettings | None = None, *, brain: MockBrain | None = None,
-                 port: int = 0, timeout_sleep_s: float = 30.0, oversize_bytes: int = 0) -> None:
-        self.service = MockService(settings, brain, oversize_bytes=oversize_bytes)
+                 port: int = 0, timeout_sleep_s: float = 30.0, oversize_bytes: int = 0,
+                 reject_key: bool = False) -> None:
+        self.service = MockService(settings, brain, oversize_bytes=oversize_bytes,
+                                   reject_key=reject_key)
         self._requested_port = port
         self._timeout_sleep_s = timeout_sleep_s
         self._httpd: _Server | None = None

@@ -34,7 +34,8 @@ class MockLLMTransport(httpx2.MockTransport):
         return self.service.stats
 
     async def _handle(self, request: httpx2.Request) -> httpx2.Response:
-        reply = self.service.handle(request.method, request.url.path, request.content)
+        reply = self.service.handle(request.method, request.url.path, request.content,
+                                    request.headers.get("authorization"))
         delay = min(reply.delay_s, TIMEOUT_PAUSE_S) if reply.timeout else reply.delay_s
         if delay > 0:
             await asyncio.sleep(delay)

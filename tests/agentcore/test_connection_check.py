@@ -139,6 +139,20 @@ async def test_an_endpoint_that_echoes_the_key_does_not_get_it_into_the_report()
     assert KEY not in report.message and "***" in report.message
 
 
+@pytest.mark.parametrize(("key", "echo", "secret"), [
+    # A key of no recognisable shape, quoted URL-encoded: masked as the key being tested.
+    ("hunter2/local+key", "refused GET /v1/models?key=hunter2%2Flocal%2Bkey", "hunter2%2F"),
+    # A proxy in front quoting a credential of its own, not the key being tested.
+    (KEY, "proxy refused Authorization: Bearer prx-998877665544", "prx-998877665544"),
+    (KEY, "upstream https://svc:upstream-pass-1@10.0.0.2 failed", "upstream-pass-1"),
+])
+async def test_no_credential_an_endpoint_quotes_gets_into_the_report(key, echo, secret):
+    endpoint = Endpoint(lambda r: error(400, echo))
+    report = await check_connection(llm(), key, client_factory=endpoint.factory)
+    assert report.kind == "error" and "HTTP 400" in report.message
+    assert secret not in report.message and "***" in report.message
+
+
 async def test_without_a_key_a_reachable_endpoint_says_a_key_is_needed():
     endpoint = Endpoint(lambda r: model(r.url.path.rsplit("/", 1)[-1]))
     report = await check_connection(llm(), None, client_factory=endpoint.factory)

@@ -401,6 +401,22 @@ async def test_unknown_tool_fault_calls_a_tool_that_was_not_offered() -> None:
     assert names and not set(names) & set(TOOL_NAMES)
 
 
+async def test_a_rejected_key_is_a_401_quoting_the_key_on_every_route_as_openai_does() -> None:
+    """The fault the redaction tests rely on: over a loopback port, through the SDK."""
+    with MockServer(reject_key=True) as server:
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-wrong-0123456789",
+                                    max_retries=0)
+        async with client:
+            with pytest.raises(openai.AuthenticationError) as chat:
+                await decide(client, decide_messages("Where is my order 12345?"))
+            with pytest.raises(openai.AuthenticationError) as models:
+                await client.models.retrieve("gpt-4o")
+    for caught in (chat, models):
+        assert caught.value.status_code == 401 and caught.value.code == "invalid_api_key"
+        assert caught.value.body["message"] == "Incorrect API key provided: sk-wrong-0123456789"
+    assert server.stats.snapshot()["faults"] == {"401": 2}
+
+
 def test_fault_sequence_is_reproducible_from_the_seed() -> None:
     settings = MockSettings(rate_429=0.2, rate_5xx=0.2, rate_malformed=0.2, seed=11)
     plan_a, plan_b = FaultPlan(settings), FaultPlan(settings)

@@ -22,7 +22,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import keyring
 import pytest
+from keyring.backends import fail, null
 
 from agentcore import Engine, KeyringCredentials, Request, Route, Settings
 from agentcore.mock_llm import MockServer
@@ -91,8 +93,7 @@ def test_the_key_is_in_the_keyring_and_in_no_file_the_app_wrote(
     qloop.run_until_complete(engine.close())  # the database flushed and closed
 
     assert test_keyring.get_password("agent-console", "default") == KEY
-    keyring_file = Path(test_keyring.file_path)
-    assert base64.b64encode(KEY.encode()) in keyring_file.read_bytes()  # how it stores it
+    assert KEY.encode() in test_keyring.path.read_bytes()  # the search below would find it
 
     written = files_under(settings_path, engine.settings.data_dir)
     assert settings_path in written and engine.settings.engine_db in written
@@ -112,6 +113,86 @@ def test_forgetting_the_key_removes_it_from_the_keyring(qloop, dialog, test_keyr
     dialog.forget_key_button.click()
     assert test_keyring.get_password("agent-console", "default") is None
     assert not dialog.forget_key_button.isEnabled()
+
+
+# -- a keyring that would not protect the key ---------------------------------------
+
+LOCAL_SERVER = "http://localhost:8000/v1"  # applied, never called in these tests
+
+
+@pytest.fixture
+def unprotected(request, qtbot, engine, settings_path):
+    """The dialog opened where the only keyring keeps nothing (keyring's own `fail` or
+    `null` backend, as on a machine without a keyring service)."""
+    keyring.set_keyring(request.param())  # conftest's keyring fixture puts its own back
+    dialog = SettingsDialog(engine, settings_path, KeyringCredentials())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
+
+
+def test_a_protected_keyring_needs_no_warning_and_no_consent(dialog):
+    assert not dialog.keyring_warning.isVisible() and not dialog.store_anyway.isVisible()
+    type_into(dialog, "api_key", KEY)
+    assert "api_key" not in dialog.refused and dialog.apply_button.isEnabled()
+
+
+@pytest.mark.parametrize(("unprotected", "name"), [(fail.Keyring, "fail.Keyring"),
+                                                   (null.Keyring, "null.Keyring")],
+                         indirect=["unprotected"])
+def test_an_unprotected_keyring_is_named_beside_the_key_and_a_key_is_refused_unless_insisted(
+        qtbot, qloop, unprotected, engine, settings_path, name):
+    dialog = unprotected
+    warning = dialog.keyring_warning
+    assert warning.isVisible() and name in warning.text()
+    # Readable: the dialog makes room for the wrapped lines instead of clipping them.
+    qtbot.waitUntil(lambda: warning.height() >= warning.heightForWidth(warning.width()))
+    assert dialog.store_anyway.isVisible() and not dialog.store_anyway.isChecked()
+    assert dialog.store_anyway.text() == f"Store it anyway in {name} (not encrypted)"
+    assert dialog.apply_button.isEnabled()  # nothing typed, nothing to refuse
+
+    before = engine.settings
+    type_into(dialog, "llm.base_url", LOCAL_SERVER)
+    type_into(dialog, "api_key", KEY)
+    label = dialog.errors["api_key"]
+    assert label.isVisible() and label.text().startswith("not stored:")
+    assert name in label.text() and "Store it anyway" in label.text()
+    assert not dialog.apply_button.isEnabled() and not dialog.ok_button.isEnabled()
+    assert dialog.test_button.isEnabled()  # testing the key stores nothing
+    assert qloop.run_until_complete(dialog.apply()) is None  # refused even if called
+    # Nothing stored, nothing applied: the keyring was never asked (fail.Keyring would
+    # have said it cannot store), the engine keeps its endpoint, no file was written.
+    assert not dialog.general_error.isVisible()
+    assert engine.settings is before and not settings_path.exists()
+    assert dialog.key_edit.text() == KEY  # still the operator's to decide about
+
+
+@pytest.mark.parametrize("unprotected", [null.Keyring], indirect=True)
+def test_storing_anyway_in_an_unprotected_keyring_applies_once_ticked(
+        qloop, unprotected, engine, settings_path):
+    dialog = unprotected
+    type_into(dialog, "llm.base_url", LOCAL_SERVER)
+    type_into(dialog, "api_key", KEY)
+    dialog.store_anyway.click()
+    assert "api_key" not in dialog.refused and dialog.apply_button.isEnabled()
+    click(qloop, dialog, dialog.apply_button)
+    assert engine.settings.llm.base_url == LOCAL_SERVER
+    assert Settings.load(settings_path).llm.base_url == LOCAL_SERVER
+    assert dialog.key_edit.text() == ""  # handed to the keyring, which threw it away
+    assert not dialog.store_anyway.isChecked()  # consent was for that key, not the next
+
+
+@pytest.mark.parametrize("unprotected", [fail.Keyring], indirect=True)
+def test_storing_anyway_where_no_keyring_exists_says_it_could_not(qloop, unprotected, engine):
+    dialog = unprotected
+    before = engine.settings
+    type_into(dialog, "api_key", KEY)
+    dialog.store_anyway.click()
+    click(qloop, dialog, dialog.apply_button)
+    assert dialog.general_error.isVisible()
+    assert "the keyring could not store the key" in dialog.general_error.text()
+    assert KEY not in dialog.general_error.text()
+    assert engine.settings is before
 
 
 # -- bad values ---------------------------------------------------------------------

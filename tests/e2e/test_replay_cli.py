@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from keyrings.alt.file import PlaintextKeyring
+
+from tests.keyring_backend import FileKeyring
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "data" / "requests.jsonl"
@@ -33,12 +34,9 @@ def mock_llm_url():
 
 def child_env(tmp_path: Path) -> dict[str, str]:
     """The child's keyring: a file backend in the test's folder, holding a key."""
-    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "xdg"),
-               PYTHON_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring")
-    backend = PlaintextKeyring()
-    backend.file_path = str(tmp_path / "xdg" / "python_keyring" / backend.filename)
+    backend = FileKeyring(tmp_path / "keyring.json")
     backend.set_password("agent-console", "default", "sk-test-not-a-real-key")
-    return env
+    return dict(os.environ, XDG_DATA_HOME=str(tmp_path / "xdg"), **backend.child_env())
 
 
 def test_replay_of_the_corpus_accounts_for_every_request(tmp_path, mock_llm_url):
