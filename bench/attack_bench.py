@@ -234,8 +234,8 @@ async def _settle(tally: Tally, data: Path, orders: list[tuple[int, int, int, in
 async def two_processes_refund(tally: Tally, n_orders: int = 3) -> None:
     data, orders, _ = await _prepare(n_orders)
     for oid, cid, _, _ in orders:
-        _workers(["refund", str(data), str(oid), str(cid), "3"],
-                 ["refund", str(data), str(oid), str(cid), "3"])
+        await asyncio.to_thread(_workers, ["refund", str(data), str(oid), str(cid), "3"],
+                                ["refund", str(data), str(oid), str(cid), "3"])
     engine = await _settle(tally, data, orders)
     try:
         for oid, _, allowed, _ in orders:
@@ -248,7 +248,8 @@ async def two_processes_refund(tally: Tally, n_orders: int = 3) -> None:
 async def two_stations_approve(tally: Tally, n: int = 20) -> None:
     data, orders, items = await _prepare(n, per_order=1)
     ids = [str(i) for i in items]
-    _workers(["approve", str(data), "alice", "0", *ids], ["approve", str(data), "alice", "1", *ids])
+    await asyncio.to_thread(_workers, ["approve", str(data), "alice", "0", *ids],
+                            ["approve", str(data), "alice", "1", *ids])
     engine = await _settle(tally, data, orders)
     try:
         for item, (oid, _, allowed, _) in zip(items, orders, strict=True):
@@ -266,9 +267,9 @@ async def crash_mid_approval(tally: Tally, n: int = 3) -> None:
     operator trying to deny what was done."""
     data, orders, items = await _prepare(n, per_order=1)
     for item in items:
-        child = subprocess.run([sys.executable, "-m", "bench.attack_worker", "approve-and-die",
-                                str(data), str(item)], cwd=REPO, capture_output=True,
-                               timeout=300)
+        child = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "bench.attack_worker", "approve-and-die",
+                             str(data), str(item)], cwd=REPO, capture_output=True, timeout=300)
         if child.returncode != -signal.SIGKILL:
             raise RuntimeError(f"the approval was not killed: {child.stderr[-2000:]!r}")
     engine = await _settle(tally, data, orders)
@@ -291,7 +292,8 @@ ATTACKS: tuple[tuple[str, Callable[[Tally], Awaitable[None]]], ...] = (
     ("6 refund requests at once for one order (x10 orders)", concurrent_refunds),
     ("the same from two processes (3 + 3, x3 orders)", two_processes_refund),
     ('"$5,000" injection approved as proposed', lambda t: _approvals(t, _as_proposed)),
-    ("approval edited to $5,000, then $99,999 with an override", lambda t: _approvals(t, _edited_up)),
+    ("approval edited to $5,000, then $99,999 with an override",
+     lambda t: _approvals(t, _edited_up)),
     ("two escalations of one order, both approved", lambda t: _approvals(t, _as_proposed,
                                                                         per_order=2)),
     ("approval amounts 1e308, 1e-9, true, 19.999, -5, NaN, 0", lambda t: _approvals(

@@ -37,7 +37,7 @@ from agentcore.shop_tools import (
 )
 from agentcore.tools import Tool, ToolContext, ToolRegistry
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parent.parent
 
 
 def settings_for(data_dir: str) -> Settings:

@@ -89,8 +89,13 @@ def refund_quote(order: dict[str, Any], payments: list[dict[str, Any]],
     if days > window:
         return RefundQuote(oid, 0, f"delivered {days} days ago; the {policy['category']} "
                                    f"refund window is {window} days")
-    fee = round(remaining * float(policy.get("restocking_fee_pct", 0)) / 100)
+    # The fee is on what was paid, once: charged on what is left instead, a refund asked
+    # for again and again would hand back the fee a slice at a time.
+    fee = round(paid_cents(payments) * float(policy.get("restocking_fee_pct", 0)) / 100)
     why = f"within the {window}-day window"
     if fee:
         why += f", less a {policy['restocking_fee_pct']:g}% restocking fee"
-    return RefundQuote(oid, remaining - fee, why)
+    allowed = max(0, remaining - fee)
+    if fee and not allowed:
+        why += "; only the fee is left of what was paid"
+    return RefundQuote(oid, allowed, why)

@@ -27,9 +27,22 @@ def test_outside_the_window_nothing_is_refundable():
     assert quote.allowed_cents == 0 and "61 days ago" in quote.reason
 
 
-def test_earlier_refunds_are_subtracted():
+def test_earlier_refunds_are_subtracted_and_the_fee_is_kept_once():
     quote = refund_quote(order("delivered", refunded=4_000), PAID, ELECTRONICS, TODAY)
-    assert quote.allowed_cents == 5_400
+    assert quote.allowed_cents == 5_000  # $100 paid, less the $10 fee, less $40 refunded
+
+
+def test_asking_again_and_again_never_refunds_the_fee():
+    """The fee was once taken of what was left: each new request refunded 90 % of the
+    rest, and in the end nearly all of what was paid."""
+    refunded = 0
+    for _ in range(10):
+        allowed = refund_quote(order("delivered", refunded=refunded), PAID, ELECTRONICS,
+                               TODAY).allowed_cents
+        refunded += allowed
+    assert refunded == 9_000
+    last = refund_quote(order("delivered", refunded=refunded), PAID, ELECTRONICS, TODAY)
+    assert last.allowed_cents == 0 and "only the fee is left" in last.reason
 
 
 def test_unshipped_orders_refund_in_full_and_settled_ones_not_at_all():

@@ -25,8 +25,8 @@ from agentcore import Engine, FakeClock, Request, Settings
 from agentcore.escalations import EscalationQueue, PendingStatus, QueueError, tool_act
 from agentcore.shop_tools import recorded_write, shop_registry, write_limits
 from agentcore.storage import Store
-from tests.agentcore.scripted_llm import ScriptedLLM, tool_call
 from bench.attack_worker import settings_for
+from tests.agentcore.scripted_llm import ScriptedLLM, tool_call
 
 REPO = Path(__file__).resolve().parents[2]
 START_IN_S = 3.0  # both workers are up by then (an engine starts in well under a second)
