@@ -30,6 +30,10 @@ class RuleError(UserFacingError):
         self.reason = reason
 
 
+class EmptyRuleSetError(RuleError):
+    """A rule set to import leaves no rule enabled: it is taken only when asked for."""
+
+
 class StorageError(AgentError):
     """SQLite failed underneath us (disk full, locked, corrupt)."""
 
