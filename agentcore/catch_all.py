@@ -38,14 +38,14 @@ def catch_all_reason(regex: Any, pattern: str, *, uses_fragments: bool) -> str |
     if not all(regex.search(probe) for probe in _normalised_probes()):
         return None
     shown = pattern if len(pattern) <= _SHOWN else pattern[:_SHOWN - 1] + "…"
-    said = f"the pattern '{shown}'" + (" (its fragments filled in)" if uses_fragments else "")
+    said = f"the pattern '{shown}'" + (" (fragments filled in)" if uses_fragments else "")
     if regex.search("") is not None:
-        return (f"{said} matches every request, as it can match without reading a single "
-                "character: it would take over all traffic. Make at least one word required "
-                "(+ rather than *, no ? or empty alternative around it all)")
-    return (f"{said} matches every request (it matched gibberish, digits, punctuation and "
-            "an unrelated sentence): it would take over all traffic. Name the words a "
-            r"request must contain, e.g. \brefund\b")
+        return (f"{said} matches without reading a single character, so it would take over "
+                "all traffic. Make at least one word required (+ rather than *, no ? or "
+                "empty alternative around it all)")
+    return (f"{said} matches any text (gibberish, digits, punctuation, an unrelated "
+            "sentence), so it would take over all traffic. Name the words a request must "
+            r"contain, e.g. \brefund\b")
 
 
 @cache

@@ -31,7 +31,12 @@ class RuleError(UserFacingError):
 
 
 class EmptyRuleSetError(RuleError):
-    """A rule set to import leaves no rule enabled: it is taken only when asked for."""
+    """A rule set to import leaves no rule enabled: it is taken only when asked for.
+    `found` says what the file holds ("it has no rules"), for a question to ask."""
+
+    def __init__(self, rule_id: str, reason: str, *, found: str) -> None:
+        super().__init__(rule_id, reason)
+        self.found = found
 
 
 class StorageError(AgentError):

@@ -209,7 +209,7 @@ class RuleBook:
                     else "it has no rules")
             raise EmptyRuleSetError("(file)", f"{what}, so every request would leave the "
                                     "fast path for the LLM; check it is the file you meant, "
-                                    "and import it with allow_empty=True if so")
+                                    "and import it with allow_empty=True if so", found=what)
         return self.apply(rules, fragments, author=author, action="import",
                           summary=f"imported: {describe_change(self.engine.router.rules, rules)}")
 

@@ -317,7 +317,8 @@ class RulesView(QWidget):
         return True
 
     def _ask(self, title: str, text: str, reasons: list[str], go: str,
-             on_go: Callable[[], object]) -> None:
+             on_go: Callable[[], object], *,
+             cancelled: str = "Not applied: the live rules are unchanged.") -> None:
         def answered(then: Callable[[], object]) -> Callable[[], None]:
             def run() -> None:
                 self.confirmation = None
@@ -326,8 +327,7 @@ class RulesView(QWidget):
 
         self.confirmation = Confirmation(
             self, title=title, text=text, reasons=reasons, go=go, on_go=answered(on_go),
-            on_cancel=answered(lambda: self.state.setText(
-                "Not applied: the live rules are unchanged.")))
+            on_cancel=answered(lambda: self.state.setText(cancelled)))
         self.confirmation.open()
 
     def undo(self) -> None:
@@ -379,8 +379,11 @@ class RulesView(QWidget):
                                             allow_empty=allow_empty)
         except EmptyRuleSetError as exc:
             self._ask("Import an empty rule set?", f"Importing {name} would leave no rule "
-                      "enabled: every request would go to the LLM.", [exc.reason],
-                      "&Import anyway", lambda: self._import(name, text, allow_empty=True))
+                      "enabled: every request would go to the LLM.",
+                      [f"{exc.found.capitalize()}. A cut-short export looks like this: check "
+                       "it is the file you meant."],
+                      "&Import anyway", lambda: self._import(name, text, allow_empty=True),
+                      cancelled="Not imported: the live rules are unchanged.")
             return False
         except _REFUSALS as exc:
             self.state.setText(f"Not imported: {exc}")

@@ -64,7 +64,7 @@ def test_a_fragment_that_makes_everything_optional_is_refused_in_the_operators_w
         fragments):
     # {greeting} alone is all optional: expanded, it matches nothing at all.
     problem = check_pattern("^{greeting}", fragments)
-    assert problem is not None and "the pattern '^{greeting}' (its fragments filled in)" in problem
+    assert problem is not None and "the pattern '^{greeting}' (fragments filled in)" in problem
     assert fragments["salutation"][:20] not in problem  # never the expanded regex
 
 

@@ -456,10 +456,15 @@ def test_importing_a_file_with_no_rule_enabled_asks_first(view, qtbot, tmp_path,
     assert view.import_file(empty) is False
     box = asked(qtbot, view)
     assert "Importing empty.yaml would leave no rule enabled" in box.text()
+    found = ("It has no rules." if rules.startswith("rules: []")
+             else f"All {len(live.rules)} of its rules are disabled.")
+    assert box.informativeText().startswith(f"• {found}")
+    assert "allow_empty" not in box.informativeText()  # the core's words, not the operator's
     assert box.go_button.text() == "&Import anyway"
     qtbot.mouseClick(box.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.confirmation is None)
     assert engine.router is live and len(view.book.versions()) == 1
+    assert "Not imported" in view.state.text()
 
     view.import_file(empty)
     qtbot.mouseClick(asked(qtbot, view).go_button, Qt.MouseButton.LeftButton)
