@@ -471,3 +471,25 @@ def test_importing_a_file_with_no_rule_enabled_asks_first(view, qtbot, tmp_path,
     qtbot.waitUntil(lambda: engine.router is not live)
     assert len(engine.router) == 0  # no rule enabled: what the operator confirmed
     assert view.history.model.rows[0][3] == "import"
+
+
+def test_apply_when_the_backtest_cannot_run_asks_instead_of_waiting_for_ever(view, qtbot):
+    engine = view.engine
+    live = engine.router
+    db = engine.settings.engine_db
+    away = db.with_name("moved-away.sqlite")
+    db.rename(away)  # the engine keeps its open file; the backtest can't open the path
+    try:
+        view.refresh()  # read the traffic again: it is gone
+        click_rule(qtbot, view, "hello")
+        focus_table(qtbot, view)
+        qtbot.keyClick(view.table, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+        press_apply(qtbot, view)
+        box = asked(qtbot, view)
+        assert box.informativeText().startswith("• The backtest could not run")
+        assert engine.router is live
+        qtbot.mouseClick(box.go_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: engine.router is not live)
+        assert "hello" not in {r.id for r in engine.router.rules if r.enabled}
+    finally:
+        away.rename(db)
