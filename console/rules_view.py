@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from agentcore import (
     Engine,
     RejectedSuggestions,
+    Router,
     Rule,
     RuleBook,
     RuleError,
@@ -293,16 +294,18 @@ class RulesView(QWidget):
     def _review(self, warnings: list[str]) -> bool:
         if not warnings:
             return self._apply_now()
-        rules, fragments = tuple(self.draft.rules), dict(self.draft.fragments)
+        asked = (tuple(self.draft.rules), dict(self.draft.fragments), self.engine.router)
         self._ask("Apply these rules?", "The backtest of these edits over recorded traffic "
                   "shows a change to confirm:", warnings, "&Apply anyway",
-                  lambda: self._confirmed(rules, fragments))
+                  lambda: self._confirmed(asked))
         return False
 
-    def _confirmed(self, rules: tuple[Rule, ...], fragments: dict[str, str]) -> None:
-        if (tuple(self.draft.rules), self.draft.fragments) != (rules, fragments):
-            self.state.setText("Not applied: the edits changed while you were asked; "
-                               "press Apply again to review them.")
+    def _confirmed(self, asked: tuple[tuple[Rule, ...], dict[str, str], Router]) -> None:
+        rules, fragments, live = asked
+        if (tuple(self.draft.rules), self.draft.fragments) != (rules, fragments) \
+                or self.engine.router is not live:  # the answer was about something else
+            self.state.setText("Not applied: the edits or the live rules changed while you "
+                               "were asked; press Apply again to review them.")
             return
         self._apply_now()
 
@@ -441,11 +444,17 @@ class RulesView(QWidget):
 
     def _backtest_failed(self, message: str) -> None:
         self.backtest.failed(message)
-        if self._apply_waiting:  # no figures to read: the operator decides without them
-            self._apply_waiting = False
-            if not self.draft.errors() and self.confirmation is None:
-                self._review([f"The backtest could not run ({message}), so what the edits "
-                              "change is unknown.", *apply_warnings(self.draft.rules, None)])
+        if not self._apply_waiting:
+            return
+        self._apply_waiting = False
+        try:
+            self.draft.router()  # the set as a whole may not compile (too large a matcher)
+        except RuleError as exc:
+            self.state.setText(f"Cannot apply: {exc}")
+            return
+        if self.confirmation is None:  # no figures to read: the operator decides without
+            self._review([f"{message.rstrip('.')}, so what these edits change is unknown.",
+                          *apply_warnings(self.draft.rules, None)])
 
     def _show_stats(self, stats: RuleStats) -> None:
         precision = None if self.draft.dirty else stats.baseline.precision

@@ -486,7 +486,9 @@ def test_apply_when_the_backtest_cannot_run_asks_instead_of_waiting_for_ever(vie
         qtbot.keyClick(view.table, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
         press_apply(qtbot, view)
         box = asked(qtbot, view)
-        assert box.informativeText().startswith("• The backtest could not run")
+        reasons = box.informativeText()
+        assert reasons.startswith("• The backtest failed: ")
+        assert "so what these edits change is unknown." in reasons
         assert engine.router is live
         qtbot.mouseClick(box.go_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: engine.router is not live)
