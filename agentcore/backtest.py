@@ -218,6 +218,8 @@ class BacktestResult:
     latency_delta_ms: float
     focus: str | None = None
     costs: PathCosts = field(default_factory=lambda: PathCosts(0.0, 0.0, 0.0))
+    # The same with the live rules: what a drop in precision is measured against.
+    precision_before: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def conflicts_head(self, n: int) -> list[tuple[Recorded, tuple[str, ...]]]:
         return [(self.traffic[i], ids)
@@ -309,6 +311,7 @@ class Backtester:
         conflict_rows: list[int] = []
         conflict_ids: list[tuple[str, ...]] = []
         precision: dict[str, list[int]] = {}
+        precision_before: dict[str, list[int]] = {}
         # Sample indices by verdict, each capped: disagreements are shown first.
         sampled: dict[bool | None, list[tuple[int, Rule]]] = {False: [], True: [], None: []}
         fast_before = fast_after = 0
@@ -319,13 +322,18 @@ class Backtester:
                 raise BacktestCancelled("superseded")
             old = before[i]
             new, matched = hits(text)
-            fast_before += old is not None
+            known = known_of[i]
+            if old is not None:
+                fast_before += 1
+                if known is not None:
+                    counts = precision_before.setdefault(old.id, [0, 0])
+                    counts[0] += known == old.intent
+                    counts[1] += 1
             if len(matched) > 1:
                 conflict_rows.append(i)
                 conflict_ids.append(matched)
             if new is not None:
                 fast_after += 1
-                known = known_of[i]
                 agrees = None if known is None else known == new.intent
                 if agrees is not None:
                     counts = precision.setdefault(new.id, [0, 0])
@@ -357,7 +365,8 @@ class Backtester:
             traffic=traffic,
             precision={k: (v[0], v[1]) for k, v in precision.items()},
             samples=samples[:MAX_SAMPLES], span_s=self.span_s, dollars_delta=dollars,
-            latency_delta_ms=latency, focus=focus, costs=costs)
+            latency_delta_ms=latency, focus=focus, costs=costs,
+            precision_before={k: (v[0], v[1]) for k, v in precision_before.items()})
 
 
 def backtest_rules(backtester: Backtester, live: Router, rules: Iterable[Rule],

@@ -36,6 +36,15 @@ class DuplicateRequest(UserFacingError):
     """A request arrived with an id another request already has."""
 
 
+class EmptyRuleSetError(RuleError):
+    """A rule set to import leaves no rule enabled: it is taken only when asked for.
+    `found` says what the file holds ("it has no rules"), for a question to ask."""
+
+    def __init__(self, rule_id: str, reason: str, *, found: str) -> None:
+        super().__init__(rule_id, reason)
+        self.found = found
+
+
 class StorageError(AgentError):
     """SQLite failed underneath us (disk full, locked, corrupt)."""
 

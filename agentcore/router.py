@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import re2
 
+from agentcore.catch_all import catch_all_reason
 from agentcore.errors import RuleError
 from agentcore.handlers import HANDLERS, HandlerContext, HandlerSpec
 
@@ -107,6 +108,21 @@ def expand(pattern: str, fragments: Mapping[str, str], rule_id: str = "?") -> st
     raise RuleError(rule_id, "fragments nest more than 8 deep (a fragment uses itself?)")
 
 
+def collapse(text: str, fragments: Mapping[str, str]) -> str:
+    """`text` (an RE2 error quoting the expanded pattern: "missing ): (?:(?:hi|...")
+    with each fragment written back as the `{name}` the operator typed."""
+    expansions = []
+    for name, body in fragments.items():
+        try:
+            expansions.append((f"(?:{expand(body, fragments, name)})", f"{{{name}}}"))
+        except RuleError:  # a broken fragment: its expansion can't be in the text
+            continue
+    # Longest first: an outer fragment's expansion holds its inner fragments' ones.
+    for expanded_text, name in sorted(expansions, key=lambda e: len(e[0]), reverse=True):
+        text = text.replace(expanded_text, name)
+    return text
+
+
 def compile_rule(rule: Rule, handlers: Mapping[str, HandlerSpec] = HANDLERS,
                  fragments: Mapping[str, str] | None = None) -> _Compiled:
     """Checks one rule and compiles it; every problem is a RuleError naming the rule."""
@@ -121,7 +137,13 @@ def compile_rule(rule: Rule, handlers: Mapping[str, HandlerSpec] = HANDLERS,
         regex = re2.compile(pattern, _OPTIONS)
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        reason = collapse(str(reason), fragments or {})
         raise RuleError(rule.id, f"invalid pattern: {reason}") from None
+    # Checked on the expanded pattern (a fragment may make everything optional), told
+    # in the operator's words: the Set would let such a rule win every request.
+    catch_all = catch_all_reason(regex, rule.pattern, uses_fragments=pattern != rule.pattern)
+    if catch_all:
+        raise RuleError(rule.id, catch_all)
     spec = handlers.get(rule.handler)
     if spec is None:
         raise RuleError(rule.id, f"unknown handler {rule.handler!r}; "

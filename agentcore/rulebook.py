@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from agentcore.errors import RuleError
+from agentcore.errors import EmptyRuleSetError, RuleError
 from agentcore.router import CachePolicy, Router, Rule
 
 if TYPE_CHECKING:
@@ -199,8 +199,17 @@ class RuleBook:
         self._future.clear()
         return self._changed()
 
-    def import_yaml(self, text: str, *, author: str) -> RuleVersion:
+    def import_yaml(self, text: str, *, author: str, allow_empty: bool = False) -> RuleVersion:
+        """Replaces the live rules with a file's. A file with no rule enabled would send
+        every request to the LLM: EmptyRuleSetError unless `allow_empty` says it is meant
+        (a truncated export or a half-written file looks just like that)."""
         rules, fragments = from_yaml(text)
+        if not allow_empty and not any(rule.enabled for rule in rules):
+            what = (f"all {len(rules)} of its rules are disabled" if rules
+                    else "it has no rules")
+            raise EmptyRuleSetError("(file)", f"{what}, so every request would leave the "
+                                    "fast path for the LLM; check it is the file you meant, "
+                                    "and import it with allow_empty=True if so", found=what)
         return self.apply(rules, fragments, author=author, action="import",
                           summary=f"imported: {describe_change(self.engine.router.rules, rules)}")
 

@@ -77,6 +77,7 @@ class BacktestPanel(QWidget):
         self.listed = LISTED
         self.status = QLabel("The backtest runs as you edit.")
         self.status.setObjectName("backtest status")
+        self.status.setWordWrap(True)  # "Not backtested: <a rule's refusal>" can be long
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)

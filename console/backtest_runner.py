@@ -65,6 +65,8 @@ class BacktestRunner(QObject):
         self.engine = engine
         self.sample_size = sample_size
         self.result: BacktestResult | None = None
+        # What `result` backtested: the draft's rules and fragments, and the live router.
+        self._result_of: tuple[tuple[Rule, ...], dict[str, str], object] | None = None
         self.completed = 0  # backtests shown so far (tests wait on it)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backtest")
         self._generation = 0
@@ -74,6 +76,8 @@ class BacktestRunner(QObject):
         self._loaded_at = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._started: tuple[int, object] | None = None  # generation and live router
+        self._backtest: asyncio.Task[Any] | None = None  # the draft's, when one runs
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(debounce_ms)
@@ -93,6 +97,31 @@ class BacktestRunner(QObject):
         self._generation += 1
         self._pending = (tuple(rules), dict(fragments), focus)
         self._timer.start()
+
+    def result_for(self, rules: Sequence[Rule],
+                   fragments: Mapping[str, str]) -> BacktestResult | None:
+        """The finished backtest of exactly this draft against the rules live now, or
+        None (not run yet, superseded, or the live rules changed since)."""
+        if self._result_of is None or self.result is None:
+            return None
+        of_rules, of_fragments, live = self._result_of
+        if live is not self.engine.router or of_rules != tuple(rules) \
+                or of_fragments != dict(fragments):
+            return None
+        return self.result
+
+    def run_now(self, rules: Sequence[Rule], fragments: Mapping[str, str],
+                focus: str | None = None) -> None:
+        """This draft's backtest without waiting for typing to pause (Apply waits on
+        it); one already running for it against the same live rules is left to finish."""
+        pending = self._pending
+        running = (pending is not None and pending[:2] == (tuple(rules), dict(fragments))
+                   and self._started == (self._generation, self.engine.router)
+                   and self._backtest is not None and not self._backtest.done())
+        if not running:
+            self.schedule(rules, fragments, focus)
+            self._timer.stop()
+            self._start()
 
     def refresh(self) -> None:
         """Reload the recorded traffic before the next run (new requests were answered)."""
@@ -145,6 +174,7 @@ class BacktestRunner(QObject):
         generation = self._generation
         rules, fragments, focus = self._pending
         live = self.engine.router  # the router the draft is compared with, read once
+        self._started = (generation, live)
 
         def cancelled() -> bool:
             return generation != self._generation
@@ -157,20 +187,22 @@ class BacktestRunner(QObject):
             if cancelled():  # typing went on while it ran: not this text's result
                 return
             self.result = result
+            self._result_of = (rules, fragments, live)
             self.completed += 1
             self.finished.emit(result)
 
         self.started.emit()
-        self._spawn(work, done, stale=cancelled)
+        self._backtest = self._spawn(work, done, stale=cancelled)
 
     def _spawn(self, work: Callable[[], T], done: Callable[[T], None], *,
                stale: Callable[[], bool] = lambda: False,
-               failed: Callable[[str], None] | None = None) -> None:
+               failed: Callable[[str], None] | None = None) -> asyncio.Task[Any] | None:
         if self._closed:
-            return
+            return None
         task = asyncio.ensure_future(self._run(work, done, stale, failed or self.failed.emit))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _run(self, work: Callable[[], T], done: Callable[[T], None],
                    stale: Callable[[], bool], failed: Callable[[str], None]) -> None:

@@ -453,9 +453,7 @@ class EscalationContextPanel(QWidget):
         if check.verdict is Verdict.IMPOSSIBLE:
             self._say(f"Can't approve {check.action}: {check.problem}")
             return None
-        figures = "<br>".join(f"{html.escape(name)}: <b>{html.escape(value)}</b>"
-                              for name, value in check.figures)
-        action = html.escape(check.action)
+        figures = [f"{name}: {value}" for name, value in check.figures]
         override: str | None = None
         if check.verdict is Verdict.OVERRIDE:
             override = await ask_reason(
@@ -465,13 +463,13 @@ class EscalationContextPanel(QWidget):
                 "Override…")
             if override is None:
                 return None
-            question = (f"Refund above the policy: <b>{action}</b>, "
-                        f"{html.escape(check.problem)}.<br>{figures}<br>"
-                        f"Reason: {html.escape(override)}<br>This can't be undone.")
+            question = (f"Refund above the policy: {check.action}, {check.problem}. "
+                        "This can't be undone.")
+            figures.append(f"Reason: {override}")
         else:
-            question = f"<b>{action}</b>?<br>{figures}" + ("<br>This can't be undone."
-                                                            if check.figures else "")
-        if not await confirm(self, "Approve the pending action?", question, "Approve"):
+            question = f"{check.action}?" + (" This can't be undone." if figures else "")
+        if not await confirm(self, "Approve the pending action?", question, "&Approve",
+                             figures):
             return None
 
         async def do(item: Escalation) -> Any:

@@ -4,6 +4,9 @@ of versions with undo, redo and revert.
 
 Edits go to a draft (`RuleDraft`); nothing reaches the running router until
 Apply, which records a version and swaps the whole set at once (`RuleBook`).
+Apply first reads the draft's backtest (waiting for it if typing outran it) and
+asks before a change that moves much of the traffic or answers it worse
+(`apply_warnings`); an import that would leave no rule enabled asks too.
 Undo first discards unapplied edits, like a text editor's; with none, it undoes
 the last applied change (a new version, so the history says who undid what).
 """
@@ -11,6 +14,7 @@ the last applied change (a new version, so the history says who undid what).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal
@@ -31,14 +35,19 @@ from PySide6.QtWidgets import (
 from agentcore import (
     Engine,
     RejectedSuggestions,
+    Router,
+    Rule,
     RuleBook,
     RuleError,
     StorageError,
     Suggestion,
 )
+from agentcore.change_review import apply_warnings
+from agentcore.errors import EmptyRuleSetError
 from agentcore.rule_draft import RuleDraft
 from console.backtest_panel import BacktestPanel
 from console.backtest_runner import BacktestRunner, RuleStats
+from console.confirm import Confirmation
 from console.history_panel import HistoryPanel
 from console.rule_editor import RuleEditor
 from console.rules_model import RuleColumn, RulesModel
@@ -83,6 +92,9 @@ class RulesView(QWidget):
         self.history = HistoryPanel(book.diff)
         self.state = QLabel()
         self.state.setObjectName("rules state")
+        self.state.setWordWrap(True)  # a long refusal wraps instead of widening the window
+        self.confirmation: Confirmation | None = None  # the question open now, if any
+        self._apply_waiting = False  # Apply pressed before the draft's backtest finished
 
         self.toolbar = QToolBar("Rules")
         self._build_actions()
@@ -135,7 +147,8 @@ class RulesView(QWidget):
         self.act_up = self._action("Up", "Alt+Up", "Move up (wins ties of priority)")
         self.act_down = self._action("Down", "Alt+Down", "Move down")
         self.toolbar.addSeparator()
-        self.act_apply = self._action("Apply", "Ctrl+S", "Make the draft the live rule set")
+        self.act_apply = self._action("Apply", "Ctrl+S", "Make the draft the live rule set "
+                                      "(asks first if the backtest shows a big or worse change)")
         self.act_undo = self._action("Undo", "Ctrl+Z",
                                      "Discard unapplied edits, else undo the last change")
         self.act_redo = self._action("Redo", "Ctrl+Shift+Z", "Redo the change undone")
@@ -152,7 +165,7 @@ class RulesView(QWidget):
         draft.subscribe(lambda _event, _index: self._draft_changed())
         runner.started.connect(self.backtest.running)
         runner.finished.connect(self._show_backtest)
-        runner.failed.connect(self.backtest.failed)
+        runner.failed.connect(self._backtest_failed)
         runner.stats_ready.connect(self._show_stats)
         runner.suggestions_ready.connect(self.suggestions.set_suggestions)
         runner.suggestions_failed.connect(self.suggestions.search_failed)
@@ -210,6 +223,7 @@ class RulesView(QWidget):
             self.editor.show_rule(-1)
 
     def _draft_changed(self) -> None:
+        self._apply_waiting = False  # still typing: Apply is pressed again for the new text
         self._update_state()
         self._schedule()
 
@@ -257,11 +271,45 @@ class RulesView(QWidget):
     # -- going live -----------------------------------------------------------------
 
     def apply(self) -> bool:
-        """Applies the draft; False (and the reason shown) when it can't be."""
+        """Makes the draft live once its backtest is read: at once when it shows nothing
+        to confirm, else after "Apply anyway" in the question it opens. If the backtest
+        of these very edits has not finished, Apply starts it now and goes on when it
+        does. True: applied now; False: refused (the reason shown) or waiting."""
         errors = self.draft.errors()
         if errors:
             self._update_state()
             return False
+        if self.confirmation is not None:  # already asking about it
+            return False
+        result = self.runner.result_for(self.draft.rules, self.draft.fragments)
+        if result is None:
+            self._apply_waiting = True
+            rule = self.editor.current()
+            self.runner.run_now(self.draft.rules, self.draft.fragments,
+                                rule.id if rule else None)
+            self.state.setText("Apply waits for the backtest of these edits…")
+            return False
+        return self._review(apply_warnings(self.draft.rules, result))
+
+    def _review(self, warnings: list[str]) -> bool:
+        if not warnings:
+            return self._apply_now()
+        asked = (tuple(self.draft.rules), dict(self.draft.fragments), self.engine.router)
+        self._ask("Apply these rules?", "The backtest of these edits over recorded traffic "
+                  "shows a change to confirm:", warnings, "&Apply anyway",
+                  lambda: self._confirmed(asked))
+        return False
+
+    def _confirmed(self, asked: tuple[tuple[Rule, ...], dict[str, str], Router]) -> None:
+        rules, fragments, live = asked
+        if (tuple(self.draft.rules), self.draft.fragments) != (rules, fragments) \
+                or self.engine.router is not live:  # the answer was about something else
+            self.state.setText("Not applied: the edits or the live rules changed while you "
+                               "were asked; press Apply again to review them.")
+            return
+        self._apply_now()
+
+    def _apply_now(self) -> bool:
         try:
             version = self.book.apply(self.draft.rules, self.draft.fragments,
                                       author=self.operator)
@@ -270,6 +318,20 @@ class RulesView(QWidget):
             return False
         self._after_change(f"Applied version {version.id}: {version.summary}")
         return True
+
+    def _ask(self, title: str, text: str, reasons: list[str], go: str,
+             on_go: Callable[[], object], *,
+             cancelled: str = "Not applied: the live rules are unchanged.") -> None:
+        def answered(then: Callable[[], object]) -> Callable[[], None]:
+            def run() -> None:
+                self.confirmation = None
+                then()
+            return run
+
+        self.confirmation = Confirmation(
+            self, title=title, text=text, reasons=reasons, go=go, on_go=answered(on_go),
+            on_cancel=answered(lambda: self.state.setText(cancelled)))
+        self.confirmation.open()
 
     def undo(self) -> None:
         if self.draft.dirty:
@@ -305,13 +367,31 @@ class RulesView(QWidget):
         self._after_change(f"Reverted: version {version.id} restores version {version_id}")
 
     def import_file(self, path: Path) -> bool:
+        """Imports a rule file; one that would leave no rule enabled is asked about
+        first. True: imported now."""
         try:
-            version = self.book.import_yaml(path.read_text(encoding="utf-8"),
-                                            author=self.operator)
-        except (OSError, UnicodeDecodeError, *_REFUSALS) as exc:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
             self.state.setText(f"Not imported: {exc}")
             return False
-        self._after_change(f"Imported {path.name} as version {version.id}")
+        return self._import(path.name, text, allow_empty=False)
+
+    def _import(self, name: str, text: str, *, allow_empty: bool) -> bool:
+        try:
+            version = self.book.import_yaml(text, author=self.operator,
+                                            allow_empty=allow_empty)
+        except EmptyRuleSetError as exc:
+            self._ask("Import an empty rule set?", f"Importing {name} would leave no rule "
+                      "enabled: every request would go to the LLM.",
+                      [f"{exc.found.capitalize()}. A cut-short export looks like this: check "
+                       "it is the file you meant."],
+                      "&Import anyway", lambda: self._import(name, text, allow_empty=True),
+                      cancelled="Not imported: the live rules are unchanged.")
+            return False
+        except _REFUSALS as exc:
+            self.state.setText(f"Not imported: {exc}")
+            return False
+        self._after_change(f"Imported {name} as version {version.id}")
         return True
 
     def export_file(self, path: Path) -> bool:
@@ -357,6 +437,24 @@ class RulesView(QWidget):
     def _show_backtest(self, result: object) -> None:
         self.backtest.show_result(result)  # type: ignore[arg-type]
         self.model.set_figures(precision=result.precision)  # type: ignore[attr-defined]
+        if self._apply_waiting and self.runner.result_for(self.draft.rules,
+                                                          self.draft.fragments) is not None:
+            self._apply_waiting = False
+            self.apply()
+
+    def _backtest_failed(self, message: str) -> None:
+        self.backtest.failed(message)
+        if not self._apply_waiting:
+            return
+        self._apply_waiting = False
+        try:
+            self.draft.router()  # the set as a whole may not compile (too large a matcher)
+        except RuleError as exc:
+            self.state.setText(f"Cannot apply: {exc}")
+            return
+        if self.confirmation is None:  # no figures to read: the operator decides without
+            self._review([f"{message.rstrip('.')}, so what these edits change is unknown.",
+                          *apply_warnings(self.draft.rules, None)])
 
     def _show_stats(self, stats: RuleStats) -> None:
         precision = None if self.draft.dirty else stats.baseline.precision

@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 
 from agentcore import Engine, Request, Route, RuleError
+from agentcore.errors import EmptyRuleSetError
 from agentcore.router import Rule
 from agentcore.rulebook import RuleBook
 
@@ -111,6 +112,43 @@ async def test_yaml_round_trip_and_a_clear_error_for_a_bad_file(engine):
     # A file that leaves out an intent is refused as the editor would refuse it.
     with pytest.raises(RuleError, match="needs an intent"):
         book.import_yaml(text.replace("intent: refund_status", "intent: ''", 1), author="ana")
+
+
+async def test_importing_no_enabled_rule_needs_an_explicit_flag(engine):
+    book = RuleBook(engine)
+    live = engine.router
+    disabled = book.export_yaml().replace("enabled: true", "enabled: false")
+    for text, why in (("rules: []\n", "it has no rules"),
+                      (disabled, f"all {len(live.rules)} of its rules are disabled")):
+        with pytest.raises(EmptyRuleSetError) as err:
+            book.import_yaml(text, author="ana")
+        assert err.value.reason.startswith(f"{why}, so every request would leave the fast path")
+        assert "allow_empty=True" in err.value.reason
+        assert engine.router is live and len(book.versions()) == 1  # nothing changed
+    book.import_yaml(disabled, author="ana", allow_empty=True)
+    assert len(engine.router) == 0 and book.current.action == "import"
+    assert (await answer(engine, HOURS))[0] is not Route.RULE
+
+
+async def test_a_catch_all_rule_is_refused_by_apply_import_and_at_start(settings):
+    engine = Engine(settings)
+    try:
+        book = RuleBook(engine)
+        live = engine.router
+        grab = dataclasses.replace(CLOSED, id="grab", pattern="{greeting}")
+        with pytest.raises(RuleError, match=r"'grab'.*take over all traffic"):
+            book.apply([*live.rules, grab], author="ana")
+        text = book.export_yaml().replace(r"pattern: ^{greeting}", "pattern: x*|", 1)
+        with pytest.raises(RuleError, match="the pattern 'x\\*\\|"):
+            book.import_yaml(text, author="ana")
+        assert engine.router is live and len(book.versions()) == 1
+        # A database written before the check (or by hand) does not start quietly either.
+        stored = [r.as_dict() for r in (*live.rules, grab)]
+        engine.store.save_rules(stored, dict(live.fragments))
+    finally:
+        await engine.close()
+    with pytest.raises(RuleError, match="'grab'"):
+        Engine(settings)
 
 
 async def test_a_file_of_rules_without_fragments_keeps_the_live_fragments(engine):

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from agentcore import Request, Route, Router
 from agentcore.guard import normalise
@@ -78,6 +79,24 @@ def test_a_pattern_with_a_syntax_error_is_shown_and_cannot_be_applied(view, qtbo
     assert view.act_apply.isEnabled()
 
 
+@pytest.mark.parametrize("pattern", [".*", r"\b", "{greeting}"])
+def test_a_pattern_that_matches_every_request_is_refused_as_it_is_typed(view, qtbot, pattern):
+    engine = view.engine
+    click_rule(qtbot, view, "contact-hours")
+    view.editor.pattern.selectAll()
+    qtbot.keyClicks(view.editor.pattern, pattern)
+
+    error = view.editor.pattern_error
+    assert error.isVisible() and error.wordWrap()
+    assert f"the pattern '{pattern}'" in error.text() and "all traffic" in error.text()
+    assert "(?:" not in error.text()  # the operator's pattern, never the expanded one
+    assert not view.act_apply.isEnabled()
+    assert "Cannot apply: contact-hours" in view.state.text()
+    assert view.apply() is False
+    assert engine.router.route(normalise("my router is on fire")) is None
+    assert len(view.book.versions()) == 1
+
+
 def test_a_valid_edit_shows_the_requests_it_gains_and_loses(view, recorded, qtbot):
     live = view.engine.router
     click_rule(qtbot, view, "contact-hours")
@@ -108,7 +127,7 @@ def test_a_valid_edit_shows_the_requests_it_gains_and_loses(view, recorded, qtbo
 def test_an_edit_that_moves_most_traffic_lists_a_page_and_counts_it_all(view, qtbot):
     view.backtest.listed = 50  # the corpus is small
     click_rule(qtbot, view, "contact-hours")
-    type_pattern(qtbot, view, r"\w")  # matches nearly everything
+    type_pattern(qtbot, view, "[aeiou]")  # matches nearly everything (not digits alone)
     result = view.backtest.result
     assert len(result.change_rows) > 50
     assert view.backtest.changes.rowCount() == 50
@@ -239,7 +258,8 @@ def test_history_export_import_and_revert(view, qtbot, tmp_path):
     assert "Not exported" in view.state.text()  # said, not raised
     click_rule(qtbot, view, "hello")
     qtbot.keyClick(view.table, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
-    assert view.apply()
+    view.apply()  # once its backtest is in: a small change, so no question
+    qtbot.waitUntil(lambda: not view.draft.dirty, timeout=20_000)
     assert "hello" not in {r.id for r in engine.router.rules if r.enabled}
 
     assert view.import_file(exported)
@@ -321,3 +341,157 @@ def test_a_rule_without_id_or_intent_cannot_be_applied(view, qtbot):
     view.editor.intent.setEditText("")
     assert "needs an intent" in view.editor.rule_error.text()
     assert not view.act_apply.isEnabled()
+
+
+# -- Apply and import ask before a change that takes over or empties the fast path --
+
+TAKEOVER = "[aeiou]"  # about nothing in particular: most requests have a vowel
+FIRE = "My router is on fire"  # no shipped rule's; the LLM's today
+
+
+def asked(qtbot, view):
+    """The question the view has open, as the operator sees it: shown, modal, on top."""
+    qtbot.waitUntil(lambda: view.confirmation is not None and view.confirmation.isVisible())
+    box = view.confirmation
+    assert box.isModal() and QApplication.activeModalWidget() is box
+    return box
+
+
+def focus_table(qtbot, view) -> None:
+    # Offscreen, no window manager hands activation back once a closed dialog is
+    # deleted (and shortcuts need an active window): the operator's click, done here.
+    window = view.window()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    view.table.setFocus()
+
+
+def press_apply(qtbot, view) -> None:
+    focus_table(qtbot, view)
+    qtbot.keyClick(view.table, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+
+
+def test_apply_of_an_edit_that_takes_over_traffic_asks_and_cancel_keeps_the_live_rules(
+        view, qtbot, run_async):
+    engine = view.engine
+    live = engine.router
+    click_rule(qtbot, view, "contact-hours")
+    type_pattern(qtbot, view, TAKEOVER)
+    assert view.act_apply.isEnabled()  # not a catch-all: the backtest is what tells
+
+    press_apply(qtbot, view)
+    box = asked(qtbot, view)
+    assert box.go_button.text() == "&Apply anyway"
+    reasons = box.informativeText()
+    assert "replayed requests would be answered differently" in reasons
+    assert "Rule contact-hours would be right on only" in reasons
+    qtbot.mouseClick(box.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.confirmation is None)
+    assert engine.router is live  # the router in use was never swapped
+    assert run_async(engine.submit(Request(FIRE))).route is Route.LLM
+    assert len(view.book.versions()) == 1 and view.draft.dirty  # the edits are kept
+    assert "Not applied" in view.state.text()
+
+    # Enter takes the default button, Cancel: a reflex never confirms.
+    press_apply(qtbot, view)
+    qtbot.keyClick(asked(qtbot, view), Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: view.confirmation is None)
+    assert engine.router is live
+
+    press_apply(qtbot, view)
+    qtbot.mouseClick(asked(qtbot, view).go_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not view.draft.dirty)
+    outcome = run_async(engine.submit(Request(FIRE)))
+    assert (outcome.route, outcome.rule_id) == (Route.RULE, "contact-hours")
+    assert view.book.versions()[0].summary == "contact-hours: pattern"
+
+
+def test_apply_pressed_before_the_backtest_finished_waits_for_it(view, qtbot):
+    engine = view.engine
+    live = engine.router
+    click_rule(qtbot, view, "contact-hours")
+    view.editor.pattern.selectAll()
+    qtbot.keyClicks(view.editor.pattern, TAKEOVER)
+    press_apply(qtbot, view)  # within the debounce: no result for this text yet
+    assert "waits for the backtest" in view.state.text()
+    assert engine.router is live and view.confirmation is None
+    box = asked(qtbot, view)  # the backtest came in, and it asks
+    assert "answered differently" in box.informativeText()
+    qtbot.keyClick(box, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: view.confirmation is None)
+    assert engine.router is live
+
+    # A small edit applied before its backtest is in goes live once it is, unasked.
+    view.undo()
+    click_rule(qtbot, view, "hello")
+    focus_table(qtbot, view)
+    qtbot.keyClick(view.table, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    press_apply(qtbot, view)
+    assert engine.router is live
+    qtbot.waitUntil(lambda: engine.router is not live, timeout=20_000)
+    assert view.confirmation is None
+    assert "hello" not in {r.id for r in engine.router.rules if r.enabled}
+
+
+def test_typing_on_after_apply_was_pressed_cancels_the_waiting_apply(view, qtbot):
+    live = view.engine.router
+    click_rule(qtbot, view, "hello")
+    qtbot.keyClick(view.table, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    press_apply(qtbot, view)
+    click_rule(qtbot, view, "contact-hours")
+    type_pattern(qtbot, view, BROADER)  # a different draft than the one Apply was for
+    qtbot.wait(300)
+    assert view.engine.router is live and view.draft.dirty
+
+
+@pytest.mark.parametrize("rules", ["rules: []\n", "disabled"])
+def test_importing_a_file_with_no_rule_enabled_asks_first(view, qtbot, tmp_path, rules):
+    engine = view.engine
+    live = engine.router
+    if rules == "disabled":
+        rules = view.book.export_yaml().replace("enabled: true", "enabled: false")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text(rules, encoding="utf-8")
+
+    assert view.import_file(empty) is False
+    box = asked(qtbot, view)
+    assert "Importing empty.yaml would leave no rule enabled" in box.text()
+    found = ("It has no rules." if rules.startswith("rules: []")
+             else f"All {len(live.rules)} of its rules are disabled.")
+    assert box.informativeText().startswith(f"• {found}")
+    assert "allow_empty" not in box.informativeText()  # the core's words, not the operator's
+    assert box.go_button.text() == "&Import anyway"
+    qtbot.mouseClick(box.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.confirmation is None)
+    assert engine.router is live and len(view.book.versions()) == 1
+    assert "Not imported" in view.state.text()
+
+    view.import_file(empty)
+    qtbot.mouseClick(asked(qtbot, view).go_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: engine.router is not live)
+    assert len(engine.router) == 0  # no rule enabled: what the operator confirmed
+    assert view.history.model.rows[0][3] == "import"
+
+
+def test_apply_when_the_backtest_cannot_run_asks_instead_of_waiting_for_ever(view, qtbot):
+    engine = view.engine
+    live = engine.router
+    db = engine.settings.engine_db
+    away = db.with_name("moved-away.sqlite")
+    db.rename(away)  # the engine keeps its open file; the backtest can't open the path
+    try:
+        view.refresh()  # read the traffic again: it is gone
+        click_rule(qtbot, view, "hello")
+        focus_table(qtbot, view)
+        qtbot.keyClick(view.table, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+        press_apply(qtbot, view)
+        box = asked(qtbot, view)
+        reasons = box.informativeText()
+        assert reasons.startswith("• The backtest failed: ")
+        assert "so what these edits change is unknown." in reasons
+        assert engine.router is live
+        qtbot.mouseClick(box.go_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: engine.router is not live)
+        assert "hello" not in {r.id for r in engine.router.rules if r.enabled}
+    finally:
+        away.rename(db)
