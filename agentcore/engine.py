@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -123,13 +124,28 @@ class Engine:
     def _stored_router(self) -> Router:
         rows = self.store.load_rules()
         if rows:
-            return Router([Rule.from_dict(r) for r in rows],
-                          fragments=self.store.load_fragments())
+            return self._startable([Rule.from_dict(r) for r in rows],
+                                   self.store.load_fragments())
         rules, fragments = default_rules(self.settings)
         router = Router(rules, fragments=fragments)
         self.store.save_rules([r.as_dict() for r in rules], fragments)
         log.info("seeded %d default rules", len(rules))
         return router
+
+    @staticmethod
+    def _startable(rules: list[Rule], fragments: dict[str, str]) -> Router:
+        """The stored rules, less any this version refuses (a catch-all an older one let
+        through): each is switched off in the running set, said in the log, and left
+        on disk for the operator to mend in the Rules view; the engine still starts."""
+        while True:
+            try:
+                return Router(rules, fragments=fragments)
+            except RuleError as exc:
+                if not any(r.id == exc.rule_id and r.enabled for r in rules):
+                    raise  # about the set as a whole: nothing to switch off
+                log.error("stored rule switched off until it is fixed: %s", exc)
+                rules = [replace(r, enabled=False) if r.id == exc.rule_id else r
+                         for r in rules]
 
     @property
     def agent_loop(self) -> AgentLoop:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 
 import pytest
 
@@ -130,7 +131,8 @@ async def test_importing_no_enabled_rule_needs_an_explicit_flag(engine):
     assert (await answer(engine, HOURS))[0] is not Route.RULE
 
 
-async def test_a_catch_all_rule_is_refused_by_apply_import_and_at_start(settings):
+async def test_a_catch_all_rule_is_refused_by_apply_import_and_switched_off_at_start(
+        settings, caplog):
     engine = Engine(settings)
     try:
         book = RuleBook(engine)
@@ -142,13 +144,22 @@ async def test_a_catch_all_rule_is_refused_by_apply_import_and_at_start(settings
         with pytest.raises(RuleError, match="the pattern 'x\\*\\|"):
             book.import_yaml(text, author="ana")
         assert engine.router is live and len(book.versions()) == 1
-        # A database written before the check (or by hand) does not start quietly either.
+        # A database written before the check (or by hand): the engine starts, with the
+        # catch-all switched off (said in the log) and left on disk to be mended.
         stored = [r.as_dict() for r in (*live.rules, grab)]
         engine.store.save_rules(stored, dict(live.fragments))
     finally:
         await engine.close()
-    with pytest.raises(RuleError, match="'grab'"):
-        Engine(settings)
+    with caplog.at_level(logging.ERROR, logger="agentcore.engine"):
+        again = Engine(settings)
+    try:
+        kept = {r.id: r for r in again.router.rules}
+        assert kept["grab"].enabled is False and len(again.router) == len(live)
+        assert "'grab'" in caplog.text and "switched off until it is fixed" in caplog.text
+        assert (await answer(again, "my app keeps crashing"))[0] is not Route.RULE
+        assert any(r["id"] == "grab" and r["enabled"] for r in again.store.load_rules())
+    finally:
+        await again.close()
 
 
 async def test_a_file_of_rules_without_fragments_keeps_the_live_fragments(engine):
