@@ -27,7 +27,7 @@ from agentcore.handlers import HandlerContext
 from agentcore.replay import load_corpus, replay
 from agentcore.router import Router, Rule, expand
 from agentcore.shop.repository import Shop
-from bench import cache_bench, console_bench, fault_bench, rules_bench
+from bench import attack_bench, cache_bench, console_bench, fault_bench, rules_bench
 from bench.workloads import (
     BareLoop,
     bench_settings,
@@ -203,14 +203,18 @@ async def bench_cold_warm(results: list[tuple[str, str, str]]) -> None:
                         f"hits: L1 {l1:.0%}, L2 {l2:.0%}; LLM {metrics.routes['llm'] / n:.0%}"))
 
 
-def write_results(results: list[tuple[str, str, str]], faults: list[str]) -> str:
+def write_results(results: list[tuple[str, str, str]], faults: list[str],
+                  attacks: list[str]) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# Benchmark results\n\n{now}; {machine()}\n",
              "| measure | result | against |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in results]
     lines += ["", "## Faults injected: the whole engine against the loopback mock LLM", "",
               "Each fault hits the first half of the requests; then the endpoint heals.", "",
-              *faults]
+              *faults, "", "## Attacks on the money and privacy promises", "",
+              "Each attack against the whole engine and the demo shop (the mock LLM's refund "
+              "playbook asks for whatever sum the text demands). Every money column must "
+              "read $0.00, and fields leaked and files holding the key 0.", "", *attacks]
     text = "\n".join(lines) + "\n"
     (REPO / "bench" / "RESULTS.md").write_text(text, encoding="utf-8")
     return text
@@ -228,7 +232,9 @@ def main() -> None:
     console_bench.run(results)
     faults: list[str] = []
     fault_bench.run(faults, submit_factory=engine_fault_factory)
-    print(write_results(results, faults))
+    attacks: list[str] = []
+    attack_bench.run(attacks)
+    print(write_results(results, faults, attacks))
 
 
 if __name__ == "__main__":
