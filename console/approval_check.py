@@ -49,6 +49,11 @@ def check_approval(tool: str, arguments: dict[str, Any],
                ("Already refunded", _money(int(limits["refunded_cents"]))),
                ("Policy allows", _money(allowed)),
                ("Approving", "—" if approving is None else _money(approving)))
+    if approving is not None and approving < 1 and allowed == 0 and left > 0:
+        why = limits.get("reason") or "the refund policy"
+        return ApprovalCheck(Verdict.IMPOSSIBLE, action, figures,
+                             f"the policy allows nothing on this order ({why}): deny it, or "
+                             "type an amount to refund anyway, with a reason")
     if approving is None or approving < 1:
         return ApprovalCheck(Verdict.IMPOSSIBLE, action, figures,
                              "the amount must be at least $0.01, in dollars and cents")

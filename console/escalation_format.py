@@ -57,9 +57,13 @@ def allowed_text(action: PendingAction) -> str:
 
 
 def at_stake(item: Escalation) -> tuple[str, float | None]:
-    """The money the item is about, for the queue's column: a pending write's amount,
-    else what the refund quote allows, else the order's total the agent looked up."""
+    """The money the item is about, for the queue's column: what a refused write asked
+    for, else a pending write's amount, else what the refund quote allows, else the
+    order's total the agent looked up."""
     pending = item.pending_action
+    asked = (pending.requested or {}).get("amount") if pending is not None else None
+    if isinstance(asked, int | float) and not isinstance(asked, bool):
+        return f"{money(float(asked))} asked", float(asked)  # refused: what is at issue
     if pending is not None and "amount" in pending.arguments:
         amount = float(pending.arguments["amount"])
         return f"{money(amount)} {pending.tool.removeprefix('issue_')}", amount

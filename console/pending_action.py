@@ -19,14 +19,12 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QFormLayout,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QToolButton,
     QVBoxLayout,
-    QWidget,
 )
 
 from agentcore import Escalation, PendingStatus
@@ -47,33 +45,23 @@ def action_button(action: QAction) -> QToolButton:
     return button
 
 
-class _Figures(QWidget):
-    """Paid | Already refunded | Policy allows | Approving, in one row."""
+class _Figures(QLabel):
+    """Paid · Already refunded · Policy allows · Approving, side by side on one line
+    that wraps between figures, never inside one: the panel is narrow, and a grid
+    would force it wider than the dock."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.grid = QGridLayout(self)
-        self.grid.setContentsMargins(0, 0, 0, 0)
-        self.values: dict[str, QLabel] = {}
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setWordWrap(True)
+        self.values: dict[str, str] = {}  # as shown, by name
 
     def show_figures(self, figures: tuple[tuple[str, str], ...]) -> None:
+        self.values = dict(figures)
         self.setVisible(bool(figures))
-        if [name for name, _ in figures] != list(self.values):
-            while (cell := self.grid.takeAt(0)) is not None:
-                widget = cell.widget()
-                if widget is not None:
-                    widget.deleteLater()
-            self.values = {}
-            for column, (name, _) in enumerate(figures):
-                head = QLabel(name)
-                head.setStyleSheet("color: palette(mid);")
-                value = QLabel()
-                value.setStyleSheet("font-weight: 600;")
-                self.grid.addWidget(head, 0, column)
-                self.grid.addWidget(value, 1, column)
-                self.values[name] = value
-        for name, amount in figures:
-            self.values[name].setText(amount)
+        self.setText(" · ".join(
+            f"{html.escape(name).replace(' ', '&nbsp;')}&nbsp;<b>{html.escape(value)}</b>"
+            for name, value in figures))
 
 
 class PendingActionBox(QGroupBox):
@@ -168,7 +156,10 @@ class PendingActionBox(QGroupBox):
             self.args_form.removeRow(0)
         self.arg_edits = {}
         for name, value in arguments.items():
-            edit = QLineEdit(value if isinstance(value, str) else json.dumps(value))
+            shown = (f"{value:.2f}" if name == "amount" and isinstance(value, int | float)
+                     and not isinstance(value, bool) else value if isinstance(value, str)
+                     else json.dumps(value))  # dollars read as dollars: 49.90, not 49.9
+            edit = QLineEdit(shown)
             edit.installEventFilter(self._activity)
             edit.textEdited.connect(self.refresh_check)
             self.arg_edits[name] = edit
