@@ -232,14 +232,22 @@ def test_claim_approve_reply_and_resolve_from_the_keyboard(desk, tight, run_asyn
                           (human.request_id,)).fetchone() == ("human",)
 
 
-def test_refusals_are_messages_not_tracebacks(desk, tight, run_async, qtbot):
-    window, panel = desk.window, desk.window.escalation
-    order, customer = refundable_order(tight)
-    submit(run_async, desk, f"I want a refund for order {order}", customer)
+def claimed_refund(console, settings, run_async, qtbot) -> int:
+    """A refund request (cut short after its quote by the tight ceiling), selected and
+    claimed from the keyboard; its order."""
+    window, panel = console.window, console.window.escalation
+    order, customer = refundable_order(settings)
+    submit(run_async, console, f"I want a refund for order {order}", customer)
     qtbot.waitUntil(lambda: shown_rows(window) == 1)
     window.escalations.select_next()
     qtbot.waitUntil(lambda: panel.item is not None)
     key(qtbot, window, "Ctrl+Shift+C")
+    return order
+
+
+def test_refusals_are_messages_not_tracebacks(desk, tight, run_async, qtbot):
+    window, panel = desk.window, desk.window.escalation
+    claimed_refund(desk, tight, run_async, qtbot)
     panel.pending.arg_edits["amount"].setText("-5")  # a bad edit: refused, nothing refunded
     key(qtbot, window, "Ctrl+Shift+A")
     assert "Can't approve issue refund -$5.00" in panel.message.text()
@@ -659,12 +667,7 @@ def test_above_the_policy_an_approval_asks_why_and_then_again(make_console, sett
 def test_an_approval_above_what_was_paid_is_refused_before_asking(desk, tight, run_async,
                                                                  qtbot):
     window, panel = desk.window, desk.window.escalation
-    order, customer = refundable_order(tight)
-    submit(run_async, desk, f"I want a refund for order {order}", customer)
-    qtbot.waitUntil(lambda: shown_rows(window) == 1)
-    window.escalations.select_next()
-    qtbot.waitUntil(lambda: panel.item is not None)
-    key(qtbot, window, "Ctrl+Shift+C")
+    order = claimed_refund(desk, tight, run_async, qtbot)
     panel.pending.arg_edits["amount"].setText("99999")
     panel.pending.refresh_check()
     assert panel.pending.verdict.text().startswith("Can't approve: $99,999.00 is more than")
