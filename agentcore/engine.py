@@ -305,7 +305,9 @@ class Engine:
             deadline = None if budget is None else started + budget
             result = await self.agent_loop.run(request, text, trace, outcome.usage, deadline)
         self._from_loop(outcome, result)
-        if use_cache and outcome.status is Status.ANSWERED:
+        # Not from an anonymous request: its model was offered fewer tools and told nobody
+        # is signed in, so its "please sign in" must not become a signed-in customer's answer.
+        if use_cache and outcome.status is Status.ANSWERED and request.customer_id is not None:
             tags = llm_tags(result.tool_results, request.customer_id)
             if tags is not None:
                 self.cache.store(self.settings.cache.policy_for_intent(outcome.intent), text,

@@ -119,3 +119,20 @@ async def test_a_model_that_calls_them_anyway_gets_nothing(settings):
         assert engine.shop.get_refunds(oid) == []
     finally:
         await engine.close()
+
+
+async def test_an_anonymous_answer_is_not_served_to_a_signed_in_customer(settings):
+    settings.llm.classify = None
+    text = "wie lange dauert der versand nach österreich? und was kostet shipping"  # no rule
+    script = ScriptedLLM([final("Please sign in so I can look at your orders.",
+                                intent="shipping_info"),
+                          final("Standard delivery to Austria takes 3-5 days.",
+                                intent="shipping_info")])
+    engine = Engine(settings, openai_client=script.client())
+    try:
+        anonymous = await engine.submit(Request(text))
+        signed_in = await engine.submit(Request(text, customer_id=7))
+    finally:
+        await engine.close()
+    assert anonymous.route is Route.LLM and "sign in" in anonymous.answer
+    assert signed_in.route is Route.LLM and signed_in.answer.startswith("Standard delivery")
