@@ -56,6 +56,7 @@ class LoopResult:
     draft: str | None = None
     tool_results: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    acted_before: bool = False  # a re-run told of its own earlier writes (not from a tool)
 
 
 def _unavailable(exc: LLMError) -> EscalationReason:
@@ -199,6 +200,7 @@ class _Run:
             messages.append({"role": "system",
                              "content": OPERATOR_NOTE_PREFIX + self.request.note})
         done = self.ctx.shop.actions_for(self.request.id)
+        self.result.acted_before = bool(done)
         if done:  # a re-run after a crash: say what already happened, so it isn't re-decided
             messages.append({"role": "system", "content": "Already done for this request: "
                              + json.dumps([{"tool": a["tool"], "result": json.loads(a["result"])}

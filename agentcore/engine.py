@@ -29,7 +29,7 @@ from agentcore.errors import (
     RuleError,
     SettingsError,
 )
-from agentcore.escalations import EscalationQueue, tool_act
+from agentcore.escalations import EscalationQueue, tool_act, tool_parse
 from agentcore.events import (
     BreakerChanged,
     Event,
@@ -112,7 +112,8 @@ class Engine:
         self.escalations = EscalationQueue(
             self.store, self.clock, rerun=self.rerun, shop=shop,
             act=tool_act(self._tools, shop, timeout_s=timeout_s),
-            recorded=recorded_write(shop), limits=write_limits(shop),
+            parse=tool_parse(self._tools), recorded=recorded_write(shop),
+            limits=write_limits(shop),
             approval_window_s=2 * timeout_s + 30)
         recovered = self.escalations.recover()
         if recovered:
@@ -228,10 +229,13 @@ class Engine:
         trace = Trace(self.clock, lambda span: bus.publish(SpanFinished(rid, span))
                       if bus.has_subscribers else None)
         with trace.span("guard") as span:
-            verdict = self.guard.check(request.text, request.customer_id)
+            # A re-run was counted when it arrived: the customer isn't limited twice.
+            verdict = self.guard.check(request.text, request.customer_id,
+                                       rate_limited=not again)
             span.attributes["verdict"] = verdict.reason or "accepted"
         if verdict.reason is not None:
-            return self._reject(request, verdict.reason, verdict.message, trace, started)
+            return self._reject(request, verdict.reason, verdict.message, trace, started,
+                                again=again)
         try:
             with trace.span("accept"):
                 self.store.accept(request, again=again)
@@ -307,7 +311,10 @@ class Engine:
         self._from_loop(outcome, result)
         # Not from an anonymous request: its model was offered fewer tools and told nobody
         # is signed in, so its "please sign in" must not become a signed-in customer's answer.
-        if use_cache and outcome.status is Status.ANSWERED and request.customer_id is not None:
+        # Nor from a re-run told of its earlier writes: that answer quotes the customer's
+        # records without a tool call, so no tag would ever drop it.
+        if (use_cache and outcome.status is Status.ANSWERED and request.customer_id is not None
+                and not result.acted_before):
             tags = llm_tags(result.tool_results, request.customer_id)
             if tags is not None:
                 self.cache.store(self.settings.cache.policy_for_intent(outcome.intent), text,
@@ -349,13 +356,17 @@ class Engine:
                        errors=[redact(f"{reason}: {detail}")], escalation_reason=reason)
 
     def _reject(self, request: Request, reason: str, message: str, trace: Trace,
-                started: float, *, recorded: bool = True) -> Outcome:
+                started: float, *, recorded: bool = True, again: bool = False) -> Outcome:
         """`recorded`: the rejection is kept on disk, unless its id belongs to another
-        request (a duplicate, or a rejected one reusing an id), whose record stays."""
+        request (a duplicate, or a rejected one reusing an id), whose record stays. A
+        re-run (`again`) turned away is its request's outcome now: a handed-back item
+        goes back to the operators with it."""
         outcome = Outcome(request, Route.GUARD, Status.REJECTED, answer=message,
                           spans=trace.spans, errors=[f"rejected: {reason}"])
         outcome.latency_ms = (self.clock.monotonic() - started) * 1000
-        if recorded:
+        if recorded and again:
+            self.store.finish(outcome)
+        elif recorded:
             try:
                 self.store.accept(request, Status.REJECTED)
             except DuplicateRequest as exc:

@@ -69,6 +69,7 @@ class Escalation:
     draft_by: str | None = None  # that operator
     approving_until: float | None = None  # while approving: when a crashed run is given up
     limits: dict[str, Any] | None = None  # what bounds the pending write now (`get` only)
+    earlier_actions: list[dict[str, Any]] = field(default_factory=list)  # before a re-run
     customer: dict[str, Any] | None = None
     recent_orders: list[dict[str, Any]] = field(default_factory=list)
     spans: list[Span] = field(default_factory=list)
@@ -94,7 +95,7 @@ _SELECT = f"""
 SELECT e.id, e.request_id, e.reason, {_EFFECTIVE_STATE} AS state, e.created_at,
        e.claimed_by, e.lease_expires_at, e.resolved_at, e.resolved_by, e.resolution,
        e.note, e.context, e.pending_status, e.pending_result, e.reply_draft, e.note_draft,
-       e.draft_by, e.approving_until,
+       e.draft_by, e.approving_until, e.pending_history,
        r.text, r.customer_id, r.channel, r.received_at, r.note AS request_note
 FROM escalations e JOIN requests r ON r.id = e.request_id
 """
@@ -122,4 +123,5 @@ def _escalation(row: dict[str, Any]) -> Escalation:
         else PendingStatus.WAITING if pending else None,  # a row from before the queue
         pending_result=json.loads(row["pending_result"]) if row["pending_result"] else None,
         reply_draft=row["reply_draft"], note_draft=row["note_draft"], draft_by=row["draft_by"],
-        approving_until=row["approving_until"])
+        approving_until=row["approving_until"],
+        earlier_actions=json.loads(row["pending_history"]) if row["pending_history"] else [])

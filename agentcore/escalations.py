@@ -26,6 +26,7 @@ new outcome.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("agentcore.escalations")
 
 __all__ = ["Escalation", "EscalationQueue", "EscalationState", "PendingStatus", "QueueError",
-           "tool_act"]
+           "tool_act", "tool_parse"]
 
 Rerun = Callable[[Request], Awaitable[Outcome]]
 # (tool, arguments, original request id, its customer, an operator's override) -> result
@@ -66,7 +67,10 @@ Act = Callable[[str, dict[str, Any], str, int | None, PolicyOverride | None],
 Recorded = Callable[[str, dict[str, Any], str], dict[str, Any] | None]
 # (tool, arguments) -> the figures that bound that write now (paid, refunded, policy)
 Limits = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+# (tool, arguments) -> the arguments as the write reads them; ToolError if it can't
+Parse = Callable[[str, dict[str, Any]], dict[str, Any]]
 APPROVAL_WINDOW_S = 60.0  # an approval still "approving" after this was cut short by a crash
+MAX_OVERRIDE_REASON = 300  # kept with the refund itself, whole
 
 
 # Half-written texts are done with once the item is resolved (the reply is the
@@ -83,7 +87,7 @@ def _text(value: str, what: str) -> str:
 class EscalationQueue:
     def __init__(self, store: Store, clock: Clock, *, rerun: Rerun, act: Act,
                  shop: Shop | None = None, recorded: Recorded | None = None,
-                 limits: Limits | None = None,
+                 limits: Limits | None = None, parse: Parse | None = None,
                  approval_window_s: float = APPROVAL_WINDOW_S) -> None:
         """`approval_window_s` must outlast any write `act` runs (its tool timeout):
         only after it is an approval left "approving" taken for one a crash cut short."""
@@ -94,6 +98,7 @@ class EscalationQueue:
         self._shop = shop
         self._recorded = recorded
         self._limits = limits
+        self._parse = parse
         self.approval_window_s = approval_window_s
         self._listeners: list[Callable[[int], None]] = []
 
@@ -258,7 +263,11 @@ class EscalationQueue:
     def limits_for(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
         """What bounds a write with these (perhaps edited) arguments, now; None when
         the domain has no figures for it."""
-        return None if self._limits is None else self._limits(tool, arguments)
+        if self._limits is None:
+            return None
+        with contextlib.suppress(ToolError):  # else figures from what was typed, if readable
+            arguments = self._parse(tool, arguments) if self._parse is not None else arguments
+        return self._limits(tool, arguments)
 
     # -- claims --------------------------------------------------------------
 
@@ -328,15 +337,18 @@ class EscalationQueue:
         record keeps what the write did, as the write reports it."""
         item = self._settle(self._claimed(escalation_id, operator))
         pending = self._approvable(item)
+        args = self._parsed(pending.tool, pending.arguments if arguments is None else arguments)
         if item.pending_status is PendingStatus.APPROVED:  # the same write again: no more
             done = item.pending_result or {}
-            if arguments is not None and arguments != done.get("arguments"):
+            if arguments is not None and args != done.get("arguments"):
                 raise QueueError(f"the {pending.tool} of escalation {escalation_id} was "
                                  f"already approved and done with {done.get('arguments')}")
             return dict(done.get("result") or {}) | {"replayed": True}
-        args = dict(pending.arguments if arguments is None else arguments)
         override = None if override_reason is None else PolicyOverride(
             operator, _text(override_reason, "the reason for overriding the policy"))
+        if override is not None and len(override.reason) > MAX_OVERRIDE_REASON:
+            raise QueueError(f"keep the reason for overriding the policy under "
+                             f"{MAX_OVERRIDE_REASON} characters; it goes with the refund")
         record: dict[str, Any] = {"arguments": args, "by": operator, "at": self.clock.now(),
                                   "override": override.reason if override else None}
         with self._transaction() as conn:  # one approval at a time, whichever console
@@ -354,10 +366,28 @@ class EscalationQueue:
         except BaseException:  # a bug or a cancellation: the shop's record says what happened
             self._settle(self._load(escalation_id), interrupted=True)
             raise
+        if result.get("replayed") and result.get("as_asked") is False:
+            # This request did that write before, otherwise (the agent refunded $1 where
+            # $49.99 is approved now): nothing more was done, and the record says so.
+            error = (f"this request already did {pending.tool} there, otherwise: "
+                     f"{_done_text(result)}; nothing more was done")
+            self._end_approval(escalation_id, "failed", record | {"error": error,
+                                                                   "result": result})
+            raise QueueError(f"{pending.tool} was not done: {error}")
         self._end_approval(escalation_id, "approved", record | {"result": result})
         log.info("escalation %d: %s approved by %s%s", escalation_id, pending.tool, operator,
                  " over the policy" if override else "")
         return result
+
+    def _parsed(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The arguments as the write will read them: what is recorded and compared is
+        what runs (12345.0 and "12345" are one order)."""
+        if self._parse is None:
+            return dict(arguments)
+        try:
+            return self._parse(tool, arguments)
+        except ToolError as exc:
+            raise QueueError(f"{tool} was not done: {exc}") from None
 
     def _approvable(self, item: Escalation) -> PendingAction:
         pending = item.pending_action
@@ -371,10 +401,14 @@ class EscalationQueue:
         return pending
 
     def _end_approval(self, escalation_id: int, status: str, record: dict[str, Any]) -> None:
-        # Recorded whatever the lease says now: the write happened (or was refused).
+        # Recorded whatever the lease says now. A write that happened is recorded as done
+        # even over a "failed" or "denied" another console wrote while it ran (a suspended
+        # or stalled process outliving its window): the shop's record is the truth.
+        was = "'approving', 'failed', 'denied'" if status == "approved" else "'approving'"
         with self._transaction() as conn:
             conn.execute("UPDATE escalations SET pending_status = ?, pending_result = ?,"
-                         " approving_until = NULL WHERE id = ? AND pending_status = 'approving'",
+                         " approving_until = NULL WHERE id = ?"
+                         f" AND pending_status IN ({was})",
                          (status, json.dumps(record, default=str), escalation_id))
         self._changed(escalation_id)
 
@@ -382,22 +416,30 @@ class EscalationQueue:
         """An approval cut short (a crash between the write and its record) reads as
         what the shop says happened: done, with what it did, or failed, with nothing
         done. One still inside its window may be running in another process: left
-        alone, unless this process knows its own run was `interrupted`."""
-        pending = item.pending_action
-        if item.pending_status is not PendingStatus.APPROVING or pending is None:
+        alone, unless this process knows its own run was `interrupted`. One taken for
+        interrupted (failed, or denied after) is checked again: a write landing late
+        still makes it done."""
+        pending, status = item.pending_action, item.pending_status
+        if pending is None or status is None:
             return item
-        started = item.pending_result or {}
-        args = started.get("arguments") or pending.arguments
+        attempt = item.pending_result or {}
+        if status is PendingStatus.DENIED:
+            attempt = attempt.get("attempt") or {}
+        if status is not PendingStatus.APPROVING and not attempt.get("interrupted"):
+            return item
+        args = attempt.get("arguments") or pending.arguments
         done = (self._recorded(pending.tool, args, item.request_id)
                 if self._recorded is not None else None)
         if done is not None:
-            self._end_approval(item.id, "approved", started | {"result": done,
-                                                                "recovered": True})
-            log.warning("escalation %d: an interrupted approval had written; recorded as "
-                        "done", item.id)
-        elif interrupted or (item.approving_until or 0.0) <= self.clock.now():
-            self._end_approval(item.id, "failed", started | {
-                "error": "the approval was interrupted before the write: nothing was done"})
+            self._end_approval(item.id, "approved", attempt | {
+                "result": done, "recovered": True, "interrupted": False})
+            log.warning("escalation %d: an interrupted approval (%s) had written; recorded "
+                        "as done", item.id, status)
+        elif status is PendingStatus.APPROVING and (
+                interrupted or (item.approving_until or 0.0) <= self.clock.now()):
+            self._end_approval(item.id, "failed", attempt | {
+                "error": "the approval was interrupted before the write: nothing was done",
+                "interrupted": True})
         else:
             return item
         return self._load(item.id)
@@ -415,10 +457,12 @@ class EscalationQueue:
         item = self._settle(self._claimed(escalation_id, operator))
         if item.pending_action is None:
             raise QueueError(f"escalation {escalation_id} has no action waiting for approval")
-        record = {"reason": reason, "by": operator, "at": self.clock.now()}
+        record: dict[str, Any] = {"reason": reason, "by": operator, "at": self.clock.now()}
+        if (item.pending_result or {}).get("interrupted"):
+            record["attempt"] = item.pending_result  # its write may still show up
         with self._transaction() as conn:
             self._hold(conn, item, operator, "pending_status = 'denied', pending_result = ?",
-                       (json.dumps(record),), undecided=True)
+                       (json.dumps(record, default=str),), undecided=True)
         self._changed(escalation_id)
         return self._load(escalation_id)
 
@@ -503,8 +547,10 @@ class EscalationQueue:
                 params += (json.dumps({"reason": "handed back to the agent", "by": operator,
                                        "at": self.clock.now()}),)
             self._hold(conn, item, operator, sets, params)
-            # The note is on disk with the request: a crash mid-run re-runs it with it.
-            conn.execute("UPDATE requests SET note = ? WHERE id = ?", (note, item.request_id))
+            # The note is on disk with the request, marked accepted again: a crash before
+            # or during the re-run leaves it for `resume`, with the note, not stranded.
+            conn.execute("UPDATE requests SET note = ?, status = 'accepted' WHERE id = ?",
+                         (note, item.request_id))
         self._changed(escalation_id)
         request = item.request
         log.info("escalation %d handed back by %s", escalation_id, operator)
@@ -525,6 +571,22 @@ def _decided(item: Escalation) -> str:
     if item.pending_status is PendingStatus.DENIED:
         return f"the {tool} of escalation {item.id} was denied"
     return f"the {tool} of escalation {item.id} was already approved and done"
+
+
+def _done_text(result: dict[str, Any]) -> str:
+    shown = {k: v for k, v in result.items() if k not in ("replayed", "as_asked")}
+    return json.dumps(shown, default=str)
+
+
+def tool_parse(tools: ToolRegistry) -> Parse:
+    """A `parse` for the queue: a write tool's arguments read by its schema."""
+    def parse(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        spec = tools.get(tool)  # UnknownToolError is a ToolError
+        if not spec.writes:
+            raise ToolError(f"{tool} is not a write action")
+        return spec.parse(json.dumps(arguments, default=str))
+
+    return parse
 
 
 def tool_act(tools: ToolRegistry, shop: Shop, *, timeout_s: float) -> Act:

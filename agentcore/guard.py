@@ -55,7 +55,10 @@ class Guard:
         """How many customers' buckets are held (at most `MAX_TRACKED_CUSTOMERS`)."""
         return len(self._buckets)
 
-    def check(self, text: object, customer_id: int | None) -> Verdict:
+    def check(self, text: object, customer_id: int | None, *,
+              rate_limited: bool = True) -> Verdict:
+        """`rate_limited` False: an operator's re-run of a request that was counted when
+        it arrived, and is not counted again."""
         if not isinstance(text, str):
             return _rejected("not text", "We could only read text messages.")
         limit = self.settings.max_chars
@@ -72,15 +75,21 @@ class Guard:
         normalised = normalise(text)
         if not normalised:
             return _rejected("empty", "Your message was empty. How can we help?")
+        throttled = self._throttled(customer_id) if rate_limited else None
+        return throttled or Verdict(text=normalised)
+
+    def _throttled(self, customer_id: int | None) -> Verdict | None:
+        """The rate limit's rejection, or None when a token was taken."""
         if customer_id is None:
-            if not self._take_anonymous_token():
-                return _rejected("rate limited", "We are receiving more messages without an "
-                                                 "account than we can answer; please sign in "
-                                                 "or try again in a minute.")
-        elif not self._take_token(customer_id):
-            return _rejected("rate limited", "You are sending messages faster than we can "
-                                             "answer them; please wait a minute.")
-        return Verdict(text=normalised)
+            if self._take_anonymous_token():
+                return None
+            return _rejected("rate limited", "We are receiving more messages without an "
+                                             "account than we can answer; please sign in "
+                                             "or try again in a minute.")
+        if self._take_token(customer_id):
+            return None
+        return _rejected("rate limited", "You are sending messages faster than we can "
+                                         "answer them; please wait a minute.")
 
     def _take_token(self, customer_id: int) -> bool:
         """A token bucket per customer: `rate_per_minute` sustained, same-size bursts."""

@@ -114,9 +114,11 @@ async def issue_refund(ctx: ToolContext, order_id: OrderId, amount: Dollars,
                                      override=ctx.override)
     except WriteRefused as exc:
         # What an operator could approve instead: the policy's amount, while any of
-        # what was paid is left to refund.
+        # what was paid is left to refund and this request has not refunded the order
+        # already (an approval under it could then only replay that refund).
         offer = None
-        if exc.limits.get("left_cents", 0) > 0:
+        acted = ctx.shop.has_acted(ctx.request_id, "issue_refund", f"order:{order_id}")
+        if exc.limits.get("left_cents", 0) > 0 and not acted:
             offer = {"order_id": order_id, "amount": exc.limits["allowed_cents"] / 100,
                      "reason": reason}
         raise WriteRefused(str(exc), exc.limits, offer) from None

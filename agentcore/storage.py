@@ -135,6 +135,7 @@ ESCALATION_COLUMNS = {
     "reply_draft": "TEXT",  # the reply being written: kept across a restart or a crash
     "note_draft": "TEXT",  # the hand-back note being written
     "draft_by": "TEXT",  # whose drafts they are: nobody else is shown them
+    "pending_history": "TEXT",  # JSON list: earlier pending writes and how each was settled
 }
 
 # Columns added to `outcomes` since the first release, migrated the same way.
@@ -183,6 +184,16 @@ def _execute(conn: sqlite3.Connection, statements: list[tuple[str, Any]]) -> Non
                 conn.execute(sql, params)
 
 
+# A re-escalated item's earlier pending write, and how it was settled (approved with an
+# override, say), joins its history instead of being overwritten by the new one.
+_KEEP_PENDING = (
+    "CASE WHEN escalations.pending_status IS NULL THEN escalations.pending_history"
+    " ELSE json_insert(COALESCE(escalations.pending_history, '[]'), '$[#]', json_object("
+    "'action', json(json_extract(escalations.context, '$.pending_action')),"
+    " 'status', escalations.pending_status,"
+    " 'result', json(COALESCE(escalations.pending_result, 'null')))) END")
+
+
 def _finish_statements(outcome: Outcome) -> list[tuple[str, Any]]:
     """What recording an outcome writes: its row, its spans, any escalation."""
     rid = outcome.request.id
@@ -221,8 +232,8 @@ def _finish_statements(outcome: Outcome) -> list[tuple[str, Any]]:
             "INSERT INTO escalations (request_id, reason, state, created_at, context,"
             " pending_status) VALUES (?, ?, 'open', ?, ?, ?)"
             " ON CONFLICT (request_id) DO UPDATE SET reason = excluded.reason,"
-            " state = 'open', context = excluded.context,"
-            " pending_status = excluded.pending_status, pending_result = NULL,"
+            " state = 'open', context = excluded.context, pending_history = " + _KEEP_PENDING +
+            ", pending_status = excluded.pending_status, pending_result = NULL,"
             " claimed_by = NULL, lease_expires_at = NULL"
             " WHERE escalations.state = 'handed_back'",
             (rid, str(outcome.escalation_reason), finished_at, _json(context),
@@ -324,16 +335,22 @@ class Store:
 
         An id is used once: DuplicateRequest when it is taken, so a reused id never
         overwrites a request, its outcome or an operator's reply. `again` is a re-run
-        of that same request (a hand-back, a resume): its row is marked accepted."""
+        of that same request, already marked accepted on disk (what a crash left, or a
+        hand-back): the same text for the same customer, or it is a duplicate too."""
         row = (request.id, storable(request.text), _storable_id(request.customer_id),
                storable(request.channel), request.received_at, str(status or "accepted"),
                request.note)
         try:
             with transaction(self.conn):
-                if again and self.conn.execute(
-                        "UPDATE requests SET status = 'accepted', note = ? WHERE id = ?",
-                        (request.note, request.id)).rowcount == 1:
-                    return
+                if again:
+                    if self.conn.execute(
+                            "UPDATE requests SET note = ? WHERE id = ? AND status = 'accepted'"
+                            " AND text = ? AND customer_id IS ?",
+                            (request.note, request.id, row[1], row[2])).rowcount == 1:
+                        return
+                    if self.conn.execute("SELECT 1 FROM requests WHERE id = ?",
+                                         (request.id,)).fetchone():
+                        raise sqlite3.IntegrityError("not a request waiting to be re-run")
                 self.conn.execute("INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)", row)
         except sqlite3.IntegrityError:
             raise DuplicateRequest(f"request id {request.id!r} was already used; a request "

@@ -112,7 +112,22 @@ def tool_calls_html(item: Escalation) -> str:
         else:
             outcome = html.escape(json.dumps(call.get("result"), default=str)[:600])
         parts.append(f"<b>{html.escape(str(call.get('tool')))}</b>({args}) → {outcome}")
+    parts.extend(_earlier_html(earlier) for earlier in item.earlier_actions)
     return "<br>".join(parts) or "<i>no tool calls</i>"
+
+
+def _earlier_html(earlier: dict[str, Any]) -> str:
+    """A pending write settled before the item was handed back and escalated again."""
+    action = earlier.get("action") or {}
+    record = earlier.get("result") or {}
+    what = action_text(PendingAction(str(action.get("tool")), action.get("arguments") or {}))
+    how = f"{earlier.get('status')} by {record.get('by', '?')}"
+    if record.get("override"):
+        how += f", over the policy: {record['override']}"
+    done = record.get("result") or {}
+    if "amount_cents" in done:
+        how += f"; {money(done['amount_cents'] / 100)} refunded"
+    return f"<b>earlier</b> {html.escape(what)}: {html.escape(how)}"
 
 
 def reasoning_html(item: Escalation) -> str:

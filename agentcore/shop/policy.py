@@ -29,9 +29,11 @@ class RefundQuote:
 
 
 def paid_cents(payments: list[dict[str, Any]]) -> int:
-    """What the customer was charged for good: captured payments, and those since
-    refunded (their refunds are counted in the order's `refunded_cents`)."""
-    return sum(int(p["amount_cents"]) for p in payments if p["status"] in ("captured", "refunded"))
+    """What the shop holds of the customer's money: captured payments only. A payment
+    marked refunded went back already (a released hold, a settled return), a failed
+    one never arrived, and a disputed one is the bank's to settle: refunding it too
+    would pay the customer twice."""
+    return sum(int(p["amount_cents"]) for p in payments if p["status"] == "captured")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +91,11 @@ def refund_quote(order: dict[str, Any], payments: list[dict[str, Any]],
     if days > window:
         return RefundQuote(oid, 0, f"delivered {days} days ago; the {policy['category']} "
                                    f"refund window is {window} days")
-    # The fee is on what was paid, once: charged on what is left instead, a refund asked
-    # for again and again would hand back the fee a slice at a time.
-    fee = round(paid_cents(payments) * float(policy.get("restocking_fee_pct", 0)) / 100)
+    # The fee is on the order, once: charged on what is left instead, a refund asked for
+    # again and again would hand back the fee a slice at a time; charged on every capture,
+    # a customer charged twice would pay it twice.
+    priced = min(paid_cents(payments), int(order.get("total_cents") or paid_cents(payments)))
+    fee = round(priced * float(policy.get("restocking_fee_pct", 0)) / 100)
     why = f"within the {window}-day window"
     if fee:
         why += f", less a {policy['restocking_fee_pct']:g}% restocking fee"

@@ -141,11 +141,16 @@ class Shop:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         try:
             with transaction(self.conn, "IMMEDIATE") as conn:
-                row = conn.execute("SELECT result FROM tool_actions WHERE key = ?",
+                row = conn.execute("SELECT result, arguments FROM tool_actions WHERE key = ?",
                                    (key,)).fetchone()
                 if row is not None:
+                    # Acts once, whatever is asked again; `as_asked` says whether the
+                    # first time was the same write (a retry) or another one (a refund of
+                    # $1 where $49.99 is asked now), which the caller must not take as done.
                     done: dict[str, Any] = json.loads(row[0])
-                    return done | {"replayed": True}
+                    same = json.loads(row[1]) == json.loads(json.dumps(arguments,
+                                                                       sort_keys=True))
+                    return done | {"replayed": True, "as_asked": same}
                 result = act()
                 conn.execute(
                     "INSERT INTO tool_actions VALUES (?, ?, ?, ?, ?, ?)",
@@ -195,7 +200,13 @@ class Shop:
                 return {"order_id": order_id, "status": order["status"], "cancelled": False,
                         "why": f"an order that is {order['status']} can no longer be cancelled"}
             self.conn.execute("UPDATE orders SET status='cancelled' WHERE id = ?", (order_id,))
-            return {"order_id": order_id, "status": "cancelled", "cancelled": True}
+            # The money goes back with the order, in the same transaction: a cancelled order
+            # still holding a capture would read as "payment released" with nothing released.
+            released = self.conn.execute(
+                "UPDATE payments SET status = 'refunded' WHERE order_id = ? AND status = "
+                "'captured'", (order_id,)).rowcount
+            return {"order_id": order_id, "status": "cancelled", "cancelled": True,
+                    "payments_released": released}
 
         order = self.get_order(order_id)
         tags = [f"order:{order_id}"] + ([f"customer:{order['customer_id']}"] if order else [])

@@ -4,7 +4,7 @@ queue over its database, and the requests that make typical escalations."""
 from __future__ import annotations
 
 from agentcore import Engine, EscalationReason, FakeClock, Request
-from agentcore.escalations import EscalationQueue, tool_act
+from agentcore.escalations import EscalationQueue, tool_act, tool_parse
 from agentcore.shop_tools import recorded_write, shop_registry, write_limits
 from agentcore.storage import Store
 from agentcore.validator import Validator
@@ -25,9 +25,11 @@ class Desk:
 
     def queue_over(self, store: Store, rerun=None) -> EscalationQueue:
         shop = self.engine.shop
+        tools = shop_registry()
         return EscalationQueue(store, self.clock, rerun=rerun or self.engine.rerun,
-                               act=tool_act(shop_registry(), shop, timeout_s=5), shop=shop,
-                               recorded=recorded_write(shop), limits=write_limits(shop))
+                               act=tool_act(tools, shop, timeout_s=5), shop=shop,
+                               parse=tool_parse(tools), recorded=recorded_write(shop),
+                               limits=write_limits(shop))
 
     @staticmethod
     def refundable_in(engine: Engine) -> dict:
