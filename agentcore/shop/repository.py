@@ -64,9 +64,13 @@ class Shop:
 
     @property
     def today(self) -> date:
+        """The shop's date: a demo shop's fixed `as_of`, else the calendar's, read each
+        time (a console running past midnight must not keep yesterday's refund windows)."""
         if self._today is None:
             row = self.conn.execute("SELECT value FROM meta WHERE key='as_of'").fetchone()
-            self._today = date.fromisoformat(row[0]) if row else date.today()
+            if row is None:
+                return date.today()
+            self._today = date.fromisoformat(row[0])
         return self._today
 
     def on_change(self, listener: Callable[[list[str]], None]) -> None:
