@@ -10,6 +10,7 @@ from typing import Any
 
 from agentcore.errors import UserFacingError
 from agentcore.models import PendingAction, Request, Span
+from agentcore.storage import storable
 
 
 class QueueError(UserFacingError):
@@ -125,3 +126,9 @@ def _escalation(row: dict[str, Any]) -> Escalation:
         reply_draft=row["reply_draft"], note_draft=row["note_draft"], draft_by=row["draft_by"],
         approving_until=row["approving_until"],
         earlier_actions=json.loads(row["pending_history"]) if row["pending_history"] else [])
+
+
+def required_text(value: str, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise QueueError(f"{what} must not be empty")
+    return storable(value.strip())

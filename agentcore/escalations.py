@@ -10,23 +10,16 @@ reads as open and may be taken by anyone. Only the claimant may act on an
 item, and only while its lease runs. Every state lives in the database: a
 new queue over the same file (after a restart) sees the same items and claims.
 
-Approving a pending write runs it through `act`, keyed by the ORIGINAL request
-id: the shop's write tools are idempotent per request, so approving twice (or
-again after a crash) acts once, and each write holds itself to its policy, so
-an approval can do no more than the agent could, unless the operator overrides
-the policy, explicitly and with a reason. The approval itself is a state in the
-database (waiting -> approving -> approved or failed), taken by a conditional
-UPDATE, so two consoles can never both run it. A crash between the write and
-its record leaves the item approving; `recover` (at start) and `get` settle it
-from the shop's own record of the write (`recorded`). A hand-back re-runs the
-request through `rerun` (the engine's `submit`) under the same id, with the
-operator's note; the storage settles the item in the same transaction as the
-new outcome.
+A pending write is approved or denied by the methods of `PendingWrites`
+(agentcore.pending_writes): held to the write's own policy, one approval at a
+time across consoles, settled from the shop's record after a crash. A hand-back
+re-runs the request through `rerun` (the engine's `rerun`) under the same id,
+with the operator's note; the storage settles the item in the same transaction
+as the new outcome.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import sqlite3
@@ -35,7 +28,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from agentcore.clock import Clock
-from agentcore.errors import StorageError, ToolError
+from agentcore.errors import StorageError
 from agentcore.escalation_model import (
     _EFFECTIVE_STATE,
     _SELECT,
@@ -45,14 +38,25 @@ from agentcore.escalation_model import (
     PendingStatus,
     QueueError,
     _escalation,
+    required_text,
 )
-from agentcore.models import EscalationReason, Outcome, PendingAction, PolicyOverride, Request, Span
+from agentcore.models import EscalationReason, Outcome, Request, Span
+from agentcore.pending_writes import (
+    APPROVAL_WINDOW_S,
+    Act,
+    Limits,
+    Parse,
+    PendingWrites,
+    Recorded,
+    tool_act,
+    tool_parse,
+    why_decided,
+)
 from agentcore.sqlite_tx import transaction
 from agentcore.storage import Store, storable
 
 if TYPE_CHECKING:
     from agentcore.shop.repository import Shop
-    from agentcore.tools import ToolRegistry
 
 log = logging.getLogger("agentcore.escalations")
 
@@ -60,17 +64,6 @@ __all__ = ["Escalation", "EscalationQueue", "EscalationState", "PendingStatus", 
            "tool_act", "tool_parse"]
 
 Rerun = Callable[[Request], Awaitable[Outcome]]
-# (tool, arguments, original request id, its customer, an operator's override) -> result
-Act = Callable[[str, dict[str, Any], str, int | None, PolicyOverride | None],
-               Awaitable[dict[str, Any]]]
-# (tool, arguments, request id) -> what that write did, from the shop's record; None: never
-Recorded = Callable[[str, dict[str, Any], str], dict[str, Any] | None]
-# (tool, arguments) -> the figures that bound that write now (paid, refunded, policy)
-Limits = Callable[[str, dict[str, Any]], dict[str, Any] | None]
-# (tool, arguments) -> the arguments as the write reads them; ToolError if it can't
-Parse = Callable[[str, dict[str, Any]], dict[str, Any]]
-APPROVAL_WINDOW_S = 60.0  # an approval still "approving" after this was cut short by a crash
-MAX_OVERRIDE_REASON = 300  # kept with the refund itself, whole
 
 
 # Half-written texts are done with once the item is resolved (the reply is the
@@ -78,13 +71,7 @@ MAX_OVERRIDE_REASON = 300  # kept with the refund itself, whole
 _NO_DRAFTS = ", reply_draft = NULL, note_draft = NULL, draft_by = NULL"
 
 
-def _text(value: str, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise QueueError(f"{what} must not be empty")
-    return storable(value.strip())
-
-
-class EscalationQueue:
+class EscalationQueue(PendingWrites):
     def __init__(self, store: Store, clock: Clock, *, rerun: Rerun, act: Act,
                  shop: Shop | None = None, recorded: Recorded | None = None,
                  limits: Limits | None = None, parse: Parse | None = None,
@@ -169,7 +156,7 @@ class EscalationQueue:
         if cur.rowcount != 1:
             now = self._load(item.id)
             if undecided and now.pending_status is not None and not now.pending_status.undecided:
-                raise QueueError(_decided(now))
+                raise QueueError(why_decided(now))
             raise QueueError(self._why_not(now, operator))
 
     # -- reading -------------------------------------------------------------
@@ -260,22 +247,13 @@ class EscalationQueue:
             item.recent_orders = self._shop.recent_orders(item.request.customer_id)
         return item
 
-    def limits_for(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
-        """What bounds a write with these (perhaps edited) arguments, now; None when
-        the domain has no figures for it."""
-        if self._limits is None:
-            return None
-        with contextlib.suppress(ToolError):  # else figures from what was typed, if readable
-            arguments = self._parse(tool, arguments) if self._parse is not None else arguments
-        return self._limits(tool, arguments)
-
     # -- claims --------------------------------------------------------------
 
     async def claim(self, escalation_id: int, operator: str, lease_s: float) -> Escalation:
         """Claims an open item (or renews one's own claim) for `lease_s` seconds.
 
         One conditional UPDATE: of two operators claiming at once, one wins."""
-        operator = _text(operator, "the operator's name")
+        operator = required_text(operator, "the operator's name")
         if not lease_s > 0:
             raise QueueError(f"a lease must be a positive number of seconds, not {lease_s!r}")
         now = self.clock.now()
@@ -324,165 +302,13 @@ class EscalationQueue:
                  operator, self.clock.now()))
         return cur.rowcount == 1
 
-    # -- the pending write action --------------------------------------------
-
-    async def approve(self, escalation_id: int, operator: str,
-                      arguments: dict[str, Any] | None = None, *,
-                      override_reason: str | None = None) -> dict[str, Any]:
-        """Runs the pending write (with the operator's edited `arguments`, if given),
-        held to the write's own policy; with `override_reason`, above the policy but
-        never past the write's hard limits (a refund: what is left of what was paid).
-
-        Keyed by the original request: approving again returns the first result. The
-        record keeps what the write did, as the write reports it."""
-        item = self._settle(self._claimed(escalation_id, operator))
-        pending = self._approvable(item)
-        args = self._parsed(pending.tool, pending.arguments if arguments is None else arguments)
-        if item.pending_status is PendingStatus.APPROVED:  # the same write again: no more
-            done = item.pending_result or {}
-            if arguments is not None and args != done.get("arguments"):
-                raise QueueError(f"the {pending.tool} of escalation {escalation_id} was "
-                                 f"already approved and done with {done.get('arguments')}")
-            return dict(done.get("result") or {}) | {"replayed": True}
-        override = None if override_reason is None else PolicyOverride(
-            operator, _text(override_reason, "the reason for overriding the policy"))
-        if override is not None and len(override.reason) > MAX_OVERRIDE_REASON:
-            raise QueueError(f"keep the reason for overriding the policy under "
-                             f"{MAX_OVERRIDE_REASON} characters; it goes with the refund")
-        record: dict[str, Any] = {"arguments": args, "by": operator, "at": self.clock.now(),
-                                  "override": override.reason if override else None}
-        with self._transaction() as conn:  # one approval at a time, whichever console
-            self._hold(conn, item, operator,
-                       "pending_status = 'approving', pending_result = ?, approving_until = ?",
-                       (json.dumps(record, default=str),
-                        self.clock.now() + self.approval_window_s), undecided=True)
-        self._changed(escalation_id)
-        try:
-            result = await self._act(pending.tool, args, item.request_id,
-                                     item.request.customer_id, override)
-        except ToolError as exc:  # refused: nothing was done
-            self._end_approval(escalation_id, "failed", record | {"error": str(exc)})
-            raise QueueError(f"{pending.tool} was not done: {exc}") from exc
-        except BaseException:  # a bug or a cancellation: the shop's record says what happened
-            self._settle(self._load(escalation_id), interrupted=True)
-            raise
-        if result.get("replayed") and result.get("as_asked") is False:
-            # This request did that write before, otherwise (the agent refunded $1 where
-            # $49.99 is approved now): nothing more was done, and the record says so.
-            error = (f"this request already did {pending.tool} there, otherwise: "
-                     f"{_done_text(result)}; nothing more was done")
-            self._end_approval(escalation_id, "failed", record | {"error": error,
-                                                                   "result": result})
-            raise QueueError(f"{pending.tool} was not done: {error}")
-        self._end_approval(escalation_id, "approved", record | {"result": result})
-        log.info("escalation %d: %s approved by %s%s", escalation_id, pending.tool, operator,
-                 " over the policy" if override else "")
-        return result
-
-    def _parsed(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        """The arguments as the write will read them: what is recorded and compared is
-        what runs (12345.0 and "12345" are one order)."""
-        if self._parse is None:
-            return dict(arguments)
-        try:
-            return self._parse(tool, arguments)
-        except ToolError as exc:
-            raise QueueError(f"{tool} was not done: {exc}") from None
-
-    def _approvable(self, item: Escalation) -> PendingAction:
-        pending = item.pending_action
-        if pending is None:
-            raise QueueError(f"escalation {item.id} has no action waiting for approval")
-        if item.request.customer_id is None:
-            raise QueueError(f"escalation {item.id}'s request has no customer: approving would "
-                             f"act on records nobody was shown to own; ask who is writing")
-        if item.pending_status in (PendingStatus.DENIED, PendingStatus.APPROVING):
-            raise QueueError(_decided(item))
-        return pending
-
-    def _end_approval(self, escalation_id: int, status: str, record: dict[str, Any]) -> None:
-        # Recorded whatever the lease says now. A write that happened is recorded as done
-        # even over a "failed" or "denied" another console wrote while it ran (a suspended
-        # or stalled process outliving its window): the shop's record is the truth.
-        was = "'approving', 'failed', 'denied'" if status == "approved" else "'approving'"
-        with self._transaction() as conn:
-            conn.execute("UPDATE escalations SET pending_status = ?, pending_result = ?,"
-                         " approving_until = NULL WHERE id = ?"
-                         f" AND pending_status IN ({was})",
-                         (status, json.dumps(record, default=str), escalation_id))
-        self._changed(escalation_id)
-
-    def _settle(self, item: Escalation, *, interrupted: bool = False) -> Escalation:
-        """An approval cut short (a crash between the write and its record) reads as
-        what the shop says happened: done, with what it did, or failed, with nothing
-        done. One still inside its window may be running in another process: left
-        alone, unless this process knows its own run was `interrupted`. One taken for
-        interrupted (failed, or denied after) is checked again: a write landing late
-        still makes it done."""
-        pending, status = item.pending_action, item.pending_status
-        if pending is None or status is None:
-            return item
-        attempt = item.pending_result or {}
-        if status is PendingStatus.DENIED:
-            attempt = attempt.get("attempt") or {}
-        if status is not PendingStatus.APPROVING and not attempt.get("interrupted"):
-            return item
-        args = attempt.get("arguments") or pending.arguments
-        done = (self._recorded(pending.tool, args, item.request_id)
-                if self._recorded is not None else None)
-        if done is not None:
-            self._end_approval(item.id, "approved", attempt | {
-                "result": done, "recovered": True, "interrupted": False})
-            log.warning("escalation %d: an interrupted approval (%s) had written; recorded "
-                        "as done", item.id, status)
-        elif status is PendingStatus.APPROVING and (
-                interrupted or (item.approving_until or 0.0) <= self.clock.now()):
-            self._end_approval(item.id, "failed", attempt | {
-                "error": "the approval was interrupted before the write: nothing was done",
-                "interrupted": True})
-        else:
-            return item
-        return self._load(item.id)
-
-    def recover(self) -> int:
-        """Settles every approval a crash cut short (at start); returns how many."""
-        rows = self._rows(_SELECT + "WHERE e.pending_status = 'approving'",
-                          {"now": self.clock.now()})
-        settled = [self._settle(_escalation(row)) for row in rows]
-        return sum(1 for item in settled if item.pending_status is not PendingStatus.APPROVING)
-
-    async def deny(self, escalation_id: int, operator: str, reason: str) -> Escalation:
-        """Refuses the pending write; the item stays claimed for a reply."""
-        reason = _text(reason, "the reason for denying")
-        item = self._settle(self._claimed(escalation_id, operator))
-        if item.pending_action is None:
-            raise QueueError(f"escalation {escalation_id} has no action waiting for approval")
-        record: dict[str, Any] = {"reason": reason, "by": operator, "at": self.clock.now()}
-        if (item.pending_result or {}).get("interrupted"):
-            record["attempt"] = item.pending_result  # its write may still show up
-        with self._transaction() as conn:
-            self._hold(conn, item, operator, "pending_status = 'denied', pending_result = ?",
-                       (json.dumps(record, default=str),), undecided=True)
-        self._changed(escalation_id)
-        return self._load(escalation_id)
-
-    @staticmethod
-    def _undecided(item: Escalation) -> None:
-        if item.pending_action is None or item.pending_status is None:
-            return
-        if item.pending_status.undecided:
-            raise QueueError(f"approve or deny the pending {item.pending_action.tool} "
-                             f"of escalation {item.id} first")
-        if item.pending_status is PendingStatus.APPROVING:
-            raise QueueError(_decided(item))
-
     # -- ending an item ------------------------------------------------------
 
     async def reply(self, escalation_id: int, operator: str, text: str, *,
                     intent: str | None = None) -> Escalation:
         """Answers the customer: the outcome becomes the operator's (route 'human'),
         the item is resolved, and the pair is kept as a labelled example."""
-        text = _text(text, "a reply")
+        text = required_text(text, "a reply")
         item = self._settle(self._claimed(escalation_id, operator))
         self._undecided(item)
         now = self.clock.now()
@@ -535,10 +361,10 @@ class EscalationQueue:
         The new outcome replaces the old; an answer resolves the item, a new
         escalation reopens it with the new reason and context. A write still
         waiting is denied: the agent decides again, within policy."""
-        note = _text(note, "a note for the agent")
+        note = required_text(note, "a note for the agent")
         item = self._settle(self._claimed(escalation_id, operator))
         if item.pending_status is PendingStatus.APPROVING:
-            raise QueueError(_decided(item))
+            raise QueueError(why_decided(item))
         with self._transaction() as conn:
             sets = "state = 'handed_back', note = ?, lease_expires_at = NULL" + _NO_DRAFTS
             params: tuple[Any, ...] = (note,)
@@ -559,49 +385,3 @@ class EscalationQueue:
                                             received_at=request.received_at, note=note))
         self._changed(escalation_id)
         return outcome
-
-
-def _decided(item: Escalation) -> str:
-    """Why the pending write of `item` can't be decided (again) now."""
-    tool = item.pending_action.tool if item.pending_action else "action"
-    result = item.pending_result or {}
-    if item.pending_status is PendingStatus.APPROVING:
-        return (f"the {tool} of escalation {item.id} is being approved now by "
-                f"{result.get('by', 'another operator')}: its result shows in a moment")
-    if item.pending_status is PendingStatus.DENIED:
-        return f"the {tool} of escalation {item.id} was denied"
-    return f"the {tool} of escalation {item.id} was already approved and done"
-
-
-def _done_text(result: dict[str, Any]) -> str:
-    shown = {k: v for k, v in result.items() if k not in ("replayed", "as_asked")}
-    return json.dumps(shown, default=str)
-
-
-def tool_parse(tools: ToolRegistry) -> Parse:
-    """A `parse` for the queue: a write tool's arguments read by its schema."""
-    def parse(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        spec = tools.get(tool)  # UnknownToolError is a ToolError
-        if not spec.writes:
-            raise ToolError(f"{tool} is not a write action")
-        return spec.parse(json.dumps(arguments, default=str))
-
-    return parse
-
-
-def tool_act(tools: ToolRegistry, shop: Shop, *, timeout_s: float) -> Act:
-    """An `act` for the queue: a write tool of `tools`, its arguments checked against
-    the tool's schema, run under the original request's id (its idempotency key) and
-    held to the tool's policy, or above it with the operator's override."""
-    from agentcore.tools import ToolContext
-
-    async def act(tool: str, arguments: dict[str, Any], request_id: str,
-                  customer_id: int | None, override: PolicyOverride | None) -> dict[str, Any]:
-        spec = tools.get(tool)  # UnknownToolError is a ToolError
-        if not spec.writes:
-            raise ToolError(f"{tool} is not a write action")
-        args = spec.parse(json.dumps(arguments, default=str))
-        context = ToolContext(shop, request_id, customer_id, override=override)
-        return await tools.call(tool, args, context, timeout_s)
-
-    return act

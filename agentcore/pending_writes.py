@@ -1,0 +1,278 @@
+"""The write an escalation waits on, decided by an operator: approve (held to the
+write's own policy, or above it with an explicit override), deny, and the
+settling of an approval a crash cut short.
+
+An approval is a state in the database, waiting -> approving -> approved or
+failed, taken by a conditional UPDATE, so two consoles can never both run it. It
+runs the write through `act`, keyed by the ORIGINAL request id: the shop's write
+tools are idempotent per request, so approving twice (or again after a crash)
+acts once. A crash between the write and its record leaves the item approving;
+`recover` (at start) and `get` settle it from the shop's own record of the
+write (`recorded`). `EscalationQueue` (agentcore.escalations) is the host of these
+methods; this module keeps the queue's file to claims and endings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from agentcore.errors import ToolError
+from agentcore.escalation_model import (
+    _SELECT,
+    Escalation,
+    PendingStatus,
+    QueueError,
+    _escalation,
+    required_text,
+)
+from agentcore.models import PendingAction, PolicyOverride
+
+if TYPE_CHECKING:
+    from agentcore.clock import Clock
+    from agentcore.shop.repository import Shop
+    from agentcore.tools import ToolRegistry
+
+log = logging.getLogger("agentcore.escalations")
+
+# (tool, arguments, original request id, its customer, an operator's override) -> result
+Act = Callable[[str, dict[str, Any], str, int | None, PolicyOverride | None],
+               Awaitable[dict[str, Any]]]
+# (tool, arguments, request id) -> what that write did, from the shop's record; None: never
+Recorded = Callable[[str, dict[str, Any], str], dict[str, Any] | None]
+# (tool, arguments) -> the figures that bound that write now (paid, refunded, policy)
+Limits = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+# (tool, arguments) -> the arguments as the write reads them; ToolError if it can't
+Parse = Callable[[str, dict[str, Any]], dict[str, Any]]
+APPROVAL_WINDOW_S = 60.0  # an approval still "approving" after this was cut short by a crash
+MAX_OVERRIDE_REASON = 300  # kept with the refund itself, whole
+
+
+class PendingWrites:
+    """The pending-write half of `EscalationQueue` (a mixin: it uses the queue's claims,
+    transactions and listeners, declared here for the type checker)."""
+
+    if TYPE_CHECKING:
+        clock: Clock
+        approval_window_s: float
+        _act: Act
+        _recorded: Recorded | None
+        _limits: Limits | None
+        _parse: Parse | None
+
+        def _claimed(self, escalation_id: int, operator: str) -> Escalation: ...
+        def _load(self, escalation_id: int) -> Escalation: ...
+        def _changed(self, escalation_id: int) -> None: ...
+        def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]: ...
+        def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]: ...
+        def _hold(self, conn: sqlite3.Connection, item: Escalation, operator: str,
+                  sets: str, params: tuple[Any, ...], *, undecided: bool = False) -> None: ...
+
+    def limits_for(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
+        """What bounds a write with these (perhaps edited) arguments, now; None when
+        the domain has no figures for it."""
+        if self._limits is None:
+            return None
+        with contextlib.suppress(ToolError):  # else figures from what was typed, if readable
+            arguments = self._parse(tool, arguments) if self._parse is not None else arguments
+        return self._limits(tool, arguments)
+
+    async def approve(self, escalation_id: int, operator: str,
+                      arguments: dict[str, Any] | None = None, *,
+                      override_reason: str | None = None) -> dict[str, Any]:
+        """Runs the pending write (with the operator's edited `arguments`, if given),
+        held to the write's own policy; with `override_reason`, above the policy but
+        never past the write's hard limits (a refund: what is left of what was paid).
+
+        Keyed by the original request: approving again returns the first result. The
+        record keeps what the write did, as the write reports it."""
+        item = self._settle(self._claimed(escalation_id, operator))
+        pending = self._approvable(item)
+        args = self._parsed(pending.tool, pending.arguments if arguments is None else arguments)
+        if item.pending_status is PendingStatus.APPROVED:  # the same write again: no more
+            done = item.pending_result or {}
+            if arguments is not None and args != done.get("arguments"):
+                raise QueueError(f"the {pending.tool} of escalation {escalation_id} was "
+                                 f"already approved and done with {done.get('arguments')}")
+            return dict(done.get("result") or {}) | {"replayed": True}
+        override = None if override_reason is None else PolicyOverride(
+            operator, required_text(override_reason, "the reason for overriding the policy"))
+        if override is not None and len(override.reason) > MAX_OVERRIDE_REASON:
+            raise QueueError(f"keep the reason for overriding the policy under "
+                             f"{MAX_OVERRIDE_REASON} characters; it goes with the refund")
+        record: dict[str, Any] = {"arguments": args, "by": operator, "at": self.clock.now(),
+                                  "override": override.reason if override else None}
+        with self._transaction() as conn:  # one approval at a time, whichever console
+            self._hold(conn, item, operator,
+                       "pending_status = 'approving', pending_result = ?, approving_until = ?",
+                       (json.dumps(record, default=str),
+                        self.clock.now() + self.approval_window_s), undecided=True)
+        self._changed(escalation_id)
+        try:
+            result = await self._act(pending.tool, args, item.request_id,
+                                     item.request.customer_id, override)
+        except ToolError as exc:  # refused: nothing was done
+            self._end_approval(escalation_id, "failed", record | {"error": str(exc)})
+            raise QueueError(f"{pending.tool} was not done: {exc}") from exc
+        except BaseException:  # a bug or a cancellation: the shop's record says what happened
+            self._settle(self._load(escalation_id), interrupted=True)
+            raise
+        if result.get("replayed") and result.get("as_asked") is False:
+            # This request did that write before, otherwise (the agent refunded $1 where
+            # $49.99 is approved now): nothing more was done, and the record says so.
+            error = (f"this request already did {pending.tool} there, otherwise: "
+                     f"{_done_text(result)}; nothing more was done")
+            self._end_approval(escalation_id, "failed", record | {"error": error,
+                                                                   "result": result})
+            raise QueueError(f"{pending.tool} was not done: {error}")
+        self._end_approval(escalation_id, "approved", record | {"result": result})
+        log.info("escalation %d: %s approved by %s%s", escalation_id, pending.tool, operator,
+                 " over the policy" if override else "")
+        return result
+
+    def _parsed(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The arguments as the write will read them: what is recorded and compared is
+        what runs (12345.0 and "12345" are one order)."""
+        if self._parse is None:
+            return dict(arguments)
+        try:
+            return self._parse(tool, arguments)
+        except ToolError as exc:
+            raise QueueError(f"{tool} was not done: {exc}") from None
+
+    def _approvable(self, item: Escalation) -> PendingAction:
+        pending = item.pending_action
+        if pending is None:
+            raise QueueError(f"escalation {item.id} has no action waiting for approval")
+        if item.request.customer_id is None:
+            raise QueueError(f"escalation {item.id}'s request has no customer: approving would "
+                             f"act on records nobody was shown to own; ask who is writing")
+        if item.pending_status in (PendingStatus.DENIED, PendingStatus.APPROVING):
+            raise QueueError(why_decided(item))
+        return pending
+
+    def _end_approval(self, escalation_id: int, status: str, record: dict[str, Any]) -> None:
+        # Recorded whatever the lease says now. A write that happened is recorded as done
+        # even over a "failed" or "denied" another console wrote while it ran (a suspended
+        # or stalled process outliving its window): the shop's record is the truth.
+        was = "'approving', 'failed', 'denied'" if status == "approved" else "'approving'"
+        with self._transaction() as conn:
+            conn.execute("UPDATE escalations SET pending_status = ?, pending_result = ?,"
+                         " approving_until = NULL WHERE id = ?"
+                         f" AND pending_status IN ({was})",
+                         (status, json.dumps(record, default=str), escalation_id))
+        self._changed(escalation_id)
+
+    def _settle(self, item: Escalation, *, interrupted: bool = False) -> Escalation:
+        """An approval cut short (a crash between the write and its record) reads as
+        what the shop says happened: done, with what it did, or failed, with nothing
+        done. One still inside its window may be running in another process: left
+        alone, unless this process knows its own run was `interrupted`. One taken for
+        interrupted (failed, or denied after) is checked again: a write landing late
+        still makes it done."""
+        pending, status = item.pending_action, item.pending_status
+        if pending is None or status is None:
+            return item
+        attempt = item.pending_result or {}
+        if status is PendingStatus.DENIED:
+            attempt = attempt.get("attempt") or {}
+        if status is not PendingStatus.APPROVING and not attempt.get("interrupted"):
+            return item
+        args = attempt.get("arguments") or pending.arguments
+        done = (self._recorded(pending.tool, args, item.request_id)
+                if self._recorded is not None else None)
+        if done is not None:
+            self._end_approval(item.id, "approved", attempt | {
+                "result": done, "recovered": True, "interrupted": False})
+            log.warning("escalation %d: an interrupted approval (%s) had written; recorded "
+                        "as done", item.id, status)
+        elif status is PendingStatus.APPROVING and (
+                interrupted or (item.approving_until or 0.0) <= self.clock.now()):
+            self._end_approval(item.id, "failed", attempt | {
+                "error": "the approval was interrupted before the write: nothing was done",
+                "interrupted": True})
+        else:
+            return item
+        return self._load(item.id)
+
+    def recover(self) -> int:
+        """Settles every approval a crash cut short (at start); returns how many."""
+        rows = self._rows(_SELECT + "WHERE e.pending_status = 'approving'",
+                          {"now": self.clock.now()})
+        settled = [self._settle(_escalation(row)) for row in rows]
+        return sum(1 for item in settled if item.pending_status is not PendingStatus.APPROVING)
+
+    async def deny(self, escalation_id: int, operator: str, reason: str) -> Escalation:
+        """Refuses the pending write; the item stays claimed for a reply."""
+        reason = required_text(reason, "the reason for denying")
+        item = self._settle(self._claimed(escalation_id, operator))
+        if item.pending_action is None:
+            raise QueueError(f"escalation {escalation_id} has no action waiting for approval")
+        record: dict[str, Any] = {"reason": reason, "by": operator, "at": self.clock.now()}
+        if (item.pending_result or {}).get("interrupted"):
+            record["attempt"] = item.pending_result  # its write may still show up
+        with self._transaction() as conn:
+            self._hold(conn, item, operator, "pending_status = 'denied', pending_result = ?",
+                       (json.dumps(record, default=str),), undecided=True)
+        self._changed(escalation_id)
+        return self._load(escalation_id)
+
+    @staticmethod
+    def _undecided(item: Escalation) -> None:
+        if item.pending_action is None or item.pending_status is None:
+            return
+        if item.pending_status.undecided:
+            raise QueueError(f"approve or deny the pending {item.pending_action.tool} "
+                             f"of escalation {item.id} first")
+        if item.pending_status is PendingStatus.APPROVING:
+            raise QueueError(why_decided(item))
+
+
+def why_decided(item: Escalation) -> str:
+    """Why the pending write of `item` can't be decided (again) now."""
+    tool = item.pending_action.tool if item.pending_action else "action"
+    result = item.pending_result or {}
+    if item.pending_status is PendingStatus.APPROVING:
+        return (f"the {tool} of escalation {item.id} is being approved now by "
+                f"{result.get('by', 'another operator')}: its result shows in a moment")
+    if item.pending_status is PendingStatus.DENIED:
+        return f"the {tool} of escalation {item.id} was denied"
+    return f"the {tool} of escalation {item.id} was already approved and done"
+
+
+def _done_text(result: dict[str, Any]) -> str:
+    shown = {k: v for k, v in result.items() if k not in ("replayed", "as_asked")}
+    return json.dumps(shown, default=str)
+
+
+def tool_parse(tools: ToolRegistry) -> Parse:
+    """A `parse` for the queue: a write tool's arguments read by its schema."""
+    def parse(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        spec = tools.get(tool)  # UnknownToolError is a ToolError
+        if not spec.writes:
+            raise ToolError(f"{tool} is not a write action")
+        return spec.parse(json.dumps(arguments, default=str))
+
+    return parse
+
+
+def tool_act(tools: ToolRegistry, shop: Shop, *, timeout_s: float) -> Act:
+    """An `act` for the queue: a write tool of `tools`, its arguments checked against
+    the tool's schema, run under the original request's id (its idempotency key) and
+    held to the tool's policy, or above it with the operator's override."""
+    from agentcore.tools import ToolContext
+
+    async def act(tool: str, arguments: dict[str, Any], request_id: str,
+                  customer_id: int | None, override: PolicyOverride | None) -> dict[str, Any]:
+        spec = tools.get(tool)  # UnknownToolError is a ToolError
+        if not spec.writes:
+            raise ToolError(f"{tool} is not a write action")
+        args = spec.parse(json.dumps(arguments, default=str))
+        context = ToolContext(shop, request_id, customer_id, override=override)
+        return await tools.call(tool, args, context, timeout_s)
+
+    return act
