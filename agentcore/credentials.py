@@ -39,6 +39,7 @@ class BackendSafety:
     safe: bool
     name: str  # the backend, as an operator can look it up: "PlaintextKeyring", "null.Keyring"
     description: str  # one sentence for the operator; empty when safe
+    can_store: bool = True  # False: it keeps nothing, so insisting would not store a key
 
 
 def _name(kind: type) -> str:
@@ -55,13 +56,13 @@ def classify_backend(backend: Any) -> BackendSafety:
     if isinstance(chained, list | tuple):
         if not chained:
             return BackendSafety(False, _name(type(backend)), _KEEPS_NOTHING[
-                "keyring.backends.fail.Keyring"])
+                "keyring.backends.fail.Keyring"], can_store=False)
         return classify_backend(chained[0])
     kind = type(backend)
     name = _name(kind)
     path = f"{kind.__module__}.{kind.__qualname__}"
     if path in _KEEPS_NOTHING:
-        return BackendSafety(False, name, f"{_KEEPS_NOTHING[path]} ({name})")
+        return BackendSafety(False, name, f"{_KEEPS_NOTHING[path]} ({name})", can_store=False)
     if kind.__module__ == _UNPROTECTED_PACKAGE or kind.__module__.startswith(
             _UNPROTECTED_PACKAGE + "."):
         where = getattr(backend, "file_path", None)

@@ -253,7 +253,12 @@ class SettingsDialog(QDialog):
         if any(ch.isspace() for ch in key_text):
             errors["api_key"] = "an API key has no spaces or line breaks"
         key_usable = "api_key" not in errors  # testing it stores nothing: still allowed
-        if key_usable and key_text and not self._keyring.safe and not self.store_anyway.isChecked():
+        if key_usable and key_text and not self._keyring.can_store:
+            errors["api_key"] = (f"not stored: {self._keyring.name} keeps nothing; start a "
+                                 "keyring service (GNOME Keyring, KWallet) and open "
+                                 "Settings again")
+        elif key_usable and key_text and not self._keyring.safe and (
+                not self.store_anyway.isChecked()):
             errors["api_key"] = (f"not stored: {self._keyring.name} would not protect it; "
                                  f"tick \"Store it anyway\" to store it there regardless")
         self.refused = errors
@@ -312,7 +317,7 @@ class SettingsDialog(QDialog):
                                      if unsafe else "")
         self.store_anyway.setText(f"Store it anyway in {self._keyring.name} (not encrypted)")
         self.keyring_warning.setVisible(unsafe)
-        self.store_anyway.setVisible(unsafe)
+        self.store_anyway.setVisible(unsafe and self._keyring.can_store)
         self.store_anyway.setChecked(False)  # insisting goes for one key, not for the next
 
     def _fit_height(self) -> None:

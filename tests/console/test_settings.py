@@ -29,6 +29,7 @@ from keyring.backends import fail, null
 from agentcore import Engine, KeyringCredentials, Request, Route, Settings
 from agentcore.mock_llm import MockServer
 from console.settings_dialog import SettingsDialog
+from tests.keyring_backend import FileKeyring
 
 KEY = "sk-test-5f3c9a1e7d2b4c6a8e0f"
 SLOW_PATH = "my app keeps crashing and nothing helps"
@@ -137,62 +138,62 @@ def test_a_protected_keyring_needs_no_warning_and_no_consent(dialog):
     assert "api_key" not in dialog.refused and dialog.apply_button.isEnabled()
 
 
+class PlaintextKeyring(FileKeyring):
+    """Stands for keyrings.alt's plaintext file backend (no longer installed): it stores
+    keys, unprotected."""
+
+    __module__ = "keyrings.alt.file"
+
+
 @pytest.mark.parametrize(("unprotected", "name"), [(fail.Keyring, "fail.Keyring"),
                                                    (null.Keyring, "null.Keyring")],
                          indirect=["unprotected"])
-def test_an_unprotected_keyring_is_named_beside_the_key_and_a_key_is_refused_unless_insisted(
+def test_a_keyring_that_keeps_nothing_is_named_and_no_key_is_taken(
         qtbot, qloop, unprotected, engine, settings_path, name):
     dialog = unprotected
     warning = dialog.keyring_warning
     assert warning.isVisible() and name in warning.text()
     # Readable: the dialog makes room for the wrapped lines instead of clipping them.
     qtbot.waitUntil(lambda: warning.height() >= warning.heightForWidth(warning.width()))
-    assert dialog.store_anyway.isVisible() and not dialog.store_anyway.isChecked()
-    assert dialog.store_anyway.text() == f"Store it anyway in {name} (not encrypted)"
+    assert not dialog.store_anyway.isVisible()  # insisting could not store it anywhere
     assert dialog.apply_button.isEnabled()  # nothing typed, nothing to refuse
 
     before = engine.settings
     type_into(dialog, "llm.base_url", LOCAL_SERVER)
     type_into(dialog, "api_key", KEY)
     label = dialog.errors["api_key"]
-    assert label.isVisible() and label.text().startswith("not stored:")
-    assert name in label.text() and "Store it anyway" in label.text()
+    assert label.isVisible() and label.text().startswith(f"not stored: {name} keeps nothing")
+    assert "start a keyring service" in label.text()
     assert not dialog.apply_button.isEnabled() and not dialog.ok_button.isEnabled()
     assert dialog.test_button.isEnabled()  # testing the key stores nothing
     assert qloop.run_until_complete(dialog.apply()) is None  # refused even if called
-    # Nothing stored, nothing applied: the keyring was never asked (fail.Keyring would
-    # have said it cannot store), the engine keeps its endpoint, no file was written.
-    assert not dialog.general_error.isVisible()
     assert engine.settings is before and not settings_path.exists()
     assert dialog.key_edit.text() == KEY  # still the operator's to decide about
 
 
-@pytest.mark.parametrize("unprotected", [null.Keyring], indirect=True)
-def test_storing_anyway_in_an_unprotected_keyring_applies_once_ticked(
-        qloop, unprotected, engine, settings_path):
-    dialog = unprotected
+def test_a_plaintext_keyring_takes_a_key_only_when_the_operator_insists(
+        qtbot, qloop, tmp_path, engine, settings_path):
+    plaintext = PlaintextKeyring(tmp_path / "plain.json")
+    keyring.set_keyring(plaintext)  # conftest's keyring fixture puts its own back
+    dialog = SettingsDialog(engine, settings_path, KeyringCredentials())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert "keyrings.alt" in dialog.keyring_warning.text()
+    assert dialog.store_anyway.text() == "Store it anyway in PlaintextKeyring (not encrypted)"
     type_into(dialog, "llm.base_url", LOCAL_SERVER)
     type_into(dialog, "api_key", KEY)
+    assert dialog.errors["api_key"].text().startswith("not stored: PlaintextKeyring would not")
+    assert "Store it anyway" in dialog.errors["api_key"].text()
+    assert not dialog.apply_button.isEnabled()
+    assert plaintext.get_password("agent-console", "default") is None
+
     dialog.store_anyway.click()
     assert "api_key" not in dialog.refused and dialog.apply_button.isEnabled()
     click(qloop, dialog, dialog.apply_button)
     assert engine.settings.llm.base_url == LOCAL_SERVER
-    assert Settings.load(settings_path).llm.base_url == LOCAL_SERVER
-    assert dialog.key_edit.text() == ""  # handed to the keyring, which threw it away
+    assert plaintext.get_password("agent-console", "default") == KEY
+    assert dialog.key_edit.text() == ""  # handed to the keyring
     assert not dialog.store_anyway.isChecked()  # consent was for that key, not the next
-
-
-@pytest.mark.parametrize("unprotected", [fail.Keyring], indirect=True)
-def test_storing_anyway_where_no_keyring_exists_says_it_could_not(qloop, unprotected, engine):
-    dialog = unprotected
-    before = engine.settings
-    type_into(dialog, "api_key", KEY)
-    dialog.store_anyway.click()
-    click(qloop, dialog, dialog.apply_button)
-    assert dialog.general_error.isVisible()
-    assert "the keyring could not store the key" in dialog.general_error.text()
-    assert KEY not in dialog.general_error.text()
-    assert engine.settings is before
 
 
 # -- bad values ---------------------------------------------------------------------
