@@ -139,7 +139,9 @@ def normalise_with_spans(text: str) -> tuple[str, list[tuple[int, int]]] | None:
     start = 0
     while start < len(text):
         end = start + 1  # a base character with its combining marks, normalised together
-        while end < len(text) and unicodedata.combining(text[end]):
+        # Not onto whitespace: `str.split` cuts there, so a mark after a line break stands
+        # alone in `normalise` too ("\r\u0300" is just the mark).
+        while end < len(text) and not text[start].isspace() and unicodedata.combining(text[end]):
             end += 1
         for char in unicodedata.normalize("NFKC", text[start:end]).lower():
             if char.isspace():
