@@ -21,13 +21,6 @@ def settings(settings):
     return settings
 
 
-@pytest.fixture
-async def desk(settings):
-    desk = Desk(settings)
-    yield desk
-    await desk.engine.close()
-
-
 async def test_items_are_listed_oldest_first_and_filtered(desk):
     refund, _ = await desk.refund_injection()
     desk.clock.advance(10)

@@ -30,13 +30,6 @@ def settings(settings):
     return settings
 
 
-@pytest.fixture
-async def desk(settings):
-    desk = Desk(settings)
-    yield desk
-    await desk.engine.close()
-
-
 def order_in(desk: Desk, status: str, payment: str) -> tuple[int, int]:
     return desk.engine.shop.conn.execute(
         "SELECT o.id, o.customer_id FROM orders o JOIN payments p ON p.order_id = o.id"

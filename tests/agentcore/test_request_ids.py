@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentcore import FakeClock, Request, Route, Status
+from agentcore import Request, Route, Status
 from agentcore.escalations import EscalationState
 from tests.agentcore.desk import SLOW_TEXT, Desk
 from tests.agentcore.scripted_llm import final
@@ -19,13 +19,6 @@ from tests.agentcore.scripted_llm import final
 def settings(settings):
     settings.llm.classify = None
     return settings
-
-
-@pytest.fixture
-async def desk(settings):
-    desk = Desk(settings, FakeClock())
-    yield desk
-    await desk.engine.close()
 
 
 def stored(desk: Desk, request_id: str) -> dict:

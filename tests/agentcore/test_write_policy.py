@@ -29,13 +29,6 @@ def settings(settings):
     return settings
 
 
-@pytest.fixture
-async def desk(settings):
-    desk = Desk(settings)
-    yield desk
-    await desk.engine.close()
-
-
 def refunded(engine: Engine, order_id: int) -> int:
     return sum(r["amount_cents"] for r in engine.shop.get_refunds(order_id))
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.processes import console_start
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -39,15 +41,8 @@ def test_python_m_console_runs_the_demo_and_shuts_down_cleanly(tmp_path):
 def test_an_unreadable_settings_file_is_reported_not_a_traceback(tmp_path):
     bad = tmp_path / "settings.json"
     bad.write_text('{"llm": {"max_tokens": "lots"}}', encoding="utf-8")
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
-           "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    result = subprocess.run(
-        [sys.executable, "-c",
-         "import sys; from PySide6.QtWidgets import QMessageBox;"
-         "QMessageBox.critical = staticmethod(lambda *a: print('shown:', a[2]));"
-         "from console.app import main; sys.exit(main(sys.argv[1:]))",
-         "--settings", str(bad), "--data-dir", str(tmp_path / "data")],
-        capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    result = console_start(["--settings", str(bad), "--data-dir", str(tmp_path / "data")], env)
     assert result.returncode == 2
     assert "shown:" in result.stdout and "max_tokens" in result.stdout
     assert "Traceback" not in result.stderr

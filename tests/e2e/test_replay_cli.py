@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.keyring_backend import FileKeyring
+from tests.processes import mock_llm_process
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "data" / "requests.jsonl"
@@ -21,15 +21,8 @@ CORPUS = REPO / "data" / "requests.jsonl"
 
 @pytest.fixture
 def mock_llm_url():
-    proc = subprocess.Popen([sys.executable, "-m", "agentcore.mock_llm", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    try:
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
+    with mock_llm_process() as url:
         yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=10)
 
 
 def child_env(tmp_path: Path) -> dict[str, str]:

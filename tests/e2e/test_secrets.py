@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.keyring_backend import FileKeyring
+from tests.processes import console_start, mock_llm_process
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "data" / "requests.jsonl"
@@ -27,16 +27,8 @@ KEYS = ("sk-proj-Qm3xT8vLw2Zr5Yk9Hc4Nd7Fb", "hunter2-local-key")  # OpenAI's sha
 
 @pytest.fixture
 def refusing_llm_url():
-    proc = subprocess.Popen([sys.executable, "-m", "agentcore.mock_llm", "--port", "0",
-                             "--reject-key"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=REPO)
-    try:
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
+    with mock_llm_process("--reject-key") as url:
         yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=10)
 
 
 def child_env(tmp_path: Path, key: str) -> dict[str, str]:
@@ -118,15 +110,9 @@ def test_the_console_refuses_a_key_in_the_base_url_without_showing_or_logging_it
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps(
         {"llm": {"base_url": SETTINGS_WITH_A_KEY_IN_THE_URL.format(key=key)}}), encoding="utf-8")
-    env = {**child_env(tmp_path, "unused-key-000"), "QT_QPA_PLATFORM": "offscreen",
-           "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    result = subprocess.run(
-        [sys.executable, "-c",
-         "import sys; from PySide6.QtWidgets import QMessageBox;"
-         "QMessageBox.critical = staticmethod(lambda *a: print('shown:', a[2]));"
-         "from console.app import main; sys.exit(main(sys.argv[1:]))",
-         "--settings", str(settings), "--data-dir", str(tmp_path / "data")],
-        capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
+    env = {**child_env(tmp_path, "unused-key-000"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    result = console_start(["--settings", str(settings), "--data-dir", str(tmp_path / "data")],
+                           env)
     assert result.returncode == 2
     assert "shown:" in result.stdout and "put credentials in the keyring" in result.stdout
     assert_nowhere(key, result, tmp_path, besides=settings)
