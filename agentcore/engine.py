@@ -364,11 +364,9 @@ class Engine:
         outcome = Outcome(request, Route.GUARD, Status.REJECTED, answer=message,
                           spans=trace.spans, errors=[f"rejected: {reason}"])
         outcome.latency_ms = (self.clock.monotonic() - started) * 1000
-        if recorded and again:
-            self.store.finish(outcome)
-        elif recorded:
-            try:
-                self.store.accept(request, Status.REJECTED)
+        if recorded:
+            try:  # a re-run only over its own request, waiting to be re-run
+                self.store.accept(request, None if again else Status.REJECTED, again=again)
             except DuplicateRequest as exc:
                 outcome.errors.append(f"not recorded: {exc}")
             else:

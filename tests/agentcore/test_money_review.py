@@ -177,6 +177,8 @@ async def test_rerun_is_only_for_a_request_waiting_to_be_rerun(desk):
     stolen = Request("what is your refund policy?", customer_id=9, id=shown.request_id)
     outcome = await desk.engine.rerun(stolen)
     assert outcome.status is Status.REJECTED and "already used" in outcome.answer
+    empty = await desk.engine.rerun(Request(" ", customer_id=4, id=shown.request_id))
+    assert empty.status is Status.REJECTED  # turned away by the guard, and recorded nowhere
     [row] = desk.engine.store.query("SELECT answer, operator FROM outcomes WHERE"
                                     " request_id = ?", shown.request_id)
     assert row == {"answer": "Sorry, we can't refund that.", "operator": "alice"}
