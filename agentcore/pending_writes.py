@@ -266,13 +266,11 @@ def tool_act(tools: ToolRegistry, shop: Shop, *, timeout_s: float) -> Act:
     held to the tool's policy, or above it with the operator's override."""
     from agentcore.tools import ToolContext
 
+    parse = tool_parse(tools)
+
     async def act(tool: str, arguments: dict[str, Any], request_id: str,
                   customer_id: int | None, override: PolicyOverride | None) -> dict[str, Any]:
-        spec = tools.get(tool)  # UnknownToolError is a ToolError
-        if not spec.writes:
-            raise ToolError(f"{tool} is not a write action")
-        args = spec.parse(json.dumps(arguments, default=str))
         context = ToolContext(shop, request_id, customer_id, override=override)
-        return await tools.call(tool, args, context, timeout_s)
+        return await tools.call(tool, parse(tool, arguments), context, timeout_s)
 
     return act
