@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -67,6 +68,9 @@ class LLMSettings(_Model):
         description="stronger model that calls tools and writes the answer")
     max_tokens: int = Field(400, ge=16, le=32_000, description="completion cap per call")
     request_timeout_s: float = Field(30.0, gt=0, description="HTTP timeout per LLM call")
+    structured_output: Literal["auto", "json_schema", "off"] = Field(
+        "auto", description="ask for JSON replies with a JSON schema (response_format): auto "
+                            "tries it once and stops asking an endpoint that refuses it")
 
     @field_validator("base_url", mode="before")
     @classmethod

@@ -45,6 +45,9 @@ class RetrySettings(_Model):
     max_retry_after_s: float = Field(
         30.0, gt=0,
         description="a Retry-After longer than this is not waited for: the call gives up")
+    retry_timeouts: bool = Field(
+        True, description="retry a call that timed out; off for a local server, which goes "
+                          "on working on the abandoned call and would only queue the retry")
 
     @model_validator(mode="after")
     def _ordered(self) -> RetrySettings:
@@ -57,6 +60,10 @@ class ResilienceSettings(_Model):
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    max_in_flight: int | None = Field(
+        None, ge=1, le=1024,
+        description="LLM calls in flight at once to the endpoint, waiting ones queue; a local "
+                    "server with one slot wants 1; None: no limit")
     request_deadline_s: float | None = Field(
         60.0, gt=0,
         description="seconds one request may spend on LLM calls, retries and waits included; "
