@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 APP_STAMP := $(VENV)/.installed-app
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run replay test lint bench data clean
+.PHONY: run replay test test-real lint bench data clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,13 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/mypy agentcore console
 
 test: lint
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not real"
+
+# The slow path against a real model: llama.cpp's server with SmolLM2-135M on a loopback
+# port. Its own venv, .venv-real, is built on first use (a C/C++ compiler compiles
+# llama.cpp: 6-11 minutes on 2 cores, once per machine thanks to pip's wheel cache).
+test-real: $(DEV_STAMP)
+	$(PY) -m pytest -q -m real tests/real
 
 bench: $(DEV_STAMP)
 	$(PY) -m bench
@@ -46,4 +52,5 @@ data: $(APP_STAMP)
 	$(PY) data/generate.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .venv-real .venv-real-build.log .venv-real.lock .pytest_cache .ruff_cache \
+		.mypy_cache
