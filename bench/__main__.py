@@ -27,7 +27,14 @@ from agentcore.handlers import HandlerContext
 from agentcore.replay import load_corpus, replay
 from agentcore.router import Router, Rule, expand
 from agentcore.shop.repository import Shop
-from bench import attack_bench, cache_bench, console_bench, fault_bench, rules_bench
+from bench import (
+    attack_bench,
+    cache_bench,
+    console_bench,
+    fault_bench,
+    real_models_bench,
+    rules_bench,
+)
 from bench.workloads import (
     BareLoop,
     bench_settings,
@@ -204,7 +211,7 @@ async def bench_cold_warm(results: list[tuple[str, str, str]]) -> None:
 
 
 def write_results(results: list[tuple[str, str, str]], faults: list[str],
-                  attacks: list[str]) -> str:
+                  attacks: list[str], real_models: list[str]) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# Benchmark results\n\n{now}; {machine()}\n",
              "| measure | result | against |", "|---|---|---|"]
@@ -214,7 +221,8 @@ def write_results(results: list[tuple[str, str, str]], faults: list[str],
               *faults, "", "## Attacks on the money and privacy promises", "",
               "Each attack against the whole engine and the demo shop (the mock LLM's refund "
               "playbook asks for whatever sum the text demands). Every money column must "
-              "read $0.00, and fields leaked and files holding the key 0.", "", *attacks]
+              "read $0.00, and fields leaked and files holding the key 0.", "", *attacks,
+              "", "## Real models: the slow path against llama.cpp's server", "", *real_models]
     text = "\n".join(lines) + "\n"
     (REPO / "bench" / "RESULTS.md").write_text(text, encoding="utf-8")
     return text
@@ -234,7 +242,9 @@ def main() -> None:
     fault_bench.run(faults, submit_factory=engine_fault_factory)
     attacks: list[str] = []
     attack_bench.run(attacks)
-    print(write_results(results, faults, attacks))
+    real_models: list[str] = []
+    real_models_bench.run(real_models)
+    print(write_results(results, faults, attacks, real_models))
 
 
 if __name__ == "__main__":
