@@ -76,9 +76,8 @@ class FormatNegotiation:
                      ("json_schema", "json_object")[self._choice])
 
     def refused(self) -> bool:
-        """The endpoint refused the last format (a 400 or 422 naming none of our other
-        fields): move on to the next one. False when there is none left to try, or
-        the mode insists on a schema."""
+        """The endpoint refused the last format: move on to the next one. False when
+        there is none left to try, or the mode insists on a schema."""
         if self.mode != "auto" or self.settled:
             return False
         self._choice += 1

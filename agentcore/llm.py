@@ -155,7 +155,9 @@ class LLMClient:
             try:
                 completion = await self._post(stage, body, max_tokens)
             except LLMError as exc:
-                if response_format is not None and exc.kind == "bad_request" and (
+                # A 400 or 422, or (llama-cpp-python) a 500 quoting its validation error.
+                if response_format is not None and (
+                        exc.kind == "bad_request" or "response_format" in str(exc)) and (
                         self.formats.refused()):
                     continue  # the same call, in the next format (or none)
                 raise
