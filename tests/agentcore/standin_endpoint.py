@@ -33,6 +33,7 @@ class Seen:
 class StandinEndpoint:
     steps: list[Any]
     delay_s: float = 0.0  # before every answer
+    props: dict[str, Any] | None = None  # llama.cpp's server answers GET /props
     seen: list[Seen] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
@@ -73,7 +74,12 @@ class StandinEndpoint:
                     json.loads(body) if body else {}, time.monotonic())
         self.seen.append(seen)
         # A server answers only under /v1: a base URL without it finds nothing.
-        step = 404 if not path.startswith("/v1/") else self.steps.pop(0) if self.steps else "ok"
+        if path == "/props" and self.props is not None:
+            step: Any = "props"
+        elif not path.startswith("/v1/"):
+            step = 404
+        else:
+            step = self.steps.pop(0) if self.steps else "ok"
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -84,8 +90,12 @@ class StandinEndpoint:
             await asyncio.sleep(self.delay_s)
         finally:
             self.in_flight -= 1
-        status, payload = (200, _completion(seen.body)) if step == "ok" else (
-            step, {"error": {"message": f"stand-in {step}", "type": "x"}})
+        if step == "props":
+            status, payload = 200, self.props
+        elif step == "ok":
+            status, payload = 200, _completion(seen.body)
+        else:
+            status, payload = step, {"error": {"message": f"stand-in {step}", "type": "x"}}
         data = json.dumps(payload).encode()
         writer.write(f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n"
                      f"content-length: {len(data)}\r\n\r\n".encode() + data)
