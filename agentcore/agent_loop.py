@@ -4,11 +4,19 @@ Bounds, all from settings: at most `max_iterations` decide calls; a dollar
 ceiling checked BEFORE every call (prompt estimate + max_tokens at the stage's
 price); a timeout per tool. An unknown tool ends the run; invalid arguments
 and malformed output each get one corrective retry, then end it. Tool calls
-returned in one turn run concurrently. When the order, payment and policy of
-an order are all known, the refund quote is computed deterministically and
-handed to the model; every write holds itself to its policy as it writes, and a
-write it refuses escalates with what the policy allows, for an operator. A
-request without a customer is offered only the tools that read nobody's records.
+returned in one turn run concurrently.
+
+The loop does not rely on the model's diligence. A call it already made is
+answered from its first result instead of running again. The last allowed turn
+(or the turn after a reply with nothing in it) offers no tools: it asks for the
+final answer, with the facts gathered so far restated (some servers render no
+tool messages in a prompt without tools), in the JSON schema where the endpoint
+takes one. Once an order is known, the engine itself fetches the order, its
+payments and its refund policy, in parallel, so the refund quote is computed
+from the shop's data whichever lookups the model made; every write holds
+itself to its policy as it writes, and a write it refuses escalates with what
+the policy allows, for an operator. A request without a customer is offered
+only the tools that read nobody's records.
 """
 
 from __future__ import annotations
@@ -26,10 +34,13 @@ from agentcore.errors import (
     UnknownToolError,
     WriteRefused,
 )
+from agentcore.json_replies import answer_schema, classify_schema, parse_json_object
+from agentcore.keyword_intents import classify as keyword_intent
 from agentcore.llm import Completion, ToolCall, estimate_tokens
 from agentcore.models import EscalationReason, PendingAction, Request, Usage
 from agentcore.prompts import (
     CORRECTION_PREFIX,
+    FINAL_TURN_PREFIX,
     INTENTS,
     OPERATOR_NOTE_PREFIX,
     REFUND_QUOTE_PREFIX,
@@ -44,6 +55,9 @@ from agentcore.validator import FinalAnswer, MalformedOutput, Validator
 log = logging.getLogger("agentcore.loop")
 
 QUOTE_INPUTS = ("get_order", "get_payments", "get_refund_policy")
+CLASSIFY_SCHEMA = ("intent", classify_schema(INTENTS))
+ANSWER_SCHEMA = ("final_answer", answer_schema(INTENTS))
+_MAX_FACTS_CHARS = 12_000  # the facts restated on the final turn; tool results are small
 
 
 @dataclass(slots=True)
@@ -57,6 +71,7 @@ class LoopResult:
     tool_results: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     acted_before: bool = False  # a re-run told of its own earlier writes (not from a tool)
+    out_of_turns: bool = False  # the last allowed turn came, with tools closed
 
 
 def _unavailable(exc: LLMError) -> EscalationReason:
@@ -108,7 +123,8 @@ def _proposed_refund(reason: EscalationReason, result: LoopResult) -> PendingAct
     operator gets that write ready to approve (or edit, or deny) instead of
     re-deriving it from the trace. Only one refundable order: with several, which
     one the customer meant is the operator's call."""
-    if reason not in _CUT_SHORT or result.intent != "refund_request":
+    if (reason not in _CUT_SHORT and not result.out_of_turns) or (
+            result.intent != "refund_request"):
         return None
     refunded = {int(r["arguments"]["order_id"]) for r in result.tool_results.values()
                 if r.get("tool") == "issue_refund" and "result" in r}
@@ -146,11 +162,14 @@ class _Run:
         self.tool_failed = False
         self.quoted: set[int] = set()
         self.seen: dict[tuple[str, int], dict[str, Any]] = {}
+        # Every call made, by tool and arguments: a repeat is answered from here.
+        self.answered: dict[tuple[str, str], dict[str, Any]] = {}
         self.refused: list[tuple[ToolCall, dict[str, Any], WriteRefused]] = []
         self.tools, self.tools_chars = loop.tools.schemas_for(request.customer_id is not None)
 
     async def _call(self, stage: StageModel, messages: list[dict[str, Any]],
-                    tools: list[dict[str, Any]] | None, span_name: str) -> Completion:
+                    tools: list[dict[str, Any]] | None, span_name: str,
+                    schema: tuple[str, dict[str, Any]] | None = None) -> Completion:
         max_tokens = self.settings.llm.max_tokens
         tools_chars = self.tools_chars if tools else 0
         estimate = stage.cost(estimate_tokens(messages, tools_chars), max_tokens)
@@ -160,8 +179,9 @@ class _Run:
                             f"the next call could cost ${estimate:.4f}; ${self.usage.dollars:.4f}"
                             f" spent of a ${ceiling:.4f} ceiling")
         with self.trace.span(span_name, parent="llm_loop", model=stage.model) as span:
+            span.attributes["tools_offered"] = len(tools or ())
             completion = await self.loop.llm.complete(
-                stage, messages, tools, max_tokens, deadline=self.deadline,
+                stage, messages, tools, max_tokens, schema=schema, deadline=self.deadline,
                 # A retry is another call: it must fit under the ceiling too.
                 may_spend=lambda: self.usage.dollars + estimate <= ceiling)
             self.usage.add(completion.prompt_tokens, completion.completion_tokens,
@@ -173,18 +193,25 @@ class _Run:
         return completion
 
     async def _classify(self) -> str | None:
+        """The cheap model's intent; the keyword classifier's when there is no such stage
+        or its reply is unusable (small models rarely write the JSON asked for)."""
         stage = self.settings.llm.classify
-        if stage is None:
-            return None
-        messages = [{"role": "system", "content": self.loop.prompts.classify},
-                    {"role": "user", "content": self.text}]
-        completion = await self._call(stage, messages, None, "classify")
-        try:
-            intent = json.loads(completion.content or "").get("intent")
-        except (json.JSONDecodeError, AttributeError):
-            self.result.errors.append("classification was not JSON; the decide model chooses")
-            return None
-        return intent if intent in INTENTS else None
+        if stage is not None:
+            messages = [{"role": "system", "content": self.loop.prompts.classify},
+                        {"role": "user", "content": self.text}]
+            completion = await self._call(stage, messages, None, "classify", CLASSIFY_SCHEMA)
+            try:
+                intent = parse_json_object(completion.content).get("intent")
+            except ValueError as exc:
+                intent = None
+                self.result.errors.append(f"classification unusable ({exc}): keyword intent")
+            if intent in INTENTS:
+                return str(intent)
+            if intent is not None:
+                self.result.errors.append(f"classification named no known intent "
+                                          f"({str(intent)[:40]!r}): keyword intent")
+        guess, _ = keyword_intent(self.text)
+        return guess
 
     async def execute(self) -> None:
         try:
@@ -206,10 +233,18 @@ class _Run:
                              + json.dumps([{"tool": a["tool"], "result": json.loads(a["result"])}
                                            for a in done])})
         stage = self.settings.llm.decide
-        for iteration in range(1, self.settings.loop.max_iterations + 1):
+        limit = self.settings.loop.max_iterations
+        answer_now = False
+        for iteration in range(1, limit + 1):
+            final_turn = answer_now or iteration == limit or not self.tools
+            if final_turn and self.tools and not answer_now:
+                messages.append(self._final_turn_message())
+                answer_now = self.result.out_of_turns = True
             try:
-                completion = await self._call(stage, messages, self.tools or None,
-                                              f"llm[{iteration}]")
+                completion = await self._call(stage, messages,
+                                              None if final_turn else self.tools,
+                                              f"llm[{iteration}]",
+                                              ANSWER_SCHEMA if final_turn else None)
             except LLMError as exc:
                 if exc.kind == "malformed" and self.output_retry_left:
                     self.output_retry_left -= 1
@@ -220,13 +255,35 @@ class _Run:
                 raise _Escalate(reason, str(exc)) from None
             messages.append(completion.as_message())
             if completion.tool_calls:
+                if final_turn:  # asked for its answer with no tools on offer, it still calls
+                    raise _Escalate(EscalationReason.ITERATION_LIMIT,
+                                    f"no final answer after {iteration} LLM calls: asked for "
+                                    "it without tools, the model still called "
+                                    + ", ".join(c.name for c in completion.tool_calls))
                 messages.extend(await self._run_tools(completion.tool_calls))
                 messages.extend(self._quotes())
+                continue
+            if not final_turn and not (completion.content or "").strip():
+                # Nothing to say with tools on offer (llama.cpp's handler writes no text
+                # there): the next turn asks for the answer without them.
+                self.result.errors.append(f"llm[{iteration}]: an empty reply with tools on "
+                                          "offer; asked for the answer without them")
+                messages.append(self._final_turn_message())
+                answer_now = True
                 continue
             if self._finish(completion.content, messages):
                 return
         raise _Escalate(EscalationReason.ITERATION_LIMIT,
-                        f"no final answer after {self.settings.loop.max_iterations} LLM calls")
+                        f"no final answer after {limit} LLM calls")
+
+    def _final_turn_message(self) -> dict[str, Any]:
+        facts = [{k: v for k, v in r.items() if k in ("tool", "arguments", "result", "error")}
+                 for r in self.result.tool_results.values() if "tool" in r]
+        quotes = [q for k, q in self.result.tool_results.items() if k.startswith("refund_quote:")]
+        text = json.dumps({"facts": facts, "refund_quotes": quotes}, default=str)
+        if len(text) > _MAX_FACTS_CHARS:
+            text = text[:_MAX_FACTS_CHARS] + " …(cut)"
+        return {"role": "system", "content": FINAL_TURN_PREFIX + text}
 
     def _finish(self, content: str | None, messages: list[dict[str, Any]]) -> bool:
         """Accepts a final answer, or asks once for a corrected one (False)."""
@@ -250,7 +307,10 @@ class _Run:
         if final.handoff:
             reason = (EscalationReason.TOOL_FAILED if self.tool_failed
                       else EscalationReason.CUSTOMER_ASKED_FOR_HUMAN
-                      if "human" in final.handoff.lower() else EscalationReason.LOW_CONFIDENCE)
+                      if "human" in final.handoff.lower()
+                      # Handing off on the turn the bound closed the tools: it ran out.
+                      else EscalationReason.ITERATION_LIMIT if self.result.out_of_turns
+                      else EscalationReason.LOW_CONFIDENCE)
             raise _Escalate(reason, final.handoff)
         if final.confidence < self.settings.loop.min_confidence:
             raise _Escalate(EscalationReason.LOW_CONFIDENCE,
@@ -259,7 +319,8 @@ class _Run:
         self.result.answer = final.answer
 
     async def _run_tools(self, calls: list[ToolCall]) -> list[dict[str, Any]]:
-        """Checks every call of a turn, then runs the valid ones concurrently."""
+        """Checks every call of a turn, then runs the new ones concurrently, with the
+        lookups a decision on any order they name needs."""
         registry = self.loop.tools
         prepared: list[tuple[ToolCall, dict[str, Any] | None, str | None]] = []
         bad_arguments = []
@@ -280,40 +341,106 @@ class _Run:
             if not self.args_retry_left:
                 raise _Escalate(EscalationReason.INVALID_ARGUMENTS, "; ".join(bad_arguments))
             self.args_retry_left -= 1
-        results = await asyncio.gather(*(self._run_tool(c, a, e) for c, a, e in prepared))
+        # One run per distinct call: a repeat (in this turn or an earlier one) shares it.
+        runs: dict[tuple[str, str], asyncio.Task[dict[str, Any]]] = {}
+        pending: list[asyncio.Task[dict[str, Any]]] = []
+        for call, parsed, error in prepared:
+            key = _call_key(call.name, parsed)
+            if parsed is None or key in self.answered:
+                pending.append(asyncio.ensure_future(self._repeat_or_error(call, parsed, error)))
+            elif key in runs:
+                pending.append(asyncio.ensure_future(self._shared(call, parsed, runs[key])))
+            else:
+                runs[key] = asyncio.ensure_future(self._run_tool(call, parsed))
+                pending.append(runs[key])
+        fetches = [self._fetch(name, oid) for name, oid in self._lookups_needed(prepared)]
+        results, _ = await asyncio.gather(asyncio.gather(*pending), asyncio.gather(*fetches))
         if self.refused:  # held at the write: an operator decides, offered what policy allows
             call, args, refusal = self.refused[0]
-            pending = None if refusal.offer is None else PendingAction(
+            pending_action = None if refusal.offer is None else PendingAction(
                 call.name, refusal.offer, refusal.limits, requested=args)
-            raise _Escalate(EscalationReason.POLICY_VIOLATION, str(refusal), pending)
+            raise _Escalate(EscalationReason.POLICY_VIOLATION, str(refusal), pending_action)
         return [{"role": "tool", "tool_call_id": c.id,
                  "content": json.dumps(r, default=str)}
                 for (c, _, _), r in zip(prepared, results, strict=True)]
 
-    async def _run_tool(self, call: ToolCall, args: dict[str, Any] | None,
-                        error: str | None) -> dict[str, Any]:
+    def _lookups_needed(self, prepared: list[tuple[ToolCall, dict[str, Any] | None, str | None]]
+                        ) -> list[tuple[str, int]]:
+        """The quote's inputs not yet fetched for each order this turn's calls name."""
+        if self.request.customer_id is None:
+            return []  # nobody's orders: the lookups would be refused anyway
+        orders = sorted({int(a["order_id"]) for _, a, _ in prepared
+                         if a is not None and isinstance(a.get("order_id"), int)})
+        asked = {_call_key(c.name, a) for c, a, _ in prepared if a is not None}
+        return [(name, oid) for oid in orders for name in QUOTE_INPUTS
+                if (name, oid) not in self.seen
+                and _call_key(name, {"order_id": oid}) not in asked | self.answered.keys()]
+
+    async def _fetch(self, name: str, order_id: int) -> None:
+        """A lookup the engine makes itself: its result feeds the quote and answers the
+        model's own call of it, but its failure is not the model's."""
+        args = {"order_id": order_id}
+        with self.trace.span(f"tool:{name}", parent="llm_loop", arguments=args,
+                             by="engine") as span:
+            try:
+                result = await self.loop.tools.call(name, args, self.ctx,
+                                                    self.settings.loop.tool_timeout_s)
+            except ToolError as exc:
+                span.error = str(exc)
+                self.answered[_call_key(name, args)] = {"error": str(exc)}
+                return
+        self.seen[(name, order_id)] = result
+        self.answered[_call_key(name, args)] = result
+        self.result.tool_results[f"engine:{name}:{order_id}"] = {
+            "tool": name, "arguments": args, "result": result, "by": "engine"}
+
+    async def _repeat_or_error(self, call: ToolCall, args: dict[str, Any] | None,
+                               error: str | None) -> dict[str, Any]:
+        if args is None:  # arguments that did not parse
+            return self._failed(call, args, error or "invalid arguments")
+        result = self.answered[_call_key(call.name, args)]
+        with self.trace.span(f"tool:{call.name}", parent="llm_loop", arguments=args,
+                             repeated=True):
+            pass
+        self.result.tool_results[call.id] = {"tool": call.name, "arguments": args,
+                                             **_outcome(result), "repeated": True}
+        return result
+
+    async def _shared(self, call: ToolCall, args: dict[str, Any],
+                      run: asyncio.Task[dict[str, Any]]) -> dict[str, Any]:
+        result = await run
+        self.result.tool_results[call.id] = {"tool": call.name, "arguments": args,
+                                             **_outcome(result), "repeated": True}
+        return result
+
+    async def _run_tool(self, call: ToolCall, args: dict[str, Any]) -> dict[str, Any]:
+        key = _call_key(call.name, args)
         with self.trace.span(f"tool:{call.name}", parent="llm_loop") as span:
-            if args is not None:
-                span.attributes["arguments"] = args
-                try:
-                    result = await self.loop.tools.call(call.name, args, self.ctx,
-                                                        self.settings.loop.tool_timeout_s)
-                except WriteRefused as exc:
-                    error = str(exc)
-                    self.refused.append((call, args, exc))
-                except ToolError as exc:
-                    error = str(exc)
-                else:
-                    self.result.tool_results[call.id] = {"tool": call.name, "arguments": args,
-                                                         "result": result}
-                    if "order_id" in args:
-                        self.seen[(call.name, int(args["order_id"]))] = result
-                    return result
+            span.attributes["arguments"] = args
+            try:
+                result = await self.loop.tools.call(call.name, args, self.ctx,
+                                                    self.settings.loop.tool_timeout_s)
+            except WriteRefused as exc:
+                error = str(exc)
+                self.refused.append((call, args, exc))
+            except ToolError as exc:
+                error = str(exc)
+            else:
+                self.answered[key] = result
+                self.result.tool_results[call.id] = {"tool": call.name, "arguments": args,
+                                                     "result": result}
+                if "order_id" in args:
+                    self.seen[(call.name, int(args["order_id"]))] = result
+                return result
             span.error = error
-            self.tool_failed = True
-            self.result.tool_results[call.id] = {"tool": call.name, "arguments": args,
-                                                 "error": error}
-            return {"error": error}
+        self.answered[key] = {"error": error}
+        return self._failed(call, args, error)
+
+    def _failed(self, call: ToolCall, args: dict[str, Any] | None, error: str) -> dict[str, Any]:
+        self.tool_failed = True
+        self.result.tool_results[call.id] = {"tool": call.name, "arguments": args,
+                                             "error": error}
+        return {"error": error}
 
     def _quotes(self) -> list[dict[str, Any]]:
         """Refund quotes for orders whose order, payments and policy have all arrived."""
@@ -331,3 +458,14 @@ class _Run:
                 messages.append({"role": "system",
                                  "content": REFUND_QUOTE_PREFIX + json.dumps(quote.as_dict())})
         return messages
+
+
+def _call_key(name: str, args: dict[str, Any] | None) -> tuple[str, str]:
+    return name, json.dumps(args, sort_keys=True, default=str)
+
+
+def _outcome(result: dict[str, Any]) -> dict[str, Any]:
+    """A repeated call's record: the first call's result, or its error."""
+    if set(result) == {"error"}:
+        return {"error": result["error"]}
+    return {"result": result}

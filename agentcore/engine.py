@@ -161,7 +161,8 @@ class Engine:
                 client = self._client_factory(self.settings)
             else:
                 client = build_client(self.settings, self._credentials)
-            llm = ResilientLLM(LLMClient(client), self.settings.resilience, clock=self.clock,
+            inner = LLMClient(client, structured_output=self.settings.llm.structured_output)
+            llm = ResilientLLM(inner, self.settings.resilience, clock=self.clock,
                                breaker=self.breaker)
             self._loop = AgentLoop(llm, self._tools,
                                    self.validator,
@@ -244,7 +245,8 @@ class Engine:
                                 recorded=False)
         bus.publish(RequestAccepted(request))
         try:
-            outcome = await self._answer(request, verdict.text, trace, started)
+            outcome = await self._answer(request, verdict.text, verdict.original, trace,
+                                         started)
         except (RuleError, SettingsError) as exc:
             log.error("request %s: %s", rid, exc)
             outcome = self._escalated(request, trace, EscalationReason.INTERNAL_ERROR, str(exc))
@@ -260,8 +262,10 @@ class Engine:
             bus.publish(RequestAnswered(outcome))
         return outcome
 
-    async def _answer(self, request: Request, text: str, trace: Trace,
+    async def _answer(self, request: Request, text: str, original: str, trace: Trace,
                       started: float) -> Outcome:
+        """`text` is normalised, for the router and the cache; the LLM reads `original`,
+        what the customer wrote, with its case, line breaks and punctuation."""
         router = self.router  # one reference for the whole request: no half-applied change
         # A handed-back request is re-run with the operator's note: never from the cache.
         use_cache = request.note is None
@@ -307,7 +311,8 @@ class Engine:
         with trace.span("llm_loop"):
             budget = self.settings.resilience.request_deadline_s  # None: no deadline
             deadline = None if budget is None else started + budget
-            result = await self.agent_loop.run(request, text, trace, outcome.usage, deadline)
+            result = await self.agent_loop.run(request, original or text, trace, outcome.usage,
+                                               deadline)
         self._from_loop(outcome, result)
         # Not from an anonymous request: its model was offered fewer tools and told nobody
         # is signed in, so its "please sign in" must not become a signed-in customer's answer.

@@ -33,7 +33,8 @@ MAX_TRACKED_CUSTOMERS = 100_000
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    text: str = ""  # normalised, for routing and the LLM
+    text: str = ""  # normalised, for routing and the cache
+    original: str = ""  # what the customer wrote (any stray surrogate replaced), for the LLM
     reason: str | None = None  # why the request was rejected, None when accepted
     message: str = ""  # what the customer is told on rejection
 
@@ -76,7 +77,7 @@ class Guard:
         if not normalised:
             return _rejected("empty", "Your message was empty. How can we help?")
         throttled = self._throttled(customer_id) if rate_limited else None
-        return throttled or Verdict(text=normalised)
+        return throttled or Verdict(text=normalised, original=text.strip())
 
     def _throttled(self, customer_id: int | None) -> Verdict | None:
         """The rate limit's rejection, or None when a token was taken."""

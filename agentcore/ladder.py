@@ -80,7 +80,7 @@ class Ladder:
                 answer = router.answer(RuleMatch(rule, {}, (rule.id,)), context)
             except NoDeterministicAnswer:
                 continue
-            return Rung("template", Route.RULE, answer, intent, rule.id)
+            return Rung("template", Route.TEMPLATE, answer, intent, rule.id)
         static = self.static_answers.get(intent)
         if static:
             return Rung("static", Route.STATIC, static, intent)

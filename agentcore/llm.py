@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agentcore.credentials import KeyringCredentials
-from agentcore.errors import LLMError, SettingsError
+from agentcore.errors import LLMError
+from agentcore.json_replies import FormatNegotiation, Mode
 from agentcore.redaction import redact, register_secret
 from agentcore.settings import Settings, StageModel
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("agentcore.llm")
 
 MOCK_BASE_URL = "http://mock.llm/v1"
+NO_KEY = "no-key"  # sent when the keyring holds none: local servers ignore it
 _MAX_CHARS_PER_TOKEN = 16  # tokens average ~4 characters; 16 leaves room for any script
 
 
@@ -47,8 +49,10 @@ class Completion:
     dollars: float = 0.0
 
     def as_message(self) -> dict[str, Any]:
-        """The assistant message to append to the conversation."""
-        message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        """The assistant message to append to the conversation. Its content is a string
+        even beside tool calls: OpenAI takes null there, but llama.cpp's server answers
+        a null with HTTP 500, every time."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.content or ""}
         if self.tool_calls:
             message["tool_calls"] = [
                 {"id": c.id, "type": "function",
@@ -80,10 +84,10 @@ def build_client(settings: Settings, credentials: KeyringCredentials | None = No
         return openai.AsyncOpenAI(base_url=MOCK_BASE_URL, api_key="mock", http_client=http,
                                   max_retries=0, timeout=timeout)
     key = (credentials or KeyringCredentials()).get(llm.api_key_name)
-    if not key:
-        raise SettingsError(f"no API key in the keyring under {llm.api_key_name!r}")
+    # A local server needs no key; the SDK insists on one, so a placeholder goes. An
+    # endpoint that does want one answers 401, which `LLMClient` names as a missing key.
     register_secret(key)  # from now on no error text, log line or trace can carry it
-    return openai.AsyncOpenAI(base_url=llm.base_url, api_key=key, max_retries=0,
+    return openai.AsyncOpenAI(base_url=llm.base_url, api_key=key or NO_KEY, max_retries=0,
                               timeout=timeout)
 
 
@@ -113,23 +117,56 @@ def _translate(exc: Exception) -> LLMError:
 
 
 class LLMClient:
-    def __init__(self, client: openai.AsyncOpenAI) -> None:
+    def __init__(self, client: openai.AsyncOpenAI, *,
+                 structured_output: Mode = "auto") -> None:
         import openai
         from openai.types.chat import ChatCompletion
 
         self._client = client
         self._openai_error = openai.OpenAIError
         self._completion_type = ChatCompletion
+        self.formats = FormatNegotiation(structured_output)
+        # No key in the keyring: a 401 then means "store one", not "the key is wrong".
+        self._keyless = client.api_key == NO_KEY
+        self._under_v1 = str(client.base_url).rstrip("/").endswith("/v1")
 
     async def close(self) -> None:
         await self._client.close()
 
     async def complete(self, stage: StageModel, messages: list[dict[str, Any]],
-                       tools: list[dict[str, Any]] | None, max_tokens: int) -> Completion:
+                       tools: list[dict[str, Any]] | None, max_tokens: int, *,
+                       schema: tuple[str, dict[str, Any]] | None = None) -> Completion:
+        """One chat completion. `tools` are offered with `tool_choice: "auto"` (OpenAI's
+        default, which llama.cpp's function-calling handler needs to show them to the
+        model at all). `schema` (a name and a JSON schema) asks a call without tools for
+        a JSON reply, in the first `response_format` the endpoint takes."""
         body: dict[str, Any] = {"model": stage.model, "messages": messages,
                                 "max_tokens": max_tokens}
         if tools:
             body["tools"] = tools
+            body["tool_choice"] = "auto"
+        while True:
+            response_format = (self.formats.response_format(*schema)
+                               if schema and not tools else None)
+            if response_format is None:
+                body.pop("response_format", None)
+            else:
+                body["response_format"] = response_format
+            try:
+                completion = await self._post(stage, body, max_tokens)
+            except LLMError as exc:
+                # A 400 or 422, or (llama-cpp-python) a 500 quoting its validation error.
+                if response_format is not None and (
+                        exc.kind == "bad_request" or "response_format" in str(exc)) and (
+                        self.formats.refused()):
+                    continue  # the same call, in the next format (or none)
+                raise
+            if response_format is not None:
+                self.formats.accepted()
+            return completion
+
+    async def _post(self, stage: StageModel, body: dict[str, Any], max_tokens: int
+                    ) -> Completion:
         try:
             # `chat.completions.create` first walks every key of the messages and
             # tool schemas through its typed-params transform: about 60 % of the
@@ -139,7 +176,14 @@ class LLMClient:
             response = await self._client.post("/chat/completions", body=body,
                                                cast_to=self._completion_type)
         except self._openai_error as exc:
-            raise _translate(exc) from None
+            error = _translate(exc)
+            if error.kind == "auth" and self._keyless:
+                error = LLMError("auth", "the endpoint wants an API key, and the keyring "
+                                         "holds none for it", status=error.status)
+            elif error.kind == "not_found" and not self._under_v1:
+                error = LLMError("not_found", f"{error}; the base URL does not end in /v1, "
+                                 "where OpenAI-compatible servers answer", status=error.status)
+            raise error from None
         except (ValueError, TypeError) as exc:  # a body the SDK could not parse
             raise LLMError("malformed", redact(f"unreadable response: {exc}")) from None
         if not response.choices:

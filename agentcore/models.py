@@ -18,6 +18,7 @@ class Route(StrEnum):
     LLM = "llm"  # slow path: the bounded LLM loop
     CACHE_L1 = "cache-l1"  # a cached answer from memory
     CACHE_L2 = "cache-l2"  # a cached answer from SQLite
+    TEMPLATE = "template"  # the ladder's rule template for the intent, no order looked up
     STATIC = "static"  # the ladder's static answer for the intent
     HUMAN = "human"  # an operator's reply
 
@@ -128,3 +129,8 @@ class Outcome:
     @property
     def request_id(self) -> str:
         return self.request.id
+
+    @property
+    def degraded(self) -> bool:
+        """Answered by a rung of the ladder because the LLM could not be had."""
+        return self.rung in ("cache", "template", "static")

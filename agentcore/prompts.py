@@ -13,6 +13,8 @@ INTENTS = ("order_status", "shipping_info", "refund_policy", "refund_status",
 REFUND_QUOTE_PREFIX = "Refund quote: "
 OPERATOR_NOTE_PREFIX = "Operator note: "
 CORRECTION_PREFIX = "Your last reply was invalid: "
+FINAL_TURN_PREFIX = ("Tools are closed now. Reply with the final JSON object only, from these "
+                     "facts (with a handoff if they are not enough): ")
 
 
 @dataclass(frozen=True, slots=True)

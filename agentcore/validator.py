@@ -8,11 +8,10 @@ operator approval can slip between the check and the write.
 
 from __future__ import annotations
 
-import json
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentcore.errors import AgentError
+from agentcore.json_replies import parse_json_object
 from agentcore.shop.policy import RefundQuote
 from agentcore.shop.repository import Shop
 
@@ -30,14 +29,6 @@ class FinalAnswer(BaseModel):
     handoff: str | None = None
 
 
-def _strip_fences(text: str) -> str:
-    """Real models often wrap JSON in a Markdown code fence."""
-    text = text.strip()
-    if text.startswith("```"):
-        text = text.split("\n", 1)[-1].rsplit("```", 1)[0]
-    return text
-
-
 class Validator:
     def __init__(self, shop: Shop) -> None:
         self.shop = shop
@@ -47,12 +38,10 @@ class Validator:
         return None if limits is None else limits.quote
 
     def parse_final(self, content: str | None) -> FinalAnswer:
-        if not content or not content.strip():
-            raise MalformedOutput("the reply is empty")
-        try:
-            data = json.loads(_strip_fences(content))
-        except json.JSONDecodeError as exc:
-            raise MalformedOutput(f"the reply is not JSON ({exc.msg})") from None
+        try:  # a fence or a sentence around the JSON is how small models write it
+            data = parse_json_object(content)
+        except ValueError as exc:
+            raise MalformedOutput(str(exc)) from None
         try:
             return FinalAnswer.model_validate(data)
         except ValidationError as exc:

@@ -29,11 +29,11 @@ _COLORS = {
     "p50": "#4c9be8", "p95": "#e8a33c", "p99": "#e0554c",
     "per_minute": "#4c9be8", "cumulative": "#8f6ad8",
     "l1": "#3cb371", "l2": "#4c9be8",
-    "rule": "#3cb371", "cache": "#4c9be8", "llm": "#8f6ad8", "static": "#e8a33c",
+    "rule": "#3cb371", "cache": "#4c9be8", "llm": "#8f6ad8", "degraded": "#e8a33c",
     "human": "#e0554c", "rejected": "#9a9a9a",
     "breaker": "#e0554c",
 }
-_MIX_LABELS = {"rule": "rule", "cache": "cache", "llm": "LLM", "static": "static",
+_MIX_LABELS = {"rule": "rule", "cache": "cache", "llm": "LLM", "degraded": "degraded",
                "human": "human", "rejected": "rejected"}
 
 

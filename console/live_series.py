@@ -29,8 +29,9 @@ POINTS = 60  # display bins per window: a 1-minute window is drawn per second
 
 # The route mix as an operator reads it: the two cache tiers are one "cache"
 # route; an escalated request is on its way to a human, whatever route it took
-# before giving up; a request the guard turned away is "rejected".
-MIX_GROUPS = ("rule", "cache", "llm", "static", "human", "rejected")
+# before giving up; a request the guard turned away is "rejected"; the ladder's
+# template and static answers are both "degraded".
+MIX_GROUPS = ("rule", "cache", "llm", "degraded", "human", "rejected")
 
 BREAKER_LEVELS = {"closed": 0, "half_open": 1, "open": 2}
 
@@ -59,6 +60,8 @@ def mix_group(outcome: Outcome) -> str:
         return "human"
     if outcome.route in (Route.CACHE_L1, Route.CACHE_L2):
         return "cache"
+    if outcome.route in (Route.TEMPLATE, Route.STATIC):
+        return "degraded"
     return str(outcome.route)
 
 

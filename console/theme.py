@@ -29,7 +29,8 @@ ROUTE_COLOURS: dict[str, str] = {
     "cache-l1": "#2bb6c9",
     "cache-l2": "#1f8fa8",
     "llm": "#5b8def",  # the slow path: blue
-    "static": "#e3a33b",  # degraded: amber
+    "template": "#e3a33b",  # degraded: amber, both rungs of the ladder
+    "static": "#e3a33b",
     "human": "#e5534b",
     "guard": "#8b949e",
 }

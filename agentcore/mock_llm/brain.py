@@ -39,6 +39,11 @@ class MockBrain:
                 json.dumps({"intent": intent, "confidence": confidence}))
             return self._complete(body, message, "stop")
         step = next_step(conv)
+        if not isinstance(step, Final) and not body.get("tools"):
+            # Asked for its answer with no tools on offer: a model says what it can.
+            step = Final("I need to look a few things up before I can answer this; a "
+                         "colleague will get back to you shortly.", 0.4,
+                         handoff="the lookups it needed were not made in time")
         if isinstance(step, Final):
             content = json.dumps({"intent": conv.intent, "answer": step.answer,
                                   "confidence": step.confidence, "handoff": step.handoff},

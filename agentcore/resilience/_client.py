@@ -1,15 +1,22 @@
 """`ResilientLLM`: the LLM client behind a breaker, a rate limiter and retries.
 
 It has `LLMClient.complete`'s signature plus two keywords, so the agent loop
-can hold either. Per attempt, in this order:
+can hold either. Per call:
 
     breaker.allow()  -- open: BreakerOpenError at once, nothing sent
-    limiter.acquire  -- waits, or ThrottledError if not before the deadline
-    inner.complete   -- cut at the request's deadline
-    failure          -- retry after a backoff or Retry-After, unless the kind is
-                        not retryable, the attempts are spent, the breaker has
-                        opened, the wait would pass the deadline, or may_spend()
-                        says the dollar ceiling forbids another call
+    per attempt:
+      limiter.acquire  -- waits, or ThrottledError if not before the deadline
+      a free slot      -- at most `max_in_flight` calls at the endpoint; queued
+                          callers wait, up to the deadline
+      inner.complete   -- cut at the request's deadline; a cut call's connection
+                          is closed, so the server sees it abandoned
+      failure          -- retry after a backoff or Retry-After, unless the kind is
+                          not retryable, the endpoint gave the same error twice,
+                          the attempts are spent, the breaker has opened, the wait
+                          would pass the deadline, or may_spend() says the dollar
+                          ceiling forbids another call
+    breaker.record_*  -- once: the breaker counts failed calls, not attempts, so
+                         one request retrying cannot open it for everyone
 """
 
 from __future__ import annotations
@@ -43,7 +50,8 @@ class CompletionClient(Protocol):
     """What `LLMClient` offers and `ResilientLLM` wraps."""
 
     async def complete(self, stage: StageModel, messages: list[dict[str, Any]],
-                       tools: list[dict[str, Any]] | None, max_tokens: int) -> Completion: ...
+                       tools: list[dict[str, Any]] | None, max_tokens: int, *,
+                       schema: tuple[str, dict[str, Any]] | None = None) -> Completion: ...
 
 
 @dataclass
@@ -52,6 +60,7 @@ class ResilienceStats:
 
     calls: int = 0  # complete() calls
     attempts: int = 0  # requests actually sent to the endpoint
+    slot_wait_s: float = 0.0  # queued for a free slot (max_in_flight)
     retries: int = 0
     refused_by_breaker: int = 0
     throttled: int = 0  # refused by the local rate limiter
@@ -74,6 +83,8 @@ class ResilientLLM:
         self.policy = RetryPolicy(self.settings.retry, rng)
         self.stats = ResilienceStats()
         self._sleep = sleep
+        limit = self.settings.max_in_flight
+        self._slots = asyncio.Semaphore(limit) if limit else None
         self._tools: list[dict[str, Any]] | None = None
         self._tools_chars = 0
 
@@ -84,6 +95,7 @@ class ResilientLLM:
 
     async def complete(self, stage: StageModel, messages: list[dict[str, Any]],
                        tools: list[dict[str, Any]] | None, max_tokens: int, *,
+                       schema: tuple[str, dict[str, Any]] | None = None,
                        deadline: float | None = None,
                        may_spend: Callable[[], bool] | None = None) -> Completion:
         """One completion, retried as the settings allow.
@@ -100,59 +112,85 @@ class ResilientLLM:
         # Providers count the prompt and the whole max_tokens against the minute.
         tokens = (estimate_tokens(messages, self._schemas_chars(tools)) + max_tokens
                   if self.limiter.counts_tokens else 0)  # JSON-encoding a prompt costs µs
-        last: LLMError | None = None
-        attempt = 0
-        while True:
-            attempt += 1
-            if not self.breaker.allow():
-                self.stats.refused_by_breaker += 1
-                raise self._refused(last)
-            try:
-                waited = await self.limiter.acquire(tokens, deadline)
-                self.stats.limiter_wait_s += waited
-                completion = await self._attempt(stage, messages, tools, max_tokens, deadline)
-            except LLMError as exc:
-                self.breaker.record_failure(exc.kind)
-                last = exc
-            except BaseException:
-                # Cancelled or a bug below: neither says the endpoint is unwell,
-                # but a half-open probe slot must not be left taken.
-                self.breaker.record_failure("cancelled")
-                raise
-            else:
-                self.breaker.record_success()
-                return completion
-            self.stats.failures[last.kind] += 1
-            delay, why = self._next_delay(last, attempt, deadline, may_spend)
-            if delay is None:
-                self.stats.gave_up[last.kind] += 1
-                if last.kind == THROTTLED:
-                    self.stats.throttled += 1
-                raise self._gave_up(last, attempt, why)
-            self.stats.retries += 1
-            log.info("LLM call failed (%s); retry %d in %.2f s (%s)", last, attempt, delay, why)
-            await self._sleep(delay)
+        if not self.breaker.allow():
+            self.stats.refused_by_breaker += 1
+            raise self._refused(None)
+        failures: list[LLMError] = []
+        try:
+            while True:
+                try:
+                    waited = await self.limiter.acquire(tokens, deadline)
+                    self.stats.limiter_wait_s += waited
+                    completion = await self._attempt(stage, messages, tools, max_tokens,
+                                                     schema, deadline)
+                except LLMError as exc:
+                    failures.append(exc)
+                else:
+                    self.breaker.record_success()
+                    return completion
+                last = failures[-1]
+                self.stats.failures[last.kind] += 1
+                delay, why = self._next_delay(failures, deadline, may_spend)
+                if delay is None:
+                    self.stats.gave_up[last.kind] += 1
+                    if last.kind == THROTTLED:
+                        self.stats.throttled += 1
+                    self.breaker.record_failure(last.kind)
+                    raise self._gave_up(last, len(failures), why)
+                self.stats.retries += 1
+                log.info("LLM call failed (%s); retry %d in %.2f s (%s)", last,
+                         len(failures), delay, why)
+                await self._sleep(delay)
+        except LLMError:
+            raise
+        except BaseException:
+            # Cancelled or a bug below: neither says the endpoint is unwell,
+            # but a half-open probe slot must not be left taken.
+            self.breaker.record_failure("cancelled")
+            raise
 
     async def _attempt(self, stage: StageModel, messages: list[dict[str, Any]],
                        tools: list[dict[str, Any]] | None, max_tokens: int,
+                       schema: tuple[str, dict[str, Any]] | None,
                        deadline: float | None) -> Completion:
         remaining = None if deadline is None else deadline - self.clock.monotonic()
         if remaining is not None and remaining <= 0:
             raise LLMError(DEADLINE, "the request's deadline passed before the call")
         timeout = asyncio.timeout(remaining)
-        self.stats.attempts += 1
         try:
             async with timeout:
-                return await self.inner.complete(stage, messages, tools, max_tokens)
+                if self._slots is None:
+                    return await self._send(stage, messages, tools, max_tokens, schema)
+                queued = self.clock.monotonic()
+                async with self._slots:
+                    self.stats.slot_wait_s += self.clock.monotonic() - queued
+                    return await self._send(stage, messages, tools, max_tokens, schema)
         except TimeoutError:
             if not timeout.expired():
                 raise
+            # Cancelling the call closed its connection (httpx drops one that is cut
+            # mid-response): the server sees the call abandoned before any retry.
             raise LLMError(DEADLINE, f"the request's deadline passed during the call "
                                      f"({remaining:.2f} s were left)") from None
 
-    def _next_delay(self, error: LLMError, attempt: int, deadline: float | None,
+    async def _send(self, stage: StageModel, messages: list[dict[str, Any]],
+                    tools: list[dict[str, Any]] | None, max_tokens: int,
+                    schema: tuple[str, dict[str, Any]] | None) -> Completion:
+        self.stats.attempts += 1
+        if schema is None:
+            return await self.inner.complete(stage, messages, tools, max_tokens)
+        return await self.inner.complete(stage, messages, tools, max_tokens, schema=schema)
+
+    def _next_delay(self, failures: list[LLMError], deadline: float | None,
                     may_spend: Callable[[], bool] | None) -> tuple[float | None, str]:
-        delay, why = self.policy.delay_after(error, attempt)
+        error = failures[-1]
+        if error.kind == "timeout" and not self.settings.retry.retry_timeouts:
+            return None, "timeouts are not retried on this endpoint"
+        if error.status == 500 and len(failures) > 1 and str(error) == str(failures[-2]):
+            # A validation error a server reports as a 500 comes back word for word:
+            # it is about this request, and a third try would only repeat it.
+            return None, "the endpoint gave the same error twice"
+        delay, why = self.policy.delay_after(error, len(failures))
         if delay is None:
             return None, why
         if self.breaker.state is BreakerState.OPEN:

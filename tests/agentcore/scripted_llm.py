@@ -1,8 +1,8 @@
 """A scripted LLM for exact tests of the loop's bounds, on the OpenAI wire format.
 
 Each step of the script is what the endpoint answers to the next call: an
-assistant message (content and/or tool calls), a raw HTTP status, or a raw
-body. It goes through the real openai client like the mock LLM does.
+assistant message (content and/or tool calls), a raw HTTP status (alone, or as
+`(status, message)`), or a raw body. It goes through the real openai client like the mock LLM does.
 """
 
 from __future__ import annotations
@@ -41,7 +41,10 @@ class ScriptedLLM:
             raise AssertionError("the script ran out: the engine made an unexpected call")
         step = self.steps.pop(0)
         if isinstance(step, int):
-            return httpx2.Response(step, json={"error": {"message": "scripted", "type": "x"}})
+            step = (step, "scripted")
+        if isinstance(step, tuple):
+            status, text = step
+            return httpx2.Response(status, json={"error": {"message": text, "type": "x"}})
         if isinstance(step, bytes):
             return httpx2.Response(200, content=step,
                                    headers={"content-type": "application/json"})

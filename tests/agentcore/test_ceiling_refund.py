@@ -104,7 +104,7 @@ async def test_an_outcomes_table_from_before_operators_gains_the_column(tmp_path
 
 async def test_the_iteration_limit_after_the_quote_also_leaves_the_refund_pending(engine):
     engine.settings.loop.dollar_ceiling = 0.05  # money is no bound here: the count is
-    engine.settings.loop.max_iterations = 1  # the lookups, then no call left to refund
+    engine.settings.loop.max_iterations = 2  # the lookups, then a turn with tools closed
     order, customer = delivered_order(engine)
     outcome = await engine.submit(Request(f"I want a refund for order {order}",
                                           customer_id=customer))

@@ -366,10 +366,11 @@ async def test_a_call_still_running_at_the_deadline_is_cut(clock, sleeper):
 
 async def test_an_open_breaker_fails_fast_and_a_cancelled_probe_frees_its_slot(clock, sleeper):
     inner = FakeInner(server_error(), server_error())
-    llm = resilient(inner, clock, sleeper, threshold=2, attempts=5, open_s=10)
-    with pytest.raises(LLMError, match="the breaker opened"):
-        await llm.complete(STAGE, MESSAGES, None, 100)
-    assert inner.calls == 2
+    llm = resilient(inner, clock, sleeper, threshold=2, attempts=1, open_s=10)
+    for _ in range(2):  # two failed calls open it
+        with pytest.raises(LLMError, match="no attempts left"):
+            await llm.complete(STAGE, MESSAGES, None, 100)
+    assert inner.calls == 2 and llm.breaker.state is OPEN
     with pytest.raises(BreakerOpenError, match=r"next probe in 10\.0 s") as err:
         await llm.complete(STAGE, MESSAGES, None, 100)
     assert err.value.kind == "breaker_open" and inner.calls == 2
@@ -415,26 +416,29 @@ async def test_breaker_opens_on_a_failing_server_and_recovers_through_a_probe(cl
 
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key="mock", max_retries=0,
                                     timeout=5.0)
-        llm = ResilientLLM(LLMClient(client), settings(threshold=3, attempts=2, open_s=30),
+        llm = ResilientLLM(LLMClient(client), settings(threshold=2, attempts=2, open_s=30),
                            clock=clock, sleep=sleeper)
         llm.breaker.subscribe(lambda old, new, reason: transitions.append((old, new)))
         try:
-            for _ in range(2):  # 2 + 1 failed attempts open the breaker
-                with pytest.raises(LLMError) as err:
-                    await llm.complete(STAGE, MESSAGES, None, 100)
-                assert err.value.kind == "server"
-            assert llm.breaker.state is OPEN and server.stats.calls == 3
+            with pytest.raises(LLMError) as err:
+                await llm.complete(STAGE, MESSAGES, None, 100)
+            # One call that failed twice is one failure: retries don't open the breaker.
+            assert err.value.kind == "server" and server.stats.calls == 2
+            assert llm.breaker.state is CLOSED and llm.breaker.consecutive_failures == 1
+            with pytest.raises(LLMError):
+                await llm.complete(STAGE, MESSAGES, None, 100)
+            assert llm.breaker.state is OPEN and server.stats.calls == 4
             for _ in range(5):
                 with pytest.raises(BreakerOpenError):
                     await llm.complete(STAGE, MESSAGES, None, 100)
-            assert server.stats.calls == 3  # failing fast: nothing reached the server
+            assert server.stats.calls == 4  # failing fast: nothing reached the server
 
             server.service.settings.rate_5xx = 0.0  # the endpoint recovers
             clock.advance(30)
             completion = await llm.complete(STAGE, MESSAGES, None, 100)
         finally:
             await llm.close()
-    assert completion.content and server.stats.calls == 4
+    assert completion.content and server.stats.calls == 5
     assert llm.breaker.state is CLOSED
     assert transitions == [(CLOSED, OPEN), (OPEN, HALF_OPEN), (HALF_OPEN, CLOSED)]
     assert llm.stats.refused_by_breaker == 5
@@ -444,12 +448,12 @@ async def test_fault_runner_accounts_for_every_request_of_a_5xx_burst():
     from bench.fault_bench import CASES, resilient_llm_factory, run_case
 
     case = next(c for c in CASES if c.name.startswith("5xx"))
-    work = [("my app keeps crashing and nothing helps", 7)] * 12
+    work = [("my app keeps crashing and nothing helps", 7)] * 24
     result = await run_case(case, work, resilient_llm_factory)
-    assert sum(result.answered.values()) + sum(result.escalated.values()) == 12
+    assert sum(result.answered.values()) + sum(result.escalated.values()) == 24
     assert not result.lost and result.breaker_path[:2] == ["closed", "open"]
     assert result.escalated["breaker open"] > 0  # refused without a call
-    assert result.mock_calls < 6 * 3 + 6  # the burst's requests did not all retry in full
+    assert result.mock_calls < 12 * 3  # the burst's 12 requests did not all retry in full
 
 
 def test_the_package_exports_exactly_its_intended_names():

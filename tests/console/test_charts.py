@@ -91,7 +91,8 @@ def test_curves_hold_what_the_engine_counted(qloop, engine, metrics, panel):
     # engine's counts (escalations are shown as "human", both cache tiers as "cache").
     escalated = metrics.statuses["escalated"]
     expected = {"rule": metrics.routes["rule"], "llm": metrics.routes["llm"] - escalated,
-                "human": escalated, "static": metrics.routes["static"],
+                "human": escalated,
+                "degraded": metrics.routes["static"] + metrics.routes["template"],
                 "cache": metrics.routes["cache-l1"] + metrics.routes["cache-l2"],
                 "rejected": metrics.routes["guard"]}
     assert all(expected[g] > 0 for g in ("rule", "llm", "cache", "rejected"))

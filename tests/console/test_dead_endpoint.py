@@ -39,8 +39,10 @@ def test_a_dead_endpoint_opens_the_breaker_and_requests_are_answered_lower_down(
     # answer, and the feed says so: their route is a lower rung's, their status answered.
     assert len(degraded) >= 5
     assert all(o.status is Status.ANSWERED for o in degraded)
-    assert {o.route for o in degraded} <= {Route.RULE, Route.STATIC, Route.CACHE_L1,
+    # Each reported as its rung: never as a rule's answer, which would have looked up.
+    assert {o.route for o in degraded} <= {Route.TEMPLATE, Route.STATIC, Route.CACHE_L1,
                                            Route.CACHE_L2}
+    assert all(o.degraded for o in degraded)
     assert not [o for o in outcomes if o.route is Route.LLM and o.status is Status.ANSWERED]
     # What no rung could answer went to a human, and the status bar counts it.
     to_humans = [o for o in outcomes if o.status is Status.ESCALATED]

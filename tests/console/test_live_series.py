@@ -77,20 +77,22 @@ def test_route_mix_counts_escalations_as_human_and_both_tiers_as_cache():
              + [outcome(at, route=Route.LLM)] * 2
              + [outcome(at, route=Route.LLM, status=Status.ESCALATED)]
              + [outcome(at, route=Route.STATIC)]
+             + [outcome(at, route=Route.TEMPLATE)]
              + [outcome(at, route=Route.GUARD, status=Status.REJECTED, tier=None)])
     for o in kinds:
         series.add_outcome(o)
     snap = series.snapshot(T0 + 10, 60)
+    # Both rungs of the ladder are one "degraded" share, whatever answered.
     assert dict(snap.window.mix) == {"rule": 6, "cache": 4, "llm": 2, "human": 1,
-                                     "static": 1, "rejected": 1}
+                                     "degraded": 2, "rejected": 1}
     i = snap.times.index(T0 + 6)
     assert snap.mix_counts["cache"][i] == 4
-    assert snap.mix_shares["rule"][i] == pytest.approx(6 / 15)
+    assert snap.mix_shares["rule"][i] == pytest.approx(6 / 16)
     assert sum(snap.mix_shares[g][i] for g in snap.mix_shares) == pytest.approx(1)
-    # 14 looked in the cache (not the rejected one): 3 found in memory, then 1 of the
-    # 11 L1 misses found in SQLite.
-    assert snap.l1_hit_rate[i] == pytest.approx(3 / 14)
-    assert snap.l2_hit_rate[i] == pytest.approx(1 / 11)
+    # 15 looked in the cache (not the rejected one): 3 found in memory, then 1 of the
+    # 12 L1 misses found in SQLite.
+    assert snap.l1_hit_rate[i] == pytest.approx(3 / 15)
+    assert snap.l2_hit_rate[i] == pytest.approx(1 / 12)
 
 
 def test_memory_stays_bounded_by_the_largest_window():
