@@ -25,6 +25,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -160,11 +161,52 @@ class Server:
     log_path: Path
     process: subprocess.Popen[bytes]
 
-    def log_text(self, tail: int = 20_000) -> str:
+    def log_text(self, tail: int = 20_000, *, since: int = 0) -> str:
+        """The last `tail` characters the server wrote after byte `since`."""
         try:
-            return self.log_path.read_text(errors="replace")[-tail:]
+            with self.log_path.open("rb") as fh:
+                fh.seek(since)
+                return fh.read().decode(errors="replace")[-tail:]
         except OSError:
             return ""
+
+    def log_size(self) -> int:
+        """Where the log ends now: `log_text(since=...)` reads what comes after."""
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+
+_ACCESS = re.compile(r'"POST /v1/chat/completions HTTP/1\.1" (\d{3})')
+
+
+@dataclass(frozen=True, slots=True)
+class FailedCall:
+    status: int
+    error: str  # what the server logged about it (its traceback comes before the line)
+
+    @property
+    def format_refused(self) -> bool:
+        """llama-cpp-python's answer to a `json_schema` response_format it does not know:
+        a 500 quoting the validation error, the engine's probe for which format it takes."""
+        return "'response_format'" in self.error and "'messages'" not in self.error
+
+
+def failed_calls(log: str) -> list[FailedCall]:
+    """Every chat completion the server answered with a 4xx or 5xx, in a log's text."""
+    failed = []
+    segment: list[str] = []
+    for line in log.splitlines():
+        match = _ACCESS.search(line)
+        if match is None:
+            segment.append(line)
+            continue
+        if int(match.group(1)) >= 400:
+            error = "\n".join(x for x in segment if not x.startswith("llama_"))
+            failed.append(FailedCall(int(match.group(1)), error[-1500:]))
+        segment = []
+    return failed
 
 
 def _free_port() -> int:

@@ -36,6 +36,7 @@ from agentcore.replay import load_corpus, replay
 from agentcore.router import Router
 from agentcore.settings import REPO_ROOT
 from agentcore.shop.repository import Shop
+from bench.llama_server import FailedCall, Server, failed_calls
 
 CORPUS = REPO_ROOT / "data" / "requests.jsonl"
 ROWS_PER_MODEL = int(os.environ.get("BENCH_REAL_ROWS", "24"))  # ~20 s each on 2 cores
@@ -43,9 +44,9 @@ HARD_BOUND_S = 3600.0  # a run longer than this is a hang, reported as lost
 SERVER_LOG_DIR = Path(tempfile.gettempdir()) / "bench-llama-logs"
 
 HEADER = ["| model | requests | answered (per rung) | escalated (by reason) | intent right "
-          "| tool calls reaching a tool | p50 / p95 per request | lost | writes past policy "
-          "| wall |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
+          "| tool calls reaching a tool | calls the server failed | p50 / p95 per request | lost "
+          "| writes past policy | wall |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
 
 
 # -- the corpus slice ------------------------------------------------------------
@@ -159,6 +160,7 @@ class ModelRun:
     outcomes: list[Outcome] = field(default_factory=list)
     lost: int = 0
     past_policy: list[str] = field(default_factory=list)
+    server_failures: list[FailedCall] | None = None  # from the server's log; None: no server
     wall_s: float = 0.0
     note: str = ""
 
@@ -177,23 +179,32 @@ class ModelRun:
         p50 = statistics.median(latencies) if latencies else 0.0
         p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] if latencies else 0
         tools = sum(tool_calls_reached(o) for o in self.outcomes)
+        failed = "—"
+        if self.server_failures is not None:
+            probes = sum(f.format_refused for f in self.server_failures)
+            failed = f"{len(self.server_failures)}" + (
+                f" ({probes} response_format probe{'s' * (probes != 1)})" if probes else "")
 
         def counts(c: Counter[str]) -> str:
             return ", ".join(f"{k} {n}" for k, n in c.most_common()) or "—"
 
         return (f"| {self.label} | {len(self.rows)} | {counts(answered)} | {counts(escalated)} "
-                f"| {right}/{len(labelled)} | {tools} | {p50:.1f} s / {p95:.1f} s | {self.lost} "
+                f"| {right}/{len(labelled)} | {tools} | {failed} | {p50:.1f} s / {p95:.1f} s "
+                f"| {self.lost} "
                 f"| {len(self.past_policy)} | {self.wall_s:.0f} s |")
 
 
 async def run_rows(settings: Settings, rows: list[dict[str, Any]], label: str, *,
                    hard_bound_s: float = HARD_BOUND_S,
-                   credentials: KeyringCredentials | None = None) -> ModelRun:
+                   credentials: KeyringCredentials | None = None,
+                   server: Server | None = None) -> ModelRun:
     """`rows` through a whole engine on `settings`, audited: lost requests, writes
     past policy. A run past `hard_bound_s` is a hang: every request counts as lost.
-    `credentials`: where the API key comes from (default: none, as for a local server)."""
+    `credentials`: where the API key comes from (default: none, as for a local server);
+    `server`: the llama.cpp server serving it, whose log is read for failed calls."""
     run = ModelRun(label, rows)
     engine = Engine(settings, credentials=credentials or NoKey())
+    log_start = server.log_size() if server else 0
     try:
         before = policy_snapshot(engine.shop)
         started = time.perf_counter()
@@ -208,6 +219,8 @@ async def run_rows(settings: Settings, rows: list[dict[str, Any]], label: str, *
         run.past_policy = writes_past_policy(engine.shop, before, run.outcomes)
     finally:
         await engine.close()
+    if server is not None:
+        run.server_failures = failed_calls(server.log_text(1 << 30, since=log_start))
     return run
 
 
@@ -238,7 +251,8 @@ def run(lines: list[str]) -> None:
         try:
             with llama_server.llama_server(python, model, log_path) as server:
                 runs.append(asyncio.run(run_rows(_settings(fresh_data_dir(), server.base_url),
-                                                 rows, f"{model.label}, llama.cpp server")))
+                                                 rows, f"{model.label}, llama.cpp server",
+                                                 server=server)))
         except RuntimeError as exc:
             notes.append(f"{model.label}: the server did not start ({str(exc).splitlines()[0]})"
                          f"; its log: {log_path}")
