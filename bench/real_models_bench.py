@@ -43,10 +43,11 @@ ROWS_PER_MODEL = int(os.environ.get("BENCH_REAL_ROWS", "24"))  # ~20 s each on 2
 HARD_BOUND_S = 3600.0  # a run longer than this is a hang, reported as lost
 SERVER_LOG_DIR = Path(tempfile.gettempdir()) / "bench-llama-logs"
 
-HEADER = ["| model | requests | answered (per rung) | escalated (by reason) | intent right "
+HEADER = ["| model | requests | answered (per rung) | escalated (by reason) | degraded "
+          "| intent right "
           "| tool calls reaching a tool | calls the server failed | p50 / p95 per request | lost "
           "| writes past policy | wall |",
-          "|---|---|---|---|---|---|---|---|---|---|---|"]
+          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
 
 # -- the corpus slice ------------------------------------------------------------
@@ -128,11 +129,17 @@ def writes_past_policy(shop: Shop, before: dict[int, OrderBefore],
     return problems
 
 
-def tool_calls_reached(outcome: Outcome) -> int:
+def tool_calls_reached(outcome: Outcome, *, by: str = "model") -> int:
     """Tool calls whose function ran: a `tool:` span with parsed arguments (an unknown
-    name or unparsable arguments never reach one)."""
-    return sum(1 for s in outcome.spans if s.name.startswith("tool:") and "arguments"
-               in s.attributes)
+    name or unparsable arguments never reach one). `by` "model": the calls the model
+    asked for, not a repeat answered from its first result; "engine": the lookups the
+    engine made itself for the refund quote."""
+    def ran(attributes: dict[str, Any]) -> bool:
+        if "arguments" not in attributes or attributes.get("repeated"):
+            return False
+        return (attributes.get("by") == "engine") == (by == "engine")
+
+    return sum(1 for s in outcome.spans if s.name.startswith("tool:") and ran(s.attributes))
 
 
 def stored_statuses(engine: Engine, outcomes: list[Outcome]) -> dict[str, str]:
@@ -179,6 +186,7 @@ class ModelRun:
         p50 = statistics.median(latencies) if latencies else 0.0
         p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] if latencies else 0
         tools = sum(tool_calls_reached(o) for o in self.outcomes)
+        lookups = sum(tool_calls_reached(o, by="engine") for o in self.outcomes)
         failed = "—"
         if self.server_failures is not None:
             probes = sum(f.format_refused for f in self.server_failures)
@@ -188,9 +196,10 @@ class ModelRun:
         def counts(c: Counter[str]) -> str:
             return ", ".join(f"{k} {n}" for k, n in c.most_common()) or "—"
 
+        degraded = sum(1 for o in self.outcomes if o.rung is not None)
         return (f"| {self.label} | {len(self.rows)} | {counts(answered)} | {counts(escalated)} "
-                f"| {right}/{len(labelled)} | {tools} | {failed} | {p50:.1f} s / {p95:.1f} s "
-                f"| {self.lost} "
+                f"| {degraded} | {right}/{len(labelled)} | {tools} (+{lookups} by the engine) "
+                f"| {failed} | {p50:.1f} s / {p95:.1f} s | {self.lost} "
                 f"| {len(self.past_policy)} | {self.wall_s:.0f} s |")
 
 
