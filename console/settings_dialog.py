@@ -8,6 +8,13 @@ nor the engine's database can hold it, and it is never logged. Where the only
 keyring would keep it unencrypted (or not at all), the dialog says so beside
 the field and stores a key only once the operator ticks "Store it anyway".
 
+A local base URL (llama.cpp's server, vLLM, Ollama on this machine or the LAN)
+picks the local-server profile (`agentcore.endpoints.for_endpoint`) for the
+fields the operator has not edited since the dialog opened: calls in flight,
+timeouts, token prices. A note under the URL says what that means, and "Test
+connection" asks such a server how many slots it has. A local server needs no
+API key, so none is asked for; a hosted endpoint without one is warned about.
+
 Apply hands the new settings to the running engine (`Engine.apply_settings`:
 switching between the mock and a real endpoint needs no restart), saves them
 and emits `applied`. Apply and "Test connection" run as coroutines on the
@@ -46,6 +53,8 @@ from PySide6.QtWidgets import (
 from agentcore import Engine, KeyringCredentials, Settings, UserFacingError
 from agentcore.connection_check import ConnectionReport, check_connection
 from agentcore.credentials import BackendSafety
+from agentcore.endpoints import for_endpoint, is_local, profile_summary, server_slots
+from agentcore.settings import LLMSettings
 
 log = logging.getLogger("console.settings")
 
@@ -83,6 +92,11 @@ _FIELDS = (
            "Models and prices"),
     _Field(("llm", "decide", "output_per_mtok"), "  $ per M output tokens", float,
            "Models and prices"),
+    _Field(("resilience", "max_in_flight"), "Calls in flight", int, "Calls to the LLM",
+           optional=True, placeholder="empty: no limit"),
+    _Field(("llm", "request_timeout_s"), "Timeout per call (s)", float, "Calls to the LLM"),
+    _Field(("resilience", "request_deadline_s"), "Request deadline (s)", float,
+           "Calls to the LLM", optional=True, placeholder="empty: none"),
     _Field(("loop", "max_iterations"), "Max iterations", int, "Agent loop bounds"),
     _Field(("loop", "dollar_ceiling"), "Dollar ceiling per request", float,
            "Agent loop bounds"),
@@ -105,7 +119,12 @@ _CLASSIFY_PRICES = ("llm.classify.input_per_mtok", "llm.classify.output_per_mtok
 # an error located at the root belongs beside that field.
 _ROOT_ERROR_FIELD = "llm.base_url"
 _COLUMNS = (("LLM endpoint", "Models and prices", "Escalations"),
-            ("Agent loop bounds", "Cache", "Circuit breaker", "LLM rate limits"))
+            ("Calls to the LLM", "Agent loop bounds", "Cache", "Circuit breaker",
+             "LLM rate limits"))
+# What the endpoint's profile sets, where the operator has not typed their own value.
+_PROFILE_FIELDS = ("resilience.max_in_flight", "llm.request_timeout_s",
+                   "resilience.request_deadline_s", *_CLASSIFY_PRICES,
+                   "llm.decide.input_per_mtok", "llm.decide.output_per_mtok")
 
 
 class SettingsDialog(QDialog):
@@ -130,6 +149,10 @@ class SettingsDialog(QDialog):
         self._keyring = BackendSafety(True, "", "")  # would it protect a key? read likewise
         self._endpoint: Settings | None = None  # only the endpoint fields, when valid
         self._action_error = ""  # why the last apply failed; kept until the next one
+        self.edited: set[str] = set()  # fields the operator typed into since it opened
+        self._slots: dict[str, int] = {}  # base URL -> the slots its server reported
+        self._profiled = self._base  # the settings the profile picks for the URL typed
+        self._profiled_url: object = _NOT_YET  # the URL `_profiled` is for
         self._build()
         self._fill(self._base)
         self._wire()
@@ -148,8 +171,16 @@ class SettingsDialog(QDialog):
             edit.setPlaceholderText(field.placeholder)
             edit.setMinimumWidth(_FIELD_WIDTH)
             self.edits[field.key] = edit
-            groups[field.group].addRow(field.label, self._with_error(field.key, edit))
+            holder = self._with_error(field.key, edit)
+            groups[field.group].addRow(field.label, holder)
             if field.key == "llm.base_url":
+                # What the URL's profile means, under it: "local server: 1 call in flight..."
+                self.profile_note = QLabel()
+                self.profile_note.setWordWrap(True)
+                self.profile_note.hide()
+                holder_layout = holder.layout()
+                assert holder_layout is not None
+                holder_layout.addWidget(self.profile_note)
                 self._add_key_rows(groups[field.group])
 
         self.test_button = QPushButton("Test connection")
@@ -228,7 +259,9 @@ class SettingsDialog(QDialog):
         self._show_key_status()
 
     def _wire(self) -> None:
-        for edit in self.edits.values():
+        for key, edit in self.edits.items():
+            # textEdited: the operator's typing only, not the profile's setText.
+            edit.textEdited.connect(lambda _text, key=key: self.edited.add(key))
             edit.textChanged.connect(self.validate)
         self.key_edit.textChanged.connect(self.validate)
         self.store_anyway.toggled.connect(self.validate)
@@ -242,6 +275,7 @@ class SettingsDialog(QDialog):
 
     def validate(self) -> Settings | None:
         """The settings the fields describe, or None; marks every refused field."""
+        self._follow_url()
         data, errors = self._collect()
         general: list[str] = []
         settings = _validated(data, errors, general, self.edits)
@@ -266,15 +300,20 @@ class SettingsDialog(QDialog):
             label.setText(errors.get(key, ""))
             label.setStyleSheet(ERROR_STYLE)
             label.setVisible(key in errors)
-        if ("api_key" not in errors and data["llm"]["base_url"] and not key_text
+        url = data["llm"]["base_url"]
+        if ("api_key" not in errors and url and not is_local(url) and not key_text
                 and not self._key_stored):
-            # Not a refusal (a key can be stored later), but until there is one the
-            # engine escalates every request that needs the LLM.
+            # Not a refusal: a key can be stored later, and some endpoints want none. A
+            # local server needs none at all, so it is not warned about.
             label = self.errors["api_key"]
-            label.setText(f"no key is stored under {data['llm']['api_key_name']!r}: "
-                          "requests that need the LLM will be escalated")
+            label.setText(f"no key is stored under {data['llm']['api_key_name']!r}: the "
+                          "endpoint will probably refuse requests without a key")
             label.setStyleSheet(WARNING_STYLE)
             label.show()
+        if not self._key_stored:
+            self.key_edit.setPlaceholderText("none needed: local server" if is_local(url)
+                                             else "none stored")
+        self._show_profile_note(url, settings)
         self._show_general("\n".join([*general, self._action_error]).strip())
         valid = settings is not None and not errors
         self.ok_button.setEnabled(valid and not self._busy)
@@ -290,7 +329,8 @@ class SettingsDialog(QDialog):
         classify_on = bool(self.edits["llm.classify.model"].text().strip())
         for key in _CLASSIFY_PRICES:
             self.edits[key].setEnabled(classify_on)
-        data = self._base.model_dump()
+        # The profiled settings: what no field shows (retries) follows the URL as well.
+        data = self._profiled.model_dump()
         data["llm"]["classify"] = {} if classify_on else None
         errors: dict[str, str] = {}
         for field in _FIELDS:
@@ -301,6 +341,37 @@ class SettingsDialog(QDialog):
             except ValueError as exc:
                 errors[field.key] = str(exc)
         return data, errors
+
+    def _follow_url(self) -> None:
+        """Puts the profile of the URL typed in the fields the operator has not edited."""
+        text = self.edits["llm.base_url"].text()
+        try:
+            url = LLMSettings(base_url=text).base_url
+        except ValidationError:
+            return  # half typed: the fields stay as they are until it is a URL
+        if url == self._profiled_url:
+            return
+        self._profiled_url = url
+        self._profiled = for_endpoint(self._base, url, slots=self._slots.get(url or ""))
+        data = self._profiled.model_dump()
+        for key in _PROFILE_FIELDS:
+            field = _BY_KEY[key]
+            value = _get(data, field.path)
+            if key in self.edited or (value is None and not field.optional):
+                continue  # the operator's own value; or a stage the settings do not have
+            edit = self.edits[key]
+            edit.blockSignals(True)  # one validation afterwards, not one per field
+            edit.setText("" if value is None else _format(value))
+            edit.blockSignals(False)
+
+    def _show_profile_note(self, url: str | None, settings: Settings | None) -> None:
+        note = ""
+        if is_local(url):
+            slots = self._slots.get(url or "")
+            said = f" with {slots} slot{'s' * (slots != 1)}" if slots else ""
+            note = f"local server{said}: {profile_summary(settings or self._profiled)}"
+        self.profile_note.setText(note)
+        self.profile_note.setVisible(bool(note))
 
     def _show_key_status(self) -> None:
         try:
@@ -394,10 +465,14 @@ class SettingsDialog(QDialog):
         self.test_result.setStyleSheet("")
         self.test_result.setText("Testing…")
         self._set_busy(True)
+        url = candidate.llm.base_url
         try:
             key = self.key_edit.text().strip() or self._credentials.get(
                 candidate.llm.api_key_name)
-            report = await check_connection(candidate.llm, key)
+            # A local server is asked for its slots at the same time: llama.cpp's says.
+            report, slots = await asyncio.gather(
+                check_connection(candidate.llm, key),
+                server_slots(url) if url and is_local(url) else _nothing())
         except UserFacingError as exc:  # the keyring could not be read
             report = ConnectionReport(False, "error", str(exc))
         except asyncio.CancelledError:
@@ -408,6 +483,10 @@ class SettingsDialog(QDialog):
         self.connection_report = report
         self.test_result.setStyleSheet(OK_STYLE if report.ok else ERROR_STYLE)
         self.test_result.setText(report.message)
+        if url and slots:
+            self._slots[url] = slots
+            self._profiled_url = _NOT_YET  # the profile again, with the server's slots
+            self.validate()
         self._fit_height()
         return report
 
@@ -425,6 +504,14 @@ class SettingsDialog(QDialog):
             self._action_error = str(exc)
         self._show_key_status()
         self.validate()
+
+
+_BY_KEY = {field.key: field for field in _FIELDS}
+_NOT_YET = object()  # no URL's profile applied yet
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _validated(data: dict[str, Any], errors: dict[str, str], general: list[str],
