@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QEvent, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QDialog,
     QDialogButtonBox,
@@ -165,7 +166,15 @@ class SettingsDialog(QDialog):
         boxes: dict[str, QGroupBox] = {}
         for title in (t for column in _COLUMNS for t in column):
             boxes[title] = QGroupBox(title)
-            groups[title] = QFormLayout(boxes[title])
+            groups[title] = QFormLayout()
+            if title == "LLM endpoint":
+                # Its messages span the box below the form, in a box layout: a
+                # QFormLayout's height-for-width misjudges wrapped labels in spanning
+                # rows, and cut a three-line test result to two.
+                self._endpoint_rows = QVBoxLayout(boxes[title])
+                self._endpoint_rows.addLayout(groups[title])
+            else:
+                boxes[title].setLayout(groups[title])
         for field in _FIELDS:
             edit = QLineEdit()
             edit.setPlaceholderText(field.placeholder)
@@ -186,8 +195,8 @@ class SettingsDialog(QDialog):
         self.test_button = QPushButton("Test connection")
         self.test_result = QLabel()
         self.test_result.setWordWrap(True)
-        groups["LLM endpoint"].addRow(self.test_button)
-        groups["LLM endpoint"].addRow(self.test_result)
+        self._endpoint_rows.addWidget(self.test_button)
+        self._endpoint_rows.addWidget(self.test_result)
 
         columns = QGridLayout()
         for col, titles in enumerate(_COLUMNS):
@@ -233,8 +242,8 @@ class SettingsDialog(QDialog):
         holder = QWidget()
         holder.setLayout(row)
         form.addRow("API key", self._with_error("api_key", holder))
-        form.addRow(self.keyring_warning)
-        form.addRow(self.store_anyway)
+        self._endpoint_rows.addWidget(self.keyring_warning)
+        self._endpoint_rows.addWidget(self.store_anyway)
 
     def _with_error(self, key: str, widget: QWidget) -> QWidget:
         label = QLabel()
@@ -397,6 +406,10 @@ class SettingsDialog(QDialog):
         layout = self.layout()
         if not self.isVisible() or layout is None:
             return
+        # A label's new text reaches the dialog's layout through a chain of posted
+        # layout requests, one per nesting level (holder, group box, dialog): until
+        # they are handled its height-for-width is that of the previous text.
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
         needed = layout.heightForWidth(self.width())
         if needed > self.height():
             self.resize(self.width(), needed)
