@@ -3,8 +3,7 @@ not changed, a note saying what it means, the server's slots asked by "Test
 connection", no key needed; and what the check says against a stand-in endpoint
 over real HTTP on loopback (no key wanted or one wanted, a URL missing /v1).
 
-The dialog, its fixtures and the way clicks run on the qasync loop are those of
-test_settings.py.
+Clicks run on the qasync loop as in test_settings.py, whose helpers these are.
 """
 
 from __future__ import annotations
@@ -12,20 +11,31 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.console.test_settings import (  # noqa: F401  (fixtures)
-    check,
-    click,
-    dialog,
-    engine,
-    settings_path,
-    type_into,
-)
+from agentcore import Engine, KeyringCredentials
+from console.settings_dialog import SettingsDialog
+from tests.console.test_settings import check, click, type_into
 from tests.standin_llm import MODEL, standin_llm
 
 LOCAL = "http://127.0.0.1:8080/v1"  # typed, never called, in the tests without a server
 HOSTED = "https://llm.example.com/v1"
 PRICES = ("llm.classify.input_per_mtok", "llm.classify.output_per_mtok",
           "llm.decide.input_per_mtok", "llm.decide.output_per_mtok")
+
+
+@pytest.fixture
+def engine(settings, qloop):
+    engine = Engine(settings, credentials=KeyringCredentials())
+    yield engine
+    qloop.run_until_complete(engine.close())
+
+
+@pytest.fixture
+def dialog(qtbot, engine, tmp_path):
+    dialog = SettingsDialog(engine, tmp_path / "config" / "settings.json",
+                            KeyringCredentials())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
 
 
 def text(dialog, key: str) -> str:
