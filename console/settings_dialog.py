@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +54,18 @@ from agentcore.connection_check import ConnectionReport, check_connection
 from agentcore.credentials import BackendSafety
 from agentcore.endpoints import for_endpoint, is_local, profile_summary, server_slots
 from agentcore.settings import LLMSettings
+from console.settings_fields import (
+    BY_KEY,
+    CLASSIFY_PRICES,
+    COLUMNS,
+    FIELDS,
+    PROFILE_FIELDS,
+    format_value,
+    get_path,
+    parse,
+    put_path,
+    validated,
+)
 
 log = logging.getLogger("console.settings")
 
@@ -63,69 +73,6 @@ ERROR_STYLE = "color: #d9413a;"
 WARNING_STYLE = "color: #c98a12;"
 OK_STYLE = "color: #2e9e5b;"
 _FIELD_WIDTH = 200  # wide enough for a URL and for the messages under each field
-
-
-@dataclass(frozen=True, slots=True)
-class _Field:
-    path: tuple[str, ...]  # where the value lives in `Settings`
-    label: str
-    kind: type  # str, int or float: how the text is parsed
-    group: str
-    optional: bool = False  # an empty field means None
-    placeholder: str = ""
-
-    @property
-    def key(self) -> str:
-        return ".".join(self.path)
-
-
-_FIELDS = (
-    _Field(("llm", "base_url"), "Base URL", str, "LLM endpoint", optional=True,
-           placeholder="empty: the built-in mock LLM"),
-    _Field(("llm", "classify", "model"), "Classify model", str, "Models and prices",
-           optional=True, placeholder="empty: skip the classify stage"),
-    _Field(("llm", "classify", "input_per_mtok"), "  $ per M input tokens", float,
-           "Models and prices"),
-    _Field(("llm", "classify", "output_per_mtok"), "  $ per M output tokens", float,
-           "Models and prices"),
-    _Field(("llm", "decide", "model"), "Decide model", str, "Models and prices"),
-    _Field(("llm", "decide", "input_per_mtok"), "  $ per M input tokens", float,
-           "Models and prices"),
-    _Field(("llm", "decide", "output_per_mtok"), "  $ per M output tokens", float,
-           "Models and prices"),
-    _Field(("resilience", "max_in_flight"), "Calls in flight", int, "Calls to the LLM",
-           optional=True, placeholder="empty: no limit"),
-    _Field(("llm", "request_timeout_s"), "Timeout per call (s)", float, "Calls to the LLM"),
-    _Field(("resilience", "request_deadline_s"), "Request deadline (s)", float,
-           "Calls to the LLM", optional=True, placeholder="empty: none"),
-    _Field(("loop", "max_iterations"), "Max iterations", int, "Agent loop bounds"),
-    _Field(("loop", "dollar_ceiling"), "Dollar ceiling per request", float,
-           "Agent loop bounds"),
-    _Field(("loop", "tool_timeout_s"), "Tool timeout (s)", float, "Agent loop bounds"),
-    _Field(("cache", "l1_ttl_s"), "L1 (memory) TTL (s)", float, "Cache"),
-    _Field(("cache", "l2_ttl_s"), "L2 (SQLite) TTL (s)", float, "Cache"),
-    _Field(("resilience", "breaker", "failure_threshold"), "Failures to open", int,
-           "Circuit breaker"),
-    _Field(("resilience", "breaker", "open_s"), "Open for (s)", float, "Circuit breaker"),
-    _Field(("resilience", "rate_limit", "requests_per_minute"), "Requests per minute", int,
-           "LLM rate limits", optional=True, placeholder="empty: no limit"),
-    _Field(("resilience", "rate_limit", "tokens_per_minute"), "Tokens per minute", int,
-           "LLM rate limits", optional=True, placeholder="empty: no limit"),
-    _Field(("escalations", "operator"), "Operator name", str, "Escalations"),
-    _Field(("escalations", "lease_s"), "Claim lease (s)", float, "Escalations"),
-    _Field(("escalations", "waiting_target_s"), "Waiting target (s)", float, "Escalations"),
-)
-_CLASSIFY_PRICES = ("llm.classify.input_per_mtok", "llm.classify.output_per_mtok")
-# Settings' only model-level check is that the base URL carries no credentials:
-# an error located at the root belongs beside that field.
-_ROOT_ERROR_FIELD = "llm.base_url"
-_COLUMNS = (("LLM endpoint", "Models and prices", "Escalations"),
-            ("Calls to the LLM", "Agent loop bounds", "Cache", "Circuit breaker",
-             "LLM rate limits"))
-# What the endpoint's profile sets, where the operator has not typed their own value.
-_PROFILE_FIELDS = ("resilience.max_in_flight", "llm.request_timeout_s",
-                   "resilience.request_deadline_s", *_CLASSIFY_PRICES,
-                   "llm.decide.input_per_mtok", "llm.decide.output_per_mtok")
 
 
 class SettingsDialog(QDialog):
@@ -164,7 +111,7 @@ class SettingsDialog(QDialog):
     def _build(self) -> None:
         groups: dict[str, QFormLayout] = {}
         boxes: dict[str, QGroupBox] = {}
-        for title in (t for column in _COLUMNS for t in column):
+        for title in (t for column in COLUMNS for t in column):
             boxes[title] = QGroupBox(title)
             groups[title] = QFormLayout()
             if title == "LLM endpoint":
@@ -175,7 +122,7 @@ class SettingsDialog(QDialog):
                 self._endpoint_rows.addLayout(groups[title])
             else:
                 boxes[title].setLayout(groups[title])
-        for field in _FIELDS:
+        for field in FIELDS:
             edit = QLineEdit()
             edit.setPlaceholderText(field.placeholder)
             edit.setMinimumWidth(_FIELD_WIDTH)
@@ -199,7 +146,7 @@ class SettingsDialog(QDialog):
         self._endpoint_rows.addWidget(self.test_result)
 
         columns = QGridLayout()
-        for col, titles in enumerate(_COLUMNS):
+        for col, titles in enumerate(COLUMNS):
             column = QVBoxLayout()
             for title in titles:
                 column.addWidget(boxes[title])
@@ -262,9 +209,9 @@ class SettingsDialog(QDialog):
 
     def _fill(self, settings: Settings) -> None:
         data = settings.model_dump()
-        for field in _FIELDS:
-            value = _get(data, field.path)
-            self.edits[field.key].setText("" if value is None else _format(value))
+        for field in FIELDS:
+            value = get_path(data, field.path)
+            self.edits[field.key].setText("" if value is None else format_value(value))
         self._show_key_status()
 
     def _wire(self) -> None:
@@ -287,9 +234,9 @@ class SettingsDialog(QDialog):
         self._follow_url()
         data, errors = self._collect()
         general: list[str] = []
-        settings = _validated(data, errors, general, self.edits)
+        settings = validated(data, errors, general, self.edits)
         # The endpoint alone, so "Test connection" works while, say, a TTL is wrong.
-        self._endpoint = _validated({"llm": data["llm"]}, {}, [], self.edits)
+        self._endpoint = validated({"llm": data["llm"]}, {}, [], self.edits)
         if any(k.startswith("llm.") for k in errors):
             self._endpoint = None
         key_text = self.key_edit.text().strip()
@@ -336,17 +283,17 @@ class SettingsDialog(QDialog):
         """The current settings with the fields' values put in, and the fields that
         could not even be read as their type."""
         classify_on = bool(self.edits["llm.classify.model"].text().strip())
-        for key in _CLASSIFY_PRICES:
+        for key in CLASSIFY_PRICES:
             self.edits[key].setEnabled(classify_on)
         # The profiled settings: what no field shows (retries) follows the URL as well.
         data = self._profiled.model_dump()
         data["llm"]["classify"] = {} if classify_on else None
         errors: dict[str, str] = {}
-        for field in _FIELDS:
+        for field in FIELDS:
             if field.path[:2] == ("llm", "classify") and not classify_on:
                 continue  # no classify stage: its prices are not asked for
             try:
-                _put(data, field.path, _parse(field, self.edits[field.key].text()))
+                put_path(data, field.path, parse(field, self.edits[field.key].text()))
             except ValueError as exc:
                 errors[field.key] = str(exc)
         return data, errors
@@ -363,14 +310,14 @@ class SettingsDialog(QDialog):
         self._profiled_url = url
         self._profiled = for_endpoint(self._base, url, slots=self._slots.get(url or ""))
         data = self._profiled.model_dump()
-        for key in _PROFILE_FIELDS:
-            field = _BY_KEY[key]
-            value = _get(data, field.path)
+        for key in PROFILE_FIELDS:
+            field = BY_KEY[key]
+            value = get_path(data, field.path)
             if key in self.edited or (value is None and not field.optional):
                 continue  # the operator's own value; or a stage the settings do not have
             edit = self.edits[key]
             edit.blockSignals(True)  # one validation afterwards, not one per field
-            edit.setText("" if value is None else _format(value))
+            edit.setText("" if value is None else format_value(value))
             edit.blockSignals(False)
 
     def _show_profile_note(self, url: str | None, settings: Settings | None) -> None:
@@ -519,72 +466,11 @@ class SettingsDialog(QDialog):
         self.validate()
 
 
-_BY_KEY = {field.key: field for field in _FIELDS}
 _NOT_YET = object()  # no URL's profile applied yet
 
 
 async def _nothing() -> None:
     return None
-
-
-def _validated(data: dict[str, Any], errors: dict[str, str], general: list[str],
-               fields: dict[str, QLineEdit]) -> Settings | None:
-    """`Settings` from `data`, or None; each refusal goes to `errors` under its field
-    (unless the field already has one: not even a number says more), or to `general`."""
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        for err in exc.errors():
-            key = ".".join(str(part) for part in err["loc"]) or _ROOT_ERROR_FIELD
-            message = str(err["msg"]).removeprefix("Value error, ")
-            if key in fields:
-                errors.setdefault(key, message)
-            else:
-                general.append(f"{key}: {message}")
-        return None
-
-
-def _parse(field: _Field, text: str) -> Any:
-    """The field's text as its type; ValueError says what is wrong with it."""
-    text = text.strip()
-    if not text:
-        if field.optional:
-            return None
-        raise ValueError("required")
-    if field.kind is int:
-        try:
-            return int(text.replace("_", "").replace(",", ""))
-        except ValueError:
-            raise ValueError("a whole number, like 3") from None
-    if field.kind is float:
-        try:
-            value = float(text.removeprefix("$"))
-        except ValueError:
-            raise ValueError("a number, like 0.05") from None
-        if not math.isfinite(value):
-            raise ValueError("a finite number")
-        return value
-    return text
-
-
-def _format(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _get(data: dict[str, Any], path: tuple[str, ...]) -> Any:
-    for part in path:
-        if data is None:
-            return None
-        data = data[part]
-    return data
-
-
-def _put(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    for part in path[:-1]:
-        data = data[part]
-    data[path[-1]] = value
 
 
 def _log_failure(future: asyncio.Future[Any]) -> None:
