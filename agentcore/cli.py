@@ -119,6 +119,7 @@ async def _ask(args: argparse.Namespace) -> int:
         await engine.close()
     print(json.dumps({
         "route": str(outcome.route), "status": str(outcome.status), "intent": outcome.intent,
+        "degraded": outcome.degraded, "rung": outcome.rung,
         "answer": outcome.answer, "draft": outcome.draft_answer,
         "escalation": str(outcome.escalation_reason) if outcome.escalation_reason else None,
         "latency_ms": round(outcome.latency_ms, 3), "dollars": outcome.usage.dollars,

@@ -236,3 +236,14 @@ def test_ask_exits_1_when_the_llm_cannot_be_reached(tmp_path):
     printed = json.loads(result.stdout)
     assert result.returncode == 1, printed
     assert printed["status"] == "escalated" and printed["escalation"] == "llm unavailable"
+
+
+def test_ask_reports_a_degraded_answer_as_its_rung(tmp_path):
+    # The LLM is unreachable; a template of the intent answers, and says it is one.
+    result = agentcore(tmp_path, "--base-url", "http://127.0.0.1:9/v1", "ask",
+                       "wie lange dauert der versand nach österreich? und was kostet shipping",
+                       "--customer", "1")
+    printed = json.loads(result.stdout)
+    assert (printed["status"], printed["route"], printed["rung"]) == (
+        "answered", "template", "template")
+    assert printed["degraded"] is True and result.returncode == 0
