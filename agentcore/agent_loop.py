@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,7 @@ from agentcore.prompts import (
     CORRECTION_PREFIX,
     FINAL_TURN_PREFIX,
     INTENTS,
+    LOOKED_UP_PREFIX,
     OPERATOR_NOTE_PREFIX,
     REFUND_QUOTE_PREFIX,
     Prompts,
@@ -58,6 +60,8 @@ QUOTE_INPUTS = ("get_order", "get_payments", "get_refund_policy")
 CLASSIFY_SCHEMA = ("intent", classify_schema(INTENTS))
 ANSWER_SCHEMA = ("final_answer", answer_schema(INTENTS))
 _MAX_FACTS_CHARS = 12_000  # the facts restated on the final turn; tool results are small
+_NUMBER = re.compile(r"(?<![\d.,])\d{1,12}(?![\d.,]\d)")
+_MAX_NAMED_ORDERS = 3  # a message quoting a dozen numbers is not about a dozen orders
 
 
 @dataclass(slots=True)
@@ -221,6 +225,7 @@ class _Run:
         self.result.intent = intent
         system = self.loop.prompts.decide_for(intent, self.request.customer_id,
                                               self.ctx.shop.today.isoformat())
+        system += await self._named_orders()
         messages: list[dict[str, Any]] = [{"role": "system", "content": system},
                                           {"role": "user", "content": self.text}]
         if self.request.note:
@@ -275,6 +280,32 @@ class _Run:
                 return
         raise _Escalate(EscalationReason.ITERATION_LIMIT,
                         f"no final answer after {limit} LLM calls")
+
+    async def _named_orders(self) -> str:
+        """The customer's own orders the message names, looked up before the model's first
+        turn (with their quote), as the prompt's last lines: a model that makes no lookup
+        still decides on the shop's data, and one that repeats them gets these results."""
+        if self.request.customer_id is None or not all(
+                self.loop.tools.has(name) for name in QUOTE_INPUTS):
+            return ""
+        lookup = self.loop.tools.get(QUOTE_INPUTS[0])
+        named: list[int] = []
+        for number in dict.fromkeys(_NUMBER.findall(self.text)):
+            try:  # a number that is a valid order id for the order tool
+                named.append(int(lookup.parse(json.dumps({"order_id": int(number)}))[
+                    "order_id"]))
+            except (ToolArgumentsError, KeyError, ValueError):
+                continue
+        named = named[:_MAX_NAMED_ORDERS]
+        await asyncio.gather(*(self._fetch(name, oid) for oid in named for name in QUOTE_INPUTS))
+        owned = [oid for oid in named if (QUOTE_INPUTS[0], oid) in self.seen]
+        if not owned:
+            return ""
+        facts = [{"tool": name, "arguments": {"order_id": oid}, "result": self.seen[(name, oid)]}
+                 for oid in owned for name in QUOTE_INPUTS if (name, oid) in self.seen]
+        quotes = [m["content"] for m in self._quotes()]
+        return ("\n" + LOOKED_UP_PREFIX + json.dumps(facts, default=str)
+                + "".join(f"\n{q}" for q in quotes))
 
     def _final_turn_message(self) -> dict[str, Any]:
         facts = [{k: v for k, v in r.items() if k in ("tool", "arguments", "result", "error")}

@@ -1,4 +1,4 @@
-"""The headless command line: `python -m agentcore replay|ask|resume`."""
+"""The headless command line: `python -m agentcore replay|ask|resume|check`."""
 
 from __future__ import annotations
 
@@ -10,12 +10,20 @@ import sys
 import time
 from pathlib import Path
 
+from agentcore.check_cli import add_check_parser, run_check
+from agentcore.endpoints import for_endpoint, is_local, server_slots
 from agentcore.errors import UserFacingError
+from agentcore.models import EscalationReason
 from agentcore.redaction import install_log_redaction, redact
-from agentcore.settings import Settings
+from agentcore.settings import LLMSettings, Settings, StageModel
+
+# Escalations that say the set-up is broken, not that a human is wanted: `ask` exits 1.
+BROKEN_SETUP = (EscalationReason.INTERNAL_ERROR, EscalationReason.LLM_UNAVAILABLE,
+                EscalationReason.BREAKER_OPEN)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _loaded(args: argparse.Namespace) -> Settings:
+    """The settings file with the flags that say where things are."""
     settings = Settings.load(Path(args.settings)) if args.settings else Settings()
     if args.data_dir:
         settings.data_dir = Path(args.data_dir)
@@ -24,6 +32,48 @@ def _settings(args: argparse.Namespace) -> Settings:
     if args.mock_latency_ms is not None:
         settings.mock.latency_median_ms = args.mock_latency_ms
     return settings
+
+
+async def _settings(args: argparse.Namespace) -> Settings:
+    """What a command runs with: the settings, the endpoint's profile, then the flags."""
+    settings = _loaded(args)
+    url = settings.llm.base_url
+    slots = None
+    # The server's own slot count, unless the limit is chosen already (a saved one or
+    # --max-in-flight): the operator's choice wins, so there is nothing to ask.
+    if is_local(url) and args.max_in_flight is None and settings.resilience.max_in_flight is None:
+        assert url is not None
+        slots = await server_slots(url)
+    return with_flags(for_endpoint(settings, url, slots=slots), args)
+
+
+def with_flags(settings: Settings, args: argparse.Namespace) -> Settings:
+    """`settings` with --model, --classify-model, --decide-model, --no-classify and
+    --max-in-flight. After the profile: it prices only the stages it finds unchanged."""
+    llm = settings.llm
+    if args.no_classify:
+        llm.classify = None
+    for stage, name in (("classify", args.classify_model or args.model),
+                        ("decide", args.decide_model or args.model)):
+        if name is None:
+            continue
+        model: StageModel | None = getattr(llm, stage)
+        if model is not None:
+            model.model = name
+        elif args.classify_model:  # --model alone does not add a stage the settings drop
+            llm.classify = _new_classify_stage(name, is_local(llm.base_url))
+    if args.max_in_flight is not None:
+        settings.resilience.max_in_flight = args.max_in_flight
+    return settings
+
+
+def _new_classify_stage(name: str, local: bool) -> StageModel:
+    # The settings file had no classify stage: priced as the default one, or free on a
+    # local server, as the profile would have priced it.
+    default = LLMSettings().classify
+    assert default is not None
+    return StageModel(model=name, input_per_mtok=0.0 if local else default.input_per_mtok,
+                      output_per_mtok=0.0 if local else default.output_per_mtok)
 
 
 async def _replay(args: argparse.Namespace) -> int:
@@ -39,7 +89,7 @@ async def _replay(args: argparse.Namespace) -> int:
         print(f"nothing to replay: {corpus.path} holds no requests"
               + (f", only {bad_lines}" if skipped else ""), file=sys.stderr)
         return 1
-    engine = Engine(_settings(args))
+    engine = Engine(await _settings(args))
     try:
         started = time.perf_counter()
         outcomes, metrics = await replay(engine, rows, rate=args.rate,
@@ -62,20 +112,23 @@ async def _ask(args: argparse.Namespace) -> int:
     from agentcore.engine import Engine
     from agentcore.models import Request
 
-    engine = Engine(_settings(args))
+    engine = Engine(await _settings(args))
     try:
         outcome = await engine.submit(Request(text=args.text, customer_id=args.customer))
     finally:
         await engine.close()
     print(json.dumps({
         "route": str(outcome.route), "status": str(outcome.status), "intent": outcome.intent,
+        "degraded": outcome.degraded, "rung": outcome.rung,
         "answer": outcome.answer, "draft": outcome.draft_answer,
         "escalation": str(outcome.escalation_reason) if outcome.escalation_reason else None,
         "latency_ms": round(outcome.latency_ms, 3), "dollars": outcome.usage.dollars,
         "errors": outcome.errors,
         "spans": [{"name": s.name, "ms": round(s.duration_ms, 3), "error": s.error}
                   for s in outcome.spans]}, indent=2, ensure_ascii=False))
-    return 0
+    # A script must notice a set-up that cannot reach the LLM; a customer asking for a
+    # human, a refund above the policy, are what the agent is for.
+    return 1 if outcome.escalation_reason in BROKEN_SETUP else 0
 
 
 async def _resume(args: argparse.Namespace) -> int:
@@ -83,7 +136,7 @@ async def _resume(args: argparse.Namespace) -> int:
 
     from agentcore.engine import Engine
 
-    engine = Engine(_settings(args))
+    engine = Engine(await _settings(args))
     try:
         outcomes = await engine.resume()
     finally:
@@ -94,11 +147,68 @@ async def _resume(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _check(args: argparse.Namespace) -> int:
+    loaded = _loaded(args)
+    url = loaded.llm.base_url
+    # Asked even where the limit is chosen already: `check` reports what the server says.
+    slots = await server_slots(url) if url and is_local(url) else None
+    return await run_check(with_flags(for_endpoint(loaded, url, slots=slots), args), slots,
+                           as_json=args.json)
+
+
+def _model_name(text: str) -> str:
+    name = text.strip()
+    if not name:
+        raise argparse.ArgumentTypeError("a model name is needed, e.g. gpt-4o-mini")
+    if any(ch.isspace() for ch in name):
+        raise argparse.ArgumentTypeError(f"{text!r}: a model name has no spaces")
+    return name
+
+
+def _calls_in_flight(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of calls, e.g. 1") from None
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"{value}: from 1 to 1024 calls")
+    return value
+
+
+_EPILOG = """\
+A local base URL (localhost, a private or .local address) gets the local-server
+profile for whatever the settings file leaves at its default: one call in flight
+(or as many as the server reports slots, llama.cpp's GET /props), 180 s per call,
+900 s per request, no retry of a timed-out call, no token prices. No API key is
+needed for a local server. `agentcore check` shows what would be used.
+
+Exit status: 0 success; 1 a bug, or (ask) the set-up is broken; 2 bad settings
+or arguments; 3-7 (check) what failed: see `agentcore check --help`."""
+
+_ASK_EPILOG = """\
+Exit status: 0 answered, or escalated to a human for an ordinary reason (the
+customer asked for one, a refund above the policy, low confidence, ...); 1
+escalated because the set-up is broken (internal error, LLM unavailable,
+breaker open), so a script notices; 2 bad settings or arguments."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="agentcore", description=__doc__)
+    parser = argparse.ArgumentParser(prog="agentcore", description=__doc__, epilog=_EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", help="settings JSON file")
     parser.add_argument("--data-dir", help="folder for the databases (default: user data dir)")
-    parser.add_argument("--base-url", help="an OpenAI-compatible endpoint instead of the mock")
+    parser.add_argument("--base-url", help="an OpenAI-compatible endpoint instead of the mock, "
+                                           "e.g. http://127.0.0.1:8080/v1")
+    parser.add_argument("--model", type=_model_name, metavar="NAME",
+                        help="the model of every stage (classify and decide)")
+    parser.add_argument("--classify-model", type=_model_name, metavar="NAME",
+                        help="the model that names the intent")
+    parser.add_argument("--decide-model", type=_model_name, metavar="NAME",
+                        help="the model that calls tools and writes the answer")
+    parser.add_argument("--no-classify", action="store_true",
+                        help="no classify stage: the keyword classifier names the intent")
+    parser.add_argument("--max-in-flight", type=_calls_in_flight, metavar="N",
+                        help="LLM calls in flight at once (a local server: its slots)")
     parser.add_argument("--mock-latency-ms", type=float, default=None,
                         help="median latency of the in-process mock LLM (demos, crash tests)")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -109,15 +219,20 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--concurrency", type=int, default=8)
     rep.add_argument("--limit", type=int, default=0, help="only the first N requests")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
-    ask = sub.add_parser("ask", help="answer one request and print the outcome")
+    ask = sub.add_parser("ask", help="answer one request and print the outcome",
+                         epilog=_ASK_EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     ask.add_argument("text")
     ask.add_argument("--customer", type=int, default=None)
     sub.add_parser("resume", help="answer every request a crash left unfinished")
+    add_check_parser(sub)
     args = parser.parse_args(argv)
+    if args.no_classify and args.classify_model:
+        parser.error("--no-classify drops the stage --classify-model names: choose one")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     install_log_redaction()  # a safety net: texts are redacted where they enter already
-    command = {"replay": _replay, "ask": _ask, "resume": _resume}[args.command]
+    command = {"replay": _replay, "ask": _ask, "resume": _resume, "check": _check}[args.command]
     try:
         return asyncio.run(command(args))
     except (UserFacingError, OSError, ValueError) as exc:

@@ -118,3 +118,22 @@ async def server_slots(base_url: str, *, timeout_s: float = 3.0) -> int | None:
         return None
     slots = data.get("total_slots") if isinstance(data, dict) else None
     return slots if isinstance(slots, int) and not isinstance(slots, bool) and slots > 0 else None
+
+
+def profile_summary(settings: Settings) -> str:
+    """What the endpoint gets, in a line: "1 call in flight, 180 s per call, ...".
+    `agentcore check` prints it, the settings dialog shows it under a local URL."""
+    resilience, retry = settings.resilience, settings.resilience.retry
+    flight = resilience.max_in_flight
+    parts = [f"{flight} call{'s' * (flight != 1)} in flight" if flight
+             else "no limit on calls in flight",
+             f"{settings.llm.request_timeout_s:g} s per call",
+             f"{resilience.request_deadline_s:g} s per request"
+             if resilience.request_deadline_s else "no request deadline",
+             f"{retry.max_attempts} attempt{'s' * (retry.max_attempts != 1)} per call"]
+    if retry.max_attempts > 1 and not retry.retry_timeouts:
+        parts.append("timeouts not retried")
+    stages = [s for s in (settings.llm.classify, settings.llm.decide) if s is not None]
+    if not any(s.input_per_mtok or s.output_per_mtok for s in stages):
+        parts.append("no token prices")
+    return ", ".join(parts)

@@ -95,10 +95,15 @@ def classify_schema(intents: tuple[str, ...]) -> dict[str, Any]:
             "required": ["intent", "confidence"]}
 
 
+# Bounded so a grammar-constrained small model closes its JSON before max_tokens cuts
+# it off mid-string (it otherwise writes until the cap: 400 tokens, unterminated).
+MAX_ANSWER_CHARS = 1000
+
+
 def answer_schema(intents: tuple[str, ...]) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": False,
             "properties": {"intent": {"type": "string", "enum": list(intents)},
-                           "answer": {"type": "string"},
+                           "answer": {"type": "string", "maxLength": MAX_ANSWER_CHARS},
                            "confidence": {"type": "number"},
-                           "handoff": {"type": ["string", "null"]}},
+                           "handoff": {"type": ["string", "null"], "maxLength": 300}},
             "required": ["intent", "answer", "confidence", "handoff"]}

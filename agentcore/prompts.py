@@ -11,6 +11,7 @@ INTENTS = ("order_status", "shipping_info", "refund_policy", "refund_status",
            "payment_methods", "technical", "human_request", "greeting", "contact", "other")
 
 REFUND_QUOTE_PREFIX = "Refund quote: "
+LOOKED_UP_PREFIX = "Looked up for this message: "
 OPERATOR_NOTE_PREFIX = "Operator note: "
 CORRECTION_PREFIX = "Your last reply was invalid: "
 FINAL_TURN_PREFIX = ("Tools are closed now. Reply with the final JSON object only, from these "

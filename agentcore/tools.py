@@ -144,6 +144,9 @@ class ToolRegistry:
             return self._schemas, self.schemas_chars
         return self._public_schemas, self.public_schemas_chars
 
+    def has(self, name: str) -> bool:
+        return name in self._tools
+
     def get(self, name: str) -> Tool:
         try:
             return self._tools[name]

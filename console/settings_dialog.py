@@ -8,6 +8,13 @@ nor the engine's database can hold it, and it is never logged. Where the only
 keyring would keep it unencrypted (or not at all), the dialog says so beside
 the field and stores a key only once the operator ticks "Store it anyway".
 
+A local base URL (llama.cpp's server, vLLM, Ollama on this machine or the LAN)
+picks the local-server profile (`agentcore.endpoints.for_endpoint`) for the
+fields the operator has not edited since the dialog opened: calls in flight,
+timeouts, token prices. A note under the URL says what that means, and "Test
+connection" asks such a server how many slots it has. A local server needs no
+API key, so none is asked for; a hosted endpoint without one is warned about.
+
 Apply hands the new settings to the running engine (`Engine.apply_settings`:
 switching between the mock and a real endpoint needs no restart), saves them
 and emits `applied`. Apply and "Test connection" run as coroutines on the
@@ -18,16 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QEvent, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QDialog,
     QDialogButtonBox,
@@ -46,6 +52,20 @@ from PySide6.QtWidgets import (
 from agentcore import Engine, KeyringCredentials, Settings, UserFacingError
 from agentcore.connection_check import ConnectionReport, check_connection
 from agentcore.credentials import BackendSafety
+from agentcore.endpoints import for_endpoint, is_local, profile_summary, server_slots
+from agentcore.settings import LLMSettings
+from console.settings_fields import (
+    BY_KEY,
+    CLASSIFY_PRICES,
+    COLUMNS,
+    FIELDS,
+    PROFILE_FIELDS,
+    format_value,
+    get_path,
+    parse,
+    put_path,
+    validated,
+)
 
 log = logging.getLogger("console.settings")
 
@@ -53,59 +73,6 @@ ERROR_STYLE = "color: #d9413a;"
 WARNING_STYLE = "color: #c98a12;"
 OK_STYLE = "color: #2e9e5b;"
 _FIELD_WIDTH = 200  # wide enough for a URL and for the messages under each field
-
-
-@dataclass(frozen=True, slots=True)
-class _Field:
-    path: tuple[str, ...]  # where the value lives in `Settings`
-    label: str
-    kind: type  # str, int or float: how the text is parsed
-    group: str
-    optional: bool = False  # an empty field means None
-    placeholder: str = ""
-
-    @property
-    def key(self) -> str:
-        return ".".join(self.path)
-
-
-_FIELDS = (
-    _Field(("llm", "base_url"), "Base URL", str, "LLM endpoint", optional=True,
-           placeholder="empty: the built-in mock LLM"),
-    _Field(("llm", "classify", "model"), "Classify model", str, "Models and prices",
-           optional=True, placeholder="empty: skip the classify stage"),
-    _Field(("llm", "classify", "input_per_mtok"), "  $ per M input tokens", float,
-           "Models and prices"),
-    _Field(("llm", "classify", "output_per_mtok"), "  $ per M output tokens", float,
-           "Models and prices"),
-    _Field(("llm", "decide", "model"), "Decide model", str, "Models and prices"),
-    _Field(("llm", "decide", "input_per_mtok"), "  $ per M input tokens", float,
-           "Models and prices"),
-    _Field(("llm", "decide", "output_per_mtok"), "  $ per M output tokens", float,
-           "Models and prices"),
-    _Field(("loop", "max_iterations"), "Max iterations", int, "Agent loop bounds"),
-    _Field(("loop", "dollar_ceiling"), "Dollar ceiling per request", float,
-           "Agent loop bounds"),
-    _Field(("loop", "tool_timeout_s"), "Tool timeout (s)", float, "Agent loop bounds"),
-    _Field(("cache", "l1_ttl_s"), "L1 (memory) TTL (s)", float, "Cache"),
-    _Field(("cache", "l2_ttl_s"), "L2 (SQLite) TTL (s)", float, "Cache"),
-    _Field(("resilience", "breaker", "failure_threshold"), "Failures to open", int,
-           "Circuit breaker"),
-    _Field(("resilience", "breaker", "open_s"), "Open for (s)", float, "Circuit breaker"),
-    _Field(("resilience", "rate_limit", "requests_per_minute"), "Requests per minute", int,
-           "LLM rate limits", optional=True, placeholder="empty: no limit"),
-    _Field(("resilience", "rate_limit", "tokens_per_minute"), "Tokens per minute", int,
-           "LLM rate limits", optional=True, placeholder="empty: no limit"),
-    _Field(("escalations", "operator"), "Operator name", str, "Escalations"),
-    _Field(("escalations", "lease_s"), "Claim lease (s)", float, "Escalations"),
-    _Field(("escalations", "waiting_target_s"), "Waiting target (s)", float, "Escalations"),
-)
-_CLASSIFY_PRICES = ("llm.classify.input_per_mtok", "llm.classify.output_per_mtok")
-# Settings' only model-level check is that the base URL carries no credentials:
-# an error located at the root belongs beside that field.
-_ROOT_ERROR_FIELD = "llm.base_url"
-_COLUMNS = (("LLM endpoint", "Models and prices", "Escalations"),
-            ("Agent loop bounds", "Cache", "Circuit breaker", "LLM rate limits"))
 
 
 class SettingsDialog(QDialog):
@@ -130,6 +97,10 @@ class SettingsDialog(QDialog):
         self._keyring = BackendSafety(True, "", "")  # would it protect a key? read likewise
         self._endpoint: Settings | None = None  # only the endpoint fields, when valid
         self._action_error = ""  # why the last apply failed; kept until the next one
+        self.edited: set[str] = set()  # fields the operator typed into since it opened
+        self._slots: dict[str, int] = {}  # base URL -> the slots its server reported
+        self._profiled = self._base  # the settings the profile picks for the URL typed
+        self._profiled_url: object = _NOT_YET  # the URL `_profiled` is for
         self._build()
         self._fill(self._base)
         self._wire()
@@ -140,26 +111,42 @@ class SettingsDialog(QDialog):
     def _build(self) -> None:
         groups: dict[str, QFormLayout] = {}
         boxes: dict[str, QGroupBox] = {}
-        for title in (t for column in _COLUMNS for t in column):
+        for title in (t for column in COLUMNS for t in column):
             boxes[title] = QGroupBox(title)
-            groups[title] = QFormLayout(boxes[title])
-        for field in _FIELDS:
+            groups[title] = QFormLayout()
+            if title == "LLM endpoint":
+                # Its messages span the box below the form, in a box layout: a
+                # QFormLayout's height-for-width misjudges wrapped labels in spanning
+                # rows, and cut a three-line test result to two.
+                self._endpoint_rows = QVBoxLayout(boxes[title])
+                self._endpoint_rows.addLayout(groups[title])
+            else:
+                boxes[title].setLayout(groups[title])
+        for field in FIELDS:
             edit = QLineEdit()
             edit.setPlaceholderText(field.placeholder)
             edit.setMinimumWidth(_FIELD_WIDTH)
             self.edits[field.key] = edit
-            groups[field.group].addRow(field.label, self._with_error(field.key, edit))
+            holder = self._with_error(field.key, edit)
+            groups[field.group].addRow(field.label, holder)
             if field.key == "llm.base_url":
+                # What the URL's profile means, under it: "local server: 1 call in flight..."
+                self.profile_note = QLabel()
+                self.profile_note.setWordWrap(True)
+                self.profile_note.hide()
+                holder_layout = holder.layout()
+                assert holder_layout is not None
+                holder_layout.addWidget(self.profile_note)
                 self._add_key_rows(groups[field.group])
 
         self.test_button = QPushButton("Test connection")
         self.test_result = QLabel()
         self.test_result.setWordWrap(True)
-        groups["LLM endpoint"].addRow(self.test_button)
-        groups["LLM endpoint"].addRow(self.test_result)
+        self._endpoint_rows.addWidget(self.test_button)
+        self._endpoint_rows.addWidget(self.test_result)
 
         columns = QGridLayout()
-        for col, titles in enumerate(_COLUMNS):
+        for col, titles in enumerate(COLUMNS):
             column = QVBoxLayout()
             for title in titles:
                 column.addWidget(boxes[title])
@@ -202,8 +189,8 @@ class SettingsDialog(QDialog):
         holder = QWidget()
         holder.setLayout(row)
         form.addRow("API key", self._with_error("api_key", holder))
-        form.addRow(self.keyring_warning)
-        form.addRow(self.store_anyway)
+        self._endpoint_rows.addWidget(self.keyring_warning)
+        self._endpoint_rows.addWidget(self.store_anyway)
 
     def _with_error(self, key: str, widget: QWidget) -> QWidget:
         label = QLabel()
@@ -222,13 +209,15 @@ class SettingsDialog(QDialog):
 
     def _fill(self, settings: Settings) -> None:
         data = settings.model_dump()
-        for field in _FIELDS:
-            value = _get(data, field.path)
-            self.edits[field.key].setText("" if value is None else _format(value))
+        for field in FIELDS:
+            value = get_path(data, field.path)
+            self.edits[field.key].setText("" if value is None else format_value(value))
         self._show_key_status()
 
     def _wire(self) -> None:
-        for edit in self.edits.values():
+        for key, edit in self.edits.items():
+            # textEdited: the operator's typing only, not the profile's setText.
+            edit.textEdited.connect(lambda _text, key=key: self.edited.add(key))
             edit.textChanged.connect(self.validate)
         self.key_edit.textChanged.connect(self.validate)
         self.store_anyway.toggled.connect(self.validate)
@@ -242,11 +231,12 @@ class SettingsDialog(QDialog):
 
     def validate(self) -> Settings | None:
         """The settings the fields describe, or None; marks every refused field."""
+        self._follow_url()
         data, errors = self._collect()
         general: list[str] = []
-        settings = _validated(data, errors, general, self.edits)
+        settings = validated(data, errors, general, self.edits)
         # The endpoint alone, so "Test connection" works while, say, a TTL is wrong.
-        self._endpoint = _validated({"llm": data["llm"]}, {}, [], self.edits)
+        self._endpoint = validated({"llm": data["llm"]}, {}, [], self.edits)
         if any(k.startswith("llm.") for k in errors):
             self._endpoint = None
         key_text = self.key_edit.text().strip()
@@ -266,15 +256,20 @@ class SettingsDialog(QDialog):
             label.setText(errors.get(key, ""))
             label.setStyleSheet(ERROR_STYLE)
             label.setVisible(key in errors)
-        if ("api_key" not in errors and data["llm"]["base_url"] and not key_text
+        url = data["llm"]["base_url"]
+        if ("api_key" not in errors and url and not is_local(url) and not key_text
                 and not self._key_stored):
-            # Not a refusal (a key can be stored later), but until there is one the
-            # engine escalates every request that needs the LLM.
+            # Not a refusal: a key can be stored later, and some endpoints want none. A
+            # local server needs none at all, so it is not warned about.
             label = self.errors["api_key"]
-            label.setText(f"no key is stored under {data['llm']['api_key_name']!r}: "
-                          "requests that need the LLM will be escalated")
+            label.setText(f"no key is stored under {data['llm']['api_key_name']!r}: the "
+                          "endpoint will probably refuse requests without a key")
             label.setStyleSheet(WARNING_STYLE)
             label.show()
+        if not self._key_stored:
+            self.key_edit.setPlaceholderText("none needed: local server" if is_local(url)
+                                             else "none stored")
+        self._show_profile_note(url, settings)
         self._show_general("\n".join([*general, self._action_error]).strip())
         valid = settings is not None and not errors
         self.ok_button.setEnabled(valid and not self._busy)
@@ -288,19 +283,51 @@ class SettingsDialog(QDialog):
         """The current settings with the fields' values put in, and the fields that
         could not even be read as their type."""
         classify_on = bool(self.edits["llm.classify.model"].text().strip())
-        for key in _CLASSIFY_PRICES:
+        for key in CLASSIFY_PRICES:
             self.edits[key].setEnabled(classify_on)
-        data = self._base.model_dump()
+        # The profiled settings: what no field shows (retries) follows the URL as well.
+        data = self._profiled.model_dump()
         data["llm"]["classify"] = {} if classify_on else None
         errors: dict[str, str] = {}
-        for field in _FIELDS:
+        for field in FIELDS:
             if field.path[:2] == ("llm", "classify") and not classify_on:
                 continue  # no classify stage: its prices are not asked for
             try:
-                _put(data, field.path, _parse(field, self.edits[field.key].text()))
+                put_path(data, field.path, parse(field, self.edits[field.key].text()))
             except ValueError as exc:
                 errors[field.key] = str(exc)
         return data, errors
+
+    def _follow_url(self) -> None:
+        """Puts the profile of the URL typed in the fields the operator has not edited."""
+        text = self.edits["llm.base_url"].text()
+        try:
+            url = LLMSettings(base_url=text).base_url
+        except ValidationError:
+            return  # half typed: the fields stay as they are until it is a URL
+        if url == self._profiled_url:
+            return
+        self._profiled_url = url
+        self._profiled = for_endpoint(self._base, url, slots=self._slots.get(url or ""))
+        data = self._profiled.model_dump()
+        for key in PROFILE_FIELDS:
+            field = BY_KEY[key]
+            value = get_path(data, field.path)
+            if key in self.edited or (value is None and not field.optional):
+                continue  # the operator's own value; or a stage the settings do not have
+            edit = self.edits[key]
+            edit.blockSignals(True)  # one validation afterwards, not one per field
+            edit.setText("" if value is None else format_value(value))
+            edit.blockSignals(False)
+
+    def _show_profile_note(self, url: str | None, settings: Settings | None) -> None:
+        note = ""
+        if is_local(url):
+            slots = self._slots.get(url or "")
+            said = f" with {slots} slot{'s' * (slots != 1)}" if slots else ""
+            note = f"local server{said}: {profile_summary(settings or self._profiled)}"
+        self.profile_note.setText(note)
+        self.profile_note.setVisible(bool(note))
 
     def _show_key_status(self) -> None:
         try:
@@ -326,6 +353,10 @@ class SettingsDialog(QDialog):
         layout = self.layout()
         if not self.isVisible() or layout is None:
             return
+        # A label's new text reaches the dialog's layout through a chain of posted
+        # layout requests, one per nesting level (holder, group box, dialog): until
+        # they are handled its height-for-width is that of the previous text.
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
         needed = layout.heightForWidth(self.width())
         if needed > self.height():
             self.resize(self.width(), needed)
@@ -394,10 +425,14 @@ class SettingsDialog(QDialog):
         self.test_result.setStyleSheet("")
         self.test_result.setText("Testing…")
         self._set_busy(True)
+        url = candidate.llm.base_url
         try:
             key = self.key_edit.text().strip() or self._credentials.get(
                 candidate.llm.api_key_name)
-            report = await check_connection(candidate.llm, key)
+            # A local server is asked for its slots at the same time: llama.cpp's says.
+            report, slots = await asyncio.gather(
+                check_connection(candidate.llm, key),
+                server_slots(url) if url and is_local(url) else _nothing())
         except UserFacingError as exc:  # the keyring could not be read
             report = ConnectionReport(False, "error", str(exc))
         except asyncio.CancelledError:
@@ -408,6 +443,10 @@ class SettingsDialog(QDialog):
         self.connection_report = report
         self.test_result.setStyleSheet(OK_STYLE if report.ok else ERROR_STYLE)
         self.test_result.setText(report.message)
+        if url and slots:
+            self._slots[url] = slots
+            self._profiled_url = _NOT_YET  # the profile again, with the server's slots
+            self.validate()
         self._fit_height()
         return report
 
@@ -427,64 +466,11 @@ class SettingsDialog(QDialog):
         self.validate()
 
 
-def _validated(data: dict[str, Any], errors: dict[str, str], general: list[str],
-               fields: dict[str, QLineEdit]) -> Settings | None:
-    """`Settings` from `data`, or None; each refusal goes to `errors` under its field
-    (unless the field already has one: not even a number says more), or to `general`."""
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        for err in exc.errors():
-            key = ".".join(str(part) for part in err["loc"]) or _ROOT_ERROR_FIELD
-            message = str(err["msg"]).removeprefix("Value error, ")
-            if key in fields:
-                errors.setdefault(key, message)
-            else:
-                general.append(f"{key}: {message}")
-        return None
+_NOT_YET = object()  # no URL's profile applied yet
 
 
-def _parse(field: _Field, text: str) -> Any:
-    """The field's text as its type; ValueError says what is wrong with it."""
-    text = text.strip()
-    if not text:
-        if field.optional:
-            return None
-        raise ValueError("required")
-    if field.kind is int:
-        try:
-            return int(text.replace("_", "").replace(",", ""))
-        except ValueError:
-            raise ValueError("a whole number, like 3") from None
-    if field.kind is float:
-        try:
-            value = float(text.removeprefix("$"))
-        except ValueError:
-            raise ValueError("a number, like 0.05") from None
-        if not math.isfinite(value):
-            raise ValueError("a finite number")
-        return value
-    return text
-
-
-def _format(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _get(data: dict[str, Any], path: tuple[str, ...]) -> Any:
-    for part in path:
-        if data is None:
-            return None
-        data = data[part]
-    return data
-
-
-def _put(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    for part in path[:-1]:
-        data = data[part]
-    data[path[-1]] = value
+async def _nothing() -> None:
+    return None
 
 
 def _log_failure(future: asyncio.Future[Any]) -> None:

@@ -1,9 +1,10 @@
 """What the mock model "understands" from a chat-completions request body.
 
 The engine's protocol is read from plain text, as a real model would read it:
-`Intent:` and `Customer id:` lines in the system prompt, a system message
-starting `Refund quote: `, one starting `Operator note: `, and tool results as
-role "tool" messages whose content is JSON. Nothing here raises on odd input:
+`Intent:` and `Customer id:` lines in the system prompt, system lines
+starting `Refund quote: ` or `Looked up for this message: ` (the engine's own
+lookups, a JSON list), a system message starting `Operator note: `, and tool
+results as role "tool" messages whose content is JSON. Nothing here raises on odd input:
 a body the mock cannot read is treated as a conversation it knows little about.
 """
 
@@ -18,6 +19,7 @@ from agentcore.keyword_intents import INTENTS, classify
 
 QUOTE_PREFIX = "Refund quote: "
 NOTE_PREFIX = "Operator note: "
+LOOKED_UP_PREFIX = "Looked up for this message: "
 CORRECTION_PREFIX = "Your last reply was invalid:"
 
 _INTENT_LINE = re.compile(r"^\s*Intent:\s*([A-Za-z_]+)", re.MULTILINE)
@@ -143,9 +145,22 @@ def read_conversation(body: dict[str, Any]) -> Conversation:
             conv.arguments[name] = args if isinstance(args, dict) else {}
             if isinstance(data, dict) and data.get("error"):
                 conv.errors.append((name, str(data["error"])))
-        elif role == "system" and text.startswith(QUOTE_PREFIX):
-            quote = _parse_json(text[len(QUOTE_PREFIX):])
-            conv.quote = quote if isinstance(quote, dict) and "error" not in quote else None
         elif role == "system" and text.startswith(NOTE_PREFIX):
             conv.note = text[len(NOTE_PREFIX):].strip() or None
+        elif role == "system":
+            _read_system_lines(conv, text)
     return conv
+
+
+def _read_system_lines(conv: Conversation, text: str) -> None:
+    for line in text.splitlines():
+        if line.startswith(QUOTE_PREFIX):
+            quote = _parse_json(line[len(QUOTE_PREFIX):])
+            conv.quote = quote if isinstance(quote, dict) and "error" not in quote else None
+        elif line.startswith(LOOKED_UP_PREFIX):
+            facts = _parse_json(line[len(LOOKED_UP_PREFIX):])
+            for fact in facts if isinstance(facts, list) else []:
+                if isinstance(fact, dict) and isinstance(fact.get("result"), dict):
+                    conv.results[str(fact.get("tool"))] = fact["result"]
+                    args = fact.get("arguments")
+                    conv.arguments[str(fact.get("tool"))] = args if isinstance(args, dict) else {}

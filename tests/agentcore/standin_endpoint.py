@@ -1,9 +1,10 @@
 """A chat-completions endpoint on a loopback port that tells what a client did to it.
 
 The scripted LLM answers through the SDK's transport seam and cannot see a
-connection close; this one is real HTTP on a real socket, so a test can tell
-when a client abandoned a call, how many calls were in flight at once, and
-which path and key a request came with. Each request takes the next step:
+connection close; this one is real HTTP on a real socket, on the test's own event
+loop, so a test can tell when a client abandoned a call, how many calls were in
+flight at once, and which path and key a request came with. (`tests/standin_llm.py`
+is the threaded one for subprocess tests: models, keys and slots.) Each request takes the next step:
 "ok" (a short final answer), "hang" (no answer until the client hangs up), or
 an HTTP status. A path outside /v1 is a 404, as on any OpenAI-compatible server.
 """
@@ -33,7 +34,6 @@ class Seen:
 class StandinEndpoint:
     steps: list[Any]
     delay_s: float = 0.0  # before every answer
-    props: dict[str, Any] | None = None  # llama.cpp's server answers GET /props
     seen: list[Seen] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
@@ -74,11 +74,8 @@ class StandinEndpoint:
                     json.loads(body) if body else {}, time.monotonic())
         self.seen.append(seen)
         # A server answers only under /v1: a base URL without it finds nothing.
-        if path == "/props" and self.props is not None:
-            step: Any = "props"
-        elif not path.startswith("/v1/"):
-            step = 404
-        else:
+        step: Any = 404
+        if path.startswith("/v1/"):
             step = self.steps.pop(0) if self.steps else "ok"
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -90,9 +87,7 @@ class StandinEndpoint:
             await asyncio.sleep(self.delay_s)
         finally:
             self.in_flight -= 1
-        if step == "props":
-            status, payload = 200, self.props
-        elif step == "ok":
+        if step == "ok":
             status, payload = 200, _completion(seen.body)
         else:
             status, payload = step, {"error": {"message": f"stand-in {step}", "type": "x"}}

@@ -11,9 +11,10 @@ from agentcore import Engine, EscalationReason, FakeClock, Request
 from agentcore.escalations import EscalationState, PendingStatus
 from agentcore.storage import Store
 
-# Pays for the classify call and the first decide call (the order, payment and policy
-# lookups, after which the quote is computed) but not the second, which would refund.
-CEILING_AFTER_QUOTE = 0.008
+# Pays for the classify call, after which the engine looks up the order the message
+# names, with its payments and policy, and computes the quote; but not for the first
+# decide call, which would refund.
+CEILING_AFTER_QUOTE = 0.003
 
 
 @pytest.fixture
@@ -104,7 +105,7 @@ async def test_an_outcomes_table_from_before_operators_gains_the_column(tmp_path
 
 async def test_the_iteration_limit_after_the_quote_also_leaves_the_refund_pending(engine):
     engine.settings.loop.dollar_ceiling = 0.05  # money is no bound here: the count is
-    engine.settings.loop.max_iterations = 2  # the lookups, then a turn with tools closed
+    engine.settings.loop.max_iterations = 1  # the engine's lookups, then one turn, tools closed
     order, customer = delivered_order(engine)
     outcome = await engine.submit(Request(f"I want a refund for order {order}",
                                           customer_id=customer))
@@ -115,7 +116,7 @@ async def test_the_iteration_limit_after_the_quote_also_leaves_the_refund_pendin
 
 async def test_a_refund_issued_before_the_ceiling_is_not_offered_again(engine, settings):
     # Enough for the lookups and the refund, not for the reply after it.
-    engine.settings.loop.dollar_ceiling = 0.012
+    engine.settings.loop.dollar_ceiling = 0.009
     order, customer = delivered_order(engine)
     outcome = await engine.submit(Request(f"I want a refund for order {order}",
                                           customer_id=customer))

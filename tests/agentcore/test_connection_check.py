@@ -14,7 +14,7 @@ import httpx2
 import openai
 import pytest
 
-from agentcore.connection_check import check_connection
+from agentcore.connection_check import CheckStep, check_connection
 from agentcore.settings import LLMSettings, StageModel
 
 URL = "http://scripted.llm/v1"
@@ -153,13 +153,77 @@ async def test_no_credential_an_endpoint_quotes_gets_into_the_report(key, echo, 
     assert secret not in report.message and "***" in report.message
 
 
-async def test_without_a_key_a_reachable_endpoint_says_a_key_is_needed():
-    endpoint = Endpoint(lambda r: model(r.url.path.rsplit("/", 1)[-1]))
+def open_endpoint(request: httpx2.Request) -> httpx2.Response:
+    """A local server that wants no key: lists its models and chats with anyone."""
+    if request.url.path.endswith("/chat/completions"):
+        return chat(json.loads(request.content))
+    return model(request.url.path.rsplit("/", 1)[-1])
+
+
+async def test_without_a_key_an_endpoint_that_wants_none_passes():
+    endpoint = Endpoint(open_endpoint)
     report = await check_connection(llm(), None, client_factory=endpoint.factory)
-    assert report.kind == "no_key" and "no API key is stored under 'default'" in report.message
-    refused = Endpoint(lambda r: error(401, "no key"))
-    report = await check_connection(llm(), None, client_factory=refused.factory)
-    assert report.kind == "auth" and "none is stored under 'default'" in report.message
+    assert report.ok and report.kind == "ok"
+    assert report.message.endswith("; no API key is stored; the endpoint accepted none")
+    # Listing models proves nothing about a key: a chat call confirmed it.
+    assert endpoint.seen[-1] == "POST /v1/chat/completions"
+    assert [(s.what, s.ok) for s in report.steps] == [
+        ("endpoint", True), ("model gpt-4o", True), ("model gpt-4o-mini", True),
+        ("API key", True)]
+    assert report.steps[-1].message == "OK: no API key is stored; the endpoint accepted none"
+
+
+@pytest.mark.parametrize("public_models", [False, True])
+async def test_without_a_key_an_endpoint_that_wants_one_says_so(public_models):
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if public_models and "/models/" in request.url.path:
+            return model(request.url.path.rsplit("/", 1)[-1])
+        return error(401, "You didn't provide an API key.")
+
+    endpoint = Endpoint(handler)
+    report = await check_connection(llm(), None, client_factory=endpoint.factory)
+    assert (report.ok, report.kind) == (False, "auth")
+    assert report.message == "the endpoint wants an API key: none is stored under 'default'"
+    assert report.steps[0].ok and report.steps[-1] == CheckStep("API key", False,
+                                                                report.message)
+
+
+async def test_a_base_url_missing_v1_is_named_as_the_wrong_path():
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/v1/models":
+            return httpx2.Response(200, json={"object": "list", "data": []})
+        return httpx2.Response(404, json={"detail": "Not Found"})  # every other route
+
+    endpoint = Endpoint(handler)
+    report = await check_connection(LLMSettings(base_url="http://scripted.llm"), KEY,
+                                    client_factory=endpoint.factory)
+    assert (report.ok, report.kind) == (False, "wrong_path")
+    assert report.message == ("the server answers at http://scripted.llm/v1: add /v1 to the "
+                              "base URL")
+    assert "model" not in report.message.replace("/v1/models", "")
+    assert [(s.what, s.ok) for s in report.steps] == [
+        ("endpoint", False), ("model gpt-4o", None), ("model gpt-4o-mini", None),
+        ("API key", None)]
+
+
+async def test_a_bare_404_where_v1_does_not_answer_either_is_still_a_missing_model():
+    endpoint = Endpoint(lambda r: httpx2.Response(404, json={"detail": "Not Found"}))
+    report = await check_connection(LLMSettings(base_url="http://scripted.llm", classify=None),
+                                    KEY, client_factory=endpoint.factory)
+    assert report.kind == "not_found" and "'gpt-4o' not found" in report.message
+    assert "GET /v1/models" in endpoint.seen  # the /v1 was looked for first
+
+
+async def test_every_missing_model_is_named_on_its_own_line():
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        name = request.url.path.rsplit("/", 1)[-1]
+        return error(404, f"The model '{name}' does not exist", "model_not_found")
+
+    report = await check_connection(llm(), KEY, client_factory=Endpoint(handler).factory)
+    assert report.message == f"models 'gpt-4o', 'gpt-4o-mini' not found at {URL}"
+    assert [(s.what, s.ok, s.message) for s in report.steps[1:3]] == [
+        ("model gpt-4o", False, f"not found at {URL}"),
+        ("model gpt-4o-mini", False, f"not found at {URL}")]
 
 
 async def test_a_closed_port_is_unreachable():

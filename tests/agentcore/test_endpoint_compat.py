@@ -110,7 +110,8 @@ async def test_one_lookup_by_the_model_is_enough_for_the_refund_quote(settings):
         {"tool_calls": [tool_call("get_order", {"order_id": order["id"]})]},
         final("A colleague will confirm.", intent="refund_request", confidence=0.9)])
     engine = engine_for(settings, script)
-    outcome = await engine.submit(Request(f"refund order {order['id']} please",
+    # The message names no order: the model's lookup is what makes it known.
+    outcome = await engine.submit(Request("I want my money back for the broken one",
                                           customer_id=order["customer_id"]))
     await engine.close()
     fetched = sorted(s.name for s in outcome.spans if s.attributes.get("by") == "engine")
@@ -119,6 +120,32 @@ async def test_one_lookup_by_the_model_is_enough_for_the_refund_quote(settings):
     assert quote["allowed_cents"] == order["allowed_cents"]  # from the shop, not the model
     sent = [m["content"] for m in script.requests[1]["messages"] if m["role"] == "system"]
     assert any(c.startswith("Refund quote: ") for c in sent)
+
+
+async def test_an_order_the_message_names_is_looked_up_and_quoted_before_the_first_turn(
+        settings):
+    order = refundable_order(settings)
+    script = ScriptedLLM([final("A colleague will confirm.", intent="refund_request")])
+    engine = engine_for(settings, script)
+    # $49.99 is an amount, not an order: only the order number is looked up.
+    await engine.submit(Request(f"Refund my $49.99 for order #{order['id']}, it broke",
+                                customer_id=order["customer_id"]))
+    await engine.close()
+    system = script.requests[0]["messages"][0]["content"]
+    assert f'"order_id": {order["id"]}' in system and "Refund quote: " in system
+    assert f'"allowed_cents": {order["allowed_cents"]}' in system
+    assert '"order_id": 49' not in system
+
+
+async def test_someone_elses_order_named_in_a_message_is_not_shown(settings):
+    order = refundable_order(settings)
+    script = ScriptedLLM([final("Which order do you mean?", intent="refund_request")])
+    engine = engine_for(settings, script)
+    await engine.submit(Request(f"refund order {order['id']}",
+                                customer_id=order["customer_id"] + 1))
+    await engine.close()
+    system = script.requests[0]["messages"][0]["content"]
+    assert "Looked up" not in system and "Refund quote" not in system
 
 
 async def test_an_anonymous_request_fetches_nobodys_order(settings):

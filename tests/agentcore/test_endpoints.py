@@ -8,7 +8,7 @@ import pytest
 
 from agentcore.endpoints import LOCAL, for_endpoint, is_local, server_slots
 from agentcore.settings import Settings
-from tests.agentcore.standin_endpoint import StandinEndpoint
+from tests.standin_llm import standin_llm
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8080/v1", "http://localhost:11434/v1",
@@ -58,11 +58,11 @@ def test_a_server_with_more_slots_gets_that_many_calls_in_flight():
 
 
 async def test_llama_cpps_server_says_how_many_slots_it_has():
-    async with StandinEndpoint([], props={"total_slots": 3}) as endpoint:
-        assert await server_slots(f"{endpoint.root}/v1") == 3
+    with standin_llm(slots=3) as endpoint:
+        assert await server_slots(endpoint.base_url) == 3
 
 
 async def test_a_server_that_does_not_say_has_unknown_slots():
-    async with StandinEndpoint([]) as endpoint:  # /props is a 404 here
-        assert await server_slots(f"{endpoint.root}/v1") is None
+    with standin_llm() as endpoint:  # /props is a 404 here
+        assert await server_slots(endpoint.base_url) is None
     assert await server_slots("http://127.0.0.1:9/v1", timeout_s=0.5) is None  # nobody there

@@ -215,6 +215,10 @@ def test_a_plaintext_keyring_takes_a_key_only_when_the_operator_insists(
     ("escalations.operator", "  ", "required"),
     ("escalations.lease_s", "5", "greater than or equal to 10"),
     ("escalations.waiting_target_s", "0", "greater than 0"),
+    ("resilience.max_in_flight", "0", "greater than or equal to 1"),
+    ("resilience.max_in_flight", "1.5", "a whole number"),
+    ("llm.request_timeout_s", "0", "greater than 0"),
+    ("resilience.request_deadline_s", "-1", "greater than 0"),
 ])
 def test_a_bad_value_is_refused_beside_its_field_and_blocks_apply(
         qloop, dialog, engine, settings_path, field, text, says):
@@ -243,11 +247,15 @@ def test_empty_optional_fields_mean_mock_no_classify_stage_and_no_limit(
     type_into(dialog, "llm.classify.model", "")
     assert not dialog.edits["llm.classify.input_per_mtok"].isEnabled()
     type_into(dialog, "resilience.rate_limit.tokens_per_minute", "")
+    type_into(dialog, "resilience.request_deadline_s", "")
+    type_into(dialog, "resilience.max_in_flight", "3")
     type_into(dialog, "loop.max_iterations", "5")
     click(qloop, dialog, dialog.apply_button)
     applied = engine.settings
     assert applied.llm.base_url is None and applied.llm.classify is None
     assert applied.resilience.rate_limit.tokens_per_minute is None
+    assert applied.resilience.request_deadline_s is None
+    assert applied.resilience.max_in_flight == 3
     assert applied.loop.max_iterations == 5
     assert Settings.load(settings_path) == applied
 
@@ -354,15 +362,24 @@ def test_the_endpoint_can_be_tested_while_another_section_is_invalid(dialog):
     assert not dialog.test_button.isEnabled()  # the endpoint itself is refused
 
 
-def test_a_real_endpoint_without_a_stored_key_is_warned_about_not_refused(dialog):
-    type_into(dialog, "llm.base_url", "http://localhost:8000/v1")
+def test_a_hosted_endpoint_without_a_stored_key_is_warned_about_not_refused(dialog):
+    type_into(dialog, "llm.base_url", "https://llm.example.com/v1")
     warning = dialog.errors["api_key"]
-    assert warning.isVisible() and "no key is stored" in warning.text()
+    assert warning.isVisible()
+    assert warning.text() == ("no key is stored under 'default': the endpoint will probably "
+                              "refuse requests without a key")
     assert "api_key" not in dialog.refused and dialog.apply_button.isEnabled()
     type_into(dialog, "api_key", KEY)
     assert not warning.isVisible()
     type_into(dialog, "api_key", "sk-one two")
     assert "no spaces" in dialog.refused["api_key"] and not dialog.apply_button.isEnabled()
+
+
+def test_a_local_server_without_a_key_is_not_warned_about(dialog):
+    type_into(dialog, "llm.base_url", "http://localhost:8000/v1")
+    assert not dialog.errors["api_key"].isVisible()
+    assert dialog.key_edit.placeholderText() == "none needed: local server"
+    assert dialog.apply_button.isEnabled() and dialog.test_button.isEnabled()
 
 
 # -- apply switches the engine live ---------------------------------------------------

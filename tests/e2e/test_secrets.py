@@ -67,7 +67,7 @@ def test_ask_against_an_endpoint_quoting_the_key_prints_and_stores_it_nowhere(
         tmp_path, refusing_llm_url, key):
     result = agentcore(tmp_path, key, "--base-url", refusing_llm_url, "ask",
                        "I want to speak to a lawyer about my data", "--customer", "1")
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 1, result.stderr[-3000:]  # the LLM could not be had
     printed = json.loads(result.stdout)
     assert printed["status"] == "escalated" and printed["escalation"] == "llm unavailable"
     # What was refused is still said, and logged (INFO, -v): only the key is masked.
