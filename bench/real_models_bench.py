@@ -45,8 +45,8 @@ SERVER_LOG_DIR = Path(tempfile.gettempdir()) / "bench-llama-logs"
 
 HEADER = ["| model | requests | answered (per rung) | escalated (by reason) | degraded "
           "| intent right "
-          "| tool calls reaching a tool | calls the server failed | p50 / p95 per request | lost "
-          "| writes past policy | wall |",
+          "| tool calls reaching a tool | calls the server failed | p50 / p95 per request "
+          "(waiting included) | lost | writes past policy | wall (per request) |",
           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
 
@@ -200,7 +200,8 @@ class ModelRun:
         return (f"| {self.label} | {len(self.rows)} | {counts(answered)} | {counts(escalated)} "
                 f"| {degraded} | {right}/{len(labelled)} | {tools} (+{lookups} by the engine) "
                 f"| {failed} | {p50:.1f} s / {p95:.1f} s | {self.lost} "
-                f"| {len(self.past_policy)} | {self.wall_s:.0f} s |")
+                f"| {len(self.past_policy)} | {self.wall_s:.0f} s "
+                f"({self.wall_s / max(1, len(self.rows)):.1f} s) |")
 
 
 async def run_rows(settings: Settings, rows: list[dict[str, Any]], label: str, *,
@@ -268,7 +269,9 @@ def run(lines: list[str]) -> None:
     intents = Counter(r["expected_intent"] for r in rows)
     lines += [f"The same {len(rows)} slow-path rows of data/requests.jsonl for each model "
               f"({', '.join(f'{k} {n}' for k, n in intents.most_common())}), through the whole "
-              "engine with the settings `for_endpoint` gives that endpoint, 8 requests at once. "
+              "engine with the settings `for_endpoint` gives that endpoint, 8 requests at once "
+              "(on a one-slot server a request's latency includes waiting for the slot; the "
+              "wall time per request is the time each held it). "
               f"llama.cpp's server: llama-cpp-python 0.3.36, `--chat_format "
               f"chatml-function-calling`, n_ctx {llama_server.N_CTX}, "
               f"{llama_server.N_THREADS} threads, one slot. Lost and writes past policy "
