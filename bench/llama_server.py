@@ -22,7 +22,6 @@ test fixture is a thin wrapper over this module.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -98,7 +97,10 @@ def ensure_runtime() -> Path:
     VENV.parent.mkdir(parents=True, exist_ok=True)
     # A lock: `make test-real` and `make bench` started together build it once.
     with open(REPO / ".venv-real.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        if sys.platform != "win32":  # POSIX only; the venv's bin/ layout is, too
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
         if runtime_ready():
             return venv_python()
         _build()
