@@ -1,5 +1,7 @@
-"""Review of issue 11's slow path: reproductions of what a hostile customer or a flaky
-endpoint can do. Each test states the behaviour a user relies on; a failing one is a bug."""
+"""What a hostile customer or a flaky endpoint did to the slow path in review (issue 11),
+each pinned: reads after the run's own writes, the engine's failed lookups, the
+customer's JSON echoed back, format negotiation under races and unrelated errors, the
+breaker against a black-holed endpoint and calls queued for its one slot."""
 
 from __future__ import annotations
 
@@ -12,15 +14,23 @@ import openai
 import pytest
 from pydantic import Field
 
-from agentcore import Engine, EscalationReason, Request, Status
+from agentcore import Engine, Request, Status
 from agentcore.clock import FakeClock
 from agentcore.errors import LLMError, ToolError
-from agentcore.llm import Completion, LLMClient
+from agentcore.llm import LLMClient
 from agentcore.resilience import BreakerSettings, ResilienceSettings, ResilientLLM, RetrySettings
 from agentcore.settings import StageModel
 from agentcore.shop.repository import Shop
-from agentcore.shop_tools import PUBLIC_TOOLS, READ_TOOLS, WRITE_TOOLS, Dollars, OrderId, get_order, issue_refund  # noqa: F401
-from agentcore.tools import ToolContext, ToolRegistry  # noqa: F401 - the tools' hints name it
+from agentcore.shop_tools import (
+    PUBLIC_TOOLS,
+    READ_TOOLS,
+    WRITE_TOOLS,
+    Dollars,
+    OrderId,
+    get_order,
+    issue_refund,
+)
+from agentcore.tools import ToolContext, ToolRegistry
 from tests.agentcore.scripted_llm import ScriptedLLM, final, tool_call
 from tests.agentcore.test_agent_loop import refundable_order
 
@@ -62,7 +72,7 @@ async def test_a_read_after_a_refund_in_the_same_run_sees_the_refund(settings):
                                 customer_id=order["customer_id"]))
     await engine.close()
     payments = tool_messages(script.requests[2])[-1]
-    # The model checks the refund landed; the engine answers from its pre-refund lookup.
+    # The model checks the refund landed: not from the lookup made before the refund.
     assert payments["refunds"], f"stale read after the write: {payments}"
 
 
@@ -125,7 +135,7 @@ async def test_the_models_own_lookup_runs_after_the_engines_failed(settings):
     await engine.submit(Request(f"Where is my order {order['id']}? It says nothing",
                                 customer_id=order["customer_id"]))
     await engine.close()
-    # A transient failure of the engine's own prefetch is replayed to the model as final.
+    # A transient failure of the engine's own lookup is not the answer to the model's.
     assert calls[0] == 2, "the model's get_order was answered with the engine's error"
     assert "error" not in tool_messages(script.requests[1])[0]
 
@@ -188,7 +198,7 @@ async def test_one_unrelated_400_does_not_switch_structured_output_off_for_good(
             overloaded[0] = False
     await llm.complete(STAGE, MSGS, None, 50, schema=SCHEMA)
     await llm.close()
-    # The first call sent three requests for one context error, and settled on "none".
+    # A context-window error is not a refused format: the next call still asks for one.
     assert sent[-1] == "json_schema", f"formats sent: {sent}"
 
 
@@ -213,7 +223,7 @@ async def test_two_concurrent_first_calls_settle_on_the_format_the_endpoint_take
     results = await asyncio.gather(llm.complete(STAGE, MSGS, None, 50, schema=SCHEMA),
                                    llm.complete(STAGE, MSGS, None, 50, schema=SCHEMA),
                                    return_exceptions=True)
-    fmt = llm.formats.response_format(*SCHEMA)
+    _, fmt = llm.formats.response_format(*SCHEMA)
     await llm.close()
     # Neither caller may fail for the negotiation's sake, and it must not skip json_object.
     assert not [r for r in results if isinstance(r, BaseException)], results
@@ -247,7 +257,7 @@ async def test_calls_queued_for_the_slot_do_not_go_out_after_the_breaker_opened(
     inner.release.set()  # the first call times out: the endpoint is down, the breaker opens
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert llm.breaker.state.value == "open"
-    # Three callers were already queued for the slot: each still went to the dead endpoint.
+    # Three callers queued for the slot while the breaker opened: none goes out.
     assert inner.sent == 1, f"{inner.sent} calls sent to an endpoint the breaker shut off"
     assert all(isinstance(r, LLMError) for r in results)
 
@@ -276,7 +286,7 @@ async def test_a_black_holed_endpoint_opens_the_breaker_with_the_hosted_timeouts
     for _ in range(3):
         with pytest.raises(LLMError) as info:
             await llm.complete(STAGE, MSGS, None, 50)
-    # Every call timed out against a dead endpoint; none of them counts.
+    # Every call timed out against a dead endpoint: each counts, though a retry was cut.
     assert llm.breaker.state.value == "open", (
         f"breaker {llm.breaker.state}, {inner.sent} attempts sent, last kind {info.value.kind}")
 
@@ -309,8 +319,8 @@ async def test_retrying_a_write_that_errored_learns_what_the_shop_did(settings):
                                 customer_id=order["customer_id"]))
     await engine.close()
     second = tool_messages(script.requests[2])[-1]
-    # The shop refunded; its idempotent replay would say so. The loop answers the
-    # retry with the first attempt's error instead: the model tells the customer it failed.
+    # The shop refunded, then the connection dropped: the retry learns so from its
+    # idempotent replay, instead of repeating the first attempt's error.
     assert second.get("status") == "issued", f"retry answered from cache: {second}"
 
 
