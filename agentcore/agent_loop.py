@@ -6,17 +6,17 @@ price); a timeout per tool. An unknown tool ends the run; invalid arguments
 and malformed output each get one corrective retry, then end it. Tool calls
 returned in one turn run concurrently.
 
-The loop does not rely on the model's diligence. A call it already made is
-answered from its first result instead of running again. The last allowed turn
-(or the turn after a reply with nothing in it) offers no tools: it asks for the
-final answer, with the facts gathered so far restated (some servers render no
-tool messages in a prompt without tools), in the JSON schema where the endpoint
-takes one. Once an order is known, the engine itself fetches the order, its
-payments and its refund policy, in parallel, so the refund quote is computed
-from the shop's data whichever lookups the model made; every write holds
-itself to its policy as it writes, and a write it refuses escalates with what
-the policy allows, for an operator. A request without a customer is offered
-only the tools that read nobody's records.
+The loop does not rely on the model's diligence. What the tools said, and the
+lookups the engine makes itself (the orders a message or a call names, with
+their payments and policy, so the refund quote never depends on which lookups
+the model made), live in `loop_lookups.Lookups`; a call the model repeats is
+answered from there. The last allowed turn (or the turn after a reply with
+nothing in it) offers no tools: it asks for the final answer, with the facts
+restated (some servers render no tool messages in a prompt without tools), in
+the JSON schema where the endpoint takes one. Every write holds itself to its
+policy as it writes, and a write it refuses escalates with what the policy
+allows, for an operator. A request without a customer is offered only the tools
+that read nobody's records.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,14 +37,13 @@ from agentcore.errors import (
 from agentcore.json_replies import answer_schema, classify_schema, parse_json_object
 from agentcore.keyword_intents import classify as keyword_intent
 from agentcore.llm import Completion, ToolCall, estimate_tokens
+from agentcore.loop_lookups import CallKey, Lookups, call_key
 from agentcore.models import EscalationReason, PendingAction, Request, Usage
 from agentcore.prompts import (
     CORRECTION_PREFIX,
     FINAL_TURN_PREFIX,
     INTENTS,
-    LOOKED_UP_PREFIX,
     OPERATOR_NOTE_PREFIX,
-    REFUND_QUOTE_PREFIX,
     Prompts,
 )
 from agentcore.resilience import BREAKER_OPEN, ResilientLLM
@@ -56,12 +54,8 @@ from agentcore.validator import FinalAnswer, MalformedOutput, Validator
 
 log = logging.getLogger("agentcore.loop")
 
-QUOTE_INPUTS = ("get_order", "get_payments", "get_refund_policy")
 CLASSIFY_SCHEMA = ("intent", classify_schema(INTENTS))
 ANSWER_SCHEMA = ("final_answer", answer_schema(INTENTS))
-_MAX_FACTS_CHARS = 12_000  # the facts restated on the final turn; tool results are small
-_NUMBER = re.compile(r"(?<![\d.,])\d{1,12}(?![\d.,]\d)")
-_MAX_NAMED_ORDERS = 3  # a message quoting a dozen numbers is not about a dozen orders
 
 
 @dataclass(slots=True)
@@ -127,8 +121,7 @@ def _proposed_refund(reason: EscalationReason, result: LoopResult) -> PendingAct
     operator gets that write ready to approve (or edit, or deny) instead of
     re-deriving it from the trace. Only one refundable order: with several, which
     one the customer meant is the operator's call."""
-    if (reason not in _CUT_SHORT and not result.out_of_turns) or (
-            result.intent != "refund_request"):
+    if reason not in _CUT_SHORT or result.intent != "refund_request":
         return None
     refunded = {int(r["arguments"]["order_id"]) for r in result.tool_results.values()
                 if r.get("tool") == "issue_refund" and "result" in r}
@@ -164,10 +157,8 @@ class _Run:
         self.args_retry_left = 1
         self.output_retry_left = 1
         self.tool_failed = False
-        self.quoted: set[int] = set()
-        self.seen: dict[tuple[str, int], dict[str, Any]] = {}
-        # Every call made, by tool and arguments: a repeat is answered from here.
-        self.answered: dict[tuple[str, str], dict[str, Any]] = {}
+        self.lookups = Lookups(loop.tools, self.ctx, loop.validator, trace,
+                               self.result.tool_results, loop.settings.loop.tool_timeout_s)
         self.refused: list[tuple[ToolCall, dict[str, Any], WriteRefused]] = []
         self.tools, self.tools_chars = loop.tools.schemas_for(request.customer_id is not None)
 
@@ -205,7 +196,7 @@ class _Run:
                         {"role": "user", "content": self.text}]
             completion = await self._call(stage, messages, None, "classify", CLASSIFY_SCHEMA)
             try:
-                intent = parse_json_object(completion.content).get("intent")
+                intent = parse_json_object(completion.content, quoted=self.text).get("intent")
             except ValueError as exc:
                 intent = None
                 self.result.errors.append(f"classification unusable ({exc}): keyword intent")
@@ -225,7 +216,7 @@ class _Run:
         self.result.intent = intent
         system = self.loop.prompts.decide_for(intent, self.request.customer_id,
                                               self.ctx.shop.today.isoformat())
-        system += await self._named_orders()
+        system += await self.lookups.named_orders(self.text)
         messages: list[dict[str, Any]] = [{"role": "system", "content": system},
                                           {"role": "user", "content": self.text}]
         if self.request.note:
@@ -266,7 +257,7 @@ class _Run:
                                     "it without tools, the model still called "
                                     + ", ".join(c.name for c in completion.tool_calls))
                 messages.extend(await self._run_tools(completion.tool_calls))
-                messages.extend(self._quotes())
+                messages.extend(self.lookups.quotes())
                 continue
             if not final_turn and not (completion.content or "").strip():
                 # Nothing to say with tools on offer (llama.cpp's handler writes no text
@@ -281,45 +272,13 @@ class _Run:
         raise _Escalate(EscalationReason.ITERATION_LIMIT,
                         f"no final answer after {limit} LLM calls")
 
-    async def _named_orders(self) -> str:
-        """The customer's own orders the message names, looked up before the model's first
-        turn (with their quote), as the prompt's last lines: a model that makes no lookup
-        still decides on the shop's data, and one that repeats them gets these results."""
-        if self.request.customer_id is None or not all(
-                self.loop.tools.has(name) for name in QUOTE_INPUTS):
-            return ""
-        lookup = self.loop.tools.get(QUOTE_INPUTS[0])
-        named: list[int] = []
-        for number in dict.fromkeys(_NUMBER.findall(self.text)):
-            try:  # a number that is a valid order id for the order tool
-                named.append(int(lookup.parse(json.dumps({"order_id": int(number)}))[
-                    "order_id"]))
-            except (ToolArgumentsError, KeyError, ValueError):
-                continue
-        named = named[:_MAX_NAMED_ORDERS]
-        await asyncio.gather(*(self._fetch(name, oid) for oid in named for name in QUOTE_INPUTS))
-        owned = [oid for oid in named if (QUOTE_INPUTS[0], oid) in self.seen]
-        if not owned:
-            return ""
-        facts = [{"tool": name, "arguments": {"order_id": oid}, "result": self.seen[(name, oid)]}
-                 for oid in owned for name in QUOTE_INPUTS if (name, oid) in self.seen]
-        quotes = [m["content"] for m in self._quotes()]
-        return ("\n" + LOOKED_UP_PREFIX + json.dumps(facts, default=str)
-                + "".join(f"\n{q}" for q in quotes))
-
     def _final_turn_message(self) -> dict[str, Any]:
-        facts = [{k: v for k, v in r.items() if k in ("tool", "arguments", "result", "error")}
-                 for r in self.result.tool_results.values() if "tool" in r]
-        quotes = [q for k, q in self.result.tool_results.items() if k.startswith("refund_quote:")]
-        text = json.dumps({"facts": facts, "refund_quotes": quotes}, default=str)
-        if len(text) > _MAX_FACTS_CHARS:
-            text = text[:_MAX_FACTS_CHARS] + " …(cut)"
-        return {"role": "system", "content": FINAL_TURN_PREFIX + text}
+        return {"role": "system", "content": FINAL_TURN_PREFIX + self.lookups.facts()}
 
     def _finish(self, content: str | None, messages: list[dict[str, Any]]) -> bool:
         """Accepts a final answer, or asks once for a corrected one (False)."""
         try:
-            final = self.loop.validator.parse_final(content)
+            final = self.loop.validator.parse_final(content, quoted=self.text)
         except MalformedOutput as exc:
             self.result.errors.append(f"malformed output: {exc}")
             if not self.output_retry_left:
@@ -373,19 +332,22 @@ class _Run:
                 raise _Escalate(EscalationReason.INVALID_ARGUMENTS, "; ".join(bad_arguments))
             self.args_retry_left -= 1
         # One run per distinct call: a repeat (in this turn or an earlier one) shares it.
-        runs: dict[tuple[str, str], asyncio.Task[dict[str, Any]]] = {}
+        runs: dict[CallKey, asyncio.Task[dict[str, Any]]] = {}
         pending: list[asyncio.Task[dict[str, Any]]] = []
         for call, parsed, error in prepared:
-            key = _call_key(call.name, parsed)
-            if parsed is None or key in self.answered:
-                pending.append(asyncio.ensure_future(self._repeat_or_error(call, parsed, error)))
+            key = call_key(call.name, parsed)
+            if parsed is None:
+                pending.append(asyncio.ensure_future(self._invalid(call, error)))
+            elif (known := self.lookups.known(call.name, parsed)) is not None:
+                pending.append(asyncio.ensure_future(self._repeat(call, parsed, known)))
             elif key in runs:
                 pending.append(asyncio.ensure_future(self._shared(call, parsed, runs[key])))
             else:
                 runs[key] = asyncio.ensure_future(self._run_tool(call, parsed))
                 pending.append(runs[key])
-        fetches = [self._fetch(name, oid) for name, oid in self._lookups_needed(prepared)]
-        results, _ = await asyncio.gather(asyncio.gather(*pending), asyncio.gather(*fetches))
+        wanted = self.lookups.needed([a for _, a, _ in prepared if a is not None], set(runs))
+        results, _ = await asyncio.gather(asyncio.gather(*pending),
+                                          self.lookups.fetch_all(wanted))
         if self.refused:  # held at the write: an operator decides, offered what policy allows
             call, args, refusal = self.refused[0]
             pending_action = None if refusal.offer is None else PendingAction(
@@ -395,57 +357,29 @@ class _Run:
                  "content": json.dumps(r, default=str)}
                 for (c, _, _), r in zip(prepared, results, strict=True)]
 
-    def _lookups_needed(self, prepared: list[tuple[ToolCall, dict[str, Any] | None, str | None]]
-                        ) -> list[tuple[str, int]]:
-        """The quote's inputs not yet fetched for each order this turn's calls name."""
-        if self.request.customer_id is None:
-            return []  # nobody's orders: the lookups would be refused anyway
-        orders = sorted({int(a["order_id"]) for _, a, _ in prepared
-                         if a is not None and isinstance(a.get("order_id"), int)})
-        asked = {_call_key(c.name, a) for c, a, _ in prepared if a is not None}
-        return [(name, oid) for oid in orders for name in QUOTE_INPUTS
-                if (name, oid) not in self.seen
-                and _call_key(name, {"order_id": oid}) not in asked | self.answered.keys()]
+    async def _invalid(self, call: ToolCall, error: str | None) -> dict[str, Any]:
+        return self._failed(call, None, error or "invalid arguments")
 
-    async def _fetch(self, name: str, order_id: int) -> None:
-        """A lookup the engine makes itself: its result feeds the quote and answers the
-        model's own call of it, but its failure is not the model's."""
-        args = {"order_id": order_id}
-        with self.trace.span(f"tool:{name}", parent="llm_loop", arguments=args,
-                             by="engine") as span:
-            try:
-                result = await self.loop.tools.call(name, args, self.ctx,
-                                                    self.settings.loop.tool_timeout_s)
-            except ToolError as exc:
-                span.error = str(exc)
-                self.answered[_call_key(name, args)] = {"error": str(exc)}
-                return
-        self.seen[(name, order_id)] = result
-        self.answered[_call_key(name, args)] = result
-        self.result.tool_results[f"engine:{name}:{order_id}"] = {
-            "tool": name, "arguments": args, "result": result, "by": "engine"}
-
-    async def _repeat_or_error(self, call: ToolCall, args: dict[str, Any] | None,
-                               error: str | None) -> dict[str, Any]:
-        if args is None:  # arguments that did not parse
-            return self._failed(call, args, error or "invalid arguments")
-        result = self.answered[_call_key(call.name, args)]
+    async def _repeat(self, call: ToolCall, args: dict[str, Any],
+                      result: dict[str, Any]) -> dict[str, Any]:
         with self.trace.span(f"tool:{call.name}", parent="llm_loop", arguments=args,
                              repeated=True):
             pass
         self.result.tool_results[call.id] = {"tool": call.name, "arguments": args,
-                                             **_outcome(result), "repeated": True}
+                                             "result": result, "repeated": True}
         return result
 
     async def _shared(self, call: ToolCall, args: dict[str, Any],
                       run: asyncio.Task[dict[str, Any]]) -> dict[str, Any]:
         result = await run
+        first = self.lookups.known(call.name, args)
         self.result.tool_results[call.id] = {"tool": call.name, "arguments": args,
-                                             **_outcome(result), "repeated": True}
+                                             "repeated": True, **(
+            {"result": first} if first is not None else {"error": result.get("error")})}
         return result
 
     async def _run_tool(self, call: ToolCall, args: dict[str, Any]) -> dict[str, Any]:
-        key = _call_key(call.name, args)
+        error: str | None
         with self.trace.span(f"tool:{call.name}", parent="llm_loop") as span:
             span.attributes["arguments"] = args
             try:
@@ -457,15 +391,16 @@ class _Run:
             except ToolError as exc:
                 error = str(exc)
             else:
-                self.answered[key] = result
+                error = None
+                self.lookups.remember(call.name, args, result)
                 self.result.tool_results[call.id] = {"tool": call.name, "arguments": args,
                                                      "result": result}
-                if "order_id" in args:
-                    self.seen[(call.name, int(args["order_id"]))] = result
-                return result
             span.error = error
-        self.answered[key] = {"error": error}
-        return self._failed(call, args, error)
+        if error is not None:
+            return self._failed(call, args, error)
+        # What a write changed, looked up again: the next turn's quote is fresh.
+        await self.lookups.fetch_all(self.lookups.refetch_after_write(call.name, args))
+        return result
 
     def _failed(self, call: ToolCall, args: dict[str, Any] | None, error: str) -> dict[str, Any]:
         self.tool_failed = True
@@ -473,30 +408,4 @@ class _Run:
                                              "error": error}
         return {"error": error}
 
-    def _quotes(self) -> list[dict[str, Any]]:
-        """Refund quotes for orders whose order, payments and policy have all arrived."""
-        messages = []
-        orders = {oid for (name, oid) in self.seen if name == "get_order"}
-        for order_id in sorted(orders - self.quoted):
-            if all((name, order_id) in self.seen for name in QUOTE_INPUTS):
-                with self.trace.span("refund_quote", parent="llm_loop", order_id=order_id) as s:
-                    quote = self.loop.validator.quote(order_id)
-                    if quote is None:
-                        continue
-                    s.attributes["allowed_cents"] = quote.allowed_cents
-                self.quoted.add(order_id)
-                self.result.tool_results[f"refund_quote:{order_id}"] = quote.as_dict()
-                messages.append({"role": "system",
-                                 "content": REFUND_QUOTE_PREFIX + json.dumps(quote.as_dict())})
-        return messages
 
-
-def _call_key(name: str, args: dict[str, Any] | None) -> tuple[str, str]:
-    return name, json.dumps(args, sort_keys=True, default=str)
-
-
-def _outcome(result: dict[str, Any]) -> dict[str, Any]:
-    """A repeated call's record: the first call's result, or its error."""
-    if set(result) == {"error"}:
-        return {"error": result["error"]}
-    return {"result": result}

@@ -64,6 +64,11 @@ class ToolError(AgentError):
     """A tool failed; the message is safe to show to the LLM."""
 
 
+class RecordNotFound(ToolError):
+    """No such record of this customer's: a definite answer about the request, not a
+    failure of the backend (the engine's own lookups are not alarmed by it)."""
+
+
 class WriteRefused(ToolError):
     """A write tool refused to act, at the write: what was asked is more than its
     policy allows now. `limits` is what bounded it (shown to an operator); `offer`

@@ -21,24 +21,39 @@ Mode = Literal["auto", "json_schema", "off"]
 _DECODER = json.JSONDecoder()
 
 
-def parse_json_object(text: str | None) -> dict[str, Any]:
-    """The first JSON object in `text`. Raises ValueError saying why there is none."""
+def json_objects(text: str | None) -> list[tuple[dict[str, Any], str]]:
+    """Every top-level JSON object in `text`, with its own text, in order."""
+    found: list[tuple[dict[str, Any], str]] = []
+    start = (text or "").find("{")
+    while text and start != -1:
+        try:
+            value, end = _DECODER.raw_decode(text, start)
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: nested 1,000 deep
+            start = text.find("{", start + 1)
+            continue
+        if isinstance(value, dict):
+            found.append((value, text[start:end]))
+            start = text.find("{", end)
+        else:
+            start = text.find("{", start + 1)
+    return found
+
+
+def parse_json_object(text: str | None, *, quoted: str = "") -> dict[str, Any]:
+    """The first JSON object in `text` that is not one of `quoted` (the customer's own
+    text: a model echoing the customer's JSON is not answering with it). Raises
+    ValueError saying why there is none."""
+    for value, raw in json_objects(text):
+        if not (quoted and raw in quoted):
+            return value
     if not text or not text.strip():
         raise ValueError("the reply is empty")
-    start = text.find("{")
-    first_error: json.JSONDecodeError | None = None
-    while start != -1:
-        try:
-            value, _ = _DECODER.raw_decode(text, start)
-        except json.JSONDecodeError as exc:
-            first_error = first_error or exc
-        else:
-            if isinstance(value, dict):
-                return value
-        start = text.find("{", start + 1)
-    if first_error is None:
-        raise ValueError("the reply is not JSON (no object in it)")
-    raise ValueError(f"the reply is not JSON ({first_error.msg})")
+    try:
+        json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deep"
+        raise ValueError(f"the reply is not JSON ({why})") from None
+    raise ValueError("the reply is not JSON (no object in it)")
 
 
 def _formats(name: str, schema: dict[str, Any]) -> list[dict[str, Any]]:
@@ -46,12 +61,22 @@ def _formats(name: str, schema: dict[str, Any]) -> list[dict[str, Any]]:
             {"type": "json_object", "schema": schema}]
 
 
+def refuses_format(error: Exception) -> bool:
+    """Does an endpoint's error say it takes no such response_format? A 400 or 422 that
+    names none of it (a prompt over the context window) is about something else."""
+    text = str(error).lower()
+    return any(word in text for word in ("response_format", "json_schema", "json_object"))
+
+
 class FormatNegotiation:
-    """Which `response_format` this endpoint takes, found on the first calls that ask."""
+    """Which `response_format` this endpoint takes, found on the first calls that ask.
+
+    A caller reads `(index, format)`, sends it, and reports back with that index, so
+    two first calls in flight at once move the choice on once, not twice."""
 
     def __init__(self, mode: Mode = "auto") -> None:
         self.mode = mode
-        self._choice = 0  # index into the formats; len(formats): none is taken
+        self._choice = 0  # index into the formats; 2: none
         self.settled = mode != "auto"
 
     @property
@@ -63,27 +88,33 @@ class FormatNegotiation:
             return None
         return self._choice < 2
 
-    def response_format(self, name: str, schema: dict[str, Any]) -> dict[str, Any] | None:
+    def response_format(self, name: str, schema: dict[str, Any]
+                        ) -> tuple[int, dict[str, Any] | None]:
         if self.mode == "off":
-            return None
+            return self._choice, None
         formats = _formats(name, schema)
-        return formats[self._choice] if self._choice < len(formats) else None
+        return self._choice, formats[self._choice] if self._choice < len(formats) else None
 
-    def accepted(self) -> None:
-        if not self.settled:
+    def accepted(self, index: int) -> None:
+        """A call sent with format `index` succeeded: the endpoint takes it."""
+        if not self.settled and index == self._choice:
             self.settled = True
             log.info("the endpoint takes response_format %s",
-                     ("json_schema", "json_object")[self._choice])
+                     ("json_schema", "json_object", "none")[index])
 
-    def refused(self) -> bool:
-        """The endpoint refused the last format: move on to the next one. False when
-        there is none left to try, or the mode insists on a schema."""
-        if self.mode != "auto" or self.settled:
+    def refused(self, index: int) -> bool:
+        """The endpoint refused format `index`: True to send the call again in the
+        current one (the next, perhaps none). False when the mode insists on a schema
+        or the choice is settled."""
+        if self.mode != "auto":
+            return False
+        if index < self._choice:
+            return True  # another call found it refused already, and moved on
+        if self.settled:
             return False
         self._choice += 1
-        if self._choice >= 2:
-            self.settled = True
-            log.warning("the endpoint takes no response_format: JSON replies are parsed "
+        if self._choice == 2:
+            log.warning("the endpoint takes no response_format: JSON replies are read "
                         "tolerantly")
         return True
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentcore.credentials import KeyringCredentials
 from agentcore.errors import LLMError
-from agentcore.json_replies import FormatNegotiation, Mode
+from agentcore.json_replies import FormatNegotiation, Mode, refuses_format
 from agentcore.redaction import redact, register_secret
 from agentcore.settings import Settings, StageModel
 
@@ -145,9 +145,10 @@ class LLMClient:
         if tools:
             body["tools"] = tools
             body["tool_choice"] = "auto"
+        asks = schema is not None and not tools
         while True:
-            response_format = (self.formats.response_format(*schema)
-                               if schema and not tools else None)
+            index, response_format = (self.formats.response_format(*schema)
+                                      if schema is not None and asks else (0, None))
             if response_format is None:
                 body.pop("response_format", None)
             else:
@@ -155,14 +156,13 @@ class LLMClient:
             try:
                 completion = await self._post(stage, body, max_tokens)
             except LLMError as exc:
-                # A 400 or 422, or (llama-cpp-python) a 500 quoting its validation error.
-                if response_format is not None and (
-                        exc.kind == "bad_request" or "response_format" in str(exc)) and (
-                        self.formats.refused()):
+                # A 400 or 422, or (llama-cpp-python) a 500, quoting the format it refused.
+                if response_format is not None and refuses_format(exc) and (
+                        self.formats.refused(index)):
                     continue  # the same call, in the next format (or none)
                 raise
-            if response_format is not None:
-                self.formats.accepted()
+            if asks:
+                self.formats.accepted(index)
             return completion
 
     async def _post(self, stage: StageModel, body: dict[str, Any], max_tokens: int

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
-from agentcore.errors import ToolError, WriteRefused
+from agentcore.errors import RecordNotFound, ToolError, WriteRefused
 from agentcore.shop.repository import Shop
 from agentcore.tools import ToolContext, ToolRegistry
 
@@ -52,9 +52,9 @@ def _own_order(ctx: ToolContext, order_id: int) -> dict[str, Any]:
     customer_id = _known_customer(ctx)
     order = ctx.shop.get_order(order_id)
     if order is None:
-        raise ToolError(f"order {order_id} does not exist")
+        raise RecordNotFound(f"order {order_id} does not exist")
     if order["customer_id"] != customer_id:
-        raise ToolError(f"order {order_id} is not one of this customer's orders")
+        raise RecordNotFound(f"order {order_id} is not one of this customer's orders")
     return order
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentcore.errors import AgentError
-from agentcore.json_replies import parse_json_object
+from agentcore.json_replies import json_objects, parse_json_object
 from agentcore.shop.policy import RefundQuote
 from agentcore.shop.repository import Shop
 
@@ -37,14 +37,32 @@ class Validator:
         limits = self.shop.refund_limits(order_id)
         return None if limits is None else limits.quote
 
-    def parse_final(self, content: str | None) -> FinalAnswer:
-        try:  # a fence or a sentence around the JSON is how small models write it
-            data = parse_json_object(content)
+    def parse_final(self, content: str | None, *, quoted: str = "") -> FinalAnswer:
+        """The reply's answer object. A fence or a sentence around it is how small models
+        write it; an object found in `quoted` (the customer's text, echoed back) is not
+        the model's answer, and two different answers in one reply are none."""
+        answers: list[FinalAnswer] = []
+        problem = ""
+        for data, raw in json_objects(content):
+            if quoted and raw in quoted:
+                continue
+            try:
+                answer = FinalAnswer.model_validate(data)
+            except ValidationError as exc:
+                problem = problem or "; ".join(
+                    f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                    for e in exc.errors(include_url=False))
+                continue
+            if answer not in answers:
+                answers.append(answer)
+        if len(answers) == 1:
+            return answers[0]
+        if len(answers) > 1:
+            raise MalformedOutput("the reply holds several different answers")
+        if problem:
+            raise MalformedOutput(f"the reply does not match the schema ({problem})")
+        try:  # no object at all: say why, as the parser sees it
+            parse_json_object(content, quoted=quoted)
         except ValueError as exc:
             raise MalformedOutput(str(exc)) from None
-        try:
-            return FinalAnswer.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                 for e in exc.errors(include_url=False))
-            raise MalformedOutput(f"the reply does not match the schema ({problems})") from None
+        raise MalformedOutput("the reply holds only the customer's own text")

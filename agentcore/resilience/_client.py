@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from agentcore.clock import Clock, SystemClock
 from agentcore.errors import LLMError
-from agentcore.resilience._breaker import BreakerState, CircuitBreaker
-from agentcore.resilience._errors import DEADLINE, THROTTLED, BreakerOpenError
+from agentcore.resilience._breaker import TRIP_KINDS, BreakerState, CircuitBreaker
+from agentcore.resilience._errors import BREAKER_OPEN, DEADLINE, THROTTLED, BreakerOpenError
 from agentcore.resilience._limiter import RateLimiter, Sleep
 from agentcore.resilience._retry import RetryPolicy
 from agentcore.resilience._settings import ResilienceSettings
@@ -115,6 +115,8 @@ class ResilientLLM:
         if not self.breaker.allow():
             self.stats.refused_by_breaker += 1
             raise self._refused(None)
+        # Let through while half-open: this call is the probe, and holds its slot.
+        probe = self.breaker.state is BreakerState.HALF_OPEN
         failures: list[LLMError] = []
         try:
             while True:
@@ -122,7 +124,11 @@ class ResilientLLM:
                     waited = await self.limiter.acquire(tokens, deadline)
                     self.stats.limiter_wait_s += waited
                     completion = await self._attempt(stage, messages, tools, max_tokens,
-                                                     schema, deadline)
+                                                     schema, deadline, probe)
+                except BreakerOpenError:
+                    self.stats.refused_by_breaker += 1
+                    self._record_failure(BREAKER_OPEN, probe)
+                    raise
                 except LLMError as exc:
                     failures.append(exc)
                 else:
@@ -135,7 +141,10 @@ class ResilientLLM:
                     self.stats.gave_up[last.kind] += 1
                     if last.kind == THROTTLED:
                         self.stats.throttled += 1
-                    self.breaker.record_failure(last.kind)
+                    # One failure per call, of the kind that says most about the endpoint:
+                    # a timeout whose retry the deadline cut is still a timeout.
+                    tripping = [f.kind for f in failures if f.kind in TRIP_KINDS]
+                    self._record_failure(tripping[-1] if tripping else last.kind, probe)
                     raise self._gave_up(last, len(failures), why)
                 self.stats.retries += 1
                 log.info("LLM call failed (%s); retry %d in %.2f s (%s)", last,
@@ -146,13 +155,19 @@ class ResilientLLM:
         except BaseException:
             # Cancelled or a bug below: neither says the endpoint is unwell,
             # but a half-open probe slot must not be left taken.
-            self.breaker.record_failure("cancelled")
+            self._record_failure("cancelled", probe)
             raise
+
+    def _record_failure(self, kind: str, probe: bool) -> None:
+        # A kind that says nothing about the endpoint only frees a probe slot, and a
+        # call that was not the probe holds none to free.
+        if kind in TRIP_KINDS or probe:
+            self.breaker.record_failure(kind)
 
     async def _attempt(self, stage: StageModel, messages: list[dict[str, Any]],
                        tools: list[dict[str, Any]] | None, max_tokens: int,
                        schema: tuple[str, dict[str, Any]] | None,
-                       deadline: float | None) -> Completion:
+                       deadline: float | None, probe: bool) -> Completion:
         remaining = None if deadline is None else deadline - self.clock.monotonic()
         if remaining is not None and remaining <= 0:
             raise LLMError(DEADLINE, "the request's deadline passed before the call")
@@ -164,6 +179,12 @@ class ResilientLLM:
                 queued = self.clock.monotonic()
                 async with self._slots:
                     self.stats.slot_wait_s += self.clock.monotonic() - queued
+                    # The breaker may have shut while this call queued: a dead endpoint
+                    # must not get every waiting call, one timeout after another.
+                    state = self.breaker.state
+                    if state is BreakerState.OPEN or (state is BreakerState.HALF_OPEN
+                                                      and not probe):
+                        raise self._refused(None)
                     return await self._send(stage, messages, tools, max_tokens, schema)
         except TimeoutError:
             if not timeout.expired():
