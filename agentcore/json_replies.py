@@ -18,7 +18,8 @@ from typing import Any, Literal
 log = logging.getLogger("agentcore.llm")
 
 Mode = Literal["auto", "json_schema", "off"]
-_DECODER = json.JSONDecoder()
+# strict=False: small models put raw line breaks inside strings; the meaning is plain.
+_DECODER = json.JSONDecoder(strict=False)
 
 
 def json_objects(text: str | None) -> list[tuple[dict[str, Any], str]]:
@@ -49,7 +50,7 @@ def parse_json_object(text: str | None, *, quoted: str = "") -> dict[str, Any]:
     if not text or not text.strip():
         raise ValueError("the reply is empty")
     try:
-        json.loads(text)
+        _DECODER.decode(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deep"
         raise ValueError(f"the reply is not JSON ({why})") from None

@@ -8,7 +8,7 @@ operator approval can slip between the check and the write.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agentcore.errors import AgentError
 from agentcore.json_replies import json_objects, parse_json_object
@@ -26,6 +26,14 @@ class FinalAnswer(BaseModel):
     intent: str = Field(min_length=1, max_length=64)
     answer: str = Field(min_length=1, max_length=8000)
     confidence: float = Field(1.0, ge=0, le=1)
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _percent(cls, value: object) -> object:
+        # Small models often write 85 for 0.85: a percentage, not a confidence above 1.
+        if isinstance(value, int | float) and not isinstance(value, bool) and 1 < value <= 100:
+            return value / 100
+        return value
     handoff: str | None = None
 
 

@@ -265,3 +265,25 @@ async def test_a_4xx_is_not_retried(settings):
     assert len(script.requests) == 1 and outcome.route is not Route.LLM
     assert any("HTTP 400" in e for e in outcome.errors)
     assert engine.breaker.consecutive_failures == 0  # nothing about the endpoint's health
+
+
+@pytest.mark.parametrize("written", ["85", "0.85", "1"])
+async def test_a_confidence_written_as_a_percentage_is_read_as_one(settings, written):
+    settings.loop.min_confidence = 0.5  # 85 read as above 1 was refused; as 0.85 it passes
+    reply = ('{"intent": "technical", "answer": "Reinstall it.", "confidence": '
+             f'{written}, "handoff": null}}')
+    script = ScriptedLLM([{"content": reply}])
+    engine = engine_for(settings, script)
+    outcome = await engine.submit(Request(SLOW_TEXT, customer_id=1))
+    await engine.close()
+    assert outcome.status is Status.ANSWERED and outcome.answer == "Reinstall it."
+
+
+async def test_a_line_break_inside_a_json_string_is_read(settings):
+    reply = ('{"intent": "technical", "answer": "Reinstall it.\nThen restart.", '
+             '"confidence": 0.9, "handoff": null}')
+    script = ScriptedLLM([{"content": reply}])
+    engine = engine_for(settings, script)
+    outcome = await engine.submit(Request(SLOW_TEXT, customer_id=1))
+    await engine.close()
+    assert outcome.status is Status.ANSWERED and outcome.answer == "Reinstall it.\nThen restart."
