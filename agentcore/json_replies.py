@@ -80,15 +80,6 @@ class FormatNegotiation:
         self._choice = 0  # index into the formats; 2: none
         self.settled = mode != "auto"
 
-    @property
-    def supported(self) -> bool | None:
-        """None until an endpoint has answered a call that asked."""
-        if self.mode == "off":
-            return False
-        if not self.settled:
-            return None
-        return self._choice < 2
-
     def response_format(self, name: str, schema: dict[str, Any]
                         ) -> tuple[int, dict[str, Any] | None]:
         if self.mode == "off":
