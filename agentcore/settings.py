@@ -146,8 +146,12 @@ class EscalationSettings(_Model):
 class Settings(_Model):
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)),
                            description="where the engine's SQLite database lives")
+    domain: str | None = Field(
+        None, description="the agent's world: module:factory, or an installed domain's name "
+                          "(entry points 'hybrid_agent.domains'); None: the demo shop")
     shop_db: Path | None = Field(None, description="demo shop database; None: data_dir/shop.sqlite")
-    resources_dir: Path = Field(REPO_ROOT / "resources", description="default rules, prompts")
+    resources_dir: Path | None = Field(
+        None, description="rules, prompts and static answers; None: the domain's own")
     shop_today: str | None = Field(
         None, description="ISO date the shop treats as today; None uses the shop data's own date")
     shop_latency_ms: float = Field(
