@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from agentcore import EscalationReason, Outcome, Route, Settings, Status
+from agentcore.demo_shop.tools import shop_registry
 from agentcore.endpoints import for_endpoint, server_root
 from agentcore.prompts import INTENTS, Prompts
-from agentcore.demo_shop.tools import shop_registry
 from agentcore.storage import Store
 from bench.llama_server import FailedCall, Server, failed_calls
 from bench.real_models_bench import ModelRun, run_rows, slow_path_rows, tool_calls_reached
@@ -52,7 +52,7 @@ def data_dir(tmp: Path, shop_template: Path) -> Path:
 def slice_settings(llama: Server, shop_template: Path,
                    tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data = data_dir(tmp_path_factory.mktemp("slice"), shop_template)
-    return for_endpoint(Settings(data_dir=data, resources_dir=REPO / "resources"),
+    return for_endpoint(Settings(data_dir=data),
                         llama.base_url)
 
 
