@@ -4,7 +4,6 @@ The console and the command line use only what is exported here.
 """
 
 from agentcore.backtest import (
-    BacktestCancelled,
     Backtester,
     BacktestResult,
     Change,
@@ -16,7 +15,9 @@ from agentcore.credentials import KeyringCredentials
 from agentcore.engine import Engine
 from agentcore.errors import (
     AgentError,
+    BacktestCancelled,
     LLMError,
+    QueueError,
     RuleError,
     SettingsError,
     StorageError,
@@ -28,7 +29,6 @@ from agentcore.escalations import (
     EscalationQueue,
     EscalationState,
     PendingStatus,
-    QueueError,
 )
 from agentcore.events import (
     BreakerChanged,

@@ -29,6 +29,7 @@ from typing import Any
 
 from agentcore.errors import (
     LLMError,
+    MalformedOutput,
     ToolArgumentsError,
     ToolError,
     UnknownToolError,
@@ -50,7 +51,7 @@ from agentcore.resilience import BREAKER_OPEN, ResilientLLM
 from agentcore.settings import Settings, StageModel
 from agentcore.tools import ToolContext, ToolRegistry
 from agentcore.tracing import Trace
-from agentcore.validator import FinalAnswer, MalformedOutput, Validator
+from agentcore.validator import FinalAnswer, Validator
 
 log = logging.getLogger("agentcore.loop")
 

@@ -8,13 +8,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from agentcore.errors import UserFacingError
+from agentcore.errors import QueueError
 from agentcore.models import PendingAction, Request, Span
 from agentcore.storage import storable
-
-
-class QueueError(UserFacingError):
-    """An operator's action on the queue cannot be done; the message says why."""
 
 
 class EscalationState(StrEnum):

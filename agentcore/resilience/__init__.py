@@ -8,6 +8,7 @@ Each part takes an injected clock (and the limiter and retries an injected
 sleep), so tests drive time instead of waiting for it.
 """
 
+from agentcore.errors import BreakerOpenError, ThrottledError
 from agentcore.resilience._breaker import (
     TRIP_KINDS,
     BreakerListener,
@@ -15,13 +16,13 @@ from agentcore.resilience._breaker import (
     BreakerState,
     CircuitBreaker,
 )
-from agentcore.resilience._client import CompletionClient, ResilienceStats, ResilientLLM
-from agentcore.resilience._errors import (
+from agentcore.resilience._client import (
     BREAKER_OPEN,
     DEADLINE,
     THROTTLED,
-    BreakerOpenError,
-    ThrottledError,
+    CompletionClient,
+    ResilienceStats,
+    ResilientLLM,
 )
 from agentcore.resilience._limiter import RateLimiter
 from agentcore.resilience._retry import RETRY_KINDS, RetryPolicy

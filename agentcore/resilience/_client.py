@@ -32,9 +32,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agentcore.clock import Clock, SystemClock
-from agentcore.errors import LLMError
+from agentcore.errors import BreakerOpenError, LLMError
 from agentcore.resilience._breaker import TRIP_KINDS, BreakerState, CircuitBreaker
-from agentcore.resilience._errors import BREAKER_OPEN, DEADLINE, THROTTLED, BreakerOpenError
 from agentcore.resilience._limiter import RateLimiter, Sleep
 from agentcore.resilience._retry import RetryPolicy
 from agentcore.resilience._settings import ResilienceSettings
@@ -44,6 +43,11 @@ if TYPE_CHECKING:
     from agentcore.settings import StageModel
 
 log = logging.getLogger("agentcore.resilience")
+
+# The kinds of LLMError resilience itself raises (BreakerOpenError, ThrottledError).
+BREAKER_OPEN = "breaker_open"
+THROTTLED = "throttled"
+DEADLINE = "deadline"
 
 
 class CompletionClient(Protocol):

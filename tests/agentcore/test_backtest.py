@@ -8,8 +8,9 @@ import sqlite3
 
 import pytest
 
-from agentcore.backtest import BacktestCancelled, Backtester, backtest_rules, load_recorded
+from agentcore.backtest import Backtester, backtest_rules, load_recorded
 from agentcore.engine import default_rules
+from agentcore.errors import BacktestCancelled
 from agentcore.guard import normalise
 from agentcore.router import Router, Rule
 

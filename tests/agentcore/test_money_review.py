@@ -16,7 +16,8 @@ import asyncio
 import pytest
 
 from agentcore import Request, Status
-from agentcore.escalations import EscalationState, PendingStatus, QueueError
+from agentcore.errors import QueueError
+from agentcore.escalations import EscalationState, PendingStatus
 from agentcore.shop_tools import recorded_write, shop_registry
 from agentcore.tools import ToolContext
 from tests.agentcore.desk import Desk

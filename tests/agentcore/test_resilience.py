@@ -13,12 +13,11 @@ import math
 import pytest
 
 from agentcore.clock import FakeClock
-from agentcore.errors import LLMError
+from agentcore.errors import BreakerOpenError, LLMError, ThrottledError
 from agentcore.llm import Completion, LLMClient
 from agentcore.mock_llm import MockServer
 from agentcore.resilience import (
     BreakerMode,
-    BreakerOpenError,
     BreakerSettings,
     BreakerState,
     CircuitBreaker,
@@ -27,7 +26,6 @@ from agentcore.resilience import (
     ResilienceSettings,
     ResilientLLM,
     RetrySettings,
-    ThrottledError,
 )
 from agentcore.settings import MockSettings, StageModel
 from tests.agentcore.scripted_llm import ScriptedLLM, final

@@ -14,8 +14,8 @@ import asyncio
 import pytest
 
 from agentcore import Engine, EscalationReason, FakeClock, Request, Status
-from agentcore.errors import ToolArgumentsError, WriteRefused
-from agentcore.escalations import PendingStatus, QueueError
+from agentcore.errors import QueueError, ToolArgumentsError, WriteRefused
+from agentcore.escalations import PendingStatus
 from agentcore.models import PolicyOverride
 from agentcore.shop_tools import shop_registry
 from tests.agentcore.desk import Desk
