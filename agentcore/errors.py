@@ -8,7 +8,7 @@
     |   +-- DuplicateRequest      a request id another request already has
     |   +-- QueueError            an operator's action on the escalation queue is refused
     +-- StorageError              SQLite failed underneath (disk full, locked, corrupt)
-    +-- LLMError                  the LLM endpoint failed; `kind` says how
+    +-- LLMError                  the LLM endpoint failed; `kind` (LLMErrorKind) says how
     |   +-- BreakerOpenError      the circuit breaker refused the call; nothing was sent
     |   +-- ThrottledError        the local rate limiter cannot grant it before the deadline
     +-- MalformedOutput           the LLM's final reply does not fit the answer schema
@@ -41,6 +41,7 @@ of this tree.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "DuplicateRequest",
     "EmptyRuleSetError",
     "LLMError",
+    "LLMErrorKind",
     "MalformedOutput",
     "NeedsCustomer",
     "NoDeterministicAnswer",
@@ -109,13 +111,34 @@ class StorageError(AgentError):
     """SQLite failed underneath us (disk full, locked, corrupt)."""
 
 
+class LLMErrorKind(StrEnum):
+    """How an LLM call failed. Retries, the breaker and the ladder decide on this, so
+    a message's wording never changes what happens; the values are the strings the
+    stats, the console and `agentcore check --json` have always shown."""
+
+    # The endpoint is unwell: retryable, and counted by the breaker.
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    RATE_LIMITED = "rate_limited"  # HTTP 429
+    SERVER = "server"  # HTTP 5xx
+    # About this request: the same every time, never retried, never counted.
+    AUTH = "auth"  # HTTP 401 / 403
+    BAD_REQUEST = "bad_request"  # any other status below 500
+    NOT_FOUND = "not_found"  # HTTP 404: the model or the path
+    MALFORMED = "malformed"  # a body we cannot read as a completion
+    # Decided on our side, before or instead of asking the endpoint.
+    BREAKER_OPEN = "breaker_open"
+    THROTTLED = "throttled"  # the local rate limiter
+    DEADLINE = "deadline"  # the request's deadline passed
+
+
 class LLMError(AgentError):
     """The LLM endpoint failed; `kind` says how, for retries and the ladder."""
 
-    def __init__(self, kind: str, message: str, *, status: int | None = None,
+    def __init__(self, kind: LLMErrorKind, message: str, *, status: int | None = None,
                  retry_after: float | None = None) -> None:
         super().__init__(f"{kind}: {message}")
-        self.kind = kind  # "timeout", "connection", "rate_limited", "server", "auth", "bad_request"
+        self.kind = kind
         self.status = status
         self.retry_after = retry_after
 
@@ -124,7 +147,7 @@ class BreakerOpenError(LLMError):
     """The circuit breaker refused the call; nothing was sent."""
 
     def __init__(self, message: str, *, retry_in_s: float) -> None:
-        super().__init__("breaker_open", message)
+        super().__init__(LLMErrorKind.BREAKER_OPEN, message)
         self.retry_in_s = retry_in_s  # until the next half-open probe; inf when forced open
 
 
@@ -132,7 +155,7 @@ class ThrottledError(LLMError):
     """The local rate limiter cannot grant the call before the request's deadline."""
 
     def __init__(self, message: str, *, wait_s: float) -> None:
-        super().__init__("throttled", message)
+        super().__init__(LLMErrorKind.THROTTLED, message)
         self.wait_s = wait_s  # how long the call would have had to wait
 
 

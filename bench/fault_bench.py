@@ -33,7 +33,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from agentcore.errors import LLMError, ToolArgumentsError, UnknownToolError
+from agentcore.errors import LLMError, LLMErrorKind, ToolArgumentsError, UnknownToolError
 from agentcore.llm import Completion, LLMClient
 from agentcore.mock_llm import MockServer
 from agentcore.prompts import Prompts
@@ -138,7 +138,8 @@ async def resilient_llm_factory(env: FaultEnv) -> AsyncIterator[Submit]:
         try:
             completion = await llm.complete(stage, messages, registry.schemas, 400)
         except LLMError as exc:
-            reason = "breaker open" if exc.kind == "breaker_open" else f"llm {exc.kind}"
+            reason = ("breaker open" if exc.kind is LLMErrorKind.BREAKER_OPEN
+                      else f"llm {exc.kind}")
             return BenchOutcome("escalated", escalation_reason=reason)
         problem = _first_turn_problem(completion, registry)
         if problem:

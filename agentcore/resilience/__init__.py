@@ -9,6 +9,7 @@ sleep), so tests drive time instead of waiting for it.
 """
 
 from agentcore.errors import BreakerOpenError, ThrottledError
+from agentcore.errors import LLMErrorKind as _Kind
 from agentcore.resilience._breaker import (
     TRIP_KINDS,
     BreakerListener,
@@ -16,14 +17,7 @@ from agentcore.resilience._breaker import (
     BreakerState,
     CircuitBreaker,
 )
-from agentcore.resilience._client import (
-    BREAKER_OPEN,
-    DEADLINE,
-    THROTTLED,
-    CompletionClient,
-    ResilienceStats,
-    ResilientLLM,
-)
+from agentcore.resilience._client import CompletionClient, ResilienceStats, ResilientLLM
 from agentcore.resilience._limiter import RateLimiter
 from agentcore.resilience._retry import RETRY_KINDS, RetryPolicy
 from agentcore.resilience._settings import (
@@ -32,6 +26,12 @@ from agentcore.resilience._settings import (
     ResilienceSettings,
     RetrySettings,
 )
+
+# The kinds this package adds, under the names it has always exported; they are
+# the LLMErrorKind members themselves, so `exc.kind is BREAKER_OPEN` holds.
+BREAKER_OPEN = _Kind.BREAKER_OPEN
+THROTTLED = _Kind.THROTTLED
+DEADLINE = _Kind.DEADLINE
 
 __all__ = [
     "BREAKER_OPEN",

@@ -24,12 +24,14 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from agentcore.clock import Clock
+from agentcore.errors import LLMErrorKind
 from agentcore.resilience._settings import BreakerSettings
 
 log = logging.getLogger("agentcore.resilience")
 
 # Kinds of LLMError that mean the endpoint is unwell (see the module docstring).
-TRIP_KINDS = frozenset({"timeout", "connection", "server", "rate_limited"})
+TRIP_KINDS = frozenset({LLMErrorKind.TIMEOUT, LLMErrorKind.CONNECTION, LLMErrorKind.SERVER,
+                        LLMErrorKind.RATE_LIMITED})
 
 
 class BreakerState(StrEnum):
@@ -119,13 +121,12 @@ class CircuitBreaker:
                 self._set(BreakerState.CLOSED, f"{self._probe_successes} probe(s) succeeded")
         # A straggler succeeding while open proves little; the probe decides.
 
-    def record_failure(self, kind: str) -> None:
+    def record_failure(self, kind: LLMErrorKind) -> None:
         """A failed call; `kind` is the LLMError's. Kinds outside TRIP_KINDS are neutral."""
-        if self._mode is not BreakerMode.AUTO:
-            return
         if kind not in TRIP_KINDS:
-            if self._state is BreakerState.HALF_OPEN:
-                self._probes_in_flight = max(0, self._probes_in_flight - 1)
+            self.probe_abandoned()
+            return
+        if self._mode is not BreakerMode.AUTO:
             return
         if self._state is BreakerState.CLOSED:
             self._failures += 1
@@ -133,6 +134,12 @@ class CircuitBreaker:
                 self._open(f"{self._failures} consecutive failures, the last: {kind}")
         elif self._state is BreakerState.HALF_OPEN:
             self._open(f"the half-open probe failed: {kind}")
+
+    def probe_abandoned(self) -> None:
+        """A call let through ended with no verdict on the endpoint (cancelled, a bug
+        below, an error about the request itself): a probe slot it held is free again."""
+        if self._mode is BreakerMode.AUTO and self._state is BreakerState.HALF_OPEN:
+            self._probes_in_flight = max(0, self._probes_in_flight - 1)
 
     # -- the operator ---------------------------------------------------------
 
