@@ -33,15 +33,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from agentcore.clock import SystemClock
 from agentcore.errors import LLMError, LLMErrorKind, ToolArgumentsError, UnknownToolError
+from agentcore.events import BreakerChanged
 from agentcore.llm import Completion, LLMClient
 from agentcore.mock_llm import MockServer
 from agentcore.prompts import Prompts
 from agentcore.replay import load_corpus
 from agentcore.resilience import (
-    BreakerListener,
     BreakerSettings,
-    BreakerState,
+    CircuitBreaker,
     RateLimitSettings,
     ResilienceSettings,
     ResilientLLM,
@@ -100,7 +101,7 @@ class FaultEnv:
     base_url: str
     resilience: ResilienceSettings
     request_timeout_s: float
-    on_breaker: BreakerListener  # subscribe it to the breaker the submit path uses
+    on_breaker: Callable[[BreakerChanged], None]  # what the submit path's breaker publishes to
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +126,8 @@ async def resilient_llm_factory(env: FaultEnv) -> AsyncIterator[Submit]:
 
     client = openai.AsyncOpenAI(base_url=env.base_url, api_key="mock", max_retries=0,
                                 timeout=env.request_timeout_s)
-    llm = ResilientLLM(LLMClient(client), env.resilience)
-    llm.breaker.subscribe(env.on_breaker)
+    breaker = CircuitBreaker(env.resilience.breaker, SystemClock(), publish=env.on_breaker)
+    llm = ResilientLLM(LLMClient(client), env.resilience, breaker=breaker)
     registry = shop_registry()
     prompts = Prompts.load(REPO_ROOT / "resources")
     stage = Settings().llm.decide
@@ -235,9 +236,9 @@ async def run_case(case: FaultCase, work: list[tuple[str, int | None]],
                    factory: SubmitFactory) -> CaseResult:
     result = CaseResult(case, requests=len(work))
 
-    def on_breaker(old: BreakerState, new: BreakerState, reason: str) -> None:
-        if old is not new:
-            result.breaker_path.append(str(new))
+    def on_breaker(event: BreakerChanged) -> None:
+        if event.old != event.new:
+            result.breaker_path.append(event.new)
 
     port = _closed_port() if case.refused else 0
     server = MockServer(case.mock.model_copy(), port=port, timeout_sleep_s=1.0,

@@ -12,7 +12,6 @@ from agentcore.errors import BreakerOpenError, ThrottledError
 from agentcore.errors import LLMErrorKind as _Kind
 from agentcore.resilience._breaker import (
     TRIP_KINDS,
-    BreakerListener,
     BreakerMode,
     BreakerState,
     CircuitBreaker,
@@ -39,7 +38,6 @@ __all__ = [
     "RETRY_KINDS",
     "THROTTLED",
     "TRIP_KINDS",
-    "BreakerListener",
     "BreakerMode",
     "BreakerOpenError",
     "BreakerSettings",

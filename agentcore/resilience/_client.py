@@ -77,7 +77,8 @@ class ResilientLLM:
         self.inner = inner
         self.settings = settings or ResilienceSettings()
         self.clock = clock or SystemClock()
-        # The engine passes its own breaker: it subscribes to it and the operator forces it.
+        # The engine passes its own breaker: it publishes on the engine's bus, and the
+        # operator forces it.
         self.breaker = breaker or CircuitBreaker(self.settings.breaker, self.clock)
         self.limiter = limiter or RateLimiter(self.settings.rate_limit, self.clock, sleep=sleep)
         self.policy = RetryPolicy(self.settings.retry, rng)

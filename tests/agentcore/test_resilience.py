@@ -15,6 +15,7 @@ import pytest
 
 from agentcore.clock import FakeClock
 from agentcore.errors import BreakerOpenError, LLMError, LLMErrorKind, ThrottledError
+from agentcore.events import BreakerChanged, EventBus
 from agentcore.llm import Completion, LLMClient
 from agentcore.mock_llm import MockServer
 from agentcore.resilience import (
@@ -94,9 +95,11 @@ def settings(threshold: int = 3, open_s: float = 30.0, probes: int = 1, attempts
 
 
 def breaker_with_log(clock: FakeClock, **kw) -> tuple[CircuitBreaker, list[tuple]]:
-    breaker = CircuitBreaker(settings(**kw).breaker, clock)
+    """A breaker publishing on an event bus, as the engine builds it, and what it told."""
+    bus = EventBus()
+    breaker = CircuitBreaker(settings(**kw).breaker, clock, publish=bus.publish)
     changes: list[tuple] = []
-    breaker.subscribe(lambda old, new, reason: changes.append((old, new, reason)))
+    bus.subscribe(lambda event: changes.append((event.old, event.new, event.reason)))
     return breaker, changes
 
 
@@ -203,16 +206,20 @@ def test_an_operator_forces_the_breaker_open_and_closed_and_releases_it(clock):
     assert "operator" in changes[0][2] and "operator" in changes[3][2]
 
 
-def test_a_failing_listener_does_not_break_the_breaker(clock, caplog):
-    breaker, changes = breaker_with_log(clock, threshold=1)
+def test_a_failing_subscriber_does_not_break_the_breaker(clock, caplog):
+    bus = EventBus()
+    breaker = CircuitBreaker(settings(threshold=1).breaker, clock, publish=bus.publish)
+    heard: list[BreakerChanged] = []
 
-    def broken(old, new, reason):
-        raise RuntimeError("listener bug")
+    def broken(event):
+        raise RuntimeError("subscriber bug")
 
-    breaker.subscribe(broken)
+    bus.subscribe(broken)
+    bus.subscribe(heard.append)
     breaker.record_failure(LLMErrorKind.SERVER)
-    assert breaker.state is OPEN and len(changes) == 1
-    assert "listener" in caplog.text
+    assert breaker.state is OPEN
+    assert heard == [BreakerChanged("closed", "open", breaker.reason, "auto")]
+    assert "subscriber bug" in caplog.text
 
 
 # -- the rate limiter ------------------------------------------------------------
@@ -416,15 +423,17 @@ async def test_scripted_endpoint_429_then_500_then_an_answer(clock, sleeper):
 
 
 async def test_breaker_opens_on_a_failing_server_and_recovers_through_a_probe(clock, sleeper):
-    transitions: list[tuple[BreakerState, BreakerState]] = []
+    transitions: list[tuple[str, str]] = []
     with MockServer(MockSettings(rate_5xx=1.0)) as server:
         import openai
 
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key="mock", max_retries=0,
                                     timeout=5.0)
-        llm = ResilientLLM(LLMClient(client), settings(threshold=2, attempts=2, open_s=30),
-                           clock=clock, sleep=sleeper)
-        llm.breaker.subscribe(lambda old, new, reason: transitions.append((old, new)))
+        resilience = settings(threshold=2, attempts=2, open_s=30)
+        breaker = CircuitBreaker(resilience.breaker, clock,
+                                 publish=lambda event: transitions.append((event.old, event.new)))
+        llm = ResilientLLM(LLMClient(client), resilience, clock=clock, sleep=sleeper,
+                           breaker=breaker)
         try:
             with pytest.raises(LLMError) as err:
                 await llm.complete(STAGE, MESSAGES, None, 100)
