@@ -4,7 +4,6 @@ The console and the command line use only what is exported here.
 """
 
 from agentcore.backtest import (
-    BacktestCancelled,
     Backtester,
     BacktestResult,
     Change,
@@ -17,7 +16,9 @@ from agentcore.domain import CustomerContext, Domain, Stake, installed_domains, 
 from agentcore.engine import Engine
 from agentcore.errors import (
     AgentError,
+    BacktestCancelled,
     LLMError,
+    QueueError,
     RuleError,
     SettingsError,
     StorageError,
@@ -29,7 +30,6 @@ from agentcore.escalations import (
     EscalationQueue,
     EscalationState,
     PendingStatus,
-    QueueError,
 )
 from agentcore.events import (
     BreakerChanged,

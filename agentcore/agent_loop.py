@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from agentcore.errors import (
     LLMError,
+    LLMErrorKind,
+    MalformedOutput,
     ToolArgumentsError,
     ToolError,
     UnknownToolError,
@@ -45,11 +47,11 @@ from agentcore.prompts import (
     OPERATOR_NOTE_PREFIX,
     Prompts,
 )
-from agentcore.resilience import BREAKER_OPEN, ResilientLLM
+from agentcore.resilience import ResilientLLM
 from agentcore.settings import Settings, StageModel
 from agentcore.tools import ToolContext, ToolRegistry
 from agentcore.tracing import Trace
-from agentcore.validator import FinalAnswer, MalformedOutput, Validator
+from agentcore.validator import FinalAnswer, Validator
 
 if TYPE_CHECKING:
     from agentcore.domain import Domain, FactRecipe
@@ -74,7 +76,7 @@ class LoopResult:
 
 
 def _unavailable(exc: LLMError) -> EscalationReason:
-    return (EscalationReason.BREAKER_OPEN if exc.kind == BREAKER_OPEN
+    return (EscalationReason.BREAKER_OPEN if exc.kind is LLMErrorKind.BREAKER_OPEN
             else EscalationReason.LLM_UNAVAILABLE)
 
 
@@ -255,12 +257,12 @@ class _Run:
                                               f"llm[{iteration}]",
                                               self.loop.answer_schema if final_turn else None)
             except LLMError as exc:
-                if exc.kind == "malformed" and self.output_retry_left:
+                if exc.kind is LLMErrorKind.MALFORMED and self.output_retry_left:
                     self.output_retry_left -= 1
                     self.result.errors.append(str(exc))
                     continue
-                reason = (EscalationReason.MALFORMED_OUTPUT if exc.kind == "malformed"
-                          else _unavailable(exc))
+                reason = (EscalationReason.MALFORMED_OUTPUT
+                          if exc.kind is LLMErrorKind.MALFORMED else _unavailable(exc))
                 raise _Escalate(reason, str(exc)) from None
             messages.append(completion.as_message())
             if completion.tool_calls:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, overload
 
-from agentcore.errors import AgentError
+from agentcore.errors import BacktestCancelled
 from agentcore.guard import normalise
 from agentcore.router import Router, Rule
 
@@ -44,10 +44,6 @@ DEFAULT_SAMPLE = 10_000
 MAX_SAMPLES = 200  # matches listed to eyeball: enough to read, cheap to show
 _POLL_EVERY = 4096
 _MIN_SPAN_S = 60.0  # per-day figures from a shorter recording would be noise
-
-
-class BacktestCancelled(AgentError):
-    """A newer backtest superseded this one."""
 
 
 @dataclass(frozen=True, slots=True)

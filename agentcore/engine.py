@@ -34,7 +34,6 @@ from agentcore.errors import (
 )
 from agentcore.escalations import EscalationQueue, tool_act, tool_parse
 from agentcore.events import (
-    BreakerChanged,
     Event,
     EventBus,
     RequestAccepted,
@@ -96,9 +95,8 @@ class Engine:
         self.domain.watch(self.cache.on_domain_change)
         self.router = self._stored_router()
         self.guard = Guard(settings.guard, self.clock)
-        self.breaker = CircuitBreaker(settings.resilience.breaker, self.clock)
-        self.breaker.subscribe(lambda old, new, reason: self.bus.publish(
-            BreakerChanged(str(old), str(new), reason, str(self.breaker.mode))))
+        self.breaker = CircuitBreaker(settings.resilience.breaker, self.clock,
+                                      publish=self.bus.publish)
         self.validator = Validator()
         self._openai_client = openai_client
         self._credentials = credentials

@@ -1,14 +1,72 @@
-"""The one exception tree of agentcore.
+"""The one exception tree of agentcore: every exception a caller may catch is here.
 
-Errors from openai, sqlite and tools are translated into these at the
-boundary, so callers (the CLI, the console) never see a dependency's types.
-`UserFacingError` subclasses carry a message an operator can act on; anything
-else escaping the engine is a bug.
+    AgentError                    anything agentcore raises on purpose
+    +-- UserFacingError           an operator can fix it: show the message, no traceback
+    |   +-- SettingsError         a setting has a value the engine cannot use
+    |   +-- RuleError             a rule cannot be compiled or rendered (rule id, reason)
+    |   |   +-- EmptyRuleSetError an imported set leaves no rule enabled (ask first)
+    |   +-- DuplicateRequest      a request id another request already has
+    |   +-- QueueError            an operator's action on the escalation queue is refused
+    +-- StorageError              SQLite failed underneath (disk full, locked, corrupt)
+    +-- LLMError                  the LLM endpoint failed; `kind` (LLMErrorKind) says how
+    |   +-- BreakerOpenError      the circuit breaker refused the call; nothing was sent
+    |   +-- ThrottledError        the local rate limiter cannot grant it before the deadline
+    +-- MalformedOutput           the LLM's final reply does not fit the answer schema
+    +-- ToolError                 a tool failed; the message is safe to show to the LLM
+    |   +-- RecordNotFound        no such record of this customer's (an answer, not a fault)
+    |   +-- WriteRefused          a write held to its policy refused; `offer` what it allows
+    |   +-- ToolArgumentsError    the LLM's arguments do not match the tool's schema
+    |   +-- UnknownToolError      the LLM asked for a tool that is not in the registry
+    +-- NoDeterministicAnswer     a rule matched, its handler cannot answer: use the LLM
+    |   +-- NeedsCustomer         the answer is someone's records and no customer is named
+    +-- BacktestCancelled         a newer backtest superseded this one
+
+What to catch for what:
+- the console and the CLI: `UserFacingError` (say its message beside the action) and
+  `StorageError` (a locked database: say so, retry later); anything else is a bug for
+  the one excepthook;
+- retries, the breaker and the agent loop: `LLMError`, told apart by `kind`, never by
+  its text; the two subclasses are LLMErrors so a caller that handles an unavailable
+  LLM handles them too;
+- the agent loop: `ToolError` and its subclasses (each ends or corrects a turn),
+  `MalformedOutput` (one corrective retry);
+- the engine and the ladder: `NoDeterministicAnswer` (take the slow path);
+- the backtest runner: `BacktestCancelled` (drop the stale result quietly).
+
+Errors from openai, sqlite and tools are translated into these at the boundary, so
+callers never see a dependency's types. Exceptions that never leave their module
+(`agent_loop._Escalate`, `connection_check._WrongPath`) are control flow, not part
+of this tree.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
+
+__all__ = [
+    "AgentError",
+    "BacktestCancelled",
+    "BreakerOpenError",
+    "DuplicateRequest",
+    "EmptyRuleSetError",
+    "LLMError",
+    "LLMErrorKind",
+    "MalformedOutput",
+    "NeedsCustomer",
+    "NoDeterministicAnswer",
+    "QueueError",
+    "RecordNotFound",
+    "RuleError",
+    "SettingsError",
+    "StorageError",
+    "ThrottledError",
+    "ToolArgumentsError",
+    "ToolError",
+    "UnknownToolError",
+    "UserFacingError",
+    "WriteRefused",
+]
 
 
 class AgentError(Exception):
@@ -45,19 +103,64 @@ class EmptyRuleSetError(RuleError):
         self.found = found
 
 
+class QueueError(UserFacingError):
+    """An operator's action on the queue cannot be done; the message says why."""
+
+
 class StorageError(AgentError):
     """SQLite failed underneath us (disk full, locked, corrupt)."""
+
+
+class LLMErrorKind(StrEnum):
+    """How an LLM call failed. Retries, the breaker and the ladder decide on this, so
+    a message's wording never changes what happens; the values are the strings the
+    stats, the console and `agentcore check --json` have always shown."""
+
+    # The endpoint is unwell: retryable, and counted by the breaker.
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    RATE_LIMITED = "rate_limited"  # HTTP 429
+    SERVER = "server"  # HTTP 5xx
+    # About this request: the same every time, never retried, never counted.
+    AUTH = "auth"  # HTTP 401 / 403
+    BAD_REQUEST = "bad_request"  # any other status below 500
+    NOT_FOUND = "not_found"  # HTTP 404: the model or the path
+    MALFORMED = "malformed"  # a body we cannot read as a completion
+    # Decided on our side, before or instead of asking the endpoint.
+    BREAKER_OPEN = "breaker_open"
+    THROTTLED = "throttled"  # the local rate limiter
+    DEADLINE = "deadline"  # the request's deadline passed
 
 
 class LLMError(AgentError):
     """The LLM endpoint failed; `kind` says how, for retries and the ladder."""
 
-    def __init__(self, kind: str, message: str, *, status: int | None = None,
+    def __init__(self, kind: LLMErrorKind, message: str, *, status: int | None = None,
                  retry_after: float | None = None) -> None:
         super().__init__(f"{kind}: {message}")
-        self.kind = kind  # "timeout", "connection", "rate_limited", "server", "auth", "bad_request"
+        self.kind = kind
         self.status = status
         self.retry_after = retry_after
+
+
+class BreakerOpenError(LLMError):
+    """The circuit breaker refused the call; nothing was sent."""
+
+    def __init__(self, message: str, *, retry_in_s: float) -> None:
+        super().__init__(LLMErrorKind.BREAKER_OPEN, message)
+        self.retry_in_s = retry_in_s  # until the next half-open probe; inf when forced open
+
+
+class ThrottledError(LLMError):
+    """The local rate limiter cannot grant the call before the request's deadline."""
+
+    def __init__(self, message: str, *, wait_s: float) -> None:
+        super().__init__(LLMErrorKind.THROTTLED, message)
+        self.wait_s = wait_s  # how long the call would have had to wait
+
+
+class MalformedOutput(AgentError):
+    """The LLM's final reply does not match the answer schema."""
 
 
 class ToolError(AgentError):
@@ -97,3 +200,7 @@ class NoDeterministicAnswer(AgentError):
 class NeedsCustomer(NoDeterministicAnswer):
     """The answer is someone's records and the request names no customer: nobody's
     records are shown; the customer is asked who they are."""
+
+
+class BacktestCancelled(AgentError):
+    """A newer backtest superseded this one."""

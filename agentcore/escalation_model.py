@@ -8,16 +8,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from agentcore.errors import UserFacingError
+from agentcore.errors import QueueError
 from agentcore.models import PendingAction, Request, Span
 from agentcore.storage import storable
 
 if TYPE_CHECKING:
     from agentcore.domain import CustomerContext
-
-
-class QueueError(UserFacingError):
-    """An operator's action on the queue cannot be done; the message says why."""
 
 
 class EscalationState(StrEnum):

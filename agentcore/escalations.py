@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from agentcore.clock import Clock
-from agentcore.errors import StorageError
+from agentcore.errors import QueueError, StorageError
 from agentcore.escalation_model import (
     _EFFECTIVE_STATE,
     _SELECT,
@@ -36,7 +36,6 @@ from agentcore.escalation_model import (
     Escalation,
     EscalationState,
     PendingStatus,
-    QueueError,
     _escalation,
     required_text,
 )

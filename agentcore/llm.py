@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agentcore.credentials import KeyringCredentials
-from agentcore.errors import LLMError
+from agentcore.errors import LLMError, LLMErrorKind
 from agentcore.json_replies import FormatNegotiation, Mode, refuses_format
 from agentcore.redaction import redact, register_secret
 from agentcore.settings import Settings, StageModel
@@ -91,15 +91,19 @@ def build_client(settings: Settings, credentials: KeyringCredentials | None = No
                               timeout=timeout)
 
 
+_STATUS_KINDS = {401: LLMErrorKind.AUTH, 403: LLMErrorKind.AUTH, 404: LLMErrorKind.NOT_FOUND,
+                 429: LLMErrorKind.RATE_LIMITED}
+
+
 def _translate(exc: Exception) -> LLMError:
     """openai's error -> LLMError; every text the endpoint or the SDK wrote is redacted.
     Raise it `from None`: the original still holds the unredacted text."""
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
-        return LLMError("timeout", "the LLM did not answer in time")
+        return LLMError(LLMErrorKind.TIMEOUT, "the LLM did not answer in time")
     if isinstance(exc, openai.APIConnectionError):
-        return LLMError("connection", redact(f"cannot reach the LLM endpoint: {exc}"))
+        return LLMError(LLMErrorKind.CONNECTION, redact(f"cannot reach the LLM endpoint: {exc}"))
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         retry_after = None
@@ -109,11 +113,11 @@ def _translate(exc: Exception) -> LLMError:
                 retry_after = float(header)
             except ValueError:
                 retry_after = None
-        kind = {401: "auth", 403: "auth", 404: "not_found", 429: "rate_limited"}.get(
-            status, "server" if status >= 500 else "bad_request")
+        kind = _STATUS_KINDS.get(status, LLMErrorKind.SERVER if status >= 500
+                                 else LLMErrorKind.BAD_REQUEST)
         return LLMError(kind, redact(f"HTTP {status}: {exc.message}"), status=status,
                         retry_after=retry_after)
-    return LLMError("malformed", redact(f"unreadable response: {exc}"))
+    return LLMError(LLMErrorKind.MALFORMED, redact(f"unreadable response: {exc}"))
 
 
 class LLMClient:
@@ -177,23 +181,24 @@ class LLMClient:
                                                cast_to=self._completion_type)
         except self._openai_error as exc:
             error = _translate(exc)
-            if error.kind == "auth" and self._keyless:
-                error = LLMError("auth", "the endpoint wants an API key, and the keyring "
-                                         "holds none for it", status=error.status)
-            elif error.kind == "not_found" and not self._under_v1:
-                error = LLMError("not_found", f"{error}; the base URL does not end in /v1, "
-                                 "where OpenAI-compatible servers answer", status=error.status)
+            if error.kind is LLMErrorKind.AUTH and self._keyless:
+                error = LLMError(LLMErrorKind.AUTH, "the endpoint wants an API key, and the "
+                                 "keyring holds none for it", status=error.status)
+            elif error.kind is LLMErrorKind.NOT_FOUND and not self._under_v1:
+                error = LLMError(LLMErrorKind.NOT_FOUND, f"{error}; the base URL does not end "
+                                 "in /v1, where OpenAI-compatible servers answer",
+                                 status=error.status)
             raise error from None
         except (ValueError, TypeError) as exc:  # a body the SDK could not parse
-            raise LLMError("malformed", redact(f"unreadable response: {exc}")) from None
+            raise LLMError(LLMErrorKind.MALFORMED, redact(f"unreadable response: {exc}")) from None
         if not response.choices:
-            raise LLMError("malformed", "the response has no choices")
+            raise LLMError(LLMErrorKind.MALFORMED, "the response has no choices")
         message = response.choices[0].message
         # No model writes more than max_tokens; a body far beyond it is a broken
         # or hostile endpoint, and must not be fed back into the next prompt.
         if message.content and len(message.content) > max_tokens * _MAX_CHARS_PER_TOKEN:
-            raise LLMError("malformed", f"a reply of {len(message.content):,} characters "
-                                        f"for a {max_tokens}-token limit")
+            raise LLMError(LLMErrorKind.MALFORMED, f"a reply of {len(message.content):,} "
+                           f"characters for a {max_tokens}-token limit")
         # Only function calls: a "custom" tool call has no function to run.
         calls = [ToolCall(c.id, fn.name, fn.arguments or "")
                  for c in (message.tool_calls or [])

@@ -21,12 +21,11 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from agentcore.errors import ToolError
+from agentcore.errors import QueueError, ToolError
 from agentcore.escalation_model import (
     _SELECT,
     Escalation,
     PendingStatus,
-    QueueError,
     _escalation,
     required_text,
 )

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 
 import re2
 
-from agentcore.backtest import BacktestCancelled, Backtester, BacktestResult
+from agentcore.backtest import Backtester, BacktestResult
+from agentcore.errors import BacktestCancelled
 from agentcore.router import _OPTIONS, Router, Rule, expand
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?|\d+")

@@ -12,12 +12,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agentcore.errors import AgentError
+from agentcore.errors import MalformedOutput
 from agentcore.json_replies import json_objects, parse_json_object
-
-
-class MalformedOutput(AgentError):
-    """The LLM's final reply does not match the answer schema."""
 
 
 class FinalAnswer(BaseModel):

@@ -33,18 +33,19 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from agentcore.clock import SystemClock
 from agentcore.demo_shop.domain import RESOURCES
 from agentcore.demo_shop.intents import INTENTS
 from agentcore.demo_shop.tools import shop_registry
-from agentcore.errors import LLMError, ToolArgumentsError, UnknownToolError
+from agentcore.errors import LLMError, LLMErrorKind, ToolArgumentsError, UnknownToolError
+from agentcore.events import BreakerChanged
 from agentcore.llm import Completion, LLMClient
 from agentcore.mock_llm import MockServer
 from agentcore.prompts import Prompts
 from agentcore.replay import load_corpus
 from agentcore.resilience import (
-    BreakerListener,
     BreakerSettings,
-    BreakerState,
+    CircuitBreaker,
     RateLimitSettings,
     ResilienceSettings,
     ResilientLLM,
@@ -102,7 +103,7 @@ class FaultEnv:
     base_url: str
     resilience: ResilienceSettings
     request_timeout_s: float
-    on_breaker: BreakerListener  # subscribe it to the breaker the submit path uses
+    on_breaker: Callable[[BreakerChanged], None]  # what the submit path's breaker publishes to
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +128,8 @@ async def resilient_llm_factory(env: FaultEnv) -> AsyncIterator[Submit]:
 
     client = openai.AsyncOpenAI(base_url=env.base_url, api_key="mock", max_retries=0,
                                 timeout=env.request_timeout_s)
-    llm = ResilientLLM(LLMClient(client), env.resilience)
-    llm.breaker.subscribe(env.on_breaker)
+    breaker = CircuitBreaker(env.resilience.breaker, SystemClock(), publish=env.on_breaker)
+    llm = ResilientLLM(LLMClient(client), env.resilience, breaker=breaker)
     registry = shop_registry(None)  # type: ignore[arg-type]  # schemas and parsing only
     prompts = Prompts.load(RESOURCES, INTENTS)
     stage = Settings().llm.decide
@@ -140,7 +141,8 @@ async def resilient_llm_factory(env: FaultEnv) -> AsyncIterator[Submit]:
         try:
             completion = await llm.complete(stage, messages, registry.schemas, 400)
         except LLMError as exc:
-            reason = "breaker open" if exc.kind == "breaker_open" else f"llm {exc.kind}"
+            reason = ("breaker open" if exc.kind is LLMErrorKind.BREAKER_OPEN
+                      else f"llm {exc.kind}")
             return BenchOutcome("escalated", escalation_reason=reason)
         problem = _first_turn_problem(completion, registry)
         if problem:
@@ -236,9 +238,9 @@ async def run_case(case: FaultCase, work: list[tuple[str, int | None]],
                    factory: SubmitFactory) -> CaseResult:
     result = CaseResult(case, requests=len(work))
 
-    def on_breaker(old: BreakerState, new: BreakerState, reason: str) -> None:
-        if old is not new:
-            result.breaker_path.append(str(new))
+    def on_breaker(event: BreakerChanged) -> None:
+        if event.old != event.new:
+            result.breaker_path.append(event.new)
 
     port = _closed_port() if case.refused else 0
     server = MockServer(case.mock.model_copy(), port=port, timeout_sleep_s=1.0,

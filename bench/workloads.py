@@ -19,7 +19,7 @@ from typing import Any
 import httpx2
 import openai
 
-from agentcore import Engine, Request, Settings
+from agentcore import BreakerChanged, Engine, Request, Settings
 from agentcore.demo_shop.domain import RESOURCES
 from agentcore.demo_shop.intents import INTENTS
 from agentcore.demo_shop.repository import Shop
@@ -126,7 +126,8 @@ async def engine_fault_factory(env: Any) -> AsyncIterator[Any]:
     client = openai.AsyncOpenAI(base_url=env.base_url, api_key="mock", max_retries=0,
                                 timeout=env.request_timeout_s)
     engine = Engine(settings, openai_client=client)
-    engine.breaker.subscribe(env.on_breaker)
+    engine.subscribe(lambda event: env.on_breaker(event)
+                     if isinstance(event, BreakerChanged) else None)
     try:
         yield lambda text, cid: engine.submit(Request(text, customer_id=cid))
     finally:

@@ -8,21 +8,15 @@ Each part takes an injected clock (and the limiter and retries an injected
 sleep), so tests drive time instead of waiting for it.
 """
 
+from agentcore.errors import BreakerOpenError, ThrottledError
+from agentcore.errors import LLMErrorKind as _Kind
 from agentcore.resilience._breaker import (
     TRIP_KINDS,
-    BreakerListener,
     BreakerMode,
     BreakerState,
     CircuitBreaker,
 )
 from agentcore.resilience._client import CompletionClient, ResilienceStats, ResilientLLM
-from agentcore.resilience._errors import (
-    BREAKER_OPEN,
-    DEADLINE,
-    THROTTLED,
-    BreakerOpenError,
-    ThrottledError,
-)
 from agentcore.resilience._limiter import RateLimiter
 from agentcore.resilience._retry import RETRY_KINDS, RetryPolicy
 from agentcore.resilience._settings import (
@@ -32,13 +26,18 @@ from agentcore.resilience._settings import (
     RetrySettings,
 )
 
+# The kinds this package adds, under the names it has always exported; they are
+# the LLMErrorKind members themselves, so `exc.kind is BREAKER_OPEN` holds.
+BREAKER_OPEN = _Kind.BREAKER_OPEN
+THROTTLED = _Kind.THROTTLED
+DEADLINE = _Kind.DEADLINE
+
 __all__ = [
     "BREAKER_OPEN",
     "DEADLINE",
     "RETRY_KINDS",
     "THROTTLED",
     "TRIP_KINDS",
-    "BreakerListener",
     "BreakerMode",
     "BreakerOpenError",
     "BreakerSettings",

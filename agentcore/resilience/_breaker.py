@@ -14,6 +14,10 @@ Only failures that say the endpoint is unwell count (timeout, connection,
 such results neither count nor reset, and in half-open they free the probe
 slot they held. There is no timer: open turns half-open when the breaker is
 next asked (`allow()` or `state`). Meant for one event loop; not thread-safe.
+
+Every move is published as a `BreakerChanged` through the `publish` it was built
+with: the engine passes its bus's, so the console hears the breaker on the same
+channel as every other event, and can unsubscribe from it like any other.
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from agentcore.clock import Clock
+from agentcore.errors import LLMErrorKind
+from agentcore.events import BreakerChanged
 from agentcore.resilience._settings import BreakerSettings
 
 log = logging.getLogger("agentcore.resilience")
 
 # Kinds of LLMError that mean the endpoint is unwell (see the module docstring).
-TRIP_KINDS = frozenset({"timeout", "connection", "server", "rate_limited"})
+TRIP_KINDS = frozenset({LLMErrorKind.TIMEOUT, LLMErrorKind.CONNECTION, LLMErrorKind.SERVER,
+                        LLMErrorKind.RATE_LIMITED})
 
 
 class BreakerState(StrEnum):
@@ -44,22 +51,22 @@ class BreakerMode(StrEnum):
     FORCED_CLOSED = "forced_closed"  # an operator keeps it on whatever fails
 
 
-# (old state, new state, reason). Also called when only the mode changes
-# (an operator forcing the state it already has), so old may equal new.
-BreakerListener = Callable[[BreakerState, BreakerState, str], None]
-
-
 class CircuitBreaker:
-    def __init__(self, settings: BreakerSettings, clock: Clock) -> None:
+    def __init__(self, settings: BreakerSettings, clock: Clock, *,
+                 publish: Callable[[BreakerChanged], None] | None = None) -> None:
+        """`publish` hears every move, and also a change of mode alone (an operator
+        forcing the state it already has), so an event's old may equal its new. It is
+        called on the call path: the engine's `EventBus.publish` keeps a failing
+        subscriber from failing the request."""
         self.settings = settings
         self._clock = clock
+        self._publish = publish
         self._state = BreakerState.CLOSED
         self._mode = BreakerMode.AUTO
         self._failures = 0
         self._opened_at = 0.0
         self._probes_in_flight = 0
         self._probe_successes = 0
-        self._listeners: list[BreakerListener] = []
         self.reason = "closed since start-up"  # why it is in its state, for the console
 
     # -- what the engine and the console read --------------------------------
@@ -84,11 +91,6 @@ class CircuitBreaker:
         if self.state is not BreakerState.OPEN:
             return 0.0
         return max(0.0, self._opened_at + self.settings.open_s - self._clock.monotonic())
-
-    def subscribe(self, listener: BreakerListener) -> Callable[[], None]:
-        """Adds a listener; returns the function that removes it."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
 
     # -- the call path --------------------------------------------------------
 
@@ -119,13 +121,12 @@ class CircuitBreaker:
                 self._set(BreakerState.CLOSED, f"{self._probe_successes} probe(s) succeeded")
         # A straggler succeeding while open proves little; the probe decides.
 
-    def record_failure(self, kind: str) -> None:
+    def record_failure(self, kind: LLMErrorKind) -> None:
         """A failed call; `kind` is the LLMError's. Kinds outside TRIP_KINDS are neutral."""
-        if self._mode is not BreakerMode.AUTO:
-            return
         if kind not in TRIP_KINDS:
-            if self._state is BreakerState.HALF_OPEN:
-                self._probes_in_flight = max(0, self._probes_in_flight - 1)
+            self.probe_abandoned()
+            return
+        if self._mode is not BreakerMode.AUTO:
             return
         if self._state is BreakerState.CLOSED:
             self._failures += 1
@@ -133,6 +134,12 @@ class CircuitBreaker:
                 self._open(f"{self._failures} consecutive failures, the last: {kind}")
         elif self._state is BreakerState.HALF_OPEN:
             self._open(f"the half-open probe failed: {kind}")
+
+    def probe_abandoned(self) -> None:
+        """A call let through ended with no verdict on the endpoint (cancelled, a bug
+        below, an error about the request itself): a probe slot it held is free again."""
+        if self._mode is BreakerMode.AUTO and self._state is BreakerState.HALF_OPEN:
+            self._probes_in_flight = max(0, self._probes_in_flight - 1)
 
     # -- the operator ---------------------------------------------------------
 
@@ -182,8 +189,5 @@ class CircuitBreaker:
             self._opened_at = self._clock.monotonic()
         level = logging.WARNING if new is BreakerState.OPEN else logging.INFO
         log.log(level, "LLM breaker %s -> %s (%s): %s", old, new, self._mode, reason)
-        for listener in tuple(self._listeners):
-            try:
-                listener(old, new, reason)
-            except Exception:  # a broken listener must not break a request
-                log.exception("breaker listener %r failed", listener)
+        if self._publish is not None:
+            self._publish(BreakerChanged(str(old), str(new), reason, str(self._mode)))

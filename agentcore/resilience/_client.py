@@ -32,9 +32,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agentcore.clock import Clock, SystemClock
-from agentcore.errors import LLMError
+from agentcore.errors import BreakerOpenError, LLMError, LLMErrorKind
 from agentcore.resilience._breaker import TRIP_KINDS, BreakerState, CircuitBreaker
-from agentcore.resilience._errors import BREAKER_OPEN, DEADLINE, THROTTLED, BreakerOpenError
 from agentcore.resilience._limiter import RateLimiter, Sleep
 from agentcore.resilience._retry import RetryPolicy
 from agentcore.resilience._settings import ResilienceSettings
@@ -65,8 +64,9 @@ class ResilienceStats:
     refused_by_breaker: int = 0
     throttled: int = 0  # refused by the local rate limiter
     limiter_wait_s: float = 0.0
-    failures: Counter[str] = field(default_factory=Counter)  # failed attempts by kind
-    gave_up: Counter[str] = field(default_factory=Counter)  # failed calls by last kind
+    # StrEnum keys: they print and serialise as the plain strings they always were.
+    failures: Counter[LLMErrorKind] = field(default_factory=Counter)  # failed attempts by kind
+    gave_up: Counter[LLMErrorKind] = field(default_factory=Counter)  # failed calls by last kind
 
 
 class ResilientLLM:
@@ -77,7 +77,8 @@ class ResilientLLM:
         self.inner = inner
         self.settings = settings or ResilienceSettings()
         self.clock = clock or SystemClock()
-        # The engine passes its own breaker: it subscribes to it and the operator forces it.
+        # The engine passes its own breaker: it publishes on the engine's bus, and the
+        # operator forces it.
         self.breaker = breaker or CircuitBreaker(self.settings.breaker, self.clock)
         self.limiter = limiter or RateLimiter(self.settings.rate_limit, self.clock, sleep=sleep)
         self.policy = RetryPolicy(self.settings.retry, rng)
@@ -127,7 +128,7 @@ class ResilientLLM:
                                                      schema, deadline, probe)
                 except BreakerOpenError:
                     self.stats.refused_by_breaker += 1
-                    self._record_failure(BREAKER_OPEN, probe)
+                    self._record_failure(LLMErrorKind.BREAKER_OPEN, probe)
                     raise
                 except LLMError as exc:
                     failures.append(exc)
@@ -139,7 +140,7 @@ class ResilientLLM:
                 delay, why = self._next_delay(failures, deadline, may_spend)
                 if delay is None:
                     self.stats.gave_up[last.kind] += 1
-                    if last.kind == THROTTLED:
+                    if last.kind is LLMErrorKind.THROTTLED:
                         self.stats.throttled += 1
                     # One failure per call, of the kind that says most about the endpoint:
                     # a timeout whose retry the deadline cut is still a timeout.
@@ -155,10 +156,11 @@ class ResilientLLM:
         except BaseException:
             # Cancelled or a bug below: neither says the endpoint is unwell,
             # but a half-open probe slot must not be left taken.
-            self._record_failure("cancelled", probe)
+            if probe:
+                self.breaker.probe_abandoned()
             raise
 
-    def _record_failure(self, kind: str, probe: bool) -> None:
+    def _record_failure(self, kind: LLMErrorKind, probe: bool) -> None:
         # A kind that says nothing about the endpoint only frees a probe slot, and a
         # call that was not the probe holds none to free.
         if kind in TRIP_KINDS or probe:
@@ -170,7 +172,7 @@ class ResilientLLM:
                        deadline: float | None, probe: bool) -> Completion:
         remaining = None if deadline is None else deadline - self.clock.monotonic()
         if remaining is not None and remaining <= 0:
-            raise LLMError(DEADLINE, "the request's deadline passed before the call")
+            raise LLMError(LLMErrorKind.DEADLINE, "the request's deadline passed before the call")
         timeout = asyncio.timeout(remaining)
         try:
             async with timeout:
@@ -191,7 +193,7 @@ class ResilientLLM:
                 raise
             # Cancelling the call closed its connection (httpx drops one that is cut
             # mid-response): the server sees the call abandoned before any retry.
-            raise LLMError(DEADLINE, f"the request's deadline passed during the call "
+            raise LLMError(LLMErrorKind.DEADLINE, f"the request's deadline passed during the call "
                                      f"({remaining:.2f} s were left)") from None
 
     async def _send(self, stage: StageModel, messages: list[dict[str, Any]],
@@ -205,7 +207,7 @@ class ResilientLLM:
     def _next_delay(self, failures: list[LLMError], deadline: float | None,
                     may_spend: Callable[[], bool] | None) -> tuple[float | None, str]:
         error = failures[-1]
-        if error.kind == "timeout" and not self.settings.retry.retry_timeouts:
+        if error.kind is LLMErrorKind.TIMEOUT and not self.settings.retry.retry_timeouts:
             return None, "timeouts are not retried on this endpoint"
         if error.status == 500 and len(failures) > 1 and str(error) == str(failures[-2]):
             # A validation error a server reports as a 500 comes back word for word:

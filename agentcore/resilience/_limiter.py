@@ -15,7 +15,7 @@ import math
 from collections.abc import Awaitable, Callable
 
 from agentcore.clock import Clock
-from agentcore.resilience._errors import ThrottledError
+from agentcore.errors import ThrottledError
 from agentcore.resilience._settings import RateLimitSettings
 
 log = logging.getLogger("agentcore.resilience")

@@ -13,10 +13,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from agentcore.errors import LLMError
+from agentcore.errors import LLMError, LLMErrorKind
 from agentcore.resilience._settings import RetrySettings
 
-RETRY_KINDS = frozenset({"rate_limited", "server", "timeout", "connection"})
+RETRY_KINDS = frozenset({LLMErrorKind.RATE_LIMITED, LLMErrorKind.SERVER, LLMErrorKind.TIMEOUT,
+                         LLMErrorKind.CONNECTION})
 
 
 class RetryPolicy:

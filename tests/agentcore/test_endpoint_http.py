@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from agentcore import Engine, KeyringCredentials, Request
-from agentcore.errors import LLMError
+from agentcore.errors import LLMError, LLMErrorKind
 from agentcore.llm import LLMClient, build_client
 from agentcore.resilience import ResilienceSettings, ResilientLLM, RetrySettings
 from agentcore.settings import Settings, StageModel
@@ -113,7 +113,7 @@ async def test_an_endpoint_wanting_a_key_is_told_none_is_stored(test_keyring):
                 await llm.complete(STAGE, MESSAGES, None, 50)
         finally:
             await llm.close()
-    assert err.value.kind == "auth" and len(endpoint.seen) == 1
+    assert err.value.kind is LLMErrorKind.AUTH and len(endpoint.seen) == 1
 
 
 async def test_a_base_url_without_v1_is_named_as_the_wrong_path(test_keyring):
@@ -124,4 +124,4 @@ async def test_a_base_url_without_v1_is_named_as_the_wrong_path(test_keyring):
                 await llm.complete(STAGE, MESSAGES, None, 50)
         finally:
             await llm.close()
-    assert err.value.kind == "not_found" and "model" not in str(err.value).lower()
+    assert err.value.kind is LLMErrorKind.NOT_FOUND and "model" not in str(err.value).lower()

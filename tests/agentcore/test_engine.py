@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 
 from agentcore import (
+    BreakerChanged,
     Engine,
     Request,
     RequestAccepted,
@@ -92,6 +93,19 @@ async def test_a_failing_subscriber_does_not_break_the_request(engine):
     oid, cid = delivered_order(engine)
     outcome = await engine.submit(Request(f"where is my order {oid}", customer_id=cid))
     assert outcome.status is Status.ANSWERED
+
+
+async def test_the_breaker_is_heard_on_the_engines_bus_until_unsubscribed(engine):
+    heard: list[BreakerChanged] = []
+    unsubscribe = engine.subscribe(
+        lambda e: heard.append(e) if isinstance(e, BreakerChanged) else None)
+    engine.breaker.force_open("maintenance window")
+    engine.breaker.release()
+    unsubscribe()
+    engine.breaker.force_closed()
+    assert heard == [
+        BreakerChanged("closed", "open", "maintenance window", "forced_open"),
+        BreakerChanged("open", "half_open", "returned to automatic by an operator", "auto")]
 
 
 @pytest.mark.parametrize(("text", "reason"), [

@@ -9,7 +9,8 @@ import threading
 import pytest
 
 from agentcore import EscalationReason, FakeClock, Request, Route, Status
-from agentcore.escalations import EscalationQueue, EscalationState, PendingStatus, QueueError
+from agentcore.errors import QueueError
+from agentcore.escalations import EscalationQueue, EscalationState, PendingStatus
 from agentcore.storage import Store
 from tests.agentcore.desk import SLOW_TEXT, Desk
 from tests.agentcore.scripted_llm import final, tool_call

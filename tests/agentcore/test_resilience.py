@@ -8,17 +8,18 @@ tests assert the delays asked for, not how long the machine took.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 
 import pytest
 
 from agentcore.clock import FakeClock
-from agentcore.errors import LLMError
+from agentcore.errors import BreakerOpenError, LLMError, LLMErrorKind, ThrottledError
+from agentcore.events import BreakerChanged, EventBus
 from agentcore.llm import Completion, LLMClient
 from agentcore.mock_llm import MockServer
 from agentcore.resilience import (
     BreakerMode,
-    BreakerOpenError,
     BreakerSettings,
     BreakerState,
     CircuitBreaker,
@@ -27,7 +28,6 @@ from agentcore.resilience import (
     ResilienceSettings,
     ResilientLLM,
     RetrySettings,
-    ThrottledError,
 )
 from agentcore.settings import MockSettings, StageModel
 from tests.agentcore.scripted_llm import ScriptedLLM, final
@@ -68,7 +68,7 @@ OK = Completion("fine", prompt_tokens=10, completion_tokens=5)
 
 
 def server_error() -> LLMError:
-    return LLMError("server", "HTTP 503: unavailable", status=503)
+    return LLMError(LLMErrorKind.SERVER, "HTTP 503: unavailable", status=503)
 
 
 @pytest.fixture
@@ -95,9 +95,11 @@ def settings(threshold: int = 3, open_s: float = 30.0, probes: int = 1, attempts
 
 
 def breaker_with_log(clock: FakeClock, **kw) -> tuple[CircuitBreaker, list[tuple]]:
-    breaker = CircuitBreaker(settings(**kw).breaker, clock)
+    """A breaker publishing on an event bus, as the engine builds it, and what it told."""
+    bus = EventBus()
+    breaker = CircuitBreaker(settings(**kw).breaker, clock, publish=bus.publish)
     changes: list[tuple] = []
-    breaker.subscribe(lambda old, new, reason: changes.append((old, new, reason)))
+    bus.subscribe(lambda event: changes.append((event.old, event.new, event.reason)))
     return breaker, changes
 
 
@@ -108,12 +110,12 @@ def test_breaker_opens_after_consecutive_failures_and_a_success_resets_the_count
     breaker, changes = breaker_with_log(clock, threshold=3)
     for _ in range(2):
         assert breaker.allow()
-        breaker.record_failure("server")
+        breaker.record_failure(LLMErrorKind.SERVER)
     breaker.record_success()  # two failures, then the endpoint answered: not down
     for _ in range(2):
-        breaker.record_failure("timeout")
+        breaker.record_failure(LLMErrorKind.TIMEOUT)
     assert breaker.state is CLOSED and breaker.allow() and changes == []
-    breaker.record_failure("connection")
+    breaker.record_failure(LLMErrorKind.CONNECTION)
     assert breaker.state is OPEN and not breaker.allow()
     assert [(o, n) for o, n, _ in changes] == [(CLOSED, OPEN)]
     assert "3 consecutive failures" in changes[0][2] and "connection" in changes[0][2]
@@ -122,14 +124,15 @@ def test_breaker_opens_after_consecutive_failures_and_a_success_resets_the_count
 
 def test_errors_about_the_request_do_not_trip_the_breaker(clock):
     breaker, changes = breaker_with_log(clock, threshold=2)
-    for kind in ("auth", "bad_request", "not_found", "malformed", "auth"):
+    for kind in (LLMErrorKind.AUTH, LLMErrorKind.BAD_REQUEST, LLMErrorKind.NOT_FOUND,
+                 LLMErrorKind.MALFORMED, LLMErrorKind.AUTH):
         breaker.record_failure(kind)
     assert breaker.state is CLOSED and changes == []
 
 
 def test_half_open_lets_one_probe_through_and_its_success_closes(clock):
     breaker, changes = breaker_with_log(clock, threshold=1, open_s=10)
-    breaker.record_failure("server")
+    breaker.record_failure(LLMErrorKind.SERVER)
     clock.advance(9.9)
     assert not breaker.allow() and breaker.state is OPEN
     clock.advance(0.1)
@@ -144,10 +147,10 @@ def test_half_open_lets_one_probe_through_and_its_success_closes(clock):
 
 def test_a_failed_probe_opens_the_breaker_again_for_a_full_period(clock):
     breaker, changes = breaker_with_log(clock, threshold=1, open_s=10)
-    breaker.record_failure("server")
+    breaker.record_failure(LLMErrorKind.SERVER)
     clock.advance(10)
     assert breaker.allow()
-    breaker.record_failure("timeout")
+    breaker.record_failure(LLMErrorKind.TIMEOUT)
     assert breaker.state is OPEN and "probe failed: timeout" in changes[-1][2]
     clock.advance(9)
     assert not breaker.allow()
@@ -157,16 +160,18 @@ def test_a_failed_probe_opens_the_breaker_again_for_a_full_period(clock):
 
 def test_a_probe_that_says_nothing_about_health_frees_its_slot(clock):
     breaker, _ = breaker_with_log(clock, threshold=1, open_s=10)
-    breaker.record_failure("server")
+    breaker.record_failure(LLMErrorKind.SERVER)
     clock.advance(10)
     assert breaker.allow()
-    breaker.record_failure("cancelled")  # e.g. the request was cancelled mid-probe
+    breaker.probe_abandoned()  # e.g. the request was cancelled mid-probe
+    assert breaker.state is HALF_OPEN and breaker.allow()
+    breaker.record_failure(LLMErrorKind.AUTH)  # about the request, not the endpoint
     assert breaker.state is HALF_OPEN and breaker.allow()
 
 
 def test_several_probes_must_all_succeed_to_close(clock):
     breaker, _ = breaker_with_log(clock, threshold=1, open_s=5, probes=2)
-    breaker.record_failure("server")
+    breaker.record_failure(LLMErrorKind.SERVER)
     clock.advance(5)
     assert breaker.allow() and breaker.allow() and not breaker.allow()
     breaker.record_success()
@@ -189,10 +194,10 @@ def test_an_operator_forces_the_breaker_open_and_closed_and_releases_it(clock):
 
     breaker.force_closed()
     for _ in range(10):
-        breaker.record_failure("server")
+        breaker.record_failure(LLMErrorKind.SERVER)
     assert breaker.state is CLOSED and breaker.allow()
     breaker.release()
-    breaker.record_failure("server")
+    breaker.record_failure(LLMErrorKind.SERVER)
     assert breaker.state is OPEN
     assert [(o, n) for o, n, _ in changes] == [
         (CLOSED, OPEN), (OPEN, HALF_OPEN), (HALF_OPEN, CLOSED),
@@ -201,16 +206,20 @@ def test_an_operator_forces_the_breaker_open_and_closed_and_releases_it(clock):
     assert "operator" in changes[0][2] and "operator" in changes[3][2]
 
 
-def test_a_failing_listener_does_not_break_the_breaker(clock, caplog):
-    breaker, changes = breaker_with_log(clock, threshold=1)
+def test_a_failing_subscriber_does_not_break_the_breaker(clock, caplog):
+    bus = EventBus()
+    breaker = CircuitBreaker(settings(threshold=1).breaker, clock, publish=bus.publish)
+    heard: list[BreakerChanged] = []
 
-    def broken(old, new, reason):
-        raise RuntimeError("listener bug")
+    def broken(event):
+        raise RuntimeError("subscriber bug")
 
-    breaker.subscribe(broken)
-    breaker.record_failure("server")
-    assert breaker.state is OPEN and len(changes) == 1
-    assert "listener" in caplog.text
+    bus.subscribe(broken)
+    bus.subscribe(heard.append)
+    breaker.record_failure(LLMErrorKind.SERVER)
+    assert breaker.state is OPEN
+    assert heard == [BreakerChanged("closed", "open", breaker.reason, "auto")]
+    assert "subscriber bug" in caplog.text
 
 
 # -- the rate limiter ------------------------------------------------------------
@@ -243,7 +252,7 @@ async def test_limiter_refuses_at_once_what_it_cannot_grant_before_the_deadline(
     await limiter.acquire(600)
     with pytest.raises(ThrottledError, match="deadline") as err:
         await limiter.acquire(100, deadline=clock.monotonic() + 5)
-    assert err.value.kind == "throttled" and err.value.wait_s == pytest.approx(10.0)
+    assert err.value.kind is LLMErrorKind.THROTTLED and err.value.wait_s == pytest.approx(10.0)
     assert sleeper.delays == []  # refused without waiting in vain
     # The refused call reserved nothing: a call that fits its deadline is not delayed by it.
     assert await limiter.acquire(50, deadline=clock.monotonic() + 5) == pytest.approx(5.0)
@@ -276,8 +285,9 @@ def resilient(inner, clock, sleeper, *, rng=lambda: 0.5, **kw) -> ResilientLLM:
 
 
 async def test_retries_honour_retry_after(clock, sleeper):
-    inner = FakeInner(LLMError("rate_limited", "HTTP 429", status=429, retry_after=2.0),
-                      LLMError("rate_limited", "HTTP 429", status=429, retry_after=7.0), OK)
+    inner = FakeInner(
+        LLMError(LLMErrorKind.RATE_LIMITED, "HTTP 429", status=429, retry_after=2.0),
+        LLMError(LLMErrorKind.RATE_LIMITED, "HTTP 429", status=429, retry_after=7.0), OK)
     llm = resilient(inner, clock, sleeper)
     assert await llm.complete(STAGE, MESSAGES, None, 100) is OK
     assert sleeper.delays == [2.0, 7.0] and inner.calls == 3
@@ -299,7 +309,7 @@ async def test_retries_give_up_when_the_attempts_are_spent(clock, sleeper):
     llm = resilient(inner, clock, sleeper, attempts=3, threshold=10)
     with pytest.raises(LLMError, match="gave up after 3 attempts") as err:
         await llm.complete(STAGE, MESSAGES, None, 100)
-    assert err.value.kind == "server" and err.value.status == 503 and inner.calls == 3
+    assert err.value.kind is LLMErrorKind.SERVER and err.value.status == 503 and inner.calls == 3
 
 
 async def test_retries_stop_at_the_requests_deadline(clock, sleeper):
@@ -308,11 +318,11 @@ async def test_retries_stop_at_the_requests_deadline(clock, sleeper):
     with pytest.raises(LLMError, match="deadline") as err:
         await llm.complete(STAGE, MESSAGES, None, 100, deadline=clock.monotonic() + 2.5)
     # Waits 1 s, fails again at t=1; the next wait (2 s) would end past t=2.5.
-    assert sleeper.delays == [1.0] and inner.calls == 2 and err.value.kind == "server"
+    assert sleeper.delays == [1.0] and inner.calls == 2 and err.value.kind is LLMErrorKind.SERVER
 
 
 async def test_a_retry_after_past_the_deadline_is_not_waited_for(clock, sleeper):
-    inner = FakeInner(LLMError("rate_limited", "HTTP 429", status=429, retry_after=20.0))
+    inner = FakeInner(LLMError(LLMErrorKind.RATE_LIMITED, "HTTP 429", status=429, retry_after=20.0))
     llm = resilient(inner, clock, sleeper)
     with pytest.raises(LLMError, match="deadline"):
         await llm.complete(STAGE, MESSAGES, None, 100, deadline=clock.monotonic() + 10)
@@ -333,7 +343,8 @@ async def test_retries_stop_when_the_dollar_ceiling_says_no(clock, sleeper):
     assert inner.calls == 2 and len(asked) == 2 and len(sleeper.delays) == 1
 
 
-@pytest.mark.parametrize("kind", ["auth", "bad_request", "not_found", "malformed"])
+@pytest.mark.parametrize("kind", [LLMErrorKind.AUTH, LLMErrorKind.BAD_REQUEST,
+                                  LLMErrorKind.NOT_FOUND, LLMErrorKind.MALFORMED])
 async def test_errors_about_the_request_are_never_retried(clock, sleeper, kind):
     error = LLMError(kind, "HTTP 401: bad key", status=401)
     inner = FakeInner(error)
@@ -360,7 +371,7 @@ async def test_a_call_still_running_at_the_deadline_is_cut(clock, sleeper):
     llm = resilient(Hanging(), clock, sleeper)
     with pytest.raises(LLMError, match="deadline passed during the call") as err:
         await llm.complete(STAGE, MESSAGES, None, 100, deadline=clock.monotonic() + 0.05)
-    assert err.value.kind == "deadline"
+    assert err.value.kind is LLMErrorKind.DEADLINE
     assert llm.breaker.consecutive_failures == 0  # our budget, not the endpoint's fault
 
 
@@ -373,7 +384,7 @@ async def test_an_open_breaker_fails_fast_and_a_cancelled_probe_frees_its_slot(c
     assert inner.calls == 2 and llm.breaker.state is OPEN
     with pytest.raises(BreakerOpenError, match=r"next probe in 10\.0 s") as err:
         await llm.complete(STAGE, MESSAGES, None, 100)
-    assert err.value.kind == "breaker_open" and inner.calls == 2
+    assert err.value.kind is LLMErrorKind.BREAKER_OPEN and inner.calls == 2
     clock.advance(10)
 
     class Hanging:
@@ -406,24 +417,28 @@ async def test_scripted_endpoint_429_then_500_then_an_answer(clock, sleeper):
         await llm.close()
     assert "All good." in (completion.content or "")
     assert len(script.requests) == 3 and sleeper.delays == [1.0, 2.0]
-    assert dict(llm.stats.failures) == {"rate_limited": 1, "server": 1}
+    assert dict(llm.stats.failures) == {LLMErrorKind.RATE_LIMITED: 1, LLMErrorKind.SERVER: 1}
+    # What the metrics panel and the benches print: the same strings as before the enum.
+    assert json.dumps(llm.stats.failures, sort_keys=True) == '{"rate_limited": 1, "server": 1}'
 
 
 async def test_breaker_opens_on_a_failing_server_and_recovers_through_a_probe(clock, sleeper):
-    transitions: list[tuple[BreakerState, BreakerState]] = []
+    transitions: list[tuple[str, str]] = []
     with MockServer(MockSettings(rate_5xx=1.0)) as server:
         import openai
 
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key="mock", max_retries=0,
                                     timeout=5.0)
-        llm = ResilientLLM(LLMClient(client), settings(threshold=2, attempts=2, open_s=30),
-                           clock=clock, sleep=sleeper)
-        llm.breaker.subscribe(lambda old, new, reason: transitions.append((old, new)))
+        resilience = settings(threshold=2, attempts=2, open_s=30)
+        breaker = CircuitBreaker(resilience.breaker, clock,
+                                 publish=lambda event: transitions.append((event.old, event.new)))
+        llm = ResilientLLM(LLMClient(client), resilience, clock=clock, sleep=sleeper,
+                           breaker=breaker)
         try:
             with pytest.raises(LLMError) as err:
                 await llm.complete(STAGE, MESSAGES, None, 100)
             # One call that failed twice is one failure: retries don't open the breaker.
-            assert err.value.kind == "server" and server.stats.calls == 2
+            assert err.value.kind is LLMErrorKind.SERVER and server.stats.calls == 2
             assert llm.breaker.state is CLOSED and llm.breaker.consecutive_failures == 1
             with pytest.raises(LLMError):
                 await llm.complete(STAGE, MESSAGES, None, 100)

@@ -19,7 +19,7 @@ from agentcore.clock import FakeClock
 from agentcore.demo_shop import DemoShop
 from agentcore.demo_shop.repository import Shop
 from agentcore.demo_shop.tools import Dollars, OrderId, ShopTools, shop_registry
-from agentcore.errors import LLMError, ToolError
+from agentcore.errors import LLMError, LLMErrorKind, ToolError
 from agentcore.llm import LLMClient
 from agentcore.resilience import BreakerSettings, ResilienceSettings, ResilientLLM, RetrySettings
 from agentcore.settings import StageModel
@@ -234,7 +234,7 @@ class HangingInner:
     async def complete(self, stage, messages, tools, max_tokens, **_):
         self.sent += 1
         await self.release.wait()
-        raise LLMError("timeout", "the LLM did not answer in time")
+        raise LLMError(LLMErrorKind.TIMEOUT, "the LLM did not answer in time")
 
 
 async def test_calls_queued_for_the_slot_do_not_go_out_after_the_breaker_opened():
@@ -264,7 +264,7 @@ class SlowTimeoutInner:
     async def complete(self, stage, messages, tools, max_tokens, **_):
         self.sent += 1
         await asyncio.sleep(self.timeout_s)
-        raise LLMError("timeout", "the LLM did not answer in time")
+        raise LLMError(LLMErrorKind.TIMEOUT, "the LLM did not answer in time")
 
 
 async def test_a_black_holed_endpoint_opens_the_breaker_with_the_hosted_timeouts():

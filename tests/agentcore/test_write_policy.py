@@ -15,8 +15,8 @@ import pytest
 
 from agentcore import Engine, EscalationReason, FakeClock, Request, Status
 from agentcore.demo_shop.tools import shop_registry
-from agentcore.errors import ToolArgumentsError, WriteRefused
-from agentcore.escalations import PendingStatus, QueueError
+from agentcore.errors import QueueError, ToolArgumentsError, WriteRefused
+from agentcore.escalations import PendingStatus
 from agentcore.models import PolicyOverride
 from tests.agentcore.desk import Desk
 from tests.agentcore.scripted_llm import tool_call

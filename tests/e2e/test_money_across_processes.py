@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from agentcore import Engine, FakeClock, Request, Settings
-from agentcore.escalations import EscalationQueue, PendingStatus, QueueError, tool_act
+from agentcore.errors import QueueError
+from agentcore.escalations import EscalationQueue, PendingStatus, tool_act
 from agentcore.storage import Store
 from bench.attack_worker import settings_for
 from tests.agentcore.scripted_llm import ScriptedLLM, tool_call

@@ -24,9 +24,11 @@ from pathlib import Path
 import pytest
 
 from agentcore import EscalationReason, Outcome, Route, Settings, Status
+from agentcore.demo_shop.domain import RESOURCES
+from agentcore.demo_shop.intents import INTENTS
 from agentcore.demo_shop.tools import shop_registry
 from agentcore.endpoints import for_endpoint, server_root
-from agentcore.prompts import INTENTS, Prompts
+from agentcore.prompts import Prompts
 from agentcore.storage import Store
 from bench.llama_server import FailedCall, Server, failed_calls
 from bench.real_models_bench import ModelRun, run_rows, slow_path_rows, tool_calls_reached
@@ -108,7 +110,7 @@ def test_the_tools_reach_the_model(run: ModelRun, llama: Server, slice_settings:
     """The server renders the tool schemas into the prompt only when `tool_choice` is
     sent: a decide prompt must be the system prompt, the customer's text AND the tools
     (without them it was ~320 tokens; the tools add ~900)."""
-    prompts = Prompts.load(slice_settings.resources_dir)
+    prompts = Prompts.load(RESOURCES, INTENTS)
     today = "2026-01-01"  # the date's digits cost the same tokens whatever the day
     measured = []
     for outcome in run.outcomes:
@@ -116,7 +118,7 @@ def test_the_tools_reach_the_model(run: ModelRun, llama: Server, slice_settings:
         if prompt is None:
             continue
         customer = outcome.request.customer_id
-        schemas, _ = shop_registry().schemas_for(customer is not None)
+        schemas, _ = shop_registry(None).schemas_for(customer is not None)  # schemas only
         tool_tokens = tokens(llama, json.dumps(schemas))
         without = (tokens(llama, prompts.decide_for(outcome.intent, customer, today))
                    + tokens(llama, outcome.request.text))
