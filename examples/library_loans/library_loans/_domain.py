@@ -19,7 +19,6 @@ from agentcore.domain import (
 from agentcore.handlers import HandlerSpec
 from agentcore.models import PendingAction
 from agentcore.tools import ToolRegistry
-
 from library_loans import _policy
 from library_loans._handlers import library_handlers
 from library_loans._store import LoanStore

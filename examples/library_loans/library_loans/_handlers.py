@@ -6,7 +6,6 @@ from typing import Any
 
 from agentcore.errors import NeedsCustomer, NoDeterministicAnswer
 from agentcore.handlers import HandlerContext, HandlerSpec
-
 from library_loans import _policy
 from library_loans._store import LoanStore
 

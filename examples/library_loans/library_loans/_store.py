@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -23,7 +24,6 @@ from typing import Any
 
 from agentcore.errors import StorageError, ToolError, WriteRefused
 from agentcore.models import PolicyOverride
-
 from library_loans import _policy
 
 log = logging.getLogger("library_loans.store")
@@ -130,6 +130,9 @@ class LoanStore:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the library database {path}: {exc}") from exc
         self._listeners: list[Callable[[list[str]], None]] = []
+        # One connection, one transaction at a time: threads of one process take turns
+        # here, other processes at SQLite's write lock.
+        self._write_lock = threading.Lock()
 
     def close(self) -> None:
         self.conn.close()
@@ -207,7 +210,7 @@ class LoanStore:
         key = _key(request_id, tool, loan_id)
         asked = json.dumps(arguments, sort_keys=True)
         try:
-            with self._transaction() as conn:
+            with self._write_lock, self._transaction() as conn:
                 row = conn.execute("SELECT result, arguments FROM actions WHERE key = ?",
                                    (key,)).fetchone()
                 if row is not None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from agentcore.errors import RecordNotFound, ToolError, WriteRefused
-from agentcore.tools import ToolContext, ToolRegistry
 from pydantic import AfterValidator, Field
 
+from agentcore.errors import RecordNotFound, ToolError, WriteRefused
+from agentcore.tools import ToolContext, ToolRegistry
 from library_loans import _policy
 from library_loans._store import LoanStore
 
