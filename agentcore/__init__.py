@@ -13,6 +13,7 @@ from agentcore.backtest import (
 )
 from agentcore.clock import Clock, FakeClock, SystemClock
 from agentcore.credentials import KeyringCredentials
+from agentcore.domain import CustomerContext, Domain, Stake, installed_domains, load_domain
 from agentcore.engine import Engine
 from agentcore.errors import (
     AgentError,
@@ -63,6 +64,8 @@ __all__ = [
     "BreakerChanged",
     "Change",
     "Clock",
+    "CustomerContext",
+    "Domain",
     "Engine",
     "Escalation",
     "EscalationQueue",
@@ -95,6 +98,7 @@ __all__ = [
     "SettingsError",
     "Span",
     "SpanFinished",
+    "Stake",
     "Status",
     "StorageError",
     "Suggestion",
@@ -103,6 +107,8 @@ __all__ = [
     "Usage",
     "UserFacingError",
     "VersionEntry",
+    "installed_domains",
+    "load_domain",
     "load_recorded",
     "suggest",
 ]

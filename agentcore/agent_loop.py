@@ -7,9 +7,9 @@ and malformed output each get one corrective retry, then end it. Tool calls
 returned in one turn run concurrently.
 
 The loop does not rely on the model's diligence. What the tools said, and the
-lookups the engine makes itself (the orders a message or a call names, with
-their payments and policy, so the refund quote never depends on which lookups
-the model made), live in `loop_lookups.Lookups`; a call the model repeats is
+lookups the engine makes itself (the records a message or a call names, with
+every read the domain's derived facts need, so a refund quote never depends on
+which lookups the model made), live in `loop_lookups.Lookups`; a call the model repeats is
 answered from there. The last allowed turn (or the turn after a reply with
 nothing in it) offers no tools: it asks for the final answer, with the facts
 restated (some servers render no tool messages in a prompt without tools), in
@@ -24,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentcore.errors import (
     LLMError,
@@ -35,14 +36,12 @@ from agentcore.errors import (
     WriteRefused,
 )
 from agentcore.json_replies import answer_schema, classify_schema, parse_json_object
-from agentcore.keyword_intents import classify as keyword_intent
 from agentcore.llm import Completion, ToolCall, estimate_tokens
 from agentcore.loop_lookups import CallKey, Lookups, call_key
 from agentcore.models import EscalationReason, PendingAction, Request, Usage
 from agentcore.prompts import (
     CORRECTION_PREFIX,
     FINAL_TURN_PREFIX,
-    INTENTS,
     OPERATOR_NOTE_PREFIX,
     Prompts,
 )
@@ -52,10 +51,12 @@ from agentcore.tools import ToolContext, ToolRegistry
 from agentcore.tracing import Trace
 from agentcore.validator import FinalAnswer, MalformedOutput, Validator
 
+if TYPE_CHECKING:
+    from agentcore.domain import Domain, FactRecipe
+
 log = logging.getLogger("agentcore.loop")
 
-CLASSIFY_SCHEMA = ("intent", classify_schema(INTENTS))
-ANSWER_SCHEMA = ("final_answer", answer_schema(INTENTS))
+Classify = Callable[[str], tuple[str, float]]  # text -> (intent, confidence)
 
 
 @dataclass(slots=True)
@@ -88,12 +89,20 @@ class _Escalate(Exception):
 
 class AgentLoop:
     def __init__(self, llm: ResilientLLM, tools: ToolRegistry, validator: Validator,
-                 prompts: Prompts, settings: Settings) -> None:
+                 prompts: Prompts, settings: Settings, *, domain: Domain,
+                 classify: Classify) -> None:
+        """`tools` are the domain's (or an embedder's own); `classify` is the keyword
+        intent the loop falls back on when the cheap model's reply is unusable."""
         self.llm = llm
         self.tools = tools
         self.validator = validator
         self.prompts = prompts
         self.settings = settings
+        self.domain = domain
+        self.classify = classify
+        self.intents = tuple(domain.intents)
+        self.classify_schema = ("intent", classify_schema(self.intents))
+        self.answer_schema = ("final_answer", answer_schema(self.intents))
 
     async def run(self, request: Request, text: str, trace: Trace, usage: Usage,
                   deadline: float | None = None) -> LoopResult:
@@ -104,7 +113,8 @@ class AgentLoop:
         except _Escalate as esc:
             run.result.escalation = esc.reason
             run.result.reason = esc.detail
-            run.result.pending_action = esc.pending or _proposed_refund(esc.reason, run.result)
+            run.result.pending_action = esc.pending or _proposed_action(
+                esc.reason, run.result, self.domain.facts, self.tools)
             run.result.errors.append(f"{esc.reason}: {esc.detail}")
         return run.result
 
@@ -113,30 +123,33 @@ class AgentLoop:
 _CUT_SHORT = (EscalationReason.DOLLAR_CEILING, EscalationReason.ITERATION_LIMIT)
 
 
-def _proposed_refund(reason: EscalationReason, result: LoopResult) -> PendingAction | None:
-    """The refund a bound cut short, for an operator to approve.
+def _proposed_action(reason: EscalationReason, result: LoopResult,
+                     recipes: Sequence[FactRecipe], tools: ToolRegistry) -> PendingAction | None:
+    """The write a bound cut short, for an operator to approve.
 
-    A refund request stopped by the dollar ceiling or the iteration limit after its
-    quote was computed would have issued exactly what the quote allows next; the
-    operator gets that write ready to approve (or edit, or deny) instead of
-    re-deriving it from the trace. Only one refundable order: with several, which
-    one the customer meant is the operator's call."""
-    if reason not in _CUT_SHORT or result.intent != "refund_request":
+    A request stopped by the dollar ceiling or the iteration limit after a fact was
+    derived (a refund quote) would have acted on it next; the operator gets that
+    write ready to approve (or edit, or deny) instead of re-deriving it from the
+    trace. Only one candidate: with several, which one the customer meant is the
+    operator's call."""
+    if reason not in _CUT_SHORT:
         return None
-    refunded = {int(r["arguments"]["order_id"]) for r in result.tool_results.values()
-                if r.get("tool") == "issue_refund" and "result" in r}
-    # An order refunded in this run is done, not waiting: the ceiling can fall between
-    # the refund and the reply, and the quote still reads as money allowed.
-    quotes = [q for key, q in result.tool_results.items()
-              if key.startswith("refund_quote:") and q.get("allowed_cents", 0) > 0
-              and int(q["order_id"]) not in refunded]
-    if len(quotes) != 1:
-        return None
-    quote = quotes[0]
-    why = f"refund request stopped by the {reason}; policy: {quote['reason']}"
-    arguments = {"order_id": quote["order_id"], "amount": quote["allowed_dollars"],
-                 "reason": why[:200]}
-    return PendingAction("issue_refund", arguments, dict(quote))
+    proposals = []
+    for recipe in recipes:
+        if recipe.propose is None or result.intent not in recipe.intents:
+            continue
+        # An entity written in this run is done, not waiting: the ceiling can fall
+        # between the write and the reply, and the fact still reads as allowed.
+        written = {r["arguments"].get(recipe.key) for r in result.tool_results.values()
+                   if "tool" in r and "result" in r and tools.has(r["tool"])
+                   and tools.get(r["tool"]).writes and isinstance(r.get("arguments"), dict)}
+        for key, fact in result.tool_results.items():
+            if not key.startswith(f"{recipe.kind}:") or fact.get(recipe.key) in written:
+                continue
+            proposal = recipe.propose(fact, f"stopped by the {reason}")
+            if proposal is not None:
+                proposals.append(proposal)
+    return proposals[0] if len(proposals) == 1 else None
 
 
 class _Run:
@@ -152,12 +165,11 @@ class _Run:
         self.trace = trace
         self.usage = usage
         self.result = LoopResult()
-        self.ctx = ToolContext(loop.validator.shop, request.id, request.customer_id,
-                               loop.settings.shop_latency_ms / 1000)
+        self.ctx = ToolContext(request.id, request.customer_id)
         self.args_retry_left = 1
         self.output_retry_left = 1
         self.tool_failed = False
-        self.lookups = Lookups(loop.tools, self.ctx, loop.validator, trace,
+        self.lookups = Lookups(loop.tools, self.ctx, loop.domain.facts, trace,
                                self.result.tool_results, loop.settings.loop.tool_timeout_s)
         self.refused: list[tuple[ToolCall, dict[str, Any], WriteRefused]] = []
         self.tools, self.tools_chars = loop.tools.schemas_for(request.customer_id is not None)
@@ -194,18 +206,19 @@ class _Run:
         if stage is not None:
             messages = [{"role": "system", "content": self.loop.prompts.classify},
                         {"role": "user", "content": self.text}]
-            completion = await self._call(stage, messages, None, "classify", CLASSIFY_SCHEMA)
+            completion = await self._call(stage, messages, None, "classify",
+                                          self.loop.classify_schema)
             try:
                 intent = parse_json_object(completion.content, quoted=self.text).get("intent")
             except ValueError as exc:
                 intent = None
                 self.result.errors.append(f"classification unusable ({exc}): keyword intent")
-            if intent in INTENTS:
+            if intent in self.loop.intents:
                 return str(intent)
             if intent is not None:
                 self.result.errors.append(f"classification named no known intent "
                                           f"({str(intent)[:40]!r}): keyword intent")
-        guess, _ = keyword_intent(self.text)
+        guess, _ = self.loop.classify(self.text)
         return guess
 
     async def execute(self) -> None:
@@ -215,19 +228,19 @@ class _Run:
             raise _Escalate(_unavailable(exc), str(exc)) from None
         self.result.intent = intent
         system = self.loop.prompts.decide_for(intent, self.request.customer_id,
-                                              self.ctx.shop.today.isoformat())
-        system += await self.lookups.named_orders(self.text)
+                                              self.loop.domain.today().isoformat())
+        system += await self.lookups.named_entities(self.text)
         messages: list[dict[str, Any]] = [{"role": "system", "content": system},
                                           {"role": "user", "content": self.text}]
         if self.request.note:
             messages.append({"role": "system",
                              "content": OPERATOR_NOTE_PREFIX + self.request.note})
-        done = self.ctx.shop.actions_for(self.request.id)
+        done = self.loop.domain.effects_of(self.request.id)
         self.result.acted_before = bool(done)
         if done:  # a re-run after a crash: say what already happened, so it isn't re-decided
             messages.append({"role": "system", "content": "Already done for this request: "
-                             + json.dumps([{"tool": a["tool"], "result": json.loads(a["result"])}
-                                           for a in done])})
+                             + json.dumps([{"tool": a["tool"], "result": a["result"]}
+                                           for a in done], default=str)})
         stage = self.settings.llm.decide
         limit = self.settings.loop.max_iterations
         answer_now = False
@@ -240,7 +253,7 @@ class _Run:
                 completion = await self._call(stage, messages,
                                               None if final_turn else self.tools,
                                               f"llm[{iteration}]",
-                                              ANSWER_SCHEMA if final_turn else None)
+                                              self.loop.answer_schema if final_turn else None)
             except LLMError as exc:
                 if exc.kind == "malformed" and self.output_retry_left:
                     self.output_retry_left -= 1
@@ -257,7 +270,7 @@ class _Run:
                                     "it without tools, the model still called "
                                     + ", ".join(c.name for c in completion.tool_calls))
                 messages.extend(await self._run_tools(completion.tool_calls))
-                messages.extend(self.lookups.quotes())
+                messages.extend(self.lookups.derive())
                 continue
             if not final_turn and not (completion.content or "").strip():
                 # Nothing to say with tools on offer (llama.cpp's handler writes no text
@@ -292,7 +305,8 @@ class _Run:
         return True
 
     def _accept(self, final: FinalAnswer) -> None:
-        self.result.intent = final.intent if final.intent in INTENTS else self.result.intent
+        self.result.intent = (final.intent if final.intent in self.loop.intents
+                              else self.result.intent)
         self.result.draft = final.answer
         if final.handoff:
             reason = (EscalationReason.TOOL_FAILED if self.tool_failed
@@ -398,7 +412,7 @@ class _Run:
             span.error = error
         if error is not None:
             return self._failed(call, args, error)
-        # What a write changed, looked up again: the next turn's quote is fresh.
+        # What a write changed, looked up again: the next turn's facts are fresh.
         await self.lookups.fetch_all(self.lookups.refetch_after_write(call.name, args))
         return result
 

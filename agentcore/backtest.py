@@ -373,7 +373,7 @@ def backtest_rules(backtester: Backtester, live: Router, rules: Iterable[Rule],
                    fragments: Mapping[str, str], *, focus: str | None = None,
                    cancelled: Callable[[], bool] = lambda: False) -> BacktestResult:
     """Compiles `rules` (RuleError names a broken one) and backtests them."""
-    edited = Router(rules, fragments=fragments)
+    edited = Router(rules, live.handlers, fragments=fragments)
     return backtester.run(live, edited, focus=focus, cancelled=cancelled)
 
 

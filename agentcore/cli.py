@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from agentcore.check_cli import add_check_parser, run_check
+from agentcore.domain import installed_domains
 from agentcore.endpoints import for_endpoint, is_local, server_slots
 from agentcore.errors import UserFacingError
 from agentcore.models import EscalationReason
@@ -27,6 +28,8 @@ def _loaded(args: argparse.Namespace) -> Settings:
     settings = Settings.load(Path(args.settings)) if args.settings else Settings()
     if args.data_dir:
         settings.data_dir = Path(args.data_dir)
+    if args.domain:
+        settings.domain = args.domain
     if args.base_url:
         settings.llm.base_url = args.base_url
     if args.mock_latency_ms is not None:
@@ -45,6 +48,12 @@ async def _settings(args: argparse.Namespace) -> Settings:
         assert url is not None
         slots = await server_slots(url)
     return with_flags(for_endpoint(settings, url, slots=slots), args)
+
+
+async def _domains(args: argparse.Namespace) -> int:
+    for name, target in sorted(installed_domains().items()):
+        print(f"{name}\t{target}")
+    return 0
 
 
 def with_flags(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -197,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", help="settings JSON file")
     parser.add_argument("--data-dir", help="folder for the databases (default: user data dir)")
+    parser.add_argument("--domain", metavar="MODULE:FACTORY",
+                        help="the agent's world: module:factory or an installed domain's name "
+                             "(`agentcore domains` lists them; default: the demo shop)")
     parser.add_argument("--base-url", help="an OpenAI-compatible endpoint instead of the mock, "
                                            "e.g. http://127.0.0.1:8080/v1")
     parser.add_argument("--model", type=_model_name, metavar="NAME",
@@ -225,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("text")
     ask.add_argument("--customer", type=int, default=None)
     sub.add_parser("resume", help="answer every request a crash left unfinished")
+    sub.add_parser("domains", help="list the installed domains (entry points "
+                                   "'hybrid_agent.domains')")
     add_check_parser(sub)
     args = parser.parse_args(argv)
     if args.no_classify and args.classify_model:
@@ -232,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     install_log_redaction()  # a safety net: texts are redacted where they enter already
-    command = {"replay": _replay, "ask": _ask, "resume": _resume, "check": _check}[args.command]
+    command = {"replay": _replay, "ask": _ask, "resume": _resume, "check": _check,
+               "domains": _domains}[args.command]
     try:
         return asyncio.run(command(args))
     except (UserFacingError, OSError, ValueError) as exc:

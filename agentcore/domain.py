@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from agentcore.errors import SettingsError
+from agentcore.router import CachePolicy
 
 if TYPE_CHECKING:
     from agentcore.escalation_model import Escalation
@@ -39,7 +40,6 @@ log = logging.getLogger("agentcore.domain")
 ENTRY_POINT_GROUP = "hybrid_agent.domains"
 DEFAULT_DOMAIN = "agentcore.demo_shop:create"
 
-CachePolicy = Literal["shared", "per-customer", "never"]
 ChangeListener = Callable[[list[str]], None]
 
 
@@ -179,6 +179,11 @@ class Domain(Protocol):
 
     def at_stake(self, item: Escalation) -> Stake:
         """What an escalation is about (money asked, quoted, or an order's total)."""
+        ...
+
+    def sample_requests(self) -> list[dict[str, Any]]:
+        """Requests to replay as demo traffic (`{"text", "customer_id"?, ...}` rows, as
+        `agentcore replay` reads them); may be empty."""
         ...
 
     def watch(self, listener: ChangeListener) -> Callable[[], None]:

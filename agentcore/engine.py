@@ -4,7 +4,9 @@
                                       `-> bounded LLM loop + validator [slow path]
           -> outcome on disk -> events
 
-Every stage is a span and subscribers hear each step. `submit` does not raise
+The agent's world (tools, handlers, intents, facts, resources) is a `Domain`
+(agentcore.domain): the demo shop unless the settings name another. Every stage
+is a span and subscribers hear each step. `submit` does not raise
 for a bad request or a misbehaving LLM: it returns a rejected or escalated
 outcome that says why. Only a failure to persist (the disk) raises.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -22,6 +24,7 @@ import yaml
 from agentcore.agent_loop import AgentLoop, LoopResult
 from agentcore.cache import AnswerCache, llm_tags, rule_tags
 from agentcore.clock import Clock, SystemClock
+from agentcore.domain import Domain, load_domain
 from agentcore.errors import (
     DuplicateRequest,
     NeedsCustomer,
@@ -42,6 +45,7 @@ from agentcore.events import (
 )
 from agentcore.guard import Guard
 from agentcore.handlers import HandlerContext
+from agentcore.keyword_intents import KeywordClassifier
 from agentcore.ladder import DEGRADABLE, Ladder, load_static_answers
 from agentcore.models import EscalationReason, Outcome, Request, Route, Status
 from agentcore.prompts import Prompts
@@ -49,8 +53,6 @@ from agentcore.redaction import redact
 from agentcore.resilience import CircuitBreaker, ResilientLLM
 from agentcore.router import Router, Rule
 from agentcore.settings import Settings
-from agentcore.shop.repository import Shop
-from agentcore.shop_tools import recorded_write, shop_registry, write_limits
 from agentcore.storage import Store
 from agentcore.tools import ToolRegistry
 from agentcore.tracing import Trace
@@ -64,9 +66,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("agentcore.engine")
 
 
-def default_rules(settings: Settings) -> tuple[list[Rule], dict[str, str]]:
-    """The shipped rule set: `rules` and the named `fragments` their patterns share."""
-    path = settings.resources_dir / "rules.yaml"
+def default_rules(resources: Path) -> tuple[list[Rule], dict[str, str]]:
+    """The domain's shipped rule set: `rules` and the named `fragments` they share."""
+    path = resources / "rules.yaml"
     with path.open(encoding="utf-8") as fh:
         data = yaml.safe_load(fh)
     return [Rule.from_dict(r) for r in data["rules"]], dict(data.get("fragments") or {})
@@ -75,45 +77,48 @@ def default_rules(settings: Settings) -> tuple[list[Rule], dict[str, str]]:
 class Engine:
     def __init__(self, settings: Settings, *, openai_client: openai.AsyncOpenAI | None = None,
                  clock: Clock | None = None, credentials: KeyringCredentials | None = None,
-                 shop: Shop | None = None, tools: ToolRegistry | None = None,
+                 domain: Domain | None = None, tools: ToolRegistry | None = None,
                  client_factory: Callable[[Settings], openai.AsyncOpenAI] | None = None) -> None:
         """`openai_client` serves the first settings only (tests); `client_factory`
-        builds a client for any settings (default: the keyring and `base_url`)."""
+        builds a client for any settings (default: the keyring and `base_url`).
+        `domain` None builds the one the settings name; `tools` replaces its tools
+        (an embedder's own registry)."""
         self.settings = settings
         self.clock = clock or SystemClock()
         self.bus = EventBus()
         self.store = Store(settings.engine_db)
-        if shop is None:
-            from agentcore.demo.shopgen import ensure_shop
-
-            today = date.fromisoformat(settings.shop_today) if settings.shop_today else None
-            shop = Shop(ensure_shop(settings.shop_path), today=today)
-        self.shop = shop
-        self.cache = AnswerCache(shop, settings.cache, self.clock)
+        self.domain = domain or load_domain(settings)
+        self._resources = settings.resources_dir or self.domain.resources
+        self.classifier = KeywordClassifier(self.domain.keywords,
+                                            fallback=self.domain.intents[-1])
+        self.cache = AnswerCache(self.domain.shop.path, settings.cache,  # type: ignore[attr-defined]
+                                 self.clock)
+        self.domain.watch(self.cache.on_domain_change)
         self.router = self._stored_router()
         self.guard = Guard(settings.guard, self.clock)
         self.breaker = CircuitBreaker(settings.resilience.breaker, self.clock)
         self.breaker.subscribe(lambda old, new, reason: self.bus.publish(
             BreakerChanged(str(old), str(new), reason, str(self.breaker.mode))))
-        self.validator = Validator(shop)
+        self.validator = Validator()
         self._openai_client = openai_client
         self._credentials = credentials
         self._client_factory = client_factory
-        self._tools = tools or shop_registry()  # one registry for the loop and approvals
+        self._tools = tools or self.domain.tools  # one registry for the loop and approvals
         self._loop: AgentLoop | None = None  # built on first slow-path request
         self._retired: list[AgentLoop] = []  # replaced by apply_settings, closed at the end
-        self._prompts = Prompts.load(settings.resources_dir)
-        static_answers = load_static_answers(settings.resources_dir)
+        self._prompts = Prompts.load(self._resources, self.domain.intents)
+        static_answers = load_static_answers(self._resources)
         self._sign_in = static_answers["sign_in"]
-        self.ladder = Ladder(lambda: self.router, shop, static_answers, self.cache)
+        self.ladder = Ladder(lambda: self.router, self.classifier.classify, static_answers,
+                             self.cache)
         # An operator's approval runs the same idempotent tool the agent would have,
         # held to the same policy at the write.
         timeout_s = settings.loop.tool_timeout_s
         self.escalations = EscalationQueue(
-            self.store, self.clock, rerun=self.rerun, shop=shop,
-            act=tool_act(self._tools, shop, timeout_s=timeout_s),
-            parse=tool_parse(self._tools), recorded=recorded_write(shop),
-            limits=write_limits(shop),
+            self.store, self.clock, rerun=self.rerun, customer=self.domain.customer_context,
+            act=tool_act(self._tools, timeout_s=timeout_s),
+            parse=tool_parse(self._tools), recorded=self.domain.recorded_write,
+            limits=self.domain.write_limits,
             approval_window_s=2 * timeout_s + 30)
         recovered = self.escalations.recover()
         if recovered:
@@ -127,20 +132,19 @@ class Engine:
         if rows:
             return self._startable([Rule.from_dict(r) for r in rows],
                                    self.store.load_fragments())
-        rules, fragments = default_rules(self.settings)
-        router = Router(rules, fragments=fragments)
+        rules, fragments = default_rules(self._resources)
+        router = Router(rules, self.domain.handlers, fragments=fragments)
         self.store.save_rules([r.as_dict() for r in rules], fragments)
         log.info("seeded %d default rules", len(rules))
         return router
 
-    @staticmethod
-    def _startable(rules: list[Rule], fragments: dict[str, str]) -> Router:
+    def _startable(self, rules: list[Rule], fragments: dict[str, str]) -> Router:
         """The stored rules, less any this version refuses (a catch-all an older one let
         through): each is switched off in the running set, said in the log, and left
         on disk for the operator to mend in the Rules view; the engine still starts."""
         while True:
             try:
-                return Router(rules, fragments=fragments)
+                return Router(rules, self.domain.handlers, fragments=fragments)
             except RuleError as exc:
                 if not any(r.id == exc.rule_id and r.enabled for r in rules):
                     raise  # about the set as a whole: nothing to switch off
@@ -164,9 +168,9 @@ class Engine:
             inner = LLMClient(client, structured_output=self.settings.llm.structured_output)
             llm = ResilientLLM(inner, self.settings.resilience, clock=self.clock,
                                breaker=self.breaker)
-            self._loop = AgentLoop(llm, self._tools,
-                                   self.validator,
-                                   self._prompts, self.settings)
+            self._loop = AgentLoop(llm, self._tools, self.validator, self._prompts,
+                                   self.settings, domain=self.domain,
+                                   classify=self.classifier.classify)
         return self._loop
 
     def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
@@ -180,7 +184,7 @@ class Engine:
         in the same transaction as the rules (the rule book's version row)."""
         if fragments is None:
             fragments = self.router.fragments
-        router = Router(rules, fragments=fragments)  # RuleError names the broken rule
+        router = Router(rules, self.domain.handlers, fragments=fragments)  # RuleError: which
         self.store.save_rules([r.as_dict() for r in router.rules], router.fragments, also)
         self.router = router
         self.cache.clear()  # a new rule may now answer a text cached from another path
@@ -208,7 +212,7 @@ class Engine:
             await loop.llm.close()
         self.store.close()
         self.cache.close()
-        self.shop.close()
+        self.domain.close()
 
     # -- the pipeline --------------------------------------------------------
 
@@ -284,7 +288,7 @@ class Engine:
                 span.attributes["matched"] = list(match.matched)
         fallthrough = None
         if match is not None:
-            context = HandlerContext(self.shop, request.customer_id, match.groups)
+            context = HandlerContext(request.customer_id, match.groups)
             with trace.span("template", rule=match.rule.id) as span:
                 try:
                     answer = router.answer(match, context)
@@ -297,7 +301,8 @@ class Engine:
                     fallthrough = f"rule {match.rule.id} could not answer: {exc}"
                     span.attributes["fallthrough"] = str(exc)
             if fallthrough is None:
-                tags = rule_tags(match.rule, request.customer_id, match.groups)
+                tags = rule_tags(match.rule, request.customer_id, match.groups,
+                                 self.domain.cache_tags)
                 if use_cache and tags is not None:
                     self.cache.store(match.rule.cache, text, request.customer_id, answer=answer,
                                      intent=match.rule.intent, rule_id=match.rule.id,
@@ -320,9 +325,11 @@ class Engine:
         # records without a tool call, so no tag would ever drop it.
         if (use_cache and outcome.status is Status.ANSWERED and request.customer_id is not None
                 and not result.acted_before):
-            tags = llm_tags(result.tool_results, request.customer_id)
+            tags = llm_tags(result.tool_results, request.customer_id, self.domain.cache_tags)
             if tags is not None:
-                self.cache.store(self.settings.cache.policy_for_intent(outcome.intent), text,
+                policy = self.settings.cache.policy_for_intent(outcome.intent,
+                                                               self.domain.intent_policies)
+                self.cache.store(policy, text,
                                  request.customer_id, answer=outcome.answer,
                                  intent=outcome.intent, rule_id=None, route=Route.LLM,
                                  tags=tags, since=since)

@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentcore.errors import UserFacingError
 from agentcore.models import PendingAction, Request, Span
 from agentcore.storage import storable
+
+if TYPE_CHECKING:
+    from agentcore.domain import CustomerContext
 
 
 class QueueError(UserFacingError):
@@ -44,8 +47,8 @@ class PendingStatus(StrEnum):
 @dataclass(slots=True)
 class Escalation:
     """One item of the queue. `state` is as of the queue's clock: an expired claim
-    reads as open, with no claimant. `customer`, `recent_orders`, `spans` and
-    `outcome` are filled by `get` only."""
+    reads as open, with no claimant. `customer` (the domain's context of who wrote),
+    `spans` and `outcome` are filled by `get` only."""
 
     id: int
     request: Request
@@ -71,8 +74,7 @@ class Escalation:
     approving_until: float | None = None  # while approving: when a crashed run is given up
     limits: dict[str, Any] | None = None  # what bounds the pending write now (`get` only)
     earlier_actions: list[dict[str, Any]] = field(default_factory=list)  # before a re-run
-    customer: dict[str, Any] | None = None
-    recent_orders: list[dict[str, Any]] = field(default_factory=list)
+    customer: CustomerContext | None = None
     spans: list[Span] = field(default_factory=list)
     outcome: dict[str, Any] | None = None
 

@@ -12,7 +12,7 @@ new queue over the same file (after a restart) sees the same items and claims.
 
 A pending write is approved or denied by the methods of `PendingWrites`
 (agentcore.pending_writes): held to the write's own policy, one approval at a
-time across consoles, settled from the shop's record after a crash. A hand-back
+time across consoles, settled from the domain's record after a crash. A hand-back
 re-runs the request through `rerun` (the engine's `rerun`) under the same id,
 with the operator's note; the storage settles the item in the same transaction
 as the new outcome.
@@ -56,7 +56,7 @@ from agentcore.sqlite_tx import transaction
 from agentcore.storage import Store, storable
 
 if TYPE_CHECKING:
-    from agentcore.shop.repository import Shop
+    from agentcore.domain import CustomerContext
 
 log = logging.getLogger("agentcore.escalations")
 
@@ -73,7 +73,8 @@ _NO_DRAFTS = ", reply_draft = NULL, note_draft = NULL, draft_by = NULL"
 
 class EscalationQueue(PendingWrites):
     def __init__(self, store: Store, clock: Clock, *, rerun: Rerun, act: Act,
-                 shop: Shop | None = None, recorded: Recorded | None = None,
+                 customer: Callable[[int], CustomerContext | None] | None = None,
+                 recorded: Recorded | None = None,
                  limits: Limits | None = None, parse: Parse | None = None,
                  approval_window_s: float = APPROVAL_WINDOW_S) -> None:
         """`approval_window_s` must outlast any write `act` runs (its tool timeout):
@@ -82,7 +83,7 @@ class EscalationQueue(PendingWrites):
         self.clock = clock
         self._rerun = rerun
         self._act = act
-        self._shop = shop
+        self._customer = customer
         self._recorded = recorded
         self._limits = limits
         self._parse = parse
@@ -242,9 +243,8 @@ class EscalationQueue(PendingWrites):
         outcome = self._rows("SELECT * FROM outcomes WHERE request_id = :rid", {"rid": rid})
         if outcome:
             item.outcome = outcome[0] | {"errors": json.loads(outcome[0]["errors"])}
-        if self._shop is not None and item.request.customer_id is not None:
-            item.customer = self._shop.get_customer(item.request.customer_id)
-            item.recent_orders = self._shop.recent_orders(item.request.customer_id)
+        if self._customer is not None and item.request.customer_id is not None:
+            item.customer = self._customer(item.request.customer_id)
         return item
 
     # -- claims --------------------------------------------------------------

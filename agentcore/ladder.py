@@ -5,10 +5,10 @@ breaker), the request goes down, one rung at a time:
 
     cached answer for the intent (when a cache is wired in)
     -> a rule's template for the intent (a rule that needs no order number)
-    -> the static answer for the intent (resources/static_answers.yaml)
+    -> the static answer for the intent (the domain's static_answers.yaml)
     -> a human (the caller escalates)
 
-The intent is the classifier's when it ran, else a keyword guess. Failures
+The intent is the classifier's when it ran, else the domain's keyword guess. Failures
 that are about the request itself (a policy violation, a customer asking for
 a person, malformed output) are not degraded: they go to a human directly.
 """
@@ -25,10 +25,8 @@ import yaml
 
 from agentcore.errors import NoDeterministicAnswer
 from agentcore.handlers import HandlerContext
-from agentcore.keyword_intents import classify
 from agentcore.models import EscalationReason, Route
 from agentcore.router import Router, RuleMatch
-from agentcore.shop.repository import Shop
 
 log = logging.getLogger("agentcore.ladder")
 
@@ -55,17 +53,17 @@ def load_static_answers(resources: Path) -> dict[str, str]:
 
 
 class Ladder:
-    def __init__(self, router: Callable[[], Router], shop: Shop,
+    def __init__(self, router: Callable[[], Router], classify: Callable[[str], tuple[str, float]],
                  static_answers: dict[str, str], cache: IntentCache | None = None) -> None:
         self._router = router  # the current router, read at each descent
-        self.shop = shop
+        self.classify = classify
         self.static_answers = static_answers
         self.cache = cache
 
     def descend(self, text: str, customer_id: int | None, intent: str | None) -> Rung | None:
         """The highest rung that can answer, or None: a human must."""
         if intent is None:
-            intent, _ = classify(text)
+            intent, _ = self.classify(text)
         if self.cache is not None:
             cached = self.cache.lookup_by_intent(intent, customer_id)
             if cached is not None:
@@ -75,7 +73,7 @@ class Ladder:
                             getattr(cached, "rule_id", None))
         router = self._router()
         for rule in router.fallback_rules(intent):
-            context = HandlerContext(self.shop, customer_id, {})
+            context = HandlerContext(customer_id, {})
             try:
                 answer = router.answer(RuleMatch(rule, {}, (rule.id,)), context)
             except NoDeterministicAnswer:

@@ -4,10 +4,10 @@ settling of an approval a crash cut short.
 
 An approval is a state in the database, waiting -> approving -> approved or
 failed, taken by a conditional UPDATE, so two consoles can never both run it. It
-runs the write through `act`, keyed by the ORIGINAL request id: the shop's write
+runs the write through `act`, keyed by the ORIGINAL request id: the domain's write
 tools are idempotent per request, so approving twice (or again after a crash)
 acts once. A crash between the write and its record leaves the item approving;
-`recover` (at start) and `get` settle it from the shop's own record of the
+`recover` (at start) and `get` settle it from the domain's own record of the
 write (`recorded`). `EscalationQueue` (agentcore.escalations) is the host of these
 methods; this module keeps the queue's file to claims and endings.
 """
@@ -34,7 +34,6 @@ from agentcore.models import PendingAction, PolicyOverride
 
 if TYPE_CHECKING:
     from agentcore.clock import Clock
-    from agentcore.shop.repository import Shop
     from agentcore.tools import ToolRegistry
 
 log = logging.getLogger("agentcore.escalations")
@@ -42,7 +41,7 @@ log = logging.getLogger("agentcore.escalations")
 # (tool, arguments, original request id, its customer, an operator's override) -> result
 Act = Callable[[str, dict[str, Any], str, int | None, PolicyOverride | None],
                Awaitable[dict[str, Any]]]
-# (tool, arguments, request id) -> what that write did, from the shop's record; None: never
+# (tool, arguments, request id) -> what that write did, from the domain's record; None: never
 Recorded = Callable[[str, dict[str, Any], str], dict[str, Any] | None]
 # (tool, arguments) -> the figures that bound that write now (paid, refunded, policy)
 Limits = Callable[[str, dict[str, Any]], dict[str, Any] | None]
@@ -260,17 +259,18 @@ def tool_parse(tools: ToolRegistry) -> Parse:
     return parse
 
 
-def tool_act(tools: ToolRegistry, shop: Shop, *, timeout_s: float) -> Act:
+def tool_act(tools: ToolRegistry, *, timeout_s: float) -> Act:
     """An `act` for the queue: a write tool of `tools`, its arguments checked against
     the tool's schema, run under the original request's id (its idempotency key) and
-    held to the tool's policy, or above it with the operator's override."""
+    held to the tool's policy, or above it with the operator's override. It runs as
+    approved: a write without a policy of its own runs now, once."""
     from agentcore.tools import ToolContext
 
     parse = tool_parse(tools)
 
     async def act(tool: str, arguments: dict[str, Any], request_id: str,
                   customer_id: int | None, override: PolicyOverride | None) -> dict[str, Any]:
-        context = ToolContext(shop, request_id, customer_id, override=override)
+        context = ToolContext(request_id, customer_id, override=override, approved=True)
         return await tools.call(tool, parse(tool, arguments), context, timeout_s)
 
     return act

@@ -1,16 +1,12 @@
-"""System prompts, shipped in resources/prompts and filled per request."""
+"""System prompts, shipped with the domain (its resources/prompts) and filled per request."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-INTENTS = ("order_status", "shipping_info", "refund_policy", "refund_status",
-           "refund_request", "cancel_order", "billing", "password_reset", "account",
-           "payment_methods", "technical", "human_request", "greeting", "contact", "other")
-
-REFUND_QUOTE_PREFIX = "Refund quote: "
 LOOKED_UP_PREFIX = "Looked up for this message: "
 OPERATOR_NOTE_PREFIX = "Operator note: "
 CORRECTION_PREFIX = "Your last reply was invalid: "
@@ -25,11 +21,11 @@ class Prompts:
     decide: Template
 
     @classmethod
-    def load(cls, resources: Path) -> Prompts:
+    def load(cls, resources: Path, intents: Sequence[str]) -> Prompts:
         folder = resources / "prompts"
         classify = Template((folder / "classify.txt").read_text(encoding="utf-8"))
         decide = Template((folder / "decide.txt").read_text(encoding="utf-8"))
-        return cls(classify.substitute(intents=", ".join(INTENTS)), decide)
+        return cls(classify.substitute(intents=", ".join(intents)), decide)
 
     def decide_for(self, intent: str | None, customer_id: int | None, today: str) -> str:
         return self.decide.substitute(intent=intent or "unknown",

@@ -27,7 +27,7 @@ import re2
 
 from agentcore.catch_all import catch_all_reason
 from agentcore.errors import RuleError
-from agentcore.handlers import HANDLERS, HandlerContext, HandlerSpec
+from agentcore.handlers import HandlerContext, HandlerSpec
 
 log = logging.getLogger("agentcore.router")
 
@@ -123,7 +123,7 @@ def collapse(text: str, fragments: Mapping[str, str]) -> str:
     return text
 
 
-def compile_rule(rule: Rule, handlers: Mapping[str, HandlerSpec] = HANDLERS,
+def compile_rule(rule: Rule, handlers: Mapping[str, HandlerSpec],
                  fragments: Mapping[str, str] | None = None) -> _Compiled:
     """Checks one rule and compiles it; every problem is a RuleError naming the rule."""
     if not rule.id.strip():
@@ -165,9 +165,11 @@ def compile_rule(rule: Rule, handlers: Mapping[str, HandlerSpec] = HANDLERS,
 
 
 class Router:
-    def __init__(self, rules: Iterable[Rule], handlers: Mapping[str, HandlerSpec] = HANDLERS,
+    def __init__(self, rules: Iterable[Rule], handlers: Mapping[str, HandlerSpec],
                  fragments: Mapping[str, str] | None = None) -> None:
+        """`handlers` are the domain's: a rule names one of them."""
         self.rules: tuple[Rule, ...] = tuple(rules)
+        self.handlers: Mapping[str, HandlerSpec] = handlers
         self.fragments: dict[str, str] = dict(fragments or {})
         seen: set[str] = set()
         for rule in self.rules:

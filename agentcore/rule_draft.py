@@ -12,13 +12,16 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Literal
 
 from agentcore.errors import RuleError
+from agentcore.handlers import STATIC, HandlerSpec
 from agentcore.router import Router, Rule, compile_rule, expand
 
 DraftEvent = Literal["reset", "changed", "inserted", "removed", "moved"]
 
 
 class RuleDraft:
-    def __init__(self, rules: Iterable[Rule], fragments: Mapping[str, str]) -> None:
+    def __init__(self, rules: Iterable[Rule], fragments: Mapping[str, str],
+                 handlers: Mapping[str, HandlerSpec]) -> None:
+        self.handlers = handlers  # the domain's: a rule may name only these
         self.rules: list[Rule] = list(rules)
         self.fragments: dict[str, str] = dict(fragments)
         self._base: tuple[Rule, ...] = tuple(self.rules)
@@ -61,14 +64,14 @@ class RuleDraft:
                 found[rule.id] = "two rules share this id"
             seen.add(rule.id)
             if rule.enabled and rule.id not in found:
-                problem = check(rule, self.fragments)
+                problem = check(rule, self.fragments, self.handlers)
                 if problem:
                     found[rule.id] = problem
         return found
 
     def router(self) -> Router:
         """The draft compiled (RuleError if it has errors)."""
-        return Router(self.rules, fragments=self.fragments)
+        return Router(self.rules, self.handlers, fragments=self.fragments)
 
     # -- edits ---------------------------------------------------------------
 
@@ -112,10 +115,11 @@ class RuleDraft:
         return next(f"{stem}-{n}" for n in range(2, len(taken) + 3) if f"{stem}-{n}" not in taken)
 
 
-def check(rule: Rule, fragments: Mapping[str, str]) -> str | None:
+def check(rule: Rule, fragments: Mapping[str, str],
+          handlers: Mapping[str, HandlerSpec]) -> str | None:
     """Why `rule` can't run, or None."""
     try:
-        compile_rule(rule, fragments=fragments)
+        compile_rule(rule, handlers, fragments)
     except RuleError as exc:
         return exc.reason
     return None
@@ -127,7 +131,7 @@ def check_pattern(pattern: str, fragments: Mapping[str, str]) -> str | None:
         return "the pattern is empty"
     try:
         compile_rule(Rule(id="?", name="", pattern=pattern, intent="?", handler="static",
-                          template=""), fragments=fragments)
+                          template=""), {STATIC.name: STATIC}, fragments)
     except RuleError as exc:
         return exc.reason
     return None

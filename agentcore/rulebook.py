@@ -192,7 +192,7 @@ class RuleBook:
         rules = tuple(rules)
         live = self.engine.router
         fragments = dict(live.fragments if fragments is None else fragments)
-        Router(rules, fragments=fragments)  # validate before anything is written
+        Router(rules, live.handlers, fragments=fragments)  # validate before anything is written
         summary = summary or describe_change(live.rules, rules)
         self._commit(action, author, summary, None, rules, fragments)
         self._past.append(self._latest_id())

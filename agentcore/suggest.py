@@ -155,7 +155,8 @@ def suggest(backtester: Backtester, live: Router, *, rejected: set[str] | frozen
                     pattern=pattern, intent=intent, handler=base.handler,
                     template=base.template, priority=SUGGESTED_PRIORITY, enabled=True,
                     cache=base.cache)
-        result = backtester.run(live, Router([*live.rules, rule], fragments=live.fragments),
+        result = backtester.run(live, Router([*live.rules, rule], live.handlers,
+                                                 fragments=live.fragments),
                                 focus=rule_id, cancelled=cancelled)
         found.append(Suggestion(suggestion_key(intent, pattern), rule, len(members),
                                 tuple(traffic.texts[i] for i in members[:5]), result))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
@@ -20,21 +20,17 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model, model
 from agentcore.errors import ToolArgumentsError, ToolError, UnknownToolError, WriteRefused
 from agentcore.models import PolicyOverride
 from agentcore.redaction import redact
-from agentcore.shop.repository import Shop
 
 
 @dataclass(frozen=True, slots=True)
 class ToolContext:
-    shop: Shop
+    """Who a call is for. A domain's tools reach their own backend (they close over
+    it): the context carries no backend, so any domain's tools take the same one."""
+
     request_id: str  # the idempotency key of write tools
     customer_id: int | None
-    latency_s: float = 0.0  # the demo shop's simulated backend round trip
     override: PolicyOverride | None = None  # an operator's approval above the policy
-
-    async def round_trip(self) -> None:
-        """Stands for the network hop to a real shop backend. Even at 0 it yields to
-        the loop, as real I/O would, so one turn's calls overlap."""
-        await asyncio.sleep(self.latency_s)
+    approved: bool = False  # an operator approved this write (one without a policy)
 
 
 ToolFn = Callable[..., Awaitable[dict[str, Any]]]
@@ -72,9 +68,13 @@ class Tool:
     args_model: type[BaseModel]
     writes: bool
     public: bool = False  # reads no customer's records: may serve a request without one
+    # A write's policy, enforced by the tool at the write itself, in words. A write
+    # without one never runs on the model's say-so: an operator approves it first.
+    policy: str | None = None
 
     @classmethod
-    def from_function(cls, fn: ToolFn, *, writes: bool = False, public: bool = False) -> Tool:
+    def from_function(cls, fn: ToolFn, *, writes: bool = False, public: bool = False,
+                      policy: str | None = None) -> Tool:
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(f"tool {fn.__name__} must be an async function")
         hints = get_type_hints(fn, include_extras=True)
@@ -89,7 +89,7 @@ class Tool:
             fields[p.name] = (hints[p.name], default)
         model = create_model(f"{fn.__name__}_args", __base__=_Args, **fields)
         doc = inspect.getdoc(fn) or fn.__name__
-        return cls(fn.__name__, doc, fn, model, writes, public)
+        return cls(fn.__name__, doc, fn, model, writes, public, policy if writes else None)
 
     @property
     def schema(self) -> dict[str, Any]:
@@ -119,12 +119,17 @@ class ToolRegistry:
 
     @classmethod
     def from_functions(cls, reads: Iterable[ToolFn], writes: Iterable[ToolFn], *,
-                       public: Iterable[ToolFn] = ()) -> ToolRegistry:
+                       public: Iterable[ToolFn] = (),
+                       policies: Mapping[str, str] | None = None) -> ToolRegistry:
         """`public` are the reads that touch no customer's records; every other tool is
-        offered only to a request whose customer is known."""
+        offered only to a request whose customer is known. `policies` names, per write
+        tool, the policy it holds itself to at the write; a write absent from it waits
+        for an operator's approval every time."""
         shared = set(public)
+        policies = policies or {}
         return cls([*(Tool.from_function(f, public=f in shared) for f in reads),
-                    *(Tool.from_function(f, writes=True) for f in writes)])
+                    *(Tool.from_function(f, writes=True, policy=policies.get(f.__name__))
+                      for f in writes)])
 
     def __contains__(self, name: str) -> bool:
         return name in self._tools
@@ -161,6 +166,10 @@ class ToolRegistry:
         if ctx.customer_id is None and not tool.public:
             # Whatever the tool itself checks: no customer, no customer's records.
             raise ToolError(f"{name} needs a known customer, and the request has none")
+        if tool.writes and tool.policy is None and not ctx.approved:
+            # No policy the write holds itself to: nothing bounds it but an operator.
+            raise WriteRefused(f"{name} has no policy of its own: an operator must approve "
+                               "it", {}, dict(arguments))
         try:
             async with asyncio.timeout(timeout):
                 result = await tool.fn(ctx, **arguments)

@@ -1,9 +1,11 @@
-"""The validator: the agent's final reply must fit the answer schema, and refund
-quotes come from the shop's own data, never from the model.
+"""The validator: the agent's final reply must fit the answer schema.
 
 Writes are not checked here: each write tool holds itself to its policy inside
-its own transaction (`Shop.issue_refund`), where no concurrent request or
-operator approval can slip between the check and the write.
+its own transaction (the demo shop's `Shop.issue_refund`), where no concurrent
+request or operator approval can slip between the check and the write, and a
+write without a policy runs only once an operator approved it (`ToolRegistry`).
+Figures a decision rests on (a refund quote) are derived by the engine from the
+domain's own data (`Domain.facts`), never taken from the model.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agentcore.errors import AgentError
 from agentcore.json_replies import json_objects, parse_json_object
-from agentcore.shop.policy import RefundQuote
-from agentcore.shop.repository import Shop
 
 
 class MalformedOutput(AgentError):
@@ -38,13 +38,6 @@ class FinalAnswer(BaseModel):
 
 
 class Validator:
-    def __init__(self, shop: Shop) -> None:
-        self.shop = shop
-
-    def quote(self, order_id: int) -> RefundQuote | None:
-        limits = self.shop.refund_limits(order_id)
-        return None if limits is None else limits.quote
-
     def parse_final(self, content: str | None, *, quoted: str = "") -> FinalAnswer:
         """The reply's answer object. A fence or a sentence around it is how small models
         write it; an object found in `quoted` (the customer's text, echoed back) is not

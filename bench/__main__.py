@@ -26,7 +26,7 @@ from agentcore.errors import NoDeterministicAnswer
 from agentcore.handlers import HandlerContext
 from agentcore.replay import load_corpus, replay
 from agentcore.router import Router, Rule, expand
-from agentcore.shop.repository import Shop
+from agentcore.demo_shop.repository import Shop
 from bench import (
     attack_bench,
     cache_bench,

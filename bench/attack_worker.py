@@ -27,7 +27,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from agentcore import Engine, QueueError, Request, Settings
-from agentcore.shop_tools import (
+from agentcore.demo_shop.tools import (
     PUBLIC_TOOLS,
     READ_TOOLS,
     WRITE_TOOLS,

@@ -16,7 +16,7 @@ from agentcore.cache import AnswerCache, CacheSettings, normalise
 from agentcore.clock import SystemClock
 from agentcore.models import Route
 from agentcore.replay import load_corpus
-from agentcore.shop.repository import Shop
+from agentcore.demo_shop.repository import Shop
 from bench.workloads import fresh_data_dir
 
 REPO = Path(__file__).resolve().parent.parent

@@ -48,7 +48,7 @@ from agentcore.resilience import (
     RetrySettings,
 )
 from agentcore.settings import REPO_ROOT, MockSettings, Settings
-from agentcore.shop_tools import shop_registry
+from agentcore.demo_shop.tools import shop_registry
 from agentcore.tools import ToolRegistry
 
 HANG_S = 30.0  # a request unanswered this long counts as lost

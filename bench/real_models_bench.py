@@ -35,7 +35,7 @@ from agentcore.guard import normalise
 from agentcore.replay import load_corpus, replay
 from agentcore.router import Router
 from agentcore.settings import REPO_ROOT
-from agentcore.shop.repository import Shop
+from agentcore.demo_shop.repository import Shop
 from bench.llama_server import FailedCall, Server, failed_calls
 
 CORPUS = REPO_ROOT / "data" / "requests.jsonl"

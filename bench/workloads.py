@@ -20,12 +20,12 @@ import httpx2
 import openai
 
 from agentcore import Engine, Request, Settings
-from agentcore.demo.shopgen import generate_shop
+from agentcore.demo_shop.shopgen import generate_shop
 from agentcore.mock_llm import mock_transport
 from agentcore.prompts import Prompts
 from agentcore.settings import REPO_ROOT, MockSettings
-from agentcore.shop.repository import Shop
-from agentcore.shop_tools import shop_registry
+from agentcore.demo_shop.repository import Shop
+from agentcore.demo_shop.tools import shop_registry
 from agentcore.tools import ToolContext
 
 _SHOP_CACHE: Path | None = None

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from agentcore import Clock, Engine, KeyringCredentials, Settings, UserFacingError
 from agentcore.redaction import RedactingFilter, install_log_redaction, redact
 from agentcore.replay import load_corpus
-from agentcore.settings import REPO_ROOT, default_settings_path
+from agentcore.settings import default_settings_path
 from console.bridge import EngineBridge
 from console.errors import ErrorReporter
 from console.main_window import MainWindow
@@ -45,7 +45,6 @@ from console.statusbar import spent_today
 log = logging.getLogger("console.app")
 
 APP_NAME = "Hybrid Agent Console"
-DEFAULT_CORPUS = REPO_ROOT / "data" / "requests.jsonl"
 # The demo's mock LLM answers after a realistic delay unless the settings file
 # says otherwise: with 0 ms the slow path would look as fast as a rule.
 DEMO_LLM_LATENCY_MS = 400.0
@@ -58,8 +57,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help=f"settings file (default: {default_settings_path()})")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder of the engine's databases (default: from the settings)")
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
-                        help="JSONL requests the traffic generator replays")
+    parser.add_argument("--corpus", type=Path, default=None,
+                        help="JSONL requests the traffic generator replays (default: the "
+                             "domain's sample requests)")
+    parser.add_argument("--domain", default=None, metavar="MODULE:FACTORY",
+                        help="the agent's world: module:factory or an installed domain's "
+                             "name (default: from the settings, else the demo shop)")
     parser.add_argument("--rate", type=float, default=None,
                         help="traffic rate in requests/s (default: the last one used)")
     parser.add_argument("--no-traffic", action="store_true",
@@ -71,28 +74,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(list(argv) if argv is not None else None)
 
 
-def load_settings(path: Path, data_dir: Path | None) -> Settings:
-    """The settings file, the command line's data folder, and the demo's realism."""
+def load_settings(path: Path, data_dir: Path | None, domain: str | None = None) -> Settings:
+    """The settings file, the command line's data folder and domain, and the demo's
+    realism."""
     settings = Settings.load(path)
     if data_dir is not None:
         settings.data_dir = data_dir
+    if domain is not None:
+        settings.domain = domain
     if settings.llm.base_url is None:  # demo mode: the in-process mock LLM
         if "latency_median_ms" not in settings.mock.model_fields_set:
             settings.mock.latency_median_ms = DEMO_LLM_LATENCY_MS
         if "shop_latency_ms" not in settings.model_fields_set:
             settings.shop_latency_ms = DEMO_SHOP_LATENCY_MS
     return settings
-
-
-def load_rows(path: Path, settings: Settings) -> list[dict[str, Any]]:
-    """The corpus to replay; generated from the demo shop when the file is not there
-    (an installed app has no repository beside it)."""
-    if path.exists():
-        return load_corpus(path)
-    from agentcore.demo.corpusgen import generate_corpus
-
-    log.info("no corpus at %s: generating one from the demo shop", path)
-    return generate_corpus(settings.shop_path)
 
 
 def window_store() -> QSettings:
@@ -129,12 +124,15 @@ class Console:
 
 
 def build_console(settings: Settings, *, store: QSettings, settings_path: Path,
-                  credentials: KeyringCredentials, rows: Sequence[dict[str, Any]],
+                  credentials: KeyringCredentials, rows: Sequence[dict[str, Any]] | None,
                   errors: ErrorReporter | None = None, clock: Clock | None = None,
                   notifier: Notifier | None = None) -> Console:
-    """`clock` and `notifier` are for tests: a fake clock moves leases and waiting
-    times without sleeping; a recording notifier shows what would pop up."""
+    """`rows` None replays the domain's sample requests. `clock` and `notifier` are for
+    tests: a fake clock moves leases and waiting times without sleeping; a recording
+    notifier shows what would pop up."""
     engine = Engine(settings, credentials=credentials, clock=clock)
+    if rows is None:
+        rows = engine.domain.sample_requests()
     bridge = EngineBridge(engine)
     window = MainWindow(engine, bridge, store=store, settings_path=settings_path,
                         credentials=credentials, corpus=rows, errors=errors,
@@ -195,11 +193,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     settings_path = args.settings or default_settings_path()
     try:
-        settings = load_settings(settings_path, args.data_dir)
+        settings = load_settings(settings_path, args.data_dir, args.domain)
         _log_to_file(settings.data_dir)
         log.info("settings: %s; data: %s; LLM: %s", settings_path, settings.data_dir,
                  settings.llm.base_url or f"mock ({settings.mock.latency_median_ms:g} ms)")
-        rows = load_rows(args.corpus, settings)
+        rows = load_corpus(args.corpus) if args.corpus is not None else None
         console = build_console(settings, store=window_store(), settings_path=settings_path,
                                 credentials=KeyringCredentials(), rows=rows, errors=errors)
     except (UserFacingError, OSError, ValueError) as exc:  # the operator can fix these
@@ -218,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     freeze_startup_heap()
     log.info("window ready in %.2f s", time.perf_counter() - started)
-    if settings.llm.base_url is None and not args.no_traffic and rows:
+    if settings.llm.base_url is None and not args.no_traffic and window.traffic.rows:
         window.traffic.start()  # demo mode shows the agent at work from the first second
     if args.quit_after is not None:
         QTimer.singleShot(int(args.quit_after * 1000), window.close)

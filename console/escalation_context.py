@@ -325,7 +325,7 @@ class EscalationContextPanel(QWidget):
                            f"intent {html.escape(item.intent or '—')}{waited}")
         self.claim_state.setText(self._claim_text(item))
         self.request_text.setText(item.request.text)
-        self.customer.setText(customer_html(item.customer, item.recent_orders))
+        self.customer.setText(customer_html(item.customer))
         self.reasoning.setText(reasoning_html(item))
         self.tool_calls.setText(tool_calls_html(item))
         self.outcome.setText(outcome_text(item.outcome))

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from agentcore import Escalation, PendingAction
+from agentcore import CustomerContext, Escalation, PendingAction
 
 
 def waiting_text(seconds: float) -> str:
@@ -23,11 +24,6 @@ def waiting_text(seconds: float) -> str:
 
 def money(dollars: float) -> str:
     return f"{'-' if dollars < 0 else ''}${abs(dollars):,.2f}"
-
-
-def _quotes(item: Escalation) -> list[dict[str, Any]]:
-    return [q for key, q in item.tool_results.items()
-            if key.startswith("refund_quote:") and isinstance(q, dict)]
 
 
 def action_text(action: PendingAction) -> str:
@@ -56,55 +52,37 @@ def allowed_text(action: PendingAction) -> str:
     return "no policy limit recorded for this action"
 
 
-def at_stake(item: Escalation) -> tuple[str, float | None]:
-    """The money the item is about, for the queue's column: what a refused write asked
-    for, else a pending write's amount, else what the refund quote allows, else the
-    order's total the agent looked up."""
-    pending = item.pending_action
-    asked = (pending.requested or {}).get("amount") if pending is not None else None
-    if isinstance(asked, int | float) and not isinstance(asked, bool):
-        return f"{money(float(asked))} asked", float(asked)  # refused: what is at issue
-    if pending is not None and "amount" in pending.arguments:
-        amount = float(pending.arguments["amount"])
-        return f"{money(amount)} {pending.tool.removeprefix('issue_')}", amount
-    quotes = _quotes(item)
-    if quotes:
-        amount = sum(q.get("allowed_cents", 0) for q in quotes) / 100
-        return f"{money(amount)} quoted", amount
-    for call in item.tool_results.values():
-        result = call.get("result") if isinstance(call, dict) else None
-        if call.get("tool") == "get_order" and isinstance(result, dict) \
-                and "total_cents" in result:
-            amount = result["total_cents"] / 100
-            return f"{money(amount)} order", amount
-    return "—", None
-
-
-def customer_html(customer: dict[str, Any] | None, orders: list[dict[str, Any]]) -> str:
+def customer_html(customer: CustomerContext | None) -> str:
+    """The domain's context of who wrote: facts, then their records as a table."""
     if customer is None:
         return "<i>anonymous: no customer record</i>"
-    facts = " · ".join(html.escape(f"{k.replace('_', ' ')}: {v}") for k, v in customer.items()
-                       if v is not None and k != "id")
-    rows = "".join(
-        f"<tr><td>{o['id']}</td><td>{html.escape(str(o.get('product', '')))}</td>"
-        f"<td>{html.escape(str(o.get('status', '')))}</td>"
-        f"<td align='right'>{money(o.get('total_cents', 0) / 100)}</td>"
-        f"<td>{html.escape(str(o.get('placed_at', ''))[:10])}</td></tr>" for o in orders)
-    table = (f"<table cellspacing='0' cellpadding='2'><tr><th align='left'>Order</th>"
-             f"<th align='left'>Product</th><th align='left'>Status</th>"
-             f"<th align='right'>Total</th><th align='left'>Placed</th></tr>{rows}</table>"
-             if orders else "<i>no orders</i>")
-    return f"<b>Customer {customer.get('id')}</b> · {facts}<br>{table}"
+    facts = " · ".join(html.escape(f"{k.replace('_', ' ')}: {v}")
+                       for k, v in customer.facts.items() if v is not None and k != "id")
+
+    def cell(record: Mapping[str, Any], key: str) -> str:
+        value = record.get(key, "")
+        if key in customer.money_columns and isinstance(value, int | float):
+            return f"<td align='right'>{money(value / 100)}</td>"
+        return f"<td>{html.escape(str(value if value is not None else ''))[:40]}</td>"
+
+    heads = "".join(f"<th align='left'>{html.escape(h)}</th>" for _, h in customer.columns)
+    rows = "".join("<tr>" + "".join(cell(r, k) for k, _ in customer.columns) + "</tr>"
+                   for r in customer.records)
+    table = (f"<table cellspacing='0' cellpadding='2'><tr>{heads}</tr>{rows}</table>"
+             if customer.records else "<i>no records</i>")
+    return f"<b>{html.escape(customer.title)}</b> · {facts}<br>{table}"
 
 
 def tool_calls_html(item: Escalation) -> str:
-    """Each tool call with its arguments and result (or error), then the refund quotes."""
+    """Each tool call with its arguments and result (or error), and the facts the
+    engine derived from them (a refund quote)."""
     parts = []
     for key, call in item.tool_results.items():
-        if key.startswith("refund_quote:"):
-            parts.append(f"<b>refund quote</b> {html.escape(json.dumps(call, default=str))}")
-            continue
         if not isinstance(call, dict):
+            continue
+        if "tool" not in call:  # derived by the engine: its key names its kind
+            kind = key.split(":", 1)[0].replace("_", " ")
+            parts.append(f"<b>{html.escape(kind)}</b> {html.escape(json.dumps(call, default=str))}")
             continue
         args = html.escape(json.dumps(call.get("arguments"), default=str))
         if "error" in call:

@@ -49,12 +49,13 @@ from agentcore import (
     EscalationQueue,
     EscalationReason,
     EscalationState,
+    Stake,
     StorageError,
     UserFacingError,
 )
 from agentcore.settings import EscalationSettings
 from console.bridge import EngineBridge
-from console.escalation_format import at_stake, waiting_text
+from console.escalation_format import waiting_text
 from console.notifier import Notifier
 from console.table_model import HeaderedTableModel, Index
 
@@ -87,9 +88,10 @@ WAITING_ITEMS, RESOLVED_ITEMS = "waiting", "resolved"  # the two listings
 
 class QueueModel(HeaderedTableModel):
     def __init__(self, now: Callable[[], float], settings: Callable[[], EscalationSettings],
-                 parent: QObject | None = None) -> None:
+                 at_stake: Callable[[Escalation], Stake], parent: QObject | None = None) -> None:
         super().__init__(HEADERS, parent)
         self._now = now
+        self.at_stake = at_stake  # the domain's: what an item is about
         self._settings = settings
         self.items: list[Escalation] = []
 
@@ -159,7 +161,7 @@ class QueueModel(HeaderedTableModel):
         if column is Column.INTENT:
             return item.intent or "—"
         if column is Column.AT_STAKE:
-            return at_stake(item)[0]
+            return self.at_stake(item).label
         if column is Column.STATE:
             if item.state is EscalationState.CLAIMED:
                 return f"claimed by {item.claimed_by}"
@@ -192,11 +194,11 @@ class QueuePanel(QWidget):
 
     def __init__(self, queue: EscalationQueue, bridge: EngineBridge, clock: Clock,
                  settings: Callable[[], EscalationSettings], notifier: Notifier,
-                 parent: QWidget | None = None) -> None:
+                 at_stake: Callable[[Escalation], Stake], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.queue = queue
         self.notifier = notifier
-        self.model = QueueModel(clock.now, settings, self)
+        self.model = QueueModel(clock.now, settings, at_stake, self)
         self._seen_id: int | None = None  # the newest item announced; None before the first load
         self._loading: asyncio.Task[None] | None = None
         self._again = False
@@ -389,10 +391,10 @@ class QueuePanel(QWidget):
             return
         first = new[0]
         who = first.request.customer_id
-        stake, amount = at_stake(first)
+        stake = self.model.at_stake(first)
         about = (f"#{first.id} {first.reason} — customer "
                  f"{who if who is not None else 'anonymous'}"
-                 + (f", {stake}" if amount is not None else ""))
+                 + (f", {stake.label}" if stake.amount is not None else ""))
         if len(new) == 1:
             self.notifier.notify("New escalation", about)
         else:

@@ -117,7 +117,7 @@ class MainWindow(QMainWindow):
             return self.engine.settings.escalations
 
         self.escalations = QueuePanel(engine.escalations, bridge, engine.clock,
-                                      escalation_settings, self.notifier)
+                                      escalation_settings, self.notifier, engine.domain.at_stake)
         self.escalation = EscalationContextPanel(engine.escalations, engine.clock,
                                                  escalation_settings)
         self.rules = RulesView(engine, RuleBook(engine), BacktestRunner(engine, parent=self),

@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
 
 from agentcore import Router, Rule, RuleError
 from agentcore.guard import normalise, normalise_with_spans
-from agentcore.handlers import HANDLERS
 from agentcore.router import CACHE_POLICIES, CachePolicy, expand
 from agentcore.rule_draft import RuleDraft, check, check_pattern
 
@@ -87,7 +86,7 @@ class RuleEditor(QWidget):
         self.intent = QComboBox()
         self.intent.setEditable(True)
         self.handler = QComboBox()
-        self.handler.addItems(sorted(HANDLERS))
+        self.handler.addItems(sorted(draft.handlers))
         self.template = QPlainTextEdit()
         self.template.setMaximumHeight(70)
         self.priority = QSpinBox()
@@ -216,7 +215,7 @@ class RuleEditor(QWidget):
         self.pattern_error.setVisible(bool(pattern_problem))
         other = None
         if rule is not None and not pattern_problem:
-            other = check(rule, self.draft.fragments)
+            other = check(rule, self.draft.fragments, self.draft.handlers)
             if other is None and sum(r.id == rule.id for r in self.draft.rules) > 1:
                 other = "another rule has this id"
         self.rule_error.setText(other or "")
@@ -233,7 +232,7 @@ class RuleEditor(QWidget):
         errors = self.draft.errors()
         valid = [r for r in self.draft.rules if r.id not in errors]
         try:
-            router = Router(valid, fragments=self.draft.fragments)
+            router = Router(valid, self.draft.handlers, fragments=self.draft.fragments)
         except RuleError as exc:  # e.g. a duplicate id among the valid ones
             self.fires.setText(f"Cannot test: {exc}")
             return

@@ -70,7 +70,7 @@ class RulesView(QWidget):
         self.operator = operator
         self.rejected = RejectedSuggestions(engine.store.conn)
         router = engine.router
-        self.draft = RuleDraft(router.rules, router.fragments)
+        self.draft = RuleDraft(router.rules, router.fragments, router.handlers)
         self.model = RulesModel(self.draft, self)
         self.table = QTableView()
         self.table.setModel(self.model)

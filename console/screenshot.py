@@ -24,10 +24,8 @@ from PySide6.QtWidgets import QApplication
 from agentcore import KeyringCredentials, Settings
 from agentcore.settings import REPO_ROOT
 from console.app import (
-    DEFAULT_CORPUS,
     Console,
     build_console,
-    load_rows,
     load_settings,
     setup_logging,
 )
@@ -106,11 +104,13 @@ async def _stage_escalations(console: Console, seconds: float, out: Path,
 
 async def _stage(console: Console, seconds: float, out: Path, theme: Theme) -> None:
     window = await _after_traffic(console, theme, 12, seconds)
-    order, customer = console.engine.shop.conn.execute(
-        "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id LIMIT 1"
-    ).fetchone()
-    window.compose.customer.setValue(customer)
-    window.compose.text.setPlainText(f"Hi, I'd like a refund for order {order}, it arrived broken")
+    # A refund from the domain's own sample traffic: the slow path, with its tool calls.
+    sample = next((r for r in console.window.traffic.rows
+                   if r.get("expected_intent") == "refund_request" and r.get("customer_id")),
+                  None)
+    if sample is not None:
+        window.compose.customer.setValue(int(sample["customer_id"]))
+        window.compose.text.setPlainText(str(sample["text"]))
     task = window.compose.send()
     assert task is not None
     await task
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         store = QSettings(str(folder / "window.ini"), QSettings.Format.IniFormat)
         console = build_console(settings, store=store, settings_path=folder / "settings.json",
                                 credentials=KeyringCredentials(),
-                                rows=load_rows(DEFAULT_CORPUS, settings))
+                                rows=None)
 
         async def run() -> None:
             try:

@@ -14,7 +14,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from agentcore.demo import generate_corpus, generate_shop
+from agentcore.demo_shop.corpusgen import generate_corpus
+from agentcore.demo_shop.shopgen import generate_shop
 
 HERE = Path(__file__).resolve().parent
 

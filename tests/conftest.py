@@ -9,7 +9,7 @@ from pathlib import Path
 import keyring
 import pytest
 
-from agentcore.demo.shopgen import generate_shop
+from agentcore.demo_shop.shopgen import generate_shop
 from agentcore.settings import Settings
 from tests.keyring_backend import FileKeyring
 

@@ -5,7 +5,7 @@
 """
 
 from agentcore.cache._model import CachedAnswer, CacheHit, CacheStats, Tier, normalise
-from agentcore.cache._settings import CacheSettings, default_intent_policies
+from agentcore.cache._settings import CacheSettings
 from agentcore.cache._tags import llm_tags, rule_tags
 from agentcore.cache._tiers import AnswerCache
 
@@ -16,7 +16,6 @@ __all__ = [
     "CacheStats",
     "CachedAnswer",
     "Tier",
-    "default_intent_policies",
     "llm_tags",
     "normalise",
     "rule_tags",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 
 from agentcore.cache._memory import MemoryTier
 from agentcore.cache._model import (
@@ -34,7 +35,6 @@ from agentcore.clock import Clock
 from agentcore.errors import StorageError
 from agentcore.models import Route
 from agentcore.router import CACHE_POLICIES, CachePolicy
-from agentcore.shop.repository import Shop
 
 log = logging.getLogger("agentcore.cache")
 
@@ -44,20 +44,19 @@ _ENTITY_PREFIXES = ("order:", "customer:")
 
 
 class AnswerCache:
-    def __init__(self, shop: Shop, settings: CacheSettings, clock: Clock) -> None:
-        if str(shop.path) == ":memory:":
+    def __init__(self, shop_path: Path, settings: CacheSettings, clock: Clock) -> None:
+        if str(shop_path) == ":memory:":
             raise StorageError("the answer cache needs the shop database in a file")
         self.settings = settings
         self.clock = clock
         self._memory = MemoryTier(settings.l1_max_entries, settings.l1_max_bytes)
-        self._disk = SQLiteTier(shop.path, settings.log_keep)
+        self._disk = SQLiteTier(shop_path, settings.log_keep)
         self._version = self._disk.data_version()
         self._position = self._disk.log_head()  # the last log row L1 has applied
         self._closed = False
         self._l1_hits = self._l2_hits = self._misses = 0
         self._stores = self._stale_skips = 0
         self._disk.maintain(clock.now())
-        shop.on_change(self._on_shop_change)
 
     def configure(self, settings: CacheSettings) -> None:
         """Applies edited settings; a smaller L1 evicts at once."""
@@ -212,7 +211,7 @@ class AnswerCache:
         self._memory.invalidate(tags)
         self._position = rows[-1][0]
 
-    def _on_shop_change(self, tags: list[str]) -> None:
+    def on_domain_change(self, tags: list[str]) -> None:
         # Runs after this process's Shop committed a write; it must not raise,
         # or the tool that wrote would report a failure for an action it did.
         if self._closed:

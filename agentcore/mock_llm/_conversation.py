@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentcore.keyword_intents import INTENTS, classify
+from agentcore.demo_shop.intents import INTENTS, classify
 
 QUOTE_PREFIX = "Refund quote: "
 NOTE_PREFIX = "Operator note: "

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from agentcore.keyword_intents import classify
+from agentcore.demo_shop.intents import classify
 from agentcore.mock_llm import _wire
 from agentcore.mock_llm._conversation import read_conversation
 from agentcore.mock_llm._playbooks import Final, next_step

@@ -10,8 +10,8 @@ import pytest
 from pydantic import Field
 
 from agentcore import Engine, EscalationReason, Request, Route, Status
-from agentcore.shop.repository import Shop
-from agentcore.shop_tools import READ_TOOLS, WRITE_TOOLS
+from agentcore.demo_shop.repository import Shop
+from agentcore.demo_shop.tools import READ_TOOLS, WRITE_TOOLS
 from agentcore.tools import ToolContext, ToolRegistry
 from tests.agentcore.scripted_llm import ScriptedLLM, final, tool_call
 

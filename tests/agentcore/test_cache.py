@@ -17,8 +17,8 @@ from agentcore.handlers import HandlerContext
 from agentcore.ladder import Ladder
 from agentcore.models import Route
 from agentcore.router import Router, Rule
-from agentcore.shop.repository import Shop
-from agentcore.shop_tools import shop_registry
+from agentcore.demo_shop.repository import Shop
+from agentcore.demo_shop.tools import shop_registry
 from agentcore.tools import ToolContext
 
 

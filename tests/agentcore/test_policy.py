@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from agentcore.shop.policy import refund_quote
+from agentcore.demo_shop.policy import refund_quote
 
 TODAY = date(2026, 11, 1)
 ELECTRONICS = {"category": "electronics", "refund_window_days": 30, "restocking_fee_pct": 10}

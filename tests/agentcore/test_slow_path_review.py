@@ -20,8 +20,8 @@ from agentcore.errors import LLMError, ToolError
 from agentcore.llm import LLMClient
 from agentcore.resilience import BreakerSettings, ResilienceSettings, ResilientLLM, RetrySettings
 from agentcore.settings import StageModel
-from agentcore.shop.repository import Shop
-from agentcore.shop_tools import (
+from agentcore.demo_shop.repository import Shop
+from agentcore.demo_shop.tools import (
     PUBLIC_TOOLS,
     READ_TOOLS,
     WRITE_TOOLS,

@@ -10,8 +10,8 @@ import pytest
 from pydantic import Field
 
 from agentcore.errors import ToolArgumentsError, ToolError, UnknownToolError
-from agentcore.shop.repository import Shop
-from agentcore.shop_tools import shop_registry
+from agentcore.demo_shop.repository import Shop
+from agentcore.demo_shop.tools import shop_registry
 from agentcore.tools import ToolContext, ToolRegistry
 
 

@@ -607,7 +607,7 @@ def test_an_item_another_console_resolves_is_settled_in_this_feed(desk, tight, c
 
 def order_with_a_fee(settings) -> tuple[int, int, int, int]:
     """(order, customer, policy cents, paid cents): the policy keeps a restocking fee."""
-    from agentcore.shop.repository import Shop
+    from agentcore.demo_shop.repository import Shop
 
     shop = Shop(settings.shop_path)
     try:

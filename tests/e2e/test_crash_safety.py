@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from agentcore import SystemClock
-from agentcore.demo.corpusgen import generate_corpus
+from agentcore.demo_shop.corpusgen import generate_corpus
 from agentcore.escalations import EscalationQueue, EscalationState
 from agentcore.storage import Store
 

@@ -23,7 +23,7 @@ import pytest
 
 from agentcore import Engine, FakeClock, Request, Settings
 from agentcore.escalations import EscalationQueue, PendingStatus, QueueError, tool_act
-from agentcore.shop_tools import recorded_write, shop_registry, write_limits
+from agentcore.demo_shop.tools import recorded_write, shop_registry, write_limits
 from agentcore.storage import Store
 from bench.attack_worker import settings_for
 from tests.agentcore.scripted_llm import ScriptedLLM, tool_call
@@ -49,7 +49,7 @@ def workers(*commands: list[str]) -> list[dict]:
 
 def refundable_orders(settings: Settings, n: int) -> list[tuple[int, int, int]]:
     """(order, customer, cents the policy allows) of n orders with money to refund."""
-    from agentcore.shop.repository import Shop
+    from agentcore.demo_shop.repository import Shop
 
     shop = Shop(settings.shop_path)
     try:
@@ -145,7 +145,7 @@ def test_an_approval_killed_between_the_write_and_its_record_reads_as_done(data)
 
     async def look_and_restart() -> None:
         # The queue view of another station, before any restart: it reads as done.
-        from agentcore.shop.repository import Shop
+        from agentcore.demo_shop.repository import Shop
 
         store, shop = Store(data.engine_db), Shop(data.shop_path)
         try:

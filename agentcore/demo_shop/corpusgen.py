@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentcore.demo import _phrases as P
+from agentcore.demo_shop import _phrases as P
 
 _CHANNELS = (("chat", 55), ("email", 25), ("web", 20))
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
-from agentcore.shop.schema import SHOP_SCHEMA
+from agentcore.demo_shop.schema import SHOP_SCHEMA
 
 N_CUSTOMERS = 240
 N_ORDERS = 1200

@@ -20,10 +20,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from agentcore.demo_shop.policy import RefundLimits, refund_limits
+from agentcore.demo_shop.schema import SHOP_SCHEMA
 from agentcore.errors import StorageError, ToolError, WriteRefused
 from agentcore.models import PolicyOverride
-from agentcore.shop.policy import RefundLimits, refund_limits
-from agentcore.shop.schema import SHOP_SCHEMA
 from agentcore.sqlite_tx import transaction
 
 log = logging.getLogger("agentcore.shop")

@@ -1,0 +1,152 @@
+"""The demo shop's fast-path handlers, bound to one shop by `shop_handlers`.
+
+Each reads the shop by primary key (microseconds) and formats; one that cannot
+answer deterministically (a foreign or unknown order) falls through to the LLM.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from agentcore.demo_shop.repository import Shop
+from agentcore.errors import NoDeterministicAnswer
+from agentcore.handlers import STATIC, HandlerContext, HandlerSpec, day, money, require_customer
+
+_REFUND_DELAY = "Refunds reach your original payment method within 5-10 business days."
+
+
+def _own_order(shop: Shop, ctx: HandlerContext) -> dict[str, Any]:
+    """The order named in the match, only if it is the requesting customer's."""
+    customer_id = require_customer(ctx)
+    raw = ctx.groups.get("order_id", "")
+    if not raw.isdigit():
+        raise NoDeterministicAnswer(f"no usable order number in the match ({raw!r})")
+    order = shop.get_order(int(raw))
+    if order is None:
+        raise NoDeterministicAnswer(f"order {raw} does not exist")
+    if order["customer_id"] != customer_id:
+        # Not an answer the fast path may give: the LLM path asks who is asking.
+        raise NoDeterministicAnswer(f"order {raw} belongs to another customer")
+    return order
+
+
+def _status_line(order: dict[str, Any]) -> str:
+    oid, product, status = order["id"], order["product"], order["status"]
+    head = f"Order {oid} ({product})"
+    tracking = f"{order['carrier']}, tracking number {order['tracking_number']}"
+    if status == "processing":
+        return (f"{head} was placed on {day(order['placed_at'])} and is being prepared; "
+                "it has not shipped yet.")
+    if status == "shipped":
+        return f"{head} shipped on {day(order['shipped_at'])} with {tracking}. It is on its way."
+    if status == "delivered":
+        return f"{head} was delivered on {day(order['delivered_at'])} ({tracking})."
+    if status == "cancelled":
+        return f"{head} was cancelled; any payment for it was released."
+    if status == "returned":
+        return (f"{head} was returned; {money(order['refunded_cents'])} has been refunded "
+                "so far.")
+    return f"{head} is {status}."
+
+
+_ORDER_FIELDS = frozenset({"order_id", "status", "product", "quantity", "total", "placed_on",
+                           "shipped_on", "delivered_on", "carrier", "tracking_number",
+                           "status_line"})
+
+
+def _order_fields(order: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "order_id": str(order["id"]), "status": order["status"], "product": order["product"],
+        "quantity": str(order["quantity"]), "total": money(order["total_cents"]),
+        "placed_on": day(order["placed_at"]), "shipped_on": day(order["shipped_at"]),
+        "delivered_on": day(order["delivered_at"]), "carrier": order["carrier"] or "",
+        "tracking_number": order["tracking_number"] or "", "status_line": _status_line(order),
+    }
+
+
+def order_status(shop: Shop, ctx: HandlerContext) -> dict[str, Any]:
+    return _order_fields(_own_order(shop, ctx))
+
+
+def latest_order_status(shop: Shop, ctx: HandlerContext) -> dict[str, Any]:
+    customer_id = require_customer(ctx)
+    recent = shop.recent_orders(customer_id, limit=1)
+    if not recent:
+        raise NoDeterministicAnswer(f"customer {customer_id} has no orders")
+    order = shop.get_order(recent[0]["id"])
+    if order is None:  # deleted between the two reads
+        raise NoDeterministicAnswer(f"order {recent[0]['id']} disappeared")
+    return _order_fields(order)
+
+
+def refund_status(shop: Shop, ctx: HandlerContext) -> dict[str, Any]:
+    order = _own_order(shop, ctx)
+    oid, status = order["id"], order["status"]
+    refunds = shop.get_refunds(oid)
+    if refunds:
+        last = refunds[-1]
+        count = f" in {len(refunds)} refunds" if len(refunds) > 1 else ""
+        line = (f"We refunded {money(order['refunded_cents'])} on order {oid}{count}, most "
+                f"recently on {day(last['created_at'])} ({last['reason']}). {_REFUND_DELAY}")
+    elif status == "cancelled":
+        line = (f"Order {oid} was cancelled before it was charged for good, so there is no "
+                "refund to wait for: the payment hold was released.")
+    else:
+        line = (f"There is no refund on order {oid} yet; the order is {status}. "
+                "If you would like one, just say so and we will look at it.")
+    return {"order_id": str(oid), "product": order["product"], "status": status,
+            "refunded": money(order["refunded_cents"]), "refund_line": line}
+
+
+def refund_policy(shop: Shop, ctx: HandlerContext) -> dict[str, Any]:
+    lines = []
+    for row in shop.refund_windows():
+        name, days = row["name"].capitalize(), int(row["refund_window_days"])
+        if days <= 0:
+            lines.append(f"- {name}: not refundable")
+            continue
+        fee = float(row["restocking_fee_pct"])
+        extra = f", less a {fee:g}% restocking fee" if fee else ""
+        lines.append(f"- {name}: {days} days after delivery{extra}")
+    return {"policy_list": "\n".join(lines), "refund_delay": _REFUND_DELAY}
+
+
+def account_balance(shop: Shop, ctx: HandlerContext) -> dict[str, Any]:
+    customer_id = require_customer(ctx)
+    customer = shop.get_customer(customer_id)
+    if customer is None:
+        raise NoDeterministicAnswer(f"customer {customer_id} does not exist")
+    credit = int(customer["store_credit_cents"] or 0)
+    status = customer["account_status"] or "active"
+    line = (f"You have {money(credit)} in store credit; it is applied automatically at "
+            "checkout." if credit else "You have no store credit at the moment.")
+    if status == "locked":
+        line += " Your account is locked: resetting your password unlocks it."
+    elif status == "suspended":
+        line += " Your account is suspended; a colleague will contact you about it."
+    return {"first_name": customer["name"].split()[0], "store_credit": money(credit),
+            "account_status": status, "balance_line": line}
+
+
+def shop_handlers(shop: Shop) -> dict[str, HandlerSpec]:
+    """Every handler the shop's rules may name, reading `shop`."""
+    return {spec.name: spec for spec in (
+        STATIC,
+        HandlerSpec("order_status", partial(order_status, shop), _ORDER_FIELDS,
+                    frozenset({"order_id"}),
+                    "One order of the requesting customer: status, product, dates, tracking."),
+        HandlerSpec("latest_order_status", partial(latest_order_status, shop), _ORDER_FIELDS,
+                    frozenset(),
+                    "The requesting customer's most recent order, as order_status."),
+        HandlerSpec("refund_status", partial(refund_status, shop),
+                    frozenset({"order_id", "product", "status", "refunded", "refund_line"}),
+                    frozenset({"order_id"}),
+                    "Refunds issued on one order of the requesting customer."),
+        HandlerSpec("refund_policy", partial(refund_policy, shop),
+                    frozenset({"policy_list", "refund_delay"}),
+                    frozenset(), "The refund window and restocking fee of every category."),
+        HandlerSpec("account_balance", partial(account_balance, shop),
+                    frozenset({"first_name", "store_credit", "account_status", "balance_line"}),
+                    frozenset(), "The requesting customer's store credit and account status."),
+    )}
