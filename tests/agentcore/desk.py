@@ -4,8 +4,8 @@ queue over its database, and the requests that make typical escalations."""
 from __future__ import annotations
 
 from agentcore import Engine, EscalationReason, FakeClock, Request
-from agentcore.escalations import EscalationQueue, tool_act, tool_parse
 from agentcore.demo_shop.tools import recorded_write, shop_registry, write_limits
+from agentcore.escalations import EscalationQueue, tool_act, tool_parse
 from agentcore.storage import Store
 from agentcore.validator import Validator
 from tests.agentcore.scripted_llm import ScriptedLLM, tool_call

@@ -13,12 +13,12 @@ import yaml
 import agentcore.cache
 from agentcore.cache import AnswerCache, CacheSettings, llm_tags, rule_tags
 from agentcore.clock import FakeClock
+from agentcore.demo_shop.repository import Shop
+from agentcore.demo_shop.tools import shop_registry
 from agentcore.handlers import HandlerContext
 from agentcore.ladder import Ladder
 from agentcore.models import Route
 from agentcore.router import Router, Rule
-from agentcore.demo_shop.repository import Shop
-from agentcore.demo_shop.tools import shop_registry
 from agentcore.tools import ToolContext
 
 

@@ -23,12 +23,12 @@ import re2
 import yaml
 
 from agentcore.demo_shop.corpusgen import generate_corpus
+from agentcore.demo_shop.policy import refund_quote
+from agentcore.demo_shop.repository import Shop
 from agentcore.demo_shop.shopgen import ensure_shop, generate_shop
 from agentcore.errors import NoDeterministicAnswer
 from agentcore.handlers import HANDLERS, HandlerContext, money
 from agentcore.router import Router, Rule, expand
-from agentcore.demo_shop.policy import refund_quote
-from agentcore.demo_shop.repository import Shop
 
 REPO = Path(__file__).resolve().parents[2]
 AS_OF = date(2026, 11, 1)

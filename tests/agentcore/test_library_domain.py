@@ -23,7 +23,6 @@ from agentcore.errors import RecordNotFound, StorageError, ToolError, WriteRefus
 from agentcore.models import PolicyOverride
 from agentcore.settings import Settings
 
-SEAM = pytest.mark.xfail(strict=True, reason="needs the domain seam")
 MEMBER = 1
 ON_TIME, TOO_LATE, NO_RENEWALS = 1001, 1031, 1021  # member 1's loans in the seed data
 
@@ -147,7 +146,6 @@ def library_settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", domain="library_loans:create")
 
 
-@SEAM
 def test_the_library_is_a_domain_chosen_by_the_settings(library_settings):
     from agentcore.domain import Domain, load_domain
 
@@ -162,7 +160,6 @@ def test_the_library_is_a_domain_chosen_by_the_settings(library_settings):
         domain.close()
 
 
-@SEAM
 async def test_its_tools_show_a_member_only_their_own_loans_and_offer_the_limit(
         library_settings):
     from agentcore.tools import ToolContext

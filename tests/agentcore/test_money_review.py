@@ -16,8 +16,8 @@ import asyncio
 import pytest
 
 from agentcore import Request, Status
-from agentcore.escalations import EscalationState, PendingStatus, QueueError
 from agentcore.demo_shop.tools import recorded_write, shop_registry
+from agentcore.escalations import EscalationState, PendingStatus, QueueError
 from agentcore.tools import ToolContext
 from tests.agentcore.desk import Desk
 from tests.agentcore.scripted_llm import final, tool_call

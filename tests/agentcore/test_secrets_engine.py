@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from agentcore import Engine, EscalationReason, KeyringCredentials, Request, Status, ToolError
+from agentcore.demo_shop.tools import READ_TOOLS, WRITE_TOOLS
 from agentcore.mock_llm import MockServer
 from agentcore.settings import Settings
-from agentcore.demo_shop.tools import READ_TOOLS, WRITE_TOOLS
 from agentcore.tools import ToolContext, ToolRegistry
 from tests.agentcore.scripted_llm import ScriptedLLM, final, tool_call
 

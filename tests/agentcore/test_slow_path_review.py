@@ -16,10 +16,6 @@ from pydantic import Field
 
 from agentcore import Engine, Request, Status
 from agentcore.clock import FakeClock
-from agentcore.errors import LLMError, ToolError
-from agentcore.llm import LLMClient
-from agentcore.resilience import BreakerSettings, ResilienceSettings, ResilientLLM, RetrySettings
-from agentcore.settings import StageModel
 from agentcore.demo_shop.repository import Shop
 from agentcore.demo_shop.tools import (
     PUBLIC_TOOLS,
@@ -30,6 +26,10 @@ from agentcore.demo_shop.tools import (
     get_order,
     issue_refund,
 )
+from agentcore.errors import LLMError, ToolError
+from agentcore.llm import LLMClient
+from agentcore.resilience import BreakerSettings, ResilienceSettings, ResilientLLM, RetrySettings
+from agentcore.settings import StageModel
 from agentcore.tools import ToolContext, ToolRegistry
 from tests.agentcore.scripted_llm import ScriptedLLM, final, tool_call
 from tests.agentcore.test_agent_loop import refundable_order

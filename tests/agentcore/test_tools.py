@@ -9,9 +9,9 @@ from typing import Annotated
 import pytest
 from pydantic import Field
 
-from agentcore.errors import ToolArgumentsError, ToolError, UnknownToolError
 from agentcore.demo_shop.repository import Shop
 from agentcore.demo_shop.tools import shop_registry
+from agentcore.errors import ToolArgumentsError, ToolError, UnknownToolError
 from agentcore.tools import ToolContext, ToolRegistry
 
 

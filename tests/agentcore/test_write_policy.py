@@ -14,10 +14,10 @@ import asyncio
 import pytest
 
 from agentcore import Engine, EscalationReason, FakeClock, Request, Status
+from agentcore.demo_shop.tools import shop_registry
 from agentcore.errors import ToolArgumentsError, WriteRefused
 from agentcore.escalations import PendingStatus, QueueError
 from agentcore.models import PolicyOverride
-from agentcore.demo_shop.tools import shop_registry
 from tests.agentcore.desk import Desk
 from tests.agentcore.scripted_llm import tool_call
 

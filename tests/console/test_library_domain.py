@@ -76,7 +76,7 @@ def test_a_waiver_above_the_limit_is_approved_from_the_queue_and_waived_once(
     model = window.escalations.model
     assert model.index(0, Column.REASON).data() == "policy violation"
     assert model.index(0, Column.INTENT).data() == "fine_waiver"
-    assert model.index(0, Column.AT_STAKE).data() == "$5.00 fine waiver"
+    assert model.index(0, Column.AT_STAKE).data() == "$6.00 waiver asked"
 
     window.escalations.select_next()
     qtbot.waitUntil(lambda: panel.item is not None)

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from agentcore import Engine, FakeClock, Request, Settings
-from agentcore.escalations import EscalationQueue, PendingStatus, QueueError, tool_act
 from agentcore.demo_shop.tools import recorded_write, shop_registry, write_limits
+from agentcore.escalations import EscalationQueue, PendingStatus, QueueError, tool_act
 from agentcore.storage import Store
 from bench.attack_worker import settings_for
 from tests.agentcore.scripted_llm import ScriptedLLM, tool_call

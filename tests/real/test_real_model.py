@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from agentcore import EscalationReason, Outcome, Route, Settings, Status
+from agentcore.demo_shop.tools import shop_registry
 from agentcore.endpoints import for_endpoint, server_root
 from agentcore.prompts import INTENTS, Prompts
-from agentcore.demo_shop.tools import shop_registry
 from agentcore.storage import Store
 from bench.llama_server import FailedCall, Server, failed_calls
 from bench.real_models_bench import ModelRun, run_rows, slow_path_rows, tool_calls_reached

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentcore.domain import (
-    CachePolicy,
     CacheTags,
     ChangeListener,
     CustomerContext,
@@ -18,6 +17,7 @@ from agentcore.domain import (
 )
 from agentcore.handlers import HandlerSpec
 from agentcore.models import PendingAction
+from agentcore.router import CachePolicy
 from agentcore.tools import ToolRegistry
 from library_loans import _policy
 from library_loans._handlers import library_handlers
@@ -46,6 +46,20 @@ KEYWORDS: dict[str, dict[str, float]] = {
 POLICIES: dict[str, CachePolicy] = {
     "loan_status": "per-customer", "opening_hours": "shared", "greeting": "shared",
     "renewal": "never", "fine_waiver": "never", "human_request": "never", "other": "never"}
+
+# The console's demo traffic: each path once or twice (rules, lookups, writes, refusals).
+SAMPLE_REQUESTS: tuple[dict[str, Any], ...] = (
+    {"text": "When is loan 1001 due?", "customer_id": 1},
+    {"text": "What are your opening hours?", "customer_id": None},
+    {"text": "Can you renew loan 1002 for me?", "customer_id": 2},
+    {"text": "Please waive the $1.50 fine on loan 1021", "customer_id": 1},
+    {"text": "Please waive the $6.00 fine on loan 1031", "customer_id": 1},
+    {"text": "Renew loan 1031 please", "customer_id": 1},
+    {"text": "I'm away this week: what do I owe on loan 1013?", "customer_id": 3},
+    {"text": "when do you open on saturday?", "customer_id": 4},
+    {"text": "status of loan 1005", "customer_id": 5},
+    {"text": "How do I renew a book?", "customer_id": None},
+)
 
 _LOAN_COLUMNS = (("id", "Loan"), ("title", "Book"), ("due_on", "Due"),
                  ("renewals_left", "Renewals left"), ("fine_cents", "Fine"))
@@ -180,6 +194,10 @@ class LibraryDomain:
                     amount = float(pending.arguments["amount"])
                 except (KeyError, TypeError, ValueError):
                     return Stake(f"fine waiver on loan {loan}")
+                asked = (pending.requested or {}).get("amount")
+                if isinstance(asked, int | float) and not isinstance(asked, bool):
+                    # Refused at the write: what was asked is what the item is about.
+                    return Stake(f"${float(asked):,.2f} waiver asked", float(asked))
                 return Stake(f"${amount:,.2f} fine waiver", amount)
             return Stake(f"renewal of loan {loan}")
         for call in item.tool_results.values():  # a loan it looked up: its fine
@@ -188,6 +206,9 @@ class LibraryDomain:
                 fine = int(result["fine_cents"]) / 100
                 return Stake(f"loan {result['loan_id']}, ${fine:,.2f} fine", fine)
         return Stake("")
+
+    def sample_requests(self) -> list[dict[str, Any]]:
+        return [dict(row) for row in SAMPLE_REQUESTS]
 
     # -- changes -------------------------------------------------------------
 

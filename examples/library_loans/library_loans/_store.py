@@ -232,7 +232,10 @@ class LoanStore:
         # Not marked seen: another process's change may sit below ours; the next poll
         # returns ours again with it, and dropping a tag twice costs nothing.
         for listener in list(self._listeners):
-            listener(tags)
+            try:  # committed: a listener's failure must not read as the write's
+                listener(tags)
+            except Exception:
+                log.exception("change listener %r failed", listener)
         return result
 
     def renew(self, request_id: str, loan_id: int, *,
