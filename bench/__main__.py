@@ -21,12 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agentcore import Engine
+from agentcore.demo_shop.domain import RESOURCES
+from agentcore.demo_shop.handlers import shop_handlers
+from agentcore.demo_shop.repository import Shop
 from agentcore.engine import default_rules
 from agentcore.errors import NoDeterministicAnswer
 from agentcore.handlers import HandlerContext
 from agentcore.replay import load_corpus, replay
 from agentcore.router import Router, Rule, expand
-from agentcore.demo_shop.repository import Shop
 from bench import (
     attack_bench,
     cache_bench,
@@ -71,7 +73,7 @@ def filler_rules(n: int) -> list[Rule]:
 
 def bench_fast_path(results: list[tuple[str, str, str]]) -> None:
     data = fresh_data_dir()
-    shipped, fragments = default_rules(bench_settings(data))
+    shipped, fragments = default_rules(RESOURCES)
     shop = Shop(data / "shop.sqlite")
     rows = [r for r in load_corpus(REPO / "data" / "requests.jsonl")
             if r.get("expected_route") == "rule"]
@@ -79,7 +81,7 @@ def bench_fast_path(results: list[tuple[str, str, str]]) -> None:
     for total in (10, 100, 1000):
         enabled = [r for r in shipped if r.enabled]
         rules = enabled[:total] + filler_rules(max(0, total - len(enabled)))
-        router = Router(rules, fragments=fragments)
+        router = Router(rules, shop_handlers(shop), fragments=fragments)
         per_request = []
         for _ in range(ROUNDS):
             start = time.perf_counter()
@@ -89,7 +91,7 @@ def bench_fast_path(results: list[tuple[str, str, str]]) -> None:
                     if match is None:
                         continue
                     with contextlib.suppress(NoDeterministicAnswer):  # still routed work
-                        router.answer(match, HandlerContext(shop, customer, match.groups))
+                        router.answer(match, HandlerContext(customer, match.groups))
             per_request.append((time.perf_counter() - start) / (5 * len(texts)) * 1e6)
         results.append((f"fast path, {len(router)} rules (route + handler + template)",
                         f"{statistics.median(per_request):.1f} µs/request",
@@ -103,7 +105,7 @@ def bench_fast_path(results: list[tuple[str, str, str]]) -> None:
         for p in patterns:
             p.search(text)
     loop_us = (time.perf_counter() - start) / len(sample) * 1e6
-    router = Router(shipped + filler_rules(1000), fragments=fragments)
+    router = Router(shipped + filler_rules(1000), shop_handlers(shop), fragments=fragments)
     start = time.perf_counter()
     for _ in range(20):
         for text in sample:

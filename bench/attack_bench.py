@@ -75,9 +75,9 @@ def _engine(data_dir: Path | None = None) -> Engine:
 def _orders(engine: Engine, n: int) -> list[tuple[int, int, int, int]]:
     """(order, customer, policy cents, paid cents) of n orders with money to refund."""
     found = []
-    for oid, cid in engine.shop.conn.execute(
+    for oid, cid in engine.domain.shop.conn.execute(
             "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id"):
-        limits = engine.shop.refund_limits(oid)
+        limits = engine.domain.shop.refund_limits(oid)
         if limits and limits.quote.allowed_cents > 100:
             found.append((oid, cid, limits.quote.allowed_cents, limits.paid_cents))
         if len(found) == n:
@@ -86,7 +86,7 @@ def _orders(engine: Engine, n: int) -> list[tuple[int, int, int, int]]:
 
 
 def _refunded(engine: Engine, order_id: int) -> int:
-    return sum(r["amount_cents"] for r in engine.shop.get_refunds(order_id))
+    return sum(r["amount_cents"] for r in engine.domain.shop.get_refunds(order_id))
 
 
 def _count_money(tally: Tally, engine: Engine, orders: list[tuple[int, int, int, int]]) -> None:
@@ -179,8 +179,8 @@ async def anonymous_reads(tally: Tally, n_orders: int = 5) -> None:
     engine = _engine()
     try:
         for oid, _, _, _ in _orders(engine, n_orders):
-            order = engine.shop.get_order(oid)
-            customer = engine.shop.get_customer(order["customer_id"])
+            order = engine.domain.shop.get_order(oid)
+            customer = engine.domain.shop.get_customer(order["customer_id"])
             private = {v for v in (order["product"], order["tracking_number"], order["carrier"],
                                    customer["name"], customer["email"],
                                    day(order["delivered_at"])) if v}
@@ -338,7 +338,7 @@ async def two_stations_approve(tally: Tally, n: int = 20) -> None:
             shown = await engine.escalations.get(item)
             done = (shown.pending_result or {}).get("result") or {}
             tally.tries += 1
-            tally.held += (len(engine.shop.get_refunds(oid)) <= 1
+            tally.held += (len(engine.domain.shop.get_refunds(oid)) <= 1
                            and done.get("amount_cents") == _refunded(engine, oid) <= allowed)
     finally:
         await engine.close()

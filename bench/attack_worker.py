@@ -27,21 +27,15 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from agentcore import Engine, QueueError, Request, Settings
-from agentcore.demo_shop.tools import (
-    PUBLIC_TOOLS,
-    READ_TOOLS,
-    WRITE_TOOLS,
-    Dollars,
-    OrderId,
-    issue_refund,
-)
-from agentcore.tools import Tool, ToolContext, ToolRegistry
+from agentcore.demo_shop import DemoShop
+from agentcore.demo_shop.tools import Dollars, OrderId, ShopTools, shop_registry
+from agentcore.tools import ToolContext
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def settings_for(data_dir: str) -> Settings:
-    settings = Settings(data_dir=Path(data_dir), resources_dir=REPO / "resources")
+    settings = Settings(data_dir=Path(data_dir))
     settings.guard.rate_per_minute = 1_000_000
     settings.mock.latency_median_ms = 5
     return settings
@@ -87,22 +81,20 @@ async def approve(data_dir: str, start: str, operator: str, cents_off: str,
     return {"done": done, "refused": refused}
 
 
-async def _issue_refund_then_die(ctx: ToolContext, order_id: OrderId, amount: Dollars,
-                                 reason: Annotated[str, Field(max_length=500)]
-                                 ) -> dict[str, Any]:
-    """The real refund tool; the process dies the moment the shop has committed."""
-    await issue_refund(ctx, order_id, amount, reason)
-    os.kill(os.getpid(), signal.SIGKILL)
-    raise AssertionError("unreachable")
-
-
 async def approve_and_die(data_dir: str, escalation_id: str) -> dict[str, Any]:
-    _issue_refund_then_die.__name__ = "issue_refund"
-    writes = [Tool.from_function(_issue_refund_then_die, writes=True),
-              *(Tool.from_function(f, writes=True) for f in WRITE_TOOLS if f is not issue_refund)]
-    reads = [Tool.from_function(f, public=f in PUBLIC_TOOLS) for f in READ_TOOLS]
-    tools = ToolRegistry([*reads, *writes])
-    engine = Engine(settings_for(data_dir), tools=tools)
+    settings = settings_for(data_dir)
+    domain = DemoShop(settings)
+    shop_tools = ShopTools(domain.shop)
+
+    async def issue_refund(ctx: ToolContext, order_id: OrderId, amount: Dollars,
+                           reason: Annotated[str, Field(max_length=500)]) -> dict[str, Any]:
+        """The real refund tool; the process dies the moment the shop has committed."""
+        await shop_tools.issue_refund(ctx, order_id, amount, reason)
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("unreachable")
+
+    tools = shop_registry(domain.shop, replaced={"issue_refund": issue_refund})
+    engine = Engine(settings, domain=domain, tools=tools)
     queue = engine.escalations
     await queue.claim(int(escalation_id), "alice", lease_s=300)
     await queue.approve(int(escalation_id), "alice")

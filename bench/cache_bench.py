@@ -14,9 +14,9 @@ from pathlib import Path
 
 from agentcore.cache import AnswerCache, CacheSettings, normalise
 from agentcore.clock import SystemClock
+from agentcore.demo_shop.repository import Shop
 from agentcore.models import Route
 from agentcore.replay import load_corpus
-from agentcore.demo_shop.repository import Shop
 from bench.workloads import fresh_data_dir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,7 +56,7 @@ def bench_hits(results: list[tuple[str, str, str]]) -> None:
     shop = Shop(data / "shop.sqlite")
     texts = _texts()
     # L1: every answer fits in memory.
-    cache = AnswerCache(shop, CacheSettings(), SystemClock())
+    cache = AnswerCache(shop.path, CacheSettings(), SystemClock())
     for i, (text, customer) in enumerate(texts):
         _store(cache, text, customer, 10_000 + i)
     l1 = _per_request_us(cache, texts, "l1", repeat=20)
@@ -68,7 +68,7 @@ def bench_hits(results: list[tuple[str, str, str]]) -> None:
         store_rounds.append((time.perf_counter() - start) / len(texts) * 1e6)
     cache.close()
     # L2: memory holds one answer, so each lookup misses L1, reads SQLite and promotes.
-    cache = AnswerCache(shop, CacheSettings(l1_max_entries=1), SystemClock())
+    cache = AnswerCache(shop.path, CacheSettings(l1_max_entries=1), SystemClock())
     l2 = _per_request_us(cache, texts, "l2", repeat=3)
     cache.close()
     shop.close()
@@ -110,7 +110,7 @@ def bench_invalidation(results: list[tuple[str, str, str]]) -> None:
         raise RuntimeError("the demo shop's order numbers moved; adjust _fill")
     bare_write = _write_ms(other, order_ids[200:], "UPS")  # before the cache's triggers exist
     settings = CacheSettings(l1_max_entries=ENTRIES + 1, l1_max_bytes=1 << 30)
-    cache = AnswerCache(shop, settings, SystemClock())
+    cache = AnswerCache(shop.path, settings, SystemClock())
     _fill(cache, ENTRIES)
     times = []
     for order_id in order_ids[:50]:

@@ -33,6 +33,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from agentcore.demo_shop.domain import RESOURCES
+from agentcore.demo_shop.intents import INTENTS
+from agentcore.demo_shop.tools import shop_registry
 from agentcore.errors import LLMError, ToolArgumentsError, UnknownToolError
 from agentcore.llm import Completion, LLMClient
 from agentcore.mock_llm import MockServer
@@ -48,7 +51,6 @@ from agentcore.resilience import (
     RetrySettings,
 )
 from agentcore.settings import REPO_ROOT, MockSettings, Settings
-from agentcore.demo_shop.tools import shop_registry
 from agentcore.tools import ToolRegistry
 
 HANG_S = 30.0  # a request unanswered this long counts as lost
@@ -127,8 +129,8 @@ async def resilient_llm_factory(env: FaultEnv) -> AsyncIterator[Submit]:
                                 timeout=env.request_timeout_s)
     llm = ResilientLLM(LLMClient(client), env.resilience)
     llm.breaker.subscribe(env.on_breaker)
-    registry = shop_registry()
-    prompts = Prompts.load(REPO_ROOT / "resources")
+    registry = shop_registry(None)  # type: ignore[arg-type]  # schemas and parsing only
+    prompts = Prompts.load(RESOURCES, INTENTS)
     stage = Settings().llm.decide
     today = date.today().isoformat()
 

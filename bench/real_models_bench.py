@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from agentcore import Engine, KeyringCredentials, Outcome, Settings
+from agentcore.demo_shop.domain import RESOURCES
+from agentcore.demo_shop.repository import Shop
 from agentcore.endpoints import for_endpoint
 from agentcore.engine import default_rules
 from agentcore.guard import normalise
 from agentcore.replay import load_corpus, replay
 from agentcore.router import Router
 from agentcore.settings import REPO_ROOT
-from agentcore.demo_shop.repository import Shop
 from bench.llama_server import FailedCall, Server, failed_calls
 
 CORPUS = REPO_ROOT / "data" / "requests.jsonl"
@@ -57,7 +58,7 @@ def slow_path_rows(limit: int, settings: Settings | None = None) -> list[dict[st
     """`limit` rows of the corpus that no shipped rule answers and that carry a labelled
     intent, taken round-robin over the intents (most frequent first) so a small slice
     still spans refunds, cancellations, billing, accounts and the rest."""
-    rules, fragments = default_rules(settings or Settings())
+    rules, fragments = default_rules(RESOURCES)
     router = Router([r for r in rules if r.enabled], fragments=fragments)
     by_intent: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in load_corpus(CORPUS):
@@ -216,7 +217,7 @@ async def run_rows(settings: Settings, rows: list[dict[str, Any]], label: str, *
     engine = Engine(settings, credentials=credentials or NoKey())
     log_start = server.log_size() if server else 0
     try:
-        before = policy_snapshot(engine.shop)
+        before = policy_snapshot(engine.domain.shop)
         started = time.perf_counter()
         try:
             run.outcomes, _ = await asyncio.wait_for(
@@ -226,7 +227,7 @@ async def run_rows(settings: Settings, rows: list[dict[str, Any]], label: str, *
         run.wall_s = time.perf_counter() - started
         stored = stored_statuses(engine, run.outcomes) if run.outcomes else {}
         run.lost = len(rows) - sum(1 for s in stored.values() if s != "accepted")
-        run.past_policy = writes_past_policy(engine.shop, before, run.outcomes)
+        run.past_policy = writes_past_policy(engine.domain.shop, before, run.outcomes)
     finally:
         await engine.close()
     if server is not None:
@@ -235,7 +236,7 @@ async def run_rows(settings: Settings, rows: list[dict[str, Any]], label: str, *
 
 
 def _settings(data_dir: Path, base_url: str | None) -> Settings:
-    return for_endpoint(Settings(data_dir=data_dir, resources_dir=REPO_ROOT / "resources"),
+    return for_endpoint(Settings(data_dir=data_dir),
                         base_url)
 
 

@@ -20,12 +20,14 @@ import httpx2
 import openai
 
 from agentcore import Engine, Request, Settings
+from agentcore.demo_shop.domain import RESOURCES
+from agentcore.demo_shop.intents import INTENTS
+from agentcore.demo_shop.repository import Shop
 from agentcore.demo_shop.shopgen import generate_shop
+from agentcore.demo_shop.tools import shop_registry
 from agentcore.mock_llm import mock_transport
 from agentcore.prompts import Prompts
-from agentcore.settings import REPO_ROOT, MockSettings
-from agentcore.demo_shop.repository import Shop
-from agentcore.demo_shop.tools import shop_registry
+from agentcore.settings import MockSettings
 from agentcore.tools import ToolContext
 
 _SHOP_CACHE: Path | None = None
@@ -43,7 +45,7 @@ def fresh_data_dir() -> Path:
 
 
 def bench_settings(data_dir: Path) -> Settings:
-    settings = Settings(data_dir=data_dir, resources_dir=REPO_ROOT / "resources")
+    settings = Settings(data_dir=data_dir)
     settings.llm.classify = None  # decide only: two turns, three tools, like the baseline
     settings.guard.rate_per_minute = 10_000_000
     settings.guard.anonymous_rate_per_minute = 10_000_000
@@ -76,15 +78,15 @@ class BareLoop:
         self.client = mock_client()
         self.settings = settings
         self.shop = shop
-        self.tools = shop_registry()
-        self.prompts = Prompts.load(settings.resources_dir)
+        self.tools = shop_registry(shop)
+        self.prompts = Prompts.load(RESOURCES, INTENTS)
         self.calls = 0
 
     async def run(self, text: str, customer_id: int, request_id: str) -> str:
         system = self.prompts.decide_for(None, customer_id, self.shop.today.isoformat())
         messages: list[dict[str, Any]] = [{"role": "system", "content": system},
                                           {"role": "user", "content": text}]
-        ctx = ToolContext(self.shop, request_id, customer_id)
+        ctx = ToolContext(request_id, customer_id)
         stage = self.settings.llm.decide
         for _ in range(self.settings.loop.max_iterations):
             response = await self.client.chat.completions.create(

@@ -38,7 +38,7 @@ def settings(tmp_path: Path, shop_template: Path) -> Settings:
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(shop_template, data / "shop.sqlite")
-    return Settings(data_dir=data, resources_dir=REPO / "resources")
+    return Settings(data_dir=data)
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +48,7 @@ def recorded_template(tmp_path_factory: pytest.TempPathFactory, shop_template: P
 
     data = tmp_path_factory.mktemp("recorded")
     shutil.copy(shop_template, data / "shop.sqlite")
-    settings = Settings(data_dir=data, resources_dir=REPO / "resources")
+    settings = Settings(data_dir=data)
     settings.guard.rate_per_minute = 1_000_000  # every corpus request is answered, none throttled
     settings.guard.anonymous_rate_per_minute = 1_000_000
     return record_corpus(settings)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
 from agentcore.demo_shop.repository import Shop
 from agentcore.errors import RecordNotFound, ToolError, WriteRefused
-from agentcore.tools import ToolContext, ToolRegistry
+from agentcore.tools import ToolContext, ToolFn, ToolRegistry
 
 OrderId = Annotated[int, Field(ge=10000, le=99999, description="the 5-digit order number")]
 CustomerId = Annotated[int, Field(ge=1, description="the customer's id")]
@@ -157,12 +157,21 @@ WRITE_POLICIES = {
 }
 
 
-def shop_registry(shop: Shop, latency_s: float = 0.0) -> ToolRegistry:
+def shop_registry(shop: Shop, latency_s: float = 0.0, *,
+                  replaced: Mapping[str, ToolFn] | None = None,
+                  extra_reads: Sequence[ToolFn] = ()) -> ToolRegistry:
+    """The shop's tools over `shop`; `replaced` swaps some for others of the same name
+    and signature (a backend that fails, in tests); `extra_reads` adds reads."""
     tools = ShopTools(shop, latency_s)
-    return ToolRegistry.from_functions(
-        [getattr(tools, name) for name in READ_TOOLS],
-        [getattr(tools, name) for name in WRITE_TOOLS],
-        public=[getattr(tools, name) for name in PUBLIC_TOOLS], policies=WRITE_POLICIES)
+    replaced = replaced or {}
+    if any(fn.__name__ != name for name, fn in replaced.items()):
+        raise ValueError("a replacement tool must carry the name of the tool it replaces")
+
+    def pick(names: tuple[str, ...]) -> list[ToolFn]:
+        return [replaced.get(name) or getattr(tools, name) for name in names]
+
+    return ToolRegistry.from_functions([*pick(READ_TOOLS), *extra_reads], pick(WRITE_TOOLS),
+                                       public=pick(PUBLIC_TOOLS), policies=WRITE_POLICIES)
 
 
 def write_target(tool: str, arguments: dict[str, Any]) -> str:

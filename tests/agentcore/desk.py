@@ -4,10 +4,8 @@ queue over its database, and the requests that make typical escalations."""
 from __future__ import annotations
 
 from agentcore import Engine, EscalationReason, FakeClock, Request
-from agentcore.demo_shop.tools import recorded_write, shop_registry, write_limits
 from agentcore.escalations import EscalationQueue, tool_act, tool_parse
 from agentcore.storage import Store
-from agentcore.validator import Validator
 from tests.agentcore.scripted_llm import ScriptedLLM, tool_call
 
 SLOW_TEXT = "my app keeps crashing and nothing helps"  # matches no rule: the slow path
@@ -24,20 +22,21 @@ class Desk:
         self.queue = self.queue_over(self.engine.store)
 
     def queue_over(self, store: Store, rerun=None) -> EscalationQueue:
-        shop = self.engine.shop
-        tools = shop_registry()
+        domain = self.engine.domain
+        tools = domain.tools
         return EscalationQueue(store, self.clock, rerun=rerun or self.engine.rerun,
-                               act=tool_act(tools, shop, timeout_s=5), shop=shop,
-                               parse=tool_parse(tools), recorded=recorded_write(shop),
-                               limits=write_limits(shop))
+                               act=tool_act(tools, timeout_s=5),
+                               customer=domain.customer_context, parse=tool_parse(tools),
+                               recorded=domain.recorded_write, limits=domain.write_limits)
 
     @staticmethod
     def refundable_in(engine: Engine) -> dict:
         """A delivered order inside its refund window, with money left to refund."""
-        validator = Validator(engine.shop)
-        for oid, cid in engine.shop.conn.execute(
+        shop = engine.domain.shop
+        for oid, cid in shop.conn.execute(
                 "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id"):
-            quote = validator.quote(oid)
+            limits = shop.refund_limits(oid)
+            quote = limits.quote if limits else None
             if quote and 0 < quote.allowed_cents < 500_000:
                 return {"id": oid, "customer_id": cid, "allowed_cents": quote.allowed_cents}
         raise AssertionError("the demo shop has no refundable order")
@@ -48,9 +47,9 @@ class Desk:
     def order_with_a_fee(self) -> dict:
         """An order the policy refunds only in part (a restocking fee): an operator
         may override up to what was paid."""
-        for oid, cid in self.engine.shop.conn.execute(
+        for oid, cid in self.engine.domain.shop.conn.execute(
                 "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id"):
-            limits = self.engine.shop.refund_limits(oid)
+            limits = self.engine.domain.shop.refund_limits(oid)
             if limits and 0 < limits.quote.allowed_cents < limits.left_cents:
                 return {"id": oid, "customer_id": cid,
                         "allowed_cents": limits.quote.allowed_cents}
@@ -87,6 +86,6 @@ class Desk:
 
     def refunds_of(self, request_id: str) -> list[dict]:
         return [dict(zip(("order_id", "amount_cents"), row, strict=True))
-                for row in self.engine.shop.conn.execute(
+                for row in self.engine.domain.shop.conn.execute(
                     "SELECT order_id, amount_cents FROM refunds WHERE request_id = ?",
                     (request_id,))]

@@ -28,8 +28,8 @@ ASKS = ("where is my order {oid}?",
 
 def private_fields(engine: Engine, order_id: int) -> set[str]:
     """What of the order and its customer only the customer may see."""
-    order = engine.shop.get_order(order_id)
-    customer = engine.shop.get_customer(order["customer_id"])
+    order = engine.domain.shop.get_order(order_id)
+    customer = engine.domain.shop.get_customer(order["customer_id"])
     values = {order["product"], order["tracking_number"], order["carrier"],
               customer["name"], customer["email"], day(order["delivered_at"]),
               (order["delivered_at"] or "")[:10], f"${order['total_cents'] / 100:,.2f}"}
@@ -43,7 +43,7 @@ def leaks(outcome: Outcome, private: set[str]) -> set[str]:
 
 
 def delivered_order(engine: Engine) -> int:
-    return engine.shop.conn.execute(
+    return engine.domain.shop.conn.execute(
         "SELECT id FROM orders WHERE status = 'delivered' AND tracking_number IS NOT NULL"
         " ORDER BY id LIMIT 1").fetchone()[0]
 
@@ -61,7 +61,8 @@ async def test_no_path_shows_anyone_s_records_to_an_anonymous_request(engine, as
     private = private_fields(engine, oid)
     outcome = await engine.submit(Request(ask.format(oid=oid)))
     assert leaks(outcome, private) == set()
-    assert not engine.shop.get_refunds(oid) and engine.shop.get_order(oid)["status"] != (
+    shop = engine.domain.shop
+    assert not shop.get_refunds(oid) and shop.get_order(oid)["status"] != (
         "cancelled")
     # The same with the LLM shut off: the ladder's rungs are held to it too.
     engine.breaker.force_open()
@@ -75,7 +76,7 @@ async def test_a_rule_about_someone_s_order_asks_who_is_writing(engine):
     assert (outcome.route, outcome.status) == (Route.RULE, Status.ANSWERED)
     assert outcome.intent == "order_status" and "please sign in" in outcome.answer
     assert outcome.usage.dollars == 0  # said without an LLM call
-    owner = engine.shop.get_order(oid)["customer_id"]
+    owner = engine.domain.shop.get_order(oid)["customer_id"]
     known = await engine.submit(Request(f"where is my order {oid}?", customer_id=owner))
     assert str(oid) in known.answer and "sign in" not in known.answer
 
@@ -98,7 +99,7 @@ async def test_a_model_that_calls_them_anyway_gets_nothing(settings):
     settings.llm.classify = None
     engine = Engine(settings, openai_client=ScriptedLLM([]).client())
     oid = delivered_order(engine)
-    owner = engine.shop.get_order(oid)["customer_id"]
+    owner = engine.domain.shop.get_order(oid)["customer_id"]
     await engine.close()
     script = ScriptedLLM([
         {"tool_calls": [tool_call("get_order", {"order_id": oid}, "a"),
@@ -116,7 +117,7 @@ async def test_a_model_that_calls_them_anyway_gets_nothing(settings):
         assert {v for v in private if v in sent_back} == set()
         assert all("needs a known customer" in call["error"]
                    for call in outcome.tool_results.values() if "tool" in call)
-        assert engine.shop.get_refunds(oid) == []
+        assert engine.domain.shop.get_refunds(oid) == []
     finally:
         await engine.close()
 

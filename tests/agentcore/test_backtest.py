@@ -9,15 +9,17 @@ import sqlite3
 import pytest
 
 from agentcore.backtest import BacktestCancelled, Backtester, backtest_rules, load_recorded
+from agentcore.demo_shop.domain import RESOURCES
 from agentcore.engine import default_rules
 from agentcore.guard import normalise
 from agentcore.router import Router, Rule
+from tests.routing import SHOP_HANDLERS
 
 
 @pytest.fixture
 def live(recorded) -> Router:
-    rules, fragments = default_rules(recorded)
-    return Router(rules, fragments=fragments)
+    rules, fragments = default_rules(RESOURCES)
+    return Router(rules, SHOP_HANDLERS, fragments=fragments)
 
 
 def recorded_rows(settings) -> list[tuple]:
@@ -35,7 +37,7 @@ def winner(router: Router, text: str) -> str | None:
 def test_disabling_a_rule_loses_exactly_the_requests_it_alone_answered(recorded, live):
     rules = [dataclasses.replace(r, enabled=False) if r.id == "contact-hours" else r
              for r in live.rules]
-    edited = Router(rules, fragments=live.fragments)
+    edited = Router(rules, SHOP_HANDLERS, fragments=live.fragments)
     result = Backtester(load_recorded(recorded.engine_db)).run(live, edited)
 
     rows = recorded_rows(recorded)
@@ -60,7 +62,7 @@ def test_a_new_rule_gains_slow_path_requests_and_saves_what_they_cost(recorded, 
                             focus="cancel")
 
     rows = recorded_rows(recorded)
-    edited = Router([*live.rules, cancel], fragments=live.fragments)
+    edited = Router([*live.rules, cancel], SHOP_HANDLERS, fragments=live.fragments)
     gained = {rid: (route, dollars) for rid, text, route, _, dollars in rows
               if winner(live, text) is None and winner(edited, text) == "cancel"}
     assert gained
@@ -81,7 +83,7 @@ def test_a_new_rule_gains_slow_path_requests_and_saves_what_they_cost(recorded, 
 def test_conflicts_list_requests_two_rules_match(recorded, live):
     shadow = Rule(id="any-order", name="any order", pattern=r"\border\b", intent="order_status",
                   handler="static", template="Orders ship in 3-5 days.", priority=0)
-    edited = Router([*live.rules, shadow], fragments=live.fragments)
+    edited = Router([*live.rules, shadow], SHOP_HANDLERS, fragments=live.fragments)
     result = Backtester(load_recorded(recorded.engine_db)).run(live, edited)
     expected = {}
     for rid, text, *_ in recorded_rows(recorded):

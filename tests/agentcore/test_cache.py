@@ -13,9 +13,13 @@ import yaml
 import agentcore.cache
 from agentcore.cache import AnswerCache, CacheSettings, llm_tags, rule_tags
 from agentcore.clock import FakeClock
+from agentcore.demo_shop.domain import CACHE_TAGS, RESOURCES
+from agentcore.demo_shop.handlers import shop_handlers
+from agentcore.demo_shop.intents import KEYWORDS
 from agentcore.demo_shop.repository import Shop
 from agentcore.demo_shop.tools import shop_registry
 from agentcore.handlers import HandlerContext
+from agentcore.keyword_intents import KeywordClassifier
 from agentcore.ladder import Ladder
 from agentcore.models import Route
 from agentcore.router import Router, Rule
@@ -39,7 +43,9 @@ def make_cache(shop, clock):
     made: list[AnswerCache] = []
 
     def make(on: Shop | None = None, **overrides) -> AnswerCache:
-        cache = AnswerCache(on or shop, CacheSettings(**overrides), clock)
+        source = on or shop
+        cache = AnswerCache(source.path, CacheSettings(**overrides), clock)
+        source.on_change(cache.on_domain_change)
         made.append(cache)
         return cache
 
@@ -70,10 +76,14 @@ def put_order_answer(cache: AnswerCache, order_id: int, customer_id: int,
                        tags=[f"order:{order_id}", f"customer:{customer_id}"], **kw)
 
 
+HANDLERS = shop_handlers(None)  # type: ignore[arg-type]  # routing only: none runs
+
+
 def shipped_router(settings) -> Router:
     """The default rule set, read from the file the engine seeds itself from."""
-    data = yaml.safe_load((settings.resources_dir / "rules.yaml").read_text(encoding="utf-8"))
-    return Router([Rule.from_dict(r) for r in data["rules"]], fragments=data["fragments"])
+    data = yaml.safe_load((RESOURCES / "rules.yaml").read_text(encoding="utf-8"))
+    return Router([Rule.from_dict(r) for r in data["rules"]], HANDLERS,
+                  fragments=data["fragments"])
 
 
 @contextmanager
@@ -96,7 +106,7 @@ def l2_keys(path: Path) -> list[str]:
 def test_public_names():
     assert set(agentcore.cache.__all__) == {
         "AnswerCache", "CacheHit", "CacheSettings", "CacheStats", "CachedAnswer", "Tier",
-        "default_intent_policies", "llm_tags", "normalise", "rule_tags"}
+        "llm_tags", "normalise", "rule_tags"}
 
 
 # -- L1 bounds and LRU order -------------------------------------------------
@@ -271,7 +281,8 @@ def test_the_ladder_takes_its_cache_rung_from_the_cache(settings, shop, make_cac
     cache = make_cache()
     put_shared(cache, "how long is delivery", answer="3-5 days", intent="shipping_info")
     router = shipped_router(settings)
-    rung = Ladder(lambda: router, shop, {}, cache).descend("shipping?", 5, "shipping_info")
+    classify = KeywordClassifier(KEYWORDS).classify
+    rung = Ladder(lambda: router, classify, {}, cache).descend("shipping?", 5, "shipping_info")
     assert (rung.name, rung.route, rung.answer) == ("cache", Route.CACHE_L2, "3-5 days")
 
 
@@ -292,8 +303,8 @@ async def test_a_write_tool_drops_the_tagged_entries_from_both_tiers(settings, s
     put_order_answer(cache, other_order, other_customer)
     put_shared(cache, "shipping times")
 
-    ctx = ToolContext(shop, "req-refund-1", customer_id)
-    await shop_registry().call("issue_refund", {"order_id": order_id, "amount": 5.0,
+    ctx = ToolContext("req-refund-1", customer_id)
+    await shop_registry(shop).call("issue_refund", {"order_id": order_id, "amount": 5.0,
                                                 "reason": "damaged"}, ctx, timeout=5)
 
     assert l2_keys(settings.shop_path) == [f"c:{other_customer}:where is my order {other_order}",
@@ -433,11 +444,13 @@ def test_the_schema_and_triggers_install_once(settings, shop, make_cache):
 # -- the stale-credit story ------------------------------------------------------
 
 def refund_status_answer(settings, shop: Shop, text: str, customer_id: int):
-    router = shipped_router(settings)
+    data = yaml.safe_load((RESOURCES / "rules.yaml").read_text(encoding="utf-8"))
+    router = Router([Rule.from_dict(r) for r in data["rules"]], shop_handlers(shop),
+                    fragments=data["fragments"])
     match = router.route(text)
     assert match is not None
     assert match.rule.intent == "refund_status"
-    answer = router.answer(match, HandlerContext(shop, customer_id, match.groups))
+    answer = router.answer(match, HandlerContext(customer_id, match.groups))
     return match, answer
 
 
@@ -454,7 +467,7 @@ async def test_after_a_refund_the_next_question_sees_the_new_balance(settings, s
             return hit.cached.answer
         since = cache.position
         match, answer = refund_status_answer(settings, shop, text, customer_id)
-        tags = rule_tags(match.rule, customer_id, match.groups)
+        tags = rule_tags(match.rule, customer_id, match.groups, CACHE_TAGS)
         cache.store(match.rule.cache, text, customer_id, answer=answer, intent=match.rule.intent,
                     rule_id=match.rule.id, route=Route.RULE, tags=tags, since=since)
         return answer
@@ -463,8 +476,8 @@ async def test_after_a_refund_the_next_question_sees_the_new_balance(settings, s
     assert "no refund" in before
     assert ask() == before and cache.stats.l1_hits == 1  # served from the cache
 
-    ctx = ToolContext(shop, "req-refund-1", customer_id)
-    result = await shop_registry().call(
+    ctx = ToolContext("req-refund-1", customer_id)
+    result = await shop_registry(shop).call(
         "issue_refund", {"order_id": order_id, "amount": 12.5, "reason": "damaged"}, ctx,
         timeout=5)
     assert result["status"] == "issued"
@@ -481,22 +494,23 @@ def test_rule_tags_name_what_the_handler_read():
     def rule(handler: str) -> Rule:
         return Rule(id="r", name="r", pattern="x", intent="i", handler=handler, template="t")
 
-    assert rule_tags(rule("static"), 7, {}) == ["rule:r"]
-    assert rule_tags(rule("refund_policy"), None, {}) == ["rule:r", "shop:catalog"]
-    assert set(rule_tags(rule("order_status"), 7, {"order_id": "12345"})) == {
+    assert rule_tags(rule("static"), 7, {}, CACHE_TAGS) == ["rule:r"]
+    assert rule_tags(rule("refund_policy"), None, {}, CACHE_TAGS) == ["rule:r", "shop:catalog"]
+    assert set(rule_tags(rule("order_status"), 7, {"order_id": "12345"}, CACHE_TAGS)) == {
         "rule:r", "shop:catalog", "customer:7", "order:12345"}
-    assert rule_tags(rule("account_balance"), None, {}) is None
-    assert rule_tags(rule("some_new_handler"), 7, {}) is None
+    assert rule_tags(rule("account_balance"), None, {}, CACHE_TAGS) is None
+    assert rule_tags(rule("some_new_handler"), 7, {}, CACHE_TAGS) is None
 
 
 def test_llm_tags_come_from_the_reads_and_refuse_writes_and_failures():
     reads = {"c1": {"tool": "get_order", "arguments": {"order_id": 12345}, "result": {}},
              "c2": {"tool": "search_faq", "arguments": {"query": "x"}, "result": {}},
              "refund_quote:12345": {"allowed_cents": 100}}
-    assert set(llm_tags(reads, 7)) == {"order:12345", "customer:7", "shop:catalog", "shop:faq"}
-    assert llm_tags({}, 7) == []
+    assert set(llm_tags(reads, 7, CACHE_TAGS)) == {"order:12345", "customer:7",
+                                                   "shop:catalog", "shop:faq"}
+    assert llm_tags({}, 7, CACHE_TAGS) == []
     wrote = reads | {"c3": {"tool": "issue_refund", "arguments": {"order_id": 12345},
                             "result": {}}}
-    assert llm_tags(wrote, 7) is None
+    assert llm_tags(wrote, 7, CACHE_TAGS) is None
     failed = {"c1": {"tool": "get_order", "arguments": {"order_id": 12345}, "error": "timeout"}}
-    assert llm_tags(failed, 7) is None
+    assert llm_tags(failed, 7, CACHE_TAGS) is None

@@ -3,15 +3,16 @@ router build (apply, import, stored rules) and the editor's check as it is typed
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from agentcore.demo_shop.domain import RESOURCES
 from agentcore.errors import RuleError
 from agentcore.router import Router, Rule
 from agentcore.rule_draft import check_pattern
+from tests.routing import SHOP_HANDLERS
 
 CATCH_ALL = [".*", "^", "$", "x*", r"\b", r"\B", "(?:)", ".", r"\w*", r"\w", r"\S", "[^\n]*",
              "a?", "(?:refund)?", "refund|", r"[a-z]|\d", ".+", r"^.{0,80}"]
@@ -30,7 +31,7 @@ def rule(pattern: str, rid: str = "broad") -> Rule:
 
 @pytest.fixture(scope="module")
 def shipped() -> dict[str, Any]:
-    path = Path(__file__).resolve().parents[2] / "resources" / "rules.yaml"
+    path = RESOURCES / "rules.yaml"
     return dict(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
@@ -42,7 +43,7 @@ def fragments(shipped) -> dict[str, str]:
 @pytest.mark.parametrize("pattern", CATCH_ALL)
 def test_a_pattern_that_matches_every_request_is_refused_naming_rule_and_pattern(pattern):
     with pytest.raises(RuleError) as err:
-        Router([rule(r"\bhello\b", "fine"), rule(pattern)])
+        Router([rule(r"\bhello\b", "fine"), rule(pattern)], SHOP_HANDLERS)
     assert err.value.rule_id == "broad"
     assert f"the pattern '{pattern}'" in err.value.reason
     assert "take over all traffic" in err.value.reason
@@ -57,7 +58,7 @@ def test_an_empty_match_is_told_to_make_a_word_required(pattern):
 @pytest.mark.parametrize("pattern", ORDINARY)
 def test_an_ordinary_pattern_is_accepted(pattern, fragments):
     assert check_pattern(pattern, fragments) is None
-    assert len(Router([rule(pattern)], fragments=fragments)) == 1
+    assert len(Router([rule(pattern)], SHOP_HANDLERS, fragments=fragments)) == 1
 
 
 def test_a_fragment_that_makes_everything_optional_is_refused_in_the_operators_words(
@@ -73,7 +74,7 @@ def test_every_shipped_rule_passes_enabled_or_not(shipped, fragments):
     assert len(everything) > 10
     for shipped in everything:
         assert check_pattern(shipped.pattern, fragments) is None, shipped.id
-    assert len(Router(everything, fragments=fragments)) == len(everything)
+    assert len(Router(everything, SHOP_HANDLERS, fragments=fragments)) == len(everything)
 
 
 def test_a_syntax_error_quotes_the_operators_pattern_not_the_expanded_one(fragments):

@@ -26,7 +26,7 @@ async def engine(settings):
 
 
 def delivered_order(engine: Engine) -> tuple[int, int]:
-    return engine.shop.conn.execute(
+    return engine.domain.shop.conn.execute(
         "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id LIMIT 1"
     ).fetchone()
 
@@ -36,7 +36,7 @@ async def test_the_ceiling_after_the_quote_leaves_the_quoted_refund_pending(engi
     outcome = await engine.submit(Request(f"I want a refund for order {order}",
                                           customer_id=customer))
     assert outcome.escalation_reason is EscalationReason.DOLLAR_CEILING
-    quote = engine.validator.quote(order)
+    quote = engine.domain.shop.refund_limits(order).quote
     assert quote is not None and quote.allowed_cents > 0
     pending = outcome.pending_action
     assert pending is not None and pending.tool == "issue_refund"
@@ -49,7 +49,7 @@ async def test_the_ceiling_after_the_quote_leaves_the_quoted_refund_pending(engi
     await engine.escalations.claim(item.id, "alice", lease_s=60)
     await engine.escalations.approve(item.id, "alice")
     await engine.escalations.approve(item.id, "alice")
-    refunds = engine.shop.conn.execute(
+    refunds = engine.domain.shop.conn.execute(
         "SELECT amount_cents FROM refunds WHERE request_id = ?", (item.request_id,)).fetchall()
     assert refunds == [(quote.allowed_cents,)]
 

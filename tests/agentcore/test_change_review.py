@@ -15,9 +15,11 @@ from agentcore.change_review import (
     MIN_MOVED,
     apply_warnings,
 )
+from agentcore.demo_shop.domain import RESOURCES
 from agentcore.engine import default_rules
 from agentcore.guard import normalise
 from agentcore.router import Router, Rule
+from tests.routing import SHOP_HANDLERS
 
 
 def rule(rid: str, pattern: str, intent: str, *, enabled: bool = True) -> Rule:
@@ -37,7 +39,8 @@ def requests(*groups: tuple[int, str, str | None]) -> list[Recorded]:
 
 
 def warnings_for(live: list[Rule], edited: list[Rule], traffic: list[Recorded]) -> list[str]:
-    result = Backtester(traffic).run(Router(live), Router(edited))
+    result = Backtester(traffic).run(Router(live, SHOP_HANDLERS),
+                                     Router(edited, SHOP_HANDLERS))
     return apply_warnings(edited, result)
 
 
@@ -82,7 +85,8 @@ def test_a_rule_whose_precision_falls_asks_with_before_and_after():
     traffic = requests((40, "refund please", "refund_status"),
                        (40, "where is my parcel", "order_status"), (2000, "zzz", None))
     broad = dataclasses.replace(REFUND, pattern=r"\brefund\b|\bparcel\b")
-    result = Backtester(traffic).run(Router([REFUND]), Router([broad]))
+    result = Backtester(traffic).run(Router([REFUND], SHOP_HANDLERS),
+                                     Router([broad], SHOP_HANDLERS))
     assert result.precision_before == {"refund": (40, 40)}
     assert result.precision == {"refund": (40, 80)}
     assert apply_warnings([broad], result) == [
@@ -113,15 +117,17 @@ def test_no_enabled_rule_asks_even_without_recorded_traffic():
     off = dataclasses.replace(REFUND, enabled=False)
     assert apply_warnings([off], None) == [
         "No rule is enabled: every request would leave the fast path and go to the LLM."]
-    none_recorded = Backtester([]).run(Router([REFUND]), Router([]))
+    none_recorded = Backtester([]).run(Router([REFUND], SHOP_HANDLERS),
+                                       Router([], SHOP_HANDLERS))
     assert [w[:20] for w in apply_warnings([], none_recorded)] == ["No rule is enabled: "]
     assert apply_warnings([REFUND], None) == []
 
 
 @pytest.fixture
 def shipped(recorded) -> tuple[Router, Backtester]:
-    rules, fragments = default_rules(recorded)
-    return Router(rules, fragments=fragments), Backtester(load_recorded(recorded.engine_db))
+    rules, fragments = default_rules(RESOURCES)
+    live = Router(rules, SHOP_HANDLERS, fragments=fragments)
+    return live, Backtester(load_recorded(recorded.engine_db))
 
 
 def test_on_recorded_traffic_a_tweak_goes_through_and_a_takeover_asks(shipped):
@@ -129,11 +135,11 @@ def test_on_recorded_traffic_a_tweak_goes_through_and_a_takeover_asks(shipped):
     assert apply_warnings(live.rules, backtester.run(live, live)) == []
     small = [dataclasses.replace(r, enabled=False) if r.id == "hello" else r
              for r in live.rules]
-    assert apply_warnings(small, backtester.run(live, Router(small,
-                                                             fragments=live.fragments))) == []
+    assert apply_warnings(small, backtester.run(
+        live, Router(small, SHOP_HANDLERS, fragments=live.fragments))) == []
     vowels = [dataclasses.replace(r, pattern="[aeiou]") if r.id == "contact-hours" else r
               for r in live.rules]
-    result = backtester.run(live, Router(vowels, fragments=live.fragments))
+    result = backtester.run(live, Router(vowels, SHOP_HANDLERS, fragments=live.fragments))
     found = apply_warnings(vowels, result)
     assert any(w.startswith("Rule contact-hours would be right on only") for w in found)
     assert any("replayed requests would be answered differently" in w for w in found)

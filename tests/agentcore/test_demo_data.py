@@ -23,12 +23,15 @@ import re2
 import yaml
 
 from agentcore.demo_shop.corpusgen import generate_corpus
+from agentcore.demo_shop.domain import RESOURCES
+from agentcore.demo_shop.handlers import shop_handlers
 from agentcore.demo_shop.policy import refund_quote
 from agentcore.demo_shop.repository import Shop
 from agentcore.demo_shop.shopgen import ensure_shop, generate_shop
 from agentcore.errors import NoDeterministicAnswer
-from agentcore.handlers import HANDLERS, HandlerContext, money
+from agentcore.handlers import HandlerContext, money
 from agentcore.router import Router, Rule, expand
+from tests.routing import SHOP_HANDLERS
 
 REPO = Path(__file__).resolve().parents[2]
 AS_OF = date(2026, 11, 1)
@@ -59,7 +62,7 @@ def shop(shop_path: Path) -> Any:
 
 
 def _rule_file() -> dict[str, Any]:
-    return yaml.safe_load((REPO / "resources" / "rules.yaml").read_text(encoding="utf-8"))
+    return yaml.safe_load((RESOURCES / "rules.yaml").read_text(encoding="utf-8"))
 
 
 def _compile(pattern: str, fragments: dict[str, str], rule_id: str) -> Any:
@@ -246,7 +249,7 @@ def test_every_rule_is_well_formed(rules: list[tuple[dict[str, Any], Any]]) -> N
     ids = [r["id"] for r, _ in rules]
     assert len(ids) == len(set(ids)) and 15 <= len(ids) <= 25
     for rule, regex in rules:
-        spec = HANDLERS[rule["handler"]]
+        spec = SHOP_HANDLERS[rule["handler"]]
         template = Template(rule["template"])
         assert template.is_valid(), rule["id"]
         assert set(template.get_identifiers()) <= spec.fields, rule["id"]
@@ -275,13 +278,14 @@ def test_every_rule_pattern_is_one_short_line() -> None:
 def test_disabled_rules_still_compile() -> None:
     data = _rule_file()
     everything = [Rule.from_dict({**r, "enabled": True}) for r in data["rules"]]
-    assert len(Router(everything, fragments=data["fragments"])) == len(everything)
+    assert len(Router(everything, SHOP_HANDLERS, fragments=data["fragments"])) == len(everything)
 
 
 def test_the_router_picks_the_same_winner_as_the_patterns(
         rules: list[tuple[dict[str, Any], Any]], corpus: list[dict[str, Any]]) -> None:
     data = _rule_file()
-    router = Router([Rule.from_dict(r) for r in data["rules"]], fragments=data["fragments"])
+    router = Router([Rule.from_dict(r) for r in data["rules"]], SHOP_HANDLERS,
+                    fragments=data["fragments"])
     for request in _accepted(corpus):
         text = _normalise(request["text"])
         hits = [(r, x) for r, x in rules if x.search(text)]
@@ -321,6 +325,7 @@ def test_llm_requests_match_no_rule(rules: list[tuple[dict[str, Any], Any]],
 def test_every_rule_request_gets_a_rendered_answer(
         rules: list[tuple[dict[str, Any], Any]], corpus: list[dict[str, Any]],
         shop: Shop) -> None:
+    handlers = shop_handlers(shop)
     for request in corpus:
         if request["expected_route"] != "rule":
             continue
@@ -328,8 +333,7 @@ def test_every_rule_request_gets_a_rendered_answer(
         winner, regex = max(((r, x) for r, x in rules if x.search(text)),
                             key=lambda rx: rx[0]["priority"])
         groups = {k: v for k, v in regex.search(text).groupdict().items() if v is not None}
-        values = HANDLERS[winner["handler"]].fn(
-            HandlerContext(shop, request["customer_id"], groups))
+        values = handlers[winner["handler"]].fn(HandlerContext(request["customer_id"], groups))
         answer = Template(winner["template"]).substitute(values)
         assert len(answer) > 20, request
         if "order_id" in groups:
@@ -339,8 +343,8 @@ def test_every_rule_request_gets_a_rendered_answer(
 # -- the handlers ----------------------------------------------------------------
 
 
-def _context(shop: Shop, customer_id: int | None, **groups: str) -> HandlerContext:
-    return HandlerContext(shop, customer_id, groups)
+def _run(shop: Shop, handler: str, customer_id: int | None, **groups: str) -> dict:
+    return shop_handlers(shop)[handler].fn(HandlerContext(customer_id, groups))
 
 
 @pytest.mark.parametrize(("status", "says"), [
@@ -351,7 +355,7 @@ def test_order_status_names_the_orders_status(shop: Shop, status: str, says: str
     oid, customer, carrier = shop.conn.execute(
         "SELECT id, customer_id, carrier FROM orders WHERE status = ? ORDER BY id LIMIT 1",
         (status,)).fetchone()
-    values = HANDLERS["order_status"].fn(_context(shop, customer, order_id=str(oid)))
+    values = _run(shop, "order_status", customer, order_id=str(oid))
     assert values["status"] == status
     assert says in values["status_line"] and str(oid) in values["status_line"]
     if status in ("shipped", "delivered"):
@@ -363,31 +367,31 @@ def test_order_status_refuses_what_it_cannot_answer(shop: Shop) -> None:
     unused = next(i for i in range(10000, 100000) if shop.get_order(i) is None)
     for customer, order_id in [(owner + 1, oid), (None, oid), (owner, unused)]:
         with pytest.raises(NoDeterministicAnswer):
-            HANDLERS["order_status"].fn(_context(shop, customer, order_id=str(order_id)))
+            _run(shop, "order_status", customer, order_id=str(order_id))
 
 
 def test_latest_order_status_is_the_most_recent_order(shop: Shop) -> None:
     customer, newest = shop.conn.execute(
         "SELECT customer_id, id FROM orders o WHERE placed_at = (SELECT MAX(placed_at) FROM "
         "orders WHERE customer_id = o.customer_id) ORDER BY customer_id LIMIT 1").fetchone()
-    values = HANDLERS["latest_order_status"].fn(_context(shop, customer))
+    values = _run(shop, "latest_order_status", customer)
     assert values["order_id"] == str(newest)
     (idle,) = shop.conn.execute("SELECT id FROM customers c WHERE NOT EXISTS (SELECT 1 FROM "
                                 "orders o WHERE o.customer_id = c.id) LIMIT 1").fetchone()
     with pytest.raises(NoDeterministicAnswer):
-        HANDLERS["latest_order_status"].fn(_context(shop, idle))
+        _run(shop, "latest_order_status", idle)
 
 
 def test_refund_status_reports_what_was_refunded(shop: Shop) -> None:
     oid, customer, cents = shop.conn.execute(
         "SELECT o.id, o.customer_id, SUM(r.amount_cents) FROM orders o JOIN refunds r ON "
         "r.order_id = o.id WHERE o.status = 'returned' GROUP BY o.id LIMIT 1").fetchone()
-    values = HANDLERS["refund_status"].fn(_context(shop, customer, order_id=str(oid)))
+    values = _run(shop, "refund_status", customer, order_id=str(oid))
     assert money(cents) in values["refund_line"] and values["refunded"] == money(cents)
 
 
 def test_refund_policy_lists_every_category(shop: Shop) -> None:
-    policy = HANDLERS["refund_policy"].fn(_context(shop, None))["policy_list"]
+    policy = _run(shop, "refund_policy", None)["policy_list"]
     assert "- Groceries: not refundable" in policy
     assert "- Electronics: 30 days after delivery, less a 10% restocking fee" in policy
     assert len(policy.splitlines()) == 8
@@ -397,10 +401,10 @@ def test_account_balance_shows_store_credit_in_dollars(shop: Shop) -> None:
     customer, cents = shop.conn.execute(
         "SELECT customer_id, store_credit_cents FROM accounts WHERE store_credit_cents > 0 "
         "ORDER BY customer_id LIMIT 1").fetchone()
-    values = HANDLERS["account_balance"].fn(_context(shop, customer))
+    values = _run(shop, "account_balance", customer)
     assert values["store_credit"] == money(cents) and money(cents) in values["balance_line"]
     with pytest.raises(NoDeterministicAnswer):
-        HANDLERS["account_balance"].fn(_context(shop, None))
+        _run(shop, "account_balance", None)
 
 
 def test_money_is_dollars_and_cents() -> None:

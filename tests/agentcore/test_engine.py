@@ -27,7 +27,7 @@ async def engine(settings):
 
 
 def delivered_order(engine: Engine) -> tuple[int, int]:
-    row = engine.shop.conn.execute(
+    row = engine.domain.shop.conn.execute(
         "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id LIMIT 1"
     ).fetchone()
     return row[0], row[1]

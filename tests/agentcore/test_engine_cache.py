@@ -36,7 +36,8 @@ async def test_after_a_refund_the_next_refund_question_sees_the_new_balance(sett
     refund = await engine.submit(Request(f"I want a refund for order {oid}, it arrived broken",
                                          customer_id=cid))
     assert refund.route is Route.LLM and refund.status is Status.ANSWERED, refund.errors
-    refunded = [r for r in engine.shop.get_refunds(oid) if r["request_id"] == refund.request_id]
+    shop = engine.domain.shop
+    refunded = [r for r in shop.get_refunds(oid) if r["request_id"] == refund.request_id]
     assert [r["amount_cents"] for r in refunded] == [order["allowed_cents"]]
 
     after = await engine.submit(Request(ask, customer_id=cid))
@@ -45,5 +46,5 @@ async def test_after_a_refund_the_next_refund_question_sees_the_new_balance(sett
     # A second refund request now sees that nothing is left to refund.
     second = await engine.submit(Request(f"I want a refund for order {oid}, it arrived broken",
                                          customer_id=cid))
-    assert [r for r in engine.shop.get_refunds(oid) if r["request_id"] == second.request_id] == []
+    assert [r for r in shop.get_refunds(oid) if r["request_id"] == second.request_id] == []
     await engine.close()

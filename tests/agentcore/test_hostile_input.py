@@ -104,10 +104,10 @@ def test_anything_that_is_not_text_is_turned_away(settings):
 async def test_prompt_injections_never_write_without_a_human(settings):
     engine = Engine(settings)
     try:
-        refunds_before = engine.shop.conn.execute("SELECT COUNT(*) FROM refunds").fetchone()
+        refunds_before = engine.domain.shop.conn.execute("SELECT COUNT(*) FROM refunds").fetchone()
         for n, text in enumerate(INJECTIONS):
             await _submit_and_check(engine, text, n + 1)
-        assert engine.shop.conn.execute("SELECT COUNT(*) FROM refunds").fetchone() == (
+        assert engine.domain.shop.conn.execute("SELECT COUNT(*) FROM refunds").fetchone() == (
             refunds_before)
     finally:
         await engine.close()

@@ -16,7 +16,6 @@ import asyncio
 import pytest
 
 from agentcore import Request, Status
-from agentcore.demo_shop.tools import recorded_write, shop_registry
 from agentcore.escalations import EscalationState, PendingStatus, QueueError
 from agentcore.tools import ToolContext
 from tests.agentcore.desk import Desk
@@ -31,7 +30,7 @@ def settings(settings):
 
 
 def order_in(desk: Desk, status: str, payment: str) -> tuple[int, int]:
-    return desk.engine.shop.conn.execute(
+    return desk.engine.domain.shop.conn.execute(
         "SELECT o.id, o.customer_id FROM orders o JOIN payments p ON p.order_id = o.id"
         " WHERE o.status = ? AND p.status = ? ORDER BY o.id LIMIT 1",
         (status, payment)).fetchone()
@@ -39,26 +38,26 @@ def order_in(desk: Desk, status: str, payment: str) -> tuple[int, int]:
 
 async def test_a_released_hold_is_not_money_an_override_can_refund(desk):
     oid, cid = order_in(desk, "cancelled", "refunded")
-    limits = desk.engine.shop.refund_limits(oid)
+    limits = desk.engine.domain.shop.refund_limits(oid)
     assert (limits.paid_cents, limits.left_cents) == (0, 0)
     desk.script.steps.append({"tool_calls": [tool_call(
         "issue_refund", {"order_id": oid, "amount": 20, "reason": "x"})]})
     outcome = await desk.engine.submit(Request(f"refund order {oid}", customer_id=cid))
     assert outcome.pending_action is None  # nothing left of what was paid: nothing to offer
-    assert desk.engine.shop.get_refunds(oid) == []
+    assert desk.engine.domain.shop.get_refunds(oid) == []
 
 
 async def test_cancelling_an_order_releases_its_payment_in_the_same_write(desk):
     oid, cid = order_in(desk, "processing", "captured")
-    before = desk.engine.shop.refund_limits(oid)
+    before = desk.engine.domain.shop.refund_limits(oid)
     assert before.paid_cents > 0
-    tools = shop_registry()
+    tools = desk.engine.domain.tools
     result = await tools.call("cancel_order", {"order_id": oid, "reason": "wrong size"},
-                              ToolContext(desk.engine.shop, "r-cancel", cid), 5)
+                              ToolContext("r-cancel", cid), 5)
     assert result["cancelled"] and result["payments_released"] >= 1
-    after = desk.engine.shop.refund_limits(oid)
+    after = desk.engine.domain.shop.refund_limits(oid)
     assert (after.paid_cents, after.left_cents, after.quote.allowed_cents) == (0, 0, 0)
-    assert [p["status"] for p in desk.engine.shop.get_payments(oid)
+    assert [p["status"] for p in desk.engine.domain.shop.get_payments(oid)
             if p["status"] == "captured"] == []
 
 
@@ -99,7 +98,7 @@ async def test_edited_arguments_are_recorded_as_the_write_read_them(desk):
     recorded = shown.pending_result["arguments"]
     assert recorded["order_id"] == order["id"] and recorded["amount"] == 10.0
     # what crash recovery would look up is what the shop wrote
-    assert recorded_write(desk.engine.shop)("issue_refund", recorded, shown.request_id)[
+    assert desk.engine.domain.recorded_write("issue_refund", recorded, shown.request_id)[
         "amount_cents"] == 1000
 
 
@@ -189,7 +188,7 @@ async def test_a_resumed_answer_quoting_a_refund_is_not_cached(desk):
     text = "what happened with my refund? explain the refund policy"
     crashed = Request(text, customer_id=order["customer_id"], received_at=desk.clock.now())
     desk.engine.store.accept(crashed)  # the first run refunded, then the process died
-    desk.engine.shop.issue_refund(crashed.id, order["id"], 1234, "first run")
+    desk.engine.domain.shop.issue_refund(crashed.id, order["id"], 1234, "first run")
     desk.script.steps += [
         final(f"We refunded $12.34 on order {order['id']}.", intent="refund_policy"),
         final("Refunds are possible within each category's window.", intent="refund_policy")]

@@ -6,9 +6,11 @@ import threading
 
 import pytest
 
+from agentcore.demo_shop.domain import RESOURCES
 from agentcore.errors import NoDeterministicAnswer, RuleError
 from agentcore.handlers import HandlerContext, HandlerSpec
 from agentcore.router import Router, Rule
+from tests.routing import SHOP_HANDLERS
 
 
 def _echo_order(ctx: HandlerContext) -> dict[str, str]:
@@ -31,7 +33,7 @@ def rule(rid: str, pattern: str, *, priority: int = 0, handler: str = "static",
 
 
 def ctx(groups: dict[str, str]) -> HandlerContext:
-    return HandlerContext(shop=None, customer_id=1, groups=groups)  # type: ignore[arg-type]
+    return HandlerContext(customer_id=1, groups=groups)
 
 
 def test_highest_priority_of_all_matching_rules_wins_and_conflicts_are_listed():
@@ -146,9 +148,10 @@ def test_hundreds_of_rules_the_size_of_the_shipped_ones_fit_in_one_matcher(setti
 
     from agentcore.engine import default_rules
 
-    shipped, fragments = default_rules(settings)
+    shipped, fragments = default_rules(RESOURCES)
     grown = [dataclasses.replace(shipped[i % len(shipped)], id=f"r{i}") for i in range(400)]
-    router = Router(grown, fragments=fragments)  # RE2's default memory failed at ~170
+    # RE2's default memory failed at ~170 rules
+    router = Router(grown, SHOP_HANDLERS, fragments=fragments)
     match = router.route("where is my order 12345")
     assert match is not None and match.rule.intent == "order_status"
 
@@ -156,4 +159,4 @@ def test_hundreds_of_rules_the_size_of_the_shipped_ones_fit_in_one_matcher(setti
 def test_a_rule_set_too_large_for_one_matcher_is_a_rule_error_not_a_crash():
     huge = rule("huge", r"(?:\pL|\pN){1000}q")  # compiles alone; not in the shared Set
     with pytest.raises(RuleError, match="too large for one matcher"):
-        Router([huge])
+        Router([huge], HANDLERS)

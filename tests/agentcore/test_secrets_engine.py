@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from agentcore import Engine, EscalationReason, KeyringCredentials, Request, Status, ToolError
-from agentcore.demo_shop.tools import READ_TOOLS, WRITE_TOOLS
+from agentcore.demo_shop import DemoShop
+from agentcore.demo_shop.tools import shop_registry
 from agentcore.mock_llm import MockServer
 from agentcore.settings import Settings
-from agentcore.tools import ToolContext, ToolRegistry
+from agentcore.tools import ToolContext
 from tests.agentcore.scripted_llm import ScriptedLLM, final, tool_call
 
 SLOW_TEXT = "my app keeps crashing and nothing helps"  # no rule; the ladder answers it
@@ -84,8 +85,9 @@ async def test_an_endpoint_quoting_the_refused_key_gets_it_into_nothing_the_engi
 
 def escalating_engine(settings: Settings, tool, script: ScriptedLLM) -> Engine:
     settings.llm.classify = None  # one decide stage keeps the script exact
-    tools = ToolRegistry.from_functions([*READ_TOOLS, tool], WRITE_TOOLS)
-    return Engine(settings, openai_client=script.client(), tools=tools)
+    domain = DemoShop(settings)
+    tools = shop_registry(domain.shop, extra_reads=[tool])
+    return Engine(settings, openai_client=script.client(), domain=domain, tools=tools)
 
 
 async def test_a_tool_error_quoting_a_credential_is_masked_for_the_llm_trace_and_queue(

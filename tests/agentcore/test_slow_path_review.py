@@ -16,21 +16,14 @@ from pydantic import Field
 
 from agentcore import Engine, Request, Status
 from agentcore.clock import FakeClock
+from agentcore.demo_shop import DemoShop
 from agentcore.demo_shop.repository import Shop
-from agentcore.demo_shop.tools import (
-    PUBLIC_TOOLS,
-    READ_TOOLS,
-    WRITE_TOOLS,
-    Dollars,
-    OrderId,
-    get_order,
-    issue_refund,
-)
+from agentcore.demo_shop.tools import Dollars, OrderId, ShopTools, shop_registry
 from agentcore.errors import LLMError, ToolError
 from agentcore.llm import LLMClient
 from agentcore.resilience import BreakerSettings, ResilienceSettings, ResilientLLM, RetrySettings
 from agentcore.settings import StageModel
-from agentcore.tools import ToolContext, ToolRegistry
+from agentcore.tools import ToolContext
 from tests.agentcore.scripted_llm import ScriptedLLM, final, tool_call
 from tests.agentcore.test_agent_loop import refundable_order
 
@@ -94,28 +87,28 @@ async def test_an_order_read_after_cancelling_it_says_cancelled(settings):
 
 # -- 2. an engine lookup that failed is invisible to the cache and answers the model -----
 
-def flaky_registry(fail_times: int) -> tuple[ToolRegistry, list[int]]:
+def flaky_engine(settings, script: ScriptedLLM, fail_times: int) -> tuple[Engine, list[int]]:
+    """An engine whose shop's get_order fails its first `fail_times` calls."""
     calls = [0]
+    domain = DemoShop(settings)
+    shop_tools = ShopTools(domain.shop)
 
-    async def flaky_get_order(ctx: ToolContext, order_id: OrderId) -> dict[str, Any]:
+    async def get_order(ctx: ToolContext, order_id: OrderId) -> dict[str, Any]:
         calls[0] += 1
         if calls[0] <= fail_times:
             raise ToolError("the shop backend is unavailable")
-        return await get_order(ctx, order_id)
+        return await shop_tools.get_order(ctx, order_id)
 
-    flaky_get_order.__name__ = "get_order"
-    flaky_get_order.__doc__ = get_order.__doc__
-    reads = [flaky_get_order if f is get_order else f for f in READ_TOOLS]
-    public = [f for f in reads if f in PUBLIC_TOOLS]
-    return ToolRegistry.from_functions(reads, WRITE_TOOLS, public=public), calls
+    get_order.__doc__ = shop_tools.get_order.__doc__
+    tools = shop_registry(domain.shop, replaced={"get_order": get_order})
+    return Engine(settings, openai_client=script.client(), domain=domain, tools=tools), calls
 
 
 async def test_an_answer_given_while_the_engines_lookup_failed_is_not_cached(settings):
     order = refundable_order(settings)
-    tools, _ = flaky_registry(fail_times=1)
     script = ScriptedLLM([final("I can't see that order right now.", intent="order_status"),
                           final("It was delivered.", intent="order_status")])
-    engine = Engine(settings, openai_client=script.client(), tools=tools)
+    engine, _ = flaky_engine(settings, script, fail_times=1)
     text = f"Where is my order {order['id']}? It says nothing"
     first = await engine.submit(Request(text, customer_id=order["customer_id"]))
     second = await engine.submit(Request(text, customer_id=order["customer_id"]))
@@ -127,11 +120,10 @@ async def test_an_answer_given_while_the_engines_lookup_failed_is_not_cached(set
 
 async def test_the_models_own_lookup_runs_after_the_engines_failed(settings):
     order = refundable_order(settings)
-    tools, calls = flaky_registry(fail_times=1)
     script = ScriptedLLM([
         {"tool_calls": [tool_call("get_order", {"order_id": order["id"]}, "g1")]},
         final("It was delivered.", intent="order_status")])
-    engine = Engine(settings, openai_client=script.client(), tools=tools)
+    engine, calls = flaky_engine(settings, script, fail_times=1)
     await engine.submit(Request(f"Where is my order {order['id']}? It says nothing",
                                 customer_id=order["customer_id"]))
     await engine.close()
@@ -293,19 +285,21 @@ async def test_a_black_holed_endpoint_opens_the_breaker_with_the_hosted_timeouts
 
 # -- 6. a write that failed once is never asked again -------------------------------------
 
-def committing_then_failing_refund_registry() -> ToolRegistry:
-    async def flaky_issue_refund(ctx: ToolContext, order_id: OrderId, amount: Dollars,
-                                 reason: Annotated[str, Field(max_length=500)]
-                                 ) -> dict[str, Any]:
-        result = await issue_refund(ctx, order_id, amount, reason)
+def committing_then_failing_refund_engine(settings, script: ScriptedLLM) -> Engine:
+    """An engine whose refunds commit, then report a dropped connection."""
+    domain = DemoShop(settings)
+    shop_tools = ShopTools(domain.shop)
+
+    async def issue_refund(ctx: ToolContext, order_id: OrderId, amount: Dollars,
+                           reason: Annotated[str, Field(max_length=500)]) -> dict[str, Any]:
+        result = await shop_tools.issue_refund(ctx, order_id, amount, reason)
         if not result.get("replayed"):  # committed, then the connection dropped
             raise ToolError("issue_refund: connection reset by the shop backend")
         return result
 
-    flaky_issue_refund.__name__ = "issue_refund"
-    flaky_issue_refund.__doc__ = issue_refund.__doc__
-    writes = [flaky_issue_refund if f is issue_refund else f for f in WRITE_TOOLS]
-    return ToolRegistry.from_functions(READ_TOOLS, writes, public=PUBLIC_TOOLS)
+    issue_refund.__doc__ = shop_tools.issue_refund.__doc__
+    tools = shop_registry(domain.shop, replaced={"issue_refund": issue_refund})
+    return Engine(settings, openai_client=script.client(), domain=domain, tools=tools)
 
 
 async def test_retrying_a_write_that_errored_learns_what_the_shop_did(settings):
@@ -313,8 +307,7 @@ async def test_retrying_a_write_that_errored_learns_what_the_shop_did(settings):
     refund = {"tool_calls": [tool_call("issue_refund", {"order_id": order["id"],
                                                         "amount": 1.0, "reason": "broken"})]}
     script = ScriptedLLM([refund, refund, final("Refunded $1.00.", intent="refund_request")])
-    engine = Engine(settings, openai_client=script.client(),
-                    tools=committing_then_failing_refund_registry())
+    engine = committing_then_failing_refund_engine(settings, script)
     await engine.submit(Request(f"Refund $1 on order {order['id']}, it broke",
                                 customer_id=order["customer_id"]))
     await engine.close()

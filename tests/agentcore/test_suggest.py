@@ -64,7 +64,8 @@ async def test_a_rejected_suggestion_does_not_come_back(recorded):
 
 async def test_a_suggested_rule_leaves_two_questions_in_one_message_to_the_llm(engine):
     top = mine(engine)[0]
-    router = Router([*engine.router.rules, top.rule], fragments=engine.router.fragments)
+    router = Router([*engine.router.rules, top.rule], engine.router.handlers,
+                    fragments=engine.router.fragments)
     example = normalise(top.examples[0])
     assert router.hits(example)[0] == top.rule
     two_questions = normalise(f"{top.examples[0].rstrip('.!?')}. Also, do you ship to Peru?")

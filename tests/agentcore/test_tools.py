@@ -28,8 +28,8 @@ def an_order(shop: Shop, status: str = "delivered") -> dict:
     return {"id": row[0], "customer_id": row[1]}
 
 
-def test_schemas_are_generated_from_type_hints():
-    schemas = {s["function"]["name"]: s["function"] for s in shop_registry().schemas}
+def test_schemas_are_generated_from_type_hints(shop):
+    schemas = {s["function"]["name"]: s["function"] for s in shop_registry(shop).schemas}
     assert set(schemas) == {"get_order", "get_payments", "get_refund_policy", "get_customer",
                             "search_faq", "issue_refund", "cancel_order", "send_password_reset"}
     refund = schemas["issue_refund"]
@@ -50,25 +50,25 @@ def test_schemas_are_generated_from_type_hints():
     ('{"order_id": 12345, "admin": true}', "admin: Extra inputs are not permitted"),
     ('{"order_id": 12345', "Invalid JSON"),
 ])
-def test_bad_arguments_are_refused_with_the_reason(raw, complaint):
-    tool = shop_registry().get("get_order")
+def test_bad_arguments_are_refused_with_the_reason(shop, raw, complaint):
+    tool = shop_registry(shop).get("get_order")
     with pytest.raises(ToolArgumentsError) as err:
         tool.parse(raw)
     assert complaint in str(err.value)
 
 
-def test_unknown_tool_names_the_available_ones():
+def test_unknown_tool_names_the_available_ones(shop):
     with pytest.raises(UnknownToolError, match="get_order"):
-        shop_registry().get("delete_all_orders")
+        shop_registry(shop).get("delete_all_orders")
 
 
 async def test_reads_return_the_customers_own_data_only(shop):
     order = an_order(shop)
-    registry = shop_registry()
-    mine = ToolContext(shop, "req-1", order["customer_id"])
+    registry = shop_registry(shop)
+    mine = ToolContext("req-1", order["customer_id"])
     result = await registry.call("get_order", {"order_id": order["id"]}, mine, timeout=1)
     assert result["id"] == order["id"] and result["status"] == "delivered"
-    stranger = ToolContext(shop, "req-2", order["customer_id"] + 1)
+    stranger = ToolContext("req-2", order["customer_id"] + 1)
     with pytest.raises(ToolError, match="not one of this customer's orders"):
         await registry.call("get_order", {"order_id": order["id"]}, stranger, timeout=1)
 
@@ -81,14 +81,14 @@ async def test_a_slow_tool_times_out_with_a_clear_error(shop):
 
     registry = ToolRegistry.from_functions([slow_lookup], [])
     with pytest.raises(ToolError, match=r"slow_lookup timed out after 0.05 s"):
-        await registry.call("slow_lookup", {"order_id": 1}, ToolContext(shop, "r", 1),
+        await registry.call("slow_lookup", {"order_id": 1}, ToolContext("r", 1),
                             timeout=0.05)
 
 
 async def test_a_retried_write_never_acts_twice(shop):
     order = an_order(shop)
-    registry = shop_registry()
-    ctx = ToolContext(shop, "req-refund-1", order["customer_id"])
+    registry = shop_registry(shop)
+    ctx = ToolContext("req-refund-1", order["customer_id"])
     args = {"order_id": order["id"], "amount": 5.0, "reason": "damaged"}
     first = await registry.call("issue_refund", args, ctx, timeout=1)
     again = await registry.call("issue_refund", args, ctx, timeout=1)
@@ -96,7 +96,7 @@ async def test_a_retried_write_never_acts_twice(shop):
     refunds = [r for r in shop.get_refunds(order["id"]) if r["request_id"] == "req-refund-1"]
     assert len(refunds) == 1 and refunds[0]["amount_cents"] == 500
     # Another request is another action.
-    other = ToolContext(shop, "req-refund-2", order["customer_id"])
+    other = ToolContext("req-refund-2", order["customer_id"])
     await registry.call("issue_refund", args, other, timeout=1)
     assert len([r for r in shop.get_refunds(order["id"]) if r["request_id"]]) == 2
 
@@ -105,8 +105,8 @@ async def test_writes_tell_listeners_which_entities_changed(shop):
     order = an_order(shop, "processing")
     changed: list[list[str]] = []
     shop.on_change(changed.append)
-    ctx = ToolContext(shop, "req-cancel", order["customer_id"])
-    result = await shop_registry().call("cancel_order", {"order_id": order["id"],
+    ctx = ToolContext("req-cancel", order["customer_id"])
+    result = await shop_registry(shop).call("cancel_order", {"order_id": order["id"],
                                                          "reason": "changed my mind"},
                                         ctx, timeout=1)
     assert result["cancelled"] is True

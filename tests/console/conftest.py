@@ -38,8 +38,9 @@ import qasync
 from PySide6.QtCore import QSettings
 
 from agentcore import KeyringCredentials, Settings
+from agentcore.demo_shop.domain import CORPUS
 from agentcore.replay import load_corpus
-from console.app import DEFAULT_CORPUS, Console, build_console
+from console.app import Console, build_console
 
 T = TypeVar("T")
 
@@ -90,7 +91,7 @@ def run_async(qtbot, qasync_loop):
 
 @pytest.fixture
 def corpus() -> list[dict[str, Any]]:
-    return load_corpus(DEFAULT_CORPUS)
+    return load_corpus(CORPUS)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from console.feed import Column
 
 
 def delivered_order(engine) -> tuple[int, int]:
-    return engine.shop.conn.execute(
+    return engine.domain.shop.conn.execute(
         "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id LIMIT 1"
     ).fetchone()
 

@@ -397,7 +397,8 @@ def test_each_item_shows_its_own_refund_and_an_edit_survives_a_reload(
         desk, tight, run_async, qtbot):
     window, panel = desk.window, desk.window.escalation
     engine = desk.engine
-    orders = [(oid, cid, engine.validator.quote(oid)) for oid, cid in engine.shop.conn.execute(
+    shop = engine.domain.shop
+    orders = [(oid, cid, shop.refund_limits(oid).quote) for oid, cid in shop.conn.execute(
         "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id LIMIT 20")]
     refundable = [(oid, cid, q) for oid, cid, q in orders if q and q.allowed_cents > 0][:2]
     for oid, cid, _quote in refundable:

@@ -97,7 +97,7 @@ def test_status_bar_counts_escalations_and_dollars(console, qtbot, run_async):
     qtbot.waitUntil(lambda: window.escalations_segment.count == 0)
     assert "0" in window.escalations_segment.text()
 
-    order, customer = engine.shop.conn.execute(
+    order, customer = engine.domain.shop.conn.execute(
         "SELECT id, customer_id FROM orders WHERE status = 'delivered' LIMIT 1").fetchone()
     outcomes = run_async(asyncio.gather(
         engine.submit(Request("I want to talk to a human agent now", customer)),

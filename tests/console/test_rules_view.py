@@ -104,7 +104,7 @@ def test_a_valid_edit_shows_the_requests_it_gains_and_loses(view, recorded, qtbo
     result = view.backtest.result
     assert result is not None and result.focus == "contact-hours"
 
-    edited = Router(view.draft.rules, fragments=view.draft.fragments)
+    edited = Router(view.draft.rules, view.draft.handlers, fragments=view.draft.fragments)
     expected: Counter[tuple[str, str]] = Counter()
     for text in recorded_texts(recorded):
         before, after = live.route(normalise(text)), edited.route(normalise(text))

@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 
 from agentcore import Engine, FakeClock, Request, Settings
-from agentcore.demo_shop.tools import recorded_write, shop_registry, write_limits
 from agentcore.escalations import EscalationQueue, PendingStatus, QueueError, tool_act
 from agentcore.storage import Store
 from bench.attack_worker import settings_for
@@ -145,13 +144,16 @@ def test_an_approval_killed_between_the_write_and_its_record_reads_as_done(data)
 
     async def look_and_restart() -> None:
         # The queue view of another station, before any restart: it reads as done.
+        from agentcore.demo_shop import DemoShop
         from agentcore.demo_shop.repository import Shop
 
         store, shop = Store(data.engine_db), Shop(data.shop_path)
+        domain = DemoShop(data, shop)
         try:
-            queue = EscalationQueue(store, FakeClock(), rerun=_never, shop=shop,
-                                    act=tool_act(shop_registry(), shop, timeout_s=5),
-                                    recorded=recorded_write(shop), limits=write_limits(shop))
+            queue = EscalationQueue(store, FakeClock(), rerun=_never,
+                                    customer=domain.customer_context,
+                                    act=tool_act(domain.tools, timeout_s=5),
+                                    recorded=domain.recorded_write, limits=domain.write_limits)
             shown = await queue.get(item)
             assert shown.pending_status is PendingStatus.APPROVED
             assert shown.pending_result["result"]["amount_cents"] == allowed

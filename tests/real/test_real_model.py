@@ -52,7 +52,7 @@ def data_dir(tmp: Path, shop_template: Path) -> Path:
 def slice_settings(llama: Server, shop_template: Path,
                    tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data = data_dir(tmp_path_factory.mktemp("slice"), shop_template)
-    return for_endpoint(Settings(data_dir=data, resources_dir=REPO / "resources"),
+    return for_endpoint(Settings(data_dir=data),
                         llama.base_url)
 
 
