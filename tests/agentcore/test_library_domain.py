@@ -187,3 +187,36 @@ async def test_its_tools_show_a_member_only_their_own_loans_and_offer_the_limit(
         assert waived(library_settings.data_dir / "library.sqlite", TOO_LATE) == [("r2", 500)]
     finally:
         domain.close()
+
+
+def test_the_operator_sees_the_member_the_stake_and_the_figures_of_a_waiver(
+        library_settings):
+    from agentcore.escalation_model import Escalation, EscalationState
+    from agentcore.models import PendingAction, Request
+
+    domain = create(library_settings)
+    try:
+        context = domain.customer_context(MEMBER)
+        assert context is not None and context.title == "Member 1: Ada Byron"
+        assert context.facts["fines owed"] == "$7.50"
+        assert TOO_LATE in [loan["id"] for loan in context.records]
+        assert domain.customer_context(999) is None
+
+        pending = PendingAction("waive_fine", {"loan_id": TOO_LATE, "amount": 5.0},
+                                requested={"loan_id": TOO_LATE, "amount": 6.0})
+        item = Escalation(1, Request("waive it", customer_id=MEMBER), "policy violation",
+                          EscalationState.OPEN, 0.0, pending_action=pending)
+        assert domain.at_stake(item).label == "$6.00 waiver asked"
+        limits = domain.write_limits("waive_fine", {"loan_id": TOO_LATE, "amount": "5.00"})
+        assert limits is not None
+        assert (limits["allowed_cents"], limits["left_cents"], limits["approving_cents"]) == (
+            500, 600, 500)
+        assert domain.write_limits("waive_fine", {"loan_id": "x"}) is None
+
+        assert domain.recorded_write("waive_fine", {"loan_id": TOO_LATE}, "r1") is None
+        domain.store.waive("r1", TOO_LATE, 200)
+        assert domain.recorded_write("waive_fine", {"loan_id": TOO_LATE}, "r1")[
+            "amount_cents"] == 200
+        assert [e["tool"] for e in domain.effects_of("r1")] == ["waive_fine"]
+    finally:
+        domain.close()

@@ -154,13 +154,8 @@ class LibraryDomain:
         except (KeyError, TypeError, ValueError):
             return None
         loan = self.store.loan(loan_id)
-        if loan is None:
-            return None
-        if tool == "renew_loan":
-            return {"loan_id": loan_id, "renewals_left": loan["renewals_left"],
-                    "overdue_days": _policy.overdue_days(loan["due_on"], self.store.today),
-                    "max_overdue_days": _policy.MAX_OVERDUE_DAYS}
-        if tool != "waive_fine":
+        # A renewal has no figures in money, the only kind the console's check reads.
+        if loan is None or tool != "waive_fine":
             return None
         limits = _policy.WaiverLimits(loan_id, int(loan["fine_cents"]),
                                       int(loan["waived_cents"]))
@@ -168,7 +163,13 @@ class LibraryDomain:
             approving: int | None = cents(float(arguments["amount"]))
         except (KeyError, TypeError, ValueError, OverflowError):
             approving = None
-        return limits.as_dict() | {"approving_cents": approving}
+        # The console's approval check reads a refund's figures (paid, refunded, left):
+        # a waiver's are the fine charged, the part waived, and what is still owed.
+        console = {"paid_cents": limits.fine_cents + limits.waived_cents,
+                   "refunded_cents": limits.waived_cents, "left_cents": limits.fine_cents,
+                   "reason": f"at most {_policy.dollars(_policy.WAIVE_LIMIT_CENTS)} "
+                             "waived per loan"}
+        return limits.as_dict() | console | {"approving_cents": approving}
 
     # -- for the operator ----------------------------------------------------
 
