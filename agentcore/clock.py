@@ -1,4 +1,4 @@
-"""Time behind an interface, so tests and the demo shop control 'now'."""
+"""Time behind an interface, so tests and demos control 'now'."""
 
 from __future__ import annotations
 

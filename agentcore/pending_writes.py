@@ -117,7 +117,7 @@ class PendingWrites:
         except ToolError as exc:  # refused: nothing was done
             self._end_approval(escalation_id, "failed", record | {"error": str(exc)})
             raise QueueError(f"{pending.tool} was not done: {exc}") from exc
-        except BaseException:  # a bug or a cancellation: the shop's record says what happened
+        except BaseException:  # a bug or a cancellation: the domain's record says what happened
             self._settle(self._load(escalation_id), interrupted=True)
             raise
         if result.get("replayed") and result.get("as_asked") is False:
@@ -157,7 +157,7 @@ class PendingWrites:
     def _end_approval(self, escalation_id: int, status: str, record: dict[str, Any]) -> None:
         # Recorded whatever the lease says now. A write that happened is recorded as done
         # even over a "failed" or "denied" another console wrote while it ran (a suspended
-        # or stalled process outliving its window): the shop's record is the truth.
+        # or stalled process outliving its window): the domain's record is the truth.
         was = "'approving', 'failed', 'denied'" if status == "approved" else "'approving'"
         with self._transaction() as conn:
             conn.execute("UPDATE escalations SET pending_status = ?, pending_result = ?,"
@@ -168,7 +168,7 @@ class PendingWrites:
 
     def _settle(self, item: Escalation, *, interrupted: bool = False) -> Escalation:
         """An approval cut short (a crash between the write and its record) reads as
-        what the shop says happened: done, with what it did, or failed, with nothing
+        what the domain says happened: done, with what it did, or failed, with nothing
         done. One still inside its window may be running in another process: left
         alone, unless this process knows its own run was `interrupted`. One taken for
         interrupted (failed, or denied after) is checked again: a write landing late

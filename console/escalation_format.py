@@ -39,6 +39,10 @@ def action_text(action: PendingAction) -> str:
         parts.append(f"on order {args['order_id']}")
     if "customer_id" in args:
         parts.append(f"for customer {args['customer_id']}")
+    # Any other domain's records: "renew loan on loan 4711" reads better than nothing.
+    for name, value in args.items():
+        if name.endswith("_id") and name not in ("order_id", "customer_id"):
+            parts.append(f"on {name.removesuffix('_id').replace('_', ' ')} {value}")
     return " ".join(parts)
 
 
