@@ -60,7 +60,7 @@ def _said(result: dict[str, Any]) -> str:
     if result.get("status") == "renewed":
         return f"I've renewed loan {result['loan_id']}: it is now due on {result['due_on']}."
     if result.get("status") == "waived":
-        return (f"I've waived ${result['amount_cents'] / 100:.2f} of the fine on loan "
+        return (f"I've waived ${result['waived_cents'] / 100:.2f} of the fine on loan "
                 f"{result['loan_id']}.")
     if "due_on" in result:
         return (f"Loan {result['loan_id']} ({result['title']}) is due on {result['due_on']}; "

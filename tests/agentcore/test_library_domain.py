@@ -216,7 +216,7 @@ def test_the_operator_sees_the_member_the_stake_and_the_figures_of_a_waiver(
         assert domain.recorded_write("waive_fine", {"loan_id": TOO_LATE}, "r1") is None
         domain.store.waive("r1", TOO_LATE, 200)
         assert domain.recorded_write("waive_fine", {"loan_id": TOO_LATE}, "r1")[
-            "amount_cents"] == 200
+            "waived_cents"] == 200
         assert [e["tool"] for e in domain.effects_of("r1")] == ["waive_fine"]
     finally:
         domain.close()

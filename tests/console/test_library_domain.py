@@ -21,7 +21,12 @@ from tests.console.dialogs import approve
 from tests.console.test_escalations_view import key, show_queue
 from tests.librarian_llm import librarian_llm
 
-SEAM = pytest.mark.xfail(strict=True, reason="needs the domain seam")
+# agentcore gap, not the library's: Engine builds its answer cache on `domain.shop.path`
+# (agentcore/engine.py), which no domain but the demo shop has, and its L2 is dropped only
+# by the shop's triggers. Strict: these pass once the cache lives in the engine's database.
+NEEDS_CACHE_SEAM = pytest.mark.xfail(
+    strict=True, raises=AttributeError,
+    reason="the answer cache still opens the demo shop's database (domain.shop.path)")
 OPERATOR = "alice"
 MEMBER, TOO_LATE = 1, 1031
 
@@ -45,7 +50,7 @@ def waivers(settings: Settings) -> list[tuple[str, int, int]]:
         return conn.execute("SELECT request_id, loan_id, amount_cents FROM waivers").fetchall()
 
 
-@SEAM
+@NEEDS_CACHE_SEAM
 def test_a_library_request_shows_in_the_feed_and_its_detail(make_console, library, qtbot):
     console = make_console(library, rows=[])
     window = console.window
@@ -62,7 +67,7 @@ def test_a_library_request_shows_in_the_feed_and_its_detail(make_console, librar
     assert "rule" in window.detail.values["route"].text()
 
 
-@SEAM
+@NEEDS_CACHE_SEAM
 def test_a_waiver_above_the_limit_is_approved_from_the_queue_and_waived_once(
         make_console, library, run_async, qtbot):
     desk = make_console(library, rows=[], clock=FakeClock(), notifier=RecordingNotifier())
@@ -83,7 +88,8 @@ def test_a_waiver_above_the_limit_is_approved_from_the_queue_and_waived_once(
     key(qtbot, window, "Ctrl+Shift+C")
     # The member and their loans, from the domain's own customer context.
     assert "Ada Byron" in panel.customer.text() and str(TOO_LATE) in panel.customer.text()
-    assert "waive_fine" in panel.tool_calls.text() or "waive" in panel.pending.text.text()
+    assert "waive fine $5.00 on loan 1031" in panel.pending.text.text()
+    assert panel.pending.allowed.text().startswith("policy allows up to $5.00")
     assert panel.pending.arg_edits["amount"].text() in ("5.0", "5.00")
     assert waivers(library) == []
 

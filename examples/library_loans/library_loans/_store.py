@@ -273,7 +273,7 @@ class LoanStore:
                 (loan_id, amount_cents, request_id,
                  override.operator if override else None, self.today.isoformat()))
             result: dict[str, Any] = {
-                "loan_id": loan_id, "status": "waived", "amount_cents": amount_cents,
+                "loan_id": loan_id, "status": "waived", "waived_cents": amount_cents,
                 "fine_left_cents": limits.fine_cents - amount_cents}
             if override is not None:
                 result["override"] = {"by": override.operator, "reason": override.reason}
