@@ -31,7 +31,7 @@ replay: $(APP_STAMP)
 	$(PY) -m agentcore replay data/requests.jsonl --rate 50 --concurrency 8
 
 lint: $(DEV_STAMP)
-	$(VENV)/bin/ruff check agentcore console tests bench data
+	$(VENV)/bin/ruff check agentcore console tests bench data examples
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy agentcore console
 

@@ -1,0 +1,223 @@
+"""The library's loans as an agentcore `Domain`: members are the customers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agentcore.domain import (
+    CacheTags,
+    ChangeListener,
+    CustomerContext,
+    FactRecipe,
+    HandlerReads,
+    Stake,
+)
+from agentcore.handlers import HandlerSpec
+from agentcore.models import PendingAction
+from agentcore.router import CachePolicy
+from agentcore.tools import ToolRegistry
+from library_loans import _policy
+from library_loans._handlers import library_handlers
+from library_loans._store import LoanStore
+from library_loans._tools import cents, loan_tools
+
+if TYPE_CHECKING:
+    from agentcore.escalation_model import Escalation
+
+RESOURCES = Path(__file__).resolve().parent / "resources"
+
+# The last is the catch-all.
+INTENTS = ("loan_status", "renewal", "fine_waiver", "opening_hours", "human_request",
+           "greeting", "other")
+
+KEYWORDS: dict[str, dict[str, float]] = {
+    "renewal": {"renew*": 4, "extend*": 3, "more time": 3, "keep it longer": 3},
+    "fine_waiver": {"fine*": 3, "waive*": 4, "late fee*": 4, "forgive": 3},
+    "loan_status": {"loan": 2, "due": 2, "when is": 1, "overdue": 2, "borrowed": 2},
+    "opening_hours": {"opening hours": 5, "hours": 3, "open*": 3, "closed": 2, "close": 2},
+    "human_request": {"human": 4, "librarian": 3, "a person": 4, "someone": 2},
+    "greeting": {"hello": 2, "hi": 2, "good morning": 2},
+    "other": {},
+}
+
+POLICIES: dict[str, CachePolicy] = {
+    "loan_status": "per-customer", "opening_hours": "shared", "greeting": "shared",
+    "renewal": "never", "fine_waiver": "never", "human_request": "never", "other": "never"}
+
+# The console's demo traffic: each path once or twice (rules, lookups, writes, refusals).
+SAMPLE_REQUESTS: tuple[dict[str, Any], ...] = (
+    {"text": "When is loan 1001 due?", "customer_id": 1},
+    {"text": "What are your opening hours?", "customer_id": None},
+    {"text": "Can you renew loan 1002 for me?", "customer_id": 2},
+    {"text": "Please waive the $1.50 fine on loan 1021", "customer_id": 1},
+    {"text": "Please waive the $6.00 fine on loan 1031", "customer_id": 1},
+    {"text": "Renew loan 1031 please", "customer_id": 1},
+    {"text": "I'm away this week: what do I owe on loan 1013?", "customer_id": 3},
+    {"text": "when do you open on saturday?", "customer_id": 4},
+    {"text": "status of loan 1005", "customer_id": 5},
+    {"text": "How do I renew a book?", "customer_id": None},
+)
+
+_LOAN_COLUMNS = (("id", "Loan"), ("title", "Book"), ("due_on", "Due"),
+                 ("renewals_left", "Renewals left"), ("fine_cents", "Fine"))
+
+
+class LibraryDomain:
+    """A library's loans: look a loan up, renew it, waive its fine up to a limit."""
+
+    def __init__(self, path: Path) -> None:
+        self.store = LoanStore(path)
+        self._tools = loan_tools(self.store)
+        self._handlers = library_handlers(self.store)
+        self._facts = (FactRecipe(
+            kind="fine_quote", key="loan_id", inputs=("get_loan",), derive=self._fine_quote,
+            prompt_prefix="Fine quote (what may be waived without a librarian): ",
+            intents=frozenset({"fine_waiver"}), propose=self._proposed_waiver),)
+
+    @property
+    def name(self) -> str:
+        return "library_loans"
+
+    @property
+    def resources(self) -> Path:
+        return RESOURCES
+
+    @property
+    def tools(self) -> ToolRegistry:
+        return self._tools
+
+    @property
+    def handlers(self) -> Mapping[str, HandlerSpec]:
+        return self._handlers
+
+    @property
+    def intents(self) -> Sequence[str]:
+        return INTENTS
+
+    @property
+    def intent_policies(self) -> Mapping[str, CachePolicy]:
+        return POLICIES
+
+    @property
+    def keywords(self) -> Mapping[str, Mapping[str, float]]:
+        return KEYWORDS
+
+    @property
+    def cache_tags(self) -> CacheTags:
+        return CacheTags(handlers={"static": HandlerReads(customer=False),
+                                   "loan_status": HandlerReads(customer=True)},
+                         read_tools={"get_loan": ()}, entities={"loan_id": "loan"},
+                         customer_prefix="member")
+
+    @property
+    def facts(self) -> Sequence[FactRecipe]:
+        return self._facts
+
+    def today(self) -> date:
+        return self.store.today
+
+    # -- facts ---------------------------------------------------------------
+
+    def _fine_quote(self, loan_id: int) -> dict[str, Any] | None:
+        limits = self.store.waiver_limits(loan_id)
+        if limits is None:
+            return None
+        return limits.as_dict() | {"allowed_dollars": limits.allowed_cents / 100}
+
+    @staticmethod
+    def _proposed_waiver(quote: dict[str, Any], why: str) -> PendingAction | None:
+        if int(quote.get("allowed_cents", 0)) <= 0:
+            return None
+        return PendingAction("waive_fine", {"loan_id": int(quote["loan_id"]),
+                                            "amount": quote["allowed_cents"] / 100},
+                             dict(quote))
+
+    # -- writes, for re-runs and the escalation queue -------------------------
+
+    def effects_of(self, request_id: str) -> list[dict[str, Any]]:
+        return self.store.actions_for(request_id)
+
+    def recorded_write(self, tool: str, arguments: Mapping[str, Any],
+                       request_id: str) -> dict[str, Any] | None:
+        try:
+            loan_id = int(arguments["loan_id"])
+        except (KeyError, TypeError, ValueError):
+            return None  # arguments no write could have run with
+        return self.store.action(request_id, tool, loan_id)
+
+    def write_limits(self, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any] | None:
+        try:
+            loan_id = int(arguments["loan_id"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        loan = self.store.loan(loan_id)
+        # A renewal has no figures in money, the only kind the console's check reads.
+        if loan is None or tool != "waive_fine":
+            return None
+        limits = _policy.WaiverLimits(loan_id, int(loan["fine_cents"]),
+                                      int(loan["waived_cents"]))
+        try:  # as the operator typed it: may be anything
+            approving: int | None = cents(float(arguments["amount"]))
+        except (KeyError, TypeError, ValueError, OverflowError):
+            approving = None
+        # The console's approval check reads a refund's figures (paid, refunded, left):
+        # a waiver's are the fine charged, the part waived, and what is still owed.
+        console = {"paid_cents": limits.fine_cents + limits.waived_cents,
+                   "refunded_cents": limits.waived_cents, "left_cents": limits.fine_cents,
+                   "reason": f"at most {_policy.dollars(_policy.WAIVE_LIMIT_CENTS)} "
+                             "waived per loan"}
+        return limits.as_dict() | console | {"approving_cents": approving}
+
+    # -- for the operator ----------------------------------------------------
+
+    def customer_context(self, customer_id: int) -> CustomerContext | None:
+        member = self.store.member(customer_id)
+        if member is None:
+            return None
+        loans = self.store.loans_of(customer_id)
+        out = [loan for loan in loans if not loan["returned_on"]]
+        return CustomerContext(
+            title=f"Member {customer_id}: {member['name']}",
+            facts={"email": member["email"], "card": member["card"],
+                   "loans out": len(out),
+                   "fines owed": _policy.dollars(sum(int(x["fine_cents"]) for x in loans))},
+            records=loans, columns=_LOAN_COLUMNS, money_columns=frozenset({"fine_cents"}))
+
+    def at_stake(self, item: Escalation) -> Stake:
+        pending = item.pending_action
+        if pending is not None:
+            loan = pending.arguments.get("loan_id")
+            if pending.tool == "waive_fine":
+                try:
+                    amount = float(pending.arguments["amount"])
+                except (KeyError, TypeError, ValueError):
+                    return Stake(f"fine waiver on loan {loan}")
+                asked = (pending.requested or {}).get("amount")
+                if isinstance(asked, int | float) and not isinstance(asked, bool):
+                    # Refused at the write: what was asked is what the item is about.
+                    return Stake(f"${float(asked):,.2f} waiver asked", float(asked))
+                return Stake(f"${amount:,.2f} fine waiver", amount)
+            return Stake(f"renewal of loan {loan}")
+        for call in item.tool_results.values():  # a loan it looked up: its fine
+            result = call.get("result") if isinstance(call, dict) else None
+            if isinstance(result, dict) and "fine_cents" in result:
+                fine = int(result["fine_cents"]) / 100
+                return Stake(f"loan {result['loan_id']}, ${fine:,.2f} fine", fine)
+        return Stake("")
+
+    def sample_requests(self) -> list[dict[str, Any]]:
+        return [dict(row) for row in SAMPLE_REQUESTS]
+
+    # -- changes -------------------------------------------------------------
+
+    def watch(self, listener: ChangeListener) -> Callable[[], None]:
+        return self.store.watch(listener)
+
+    def poll_changes(self) -> list[str]:
+        return self.store.poll_changes()
+
+    def close(self) -> None:
+        self.store.close()
