@@ -232,8 +232,11 @@ def load_domain(settings: Settings) -> Domain:
     """The domain the settings name (the demo shop by default), built."""
     spec = settings.domain or DEFAULT_DOMAIN
     domain = resolve_factory(spec)(settings)
-    if not isinstance(domain, Domain):
+    missing = sorted(name for name in vars(Domain) if not name.startswith("_")
+                     and not hasattr(domain, name))
+    if missing:
         raise SettingsError(f"domain {spec!r} built a {type(domain).__name__}, which lacks "
-                            "part of the Domain protocol (agentcore.domain.Domain)")
+                            f"{', '.join(missing)} of the Domain protocol "
+                            "(agentcore.domain.Domain)")
     log.info("domain %s from %s", domain.name, spec)
     return domain
