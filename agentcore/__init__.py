@@ -12,7 +12,14 @@ from agentcore.backtest import (
 )
 from agentcore.clock import Clock, FakeClock, SystemClock
 from agentcore.credentials import KeyringCredentials
-from agentcore.domain import CustomerContext, Domain, Stake, installed_domains, load_domain
+from agentcore.domain import (
+    CustomerContext,
+    Domain,
+    Stake,
+    WriteLimits,
+    installed_domains,
+    load_domain,
+)
 from agentcore.engine import Engine
 from agentcore.errors import (
     AgentError,
@@ -107,6 +114,7 @@ __all__ = [
     "Usage",
     "UserFacingError",
     "VersionEntry",
+    "WriteLimits",
     "installed_domains",
     "load_domain",
     "load_recorded",

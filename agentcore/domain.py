@@ -103,6 +103,25 @@ class CustomerContext:
 
 
 @dataclass(frozen=True, slots=True)
+class WriteLimits:
+    """What bounds a pending write of money now, for the operator approving it: what
+    the policy allows, the ceiling no override passes, what approving the arguments
+    as they stand would do, and the figures to show beside them. The write checks
+    the same limits again in its own transaction: this is what the operator is told."""
+
+    allowed_cents: int  # what the policy allows
+    ceiling_cents: int  # the hard limit, an override included
+    approving_cents: int | None  # what these arguments would do; None: not readable
+    figures: tuple[tuple[str, int], ...] = ()  # (label, cents) shown side by side
+    reason: str = ""  # why the policy allows what it does
+    verb: str = "refund"  # what the write does with the money, for the operator
+    ceiling: str = "what is left of what was paid"  # what the hard limit is, in words
+
+    def figure(self, label: str) -> int:
+        return dict(self.figures)[label]
+
+
+@dataclass(frozen=True, slots=True)
 class Stake:
     """What an escalation is about, for the queue's column: a label and an amount."""
 
@@ -170,9 +189,9 @@ class Domain(Protocol):
         never happened (how an approval cut short by a crash is settled)."""
         ...
 
-    def write_limits(self, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The figures that bound a pending write now, for the operator approving it;
-        None when the domain has none for it."""
+    def write_limits(self, tool: str, arguments: Mapping[str, Any]) -> WriteLimits | None:
+        """What bounds a pending write with these arguments now, for the operator
+        approving it; None when it is not about money (a cancellation)."""
         ...
 
     def customer_context(self, customer_id: int) -> CustomerContext | None: ...

@@ -13,7 +13,7 @@ from agentcore.models import PendingAction, Request, Span
 from agentcore.storage import storable
 
 if TYPE_CHECKING:
-    from agentcore.domain import CustomerContext
+    from agentcore.domain import CustomerContext, WriteLimits
 
 
 class EscalationState(StrEnum):
@@ -68,7 +68,7 @@ class Escalation:
     note_draft: str | None = None
     draft_by: str | None = None  # that operator
     approving_until: float | None = None  # while approving: when a crashed run is given up
-    limits: dict[str, Any] | None = None  # what bounds the pending write now (`get` only)
+    limits: WriteLimits | None = None  # what bounds the pending write now (`get` only)
     earlier_actions: list[dict[str, Any]] = field(default_factory=list)  # before a re-run
     customer: CustomerContext | None = None
     spans: list[Span] = field(default_factory=list)

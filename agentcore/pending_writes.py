@@ -33,6 +33,7 @@ from agentcore.models import PendingAction, PolicyOverride
 
 if TYPE_CHECKING:
     from agentcore.clock import Clock
+    from agentcore.domain import WriteLimits
     from agentcore.tools import ToolRegistry
 
 log = logging.getLogger("agentcore.escalations")
@@ -42,8 +43,8 @@ Act = Callable[[str, dict[str, Any], str, int | None, PolicyOverride | None],
                Awaitable[dict[str, Any]]]
 # (tool, arguments, request id) -> what that write did, from the domain's record; None: never
 Recorded = Callable[[str, dict[str, Any], str], dict[str, Any] | None]
-# (tool, arguments) -> the figures that bound that write now (paid, refunded, policy)
-Limits = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+# (tool, arguments) -> what bounds that write now (paid, refunded, policy)
+Limits = Callable[[str, dict[str, Any]], "WriteLimits | None"]
 # (tool, arguments) -> the arguments as the write reads them; ToolError if it can't
 Parse = Callable[[str, dict[str, Any]], dict[str, Any]]
 APPROVAL_WINDOW_S = 60.0  # an approval still "approving" after this was cut short by a crash
@@ -70,7 +71,7 @@ class PendingWrites:
         def _hold(self, conn: sqlite3.Connection, item: Escalation, operator: str,
                   sets: str, params: tuple[Any, ...], *, undecided: bool = False) -> None: ...
 
-    def limits_for(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
+    def limits_for(self, tool: str, arguments: dict[str, Any]) -> WriteLimits | None:
         """What bounds a write with these (perhaps edited) arguments, now; None when
         the domain has no figures for it."""
         if self._limits is None:

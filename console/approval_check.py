@@ -1,7 +1,8 @@
 """What approving a pending write would do, against what bounds it now: the figures
-an operator sees side by side (paid, already refunded, what the policy allows,
-what this approval refunds), and whether it is within the policy, needs an
-explicit override, or can't be done at all. Qt-free, tested headless.
+an operator sees side by side (the domain's: paid and already refunded for the
+demo shop; then what the policy allows and what this approval does), and whether
+it is within the policy, needs an explicit override, or can't be done at all.
+Qt-free, tested headless.
 
 The core's write checks the same limits again in its own transaction; this is
 what the operator is told before pressing, not the guard.
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from agentcore import PendingAction
+from agentcore import PendingAction, WriteLimits
 from console.escalation_format import action_text
 
 
@@ -37,32 +38,30 @@ def _money(cents: int) -> str:
 
 
 def check_approval(tool: str, arguments: dict[str, Any],
-                   limits: dict[str, Any] | None) -> ApprovalCheck:
-    """`limits` is the queue's `limits_for(tool, arguments)`: None for a write without
-    figures (a cancellation), which is approved as it stands."""
+                   limits: WriteLimits | None) -> ApprovalCheck:
+    """`limits` is the queue's `limits_for(tool, arguments)`: None for a write not about
+    money (a cancellation), which is approved as it stands."""
     action = action_text(PendingAction(tool, arguments))
-    if not limits:
+    if limits is None:
         return ApprovalCheck(Verdict.WITHIN, action)
-    approving = limits.get("approving_cents")
-    allowed, left = int(limits["allowed_cents"]), int(limits["left_cents"])
-    figures = (("Paid", _money(int(limits["paid_cents"]))),
-               ("Already refunded", _money(int(limits["refunded_cents"]))),
+    approving, verb = limits.approving_cents, limits.verb
+    allowed, ceiling = limits.allowed_cents, limits.ceiling_cents
+    figures = (*((label, _money(cents)) for label, cents in limits.figures),
                ("Policy allows", _money(allowed)),
                ("Approving", "—" if approving is None else _money(approving)))
-    if approving is not None and approving < 1 and allowed == 0 and left > 0:
-        why = limits.get("reason") or "the refund policy"
+    why = limits.reason or "the policy"
+    if approving is not None and approving < 1 and allowed == 0 and ceiling > 0:
         return ApprovalCheck(Verdict.IMPOSSIBLE, action, figures,
-                             f"the policy allows nothing on this order ({why}): deny it, or "
-                             "type an amount to refund anyway, with a reason")
+                             f"the policy allows nothing here ({why}): deny it, or type an "
+                             f"amount to {verb} anyway, with a reason")
     if approving is None or approving < 1:
         return ApprovalCheck(Verdict.IMPOSSIBLE, action, figures,
                              "the amount must be at least $0.01, in dollars and cents")
-    if approving > left:
+    if approving > ceiling:
         return ApprovalCheck(Verdict.IMPOSSIBLE, action, figures,
-                             f"{_money(approving)} is more than is left of what was paid "
-                             f"({_money(left)}): no override can refund that")
+                             f"{_money(approving)} is more than {limits.ceiling} "
+                             f"({_money(ceiling)}): no override can {verb} that")
     if approving > allowed:
-        why = limits.get("reason") or "the refund policy"
         return ApprovalCheck(Verdict.OVERRIDE, action, figures,
                              f"{_money(approving - allowed)} above what the policy allows "
                              f"({_money(allowed)}: {why})", approving - allowed)

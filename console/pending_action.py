@@ -27,12 +27,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from agentcore import Escalation, PendingStatus
+from agentcore import Escalation, PendingStatus, WriteLimits
 from console.approval_check import ApprovalCheck, Verdict, check_approval
 from console.escalation_format import action_text, allowed_text, money
 
 # (tool, arguments) -> the figures bounding that write now (EscalationQueue.limits_for)
-LimitsFor = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+LimitsFor = Callable[[str, dict[str, Any]], WriteLimits | None]
 WARN_STYLE = "color: #d29922;"
 ERROR_STYLE = "color: #e5534b;"
 

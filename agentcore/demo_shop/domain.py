@@ -27,6 +27,7 @@ from agentcore.domain import (
     FactRecipe,
     HandlerReads,
     Stake,
+    WriteLimits,
 )
 from agentcore.models import PendingAction
 from agentcore.router import CachePolicy
@@ -187,7 +188,7 @@ class DemoShop:
                        request_id: str) -> dict[str, Any] | None:
         return self._recorded(tool, dict(arguments), request_id)
 
-    def write_limits(self, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any] | None:
+    def write_limits(self, tool: str, arguments: Mapping[str, Any]) -> WriteLimits | None:
         return self._limits(tool, dict(arguments))
 
     def customer_context(self, customer_id: int) -> CustomerContext | None:

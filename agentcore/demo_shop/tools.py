@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field
 
 from agentcore.demo_shop.repository import Shop
+from agentcore.domain import WriteLimits
 from agentcore.errors import RecordNotFound, ToolError, WriteRefused
 from agentcore.tools import ToolContext, ToolFn, ToolRegistry
 
@@ -195,11 +196,11 @@ def recorded_write(shop: Shop) -> Callable[[str, dict[str, Any], str], dict[str,
     return recorded
 
 
-def write_limits(shop: Shop) -> Callable[[str, dict[str, Any]], dict[str, Any] | None]:
+def write_limits(shop: Shop) -> Callable[[str, dict[str, Any]], WriteLimits | None]:
     """For the escalation queue: what bounds a pending write now (paid, refunded, what
     the policy allows) beside what approving it with `arguments` would refund, for
     the operator to see before approving. None: no figures for this write."""
-    def limits(tool: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
+    def limits(tool: str, arguments: dict[str, Any]) -> WriteLimits | None:
         if tool != "issue_refund":
             return None
         try:
@@ -212,6 +213,8 @@ def write_limits(shop: Shop) -> Callable[[str, dict[str, Any]], dict[str, Any] |
             approving: int | None = cents(float(arguments["amount"]))
         except (KeyError, TypeError, ValueError, OverflowError):
             approving = None
-        return found.as_dict() | {"approving_cents": approving}
+        return WriteLimits(found.quote.allowed_cents, found.left_cents, approving,
+                           (("Paid", found.paid_cents), ("Already refunded", found.refunded_cents)),
+                           found.quote.reason)
 
     return limits

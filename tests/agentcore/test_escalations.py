@@ -109,9 +109,9 @@ async def test_get_shows_the_whole_context_an_operator_needs(desk):
     assert shown.pending_action.allowed["allowed_cents"] == order["allowed_cents"]
     assert shown.pending_status is PendingStatus.WAITING
     # What bounds the write now, side by side for the operator.
-    assert shown.limits["allowed_cents"] == order["allowed_cents"]
-    assert shown.limits["paid_cents"] >= shown.limits["allowed_cents"]
-    assert shown.limits["refunded_cents"] == 0
+    assert shown.limits.allowed_cents == order["allowed_cents"]
+    assert shown.limits.figure("Paid") >= shown.limits.allowed_cents
+    assert shown.limits.figure("Already refunded") == 0
     assert any("exceeds what the policy allows" in e for e in shown.errors)
     assert shown.outcome["status"] == "escalated" and shown.outcome["route"] == "llm"
 

@@ -209,8 +209,9 @@ def test_the_operator_sees_the_member_the_stake_and_the_figures_of_a_waiver(
         assert domain.at_stake(item).label == "$6.00 waiver asked"
         limits = domain.write_limits("waive_fine", {"loan_id": TOO_LATE, "amount": "5.00"})
         assert limits is not None
-        assert (limits["allowed_cents"], limits["left_cents"], limits["approving_cents"]) == (
+        assert (limits.allowed_cents, limits.ceiling_cents, limits.approving_cents) == (
             500, 600, 500)
+        assert limits.figure("Owed") == 600 and limits.verb == "waive"
         assert domain.write_limits("waive_fine", {"loan_id": "x"}) is None
 
         assert domain.recorded_write("waive_fine", {"loan_id": TOO_LATE}, "r1") is None

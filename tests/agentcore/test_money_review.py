@@ -155,7 +155,7 @@ async def test_a_hand_back_cut_short_before_its_rerun_is_left_for_resume(desk):
 async def test_a_re_escalated_item_keeps_who_approved_what(desk):
     item, order = await desk.refund_injection(desk.order_with_a_fee())
     await desk.queue.claim(item, "alice", lease_s=300)
-    paid = (await desk.queue.get(item)).limits["paid_cents"]
+    paid = (await desk.queue.get(item)).limits.figure("Paid")
     await desk.queue.approve(item, "alice", {"order_id": order["id"], "amount": paid / 100,
                                              "reason": "x"}, override_reason="damaged")
     desk.script.steps.append({"tool_calls": [tool_call(

@@ -73,7 +73,7 @@ async def test_an_approval_as_proposed_refunds_what_the_policy_allows(desk):
 async def test_an_edited_approval_above_the_policy_needs_an_explicit_override(desk):
     item, order = await desk.refund_injection(desk.order_with_a_fee())
     await desk.queue.claim(item, "alice", lease_s=300)
-    paid = (await desk.queue.get(item)).limits["paid_cents"]
+    paid = (await desk.queue.get(item)).limits.figure("Paid")
     refused = {"order_id": order["id"], "amount": 5000, "reason": "customer insisted"}
     with pytest.raises(QueueError, match=r"exceeds what the policy allows"):
         await desk.queue.approve(item, "alice", refused)

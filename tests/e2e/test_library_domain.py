@@ -132,7 +132,7 @@ def test_a_waiver_above_the_limit_waits_for_a_librarian_with_the_limit_offered(
     assert pending.tool == "waive_fine"
     assert pending.arguments == {"loan_id": TOO_LATE, "amount": 5.0}  # the limit, not the $6
     assert pending.requested == {"loan_id": TOO_LATE, "amount": 6.0}
-    assert item.limits["fine_cents"] == 600 and item.limits["allowed_cents"] == 500
+    assert item.limits.figure("Owed") == 600 and item.limits.allowed_cents == 500
 
 
 CORPUS = [

@@ -14,6 +14,7 @@ from agentcore.domain import (
     FactRecipe,
     HandlerReads,
     Stake,
+    WriteLimits,
 )
 from agentcore.handlers import HandlerSpec
 from agentcore.models import PendingAction
@@ -148,14 +149,13 @@ class LibraryDomain:
             return None  # arguments no write could have run with
         return self.store.action(request_id, tool, loan_id)
 
-    def write_limits(self, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any] | None:
+    def write_limits(self, tool: str, arguments: Mapping[str, Any]) -> WriteLimits | None:
         try:
             loan_id = int(arguments["loan_id"])
         except (KeyError, TypeError, ValueError):
             return None
         loan = self.store.loan(loan_id)
-        # A renewal has no figures in money, the only kind the console's check reads.
-        if loan is None or tool != "waive_fine":
+        if loan is None or tool != "waive_fine":  # a renewal is not about money
             return None
         limits = _policy.WaiverLimits(loan_id, int(loan["fine_cents"]),
                                       int(loan["waived_cents"]))
@@ -163,13 +163,12 @@ class LibraryDomain:
             approving: int | None = cents(float(arguments["amount"]))
         except (KeyError, TypeError, ValueError, OverflowError):
             approving = None
-        # The console's approval check reads a refund's figures (paid, refunded, left):
-        # a waiver's are the fine charged, the part waived, and what is still owed.
-        console = {"paid_cents": limits.fine_cents + limits.waived_cents,
-                   "refunded_cents": limits.waived_cents, "left_cents": limits.fine_cents,
-                   "reason": f"at most {_policy.dollars(_policy.WAIVE_LIMIT_CENTS)} "
-                             "waived per loan"}
-        return limits.as_dict() | console | {"approving_cents": approving}
+        return WriteLimits(
+            limits.allowed_cents, limits.fine_cents, approving,
+            (("Fine charged", limits.fine_cents + limits.waived_cents),
+             ("Waived already", limits.waived_cents), ("Owed", limits.fine_cents)),
+            f"at most {_policy.dollars(_policy.WAIVE_LIMIT_CENTS)} waived per loan",
+            verb="waive", ceiling="the fine still owed")
 
     # -- for the operator ----------------------------------------------------
 
