@@ -32,6 +32,7 @@ from agentcore.escalations import (
 )
 from agentcore.events import (
     BreakerChanged,
+    EscalationChanged,
     Event,
     RequestAccepted,
     RequestAnswered,
@@ -43,6 +44,7 @@ from agentcore.metrics import Metrics
 from agentcore.models import (
     EscalationReason,
     Outcome,
+    OutcomeSummary,
     PendingAction,
     Request,
     Route,
@@ -65,6 +67,7 @@ __all__ = [
     "Clock",
     "Engine",
     "Escalation",
+    "EscalationChanged",
     "EscalationQueue",
     "EscalationReason",
     "EscalationState",
@@ -74,6 +77,7 @@ __all__ = [
     "LLMError",
     "Metrics",
     "Outcome",
+    "OutcomeSummary",
     "PendingAction",
     "PendingStatus",
     "QueueError",

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -49,9 +49,10 @@ from agentcore.redaction import redact
 from agentcore.resilience import CircuitBreaker, ResilientLLM
 from agentcore.router import Router, Rule
 from agentcore.settings import Settings
+from agentcore.shop.change_log import ShopChangeLog
 from agentcore.shop.repository import Shop
 from agentcore.shop_tools import recorded_write, shop_registry, write_limits
-from agentcore.storage import Store
+from agentcore.storage import Store, VersionRecord
 from agentcore.tools import ToolRegistry
 from agentcore.tracing import Trace
 from agentcore.validator import Validator
@@ -82,14 +83,21 @@ class Engine:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.bus = EventBus()
-        self.store = Store(settings.engine_db)
+        self.store = Store(settings.engine_db, now=self.clock.now, prune_every_s=600,
+                           retention_days=settings.storage.retention_days,
+                           spans_max_mb=settings.storage.spans_max_mb)
         if shop is None:
             from agentcore.demo.shopgen import ensure_shop
 
             today = date.fromisoformat(settings.shop_today) if settings.shop_today else None
             shop = Shop(ensure_shop(settings.shop_path), today=today)
         self.shop = shop
-        self.cache = AnswerCache(shop, settings.cache, self.clock)
+        self.cache = AnswerCache(self.store.answer_cache(), settings.cache, self.clock)
+        # The shop's changes reach the cache twice: at once from this process's writes,
+        # and from its change log (any connection's, any process's) at each lookup.
+        shop.on_change(self.cache.changed)
+        self._shop_changes = ShopChangeLog(shop.path)
+        self.cache.follow(self._shop_changes)
         self.router = self._stored_router()
         self.guard = Guard(settings.guard, self.clock)
         self.breaker = CircuitBreaker(settings.resilience.breaker, self.clock)
@@ -114,7 +122,7 @@ class Engine:
             act=tool_act(self._tools, shop, timeout_s=timeout_s),
             parse=tool_parse(self._tools), recorded=recorded_write(shop),
             limits=write_limits(shop),
-            approval_window_s=2 * timeout_s + 30)
+            approval_window_s=2 * timeout_s + 30, bus=self.bus)
         recovered = self.escalations.recover()
         if recovered:
             log.warning("settled %d approvals a crash had cut short", recovered)
@@ -123,13 +131,13 @@ class Engine:
     # -- set-up --------------------------------------------------------------
 
     def _stored_router(self) -> Router:
-        rows = self.store.load_rules()
+        rows = self.store.rules.load_rules()
         if rows:
             return self._startable([Rule.from_dict(r) for r in rows],
-                                   self.store.load_fragments())
+                                   self.store.rules.load_fragments())
         rules, fragments = default_rules(self.settings)
         router = Router(rules, fragments=fragments)
-        self.store.save_rules([r.as_dict() for r in rules], fragments)
+        self.store.rules.save_rules([r.as_dict() for r in rules], fragments)
         log.info("seeded %d default rules", len(rules))
         return router
 
@@ -173,15 +181,16 @@ class Engine:
         return self.bus.subscribe(subscriber)
 
     def apply_rules(self, rules: Iterable[Rule], fragments: dict[str, str] | None = None,
-                    *, also: list[tuple[str, Any]] | None = None) -> Router:
+                    *, version: VersionRecord | None = None) -> Router:
         """Validates a whole rule set, stores it and swaps it in at once.
 
-        `fragments` None keeps the current ones; `also` are SQL statements committed
-        in the same transaction as the rules (the rule book's version row)."""
+        `fragments` None keeps the current ones; `version` (the rule book's record of
+        the change) is saved in the same transaction as the rules."""
         if fragments is None:
             fragments = self.router.fragments
         router = Router(rules, fragments=fragments)  # RuleError names the broken rule
-        self.store.save_rules([r.as_dict() for r in router.rules], router.fragments, also)
+        self.store.rules.save_rules([r.as_dict() for r in router.rules], router.fragments,
+                                    version)
         self.router = router
         self.cache.clear()  # a new rule may now answer a text cached from another path
         return router
@@ -208,6 +217,7 @@ class Engine:
             await loop.llm.close()
         self.store.close()
         self.cache.close()
+        self._shop_changes.close()
         self.shop.close()
 
     # -- the pipeline --------------------------------------------------------
@@ -239,7 +249,7 @@ class Engine:
                                 again=again)
         try:
             with trace.span("accept"):
-                self.store.accept(request, again=again)
+                self.store.requests.accept(request, again=again)
         except DuplicateRequest as exc:
             return self._reject(request, "duplicate id", str(exc), trace, started,
                                 recorded=False)
@@ -255,7 +265,7 @@ class Engine:
             outcome = self._escalated(request, trace, EscalationReason.INTERNAL_ERROR,
                                       f"{type(exc).__name__}: {exc}")
         outcome.latency_ms = (self.clock.monotonic() - started) * 1000
-        self.store.finish(outcome)
+        self.store.requests.finish(outcome)
         if outcome.status is Status.ESCALATED:
             bus.publish(RequestEscalated(outcome))
         else:
@@ -371,14 +381,14 @@ class Engine:
         outcome.latency_ms = (self.clock.monotonic() - started) * 1000
         if recorded:
             try:  # a re-run only over its own request, waiting to be re-run
-                self.store.accept(request, None if again else Status.REJECTED, again=again)
+                self.store.requests.accept(request, None if again else Status.REJECTED, again=again)
             except DuplicateRequest as exc:
                 outcome.errors.append(f"not recorded: {exc}")
             else:
-                self.store.finish(outcome)
+                self.store.requests.finish(outcome)
         self.bus.publish(RequestRejected(outcome))
         return outcome
 
     async def resume(self) -> list[Outcome]:
         """Answers every request a crash left accepted but unfinished."""
-        return [await self.rerun(r) for r in self.store.unfinished()]
+        return [await self.rerun(r) for r in self.store.requests.unfinished()]

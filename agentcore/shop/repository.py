@@ -24,7 +24,7 @@ from agentcore.errors import StorageError, ToolError, WriteRefused
 from agentcore.models import PolicyOverride
 from agentcore.shop.policy import RefundLimits, refund_limits
 from agentcore.shop.schema import SHOP_SCHEMA
-from agentcore.sqlite_tx import transaction
+from agentcore.storage import transaction
 
 log = logging.getLogger("agentcore.shop")
 
