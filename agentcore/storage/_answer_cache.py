@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agentcore.storage._connection import connect, transaction, translated
-from agentcore.storage._schema import ALL_TAG
+from agentcore.storage._schema import ALL_TAG, migrate
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,12 @@ class SQLiteAnswerCache:
 
     def __init__(self, path: Path) -> None:
         self._conn = connect(path)
+        try:
+            with translated(f"cannot open the answer cache in {path}"):
+                migrate(self._conn)  # a no-op once the file is up to date
+        except BaseException:
+            self._conn.close()
+            raise
 
     def close(self) -> None:
         self._conn.close()
