@@ -27,6 +27,9 @@ def connect(path: Path, *, checkpoints: bool = False) -> sqlite3.Connection:
     `checkpoints` False leaves WAL checkpoints to the checkpointer thread."""
     with translated(f"cannot open {path}"):
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # Takes effect only on a file with no page written yet (before WAL mode writes
+        # one): retention then gives space back without a VACUUM. A no-op otherwise.
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")

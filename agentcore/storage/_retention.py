@@ -12,6 +12,7 @@ once by a VACUUM (auto_vacuum can only change that way).
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -100,18 +101,22 @@ class Pruner:
         cap = self.spans_max_mb * 1024 * 1024
         size, rows = _spans_size(conn)
         stripped = 0
+        owners = int(conn.execute("SELECT COUNT(DISTINCT request_id) FROM spans").fetchone()[0])
         while size > cap and rows:
             per_row = size / rows
+            # As many of the oldest requests as take the excess, by the mean spans each.
+            wanted = math.ceil((size - cap) / per_row / (rows / max(owners, 1)))
             ids = _ids(conn, "SELECT r.id FROM requests r JOIN outcomes o ON o.request_id = r.id"
                        " WHERE EXISTS (SELECT 1 FROM spans s WHERE s.request_id = r.id) AND"
-                       + _PRUNABLE + "ORDER BY o.finished_at LIMIT ?", (CHUNK,))
+                       + _PRUNABLE + "ORDER BY o.finished_at, r.id LIMIT ?",
+                       (min(CHUNK, max(wanted, 1)),))
             if not ids:
                 break
             with transaction(conn, "IMMEDIATE"):
                 gone = conn.executemany("DELETE FROM spans WHERE request_id = ?",
                                         [(i,) for i in ids]).rowcount
             stripped += len(ids)
-            size, rows = size - gone * per_row, rows - gone
+            size, rows, owners = size - gone * per_row, rows - gone, owners - len(ids)
         return stripped
 
 
@@ -146,7 +151,8 @@ def _reclaim(conn: sqlite3.Connection) -> int:
     if not free:
         return 0
     if int(conn.execute("PRAGMA auto_vacuum").fetchone()[0]) == _INCREMENTAL:
-        conn.execute("PRAGMA incremental_vacuum").fetchall()
+        # executescript steps the pragma to its end; execute frees a single page.
+        conn.executescript("PRAGMA incremental_vacuum;")
     else:  # a file from before auto-vacuum: converted once, the whole file rewritten
         log.warning("converting %s to incremental auto-vacuum (one VACUUM)", conn)
         conn.execute("PRAGMA auto_vacuum=INCREMENTAL")

@@ -216,12 +216,7 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 
 def migrate(conn: sqlite3.Connection) -> int:
-    """Brings the file up to SCHEMA_VERSION; returns the version it had.
-
-    A new file gets incremental auto-vacuum first (it can only be chosen before
-    the first table exists), so retention gives space back without a VACUUM."""
-    if not conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
-        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    """Brings the file up to SCHEMA_VERSION; returns the version it had."""
     with transaction(conn, "IMMEDIATE"):
         found = schema_version(conn)
         if found > SCHEMA_VERSION:
