@@ -40,6 +40,7 @@ from agentcore.escalations import (
 )
 from agentcore.events import (
     BreakerChanged,
+    EscalationChanged,
     Event,
     RequestAccepted,
     RequestAnswered,
@@ -51,6 +52,7 @@ from agentcore.metrics import Metrics
 from agentcore.models import (
     EscalationReason,
     Outcome,
+    OutcomeSummary,
     PendingAction,
     Request,
     Route,
@@ -75,6 +77,7 @@ __all__ = [
     "Domain",
     "Engine",
     "Escalation",
+    "EscalationChanged",
     "EscalationQueue",
     "EscalationReason",
     "EscalationState",
@@ -84,6 +87,7 @@ __all__ = [
     "LLMError",
     "Metrics",
     "Outcome",
+    "OutcomeSummary",
     "PendingAction",
     "PendingStatus",
     "QueueError",

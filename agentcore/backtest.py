@@ -1,6 +1,6 @@
 """Backtests: an edited rule set replayed over recorded traffic before it goes live.
 
-The recorded requests (the `requests` and `outcomes` tables, newest first) are
+The recorded requests (the storage's recorded traffic, newest first) are
 normalised as the guard does and routed through the live router ("before") and
 the edited one ("after"). Routing is one RE2 Set scan per text, so 100,000
 requests take well under two seconds; the live router's answers are cached per
@@ -27,7 +27,6 @@ thousand requests so a backtest superseded by more typing stops early.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from typing import Any, Literal, overload
 from agentcore.errors import BacktestCancelled
 from agentcore.guard import normalise
 from agentcore.router import Router, Rule
+from agentcore.storage import SQLiteTraffic, TrafficRepository
 
 log = logging.getLogger("agentcore.backtest")
 
@@ -59,16 +59,6 @@ class Recorded:
     dollars: float
     latency_ms: float
     received_at: float
-
-
-_QUERY = """
-SELECT r.id, r.text, r.received_at, o.route, o.intent, o.rule_id, o.dollars, o.latency_ms,
-       l.intent AS label
-FROM requests r JOIN outcomes o ON o.request_id = r.id
-LEFT JOIN labelled_examples l ON l.request_id = r.id
-WHERE o.status != 'rejected' AND o.route != 'guard'
-ORDER BY r.received_at DESC LIMIT ?
-"""
 
 
 class RecordedTraffic(Sequence[Recorded]):
@@ -127,19 +117,16 @@ class RecordedTraffic(Sequence[Recorded]):
                         self.dollars[index], self.latency_ms[index], self.received_at[index])
 
 
-def _read_only(db_path: Path) -> sqlite3.Connection:
-    # A URI built by pathlib: a folder named "a?b#c" is escaped, not parsed.
-    return sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
+def _traffic(source: Path | TrafficRepository) -> TrafficRepository:
+    return SQLiteTraffic(source) if isinstance(source, Path) else source
 
 
-def load_recorded(db_path: Path, limit: int = DEFAULT_SAMPLE) -> RecordedTraffic:
-    """The newest `limit` answered or escalated requests, read on a connection of
-    the caller's own (the worker thread's), read-only."""
-    conn = _read_only(db_path)
-    try:
-        return RecordedTraffic(conn.execute(_QUERY, (limit,)))
-    finally:
-        conn.close()
+def load_recorded(source: Path | TrafficRepository,
+                  limit: int = DEFAULT_SAMPLE) -> RecordedTraffic:
+    """The newest `limit` answered or escalated requests, read on the caller's thread
+    (a worker's): from a running engine's `store.traffic` (which first puts down every
+    outcome already returned), or from a database file."""
+    return RecordedTraffic(_traffic(source).recorded(limit))
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,12 +360,6 @@ def backtest_rules(backtester: Backtester, live: Router, rules: Iterable[Rule],
     return backtester.run(live, edited, focus=focus, cancelled=cancelled)
 
 
-def hits_since(db_path: Path, since: float) -> dict[str, int]:
+def hits_since(source: Path | TrafficRepository, since: float) -> dict[str, int]:
     """Rule id -> requests it answered since `since` (the rules view's 'hits today')."""
-    conn = _read_only(db_path)
-    try:
-        rows = conn.execute("SELECT rule_id, COUNT(*) FROM outcomes WHERE route = 'rule' "
-                            "AND finished_at >= ? GROUP BY rule_id", (since,)).fetchall()
-    finally:
-        conn.close()
-    return {rule_id: count for rule_id, count in rows if rule_id}
+    return _traffic(source).rule_hits_since(since)

@@ -4,7 +4,8 @@ The engine, the loop, the validator, the ladder, the cache and the console know 
 domain only through `Domain`: its tools (reads and writes, each write with the
 policy it holds itself to at the write), its fast-path handlers, its intents and
 their cache policies, the facts the engine derives from tool results (the demo
-shop's refund quote), the cache tags a call reads and the tags a change touches,
+shop's refund quote), the cache tags a call reads and the tags a change touches
+(announced at once by `watch`, and durably by any process through `change_log`),
 a customer's context and what is at stake in an escalation, its default rules,
 prompts and static answers, and the effects a request already had.
 
@@ -129,6 +130,18 @@ class Stake:
     amount: float | None = None
 
 
+class ChangeSource(Protocol):
+    """A durable log of the tags a domain's changes touched, written by any process
+    (the demo shop's triggers): the cache follows it, recording in the engine
+    database how far it read, so a change made while no engine ran counts too."""
+
+    name: str  # where the cache records how far it read
+
+    def changed(self) -> bool: ...  # anything committed since the last call? (cheap)
+    def head(self) -> int: ...  # the newest sequence number
+    def since(self, seq: int, limit: int) -> list[tuple[int, str]]: ...
+
+
 @runtime_checkable
 class Domain(Protocol):
     """The agent's world. Implementations keep their own state (a database, a client
@@ -210,9 +223,9 @@ class Domain(Protocol):
         it is committed; returns the unsubscribe function."""
         ...
 
-    def poll_changes(self) -> list[str]:
-        """Tags other processes' changes touched since the last poll (cheap when none:
-        the cache calls it on every lookup)."""
+    def change_log(self) -> ChangeSource | None:
+        """The domain's durable log of changes by any process, or None when `watch`
+        (this process's own writes) is all it can say."""
         ...
 
     def close(self) -> None: ...

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -52,7 +52,7 @@ from agentcore.redaction import redact
 from agentcore.resilience import CircuitBreaker, ResilientLLM
 from agentcore.router import Router, Rule
 from agentcore.settings import Settings
-from agentcore.storage import Store
+from agentcore.storage import Store, VersionRecord
 from agentcore.tools import ToolRegistry
 from agentcore.tracing import Trace
 from agentcore.validator import Validator
@@ -85,14 +85,20 @@ class Engine:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.bus = EventBus()
-        self.store = Store(settings.engine_db)
+        self.store = Store(settings.engine_db, now=self.clock.now, prune_every_s=600,
+                           retention_days=settings.storage.retention_days,
+                           spans_max_mb=settings.storage.spans_max_mb)
         self.domain = domain or load_domain(settings)
         self._resources = settings.resources_dir or self.domain.resources
         self.classifier = KeywordClassifier(self.domain.keywords,
                                             fallback=self.domain.intents[-1])
-        self.cache = AnswerCache(self.domain.shop.path, settings.cache,  # type: ignore[attr-defined]
-                                 self.clock)
-        self.domain.watch(self.cache.on_domain_change)
+        self.cache = AnswerCache(self.store.answer_cache(), settings.cache, self.clock)
+        # The domain's changes reach the cache twice: at once from this process's writes,
+        # and from its durable change log (any connection's, any process's) at each lookup.
+        self._unwatch = self.domain.watch(self.cache.changed)
+        changes = self.domain.change_log()
+        if changes is not None:
+            self.cache.follow(changes)
         self.router = self._stored_router()
         self.guard = Guard(settings.guard, self.clock)
         self.breaker = CircuitBreaker(settings.resilience.breaker, self.clock,
@@ -117,7 +123,7 @@ class Engine:
             act=tool_act(self._tools, timeout_s=timeout_s),
             parse=tool_parse(self._tools), recorded=self.domain.recorded_write,
             limits=self.domain.write_limits,
-            approval_window_s=2 * timeout_s + 30)
+            approval_window_s=2 * timeout_s + 30, bus=self.bus)
         recovered = self.escalations.recover()
         if recovered:
             log.warning("settled %d approvals a crash had cut short", recovered)
@@ -126,13 +132,13 @@ class Engine:
     # -- set-up --------------------------------------------------------------
 
     def _stored_router(self) -> Router:
-        rows = self.store.load_rules()
+        rows = self.store.rules.load_rules()
         if rows:
             return self._startable([Rule.from_dict(r) for r in rows],
-                                   self.store.load_fragments())
+                                   self.store.rules.load_fragments())
         rules, fragments = default_rules(self._resources)
         router = Router(rules, self.domain.handlers, fragments=fragments)
-        self.store.save_rules([r.as_dict() for r in rules], fragments)
+        self.store.rules.save_rules([r.as_dict() for r in rules], fragments)
         log.info("seeded %d default rules", len(rules))
         return router
 
@@ -175,15 +181,16 @@ class Engine:
         return self.bus.subscribe(subscriber)
 
     def apply_rules(self, rules: Iterable[Rule], fragments: dict[str, str] | None = None,
-                    *, also: list[tuple[str, Any]] | None = None) -> Router:
+                    *, version: VersionRecord | None = None) -> Router:
         """Validates a whole rule set, stores it and swaps it in at once.
 
-        `fragments` None keeps the current ones; `also` are SQL statements committed
-        in the same transaction as the rules (the rule book's version row)."""
+        `fragments` None keeps the current ones; `version` (the rule book's record of
+        the change) is saved in the same transaction as the rules."""
         if fragments is None:
             fragments = self.router.fragments
         router = Router(rules, self.domain.handlers, fragments=fragments)  # RuleError: which
-        self.store.save_rules([r.as_dict() for r in router.rules], router.fragments, also)
+        self.store.rules.save_rules([r.as_dict() for r in router.rules], router.fragments,
+                                    version)
         self.router = router
         self.cache.clear()  # a new rule may now answer a text cached from another path
         return router
@@ -210,6 +217,7 @@ class Engine:
             await loop.llm.close()
         self.store.close()
         self.cache.close()
+        self._unwatch()
         self.domain.close()
 
     # -- the pipeline --------------------------------------------------------
@@ -241,7 +249,7 @@ class Engine:
                                 again=again)
         try:
             with trace.span("accept"):
-                self.store.accept(request, again=again)
+                self.store.requests.accept(request, again=again)
         except DuplicateRequest as exc:
             return self._reject(request, "duplicate id", str(exc), trace, started,
                                 recorded=False)
@@ -257,7 +265,7 @@ class Engine:
             outcome = self._escalated(request, trace, EscalationReason.INTERNAL_ERROR,
                                       f"{type(exc).__name__}: {exc}")
         outcome.latency_ms = (self.clock.monotonic() - started) * 1000
-        self.store.finish(outcome)
+        self.store.requests.finish(outcome)
         if outcome.status is Status.ESCALATED:
             bus.publish(RequestEscalated(outcome))
         else:
@@ -376,14 +384,14 @@ class Engine:
         outcome.latency_ms = (self.clock.monotonic() - started) * 1000
         if recorded:
             try:  # a re-run only over its own request, waiting to be re-run
-                self.store.accept(request, None if again else Status.REJECTED, again=again)
+                self.store.requests.accept(request, None if again else Status.REJECTED, again=again)
             except DuplicateRequest as exc:
                 outcome.errors.append(f"not recorded: {exc}")
             else:
-                self.store.finish(outcome)
+                self.store.requests.finish(outcome)
         self.bus.publish(RequestRejected(outcome))
         return outcome
 
     async def resume(self) -> list[Outcome]:
         """Answers every request a crash left accepted but unfinished."""
-        return [await self.rerun(r) for r in self.store.unfinished()]
+        return [await self.rerun(r) for r in self.store.requests.unfinished()]

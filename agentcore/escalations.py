@@ -15,31 +15,27 @@ A pending write is approved or denied by the methods of `PendingWrites`
 time across consoles, settled from the domain's record after a crash. A hand-back
 re-runs the request through `rerun` (the engine's `rerun`) under the same id,
 with the operator's note; the storage settles the item in the same transaction
-as the new outcome.
+as the new outcome. Every statement lives in the storage's escalation repository
+(agentcore.storage); this module keeps the rules. Each change is published on the
+engine's bus as `EscalationChanged`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from agentcore.clock import Clock
-from agentcore.errors import QueueError, StorageError
+from agentcore.errors import QueueError
 from agentcore.escalation_model import (
-    _EFFECTIVE_STATE,
-    _SELECT,
-    _STORED_AS,
     Escalation,
     EscalationState,
     PendingStatus,
-    _escalation,
     required_text,
 )
-from agentcore.models import EscalationReason, Outcome, Request, Span
+from agentcore.events import EscalationChanged, EventBus
+from agentcore.models import EscalationReason, Outcome, Request
 from agentcore.pending_writes import (
     APPROVAL_WINDOW_S,
     Act,
@@ -51,8 +47,7 @@ from agentcore.pending_writes import (
     tool_parse,
     why_decided,
 )
-from agentcore.sqlite_tx import transaction
-from agentcore.storage import Store, storable
+from agentcore.storage import Storage
 
 if TYPE_CHECKING:
     from agentcore.domain import CustomerContext
@@ -65,20 +60,18 @@ __all__ = ["Escalation", "EscalationQueue", "EscalationState", "PendingStatus", 
 Rerun = Callable[[Request], Awaitable[Outcome]]
 
 
-# Half-written texts are done with once the item is resolved (the reply is the
-# outcome now) or handed back (the agent's next draft supersedes them).
-_NO_DRAFTS = ", reply_draft = NULL, note_draft = NULL, draft_by = NULL"
-
-
 class EscalationQueue(PendingWrites):
-    def __init__(self, store: Store, clock: Clock, *, rerun: Rerun, act: Act,
+    def __init__(self, store: Storage, clock: Clock, *, rerun: Rerun, act: Act,
                  customer: Callable[[int], CustomerContext | None] | None = None,
                  recorded: Recorded | None = None,
                  limits: Limits | None = None, parse: Parse | None = None,
-                 approval_window_s: float = APPROVAL_WINDOW_S) -> None:
+                 approval_window_s: float = APPROVAL_WINDOW_S,
+                 bus: EventBus | None = None) -> None:
         """`approval_window_s` must outlast any write `act` runs (its tool timeout):
-        only after it is an approval left "approving" taken for one a crash cut short."""
+        only after it is an approval left "approving" taken for one a crash cut short.
+        `bus` hears an `EscalationChanged` after each change (the engine's bus)."""
         self.store = store
+        self._items = store.escalations
         self.clock = clock
         self._rerun = rerun
         self._act = act
@@ -87,43 +80,16 @@ class EscalationQueue(PendingWrites):
         self._limits = limits
         self._parse = parse
         self.approval_window_s = approval_window_s
-        self._listeners: list[Callable[[int], None]] = []
-
-    def on_change(self, listener: Callable[[int], None]) -> None:
-        """Called with an item's id after this queue changed it."""
-        self._listeners.append(listener)
+        self.bus = bus or EventBus()
 
     def _changed(self, escalation_id: int) -> None:
-        for listener in tuple(self._listeners):
-            try:
-                listener(escalation_id)
-            except Exception:
-                log.exception("escalation listener %r failed", listener)
-
-    # -- database plumbing ---------------------------------------------------
-
-    def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        try:
-            cur = self.store.conn.execute(sql, params)
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-        except sqlite3.Error as exc:
-            raise StorageError(f"reading the escalation queue failed: {exc}") from exc
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        try:
-            with transaction(self.store.conn, "IMMEDIATE") as conn:
-                yield conn
-        except sqlite3.Error as exc:
-            raise StorageError(f"writing the escalation queue failed: {exc}") from exc
+        self.bus.publish(EscalationChanged(escalation_id))
 
     def _load(self, escalation_id: int) -> Escalation:
-        rows = self._rows(_SELECT + "WHERE e.id = :id",
-                          {"id": escalation_id, "now": self.clock.now()})
-        if not rows:
+        item = self._items.get(escalation_id, self.clock.now())
+        if item is None:
             raise QueueError(f"there is no escalation {escalation_id}")
-        return _escalation(rows[0])
+        return item
 
     def _why_not(self, item: Escalation, operator: str) -> str:
         """Why `operator` may not act on `item` now."""
@@ -144,20 +110,13 @@ class EscalationQueue(PendingWrites):
             raise QueueError(self._why_not(item, operator))
         return item
 
-    def _hold(self, conn: sqlite3.Connection, item: Escalation, operator: str,
-              sets: str, params: tuple[Any, ...], *, undecided: bool = False) -> None:
-        """Updates the item only while `operator`'s claim is live (inside a transaction)
-        and, with `undecided`, only while its pending write is still to be decided."""
-        also = " AND pending_status IN ('waiting', 'failed')" if undecided else ""
-        cur = conn.execute(
-            f"UPDATE escalations SET {sets} WHERE id = ? AND state = 'claimed'"
-            f" AND claimed_by = ? AND lease_expires_at > ?{also}",
-            (*params, item.id, operator, self.clock.now()))
-        if cur.rowcount != 1:
-            now = self._load(item.id)
-            if undecided and now.pending_status is not None and not now.pending_status.undecided:
-                raise QueueError(why_decided(now))
-            raise QueueError(self._why_not(now, operator))
+    def _refused(self, item: Escalation, operator: str, *, undecided: bool = False) -> None:
+        """Why a conditional change of `item` by `operator` did not happen: the claim is
+        gone, or (with `undecided`) its pending write was decided meanwhile."""
+        now = self._load(item.id)
+        if undecided and now.pending_status is not None and not now.pending_status.undecided:
+            raise QueueError(why_decided(now))
+        raise QueueError(self._why_not(now, operator))
 
     # -- reading -------------------------------------------------------------
 
@@ -168,62 +127,29 @@ class EscalationQueue(PendingWrites):
         """Items oldest first (or, for a look back, the latest resolved first),
         optionally only those in a state, with a reason, newer than an id (what arrived
         since a look), and at most `limit` of them."""
-        where, params = self._filter(state, reason, after_id)
-        order = ("e.resolved_at DESC, e.id DESC" if latest_resolved_first
-                 else "e.created_at, e.id")
-        sql = _SELECT + where + f"ORDER BY {order}"
-        if limit is not None:
-            sql += " LIMIT :limit"
-            params["limit"] = limit
-        return [_escalation(r) for r in self._rows(sql, params)]
+        return self._items.list(self.clock.now(), _state(state), _reason(reason),
+                                after_id=after_id, limit=limit,
+                                latest_resolved_first=latest_resolved_first)
 
     async def count(self, state: EscalationState | str | None = None,
                     reason: EscalationReason | str | None = None) -> int:
         """How many items `list` would return, without loading them: the status bar
         and the queue view ask every few seconds, and a busy day leaves thousands."""
-        where, params = self._filter(state, reason, None)
-        rows = self._rows(f"SELECT COUNT(*) AS n FROM escalations e {where}", params)
-        return int(rows[0]["n"])
+        return self._items.count(self.clock.now(), _state(state), _reason(reason))
 
     async def resolved_among(self, ids: Iterable[int]) -> tuple[int, ...]:
         """Which of `ids` are resolved now: how a view learns that items it showed were
         settled, by this process or another one on the same database."""
-        wanted = json.dumps(list(ids))
-        if wanted == "[]":
-            return ()
-        # Driven by the ids (a primary-key lookup each), not by the resolved items,
-        # which a busy day counts in tens of thousands.
-        rows = self._rows("SELECT e.id FROM json_each(:ids) AS j CROSS JOIN escalations AS e"
-                          " ON e.id = j.value WHERE e.state = 'resolved' ORDER BY e.id",
-                          {"ids": wanted})
-        return tuple(int(r["id"]) for r in rows)
+        return self._items.resolved_among(ids)
 
     async def newest_id(self) -> int:
         """The id of the latest item (0 when there is none): `list(after_id=...)`
         from it returns exactly what arrives next."""
-        return int(self._rows("SELECT COALESCE(MAX(id), 0) AS n FROM escalations", {})[0]["n"])
+        return self._items.newest_id()
 
-    def _filter(self, state: EscalationState | str | None, reason: EscalationReason | str | None,
-                after_id: int | None) -> tuple[str, dict[str, Any]]:
-        if state is not None:
-            try:
-                state = EscalationState(state)
-            except ValueError:
-                raise QueueError(f"unknown state {state!r}; one of: "
-                                 f"{', '.join(EscalationState)}") from None
-        where = []
-        if state is not None:
-            # The stored states an effective state can come from, first: the index on
-            # state then skips the resolved items, which pile up for ever.
-            stored = ", ".join(f"'{s}'" for s in _STORED_AS[state])
-            where.append(f"e.state IN ({stored}) AND {_EFFECTIVE_STATE} = :state")
-        if reason is not None:
-            where.append("e.reason = :reason")
-        if after_id is not None:
-            where.append("e.id > :after_id")
-        params = {"now": self.clock.now(), "state": state, "after_id": after_id,
-                  "reason": str(reason) if reason is not None else None}
-        return (f"WHERE {' AND '.join(where)} " if where else ""), params
+    def of_request(self, request_id: str) -> int | None:
+        """The id of the item a request escalated into; None when it did not."""
+        return self._items.of_request(request_id)
 
     async def get(self, escalation_id: int) -> Escalation:
         """One item with its full context: request, customer, trace, outcome, and what
@@ -234,14 +160,8 @@ class EscalationQueue(PendingWrites):
         if (pending is not None and self._limits is not None
                 and item.pending_status is not None and item.pending_status.undecided):
             item.limits = self.limits_for(pending.tool, pending.arguments)
-        item.spans = [
-            Span(name=r["name"], start=r["start"], end=r["end"],
-                 attributes=json.loads(r["attributes"]), error=r["error"], parent=r["parent"])
-            for r in self._rows("SELECT * FROM spans WHERE request_id = :rid ORDER BY seq",
-                                {"rid": rid})]
-        outcome = self._rows("SELECT * FROM outcomes WHERE request_id = :rid", {"rid": rid})
-        if outcome:
-            item.outcome = outcome[0] | {"errors": json.loads(outcome[0]["errors"])}
+        item.spans = self.store.requests.spans(rid)
+        item.outcome = self.store.requests.outcome(rid)
         if self._customer is not None and item.request.customer_id is not None:
             item.customer = self._customer(item.request.customer_id)
         return item
@@ -256,13 +176,7 @@ class EscalationQueue(PendingWrites):
         if not lease_s > 0:
             raise QueueError(f"a lease must be a positive number of seconds, not {lease_s!r}")
         now = self.clock.now()
-        with self._transaction() as conn:
-            cur = conn.execute(
-                "UPDATE escalations SET state = 'claimed', claimed_by = ?, lease_expires_at = ?"
-                " WHERE id = ? AND (state = 'open' OR (state = 'claimed'"
-                " AND (lease_expires_at <= ? OR claimed_by = ?)))",
-                (operator, now + lease_s, escalation_id, now, operator))
-            won = cur.rowcount == 1
+        won = self._items.claim(escalation_id, operator, now, now + lease_s)
         item = self._load(escalation_id)
         if not won:
             raise QueueError(self._why_not(item, operator))
@@ -272,12 +186,7 @@ class EscalationQueue(PendingWrites):
 
     async def release(self, escalation_id: int, operator: str) -> Escalation:
         """Gives a claimed item back to the queue, untouched."""
-        with self._transaction() as conn:
-            cur = conn.execute(
-                "UPDATE escalations SET state = 'open', claimed_by = NULL,"
-                " lease_expires_at = NULL WHERE id = ? AND state = 'claimed' AND claimed_by = ?",
-                (escalation_id, operator))
-            released = cur.rowcount == 1
+        released = self._items.release(escalation_id, operator)
         item = self._load(escalation_id)
         if not released:
             raise QueueError(f"escalation {escalation_id} is not claimed by {operator}"
@@ -292,14 +201,7 @@ class EscalationQueue(PendingWrites):
         Synchronous (one small UPDATE) so a closing window can save its last
         keystrokes; listeners aren't told: nothing they show changed. False when the
         claim is gone (released, lapsed, resolved, handed back): nothing is written."""
-        with self._transaction() as conn:
-            cur = conn.execute(
-                "UPDATE escalations SET reply_draft = ?, note_draft = ?, draft_by = ?"
-                " WHERE id = ? AND state = 'claimed' AND claimed_by = ?"
-                " AND lease_expires_at > ?",
-                (storable(reply) or None, storable(note) or None, operator, escalation_id,
-                 operator, self.clock.now()))
-        return cur.rowcount == 1
+        return self._items.save_draft(escalation_id, operator, self.clock.now(), reply, note)
 
     # -- ending an item ------------------------------------------------------
 
@@ -312,23 +214,8 @@ class EscalationQueue(PendingWrites):
         self._undecided(item)
         now = self.clock.now()
         label = intent or item.intent
-        with self._transaction() as conn:
-            self._hold(conn, item, operator, "state = 'resolved', resolved_at = ?,"
-                       " resolved_by = ?, resolution = 'replied'" + _NO_DRAFTS,
-                       (now, operator))
-            conn.execute(
-                "UPDATE outcomes SET route = 'human', status = 'answered', answer = ?,"
-                " intent = COALESCE(?, intent), latency_ms = ?, finished_at = ?, operator = ?"
-                " WHERE request_id = ?",
-                (text, label, (now - item.request.received_at) * 1000, now, operator,
-                 item.request_id))
-            conn.execute("UPDATE requests SET status = 'answered' WHERE id = ?",
-                         (item.request_id,))
-            conn.execute(
-                "INSERT OR REPLACE INTO labelled_examples (request_id, text, customer_id,"
-                " intent, answer, source, operator, created_at) VALUES (?,?,?,?,?,'human',?,?)",
-                (item.request_id, item.request.text, item.request.customer_id, label, text,
-                 operator, now))
+        if not self._items.reply(item, operator, now, text, label):
+            self._refused(item, operator)
         log.info("escalation %d answered by %s", escalation_id, operator)
         self._changed(escalation_id)
         return self._load(escalation_id)
@@ -338,19 +225,8 @@ class EscalationQueue(PendingWrites):
         item = self._settle(self._claimed(escalation_id, operator))
         self._undecided(item)
         now = self.clock.now()
-        with self._transaction() as conn:
-            self._hold(conn, item, operator, "state = 'resolved', resolved_at = ?,"
-                       " resolved_by = ?, resolution = 'resolved'" + _NO_DRAFTS,
-                       (now, operator))
-            # The operator settled it: the outcome is theirs (route 'human'), so route
-            # mix and latency count it as handled, though no answer was written here.
-            conn.execute(
-                "UPDATE outcomes SET route = 'human', status = 'answered', answer = ?,"
-                " latency_ms = ?, finished_at = ?, operator = ? WHERE request_id = ?",
-                (f"(resolved by {operator} outside the console)",
-                 (now - item.request.received_at) * 1000, now, operator, item.request_id))
-            conn.execute("UPDATE requests SET status = 'answered' WHERE id = ?",
-                         (item.request_id,))
+        if not self._items.resolve(item, operator, now):
+            self._refused(item, operator)
         self._changed(escalation_id)
         return self._load(escalation_id)
 
@@ -364,18 +240,14 @@ class EscalationQueue(PendingWrites):
         item = self._settle(self._claimed(escalation_id, operator))
         if item.pending_status is PendingStatus.APPROVING:
             raise QueueError(why_decided(item))
-        with self._transaction() as conn:
-            sets = "state = 'handed_back', note = ?, lease_expires_at = NULL" + _NO_DRAFTS
-            params: tuple[Any, ...] = (note,)
-            if item.pending_status is not None and item.pending_status.undecided:
-                sets += ", pending_status = 'denied', pending_result = ?"
-                params += (json.dumps({"reason": "handed back to the agent", "by": operator,
-                                       "at": self.clock.now()}),)
-            self._hold(conn, item, operator, sets, params)
-            # The note is on disk with the request, marked accepted again: a crash before
-            # or during the re-run leaves it for `resume`, with the note, not stranded.
-            conn.execute("UPDATE requests SET note = ?, status = 'accepted' WHERE id = ?",
-                         (note, item.request_id))
+        denial = None
+        if item.pending_status is not None and item.pending_status.undecided:
+            denial = {"reason": "handed back to the agent", "by": operator,
+                      "at": self.clock.now()}
+        # The note is on disk with the request, marked accepted again: a crash before or
+        # during the re-run leaves it for `resume`, with the note, not stranded.
+        if not self._items.hand_back(item, operator, self.clock.now(), note, denial):
+            self._refused(item, operator)
         self._changed(escalation_id)
         request = item.request
         log.info("escalation %d handed back by %s", escalation_id, operator)
@@ -384,3 +256,23 @@ class EscalationQueue(PendingWrites):
                                             received_at=request.received_at, note=note))
         self._changed(escalation_id)
         return outcome
+
+
+def _state(state: EscalationState | str | None) -> EscalationState | None:
+    if state is None:
+        return None
+    try:
+        return EscalationState(state)
+    except ValueError:
+        raise QueueError(f"unknown state {state!r}; one of: "
+                         f"{', '.join(EscalationState)}") from None
+
+
+def _reason(reason: EscalationReason | str | None) -> EscalationReason | None:
+    if reason is None:
+        return None
+    try:
+        return EscalationReason(reason)
+    except ValueError:
+        raise QueueError(f"unknown reason {reason!r}; one of: "
+                         f"{', '.join(EscalationReason)}") from None

@@ -52,8 +52,16 @@ class BreakerChanged:
     mode: str  # "auto", "forced_open", "forced_closed"
 
 
+@dataclass(frozen=True, slots=True)
+class EscalationChanged:
+    """The escalation queue changed an item (claimed, released, acted on, resolved,
+    handed back, re-run): views showing it read it again."""
+
+    escalation_id: int
+
+
 Event = (RequestAccepted | RequestRejected | SpanFinished | RequestAnswered | RequestEscalated
-         | BreakerChanged)
+         | BreakerChanged | EscalationChanged)
 Subscriber = Callable[[Event], None]
 
 

@@ -44,6 +44,13 @@ class EscalationReason(StrEnum):
     INTERNAL_ERROR = "internal error"
 
 
+def storable(text: object) -> str:
+    """Text a database can hold: lone surrogates (invalid UTF-8) become U+FFFD."""
+    if not isinstance(text, str):  # a rejected non-text request is kept as its repr
+        text = repr(text)
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex
 
@@ -134,3 +141,24 @@ class Outcome:
     def degraded(self) -> bool:
         """Answered by a rung of the ladder because the LLM could not be had."""
         return self.rung in ("cache", "template", "static")
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeSummary:
+    """A request's outcome as the engine database keeps it (no spans, no context):
+    what the queue shows of an escalation and the feed settles a row with."""
+
+    request_id: str
+    route: Route
+    status: Status
+    answer: str
+    intent: str | None
+    rule_id: str | None
+    dollars: float
+    latency_ms: float
+    finished_at: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    errors: tuple[str, ...] = ()
+    escalation_reason: EscalationReason | None = None
+    operator: str | None = None  # who resolved it (route 'human'); None: the engine

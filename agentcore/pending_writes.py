@@ -17,23 +17,17 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from agentcore.errors import QueueError, ToolError
-from agentcore.escalation_model import (
-    _SELECT,
-    Escalation,
-    PendingStatus,
-    _escalation,
-    required_text,
-)
+from agentcore.escalation_model import Escalation, PendingStatus, required_text
 from agentcore.models import PendingAction, PolicyOverride
 
 if TYPE_CHECKING:
     from agentcore.clock import Clock
     from agentcore.domain import WriteLimits
+    from agentcore.storage import EscalationRepository
     from agentcore.tools import ToolRegistry
 
 log = logging.getLogger("agentcore.escalations")
@@ -58,6 +52,7 @@ class PendingWrites:
     if TYPE_CHECKING:
         clock: Clock
         approval_window_s: float
+        _items: EscalationRepository
         _act: Act
         _recorded: Recorded | None
         _limits: Limits | None
@@ -66,10 +61,8 @@ class PendingWrites:
         def _claimed(self, escalation_id: int, operator: str) -> Escalation: ...
         def _load(self, escalation_id: int) -> Escalation: ...
         def _changed(self, escalation_id: int) -> None: ...
-        def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]: ...
-        def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]: ...
-        def _hold(self, conn: sqlite3.Connection, item: Escalation, operator: str,
-                  sets: str, params: tuple[Any, ...], *, undecided: bool = False) -> None: ...
+        def _refused(self, item: Escalation, operator: str, *,
+                     undecided: bool = False) -> None: ...
 
     def limits_for(self, tool: str, arguments: dict[str, Any]) -> WriteLimits | None:
         """What bounds a write with these (perhaps edited) arguments, now; None when
@@ -105,17 +98,16 @@ class PendingWrites:
                              f"{MAX_OVERRIDE_REASON} characters; it goes with the refund")
         record: dict[str, Any] = {"arguments": args, "by": operator, "at": self.clock.now(),
                                   "override": override.reason if override else None}
-        with self._transaction() as conn:  # one approval at a time, whichever console
-            self._hold(conn, item, operator,
-                       "pending_status = 'approving', pending_result = ?, approving_until = ?",
-                       (json.dumps(record, default=str),
-                        self.clock.now() + self.approval_window_s), undecided=True)
+        now = self.clock.now()  # one approval at a time, whichever console
+        if not self._items.start_approval(item.id, operator, now, record,
+                                          now + self.approval_window_s):
+            self._refused(item, operator, undecided=True)
         self._changed(escalation_id)
         try:
             result = await self._act(pending.tool, args, item.request_id,
                                      item.request.customer_id, override)
         except ToolError as exc:  # refused: nothing was done
-            self._end_approval(escalation_id, "failed", record | {"error": str(exc)})
+            self._end_approval(escalation_id, PendingStatus.FAILED, record | {"error": str(exc)})
             raise QueueError(f"{pending.tool} was not done: {exc}") from exc
         except BaseException:  # a bug or a cancellation: the domain's record says what happened
             self._settle(self._load(escalation_id), interrupted=True)
@@ -125,10 +117,10 @@ class PendingWrites:
             # $49.99 is approved now): nothing more was done, and the record says so.
             error = (f"this request already did {pending.tool} there, otherwise: "
                      f"{_done_text(result)}; nothing more was done")
-            self._end_approval(escalation_id, "failed", record | {"error": error,
-                                                                   "result": result})
+            self._end_approval(escalation_id, PendingStatus.FAILED,
+                               record | {"error": error, "result": result})
             raise QueueError(f"{pending.tool} was not done: {error}")
-        self._end_approval(escalation_id, "approved", record | {"result": result})
+        self._end_approval(escalation_id, PendingStatus.APPROVED, record | {"result": result})
         log.info("escalation %d: %s approved by %s%s", escalation_id, pending.tool, operator,
                  " over the policy" if override else "")
         return result
@@ -154,16 +146,9 @@ class PendingWrites:
             raise QueueError(why_decided(item))
         return pending
 
-    def _end_approval(self, escalation_id: int, status: str, record: dict[str, Any]) -> None:
-        # Recorded whatever the lease says now. A write that happened is recorded as done
-        # even over a "failed" or "denied" another console wrote while it ran (a suspended
-        # or stalled process outliving its window): the domain's record is the truth.
-        was = "'approving', 'failed', 'denied'" if status == "approved" else "'approving'"
-        with self._transaction() as conn:
-            conn.execute("UPDATE escalations SET pending_status = ?, pending_result = ?,"
-                         " approving_until = NULL WHERE id = ?"
-                         f" AND pending_status IN ({was})",
-                         (status, json.dumps(record, default=str), escalation_id))
+    def _end_approval(self, escalation_id: int, status: PendingStatus,
+                      record: dict[str, Any]) -> None:
+        self._items.end_approval(escalation_id, status, record)
         self._changed(escalation_id)
 
     def _settle(self, item: Escalation, *, interrupted: bool = False) -> Escalation:
@@ -185,13 +170,13 @@ class PendingWrites:
         done = (self._recorded(pending.tool, args, item.request_id)
                 if self._recorded is not None else None)
         if done is not None:
-            self._end_approval(item.id, "approved", attempt | {
+            self._end_approval(item.id, PendingStatus.APPROVED, attempt | {
                 "result": done, "recovered": True, "interrupted": False})
             log.warning("escalation %d: an interrupted approval (%s) had written; recorded "
                         "as done", item.id, status)
         elif status is PendingStatus.APPROVING and (
                 interrupted or (item.approving_until or 0.0) <= self.clock.now()):
-            self._end_approval(item.id, "failed", attempt | {
+            self._end_approval(item.id, PendingStatus.FAILED, attempt | {
                 "error": "the approval was interrupted before the write: nothing was done",
                 "interrupted": True})
         else:
@@ -200,9 +185,8 @@ class PendingWrites:
 
     def recover(self) -> int:
         """Settles every approval a crash cut short (at start); returns how many."""
-        rows = self._rows(_SELECT + "WHERE e.pending_status = 'approving'",
-                          {"now": self.clock.now()})
-        settled = [self._settle(_escalation(row)) for row in rows]
+        approving = self._items.list(self.clock.now(), approving=True)
+        settled = [self._settle(item) for item in approving]
         return sum(1 for item in settled if item.pending_status is not PendingStatus.APPROVING)
 
     async def deny(self, escalation_id: int, operator: str, reason: str) -> Escalation:
@@ -214,9 +198,8 @@ class PendingWrites:
         record: dict[str, Any] = {"reason": reason, "by": operator, "at": self.clock.now()}
         if (item.pending_result or {}).get("interrupted"):
             record["attempt"] = item.pending_result  # its write may still show up
-        with self._transaction() as conn:
-            self._hold(conn, item, operator, "pending_status = 'denied', pending_result = ?",
-                       (json.dumps(record, default=str),), undecided=True)
+        if not self._items.deny(item.id, operator, self.clock.now(), record):
+            self._refused(item, operator, undecided=True)
         self._changed(escalation_id)
         return self._load(escalation_id)
 

@@ -20,17 +20,17 @@ restart.
 from __future__ import annotations
 
 import difflib
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agentcore.errors import EmptyRuleSetError, RuleError
 from agentcore.router import CachePolicy, Router, Rule
+from agentcore.storage import StoredVersion, VersionRecord
 
 if TYPE_CHECKING:
     from agentcore.engine import Engine
@@ -126,13 +126,13 @@ class RuleBook:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._conn = engine.store.conn
+        self._store = engine.store.rules
         self._past: list[int] = []  # content versions applied; [-1] is live
         self._future: list[int] = []  # undone, for redo
-        if not self._conn.execute("SELECT 1 FROM rule_versions LIMIT 1").fetchone():
+        if self._store.latest_version_id() is None:
             router = engine.router
-            self._conn.execute(*self._insert("seed", "system", "the rules at first start",
-                                             None, router.rules, router.fragments))
+            self._store.add_version(self._record("seed", "system", "the rules at first start",
+                                                 None, router.rules, router.fragments))
         self._rebuild_stacks()
 
     # -- reading -------------------------------------------------------------
@@ -141,21 +141,17 @@ class RuleBook:
         """Newest first, without the rule sets: what a history list shows after every
         change. Reading and parsing every version's rules instead took 150 ms at
         1,000 versions, a stall on each apply, undo or redo."""
-        rows = self._conn.execute("SELECT id, created_at, author, action, summary, restores"
-                                  " FROM rule_versions ORDER BY id DESC").fetchall()
-        return [VersionEntry(int(r[0]), float(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
+        return [VersionEntry(*row) for row in reversed(self._store.version_log())]
 
     def versions(self) -> list[RuleVersion]:
         """Newest first, each with its whole rule set."""
-        rows = self._conn.execute("SELECT * FROM rule_versions ORDER BY id DESC").fetchall()
-        return [self._version(row) for row in rows]
+        return [self._version(v) for v in self._store.versions()]
 
     def version(self, version_id: int) -> RuleVersion:
-        row = self._conn.execute("SELECT * FROM rule_versions WHERE id = ?",
-                                 (version_id,)).fetchone()
-        if row is None:
+        stored = self._store.version(version_id)
+        if stored is None:
             raise RuleError("(history)", f"there is no version {version_id}")
-        return self._version(row)
+        return self._version(stored)
 
     @property
     def current(self) -> RuleVersion:
@@ -172,9 +168,9 @@ class RuleBook:
     def diff(self, version_id: int) -> str:
         """The version against the rule set that was live before it, as a unified diff."""
         new = self.version(version_id)
-        row = self._conn.execute("SELECT * FROM rule_versions WHERE id < ? ORDER BY id DESC "
-                                 "LIMIT 1", (version_id,)).fetchone()
-        old_text = to_yaml(*self._content(row)) if row else ""
+        before = self._store.version_before(version_id)
+        old = self._version(before) if before else None
+        old_text = to_yaml(old.rules, old.fragments) if old else ""
         lines = difflib.unified_diff(old_text.splitlines(keepends=True),
                                      to_yaml(new.rules, new.fragments).splitlines(keepends=True),
                                      fromfile="before", tofile=f"version {version_id}")
@@ -240,30 +236,26 @@ class RuleBook:
 
     def _commit(self, action: str, author: str, summary: str, restores: int | None,
                 rules: Sequence[Rule], fragments: dict[str, str]) -> None:
-        # The version row rides in the rules' own transaction, then the router swaps.
-        self.engine.apply_rules(rules, fragments,
-                                also=[self._insert(action, author, summary, restores, rules,
-                                                   fragments)])
+        # The version is saved in the rules' own transaction, then the router swaps.
+        self.engine.apply_rules(rules, fragments, version=self._record(
+            action, author, summary, restores, rules, fragments))
         log.info("rules %s by %s: %s", action, author, summary)
 
-    def _insert(self, action: str, author: str, summary: str, restores: int | None,
-                rules: Sequence[Rule], fragments: dict[str, str]) -> tuple[str, Any]:
-        return ("INSERT INTO rule_versions (created_at, author, action, summary, restores, "
-                "rules, fragments) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (self.engine.clock.now(), author, action, summary, restores,
-                 json.dumps([r.as_dict() for r in rules]), json.dumps(fragments)))
+    def _record(self, action: str, author: str, summary: str, restores: int | None,
+                rules: Sequence[Rule], fragments: dict[str, str]) -> VersionRecord:
+        return VersionRecord(self.engine.clock.now(), author, action, summary, restores,
+                             tuple(r.as_dict() for r in rules), dict(fragments))
 
     def _changed(self) -> RuleVersion:
         return self.current
 
     def _latest_id(self) -> int:
-        return int(self._conn.execute("SELECT MAX(id) FROM rule_versions").fetchone()[0])
+        return self._store.latest_version_id() or 0
 
     def _rebuild_stacks(self) -> None:
         past: list[int] = []
         future: list[int] = []
-        for vid, action in self._conn.execute(
-                "SELECT id, action FROM rule_versions ORDER BY id"):
+        for vid, _created, _author, action, _summary, _restores in self._store.version_log():
             if action == "undo" and len(past) > 1:
                 future.append(past.pop())
             elif action == "redo" and future:
@@ -274,11 +266,8 @@ class RuleBook:
         self._past, self._future = past, future
 
     @staticmethod
-    def _content(row: Sequence[Any]) -> tuple[tuple[Rule, ...], dict[str, str]]:
-        rules = tuple(Rule.from_dict(r) for r in json.loads(row[6]))
-        return rules, json.loads(row[7])
-
-    def _version(self, row: Sequence[Any]) -> RuleVersion:
-        rules, fragments = self._content(row)
-        return RuleVersion(int(row[0]), float(row[1]), row[2], row[3], row[4], row[5],
-                           rules, fragments)
+    def _version(stored: StoredVersion) -> RuleVersion:
+        return RuleVersion(stored.id, stored.created_at, stored.author, stored.action,
+                           stored.summary, stored.restores,
+                           tuple(Rule.from_dict(r) for r in stored.rules),
+                           dict(stored.fragments))

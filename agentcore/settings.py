@@ -143,6 +143,18 @@ class EscalationSettings(_Model):
         return value.strip() if isinstance(value, str) else value
 
 
+class StorageSettings(_Model):
+    """How long the engine database keeps what it no longer needs."""
+
+    retention_days: float | None = Field(
+        30.0, gt=0, description="finished requests older than this are pruned with their "
+        "outcomes and spans (never an open escalation or a labelled example); None: keep "
+        "for ever")
+    spans_max_mb: float | None = Field(
+        512.0, gt=0, description="the spans of the oldest finished requests are pruned "
+        "beyond this size; None: no cap")
+
+
 class Settings(_Model):
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)),
                            description="where the engine's SQLite database lives")
@@ -163,6 +175,7 @@ class Settings(_Model):
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     escalations: EscalationSettings = Field(default_factory=EscalationSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
     log_payloads: bool = Field(False, description="log request text and tool payloads")
 
     @model_validator(mode="after")

@@ -25,7 +25,6 @@ are stored and never offered again.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import re2
 from agentcore.backtest import Backtester, BacktestResult
 from agentcore.errors import BacktestCancelled
 from agentcore.router import _OPTIONS, Router, Rule, expand
+from agentcore.storage import RuleRepository
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?|\d+")
 _NUM = "<num>"
@@ -165,15 +165,14 @@ def suggest(backtester: Backtester, live: Router, *, rejected: set[str] | frozen
 
 
 class RejectedSuggestions:
-    """What operators turned down, kept in the engine's database."""
+    """What operators turned down, kept with the rules (the engine's `store.rules`)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
+    def __init__(self, rules: RuleRepository) -> None:
+        self._rules = rules
 
     def keys(self) -> set[str]:
-        return {k for (k,) in self._conn.execute("SELECT key FROM rejected_suggestions")}
+        return self._rules.rejected_keys()
 
     def reject(self, suggestion: Suggestion, *, author: str, at: float) -> None:
-        self._conn.execute(
-            "INSERT OR IGNORE INTO rejected_suggestions VALUES (?, ?, ?, ?, ?)",
-            (suggestion.key, suggestion.rule.pattern, suggestion.rule.intent, author, at))
+        self._rules.reject_suggestion(suggestion.key, suggestion.rule.pattern,
+                                      suggestion.rule.intent, author=author, at=at)

@@ -36,6 +36,7 @@ from bench import (
     fault_bench,
     real_models_bench,
     rules_bench,
+    storage_bench,
 )
 from bench.workloads import (
     BareLoop,
@@ -237,6 +238,7 @@ def main() -> None:
     asyncio.run(bench_slow_path(results))
     bench_process(results)
     cache_bench.run(results)
+    storage_bench.run(results)
     asyncio.run(bench_cold_warm(results))
     rules_bench.run(results)
     console_bench.run(results)

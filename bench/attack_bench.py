@@ -118,9 +118,10 @@ async def _injected(engine: Engine, oid: int, cid: int) -> int:
                                           customer_id=cid))
     if outcome.escalation_reason is not EscalationReason.POLICY_VIOLATION:
         raise RuntimeError(f"the injection was not held for a human: {outcome.errors}")
-    [row] = engine.store.query("SELECT id FROM escalations WHERE request_id = ?",
-                               outcome.request_id)
-    return int(row["id"])
+    item = engine.escalations.of_request(outcome.request_id)
+    if item is None:
+        raise RuntimeError(f"request {outcome.request_id} escalated into no item")
+    return item
 
 
 async def _approvals(tally: Tally, attempt: Callable[[Engine, int, int, int], Awaitable[bool]],
@@ -207,10 +208,10 @@ async def reused_ids(tally: Tally, n: int = 20) -> None:
         for i in range(n):
             rid = f"reused-{i}"
             await engine.submit(Request("what is your refund policy?", customer_id=3, id=rid))
-            before = engine.store.query("SELECT * FROM outcomes WHERE request_id = ?", rid)
+            before = engine.store.requests.outcome(rid)
             again = await engine.submit(Request("where is my order 12345?", customer_id=9,
                                                 id=rid))
-            after = engine.store.query("SELECT * FROM outcomes WHERE request_id = ?", rid)
+            after = engine.store.requests.outcome(rid)
             tally.tries += 1
             tally.held += again.status is Status.REJECTED and before == after
     finally:

@@ -146,9 +146,8 @@ def tool_calls_reached(outcome: Outcome, *, by: str = "model") -> int:
 def stored_statuses(engine: Engine, outcomes: list[Outcome]) -> dict[str, str]:
     """Each request's status on disk; one still 'accepted' (or missing) is lost."""
     ids = [o.request_id for o in outcomes]
-    marks = ",".join("?" * len(ids))
-    rows = engine.store.query(f"SELECT id, status FROM requests WHERE id IN ({marks})", *ids)
-    return {r["id"]: r["status"] for r in rows}
+    statuses = {rid: engine.store.requests.status(rid) for rid in ids}
+    return {rid: status for rid, status in statuses.items() if status is not None}
 
 
 class NoKey(KeyringCredentials):

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from agentcore import (
     BreakerChanged,
     Engine,
+    EscalationChanged,
     Event,
     RequestAccepted,
     RequestAnswered,
@@ -38,17 +39,9 @@ class EngineBridge(QObject):
         super().__init__(parent)
         self.engine = engine
         self._unsubscribe = engine.subscribe(self._on_event)
-        self._open = True
-        # The queue's listeners can't be removed: a closed bridge just stops passing them on.
-        engine.escalations.on_change(self._on_escalation_changed)
 
     def close(self) -> None:
         self._unsubscribe()
-        self._open = False
-
-    def _on_escalation_changed(self, escalation_id: int) -> None:
-        if self._open:
-            self.escalation_changed.emit(escalation_id)
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, SpanFinished):
@@ -62,3 +55,5 @@ class EngineBridge(QObject):
             self.escalated.emit(event.outcome)
         elif isinstance(event, BreakerChanged):
             self.breaker_changed.emit(event)
+        elif isinstance(event, EscalationChanged):
+            self.escalation_changed.emit(event.escalation_id)

@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from agentcore import CustomerContext, Escalation, PendingAction
+from agentcore import CustomerContext, Escalation, OutcomeSummary, PendingAction
 
 
 def waiting_text(seconds: float) -> str:
@@ -130,9 +130,9 @@ def reasoning_html(item: Escalation) -> str:
     return "<br>".join(lines) or "<i>nothing recorded</i>"
 
 
-def outcome_text(outcome: dict[str, Any] | None) -> str:
-    if not outcome:
+def outcome_text(outcome: OutcomeSummary | None) -> str:
+    if outcome is None:
         return "no outcome recorded"
-    answer = (outcome.get("answer") or "").strip()
-    head = f"{outcome.get('status')} by route {outcome.get('route')}"
+    answer = outcome.answer.strip()
+    head = f"{outcome.status} by route {outcome.route}"
     return f"{head}: {answer}" if answer else head

@@ -32,10 +32,8 @@ from agentcore import (
     EscalationState,
     KeyringCredentials,
     Outcome,
-    Route,
     RuleBook,
     Settings,
-    Status,
 )
 from agentcore.settings import EscalationSettings
 from console.backtest_runner import BacktestRunner
@@ -368,11 +366,10 @@ class MainWindow(QMainWindow):
         in the feed says so."""
         if item is None or item.state is not EscalationState.RESOLVED or not item.outcome:
             return
-        row = item.outcome
+        settled = item.outcome
         self.feed_model.settle(item.request_id, lambda shown: dataclasses.replace(
-            shown, route=Route(row["route"]), status=Status(row["status"]),
-            answer=row["answer"], latency_ms=row["latency_ms"],
-            intent=row["intent"] or shown.intent))
+            shown, route=settled.route, status=settled.status, answer=settled.answer,
+            latency_ms=settled.latency_ms, intent=settled.intent or shown.intent))
 
     def _focus_compose(self) -> None:
         self.compose_dock.show()

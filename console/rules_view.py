@@ -68,7 +68,7 @@ class RulesView(QWidget):
         self.book = book
         self.runner = runner
         self.operator = operator
-        self.rejected = RejectedSuggestions(engine.store.conn)
+        self.rejected = RejectedSuggestions(engine.store.rules)
         router = engine.router
         self.draft = RuleDraft(router.rules, router.fragments, router.handlers)
         self.model = RulesModel(self.draft, self)

@@ -183,7 +183,4 @@ def spent_today(engine: Engine, now: Now = time.time) -> float:
     """What the engine's database says was spent since local midnight (survives restarts)."""
     midnight = datetime.fromtimestamp(now()).replace(hour=0, minute=0, second=0,
                                                       microsecond=0).timestamp()
-    rows = engine.store.query(
-        "SELECT COALESCE(SUM(dollars), 0) AS dollars FROM outcomes WHERE finished_at >= ?",
-        midnight)
-    return float(rows[0]["dollars"])
+    return engine.store.requests.dollars_since(midnight)

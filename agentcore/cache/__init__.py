@@ -1,4 +1,4 @@
-"""Cached answers in two tiers: L1 in memory, L2 in the shop's SQLite database.
+"""Cached answers in two tiers: L1 in memory, L2 in the engine database (agentcore.storage).
 
 `AnswerCache` is the whole interface the engine needs; `rule_tags` and
 `llm_tags` name what an answer depends on, so a change to it drops the answer.

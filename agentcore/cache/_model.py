@@ -10,9 +10,6 @@ from agentcore.models import Route
 
 Tier = Literal["l1", "l2"]
 
-# Tags the shop's triggers emit for tables whose rows have no owner (see _sqlite.py).
-CATALOG_TAG = "shop:catalog"
-FAQ_TAG = "shop:faq"
 ALL_TAG = "*"  # in the invalidation log: every entry goes
 
 

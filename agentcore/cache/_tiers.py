@@ -1,11 +1,13 @@
 """The two tiers behind one object: look up L1, then L2 (promoting hits), store in both.
 
-Freshness: every L1 lookup first asks SQLite whether any other connection
-committed since the last look (`PRAGMA data_version`, ~2 µs); only then does
-it read the invalidation log the shop's triggers fill, and drop the logged
-tags from memory. Writes by this process's Shop also arrive through
-`Shop.on_change`. L2 needs no such step: its entries are deleted inside the
-writing transaction.
+L2 is the engine database's answer cache repository (agentcore.storage).
+Freshness: every lookup first asks each change log it follows (`follow`: the
+domain's, e.g. the shop's triggers) whether anything was committed since the
+last look, and invalidates the tags logged since (L2 entries go in that
+transaction, and the invalidation log records them for every process). Then it
+asks the engine database the same (`PRAGMA data_version`, ~2 µs), and only then
+reads the invalidation log and drops the logged tags from memory. Writes this
+process knows of arrive through `changed` (e.g. `Shop.on_change`) at once.
 
 A cache failure never fails a request: a lookup that cannot reach SQLite is a
 miss (and L1 is emptied, since its freshness can no longer be checked), a store
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from pathlib import Path
 
 from agentcore.cache._memory import MemoryTier
 from agentcore.cache._model import (
@@ -30,11 +31,12 @@ from agentcore.cache._model import (
     shared_key,
 )
 from agentcore.cache._settings import CacheSettings
-from agentcore.cache._sqlite import SQLiteTier
 from agentcore.clock import Clock
+from agentcore.domain import ChangeSource
 from agentcore.errors import StorageError
 from agentcore.models import Route
 from agentcore.router import CACHE_POLICIES, CachePolicy
+from agentcore.storage import AnswerCacheRepository, StoredAnswer
 
 log = logging.getLogger("agentcore.cache")
 
@@ -44,24 +46,30 @@ _ENTITY_PREFIXES = ("order:", "customer:")
 
 
 class AnswerCache:
-    def __init__(self, shop_path: Path, settings: CacheSettings, clock: Clock) -> None:
-        if str(shop_path) == ":memory:":
-            raise StorageError("the answer cache needs the shop database in a file")
+    def __init__(self, l2: AnswerCacheRepository, settings: CacheSettings,
+                 clock: Clock) -> None:
         self.settings = settings
         self.clock = clock
         self._memory = MemoryTier(settings.l1_max_entries, settings.l1_max_bytes)
-        self._disk = SQLiteTier(shop_path, settings.log_keep)
+        self._disk = l2
+        self._sources: list[ChangeSource] = []
+        self._behind: set[str] = set()  # sources whose last changes are not applied yet
         self._version = self._disk.data_version()
         self._position = self._disk.log_head()  # the last log row L1 has applied
         self._closed = False
         self._l1_hits = self._l2_hits = self._misses = 0
         self._stores = self._stale_skips = 0
-        self._disk.maintain(clock.now())
+        self._disk.maintain(clock.now(), settings.log_keep)
+
+    def follow(self, source: ChangeSource) -> None:
+        """Invalidates what `source` logs, from where the cache last read it (so changes
+        made while no engine ran count too), then at every lookup and store."""
+        self._sources.append(source)
+        self._follow_sources()
 
     def configure(self, settings: CacheSettings) -> None:
         """Applies edited settings; a smaller L1 evicts at once."""
         self.settings = settings
-        self._disk.log_keep = settings.log_keep
         self._memory.resize(settings.l1_max_entries, settings.l1_max_bytes)
 
     def close(self) -> None:
@@ -85,6 +93,7 @@ class AnswerCache:
         keys = ((customer_key(customer_id, text), shared_key(text)) if customer_id is not None
                 else (shared_key(text),))
         try:
+            self._follow_sources()
             self._catch_up()
         except StorageError as exc:
             log.warning("answer cache unreadable, serving nothing from it: %s", exc)
@@ -105,7 +114,7 @@ class AnswerCache:
                 log.warning("answer cache lookup failed: %s", exc)
                 break
             if found is not None:
-                cached, expires_at = found
+                cached, expires_at = _answer(found), found.expires_at
                 self._memory.put(key, cached, mono + min(self.settings.l1_ttl_s, expires_at - now))
                 self._l2_hits += 1
                 return CacheHit("l2", cached)
@@ -122,11 +131,12 @@ class AnswerCache:
         if not self.settings.enabled:
             return None
         try:
-            cached = self._disk.latest_shared(intent, self.clock.now())
+            self._follow_sources()
+            found = self._disk.latest_shared(intent, self.clock.now())
         except StorageError as exc:
             log.warning("answer cache lookup by intent failed: %s", exc)
             return None
-        return CacheHit("l2", cached) if cached is not None else None
+        return CacheHit("l2", _answer(found)) if found is not None else None
 
     # -- writes --------------------------------------------------------------
 
@@ -158,7 +168,10 @@ class AnswerCache:
         cached = CachedAnswer(answer, intent, rule_id, Route(route), tuple(tag_list), now,
                               policy, customer_id)
         try:
-            kept = self._disk.put(key, cached, now + self.settings.l2_ttl_s, since)
+            self._follow_sources()  # a change committed meanwhile is in the log `since` reads
+            kept = self._disk.put(StoredAnswer(key, policy, intent, cached.as_json(),
+                                               cached.tags, now, now + self.settings.l2_ttl_s),
+                                  since)
         except StorageError as exc:
             log.warning("answer not cached: %s", exc)
             return False
@@ -171,7 +184,7 @@ class AnswerCache:
         self._stores += 1
         if self._stores % _MAINTAIN_EVERY == 0:
             try:
-                self._disk.maintain(now)
+                self._disk.maintain(now, self.settings.log_keep)
             except StorageError as exc:  # next time, then
                 log.warning("answer cache purge failed: %s", exc)
         return True
@@ -183,13 +196,26 @@ class AnswerCache:
         if not tag_list:
             return
         self._memory.invalidate(tag_list)
-        self._disk.append_log(tag_list)
+        self._disk.invalidate(tag_list)
         self._catch_up(force=True)
 
     def clear(self) -> None:
         self._memory.clear()
-        self._disk.append_log([ALL_TAG])
+        self._disk.invalidate([ALL_TAG])
         self._catch_up(force=True)
+
+    def changed(self, tags: list[str]) -> None:
+        """A change notification (this process's Shop committed a write): like
+        `invalidate`, but it never raises, or the tool that wrote would report a
+        failure for an action it did; a failure empties L1 instead."""
+        if self._closed:
+            return
+        self._memory.invalidate(tags)
+        try:
+            self.invalidate(tags)
+        except StorageError as exc:
+            log.warning("answer cache could not log a change, emptying L1: %s", exc)
+            self._memory.clear()
 
     # -- freshness -----------------------------------------------------------
 
@@ -211,17 +237,37 @@ class AnswerCache:
         self._memory.invalidate(tags)
         self._position = rows[-1][0]
 
-    def on_domain_change(self, tags: list[str]) -> None:
-        # Runs after this process's Shop committed a write; it must not raise,
-        # or the tool that wrote would report a failure for an action it did.
-        if self._closed:
+    def _follow_sources(self) -> None:
+        """Invalidates the tags each followed change log has logged since the position
+        recorded in L2 (shared by every process on the engine database)."""
+        for source in self._sources:
+            if not source.changed() and source.name not in self._behind:
+                continue
+            self._behind.add(source.name)  # until applied: a failure below is retried
+            self._apply(source)
+            self._behind.discard(source.name)
+
+    def _apply(self, source: ChangeSource) -> None:
+        head = source.head()
+        at = self._disk.source_position(source.name)
+        if at is None or head < at:  # first followed, or a new file: from its head
+            if at is not None:
+                self.clear()
+            self._disk.set_source_position(source.name, head)
             return
-        self._memory.invalidate(tags)
-        try:
-            self._catch_up(force=True)
-        except StorageError as exc:
-            log.warning("answer cache could not read its log, emptying L1: %s", exc)
+        rows = source.since(at, _CATCH_UP_LIMIT + 1)
+        if not rows:
+            return
+        if rows[0][0] != at + 1 or len(rows) > _CATCH_UP_LIMIT:
+            # Pruned past what was applied, or too much to replay: nothing can be
+            # ruled out, every entry goes.
             self._memory.clear()
+            self._disk.invalidate([ALL_TAG], source=(source.name, head))
+        else:
+            tags = list(dict.fromkeys(tag for _, tag in rows))
+            self._memory.invalidate(tags)
+            self._disk.invalidate(tags, source=(source.name, rows[-1][0]))
+        self._catch_up(force=True)
 
     # -- reporting -----------------------------------------------------------
 
@@ -236,3 +282,7 @@ class AnswerCache:
                           stores=self._stores, stale_skips=self._stale_skips,
                           evictions=memory.evictions, invalidations=memory.invalidations,
                           l1_entries=len(memory), l1_bytes=memory.bytes, l2_entries=l2_entries)
+
+
+def _answer(found: StoredAnswer) -> CachedAnswer:
+    return CachedAnswer.from_json(found.value, found.tags, found.stored_at)

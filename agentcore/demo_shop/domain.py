@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentcore.demo_shop.change_log import CATALOG_TAG, FAQ_TAG, ShopChangeLog
 from agentcore.demo_shop.handlers import shop_handlers
 from agentcore.demo_shop.intents import INTENTS, KEYWORDS, intent_policies
 from agentcore.demo_shop.repository import Shop
@@ -43,8 +44,6 @@ log = logging.getLogger("agentcore.demo_shop")
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 CORPUS = REPO_ROOT / "data" / "requests.jsonl"  # `make data` writes it
-CATALOG_TAG = "shop:catalog"  # products and categories
-FAQ_TAG = "shop:faq"
 QUOTE_INPUTS = ("get_order", "get_payments", "get_refund_policy")
 REFUND_QUOTE_PREFIX = "Refund quote: "
 
@@ -133,6 +132,9 @@ class DemoShop:
         self._limits = write_limits(shop)
         self._listeners: list[ChangeListener] = []
         shop.on_change(self._changed)
+        # Any connection's writes, from the shop's triggers: an admin script's, another
+        # process's, or those made while no engine ran.
+        self._change_log = ShopChangeLog(shop.path)
         self._facts = (FactRecipe(
             "refund_quote", "order_id", QUOTE_INPUTS, self._quote, REFUND_QUOTE_PREFIX,
             intents=frozenset({"refund_request"}), propose=propose_refund),)
@@ -233,10 +235,11 @@ class DemoShop:
             except Exception:
                 log.exception("change listener %r failed", listener)
 
-    def poll_changes(self) -> list[str]:
-        return []
+    def change_log(self) -> ShopChangeLog:
+        return self._change_log
 
     def close(self) -> None:
+        self._change_log.close()
         self.shop.close()
 
 

@@ -24,7 +24,7 @@ from agentcore.demo_shop.policy import RefundLimits, refund_limits
 from agentcore.demo_shop.schema import SHOP_SCHEMA
 from agentcore.errors import StorageError, ToolError, WriteRefused
 from agentcore.models import PolicyOverride
-from agentcore.sqlite_tx import transaction
+from agentcore.storage import transaction
 
 log = logging.getLogger("agentcore.shop")
 

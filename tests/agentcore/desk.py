@@ -79,10 +79,9 @@ class Desk:
         return self.escalation_of(outcome.request_id)
 
     def escalation_of(self, request_id: str) -> int:
-        rows = self.engine.store.query("SELECT id FROM escalations WHERE request_id = ?",
-                                       request_id)
-        assert len(rows) == 1
-        return rows[0]["id"]
+        escalation_id = self.engine.escalations.of_request(request_id)
+        assert escalation_id is not None
+        return escalation_id
 
     def refunds_of(self, request_id: str) -> list[dict]:
         return [dict(zip(("order_id", "amount_cents"), row, strict=True))

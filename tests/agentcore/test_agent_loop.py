@@ -100,9 +100,8 @@ async def test_unknown_tool_name_escalates_with_the_name(settings):
     outcome = await engine.submit(Request(SLOW_TEXT, customer_id=1))
     assert outcome.escalation_reason is EscalationReason.UNKNOWN_TOOL
     assert any("delete_all_orders" in e for e in outcome.errors)
-    rows = engine.store.query("SELECT reason, state FROM escalations WHERE request_id = ?",
-                              outcome.request_id)
-    assert rows == [{"reason": "unknown tool", "state": "open"}]
+    item = await engine.escalations.get(engine.escalations.of_request(outcome.request_id))
+    assert (item.reason, item.state) == ("unknown tool", "open")
     await engine.close()
 
 

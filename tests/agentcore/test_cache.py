@@ -1,4 +1,8 @@
-"""The answer cache: two tiers, bounds, TTL, and invalidation by the shop's own writes."""
+"""The answer cache: two tiers, bounds, TTL, and invalidation by the shop's own writes.
+
+L2 lives in the engine database; the shop's changes reach it through the shop's change
+log (any connection's writes) and its change notifications (this process's), wired as
+the engine wires them."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import yaml
 import agentcore.cache
 from agentcore.cache import AnswerCache, CacheSettings, llm_tags, rule_tags
 from agentcore.clock import FakeClock
+from agentcore.demo_shop.change_log import ShopChangeLog
 from agentcore.demo_shop.domain import CACHE_TAGS, RESOURCES
 from agentcore.demo_shop.handlers import shop_handlers
 from agentcore.demo_shop.intents import KEYWORDS
@@ -23,6 +28,7 @@ from agentcore.keyword_intents import KeywordClassifier
 from agentcore.ladder import Ladder
 from agentcore.models import Route
 from agentcore.router import Router, Rule
+from agentcore.storage import SQLiteAnswerCache
 from agentcore.tools import ToolContext
 
 
@@ -39,19 +45,25 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def make_cache(shop, clock):
-    made: list[AnswerCache] = []
+def make_cache(shop, clock, settings):
+    """A cache as an engine (a process) has one: L2 in the engine database, following
+    the shop's change log and told of this Shop's writes."""
+    made: list[tuple[AnswerCache, ShopChangeLog]] = []
 
     def make(on: Shop | None = None, **overrides) -> AnswerCache:
-        source = on or shop
-        cache = AnswerCache(source.path, CacheSettings(**overrides), clock)
-        source.on_change(cache.on_domain_change)
-        made.append(cache)
+        on = on or shop
+        cache = AnswerCache(SQLiteAnswerCache(settings.engine_db), CacheSettings(**overrides),
+                            clock)
+        on.on_change(cache.changed)
+        changes = ShopChangeLog(on.path)
+        cache.follow(changes)
+        made.append((cache, changes))
         return cache
 
     yield make
-    for cache in made:
+    for cache, changes in made:
         cache.close()
+        changes.close()
 
 
 def an_order(shop: Shop, status: str = "delivered", skip: int = 0) -> tuple[int, int]:
@@ -212,7 +224,7 @@ def test_expired_entries_are_purged_from_l2_on_open(settings, make_cache, clock)
     put_shared(cache, "old")
     clock.advance(11)
     make_cache()
-    assert l2_keys(settings.shop_path) == []
+    assert l2_keys(settings.engine_db) == []
 
 
 # -- keys and policies ---------------------------------------------------------
@@ -241,7 +253,7 @@ def test_never_is_not_stored(settings, make_cache):
                          tags=["order:12345"])
     assert stored is False
     assert cache.lookup("cancel order 12345", 3) is None
-    assert l2_keys(settings.shop_path) == []
+    assert l2_keys(settings.engine_db) == []
 
 
 def test_a_per_customer_answer_without_a_customer_is_not_stored(make_cache):
@@ -307,7 +319,7 @@ async def test_a_write_tool_drops_the_tagged_entries_from_both_tiers(settings, s
     await shop_registry(shop).call("issue_refund", {"order_id": order_id, "amount": 5.0,
                                                 "reason": "damaged"}, ctx, timeout=5)
 
-    assert l2_keys(settings.shop_path) == [f"c:{other_customer}:where is my order {other_order}",
+    assert l2_keys(settings.engine_db) == [f"c:{other_customer}:where is my order {other_order}",
                                            "s:shipping times"]
     assert cache.stats.l1_entries == 2  # dropped from memory by the shop's change listener
     assert cache.lookup(f"where is my order {order_id}", customer_id) is None
@@ -315,27 +327,32 @@ async def test_a_write_tool_drops_the_tagged_entries_from_both_tiers(settings, s
     assert cache.lookup("shipping times", None).tier == "l1"
 
 
-def test_another_connections_update_drops_l2_in_its_transaction_and_l1_at_the_next_lookup(
+def test_another_connections_update_is_logged_in_its_transaction_and_drops_both_tiers(
         settings, shop, make_cache):
     cache = make_cache()
+    there = make_cache()  # another process on the same databases
     order_id, customer_id = an_order(shop, status="processing")
     put_order_answer(cache, order_id, customer_id)
     key = f"c:{customer_id}:where is my order {order_id}"
+    assert there.lookup(f"where is my order {order_id}", customer_id).tier == "l2"
 
     with another_connection(settings.shop_path) as other:
         other.execute("BEGIN IMMEDIATE")
         other.execute("UPDATE orders SET status = 'cancelled' WHERE id = ?", (order_id,))
-        # Inside the writer's still-open transaction, the entry is already gone...
-        assert other.execute("SELECT count(*) FROM answer_cache WHERE key = ?",
-                             (key,)).fetchone()[0] == 0
-        other.execute("ROLLBACK")  # ...and a rolled-back write takes nothing with it
+        # Inside the writer's still-open transaction, the change is already logged...
+        logged = other.execute("SELECT tag FROM change_log ORDER BY seq").fetchall()
+        assert set(logged[-2:]) == {(f"order:{order_id}",), (f"customer:{customer_id}",)}
+        other.execute("ROLLBACK")  # ...and a rolled-back write logs nothing
         assert cache.lookup(f"where is my order {order_id}", customer_id).tier == "l1"
 
         other.execute("UPDATE orders SET status = 'cancelled' WHERE id = ?", (order_id,))
-    assert l2_keys(settings.shop_path) == []
-    assert cache.stats.l1_entries == 1  # memory can't know yet...
+    assert l2_keys(settings.engine_db) == [key]  # nobody has looked yet...
+    assert cache.stats.l1_entries == 1
     assert cache.lookup(f"where is my order {order_id}", customer_id) is None  # ...it checks
     assert cache.stats.l1_entries == 0
+    assert l2_keys(settings.engine_db) == []
+    # The other process's memory catches up through the engine database's log.
+    assert there.lookup(f"where is my order {order_id}", customer_id) is None
 
 
 @pytest.mark.parametrize("sql", [
@@ -422,23 +439,38 @@ def test_an_answer_computed_across_a_change_is_not_stored(settings, shop, make_c
 def test_memory_that_fell_behind_a_pruned_log_starts_afresh(settings, shop, make_cache):
     behind = make_cache(log_keep=100)
     put_shared(behind, "contact hours")
-    with another_connection(settings.shop_path) as other:
-        other.executemany("UPDATE customers SET tier = tier WHERE id = ?",
-                          [(i,) for i in range(1, 301)])
+    busy = make_cache(log_keep=100)  # another process invalidating a lot meanwhile
+    for i in range(1, 301):
+        busy.invalidate([f"customer:{i}"])
     make_cache(log_keep=100)  # opening prunes the log to its newest 100 rows
     # `behind` can no longer tell what changed: it empties its memory, L2 still answers.
     assert behind.lookup("contact hours", None).tier == "l2"
 
 
-def test_the_schema_and_triggers_install_once(settings, shop, make_cache):
+def test_the_change_log_and_its_triggers_install_once(settings, shop, make_cache):
     make_cache()
     make_cache()
     with another_connection(settings.shop_path) as conn:
         names = [r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert len(names) == len(set(names))
-    assert "answer_cache_v1_orders_update" in names
-    assert all(n.startswith("answer_cache_v1_") for n in names)
+    assert "change_log_v1_orders_update" in names
+    assert all(n.startswith("change_log_v1_") for n in names)
+    assert "answer_cache" not in tables  # L2 is the engine database's
+
+
+def test_a_shop_changed_while_no_engine_ran_drops_its_answers_at_the_next_start(
+        settings, shop, make_cache):
+    first = make_cache()
+    order_id, customer_id = an_order(shop)
+    put_order_answer(first, order_id, customer_id)
+    first.close()
+    with another_connection(settings.shop_path) as other:  # an admin script, at night
+        other.execute("UPDATE orders SET carrier = 'DHL' WHERE id = ?", (order_id,))
+    again = make_cache()
+    assert again.lookup(f"where is my order {order_id}", customer_id) is None
+    assert l2_keys(settings.engine_db) == []
 
 
 # -- the stale-credit story ------------------------------------------------------

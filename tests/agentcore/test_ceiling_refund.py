@@ -97,8 +97,8 @@ async def test_an_outcomes_table_from_before_operators_gains_the_column(tmp_path
     conn.close()
     store = Store(path)
     try:
-        assert store.query("SELECT answer, operator FROM outcomes") == [
-            {"answer": "hi", "operator": None}]
+        [outcome] = store.requests.outcomes()
+        assert (outcome.answer, outcome.operator) == ("hi", None)
     finally:
         store.close()
 

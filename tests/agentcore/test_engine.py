@@ -59,6 +59,7 @@ async def test_request_is_on_disk_before_work_starts_and_outcome_after(engine, s
     oid, cid = delivered_order(engine)
     outcome = await engine.submit(Request(f"where is order {oid}", customer_id=cid))
     assert seen_on_accept == [("accepted",)]
+    engine.store.flush()  # the outcome writer's commit, a few ms later
     with sqlite3.connect(settings.engine_db) as conn:
         assert conn.execute("SELECT status FROM requests WHERE id = ?",
                             (outcome.request_id,)).fetchone() == ("answered",)
@@ -124,8 +125,7 @@ async def test_bad_input_is_rejected_with_a_reason_and_kept(engine, text, reason
     assert outcome.errors == [f"rejected: {reason}"]
     assert outcome.answer  # the customer is told why
     assert len(rejected) == 1
-    rows = engine.store.query("SELECT status FROM requests WHERE id = ?", outcome.request_id)
-    assert rows == [{"status": "rejected"}]
+    assert engine.store.requests.status(outcome.request_id) == "rejected"
 
 
 async def test_a_customer_flooding_the_agent_is_rate_limited(engine, settings):
@@ -170,12 +170,12 @@ async def test_applied_rules_take_effect_at_once_and_survive_a_restart(engine, s
 async def test_requests_a_crash_interrupted_are_answered_on_resume(engine, settings):
     oid, cid = delivered_order(engine)
     interrupted = Request(f"where is order {oid}", customer_id=cid, received_at=1.0)
-    engine.store.accept(interrupted)  # accepted, then the process died
+    engine.store.requests.accept(interrupted)  # accepted, then the process died
     await engine.close()
     restarted = Engine(settings)
     outcomes = await restarted.resume()
     assert [o.request_id for o in outcomes] == [interrupted.id]
-    assert restarted.store.unfinished() == []
+    assert restarted.store.requests.unfinished() == []
     await restarted.close()
 
 

@@ -113,7 +113,7 @@ async def test_get_shows_the_whole_context_an_operator_needs(desk):
     assert shown.limits.figure("Paid") >= shown.limits.allowed_cents
     assert shown.limits.figure("Already refunded") == 0
     assert any("exceeds what the policy allows" in e for e in shown.errors)
-    assert shown.outcome["status"] == "escalated" and shown.outcome["route"] == "llm"
+    assert shown.outcome.status is Status.ESCALATED and shown.outcome.route is Route.LLM
 
 
 async def test_two_operators_claiming_at_once_one_wins(desk):
@@ -279,8 +279,8 @@ async def test_hand_back_reruns_with_the_note_and_records_the_answer(desk):
     assert (shown.state, shown.resolved_by) == (EscalationState.RESOLVED, "agent")
     assert shown.note == note and shown.request.note == note
     assert shown.pending_status is PendingStatus.DENIED  # the agent decided again
-    assert shown.outcome["status"] == "answered"
-    assert shown.outcome["answer"] == f"We refunded ${allowed:.2f}."
+    assert shown.outcome.status is Status.ANSWERED
+    assert shown.outcome.answer == f"We refunded ${allowed:.2f}."
     assert desk.refunds_of(outcome.request_id) == [{"order_id": order["id"],
                                                     "amount_cents": order["allowed_cents"]}]
     assert outcome.request_id == shown.request_id  # the same request, keyed the same
@@ -314,7 +314,7 @@ async def test_a_hand_back_cut_short_by_a_crash_is_finished_on_resume(settings):
     await first.queue.claim(item, "alice", lease_s=300)
 
     async def dies_once_on_disk(request: Request):
-        first.engine.store.accept(request, again=True)  # the re-run started, then it died
+        first.engine.store.requests.accept(request, again=True)  # the re-run started, then it died
         raise _Crash
 
     queue = first.queue_over(first.engine.store, rerun=dies_once_on_disk)

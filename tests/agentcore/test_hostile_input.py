@@ -64,8 +64,8 @@ async def _submit_and_check(engine: Engine, text: object, customer_id: int | Non
             outcome.errors)
     else:
         assert outcome.status is Status.ANSWERED and outcome.answer.strip()
-    stored = engine.store.query("SELECT status FROM requests WHERE id = ?", outcome.request_id)
-    assert stored == [{"status": str(outcome.status)}], "the request must be on disk, settled"
+    stored = engine.store.requests.status(outcome.request_id)
+    assert stored == str(outcome.status), "the request must be on disk, settled"
     return outcome
 
 

@@ -126,10 +126,13 @@ def test_other_processes_changes_reach_the_cache_and_own_ones_the_listeners(tmp_
         stop = here.watch(heard.append)
         here.renew("r1", ON_TIME)
         assert heard == [[f"loan:{ON_TIME}", f"member:{MEMBER}"]]
-        assert here.poll_changes() == []  # nobody else wrote
+        here.changed()  # read: the next call says whether anything moved since
+        assert not here.changed()  # nobody else wrote
+        at = here.head()
         there.waive("r2", TOO_LATE, 100)
-        assert f"loan:{TOO_LATE}" in here.poll_changes()
-        assert here.poll_changes() == []
+        assert here.changed()
+        assert f"loan:{TOO_LATE}" in [tag for _, tag in here.since(at, 100)]
+        assert here.head() == at + 1 and not here.changed()
         stop()
         here.renew("r3", ON_TIME)
         assert len(heard) == 1

@@ -145,7 +145,7 @@ async def test_a_hand_back_cut_short_before_its_rerun_is_left_for_resume(desk):
     queue = desk.queue_over(desk.engine.store, rerun=dies_before_running)
     with pytest.raises(ConnectionAbortedError):
         await queue.hand_back(item, "alice", "Offer the 2.3 update.")
-    assert [r.note for r in desk.engine.store.unfinished()] == ["Offer the 2.3 update."]
+    assert [r.note for r in desk.engine.store.requests.unfinished()] == ["Offer the 2.3 update."]
     desk.script.steps.append(final("Please install update 2.3.", intent="technical"))
     [outcome] = await desk.engine.resume()
     assert outcome.status is Status.ANSWERED
@@ -179,16 +179,16 @@ async def test_rerun_is_only_for_a_request_waiting_to_be_rerun(desk):
     assert outcome.status is Status.REJECTED and "already used" in outcome.answer
     empty = await desk.engine.rerun(Request(" ", customer_id=4, id=shown.request_id))
     assert empty.status is Status.REJECTED  # turned away by the guard, and recorded nowhere
-    [row] = desk.engine.store.query("SELECT answer, operator FROM outcomes WHERE"
-                                    " request_id = ?", shown.request_id)
-    assert row == {"answer": "Sorry, we can't refund that.", "operator": "alice"}
+    kept = desk.engine.store.requests.outcome(shown.request_id)
+    assert kept is not None
+    assert (kept.answer, kept.operator) == ("Sorry, we can't refund that.", "alice")
 
 
 async def test_a_resumed_answer_quoting_a_refund_is_not_cached(desk):
     order = desk.refundable_order()
     text = "what happened with my refund? explain the refund policy"
     crashed = Request(text, customer_id=order["customer_id"], received_at=desk.clock.now())
-    desk.engine.store.accept(crashed)  # the first run refunded, then the process died
+    desk.engine.store.requests.accept(crashed)  # the first run refunded, then the process died
     desk.engine.domain.shop.issue_refund(crashed.id, order["id"], 1234, "first run")
     desk.script.steps += [
         final(f"We refunded $12.34 on order {order['id']}.", intent="refund_policy"),

@@ -22,10 +22,12 @@ def settings(settings):
 
 
 def stored(desk: Desk, request_id: str) -> dict:
-    [row] = desk.engine.store.query(
-        "SELECT r.text, r.customer_id, r.status, o.route, o.answer, o.operator FROM requests r"
-        " JOIN outcomes o ON o.request_id = r.id WHERE r.id = ?", request_id)
-    return row
+    requests = desk.engine.store.requests
+    request, outcome = requests.request(request_id), requests.outcome(request_id)
+    assert request is not None and outcome is not None
+    return {"text": request.text, "customer_id": request.customer_id,
+            "status": requests.status(request_id), "route": outcome.route,
+            "answer": outcome.answer, "operator": outcome.operator}
 
 
 async def test_a_reused_id_is_refused_and_the_first_request_stays(desk):

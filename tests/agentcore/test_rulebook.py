@@ -147,7 +147,7 @@ async def test_a_catch_all_rule_is_refused_by_apply_import_and_switched_off_at_s
         # A database written before the check (or by hand): the engine starts, with the
         # catch-all switched off (said in the log) and left on disk to be mended.
         stored = [r.as_dict() for r in (*live.rules, grab)]
-        engine.store.save_rules(stored, dict(live.fragments))
+        engine.store.rules.save_rules(stored, dict(live.fragments))
     finally:
         await engine.close()
     with caplog.at_level(logging.ERROR, logger="agentcore.engine"):
@@ -157,7 +157,7 @@ async def test_a_catch_all_rule_is_refused_by_apply_import_and_switched_off_at_s
         assert kept["grab"].enabled is False and len(again.router) == len(live)
         assert "'grab'" in caplog.text and "switched off until it is fixed" in caplog.text
         assert (await answer(again, "my app keeps crashing"))[0] is not Route.RULE
-        assert any(r["id"] == "grab" and r["enabled"] for r in again.store.load_rules())
+        assert any(r["id"] == "grab" and r["enabled"] for r in again.store.rules.load_rules())
     finally:
         await again.close()
 

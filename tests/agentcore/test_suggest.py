@@ -22,8 +22,8 @@ async def engine(recorded):
 
 
 def mine(engine: Engine) -> list:
-    backtester = Backtester(load_recorded(engine.settings.engine_db))
-    rejected = RejectedSuggestions(engine.store.conn).keys()
+    backtester = Backtester(load_recorded(engine.store.traffic))
+    rejected = RejectedSuggestions(engine.store.rules).keys()
     return suggest(backtester, engine.router, rejected=rejected)
 
 
@@ -51,7 +51,7 @@ async def test_a_rejected_suggestion_does_not_come_back(recorded):
     engine = Engine(recorded)
     try:
         top = mine(engine)[0]
-        RejectedSuggestions(engine.store.conn).reject(top, author="ana", at=1.0)
+        RejectedSuggestions(engine.store.rules).reject(top, author="ana", at=1.0)
         assert top.key not in {s.key for s in mine(engine)}
     finally:
         await engine.close()

@@ -10,6 +10,7 @@ arguments (1e308, 1e-9, true) that overflowed or refunded nonsense.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 
@@ -111,9 +112,9 @@ async def test_two_escalations_of_one_order_cannot_refund_it_twice(desk):
 
 async def test_an_anonymous_requests_pending_write_is_never_approved(desk):
     item, order = await desk.refund_injection()
-    desk.engine.store.conn.execute(  # as an older version recorded one
-        "UPDATE requests SET customer_id = NULL WHERE id = (SELECT request_id FROM"
-        " escalations WHERE id = ?)", (item,))
+    with sqlite3.connect(desk.settings.engine_db) as db:  # as an older version recorded one
+        db.execute("UPDATE requests SET customer_id = NULL WHERE id = (SELECT request_id FROM"
+                   " escalations WHERE id = ?)", (item,))
     await desk.queue.claim(item, "alice", lease_s=300)
     with pytest.raises(QueueError, match="has no customer"):
         await desk.queue.approve(item, "alice")

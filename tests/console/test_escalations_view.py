@@ -110,7 +110,7 @@ def test_ceiling_traffic_is_queued_counted_announced_and_late_in_red(
     qtbot.waitUntil(lambda: window.traffic.submitted >= 1, timeout=10_000)
     window.act_traffic.trigger()  # pause
     qtbot.waitUntil(lambda: window.traffic.in_flight == 0, timeout=10_000)
-    escalated = desk.engine.store.query("SELECT COUNT(*) AS n FROM escalations")[0]["n"]
+    escalated = desk.engine.store.requests.counts().get("escalated", 0)
     assert escalated == window.traffic.submitted
 
     qtbot.waitUntil(lambda: shown_rows(window) == escalated)

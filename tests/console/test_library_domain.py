@@ -21,12 +21,6 @@ from tests.console.dialogs import approve
 from tests.console.test_escalations_view import key, show_queue
 from tests.librarian_llm import librarian_llm
 
-# agentcore gap, not the library's: Engine builds its answer cache on `domain.shop.path`
-# (agentcore/engine.py), which no domain but the demo shop has, and its L2 is dropped only
-# by the shop's triggers. Strict: these pass once the cache lives in the engine's database.
-NEEDS_CACHE_SEAM = pytest.mark.xfail(
-    strict=True, raises=AttributeError,
-    reason="the answer cache still opens the demo shop's database (domain.shop.path)")
 OPERATOR = "alice"
 MEMBER, TOO_LATE = 1, 1031
 
@@ -50,7 +44,6 @@ def waivers(settings: Settings) -> list[tuple[str, int, int]]:
         return conn.execute("SELECT request_id, loan_id, amount_cents FROM waivers").fetchall()
 
 
-@NEEDS_CACHE_SEAM
 def test_a_library_request_shows_in_the_feed_and_its_detail(make_console, library, qtbot):
     console = make_console(library, rows=[])
     window = console.window
@@ -67,7 +60,6 @@ def test_a_library_request_shows_in_the_feed_and_its_detail(make_console, librar
     assert "rule" in window.detail.values["route"].text()
 
 
-@NEEDS_CACHE_SEAM
 def test_a_waiver_above_the_limit_is_approved_from_the_queue_and_waived_once(
         make_console, library, run_async, qtbot):
     desk = make_console(library, rows=[], clock=FakeClock(), notifier=RecordingNotifier())

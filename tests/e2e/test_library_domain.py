@@ -30,12 +30,6 @@ from tests.librarian_llm import Librarian, librarian_llm
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "library_loans"
 DOMAIN = "library_loans:create"
-# agentcore gap, not the library's: Engine builds its answer cache on `domain.shop.path`
-# (agentcore/engine.py), which no domain but the demo shop has, and its L2 is dropped only
-# by the shop's triggers. Strict: these pass once the cache lives in the engine's database.
-NEEDS_CACHE_SEAM = pytest.mark.xfail(
-    strict=True,
-    reason="the answer cache still opens the demo shop's database (domain.shop.path)")
 MEMBER = 1
 ON_TIME, TOO_LATE, SMALL_FINE = 1001, 1031, 1021  # member 1's loans in the seed data
 
@@ -95,7 +89,6 @@ async def escalations(settings) -> list[Any]:
         await engine.close()
 
 
-@NEEDS_CACHE_SEAM
 def test_a_loan_status_and_the_opening_hours_are_rule_answers(tmp_path, librarian):
     status = ask(tmp_path, librarian, "When is loan 1001 due?")
     assert (status["route"], status["status"], status["intent"]) == (
@@ -110,7 +103,6 @@ def test_a_loan_status_and_the_opening_hours_are_rule_answers(tmp_path, libraria
     assert librarian.calls == []  # the fast path asked no model
 
 
-@NEEDS_CACHE_SEAM
 def test_what_the_rules_dont_know_is_looked_up_with_get_loan(tmp_path, librarian):
     outcome = ask(tmp_path, librarian, "I'm away this week: what do I owe on loan 1031?")
     assert (outcome["route"], outcome["status"]) == ("llm", "answered"), outcome["errors"]
@@ -121,7 +113,6 @@ def test_what_the_rules_dont_know_is_looked_up_with_get_loan(tmp_path, librarian
     assert "loans desk of a public library" in json.dumps(librarian.calls[-1]["messages"])
 
 
-@NEEDS_CACHE_SEAM
 def test_a_waiver_above_the_limit_waits_for_a_librarian_with_the_limit_offered(
         tmp_path, librarian):
     outcome = ask(tmp_path, librarian, "Please waive the $6.00 fine on loan 1031")
@@ -155,7 +146,6 @@ def replayed(tmp_path: Path, librarian: Librarian) -> subprocess.CompletedProces
                      "--quiet")
 
 
-@NEEDS_CACHE_SEAM
 def test_a_replay_of_library_traffic_acts_within_the_policy_and_a_backtest_reads_it(
         tmp_path, librarian):
     result = replayed(tmp_path, librarian)
@@ -200,7 +190,6 @@ def test_a_replay_of_library_traffic_acts_within_the_policy_and_a_backtest_reads
     assert backtest.gained == []
 
 
-@NEEDS_CACHE_SEAM
 def test_two_stations_approving_one_waiver_at_once_waive_it_once(tmp_path, librarian):
     ask(tmp_path, librarian, "Please waive the $6.00 fine on loan 1031")
     [item] = asyncio.run(escalations(library_settings(tmp_path, librarian)))

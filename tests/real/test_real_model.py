@@ -246,10 +246,9 @@ def test_replay_on_the_command_line_answers_every_request(tmp_path, shop_templat
         assert problem not in result.stdout, result.stdout
     store = Store(data / "agent.sqlite")
     try:
-        statuses = store.query("SELECT status, COUNT(*) AS n FROM requests GROUP BY status")
-        routes = {r["route"] for r in store.query("SELECT route FROM outcomes")}
+        counted = store.requests.counts()
+        routes = {str(o.route) for o in store.requests.outcomes()}
     finally:
         store.close()
-    counted = {r["status"]: r["n"] for r in statuses}
     assert sum(counted.values()) == 20 and "accepted" not in counted, counted
     assert {"rule", "llm"} <= routes, routes

@@ -215,8 +215,8 @@ class LibraryDomain:
     def watch(self, listener: ChangeListener) -> Callable[[], None]:
         return self.store.watch(listener)
 
-    def poll_changes(self) -> list[str]:
-        return self.store.poll_changes()
+    def change_log(self) -> LoanStore:
+        return self.store
 
     def close(self) -> None:
         self.store.close()

@@ -125,8 +125,7 @@ class LoanStore:
                     log.info("seeded the library at %s", path)
             self.today = date.fromisoformat(
                 conn.execute("SELECT value FROM meta WHERE key = 'as_of'").fetchone()[0])
-            self._seen_change = self._last_change()
-            self._data_version = self._version()
+            self._data_version: int | None = None  # `changed` is True at first
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the library database {path}: {exc}") from exc
         self._listeners: list[Callable[[list[str]], None]] = []
@@ -184,24 +183,25 @@ class LoanStore:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
-    def _version(self) -> int:
-        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+    # The durable change log the answer cache follows (agentcore.domain.ChangeSource):
+    # one row per committed write, whichever connection or process made it.
+    name = "library"
 
-    def _last_change(self) -> int:
+    def changed(self) -> bool:
+        """Whether anything may have been committed since the last call: `data_version`
+        moves only when another connection commits, one pragma when nothing did."""
+        version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+        changed, self._data_version = version != self._data_version, version
+        return changed
+
+    def head(self) -> int:
         return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM changes").fetchone()[0])
 
-    def poll_changes(self) -> list[str]:
-        """Tags other connections' writes touched since the last poll. `data_version`
-        moves only when another connection commits: one pragma when nothing did."""
-        version = self._version()
-        if version == self._data_version:
-            return []
-        self._data_version = version
-        rows = self.conn.execute("SELECT id, tags FROM changes WHERE id > ? ORDER BY id",
-                                 (self._seen_change,)).fetchall()
-        if rows:
-            self._seen_change = rows[-1][0]
-        return [tag for _, tags in rows for tag in json.loads(tags)]
+    def since(self, seq: int, limit: int) -> list[tuple[int, str]]:
+        """(change id, tag) of the changes after `seq`, oldest first (about `limit`)."""
+        rows = self.conn.execute("SELECT id, tags FROM changes WHERE id > ? ORDER BY id"
+                                 " LIMIT ?", (seq, limit)).fetchall()
+        return [(int(i), str(tag)) for i, tags in rows for tag in json.loads(tags)]
 
     # -- idempotent writes ---------------------------------------------------
 

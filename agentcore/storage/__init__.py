@@ -1,0 +1,50 @@
+"""The engine database: the only code that speaks SQL to it.
+
+Typed repositories behind small Protocols (`_protocols`), with SQLite as the
+embedded implementation (`SQLiteStorage`): requests and outcomes, the
+escalation queue's state machine, rules and their history, the answer cache's
+L2, and recorded traffic for backtests. Every sqlite3 error leaves as a
+StorageError (agentcore.errors). See `_sqlite` for the connections and
+threads, `_writer` for when an outcome reaches the disk, `_schema` for the
+migrations and `_retention` for what is pruned.
+"""
+
+from agentcore.models import storable
+from agentcore.storage._answer_cache import SQLiteAnswerCache, StoredAnswer
+from agentcore.storage._connection import transaction
+from agentcore.storage._protocols import (
+    AnswerCacheRepository,
+    EscalationRepository,
+    RequestRepository,
+    RuleRepository,
+    Storage,
+    TrafficRepository,
+)
+from agentcore.storage._retention import PruneReport
+from agentcore.storage._rules import StoredVersion, VersionRecord
+from agentcore.storage._schema import SCHEMA_VERSION
+from agentcore.storage._sqlite import SQLiteStorage
+from agentcore.storage._traffic import RecordedRow, SQLiteTraffic
+
+Store = SQLiteStorage  # the engine's default backend, by its old name
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AnswerCacheRepository",
+    "EscalationRepository",
+    "PruneReport",
+    "RecordedRow",
+    "RequestRepository",
+    "RuleRepository",
+    "SQLiteAnswerCache",
+    "SQLiteStorage",
+    "SQLiteTraffic",
+    "Storage",
+    "Store",
+    "StoredAnswer",
+    "StoredVersion",
+    "TrafficRepository",
+    "VersionRecord",
+    "storable",
+    "transaction",
+]

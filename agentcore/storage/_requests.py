@@ -1,0 +1,245 @@
+"""Requests and their outcomes: accepted on the caller's connection (synchronously:
+on disk before any work starts), finished through the outcome writer."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from agentcore.errors import DuplicateRequest
+from agentcore.models import (
+    EscalationReason,
+    Outcome,
+    OutcomeSummary,
+    Request,
+    Route,
+    Span,
+    Status,
+    storable,
+)
+from agentcore.storage._connection import transaction, translated
+from agentcore.storage._writer import OutcomeWriter, Statement
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def storable_id(customer_id: object) -> int | None:
+    """A customer id SQLite can hold; a rejected request's wild one is dropped."""
+    if type(customer_id) is int and -(2**63) <= customer_id < 2**63:
+        return customer_id
+    return None
+
+
+# A re-escalated item's earlier pending write, and how it was settled (approved with an
+# override, say), joins its history instead of being overwritten by the new one.
+_KEEP_PENDING = (
+    "CASE WHEN escalations.pending_status IS NULL THEN escalations.pending_history"
+    " ELSE json_insert(COALESCE(escalations.pending_history, '[]'), '$[#]', json_object("
+    "'action', json(json_extract(escalations.context, '$.pending_action')),"
+    " 'status', escalations.pending_status,"
+    " 'result', json(COALESCE(escalations.pending_result, 'null')))) END")
+_REOPEN = (
+    "INSERT INTO escalations (request_id, reason, state, created_at, context,"
+    " pending_status) VALUES (?, ?, 'open', ?, ?, ?)"
+    " ON CONFLICT (request_id) DO UPDATE SET reason = excluded.reason,"
+    " state = 'open', context = excluded.context, pending_history = " + _KEEP_PENDING +
+    ", pending_status = excluded.pending_status, pending_result = NULL,"
+    " claimed_by = NULL, lease_expires_at = NULL"
+    " WHERE escalations.state = 'handed_back'")
+_OUTCOME = (
+    # Named columns: `operator` is the queue's to set, and an engine outcome (a re-run
+    # after a hand-back) replaces the row with it NULL again.
+    "INSERT OR REPLACE INTO outcomes (request_id, route, status, intent, rule_id,"
+    " answer, prompt_tokens, completion_tokens, dollars, latency_ms, errors,"
+    " escalation_reason, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+
+
+def finish_statements(outcome: Outcome) -> list[Statement]:
+    """What recording an outcome writes, in one transaction: the request's status, the
+    outcome row, its spans (one executemany), and any escalation."""
+    request = outcome.request
+    rid = request.id
+    u = outcome.usage
+    finished_at = outcome.spans[-1].end if outcome.spans else request.received_at
+    statements: list[Statement] = [
+        ("UPDATE requests SET status = ? WHERE id = ?", (str(outcome.status), rid)),
+        (_OUTCOME, (rid, str(outcome.route), str(outcome.status), outcome.intent,
+                    outcome.rule_id, storable(outcome.answer), u.prompt_tokens,
+                    u.completion_tokens, u.dollars, outcome.latency_ms, to_json(outcome.errors),
+                    str(outcome.escalation_reason) if outcome.escalation_reason else None,
+                    finished_at)),
+    ]
+    if request.note is not None:  # a hand-back's re-run: the earlier run's spans go
+        statements.append(("DELETE FROM spans WHERE request_id = ?", (rid,)))
+    if outcome.spans:
+        statements.append(("INSERT OR REPLACE INTO spans VALUES (?,?,?,?,?,?,?,?)", [
+            (rid, i, s.name, s.parent, s.start, s.end, to_json(s.attributes), s.error)
+            for i, s in enumerate(outcome.spans)]))
+    if outcome.status is Status.ESCALATED:
+        context = {
+            "draft_answer": outcome.draft_answer,
+            "tool_results": outcome.tool_results,
+            "pending_action": asdict(outcome.pending_action)
+            if outcome.pending_action else None,
+            "errors": outcome.errors,
+            "intent": outcome.intent,
+        }
+        # A request handed back to the agent that escalates again reopens its item
+        # (same id and created_at: it keeps its place in the queue) with the new
+        # context; any other existing item is left alone.
+        statements.append((_REOPEN, (rid, str(outcome.escalation_reason), finished_at,
+                                     to_json(context),
+                                     "waiting" if outcome.pending_action else None)))
+    elif request.note is not None:  # a hand-back's re-run, settled
+        statements.append(_settle_hand_back(rid, outcome.status, finished_at))
+    return statements
+
+
+def _settle_hand_back(rid: str, status: Status, finished_at: float) -> Statement:
+    """A handed-back item the agent answered is resolved; one the guard turned away
+    (rate limit) goes back to the operators. Same transaction as the outcome."""
+    if status is Status.ANSWERED:
+        return ("UPDATE escalations SET state = 'resolved', resolved_at = ?,"
+                " resolved_by = 'agent', resolution = 'answered by the agent'"
+                " WHERE request_id = ? AND state = 'handed_back'", (finished_at, rid))
+    return ("UPDATE escalations SET state = 'open', claimed_by = NULL,"
+            " lease_expires_at = NULL WHERE request_id = ? AND state = 'handed_back'", (rid,))
+
+
+_SUMMARY_COLUMNS = ("request_id, route, status, answer, intent, rule_id, dollars, latency_ms,"
+                    " finished_at, prompt_tokens, completion_tokens, errors,"
+                    " escalation_reason, operator")
+
+
+def summary(row: sqlite3.Row | tuple[Any, ...]) -> OutcomeSummary:
+    """An outcome row (`_SUMMARY_COLUMNS`, in order) as the typed summary."""
+    (rid, route, status, answer, intent, rule_id, dollars, latency, finished, prompt,
+     completion, errors, reason, operator) = row
+    return OutcomeSummary(
+        request_id=rid, route=Route(route), status=Status(status), answer=answer,
+        intent=intent, rule_id=rule_id, dollars=float(dollars), latency_ms=float(latency),
+        finished_at=float(finished), prompt_tokens=int(prompt),
+        completion_tokens=int(completion), errors=tuple(json.loads(errors)),
+        escalation_reason=EscalationReason(reason) if reason else None, operator=operator)
+
+
+class SQLiteRequests:
+    """`RequestRepository` over the engine database."""
+
+    def __init__(self, conn: sqlite3.Connection, writer: OutcomeWriter, path: Path) -> None:
+        self._conn = conn
+        self._writer = writer
+        self._path = path
+
+    def accept(self, request: Request, status: Status | None = None, *,
+               again: bool = False) -> None:
+        """Records a request before any work on it starts ('accepted'), durably.
+
+        An id is used once: DuplicateRequest when it is taken, so a reused id never
+        overwrites a request, its outcome or an operator's reply. `again` is a re-run
+        of that same request, already marked accepted on disk (what a crash left, or a
+        hand-back): the same text for the same customer, or it is a duplicate too."""
+        row = (request.id, storable(request.text), storable_id(request.customer_id),
+               storable(request.channel), request.received_at, str(status or "accepted"),
+               request.note)
+        conn = self._conn
+        if again:  # its earlier outcome may still be on its way to the disk
+            self._writer.flush()
+        with translated(f"write to {self._path} failed"):
+            try:
+                with transaction(conn):
+                    if again:
+                        if conn.execute(
+                                "UPDATE requests SET note = ? WHERE id = ?"
+                                " AND status = 'accepted' AND text = ? AND customer_id IS ?",
+                                (request.note, request.id, row[1], row[2])).rowcount == 1:
+                            return
+                        if conn.execute("SELECT 1 FROM requests WHERE id = ?",
+                                        (request.id,)).fetchone():
+                            raise sqlite3.IntegrityError("not a request waiting to be re-run")
+                    conn.execute("INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            except sqlite3.IntegrityError:
+                raise DuplicateRequest(f"request id {request.id!r} was already used; a "
+                                       "request needs an id of its own") from None
+
+    def finish(self, outcome: Outcome) -> None:
+        """Hands the outcome, its spans and any escalation to the writer (one
+        transaction); an outcome is treated as final once returned."""
+        self._writer.submit(outcome)
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def unfinished(self) -> list[Request]:
+        """Accepted requests with no outcome: what a crash interrupted."""
+        self.flush()
+        with translated("reading the requests failed"):
+            rows = self._conn.execute(
+                "SELECT id, text, customer_id, channel, received_at, note FROM requests "
+                "WHERE status = 'accepted' ORDER BY received_at").fetchall()
+        return [Request(text=t, customer_id=c, channel=ch, id=i, received_at=r, note=n)
+                for i, t, c, ch, r, n in rows]
+
+    def status(self, request_id: str) -> str | None:
+        """'accepted', 'answered', 'escalated' or 'rejected'; None: no such request."""
+        self.flush()
+        with translated("reading the requests failed"):
+            row = self._conn.execute("SELECT status FROM requests WHERE id = ?",
+                                     (request_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def request(self, request_id: str) -> Request | None:
+        self.flush()
+        with translated("reading the requests failed"):
+            row = self._conn.execute(
+                "SELECT id, text, customer_id, channel, received_at, note FROM requests"
+                " WHERE id = ?", (request_id,)).fetchone()
+        if row is None:
+            return None
+        i, t, c, ch, r, n = row
+        return Request(text=t, customer_id=c, channel=ch, id=i, received_at=r, note=n)
+
+    def outcome(self, request_id: str) -> OutcomeSummary | None:
+        self.flush()
+        with translated("reading the outcomes failed"):
+            row = self._conn.execute(f"SELECT {_SUMMARY_COLUMNS} FROM outcomes"
+                                     " WHERE request_id = ?", (request_id,)).fetchone()
+        return None if row is None else summary(row)
+
+    def outcomes(self) -> list[OutcomeSummary]:
+        """Every outcome, oldest first (tests and small tools; the console reads
+        aggregates)."""
+        self.flush()
+        with translated("reading the outcomes failed"):
+            rows = self._conn.execute(f"SELECT {_SUMMARY_COLUMNS} FROM outcomes"
+                                      " ORDER BY finished_at, request_id").fetchall()
+        return [summary(r) for r in rows]
+
+    def spans(self, request_id: str) -> list[Span]:
+        self.flush()
+        with translated("reading the spans failed"):
+            rows = self._conn.execute(
+                "SELECT name, start, end, attributes, error, parent FROM spans"
+                " WHERE request_id = ? ORDER BY seq", (request_id,)).fetchall()
+        return [Span(name=n, start=s, end=e, attributes=json.loads(a), error=err, parent=p)
+                for n, s, e, a, err, p in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Requests by status: 'answered' -> n, ..."""
+        self.flush()
+        with translated("reading the requests failed"):
+            return {str(s): int(n) for s, n in self._conn.execute(
+                "SELECT status, COUNT(*) FROM requests GROUP BY status")}
+
+    def dollars_since(self, since: float) -> float:
+        """What outcomes finished since `since` cost (the status bar's 'today')."""
+        self.flush()
+        with translated("reading the outcomes failed"):
+            row = self._conn.execute("SELECT COALESCE(SUM(dollars), 0) FROM outcomes"
+                                     " WHERE finished_at >= ?", (since,)).fetchone()
+        return float(row[0])

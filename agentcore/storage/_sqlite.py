@@ -1,0 +1,108 @@
+"""The SQLite backend: one engine database file, its connections and threads.
+
+- the caller's connection (the event loop's): accepting a request (synchronous
+  and durable, about 30 µs), the escalation queue, the rules;
+- the outcome writer's (`_writer`): outcomes and spans, batched, off the loop;
+- the checkpointer's: WAL checkpoints (the fsyncs) once a second, off the loop;
+- each answer cache's own (`answer_cache()`), for its data_version;
+- the pruner's, when retention is on (`_retention`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from agentcore.storage._answer_cache import SQLiteAnswerCache
+from agentcore.storage._connection import Checkpointer, connect, translated
+from agentcore.storage._escalations import SQLiteEscalations
+from agentcore.storage._requests import SQLiteRequests, finish_statements
+from agentcore.storage._retention import Pruner, PruneReport
+from agentcore.storage._rules import SQLiteRules
+from agentcore.storage._schema import migrate
+from agentcore.storage._traffic import SQLiteTraffic
+from agentcore.storage._writer import OutcomeWriter
+
+log = logging.getLogger("agentcore.storage")
+
+PRUNE_EVERY_S = 600.0
+
+
+class SQLiteStorage:
+    """`Storage` over one SQLite file. `retention_days` None keeps requests for ever;
+    `spans_max_mb` None puts no cap on spans; `prune_every_s` None runs no pruner
+    thread (`prune` still works)."""
+
+    def __init__(self, path: Path, *, retention_days: float | None = None,
+                 spans_max_mb: float | None = None, now: Callable[[], float] = time.time,
+                 prune_every_s: float | None = None) -> None:
+        self.path = path
+        with translated(f"cannot open {path}"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = connect(path)
+        try:
+            with translated(f"cannot open {path}"):
+                migrate(self._conn)
+            self._writer = OutcomeWriter(path, finish_statements)
+            self._checkpointer = Checkpointer(path)
+        except BaseException:
+            self._conn.close()
+            raise
+        self._writer.start()
+        self._checkpointer.start()
+        self._pruner = Pruner(path, retention_days=retention_days, spans_max_mb=spans_max_mb,
+                              now=now)
+        if prune_every_s is not None and (retention_days is not None
+                                          or spans_max_mb is not None):
+            self._pruner.start(prune_every_s)
+        self._requests = SQLiteRequests(self._conn, self._writer, path)
+        self._escalations = SQLiteEscalations(self._conn, self._writer)
+        self._rules = SQLiteRules(self._conn)
+        self._traffic = SQLiteTraffic(path, self._writer.flush)
+
+    @property
+    def requests(self) -> SQLiteRequests:
+        return self._requests
+
+    @property
+    def escalations(self) -> SQLiteEscalations:
+        return self._escalations
+
+    @property
+    def rules(self) -> SQLiteRules:
+        return self._rules
+
+    @property
+    def traffic(self) -> SQLiteTraffic:
+        return self._traffic
+
+    def answer_cache(self) -> SQLiteAnswerCache:
+        """An answer cache L2 on a connection of its own (see `_answer_cache`)."""
+        return SQLiteAnswerCache(self.path)
+
+    def flush(self) -> None:
+        """Returns once every outcome already returned is on disk."""
+        self._writer.flush()
+
+    def prune(self) -> PruneReport:
+        """Applies the retention now (the pruner thread does it every few minutes)."""
+        self.flush()
+        return self._pruner.prune()
+
+    def trace(self, callback: Callable[[str], None] | None) -> None:
+        """Calls `callback` with every SQL statement this store's engine-side
+        connections run (the bench counts statements per request); None stops."""
+        for conn in (self._conn, self._writer.conn):
+            conn.set_trace_callback(callback)
+
+    def close(self) -> None:
+        self._pruner.stop()
+        self._writer.stop()
+        self._checkpointer.stop()
+        try:
+            self._conn.close()
+        except sqlite3.Error as exc:  # closing cannot lose anything committed
+            log.warning("closing %s: %s", self.path, exc)

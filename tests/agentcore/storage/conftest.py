@@ -1,0 +1,41 @@
+"""Storage tests run against the repositories' Protocols, one fixture per backend:
+a second backend (PostgreSQL) adds a param to `backend` and runs them all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from agentcore.clock import FakeClock
+from agentcore.storage import SQLiteStorage, Storage
+
+Open = Callable[..., Storage]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=["sqlite"])
+def open_backend(request: pytest.FixtureRequest, tmp_path: Path,
+                 clock: FakeClock) -> Iterator[Open]:
+    """Opens a backend (again, as a second process or a restart would) over one
+    database; every one opened is closed at the end."""
+    opened: list[Storage] = []
+
+    def open_(**options: object) -> Storage:
+        store = SQLiteStorage(tmp_path / "agent.sqlite", now=clock.now, **options)  # type: ignore[arg-type]
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def backend(open_backend: Open) -> Storage:
+    return open_backend()
