@@ -49,6 +49,7 @@ from agentcore.prompts import (
 )
 from agentcore.resilience import ResilientLLM
 from agentcore.settings import Settings, StageModel
+from agentcore.tool_results import ToolCallRecord, ToolResults
 from agentcore.tools import ToolContext, ToolRegistry
 from agentcore.tracing import Trace
 from agentcore.validator import FinalAnswer, Validator
@@ -69,7 +70,7 @@ class LoopResult:
     reason: str = ""
     pending_action: PendingAction | None = None
     draft: str | None = None
-    tool_results: dict[str, Any] = field(default_factory=dict)
+    tool_results: ToolResults = field(default_factory=ToolResults)
     errors: list[str] = field(default_factory=list)
     acted_before: bool = False  # a re-run told of its own earlier writes (not from a tool)
     out_of_turns: bool = False  # the last allowed turn came, with tools closed
@@ -142,13 +143,12 @@ def _proposed_action(reason: EscalationReason, result: LoopResult,
             continue
         # An entity written in this run is done, not waiting: the ceiling can fall
         # between the write and the reply, and the fact still reads as allowed.
-        written = {r["arguments"].get(recipe.key) for r in result.tool_results.values()
-                   if "tool" in r and "result" in r and tools.has(r["tool"])
-                   and tools.get(r["tool"]).writes and isinstance(r.get("arguments"), dict)}
-        for key, fact in result.tool_results.items():
-            if not key.startswith(f"{recipe.kind}:") or fact.get(recipe.key) in written:
+        written = {c.arguments.get(recipe.key) for c in result.tool_results
+                   if c.ok and c.arguments and tools.has(c.tool) and tools.get(c.tool).writes}
+        for fact in result.tool_results.facts_of(recipe.kind):
+            if fact.entity in written:
                 continue
-            proposal = recipe.propose(fact, f"stopped by the {reason}")
+            proposal = recipe.propose(fact.data, f"stopped by the {reason}")
             if proposal is not None:
                 proposals.append(proposal)
     return proposals[0] if len(proposals) == 1 else None
@@ -381,17 +381,17 @@ class _Run:
         with self.trace.span(f"tool:{call.name}", parent="llm_loop", arguments=args,
                              repeated=True):
             pass
-        self.result.tool_results[call.id] = {"tool": call.name, "arguments": args,
-                                             "result": result, "repeated": True}
+        self.result.tool_results.record(ToolCallRecord(call.id, call.name, args, result,
+                                                       repeated=True))
         return result
 
     async def _shared(self, call: ToolCall, args: dict[str, Any],
                       run: asyncio.Task[dict[str, Any]]) -> dict[str, Any]:
         result = await run
         first = self.lookups.known(call.name, args)
-        self.result.tool_results[call.id] = {"tool": call.name, "arguments": args,
-                                             "repeated": True, **(
-            {"result": first} if first is not None else {"error": result.get("error")})}
+        self.result.tool_results.record(ToolCallRecord(
+            call.id, call.name, args, first,
+            None if first is not None else result.get("error"), repeated=True))
         return result
 
     async def _run_tool(self, call: ToolCall, args: dict[str, Any]) -> dict[str, Any]:
@@ -409,8 +409,8 @@ class _Run:
             else:
                 error = None
                 self.lookups.remember(call.name, args, result)
-                self.result.tool_results[call.id] = {"tool": call.name, "arguments": args,
-                                                     "result": result}
+                self.result.tool_results.record(ToolCallRecord(call.id, call.name, args,
+                                                               result))
             span.error = error
         if error is not None:
             return self._failed(call, args, error)
@@ -420,8 +420,7 @@ class _Run:
 
     def _failed(self, call: ToolCall, args: dict[str, Any] | None, error: str) -> dict[str, Any]:
         self.tool_failed = True
-        self.result.tool_results[call.id] = {"tool": call.name, "arguments": args,
-                                             "error": error}
+        self.result.tool_results.record(ToolCallRecord(call.id, call.name, args, error=error))
         return {"error": error}
 
 

@@ -16,6 +16,7 @@ from agentcore.models import (
     Span,
     storable,
 )
+from agentcore.tool_results import ToolResults
 
 if TYPE_CHECKING:
     from agentcore.domain import CustomerContext, WriteLimits
@@ -64,7 +65,7 @@ class Escalation:
     note: str | None = None
     intent: str | None = None
     draft_answer: str | None = None
-    tool_results: dict[str, Any] = field(default_factory=dict)
+    tool_results: ToolResults = field(default_factory=ToolResults)
     errors: list[str] = field(default_factory=list)
     pending_action: PendingAction | None = None
     pending_status: PendingStatus | None = None

@@ -28,6 +28,7 @@ from typing import Any
 from agentcore.domain import FactRecipe
 from agentcore.errors import RecordNotFound, ToolArgumentsError, ToolError
 from agentcore.prompts import LOOKED_UP_PREFIX
+from agentcore.tool_results import DerivedFact, ToolCallRecord, ToolResults
 from agentcore.tools import ToolContext, ToolRegistry
 from agentcore.tracing import Trace
 
@@ -44,14 +45,9 @@ def call_key(name: str, args: dict[str, Any] | None) -> CallKey:
     return name, json.dumps(args, sort_keys=True, default=str)
 
 
-def derived_facts(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The facts the engine derived in a run (records without a tool)."""
-    return [v for v in results.values() if isinstance(v, dict) and "tool" not in v]
-
-
 class Lookups:
     def __init__(self, tools: ToolRegistry, ctx: ToolContext, recipes: Sequence[FactRecipe],
-                 trace: Trace, tool_results: dict[str, Any], timeout_s: float) -> None:
+                 trace: Trace, tool_results: ToolResults, timeout_s: float) -> None:
         self.tools = tools
         self.ctx = ctx
         self.trace = trace
@@ -118,12 +114,11 @@ class Lookups:
             except ToolError as exc:
                 span.error = str(exc)
                 if not isinstance(exc, RecordNotFound):  # the backend failed: say so
-                    self.results[key] = {"tool": name, "arguments": args, "error": str(exc),
-                                         "by": "engine"}
+                    self.results.record(ToolCallRecord(key, name, args, error=str(exc),
+                                                       by="engine"))
                 return False
         self.remember(name, args, result)
-        self.results.pop(key, None)  # re-inserted: the latest look comes last
-        self.results[key] = {"tool": name, "arguments": args, "result": result, "by": "engine"}
+        self.results.record(ToolCallRecord(key, name, args, result, by="engine"))  # moves last
         return True
 
     async def fetch_all(self, wanted: list[Wanted]) -> None:
@@ -183,9 +178,7 @@ class Lookups:
                     span.attributes.update({k: v for k, v in fact.items()
                                             if isinstance(v, int | float | str | bool)})
                 self.derived.add((recipe.kind, entity))
-                key = f"{recipe.kind}:{entity}"
-                self.results.pop(key, None)
-                self.results[key] = fact
+                self.results.derive(DerivedFact(recipe.kind, entity, fact))
                 messages.append({"role": "system",
                                  "content": recipe.prompt_prefix + json.dumps(fact, default=str)})
         return messages
@@ -194,13 +187,13 @@ class Lookups:
         """What the tools said, the latest result of each call, derived facts first (a cut
         must not lose them), as JSON for the turn that closes the tools."""
         latest: dict[CallKey, dict[str, Any]] = {}
-        for record in self.results.values():
-            if "tool" not in record or (record.get("by") == "engine" and "error" in record):
+        for call in self.results:
+            if call.by == "engine" and call.error is not None:
                 continue
-            key = call_key(record["tool"], record.get("arguments"))
+            key = call_key(call.tool, call.arguments)
             latest.pop(key, None)
-            latest[key] = {k: v for k, v in record.items()
+            latest[key] = {k: v for k, v in call.as_dict().items()
                            if k in ("tool", "arguments", "result", "error")}
-        text = json.dumps({"derived": derived_facts(self.results),
+        text = json.dumps({"derived": [f.data for f in self.results.facts],
                            "facts": list(latest.values())}, default=str)
         return text if len(text) <= _MAX_FACTS_CHARS else text[:_MAX_FACTS_CHARS] + " …(cut)"

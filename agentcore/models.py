@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from agentcore.tool_results import ToolResults
+
 
 class Route(StrEnum):
     GUARD = "guard"  # rejected before any work
@@ -128,7 +130,7 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
     escalation_reason: EscalationReason | None = None
     pending_action: PendingAction | None = None
-    tool_results: dict[str, Any] = field(default_factory=dict)
+    tool_results: ToolResults = field(default_factory=ToolResults)
     draft_answer: str | None = None
     latency_ms: float = 0.0
     rung: str | None = None  # set when degraded: "cache", "template", "static" or "human"

@@ -191,7 +191,7 @@ async def anonymous_reads(tally: Tally, n_orders: int = 5) -> None:
                 for ask in ANONYMOUS_ASKS:
                     outcome = await engine.submit(Request(ask.format(oid=oid)))
                     shown = json.dumps([outcome.answer, outcome.draft_answer,
-                                        outcome.tool_results], default=str)
+                                        outcome.tool_results.as_dict()], default=str)
                     leaked = sum(1 for v in private if v in shown)
                     tally.tries += 1
                     tally.leaked += leaked

@@ -81,19 +81,16 @@ def tool_calls_html(item: Escalation) -> str:
     """Each tool call with its arguments and result (or error), and the facts the
     engine derived from them (a refund quote)."""
     parts = []
-    for key, call in item.tool_results.items():
-        if not isinstance(call, dict):
-            continue
-        if "tool" not in call:  # derived by the engine: its key names its kind
-            kind = key.split(":", 1)[0].replace("_", " ")
-            parts.append(f"<b>{html.escape(kind)}</b> {html.escape(json.dumps(call, default=str))}")
-            continue
-        args = html.escape(json.dumps(call.get("arguments"), default=str))
-        if "error" in call:
-            outcome = f"<span style='color:#e5534b'>error: {html.escape(str(call['error']))}</span>"
+    for call in item.tool_results:
+        args = html.escape(json.dumps(call.arguments, default=str))
+        if call.error is not None:
+            outcome = f"<span style='color:#e5534b'>error: {html.escape(call.error)}</span>"
         else:
-            outcome = html.escape(json.dumps(call.get("result"), default=str)[:600])
-        parts.append(f"<b>{html.escape(str(call.get('tool')))}</b>({args}) → {outcome}")
+            outcome = html.escape(json.dumps(call.result, default=str)[:600])
+        parts.append(f"<b>{html.escape(call.tool)}</b>({args}) → {outcome}")
+    for fact in item.tool_results.facts:  # derived by the engine from the reads above
+        parts.append(f"<b>{html.escape(fact.kind.replace('_', ' '))}</b> "
+                     f"{html.escape(json.dumps(fact.data, default=str))}")
     parts.extend(_earlier_html(earlier) for earlier in item.earlier_actions)
     return "<br>".join(parts) or "<i>no tool calls</i>"
 

@@ -12,10 +12,10 @@ tag costs a stale answer.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from agentcore.domain import CacheTags
 from agentcore.router import Rule
+from agentcore.tool_results import ToolResults
 
 
 def _entity_tag(prefix: str, raw: object) -> str | None:
@@ -51,19 +51,18 @@ def rule_tags(rule: Rule, customer_id: int | None, groups: Mapping[str, str],
     return tags
 
 
-def llm_tags(tool_results: Mapping[str, Any], customer_id: int | None,
+def llm_tags(tool_results: ToolResults, customer_id: int | None,
              known: CacheTags) -> list[str] | None:
-    """Tags for an LLM answer from the tool calls of its loop (`LoopResult.tool_results`),
-    or None when it must not be cached: a write tool ran, a tool failed, or a tool
-    whose reads can't be named was used."""
+    """Tags for an LLM answer from the tool calls of its loop (`LoopResult.tool_results`;
+    its derived facts come from reads already listed), or None when it must not be
+    cached: a write tool ran, a tool failed, or a tool whose reads can't be named was
+    used."""
     tags: list[str] = []
-    for call in tool_results.values():
-        if not isinstance(call, Mapping) or "tool" not in call:
-            continue  # a derived fact (a refund quote): from reads already listed
-        extra = known.read_tools.get(call["tool"])
-        if extra is None or "error" in call:
+    for call in tool_results:
+        extra = known.read_tools.get(call.tool)
+        if extra is None or call.error is not None:
             return None
-        arguments = call.get("arguments") or {}
+        arguments = call.arguments or {}
         for argument, prefix in known.entities.items():
             if argument in arguments:
                 tag = _entity_tag(prefix, arguments[argument])

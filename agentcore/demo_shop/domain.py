@@ -100,16 +100,13 @@ def refund_stake(item: Escalation) -> Stake:
             amount = None
         if amount is not None:
             return Stake(f"{_money(amount)} {pending.tool.removeprefix('issue_')}", amount)
-    quotes = [q for key, q in item.tool_results.items()
-              if key.startswith("refund_quote:") and isinstance(q, dict)]
+    quotes = item.tool_results.facts_of("refund_quote")
     if quotes:
-        amount = sum(q.get("allowed_cents", 0) for q in quotes) / 100
+        amount = sum(q.data.get("allowed_cents", 0) for q in quotes) / 100
         return Stake(f"{_money(amount)} quoted", amount)
-    for call in item.tool_results.values():
-        result = call.get("result") if isinstance(call, dict) else None
-        if call.get("tool") == "get_order" and isinstance(result, dict) \
-                and "total_cents" in result:
-            amount = result["total_cents"] / 100
+    for call in item.tool_results:
+        if call.tool == "get_order" and call.result and "total_cents" in call.result:
+            amount = call.result["total_cents"] / 100
             return Stake(f"{_money(amount)} order", amount)
     return Stake("—")
 

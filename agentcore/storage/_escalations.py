@@ -18,6 +18,7 @@ from agentcore.escalation_model import Escalation, EscalationState, PendingStatu
 from agentcore.models import EscalationReason, PendingAction, Request, storable
 from agentcore.storage._connection import transaction, translated
 from agentcore.storage._writer import OutcomeWriter
+from agentcore.tool_results import ToolResults
 
 _EFFECTIVE_STATE = ("CASE WHEN e.state = 'claimed' AND e.lease_expires_at <= :now"
                     " THEN 'open' ELSE e.state END")
@@ -55,7 +56,8 @@ def _escalation(row: dict[str, Any]) -> Escalation:
         resolved_at=row["resolved_at"], resolved_by=row["resolved_by"],
         resolution=row["resolution"], note=row["note"], intent=context.get("intent"),
         draft_answer=context.get("draft_answer"),
-        tool_results=context.get("tool_results") or {}, errors=context.get("errors") or [],
+        tool_results=ToolResults.from_dict(context.get("tool_results")),
+        errors=context.get("errors") or [],
         pending_action=PendingAction(**pending) if pending else None,
         pending_status=PendingStatus(row["pending_status"]) if row["pending_status"]
         else PendingStatus.WAITING if pending else None,  # a row from before the queue

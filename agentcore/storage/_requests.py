@@ -83,7 +83,7 @@ def finish_statements(outcome: Outcome) -> list[Statement]:
     if outcome.status is Status.ESCALATED:
         context = {
             "draft_answer": outcome.draft_answer,
-            "tool_results": outcome.tool_results,
+            "tool_results": outcome.tool_results.as_dict(),
             "pending_action": asdict(outcome.pending_action)
             if outcome.pending_action else None,
             "errors": outcome.errors,

@@ -37,7 +37,7 @@ def private_fields(engine: Engine, order_id: int) -> set[str]:
 
 
 def leaks(outcome: Outcome, private: set[str]) -> set[str]:
-    shown = json.dumps([outcome.answer, outcome.draft_answer, outcome.tool_results,
+    shown = json.dumps([outcome.answer, outcome.draft_answer, outcome.tool_results.as_dict(),
                         outcome.errors], default=str)
     return {v for v in private if v in shown}
 
@@ -115,8 +115,8 @@ async def test_a_model_that_calls_them_anyway_gets_nothing(settings):
         assert leaks(outcome, private) == set()
         sent_back = json.dumps([m for body in script.requests for m in body["messages"]])
         assert {v for v in private if v in sent_back} == set()
-        assert all("needs a known customer" in call["error"]
-                   for call in outcome.tool_results.values() if "tool" in call)
+        assert all("needs a known customer" in (call.error or "")
+                   for call in outcome.tool_results)
         assert engine.domain.shop.get_refunds(oid) == []
     finally:
         await engine.close()

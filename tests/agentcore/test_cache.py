@@ -29,6 +29,7 @@ from agentcore.ladder import Ladder
 from agentcore.models import Route
 from agentcore.router import Router, Rule
 from agentcore.storage import SQLiteAnswerCache
+from agentcore.tool_results import ToolResults
 from agentcore.tools import ToolContext
 
 
@@ -538,11 +539,14 @@ def test_llm_tags_come_from_the_reads_and_refuse_writes_and_failures():
     reads = {"c1": {"tool": "get_order", "arguments": {"order_id": 12345}, "result": {}},
              "c2": {"tool": "search_faq", "arguments": {"query": "x"}, "result": {}},
              "refund_quote:12345": {"allowed_cents": 100}}
-    assert set(llm_tags(reads, 7, CACHE_TAGS)) == {"order:12345", "customer:7",
-                                                   "shop:catalog", "shop:faq"}
-    assert llm_tags({}, 7, CACHE_TAGS) == []
+    # Read from the flat shape an older escalation context holds: calls and a quote.
+    def tags(calls: dict) -> list[str] | None:
+        return llm_tags(ToolResults.from_dict(calls), 7, CACHE_TAGS)
+
+    assert set(tags(reads)) == {"order:12345", "customer:7", "shop:catalog", "shop:faq"}
+    assert tags({}) == []
     wrote = reads | {"c3": {"tool": "issue_refund", "arguments": {"order_id": 12345},
                             "result": {}}}
-    assert llm_tags(wrote, 7, CACHE_TAGS) is None
+    assert tags(wrote) is None
     failed = {"c1": {"tool": "get_order", "arguments": {"order_id": 12345}, "error": "timeout"}}
-    assert llm_tags(failed, 7, CACHE_TAGS) is None
+    assert tags(failed) is None

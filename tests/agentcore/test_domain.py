@@ -67,7 +67,8 @@ def test_a_factory_that_builds_something_else_is_refused(settings, tmp_path, mon
     monkeypatch.syspath_prepend(str(tmp_path))
     settings.domain = "not_a_world:create"
     with pytest.raises(SettingsError,
-                       match=r"lacks at_stake, cache_tags, change_log, close, .*, watch, write_limits of"):
+                       match=r"lacks at_stake, cache_tags, change_log, close, .*, "
+                             r"watch, write_limits of"):
         load_domain(settings)
     sys.modules.pop("not_a_world", None)
 

@@ -116,8 +116,9 @@ async def test_one_lookup_by_the_model_is_enough_for_the_refund_quote(settings):
     await engine.close()
     fetched = sorted(s.name for s in outcome.spans if s.attributes.get("by") == "engine")
     assert fetched == ["tool:get_payments", "tool:get_refund_policy"]
-    quote = outcome.tool_results[f"refund_quote:{order['id']}"]
-    assert quote["allowed_cents"] == order["allowed_cents"]  # from the shop, not the model
+    [quote] = outcome.tool_results.facts_of("refund_quote")
+    assert quote.entity == order["id"]
+    assert quote.data["allowed_cents"] == order["allowed_cents"]  # from the shop, not the model
     sent = [m["content"] for m in script.requests[1]["messages"] if m["role"] == "system"]
     assert any(c.startswith("Refund quote: ") for c in sent)
 

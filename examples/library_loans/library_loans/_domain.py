@@ -200,9 +200,9 @@ class LibraryDomain:
                     return Stake(f"${float(asked):,.2f} waiver asked", float(asked))
                 return Stake(f"${amount:,.2f} fine waiver", amount)
             return Stake(f"renewal of loan {loan}")
-        for call in item.tool_results.values():  # a loan it looked up: its fine
-            result = call.get("result") if isinstance(call, dict) else None
-            if isinstance(result, dict) and "fine_cents" in result:
+        for call in item.tool_results:  # a loan it looked up: its fine
+            result = call.result
+            if result is not None and "fine_cents" in result:
                 fine = int(result["fine_cents"]) / 100
                 return Stake(f"loan {result['loan_id']}, ${fine:,.2f} fine", fine)
         return Stake("")
