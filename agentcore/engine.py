@@ -34,6 +34,7 @@ from agentcore.errors import (
 )
 from agentcore.escalations import EscalationQueue, tool_act, tool_parse
 from agentcore.events import (
+    DataChanged,
     Event,
     EventBus,
     RequestAccepted,
@@ -95,7 +96,7 @@ class Engine:
         self.cache = AnswerCache(self.store.answer_cache(), settings.cache, self.clock)
         # The domain's changes reach the cache twice: at once from this process's writes,
         # and from its durable change log (any connection's, any process's) at each lookup.
-        self._unwatch = self.domain.watch(self.cache.changed)
+        self._unwatch = self.domain.watch(self._data_changed)
         changes = self.domain.change_log()
         if changes is not None:
             self.cache.follow(changes)
@@ -219,6 +220,13 @@ class Engine:
         self.cache.close()
         self._unwatch()
         self.domain.close()
+
+    def _data_changed(self, tags: list[str]) -> None:
+        # Called by the domain after its write committed: it must not raise, or the tool
+        # that wrote would report a failure for an action it did (the bus isolates its
+        # subscribers; the cache turns its own failures into an emptied memory tier).
+        self.cache.changed(tags)
+        self.bus.publish(DataChanged(tuple(tags)))
 
     # -- the pipeline --------------------------------------------------------
 

@@ -60,8 +60,16 @@ class EscalationChanged:
     escalation_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class DataChanged:
+    """The domain's data changed (a write of this process committed): what it touched,
+    as cache tags (`order:12345`, `customer:42`)."""
+
+    tags: tuple[str, ...]
+
+
 Event = (RequestAccepted | RequestRejected | SpanFinished | RequestAnswered | RequestEscalated
-         | BreakerChanged | EscalationChanged)
+         | BreakerChanged | EscalationChanged | DataChanged)
 Subscriber = Callable[[Event], None]
 
 

@@ -205,7 +205,7 @@ class AnswerCache:
         self._catch_up(force=True)
 
     def changed(self, tags: list[str]) -> None:
-        """A change notification (this process's Shop committed a write): like
+        """A change notification (a write of this process committed): like
         `invalidate`, but it never raises, or the tool that wrote would report a
         failure for an action it did; a failure empties L1 instead."""
         if self._closed:

@@ -120,3 +120,26 @@ async def test_a_write_without_a_policy_waits_for_an_operator_then_runs_once(set
         assert again["replayed"] is True and len(written) == 1
     finally:
         await engine.close()
+
+
+async def test_a_committed_write_is_announced_on_the_engines_bus(settings):
+    """One event channel: the domain's change notifications reach subscribers as
+    DataChanged, after the write committed, naming what it touched."""
+    from agentcore.events import DataChanged
+    from tests.agentcore.test_agent_loop import refundable_order
+
+    order = refundable_order(settings)
+    script = ScriptedLLM([
+        {"tool_calls": [tool_call("issue_refund", {"order_id": order["id"], "amount": 1.0,
+                                                   "reason": "scratched"})]},
+        final("Refunded $1.00.", intent="refund_request")])
+    engine = Engine(settings, openai_client=script.client())
+    heard: list[DataChanged] = []
+    engine.subscribe(lambda e: heard.append(e) if isinstance(e, DataChanged) else None)
+    try:
+        await engine.submit(Request(f"refund $1 on order {order['id']}",
+                                    customer_id=order["customer_id"]))
+    finally:
+        await engine.close()
+    assert [set(e.tags) for e in heard] == [{f"order:{order['id']}",
+                                             f"customer:{order['customer_id']}"}]
