@@ -198,16 +198,19 @@ class Engine:
 
     async def apply_settings(self, settings: Settings) -> None:
         """Takes new settings while running: endpoint, models and prices, loop bounds,
-        guard limits, cache and breaker thresholds. Requests in flight finish on the
-        settings they started with; the next LLM call uses a new client. The data
-        folder can't change while running."""
+        guard limits, cache and breaker thresholds, retention. Requests in flight finish
+        on the settings they started with; the next LLM call uses a new client. The data
+        folder and the domain can't change while running."""
         if settings.data_dir != self.settings.data_dir:
             raise SettingsError("the data folder can only change with a restart")
+        if settings.domain != self.settings.domain:
+            raise SettingsError("the domain can only change with a restart")
         old_loop, self._loop = self._loop, None
         self.settings = settings
         self.guard.settings = settings.guard
         self.breaker.settings = settings.resilience.breaker
         self.cache.configure(settings.cache)
+        self.store.retain(settings.storage.retention_days, settings.storage.spans_max_mb)
         self._openai_client = None  # an injected client belongs to the old settings
         if old_loop is not None:  # in-flight requests still use it: closed at shutdown
             self._retired.append(old_loop)

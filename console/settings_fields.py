@@ -66,12 +66,16 @@ FIELDS = (
     Field(("escalations", "operator"), "Operator name", str, "Escalations"),
     Field(("escalations", "lease_s"), "Claim lease (s)", float, "Escalations"),
     Field(("escalations", "waiting_target_s"), "Waiting target (s)", float, "Escalations"),
+    Field(("storage", "retention_days"), "Keep finished requests (days)", float, "Storage",
+          optional=True, placeholder="empty: for ever"),
+    Field(("storage", "spans_max_mb"), "Traces at most (MB)", float, "Storage",
+          optional=True, placeholder="empty: no cap"),
 )
 CLASSIFY_PRICES = ("llm.classify.input_per_mtok", "llm.classify.output_per_mtok")
 # Settings' only model-level check is that the base URL carries no credentials:
 # an error located at the root belongs beside that field.
 ROOT_ERROR_FIELD = "llm.base_url"
-COLUMNS = (("LLM endpoint", "Models and prices", "Escalations"),
+COLUMNS = (("LLM endpoint", "Models and prices", "Escalations", "Storage"),
             ("Calls to the LLM", "Agent loop bounds", "Cache", "Circuit breaker",
              "LLM rate limits"))
 # What the endpoint's profile sets, where the operator has not typed their own value.

@@ -55,8 +55,7 @@ class SQLiteStorage:
         self._checkpointer.start()
         self._pruner = Pruner(path, retention_days=retention_days, spans_max_mb=spans_max_mb,
                               now=now)
-        if prune_every_s is not None and (retention_days is not None
-                                          or spans_max_mb is not None):
+        if prune_every_s is not None:  # a round with nothing to keep in check is a no-op
             self._pruner.start(prune_every_s)
         self._requests = SQLiteRequests(self._conn, self._writer, path)
         self._escalations = SQLiteEscalations(self._conn, self._writer)
@@ -91,6 +90,11 @@ class SQLiteStorage:
         """Applies the retention now (the pruner thread does it every few minutes)."""
         self.flush()
         return self._pruner.prune()
+
+    def retain(self, retention_days: float | None, spans_max_mb: float | None) -> None:
+        """New retention settings (the Settings dialog's): the next round applies them."""
+        self._pruner.retention_days = retention_days
+        self._pruner.spans_max_mb = spans_max_mb
 
     def trace(self, callback: Callable[[str], None] | None) -> None:
         """Calls `callback` with every SQL statement this store's engine-side

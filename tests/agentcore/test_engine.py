@@ -9,11 +9,13 @@ import pytest
 from agentcore import (
     BreakerChanged,
     Engine,
+    FakeClock,
     Request,
     RequestAccepted,
     RequestAnswered,
     RequestRejected,
     Route,
+    SettingsError,
     SpanFinished,
     Status,
 )
@@ -200,3 +202,27 @@ async def test_switching_from_the_mock_to_another_endpoint_needs_no_restart(sett
     assert second.answer == "From the other endpoint."
     assert len(script.requests) == 2
     await engine.close()
+
+
+async def test_retention_from_the_settings_dialog_applies_without_a_restart(settings):
+    """The operator shortens the retention while running: the next pruning round keeps
+    only what the new setting keeps, and the domain can't be swapped under a run."""
+    clock = FakeClock()
+    engine = Engine(settings, clock=clock)
+    try:
+        old = await engine.submit(Request("what is your refund policy?", customer_id=3))
+        clock.advance(3 * 86_400)
+        recent = await engine.submit(Request("what is your refund policy?", customer_id=4))
+        assert engine.store.prune().requests == 0  # 30 days: both are kept
+        shorter = settings.model_copy(deep=True)
+        shorter.storage.retention_days = 1
+        await engine.apply_settings(shorter)
+        assert engine.store.prune().requests == 1
+        assert engine.store.requests.status(old.request_id) is None
+        assert engine.store.requests.status(recent.request_id) == "answered"
+        moved = shorter.model_copy(deep=True)
+        moved.domain = "library_loans:create"
+        with pytest.raises(SettingsError, match="domain can only change with a restart"):
+            await engine.apply_settings(moved)
+    finally:
+        await engine.close()
