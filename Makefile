@@ -33,7 +33,7 @@ replay: $(APP_STAMP)
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check agentcore console tests bench data examples
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy agentcore console
+	$(VENV)/bin/mypy agentcore console examples/library_loans/library_loans
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not real"
