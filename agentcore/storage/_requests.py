@@ -25,7 +25,9 @@ from agentcore.storage._writer import OutcomeWriter, Statement
 
 
 def to_json(value: Any) -> str:
-    return json.dumps(value, default=str, ensure_ascii=False)
+    """JSON SQLite can hold: a model's lone surrogate (valid as a JSON escape, not as
+    UTF-8) becomes U+FFFD instead of failing the outcome's write."""
+    return storable(json.dumps(value, default=str, ensure_ascii=False))
 
 
 def storable_id(customer_id: object) -> int | None:

@@ -98,7 +98,7 @@ class OutcomeWriter(threading.Thread):
         """Commits the batch; how many of its first outcomes are done with."""
         try:
             self._commit(batch)
-        except sqlite3.Error as exc:
+        except Exception as exc:  # sqlite's, or an outcome it cannot bind
             if len(batch) == 1:
                 return self._failed(batch[0], exc)
             return self._write_each(batch)
@@ -111,7 +111,7 @@ class OutcomeWriter(threading.Thread):
         for i, outcome in enumerate(batch):
             try:
                 self._commit([outcome])
-            except sqlite3.Error as exc:
+            except Exception as exc:  # this outcome only: the rest go on
                 if not self._failed(outcome, exc):
                     return i
         self._clear_error()
@@ -121,14 +121,15 @@ class OutcomeWriter(threading.Thread):
         with self._cond:
             self._error = None
 
-    def _failed(self, outcome: Outcome, exc: sqlite3.Error) -> int:
+    def _failed(self, outcome: Outcome, exc: Exception) -> int:
         error = StorageError(f"writing outcome {outcome.request_id} failed: {exc}")
         if isinstance(exc, sqlite3.OperationalError):  # locked, disk full: retried
             with self._cond:
                 self._error = error  # told to whoever submits or flushes meanwhile
             log.warning("%s; retrying", error)
             return 0
-        # Nothing a retry changes: the request stays accepted, for resume to re-run.
+        # Nothing a retry changes (a constraint, a value SQLite can't bind): the request
+        # stays accepted, for resume to re-run; the writer goes on with the next ones.
         log.error("%s; given up, the request stays accepted", error)
         return 1
 
