@@ -93,7 +93,8 @@ class Engine:
         self._resources = settings.resources_dir or self.domain.resources
         self.classifier = KeywordClassifier(self.domain.keywords,
                                             fallback=self.domain.intents[-1])
-        self.cache = AnswerCache(self.store.answer_cache(), settings.cache, self.clock)
+        self.cache = AnswerCache(self.store.answer_cache(), settings.cache, self.clock,
+                                 self.domain.cache_tags)
         # The domain's changes reach the cache twice: at once from this process's writes,
         # and from its durable change log (any connection's, any process's) at each lookup.
         self._unwatch = self.domain.watch(self._data_changed)

@@ -32,7 +32,7 @@ from agentcore.cache._model import (
 )
 from agentcore.cache._settings import CacheSettings
 from agentcore.clock import Clock
-from agentcore.domain import ChangeSource
+from agentcore.domain import CacheTags, ChangeSource
 from agentcore.errors import StorageError
 from agentcore.models import Route
 from agentcore.router import CACHE_POLICIES, CachePolicy
@@ -42,13 +42,18 @@ log = logging.getLogger("agentcore.cache")
 
 _CATCH_UP_LIMIT = 4096  # more logged changes than this: emptying L1 is cheaper
 _MAINTAIN_EVERY = 256  # stores between purges of expired entries and old log rows
-_ENTITY_PREFIXES = ("order:", "customer:")
+_SHOP_TAGS = CacheTags(entities={"order_id": "order", "customer_id": "customer"})
 
 
 class AnswerCache:
     def __init__(self, l2: AnswerCacheRepository, settings: CacheSettings,
-                 clock: Clock) -> None:
+                 clock: Clock, tags: CacheTags = _SHOP_TAGS) -> None:
+        """`tags` is the domain's naming of its entities: an answer tagged with one
+        (or with a customer) read someone's records, and is never kept shared."""
         self.settings = settings
+        self._customer_prefix = f"{tags.customer_prefix}:"
+        self._entity_prefixes = tuple(dict.fromkeys(
+            [*(f"{p}:" for p in tags.entities.values()), self._customer_prefix]))
         self.clock = clock
         self._memory = MemoryTier(settings.l1_max_entries, settings.l1_max_bytes)
         self._disk = l2
@@ -154,14 +159,14 @@ class AnswerCache:
         if not self.settings.enabled or policy == "never":
             return False
         tag_list = list(dict.fromkeys(tags))
-        if policy == "shared" and any(t.startswith(_ENTITY_PREFIXES) for t in tag_list):
+        if policy == "shared" and any(t.startswith(self._entity_prefixes) for t in tag_list):
             policy = "per-customer"
         text = normalise(text)
         if policy == "per-customer":
             if customer_id is None:
                 return False
             key = customer_key(customer_id, text)
-            tag_list = list(dict.fromkeys([*tag_list, f"customer:{customer_id}"]))
+            tag_list = list(dict.fromkeys([*tag_list, f"{self._customer_prefix}{customer_id}"]))
         else:
             key, customer_id = shared_key(text), None
         now = self.clock.now()
