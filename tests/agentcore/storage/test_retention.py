@@ -115,3 +115,46 @@ def test_a_file_made_before_auto_vacuum_is_converted_when_pruned(tmp_path, clock
         assert conn.execute("PRAGMA auto_vacuum").fetchone() == (2,)
         assert conn.execute("PRAGMA freelist_count").fetchone() == (0,)
     conn.close()
+
+
+def test_a_long_prune_lets_the_engines_writes_in_between_its_chunks(open_backend, clock,
+                                                                     tmp_path):
+    """The promise: chunks of short transactions, so a writer (accepting a request, a
+    claim) waits milliseconds, never the whole prune. Here a prune of 60,000 old
+    requests runs in a thread while the engine's connection accepts requests."""
+    import threading
+    import time
+
+    store = open_backend(retention_days=30)
+    old = clock.now() - 40 * DAY
+    with sqlite3.connect(tmp_path / "agent.sqlite", isolation_level=None) as conn:
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO requests VALUES (?, 'old text', 1, 'chat', ?, "
+                         "'answered', NULL)", [(f"old-{i}", old) for i in range(60_000)])
+        conn.execute("INSERT INTO outcomes (request_id, route, status, answer, prompt_tokens,"
+                     " completion_tokens, dollars, latency_ms, errors, finished_at)"
+                     " SELECT id, 'rule', 'answered', 'an answer', 0, 0, 0, 1, '[]', ?"
+                     " FROM requests", (old,))
+        conn.execute("INSERT INTO spans SELECT r.id, s.value, 'span', NULL, 0, 1,"
+                     " '{\"attribute\": \"' || printf('%.300c', 'x') || '\"}', NULL"
+                     " FROM requests r, json_each('[0,1,2,3,4,5,6,7]') s")
+        conn.execute("COMMIT")
+    conn.close()
+
+    waits: list[float] = []
+    pruning = threading.Thread(target=store.prune)
+    began = time.perf_counter()
+    pruning.start()
+    n = 0
+    while pruning.is_alive():
+        start = time.perf_counter()
+        store.requests.accept(request(100_000 + n, at=clock.now()))
+        waits.append(time.perf_counter() - start)
+        n += 1
+        time.sleep(0.01)
+    took = time.perf_counter() - began
+    pruning.join()
+    assert store.requests.status("old-1") is None  # it did prune
+    assert took > 0.5, "the prune was too quick to tell"
+    assert max(waits) < max(0.25, took / 4), (
+        f"a write waited {max(waits):.2f} s of a {took:.2f} s prune ({len(waits)} writes)")
