@@ -15,6 +15,7 @@ import logging
 import math
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,11 @@ from agentcore.storage._connection import connect, transaction, translated
 log = logging.getLogger("agentcore.storage")
 
 CHUNK = 2000  # requests per delete transaction
+# Between two transactions: a writer waiting on the lock gets in. SQLite's busy handler
+# sleeps up to 100 ms between tries, so a shorter gap would let the pruner take the lock
+# straight back, and a writer would wait out the whole prune (then fail, "locked").
+PAUSE_S = 0.12
+VACUUM_PAGES = 4096  # pages given back per incremental-vacuum transaction
 _INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 # What is never pruned: the queue still needs it, or it teaches the classifier.
 _PRUNABLE = """
@@ -86,6 +92,7 @@ class Pruner:
                               + _PRUNABLE + "LIMIT ?", (cutoff, CHUNK)):
                 _delete_requests(conn, ids)
                 removed += len(ids)
+                _pause()
         stripped = self._cap_spans(conn)
         freed = _reclaim(conn)
         if removed or stripped:
@@ -117,7 +124,12 @@ class Pruner:
                                         [(i,) for i in ids]).rowcount
             stripped += len(ids)
             size, rows, owners = size - gone * per_row, rows - gone, owners - len(ids)
+            _pause()
         return stripped
+
+
+def _pause() -> None:
+    time.sleep(PAUSE_S)
 
 
 def _ids(conn: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> list[str]:
@@ -151,8 +163,17 @@ def _reclaim(conn: sqlite3.Connection) -> int:
     if not free:
         return 0
     if int(conn.execute("PRAGMA auto_vacuum").fetchone()[0]) == _INCREMENTAL:
-        # executescript steps the pragma to its end; execute frees a single page.
-        conn.executescript("PRAGMA incremental_vacuum;")
+        # executescript steps the pragma to its end; execute frees a single page. A few
+        # thousand pages a transaction, with the writers let in between.
+        left = free
+        while left > 0:
+            conn.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES});")
+            now_free = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+            if now_free >= left:
+                break
+            left = now_free
+            if left:
+                _pause()
     else:  # a file from before auto-vacuum: converted once, the whole file rewritten
         log.warning("converting %s to incremental auto-vacuum (one VACUUM)", conn)
         conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
