@@ -143,3 +143,24 @@ async def test_a_committed_write_is_announced_on_the_engines_bus(settings):
         await engine.close()
     assert [set(e.tags) for e in heard] == [{f"order:{order['id']}",
                                              f"customer:{order['customer_id']}"}]
+
+
+@pytest.mark.parametrize(("source", "complaint"), [
+    ("raise RuntimeError('no backend configured')", "no backend configured"),
+    ("def create(settings)\n", "SyntaxError"),
+    ("def create(settings):\n    raise KeyError('SHOP_URL')\n", "SHOP_URL"),
+    ("def create():\n    return None\n", "create"),
+])
+def test_a_broken_domain_module_says_so_without_a_traceback(settings, tmp_path, monkeypatch,
+                                                           source, complaint):
+    """A user's domain that fails to import or to build is a setting to fix (which domain,
+    and what it said), not a crash of agentcore's own."""
+    (tmp_path / "broken_world.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings.domain = "broken_world:create"
+    try:
+        with pytest.raises(SettingsError, match=complaint) as refused:
+            load_domain(settings)
+        assert "broken_world:create" in str(refused.value)
+    finally:
+        sys.modules.pop("broken_world", None)
