@@ -247,8 +247,9 @@ def resolve_factory(spec: str) -> DomainFactory:
     module_name, _, attribute = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise SettingsError(f"domain {spec!r}: cannot import {module_name}: {exc}") from exc
+    except Exception as exc:  # a user's module: any failure of its import is theirs to fix
+        raise SettingsError(f"domain {spec!r}: cannot import {module_name}: "
+                            f"{type(exc).__name__}: {exc}") from exc
     factory = getattr(module, attribute, None)
     if not callable(factory):
         raise SettingsError(f"domain {spec!r}: {module_name} has no callable {attribute!r}")
@@ -263,7 +264,15 @@ def installed_domains() -> dict[str, str]:
 def load_domain(settings: Settings) -> Domain:
     """The domain the settings name (the demo shop by default), built."""
     spec = settings.domain or DEFAULT_DOMAIN
-    domain = resolve_factory(spec)(settings)
+    factory = resolve_factory(spec)
+    try:
+        domain = factory(settings)
+    except SettingsError:
+        raise
+    except Exception as exc:  # its backend missing, a wrong signature: said, with which
+        log.debug("domain %s failed to build", spec, exc_info=True)
+        raise SettingsError(f"domain {spec!r} could not be built: "
+                            f"{type(exc).__name__}: {exc}") from exc
     missing = sorted(name for name in vars(Domain) if not name.startswith("_")
                      and not hasattr(domain, name))
     if missing:
