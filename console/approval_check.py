@@ -31,6 +31,8 @@ class ApprovalCheck:
     figures: tuple[tuple[str, str], ...] = ()  # (label, amount), in reading order
     problem: str = ""  # why an override is needed, or why it can't be done
     over_cents: int = 0  # by how much an override exceeds the policy
+    verb: str = "refund"  # what the write does with the money (the domain's word)
+    ceiling: str = "what was paid"  # the hard limit no override passes, in words
 
 
 def _money(cents: int) -> str:
@@ -64,5 +66,6 @@ def check_approval(tool: str, arguments: dict[str, Any],
     if approving > allowed:
         return ApprovalCheck(Verdict.OVERRIDE, action, figures,
                              f"{_money(approving - allowed)} above what the policy allows "
-                             f"({_money(allowed)}: {why})", approving - allowed)
+                             f"({_money(allowed)}: {why})", approving - allowed, verb,
+                             limits.ceiling)
     return ApprovalCheck(Verdict.WITHIN, action, figures)

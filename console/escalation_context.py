@@ -457,14 +457,14 @@ class EscalationContextPanel(QWidget):
         override: str | None = None
         if check.verdict is Verdict.OVERRIDE:
             override = await ask_reason(
-                self, "Override the refund policy?",
-                f"{check.action} is {check.problem}. An operator may refund above the "
-                "policy, never above what was paid. Say why; it is kept with the refund.",
-                "Override…")
+                self, f"Override the {check.verb} policy?",
+                f"{check.action} is {check.problem}. An operator may {check.verb} above the "
+                f"policy, never above {check.ceiling}. Say why; it is kept with the "
+                f"{check.verb}.", "Override…")
             if override is None:
                 return None
-            question = (f"Refund above the policy: {check.action}, {check.problem}. "
-                        "This can't be undone.")
+            question = (f"{check.verb.capitalize()} above the policy: {check.action}, "
+                        f"{check.problem}. This can't be undone.")
             figures.append(f"Reason: {override}")
         else:
             question = f"{check.action}?" + (" This can't be undone." if figures else "")
