@@ -111,10 +111,10 @@ async def _stage(console: Console, seconds: float, out: Path, theme: Theme) -> N
     if sample is not None:
         window.compose.customer.setValue(int(sample["customer_id"]))
         window.compose.text.setPlainText(str(sample["text"]))
-    task = window.compose.send()
-    assert task is not None
-    await task
-    await asyncio.sleep(1.0)  # a few more rows, and a chart redraw
+        task = window.compose.send()
+        assert task is not None
+        await task
+        await asyncio.sleep(1.0)  # a few more rows, and a chart redraw
     window.compose.text.setPlainText("Can I change the delivery address of my last order?")
     _save(window, out)
 
@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--escalations", action="store_true",
                         help="show the escalation queue and a claimed refund instead")
     parser.add_argument("--theme", choices=[t.value for t in Theme], default=Theme.DARK.value)
+    parser.add_argument("--domain", default=None, metavar="MODULE:FACTORY",
+                        help="another domain than the demo shop")
     args = parser.parse_args(argv)
     setup_logging("WARNING")
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -137,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     asyncio.set_event_loop(loop)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        settings: Settings = load_settings(folder / "settings.json", folder / "data")
+        settings: Settings = load_settings(folder / "settings.json", folder / "data",
+                                           args.domain)
         store = QSettings(str(folder / "window.ini"), QSettings.Format.IniFormat)
         console = build_console(settings, store=store, settings_path=folder / "settings.json",
                                 credentials=KeyringCredentials(),
