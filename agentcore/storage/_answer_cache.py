@@ -19,6 +19,8 @@ from typing import Any
 from agentcore.storage._connection import connect, transaction, translated
 from agentcore.storage._schema import ALL_TAG, migrate
 
+_TRANSLATED = translated("answer cache")  # one instance: every lookup passes through it
+
 
 @dataclass(frozen=True, slots=True)
 class StoredAnswer:
@@ -47,19 +49,19 @@ class SQLiteAnswerCache:
         self._conn.close()
 
     def data_version(self) -> int:
-        with translated("answer cache"):
+        with _TRANSLATED:
             return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def get(self, key: str, now: float) -> StoredAnswer | None:
         """The live entry under `key`."""
-        with translated("answer cache"):
+        with _TRANSLATED:
             row = self._conn.execute(
                 "SELECT key, policy, intent, value, tags, stored_at, expires_at"
                 " FROM answer_cache WHERE key = ? AND expires_at > ?", (key, now)).fetchone()
         return None if row is None else _stored(row)
 
     def latest_shared(self, intent: str, now: float) -> StoredAnswer | None:
-        with translated("answer cache"):
+        with _TRANSLATED:
             row = self._conn.execute(
                 "SELECT key, policy, intent, value, tags, stored_at, expires_at"
                 " FROM answer_cache WHERE intent = ? AND policy = 'shared' AND expires_at > ?"
@@ -70,7 +72,7 @@ class SQLiteAnswerCache:
         """Stores an entry; False when a tag of it was invalidated after log position
         `since` (the answer may be stale, so it is not kept)."""
         conn = self._conn
-        with translated("answer cache"), transaction(conn, "IMMEDIATE"):
+        with _TRANSLATED, transaction(conn, "IMMEDIATE"):
             # IMMEDIATE: no invalidation can slip between the check and the put.
             if since is not None and self._changed_since(since, entry.tags):
                 return False
@@ -95,7 +97,7 @@ class SQLiteAnswerCache:
         """Logs `tags` as changed (their entries go in this transaction); `source` (a
         change log's name and the position read up to) is recorded with them."""
         conn = self._conn
-        with translated("answer cache"), transaction(conn, "IMMEDIATE"):
+        with _TRANSLATED, transaction(conn, "IMMEDIATE"):
             conn.executemany("INSERT INTO answer_cache_log(tag) VALUES (?)",
                              [(t,) for t in tags])
             if source is not None:
@@ -103,13 +105,13 @@ class SQLiteAnswerCache:
 
     def source_position(self, name: str) -> int | None:
         """How far the cache has applied the change log `name`; None: never read."""
-        with translated("answer cache"):
+        with _TRANSLATED:
             row = self._conn.execute("SELECT seq FROM answer_cache_sources WHERE name = ?",
                                      (name,)).fetchone()
         return None if row is None else int(row[0])
 
     def set_source_position(self, name: str, seq: int) -> None:
-        with translated("answer cache"), transaction(self._conn, "IMMEDIATE"):
+        with _TRANSLATED, transaction(self._conn, "IMMEDIATE"):
             self._set_position(name, seq)
 
     def _set_position(self, name: str, seq: int) -> None:
@@ -117,29 +119,29 @@ class SQLiteAnswerCache:
                            " DO UPDATE SET seq = excluded.seq", (name, seq))
 
     def log_head(self) -> int:
-        with translated("answer cache"):
+        with _TRANSLATED:
             return int(self._conn.execute(
                 "SELECT COALESCE(max(seq), 0) FROM answer_cache_log").fetchone()[0])
 
     def log_since(self, seq: int, limit: int) -> list[tuple[int, str]]:
-        with translated("answer cache"):
+        with _TRANSLATED:
             return [(int(s), str(t)) for s, t in self._conn.execute(
                 "SELECT seq, tag FROM answer_cache_log WHERE seq > ? ORDER BY seq LIMIT ?",
                 (seq, limit))]
 
     def count(self) -> int:
-        with translated("answer cache"):
+        with _TRANSLATED:
             return int(self._conn.execute("SELECT count(*) FROM answer_cache").fetchone()[0])
 
     def keys(self) -> list[str]:
         """Every key L2 holds, sorted (what tests and tools look at)."""
-        with translated("answer cache"):
+        with _TRANSLATED:
             return [k for (k,) in self._conn.execute("SELECT key FROM answer_cache ORDER BY key")]
 
     def maintain(self, now: float, log_keep: int) -> None:
         """Deletes expired entries and log rows older than the newest `log_keep`."""
         conn = self._conn
-        with translated("answer cache"), transaction(conn, "IMMEDIATE"):
+        with _TRANSLATED, transaction(conn, "IMMEDIATE"):
             conn.execute("DELETE FROM answer_cache WHERE expires_at <= ?", (now,))
             conn.execute("DELETE FROM answer_cache_log WHERE seq <= "
                          "(SELECT max(seq) FROM answer_cache_log) - ?", (log_keep,))

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 
 from agentcore.errors import StorageError
 
@@ -47,13 +48,25 @@ def read_only(path: Path) -> sqlite3.Connection:
                                timeout=BUSY_TIMEOUT_MS / 1000)
 
 
-@contextmanager
-def translated(what: str) -> Iterator[None]:
-    """The one place sqlite3's errors become StorageError: `what` says what failed."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise StorageError(f"{what}: {exc}") from exc
+class translated:  # lower case: it reads as the function it used to be
+    """The one place sqlite3's errors become StorageError: `what` says what failed.
+
+    A class, not a @contextmanager: the generator behind one costs ~1.5 µs per
+    `with`, as much as the `PRAGMA data_version` the answer cache's every lookup
+    wraps in it; this costs ~0.3 µs. Stateless, so one instance can be reused."""
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if isinstance(exc, sqlite3.Error):
+            raise StorageError(f"{self.what}: {exc}") from exc
 
 
 @contextmanager
