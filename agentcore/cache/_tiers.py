@@ -5,9 +5,10 @@ Freshness: every lookup first asks each change log it follows (`follow`: the
 domain's, e.g. the shop's triggers) whether anything was committed since the
 last look, and invalidates the tags logged since (L2 entries go in that
 transaction, and the invalidation log records them for every process). Then it
-asks the engine database the same (`PRAGMA data_version`, ~2 µs), and only then
-reads the invalidation log and drops the logged tags from memory. Writes this
-process knows of arrive through `changed` (e.g. `Shop.on_change`) at once.
+reads the engine database's invalidation log past the row it last applied (one
+indexed read, ~2.5 µs when nothing is new) and drops the logged tags from
+memory. Writes this process knows of arrive through `changed` (e.g.
+`Shop.on_change`) at once.
 
 A cache failure never fails a request: a lookup that cannot reach SQLite is a
 miss (and L1 is emptied, since its freshness can no longer be checked), a store
@@ -59,7 +60,6 @@ class AnswerCache:
         self._disk = l2
         self._sources: list[ChangeSource] = []
         self._behind: set[str] = set()  # sources whose last changes are not applied yet
-        self._version = self._disk.data_version()
         self._position = self._disk.log_head()  # the last log row L1 has applied
         self._closed = False
         self._l1_hits = self._l2_hits = self._misses = 0
@@ -202,12 +202,12 @@ class AnswerCache:
             return
         self._memory.invalidate(tag_list)
         self._disk.invalidate(tag_list)
-        self._catch_up(force=True)
+        self._catch_up()
 
     def clear(self) -> None:
         self._memory.clear()
         self._disk.invalidate([ALL_TAG])
-        self._catch_up(force=True)
+        self._catch_up()
 
     def changed(self, tags: list[str]) -> None:
         """A change notification (a write of this process committed): like
@@ -224,12 +224,14 @@ class AnswerCache:
 
     # -- freshness -----------------------------------------------------------
 
-    def _catch_up(self, force: bool = False) -> None:
-        """Applies to L1 the tags logged since `position`, if anything was committed."""
-        version = self._disk.data_version()
-        if version == self._version and not force:
-            return
-        self._version = version  # read before the log: a commit after it moves it again
+    def _catch_up(self) -> None:
+        """Applies to L1 the tags logged since `position`.
+
+        Reading the log is itself the check (~2.5 µs when nothing is new): `PRAGMA
+        data_version` would be as dear, and it moves at every commit to the engine
+        database (each accepted request, each outcome), so a lookup would pay for
+        both. Sequence numbers are handed out by one writer at a time, so a row
+        past `position` is visible exactly once its invalidation committed."""
         rows = self._disk.log_since(self._position, _CATCH_UP_LIMIT + 1)
         if not rows:
             return
@@ -272,7 +274,7 @@ class AnswerCache:
             tags = list(dict.fromkeys(tag for _, tag in rows))
             self._memory.invalidate(tags)
             self._disk.invalidate(tags, source=(source.name, rows[-1][0]))
-        self._catch_up(force=True)
+        self._catch_up()
 
     # -- reporting -----------------------------------------------------------
 

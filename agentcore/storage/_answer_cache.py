@@ -2,10 +2,9 @@
 invalidated tags every process's L1 catches up from.
 
 A trigger on the log deletes the tagged entries in the invalidating transaction,
-so no reader sees an entry after its invalidation committed. This repository has
-a connection of its own: `PRAGMA data_version` on it moves whenever any other
-connection (another process's cache, this engine's writer) commits, so the L1
-reads the log only when something could have changed.
+so no reader sees an entry after its invalidation committed. Every process's L1
+reads the log past the last row it applied at each lookup (`log_since`), on a
+connection of this repository's own.
 """
 
 from __future__ import annotations
@@ -44,13 +43,12 @@ class SQLiteAnswerCache:
         except BaseException:
             self._conn.close()
             raise
+        # The read every lookup makes (`log_since`) on a cursor of its own: a new cursor
+        # per call is ~0.3 µs of a ~2 µs read. Used from one thread (the event loop's).
+        self._log_reader = self._conn.cursor()
 
     def close(self) -> None:
         self._conn.close()
-
-    def data_version(self) -> int:
-        with _TRANSLATED:
-            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def get(self, key: str, now: float) -> StoredAnswer | None:
         """The live entry under `key`."""
@@ -124,10 +122,11 @@ class SQLiteAnswerCache:
                 "SELECT COALESCE(max(seq), 0) FROM answer_cache_log").fetchone()[0])
 
     def log_since(self, seq: int, limit: int) -> list[tuple[int, str]]:
-        with _TRANSLATED:
-            return [(int(s), str(t)) for s, t in self._conn.execute(
+        """(seq, tag) logged after `seq`, oldest first, at most `limit` of them."""
+        with _TRANSLATED:  # fetchall: the columns are INTEGER and TEXT NOT NULL already
+            return self._log_reader.execute(
                 "SELECT seq, tag FROM answer_cache_log WHERE seq > ? ORDER BY seq LIMIT ?",
-                (seq, limit))]
+                (seq, limit)).fetchall()
 
     def count(self) -> int:
         with _TRANSLATED:

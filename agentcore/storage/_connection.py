@@ -52,8 +52,8 @@ class translated:  # lower case: it reads as the function it used to be
     """The one place sqlite3's errors become StorageError: `what` says what failed.
 
     A class, not a @contextmanager: the generator behind one costs ~1.5 µs per
-    `with`, as much as the `PRAGMA data_version` the answer cache's every lookup
-    wraps in it; this costs ~0.3 µs. Stateless, so one instance can be reused."""
+    `with`, as much as the ~2 µs read that every answer cache lookup wraps in it;
+    this costs ~0.3 µs. Stateless, so one instance can be reused."""
 
     __slots__ = ("what",)
 

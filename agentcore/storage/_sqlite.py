@@ -4,7 +4,7 @@
   and durable, about 30 µs), the escalation queue, the rules;
 - the outcome writer's (`_writer`): outcomes and spans, batched, off the loop;
 - the checkpointer's: WAL checkpoints (the fsyncs) once a second, off the loop;
-- each answer cache's own (`answer_cache()`), for its data_version;
+- each answer cache's own (`answer_cache()`);
 - the pruner's, when retention is on (`_retention`).
 """
 
