@@ -99,6 +99,9 @@ class ShopChangeLog:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the shop's change log in {path}: {exc}") from exc
         self._version: int | None = None
+        # The cache asks `changed` at every lookup: a cursor of its own saves the ~0.3 µs
+        # a new one costs (of a ~2 µs call). Used from one thread (the event loop's).
+        self._version_reader = self._conn.cursor()
 
     def close(self) -> None:
         self._conn.close()
@@ -106,11 +109,13 @@ class ShopChangeLog:
     def changed(self) -> bool:
         """Whether anything may have been committed since the last call (True at first)."""
         try:
-            version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+            version: int = self._version_reader.execute("PRAGMA data_version").fetchone()[0]
         except sqlite3.Error as exc:
             raise StorageError(f"shop change log: {exc}") from exc
-        changed, self._version = version != self._version, version
-        return changed
+        if version == self._version:
+            return False
+        self._version = version
+        return True
 
     def head(self) -> int:
         """The newest sequence number (0: nothing logged yet)."""
