@@ -15,6 +15,7 @@ from pathlib import Path
 from agentcore.cache import AnswerCache, CacheSettings, normalise
 from agentcore.clock import SystemClock
 from agentcore.demo_shop.change_log import ShopChangeLog
+from agentcore.demo_shop.domain import CACHE_TAGS
 from agentcore.demo_shop.repository import Shop
 from agentcore.models import Route
 from agentcore.replay import load_corpus
@@ -43,7 +44,7 @@ def _cache(storage: SQLiteStorage, shop: Shop, settings: CacheSettings) -> Answe
     """A cache wired as the engine wires it: L2 in the engine database (whose storage
     runs the checkpointer thread, as the engine's does), following the shop's change
     log and told of this Shop's writes."""
-    cache = AnswerCache(storage.answer_cache(), settings, SystemClock())
+    cache = AnswerCache(storage.answer_cache(), settings, SystemClock(), CACHE_TAGS)
     shop.on_change(cache.changed)
     cache.follow(ShopChangeLog(shop.path))
     return cache

@@ -2,13 +2,13 @@
 
 L2 is the engine database's answer cache repository (agentcore.storage).
 Freshness: every lookup first asks each change log it follows (`follow`: the
-domain's, e.g. the shop's triggers) whether anything was committed since the
+domain's, e.g. the demo shop's triggers) whether anything was committed since the
 last look, and invalidates the tags logged since (L2 entries go in that
 transaction, and the invalidation log records them for every process). Then it
 reads the engine database's invalidation log past the row it last applied (one
 indexed read, ~2.5 µs when nothing is new) and drops the logged tags from
-memory. Writes this process knows of arrive through `changed` (e.g.
-`Shop.on_change`) at once.
+memory. Writes this process knows of arrive through `changed` (the domain's
+`watch`) at once.
 
 A cache failure never fails a request: a lookup that cannot reach SQLite is a
 miss (and L1 is emptied, since its freshness can no longer be checked), a store
@@ -43,12 +43,11 @@ log = logging.getLogger("agentcore.cache")
 
 _CATCH_UP_LIMIT = 4096  # more logged changes than this: emptying L1 is cheaper
 _MAINTAIN_EVERY = 256  # stores between purges of expired entries and old log rows
-_SHOP_TAGS = CacheTags(entities={"order_id": "order", "customer_id": "customer"})
 
 
 class AnswerCache:
     def __init__(self, l2: AnswerCacheRepository, settings: CacheSettings,
-                 clock: Clock, tags: CacheTags = _SHOP_TAGS) -> None:
+                 clock: Clock, tags: CacheTags) -> None:
         """`tags` is the domain's naming of its entities: an answer tagged with one
         (or with a customer) read someone's records, and is never kept shared."""
         self.settings = settings

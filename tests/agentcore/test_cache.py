@@ -54,7 +54,7 @@ def make_cache(shop, clock, settings):
     def make(on: Shop | None = None, **overrides) -> AnswerCache:
         on = on or shop
         cache = AnswerCache(SQLiteAnswerCache(settings.engine_db), CacheSettings(**overrides),
-                            clock)
+                            clock, CACHE_TAGS)
         on.on_change(cache.changed)
         changes = ShopChangeLog(on.path)
         cache.follow(changes)
