@@ -30,6 +30,7 @@ from typing import Any
 
 from agentcore import Engine, KeyringCredentials, Outcome, Settings
 from agentcore.demo_shop.domain import RESOURCES
+from agentcore.demo_shop.handlers import shop_handlers
 from agentcore.demo_shop.repository import Shop
 from agentcore.endpoints import for_endpoint
 from agentcore.engine import default_rules
@@ -59,7 +60,8 @@ def slow_path_rows(limit: int, settings: Settings | None = None) -> list[dict[st
     intent, taken round-robin over the intents (most frequent first) so a small slice
     still spans refunds, cancellations, billing, accounts and the rest."""
     rules, fragments = default_rules(RESOURCES)
-    router = Router([r for r in rules if r.enabled], fragments=fragments)
+    routing_only = shop_handlers(None)  # type: ignore[arg-type]  # no handler runs here
+    router = Router([r for r in rules if r.enabled], routing_only, fragments=fragments)
     by_intent: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in load_corpus(CORPUS):
         text = row.get("text")
