@@ -31,8 +31,9 @@ from console.app import (
 )
 from console.main_window import MainWindow
 from console.theme import Theme
+from console.workspaces import Workspace
 
-SIZE = (1600, 1000)
+SIZE = [1600, 1000]  # --size changes it
 
 
 async def _after_traffic(console: Console, theme: Theme, rate: float,
@@ -60,7 +61,6 @@ async def _stage_rules(console: Console, seconds: float, out: Path, theme: Theme
     """The rules view mid-edit: a broadened pattern, its backtest, a sample tested."""
     window = await _after_traffic(console, theme, 60, seconds)
     window.traffic.pause()
-    window.charts_dock.hide()  # the rules dock takes the left column's height
     window.show_rules()
     view = window.rules
     view.refresh()
@@ -89,7 +89,7 @@ async def _stage_escalations(console: Console, seconds: float, out: Path,
     loaded, shown = asyncio.Event(), asyncio.Event()
     queue.model.modelReset.connect(loaded.set)
     context.changed.connect(lambda _item: shown.set())
-    window.queue_dock.raise_()  # brought forward: the queue loads its page
+    window.show_workspace(Workspace.ESCALATIONS)  # in view: the queue loads its page
     await loaded.wait()
     waiting = next((i for i in queue.model.items if i.pending_action is not None), None)
     if waiting is not None:
@@ -127,10 +127,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="show the rules view mid-edit instead of the feed")
     parser.add_argument("--escalations", action="store_true",
                         help="show the escalation queue and a claimed refund instead")
+    parser.add_argument("--size", default="1600x1000", metavar="WxH",
+                        help="the window's size (the smallest supported is 1024x700)")
     parser.add_argument("--theme", choices=[t.value for t in Theme], default=Theme.DARK.value)
     parser.add_argument("--domain", default=None, metavar="MODULE:FACTORY",
                         help="another domain than the demo shop")
     args = parser.parse_args(argv)
+    SIZE[:] = [int(n) for n in args.size.lower().split("x")]
     setup_logging("WARNING")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
