@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
         self._build_menus_and_toolbar()
         self._wire()
         self.theme = Theme.DARK
+        self._theme_applied = False
         self._restore()
         self._update_title(engine.settings)
 
@@ -317,7 +318,10 @@ class MainWindow(QMainWindow):
         self.workspaces.reset_sizes()
 
     def set_theme(self, theme: Theme) -> None:
+        if theme is self.theme and self._theme_applied:
+            return  # the action's toggled signal, echoing the call that checked it
         self.theme = theme
+        self._theme_applied = True
         app = QApplication.instance()
         if isinstance(app, QApplication):
             apply_theme(app, theme)
