@@ -60,6 +60,8 @@ from agentcore.models import (
     Status,
     Usage,
 )
+from agentcore.pacer import Pacer, Position
+from agentcore.replay import to_request
 from agentcore.router import Router, Rule, RuleMatch
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
 from agentcore.settings import Settings
@@ -88,8 +90,10 @@ __all__ = [
     "Metrics",
     "Outcome",
     "OutcomeSummary",
+    "Pacer",
     "PendingAction",
     "PendingStatus",
+    "Position",
     "QueueError",
     "Recorded",
     "RejectedSuggestions",
@@ -123,4 +127,5 @@ __all__ = [
     "load_domain",
     "load_recorded",
     "suggest",
+    "to_request",
 ]
