@@ -405,7 +405,8 @@ class MainWindow(QMainWindow):
 
     def open_settings(self) -> SettingsDialog:
         if self.settings_dialog is None:
-            dialog = SettingsDialog(self.engine, self.settings_path, self.credentials, self)
+            dialog = SettingsDialog(self.engine.settings, self.engine.apply_settings,
+                                    self.settings_path, self.credentials, self)
             dialog.applied.connect(self._on_settings_applied)
             dialog.finished.connect(lambda _result: self._settings_closed())
             self.settings_dialog = dialog
@@ -421,8 +422,6 @@ class MainWindow(QMainWindow):
     def _on_settings_applied(self, settings: Settings) -> None:
         self._update_title(settings)
         self.rules.operator = settings.escalations.operator  # who rule versions name
-        self.statusBar().showMessage(
-            f"Settings applied: LLM {settings.llm.base_url or 'mock (demo)'}", 8000)
 
     def _update_title(self, settings: Settings) -> None:
         where = settings.llm.base_url or "demo, mock LLM"

@@ -15,17 +15,20 @@ timeouts, token prices. A note under the URL says what that means, and "Test
 connection" asks such a server how many slots it has. A local server needs no
 API key, so none is asked for; a hosted endpoint without one is warned about.
 
-Apply hands the new settings to the running engine (`Engine.apply_settings`:
-switching between the mock and a real endpoint needs no restart), saves them
-and emits `applied`. Apply and "Test connection" run as coroutines on the
-qasync loop, so the window stays live while an endpoint is slow to answer.
+The dialog knows nothing of the engine: it is given the settings to start from
+and an `apply` coroutine that puts new ones in force (the composition root
+passes `Engine.apply_settings`: switching between the mock and a real endpoint
+needs no restart). Apply stores the key, awaits `apply`, saves the settings,
+says so through `console.message` and emits `applied`. Apply and "Test
+connection" run as coroutines on the qasync loop, so the window stays live
+while an endpoint is slow to answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +52,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agentcore import Engine, KeyringCredentials, Settings, UserFacingError
+from agentcore import KeyringCredentials, Settings, UserFacingError
 from agentcore.connection_check import ConnectionReport, check_connection
 from agentcore.credentials import BackendSafety
 from agentcore.endpoints import for_endpoint, is_local, profile_summary, server_slots
 from agentcore.settings import LLMSettings
+from console import message
 from console.settings_fields import (
     BY_KEY,
     CLASSIFY_PRICES,
@@ -75,17 +79,21 @@ OK_STYLE = "color: #2e9e5b;"
 _FIELD_WIDTH = 200  # wide enough for a URL and for the messages under each field
 
 
+# Puts new settings in force (Engine.apply_settings); a UserFacingError refuses them.
+ApplySettings = Callable[[Settings], Awaitable[None]]
+
+
 class SettingsDialog(QDialog):
     applied = Signal(object)  # the new agentcore.Settings, already running and saved
 
-    def __init__(self, engine: Engine, settings_path: Path, credentials: KeyringCredentials,
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, apply: ApplySettings, settings_path: Path,
+                 credentials: KeyringCredentials, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
-        self._engine = engine
+        self._apply = apply
         self._settings_path = settings_path
         self._credentials = credentials
-        self._base = engine.settings  # what the fields started from; unseen settings kept
+        self._base = settings  # what the fields started from; unseen settings kept
         self.edits: dict[str, QLineEdit] = {}
         self.errors: dict[str, QLabel] = {}  # the label under each field
         self.refused: dict[str, str] = {}  # field -> why its value is refused, now
@@ -385,7 +393,7 @@ class SettingsDialog(QDialog):
         self.validate()
 
     async def apply(self) -> Settings | None:
-        """Stores the key, hands the settings to the engine, saves them; None if refused."""
+        """Stores the key, puts the settings in force, saves them; None if refused."""
         self._action_error = ""
         new = self.validate()
         if new is None:
@@ -396,7 +404,7 @@ class SettingsDialog(QDialog):
             if key:
                 self._credentials.set(new.llm.api_key_name, key)
                 self.key_edit.clear()  # the widget holds no copy once it is in the keyring
-            await self._engine.apply_settings(new)
+            await self._apply(new)
         except UserFacingError as exc:
             self._action_error = str(exc)
             return None
@@ -410,6 +418,9 @@ class SettingsDialog(QDialog):
         except OSError as exc:
             self._action_error = f"applied, but not saved to {self._settings_path}: {exc}"
             self.validate()
+            message.warning(f"Settings applied, but not saved: {exc}")
+        else:
+            message.info(f"Settings applied: LLM {new.llm.base_url or 'mock (demo)'}")
         self.applied.emit(new)
         return new
 
