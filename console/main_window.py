@@ -58,12 +58,7 @@ from console.statusbar import (
     RateSegment,
 )
 from console.theme import Theme, apply_theme
-from console.traffic import (
-    TrafficGenerator,
-    TrafficPanel,
-    store_position,
-    stored_position,
-)
+from console.traffic import TrafficGenerator, TrafficPanel
 from console.workspaces import SHORTCUTS, TIPS, TITLES, Workspace, Workspaces
 
 log = logging.getLogger("console.window")
@@ -113,8 +108,8 @@ class MainWindow(QMainWindow):
         self.detail = DetailPanel()
         self.compose = ComposePanel(engine)
         rate = _stored(store, KEY_RATE, float, 5.0)
-        self.traffic = TrafficGenerator(engine.submit, corpus, rate=rate,
-                                        position=stored_position(store, corpus), parent=self)
+        self.traffic = TrafficGenerator(engine.submit, corpus, rate=rate, store=store,
+                                        parent=self)
         self.traffic_panel = TrafficPanel(self.traffic)
         self.charts = ChartsPanel(bridge, engine)
         self.notifier = notifier if notifier is not None else DesktopNotifier(
@@ -318,7 +313,6 @@ class MainWindow(QMainWindow):
             self.store.setValue(KEY_SPLITTERS + name, state)
         self.store.setValue(KEY_WORKSPACE, self.workspaces.current.value)
         self.store.setValue(KEY_THEME, self.theme.value)
-        store_position(self.store, self.traffic)  # the next launch carries on from here
         self.store.sync()
 
     def reset_layout(self) -> None:

@@ -6,16 +6,18 @@ replay`): it turns the pacer's callbacks into signals for the panel and the
 window's actions. It submits through the callable it is given, not through an
 engine, so nothing here knows more of the engine than "submit a request".
 
-Where the demo stopped survives a restart (`stored_position` /
-`store_position`, kept in the window's QSettings store beside the rate): the
-next launch carries on from that row instead of replaying, and re-escalating,
-the same first requests every time.
+Where the demo stopped survives a restart, a crash included: given the window's
+QSettings store, the generator starts from the position kept there
+(`traffic/position`, beside the rate) and writes it back when it pauses and
+every `SAVE_EVERY_S` while it runs. The next launch carries on from that row
+instead of replaying, and re-escalating, the same first requests every time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -38,6 +40,9 @@ log = logging.getLogger("console.traffic")
 MAX_RATE = 1000.0
 MIN_RATE = 0.01  # the pacer's 0 means "unpaced": the demo always has a rate
 KEY_POSITION = "traffic/position"
+# How often a running generator writes its position down: a crash replays at most
+# this much of the corpus again, and the window's file is not rewritten per request.
+SAVE_EVERY_S = 2.0
 
 Submit = Callable[[Request], Awaitable[Outcome]]
 
@@ -47,13 +52,17 @@ class TrafficGenerator(QObject):
     progress = Signal(int, int, int)  # position in the corpus, corpus size, completed laps
 
     def __init__(self, submit: Submit, rows: Sequence[dict[str, Any]], *, rate: float = 5.0,
-                 concurrency: int = 16, position: Position | None = None,
+                 concurrency: int = 16, store: QSettings | None = None,
                  parent: QObject | None = None) -> None:
+        """`store` keeps the position between launches (None: start at row 0, keep none)."""
         super().__init__(parent)
         self.rows = list(rows)
+        self._store = store
+        self._saved_at = -SAVE_EVERY_S
+        position = stored_position(store, self.rows) if store is not None else Position()
         self.pacer: Pacer[dict[str, Any], Outcome] = Pacer(
             self.rows, lambda row: submit(to_request(row)), rate=_bounded(rate),
-            concurrency=concurrency, position=position or Position(), on_progress=self._on_progress,
+            concurrency=concurrency, position=position, on_progress=self._on_progress,
             on_running=self._on_running)
 
     # The pacer's state, as the panel and the tests read it.
@@ -114,10 +123,21 @@ class TrafficGenerator(QObject):
         else:
             log.info("traffic paused after %d submissions, at row %d", self.submitted,
                      self.position)
+            self.save_position()
         self.running_changed.emit(running)
 
     def _on_progress(self, position: Position) -> None:
         self.progress.emit(position.index, len(self.rows), position.lap)
+        if time.monotonic() - self._saved_at >= SAVE_EVERY_S:
+            self.save_position()
+
+    def save_position(self) -> None:
+        """Writes the position to the store now (to disk: a crash may follow)."""
+        if self._store is None:
+            return
+        self._saved_at = time.monotonic()
+        store_position(self._store, self.rows, self.pacer.position)
+        self._store.sync()
 
 
 def _bounded(rate: float) -> float:
@@ -145,9 +165,8 @@ def stored_position(store: QSettings, rows: Sequence[dict[str, Any]]) -> Positio
     return Position()
 
 
-def store_position(store: QSettings, generator: TrafficGenerator) -> None:
-    where = generator.pacer.position
-    store.setValue(KEY_POSITION, f"{where.index} {where.lap} {_fingerprint(generator.rows)}")
+def store_position(store: QSettings, rows: Sequence[dict[str, Any]], where: Position) -> None:
+    store.setValue(KEY_POSITION, f"{where.index} {where.lap} {_fingerprint(rows)}")
 
 
 class TrafficPanel(QWidget):
