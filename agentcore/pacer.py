@@ -157,7 +157,8 @@ class Pacer(Generic[T, R]):
     async def wait(self) -> None:
         """Until the pacer has stopped (finished, paused or failed) and nothing is in
         flight."""
-        if self._runner is not None:
+        # A loop: a rate change replaces the runner while this waits on the old one.
+        while self._runner is not None and not self._runner.done():
             await asyncio.gather(self._runner, return_exceptions=True)
         while self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)

@@ -75,6 +75,26 @@ async def test_submissions_keep_the_rate_and_a_change_applies_at_once():
     assert gaps[4:] == [0.5, 0.5, 0.5]
 
 
+async def test_waiting_for_the_end_outlasts_a_rate_change():
+    time = FakeTime()
+    submit = Recorder(time)
+
+    async def slow_sleep(seconds: float) -> None:  # many turns of the loop per sleep
+        for _ in range(int(seconds * 1000)):
+            await asyncio.sleep(0)
+        time.now += seconds
+
+    p = Pacer(list("abcdef"), submit, clock=time.clock, sleep=slow_sleep, rate=10, laps=1)
+    p.start()
+    waiting = asyncio.ensure_future(p.wait())
+    seen_when_done: list[int] = []
+    waiting.add_done_callback(lambda _task: seen_when_done.append(len(submit.sent)))
+    await until(lambda: len(submit.sent) == 2, turns=10_000)
+    p.set_rate(20)
+    await waiting
+    assert seen_when_done == [6] and p.finished
+
+
 async def test_in_flight_never_passes_the_bound_and_the_schedule_waits_for_a_slot():
     time = FakeTime()
     submit = Recorder(time, held=True)
