@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from PySide6.QtCore import QEvent, Signal
+from PySide6.QtCore import QEvent, QRect, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -41,13 +41,14 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLayout,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -77,6 +78,7 @@ ERROR_STYLE = "color: #d9413a;"
 WARNING_STYLE = "color: #c98a12;"
 OK_STYLE = "color: #2e9e5b;"
 _FIELD_WIDTH = 200  # wide enough for a URL and for the messages under each field
+_TITLE_BAR = 40  # what a window manager adds above a dialog, roughly
 
 
 # Puts new settings in force (Engine.apply_settings); a UserFacingError refuses them.
@@ -109,6 +111,7 @@ class SettingsDialog(QDialog):
         self._slots: dict[str, int] = {}  # base URL -> the slots its server reported
         self._profiled = self._base  # the settings the profile picks for the URL typed
         self._profiled_url: object = _NOT_YET  # the URL `_profiled` is for
+        self._sized = False  # the first show sizes the dialog to its fields
         self._build()
         self._fill(self._base)
         self._wire()
@@ -171,9 +174,17 @@ class SettingsDialog(QDialog):
         self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.apply_button = self.buttons.button(QDialogButtonBox.StandardButton.Apply)
 
+        # The fields scroll, the buttons stay: on a 700-px-high screen the dialog is
+        # taller than the room, and OK and Apply must not end up below its edge.
+        self.content = QWidget()
+        columns.setContentsMargins(0, 0, 0, 0)  # the dialog's own margins are enough
+        self.content.setLayout(columns)
+        self.fields_area = QScrollArea()
+        self.fields_area.setWidgetResizable(True)
+        self.fields_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.fields_area.setWidget(self.content)
         layout = QVBoxLayout(self)
-        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)  # grows for messages
-        layout.addLayout(columns)
+        layout.addWidget(self.fields_area, 1)
         layout.addWidget(self.general_error)
         layout.addWidget(self.buttons)
 
@@ -357,20 +368,41 @@ class SettingsDialog(QDialog):
 
     def _fit_height(self) -> None:
         # Wrapped messages need a height for their width, which a window's minimum size
-        # does not account for: the dialog grows to fit them instead of clipping them.
-        layout = self.layout()
-        if not self.isVisible() or layout is None:
+        # does not account for: the dialog grows to show every field and message, up to
+        # the screen's height; past that its fields scroll.
+        layout, fields = self.layout(), self.content.layout()
+        if not self.isVisible() or layout is None or fields is None:
             return
         # A label's new text reaches the dialog's layout through a chain of posted
         # layout requests, one per nesting level (holder, group box, dialog): until
         # they are handled its height-for-width is that of the previous text.
         QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
-        needed = layout.heightForWidth(self.width())
-        if needed > self.height():
-            self.resize(self.width(), needed)
+        viewport = self.fields_area.viewport()
+        needed = fields.heightForWidth(viewport.width())
+        if needed < 0:
+            needed = fields.sizeHint().height()
+        around = self.height() - viewport.height()  # margins, error line, buttons
+        target = min(needed + around, self._room().height())
+        if target > self.height():
+            self.resize(self.width(), target)
+
+    def _room(self) -> QRect:
+        """The screen's free area, less a window manager's title bar."""
+        screen = self.screen() or QApplication.primaryScreen()
+        room = screen.availableGeometry()
+        return room.adjusted(0, 0, 0, -_TITLE_BAR)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
+        if not self._sized:  # once: afterwards the operator's resizing is kept
+            self._sized = True
+            fields = self.content.sizeHint()
+            bar = self.fields_area.verticalScrollBar().sizeHint().width()
+            layout = self.layout()
+            margins = layout.contentsMargins() if layout is not None else None
+            sides = margins.left() + margins.right() if margins is not None else 0
+            width = min(fields.width() + bar + sides, self._room().width())
+            self.resize(max(self.width(), width), self.height())
         self._fit_height()
 
     def _show_general(self, message: str) -> None:
@@ -412,6 +444,7 @@ class SettingsDialog(QDialog):
             self._set_busy(False)
         self._base = new
         self._show_key_status()
+        self.validate()  # the key's placeholder again: "none needed" for a local server
         log.info("settings applied: LLM %s", new.llm.base_url or "built-in mock")
         try:
             new.save(self._settings_path)

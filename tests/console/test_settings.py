@@ -25,6 +25,7 @@ from pathlib import Path
 import keyring
 import pytest
 from keyring.backends import fail, null
+from PySide6.QtCore import QRect
 
 from agentcore import Engine, KeyringCredentials, Request, Route, Settings, SettingsError
 from agentcore.mock_llm import MockServer
@@ -451,3 +452,28 @@ def test_settings_the_engine_refuses_are_shown_and_neither_kept_nor_saved(
     assert "read-only" in dialog.general_error.text()
     assert dialog.isVisible() and applied == [] and not settings_path.exists()
     assert dialog.apply_button.isEnabled()  # the operator can try again
+
+
+class OnAShortScreen(SettingsDialog):
+    """The dialog where the screen has 500 px of room (the offscreen one has 800)."""
+
+    def _room(self) -> QRect:
+        return QRect(0, 0, 1024, 500)
+
+
+def test_on_a_screen_shorter_than_its_fields_the_buttons_stay_on_it_and_the_fields_scroll(
+        qtbot, engine, settings_path):
+    dialog = OnAShortScreen(engine.settings, engine.apply_settings, settings_path,
+                            KeyringCredentials())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.content.sizeHint().height() > 500  # it would not fit
+    assert dialog.height() <= 500
+    for button in (dialog.ok_button, dialog.apply_button):
+        corner = button.mapTo(dialog, button.rect().bottomRight())
+        assert dialog.rect().contains(corner)
+    last = dialog.edits["storage.spans_max_mb"]  # the last field of the last column
+    dialog.fields_area.ensureWidgetVisible(last)
+    assert dialog.fields_area.verticalScrollBar().value() > 0
+    viewport = dialog.fields_area.viewport()
+    assert viewport.rect().contains(last.mapTo(viewport, last.rect().center()))

@@ -84,6 +84,7 @@ def test_what_the_operator_typed_is_kept_and_the_rest_follows_the_url(
     click(run_async, dialog, dialog.apply_button)
     applied = engine.settings
     assert applied.llm.base_url == LOCAL and applied.llm.request_timeout_s == 45
+    assert dialog.key_edit.placeholderText() == "none needed: local server"  # still
     assert applied.resilience.max_in_flight == 1
     assert applied.resilience.request_deadline_s == 900
     # What no field shows follows the profile too: a timed-out call is not retried.
