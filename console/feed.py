@@ -313,9 +313,11 @@ class FeedPanel(QWidget):
         self.view.verticalHeader().hide()
         self.view.verticalHeader().setDefaultSectionSize(24)
         # Newest first is the model's own order; a header click sorts, a third click
-        # would need a reset, so "sort by time" is the way back.
+        # would need a reset, so "sort by time" is the way back. "No column" must be
+        # ascending: for column -1 Qt sorts by source row, so a descending order would
+        # put the rows a filter change lets back in oldest first.
         self.view.setSortingEnabled(True)
-        self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.DescendingOrder)
+        self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         header = self.view.horizontalHeader()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)

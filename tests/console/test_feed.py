@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from agentcore import Outcome, Request, Route, Status
-from console.feed import Column, FeedModel
+from console.feed import OUTCOME_ROLE, Column, FeedModel, FeedPanel
 
 
 def visible(feed, column: Column) -> list[str]:
@@ -103,3 +103,44 @@ def test_selection_stays_on_its_request_while_rows_arrive(console, corpus, qtbot
     current = feed.view.currentIndex()
     assert current.data(Qt.ItemDataRole.UserRole) is chosen
     assert window.detail.outcome is chosen
+
+
+def outcome_for(i: int, route: Route = Route.RULE, latency_ms: float = 1.0) -> Outcome:
+    return Outcome(Request(f"request {i}", i, received_at=1e9 + i), route, Status.ANSWERED,
+                   latency_ms=latency_ms)
+
+
+def panel_with(qtbot, outcomes: list[Outcome]) -> FeedPanel:
+    panel = FeedPanel(FeedModel())
+    qtbot.addWidget(panel)
+    feed_in(panel, outcomes)
+    return panel
+
+
+def feed_in(panel: FeedPanel, outcomes: list[Outcome]) -> None:
+    for outcome in outcomes:
+        panel.model.add(outcome)
+    panel.model.flush()
+
+
+def test_clearing_a_filter_brings_the_hidden_rows_back_newest_first(qtbot):
+    panel = panel_with(qtbot, [outcome_for(i, Route.RULE if i % 2 else Route.LLM)
+                               for i in range(6)])
+    panel.route.setCurrentIndex(panel.route.findData("rule"))
+    assert visible(panel, Column.TEXT) == ["request 5", "request 3", "request 1"]
+    feed_in(panel, [outcome_for(i, Route.RULE if i % 2 else Route.LLM) for i in range(6, 10)])
+    panel.clear_filters()
+    assert visible(panel, Column.TEXT) == [f"request {i}" for i in reversed(range(10))]
+
+
+def test_a_column_sort_survives_filter_changes(qtbot):
+    latencies = [5, 1, 9, 3, 7, 2, 8]
+    panel = panel_with(qtbot, [outcome_for(i, Route.RULE if i % 2 else Route.LLM, ms)
+                               for i, ms in enumerate(latencies)])
+    panel.view.sortByColumn(Column.LATENCY, Qt.SortOrder.DescendingOrder)
+    panel.route.setCurrentIndex(panel.route.findData("llm"))
+    feed_in(panel, [outcome_for(7, Route.RULE, 6), outcome_for(8, Route.LLM, 4)])
+    panel.clear_filters()
+    shown = [panel.proxy.index(r, 0).data(OUTCOME_ROLE).latency_ms
+             for r in range(panel.proxy.rowCount())]
+    assert shown == sorted([*latencies, 6, 4], reverse=True)
