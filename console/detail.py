@@ -34,7 +34,7 @@ from console.theme import ROUTE_COLOURS, STATUS_COLOURS
 from console.waterfall import WaterfallWidget, format_ms
 
 _CACHE_TIERS = {Route.CACHE_L1: "L1 (memory)", Route.CACHE_L2: "L2 (SQLite)"}
-TWO_COLUMNS_FROM = 560  # px of pane width: below, the facts stack in one column
+TWO_COLUMNS_FROM = 440  # px of pane width: below, the facts stack in one column
 ANSWER_MAX_SHARE = 0.55  # of the pane's height: a longer answer scrolls in its box
 
 
@@ -77,6 +77,7 @@ class _FittedText(QTextBrowser):
 
 class DetailPanel(QWidget):
     FIELDS = ("request", *(name for pair in _PAIRS for name in pair), *_WIDE)
+    _GRID = FIELDS[1:]  # the request's text is a block of its own, above the answer
 
     clear_filters = Signal()  # the operator asked to see the request the filters hide
 
@@ -103,7 +104,7 @@ class DetailPanel(QWidget):
         note.addWidget(self.clear_filters_button)
         self.hidden_note.hide()
 
-        self.labels: dict[str, QLabel] = {}
+        self.labels: dict[str, QLabel] = {}  # the request's is not shown: its block speaks
         self.values: dict[str, QLabel] = {}
         for name in self.FIELDS:
             label = QLabel(f"{name.capitalize()}:")
@@ -132,9 +133,11 @@ class DetailPanel(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.progress)
         layout.addWidget(self.hidden_note)
-        layout.addLayout(self.grid)
+        # What was asked, then what was answered, as a conversation reads; then how.
+        layout.addWidget(self.values["request"])
         layout.addWidget(self.answer_caption)
         layout.addWidget(self.answer)
+        layout.addLayout(self.grid)
         layout.addWidget(self.trace_caption)
         layout.addWidget(self.waterfall)
         layout.addStretch(1)
@@ -175,23 +178,22 @@ class DetailPanel(QWidget):
         if columns == self._columns:
             return
         self._columns = columns
-        for name in self.FIELDS:
+        for name in self._GRID:
             self.grid.removeWidget(self.labels[name])
             self.grid.removeWidget(self.values[name])
         span = 2 * columns - 1
-        order: list[tuple[str, int, int]] = [("request", 0, 0)]
+        order: list[tuple[str, int, int]]
         if columns == 2:
-            order += [(name, row + 1, side * 2) for row, pair in enumerate(_PAIRS)
-                      for side, name in enumerate(pair)]
+            order = [(name, row, side * 2) for row, pair in enumerate(_PAIRS)
+                     for side, name in enumerate(pair)]
         else:
-            order += [(name, row + 1, 0) for row, name in
-                      enumerate([pair[0] for pair in _PAIRS] + [pair[1] for pair in _PAIRS])]
+            order = [(name, row, 0) for row, name in
+                     enumerate([pair[0] for pair in _PAIRS] + [pair[1] for pair in _PAIRS])]
         last = max(row for _name, row, _col in order)
         order += [(name, last + 1 + i, 0) for i, name in enumerate(_WIDE)]
         for name, row, col in order:
-            wide = name == "request" or name in _WIDE
             self.grid.addWidget(self.labels[name], row, col)
-            self.grid.addWidget(self.values[name], row, col + 1, 1, span if wide else 1)
+            self.grid.addWidget(self.values[name], row, col + 1, 1, span if name in _WIDE else 1)
         for col in range(4):
             self.grid.setColumnStretch(col, 1 if col % 2 and col < 2 * columns else 0)
 

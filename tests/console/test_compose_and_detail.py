@@ -1,12 +1,17 @@
-"""A request typed by hand goes through the engine, shows in the feed, and its
-detail shows the answer and the trace, parallel tool calls side by side."""
+"""A request typed by hand goes through the engine, opens in the detail at once and
+is followed live, shows in the feed (selected, or a one-click way past a filter
+that hides it); the detail shows the answer and the trace, parallel tool calls side
+by side, each as tall as its content."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt
 
-from agentcore import Request
+from agentcore import Outcome, Request, Route, Span, Status
+from console.detail import DetailPanel
+from console.detail_model import RequestDetail
 from console.feed import Column
+from console.waterfall import AXIS_H, PAD, ROW_H
 
 
 def delivered_order(engine) -> tuple[int, int]:
@@ -197,3 +202,38 @@ def test_picking_another_row_while_a_sent_request_runs_is_not_undone(make_consol
     qtbot.waitUntil(lambda: window.compose.in_flight == 0, timeout=15_000)
     qtbot.wait(50)
     assert window.detail.outcome is picked and selected_outcome(window) is picked
+
+
+def test_the_detail_gives_the_answer_and_the_trace_the_room_they_need(qtbot):
+    model = RequestDetail()
+    panel = DetailPanel(model)
+    qtbot.addWidget(panel)
+    panel.resize(450, 650)  # the watch workspace's narrow side
+    panel.show()
+    qtbot.waitExposed(panel)
+    spans = [Span(name, 1.0 + i / 1000, 1.0 + (i + 1) / 1000)
+             for i, name in enumerate(["guard", "accept", "cache", "route", "template"])]
+    short = "Your order shipped on Monday.\nTracking: 1Z999.\nIt arrives Thursday."
+    model.show(Outcome(Request("where is my order?", 4), Route.RULE, Status.ANSWERED,
+                       answer=short, spans=spans))
+    qtbot.waitUntil(lambda: panel.answer.verticalScrollBar().maximum() == 0)
+    line = panel.answer.fontMetrics().lineSpacing()
+    assert 3 * line <= panel.answer.height() < 7 * line  # the three lines, no more room
+    assert panel.waterfall.height() == AXIS_H + 5 * ROW_H + PAD  # no empty trace below
+    column = panel.scroller.widget()
+    assert column.width() <= panel.scroller.viewport().width()  # never scrolls sideways
+
+    long = "\n".join(f"line {i} of a long answer" for i in range(200))
+    model.show(Outcome(Request("tell me everything", 4), Route.LLM, Status.ANSWERED,
+                       answer=long, spans=spans))
+    qtbot.waitUntil(lambda: panel.answer.height() == panel.answer.max_height)
+    assert panel.answer.max_height < panel.height()  # a limit, then it scrolls in its box
+    assert panel.answer.verticalScrollBar().maximum() > 0
+
+    # Wide enough, the facts sit in two columns; narrow, in one.
+    def column_of(name: str) -> int:
+        return panel.grid.getItemPosition(panel.grid.indexOf(panel.values[name]))[1]
+
+    assert column_of("latency") == 3
+    panel.resize(380, 650)
+    qtbot.waitUntil(lambda: column_of("latency") == 1)
