@@ -269,13 +269,6 @@ class FeedPanel(QWidget):
             self._hidden = hidden
             self.hidden_by_filter.emit(hidden)
 
-    @property
-    def chosen(self) -> Outcome | None:
-        """The request the operator chose (or sent), even while a filter hides it."""
-        if not self._has_choice or not self._chosen.isValid():
-            return None
-        return self.model.outcome(self._chosen.row())
-
     def select_row(self, row: int) -> None:
         """Selects a visible row (as a click would)."""
         self.view.selectRow(row)

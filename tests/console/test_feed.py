@@ -251,3 +251,16 @@ def test_a_filter_change_keeps_the_chosen_request(console, qtbot):
     assert feed.route.currentIndex() == 0 and feed.proxy.rowCount() == 8
     assert selected_text(feed) == "request 4" and detail.outcome is chosen
     assert not detail.hidden_note.isVisible()
+
+
+def test_a_request_resolved_while_its_row_waits_shows_resolved_when_it_goes_in(qtbot):
+    panel = panel_with(qtbot, [outcome_for(0)])
+    panel.select_row(0)
+    waiting = Outcome(Request("refund please", 9, received_at=1e9 + 1), Route.HUMAN,
+                      Status.ESCALATED)
+    feed_in(panel, [waiting])
+    assert panel.model.settle(waiting.request.id,
+                              lambda shown: Outcome(shown.request, Route.HUMAN, Status.ANSWERED))
+    panel.show_new()
+    assert visible(panel, Column.STATUS) == ["answered", "answered"]
+    assert visible(panel, Column.TEXT)[0] == "refund please"
