@@ -92,9 +92,9 @@ class DetailPanel(QWidget):
         self.progress.setStyleSheet("color: #2f81f7; font-weight: 600;")
         self.progress.hide()
         self.hidden_note = QFrame()
-        self.hidden_note.setObjectName("hidden by filter")
+        self.hidden_note.setObjectName("hiddenNote")
         self.hidden_note.setStyleSheet(
-            "#hidden\\ by\\ filter { border: 1px solid #d29922; border-radius: 4px; }")
+            "#hiddenNote { border: 1px solid #d29922; border-radius: 4px; }")
         note_text = QLabel("The feed's filters hide this request.")
         note_text.setWordWrap(True)
         self.clear_filters_button = QPushButton("Clear filters")
@@ -104,17 +104,19 @@ class DetailPanel(QWidget):
         note.addWidget(self.clear_filters_button)
         self.hidden_note.hide()
 
-        self.labels: dict[str, QLabel] = {}  # the request's is not shown: its block speaks
+        self.labels: dict[str, QLabel] = {}
         self.values: dict[str, QLabel] = {}
         for name in self.FIELDS:
-            label = QLabel(f"{name.capitalize()}:")
-            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
-            label.setEnabled(False)  # the palette's dim text: labels recede, values stand out
             value = QLabel("—")
             value.setWordWrap(True)
             value.setTextFormat(Qt.TextFormat.RichText)  # every value is escaped below
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            self.labels[name], self.values[name] = label, value
+            self.values[name] = value
+        for name in self._GRID:
+            label = QLabel(f"{name.capitalize()}:")
+            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+            label.setEnabled(False)  # the palette's dim text: labels recede, values stand out
+            self.labels[name] = label
         self.grid = QGridLayout()
         self.grid.setHorizontalSpacing(10)
         self.grid.setVerticalSpacing(3)
