@@ -165,15 +165,15 @@ class FeedModel(HeaderedTableModel):
         """The request's newest row shows `settled(its outcome)` from now on (an
         escalation an operator resolved); False when the request has left the feed."""
         self.flush()  # it may still be waiting for the next batch
+        held = self.hold.held  # newer than every row shown: looked at first
+        for position in range(len(held) - 1, -1, -1):
+            if held[position].request.id == request_id:
+                held[position] = settled(held[position])
+                return True
         for row, shown in enumerate(self._rows):
             if shown.outcome.request.id == request_id:
                 self._rows[row] = _Row(settled(shown.outcome))
                 self.dataChanged.emit(self.index(row, 0), self.index(row, len(HEADERS) - 1))
-                return True
-        held = self.hold.held
-        for position in range(len(held) - 1, -1, -1):  # newest first, as in the rows
-            if held[position].request.id == request_id:
-                held[position] = settled(held[position])
                 return True
         return False
 
