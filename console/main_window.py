@@ -34,6 +34,7 @@ from agentcore import (
     EscalationState,
     KeyringCredentials,
     Outcome,
+    Request,
     RuleBook,
     Settings,
 )
@@ -44,10 +45,12 @@ from console.bridge import EngineBridge
 from console.charts import ChartsPanel
 from console.compose import ComposePanel
 from console.detail import DetailPanel
+from console.detail_model import RequestDetail
 from console.errors import ErrorReporter
 from console.escalation_context import EscalationContextPanel
 from console.escalations_view import QueuePanel
-from console.feed import FeedModel, FeedPanel
+from console.feed import FeedModel
+from console.feed_panel import FeedPanel
 from console.notifier import DesktopNotifier, Notifier
 from console.rules_view import RulesView
 from console.settings_dialog import SettingsDialog
@@ -105,8 +108,9 @@ class MainWindow(QMainWindow):
 
         self.feed_model = FeedModel(parent=self)
         self.feed = FeedPanel(self.feed_model)
-        self.detail = DetailPanel()
-        self.compose = ComposePanel(engine)
+        self.detail_model = RequestDetail()
+        self.detail = DetailPanel(self.detail_model)
+        self.compose = ComposePanel(engine.submit)
         rate = _stored(store, KEY_RATE, float, 5.0)
         self.traffic = TrafficGenerator(engine.submit, corpus, rate=rate, store=store,
                                         parent=self)
@@ -255,6 +259,13 @@ class MainWindow(QMainWindow):
         bridge, feed, traffic = self.bridge, self.feed, self.traffic
         bridge.outcome.connect(self.feed_model.add)
         feed.selected.connect(self.detail.show_outcome)
+        detail = self.detail_model
+        bridge.accepted.connect(detail.on_accepted)
+        bridge.span_finished.connect(detail.on_span)
+        bridge.outcome.connect(detail.on_outcome)
+        feed.hidden_by_filter.connect(detail.set_hidden_by_filter)
+        self.detail.clear_filters.connect(feed.clear_filters)
+        self.compose.submitted.connect(self._follow_composed)
         self.compose.answered.connect(self._show_composed)
         traffic.running_changed.connect(self._on_traffic_running)
         self.traffic_panel.rate.valueChanged.connect(
@@ -381,10 +392,17 @@ class MainWindow(QMainWindow):
         self.show_workspace(Workspace.RULES)
         self.rules.table.setFocus()
 
+    def _follow_composed(self, request: Request) -> None:
+        # The operator sent it to watch it: open it now, filled in as it runs.
+        self.detail_model.follow(request)
+        self._raise(self.detail_dock)
+
     def _show_composed(self, outcome: Outcome) -> None:
-        # The operator sent it to watch it: select it, unless a filter hides it.
-        self.feed_model.flush()
-        self.feed.select_outcome(outcome)
+        # Select it in the feed too (or say a filter hides it), unless the operator
+        # has picked another request since.
+        if self.detail_model.is_showing(outcome.request.id):
+            self.feed_model.flush()
+            self.feed.select_outcome(outcome)
 
     def _on_traffic_running(self, running: bool) -> None:
         self.act_traffic.setChecked(running)
