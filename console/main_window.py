@@ -395,7 +395,7 @@ class MainWindow(QMainWindow):
     def _follow_composed(self, request: Request) -> None:
         # The operator sent it to watch it: open it now, filled in as it runs.
         self.detail_model.follow(request)
-        self._raise(self.detail_dock)
+        self.show_workspace(Workspace.WATCH)
 
     def _show_composed(self, outcome: Outcome) -> None:
         # Select it in the feed too (or say a filter hides it), unless the operator

@@ -12,6 +12,7 @@ from console.detail import DetailPanel
 from console.detail_model import RequestDetail
 from console.feed import Column
 from console.waterfall import AXIS_H, PAD, ROW_H
+from console.workspaces import Workspace
 
 
 def delivered_order(engine) -> tuple[int, int]:
@@ -124,7 +125,7 @@ def test_a_sent_request_opens_at_once_and_is_followed_live(make_console, setting
     console = make_console(settings)
     window, detail = console.window, console.window.detail
     window.show()
-    window.escalation_dock.raise_()  # the detail's tab is behind the escalation's
+    window.show_workspace(Workspace.ESCALATIONS)  # the detail is behind another workspace
     seen: list[tuple[int, bool, str]] = []
     detail.model.subscribe(lambda: seen.append(
         (len(detail.model.spans), detail.outcome is None, detail.trace_caption.text())))
