@@ -24,6 +24,7 @@ from agentcore.engine import Engine
 from agentcore.errors import (
     AgentError,
     BacktestCancelled,
+    LLMCause,
     LLMError,
     QueueError,
     RuleError,
@@ -60,6 +61,7 @@ from agentcore.models import (
     Status,
     Usage,
 )
+from agentcore.outage import HandBackReport, Outage, OutageTracker, hand_back_all
 from agentcore.pacer import Pacer, Position
 from agentcore.replay import to_request
 from agentcore.router import Router, Rule, RuleMatch
@@ -85,9 +87,13 @@ __all__ = [
     "EscalationState",
     "Event",
     "FakeClock",
+    "HandBackReport",
     "KeyringCredentials",
+    "LLMCause",
     "LLMError",
     "Metrics",
+    "Outage",
+    "OutageTracker",
     "Outcome",
     "OutcomeSummary",
     "Pacer",
@@ -123,6 +129,7 @@ __all__ = [
     "UserFacingError",
     "VersionEntry",
     "WriteLimits",
+    "hand_back_all",
     "installed_domains",
     "load_domain",
     "load_recorded",
