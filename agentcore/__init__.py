@@ -61,12 +61,18 @@ from agentcore.models import (
     Status,
     Usage,
 )
-from agentcore.outage import HandBackReport, Outage, OutageTracker, hand_back_all
+from agentcore.outage import (
+    HandBackQueue,
+    HandBackReport,
+    Outage,
+    OutageTracker,
+    hand_back_all,
+)
 from agentcore.pacer import Pacer, Position
 from agentcore.replay import to_request
 from agentcore.router import Router, Rule, RuleMatch
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
-from agentcore.settings import Settings
+from agentcore.settings import EscalationSettings, Settings
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest
 
 __all__ = [
@@ -84,9 +90,11 @@ __all__ = [
     "EscalationChanged",
     "EscalationQueue",
     "EscalationReason",
+    "EscalationSettings",
     "EscalationState",
     "Event",
     "FakeClock",
+    "HandBackQueue",
     "HandBackReport",
     "KeyringCredentials",
     "LLMCause",

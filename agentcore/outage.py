@@ -14,13 +14,15 @@ whole instead:
 A request accepted before the outage ended and failing after it (a straggler in its
 retries) is counted in the outage that ended, rather than starting another. The
 tracker is plain Python: an injected clock, plain-callback listeners (the console's
-banner is one), no Qt. `hand_back_all` is the group action on an outage's items,
-through the escalation queue's own claim and hand-back, one at a time.
+banner is one), no Qt. `Outage.summary` is its sentence for the banner; `hand_back_all` is
+the group action on an outage's items, through the escalation queue's own claim and
+hand-back, one at a time.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -32,6 +34,39 @@ from agentcore.models import Outcome, Status
 log = logging.getLogger("agentcore.outage")
 
 Listener = Callable[["Outage"], None]
+
+
+# What the operator reads first, per cause, and where to look.
+_HEADLINES: dict[str, tuple[str, str]] = {
+    LLMCause.NO_KEY: ("LLM endpoint needs an API key (none stored)",
+                      "Store one in Settings."),
+    LLMCause.KEY_REJECTED: ("LLM endpoint rejecting the API key", "Check it in Settings."),
+    LLMCause.UNREACHABLE: ("LLM endpoint unreachable",
+                           "Check the base URL in Settings and that the server runs."),
+    LLMCause.TIMED_OUT: ("LLM endpoint timing out", ""),
+    LLMCause.RATE_LIMITED: ("LLM endpoint rate limiting us", ""),
+    LLMCause.SERVER_ERROR: ("LLM endpoint failing (server errors)", ""),
+    LLMCause.NOT_FOUND: ("LLM model or path not found",
+                         "Check the model and the base URL in Settings."),
+    LLMCause.REFUSED: ("LLM endpoint refusing the requests", ""),
+    LLMCause.UNREADABLE: ("LLM replies unreadable", ""),
+    LLMCause.SWITCHED_OFF: ("LLM switched off by an operator",
+                            "LLM > Breaker automatic turns it back on."),
+    LLMCause.NOT_SET_UP: ("LLM client not set up", "Check the LLM settings."),
+}
+
+
+def clock_time(at: float) -> str:
+    return time.strftime("%H:%M", time.localtime(at))
+
+
+def duration_text(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
 
 
 @dataclass(slots=True)
@@ -51,6 +86,24 @@ class Outage:
 
     def duration_s(self, now: float) -> float:
         return max(0.0, (self.ended_at if self.ended_at is not None else now) - self.since)
+
+    def summary(self, now: float, at: Callable[[float], str] | None = None) -> str:
+        """The banner's sentence: "LLM endpoint unreachable since 14:02 (3 min): 12
+        answered degraded, 7 escalated." and a hint, and once it is over "LLM endpoint back at 14:09
+        after 7 min (endpoint unreachable): 12 answered degraded; 7 escalated items can
+        be handed back". `at` writes a time of day (default: local hours and minutes)."""
+        at = at or clock_time
+        counts = f"{self.degraded:,} answered degraded"
+        if self.ended_at is None:
+            headline, hint = _HEADLINES.get(self.cause, (f"LLM: {self.cause}", ""))
+            return (f"{headline} since {at(self.since)} "
+                    f"({duration_text(self.duration_s(now))}): {counts}, "
+                    f"{self.escalated:,} escalated." + (f" {hint}" if hint else ""))
+        items = len(self.escalation_ids)
+        left = ("nothing was escalated" if not items else
+                f"{items:,} escalated item{'s' * (items != 1)} can be handed back")
+        return (f"LLM endpoint back at {at(self.ended_at)} after "
+                f"{duration_text(self.duration_s(now))} ({self.cause}): {counts}; {left}.")
 
     @property
     def hand_back_note(self) -> str:

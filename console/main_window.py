@@ -33,6 +33,7 @@ from agentcore import (
     Escalation,
     EscalationState,
     KeyringCredentials,
+    OutageTracker,
     Outcome,
     Request,
     RuleBook,
@@ -52,6 +53,7 @@ from console.escalations_view import QueuePanel
 from console.feed import FeedModel
 from console.feed_panel import FeedPanel
 from console.notifier import DesktopNotifier, Notifier
+from console.outage_banner import OutageBanner, install_banner
 from console.rules_view import RulesView
 from console.settings_dialog import SettingsDialog
 from console.statusbar import (
@@ -128,6 +130,12 @@ class MainWindow(QMainWindow):
                                                  escalation_settings)
         self.rules = RulesView(engine, RuleBook(engine), BacktestRunner(engine, parent=self),
                                operator=engine.settings.escalations.operator)
+
+        # One banner for an LLM outage, not a notice per request (issue 13, item 4).
+        self.outage = OutageTracker(engine.clock.now, engine.escalations.of_request)
+        engine.subscribe(self.outage.observe)
+        self.outage_banner = OutageBanner(self.outage, engine.escalations,
+                                          escalation_settings, engine.clock.now)
 
         self.breaker_segment = BreakerSegment(bridge, engine)
         self.rate_segment = RateSegment(bridge)
@@ -253,6 +261,7 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         toolbar.addActions([self.act_traffic, self.act_new, self.act_settings])
         self.addToolBar(toolbar)
+        self.outage_row = install_banner(self, self.outage_banner)  # under the toolbar
 
     def _wire(self) -> None:
         """Every connection between panels, the bridge and the actions, in one place."""
