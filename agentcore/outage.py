@@ -63,7 +63,7 @@ def clock_time(at: float) -> str:
 def duration_text(seconds: float) -> str:
     minutes = int(seconds // 60)
     if minutes < 1:
-        return "under a minute"
+        return "less than a minute"
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60} min"

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -82,7 +83,7 @@ class OutageBanner(QFrame):
         self.hand_back_button = QPushButton("Hand back all")
         self.dismiss_button = QPushButton("Dismiss")
         self.dismiss_button.setToolTip("Hide this until the next outage")
-        layout = QHBoxLayout(self)
+        layout = self._layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 4, 6, 4)
         layout.addWidget(self.text, 1)
         for button in (self.show_button, self.hand_back_button, self.dismiss_button):
@@ -105,6 +106,20 @@ class OutageBanner(QFrame):
     @property
     def outage(self) -> Outage | None:
         return self.tracker.current
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """As tall as the wrapped text at the width it has. A toolbar asks only for a
+        size hint, and a wrapping label's hint is a guess at some narrow width: left
+        to it, the banner took a third of the window."""
+        layout = self._layout
+        height = (layout.heightForWidth(self.width()) if layout.hasHeightForWidth()
+                  else layout.sizeHint().height())
+        if height > 0 and height != self.height():
+            self.setFixedHeight(height)
 
     def stop(self) -> None:
         """No more redraws or hand-backs: before the engine closes."""
@@ -131,6 +146,7 @@ class OutageBanner(QFrame):
         if self.report is not None:
             text += f" Handed back: {self.report.text()}."
         self.text.setText(text)
+        self._fit_height()
         style = OUT_STYLE if outage.ongoing else BACK_STYLE
         self.setStyleSheet(f"QFrame#outageBanner {{{style}}}")
         items = len(outage.escalation_ids)
@@ -198,7 +214,9 @@ def install_banner(window: QMainWindow, banner: OutageBanner) -> QToolBar:
     row.toggleViewAction().setVisible(False)  # not a panel to switch on from a menu
     row.addWidget(banner)
     window.addToolBar(row)
-    banner.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+    # Its own height, never more: with no central widget, the window hands spare room
+    # to whatever will take it, and a wrapping label would.
+    banner.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
     # A toolbar shows its widgets through their actions: the row is what hides.
     banner.shown_changed.connect(row.setVisible)
     row.setVisible(banner.shown)

@@ -38,6 +38,7 @@ def test_a_dead_endpoint_opens_the_breaker_and_requests_are_answered_lower_down(
     window.act_traffic.trigger()
     qtbot.waitUntil(lambda: window.breaker_segment.state == "open", timeout=20_000)
     assert "open" in window.breaker_segment.text()
+    assert "endpoint unreachable" in window.breaker_segment.text()  # why, not just "open"
     assert "consecutive failures" in window.breaker_segment.toolTip()
     qtbot.waitUntil(lambda: window.traffic.submitted >= len(rows), timeout=20_000)
     window.act_traffic.trigger()  # pause
