@@ -53,7 +53,7 @@ from console.escalations_view import QueuePanel
 from console.feed import FeedModel
 from console.feed_panel import FeedPanel
 from console.notifier import DesktopNotifier, Notifier
-from console.outage_banner import OutageBanner, install_banner
+from console.outage_banner import OutageBanner
 from console.rules_view import RulesView
 from console.settings_dialog import SettingsDialog
 from console.statusbar import (
@@ -169,6 +169,7 @@ class MainWindow(QMainWindow):
         self.banners = QVBoxLayout()
         self.banners.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self.banners)
+        self.banners.addWidget(self.outage_banner)
         layout.addWidget(self.workspaces, 1)
         self.setCentralWidget(central)
         self.resize(1560, 960)
@@ -261,7 +262,6 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         toolbar.addActions([self.act_traffic, self.act_new, self.act_settings])
         self.addToolBar(toolbar)
-        self.outage_row = install_banner(self, self.outage_banner)  # under the toolbar
 
     def _wire(self) -> None:
         """Every connection between panels, the bridge and the actions, in one place."""

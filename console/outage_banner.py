@@ -8,8 +8,8 @@ seconds for the growing duration. Once the endpoint is back it says so, and keep
 saying so until dismissed; only then can the items be handed back, one at a time
 through the queue's own claim and hand-back (`hand_back_all`).
 
-`install_banner(window, banner)` puts it above the docks, in a toolbar row of its
-own that shows only while the banner has something to say.
+The window puts it above whichever workspace is shown (`MainWindow.banners`); it
+shows itself only while it has something to say.
 """
 
 from __future__ import annotations
@@ -18,16 +18,13 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QMainWindow,
     QPushButton,
     QSizePolicy,
-    QToolBar,
     QWidget,
 )
 
@@ -52,10 +49,6 @@ BACK_STYLE = "background:#0f4023; color:#c8f7d4; border-radius:4px;"
 
 
 class OutageBanner(QFrame):
-    # True while there is an outage to show (ongoing, or back and not dismissed): the
-    # row holding the banner shows and hides with it.
-    shown_changed = Signal(bool)
-
     def __init__(self, tracker: OutageTracker, queue: HandBackQueue,
                  settings: Callable[[], EscalationSettings], now: Callable[[], float], *,
                  show_items: Callable[[Sequence[int]], None] | None = None,
@@ -70,7 +63,7 @@ class OutageBanner(QFrame):
         self._now = now
         self._show_items = show_items
         self._handing_back: asyncio.Task[None] | None = None
-        self.shown = False
+        self.shown = True  # until the first refresh hides it
         self.report: HandBackReport | None = None  # of the outage shown, once handed back
         self._reported_for: Outage | None = None
 
@@ -83,7 +76,7 @@ class OutageBanner(QFrame):
         self.hand_back_button = QPushButton("Hand back all")
         self.dismiss_button = QPushButton("Dismiss")
         self.dismiss_button.setToolTip("Hide this until the next outage")
-        layout = self._layout = QHBoxLayout(self)
+        layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 4, 6, 4)
         layout.addWidget(self.text, 1)
         for button in (self.show_button, self.hand_back_button, self.dismiss_button):
@@ -107,20 +100,6 @@ class OutageBanner(QFrame):
     def outage(self) -> Outage | None:
         return self.tracker.current
 
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._fit_height()
-
-    def _fit_height(self) -> None:
-        """As tall as the wrapped text at the width it has. A toolbar asks only for a
-        size hint, and a wrapping label's hint is a guess at some narrow width: left
-        to it, the banner took a third of the window."""
-        layout = self._layout
-        height = (layout.heightForWidth(self.width()) if layout.hasHeightForWidth()
-                  else layout.sizeHint().height())
-        if height > 0 and height != self.height():
-            self.setFixedHeight(height)
-
     def stop(self) -> None:
         """No more redraws or hand-backs: before the engine closes."""
         self._unsubscribe()
@@ -135,9 +114,10 @@ class OutageBanner(QFrame):
 
     def refresh(self) -> None:
         outage = self.outage
+        # Shown while there is an outage to tell (ongoing, or back and not dismissed).
         if self.shown != (outage is not None):
             self.shown = outage is not None
-            self.shown_changed.emit(self.shown)
+            self.setVisible(self.shown)
         if outage is None:
             return
         if self._reported_for is not outage:  # a new outage: last one's report is stale
@@ -146,7 +126,6 @@ class OutageBanner(QFrame):
         if self.report is not None:
             text += f" Handed back: {self.report.text()}."
         self.text.setText(text)
-        self._fit_height()
         style = OUT_STYLE if outage.ongoing else BACK_STYLE
         self.setStyleSheet(f"QFrame#outageBanner {{{style}}}")
         items = len(outage.escalation_ids)
@@ -200,26 +179,3 @@ class OutageBanner(QFrame):
         if outage is self.outage:
             self.report = report
         message.info(f"Outage items: {report.text()}")
-
-
-def install_banner(window: QMainWindow, banner: OutageBanner) -> QToolBar:
-    """Puts the banner in a toolbar row of its own under the main toolbar, above the
-    docks (the window has no central widget to stack it on). The row shows exactly
-    when the banner does."""
-    window.addToolBarBreak()
-    row = QToolBar("LLM outage", window)
-    row.setObjectName("outage toolbar")
-    row.setMovable(False)
-    row.setFloatable(False)
-    row.toggleViewAction().setVisible(False)  # not a panel to switch on from a menu
-    row.addWidget(banner)
-    window.addToolBar(row)
-    # Its own height, never more: with no central widget, the window hands spare room
-    # to whatever will take it, and a wrapping label would.
-    banner.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
-    # A toolbar shows its widgets through their actions: the row is what hides.
-    banner.shown_changed.connect(row.setVisible)
-    row.setVisible(banner.shown)
-    # Once the window is built: restoring a layout saved during an outage shows the row.
-    QTimer.singleShot(0, lambda: row.setVisible(banner.shown))
-    return row
