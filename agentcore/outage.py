@@ -12,7 +12,9 @@ whole instead:
              an error), or the breaker closes on its own (its probes succeeded)
 
 A request accepted before the outage ended and failing after it (a straggler in its
-retries) is counted in the outage that ended, rather than starting another. The
+retries) is counted in the outage that ended, rather than starting another; a new
+failure within `REJOIN_S` of the end takes the same outage up again (a flapping
+endpoint is one outage, its items one group). The
 tracker is plain Python: an injected clock, plain-callback listeners (the console's
 banner is one), no Qt. `Outage.summary` is its sentence for the banner; `hand_back_all` is
 the group action on an outage's items, through the escalation queue's own claim and
@@ -34,6 +36,7 @@ from agentcore.models import Outcome, Status
 log = logging.getLogger("agentcore.outage")
 
 Listener = Callable[["Outage"], None]
+REJOIN_S = 60.0  # an outage failing again this soon after it ended goes on, as one
 
 
 # What the operator reads first, per cause, and where to look.
@@ -79,6 +82,12 @@ class Outage:
     escalated: int = 0
     escalation_ids: list[int] = field(default_factory=list)  # in the order they arrived
     ended_at: float | None = None
+    handed_back: set[int] = field(default_factory=set)  # by `hand_back_all`, done
+
+    @property
+    def to_hand_back(self) -> list[int]:
+        """Its escalations not handed back yet (a flapping endpoint adds more)."""
+        return [i for i in self.escalation_ids if i not in self.handed_back]
 
     @property
     def ongoing(self) -> bool:
@@ -99,8 +108,9 @@ class Outage:
             return (f"{headline} since {at(self.since)} "
                     f"({duration_text(self.duration_s(now))}): {counts}, "
                     f"{self.escalated:,} escalated." + (f" {hint}" if hint else ""))
-        items = len(self.escalation_ids)
-        left = ("nothing was escalated" if not items else
+        items = len(self.to_hand_back)
+        left = ("nothing was escalated" if not self.escalation_ids
+                else "every escalated item was handed back" if not items else
                 f"{items:,} escalated item{'s' * (items != 1)} can be handed back")
         return (f"LLM endpoint back at {at(self.ended_at)} after "
                 f"{duration_text(self.duration_s(now))} ({self.cause}): {counts}; {left}.")
@@ -126,6 +136,7 @@ class OutageTracker:
         escalation (the queue's `of_request`), there as soon as the event is."""
         self._now = now
         self._escalation_of = escalation_of
+        self.rejoin_s = REJOIN_S
         self.current: Outage | None = None  # ongoing, or the last one until dismissed
         self._listeners: list[Listener] = []
 
@@ -160,12 +171,17 @@ class OutageTracker:
                 self._end()  # its probes reached the endpoint and succeeded
 
     def _start(self, cause: str) -> Outage:
-        outage = self.current
-        if outage is None or not outage.ongoing:
-            outage = self.current = Outage(since=self._now(), cause=cause)
+        outage, now = self.current, self._now()
+        if (outage is not None and outage.ended_at is not None
+                and now - outage.ended_at < self.rejoin_s):
+            # A flapping endpoint is one outage, not a banner replaced every minute
+            # that takes the last one's items out of the operator's reach.
+            outage.ended_at = None
+            log.warning("LLM outage again after %.0f s: %s", now - outage.since, cause)
+        elif outage is None or not outage.ongoing:
+            outage = self.current = Outage(since=now, cause=cause)
             log.warning("LLM outage began: %s", cause)
-        else:
-            outage.cause = cause
+        outage.cause = cause
         return outage
 
     def _failed(self, outcome: Outcome) -> None:
@@ -218,6 +234,7 @@ class HandBackReport:
     answered: int = 0  # handed back, and the agent answered this time
     escalated_again: int = 0  # handed back, and escalated again (with a new reason)
     refused: tuple[tuple[int, str], ...] = ()  # (id, why): claimed by another, resolved
+    done: tuple[int, ...] = ()  # the ids handed back
 
     @property
     def handed_back(self) -> int:
@@ -245,6 +262,7 @@ async def hand_back_all(queue: HandBackQueue, ids: Sequence[int], operator: str,
     `progress(done, total)` after each."""
     answered = again = 0
     refused: list[tuple[int, str]] = []
+    done_ids: list[int] = []
     for done, escalation_id in enumerate(ids, 1):
         try:
             await queue.claim(escalation_id, operator, lease_s)
@@ -252,12 +270,13 @@ async def hand_back_all(queue: HandBackQueue, ids: Sequence[int], operator: str,
         except QueueError as exc:
             refused.append((escalation_id, str(exc)))
         else:
+            done_ids.append(escalation_id)
             if outcome.status is Status.ANSWERED:
                 answered += 1
             else:
                 again += 1
         if progress is not None:
             progress(done, len(ids))
-    report = HandBackReport(answered, again, tuple(refused))
+    report = HandBackReport(answered, again, tuple(refused), tuple(done_ids))
     log.info("outage items handed back by %s: %s", operator, report.text())
     return report

@@ -120,19 +120,22 @@ class OutageBanner(QFrame):
             self.setVisible(self.shown)
         if outage is None:
             return
-        if self._reported_for is not outage:  # a new outage: last one's report is stale
+        busy = self._handing_back is not None and not self._handing_back.done()
+        if self._reported_for is not outage or (outage.ongoing and not busy):
+            # A new outage, or this one failing again: the last report is stale.
             self.report, self._reported_for = None, outage
         text = outage.summary(self._now())
         if self.report is not None:
             text += f" Handed back: {self.report.text()}."
         self.text.setText(text)
-        style = OUT_STYLE if outage.ongoing else BACK_STYLE
-        self.setStyleSheet(f"QFrame#outageBanner {{{style}}}")
-        items = len(outage.escalation_ids)
-        busy = self._handing_back is not None and not self._handing_back.done()
-        self.show_button.setVisible(self._show_items is not None and items > 0)
-        self.show_button.setText(f"Show them ({items:,})")
-        self.hand_back_button.setVisible(items > 0 and self.report is None)
+        style = f"QFrame#outageBanner {{{OUT_STYLE if outage.ongoing else BACK_STYLE}}}"
+        if style != self.styleSheet():  # a new sheet re-polishes every child
+            self.setStyleSheet(style)
+        listed = len(outage.escalation_ids)
+        items = len(outage.to_hand_back)
+        self.show_button.setVisible(self._show_items is not None and listed > 0)
+        self.show_button.setText(f"Show them ({listed:,})")
+        self.hand_back_button.setVisible(items > 0 or busy)
         if not busy:
             self.hand_back_button.setText(f"Hand back all {items:,} to the agent")
         self.hand_back_button.setEnabled(not outage.ongoing and not busy)
@@ -161,7 +164,7 @@ class OutageBanner(QFrame):
 
     async def _hand_back(self, outage: Outage) -> None:
         settings = self._settings()
-        ids = tuple(outage.escalation_ids)
+        ids = tuple(outage.to_hand_back)
 
         def progress(done: int, total: int) -> None:
             self.hand_back_button.setText(f"Handing back {done:,} of {total:,}…")
@@ -176,6 +179,7 @@ class OutageBanner(QFrame):
             return
         finally:
             QTimer.singleShot(0, self.refresh)
+        outage.handed_back.update(report.done)
         if outage is self.outage:
             self.report = report
         message.info(f"Outage items: {report.text()}")

@@ -15,6 +15,9 @@ such results neither count nor reset, and in half-open they free the probe
 slot they held. There is no timer: open turns half-open when the breaker is
 next asked (`allow()` or `state`). Meant for one event loop; not thread-safe.
 
+`opened_by` keeps what opened it in an operator's words (an `LLMCause`, None when
+an operator forced it): its refusals and its `BreakerChanged` say so.
+
 Every move is published as a `BreakerChanged` through the `publish` it was built
 with: the engine passes its bus's, so the console hears the breaker on the same
 channel as every other event, and can unsubscribe from it like any other.

@@ -68,17 +68,26 @@ async def test_an_outage_counts_what_it_cost_and_ends_when_the_llm_answers(desk,
     assert tracker.current is None
 
 
-async def test_a_new_failure_after_the_end_is_a_new_outage(desk, tracked):
+async def test_failing_again_soon_is_the_same_outage_and_later_a_new_one(desk, tracked):
     tracker, _ = tracked
-    desk.script.steps.extend([503, final(intent="technical"), (401, "no")])
+    desk.script.steps.extend([503, final(intent="technical"), (401, "no"),
+                              final(intent="technical"), 503])
     await desk.engine.submit(Request(BILLING, customer_id=1))
     first = tracker.current
     desk.clock.advance(10)
     await desk.engine.submit(Request(SLOW_TEXT, customer_id=2))
+    assert first is not None and not first.ongoing
     desk.clock.advance(10)
     await desk.engine.submit(Request(BILLING, customer_id=3))
+    # A flapping endpoint: one outage, both items in its group, the latest cause.
+    assert tracker.current is first and first.ongoing and len(first.escalation_ids) == 2
+    assert first.cause == "rejected the key"
+    await desk.engine.submit(Request(SLOW_TEXT + ", really", customer_id=4))  # not cached
+    assert not first.ongoing
+    desk.clock.advance(tracker.rejoin_s)
+    await desk.engine.submit(Request(BILLING, customer_id=5))
     assert tracker.current is not first and tracker.ongoing
-    assert tracker.current is not None and tracker.current.cause == "rejected the key"
+    assert tracker.current is not None and tracker.current.escalated == 1
 
 
 async def test_the_outages_items_are_handed_back_one_at_a_time(desk, tracked):
@@ -100,6 +109,9 @@ async def test_the_outages_items_are_handed_back_one_at_a_time(desk, tracked):
     assert report.text().startswith("2 handed back: 1 answered, 1 escalated again; "
                                     f"1 refused (#{ids[1]}: ")
     assert done == [(1, 3), (2, 3), (3, 3)]
+    assert report.done == (ids[0], ids[2])
+    outage.handed_back.update(report.done)  # as the banner does
+    assert outage.to_hand_back == [ids[1]]  # bob's, for later
     states = [(await desk.engine.escalations.get(i)).state for i in ids]
     assert states == [EscalationState.RESOLVED, EscalationState.CLAIMED, EscalationState.OPEN]
     # The agent was told why it gets them back.
@@ -144,3 +156,20 @@ def test_a_straggler_counts_in_the_outage_it_belongs_to(desk):
                                             escalated=False)))
     assert tracker.current is first and not tracker.ongoing
     assert first is not None and (first.escalated, first.degraded) == (1, 1)
+
+
+# -- what the banner says ---------------------------------------------------------------
+
+def test_the_summary_says_since_when_why_and_what_it_cost_then_that_it_is_back():
+    outage = Outage(since=1000.0, cause="no API key", degraded=12, escalated=7,
+                    escalation_ids=list(range(7)))
+    hhmm = {1000.0: "14:02", 1420.0: "14:09"}.__getitem__
+    assert outage.summary(1180.0, hhmm) == (
+        "LLM endpoint needs an API key (none stored) since 14:02 (3 min): "
+        "12 answered degraded, 7 escalated. Store one in Settings.")
+    outage.ended_at = 1420.0
+    assert outage.summary(9999.0, hhmm) == (
+        "LLM endpoint back at 14:09 after 7 min (no API key): 12 answered degraded; "
+        "7 escalated items can be handed back.")
+    assert Outage(since=0.0, cause="timed out", ended_at=20.0).summary(30.0, str).endswith(
+        "after less than a minute (timed out): 0 answered degraded; nothing was escalated.")
