@@ -2,9 +2,10 @@
 
 Any OpenAI-compatible endpoint works (`base_url`); with none configured the
 in-process mock LLM is plugged into the SDK as its HTTP transport, so demos and
-tests run the same client code. openai's exceptions are translated here into
-`LLMError` with a `kind` the retry and degradation logic can act on, their text
-redacted: an endpoint may quote the key it refused.
+tests run the same client code. openai's exceptions (and what the transport raises
+past them) are translated here into `LLMError` with a `kind` the retry and
+degradation logic can act on, their text redacted: an endpoint may quote the key it
+refused. A keyring that cannot be read means no key, not a broken engine.
 """
 
 from __future__ import annotations
