@@ -176,10 +176,10 @@ class OutageBanner(QFrame):
         except StorageError as exc:  # a locked database: say so; try again later
             log.warning("handing back the outage's items failed", exc_info=True)
             message.error(f"Handing back the outage's items stopped: {exc}")
+            QTimer.singleShot(0, self.refresh)  # once this task is done: not busy
             return
-        finally:
-            QTimer.singleShot(0, self.refresh)
         outage.handed_back.update(report.done)
         if outage is self.outage:
             self.report = report
         message.info(f"Outage items: {report.text()}")
+        QTimer.singleShot(0, self.refresh)  # once this task is done: not busy

@@ -128,7 +128,7 @@ def test_a_dead_endpoint_is_one_banner_and_its_items_go_back_once_it_heals(
 
         calls = server.stats.calls
         qtbot.mouseClick(banner.hand_back_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: banner.report is not None, timeout=60_000)
+        qtbot.waitUntil(lambda: "Handed back: " in banner.text.text(), timeout=60_000)
         report = banner.report
         assert report is not None and report.handed_back == len(escalated)
         assert not report.refused
