@@ -24,6 +24,7 @@ from agentcore.engine import Engine
 from agentcore.errors import (
     AgentError,
     BacktestCancelled,
+    LLMCause,
     LLMError,
     QueueError,
     RuleError,
@@ -60,11 +61,18 @@ from agentcore.models import (
     Status,
     Usage,
 )
+from agentcore.outage import (
+    HandBackQueue,
+    HandBackReport,
+    Outage,
+    OutageTracker,
+    hand_back_all,
+)
 from agentcore.pacer import Pacer, Position
 from agentcore.replay import to_request
 from agentcore.router import Router, Rule, RuleMatch
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
-from agentcore.settings import Settings
+from agentcore.settings import EscalationSettings, Settings
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest
 
 __all__ = [
@@ -82,12 +90,18 @@ __all__ = [
     "EscalationChanged",
     "EscalationQueue",
     "EscalationReason",
+    "EscalationSettings",
     "EscalationState",
     "Event",
     "FakeClock",
+    "HandBackQueue",
+    "HandBackReport",
     "KeyringCredentials",
+    "LLMCause",
     "LLMError",
     "Metrics",
+    "Outage",
+    "OutageTracker",
     "Outcome",
     "OutcomeSummary",
     "Pacer",
@@ -123,6 +137,7 @@ __all__ = [
     "UserFacingError",
     "VersionEntry",
     "WriteLimits",
+    "hand_back_all",
     "installed_domains",
     "load_domain",
     "load_recorded",

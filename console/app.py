@@ -120,6 +120,7 @@ class Console:
         self.window.escalations_segment.stop()  # its timer must not read a closed database
         self.window.escalations.stop()
         self.window.escalation.stop()
+        self.window.outage_banner.stop()  # a hand-back in flight must not outlive the queue
         await self.engine.close()
         log.info("engine closed")
 

@@ -33,6 +33,7 @@ from agentcore import (
     Escalation,
     EscalationState,
     KeyringCredentials,
+    OutageTracker,
     Outcome,
     Request,
     RuleBook,
@@ -52,6 +53,7 @@ from console.escalations_view import QueuePanel
 from console.feed import FeedModel
 from console.feed_panel import FeedPanel
 from console.notifier import DesktopNotifier, Notifier
+from console.outage_banner import OutageBanner
 from console.rules_view import RulesView
 from console.settings_dialog import SettingsDialog
 from console.statusbar import (
@@ -129,6 +131,12 @@ class MainWindow(QMainWindow):
         self.rules = RulesView(engine, RuleBook(engine), BacktestRunner(engine, parent=self),
                                operator=engine.settings.escalations.operator)
 
+        # One banner for an LLM outage, not a notice per request (issue 13, item 4).
+        self.outage = OutageTracker(engine.clock.now, engine.escalations.of_request)
+        engine.subscribe(self.outage.observe)
+        self.outage_banner = OutageBanner(self.outage, engine.escalations,
+                                          escalation_settings, engine.clock.now)
+
         self.breaker_segment = BreakerSegment(bridge, engine)
         self.rate_segment = RateSegment(bridge)
         self.escalations_segment = EscalationsSegment(bridge, engine.escalations)
@@ -161,6 +169,7 @@ class MainWindow(QMainWindow):
         self.banners = QVBoxLayout()
         self.banners.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self.banners)
+        self.banners.addWidget(self.outage_banner)
         layout.addWidget(self.workspaces, 1)
         self.setCentralWidget(central)
         self.resize(1560, 960)
