@@ -35,6 +35,11 @@ from PySide6.QtWidgets import (
 from agentcore import Outcome, Route, Status
 from console.feed import ALL, OUTCOME_ROLE, Column, FeedFilter, FeedModel
 
+# The columns beside the request's text, at their starting widths; the text stretches.
+COLUMN_WIDTHS = {Column.TIME: 72, Column.CUSTOMER: 74, Column.ROUTE: 74, Column.INTENT: 120,
+                 Column.LATENCY: 74, Column.COST: 72, Column.STATUS: 82}
+MIN_TEXT_WIDTH = 200
+DROPPED_FIRST = (Column.COST, Column.CUSTOMER, Column.LATENCY)  # the detail shows them
 _PILL_STYLE = ("QPushButton { background: #2f81f7; color: white; border: none;"
                " border-radius: 11px; padding: 3px 12px; font-weight: 600; }"
                " QPushButton:hover { background: #1f6feb; }")
@@ -92,9 +97,7 @@ class FeedPanel(QWidget):
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(Column.TEXT, QHeaderView.ResizeMode.Stretch)
-        for column, width in [(Column.TIME, 72), (Column.CUSTOMER, 74), (Column.ROUTE, 74),
-                              (Column.INTENT, 120), (Column.LATENCY, 74), (Column.COST, 72),
-                              (Column.STATUS, 82)]:
+        for column, width in COLUMN_WIDTHS.items():
             header.resizeSection(column, width)
 
         # Over the table, not in the layout: showing it must not move the rows.
@@ -184,11 +187,25 @@ class FeedPanel(QWidget):
                 self.model.hold.set_hovering(False)
             elif kind == QEvent.Type.Resize:
                 self._place_pill()
+                self._fit_columns()
             elif (kind == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
                   and event.key() == Qt.Key.Key_Escape and self.view.currentIndex().isValid()):
                 self.view.selectionModel().clear()  # Esc: done reading, let new rows in
                 return True
         return super().eventFilter(watched, event)
+
+    def _fit_columns(self) -> None:
+        """A narrow feed (the watch workspace at 1024 px) drops its least-read columns
+        before the request's text is squeezed to nothing; a wider one shows them again."""
+        # The view's width, not the viewport's: this runs before the view lays it out.
+        scrollbar = self.view.verticalScrollBar().sizeHint().width()
+        room = self.view.width() - scrollbar - 4 - MIN_TEXT_WIDTH
+        shown = dict(COLUMN_WIDTHS)
+        for column in DROPPED_FIRST:
+            drop = sum(shown.values()) > room
+            self.view.setColumnHidden(column, drop)
+            if drop:
+                del shown[column]
 
     def _on_scrolled(self) -> None:
         self.model.hold.set_scrolled(self.view.verticalScrollBar().value() > 0)

@@ -264,3 +264,21 @@ def test_a_request_resolved_while_its_row_waits_shows_resolved_when_it_goes_in(q
     panel.show_new()
     assert visible(panel, Column.STATUS) == ["answered", "answered"]
     assert visible(panel, Column.TEXT)[0] == "refund please"
+
+
+def test_a_narrow_feed_drops_its_least_read_columns_before_the_text(qtbot):
+    from console.feed import Column, FeedModel
+    from console.feed_panel import MIN_TEXT_WIDTH, FeedPanel
+
+    panel = FeedPanel(FeedModel())
+    qtbot.addWidget(panel)
+    panel.resize(1000, 400)
+    panel.show()
+    qtbot.waitExposed(panel)
+    assert not any(panel.view.isColumnHidden(c) for c in Column)
+    panel.resize(560, 400)  # the watch workspace's feed in a 1024 px window
+    qtbot.waitUntil(lambda: panel.view.isColumnHidden(Column.COST))
+    assert panel.view.columnWidth(Column.TEXT) >= MIN_TEXT_WIDTH - 10
+    assert not panel.view.isColumnHidden(Column.STATUS)  # what an operator scans for
+    panel.resize(1000, 400)
+    qtbot.waitUntil(lambda: not panel.view.isColumnHidden(Column.COST))
