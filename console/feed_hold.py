@@ -32,10 +32,13 @@ class HoldBack(Generic[T]):
         self.scrolled = False
         self.hovering = False
         self.selected = False
+        # Set by the view: with no row on screen nothing can move under the cursor, and
+        # the pointer resting over an empty table must not keep it empty behind a pill.
+        self.nothing_shown: Callable[[], bool] = lambda: False
 
     @property
     def holding(self) -> bool:
-        return self.scrolled or self.hovering or self.selected
+        return (self.scrolled or self.hovering or self.selected) and not self.nothing_shown()
 
     @property
     def count(self) -> int:

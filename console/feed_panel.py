@@ -62,6 +62,7 @@ class FeedPanel(QWidget):
         self.model = model
         self.proxy = FeedFilter(self)
         self.proxy.setSourceModel(model)
+        model.hold.nothing_shown = lambda: self.proxy.rowCount() == 0
         self._chosen = QPersistentModelIndex()  # the chosen request's row in the model
         self._has_choice = False
         self._hidden = False

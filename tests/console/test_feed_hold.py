@@ -71,3 +71,14 @@ def test_clearing_forgets_the_held_rows():
     r.hold.clear()
     r.hold.set_selected(False)
     assert r.released == [] and r.counts == [2, 0]
+
+
+def test_an_empty_table_under_the_pointer_fills_instead_of_showing_only_a_pill():
+    r = Recorder()
+    shown: list[int] = []
+    r.hold.nothing_shown = lambda: not shown
+    r.hold.set_hovering(True)  # the pointer rests over the table before any row came
+    shown.extend(r.hold.offer([1, 2]))
+    assert shown == [1, 2] and r.hold.count == 0
+    assert r.hold.offer([3]) == []  # now rows are on screen: they would move
+    assert r.hold.count == 1
