@@ -225,6 +225,7 @@ def test_a_plaintext_keyring_takes_a_key_only_when_the_operator_insists(
     ("llm.base_url", "https://user:secret@llm.example.com/v1", "not in the base URL"),
     ("llm.base_url", "localhost:8000/v1", "must start with http:// or https://"),
     ("llm.base_url", "htps://api.openai.com/v1", "must start with http:// or https://"),
+    ("llm.base_url", "http://127.0.0.1:99999/v1", "port must be a number from 1 to 65535"),
     ("escalations.operator", "  ", "required"),
     ("escalations.lease_s", "5", "greater than or equal to 10"),
     ("escalations.waiting_target_s", "0", "greater than 0"),
