@@ -73,6 +73,7 @@ from agentcore.replay import to_request
 from agentcore.router import Router, Rule, RuleMatch
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
 from agentcore.settings import EscalationSettings, Settings
+from agentcore.storage import LatencyBins, OutcomeHistory
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest
 
 __all__ = [
@@ -99,10 +100,12 @@ __all__ = [
     "KeyringCredentials",
     "LLMCause",
     "LLMError",
+    "LatencyBins",
     "Metrics",
     "Outage",
     "OutageTracker",
     "Outcome",
+    "OutcomeHistory",
     "OutcomeSummary",
     "Pacer",
     "PendingAction",
