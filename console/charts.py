@@ -19,13 +19,14 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -51,9 +52,12 @@ HistorySource = Callable[[float, float, int, LatencyBins], OutcomeHistory]
 
 WINDOWS = ((60, "1 min"), (300, "5 min"), (900, "15 min"), (3600, "60 min"))
 REDRAW_INTERVAL_MS = 100  # at most 10 redraws a second
-MIN_PLOT_HEIGHT = 90  # pixels of curves per plot; below that the panel scrolls
+MIN_PLOT_HEIGHT = 80  # pixels of curves per plot; below that the panel scrolls
 _ROWS = 3  # of plots, two to a row
+_TITLE_SIZE = "9pt"
+_WIDE = 760  # pixels from which the route mix's legend takes three columns
 _AXIS_WIDTH = 64  # pixels for the y labels: "half-open", "$0.004", "100 ms"
+_LABEL_HEIGHT = 16  # pixels an axis label needs so that the next one doesn't touch it
 _LATENCY_DECADES = (-1, 3)  # 0.1 ms .. 1 s while there is nothing to show
 
 # Readable on the dark and the light theme alike: the theme's semantic colours.
@@ -117,7 +121,7 @@ class ChartsPanel(QWidget):
         self.plots: dict[str, pg.PlotItem] = {}
         self.legends: dict[str, pg.LegendItem] = {}
         self._texts: dict[str, str] = {}  # titles and legend labels shown
-        self._decades: tuple[int, int] | None = None  # the latency axis's ticks
+        self._decades: tuple[int, int, int] | None = None  # the latency axis's ticks
         self._window_s = WINDOWS[0][0]
         self._drawn: tuple[int, int, int] | None = None
         self._built = False
@@ -182,6 +186,8 @@ class ChartsPanel(QWidget):
 
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setBackground(None)  # the theme's window colour shows through
+        self.canvas.ci.setContentsMargins(2, 2, 2, 2)
+        self.canvas.ci.layout.setSpacing(2)
         latency = self._plot("latency", 0, 0)
         latency.setLogMode(y=True)
         # p99 dashed underneath, p95 solid and thicker on top: apart where they meet.
@@ -217,12 +223,12 @@ class ChartsPanel(QWidget):
             self._curve("breaker", f"breaker.{state}", state.replace("_", "-"),
                         pg.mkPen(BREAKER_COLOURS[state], width=3))
         self._set_title("latency", "Latency (log scale)")
-        self._set_title("mix", "Route mix (% of requests, stacked)")
+        self._set_title("mix", "Route mix (% stacked)")
         self._set_title("cache", "Cache hit rate per tier (%)")
 
         # Below the minimum the plots keep their height and the panel scrolls.
-        legend_rows = 3 * 22
-        self.canvas.setMinimumHeight(_ROWS * (MIN_PLOT_HEIGHT + 26) + legend_rows + 30)
+        legend_rows = 3 * 21  # the mix's two, the cache's and breaker's one
+        self.canvas.setMinimumHeight(_ROWS * (MIN_PLOT_HEIGHT + 18) + legend_rows + 16)
         scroll = QScrollArea()
         scroll.setWidget(self.canvas)
         scroll.setWidgetResizable(True)
@@ -273,7 +279,13 @@ class ChartsPanel(QWidget):
             legend = self.legends[plot] = pg.LegendItem(colCount=3, labelTextSize="8pt",
                                                         frame=False)
             index = list(self.plots).index(plot)
-            self.canvas.addItem(legend, row=2 * (index // 2) + 1, col=index % 2)
+            row = 2 * (index // 2) + 1
+            self.canvas.addItem(legend, row=row, col=index % 2)
+            # The plots take the height; a legend row only what its entries need.
+            legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+            legend.layout.setContentsMargins(_AXIS_WIDTH, 0, 0, 0)  # under the curves
+            self.canvas.ci.layout.setRowStretchFactor(row, 0)
+            self.canvas.ci.layout.setRowStretchFactor(row - 1, 1)
         legend.addItem(curve, name)
 
     def _wire(self, bridge: EngineBridge) -> None:
@@ -282,6 +294,13 @@ class ChartsPanel(QWidget):
         self.window_combo.currentIndexChanged.connect(
             lambda i: self.set_window(int(self.window_combo.itemData(i))))
         self._timer.timeout.connect(self._tick)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        # Six entries in three columns need ~700 px (six in a row twice that); two fit a narrow dock
+        # (the scene cannot shrink below its legends: they would be clipped).
+        width = event.size().width()
+        self.legends["mix"].setColumnCount(6 if width >= 2 * _WIDE else 3 if width >= _WIDE else 2)
+        super().resizeEvent(event)
 
     def _start_history(self) -> None:
         try:
@@ -314,7 +333,7 @@ class ChartsPanel(QWidget):
             legend.setLabelTextColor(text)
         for name, plot in self.plots.items():
             if name in self._texts:
-                plot.setTitle(self._texts[name], color=self.text_colour)
+                plot.setTitle(self._texts[name], color=self.text_colour, size=_TITLE_SIZE)
         self._drawn = None  # the next tick redraws at once, in the new colours
         self._tick()
 
@@ -372,13 +391,14 @@ class ChartsPanel(QWidget):
             high = max(low + 1, math.ceil(math.log10(max(shown))))
         else:
             low, high = _LATENCY_DECADES
-        if (low, high) == self._decades:
+        # One label a decade, or every other one where they would touch: pyqtgraph's
+        # own log ticks label 2..9 of each decade too, and stack into a column.
+        room = max(2, int(self.plots["latency"].getViewBox().height() // _LABEL_HEIGHT))
+        step = math.ceil((high - low + 1) / room)
+        if (low, high, step) == self._decades:
             return
-        self._decades = (low, high)
+        self._decades = (low, high, step)
         self.plots["latency"].setYRange(low, high, padding=0)
-        # One label a decade (every other one past five): pyqtgraph's own log ticks
-        # label 2..9 of each decade too, and stack into an unreadable column.
-        step = 1 if high - low <= 5 else 2
         ticks = [(d, duration(10.0 ** d)) for d in range(low, high + 1, step)]
         self.plots["latency"].getAxis("left").setTicks([ticks, []])
 
@@ -406,7 +426,8 @@ class ChartsPanel(QWidget):
     def _set_title(self, plot: str, text: str) -> None:
         if self._texts.get(plot) != text:  # a new title re-lays out the plot
             self._texts[plot] = text
-            self.plots[plot].setTitle(text, color=getattr(self, "text_colour", None))
+            self.plots[plot].setTitle(text, color=getattr(self, "text_colour", None),
+                                      size=_TITLE_SIZE)
 
     def _set_label(self, plot: str, curve: str, text: str) -> None:
         if self._texts.get(curve) != text:
