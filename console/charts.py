@@ -55,7 +55,11 @@ REDRAW_INTERVAL_MS = 100  # at most 10 redraws a second
 MIN_PLOT_HEIGHT = 80  # pixels of curves per plot; below that the panel scrolls
 _ROWS = 3  # of plots, two to a row
 _TITLE_SIZE = "9pt"
-_WIDE = 760  # pixels from which the route mix's legend takes three columns
+_LEGEND_INDENT = 24  # pixels: legends start near the axis, not under its labels
+_WIDE = 760  # pixels of panel from which legends take more columns (twice: more still)
+# Entries per legend row in a narrow, a medium and a wide panel.
+_LEGEND_COLUMNS = {"latency": (2, 3, 3), "mix": (2, 3, 6), "cache": (2, 2, 2),
+                   "breaker": (3, 3, 3)}
 _AXIS_WIDTH = 64  # pixels for the y labels: "half-open", "$0.004", "100 ms"
 _LABEL_HEIGHT = 16  # pixels an axis label needs so that the next one doesn't touch it
 _LATENCY_DECADES = (-1, 3)  # 0.1 ms .. 1 s while there is nothing to show
@@ -283,7 +287,7 @@ class ChartsPanel(QWidget):
             self.canvas.addItem(legend, row=row, col=index % 2)
             # The plots take the height; a legend row only what its entries need.
             legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-            legend.layout.setContentsMargins(_AXIS_WIDTH, 0, 0, 0)  # under the curves
+            legend.layout.setContentsMargins(_LEGEND_INDENT, 0, 0, 0)
             self.canvas.ci.layout.setRowStretchFactor(row, 0)
             self.canvas.ci.layout.setRowStretchFactor(row - 1, 1)
         legend.addItem(curve, name)
@@ -296,10 +300,11 @@ class ChartsPanel(QWidget):
         self._timer.timeout.connect(self._tick)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
-        # Six entries in three columns need ~700 px (six in a row twice that); two fit a narrow dock
-        # (the scene cannot shrink below its legends: they would be clipped).
-        width = event.size().width()
-        self.legends["mix"].setColumnCount(6 if width >= 2 * _WIDE else 3 if width >= _WIDE else 2)
+        # Legends as wide as the dock allows: the scene cannot shrink below its widest
+        # legend row, and the view would clip the right-hand column.
+        size = 2 if event.size().width() >= 2 * _WIDE else 1 if event.size().width() >= _WIDE else 0
+        for name, legend in self.legends.items():
+            legend.setColumnCount(_LEGEND_COLUMNS[name][size])
         super().resizeEvent(event)
 
     def _start_history(self) -> None:

@@ -329,9 +329,15 @@ def test_a_theme_switch_recolours_the_charts(qapp, qtbot, panel, restored_theme)
 
 
 def test_plots_keep_a_readable_height_in_a_small_window(run_async, qtbot, engine):
-    panel, bridge = charts_of(qtbot, engine, size=(480, 260))  # a corner of 1024x700
+    panel, bridge = charts_of(qtbot, engine, size=(560, 260))  # its corner of 1024x700
+    run_async(engine.submit(Request("hey there", customer_id=1)))  # legends with figures
     run_async(asyncio.sleep(0.25))
     for name, plot in panel.plots.items():
         assert plot.getViewBox().height() >= MIN_PLOT_HEIGHT - 40, name  # minus axis, title
     assert panel.scroll_area.verticalScrollBar().maximum() > 0  # the rest a scroll away
+    # Nothing cut off at the right: legends wrap into more rows instead.
+    scene = panel.canvas.ci.geometry()
+    assert scene.width() <= panel.canvas.viewport().width() + 1
+    assert len({round(sample.sceneBoundingRect().top())
+                for sample, _label in panel.legends["mix"].items}) == 3  # two to a row
     bridge.close()
