@@ -273,6 +273,8 @@ class ChartsPanel(QWidget):
 
     def _curve(self, plot: str, key: str, name: str | None, pen: Any, z: float = 0,
                **options: Any) -> None:
+        # Antialiased lines read smoothly; the stacked fills are drawn without.
+        options.setdefault("antialias", "fillLevel" not in options)
         curve = self.plots[plot].plot([], [], pen=pen, **options)
         curve.setZValue(z)
         self.curves[key] = curve
