@@ -129,6 +129,7 @@ class ChartsPanel(QWidget):
         self._window_s = WINDOWS[0][0]
         self._drawn: tuple[int, int, int] | None = None
         self._built = False
+        self.text_colour: str | None = None  # the theme's, for titles (set from the palette)
         self._build()
         self._apply_palette()
         self._timer = QTimer(self)
@@ -433,7 +434,7 @@ class ChartsPanel(QWidget):
     def _set_title(self, plot: str, text: str) -> None:
         if self._texts.get(plot) != text:  # a new title re-lays out the plot
             self._texts[plot] = text
-            self.plots[plot].setTitle(text, color=getattr(self, "text_colour", None),
+            self.plots[plot].setTitle(text, color=self.text_colour,
                                       size=_TITLE_SIZE)
 
     def _set_label(self, plot: str, curve: str, text: str) -> None:
