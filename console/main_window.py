@@ -32,10 +32,12 @@ from agentcore import (
     EscalationState,
     KeyringCredentials,
     Outcome,
+    RejectedSuggestions,
     RuleBook,
     Settings,
 )
 from agentcore.settings import EscalationSettings
+from console import message
 from console.backtest_runner import BacktestRunner
 from console.bridge import EngineBridge
 from console.charts import ChartsPanel
@@ -45,6 +47,7 @@ from console.errors import ErrorReporter
 from console.escalation_context import EscalationContextPanel
 from console.escalations_view import QueuePanel
 from console.feed import FeedModel, FeedPanel
+from console.message import SHOWN_MS, Level
 from console.notifier import DesktopNotifier, Notifier
 from console.rules_view import RulesView
 from console.settings_dialog import SettingsDialog
@@ -118,7 +121,8 @@ class MainWindow(QMainWindow):
                                       escalation_settings, self.notifier, engine.domain.at_stake)
         self.escalation = EscalationContextPanel(engine.escalations, engine.clock,
                                                  escalation_settings)
-        self.rules = RulesView(engine, RuleBook(engine), BacktestRunner(engine, parent=self),
+        self.rules = RulesView(RuleBook(engine), BacktestRunner(engine, parent=self),
+                               RejectedSuggestions(engine.store.rules), now=engine.clock.now,
                                operator=engine.settings.escalations.operator)
 
         self.breaker_segment = BreakerSegment(bridge, engine)
@@ -292,7 +296,8 @@ class MainWindow(QMainWindow):
         self.act_release.triggered.connect(lambda: breaker.release())
         self.act_shortcuts.triggered.connect(self._show_shortcuts)
         self.act_rules.triggered.connect(self.show_rules)
-        self.rules.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        # A bound method, not a lambda: Qt drops the connection when the window goes.
+        message.global_bridge.shown.connect(self._show_message)
 
         self.escalations.selected.connect(self.escalation.show_item)
         self.escalations.selected.connect(lambda _id: self._raise(self.escalation_dock))
@@ -375,6 +380,10 @@ class MainWindow(QMainWindow):
         self.compose_dock.show()
         self.compose_dock.raise_()
         self.compose.focus()
+
+    def _show_message(self, level: str, text: str) -> None:
+        """What a panel said through `console.message`, in the status bar."""
+        self.statusBar().showMessage(text, SHOWN_MS[Level(level)])
 
     def show_rules(self) -> None:
         self.rules_dock.show()

@@ -9,20 +9,27 @@ asks before a change that moves much of the traffic or answers it worse
 (`apply_warnings`); an import that would leave no rule enabled asks too.
 Undo first discards unapplied edits, like a text editor's; with none, it undoes
 the last applied change (a new version, so the history says who undid what).
+
+The view fills a workspace of its own: the rule table beside the editor, the
+backtest under the editor (its lists are what the operator reads while typing),
+suggestions and history under the table; every part sits in a splitter, so it
+stays usable at 1024x700. It takes the rule book (which reads the live router),
+the backtest runner, the rejected suggestions, a clock and the operator's name,
+not the engine; what happened goes to `console.message`, refusals stay in its
+own status line until the next change.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QAction, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
-    QLabel,
+    QFrame,
     QScrollArea,
     QSplitter,
     QTableView,
@@ -33,7 +40,6 @@ from PySide6.QtWidgets import (
 )
 
 from agentcore import (
-    Engine,
     RejectedSuggestions,
     Router,
     Rule,
@@ -45,31 +51,34 @@ from agentcore import (
 from agentcore.change_review import apply_warnings
 from agentcore.errors import EmptyRuleSetError
 from agentcore.rule_draft import RuleDraft
+from console import message
 from console.backtest_panel import BacktestPanel
 from console.backtest_runner import BacktestRunner, RuleStats
 from console.confirm import Confirmation
 from console.history_panel import HistoryPanel
 from console.rule_editor import RuleEditor
 from console.rules_model import RuleColumn, RulesModel
+from console.rules_wording import plural
+from console.status_label import StatusLabel
 from console.suggestions_panel import SuggestionsPanel
 
-log = logging.getLogger("console.rules")
 # What a rule-set change can meet that the operator can act on: shown, not raised.
 _REFUSALS = (RuleError, StorageError)
 
 
 class RulesView(QWidget):
-    message = Signal(str)  # for the status bar
-
-    def __init__(self, engine: Engine, book: RuleBook, runner: BacktestRunner, *,
-                 operator: str, parent: QWidget | None = None) -> None:
+    def __init__(self, book: RuleBook, runner: BacktestRunner,
+                 rejected: RejectedSuggestions, *, now: Callable[[], float], operator: str,
+                 parent: QWidget | None = None) -> None:
+        """`now`: the engine's clock (when a suggestion was rejected); `operator`: who
+        the versions name (the window sets it again when the settings change it)."""
         super().__init__(parent)
-        self.engine = engine
         self.book = book
         self.runner = runner
         self.operator = operator
-        self.rejected = RejectedSuggestions(engine.store.rules)
-        router = engine.router
+        self.rejected = rejected
+        self._now = now
+        router = book.router
         self.draft = RuleDraft(router.rules, router.fragments, router.handlers)
         self.model = RulesModel(self.draft, self)
         self.table = QTableView()
@@ -83,43 +92,22 @@ class RulesView(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setStretchLastSection(True)
         for column, width in ((RuleColumn.ENABLED, 34), (RuleColumn.PRIORITY, 60),
-                              (RuleColumn.NAME, 220), (RuleColumn.PATTERN, 220),
+                              (RuleColumn.NAME, 200), (RuleColumn.PATTERN, 240),
                               (RuleColumn.TEMPLATE, 160)):
             self.table.setColumnWidth(column, width)
         self.editor = RuleEditor(self.draft)
         self.backtest = BacktestPanel()
         self.suggestions = SuggestionsPanel()
         self.history = HistoryPanel(book.diff)
-        self.state = QLabel()
+        self.state = StatusLabel()
         self.state.setObjectName("rules state")
-        self.state.setWordWrap(True)  # a long refusal wraps instead of widening the window
         self.confirmation: Confirmation | None = None  # the question open now, if any
         self._apply_waiting = False  # Apply pressed before the draft's backtest finished
 
         self.toolbar = QToolBar("Rules")
+        self.actions_in_order: list[QAction] = []  # for the window's menus and F1 help
         self._build_actions()
-        # Scrolls rather than growing the window: the dock shares its height with the feed.
-        editor_scroll = QScrollArea()
-        editor_scroll.setWidgetResizable(True)
-        editor_scroll.setWidget(self.editor)
-        edit = QSplitter(Qt.Orientation.Vertical)
-        edit.addWidget(editor_scroll)
-        edit.addWidget(self.backtest)
-        edit.setStretchFactor(0, 2)
-        edit.setStretchFactor(1, 3)  # the backtest's lists are what the operator reads
-        self.tabs = QTabWidget()
-        self.tabs.addTab(edit, "Edit && backtest")
-        self.tabs.addTab(self.suggestions, "Suggestions")
-        self.tabs.addTab(self.history, "History")
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.table)
-        split.addWidget(self.tabs)
-        split.setSizes([620, 520])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.toolbar)
-        layout.addWidget(split, 1)
-        layout.addWidget(self.state)
+        self._build_layout()
         self._wire()
         self.history.set_versions(book.log())
         self._update_state()
@@ -127,15 +115,20 @@ class RulesView(QWidget):
 
     # -- construction ------------------------------------------------------------
 
-    def _action(self, text: str, shortcut: str | None, tip: str) -> QAction:
+    def _action(self, text: str, shortcut: str | None, tip: str,
+                also: str | None = None) -> QAction:
         action = QAction(text, self)
         if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
+            keys = [QKeySequence(shortcut)] + ([QKeySequence(also)] if also else [])
+            action.setShortcuts(keys)
             # Only while the rules view has focus: Ctrl+Z elsewhere is not a rule undo.
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        action.setToolTip(f"{tip} ({shortcut})" if shortcut else tip)
+        keys_said = " or ".join(k for k in (shortcut, also) if k)
+        action.setToolTip(f"{tip} ({keys_said})" if shortcut else tip)
+        action.setStatusTip(tip)
         self.addAction(action)
         self.toolbar.addAction(action)
+        self.actions_in_order.append(action)
         return action
 
     def _build_actions(self) -> None:
@@ -151,11 +144,32 @@ class RulesView(QWidget):
                                       "(asks first if the backtest shows a big or worse change)")
         self.act_undo = self._action("Undo", "Ctrl+Z",
                                      "Discard unapplied edits, else undo the last change")
-        self.act_redo = self._action("Redo", "Ctrl+Shift+Z", "Redo the change undone")
+        self.act_redo = self._action("Redo", "Ctrl+Shift+Z", "Redo the change undone",
+                                     also="Ctrl+Y")
         self.toolbar.addSeparator()
+        self.act_suggest = self._action("Find suggestions", None,
+                                        "Mine the slow path for rules it keeps answering")
         self.act_import = self._action("Import…", None, "Load a rule set from YAML")
         self.act_export = self._action("Export…", None, "Save the live rule set as YAML")
         self.act_refresh = self._action("Refresh", "F5", "Reload the recorded traffic")
+
+    def _build_layout(self) -> None:
+        # Scrolls rather than growing the window at 1024x700.
+        editor_scroll = QScrollArea()
+        editor_scroll.setWidgetResizable(True)
+        editor_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        editor_scroll.setWidget(self.editor)
+        self.tabs = QTabWidget()  # under the table: what to add, and what was done
+        self.tabs.addTab(self.suggestions, "Suggestions")
+        self.tabs.addTab(self.history, "History")
+        left = _splitter(Qt.Orientation.Vertical, self.table, self.tabs, (3, 2))
+        right = _splitter(Qt.Orientation.Vertical, editor_scroll, self.backtest, (1, 1))
+        self.split = _splitter(Qt.Orientation.Horizontal, left, right, (1, 1))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.toolbar)
+        layout.addWidget(self.split, 1)
+        layout.addWidget(self.state)
 
     def _wire(self) -> None:
         runner, draft = self.runner, self.draft
@@ -170,6 +184,7 @@ class RulesView(QWidget):
         runner.suggestions_ready.connect(self.suggestions.set_suggestions)
         runner.suggestions_failed.connect(self.suggestions.search_failed)
         self.suggestions.find_requested.connect(self.find_suggestions)
+        self.suggestions.counted.connect(self._count_suggestions)
         self.suggestions.accept_requested.connect(self.accept_suggestion)
         self.suggestions.edit_requested.connect(self.edit_suggestion)
         self.suggestions.reject_requested.connect(self.reject_suggestion)
@@ -183,6 +198,7 @@ class RulesView(QWidget):
         self.act_apply.triggered.connect(self.apply)
         self.act_undo.triggered.connect(self.undo)
         self.act_redo.triggered.connect(self.redo)
+        self.act_suggest.triggered.connect(self.find_suggestions)
         self.act_import.triggered.connect(self._choose_import)
         self.act_export.triggered.connect(self._choose_export)
         self.act_refresh.triggered.connect(self.refresh)
@@ -262,7 +278,8 @@ class RulesView(QWidget):
         elif self.draft.dirty:
             text = "Unapplied edits: Apply (Ctrl+S) makes them live, Undo discards them."
         else:
-            text = f"Live: version {self.book.current.id}, {len(self.draft.rules)} rules."
+            text = (f"Live: version {self.book.current.id}, "
+                    f"{plural(len(self.draft.rules), 'rule')}.")
         self.state.setText(text)
         self.act_apply.setEnabled(self.draft.dirty and not errors)
         self.act_undo.setEnabled(self.draft.dirty or self.book.can_undo)
@@ -294,7 +311,7 @@ class RulesView(QWidget):
     def _review(self, warnings: list[str]) -> bool:
         if not warnings:
             return self._apply_now()
-        asked = (tuple(self.draft.rules), dict(self.draft.fragments), self.engine.router)
+        asked = (tuple(self.draft.rules), dict(self.draft.fragments), self.book.router)
         self._ask("Apply these rules?", "The backtest of these edits over recorded traffic "
                   "shows a change to confirm:", warnings, "&Apply anyway",
                   lambda: self._confirmed(asked))
@@ -303,7 +320,7 @@ class RulesView(QWidget):
     def _confirmed(self, asked: tuple[tuple[Rule, ...], dict[str, str], Router]) -> None:
         rules, fragments, live = asked
         if (tuple(self.draft.rules), self.draft.fragments) != (rules, fragments) \
-                or self.engine.router is not live:  # the answer was about something else
+                or self.book.router is not live:  # the answer was about something else
             self.state.setText("Not applied: the edits or the live rules changed while you "
                                "were asked; press Apply again to review them.")
             return
@@ -336,7 +353,7 @@ class RulesView(QWidget):
     def undo(self) -> None:
         if self.draft.dirty:
             self._reset_draft()
-            self.message.emit("Unapplied edits discarded")
+            message.info("Unapplied edits discarded")
             return
         if self.book.can_undo:
             try:
@@ -400,7 +417,7 @@ class RulesView(QWidget):
         except OSError as exc:  # a read-only folder, a full disk
             self.state.setText(f"Not exported: {exc}")
             return False
-        self.message.emit(f"Rules exported to {path}")
+        message.info(f"Rules exported to {path}")
         return True
 
     def _after_change(self, text: str) -> None:
@@ -410,11 +427,10 @@ class RulesView(QWidget):
         self.history.set_versions(self.book.log())
         self.runner.request_stats()
         self._update_state()
-        log.info("%s", text)
-        self.message.emit(text)
+        message.info(text)  # logged there
 
     def _reset_draft(self) -> None:
-        router = self.engine.router
+        router = self.book.router
         self.draft.reset(router.rules, router.fragments)
         self._update_state()
 
@@ -442,8 +458,8 @@ class RulesView(QWidget):
             self._apply_waiting = False
             self.apply()
 
-    def _backtest_failed(self, message: str) -> None:
-        self.backtest.failed(message)
+    def _backtest_failed(self, why: str) -> None:
+        self.backtest.failed(why)
         if not self._apply_waiting:
             return
         self._apply_waiting = False
@@ -453,7 +469,7 @@ class RulesView(QWidget):
             self.state.setText(f"Cannot apply: {exc}")
             return
         if self.confirmation is None:  # no figures to read: the operator decides without
-            self._review([f"{message.rstrip('.')}, so what these edits change is unknown.",
+            self._review([f"{why.rstrip('.')}, so what these edits change is unknown.",
                           *apply_warnings(self.draft.rules, None)])
 
     def _show_stats(self, stats: RuleStats) -> None:
@@ -468,7 +484,7 @@ class RulesView(QWidget):
 
     def accept_suggestion(self, suggestion: Suggestion) -> None:
         """Goes live at once as its own version; unapplied edits stay in the draft."""
-        live = self.engine.router
+        live = self.book.router
         try:
             version = self.book.apply([*live.rules, suggestion.rule], live.fragments,
                                       author=self.operator,
@@ -479,20 +495,34 @@ class RulesView(QWidget):
         self.suggestions.remove(suggestion)
         if self.draft.dirty:
             self.draft.add(suggestion.rule)
-            self.draft.rebase(self.engine.router.rules)
+            self.draft.rebase(self.book.router.rules)
             self.history.set_versions(self.book.log())
             self.runner.request_stats()
             self._update_state()
-            self.message.emit(f"Applied version {version.id}: {version.summary}")
+            message.info(f"Applied version {version.id}: {version.summary}")
         else:
             self._after_change(f"Applied version {version.id}: {version.summary}")
 
     def edit_suggestion(self, suggestion: Suggestion) -> None:
         self.suggestions.remove(suggestion)
-        self.tabs.setCurrentIndex(0)
         self._select(self.draft.add(suggestion.rule))
 
     def reject_suggestion(self, suggestion: Suggestion) -> None:
-        self.rejected.reject(suggestion, author=self.operator, at=self.engine.clock.now())
+        self.rejected.reject(suggestion, author=self.operator, at=self._now())
         self.suggestions.remove(suggestion)
-        self.message.emit(f"Suggestion {suggestion.rule.pattern} rejected")
+        message.info(f"Suggestion {suggestion.rule.pattern} rejected: it is not offered again")
+
+    def _count_suggestions(self, count: int) -> None:
+        index = self.tabs.indexOf(self.suggestions)
+        self.tabs.setTabText(index, f"Suggestions ({count})" if count else "Suggestions")
+
+
+def _splitter(orientation: Qt.Orientation, first: QWidget, second: QWidget,
+              stretch: tuple[int, int]) -> QSplitter:
+    split = QSplitter(orientation)
+    split.addWidget(first)
+    split.addWidget(second)
+    split.setChildrenCollapsible(False)  # a dragged handle never makes a part vanish
+    split.setStretchFactor(0, stretch[0])
+    split.setStretchFactor(1, stretch[1])
+    return split

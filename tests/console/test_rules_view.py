@@ -57,7 +57,7 @@ def recorded_texts(settings) -> list[str]:
 
 
 def test_a_pattern_with_a_syntax_error_is_shown_and_cannot_be_applied(view, qtbot):
-    engine = view.engine
+    engine = view.console.engine
     click_rule(qtbot, view, "contact-hours")
     view.editor.pattern.selectAll()
     qtbot.keyClicks(view.editor.pattern, r"\b(?:hours|open\b")
@@ -81,7 +81,7 @@ def test_a_pattern_with_a_syntax_error_is_shown_and_cannot_be_applied(view, qtbo
 
 @pytest.mark.parametrize("pattern", [".*", r"\b", "{greeting}"])
 def test_a_pattern_that_matches_every_request_is_refused_as_it_is_typed(view, qtbot, pattern):
-    engine = view.engine
+    engine = view.console.engine
     click_rule(qtbot, view, "contact-hours")
     view.editor.pattern.selectAll()
     qtbot.keyClicks(view.editor.pattern, pattern)
@@ -98,7 +98,7 @@ def test_a_pattern_that_matches_every_request_is_refused_as_it_is_typed(view, qt
 
 
 def test_a_valid_edit_shows_the_requests_it_gains_and_loses(view, recorded, qtbot):
-    live = view.engine.router
+    live = view.console.engine.router
     click_rule(qtbot, view, "contact-hours")
     type_pattern(qtbot, view, BROADER)
     result = view.backtest.result
@@ -136,7 +136,7 @@ def test_an_edit_that_moves_most_traffic_lists_a_page_and_counts_it_all(view, qt
 
 
 def test_apply_swaps_the_router_and_undo_restores_the_old_route(view, qtbot, run_async):
-    engine = view.engine
+    engine = view.console.engine
     assert run_async(engine.submit(Request(CRASH))).route is Route.LLM
     click_rule(qtbot, view, "contact-hours")
     type_pattern(qtbot, view, BROADER)
@@ -162,7 +162,7 @@ def test_apply_swaps_the_router_and_undo_restores_the_old_route(view, qtbot, run
 
 def test_an_accepted_suggestion_becomes_a_rule_and_its_traffic_takes_the_fast_path(
         view, qtbot, run_async):
-    engine = view.engine
+    engine = view.console.engine
     panel = view.suggestions
     view.tabs.setCurrentWidget(panel)
     qtbot.mouseClick(panel.find_button, Qt.MouseButton.LeftButton)
@@ -251,7 +251,7 @@ def test_add_duplicate_toggle_and_reorder_from_the_keyboard_and_by_drag(view, qt
 
 
 def test_history_export_import_and_revert(view, qtbot, tmp_path):
-    engine = view.engine
+    engine = view.console.engine
     exported = tmp_path / "rules.yaml"
     assert view.export_file(exported)
     assert not view.export_file(tmp_path / "no such folder" / "rules.yaml")
@@ -284,7 +284,7 @@ def test_the_table_shows_hits_today_and_the_backtests_precision(view, qtbot, run
     hits = model.index(hello, RuleColumn.HITS)
     before = hits.data()
     assert before > 0  # the corpus was answered today
-    run_async(view.engine.submit(Request("hi")))
+    run_async(view.console.engine.submit(Request("hi")))
     view.table.setFocus()
     qtbot.keyClick(view.table, Qt.Key.Key_F5)
     qtbot.waitUntil(lambda: hits.data() == before + 1, timeout=20_000)
@@ -298,7 +298,7 @@ def test_the_table_shows_hits_today_and_the_backtests_precision(view, qtbot, run
 
 def test_a_backtest_superseded_by_more_typing_is_never_shown(view, qtbot, recorded):
     runner = view.runner
-    live = view.engine.router
+    live = view.console.engine.router
     wide = [replace(r, pattern=BROADER) if r.id == "contact-hours" else r for r in live.rules]
     off = [replace(r, enabled=False) if r.id == "contact-hours" else r for r in live.rules]
     shown: list = []
@@ -327,7 +327,7 @@ def test_a_suggestion_edited_goes_to_the_draft_not_live(view, qtbot):
     qtbot.mouseClick(panel.edit_button, Qt.MouseButton.LeftButton)
     assert view.tabs.currentIndex() == 0
     assert view.editor.rule_id.text() == top.rule.id
-    assert view.draft.dirty and top.rule.id not in {r.id for r in view.engine.router.rules}
+    assert view.draft.dirty and top.rule.id not in {r.id for r in view.console.engine.router.rules}
     assert view.act_apply.isEnabled()
 
 
@@ -373,7 +373,7 @@ def press_apply(qtbot, view) -> None:
 
 def test_apply_of_an_edit_that_takes_over_traffic_asks_and_cancel_keeps_the_live_rules(
         view, qtbot, run_async):
-    engine = view.engine
+    engine = view.console.engine
     live = engine.router
     click_rule(qtbot, view, "contact-hours")
     type_pattern(qtbot, view, TAKEOVER)
@@ -407,7 +407,7 @@ def test_apply_of_an_edit_that_takes_over_traffic_asks_and_cancel_keeps_the_live
 
 
 def test_apply_pressed_before_the_backtest_finished_waits_for_it(view, qtbot):
-    engine = view.engine
+    engine = view.console.engine
     live = engine.router
     click_rule(qtbot, view, "contact-hours")
     view.editor.pattern.selectAll()
@@ -434,19 +434,19 @@ def test_apply_pressed_before_the_backtest_finished_waits_for_it(view, qtbot):
 
 
 def test_typing_on_after_apply_was_pressed_cancels_the_waiting_apply(view, qtbot):
-    live = view.engine.router
+    live = view.console.engine.router
     click_rule(qtbot, view, "hello")
     qtbot.keyClick(view.table, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
     press_apply(qtbot, view)
     click_rule(qtbot, view, "contact-hours")
     type_pattern(qtbot, view, BROADER)  # a different draft than the one Apply was for
     qtbot.wait(300)
-    assert view.engine.router is live and view.draft.dirty
+    assert view.console.engine.router is live and view.draft.dirty
 
 
 @pytest.mark.parametrize("rules", ["rules: []\n", "disabled"])
 def test_importing_a_file_with_no_rule_enabled_asks_first(view, qtbot, tmp_path, rules):
-    engine = view.engine
+    engine = view.console.engine
     live = engine.router
     if rules == "disabled":
         rules = view.book.export_yaml().replace("enabled: true", "enabled: false")
@@ -474,7 +474,7 @@ def test_importing_a_file_with_no_rule_enabled_asks_first(view, qtbot, tmp_path,
 
 
 def test_apply_when_the_backtest_cannot_run_asks_instead_of_waiting_for_ever(view, qtbot):
-    engine = view.engine
+    engine = view.console.engine
     live = engine.router
     db = engine.settings.engine_db
     away = db.with_name("moved-away.sqlite")
