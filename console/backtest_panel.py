@@ -51,14 +51,22 @@ class RowsModel(HeaderedTableModel):
         return None
 
 
-def _table(model: RowsModel) -> QTableView:
+def _table(model: RowsModel, wide: int | None = None) -> QTableView:
+    """A read-only table, one line a row (the tooltip has the whole text); the `wide`
+    column (a request's text) takes the room the others leave."""
     view = QTableView()
     view.setModel(model)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setWordWrap(False)
     view.verticalHeader().setVisible(False)
-    view.horizontalHeader().setStretchLastSection(True)
-    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    if wide is None:
+        header.setStretchLastSection(True)
+    else:
+        header.setSectionResizeMode(wide, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(60)
     return view
 
 
@@ -81,9 +89,10 @@ class BacktestPanel(QWidget):
                                  self)
         self.conflicts = RowsModel(("Request", "Rules matched"), self)
         self.tabs = QTabWidget()
-        for model, name in ((self.changes, "Changes"), (self.samples, "Sample matches"),
-                            (self.conflicts, "Conflicts")):
-            table = _table(model)
+        for model, name, request in ((self.changes, "Changes", 1),
+                                     (self.samples, "Sample matches", 1),
+                                     (self.conflicts, "Conflicts", 0)):
+            table = _table(model, wide=request)
             table.setMinimumHeight(120)  # a few rows, however tight the split
             self.tabs.addTab(table, name)
         layout = QVBoxLayout(self)

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, Qt
-from PySide6.QtGui import QAction, QKeySequence, QShowEvent
+from PySide6.QtGui import QAction, QKeySequence, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -91,6 +91,7 @@ class RulesView(QWidget):
         self.table.setDropIndicatorShown(True)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setWordWrap(False)  # one line a rule, elided: more rules in view
         for column, width in ((RuleColumn.ENABLED, 34), (RuleColumn.PRIORITY, 60),
                               (RuleColumn.NAME, 200), (RuleColumn.PATTERN, 240),
                               (RuleColumn.TEMPLATE, 160)):
@@ -162,9 +163,13 @@ class RulesView(QWidget):
         self.tabs = QTabWidget()  # under the table: what to add, and what was done
         self.tabs.addTab(self.suggestions, "Suggestions")
         self.tabs.addTab(self.history, "History")
-        left = _splitter(Qt.Orientation.Vertical, self.table, self.tabs, (3, 2))
-        right = _splitter(Qt.Orientation.Vertical, editor_scroll, self.backtest, (1, 1))
-        self.split = _splitter(Qt.Orientation.Horizontal, left, right, (1, 1))
+        self.left = _splitter(Qt.Orientation.Vertical, self.table, self.tabs, (3, 2))
+        # A taller window gives the backtest's lists the rows: the editor has what it needs.
+        self.right = _splitter(Qt.Orientation.Vertical, editor_scroll, self.backtest, (0, 1))
+        self.split = _splitter(Qt.Orientation.Horizontal, self.left, self.right, (1, 1))
+        self._arranged_by_hand = False
+        for split in (self.left, self.right, self.split):
+            split.splitterMoved.connect(self._arranged)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.toolbar)
@@ -181,7 +186,7 @@ class RulesView(QWidget):
         runner.finished.connect(self._show_backtest)
         runner.failed.connect(self._backtest_failed)
         runner.stats_ready.connect(self._show_stats)
-        runner.suggestions_ready.connect(self.suggestions.set_suggestions)
+        runner.suggestions_ready.connect(self._show_suggestions)
         runner.suggestions_failed.connect(self.suggestions.search_failed)
         self.suggestions.find_requested.connect(self.find_suggestions)
         self.suggestions.counted.connect(self._count_suggestions)
@@ -210,6 +215,26 @@ class RulesView(QWidget):
         if not self._started:  # the first look loads the traffic, not the start-up
             self._started = True
             self.refresh()
+            self.find_suggestions()  # in the worker, after the backtest: there on a first look
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if not self._arranged_by_hand:
+            self._share_room()
+
+    def _arranged(self, *_args: object) -> None:
+        self._arranged_by_hand = True
+
+    def _share_room(self) -> None:
+        """How the room the view is given is shared until the operator drags a splitter:
+        45% of the width for the table, the rest for the editor; the editor as tall as
+        its fields (at most 55%), the backtest the rest; the table over the suggestions
+        at 3:2."""
+        width, height = self.split.width(), self.split.height()
+        self.split.setSizes([width * 9 // 20, width - width * 9 // 20])
+        editor = min(self.editor.sizeHint().height() + 4, int(height * 0.55))
+        self.right.setSizes([editor, height - editor])
+        self.left.setSizes([height * 3 // 5, height - height * 3 // 5])
 
     def refresh(self) -> None:
         """Reloads the recorded traffic, the figures per rule and the draft's backtest."""
@@ -481,6 +506,11 @@ class RulesView(QWidget):
     def find_suggestions(self) -> None:
         self.suggestions.searching()
         self.runner.request_suggestions(self.rejected.keys())
+
+    def _show_suggestions(self, found: list[Suggestion]) -> None:
+        # A suggestion rejected while the search ran was mined before it was: not shown.
+        rejected = self.rejected.keys()
+        self.suggestions.set_suggestions([s for s in found if s.key not in rejected])
 
     def accept_suggestion(self, suggestion: Suggestion) -> None:
         """Goes live at once as its own version; unapplied edits stay in the draft."""

@@ -19,7 +19,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import qasync
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QDockWidget
 
 from agentcore import KeyringCredentials, Settings
 from agentcore.settings import REPO_ROOT
@@ -60,7 +60,10 @@ async def _stage_rules(console: Console, seconds: float, out: Path, theme: Theme
     """The rules view mid-edit: a broadened pattern, its backtest, a sample tested."""
     window = await _after_traffic(console, theme, 60, seconds)
     window.traffic.pause()
-    window.charts_dock.hide()  # the rules dock takes the left column's height
+    # The rules workspace: the rules view alone fills the window.
+    for dock in window.findChildren(QDockWidget):
+        if dock is not window.rules_dock:
+            dock.hide()
     window.show_rules()
     view = window.rules
     view.refresh()
@@ -119,6 +122,7 @@ async def _stage(console: Console, seconds: float, out: Path, theme: Theme) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
+    global SIZE  # the stages read it
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshot.png")
     parser.add_argument("--seconds", type=float, default=8.0)
@@ -127,9 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--escalations", action="store_true",
                         help="show the escalation queue and a claimed refund instead")
     parser.add_argument("--theme", choices=[t.value for t in Theme], default=Theme.DARK.value)
+    parser.add_argument("--size", default=f"{SIZE[0]}x{SIZE[1]}", metavar="WxH",
+                        help="the window's size, e.g. 1024x700")
     parser.add_argument("--domain", default=None, metavar="MODULE:FACTORY",
                         help="another domain than the demo shop")
     args = parser.parse_args(argv)
+    width, _, height = args.size.partition("x")
+    SIZE = (int(width), int(height))
     setup_logging("WARNING")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)

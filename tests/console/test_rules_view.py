@@ -49,6 +49,15 @@ def type_pattern(qtbot, view, pattern: str) -> None:
     return done
 
 
+def find_suggestions(qtbot, panel) -> None:
+    """Clicks Find and waits for that search (the view ran one on its first look)."""
+    qtbot.waitUntil(panel.find_button.isEnabled, timeout=20_000)
+    qtbot.mouseClick(panel.find_button, Qt.MouseButton.LeftButton)
+    assert not panel.find_button.isEnabled()
+    qtbot.waitUntil(lambda: panel.find_button.isEnabled() and bool(panel.suggestions),
+                    timeout=20_000)
+
+
 def recorded_texts(settings) -> list[str]:
     with sqlite3.connect(settings.engine_db) as conn:
         return [t for (t,) in conn.execute(
@@ -165,8 +174,7 @@ def test_an_accepted_suggestion_becomes_a_rule_and_its_traffic_takes_the_fast_pa
     engine = view.console.engine
     panel = view.suggestions
     view.tabs.setCurrentWidget(panel)
-    qtbot.mouseClick(panel.find_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(panel.suggestions), timeout=20_000)
+    find_suggestions(qtbot, panel)
     top = panel.selected()
     assert top is not None and top.gained > 0
     assert panel.model.rows[0][0] == top.rule.pattern
@@ -184,8 +192,7 @@ def test_an_accepted_suggestion_becomes_a_rule_and_its_traffic_takes_the_fast_pa
 
 def test_a_rejected_suggestion_does_not_come_back(view, qtbot):
     panel = view.suggestions
-    qtbot.mouseClick(panel.find_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(panel.suggestions), timeout=20_000)
+    find_suggestions(qtbot, panel)
     top = panel.selected()
     qtbot.mouseClick(panel.reject_button, Qt.MouseButton.LeftButton)
     assert top.key not in {s.key for s in panel.suggestions}
@@ -321,8 +328,7 @@ def test_a_backtest_superseded_by_more_typing_is_never_shown(view, qtbot, record
 
 def test_a_suggestion_edited_goes_to_the_draft_not_live(view, qtbot):
     panel = view.suggestions
-    qtbot.mouseClick(panel.find_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(panel.suggestions), timeout=20_000)
+    find_suggestions(qtbot, panel)
     top = panel.selected()
     qtbot.mouseClick(panel.edit_button, Qt.MouseButton.LeftButton)
     assert view.tabs.currentIndex() == 0
