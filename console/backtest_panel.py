@@ -27,6 +27,7 @@ from console.status_label import StatusLabel
 from console.table_model import HeaderedTableModel, Index
 
 LISTED = 500  # rows of changes and conflicts shown; the summary counts them all
+_TABS = ("Changes", "Sample matches", "Conflicts")
 
 
 class RowsModel(HeaderedTableModel):
@@ -89,10 +90,9 @@ class BacktestPanel(QWidget):
                                  self)
         self.conflicts = RowsModel(("Request", "Rules matched"), self)
         self.tabs = QTabWidget()
-        for model, name, request in ((self.changes, "Changes", 1),
-                                     (self.samples, "Sample matches", 1),
-                                     (self.conflicts, "Conflicts", 0)):
-            table = _table(model, wide=request)
+        for model, name, request in zip((self.changes, self.samples, self.conflicts), _TABS,
+                                        (1, 1, 0), strict=True):
+            table = _table(model, wide=request)  # the request's text takes the room
             table.setMinimumHeight(120)  # a few rows, however tight the split
             self.tabs.addTab(table, name)
         layout = QVBoxLayout(self)
@@ -105,7 +105,15 @@ class BacktestPanel(QWidget):
         self.status.setText("Backtesting…")
 
     def failed(self, message: str) -> None:
+        """No figures for the draft as it stands: the last ones are about other rules,
+        so they go rather than sit under "Not backtested" as if they were its."""
         self.status.setText(f"Not backtested: {message}")
+        self.result = None
+        self.summary.setText("")
+        for model in (self.changes, self.samples, self.conflicts):
+            model.set_rows([])
+        for i, name in enumerate(_TABS):
+            self.tabs.setTabText(i, name)
 
     def show_result(self, result: BacktestResult) -> None:
         self.result = result
@@ -140,7 +148,7 @@ class BacktestPanel(QWidget):
         self.conflicts.set_rows([(req.text, ", ".join(ids))
                                  for req, ids in r.conflicts_head(self.listed)])
         shown = {0: len(r.change_rows), 1: len(r.samples), 2: conflicts}
-        for i, name in enumerate(("Changes", "Sample matches", "Conflicts")):
+        for i, name in enumerate(_TABS):
             self.tabs.setTabText(i, f"{name} ({shown[i]:,})")
 
 

@@ -121,7 +121,9 @@ class MainWindow(QMainWindow):
                                       escalation_settings, self.notifier, engine.domain.at_stake)
         self.escalation = EscalationContextPanel(engine.escalations, engine.clock,
                                                  escalation_settings)
-        self.rules = RulesView(RuleBook(engine), BacktestRunner(engine, parent=self),
+        self.rules = RulesView(RuleBook(engine),
+                               BacktestRunner(lambda: engine.router, engine.settings.engine_db,
+                                              now=engine.clock.now, parent=self),
                                RejectedSuggestions(engine.store.rules), now=engine.clock.now,
                                operator=engine.settings.escalations.operator)
 

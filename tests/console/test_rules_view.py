@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication
 
 from agentcore import Request, Route, Router
 from agentcore.guard import normalise
+from console import message
 from console.rules_model import RuleColumn
 
 BROADER = r"\b(?:hours|open)\b"  # gains "the app crashes when I open it", loses "close today"
@@ -76,6 +77,9 @@ def test_a_pattern_with_a_syntax_error_is_shown_and_cannot_be_applied(view, qtbo
     assert "Traceback" not in view.editor.pattern_error.text()
     assert not view.act_apply.isEnabled()
     assert "Cannot apply: contact-hours" in view.state.text()
+    # No figures for a pattern that does not compile: the last ones are not shown as its.
+    qtbot.waitUntil(lambda: "Not backtested" in view.backtest.status.text(), timeout=20_000)
+    assert view.backtest.summary.text() == "" and view.backtest.changes.rowCount() == 0
     view.table.setFocus()
     qtbot.keyClick(view.table, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
     assert view.apply() is False
@@ -167,6 +171,53 @@ def test_apply_swaps_the_router_and_undo_restores_the_old_route(view, qtbot, run
     qtbot.keyClick(view.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier
                    | Qt.KeyboardModifier.ShiftModifier)
     assert run_async(engine.submit(Request(CRASH))).rule_id == "contact-hours"
+
+    qtbot.keyClick(view.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(view.table, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)  # redo too
+    assert run_async(engine.submit(Request(CRASH))).rule_id == "contact-hours"
+    assert [a.toolTip() for a in view.actions_in_order if a.text() in ("Apply", "Redo")] == [
+        "Make the draft the live rule set (asks first if the backtest shows a big or worse "
+        "change) (Ctrl+S)", "Redo the change undone (Ctrl+Shift+Z or Ctrl+Y)"]
+
+
+def test_what_the_view_did_is_said_in_the_status_bar_through_the_message_bridge(
+        view, qtbot):
+    window = view.window()
+    click_rule(qtbot, view, "hello")
+    qtbot.keyClick(view.table, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    with qtbot.waitSignal(message.global_bridge.shown, timeout=20_000) as said:
+        view.apply()
+    assert said.args[0] == "info" and said.args[1].startswith("Applied version 2: hello")
+    assert window.statusBar().currentMessage() == said.args[1]
+    with qtbot.waitSignal(message.global_bridge.shown) as said:
+        view.undo()
+    assert said.args[1].startswith("Undone: undo: back to version 1")
+
+
+def test_counts_and_savings_read_the_same_in_the_suggestions_and_the_backtest(view, qtbot):
+    panel = view.suggestions
+    find_suggestions(qtbot, panel)
+    found = len(panel.suggestions)
+    assert panel.status.text() == f"{found} suggestion{'' if found == 1 else 's'}."
+    assert view.tabs.tabText(view.tabs.indexOf(panel)) == f"Suggestions ({found})"
+    panel.set_suggestions(panel.suggestions[:1])
+    assert panel.status.text() == "1 suggestion."
+
+    top = panel.selected()
+    cell = panel.model.rows[0][5]
+    # It answers from a template what the LLM answered: cheaper, said as a saving.
+    assert top.result.dollars_per_day < 0 and cell.startswith("saves $") and cell.endswith(
+        " a day")
+    done = view.runner.completed
+    qtbot.mouseClick(panel.edit_button, Qt.MouseButton.LeftButton)  # the same rule set
+    qtbot.waitUntil(lambda: view.runner.completed > done and not view.runner.busy,
+                    timeout=20_000)
+    summary = view.backtest.summary.text()
+    assert f"Per day at the recorded rate: <b>{cell}</b>" in summary
+    costs = {row[5] for row in view.backtest.changes.rows}
+    assert costs and all(c.startswith(("saves $", "adds $")) or c == "no change in cost"
+                         for c in costs)
+    assert not any(c.startswith(("+", "-")) for c in costs)
 
 
 def test_an_accepted_suggestion_becomes_a_rule_and_its_traffic_takes_the_fast_path(
