@@ -24,6 +24,7 @@ from agentcore.engine import Engine
 from agentcore.errors import (
     AgentError,
     BacktestCancelled,
+    EmptyRuleSetError,
     LLMError,
     QueueError,
     RuleError,
@@ -61,6 +62,7 @@ from agentcore.models import (
     Usage,
 )
 from agentcore.router import Router, Rule, RuleMatch
+from agentcore.rule_session import RuleSession, Told
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
 from agentcore.settings import Settings
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest
@@ -75,6 +77,7 @@ __all__ = [
     "Clock",
     "CustomerContext",
     "Domain",
+    "EmptyRuleSetError",
     "Engine",
     "Escalation",
     "EscalationChanged",
@@ -104,6 +107,7 @@ __all__ = [
     "RuleBook",
     "RuleError",
     "RuleMatch",
+    "RuleSession",
     "RuleVersion",
     "Settings",
     "SettingsError",
@@ -114,6 +118,7 @@ __all__ = [
     "StorageError",
     "Suggestion",
     "SystemClock",
+    "Told",
     "ToolError",
     "Usage",
     "UserFacingError",

@@ -34,6 +34,7 @@ from agentcore import (
     Outcome,
     RejectedSuggestions,
     RuleBook,
+    RuleSession,
     Settings,
 )
 from agentcore.settings import EscalationSettings
@@ -121,11 +122,11 @@ class MainWindow(QMainWindow):
                                       escalation_settings, self.notifier, engine.domain.at_stake)
         self.escalation = EscalationContextPanel(engine.escalations, engine.clock,
                                                  escalation_settings)
-        self.rules = RulesView(RuleBook(engine),
-                               BacktestRunner(lambda: engine.router, engine.settings.engine_db,
-                                              now=engine.clock.now, parent=self),
-                               RejectedSuggestions(engine.store.rules), now=engine.clock.now,
-                               operator=engine.settings.escalations.operator)
+        self.rules = RulesView(
+            RuleSession(RuleBook(engine), RejectedSuggestions(engine.store.rules),
+                        now=engine.clock.now, operator=engine.settings.escalations.operator),
+            BacktestRunner(lambda: engine.router, engine.settings.engine_db,
+                           now=engine.clock.now, parent=self))
 
         self.breaker_segment = BreakerSegment(bridge, engine)
         self.rate_segment = RateSegment(bridge)

@@ -2,21 +2,19 @@
 backtest of the draft as it is typed, suggestions from traffic, and the history
 of versions with undo, redo and revert.
 
-Edits go to a draft (`RuleDraft`); nothing reaches the running router until
-Apply, which records a version and swaps the whole set at once (`RuleBook`).
-Apply first reads the draft's backtest (waiting for it if typing outran it) and
-asks before a change that moves much of the traffic or answers it worse
-(`apply_warnings`); an import that would leave no rule enabled asks too.
-Undo first discards unapplied edits, like a text editor's; with none, it undoes
-the last applied change (a new version, so the history says who undid what).
+Edits go to a draft; nothing reaches the running router until Apply, which
+records a version and swaps the whole set at once. What each action does is the
+Qt-free `RuleSession`'s (tested headless); the view shows it and asks the
+questions: Apply first reads the draft's backtest (waiting for it if typing
+outran it) and asks before a change that moves much of the traffic or answers it
+worse; an import that would leave no rule enabled asks too.
 
 The view fills a workspace of its own: the rule table beside the editor, the
 backtest under the editor (its lists are what the operator reads while typing),
 suggestions and history under the table; every part sits in a splitter, so it
-stays usable at 1024x700. It takes the rule book (which reads the live router),
-the backtest runner, the rejected suggestions, a clock and the operator's name,
-not the engine; what happened goes to `console.message`, refusals stay in its
-own status line until the next change.
+stays usable at 1024x700. It takes the session and the backtest runner, not the
+engine; what happened goes to `console.message`, refusals stay in its own status
+line until the next change.
 """
 
 from __future__ import annotations
@@ -40,17 +38,12 @@ from PySide6.QtWidgets import (
 )
 
 from agentcore import (
-    RejectedSuggestions,
-    Router,
-    Rule,
-    RuleBook,
+    EmptyRuleSetError,
     RuleError,
-    StorageError,
+    RuleSession,
     Suggestion,
+    Told,
 )
-from agentcore.change_review import apply_warnings
-from agentcore.errors import EmptyRuleSetError
-from agentcore.rule_draft import RuleDraft
 from console import message
 from console.backtest_panel import BacktestPanel
 from console.backtest_runner import BacktestRunner, RuleStats
@@ -58,28 +51,20 @@ from console.confirm import Confirmation
 from console.history_panel import HistoryPanel
 from console.rule_editor import RuleEditor
 from console.rules_model import RuleColumn, RulesModel
-from console.rules_wording import plural
 from console.status_label import StatusLabel
 from console.suggestions_panel import SuggestionsPanel
 
-# What a rule-set change can meet that the operator can act on: shown, not raised.
-_REFUSALS = (RuleError, StorageError)
-
 
 class RulesView(QWidget):
-    def __init__(self, book: RuleBook, runner: BacktestRunner,
-                 rejected: RejectedSuggestions, *, now: Callable[[], float], operator: str,
+    def __init__(self, session: RuleSession, runner: BacktestRunner,
                  parent: QWidget | None = None) -> None:
-        """`now`: the engine's clock (when a suggestion was rejected); `operator`: who
-        the versions name (the window sets it again when the settings change it)."""
+        """`session`: the draft, the rule book and the suggestions turned down, with
+        the operator's actions on them (Qt-free); `runner`: backtests off the GUI thread."""
         super().__init__(parent)
-        self.book = book
+        self.session = session
+        self.book = session.book
+        self.draft = session.draft
         self.runner = runner
-        self.operator = operator
-        self.rejected = rejected
-        self._now = now
-        router = book.router
-        self.draft = RuleDraft(router.rules, router.fragments, router.handlers)
         self.model = RulesModel(self.draft, self)
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -99,7 +84,7 @@ class RulesView(QWidget):
         self.editor = RuleEditor(self.draft)
         self.backtest = BacktestPanel()
         self.suggestions = SuggestionsPanel()
-        self.history = HistoryPanel(book.diff)
+        self.history = HistoryPanel(session.book.diff)
         self.state = StatusLabel()
         self.state.setObjectName("rules state")
         self.confirmation: Confirmation | None = None  # the question open now, if any
@@ -110,9 +95,18 @@ class RulesView(QWidget):
         self._build_actions()
         self._build_layout()
         self._wire()
-        self.history.set_versions(book.log())
+        self.history.set_versions(self.book.log())
         self._update_state()
         self._started = False
+
+    @property
+    def operator(self) -> str:
+        """Who the versions name; the window sets it when the settings change it."""
+        return self.session.operator
+
+    @operator.setter
+    def operator(self, name: str) -> None:
+        self.session.operator = name
 
     # -- construction ------------------------------------------------------------
 
@@ -295,20 +289,11 @@ class RulesView(QWidget):
             self._select(target)
 
     def _update_state(self) -> None:
-        errors = self.draft.errors()
-        if errors:
-            rid, why = next(iter(errors.items()))
-            text = f"Cannot apply: {rid or '(no id)'}: {why}" + (
-                f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
-        elif self.draft.dirty:
-            text = "Unapplied edits: Apply (Ctrl+S) makes them live, Undo discards them."
-        else:
-            text = (f"Live: version {self.book.current.id}, "
-                    f"{plural(len(self.draft.rules), 'rule')}.")
-        self.state.setText(text)
-        self.act_apply.setEnabled(self.draft.dirty and not errors)
-        self.act_undo.setEnabled(self.draft.dirty or self.book.can_undo)
-        self.act_redo.setEnabled(not self.draft.dirty and self.book.can_redo)
+        state = self.session.state()
+        self.state.setText(state.text)
+        self.act_apply.setEnabled(state.can_apply)
+        self.act_undo.setEnabled(state.can_undo)
+        self.act_redo.setEnabled(state.can_redo)
 
     # -- going live -----------------------------------------------------------------
 
@@ -331,35 +316,25 @@ class RulesView(QWidget):
                                 rule.id if rule else None)
             self.state.setText("Apply waits for the backtest of these edits…")
             return False
-        return self._review(apply_warnings(self.draft.rules, result))
+        return self._review(self.session.warnings(result))
 
     def _review(self, warnings: list[str]) -> bool:
         if not warnings:
-            return self._apply_now()
-        asked = (tuple(self.draft.rules), dict(self.draft.fragments), self.book.router)
+            return self._told(self.session.apply())
+        asked = self.session.asked()
         self._ask("Apply these rules?", "The backtest of these edits over recorded traffic "
                   "shows a change to confirm:", warnings, "&Apply anyway",
-                  lambda: self._confirmed(asked))
+                  lambda: self._told(self.session.apply(asked)))
         return False
 
-    def _confirmed(self, asked: tuple[tuple[Rule, ...], dict[str, str], Router]) -> None:
-        rules, fragments, live = asked
-        if (tuple(self.draft.rules), self.draft.fragments) != (rules, fragments) \
-                or self.book.router is not live:  # the answer was about something else
-            self.state.setText("Not applied: the edits or the live rules changed while you "
-                               "were asked; press Apply again to review them.")
-            return
-        self._apply_now()
-
-    def _apply_now(self) -> bool:
-        try:
-            version = self.book.apply(self.draft.rules, self.draft.fragments,
-                                      author=self.operator)
-        except _REFUSALS as exc:
-            self.state.setText(f"Cannot apply: {exc}")
-            return False
-        self._after_change(f"Applied version {version.id}: {version.summary}")
-        return True
+    def _told(self, told: Told) -> bool:
+        """Shows what an action of the session did: done, in the status bar (and the
+        view follows the new rules); not done, in the view's own status line."""
+        if told.done:
+            self._after_change(told.text)
+        else:
+            self.state.setText(told.text)
+        return told.done
 
     def _ask(self, title: str, text: str, reasons: list[str], go: str,
              on_go: Callable[[], object], *,
@@ -376,37 +351,13 @@ class RulesView(QWidget):
         self.confirmation.open()
 
     def undo(self) -> None:
-        if self.draft.dirty:
-            self._reset_draft()
-            message.info("Unapplied edits discarded")
-            return
-        if self.book.can_undo:
-            try:
-                version = self.book.undo(author=self.operator)
-            except _REFUSALS as exc:  # an old set that no longer compiles, a locked file
-                self.state.setText(f"Cannot undo: {exc}")
-                return
-            self._after_change(f"Undone: {version.summary}")
+        self._told(self.session.undo())
 
     def redo(self) -> None:
-        if not self.draft.dirty and self.book.can_redo:
-            try:
-                version = self.book.redo(author=self.operator)
-            except _REFUSALS as exc:
-                self.state.setText(f"Cannot redo: {exc}")
-                return
-            self._after_change(f"Redone: {version.summary}")
+        self._told(self.session.redo())
 
     def revert(self, version_id: int) -> None:
-        if self.draft.dirty:
-            self.state.setText("Apply or discard (Undo) the unapplied edits first.")
-            return
-        try:
-            version = self.book.revert(version_id, author=self.operator)
-        except _REFUSALS as exc:
-            self.state.setText(f"Cannot revert to version {version_id}: {exc}")
-            return
-        self._after_change(f"Reverted: version {version.id} restores version {version_id}")
+        self._told(self.session.revert(version_id))
 
     def import_file(self, path: Path) -> bool:
         """Imports a rule file; one that would leave no rule enabled is asked about
@@ -420,8 +371,7 @@ class RulesView(QWidget):
 
     def _import(self, name: str, text: str, *, allow_empty: bool) -> bool:
         try:
-            version = self.book.import_yaml(text, author=self.operator,
-                                            allow_empty=allow_empty)
+            return self._told(self.session.import_text(name, text, allow_empty=allow_empty))
         except EmptyRuleSetError as exc:
             self._ask("Import an empty rule set?", f"Importing {name} would leave no rule "
                       "enabled: every request would go to the LLM.",
@@ -430,15 +380,10 @@ class RulesView(QWidget):
                       "&Import anyway", lambda: self._import(name, text, allow_empty=True),
                       cancelled="Not imported: the live rules are unchanged.")
             return False
-        except _REFUSALS as exc:
-            self.state.setText(f"Not imported: {exc}")
-            return False
-        self._after_change(f"Imported {name} as version {version.id}")
-        return True
 
     def export_file(self, path: Path) -> bool:
         try:
-            path.write_text(self.book.export_yaml(), encoding="utf-8")
+            path.write_text(self.session.export_text(), encoding="utf-8")
         except OSError as exc:  # a read-only folder, a full disk
             self.state.setText(f"Not exported: {exc}")
             return False
@@ -446,18 +391,13 @@ class RulesView(QWidget):
         return True
 
     def _after_change(self, text: str) -> None:
+        """The live rules or the draft changed: the view follows, and says so."""
         row = self._selected_row()
-        self._reset_draft()
         self._select(min(max(row, 0), len(self.draft.rules) - 1))
         self.history.set_versions(self.book.log())
         self.runner.request_stats()
         self._update_state()
         message.info(text)  # logged there
-
-    def _reset_draft(self) -> None:
-        router = self.book.router
-        self.draft.reset(router.rules, router.fragments)
-        self._update_state()
 
     def _choose_import(self) -> None:
         # open(), not exec(): a nested event loop would re-enter the asyncio loop.
@@ -495,7 +435,7 @@ class RulesView(QWidget):
             return
         if self.confirmation is None:  # no figures to read: the operator decides without
             self._review([f"{why.rstrip('.')}, so what these edits change is unknown.",
-                          *apply_warnings(self.draft.rules, None)])
+                          *self.session.warnings(None)])
 
     def _show_stats(self, stats: RuleStats) -> None:
         precision = None if self.draft.dirty else stats.baseline.precision
@@ -505,42 +445,27 @@ class RulesView(QWidget):
 
     def find_suggestions(self) -> None:
         self.suggestions.searching()
-        self.runner.request_suggestions(self.rejected.keys())
+        self.runner.request_suggestions(self.session.rejected_keys())
 
     def _show_suggestions(self, found: list[Suggestion]) -> None:
-        # A suggestion rejected while the search ran was mined before it was: not shown.
-        rejected = self.rejected.keys()
-        self.suggestions.set_suggestions([s for s in found if s.key not in rejected])
+        self.suggestions.set_suggestions(self.session.not_rejected(found))
 
     def accept_suggestion(self, suggestion: Suggestion) -> None:
         """Goes live at once as its own version; unapplied edits stay in the draft."""
-        live = self.book.router
-        try:
-            version = self.book.apply([*live.rules, suggestion.rule], live.fragments,
-                                      author=self.operator,
-                                      summary=f"accepted suggestion {suggestion.rule.id}")
-        except RuleError as exc:
-            self.state.setText(f"Cannot accept: {exc}")
-            return
-        self.suggestions.remove(suggestion)
-        if self.draft.dirty:
-            self.draft.add(suggestion.rule)
-            self.draft.rebase(self.book.router.rules)
-            self.history.set_versions(self.book.log())
-            self.runner.request_stats()
-            self._update_state()
-            message.info(f"Applied version {version.id}: {version.summary}")
-        else:
-            self._after_change(f"Applied version {version.id}: {version.summary}")
+        if self._told(self.session.accept(suggestion)):
+            self.suggestions.remove(suggestion)
 
     def edit_suggestion(self, suggestion: Suggestion) -> None:
         self.suggestions.remove(suggestion)
         self._select(self.draft.add(suggestion.rule))
 
     def reject_suggestion(self, suggestion: Suggestion) -> None:
-        self.rejected.reject(suggestion, author=self.operator, at=self._now())
-        self.suggestions.remove(suggestion)
-        message.info(f"Suggestion {suggestion.rule.pattern} rejected: it is not offered again")
+        told = self.session.reject(suggestion)
+        if told.done:
+            self.suggestions.remove(suggestion)
+            message.info(told.text)
+        else:
+            self.state.setText(told.text)
 
     def _count_suggestions(self, count: int) -> None:
         index = self.tabs.indexOf(self.suggestions)

@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMainWindow
 
-from agentcore import RejectedSuggestions, RuleBook
+from agentcore import RejectedSuggestions, RuleBook, RuleSession
 from console.backtest_runner import BacktestRunner
 from console.rules_model import RuleColumn
 from console.rules_view import RulesView
@@ -21,8 +21,9 @@ def window(make_console, recorded, qtbot):
     engine = make_console(recorded).engine
     runner = BacktestRunner(lambda: engine.router, engine.settings.engine_db,
                             now=engine.clock.now)
-    view = RulesView(RuleBook(engine), runner, RejectedSuggestions(engine.store.rules),
-                     now=engine.clock.now, operator="dana")
+    session = RuleSession(RuleBook(engine), RejectedSuggestions(engine.store.rules),
+                          now=engine.clock.now, operator="dana")
+    view = RulesView(session, runner)
     main = QMainWindow()
     main.setCentralWidget(view)
     main.resize(WIDTH, HEIGHT)
