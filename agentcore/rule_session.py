@@ -178,7 +178,10 @@ class RuleSession:
 
     def not_rejected(self, found: Iterable[Suggestion]) -> list[Suggestion]:
         """`found` without those rejected since the search began (it mined before)."""
-        rejected = self.rejected.keys()
+        try:
+            rejected = self.rejected.keys()
+        except StorageError:  # a locked database: the search already left the older out
+            return list(found)
         return [s for s in found if s.key not in rejected]
 
     def accept(self, suggestion: Suggestion) -> Told:

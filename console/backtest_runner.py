@@ -231,4 +231,6 @@ class BacktestRunner(QObject):
             if not stale():
                 failed(f"The backtest failed: {exc} (details in the console log)")
             return
+        if self._closed:  # finished as the window closed: the engine may be gone
+            return
         done(result)

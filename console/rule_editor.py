@@ -39,8 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agentcore import Router, Rule, RuleError
-from agentcore.errors import PatternError
+from agentcore import PatternError, Router, Rule, RuleError
 from agentcore.guard import normalise, normalise_with_spans
 from agentcore.router import CACHE_POLICIES, CachePolicy, expand
 from agentcore.rule_draft import RuleDraft, check, check_pattern, pattern_problem, pointer

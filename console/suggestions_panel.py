@@ -36,6 +36,8 @@ class SuggestionsPanel(QWidget):
         buttons = QHBoxLayout()
         for button in (self.find_button, self.accept_button, self.edit_button,
                        self.reject_button):
+            # May be squeezed (their texts clipped) rather than set the window's width.
+            button.setMinimumWidth(32)
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)

@@ -136,6 +136,8 @@ def test_the_editor_table_and_backtest_share_the_window(window, qtbot):
     rows = changes.height() // max(1, changes.verticalHeader().defaultSectionSize())
     assert rows >= 5  # the backtest lists rows, not one
     assert view.suggestions.isVisible()
+    # Narrow enough to share a 1024 px window with another panel: splitters, no fixed widths.
+    assert view.minimumSizeHint().width() < WIDTH // 2
 
 
 def _text_mime(text: str):
