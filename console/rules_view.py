@@ -222,11 +222,14 @@ class RulesView(QWidget):
     def _share_room(self) -> None:
         """How the room the view is given is shared until the operator drags a splitter:
         45% of the width for the table, the rest for the editor; the editor as tall as
-        its fields (at most 55%), the backtest the rest; the table over the suggestions
-        at 3:2."""
+        its fields and a pattern error (at most 55%), the backtest the rest; the table
+        over the suggestions at 3:2."""
         width, height = self.split.width(), self.split.height()
         self.split.setSizes([width * 9 // 20, width - width * 9 // 20])
-        editor = min(self.editor.sizeHint().height() + 4, int(height * 0.55))
+        # Room for the two lines of a pattern error too, shown or not: the backtest does
+        # not jump while the operator types "(" and then ")".
+        error_lines = 3 * self.editor.fontMetrics().lineSpacing() + 8
+        editor = min(self.editor.sizeHint().height() + error_lines, int(height * 0.55))
         self.right.setSizes([editor, height - editor])
         self.left.setSizes([height * 3 // 5, height - height * 3 // 5])
 
