@@ -100,7 +100,7 @@ def bench_backtest(results: list[Row]) -> None:
         db = await _record_corpus(data)
         _multiply(db, RECORDED)
         engine = Engine(bench_settings(data))
-        runner = BacktestRunner(lambda: engine.router, engine.settings.engine_db,
+        runner = BacktestRunner(lambda: engine.router, engine.store.traffic,
                                 now=engine.clock.now, sample_size=RECORDED, debounce_ms=0)
         done = asyncio.Event()
         runner.finished.connect(lambda _result: done.set())

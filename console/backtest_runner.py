@@ -8,9 +8,10 @@ backtest polls the generation and stops when superseded; a result that
 arrives for an older generation is dropped, so what is shown always belongs
 to the text in the fields.
 
-The recorded traffic is loaded in the worker (its own read-only SQLite
-connection) on first use, after `refresh()`, and when older than
-`RELOAD_AFTER_S` (traffic keeps arriving while the operator edits).
+The recorded traffic is loaded in the worker (the engine's `store.traffic`, read
+on the worker's own read-only connection once the outcomes already returned are
+on disk) on first use, after `refresh()`, and when older than `RELOAD_AFTER_S`
+(traffic keeps arriving while the operator edits).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -38,6 +38,7 @@ from agentcore import (
     suggest,
 )
 from agentcore.backtest import DEFAULT_SAMPLE, backtest_rules, hits_since
+from agentcore.storage import TrafficRepository
 
 log = logging.getLogger("console.backtest")
 T = TypeVar("T")
@@ -60,15 +61,17 @@ class BacktestRunner(QObject):
     suggestions_ready = Signal(object)  # list[Suggestion]
     suggestions_failed = Signal(str)  # why mining stopped
 
-    def __init__(self, live: Callable[[], Router], engine_db: Path, *,
+    def __init__(self, live: Callable[[], Router], traffic: TrafficRepository, *,
                  now: Callable[[], float], sample_size: int = DEFAULT_SAMPLE,
                  debounce_ms: int = 250, parent: QObject | None = None) -> None:
         """`live` reads the router running now (a draft is compared with it);
-        `engine_db` is the engine's database, read on its own read-only connection;
-        `now` the engine's clock (where "today" starts for the hits per rule)."""
+        `traffic` is the engine's recorded traffic (`store.traffic`: read on the
+        worker's own connection, after every outcome already returned is on disk, so
+        a request answered just before Refresh is counted); `now` the engine's clock
+        (where "today" starts for the hits per rule)."""
         super().__init__(parent)
         self._live = live
-        self.engine_db = engine_db
+        self.traffic = traffic
         self._now = now
         self.sample_size = sample_size
         self.result: BacktestResult | None = None
@@ -138,11 +141,11 @@ class BacktestRunner(QObject):
         live = self._live()
         since = datetime.fromtimestamp(self._now()).replace(
             hour=0, minute=0, second=0, microsecond=0).timestamp()
-        db = self.engine_db
+        traffic = self.traffic
 
         def work() -> RuleStats:
             backtester = self._sample()
-            return RuleStats(hits_since(db, since),
+            return RuleStats(hits_since(traffic, since),
                              backtester.run(live, live, cancelled=lambda: self._closed))
 
         self._spawn(work, self.stats_ready.emit)
@@ -169,7 +172,7 @@ class BacktestRunner(QObject):
                 or started - self._loaded_at > RELOAD_AFTER_S):
             self._stale = False
             self._loaded_at = started
-            self._backtester = Backtester(load_recorded(self.engine_db, self.sample_size))
+            self._backtester = Backtester(load_recorded(self.traffic, self.sample_size))
             log.info("loaded %d recorded requests in %.0f ms", len(self._backtester.requests),
                      (time.perf_counter() - started) * 1000)
         return self._backtester

@@ -125,7 +125,7 @@ class MainWindow(QMainWindow):
         self.rules = RulesView(
             RuleSession(RuleBook(engine), RejectedSuggestions(engine.store.rules),
                         now=engine.clock.now, operator=engine.settings.escalations.operator),
-            BacktestRunner(lambda: engine.router, engine.settings.engine_db,
+            BacktestRunner(lambda: engine.router, engine.store.traffic,
                            now=engine.clock.now, parent=self))
 
         self.breaker_segment = BreakerSegment(bridge, engine)

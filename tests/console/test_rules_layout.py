@@ -19,7 +19,7 @@ WIDTH, HEIGHT = 1024, 700
 def window(make_console, recorded, qtbot):
     """A RulesView filling a 1024x700 main window, as in the rules workspace."""
     engine = make_console(recorded).engine
-    runner = BacktestRunner(lambda: engine.router, engine.settings.engine_db,
+    runner = BacktestRunner(lambda: engine.router, engine.store.traffic,
                             now=engine.clock.now)
     session = RuleSession(RuleBook(engine), RejectedSuggestions(engine.store.rules),
                           now=engine.clock.now, operator="dana")
