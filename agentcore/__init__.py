@@ -25,6 +25,7 @@ from agentcore.errors import (
     AgentError,
     BacktestCancelled,
     EmptyRuleSetError,
+    LLMCause,
     LLMError,
     PatternError,
     QueueError,
@@ -62,10 +63,19 @@ from agentcore.models import (
     Status,
     Usage,
 )
+from agentcore.outage import (
+    HandBackQueue,
+    HandBackReport,
+    Outage,
+    OutageTracker,
+    hand_back_all,
+)
+from agentcore.pacer import Pacer, Position
+from agentcore.replay import to_request
 from agentcore.router import Router, Rule, RuleMatch
 from agentcore.rule_session import RuleSession, Told
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
-from agentcore.settings import Settings
+from agentcore.settings import EscalationSettings, Settings
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest
 
 __all__ = [
@@ -84,17 +94,25 @@ __all__ = [
     "EscalationChanged",
     "EscalationQueue",
     "EscalationReason",
+    "EscalationSettings",
     "EscalationState",
     "Event",
     "FakeClock",
+    "HandBackQueue",
+    "HandBackReport",
     "KeyringCredentials",
+    "LLMCause",
     "LLMError",
     "Metrics",
+    "Outage",
+    "OutageTracker",
     "Outcome",
     "OutcomeSummary",
+    "Pacer",
     "PatternError",
     "PendingAction",
     "PendingStatus",
+    "Position",
     "QueueError",
     "Recorded",
     "RejectedSuggestions",
@@ -126,8 +144,10 @@ __all__ = [
     "UserFacingError",
     "VersionEntry",
     "WriteLimits",
+    "hand_back_all",
     "installed_domains",
     "load_domain",
     "load_recorded",
     "suggest",
+    "to_request",
 ]

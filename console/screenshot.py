@@ -3,7 +3,9 @@
 Starts the console offscreen on a fresh demo data folder (and a throwaway
 window layout), runs demo traffic for a few seconds, sends one refund request
 by hand so the detail shows parallel tool calls in its trace, then saves
-`window.grab()` as a PNG.
+`window.grab()` as a PNG. `--outage` points the LLM at a dead endpoint instead,
+for the outage banner; `--outage-back` then heals it (a mock LLM on a loopback
+port) and shows the banner saying so.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import qasync
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication, QDockWidget
+from PySide6.QtWidgets import QApplication
 
 from agentcore import KeyringCredentials, Settings
 from agentcore.settings import REPO_ROOT
@@ -31,8 +33,10 @@ from console.app import (
 )
 from console.main_window import MainWindow
 from console.theme import Theme
+from console.workspaces import Workspace
 
-SIZE = (1600, 1000)
+SIZE = [1600, 1000]  # --size changes it
+DEAD = "http://127.0.0.1:9/v1"  # the discard port: connections are refused
 
 
 async def _after_traffic(console: Console, theme: Theme, rate: float,
@@ -60,10 +64,6 @@ async def _stage_rules(console: Console, seconds: float, out: Path, theme: Theme
     """The rules view mid-edit: a broadened pattern, its backtest, a sample tested."""
     window = await _after_traffic(console, theme, 60, seconds)
     window.traffic.pause()
-    # The rules workspace: the rules view alone fills the window.
-    for dock in window.findChildren(QDockWidget):
-        if dock is not window.rules_dock:
-            dock.hide()
     window.show_rules()
     view = window.rules
     view.refresh()
@@ -91,7 +91,7 @@ async def _stage_escalations(console: Console, seconds: float, out: Path,
     loaded, shown = asyncio.Event(), asyncio.Event()
     queue.model.modelReset.connect(loaded.set)
     context.changed.connect(lambda _item: shown.set())
-    window.queue_dock.raise_()  # brought forward: the queue loads its page
+    window.show_workspace(Workspace.ESCALATIONS)  # in view: the queue loads its page
     await loaded.wait()
     waiting = next((i for i in queue.model.items if i.pending_action is not None), None)
     if waiting is not None:
@@ -100,6 +100,29 @@ async def _stage_escalations(console: Console, seconds: float, out: Path,
         queue.select_next()
     await shown.wait()
     await context.claim()
+    await asyncio.sleep(0.5)
+    _save(window, out)
+
+
+async def _stage_outage(console: Console, seconds: float, out: Path, theme: Theme, *,
+                        heal: bool) -> None:
+    """Demo traffic meeting a dead endpoint: the outage banner over the feed. With
+    `heal`, a mock LLM then takes over and the banner says the endpoint is back."""
+    window = await _after_traffic(console, theme, 20, seconds)
+    window.traffic.pause()
+    if heal:
+        from agentcore import Request
+        from agentcore.mock_llm import MockServer
+
+        with MockServer() as server:
+            healed = console.engine.settings.model_copy(deep=True)
+            healed.llm.base_url = server.base_url
+            await console.engine.apply_settings(healed)
+            await asyncio.sleep(console.engine.settings.resilience.breaker.open_s)
+            await console.engine.submit(Request("my app keeps crashing", customer_id=1))
+            await asyncio.sleep(0.5)
+            _save(window, out)
+        return
     await asyncio.sleep(0.5)
     _save(window, out)
 
@@ -122,7 +145,6 @@ async def _stage(console: Console, seconds: float, out: Path, theme: Theme) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
-    global SIZE  # the stages read it
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshot.png")
     parser.add_argument("--seconds", type=float, default=8.0)
@@ -130,14 +152,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="show the rules view mid-edit instead of the feed")
     parser.add_argument("--escalations", action="store_true",
                         help="show the escalation queue and a claimed refund instead")
+    parser.add_argument("--size", default="1600x1000", metavar="WxH",
+                        help="the window's size (the smallest supported is 1024x700)")
+    parser.add_argument("--outage", action="store_true",
+                        help="a dead LLM endpoint: the outage banner")
+    parser.add_argument("--outage-back", action="store_true",
+                        help="a dead LLM endpoint that heals: the banner saying it is back")
     parser.add_argument("--theme", choices=[t.value for t in Theme], default=Theme.DARK.value)
-    parser.add_argument("--size", default=f"{SIZE[0]}x{SIZE[1]}", metavar="WxH",
-                        help="the window's size, e.g. 1024x700")
     parser.add_argument("--domain", default=None, metavar="MODULE:FACTORY",
                         help="another domain than the demo shop")
     args = parser.parse_args(argv)
-    width, _, height = args.size.partition("x")
-    SIZE = (int(width), int(height))
+    SIZE[:] = [int(n) for n in args.size.lower().split("x")]
     setup_logging("WARNING")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
@@ -148,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp)
         settings: Settings = load_settings(folder / "settings.json", folder / "data",
                                            args.domain)
+        if args.outage or args.outage_back:
+            settings.llm.base_url = DEAD
+            settings.resilience.retry.max_attempts = 1
+            settings.resilience.breaker.open_s = 1.0
         store = QSettings(str(folder / "window.ini"), QSettings.Format.IniFormat)
         console = build_console(settings, store=store, settings_path=folder / "settings.json",
                                 credentials=KeyringCredentials(),
@@ -155,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
 
         async def run() -> None:
             try:
+                if args.outage or args.outage_back:
+                    await _stage_outage(console, args.seconds, args.out, Theme(args.theme),
+                                        heal=args.outage_back)
+                    return
                 stage = (_stage_rules if args.rules
                          else _stage_escalations if args.escalations else _stage)
                 await stage(console, args.seconds, args.out, Theme(args.theme))

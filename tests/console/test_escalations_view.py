@@ -23,6 +23,7 @@ from console.escalation_context import DRAFT_SAVE_MS
 from console.escalations_view import LATE_COLOUR, Column
 from console.feed import Column as FeedColumn
 from console.notifier import RecordingNotifier
+from console.workspaces import Workspace
 from tests.console.dialogs import answer, approve, press
 from tests.console.dialogs import asked as confirm_dialog
 
@@ -87,7 +88,7 @@ def key(qtbot, window, keys: str) -> Any:
 def show_queue(window) -> None:
     """The window, with the queue's tab in front (it shares a dock with the feed)."""
     window.show()
-    window.queue_dock.raise_()
+    window.show_workspace(Workspace.ESCALATIONS)
 
 
 def submit(run_async, console, text: str, customer_id: int):
