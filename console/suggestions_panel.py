@@ -29,6 +29,9 @@ class SuggestionsPanel(QWidget):
         self.model = RowsModel(("Pattern", "Intent", "Requests", "Gained", "Precision",
                                 "Cost per day", "Examples"), self)
         self.view = _table(self.model)
+        # The pattern and what it saves are what the operator decides on: room for them.
+        for column, width in ((0, 260), (2, 70), (3, 60), (4, 70), (5, 150)):
+            self.view.setColumnWidth(column, width)
         self.find_button = QPushButton("Find suggestions")
         self.accept_button = QPushButton("Accept")
         self.edit_button = QPushButton("Edit in draft")
