@@ -76,6 +76,7 @@ from agentcore.router import Router, Rule, RuleMatch
 from agentcore.rule_session import RuleSession, Told
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
 from agentcore.settings import EscalationSettings, Settings
+from agentcore.storage import LatencyBins, OutcomeHistory
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest
 
 __all__ = [
@@ -103,10 +104,12 @@ __all__ = [
     "KeyringCredentials",
     "LLMCause",
     "LLMError",
+    "LatencyBins",
     "Metrics",
     "Outage",
     "OutageTracker",
     "Outcome",
+    "OutcomeHistory",
     "OutcomeSummary",
     "Pacer",
     "PatternError",

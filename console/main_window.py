@@ -119,7 +119,9 @@ class MainWindow(QMainWindow):
         self.traffic = TrafficGenerator(engine.submit, corpus, rate=rate, store=store,
                                         parent=self)
         self.traffic_panel = TrafficPanel(self.traffic)
-        self.charts = ChartsPanel(bridge, engine)
+        self.charts = ChartsPanel(bridge, now=engine.clock.now,
+                                  breaker_state=str(engine.breaker.state),
+                                  history=engine.store.requests.history)
         self.notifier = notifier if notifier is not None else DesktopNotifier(
             self, self.statusBar().showMessage, on_click=self._show_queue)
         # Read at each use: the settings dialog may change the operator or the lease.

@@ -20,6 +20,7 @@ from agentcore.storage._protocols import (
     Storage,
     TrafficRepository,
 )
+from agentcore.storage._requests import LatencyBins, OutcomeHistory
 from agentcore.storage._retention import PruneReport
 from agentcore.storage._rules import StoredVersion, VersionRecord
 from agentcore.storage._schema import SCHEMA_VERSION
@@ -32,6 +33,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "AnswerCacheRepository",
     "EscalationRepository",
+    "LatencyBins",
+    "OutcomeHistory",
     "PruneReport",
     "RecordedRow",
     "RequestRepository",
