@@ -24,8 +24,10 @@ from agentcore.engine import Engine
 from agentcore.errors import (
     AgentError,
     BacktestCancelled,
+    EmptyRuleSetError,
     LLMCause,
     LLMError,
+    PatternError,
     QueueError,
     RuleError,
     SettingsError,
@@ -71,6 +73,7 @@ from agentcore.outage import (
 from agentcore.pacer import Pacer, Position
 from agentcore.replay import to_request
 from agentcore.router import Router, Rule, RuleMatch
+from agentcore.rule_session import RuleSession, Told
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
 from agentcore.settings import EscalationSettings, Settings
 from agentcore.storage import LatencyBins, OutcomeHistory
@@ -86,6 +89,7 @@ __all__ = [
     "Clock",
     "CustomerContext",
     "Domain",
+    "EmptyRuleSetError",
     "Engine",
     "Escalation",
     "EscalationChanged",
@@ -108,6 +112,7 @@ __all__ = [
     "OutcomeHistory",
     "OutcomeSummary",
     "Pacer",
+    "PatternError",
     "PendingAction",
     "PendingStatus",
     "Position",
@@ -125,6 +130,7 @@ __all__ = [
     "RuleBook",
     "RuleError",
     "RuleMatch",
+    "RuleSession",
     "RuleVersion",
     "Settings",
     "SettingsError",
@@ -135,6 +141,7 @@ __all__ = [
     "StorageError",
     "Suggestion",
     "SystemClock",
+    "Told",
     "ToolError",
     "Usage",
     "UserFacingError",

@@ -4,6 +4,7 @@
     +-- UserFacingError           an operator can fix it: show the message, no traceback
     |   +-- SettingsError         a setting has a value the engine cannot use
     |   +-- RuleError             a rule cannot be compiled or rendered (rule id, reason)
+    |   |   +-- PatternError      its pattern is invalid at a place (pattern, position)
     |   |   +-- EmptyRuleSetError an imported set leaves no rule enabled (ask first)
     |   +-- DuplicateRequest      a request id another request already has
     |   +-- QueueError            an operator's action on the escalation queue is refused
@@ -59,6 +60,7 @@ __all__ = [
     "MissingKeyError",
     "NeedsCustomer",
     "NoDeterministicAnswer",
+    "PatternError",
     "QueueError",
     "RecordNotFound",
     "RuleError",
@@ -92,6 +94,21 @@ class RuleError(UserFacingError):
         super().__init__(f"rule {rule_id!r}: {reason}")
         self.rule_id = rule_id
         self.reason = reason
+
+
+class PatternError(RuleError):
+    """A rule's pattern is not valid RE2 (or names an unknown fragment) at a place in it.
+
+    `pattern` is the operator's own, as typed (fragments unexpanded) and `position`
+    the index of the character at fault in it, or None when the fault is not at one
+    place; the console draws a caret under it. The expanded regex is never quoted:
+    it can run to thousands of characters."""
+
+    def __init__(self, rule_id: str, reason: str, *, pattern: str,
+                 position: int | None) -> None:
+        super().__init__(rule_id, reason)
+        self.pattern = pattern
+        self.position = position
 
 
 class DuplicateRequest(UserFacingError):

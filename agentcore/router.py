@@ -26,7 +26,7 @@ from typing import Any, Literal
 import re2
 
 from agentcore.catch_all import catch_all_reason
-from agentcore.errors import RuleError
+from agentcore.errors import PatternError, RuleError
 from agentcore.handlers import HandlerContext, HandlerSpec
 
 log = logging.getLogger("agentcore.router")
@@ -92,35 +92,104 @@ class _Compiled:
 
 
 _FRAGMENT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_LISTED = 12  # fragment names an "unknown fragment" message lists (a set has dozens)
 
 
 def expand(pattern: str, fragments: Mapping[str, str], rule_id: str = "?") -> str:
     """The pattern with every `{name}` replaced by its fragment (fragments may nest)."""
-    for _ in range(8):
+    original = pattern
+    for depth in range(8):
         names = set(_FRAGMENT.findall(pattern))
         if not names:
             return pattern
         unknown = names - fragments.keys()
         if unknown:
-            raise RuleError(rule_id, f"unknown fragment {{{sorted(unknown)[0]}}}; known: "
-                                     f"{', '.join(sorted(fragments)) or 'none'}")
+            name = sorted(unknown)[0]
+            known = sorted(fragments)
+            listed = ", ".join(known[:_LISTED]) + (
+                f" and {len(known) - _LISTED} more" if len(known) > _LISTED else "")
+            reason = f"unknown fragment {{{name}}}; known: {listed or 'none'}"
+            if depth:  # inside a fragment: the operator's pattern is not at fault
+                raise RuleError(rule_id, reason)
+            raise PatternError(rule_id, reason, pattern=original,
+                               position=original.find(f"{{{name}}}"))
         pattern = _FRAGMENT.sub(lambda m: f"(?:{fragments[m.group(1)]})", pattern)
     raise RuleError(rule_id, "fragments nest more than 8 deep (a fragment uses itself?)")
 
 
-def collapse(text: str, fragments: Mapping[str, str]) -> str:
-    """`text` (an RE2 error quoting the expanded pattern: "missing ): (?:(?:hi|...")
-    with each fragment written back as the `{name}` the operator typed."""
-    expansions = []
-    for name, body in fragments.items():
-        try:
-            expansions.append((f"(?:{expand(body, fragments, name)})", f"{{{name}}}"))
-        except RuleError:  # a broken fragment: its expansion can't be in the text
+def _traced(pattern: str, fragments: Mapping[str, str]) -> tuple[str, list[int]]:
+    """The expanded pattern (the fragments known and well nested), and for each of its
+    characters the index in `pattern` it came from: a fragment's whole expansion
+    comes from the `{` of its name."""
+    out: list[str] = []
+    origin: list[int] = []
+    last = 0
+    for m in _FRAGMENT.finditer(pattern):
+        out.append(pattern[last:m.start()])
+        origin.extend(range(last, m.start()))
+        body = f"(?:{expand(fragments[m.group(1)], fragments)})"
+        out.append(body)
+        origin.extend([m.start()] * len(body))
+        last = m.end()
+    out.append(pattern[last:])
+    origin.extend(range(last, len(pattern)))
+    return "".join(out), origin
+
+
+def _unbalanced(regex: str, problem: str) -> int | None:
+    """Where RE2's "missing )" (the last "(" left open) or "unexpected )" (the first
+    ")" closing nothing) is: RE2 quotes the whole regex for these, not the place."""
+    open_at: list[int] = []
+    i, in_class = 0, False
+    while i < len(regex):
+        c = regex[i]
+        if c == "\\":
+            i += 2
             continue
-    # Longest first: an outer fragment's expansion holds its inner fragments' ones.
-    for expanded_text, name in sorted(expansions, key=lambda e: len(e[0]), reverse=True):
-        text = text.replace(expanded_text, name)
-    return text
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if regex[i + 1:i + 2] == "^":
+                i += 1
+            if regex[i + 1:i + 2] == "]":  # a leading ] is a literal
+                i += 1
+        elif c == "(":
+            open_at.append(i)
+        elif c == ")":
+            if not open_at and problem == "unexpected )":
+                return i
+            if open_at:
+                open_at.pop()
+        i += 1
+    return open_at[-1] if open_at and problem == "missing )" else None
+
+
+_QUOTED = 24  # at most this much of RE2's own quote (`\1`, `(?<=`) is repeated
+
+
+def _pattern_error(rule: Rule, fragments: Mapping[str, str], message: str) -> PatternError:
+    """RE2's `problem: quote`, quoting the expanded regex, told about the operator's
+    own pattern: the problem, where it is, and a short quote only when it helps."""
+    problem, _, quote = message.partition(": ")
+    regex, origin = _traced(rule.pattern, fragments)
+    if problem in ("missing )", "unexpected )"):
+        at = _unbalanced(regex, problem)
+    elif problem.startswith("trailing \\"):
+        at = len(regex) - 1
+    else:
+        found = regex.find(quote) if quote else -1
+        at = found if found >= 0 else None
+    position = origin[at] if at is not None and 0 <= at < len(origin) else None
+    reason = f"invalid pattern: {problem}"
+    if quote and quote != regex and len(quote) <= _QUOTED and "(?:" not in quote:
+        reason += f" {quote}"
+    if position is not None:
+        inside = _FRAGMENT.match(rule.pattern, position)
+        if inside and origin.count(position) > 1:  # the fault is in the fragment's body
+            reason += f" (in the fragment {inside.group(0)})"
+        reason += f" at character {position + 1}"
+    return PatternError(rule.id, reason, pattern=rule.pattern, position=position)
 
 
 def compile_rule(rule: Rule, handlers: Mapping[str, HandlerSpec],
@@ -136,9 +205,9 @@ def compile_rule(rule: Rule, handlers: Mapping[str, HandlerSpec],
     try:
         regex = re2.compile(pattern, _OPTIONS)
     except re2.error as exc:
-        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
-        reason = collapse(str(reason), fragments or {})
-        raise RuleError(rule.id, f"invalid pattern: {reason}") from None
+        raw = exc.args[0] if exc.args else exc
+        message = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        raise _pattern_error(rule, fragments or {}, message) from None
     # Checked on the expanded pattern (a fragment may make everything optional), told
     # in the operator's words: the Set would let such a rule win every request.
     catch_all = catch_all_reason(regex, rule.pattern, uses_fragments=pattern != rule.pattern)

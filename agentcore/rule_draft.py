@@ -127,14 +127,41 @@ def check(rule: Rule, fragments: Mapping[str, str],
 
 def check_pattern(pattern: str, fragments: Mapping[str, str]) -> str | None:
     """Just the pattern's problem (the editor shows it beside the field)."""
+    problem = pattern_problem(pattern, fragments)
+    return problem.reason if problem else None
+
+
+def pattern_problem(pattern: str, fragments: Mapping[str, str]) -> RuleError | None:
+    """The pattern's problem as the router raises it: a PatternError says where."""
     if not pattern.strip():
-        return "the pattern is empty"
+        return RuleError("?", "the pattern is empty")
     try:
         compile_rule(Rule(id="?", name="", pattern=pattern, intent="?", handler="static",
                           template=""), {STATIC.name: STATIC}, fragments)
     except RuleError as exc:
-        return exc.reason
+        return exc
     return None
+
+
+POINTER_WIDTH = 72  # characters of a long pattern shown around the caret
+
+
+def pointer(pattern: str, position: int, width: int = POINTER_WIDTH) -> str:
+    """Two lines for a monospace label: the operator's pattern (a window of `width`
+    characters around `position` when it is longer) and a caret under `position`.
+    Control characters show as spaces so the caret stays in its column."""
+    shown = "".join(" " if c.isspace() or not c.isprintable() else c for c in pattern)
+    position = max(0, min(position, len(shown) - 1))
+    start = 0
+    if len(shown) > width:
+        start = max(0, min(position - width // 2, len(shown) - width))
+    excerpt = shown[start:start + width]
+    column = position - start
+    if start > 0:
+        excerpt, column = "…" + excerpt, column + 1
+    if start + width < len(shown):
+        excerpt += "…"
+    return f"{excerpt}\n{' ' * column}^"
 
 
 def expanded(pattern: str, fragments: Mapping[str, str]) -> str:

@@ -137,6 +137,11 @@ class RuleBook:
 
     # -- reading -------------------------------------------------------------
 
+    @property
+    def router(self) -> Router:
+        """The router running now: what a draft starts from and is compared with."""
+        return self.engine.router
+
     def log(self) -> list[VersionEntry]:
         """Newest first, without the rule sets: what a history list shows after every
         change. Reading and parsing every version's rules instead took 150 ms at
@@ -177,7 +182,7 @@ class RuleBook:
         return "".join(lines)
 
     def export_yaml(self) -> str:
-        router = self.engine.router
+        router = self.router
         return to_yaml(router.rules, router.fragments)
 
     # -- changing ------------------------------------------------------------

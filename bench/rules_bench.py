@@ -100,7 +100,8 @@ def bench_backtest(results: list[Row]) -> None:
         db = await _record_corpus(data)
         _multiply(db, RECORDED)
         engine = Engine(bench_settings(data))
-        runner = BacktestRunner(engine, sample_size=RECORDED, debounce_ms=0)
+        runner = BacktestRunner(lambda: engine.router, engine.store.traffic,
+                                now=engine.clock.now, sample_size=RECORDED, debounce_ms=0)
         done = asyncio.Event()
         runner.finished.connect(lambda _result: done.set())
         runner.failed.connect(lambda message: print("backtest failed:", message))

@@ -8,9 +8,10 @@ backtest polls the generation and stops when superseded; a result that
 arrives for an older generation is dropped, so what is shown always belongs
 to the text in the fields.
 
-The recorded traffic is loaded in the worker (its own read-only SQLite
-connection) on first use, after `refresh()`, and when older than
-`RELOAD_AFTER_S` (traffic keeps arriving while the operator edits).
+The recorded traffic is loaded in the worker (the engine's `store.traffic`, read
+on the worker's own read-only connection once the outcomes already returned are
+on disk) on first use, after `refresh()`, and when older than `RELOAD_AFTER_S`
+(traffic keeps arriving while the operator edits).
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ from agentcore import (
     BacktestCancelled,
     Backtester,
     BacktestResult,
-    Engine,
+    Router,
     Rule,
     RuleError,
     load_recorded,
     suggest,
 )
 from agentcore.backtest import DEFAULT_SAMPLE, backtest_rules, hits_since
+from agentcore.storage import TrafficRepository
 
 log = logging.getLogger("console.backtest")
 T = TypeVar("T")
@@ -59,10 +61,18 @@ class BacktestRunner(QObject):
     suggestions_ready = Signal(object)  # list[Suggestion]
     suggestions_failed = Signal(str)  # why mining stopped
 
-    def __init__(self, engine: Engine, *, sample_size: int = DEFAULT_SAMPLE,
+    def __init__(self, live: Callable[[], Router], traffic: TrafficRepository, *,
+                 now: Callable[[], float], sample_size: int = DEFAULT_SAMPLE,
                  debounce_ms: int = 250, parent: QObject | None = None) -> None:
+        """`live` reads the router running now (a draft is compared with it);
+        `traffic` is the engine's recorded traffic (`store.traffic`: read on the
+        worker's own connection, after every outcome already returned is on disk, so
+        a request answered just before Refresh is counted); `now` the engine's clock
+        (where "today" starts for the hits per rule)."""
         super().__init__(parent)
-        self.engine = engine
+        self._live = live
+        self.traffic = traffic
+        self._now = now
         self.sample_size = sample_size
         self.result: BacktestResult | None = None
         # What `result` backtested: the draft's rules and fragments, and the live router.
@@ -105,7 +115,7 @@ class BacktestRunner(QObject):
         if self._result_of is None or self.result is None:
             return None
         of_rules, of_fragments, live = self._result_of
-        if live is not self.engine.router or of_rules != tuple(rules) \
+        if live is not self._live() or of_rules != tuple(rules) \
                 or of_fragments != dict(fragments):
             return None
         return self.result
@@ -116,7 +126,7 @@ class BacktestRunner(QObject):
         it); one already running for it against the same live rules is left to finish."""
         pending = self._pending
         running = (pending is not None and pending[:2] == (tuple(rules), dict(fragments))
-                   and self._started == (self._generation, self.engine.router)
+                   and self._started == (self._generation, self._live())
                    and self._backtest is not None and not self._backtest.done())
         if not running:
             self.schedule(rules, fragments, focus)
@@ -128,20 +138,20 @@ class BacktestRunner(QObject):
         self._stale = True
 
     def request_stats(self) -> None:
-        live = self.engine.router
-        since = datetime.fromtimestamp(self.engine.clock.now()).replace(
+        live = self._live()
+        since = datetime.fromtimestamp(self._now()).replace(
             hour=0, minute=0, second=0, microsecond=0).timestamp()
-        db = self.engine.settings.engine_db
+        traffic = self.traffic
 
         def work() -> RuleStats:
             backtester = self._sample()
-            return RuleStats(hits_since(db, since),
+            return RuleStats(hits_since(traffic, since),
                              backtester.run(live, live, cancelled=lambda: self._closed))
 
         self._spawn(work, self.stats_ready.emit)
 
     def request_suggestions(self, rejected: set[str]) -> None:
-        live = self.engine.router
+        live = self._live()
         self._spawn(lambda: suggest(self._sample(), live, rejected=rejected,
                                     cancelled=lambda: self._closed),
                     self.suggestions_ready.emit, failed=self.suggestions_failed.emit)
@@ -162,8 +172,7 @@ class BacktestRunner(QObject):
                 or started - self._loaded_at > RELOAD_AFTER_S):
             self._stale = False
             self._loaded_at = started
-            self._backtester = Backtester(load_recorded(self.engine.settings.engine_db,
-                                                        self.sample_size))
+            self._backtester = Backtester(load_recorded(self.traffic, self.sample_size))
             log.info("loaded %d recorded requests in %.0f ms", len(self._backtester.requests),
                      (time.perf_counter() - started) * 1000)
         return self._backtester
@@ -173,7 +182,7 @@ class BacktestRunner(QObject):
             return
         generation = self._generation
         rules, fragments, focus = self._pending
-        live = self.engine.router  # the router the draft is compared with, read once
+        live = self._live()  # the router the draft is compared with, read once
         self._started = (generation, live)
 
         def cancelled() -> bool:
@@ -224,5 +233,7 @@ class BacktestRunner(QObject):
             log.exception("backtest failed")
             if not stale():
                 failed(f"The backtest failed: {exc} (details in the console log)")
+            return
+        if self._closed:  # finished as the window closed: the engine may be gone
             return
         done(result)

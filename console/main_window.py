@@ -35,8 +35,10 @@ from agentcore import (
     KeyringCredentials,
     OutageTracker,
     Outcome,
+    RejectedSuggestions,
     Request,
     RuleBook,
+    RuleSession,
     Settings,
 )
 from agentcore.settings import EscalationSettings
@@ -135,8 +137,11 @@ class MainWindow(QMainWindow):
                                       escalation_settings, self.notifier, engine.domain.at_stake)
         self.escalation = EscalationContextPanel(engine.escalations, engine.clock,
                                                  escalation_settings)
-        self.rules = RulesView(engine, RuleBook(engine), BacktestRunner(engine, parent=self),
-                               operator=engine.settings.escalations.operator)
+        self.rules = RulesView(
+            RuleSession(RuleBook(engine), RejectedSuggestions(engine.store.rules),
+                        now=engine.clock.now, operator=engine.settings.escalations.operator),
+            BacktestRunner(lambda: engine.router, engine.store.traffic,
+                           now=engine.clock.now, parent=self))
 
         # One banner for an LLM outage, not a notice per request (issue 13, item 4).
         self.outage = OutageTracker(engine.clock.now, engine.escalations.of_request)
@@ -330,7 +335,6 @@ class MainWindow(QMainWindow):
         self.act_release.triggered.connect(lambda: breaker.release())
         self.act_shortcuts.triggered.connect(self._show_shortcuts)
         self.act_rules.triggered.connect(self.show_rules)
-        self.rules.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
         self.escalations.selected.connect(self.escalation.show_item)
         self.escalations.act_next.triggered.connect(

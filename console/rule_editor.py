@@ -3,7 +3,15 @@ text box that highlights what the pattern matches and says which rule fires.
 
 Every keystroke writes the rule back to the draft (valid or not: typing is never
 lost); an RE2 error appears under the pattern field in the words of the router,
-never as a traceback, and the draft then refuses to apply.
+never as a traceback, with the operator's own pattern and a caret under the place
+at fault, and the draft then refuses to apply.
+
+The pattern field is several lines tall so a long pattern can be read whole, but a
+pattern is one line: RE2 has no verbose mode, so a line break would be a literal
+character no normalised request contains. Enter therefore inserts nothing (Ctrl+S
+applies, Tab moves on), and the line breaks of a pasted pattern are dropped, the
+lines joined as they stand (a long alternation pasted from a file keeps its
+meaning). The field wraps anywhere, as patterns have few spaces.
 """
 
 from __future__ import annotations
@@ -13,26 +21,29 @@ import logging
 from typing import Any, cast
 
 import re2
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QFont, QTextCharFormat, QTextCursor
+from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QTextCharFormat, QTextCursor, QTextOption
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFormLayout,
+    QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QSizePolicy,
     QSpinBox,
     QTextEdit,
     QVBoxLayout,
     QWidget,
 )
 
-from agentcore import Router, Rule, RuleError
+from agentcore import PatternError, Router, Rule, RuleError
 from agentcore.guard import normalise, normalise_with_spans
 from agentcore.router import CACHE_POLICIES, CachePolicy, expand
-from agentcore.rule_draft import RuleDraft, check, check_pattern
+from agentcore.rule_draft import RuleDraft, check, check_pattern, pattern_problem, pointer
+from console.status_label import PointerLabel, StatusLabel, monospace
 
 log = logging.getLogger("console.rules")
 
@@ -59,10 +70,40 @@ def _utf16(text: str, index: int) -> int:
     return len(text[:index].encode("utf-16-le", "surrogatepass")) // 2
 
 
-def _mono(widget: QWidget) -> None:
-    font = QFont("monospace")
-    font.setStyleHint(QFont.StyleHint.TypeWriter)
-    widget.setFont(font)
+def _lines_tall(edit: QPlainTextEdit, lines: int) -> None:
+    """A text box `lines` lines tall at most: it takes no more, and scrolls."""
+    height = edit.fontMetrics().lineSpacing() * lines + 2 * edit.frameWidth() + 8
+    edit.setMinimumHeight(edit.fontMetrics().lineSpacing() + 2 * edit.frameWidth() + 8)
+    edit.setMaximumHeight(height)
+    edit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+
+
+class PatternEdit(QPlainTextEdit):
+    """A pattern field several lines tall that holds one line (see the module's
+    docstring): Enter inserts nothing and pasted line breaks are dropped."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFont(monospace())
+        self.setTabChangesFocus(True)
+        self.setWordWrapMode(QTextOption.WrapMode.WrapAnywhere)
+        _lines_tall(self, 4)
+
+    def text(self) -> str:
+        return self.toPlainText()
+
+    def setText(self, text: str) -> None:
+        self.setPlainText(text)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            event.ignore()  # not a character of a pattern; the form may use it
+            return
+        super().keyPressEvent(event)
+
+    def insertFromMimeData(self, source: QMimeData) -> None:
+        if source.hasText():
+            self.insertPlainText("".join(source.text().splitlines()))
 
 
 class RuleEditor(QWidget):
@@ -76,53 +117,72 @@ class RuleEditor(QWidget):
 
         self.rule_id = QLineEdit()
         self.name = QLineEdit()
-        self.pattern = QLineEdit()
+        self.pattern = PatternEdit()
         self.pattern.setPlaceholderText(r"RE2, e.g. ^{greeting}{no_digits}\bgift cards?\b")
-        _mono(self.pattern)
-        self.pattern_error = QLabel()
+        self.pattern_error = StatusLabel()
         self.pattern_error.setObjectName("pattern error")
-        self.pattern_error.setWordWrap(True)
         self.pattern_error.setStyleSheet("color: #e5534b;")
+        self.pattern_caret = PointerLabel()  # the pattern, and a caret under the fault
+        self.pattern_caret.setObjectName("pattern caret")
+        self.pattern_caret.setStyleSheet("color: #e5534b;")
         self.intent = QComboBox()
         self.intent.setEditable(True)
         self.handler = QComboBox()
         self.handler.addItems(sorted(draft.handlers))
         self.template = QPlainTextEdit()
-        self.template.setMaximumHeight(70)
+        _lines_tall(self.template, 3)
         self.priority = QSpinBox()
         self.priority.setRange(-1000, 1000)
         self.cache = QComboBox()
         self.cache.addItems(list(CACHE_POLICIES))
         self.enabled = QCheckBox("enabled")
-        self.rule_error = QLabel()
-        self.rule_error.setWordWrap(True)
+        self.rule_error = StatusLabel()
+        self.rule_error.setObjectName("rule error")
         self.rule_error.setStyleSheet("color: #e5534b;")
+        for combo in (self.intent, self.handler, self.cache):
+            # A long intent or handler name would otherwise set the editor's width.
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
 
-        pattern_box = QWidget()
-        pattern_layout = QVBoxLayout(pattern_box)
-        pattern_layout.setContentsMargins(0, 0, 0, 0)
-        pattern_layout.setSpacing(2)
-        pattern_layout.addWidget(self.pattern)
-        pattern_layout.addWidget(self.pattern_error)
-
-        form = QFormLayout()
-        form.addRow("Id", self.rule_id)
-        form.addRow("Name", self.name)
-        form.addRow("Pattern", pattern_box)
-        form.addRow("Intent", self.intent)
-        form.addRow("Handler", self.handler)
-        form.addRow("Template", self.template)
-        form.addRow("Priority", self.priority)
-        form.addRow("Cache", self.cache)
-        form.addRow("", self.enabled)
-        form.addRow("", self.rule_error)
+        # Two fields a row where they are short: the pattern gets the height.
+        form = QGridLayout()
+        form.setColumnStretch(1, 3)
+        form.setColumnStretch(3, 2)
+        form.addWidget(QLabel("Id"), 0, 0)
+        form.addWidget(self.rule_id, 0, 1)
+        form.addWidget(QLabel("Name"), 0, 2)
+        form.addWidget(self.name, 0, 3)
+        form.addWidget(QLabel("Pattern"), 1, 0, Qt.AlignmentFlag.AlignTop)
+        form.addWidget(self.pattern, 1, 1, 1, 3)
+        form.addWidget(self.pattern_error, 2, 1, 1, 3)
+        form.addWidget(self.pattern_caret, 3, 1, 1, 3)
+        form.addWidget(QLabel("Intent"), 4, 0)
+        form.addWidget(self.intent, 4, 1)
+        form.addWidget(QLabel("Handler"), 4, 2)
+        form.addWidget(self.handler, 4, 3)
+        form.addWidget(QLabel("Template"), 5, 0, Qt.AlignmentFlag.AlignTop)
+        form.addWidget(self.template, 5, 1, 1, 3)
+        knobs = QHBoxLayout()
+        knobs.addWidget(QLabel("Priority"))
+        knobs.addWidget(self.priority)
+        knobs.addSpacing(12)
+        knobs.addWidget(QLabel("Cache"))
+        knobs.addWidget(self.cache)
+        knobs.addSpacing(12)
+        knobs.addWidget(self.enabled)
+        knobs.addStretch(1)
+        form.addLayout(knobs, 6, 1, 1, 3)
+        form.addWidget(self.rule_error, 7, 1, 1, 3)
 
         self.sample = QPlainTextEdit()
         self.sample.setPlaceholderText("Type a customer message to test it against every rule")
-        self.sample.setMaximumHeight(60)
+        _lines_tall(self.sample, 3)
         self.fires = QLabel("Type a sample message.")
+        self.fires.setObjectName("fires")
         self.fires.setWordWrap(True)
         self.fires.setTextFormat(Qt.TextFormat.RichText)
+        # Rule ids in rich text: wrapped, and never a reason for the window to widen.
+        self.fires.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         tester = QGroupBox("Test a message")
         tester_layout = QVBoxLayout(tester)
         tester_layout.addWidget(self.sample)
@@ -134,8 +194,9 @@ class RuleEditor(QWidget):
         layout.addWidget(tester)
         layout.addStretch(1)
 
-        for line in (self.rule_id, self.name, self.pattern):
+        for line in (self.rule_id, self.name):
             line.textEdited.connect(self._commit)
+        self.pattern.textChanged.connect(self._commit)  # setText while loading is ignored
         self.intent.editTextChanged.connect(self._commit)
         self.handler.currentTextChanged.connect(self._commit)
         self.template.textChanged.connect(self._commit)
@@ -210,11 +271,14 @@ class RuleEditor(QWidget):
 
     def _show_errors(self) -> None:
         rule = self.current()
-        pattern_problem = check_pattern(rule.pattern, self.draft.fragments) if rule else None
-        self.pattern_error.setText(pattern_problem or "")
-        self.pattern_error.setVisible(bool(pattern_problem))
+        problem = pattern_problem(rule.pattern, self.draft.fragments) if rule else None
+        self.pattern_error.setText(problem.reason if problem else "")
+        self.pattern_error.setVisible(problem is not None)
+        at = problem.position if isinstance(problem, PatternError) else None
+        self.pattern_caret.setText(pointer(rule.pattern, at) if rule and at is not None else "")
+        self.pattern_caret.setVisible(at is not None)
         other = None
-        if rule is not None and not pattern_problem:
+        if rule is not None and problem is None:
             other = check(rule, self.draft.fragments, self.draft.handlers)
             if other is None and sum(r.id == rule.id for r in self.draft.rules) > 1:
                 other = "another rule has this id"

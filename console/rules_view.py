@@ -2,27 +2,32 @@
 backtest of the draft as it is typed, suggestions from traffic, and the history
 of versions with undo, redo and revert.
 
-Edits go to a draft (`RuleDraft`); nothing reaches the running router until
-Apply, which records a version and swaps the whole set at once (`RuleBook`).
-Apply first reads the draft's backtest (waiting for it if typing outran it) and
-asks before a change that moves much of the traffic or answers it worse
-(`apply_warnings`); an import that would leave no rule enabled asks too.
-Undo first discards unapplied edits, like a text editor's; with none, it undoes
-the last applied change (a new version, so the history says who undid what).
+Edits go to a draft; nothing reaches the running router until Apply, which
+records a version and swaps the whole set at once. What each action does is the
+Qt-free `RuleSession`'s (tested headless); the view shows it and asks the
+questions: Apply first reads the draft's backtest (waiting for it if typing
+outran it) and asks before a change that moves much of the traffic or answers it
+worse; an import that would leave no rule enabled asks too.
+
+The view fills a workspace of its own: the rule table beside the editor, the
+backtest under the editor (its lists are what the operator reads while typing),
+suggestions and history under the table; every part sits in a splitter, so it
+stays usable at 1024x700. It takes the session and the backtest runner, not the
+engine; what happened goes to `console.message`, refusals stay in its own status
+line until the next change.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelectionModel, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence, QShowEvent
+from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtGui import QAction, QKeySequence, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
-    QLabel,
+    QFrame,
     QScrollArea,
     QSplitter,
     QTableView,
@@ -33,44 +38,33 @@ from PySide6.QtWidgets import (
 )
 
 from agentcore import (
-    Engine,
-    RejectedSuggestions,
-    Router,
-    Rule,
-    RuleBook,
+    EmptyRuleSetError,
     RuleError,
-    StorageError,
+    RuleSession,
     Suggestion,
+    Told,
 )
-from agentcore.change_review import apply_warnings
-from agentcore.errors import EmptyRuleSetError
-from agentcore.rule_draft import RuleDraft
+from console import message
 from console.backtest_panel import BacktestPanel
 from console.backtest_runner import BacktestRunner, RuleStats
 from console.confirm import Confirmation
 from console.history_panel import HistoryPanel
 from console.rule_editor import RuleEditor
 from console.rules_model import RuleColumn, RulesModel
+from console.status_label import StatusLabel
 from console.suggestions_panel import SuggestionsPanel
-
-log = logging.getLogger("console.rules")
-# What a rule-set change can meet that the operator can act on: shown, not raised.
-_REFUSALS = (RuleError, StorageError)
 
 
 class RulesView(QWidget):
-    message = Signal(str)  # for the status bar
-
-    def __init__(self, engine: Engine, book: RuleBook, runner: BacktestRunner, *,
-                 operator: str, parent: QWidget | None = None) -> None:
+    def __init__(self, session: RuleSession, runner: BacktestRunner,
+                 parent: QWidget | None = None) -> None:
+        """`session`: the draft, the rule book and the suggestions turned down, with
+        the operator's actions on them (Qt-free); `runner`: backtests off the GUI thread."""
         super().__init__(parent)
-        self.engine = engine
-        self.book = book
+        self.session = session
+        self.book = session.book
+        self.draft = session.draft
         self.runner = runner
-        self.operator = operator
-        self.rejected = RejectedSuggestions(engine.store.rules)
-        router = engine.router
-        self.draft = RuleDraft(router.rules, router.fragments, router.handlers)
         self.model = RulesModel(self.draft, self)
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -82,60 +76,54 @@ class RulesView(QWidget):
         self.table.setDropIndicatorShown(True)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setWordWrap(False)  # one line a rule, elided: more rules in view
         for column, width in ((RuleColumn.ENABLED, 34), (RuleColumn.PRIORITY, 60),
-                              (RuleColumn.NAME, 220), (RuleColumn.PATTERN, 220),
+                              (RuleColumn.NAME, 200), (RuleColumn.PATTERN, 240),
                               (RuleColumn.TEMPLATE, 160)):
             self.table.setColumnWidth(column, width)
         self.editor = RuleEditor(self.draft)
         self.backtest = BacktestPanel()
         self.suggestions = SuggestionsPanel()
-        self.history = HistoryPanel(book.diff)
-        self.state = QLabel()
+        self.history = HistoryPanel(session.book.diff)
+        self.state = StatusLabel()
         self.state.setObjectName("rules state")
-        self.state.setWordWrap(True)  # a long refusal wraps instead of widening the window
         self.confirmation: Confirmation | None = None  # the question open now, if any
         self._apply_waiting = False  # Apply pressed before the draft's backtest finished
 
         self.toolbar = QToolBar("Rules")
+        self.actions_in_order: list[QAction] = []  # for the window's menus and F1 help
         self._build_actions()
-        # Scrolls rather than growing the window: the dock shares its height with the feed.
-        editor_scroll = QScrollArea()
-        editor_scroll.setWidgetResizable(True)
-        editor_scroll.setWidget(self.editor)
-        edit = QSplitter(Qt.Orientation.Vertical)
-        edit.addWidget(editor_scroll)
-        edit.addWidget(self.backtest)
-        edit.setStretchFactor(0, 2)
-        edit.setStretchFactor(1, 3)  # the backtest's lists are what the operator reads
-        self.tabs = QTabWidget()
-        self.tabs.addTab(edit, "Edit && backtest")
-        self.tabs.addTab(self.suggestions, "Suggestions")
-        self.tabs.addTab(self.history, "History")
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.table)
-        split.addWidget(self.tabs)
-        split.setSizes([620, 520])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.toolbar)
-        layout.addWidget(split, 1)
-        layout.addWidget(self.state)
+        self._build_layout()
         self._wire()
-        self.history.set_versions(book.log())
+        self.history.set_versions(self.book.log())
         self._update_state()
         self._started = False
 
+    @property
+    def operator(self) -> str:
+        """Who the versions name; the window sets it when the settings change it."""
+        return self.session.operator
+
+    @operator.setter
+    def operator(self, name: str) -> None:
+        self.session.operator = name
+
     # -- construction ------------------------------------------------------------
 
-    def _action(self, text: str, shortcut: str | None, tip: str) -> QAction:
+    def _action(self, text: str, shortcut: str | None, tip: str,
+                also: str | None = None) -> QAction:
         action = QAction(text, self)
         if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
+            keys = [QKeySequence(shortcut)] + ([QKeySequence(also)] if also else [])
+            action.setShortcuts(keys)
             # Only while the rules view has focus: Ctrl+Z elsewhere is not a rule undo.
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        action.setToolTip(f"{tip} ({shortcut})" if shortcut else tip)
+        keys_said = " or ".join(k for k in (shortcut, also) if k)
+        action.setToolTip(f"{tip} ({keys_said})" if shortcut else tip)
+        action.setStatusTip(tip)
         self.addAction(action)
         self.toolbar.addAction(action)
+        self.actions_in_order.append(action)
         return action
 
     def _build_actions(self) -> None:
@@ -151,11 +139,36 @@ class RulesView(QWidget):
                                       "(asks first if the backtest shows a big or worse change)")
         self.act_undo = self._action("Undo", "Ctrl+Z",
                                      "Discard unapplied edits, else undo the last change")
-        self.act_redo = self._action("Redo", "Ctrl+Shift+Z", "Redo the change undone")
+        self.act_redo = self._action("Redo", "Ctrl+Shift+Z", "Redo the change undone",
+                                     also="Ctrl+Y")
         self.toolbar.addSeparator()
+        self.act_suggest = self._action("Find suggestions", None,
+                                        "Mine the slow path for rules it keeps answering")
         self.act_import = self._action("Import…", None, "Load a rule set from YAML")
         self.act_export = self._action("Export…", None, "Save the live rule set as YAML")
         self.act_refresh = self._action("Refresh", "F5", "Reload the recorded traffic")
+
+    def _build_layout(self) -> None:
+        # Scrolls rather than growing the window at 1024x700.
+        editor_scroll = QScrollArea()
+        editor_scroll.setWidgetResizable(True)
+        editor_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        editor_scroll.setWidget(self.editor)
+        self.tabs = QTabWidget()  # under the table: what to add, and what was done
+        self.tabs.addTab(self.suggestions, "Suggestions")
+        self.tabs.addTab(self.history, "History")
+        self.left = _splitter(Qt.Orientation.Vertical, self.table, self.tabs, (3, 2))
+        # A taller window gives the backtest's lists the rows: the editor has what it needs.
+        self.right = _splitter(Qt.Orientation.Vertical, editor_scroll, self.backtest, (0, 1))
+        self.split = _splitter(Qt.Orientation.Horizontal, self.left, self.right, (1, 1))
+        self._arranged_by_hand = False
+        for split in (self.left, self.right, self.split):
+            split.splitterMoved.connect(self._arranged)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.toolbar)
+        layout.addWidget(self.split, 1)
+        layout.addWidget(self.state)
 
     def _wire(self) -> None:
         runner, draft = self.runner, self.draft
@@ -167,9 +180,10 @@ class RulesView(QWidget):
         runner.finished.connect(self._show_backtest)
         runner.failed.connect(self._backtest_failed)
         runner.stats_ready.connect(self._show_stats)
-        runner.suggestions_ready.connect(self.suggestions.set_suggestions)
+        runner.suggestions_ready.connect(self._show_suggestions)
         runner.suggestions_failed.connect(self.suggestions.search_failed)
         self.suggestions.find_requested.connect(self.find_suggestions)
+        self.suggestions.counted.connect(self._count_suggestions)
         self.suggestions.accept_requested.connect(self.accept_suggestion)
         self.suggestions.edit_requested.connect(self.edit_suggestion)
         self.suggestions.reject_requested.connect(self.reject_suggestion)
@@ -183,6 +197,7 @@ class RulesView(QWidget):
         self.act_apply.triggered.connect(self.apply)
         self.act_undo.triggered.connect(self.undo)
         self.act_redo.triggered.connect(self.redo)
+        self.act_suggest.triggered.connect(self.find_suggestions)
         self.act_import.triggered.connect(self._choose_import)
         self.act_export.triggered.connect(self._choose_export)
         self.act_refresh.triggered.connect(self.refresh)
@@ -194,6 +209,29 @@ class RulesView(QWidget):
         if not self._started:  # the first look loads the traffic, not the start-up
             self._started = True
             self.refresh()
+            self.find_suggestions()  # in the worker, after the backtest: there on a first look
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if not self._arranged_by_hand:
+            self._share_room()
+
+    def _arranged(self, *_args: object) -> None:
+        self._arranged_by_hand = True
+
+    def _share_room(self) -> None:
+        """How the room the view is given is shared until the operator drags a splitter:
+        45% of the width for the table, the rest for the editor; the editor as tall as
+        its fields and a pattern error (at most 55%), the backtest the rest; the table
+        over the suggestions at 3:2."""
+        width, height = self.split.width(), self.split.height()
+        self.split.setSizes([width * 9 // 20, width - width * 9 // 20])
+        # Room for the two lines of a pattern error too, shown or not: the backtest does
+        # not jump while the operator types "(" and then ")".
+        error_lines = 3 * self.editor.fontMetrics().lineSpacing() + 8
+        editor = min(self.editor.sizeHint().height() + error_lines, int(height * 0.55))
+        self.right.setSizes([editor, height - editor])
+        self.left.setSizes([height * 3 // 5, height - height * 3 // 5])
 
     def refresh(self) -> None:
         """Reloads the recorded traffic, the figures per rule and the draft's backtest."""
@@ -254,19 +292,11 @@ class RulesView(QWidget):
             self._select(target)
 
     def _update_state(self) -> None:
-        errors = self.draft.errors()
-        if errors:
-            rid, why = next(iter(errors.items()))
-            text = f"Cannot apply: {rid or '(no id)'}: {why}" + (
-                f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
-        elif self.draft.dirty:
-            text = "Unapplied edits: Apply (Ctrl+S) makes them live, Undo discards them."
-        else:
-            text = f"Live: version {self.book.current.id}, {len(self.draft.rules)} rules."
-        self.state.setText(text)
-        self.act_apply.setEnabled(self.draft.dirty and not errors)
-        self.act_undo.setEnabled(self.draft.dirty or self.book.can_undo)
-        self.act_redo.setEnabled(not self.draft.dirty and self.book.can_redo)
+        state = self.session.state()
+        self.state.setText(state.text)
+        self.act_apply.setEnabled(state.can_apply)
+        self.act_undo.setEnabled(state.can_undo)
+        self.act_redo.setEnabled(state.can_redo)
 
     # -- going live -----------------------------------------------------------------
 
@@ -289,35 +319,25 @@ class RulesView(QWidget):
                                 rule.id if rule else None)
             self.state.setText("Apply waits for the backtest of these edits…")
             return False
-        return self._review(apply_warnings(self.draft.rules, result))
+        return self._review(self.session.warnings(result))
 
     def _review(self, warnings: list[str]) -> bool:
         if not warnings:
-            return self._apply_now()
-        asked = (tuple(self.draft.rules), dict(self.draft.fragments), self.engine.router)
+            return self._told(self.session.apply())
+        asked = self.session.asked()
         self._ask("Apply these rules?", "The backtest of these edits over recorded traffic "
                   "shows a change to confirm:", warnings, "&Apply anyway",
-                  lambda: self._confirmed(asked))
+                  lambda: self._told(self.session.apply(asked)))
         return False
 
-    def _confirmed(self, asked: tuple[tuple[Rule, ...], dict[str, str], Router]) -> None:
-        rules, fragments, live = asked
-        if (tuple(self.draft.rules), self.draft.fragments) != (rules, fragments) \
-                or self.engine.router is not live:  # the answer was about something else
-            self.state.setText("Not applied: the edits or the live rules changed while you "
-                               "were asked; press Apply again to review them.")
-            return
-        self._apply_now()
-
-    def _apply_now(self) -> bool:
-        try:
-            version = self.book.apply(self.draft.rules, self.draft.fragments,
-                                      author=self.operator)
-        except _REFUSALS as exc:
-            self.state.setText(f"Cannot apply: {exc}")
-            return False
-        self._after_change(f"Applied version {version.id}: {version.summary}")
-        return True
+    def _told(self, told: Told) -> bool:
+        """Shows what an action of the session did: done, in the status bar (and the
+        view follows the new rules); not done, in the view's own status line."""
+        if told.done:
+            self._after_change(told.text)
+        else:
+            self.state.setText(told.text)
+        return told.done
 
     def _ask(self, title: str, text: str, reasons: list[str], go: str,
              on_go: Callable[[], object], *,
@@ -334,37 +354,13 @@ class RulesView(QWidget):
         self.confirmation.open()
 
     def undo(self) -> None:
-        if self.draft.dirty:
-            self._reset_draft()
-            self.message.emit("Unapplied edits discarded")
-            return
-        if self.book.can_undo:
-            try:
-                version = self.book.undo(author=self.operator)
-            except _REFUSALS as exc:  # an old set that no longer compiles, a locked file
-                self.state.setText(f"Cannot undo: {exc}")
-                return
-            self._after_change(f"Undone: {version.summary}")
+        self._told(self.session.undo())
 
     def redo(self) -> None:
-        if not self.draft.dirty and self.book.can_redo:
-            try:
-                version = self.book.redo(author=self.operator)
-            except _REFUSALS as exc:
-                self.state.setText(f"Cannot redo: {exc}")
-                return
-            self._after_change(f"Redone: {version.summary}")
+        self._told(self.session.redo())
 
     def revert(self, version_id: int) -> None:
-        if self.draft.dirty:
-            self.state.setText("Apply or discard (Undo) the unapplied edits first.")
-            return
-        try:
-            version = self.book.revert(version_id, author=self.operator)
-        except _REFUSALS as exc:
-            self.state.setText(f"Cannot revert to version {version_id}: {exc}")
-            return
-        self._after_change(f"Reverted: version {version.id} restores version {version_id}")
+        self._told(self.session.revert(version_id))
 
     def import_file(self, path: Path) -> bool:
         """Imports a rule file; one that would leave no rule enabled is asked about
@@ -378,8 +374,7 @@ class RulesView(QWidget):
 
     def _import(self, name: str, text: str, *, allow_empty: bool) -> bool:
         try:
-            version = self.book.import_yaml(text, author=self.operator,
-                                            allow_empty=allow_empty)
+            return self._told(self.session.import_text(name, text, allow_empty=allow_empty))
         except EmptyRuleSetError as exc:
             self._ask("Import an empty rule set?", f"Importing {name} would leave no rule "
                       "enabled: every request would go to the LLM.",
@@ -388,35 +383,24 @@ class RulesView(QWidget):
                       "&Import anyway", lambda: self._import(name, text, allow_empty=True),
                       cancelled="Not imported: the live rules are unchanged.")
             return False
-        except _REFUSALS as exc:
-            self.state.setText(f"Not imported: {exc}")
-            return False
-        self._after_change(f"Imported {name} as version {version.id}")
-        return True
 
     def export_file(self, path: Path) -> bool:
         try:
-            path.write_text(self.book.export_yaml(), encoding="utf-8")
+            path.write_text(self.session.export_text(), encoding="utf-8")
         except OSError as exc:  # a read-only folder, a full disk
             self.state.setText(f"Not exported: {exc}")
             return False
-        self.message.emit(f"Rules exported to {path}")
+        message.info(f"Rules exported to {path}")
         return True
 
     def _after_change(self, text: str) -> None:
+        """The live rules or the draft changed: the view follows, and says so."""
         row = self._selected_row()
-        self._reset_draft()
         self._select(min(max(row, 0), len(self.draft.rules) - 1))
         self.history.set_versions(self.book.log())
         self.runner.request_stats()
         self._update_state()
-        log.info("%s", text)
-        self.message.emit(text)
-
-    def _reset_draft(self) -> None:
-        router = self.engine.router
-        self.draft.reset(router.rules, router.fragments)
-        self._update_state()
+        message.info(text)  # logged there
 
     def _choose_import(self) -> None:
         # open(), not exec(): a nested event loop would re-enter the asyncio loop.
@@ -442,8 +426,8 @@ class RulesView(QWidget):
             self._apply_waiting = False
             self.apply()
 
-    def _backtest_failed(self, message: str) -> None:
-        self.backtest.failed(message)
+    def _backtest_failed(self, why: str) -> None:
+        self.backtest.failed(why)
         if not self._apply_waiting:
             return
         self._apply_waiting = False
@@ -453,8 +437,8 @@ class RulesView(QWidget):
             self.state.setText(f"Cannot apply: {exc}")
             return
         if self.confirmation is None:  # no figures to read: the operator decides without
-            self._review([f"{message.rstrip('.')}, so what these edits change is unknown.",
-                          *apply_warnings(self.draft.rules, None)])
+            self._review([f"{why.rstrip('.')}, so what these edits change is unknown.",
+                          *self.session.warnings(None)])
 
     def _show_stats(self, stats: RuleStats) -> None:
         precision = None if self.draft.dirty else stats.baseline.precision
@@ -464,35 +448,39 @@ class RulesView(QWidget):
 
     def find_suggestions(self) -> None:
         self.suggestions.searching()
-        self.runner.request_suggestions(self.rejected.keys())
+        self.runner.request_suggestions(self.session.rejected_keys())
+
+    def _show_suggestions(self, found: list[Suggestion]) -> None:
+        self.suggestions.set_suggestions(self.session.not_rejected(found))
 
     def accept_suggestion(self, suggestion: Suggestion) -> None:
         """Goes live at once as its own version; unapplied edits stay in the draft."""
-        live = self.engine.router
-        try:
-            version = self.book.apply([*live.rules, suggestion.rule], live.fragments,
-                                      author=self.operator,
-                                      summary=f"accepted suggestion {suggestion.rule.id}")
-        except RuleError as exc:
-            self.state.setText(f"Cannot accept: {exc}")
-            return
-        self.suggestions.remove(suggestion)
-        if self.draft.dirty:
-            self.draft.add(suggestion.rule)
-            self.draft.rebase(self.engine.router.rules)
-            self.history.set_versions(self.book.log())
-            self.runner.request_stats()
-            self._update_state()
-            self.message.emit(f"Applied version {version.id}: {version.summary}")
-        else:
-            self._after_change(f"Applied version {version.id}: {version.summary}")
+        if self._told(self.session.accept(suggestion)):
+            self.suggestions.remove(suggestion)
 
     def edit_suggestion(self, suggestion: Suggestion) -> None:
         self.suggestions.remove(suggestion)
-        self.tabs.setCurrentIndex(0)
         self._select(self.draft.add(suggestion.rule))
 
     def reject_suggestion(self, suggestion: Suggestion) -> None:
-        self.rejected.reject(suggestion, author=self.operator, at=self.engine.clock.now())
-        self.suggestions.remove(suggestion)
-        self.message.emit(f"Suggestion {suggestion.rule.pattern} rejected")
+        told = self.session.reject(suggestion)
+        if told.done:
+            self.suggestions.remove(suggestion)
+            message.info(told.text)
+        else:
+            self.state.setText(told.text)
+
+    def _count_suggestions(self, count: int) -> None:
+        index = self.tabs.indexOf(self.suggestions)
+        self.tabs.setTabText(index, f"Suggestions ({count})" if count else "Suggestions")
+
+
+def _splitter(orientation: Qt.Orientation, first: QWidget, second: QWidget,
+              stretch: tuple[int, int]) -> QSplitter:
+    split = QSplitter(orientation)
+    split.addWidget(first)
+    split.addWidget(second)
+    split.setChildrenCollapsible(False)  # a dragged handle never makes a part vanish
+    split.setStretchFactor(0, stretch[0])
+    split.setStretchFactor(1, stretch[1])
+    return split

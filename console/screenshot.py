@@ -71,8 +71,7 @@ async def _stage_rules(console: Console, seconds: float, out: Path, theme: Theme
     view.runner.finished.connect(lambda _result: shown.set())
     row = view.draft.index_of("contact-hours")
     view.table.selectRow(row)
-    view.editor.pattern.setText(r"\b(?:hours|open)\b")
-    view.editor.pattern.textEdited.emit(view.editor.pattern.text())
+    view.editor.pattern.setText(r"\b(?:hours|open)\b")  # as typed: it reaches the draft
     view.editor.sample.setPlainText("Are you open on Sunday? What are your hours?")
     await shown.wait()
     while view.runner.busy:  # the edit's own backtest, not the refresh's

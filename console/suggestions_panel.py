@@ -5,10 +5,12 @@ accepts one (it goes live as a new version), edits it in the draft, or rejects i
 from __future__ import annotations
 
 from PySide6.QtCore import Signal, SignalInstance
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from agentcore import Suggestion
 from console.backtest_panel import RowsModel, _table
+from console.rules_wording import money, plural
+from console.status_label import StatusLabel
 
 
 class SuggestionsPanel(QWidget):
@@ -16,15 +18,20 @@ class SuggestionsPanel(QWidget):
     accept_requested = Signal(object)  # Suggestion
     edit_requested = Signal(object)
     reject_requested = Signal(object)
+    counted = Signal(int)  # suggestions listed now (the view's tab says how many)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.suggestions: list[Suggestion] = []
-        self.status = QLabel("Rules suggested from requests the LLM answered the same way.")
-        self.status.setWordWrap(True)
+        self.status = StatusLabel("Rules suggested from requests the LLM answered the same "
+                                  "way.")
+        self.status.setObjectName("suggestions status")
         self.model = RowsModel(("Pattern", "Intent", "Requests", "Gained", "Precision",
-                                "$ per day", "Examples"), self)
+                                "Cost per day", "Examples"), self)
         self.view = _table(self.model)
+        # The pattern and what it saves are what the operator decides on: room for them.
+        for column, width in ((0, 260), (2, 70), (3, 60), (4, 70), (5, 150)):
+            self.view.setColumnWidth(column, width)
         self.find_button = QPushButton("Find suggestions")
         self.accept_button = QPushButton("Accept")
         self.edit_button = QPushButton("Edit in draft")
@@ -32,6 +39,8 @@ class SuggestionsPanel(QWidget):
         buttons = QHBoxLayout()
         for button in (self.find_button, self.accept_button, self.edit_button,
                        self.reject_button):
+            # May be squeezed (their texts clipped) rather than set the window's width.
+            button.setMinimumWidth(32)
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
@@ -57,17 +66,18 @@ class SuggestionsPanel(QWidget):
     def set_suggestions(self, suggestions: list[Suggestion]) -> None:
         self.suggestions = list(suggestions)
         self.find_button.setEnabled(True)
-        self.status.setText(f"{len(suggestions)} suggestions." if suggestions else
+        self.status.setText(f"{plural(len(suggestions), 'suggestion')}." if suggestions else
                             "No suggestions: no recurring slow-path shape has one intent and "
                             "an existing template.")
         self.model.set_rows([
             (s.rule.pattern, s.rule.intent, s.support, s.gained,
              f"{s.precision:.0%}" if s.precision is not None else "—",
-             f"{s.result.dollars_per_day:+,.2f}", " | ".join(s.examples[:3]))
+             money(s.result.dollars_per_day, per="a day"), " | ".join(s.examples[:3]))
             for s in self.suggestions])
         if self.suggestions:
             self.view.selectRow(0)
         self._update_buttons()
+        self.counted.emit(len(self.suggestions))
 
     def remove(self, suggestion: Suggestion) -> None:
         self.set_suggestions([s for s in self.suggestions if s.key != suggestion.key])

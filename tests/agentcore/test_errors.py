@@ -21,11 +21,11 @@ STAGE = StageModel(model="gpt-4o", input_per_mtok=2.5, output_per_mtok=10.0)
 MESSAGES = [{"role": "user", "content": "hello"}]
 
 INTENDED = {
-    "AgentError", "UserFacingError", "SettingsError", "RuleError", "EmptyRuleSetError",
-    "DuplicateRequest", "QueueError", "StorageError", "LLMError", "BreakerOpenError",
-    "ThrottledError", "MalformedOutput", "ToolError", "RecordNotFound", "WriteRefused",
-    "ToolArgumentsError", "UnknownToolError", "NoDeterministicAnswer", "NeedsCustomer",
-    "BacktestCancelled", "MissingKeyError",
+    "AgentError", "UserFacingError", "SettingsError", "RuleError", "PatternError",
+    "EmptyRuleSetError", "DuplicateRequest", "QueueError", "StorageError", "LLMError",
+    "BreakerOpenError", "ThrottledError", "MalformedOutput", "ToolError", "RecordNotFound",
+    "WriteRefused", "ToolArgumentsError", "UnknownToolError", "NoDeterministicAnswer",
+    "NeedsCustomer", "BacktestCancelled", "MissingKeyError",
 }
 
 

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication
 
 from agentcore import Request, Route, Router
 from agentcore.guard import normalise
+from console import message
 from console.rules_model import RuleColumn
 
 BROADER = r"\b(?:hours|open)\b"  # gains "the app crashes when I open it", loses "close today"
@@ -49,6 +50,15 @@ def type_pattern(qtbot, view, pattern: str) -> None:
     return done
 
 
+def find_suggestions(qtbot, panel) -> None:
+    """Clicks Find and waits for that search (the view ran one on its first look)."""
+    qtbot.waitUntil(panel.find_button.isEnabled, timeout=20_000)
+    qtbot.mouseClick(panel.find_button, Qt.MouseButton.LeftButton)
+    assert not panel.find_button.isEnabled()
+    qtbot.waitUntil(lambda: panel.find_button.isEnabled() and bool(panel.suggestions),
+                    timeout=20_000)
+
+
 def recorded_texts(settings) -> list[str]:
     with sqlite3.connect(settings.engine_db) as conn:
         return [t for (t,) in conn.execute(
@@ -57,7 +67,7 @@ def recorded_texts(settings) -> list[str]:
 
 
 def test_a_pattern_with_a_syntax_error_is_shown_and_cannot_be_applied(view, qtbot):
-    engine = view.engine
+    engine = view.console.engine
     click_rule(qtbot, view, "contact-hours")
     view.editor.pattern.selectAll()
     qtbot.keyClicks(view.editor.pattern, r"\b(?:hours|open\b")
@@ -67,6 +77,9 @@ def test_a_pattern_with_a_syntax_error_is_shown_and_cannot_be_applied(view, qtbo
     assert "Traceback" not in view.editor.pattern_error.text()
     assert not view.act_apply.isEnabled()
     assert "Cannot apply: contact-hours" in view.state.text()
+    # No figures for a pattern that does not compile: the last ones are not shown as its.
+    qtbot.waitUntil(lambda: "Not backtested" in view.backtest.status.text(), timeout=20_000)
+    assert view.backtest.summary.text() == "" and view.backtest.changes.rowCount() == 0
     view.table.setFocus()
     qtbot.keyClick(view.table, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
     assert view.apply() is False
@@ -81,7 +94,7 @@ def test_a_pattern_with_a_syntax_error_is_shown_and_cannot_be_applied(view, qtbo
 
 @pytest.mark.parametrize("pattern", [".*", r"\b", "{greeting}"])
 def test_a_pattern_that_matches_every_request_is_refused_as_it_is_typed(view, qtbot, pattern):
-    engine = view.engine
+    engine = view.console.engine
     click_rule(qtbot, view, "contact-hours")
     view.editor.pattern.selectAll()
     qtbot.keyClicks(view.editor.pattern, pattern)
@@ -98,7 +111,7 @@ def test_a_pattern_that_matches_every_request_is_refused_as_it_is_typed(view, qt
 
 
 def test_a_valid_edit_shows_the_requests_it_gains_and_loses(view, recorded, qtbot):
-    live = view.engine.router
+    live = view.console.engine.router
     click_rule(qtbot, view, "contact-hours")
     type_pattern(qtbot, view, BROADER)
     result = view.backtest.result
@@ -136,7 +149,7 @@ def test_an_edit_that_moves_most_traffic_lists_a_page_and_counts_it_all(view, qt
 
 
 def test_apply_swaps_the_router_and_undo_restores_the_old_route(view, qtbot, run_async):
-    engine = view.engine
+    engine = view.console.engine
     assert run_async(engine.submit(Request(CRASH))).route is Route.LLM
     click_rule(qtbot, view, "contact-hours")
     type_pattern(qtbot, view, BROADER)
@@ -159,14 +172,60 @@ def test_apply_swaps_the_router_and_undo_restores_the_old_route(view, qtbot, run
                    | Qt.KeyboardModifier.ShiftModifier)
     assert run_async(engine.submit(Request(CRASH))).rule_id == "contact-hours"
 
+    qtbot.keyClick(view.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(view.table, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)  # redo too
+    assert run_async(engine.submit(Request(CRASH))).rule_id == "contact-hours"
+    assert [a.toolTip() for a in view.actions_in_order if a.text() in ("Apply", "Redo")] == [
+        "Make the draft the live rule set (asks first if the backtest shows a big or worse "
+        "change) (Ctrl+S)", "Redo the change undone (Ctrl+Shift+Z or Ctrl+Y)"]
+
+
+def test_what_the_view_did_is_said_in_the_status_bar_through_the_message_bridge(
+        view, qtbot):
+    window = view.window()
+    click_rule(qtbot, view, "hello")
+    qtbot.keyClick(view.table, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    with qtbot.waitSignal(message.global_bridge.shown, timeout=20_000) as said:
+        view.apply()
+    assert said.args[0] == "info" and said.args[1].startswith("Applied version 2: hello")
+    assert window.statusBar().currentMessage() == said.args[1]
+    with qtbot.waitSignal(message.global_bridge.shown) as said:
+        view.undo()
+    assert said.args[1].startswith("Undone: undo: back to version 1")
+
+
+def test_counts_and_savings_read_the_same_in_the_suggestions_and_the_backtest(view, qtbot):
+    panel = view.suggestions
+    find_suggestions(qtbot, panel)
+    found = len(panel.suggestions)
+    assert panel.status.text() == f"{found} suggestion{'' if found == 1 else 's'}."
+    assert view.tabs.tabText(view.tabs.indexOf(panel)) == f"Suggestions ({found})"
+    panel.set_suggestions(panel.suggestions[:1])
+    assert panel.status.text() == "1 suggestion."
+
+    top = panel.selected()
+    cell = panel.model.rows[0][5]
+    # It answers from a template what the LLM answered: cheaper, said as a saving.
+    assert top.result.dollars_per_day < 0 and cell.startswith("saves $") and cell.endswith(
+        " a day")
+    done = view.runner.completed
+    qtbot.mouseClick(panel.edit_button, Qt.MouseButton.LeftButton)  # the same rule set
+    qtbot.waitUntil(lambda: view.runner.completed > done and not view.runner.busy,
+                    timeout=20_000)
+    summary = view.backtest.summary.text()
+    assert f"Per day at the recorded rate: <b>{cell}</b>" in summary
+    costs = {row[5] for row in view.backtest.changes.rows}
+    assert costs and all(c.startswith(("saves $", "adds $")) or c == "no change in cost"
+                         for c in costs)
+    assert not any(c.startswith(("+", "-")) for c in costs)
+
 
 def test_an_accepted_suggestion_becomes_a_rule_and_its_traffic_takes_the_fast_path(
         view, qtbot, run_async):
-    engine = view.engine
+    engine = view.console.engine
     panel = view.suggestions
     view.tabs.setCurrentWidget(panel)
-    qtbot.mouseClick(panel.find_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(panel.suggestions), timeout=20_000)
+    find_suggestions(qtbot, panel)
     top = panel.selected()
     assert top is not None and top.gained > 0
     assert panel.model.rows[0][0] == top.rule.pattern
@@ -184,8 +243,7 @@ def test_an_accepted_suggestion_becomes_a_rule_and_its_traffic_takes_the_fast_pa
 
 def test_a_rejected_suggestion_does_not_come_back(view, qtbot):
     panel = view.suggestions
-    qtbot.mouseClick(panel.find_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(panel.suggestions), timeout=20_000)
+    find_suggestions(qtbot, panel)
     top = panel.selected()
     qtbot.mouseClick(panel.reject_button, Qt.MouseButton.LeftButton)
     assert top.key not in {s.key for s in panel.suggestions}
@@ -251,7 +309,7 @@ def test_add_duplicate_toggle_and_reorder_from_the_keyboard_and_by_drag(view, qt
 
 
 def test_history_export_import_and_revert(view, qtbot, tmp_path):
-    engine = view.engine
+    engine = view.console.engine
     exported = tmp_path / "rules.yaml"
     assert view.export_file(exported)
     assert not view.export_file(tmp_path / "no such folder" / "rules.yaml")
@@ -284,7 +342,7 @@ def test_the_table_shows_hits_today_and_the_backtests_precision(view, qtbot, run
     hits = model.index(hello, RuleColumn.HITS)
     before = hits.data()
     assert before > 0  # the corpus was answered today
-    run_async(view.engine.submit(Request("hi")))
+    run_async(view.console.engine.submit(Request("hi")))
     view.table.setFocus()
     qtbot.keyClick(view.table, Qt.Key.Key_F5)
     qtbot.waitUntil(lambda: hits.data() == before + 1, timeout=20_000)
@@ -298,7 +356,7 @@ def test_the_table_shows_hits_today_and_the_backtests_precision(view, qtbot, run
 
 def test_a_backtest_superseded_by_more_typing_is_never_shown(view, qtbot, recorded):
     runner = view.runner
-    live = view.engine.router
+    live = view.console.engine.router
     wide = [replace(r, pattern=BROADER) if r.id == "contact-hours" else r for r in live.rules]
     off = [replace(r, enabled=False) if r.id == "contact-hours" else r for r in live.rules]
     shown: list = []
@@ -321,13 +379,12 @@ def test_a_backtest_superseded_by_more_typing_is_never_shown(view, qtbot, record
 
 def test_a_suggestion_edited_goes_to_the_draft_not_live(view, qtbot):
     panel = view.suggestions
-    qtbot.mouseClick(panel.find_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(panel.suggestions), timeout=20_000)
+    find_suggestions(qtbot, panel)
     top = panel.selected()
     qtbot.mouseClick(panel.edit_button, Qt.MouseButton.LeftButton)
     assert view.tabs.currentIndex() == 0
     assert view.editor.rule_id.text() == top.rule.id
-    assert view.draft.dirty and top.rule.id not in {r.id for r in view.engine.router.rules}
+    assert view.draft.dirty and top.rule.id not in {r.id for r in view.console.engine.router.rules}
     assert view.act_apply.isEnabled()
 
 
@@ -373,7 +430,7 @@ def press_apply(qtbot, view) -> None:
 
 def test_apply_of_an_edit_that_takes_over_traffic_asks_and_cancel_keeps_the_live_rules(
         view, qtbot, run_async):
-    engine = view.engine
+    engine = view.console.engine
     live = engine.router
     click_rule(qtbot, view, "contact-hours")
     type_pattern(qtbot, view, TAKEOVER)
@@ -407,7 +464,7 @@ def test_apply_of_an_edit_that_takes_over_traffic_asks_and_cancel_keeps_the_live
 
 
 def test_apply_pressed_before_the_backtest_finished_waits_for_it(view, qtbot):
-    engine = view.engine
+    engine = view.console.engine
     live = engine.router
     click_rule(qtbot, view, "contact-hours")
     view.editor.pattern.selectAll()
@@ -434,19 +491,19 @@ def test_apply_pressed_before_the_backtest_finished_waits_for_it(view, qtbot):
 
 
 def test_typing_on_after_apply_was_pressed_cancels_the_waiting_apply(view, qtbot):
-    live = view.engine.router
+    live = view.console.engine.router
     click_rule(qtbot, view, "hello")
     qtbot.keyClick(view.table, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
     press_apply(qtbot, view)
     click_rule(qtbot, view, "contact-hours")
     type_pattern(qtbot, view, BROADER)  # a different draft than the one Apply was for
     qtbot.wait(300)
-    assert view.engine.router is live and view.draft.dirty
+    assert view.console.engine.router is live and view.draft.dirty
 
 
 @pytest.mark.parametrize("rules", ["rules: []\n", "disabled"])
 def test_importing_a_file_with_no_rule_enabled_asks_first(view, qtbot, tmp_path, rules):
-    engine = view.engine
+    engine = view.console.engine
     live = engine.router
     if rules == "disabled":
         rules = view.book.export_yaml().replace("enabled: true", "enabled: false")
@@ -474,7 +531,7 @@ def test_importing_a_file_with_no_rule_enabled_asks_first(view, qtbot, tmp_path,
 
 
 def test_apply_when_the_backtest_cannot_run_asks_instead_of_waiting_for_ever(view, qtbot):
-    engine = view.engine
+    engine = view.console.engine
     live = engine.router
     db = engine.settings.engine_db
     away = db.with_name("moved-away.sqlite")
