@@ -4,14 +4,18 @@ The console and the command line use only what is exported here.
 """
 
 from agentcore.backtest import (
+    DEFAULT_SAMPLE,
     Backtester,
     BacktestResult,
     Change,
     Recorded,
+    backtest_rules,
+    hits_since,
     load_recorded,
 )
 from agentcore.clock import Clock, FakeClock, SystemClock
-from agentcore.credentials import KeyringCredentials
+from agentcore.connection_check import ConnectionReport, check_connection
+from agentcore.credentials import BackendSafety, KeyringCredentials
 from agentcore.domain import (
     CustomerContext,
     Domain,
@@ -20,6 +24,7 @@ from agentcore.domain import (
     installed_domains,
     load_domain,
 )
+from agentcore.endpoints import for_endpoint, is_local, profile_summary, server_slots
 from agentcore.engine import Engine
 from agentcore.errors import (
     AgentError,
@@ -51,6 +56,7 @@ from agentcore.events import (
     RequestRejected,
     SpanFinished,
 )
+from agentcore.guard import normalise, normalise_with_spans
 from agentcore.metrics import Metrics
 from agentcore.models import (
     EscalationReason,
@@ -71,22 +77,42 @@ from agentcore.outage import (
     hand_back_all,
 )
 from agentcore.pacer import Pacer, Position
-from agentcore.replay import to_request
-from agentcore.router import Router, Rule, RuleMatch
+from agentcore.redaction import RedactingFilter, install_log_redaction, redact
+from agentcore.replay import load_corpus, to_request
+from agentcore.router import CACHE_POLICIES, CachePolicy, Router, Rule, RuleMatch, expand
+from agentcore.rule_draft import (
+    RuleDraft,
+    check_pattern,
+    check_rule,
+    pattern_pointer,
+    pattern_problem,
+)
 from agentcore.rule_session import RuleSession, Told
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
-from agentcore.settings import EscalationSettings, Settings
-from agentcore.storage import LatencyBins, OutcomeHistory
+from agentcore.settings import (
+    REPO_ROOT,
+    EscalationSettings,
+    LLMSettings,
+    Settings,
+    default_settings_path,
+)
+from agentcore.storage import LatencyBins, OutcomeHistory, TrafficRepository
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest
 
 __all__ = [
+    "CACHE_POLICIES",
+    "DEFAULT_SAMPLE",
+    "REPO_ROOT",
     "AgentError",
+    "BackendSafety",
     "BacktestCancelled",
     "BacktestResult",
     "Backtester",
     "BreakerChanged",
+    "CachePolicy",
     "Change",
     "Clock",
+    "ConnectionReport",
     "CustomerContext",
     "Domain",
     "EmptyRuleSetError",
@@ -104,6 +130,7 @@ __all__ = [
     "KeyringCredentials",
     "LLMCause",
     "LLMError",
+    "LLMSettings",
     "LatencyBins",
     "Metrics",
     "Outage",
@@ -118,6 +145,7 @@ __all__ = [
     "Position",
     "QueueError",
     "Recorded",
+    "RedactingFilter",
     "RejectedSuggestions",
     "Request",
     "RequestAccepted",
@@ -128,6 +156,7 @@ __all__ = [
     "Router",
     "Rule",
     "RuleBook",
+    "RuleDraft",
     "RuleError",
     "RuleMatch",
     "RuleSession",
@@ -143,14 +172,33 @@ __all__ = [
     "SystemClock",
     "Told",
     "ToolError",
+    "TrafficRepository",
     "Usage",
     "UserFacingError",
     "VersionEntry",
     "WriteLimits",
+    "backtest_rules",
+    "check_connection",
+    "check_pattern",
+    "check_rule",
+    "default_settings_path",
+    "expand",
+    "for_endpoint",
     "hand_back_all",
+    "hits_since",
+    "install_log_redaction",
     "installed_domains",
+    "is_local",
+    "load_corpus",
     "load_domain",
     "load_recorded",
+    "normalise",
+    "normalise_with_spans",
+    "pattern_pointer",
+    "pattern_problem",
+    "profile_summary",
+    "redact",
+    "server_slots",
     "suggest",
     "to_request",
 ]

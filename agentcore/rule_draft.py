@@ -64,7 +64,7 @@ class RuleDraft:
                 found[rule.id] = "two rules share this id"
             seen.add(rule.id)
             if rule.enabled and rule.id not in found:
-                problem = check(rule, self.fragments, self.handlers)
+                problem = check_rule(rule, self.fragments, self.handlers)
                 if problem:
                     found[rule.id] = problem
         return found
@@ -115,7 +115,7 @@ class RuleDraft:
         return next(f"{stem}-{n}" for n in range(2, len(taken) + 3) if f"{stem}-{n}" not in taken)
 
 
-def check(rule: Rule, fragments: Mapping[str, str],
+def check_rule(rule: Rule, fragments: Mapping[str, str],
           handlers: Mapping[str, HandlerSpec]) -> str | None:
     """Why `rule` can't run, or None."""
     try:
@@ -146,7 +146,7 @@ def pattern_problem(pattern: str, fragments: Mapping[str, str]) -> RuleError | N
 POINTER_WIDTH = 72  # characters of a long pattern shown around the caret
 
 
-def pointer(pattern: str, position: int, width: int = POINTER_WIDTH) -> str:
+def pattern_pointer(pattern: str, position: int, width: int = POINTER_WIDTH) -> str:
     """Two lines for a monospace label: the operator's pattern (a window of `width`
     characters around `position` when it is longer) and a caret under `position`.
     Control characters show as spaces so the caret stays in its column."""

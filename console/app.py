@@ -32,10 +32,18 @@ import qasync
 from PySide6.QtCore import QSettings, QTimer, qVersion
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from agentcore import Clock, Engine, KeyringCredentials, Settings, UserFacingError
-from agentcore.redaction import RedactingFilter, install_log_redaction, redact
-from agentcore.replay import load_corpus
-from agentcore.settings import default_settings_path
+from agentcore import (
+    Clock,
+    Engine,
+    KeyringCredentials,
+    RedactingFilter,
+    Settings,
+    UserFacingError,
+    default_settings_path,
+    install_log_redaction,
+    load_corpus,
+    redact,
+)
 from console.bridge import EngineBridge
 from console.errors import ErrorReporter
 from console.main_window import MainWindow

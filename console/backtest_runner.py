@@ -28,17 +28,19 @@ from typing import Any, TypeVar
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from agentcore import (
+    DEFAULT_SAMPLE,
     BacktestCancelled,
     Backtester,
     BacktestResult,
     Router,
     Rule,
     RuleError,
+    TrafficRepository,
+    backtest_rules,
+    hits_since,
     load_recorded,
     suggest,
 )
-from agentcore.backtest import DEFAULT_SAMPLE, backtest_rules, hits_since
-from agentcore.storage import TrafficRepository
 
 log = logging.getLogger("console.backtest")
 T = TypeVar("T")

@@ -19,8 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from agentcore import UserFacingError
-from agentcore.redaction import redact
+from agentcore import UserFacingError, redact
 
 log = logging.getLogger("console.errors")
 

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from agentcore import (
     Engine,
     Escalation,
+    EscalationSettings,
     EscalationState,
     KeyringCredentials,
     OutageTracker,
@@ -41,7 +42,6 @@ from agentcore import (
     RuleSession,
     Settings,
 )
-from agentcore.settings import EscalationSettings
 from console import message
 from console.backtest_runner import BacktestRunner
 from console.bridge import EngineBridge

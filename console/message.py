@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from PySide6.QtCore import QObject, Signal
 
-from agentcore.redaction import redact
+from agentcore import redact
 
 log = logging.getLogger("console.message")
 

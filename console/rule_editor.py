@@ -39,10 +39,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agentcore import PatternError, Router, Rule, RuleError
-from agentcore.guard import normalise, normalise_with_spans
-from agentcore.router import CACHE_POLICIES, CachePolicy, expand
-from agentcore.rule_draft import RuleDraft, check, check_pattern, pattern_problem, pointer
+from agentcore import (
+    CACHE_POLICIES,
+    CachePolicy,
+    PatternError,
+    Router,
+    Rule,
+    RuleDraft,
+    RuleError,
+    check_pattern,
+    check_rule,
+    expand,
+    normalise,
+    normalise_with_spans,
+    pattern_pointer,
+    pattern_problem,
+)
 from console.status_label import PointerLabel, StatusLabel, monospace
 
 log = logging.getLogger("console.rules")
@@ -275,11 +287,12 @@ class RuleEditor(QWidget):
         self.pattern_error.setText(problem.reason if problem else "")
         self.pattern_error.setVisible(problem is not None)
         at = problem.position if isinstance(problem, PatternError) else None
-        self.pattern_caret.setText(pointer(rule.pattern, at) if rule and at is not None else "")
+        self.pattern_caret.setText(
+            pattern_pointer(rule.pattern, at) if rule and at is not None else "")
         self.pattern_caret.setVisible(at is not None)
         other = None
         if rule is not None and problem is None:
-            other = check(rule, self.draft.fragments, self.draft.handlers)
+            other = check_rule(rule, self.draft.fragments, self.draft.handlers)
             if other is None and sum(r.id == rule.id for r in self.draft.rules) > 1:
                 other = "another rule has this id"
         self.rule_error.setText(other or "")

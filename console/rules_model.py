@@ -21,7 +21,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
-from agentcore.rule_draft import RuleDraft
+from agentcore import RuleDraft
 from console.table_model import HeaderedTableModel, Index
 
 MIME = "application/x-agent-console-rule-row"

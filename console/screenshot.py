@@ -23,8 +23,7 @@ import qasync
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
-from agentcore import KeyringCredentials, Settings
-from agentcore.settings import REPO_ROOT
+from agentcore import REPO_ROOT, KeyringCredentials, Settings
 from console.app import (
     Console,
     build_console,
@@ -112,7 +111,7 @@ async def _stage_outage(console: Console, seconds: float, out: Path, theme: Them
     window.traffic.pause()
     if heal:
         from agentcore import Request
-        from agentcore.mock_llm import MockServer
+        from agentcore.mock_llm import MockServer  # a dev tool: serves the mock on a port
 
         with MockServer() as server:
             healed = console.engine.settings.model_copy(deep=True)

@@ -53,11 +53,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agentcore import KeyringCredentials, Settings, UserFacingError
-from agentcore.connection_check import ConnectionReport, check_connection
-from agentcore.credentials import BackendSafety
-from agentcore.endpoints import for_endpoint, is_local, profile_summary, server_slots
-from agentcore.settings import LLMSettings
+from agentcore import (
+    BackendSafety,
+    ConnectionReport,
+    KeyringCredentials,
+    LLMSettings,
+    Settings,
+    UserFacingError,
+    check_connection,
+    for_endpoint,
+    is_local,
+    profile_summary,
+    server_slots,
+)
 from console import message
 from console.settings_fields import (
     BY_KEY,

@@ -67,7 +67,7 @@ class StatusLabel(QLabel):
 
 
 class PointerLabel(QLabel):
-    """A monospace label for a pattern with a caret under a column (`rule_draft.pointer`):
+    """A monospace label for a pattern with a caret under a column (`rule_draft.pattern_pointer`):
     never wrapped (a wrap would move the caret), clipped at the right when the view is
     narrower than the excerpt, the whole text in the tooltip."""
 

@@ -12,7 +12,7 @@ import yaml
 from agentcore.demo_shop.domain import RESOURCES
 from agentcore.errors import PatternError, RuleError
 from agentcore.router import Router, Rule
-from agentcore.rule_draft import pattern_problem, pointer
+from agentcore.rule_draft import pattern_pointer, pattern_problem
 from tests.routing import SHOP_HANDLERS
 
 
@@ -63,7 +63,7 @@ def test_a_fault_inside_a_fragment_names_the_fragment_and_points_at_its_name():
 def test_the_pointer_puts_the_caret_under_the_character_at_fault():
     problem = pattern_problem("^where is (my order", {})
     assert isinstance(problem, PatternError)
-    text, caret = pointer(problem.pattern, problem.position or 0).split("\n")
+    text, caret = pattern_pointer(problem.pattern, problem.position or 0).split("\n")
     assert text == "^where is (my order"
     assert caret == " " * 10 + "^" and text[caret.index("^")] == "("
 
@@ -72,15 +72,15 @@ def test_a_long_pattern_is_shown_around_the_fault_with_the_caret_still_under_it(
     pattern = "a" * 1000 + "(" + "b" * 999
     problem = pattern_problem(pattern, {})
     assert isinstance(problem, PatternError) and problem.position == 1000
-    text, caret = pointer(pattern, 1000).split("\n")
+    text, caret = pattern_pointer(pattern, 1000).split("\n")
     assert len(text) <= 80 and text.startswith("…") and text.endswith("…")
     assert text[caret.index("^")] == "("
-    tail = pointer("x" * 100 + ")", 100).split("\n")  # at the end: no trailing ellipsis
+    tail = pattern_pointer("x" * 100 + ")", 100).split("\n")  # at the end: no trailing ellipsis
     assert tail[0].endswith(")") and tail[0][tail[1].index("^")] == ")"
 
 
 def test_a_line_break_in_a_pattern_does_not_move_the_caret():
-    text, caret = pointer("ab\tc(", 4).split("\n")
+    text, caret = pattern_pointer("ab\tc(", 4).split("\n")
     assert text == "ab c(" and text[caret.index("^")] == "("
 
 
