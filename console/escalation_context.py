@@ -39,14 +39,17 @@ from agentcore import (
     Escalation,
     EscalationQueue,
     EscalationState,
+    Outcome,
     StorageError,
     UserFacingError,
 )
 from agentcore.settings import EscalationSettings
+from console import message
 from console.approval_check import Verdict
 from console.confirm import ask_reason, confirm
 from console.escalation_format import (
     customer_html,
+    handed_back_text,
     outcome_text,
     reasoning_html,
     tool_calls_html,
@@ -59,6 +62,7 @@ log = logging.getLogger("console.escalation")
 
 ERROR_STYLE = "color: #e5534b;"
 RENEW_CHECK_MS = 5000
+TICK_MS = 1000  # the waiting time and the lease count by the second
 DRAFT_SAVE_MS = 1000  # a crash loses at most the last second of a reply being written
 _ACTIVITY = (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress)
 
@@ -100,7 +104,6 @@ def _scrolling(widget: QWidget) -> QScrollArea:
 
 
 class EscalationContextPanel(QWidget):
-    user_message = Signal(str)  # for the status bar
     changed = Signal(object)  # the Escalation now shown (after a load or an action)
 
     def __init__(self, queue: EscalationQueue, clock: Clock,
@@ -123,6 +126,10 @@ class EscalationContextPanel(QWidget):
         self._renew_timer.setInterval(RENEW_CHECK_MS)
         self._renew_timer.timeout.connect(self.renew_if_active)
         self._renew_timer.start()
+        self._tick_timer = QTimer(self)
+        self._tick_timer.setInterval(TICK_MS)
+        self._tick_timer.timeout.connect(self._tick)
+        self._tick_timer.start()
         self._draft_timer = QTimer(self)
         self._draft_timer.setSingleShot(True)
         self._draft_timer.setInterval(DRAFT_SAVE_MS)
@@ -319,11 +326,7 @@ class EscalationContextPanel(QWidget):
             self.pending.show_item(None, False)
             self._enable(False)
             return
-        waited = ("" if item.state is EscalationState.RESOLVED
-                  else f" · waiting {waiting_text(self.clock.now() - item.created_at)}")
-        self.title.setText(f"Escalation #{item.id} · {html.escape(item.reason)} · "
-                           f"intent {html.escape(item.intent or '—')}{waited}")
-        self.claim_state.setText(self._claim_text(item))
+        self._tick()
         self.request_text.setText(item.request.text)
         self.customer.setText(customer_html(item.customer))
         self.reasoning.setText(reasoning_html(item))
@@ -332,6 +335,17 @@ class EscalationContextPanel(QWidget):
         self.waterfall.set_spans(item.spans)
         self.pending.show_item(item, mine)
         self._enable(mine)
+
+    def _tick(self) -> None:
+        """Time passes: the waiting time and the lease left change."""
+        item = self.item
+        if item is None:
+            return
+        waited = ("" if item.state is EscalationState.RESOLVED
+                  else f" · waiting {waiting_text(self.clock.now() - item.created_at)}")
+        self.title.setText(f"Escalation #{item.id} · {html.escape(item.reason)} · "
+                           f"intent {html.escape(item.intent or '—')}{waited}")
+        self.claim_state.setText(self._claim_text(item))
 
     def _claim_text(self, item: Escalation) -> str:
         state = item.state
@@ -346,6 +360,10 @@ class EscalationContextPanel(QWidget):
                     f"({html.escape(item.resolution or '')}) after {took}")
         if state is EscalationState.HANDED_BACK:
             return "<b>Handed back</b>: the agent is re-running it"
+        if item.note:  # handed back, and the agent's new attempt escalated it again
+            return (f"<b>Open</b> again: handed back with the note "
+                    f"“{html.escape(item.note)}”; the agent tried again and escalated it "
+                    f"({html.escape(item.reason)}). Claim it to act")
         return "<b>Open</b>: claim it to act"
 
     def _is_mine(self, item: Escalation | None) -> bool:
@@ -365,8 +383,16 @@ class EscalationContextPanel(QWidget):
         self.act_deny.setEnabled(mine and waiting)
 
     def _say(self, text: str) -> None:
+        """A refusal or a failure: beside the buttons and in the status bar."""
+        self.message.setStyleSheet(ERROR_STYLE)
         self.message.setText(text)
-        self.user_message.emit(text)
+        message.warning(text)
+
+    def _tell(self, text: str) -> None:
+        """What an action did, when its result is not plain to see."""
+        self.message.setStyleSheet("")
+        self.message.setText(text)
+        message.info(text)
 
     # -- acting ----------------------------------------------------------------
 
@@ -393,6 +419,7 @@ class EscalationContextPanel(QWidget):
         """No more renewals, and the last keystrokes saved: called before the engine
         (and its database) closes."""
         self._renew_timer.stop()
+        self._tick_timer.stop()
         if self._draft_timer.isActive():
             self.save_draft()
 
@@ -489,8 +516,13 @@ class EscalationContextPanel(QWidget):
         return await self._act(lambda item: self.queue.resolve(item.id, self.operator))
 
     async def hand_back(self) -> Any:
-        return await self._act(
+        """Says what the agent's new attempt did: an item that comes back open after
+        a hand-back looks, at a glance, as if nothing had happened."""
+        outcome = await self._act(
             lambda item: self.queue.hand_back(item.id, self.operator, self.note.text()))
+        if isinstance(outcome, Outcome):
+            self._tell(handed_back_text(outcome))
+        return outcome
 
     def renew_if_active(self) -> None:
         """Renews this operator's claim when its lease is half gone and they have

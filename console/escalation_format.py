@@ -8,7 +8,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from agentcore import CustomerContext, Escalation, OutcomeSummary, PendingAction
+from agentcore import (
+    CustomerContext,
+    Escalation,
+    Outcome,
+    OutcomeSummary,
+    PendingAction,
+    PendingStatus,
+    Status,
+)
 
 
 def waiting_text(seconds: float) -> str:
@@ -133,3 +141,38 @@ def outcome_text(outcome: OutcomeSummary | None) -> str:
     answer = outcome.answer.strip()
     head = f"{outcome.status} by route {outcome.route}"
     return f"{head}: {answer}" if answer else head
+
+
+def handed_back_text(outcome: Outcome) -> str:
+    """What a hand-back's re-run did, in one line for the operator who handed it back."""
+    if outcome.status is Status.ESCALATED:
+        why = outcome.escalation_reason or "no reason recorded"
+        return f"Handed back; the agent tried again and escalated it: {why}"
+    if outcome.status is Status.ANSWERED:
+        how = " (a degraded answer)" if outcome.degraded else ""
+        return f"Handed back; the agent answered the customer{how}"
+    return f"Handed back; the agent's new attempt ended {outcome.status}"
+
+
+def past_tense(verb: str) -> str:
+    """"refund" -> "refunded", "waive" -> "waived": a domain's verb for its write."""
+    return verb + ("d" if verb.endswith("e") else "ed")
+
+
+def settled_writes(item: Escalation) -> list[str]:
+    """The writes an item's operators settled, in words ("refund $49.99 approved"), the
+    current one and any from before a hand-back: a resolved item's listing says what
+    was done for the customer, not only who closed it."""
+    done = [*(e for e in item.earlier_actions if e.get("status") == "approved")]
+    if item.pending_action is not None and item.pending_status is PendingStatus.APPROVED:
+        done.append({"action": {"tool": item.pending_action.tool,
+                                "arguments": item.pending_action.arguments},
+                     "result": item.pending_result or {}})
+    said = []
+    for record in done:
+        action = record.get("action") or {}
+        arguments = (record.get("result") or {}).get("arguments") or action.get(
+            "arguments") or {}
+        what = action_text(PendingAction(str(action.get("tool")), arguments))
+        said.append(f"{what} approved")
+    return said

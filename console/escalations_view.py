@@ -54,8 +54,9 @@ from agentcore import (
     UserFacingError,
 )
 from agentcore.settings import EscalationSettings
+from console import message
 from console.bridge import EngineBridge
-from console.escalation_format import waiting_text
+from console.escalation_format import settled_writes, waiting_text
 from console.notifier import Notifier
 from console.table_model import HeaderedTableModel, Index
 
@@ -165,9 +166,10 @@ class QueueModel(HeaderedTableModel):
         if column is Column.STATE:
             if item.state is EscalationState.CLAIMED:
                 return f"claimed by {item.claimed_by}"
-            if item.state is EscalationState.RESOLVED:  # "replied by alice"
+            if item.state is EscalationState.RESOLVED:  # "replied by alice · refund approved"
                 return (item.resolution or "resolved") + (
-                    "" if item.resolved_by == "agent" else f" by {item.resolved_by}")
+                    "" if item.resolved_by == "agent" else f" by {item.resolved_by}"
+                ) + "".join(f" · {done}" for done in settled_writes(item))
             return "agent re-running" if item.state is EscalationState.HANDED_BACK else "open"
         return item.request.text.replace("\n", " ")[:200]
 
@@ -187,7 +189,6 @@ class QueueModel(HeaderedTableModel):
 
 class QueuePanel(QWidget):
     selected = Signal(object)  # the selected escalation's id, or None
-    user_message = Signal(str)
     # An item that left the queue resolved, here or by another console on the same
     # database: the window's feed row for its request says how it was settled.
     resolved = Signal(object)
@@ -264,8 +265,9 @@ class QueuePanel(QWidget):
         self._throttle.setSingleShot(True)
         self._throttle.setInterval(RELOAD_THROTTLE_MS)
         self._throttle.timeout.connect(self.refresh)
+        self._stale = True  # something changed since the page shown was read
         bridge.escalated.connect(self._soon)
-        bridge.escalation_changed.connect(lambda _id: self.refresh())  # an operator's act
+        bridge.escalation_changed.connect(self._changed)  # an operator's act
         # Waiting times grow by the second; leases lapse unannounced: reload now and then.
         self._ticks = 0
         self._timer = QTimer(self)
@@ -305,16 +307,20 @@ class QueuePanel(QWidget):
         return bool(self.listing.currentData() == RESOLVED_ITEMS)
 
     def _next_requested(self) -> None:
+        if self._next_after_load:
+            return  # pressed again before the page is in: one "next", not two
         if self.showing_resolved:  # the next item to work on is in the queue
             self._next_after_load = True
             self.listing.setCurrentIndex(self.listing.findData(WAITING_ITEMS))
-        elif self.in_view and self.loads:
+        else:
             self.select_next()
-        else:  # brought forward by the same shortcut: select once the page is in
-            self._next_after_load = True
-            self.refresh()
+
+    def _changed(self, _escalation_id: object = None) -> None:
+        self._stale = True
+        self.refresh()
 
     def _soon(self, _outcome: object = None) -> None:
+        self._stale = True
         # Not restarted while pending: under a steady stream it still fires.
         if not self._throttle.isActive():
             self._throttle.start()
@@ -329,10 +335,12 @@ class QueuePanel(QWidget):
 
     async def _load_page(self) -> None:
         reason = self.reason.currentData() or None
+        self._stale = False  # what changes from here on, the next load reads
         try:
             await self._announce()
             await self._report_resolved()
             if not self.in_view:
+                self._stale = True
                 return  # nobody would see the page: loaded when shown
             resolved = self.showing_resolved
             states = (EscalationState.RESOLVED,) if resolved else _LISTED
@@ -344,6 +352,7 @@ class QueuePanel(QWidget):
                 [await self.queue.count(state, reason) for state in states])
         except StorageError:  # a locked database is not worth a dialog: the next tick retries
             log.warning("loading the escalation queue failed", exc_info=True)
+            self._stale = True
             return
         items.sort(key=(lambda i: (i.resolved_at or 0.0, i.id)) if resolved
                    else (lambda i: (i.created_at, i.id)), reverse=resolved)
@@ -442,17 +451,21 @@ class QueuePanel(QWidget):
         return True
 
     def select_next(self) -> int | None:
-        """The next item after the selected one that is open, wrapping: claimed items
-        are someone's work, and skipping them is what "next" means at a help desk."""
-        items = self.model.items
-        if not items:
+        """The oldest open item: what the operator should take next. Claimed items are
+        someone's work, and skipping them is what "next" means at a help desk; the
+        oldest is never skipped, so pressing "next" twice lands where once did (the
+        arrow keys move past an item deliberately). Chosen from a fresh page: one read
+        before the last change (a claim a moment ago) would offer what is taken."""
+        if not (self.in_view and self.loads) or self._stale:
+            self._next_after_load = True  # brought forward by the same shortcut, or stale
+            self.refresh()
             return None
-        current = self.current_id()
-        start = next((r + 1 for r, i in enumerate(items) if i.id == current), 0)
-        for offset in range(len(items)):
-            item = items[(start + offset) % len(items)]
-            if item.state is EscalationState.OPEN:
-                self.select(item.id)
-                self.view.setFocus()
-                return item.id
-        return None
+        item = next((i for i in self.model.items if i.state is EscalationState.OPEN), None)
+        if item is None:
+            message.info("Nothing to take next: every item shown is claimed or with the agent")
+            return None
+        if item.id == self.current_id():
+            message.info(f"#{item.id} is the oldest open item: claim it (Ctrl+Shift+C)")
+        self.select(item.id)
+        self.view.setFocus()
+        return item.id

@@ -36,6 +36,7 @@ from agentcore import (
     Settings,
 )
 from agentcore.settings import EscalationSettings
+from console import message
 from console.backtest_runner import BacktestRunner
 from console.bridge import EngineBridge
 from console.charts import ChartsPanel
@@ -45,6 +46,7 @@ from console.errors import ErrorReporter
 from console.escalation_context import EscalationContextPanel
 from console.escalations_view import QueuePanel
 from console.feed import FeedModel, FeedPanel
+from console.message import SHOWN_MS, Level
 from console.notifier import DesktopNotifier, Notifier
 from console.rules_view import RulesView
 from console.settings_dialog import SettingsDialog
@@ -298,10 +300,8 @@ class MainWindow(QMainWindow):
         self.escalations.selected.connect(lambda _id: self._raise(self.escalation_dock))
         self.escalations.act_next.triggered.connect(lambda: self._raise(self.queue_dock))
         self.queue_dock.visibilityChanged.connect(self.escalations.set_in_view)
-        self.escalations.user_message.connect(
-            lambda text: self.statusBar().showMessage(text, 10_000))
-        self.escalation.user_message.connect(
-            lambda text: self.statusBar().showMessage(text, 10_000))
+        # A bound method, not a lambda: the bridge outlives a closed window.
+        message.global_bridge.shown.connect(self._show_message)
         bridge.escalation_changed.connect(self.escalation.on_changed)
         self.escalation.changed.connect(self._settle_in_feed)
         self.escalations.resolved.connect(self._settle_in_feed)  # by another console, too
@@ -351,6 +351,9 @@ class MainWindow(QMainWindow):
         self.closed.emit()
 
     # -- slots --------------------------------------------------------------------
+
+    def _show_message(self, level: str, text: str) -> None:
+        self.statusBar().showMessage(text, SHOWN_MS[Level(level)])
 
     def _show_queue(self) -> None:
         self.showNormal()

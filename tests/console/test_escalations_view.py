@@ -11,11 +11,10 @@ says, never by sleeping. The LLM is the in-process mock behind the openai SDK.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QKeySequence
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QMessageBox
 
 from agentcore import Engine, FakeClock, Request
@@ -23,22 +22,20 @@ from console.escalation_context import DRAFT_SAVE_MS
 from console.escalations_view import LATE_COLOUR, Column
 from console.feed import Column as FeedColumn
 from console.notifier import RecordingNotifier
+from tests.console.desk import (
+    CEILING_AFTER_QUOTE,
+    CTRL_SHIFT,
+    OPERATOR,
+    cell,
+    claimed_refund,
+    key,
+    refundable_order,
+    show_queue,
+    shown_rows,
+    submit,
+)
 from tests.console.dialogs import answer, approve, press
 from tests.console.dialogs import asked as confirm_dialog
-
-# Pays for the classify call and a first decide call of a short prompt (a request for a
-# human: its handoff), not for that of a refund request, whose prompt carries the order,
-# payments and policy the engine looked up and the quote: it would refund. (With the
-# mock's token counts: 0.0065 and 0.0072 dollars.)
-CEILING_AFTER_QUOTE = 0.0068
-OPERATOR = "alice"
-CTRL_SHIFT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
-
-
-def refundable_order(settings) -> tuple[int, int]:
-    with sqlite3.connect(settings.shop_path) as conn:
-        return conn.execute("SELECT id, customer_id FROM orders WHERE status = 'delivered'"
-                            " ORDER BY id LIMIT 1").fetchone()
 
 
 @pytest.fixture
@@ -66,36 +63,6 @@ def desk(make_console, tight, clock, notifier):
     show_queue(console.window)
     console.window.activateWindow()
     return console
-
-
-def cell(window, row: int, column: Column, role=Qt.ItemDataRole.DisplayRole) -> Any:
-    model = window.escalations.model
-    return model.data(model.index(row, column), role)
-
-
-def key(qtbot, window, keys: str) -> Any:
-    """Presses a shortcut as the operator would, and waits for what it started."""
-    panel = window.escalation
-    before = panel.running
-    sequence = QKeySequence(keys)[0]
-    qtbot.keyClick(window.escalations.view, sequence.key(), sequence.keyboardModifiers())
-    qtbot.waitUntil(lambda: panel.running is not before and panel.running.done(),
-                    timeout=15_000)
-    return panel.running.result()
-
-
-def show_queue(window) -> None:
-    """The window, with the queue's tab in front (it shares a dock with the feed)."""
-    window.show()
-    window.queue_dock.raise_()
-
-
-def submit(run_async, console, text: str, customer_id: int):
-    return run_async(console.engine.submit(Request(text, customer_id=customer_id)))
-
-
-def shown_rows(window) -> int:
-    return window.escalations.model.rowCount()
 
 
 def test_ceiling_traffic_is_queued_counted_announced_and_late_in_red(
@@ -232,19 +199,6 @@ def test_claim_approve_reply_and_resolve_from_the_keyboard(desk, tight, run_asyn
     with sqlite3.connect(tight.engine_db) as db:
         assert db.execute("SELECT route FROM outcomes WHERE request_id = ?",
                           (human.request_id,)).fetchone() == ("human",)
-
-
-def claimed_refund(console, settings, run_async, qtbot) -> int:
-    """A refund request (cut short after its quote by the tight ceiling), selected and
-    claimed from the keyboard; its order."""
-    window, panel = console.window, console.window.escalation
-    order, customer = refundable_order(settings)
-    submit(run_async, console, f"I want a refund for order {order}", customer)
-    qtbot.waitUntil(lambda: shown_rows(window) == 1)
-    window.escalations.select_next()
-    qtbot.waitUntil(lambda: panel.item is not None)
-    key(qtbot, window, "Ctrl+Shift+C")
-    return order
 
 
 def test_refusals_are_messages_not_tracebacks(desk, tight, run_async, qtbot):
