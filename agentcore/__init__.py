@@ -10,9 +10,11 @@ from agentcore.backtest import (
     Recorded,
     load_recorded,
 )
+from agentcore.claim_session import Act, ClaimSession, Renewal, Texts
 from agentcore.clock import Clock, FakeClock, SystemClock
 from agentcore.credentials import KeyringCredentials
 from agentcore.domain import (
+    ContextRecord,
     CustomerContext,
     Domain,
     Stake,
@@ -66,13 +68,16 @@ from agentcore.settings import Settings
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest
 
 __all__ = [
+    "Act",
     "AgentError",
     "BacktestCancelled",
     "BacktestResult",
     "Backtester",
     "BreakerChanged",
     "Change",
+    "ClaimSession",
     "Clock",
+    "ContextRecord",
     "CustomerContext",
     "Domain",
     "Engine",
@@ -93,6 +98,7 @@ __all__ = [
     "QueueError",
     "Recorded",
     "RejectedSuggestions",
+    "Renewal",
     "Request",
     "RequestAccepted",
     "RequestAnswered",
@@ -114,6 +120,7 @@ __all__ = [
     "StorageError",
     "Suggestion",
     "SystemClock",
+    "Texts",
     "ToolError",
     "Usage",
     "UserFacingError",

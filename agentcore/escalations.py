@@ -62,7 +62,7 @@ Rerun = Callable[[Request], Awaitable[Outcome]]
 
 class EscalationQueue(PendingWrites):
     def __init__(self, store: Storage, clock: Clock, *, rerun: Rerun, act: Act,
-                 customer: Callable[[int], CustomerContext | None] | None = None,
+                 customer: Callable[[int, Escalation], CustomerContext | None] | None = None,
                  recorded: Recorded | None = None,
                  limits: Limits | None = None, parse: Parse | None = None,
                  approval_window_s: float = APPROVAL_WINDOW_S,
@@ -163,7 +163,7 @@ class EscalationQueue(PendingWrites):
         item.spans = self.store.requests.spans(rid)
         item.outcome = self.store.requests.outcome(rid)
         if self._customer is not None and item.request.customer_id is not None:
-            item.customer = self._customer(item.request.customer_id)
+            item.customer = self._customer(item.request.customer_id, item)
         return item
 
     # -- claims --------------------------------------------------------------

@@ -237,9 +237,15 @@ class QueuePanel(QWidget):
         self.view.setAlternatingRowColors(True)
         self.view.setWordWrap(False)  # one line per item: more of the queue in view
         header = self.view.horizontalHeader()
+        # Never sideways: the workspace gives the queue a third of the window. Numbers
+        # and states keep their width; the texts share the rest, elided.
+        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        header.setMinimumSectionSize(30)
         for column in Column:
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(Column.REQUEST, QHeaderView.ResizeMode.Stretch)
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents
+                                        if column in (Column.WAITING, Column.AT_STAKE,
+                                                      Column.CUSTOMER)
+                                        else QHeaderView.ResizeMode.Stretch)
 
         self.act_next = QAction("&Next escalation", self)
         self.act_next.setShortcut(QKeySequence("Ctrl+J"))

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from agentcore import (
+    ClaimSession,
     Engine,
     Escalation,
     EscalationState,
@@ -48,6 +49,7 @@ from console.escalations_view import QueuePanel
 from console.feed import FeedModel, FeedPanel
 from console.message import SHOWN_MS, Level
 from console.notifier import DesktopNotifier, Notifier
+from console.reply_draft import drafter
 from console.rules_view import RulesView
 from console.settings_dialog import SettingsDialog
 from console.statusbar import (
@@ -118,8 +120,11 @@ class MainWindow(QMainWindow):
 
         self.escalations = QueuePanel(engine.escalations, bridge, engine.clock,
                                       escalation_settings, self.notifier, engine.domain.at_stake)
-        self.escalation = EscalationContextPanel(engine.escalations, engine.clock,
-                                                 escalation_settings)
+        queue = engine.escalations
+        self.claim_session = ClaimSession(
+            queue, engine.clock, escalation_settings,
+            draft=drafter(lambda: escalation_settings().operator, queue.limits_for))
+        self.escalation = EscalationContextPanel(self.claim_session, queue.limits_for)
         self.rules = RulesView(engine, RuleBook(engine), BacktestRunner(engine, parent=self),
                                operator=engine.settings.escalations.operator)
 

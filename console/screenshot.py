@@ -19,7 +19,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import qasync
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QSplitter
 
 from agentcore import KeyringCredentials, Settings
 from agentcore.settings import REPO_ROOT
@@ -32,7 +32,7 @@ from console.app import (
 from console.main_window import MainWindow
 from console.theme import Theme
 
-SIZE = (1600, 1000)
+SIZE = (1600, 1000)  # --size changes it
 
 
 async def _after_traffic(console: Console, theme: Theme, rate: float,
@@ -81,8 +81,10 @@ async def _stage_rules(console: Console, seconds: float, out: Path, theme: Theme
 
 
 async def _stage_escalations(console: Console, seconds: float, out: Path,
-                             theme: Theme) -> None:
-    """The queue after demo traffic, and a refund waiting for approval, claimed."""
+                             theme: Theme, workspace: bool = False) -> None:
+    """The queue after demo traffic, and a refund waiting for approval, claimed.
+    `workspace`: the queue (30 %) and the item (70 %) filling the window, as the
+    escalations workspace lays them out, instead of the docks."""
     window = await _after_traffic(console, theme, 40, seconds)
     window.traffic.pause()
     queue, context = window.escalations, window.escalation
@@ -99,6 +101,23 @@ async def _stage_escalations(console: Console, seconds: float, out: Path,
     await shown.wait()
     await context.claim()
     await asyncio.sleep(0.5)
+    if workspace:
+        host = QSplitter()
+        host.addWidget(queue)
+        host.addWidget(context)
+        host.resize(*SIZE)
+        host.setSizes([SIZE[0] * 3 // 10, SIZE[0] * 7 // 10])
+        host.show()
+        await asyncio.sleep(0.5)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        host.grab().save(str(out))
+        print(f"saved {out} ({host.width()}x{host.height()}; the panel "
+              f"{context.width()} wide, wanting {context.minimumSizeHint().width()})")
+        window.queue_dock.setWidget(queue)  # back where the window's shutdown finds them
+        window.escalation_dock.setWidget(context)
+        host.deleteLater()
+        window.close()
+        return
     _save(window, out)
 
 
@@ -127,10 +146,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="show the rules view mid-edit instead of the feed")
     parser.add_argument("--escalations", action="store_true",
                         help="show the escalation queue and a claimed refund instead")
+    parser.add_argument("--workspace", action="store_true",
+                        help="with --escalations: the queue and the item filling the window")
+    parser.add_argument("--size", default="1600x1000", help="the window's size, WxH")
     parser.add_argument("--theme", choices=[t.value for t in Theme], default=Theme.DARK.value)
     parser.add_argument("--domain", default=None, metavar="MODULE:FACTORY",
                         help="another domain than the demo shop")
     args = parser.parse_args(argv)
+    global SIZE
+    width, _, height = args.size.partition("x")
+    SIZE = (int(width), int(height))
     setup_logging("WARNING")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
@@ -148,8 +173,11 @@ def main(argv: list[str] | None = None) -> int:
 
         async def run() -> None:
             try:
-                stage = (_stage_rules if args.rules
-                         else _stage_escalations if args.escalations else _stage)
+                if args.escalations:
+                    await _stage_escalations(console, args.seconds, args.out,
+                                             Theme(args.theme), args.workspace)
+                    return
+                stage = _stage_rules if args.rules else _stage
                 await stage(console, args.seconds, args.out, Theme(args.theme))
             finally:
                 await console.shutdown()

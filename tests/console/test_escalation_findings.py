@@ -139,6 +139,7 @@ def test_the_resolved_listing_shows_the_refund_that_was_approved(desk, tight, ru
     panel.composer.setPlainText("Refunded; it shows in 5-10 days.")
     key(qtbot, window, "Ctrl+Shift+R")
     listing = window.escalations.listing
+    qtbot.waitUntil(lambda: shown_rows(window) == 0)  # resolved: out of the queue
     listing.setCurrentIndex(listing.findText("Resolved, latest first"))
     qtbot.waitUntil(lambda: shown_rows(window) == 1)
     assert cell(window, 0, Column.STATE) == (

@@ -132,12 +132,19 @@ def test_claim_approve_reply_and_resolve_from_the_keyboard(desk, tight, run_asyn
     key(qtbot, window, "Ctrl+Shift+C")
     assert "Claimed by you" in panel.claim_state.text()
     qtbot.waitUntil(lambda: cell(window, 0, Column.STATE) == f"claimed by {OPERATOR}")
-    # The whole context: request, customer and orders, trace with tools, the pending write.
-    assert panel.request_text.text() == f"I want a refund for order {order}"
-    assert f"Customer {customer}" in panel.customer.text() and str(order) in (
-        panel.customer.text())
-    assert "get_refund_policy" in panel.tool_calls.text()
-    assert "refund quote" in panel.tool_calls.text()
+    # The whole context: the conversation, the customer with the order at issue first,
+    # the agent's steps readable (raw on demand), why it stopped, the pending write.
+    assert f"I want a refund for order {order}" in panel.conversation.text()
+    card = panel.customer.text()
+    assert f"Customer {customer}" in card
+    assert card.index("This request is about") < card.index(f"Order #{order}")
+    assert "Paid&nbsp;<b>$49.99</b>" in card and "{" not in card
+    assert f"Looked up order #{order}" in panel.steps.text()
+    assert "$49.99" in panel.steps.text() and "_cents" not in panel.steps.text()
+    assert "Refund quote: up to $49.99" in panel.steps.text()
+    assert not panel.tool_calls.isVisible()
+    panel.show_raw.click()  # the raw calls, JSON and all, for who asks
+    assert "get_refund_policy" in panel.tool_calls.text() and panel.tool_calls.isVisible()
     assert "dollar ceiling" in panel.reasoning.text()
     assert "tool:get_order" in [b.span.name for b in panel.waterfall.bars()]
     assert f"issue refund $49.99 on order {order}" in panel.pending.text.text()
@@ -192,7 +199,8 @@ def test_claim_approve_reply_and_resolve_from_the_keyboard(desk, tight, run_asyn
     # Next: the human request, its reply box prefilled with the agent's draft.
     qtbot.keyClick(window.escalations.view, Qt.Key.Key_J, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: panel.item is not None and panel.item.request_id == human.request_id)
-    assert panel.composer.toPlainText().startswith("Of course. I'm handing you over")
+    assert panel.composer.toPlainText().startswith(f"Hi {customer_name(desk, 7)},")
+    assert "colleague" not in panel.composer.toPlainText()
     key(qtbot, window, "Ctrl+Shift+C")
     key(qtbot, window, "Ctrl+Shift+S")
     qtbot.waitUntil(lambda: shown_rows(window) == 0)
@@ -388,7 +396,8 @@ def test_a_half_written_reply_waits_while_the_operator_looks_at_another_item(
     panel.note.setText("VIP")
     window.escalations.select_next()
     qtbot.waitUntil(lambda: panel.item.request_id != first.request_id)
-    assert panel.composer.toPlainText().startswith("Of course. I'm handing you over")
+    assert panel.composer.toPlainText().startswith("Hi ")
+    assert "from the support team" in panel.composer.toPlainText()
     window.escalations.select(window.escalations.model.items[0].id)
     qtbot.waitUntil(lambda: panel.item.request_id == first.request_id)
     assert panel.composer.toPlainText() == "Hello, this is Alice from support. About your"
@@ -435,7 +444,8 @@ def test_a_half_written_reply_outlives_a_restart(make_console, tight, clock, run
     qtbot.waitUntil(lambda: shown_rows(window) == 1)
     window.escalations.select_next()
     qtbot.waitUntil(lambda: panel.item is not None)
-    assert panel.composer.toPlainText().startswith("Of course. I'm handing you over")
+    assert panel.composer.toPlainText().startswith("Hi ")
+    assert "from the support team" in panel.composer.toPlainText()
     assert panel.note.text() == ""
 
 
@@ -637,3 +647,7 @@ def refunded_on(settings, order_id: int) -> int:
     with sqlite3.connect(settings.shop_path) as shop:
         return shop.execute("SELECT COALESCE(SUM(amount_cents), 0) FROM refunds"
                             " WHERE order_id = ?", (order_id,)).fetchone()[0]
+
+
+def customer_name(console, customer_id: int) -> str:
+    return console.engine.domain.shop.get_customer(customer_id)["name"].split(" ")[0]
