@@ -62,6 +62,7 @@ from agentcore.models import (
     Status,
     Usage,
 )
+from agentcore.queue_watcher import Announcement, Page, QueueWatcher
 from agentcore.router import Router, Rule, RuleMatch
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
 from agentcore.settings import Settings
@@ -70,6 +71,7 @@ from agentcore.suggest import RejectedSuggestions, Suggestion, suggest
 __all__ = [
     "Act",
     "AgentError",
+    "Announcement",
     "BacktestCancelled",
     "BacktestResult",
     "Backtester",
@@ -93,9 +95,11 @@ __all__ = [
     "Metrics",
     "Outcome",
     "OutcomeSummary",
+    "Page",
     "PendingAction",
     "PendingStatus",
     "QueueError",
+    "QueueWatcher",
     "Recorded",
     "RejectedSuggestions",
     "Renewal",

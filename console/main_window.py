@@ -33,6 +33,7 @@ from agentcore import (
     EscalationState,
     KeyringCredentials,
     Outcome,
+    QueueWatcher,
     RuleBook,
     Settings,
 )
@@ -118,8 +119,9 @@ class MainWindow(QMainWindow):
         def escalation_settings() -> EscalationSettings:
             return self.engine.settings.escalations
 
-        self.escalations = QueuePanel(engine.escalations, bridge, engine.clock,
-                                      escalation_settings, self.notifier, engine.domain.at_stake)
+        self.queue_watcher = QueueWatcher(engine.escalations, engine.domain.at_stake)
+        self.escalations = QueuePanel(self.queue_watcher, bridge, engine.clock,
+                                      escalation_settings, self.notifier)
         queue = engine.escalations
         self.claim_session = ClaimSession(
             queue, engine.clock, escalation_settings,
