@@ -65,7 +65,9 @@ from agentcore.models import (
 from agentcore.queue_watcher import Announcement, Page, QueueWatcher
 from agentcore.router import Router, Rule, RuleMatch
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
+from agentcore.saved_replies import SavedReplies
 from agentcore.settings import Settings
+from agentcore.storage import SavedReply
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest
 
 __all__ = [
@@ -115,6 +117,8 @@ __all__ = [
     "RuleError",
     "RuleMatch",
     "RuleVersion",
+    "SavedReplies",
+    "SavedReply",
     "Settings",
     "SettingsError",
     "Span",

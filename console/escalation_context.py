@@ -40,6 +40,7 @@ from agentcore import (
     Escalation,
     EscalationState,
     Renewal,
+    SavedReplies,
     StorageError,
     Texts,
     UserFacingError,
@@ -57,6 +58,8 @@ from console.escalation_format import (
     waiting_text,
 )
 from console.pending_action import LimitsFor, PendingActionBox, action_button
+from console.reply_draft import placeholders
+from console.saved_replies import SavedRepliesBar
 from console.waterfall import WaterfallWidget
 
 log = logging.getLogger("console.escalation")
@@ -105,11 +108,12 @@ class EscalationContextPanel(QWidget):
     changed = Signal(object)  # the Escalation now shown (after a load or an action)
 
     def __init__(self, session: ClaimSession, limits_for: LimitsFor,
-                 parent: QWidget | None = None) -> None:
+                 replies: SavedReplies | None = None, parent: QWidget | None = None) -> None:
         """`session` holds the item and its rules; `limits_for` is the queue's (what
-        bounds a pending write, as edited)."""
+        bounds a pending write, as edited); `replies` the team's saved replies."""
         super().__init__(parent)
         self.session = session
+        self._replies = replies
         self.clock = session.clock
         self._limits_for = limits_for
         self._rendered: Escalation | None = None  # the item the widgets show
@@ -244,9 +248,15 @@ class EscalationContextPanel(QWidget):
         for action in (self.act_reply, self.act_resolve, self.act_hand_back):
             buttons.addWidget(action_button(action))
         buttons.addStretch(1)
-        self.reply_tools = QHBoxLayout()  # saved replies go here
+        self.reply_tools = QHBoxLayout()
         self.reply_tools.addWidget(_heading("Reply"))
         self.reply_tools.addStretch(1)
+        self.saved_replies: SavedRepliesBar | None = None
+        if self._replies is not None:
+            self.saved_replies = SavedRepliesBar(
+                self._replies, self._placeholders, self.insert_reply,
+                lambda: self.session.operator)
+            self.reply_tools.addWidget(self.saved_replies, 3)
         claim_row = QHBoxLayout()
         claim_row.addWidget(self.claim_state, 1)
         claim_row.addWidget(action_button(self.act_claim))
@@ -277,6 +287,19 @@ class EscalationContextPanel(QWidget):
         self.composer.textChanged.connect(self._typed)
         self.note.textEdited.connect(self._typed)
         self._raw_toggled(False)
+
+    def _placeholders(self) -> dict[str, str] | None:
+        item = self.item
+        return None if item is None else placeholders(item, self.session.operator)
+
+    def insert_reply(self, text: str) -> None:
+        """A saved reply: instead of the untouched draft, else where the cursor is."""
+        if self.composer.toPlainText() in ("", self._prefilled):
+            self.composer.setPlainText(text)
+        else:
+            self.composer.textCursor().insertText(text)
+        self._prefilled = None  # the operator's choice now, not the draft's
+        self.composer.setFocus()
 
     def _raw_toggled(self, shown: bool) -> None:
         self.tool_calls.setVisible(shown)
@@ -370,6 +393,8 @@ class EscalationContextPanel(QWidget):
         mine = self.session.mine
         for widget in (self.composer, self.note):
             widget.setEnabled(mine)
+        if self.saved_replies is not None:
+            self.saved_replies.set_enabled_for_item(mine)
         if item is None:
             self.title.setText("No escalation selected")
             for label in (self.claim_state, self.conversation, self.customer, self.reasoning,

@@ -35,6 +35,7 @@ from agentcore import (
     Outcome,
     QueueWatcher,
     RuleBook,
+    SavedReplies,
     Settings,
 )
 from agentcore.settings import EscalationSettings
@@ -126,7 +127,9 @@ class MainWindow(QMainWindow):
         self.claim_session = ClaimSession(
             queue, engine.clock, escalation_settings,
             draft=drafter(lambda: escalation_settings().operator, queue.limits_for))
-        self.escalation = EscalationContextPanel(self.claim_session, queue.limits_for)
+        self.saved_replies = SavedReplies(engine.store.replies, engine.clock)
+        self.escalation = EscalationContextPanel(self.claim_session, queue.limits_for,
+                                                 self.saved_replies)
         self.rules = RulesView(engine, RuleBook(engine), BacktestRunner(engine, parent=self),
                                operator=engine.settings.escalations.operator)
 

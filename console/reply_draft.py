@@ -32,11 +32,6 @@ def placeholders(item: Escalation, operator: str) -> dict[str, str]:
             "operator": operator, "escalation_id": str(item.id)}
 
 
-def fill(template: str, values: dict[str, str]) -> str:
-    """`{name}` replaced by its value; an unknown name or a stray brace left alone."""
-    return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), template)
-
-
 def _target(item: Escalation) -> str:
     """"order #1042": what the pending write (else the agent's lookups) is about."""
     sources: list[dict[str, Any]] = []

@@ -15,11 +15,13 @@ from agentcore.storage._connection import transaction
 from agentcore.storage._protocols import (
     AnswerCacheRepository,
     EscalationRepository,
+    ReplyRepository,
     RequestRepository,
     RuleRepository,
     Storage,
     TrafficRepository,
 )
+from agentcore.storage._replies import SavedReply
 from agentcore.storage._retention import PruneReport
 from agentcore.storage._rules import StoredVersion, VersionRecord
 from agentcore.storage._schema import SCHEMA_VERSION
@@ -34,11 +36,13 @@ __all__ = [
     "EscalationRepository",
     "PruneReport",
     "RecordedRow",
+    "ReplyRepository",
     "RequestRepository",
     "RuleRepository",
     "SQLiteAnswerCache",
     "SQLiteStorage",
     "SQLiteTraffic",
+    "SavedReply",
     "Storage",
     "Store",
     "StoredAnswer",
