@@ -80,8 +80,9 @@ def _label(rich: bool = True) -> QLabel:
 
 
 def _report_bug(task: asyncio.Future[Any]) -> None:
-    # Refusals are handled in `_act`; anything else is a bug: to the loop's exception
-    # handler (the app's error reporter) now, not when the task is collected.
+    # Refusals are said by the session (`ClaimSession.act`); anything else is a bug:
+    # to the loop's exception handler (the app's error reporter) now, not when the
+    # task is collected.
     if not task.cancelled() and task.exception() is not None:
         task.get_loop().call_exception_handler({
             "message": "an escalation action failed", "exception": task.exception(),
@@ -405,7 +406,6 @@ class EscalationContextPanel(QWidget):
             self._enable()
             return
         self._tick()
-        self.conversation.setText(conversation_html(item, self.clock.now()))
         self.customer.setText(customer_card_html(item.customer))
         self.steps.setText(steps_html(item))
         self.tool_calls.setText(raw_html(item))
@@ -425,6 +425,9 @@ class EscalationContextPanel(QWidget):
         self.title.setText(f"Escalation #{item.id} · {html.escape(item.reason)} · "
                            f"intent {html.escape(item.intent or '—')}{waited}")
         self.claim_state.setText(self._claim_text(item))
+        conversation = conversation_html(item, self.clock.now())  # "3 min ago" grows
+        if conversation != self.conversation.text():
+            self.conversation.setText(conversation)
 
     def _claim_text(self, item: Escalation) -> str:
         state = item.state

@@ -1,5 +1,7 @@
 """How an escalation reads to an operator: plain functions from core data to short
-text or escaped HTML, shared by the queue table and the context panel."""
+text or escaped HTML, shared by the queue table and the context panel: money with
+its currency ("$24.00", never cents), times of day ("14:02, 3 min ago", never
+ISO), the agent's tool calls as sentences, the conversation and the customer card."""
 
 from __future__ import annotations
 
@@ -13,11 +15,9 @@ from agentcore import (
     CustomerContext,
     Escalation,
     EscalationState,
-    Outcome,
     OutcomeSummary,
     PendingAction,
     PendingStatus,
-    Status,
 )
 
 
@@ -143,17 +143,6 @@ def outcome_text(outcome: OutcomeSummary | None) -> str:
     answer = outcome.answer.strip()
     head = f"{outcome.status} by route {outcome.route}"
     return f"{head}: {answer}" if answer else head
-
-
-def handed_back_text(outcome: Outcome) -> str:
-    """What a hand-back's re-run did, in one line for the operator who handed it back."""
-    if outcome.status is Status.ESCALATED:
-        why = outcome.escalation_reason or "no reason recorded"
-        return f"Handed back; the agent tried again and escalated it: {why}"
-    if outcome.status is Status.ANSWERED:
-        how = " (a degraded answer)" if outcome.degraded else ""
-        return f"Handed back; the agent answered the customer{how}"
-    return f"Handed back; the agent's new attempt ended {outcome.status}"
 
 
 def past_tense(verb: str) -> str:

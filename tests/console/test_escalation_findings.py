@@ -79,6 +79,10 @@ def test_a_hand_back_says_what_the_agent_did_when_it_escalates_again(desk, run_a
     assert panel.item.state is EscalationState.OPEN
     assert "Open</b> again: handed back with the note" in panel.claim_state.text()
     assert "please try to help them first" in panel.claim_state.text()
+    # The new attempt is in the conversation: the note, then what the agent did after.
+    conversation = panel.conversation.text()
+    assert conversation.index("Operator → agent") < conversation.index("please try to help")
+    assert conversation.index("please try to help") < conversation.index("Agent")
 
 
 def test_ctrl_j_twice_stays_on_the_oldest_open_item(desk, run_async, qtbot):

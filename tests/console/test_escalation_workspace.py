@@ -42,6 +42,11 @@ def test_the_draft_offers_the_refund_and_follows_its_approval(desk, tight, run_a
     window, panel = desk.window, desk.window.escalation
     order = claimed_refund(desk, tight, run_async, qtbot)
     name = first_name(desk, order)
+    # The customer's message as the first turn, at a time of day, not an ISO stamp.
+    assert "<b>Customer</b>" in panel.conversation.text()
+    assert "just now" in panel.conversation.text()
+    desk.engine.clock.advance(180)
+    qtbot.waitUntil(lambda: "3 min ago" in panel.conversation.text(), timeout=3000)
     draft = panel.composer.toPlainText()
     assert draft.startswith(f"Hi {name},")
     assert f"I've checked order #{order}, and I can refund $49.99." in draft
