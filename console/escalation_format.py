@@ -36,6 +36,20 @@ def money(dollars: float) -> str:
     return f"{'-' if dollars < 0 else ''}${abs(dollars):,.2f}"
 
 
+def done_cents(result: Any, verb: str | None = None) -> int | None:
+    """The money a write moved, from its result: the shop's `amount_cents`, else the
+    figure named after the domain's verb (the library's `waived_cents`), else the one
+    `..._cents` figure there is."""
+    if not isinstance(result, dict):
+        return None
+    for key in ("amount_cents", f"{past_tense(verb)}_cents" if verb else ""):
+        if isinstance(result.get(key), int):
+            return int(result[key])
+    found = [v for k, v in result.items() if k.endswith("_cents") and isinstance(v, int)
+             and not isinstance(v, bool)]
+    return found[0] if len(found) == 1 else None
+
+
 def action_text(action: PendingAction) -> str:
     """"issue_refund $42.10 on order 12345": what approving would do."""
     args = action.arguments
@@ -113,9 +127,9 @@ def _earlier_html(earlier: dict[str, Any]) -> str:
     how = f"{earlier.get('status')} by {record.get('by', '?')}"
     if record.get("override"):
         how += f", over the policy: {record['override']}"
-    done = record.get("result") or {}
-    if "amount_cents" in done:
-        how += f"; {money(done['amount_cents'] / 100)} refunded"
+    cents = done_cents(record.get("result"))
+    if cents is not None:
+        how += f"; {money(cents / 100)} done"
     return f"<b>earlier</b> {html.escape(what)}: {html.escape(how)}"
 
 

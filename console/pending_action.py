@@ -29,7 +29,13 @@ from PySide6.QtWidgets import (
 
 from agentcore import Escalation, PendingStatus, WriteLimits
 from console.approval_check import ApprovalCheck, Verdict, check_approval
-from console.escalation_format import action_text, allowed_text, money, past_tense
+from console.escalation_format import (
+    action_text,
+    allowed_text,
+    done_cents,
+    money,
+    past_tense,
+)
 
 # (tool, arguments) -> the figures bounding that write now (EscalationQueue.limits_for)
 LimitsFor = Callable[[str, dict[str, Any]], WriteLimits | None]
@@ -209,8 +215,9 @@ def _status_html(item: Escalation, verb: str | None) -> str:
     by = html.escape(str(result.get("by")))
     if status is PendingStatus.APPROVED:
         done = result.get("result") or {}
-        did = (f": {money(done['amount_cents'] / 100)} {html.escape(past_tense(verb))}"
-               if verb is not None and "amount_cents" in done else "")
+        cents = done_cents(done, verb)
+        did = (f": {money(cents / 100)} {html.escape(past_tense(verb))}"
+               if verb is not None and cents is not None else "")
         over = " over the policy" if result.get("override") else ""
         return f" — <b>approved</b> by {by}{over}{did}"
     if status is PendingStatus.APPROVING:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agentcore import Escalation, PendingStatus, WriteLimits
-from console.escalation_format import money, past_tense
+from console.escalation_format import done_cents, money, past_tense
 
 # The agent's handoff lines: true of the agent, not of the operator now answering.
 _DEFLECTION = re.compile(r"colleague|hand(ing)? (you )?over|passed (it |this |you )?(on|to)|"
@@ -45,11 +45,12 @@ def _target(item: Escalation) -> str:
     return ""
 
 
-def _amount(item: Escalation) -> int | None:
+def _amount(item: Escalation, verb: str | None = None) -> int | None:
     """The pending write's amount in cents: as done once approved, else as proposed."""
     done = (item.pending_result or {}).get("result") or {}
-    if item.pending_status is PendingStatus.APPROVED and "amount_cents" in done:
-        return int(done["amount_cents"])
+    cents = done_cents(done, verb)
+    if item.pending_status is PendingStatus.APPROVED and cents is not None:
+        return cents
     pending = item.pending_action
     try:
         return round(float(pending.arguments["amount"]) * 100) if pending else None
@@ -57,12 +58,26 @@ def _amount(item: Escalation) -> int | None:
         return None
 
 
+def _quoted(item: Escalation) -> str:
+    """What the engine's facts allow ("a refund of up to $24.00 for order #1042"), in
+    words for the customer; "" when they allow nothing or there are none."""
+    for fact in item.tool_results.facts:
+        allowed = fact.data.get("allowed_cents")
+        if isinstance(allowed, int) and allowed > 0:
+            what = fact.kind.removesuffix("_quote").replace("_", " ")
+            entity = next((f"{k.removesuffix('_id').replace('_', ' ')} #{v}"
+                           for k, v in fact.data.items() if k.endswith("_id")), "")
+            return (f"I've checked {entity or 'your request'}: I can offer a {what} of "
+                    f"{money(allowed / 100)}.")
+    return ""
+
+
 def draft_reply(item: Escalation, operator: str, verb: str | None = "refund") -> str:
     """`verb`: what the pending write does with money (the domain's word), None when it
     is not about money."""
     values = placeholders(item, operator)
     greeting = f"Hi {values['first_name']},"
-    target, amount = _target(item), _amount(item)
+    target, amount = _target(item), _amount(item, verb)
     status = item.pending_status
     body: str
     if item.pending_action is not None and verb is not None and amount is not None:
@@ -92,6 +107,8 @@ def draft_reply(item: Escalation, operator: str, verb: str | None = "refund") ->
                 + (f" on {target}" if target else "") + ") now.")
     elif item.draft_answer and not _DEFLECTION.search(item.draft_answer):
         body = item.draft_answer.strip()
+    elif quoted := _quoted(item):  # cut short after the quote: what the policy allows
+        body = quoted
     else:
         about = f" about {target}" if target else ""
         body = (f"this is {operator} from the support team. I've read your message{about} "
