@@ -134,21 +134,23 @@ def _earlier_html(earlier: dict[str, Any]) -> str:
 
 
 def reasoning_html(item: Escalation) -> str:
-    """Why the agent stopped, in its own words: the recorded errors and each LLM
-    call's decision (which tools it chose), from the trace."""
-    lines = [html.escape(e) for e in item.errors]
+    """Why the agent stopped: the reason first, then the recorded errors and each
+    model call's decision (which tools it chose), from the trace."""
+    lines = [f"<b>{html.escape(str(item.reason).capitalize())}</b>"]
+    lines += [html.escape(e) for e in item.errors]
+    calls = 0
     for span in item.spans:
         if span.name.startswith("llm[") or span.name == "classify":
             chose = span.attributes.get("tool_calls") or []
             said = span.attributes.get("reasoning")
-            if said:
-                what = said
-            elif span.name == "classify":
-                what = "named the intent"
+            if span.name == "classify":
+                who, what = "Intent", said or f"named it {item.intent or '—'}"
             else:
-                what = f"called {', '.join(chose)}" if chose else "wrote an answer"
-            lines.append(f"{html.escape(span.name)}: {html.escape(str(what))}")
-    return "<br>".join(lines) or "<i>nothing recorded</i>"
+                calls += 1
+                who = f"Model call {calls}"
+                what = said or (f"chose {', '.join(chose)}" if chose else "wrote an answer")
+            lines.append(f"{who}: {html.escape(str(what))}")
+    return "<br>".join(lines)
 
 
 def outcome_text(outcome: OutcomeSummary | None) -> str:

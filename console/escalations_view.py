@@ -29,7 +29,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QColor, QFont, QKeySequence
+from PySide6.QtGui import QAction, QColor, QFont, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -64,6 +64,8 @@ ID_ROLE = Qt.ItemDataRole.UserRole  # the escalation id behind a row
 LATE_COLOUR = "#e5534b"
 ALL = ""
 RELOAD_THROTTLE_MS = 1000  # a stream of escalations reloads at most this often
+NARROW_PX = 640  # narrower than this, the queue shows fewer columns
+NARROWER_PX = 420  # and fewer again (the customer is in the item's card)
 
 
 class Column(IntEnum):
@@ -271,6 +273,15 @@ class QueuePanel(QWidget):
         self._timer.start()
         self._show_count()
         QTimer.singleShot(0, self.refresh)  # the first load, once the event loop runs
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        # In a third of the window the text columns would each be a few letters: the
+        # intent and the request (both in the item's own view) give way first.
+        width = event.size().width()
+        for column in (Column.INTENT, Column.REQUEST):
+            self.view.setColumnHidden(column, width < NARROW_PX)
+        self.view.setColumnHidden(Column.CUSTOMER, width < NARROWER_PX)
+        super().resizeEvent(event)
 
     # -- loading ---------------------------------------------------------------
 

@@ -112,3 +112,15 @@ def test_saved_replies_are_inserted_filled_in_and_edited_by_the_team(desk, tight
     dialog.delete_button.click()
     assert "Courier delay" not in [bar.combo.itemText(i) for i in range(bar.combo.count())]
     dialog.close()
+
+
+def test_a_narrow_queue_gives_up_its_text_columns_not_its_width(desk, qtbot):
+    from console.escalations_view import Column
+
+    queue = desk.window.escalations
+    queue.resize(480, 400)  # a third of a 1600 px window
+    qtbot.waitUntil(lambda: queue.view.isColumnHidden(Column.INTENT))
+    assert queue.view.isColumnHidden(Column.REQUEST)
+    assert not queue.view.isColumnHidden(Column.REASON)
+    queue.resize(900, 400)
+    qtbot.waitUntil(lambda: not queue.view.isColumnHidden(Column.INTENT))
