@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 APP_STAMP := $(VENV)/.installed-app
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run replay test test-real lint bench data clean
+.PHONY: run check-system replay test test-real lint bench data clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,14 @@ $(DEV_STAMP): pyproject.toml | $(PY)
 	touch $(DEV_STAMP)
 
 # The demo: the desktop console, with the mock LLM and the corpus replayed as traffic.
-run: $(APP_STAMP)
+# The system libraries the window needs are checked first, with the system's python3
+# (stdlib only) before minutes of installing: a missing one is named with the command
+# that installs it. Silent when all are there, or off X11 (Wayland, offscreen).
+run: check-system $(APP_STAMP)
 	$(PY) -m console
+
+check-system:
+	@$(PYTHON) console/system_check.py
 
 # The same corpus replayed headless through the engine, with a summary at the end.
 replay: $(APP_STAMP)

@@ -26,6 +26,7 @@ from agentcore.engine import Engine
 from agentcore.errors import (
     AgentError,
     BacktestCancelled,
+    LLMCause,
     LLMError,
     QueueError,
     RuleError,
@@ -62,11 +63,20 @@ from agentcore.models import (
     Status,
     Usage,
 )
+from agentcore.outage import (
+    HandBackQueue,
+    HandBackReport,
+    Outage,
+    OutageTracker,
+    hand_back_all,
+)
+from agentcore.pacer import Pacer, Position
 from agentcore.queue_watcher import Announcement, Page, QueueWatcher
+from agentcore.replay import to_request
 from agentcore.router import Router, Rule, RuleMatch
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
 from agentcore.saved_replies import SavedReplies
-from agentcore.settings import Settings
+from agentcore.settings import EscalationSettings, Settings
 from agentcore.storage import SavedReply
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest
 
@@ -89,17 +99,25 @@ __all__ = [
     "EscalationChanged",
     "EscalationQueue",
     "EscalationReason",
+    "EscalationSettings",
     "EscalationState",
     "Event",
     "FakeClock",
+    "HandBackQueue",
+    "HandBackReport",
     "KeyringCredentials",
+    "LLMCause",
     "LLMError",
     "Metrics",
+    "Outage",
+    "OutageTracker",
     "Outcome",
     "OutcomeSummary",
+    "Pacer",
     "Page",
     "PendingAction",
     "PendingStatus",
+    "Position",
     "QueueError",
     "QueueWatcher",
     "Recorded",
@@ -134,8 +152,10 @@ __all__ = [
     "UserFacingError",
     "VersionEntry",
     "WriteLimits",
+    "hand_back_all",
     "installed_domains",
     "load_domain",
     "load_recorded",
     "suggest",
+    "to_request",
 ]

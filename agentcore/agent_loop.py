@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agentcore.errors import (
+    LLMCause,
     LLMError,
     LLMErrorKind,
     MalformedOutput,
@@ -74,20 +75,26 @@ class LoopResult:
     errors: list[str] = field(default_factory=list)
     acted_before: bool = False  # a re-run told of its own earlier writes (not from a tool)
     out_of_turns: bool = False  # the last allowed turn came, with tools closed
-
-
-def _unavailable(exc: LLMError) -> EscalationReason:
-    return (EscalationReason.BREAKER_OPEN if exc.kind is LLMErrorKind.BREAKER_OPEN
-            else EscalationReason.LLM_UNAVAILABLE)
+    cause: LLMCause | None = None  # the LLM could not be had: why, in an operator's words
 
 
 class _Escalate(Exception):
     def __init__(self, reason: EscalationReason, detail: str,
-                 pending: PendingAction | None = None) -> None:
+                 pending: PendingAction | None = None, cause: LLMCause | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
         self.pending = pending
+        self.cause = cause
+
+
+def _unavailable(exc: LLMError) -> _Escalate:
+    """The LLM could not be had. The reason stays one of the two stored ones (the
+    queue's filter and old rows know them); the cause says which outage it is."""
+    reason = (EscalationReason.BREAKER_OPEN if exc.kind is LLMErrorKind.BREAKER_OPEN
+              else EscalationReason.LLM_UNAVAILABLE)
+    detail = str(exc).removeprefix(f"{exc.kind}: ")
+    return _Escalate(reason, detail, cause=exc.cause)
 
 
 class AgentLoop:
@@ -116,9 +123,12 @@ class AgentLoop:
         except _Escalate as esc:
             run.result.escalation = esc.reason
             run.result.reason = esc.detail
+            run.result.cause = esc.cause
             run.result.pending_action = esc.pending or _proposed_action(
                 esc.reason, run.result, self.domain.facts, self.tools)
-            run.result.errors.append(f"{esc.reason}: {esc.detail}")
+            # "llm unavailable (no API key): ..." where the LLM could not be had.
+            why = f"{esc.reason} ({esc.cause})" if esc.cause else str(esc.reason)
+            run.result.errors.append(f"{why}: {esc.detail}")
         return run.result
 
 
@@ -227,7 +237,7 @@ class _Run:
         try:
             intent = await self._classify()
         except LLMError as exc:
-            raise _Escalate(_unavailable(exc), str(exc)) from None
+            raise _unavailable(exc) from None
         self.result.intent = intent
         system = self.loop.prompts.decide_for(intent, self.request.customer_id,
                                               self.loop.domain.today().isoformat())
@@ -261,9 +271,9 @@ class _Run:
                     self.output_retry_left -= 1
                     self.result.errors.append(str(exc))
                     continue
-                reason = (EscalationReason.MALFORMED_OUTPUT
-                          if exc.kind is LLMErrorKind.MALFORMED else _unavailable(exc))
-                raise _Escalate(reason, str(exc)) from None
+                if exc.kind is LLMErrorKind.MALFORMED:
+                    raise _Escalate(EscalationReason.MALFORMED_OUTPUT, str(exc)) from None
+                raise _unavailable(exc) from None
             messages.append(completion.as_message())
             if completion.tool_calls:
                 if final_turn:  # asked for its answer with no tools on offer, it still calls

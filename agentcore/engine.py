@@ -27,6 +27,7 @@ from agentcore.clock import Clock, SystemClock
 from agentcore.domain import Domain, load_domain
 from agentcore.errors import (
     DuplicateRequest,
+    LLMCause,
     NeedsCustomer,
     NoDeterministicAnswer,
     RuleError,
@@ -334,8 +335,8 @@ class Engine:
         with trace.span("llm_loop"):
             budget = self.settings.resilience.request_deadline_s  # None: no deadline
             deadline = None if budget is None else started + budget
-            result = await self.agent_loop.run(request, original or text, trace, outcome.usage,
-                                               deadline)
+            result = await self._run_loop(request, original or text, trace, outcome,
+                                          deadline)
         self._from_loop(outcome, result)
         # Not from an anonymous request: its model was offered fewer tools and told nobody
         # is signed in, so its "please sign in" must not become a signed-in customer's answer.
@@ -352,19 +353,54 @@ class Engine:
                                  intent=outcome.intent, rule_id=None, route=Route.LLM,
                                  tags=tags, since=since)
         if result.escalation in DEGRADABLE:
-            with trace.span("ladder", reason=str(result.escalation)) as span:
-                rung = self.ladder.descend(text, request.customer_id, result.intent)
-                span.attributes["rung"] = rung.name if rung else "human"
-            if rung is not None:
-                outcome.route, outcome.status = rung.route, Status.ANSWERED
-                outcome.answer, outcome.intent = rung.answer, rung.intent
-                outcome.rule_id, outcome.rung = rung.rule_id, rung.name
-                outcome.escalation_reason = None
-                outcome.errors.append(f"degraded ({result.escalation}): answered by the "
-                                      f"{rung.name} rung")
-            else:
-                outcome.rung = "human"
+            self._degrade(outcome, result, text, match.rule.intent if match else None, trace)
         return outcome
+
+    async def _run_loop(self, request: Request, text: str, trace: Trace, outcome: Outcome,
+                        deadline: float | None) -> LoopResult:
+        try:
+            loop = self.agent_loop
+        except Exception as exc:
+            # The client could not be built from these settings: the LLM can't be had,
+            # as surely as with a dead endpoint, and the ladder still answers what it can.
+            detail = redact(f"{type(exc).__name__}: {exc}")
+            log.error("request %s: the LLM client could not be built: %s", request.id, detail)
+            return LoopResult(escalation=EscalationReason.LLM_UNAVAILABLE, reason=detail,
+                              cause=LLMCause.NOT_SET_UP, errors=[
+                                  f"{EscalationReason.LLM_UNAVAILABLE} "
+                                  f"({LLMCause.NOT_SET_UP}): {detail}"])
+        return await loop.run(request, text, trace, outcome.usage, deadline)
+
+    def _degrade(self, outcome: Outcome, result: LoopResult, text: str,
+                 rule_intent: str | None, trace: Trace) -> None:
+        """The LLM could not be had: the highest rung of the ladder answers, or a human
+        does, told the cause. The intent is the loop's, else the rule's that matched and
+        could not answer (truer than a keyword guess), else the keyword guess."""
+        outcome.llm_cause = str(result.cause) if result.cause else None
+        if self._wrote(result):
+            # A refund done and then the LLM lost: a canned answer would hide the write.
+            outcome.rung = "human"
+            return
+        with trace.span("ladder", reason=str(result.escalation)) as span:
+            rung = self.ladder.descend(text, outcome.request.customer_id,
+                                       result.intent or rule_intent)
+            span.attributes["rung"] = rung.name if rung else "human"
+        if rung is None:
+            outcome.rung = "human"
+            return
+        outcome.route, outcome.status = rung.route, Status.ANSWERED
+        outcome.answer, outcome.intent = rung.answer, rung.intent
+        outcome.rule_id, outcome.rung = rung.rule_id, rung.name
+        outcome.escalation_reason = None
+        outcome.pending_action = None
+        cause = f" ({result.cause})" if result.cause else ""
+        outcome.errors.append(f"degraded ({result.escalation}): answered by the "
+                              f"{rung.name} rung{cause}")
+
+    def _wrote(self, result: LoopResult) -> bool:
+        tools = self._tools
+        return any(c.ok and tools.has(c.tool) and tools.get(c.tool).writes
+                   for c in result.tool_results)
 
     @staticmethod
     def _from_loop(outcome: Outcome, result: LoopResult) -> None:

@@ -8,8 +8,10 @@
     |   +-- DuplicateRequest      a request id another request already has
     |   +-- QueueError            an operator's action on the escalation queue is refused
     +-- StorageError              SQLite failed underneath (disk full, locked, corrupt)
-    +-- LLMError                  the LLM endpoint failed; `kind` (LLMErrorKind) says how
+    +-- LLMError                  the LLM endpoint failed; `kind` (LLMErrorKind) says how,
+    |   |                         `cause` (LLMCause) says it in an operator's words
     |   +-- BreakerOpenError      the circuit breaker refused the call; nothing was sent
+    |   +-- MissingKeyError       the endpoint wants an API key and none is stored
     |   +-- ThrottledError        the local rate limiter cannot grant it before the deadline
     +-- MalformedOutput           the LLM's final reply does not fit the answer schema
     +-- ToolError                 a tool failed; the message is safe to show to the LLM
@@ -50,9 +52,11 @@ __all__ = [
     "BreakerOpenError",
     "DuplicateRequest",
     "EmptyRuleSetError",
+    "LLMCause",
     "LLMError",
     "LLMErrorKind",
     "MalformedOutput",
+    "MissingKeyError",
     "NeedsCustomer",
     "NoDeterministicAnswer",
     "QueueError",
@@ -132,6 +136,42 @@ class LLMErrorKind(StrEnum):
     DEADLINE = "deadline"  # the request's deadline passed
 
 
+class LLMCause(StrEnum):
+    """Why the LLM could not be had, in an operator's words: what an escalation, the
+    outage banner and the queue say instead of a bare "llm unavailable". The values
+    are shown, not stored as keys: a new one needs no migration."""
+
+    NO_KEY = "no API key"
+    KEY_REJECTED = "rejected the key"
+    UNREACHABLE = "endpoint unreachable"
+    TIMED_OUT = "timed out"
+    RATE_LIMITED = "rate limited"
+    SERVER_ERROR = "server error"
+    NOT_FOUND = "model or path not found"
+    REFUSED = "request refused"  # any other 4xx
+    UNREADABLE = "unreadable reply"
+    SWITCHED_OFF = "switched off by an operator"  # the breaker forced open
+    NOT_SET_UP = "client not set up"  # the client could not be built (the settings)
+
+    @classmethod
+    def of_kind(cls, kind: LLMErrorKind) -> LLMCause:
+        return _CAUSES.get(kind, cls.UNREACHABLE)
+
+
+_CAUSES = {
+    LLMErrorKind.TIMEOUT: LLMCause.TIMED_OUT,
+    LLMErrorKind.DEADLINE: LLMCause.TIMED_OUT,
+    LLMErrorKind.CONNECTION: LLMCause.UNREACHABLE,
+    LLMErrorKind.RATE_LIMITED: LLMCause.RATE_LIMITED,
+    LLMErrorKind.THROTTLED: LLMCause.RATE_LIMITED,
+    LLMErrorKind.SERVER: LLMCause.SERVER_ERROR,
+    LLMErrorKind.AUTH: LLMCause.KEY_REJECTED,  # keyless: MissingKeyError says NO_KEY
+    LLMErrorKind.NOT_FOUND: LLMCause.NOT_FOUND,
+    LLMErrorKind.BAD_REQUEST: LLMCause.REFUSED,
+    LLMErrorKind.MALFORMED: LLMCause.UNREADABLE,
+}
+
+
 class LLMError(AgentError):
     """The LLM endpoint failed; `kind` says how, for retries and the ladder."""
 
@@ -142,13 +182,41 @@ class LLMError(AgentError):
         self.status = status
         self.retry_after = retry_after
 
+    @property
+    def cause(self) -> LLMCause:
+        """The operator's word for it. A retry that gave up wraps the last attempt's
+        error (`__cause__`): a missing key stays a missing key through it."""
+        inner = self.__cause__
+        if isinstance(inner, LLMError) and inner.kind is self.kind:
+            return inner.cause
+        return LLMCause.of_kind(self.kind)
+
 
 class BreakerOpenError(LLMError):
-    """The circuit breaker refused the call; nothing was sent."""
+    """The circuit breaker refused the call; nothing was sent. `opened_by` is the kind
+    of failure that opened it (None: an operator forced it open)."""
 
-    def __init__(self, message: str, *, retry_in_s: float) -> None:
+    def __init__(self, message: str, *, retry_in_s: float,
+                 opened_by: LLMCause | None = None) -> None:
         super().__init__(LLMErrorKind.BREAKER_OPEN, message)
         self.retry_in_s = retry_in_s  # until the next half-open probe; inf when forced open
+        self.opened_by = opened_by
+
+    @property
+    def cause(self) -> LLMCause:
+        return self.opened_by or LLMCause.SWITCHED_OFF
+
+
+class MissingKeyError(LLMError):
+    """The endpoint answered 401 and the keyring holds no key for it (or could not be
+    read): "store a key", not "the key is wrong"."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(LLMErrorKind.AUTH, message, status=status)
+
+    @property
+    def cause(self) -> LLMCause:
+        return LLMCause.NO_KEY
 
 
 class ThrottledError(LLMError):

@@ -50,6 +50,7 @@ class BreakerChanged:
     new: str
     reason: str
     mode: str  # "auto", "forced_open", "forced_closed"
+    cause: str | None = None  # opened: why, in an operator's words (an `LLMCause`)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,12 @@ breaker), the request goes down, one rung at a time:
     -> the static answer for the intent (the domain's static_answers.yaml)
     -> a human (the caller escalates)
 
-The intent is the classifier's when it ran, else the domain's keyword guess. Failures
-that are about the request itself (a policy violation, a customer asking for
-a person, malformed output) are not degraded: they go to a human directly.
+The intent is the classifier's when it ran, else that of the rule that matched and
+could not answer, else the domain's keyword guess. Failures that are about the
+request itself (a policy violation, a customer asking for a person, malformed
+output) are not degraded: they go to a human directly; so does a run that had
+already written (a refund) when the LLM was lost, which a canned answer would hide.
+The engine tells each outcome why the LLM could not be had (`Outcome.llm_cause`).
 """
 
 from __future__ import annotations

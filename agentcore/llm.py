@@ -2,9 +2,10 @@
 
 Any OpenAI-compatible endpoint works (`base_url`); with none configured the
 in-process mock LLM is plugged into the SDK as its HTTP transport, so demos and
-tests run the same client code. openai's exceptions are translated here into
-`LLMError` with a `kind` the retry and degradation logic can act on, their text
-redacted: an endpoint may quote the key it refused.
+tests run the same client code. openai's exceptions (and what the transport raises
+past them) are translated here into `LLMError` with a `kind` the retry and
+degradation logic can act on, their text redacted: an endpoint may quote the key it
+refused. A keyring that cannot be read means no key, not a broken engine.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agentcore.credentials import KeyringCredentials
-from agentcore.errors import LLMError, LLMErrorKind
+from agentcore.errors import LLMError, LLMErrorKind, MissingKeyError, SettingsError
 from agentcore.json_replies import FormatNegotiation, Mode, refuses_format
 from agentcore.redaction import redact, register_secret
 from agentcore.settings import Settings, StageModel
@@ -83,7 +84,15 @@ def build_client(settings: Settings, credentials: KeyringCredentials | None = No
         http = httpx2.AsyncClient(transport=mock_transport(settings.mock), timeout=timeout)
         return openai.AsyncOpenAI(base_url=MOCK_BASE_URL, api_key="mock", http_client=http,
                                   max_retries=0, timeout=timeout)
-    key = (credentials or KeyringCredentials()).get(llm.api_key_name)
+    try:
+        key = (credentials or KeyringCredentials()).get(llm.api_key_name)
+    except SettingsError as exc:
+        # No keyring service on this desktop (keyring's `fail` backend raises on every
+        # read): that is no key, not a broken engine. A local server still answers; one
+        # that wants a key says 401, a missing key. It once escalated every slow-path
+        # request as "internal error", with the ladder never asked.
+        log.warning("no API key for the LLM: %s", exc)
+        key = None
     # A local server needs no key; the SDK insists on one, so a placeholder goes. An
     # endpoint that does want one answers 401, which `LLMClient` names as a missing key.
     register_secret(key)  # from now on no error text, log line or trace can carry it
@@ -182,8 +191,8 @@ class LLMClient:
         except self._openai_error as exc:
             error = _translate(exc)
             if error.kind is LLMErrorKind.AUTH and self._keyless:
-                error = LLMError(LLMErrorKind.AUTH, "the endpoint wants an API key, and the "
-                                 "keyring holds none for it", status=error.status)
+                error = MissingKeyError("the endpoint wants an API key, and the keyring "
+                                        "holds none for it", status=error.status)
             elif error.kind is LLMErrorKind.NOT_FOUND and not self._under_v1:
                 error = LLMError(LLMErrorKind.NOT_FOUND, f"{error}; the base URL does not end "
                                  "in /v1, where OpenAI-compatible servers answer",
@@ -191,6 +200,15 @@ class LLMClient:
             raise error from None
         except (ValueError, TypeError) as exc:  # a body the SDK could not parse
             raise LLMError(LLMErrorKind.MALFORMED, redact(f"unreadable response: {exc}")) from None
+        except Exception as exc:
+            # The SDK wraps only httpx's own errors: what the socket layer raises past
+            # them (anyio's ExceptionGroup around a non-OSError, an OverflowError for a
+            # port above 65535) would leave as a bug, an "internal error" per request.
+            # The call never reached an endpoint: it is unreachable, and retried and
+            # counted as such. Cancellation is a BaseException and passes.
+            log.warning("the HTTP client failed under the LLM call", exc_info=True)
+            raise LLMError(LLMErrorKind.CONNECTION, redact(
+                f"cannot reach the LLM endpoint: {type(exc).__name__}: {exc}")) from None
         if not response.choices:
             raise LLMError(LLMErrorKind.MALFORMED, "the response has no choices")
         message = response.choices[0].message

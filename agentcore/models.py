@@ -134,6 +134,9 @@ class Outcome:
     draft_answer: str | None = None
     latency_ms: float = 0.0
     rung: str | None = None  # set when degraded: "cache", "template", "static" or "human"
+    # The LLM could not be had: why, in an operator's words (an `LLMCause`: "no API
+    # key", "endpoint unreachable"), on a degraded answer and an escalation alike.
+    llm_cause: str | None = None
 
     @property
     def request_id(self) -> str:

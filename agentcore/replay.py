@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Iterable
@@ -10,11 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from agentcore.engine import Engine
 from agentcore.metrics import Metrics
 from agentcore.models import Outcome, Request
+from agentcore.pacer import Pacer
 
 log = logging.getLogger("agentcore.replay")
 
@@ -110,28 +108,33 @@ def to_request(row: dict[str, Any]) -> Request:
 
 async def replay(engine: Engine, rows: Iterable[dict[str, Any]], *, rate: float = 0.0,
                  concurrency: int = 8, progress: bool = True) -> tuple[list[Outcome], Metrics]:
-    """Submits every row; `rate` requests per second (0: as fast as possible)."""
+    """Submits every row once, in order; `rate` requests per second (0: as fast as
+    `concurrency` allows). Paced by the same `Pacer` as the console's demo traffic.
+
+    The first request the engine raises on (it does only when the disk fails) stops
+    new submissions; the ones in flight finish, then it is raised."""
+    from tqdm import tqdm  # the command line's progress bar: not loaded by the console
+
     rows = list(rows)
     metrics = Metrics()
     unsubscribe = engine.subscribe(metrics)
-    gate = asyncio.Semaphore(max(1, concurrency))
-    loop = asyncio.get_running_loop()
-    start = loop.time()
     bar = tqdm(total=len(rows), unit="req", disable=not progress, dynamic_ncols=True)
     outcomes: list[Outcome | None] = [None] * len(rows)
 
-    async def one(index: int, row: dict[str, Any]) -> None:
-        if rate > 0:
-            await asyncio.sleep(max(0.0, start + index / rate - loop.time()))
-        async with gate:
-            outcomes[index] = await engine.submit(to_request(row))
+    def done(index: int, outcome: Outcome) -> None:
+        outcomes[index] = outcome
         bar.update()
 
+    pacer: Pacer[dict[str, Any], Outcome] = Pacer(
+        rows, lambda row: engine.submit(to_request(row)), rate=rate, concurrency=concurrency,
+        laps=1, on_result=done, on_error=lambda _exc: pacer.pause())
     try:
-        # Requests are started in order; the semaphore bounds what is in flight.
-        await asyncio.gather(*(one(i, r) for i, r in enumerate(rows)))
+        pacer.start()
+        await pacer.wait()
     finally:
+        await pacer.stop()  # cancelled (Ctrl+C): what was accepted still finishes
         bar.close()
         unsubscribe()
-    done = [o for o in outcomes if o is not None]
-    return done, metrics
+    if pacer.error is not None:
+        raise pacer.error
+    return [o for o in outcomes if o is not None], metrics

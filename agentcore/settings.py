@@ -86,6 +86,11 @@ class LLMSettings(_Model):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("the base URL must start with http:// or https:// and name a "
                              "host, e.g. https://api.openai.com/v1")
+        try:
+            parts.port  # noqa: B018 (urlsplit checks the port only when asked)
+        except ValueError:
+            raise ValueError("the base URL's port must be a number from 1 to 65535, "
+                             "e.g. http://localhost:8000/v1") from None
         return value
 
 

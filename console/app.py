@@ -41,6 +41,7 @@ from console.errors import ErrorReporter
 from console.main_window import MainWindow
 from console.notifier import Notifier
 from console.statusbar import spent_today
+from console.system_check import check_before_qt
 
 log = logging.getLogger("console.app")
 
@@ -119,6 +120,7 @@ class Console:
         self.window.escalations_segment.stop()  # its timer must not read a closed database
         self.window.escalations.stop()
         self.window.escalation.stop()
+        self.window.outage_banner.stop()  # a hand-back in flight must not outlive the queue
         await self.engine.close()
         log.info("engine closed")
 
@@ -178,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.log_level)
     log.info("starting %s", APP_NAME)
+    if QApplication.instance() is None and (status := check_before_qt()):
+        return status  # Qt would abort naming the wrong package; the check named the right
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)

@@ -1,14 +1,17 @@
 """Compose a request by hand and watch it go through like any other.
 
-The request is submitted to the engine as a task on the qasync loop; its
-outcome reaches the feed through the bridge, as traffic's do. This panel only
-remembers its own requests to say what became of the last one.
+The panel is given the engine's `submit` (any `Request -> Outcome` coroutine
+function), not the engine. The request goes out as a task on the qasync loop;
+`submitted` fires at once, so the detail pane can open it and follow it live,
+and its outcome reaches the feed through the bridge, as traffic's do. This
+panel only remembers its own requests to say what became of the last one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent
@@ -22,10 +25,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agentcore import Engine, Outcome, Request
+from agentcore import Outcome, Request
 from console.waterfall import format_ms
 
 log = logging.getLogger("console.compose")
+
+Submit = Callable[[Request], Awaitable[Outcome]]
 
 EXAMPLES = [
     "Where is my order?",
@@ -52,9 +57,9 @@ class ComposePanel(QWidget):
     submitted = Signal(object)  # the Request, as it leaves for the engine
     answered = Signal(object)  # the Outcome of a request sent from here
 
-    def __init__(self, engine: Engine, parent: QWidget | None = None) -> None:
+    def __init__(self, submit: Submit, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.engine = engine
+        self._submit = submit
         self._tasks: set[asyncio.Task[Outcome]] = set()
 
         self.text = _ComposeEdit()
@@ -100,7 +105,7 @@ class ComposePanel(QWidget):
         customer = self.customer.value() or None
         request = Request(text=text, customer_id=customer, channel="console")
         log.info("operator sent request %s", request.id)
-        task = asyncio.ensure_future(self.engine.submit(request))
+        task = asyncio.ensure_future(self._submit(request))
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         self.submitted.emit(request)

@@ -6,7 +6,9 @@ ten times a second, and the oldest rows are trimmed at the end, so memory stays
 bounded at any traffic. Each insert repaints the table (every row moves down),
 and a paint asks `data()` for every visible cell and role: the cells' text is
 therefore worked out once per row, when it is inserted, not once per paint.
-`FeedFilter` narrows the rows by route, intent, status and a search text.
+`FeedFilter` narrows the rows by route, intent, status and a search text. While
+the operator reads, `hold` (console/feed_hold.py) keeps new rows back, at most
+`max_rows` of them; `console.feed_panel.FeedPanel` draws all this.
 """
 
 from __future__ import annotations
@@ -26,20 +28,9 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QComboBox,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QLineEdit,
-    QTableView,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
 
-from agentcore import Outcome, Route, Status
+from agentcore import Outcome
+from console.feed_hold import HoldBack
 from console.table_model import HeaderedTableModel, Index
 from console.theme import ROUTE_COLOURS, STATUS_COLOURS
 from console.waterfall import format_ms
@@ -96,6 +87,8 @@ def _colour(name: str) -> QColor:
 
 class FeedModel(HeaderedTableModel):
     intent_seen = Signal(str)  # a new intent, for the filter's choices
+    held_changed = Signal(int)  # how many new rows wait behind the "N new" pill
+    rows_changed = Signal()  # after rows went in, out, or all were cleared
 
     def __init__(self, max_rows: int = MAX_ROWS, parent: QObject | None = None) -> None:
         super().__init__(HEADERS, parent)
@@ -103,6 +96,10 @@ class FeedModel(HeaderedTableModel):
         self._rows: deque[_Row] = deque()
         self._pending: list[Outcome] = []
         self._intents: set[str] = set()
+        # While the operator reads, new rows wait here (the panel tells it when).
+        self.hold: HoldBack[Outcome] = HoldBack(max_rows, on_release=self._insert,
+                                                on_count=self.held_changed.emit)
+        self.changing = False  # inside an insert, trim or reset of rows
         # One flush for all the outcomes of the next 100 ms: at 200 requests a
         # second, one repaint instead of twenty.
         self._flush_timer = QTimer(self)
@@ -122,30 +119,57 @@ class FeedModel(HeaderedTableModel):
             return
         self._flush_timer.stop()  # a flush called directly (tests, shutdown) takes all
         batch, self._pending = self._pending[-self.max_rows:], []
-        self.beginInsertRows(QModelIndex(), 0, len(batch) - 1)
-        self._rows.extendleft(map(_Row, batch))  # extendleft reverses: the newest on top
-        self.endInsertRows()
-        excess = len(self._rows) - self.max_rows
-        if excess > 0:
-            self.beginRemoveRows(QModelIndex(), self.max_rows, len(self._rows) - 1)
-            for _ in range(excess):
-                self._rows.pop()
-            self.endRemoveRows()
         for outcome in batch:
             if outcome.intent and outcome.intent not in self._intents:
                 self._intents.add(outcome.intent)
                 self.intent_seen.emit(outcome.intent)
+        self._insert(self.hold.offer(batch))
+
+    def release_held(self) -> None:
+        """Lets the rows held behind the "N new" pill in."""
+        self.flush()
+        self.hold.release()
+
+    def _insert(self, batch: list[Outcome]) -> None:
+        if not batch:
+            return
+        batch = batch[-self.max_rows:]
+        self.changing = True
+        try:
+            self.beginInsertRows(QModelIndex(), 0, len(batch) - 1)
+            self._rows.extendleft(map(_Row, batch))  # extendleft reverses: the newest on top
+            self.endInsertRows()
+            excess = len(self._rows) - self.max_rows
+            if excess > 0:
+                self.beginRemoveRows(QModelIndex(), self.max_rows, len(self._rows) - 1)
+                for _ in range(excess):
+                    self._rows.pop()
+                self.endRemoveRows()
+        finally:
+            self.changing = False
+        self.rows_changed.emit()
 
     def clear(self) -> None:
-        self.beginResetModel()
-        self._rows.clear()
-        self._pending.clear()
-        self.endResetModel()
+        self.changing = True
+        try:
+            self.beginResetModel()
+            self._rows.clear()
+            self._pending.clear()
+            self.hold.clear()
+            self.endResetModel()
+        finally:
+            self.changing = False
+        self.rows_changed.emit()
 
     def settle(self, request_id: str, settled: Callable[[Outcome], Outcome]) -> bool:
         """The request's newest row shows `settled(its outcome)` from now on (an
         escalation an operator resolved); False when the request has left the feed."""
         self.flush()  # it may still be waiting for the next batch
+        held = self.hold.held  # newer than every row shown: looked at first
+        for position in range(len(held) - 1, -1, -1):
+            if held[position].request.id == request_id:
+                held[position] = settled(held[position])
+                return True
         for row, shown in enumerate(self._rows):
             if shown.outcome.request.id == request_id:
                 self._rows[row] = _Row(settled(shown.outcome))
@@ -279,127 +303,3 @@ class FeedFilter(QSortFilterProxyModel):
                                  outcome.intent or "", request.id))
             return self.search in haystack.casefold()
         return True
-
-
-class FeedPanel(QWidget):
-    """The filter bar over the table. Emits the selected outcome (None when cleared)."""
-
-    selected = Signal(object)
-
-    def __init__(self, model: FeedModel, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.model = model
-        self.proxy = FeedFilter(self)
-        self.proxy.setSourceModel(model)
-
-        self.search = QLineEdit(placeholderText="Search text, answer, customer, request id…")
-        self.search.setClearButtonEnabled(True)
-        self.route = self._combo("route", [str(r) for r in Route])
-        self.intent = self._combo("intent", [])
-        self.status = self._combo("status", [str(s) for s in Status])
-        self.clear_button = QToolButton()
-        self.clear_button.setText("Clear")
-        self.clear_button.setToolTip("Clear all filters")
-        self.count = QLabel()
-
-        self.view = QTableView()
-        self.view.setModel(self.proxy)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.view.setAlternatingRowColors(True)
-        self.view.setShowGrid(False)
-        self.view.setWordWrap(False)
-        self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.view.verticalHeader().hide()
-        self.view.verticalHeader().setDefaultSectionSize(24)
-        # Newest first is the model's own order; a header click sorts, a third click
-        # would need a reset, so "sort by time" is the way back.
-        self.view.setSortingEnabled(True)
-        self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.DescendingOrder)
-        header = self.view.horizontalHeader()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(Column.TEXT, QHeaderView.ResizeMode.Stretch)
-        for column, width in [(Column.TIME, 72), (Column.CUSTOMER, 74), (Column.ROUTE, 74),
-                              (Column.INTENT, 120), (Column.LATENCY, 74), (Column.COST, 72),
-                              (Column.STATUS, 82)]:
-            header.resizeSection(column, width)
-
-        bar = QHBoxLayout()
-        bar.setContentsMargins(0, 0, 0, 0)
-        bar.addWidget(self.search, 3)
-        for combo in (self.route, self.intent, self.status):
-            bar.addWidget(combo, 1)
-        bar.addWidget(self.clear_button)
-        bar.addWidget(self.count)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(bar)
-        layout.addWidget(self.view)
-
-        self.search.textChanged.connect(lambda text: self.proxy.set_filters(search=text))
-        self.route.currentIndexChanged.connect(
-            lambda _: self.proxy.set_filters(route=self.route.currentData()))
-        self.intent.currentIndexChanged.connect(
-            lambda _: self.proxy.set_filters(intent=self.intent.currentData()))
-        self.status.currentIndexChanged.connect(
-            lambda _: self.proxy.set_filters(status=self.status.currentData()))
-        self.clear_button.clicked.connect(self.clear_filters)
-        model.intent_seen.connect(self._add_intent)
-        self.proxy.rowsInserted.connect(self._update_count)
-        self.proxy.rowsRemoved.connect(self._update_count)
-        self.proxy.modelReset.connect(self._update_count)
-        self.proxy.layoutChanged.connect(self._update_count)
-        self.view.selectionModel().currentRowChanged.connect(self._on_current)
-        self._update_count()
-
-    @staticmethod
-    def _combo(what: str, values: list[str]) -> QComboBox:
-        combo = QComboBox()
-        combo.addItem(f"any {what}", ALL)
-        for value in values:
-            combo.addItem(value, value)
-        combo.setToolTip(f"Show only requests of one {what}")
-        # Narrow when the dock is narrow; the popup still shows the whole names.
-        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        combo.setMinimumContentsLength(7)
-        return combo
-
-    def _add_intent(self, intent: str) -> None:
-        # Kept sorted after "any intent", so the list reads like a menu.
-        row = 1
-        while row < self.intent.count() and self.intent.itemData(row) < intent:
-            row += 1
-        self.intent.insertItem(row, intent, intent)
-
-    def clear_filters(self) -> None:
-        for combo in (self.route, self.intent, self.status):
-            combo.setCurrentIndex(0)
-        self.search.clear()
-
-    def focus_search(self) -> None:
-        self.search.setFocus()
-        self.search.selectAll()
-
-    def _update_count(self) -> None:
-        shown, total = self.proxy.rowCount(), self.model.rowCount()
-        self.count.setText(f"{shown:,} of {total:,}" if self.proxy.active else f"{total:,}")
-
-    def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        self.selected.emit(current.data(OUTCOME_ROLE) if current.isValid() else None)
-
-    def select_row(self, row: int) -> None:
-        """Selects a visible row (as a click would)."""
-        self.view.selectRow(row)
-
-    def select_outcome(self, outcome: Outcome) -> bool:
-        """Selects the row of `outcome`; False when it is gone or filtered out."""
-        for row in range(self.model.rowCount()):
-            if self.model.outcome(row) is outcome:
-                index = self.proxy.mapFromSource(self.model.index(row, 0))
-                if not index.isValid():
-                    return False
-                self.view.selectRow(index.row())
-                self.view.scrollTo(index)
-                return True
-        return False

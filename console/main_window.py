@@ -1,5 +1,6 @@
-"""The main window: docks for feed, detail, compose, traffic and charts; menus with
-shortcuts; status-bar segments; a remembered layout and theme.
+"""The main window: three workspaces (watch, rules, escalations; `console.workspaces`)
+switched with Ctrl+1/2/3, menus with shortcuts, status-bar segments, messages from
+any module (`console.message`), a remembered layout and theme.
 
 The window builds its panels from the engine and the bridge it is given and
 connects them in `_wire`, the one place signals are wired. It owns no engine
@@ -9,20 +10,21 @@ state: the composition root (`console.app`) creates and closes the engine.
 from __future__ import annotations
 
 import dataclasses
+import html
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
-    QDockWidget,
     QMainWindow,
     QMessageBox,
     QStyle,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -32,8 +34,10 @@ from agentcore import (
     Escalation,
     EscalationState,
     KeyringCredentials,
+    OutageTracker,
     Outcome,
     QueueWatcher,
+    Request,
     RuleBook,
     SavedReplies,
     Settings,
@@ -45,12 +49,14 @@ from console.bridge import EngineBridge
 from console.charts import ChartsPanel
 from console.compose import ComposePanel
 from console.detail import DetailPanel
+from console.detail_model import RequestDetail
 from console.errors import ErrorReporter
 from console.escalation_context import EscalationContextPanel
 from console.escalations_view import QueuePanel
-from console.feed import FeedModel, FeedPanel
-from console.message import SHOWN_MS, Level
+from console.feed import FeedModel
+from console.feed_panel import FeedPanel
 from console.notifier import DesktopNotifier, Notifier
+from console.outage_banner import OutageBanner
 from console.reply_draft import drafter
 from console.rules_view import RulesView
 from console.settings_dialog import SettingsDialog
@@ -62,14 +68,14 @@ from console.statusbar import (
 )
 from console.theme import Theme, apply_theme
 from console.traffic import TrafficGenerator, TrafficPanel
+from console.workspaces import SHORTCUTS, TIPS, TITLES, Workspace, Workspaces
 
 log = logging.getLogger("console.window")
 T = TypeVar("T")
 
-# Bump when docks are added or renamed: Qt then ignores a saved layout it can't apply.
-STATE_VERSION = 3
 KEY_GEOMETRY = "window/geometry"
-KEY_STATE = "window/state"
+KEY_WORKSPACE = "window/workspace"
+KEY_SPLITTERS = "window/splitters/"  # + a splitter's name: its sizes
 KEY_THEME = "window/theme"
 KEY_RATE = "traffic/rate"
 
@@ -108,10 +114,12 @@ class MainWindow(QMainWindow):
 
         self.feed_model = FeedModel(parent=self)
         self.feed = FeedPanel(self.feed_model)
-        self.detail = DetailPanel()
-        self.compose = ComposePanel(engine)
+        self.detail_model = RequestDetail()
+        self.detail = DetailPanel(self.detail_model)
+        self.compose = ComposePanel(engine.submit)
         rate = _stored(store, KEY_RATE, float, 5.0)
-        self.traffic = TrafficGenerator(engine, corpus, rate=rate, parent=self)
+        self.traffic = TrafficGenerator(engine.submit, corpus, rate=rate, store=store,
+                                        parent=self)
         self.traffic_panel = TrafficPanel(self.traffic)
         self.charts = ChartsPanel(bridge, engine)
         self.notifier = notifier if notifier is not None else DesktopNotifier(
@@ -133,6 +141,12 @@ class MainWindow(QMainWindow):
         self.rules = RulesView(engine, RuleBook(engine), BacktestRunner(engine, parent=self),
                                operator=engine.settings.escalations.operator)
 
+        # One banner for an LLM outage, not a notice per request (issue 13, item 4).
+        self.outage = OutageTracker(engine.clock.now, engine.escalations.of_request)
+        engine.subscribe(self.outage.observe)
+        self.outage_banner = OutageBanner(self.outage, engine.escalations,
+                                          escalation_settings, engine.clock.now)
+
         self.breaker_segment = BreakerSegment(bridge, engine)
         self.rate_segment = RateSegment(bridge)
         self.escalations_segment = EscalationsSegment(bridge, engine.escalations)
@@ -141,59 +155,34 @@ class MainWindow(QMainWindow):
                         self.dollars_segment):
             self.statusBar().addPermanentWidget(segment)
 
-        self._build_docks()
+        self._build_workspaces()
         self._build_actions()
         self._build_menus_and_toolbar()
         self._wire()
-        self._default_state = self.saveState(STATE_VERSION)  # for View > Reset layout
         self.theme = Theme.DARK
+        self._theme_applied = False
         self._restore()
         self._update_title(engine.settings)
 
     # -- construction ------------------------------------------------------------
 
-    def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)  # saveState keys docks by object name
-        dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
-        return dock
-
-    def _build_docks(self) -> None:
-        self.feed_dock = self._dock("Live feed", "feed", self.feed)
-        self.charts_dock = self._dock("Charts", "charts", self.charts)
-        self.detail_dock = self._dock("Request detail", "detail", self.detail)
-        self.compose_dock = self._dock("Compose", "compose", self.compose)
-        self.traffic_dock = self._dock("Traffic", "traffic", self.traffic_panel)
-        self.queue_dock = self._dock("Escalations", "escalations", self.escalations)
-        self.escalation_dock = self._dock("Escalation", "escalation", self.escalation)
-        self.rules_dock = self._dock("Rules", "rules", self.rules)
-        self.docks = [self.feed_dock, self.charts_dock, self.detail_dock, self.compose_dock,
-                      self.traffic_dock, self.queue_dock, self.escalation_dock, self.rules_dock]
-        # No central widget: every panel is a dock the operator can move or hide.
-        self.setCentralWidget(None)  # type: ignore[arg-type]  # Qt takes None: no widget
-        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
-        self.addDockWidget(left, self.feed_dock)
-        self.addDockWidget(right, self.detail_dock)
-        self.splitDockWidget(self.feed_dock, self.charts_dock, Qt.Orientation.Vertical)
-        self.splitDockWidget(self.detail_dock, self.compose_dock, Qt.Orientation.Vertical)
-        self.splitDockWidget(self.compose_dock, self.traffic_dock, Qt.Orientation.Vertical)
+    def _build_workspaces(self) -> None:
+        self.workspaces = Workspaces(
+            feed=self.feed, charts=self.charts, detail=self.detail, compose=self.compose,
+            traffic=self.traffic_panel, rules=self.rules, queue=self.escalations,
+            context=self.escalation)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        # Banners (an LLM outage) sit above whichever workspace is shown.
+        self.banners = QVBoxLayout()
+        self.banners.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self.banners)
+        self.banners.addWidget(self.outage_banner)
+        layout.addWidget(self.workspaces, 1)
+        self.setCentralWidget(central)
         self.resize(1560, 960)
-        self.resizeDocks([self.feed_dock, self.detail_dock], [950, 610],
-                         Qt.Orientation.Horizontal)
-        self.resizeDocks([self.feed_dock, self.charts_dock], [470, 430], Qt.Orientation.Vertical)
-        self.resizeDocks([self.detail_dock, self.compose_dock, self.traffic_dock],
-                         [640, 150, 110], Qt.Orientation.Vertical)
-        # The queue, the rules and the escalation's context are tabs beside the feed
-        # and the detail: "next escalation", claiming and Ctrl+Shift+U bring them
-        # forward. Tabbed after the sizing: Qt ignores resizeDocks on tabbed docks.
-        self.tabifyDockWidget(self.feed_dock, self.queue_dock)
-        self.tabifyDockWidget(self.feed_dock, self.rules_dock)
-        self.tabifyDockWidget(self.detail_dock, self.escalation_dock)
-        self.feed_dock.raise_()
-        self.detail_dock.raise_()
 
     def _action(self, text: str, shortcut: QKeySequence | str | None = None, *,
                 tip: str = "", checkable: bool = False,
@@ -239,8 +228,16 @@ class MainWindow(QMainWindow):
         self.escalation_actions = [self.escalations.act_next,
                                    *self.escalation.actions_in_order]
         self.addActions(self.escalation_actions)
-        self.act_rules = self._action("R&ules", "Ctrl+Shift+U",
-                                      tip="Edit, backtest and apply the rules")
+        # One key per job: each workspace uses the whole window.
+        self.workspace_actions: dict[Workspace, QAction] = {}
+        group = QActionGroup(self)
+        for workspace in Workspace:
+            action = self._action(TITLES[workspace], SHORTCUTS[workspace],
+                                  tip=TIPS[workspace], checkable=True)
+            group.addAction(action)
+            self.workspace_actions[workspace] = action
+        self.workspace_actions[Workspace.WATCH].setChecked(True)
+        self.act_rules = self.workspace_actions[Workspace.RULES]
 
     def _build_menus_and_toolbar(self) -> None:
         bar = self.menuBar()
@@ -252,7 +249,6 @@ class MainWindow(QMainWindow):
         request.addActions([self.act_new, self.act_send])
         traffic = bar.addMenu("&Traffic")
         traffic.addAction(self.act_traffic)
-        traffic.addAction(self.act_rules)
         feed = bar.addMenu("F&eed")
         feed.addActions([self.act_find, self.act_clear_filters, self.act_clear_feed])
         escalations = bar.addMenu("E&scalations")
@@ -262,7 +258,7 @@ class MainWindow(QMainWindow):
         llm = bar.addMenu("&LLM")
         llm.addActions([self.act_force_open, self.act_force_closed, self.act_release])
         view = bar.addMenu("&View")
-        view.addActions([dock.toggleViewAction() for dock in self.docks])
+        view.addActions(list(self.workspace_actions.values()))
         view.addSeparator()
         view.addActions([self.act_theme, self.act_reset_layout])
         help_menu = bar.addMenu("&Help")
@@ -272,6 +268,8 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("main toolbar")
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         toolbar.setMovable(False)
+        toolbar.addActions(list(self.workspace_actions.values()))
+        toolbar.addSeparator()
         toolbar.addActions([self.act_traffic, self.act_new, self.act_settings])
         self.addToolBar(toolbar)
 
@@ -280,6 +278,13 @@ class MainWindow(QMainWindow):
         bridge, feed, traffic = self.bridge, self.feed, self.traffic
         bridge.outcome.connect(self.feed_model.add)
         feed.selected.connect(self.detail.show_outcome)
+        detail = self.detail_model
+        bridge.accepted.connect(detail.on_accepted)
+        bridge.span_finished.connect(detail.on_span)
+        bridge.outcome.connect(detail.on_outcome)
+        feed.hidden_by_filter.connect(detail.set_hidden_by_filter)
+        self.detail.clear_filters.connect(feed.clear_filters)
+        self.compose.submitted.connect(self._follow_composed)
         self.compose.answered.connect(self._show_composed)
         traffic.running_changed.connect(self._on_traffic_running)
         self.traffic_panel.rate.valueChanged.connect(
@@ -307,9 +312,11 @@ class MainWindow(QMainWindow):
         self.rules.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
         self.escalations.selected.connect(self.escalation.show_item)
-        self.escalations.selected.connect(lambda _id: self._raise(self.escalation_dock))
-        self.escalations.act_next.triggered.connect(lambda: self._raise(self.queue_dock))
-        self.queue_dock.visibilityChanged.connect(self.escalations.set_in_view)
+        self.escalations.act_next.triggered.connect(
+            lambda: self.show_workspace(Workspace.ESCALATIONS))
+        for workspace, action in self.workspace_actions.items():
+            action.triggered.connect(lambda _checked, w=workspace: self.show_workspace(w))
+        self.workspaces.changed.connect(self._on_workspace)
         # A bound method, not a lambda: the bridge outlives a closed window.
         message.global_bridge.shown.connect(self._show_message)
         bridge.escalation_changed.connect(self.escalation.on_changed)
@@ -322,24 +329,27 @@ class MainWindow(QMainWindow):
         geometry = self.store.value(KEY_GEOMETRY)
         if isinstance(geometry, QByteArray | bytes) and not self.restoreGeometry(geometry):
             log.warning("saved window geometry ignored: unreadable")
-        state = self.store.value(KEY_STATE)
-        if isinstance(state, QByteArray | bytes) and not self.restoreState(state, STATE_VERSION):
-            log.warning("saved dock layout ignored: from another version")
+        for name in self.workspaces.splitters:
+            self.workspaces.restore(name, self.store.value(KEY_SPLITTERS + name))
+        self.show_workspace(_stored(self.store, KEY_WORKSPACE, Workspace, Workspace.WATCH))
         self.set_theme(_stored(self.store, KEY_THEME, Theme, Theme.DARK))
 
     def save_layout(self) -> None:
         self.store.setValue(KEY_GEOMETRY, self.saveGeometry())
-        self.store.setValue(KEY_STATE, self.saveState(STATE_VERSION))
+        for name, state in self.workspaces.states():
+            self.store.setValue(KEY_SPLITTERS + name, state)
+        self.store.setValue(KEY_WORKSPACE, self.workspaces.current.value)
         self.store.setValue(KEY_THEME, self.theme.value)
         self.store.sync()
 
     def reset_layout(self) -> None:
-        for dock in self.docks:
-            dock.show()
-        self.restoreState(self._default_state, STATE_VERSION)
+        self.workspaces.reset_sizes()
 
     def set_theme(self, theme: Theme) -> None:
+        if theme is self.theme and self._theme_applied:
+            return  # the action's toggled signal, echoing the call that checked it
         self.theme = theme
+        self._theme_applied = True
         app = QApplication.instance()
         if isinstance(app, QApplication):
             apply_theme(app, theme)
@@ -362,17 +372,23 @@ class MainWindow(QMainWindow):
 
     # -- slots --------------------------------------------------------------------
 
-    def _show_message(self, level: str, text: str) -> None:
-        self.statusBar().showMessage(text, SHOWN_MS[Level(level)])
-
     def _show_queue(self) -> None:
         self.showNormal()
         self.activateWindow()
-        self._raise(self.queue_dock)
+        self.show_workspace(Workspace.ESCALATIONS)
 
-    def _raise(self, dock: QDockWidget) -> None:
-        dock.show()
-        dock.raise_()
+    def show_workspace(self, workspace: Workspace) -> None:
+        self.workspaces.show_workspace(workspace)
+        self._on_workspace(workspace.value)
+
+    def _on_workspace(self, name: str) -> None:
+        workspace = Workspace(name)
+        self.workspace_actions[workspace].setChecked(True)
+        # Behind another workspace the queue only announces what is new.
+        self.escalations.set_in_view(workspace is Workspace.ESCALATIONS)
+
+    def _show_message(self, level: str, text: str) -> None:
+        self.statusBar().showMessage(text, message.SHOWN_MS[message.Level(level)])
 
     def _settle_in_feed(self, item: Escalation | None) -> None:
         """An item an operator resolved (here or in another console): its request's row
@@ -385,19 +401,24 @@ class MainWindow(QMainWindow):
             latency_ms=settled.latency_ms, intent=settled.intent or shown.intent))
 
     def _focus_compose(self) -> None:
-        self.compose_dock.show()
-        self.compose_dock.raise_()
+        self.show_workspace(Workspace.WATCH)
         self.compose.focus()
 
     def show_rules(self) -> None:
-        self.rules_dock.show()
-        self.rules_dock.raise_()
+        self.show_workspace(Workspace.RULES)
         self.rules.table.setFocus()
 
+    def _follow_composed(self, request: Request) -> None:
+        # The operator sent it to watch it: open it now, filled in as it runs.
+        self.detail_model.follow(request)
+        self.show_workspace(Workspace.WATCH)
+
     def _show_composed(self, outcome: Outcome) -> None:
-        # The operator sent it to watch it: select it, unless a filter hides it.
-        self.feed_model.flush()
-        self.feed.select_outcome(outcome)
+        # Select it in the feed too (or say a filter hides it), unless the operator
+        # has picked another request since.
+        if self.detail_model.is_showing(outcome.request.id):
+            self.feed_model.flush()
+            self.feed.select_outcome(outcome)
 
     def _on_traffic_running(self, running: bool) -> None:
         self.act_traffic.setChecked(running)
@@ -412,7 +433,8 @@ class MainWindow(QMainWindow):
 
     def open_settings(self) -> SettingsDialog:
         if self.settings_dialog is None:
-            dialog = SettingsDialog(self.engine, self.settings_path, self.credentials, self)
+            dialog = SettingsDialog(self.engine.settings, self.engine.apply_settings,
+                                    self.settings_path, self.credentials, self)
             dialog.applied.connect(self._on_settings_applied)
             dialog.finished.connect(lambda _result: self._settings_closed())
             self.settings_dialog = dialog
@@ -428,19 +450,36 @@ class MainWindow(QMainWindow):
     def _on_settings_applied(self, settings: Settings) -> None:
         self._update_title(settings)
         self.rules.operator = settings.escalations.operator  # who rule versions name
-        self.statusBar().showMessage(
-            f"Settings applied: LLM {settings.llm.base_url or 'mock (demo)'}", 8000)
 
     def _update_title(self, settings: Settings) -> None:
         where = settings.llm.base_url or "demo, mock LLM"
         self.setWindowTitle(f"Hybrid Agent Console — {where}")
 
-    def _show_shortcuts(self) -> None:
+    def shortcut_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """Every action with a key, the panels' own included (the rules view's Ctrl+S,
+        Ctrl+Z and redo work only in its workspace), grouped by where they work."""
         native = QKeySequence.SequenceFormat.NativeText
-        rows = [(a.text().replace("&", ""), a.shortcut().toString(native))
-                for a in self.actions() if not a.shortcut().isEmpty()]
-        text = "".join(f"<tr><td>{name}</td><td>&nbsp;&nbsp;<b>{keys}</b></td></tr>"
-                       for name, keys in rows)
+        sections: dict[str, list[tuple[str, str]]] = {
+            "Everywhere": [], "Rules workspace": [], "Escalations workspace": []}
+        seen: set[int] = set()
+        for action in [*self.actions(), *self.findChildren(QAction)]:
+            if id(action) in seen or action.shortcut().isEmpty() or not action.text():
+                continue
+            seen.add(id(action))
+            owner = action.parent()
+            section = ("Rules workspace" if owner is self.rules
+                       else "Escalations workspace"
+                       if owner in (self.escalations, self.escalation) else "Everywhere")
+            keys = " or ".join(k.toString(native) for k in action.shortcuts())
+            sections[section].append((action.text().replace("&", ""), keys))
+        return [(title, rows) for title, rows in sections.items() if rows]
+
+    def _show_shortcuts(self) -> None:
+        text = "".join(
+            f"<tr><td colspan=2><b>{html.escape(title)}</b></td></tr>"
+            + "".join(f"<tr><td>{html.escape(name)}</td><td>&nbsp;&nbsp;"
+                      f"<b>{html.escape(keys)}</b></td></tr>" for name, keys in rows)
+            for title, rows in self.shortcut_sections())
         box = QMessageBox(QMessageBox.Icon.Information, "Keyboard shortcuts",
                           f"<table>{text}</table>", QMessageBox.StandardButton.Close, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

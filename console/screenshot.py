@@ -3,7 +3,9 @@
 Starts the console offscreen on a fresh demo data folder (and a throwaway
 window layout), runs demo traffic for a few seconds, sends one refund request
 by hand so the detail shows parallel tool calls in its trace, then saves
-`window.grab()` as a PNG.
+`window.grab()` as a PNG. `--outage` points the LLM at a dead endpoint instead,
+for the outage banner; `--outage-back` then heals it (a mock LLM on a loopback
+port) and shows the banner saying so.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import qasync
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication, QSplitter
+from PySide6.QtWidgets import QApplication
 
 from agentcore import KeyringCredentials, Settings
 from agentcore.settings import REPO_ROOT
@@ -31,8 +33,10 @@ from console.app import (
 )
 from console.main_window import MainWindow
 from console.theme import Theme
+from console.workspaces import Workspace
 
-SIZE = (1600, 1000)  # --size changes it
+SIZE = [1600, 1000]  # --size changes it
+DEAD = "http://127.0.0.1:9/v1"  # the discard port: connections are refused
 
 
 async def _after_traffic(console: Console, theme: Theme, rate: float,
@@ -60,7 +64,6 @@ async def _stage_rules(console: Console, seconds: float, out: Path, theme: Theme
     """The rules view mid-edit: a broadened pattern, its backtest, a sample tested."""
     window = await _after_traffic(console, theme, 60, seconds)
     window.traffic.pause()
-    window.charts_dock.hide()  # the rules dock takes the left column's height
     window.show_rules()
     view = window.rules
     view.refresh()
@@ -81,17 +84,15 @@ async def _stage_rules(console: Console, seconds: float, out: Path, theme: Theme
 
 
 async def _stage_escalations(console: Console, seconds: float, out: Path,
-                             theme: Theme, workspace: bool = False) -> None:
-    """The queue after demo traffic, and a refund waiting for approval, claimed.
-    `workspace`: the queue (30 %) and the item (70 %) filling the window, as the
-    escalations workspace lays them out, instead of the docks."""
+                             theme: Theme) -> None:
+    """The queue after demo traffic, and a refund waiting for approval, claimed."""
     window = await _after_traffic(console, theme, 40, seconds)
     window.traffic.pause()
     queue, context = window.escalations, window.escalation
     loaded, shown = asyncio.Event(), asyncio.Event()
     queue.model.modelReset.connect(loaded.set)
     context.changed.connect(lambda _item: shown.set())
-    window.queue_dock.raise_()  # brought forward: the queue loads its page
+    window.show_workspace(Workspace.ESCALATIONS)  # in view: the queue loads its page
     await loaded.wait()
     waiting = next((i for i in queue.model.items if i.pending_action is not None), None)
     if waiting is not None:
@@ -101,23 +102,29 @@ async def _stage_escalations(console: Console, seconds: float, out: Path,
     await shown.wait()
     await context.claim()
     await asyncio.sleep(0.5)
-    if workspace:
-        host = QSplitter()
-        host.addWidget(queue)
-        host.addWidget(context)
-        host.resize(*SIZE)
-        host.setSizes([SIZE[0] * 3 // 10, SIZE[0] * 7 // 10])
-        host.show()
-        await asyncio.sleep(0.5)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        host.grab().save(str(out))
-        print(f"saved {out} ({host.width()}x{host.height()}; the panel "
-              f"{context.width()} wide, wanting {context.minimumSizeHint().width()})")
-        window.queue_dock.setWidget(queue)  # back where the window's shutdown finds them
-        window.escalation_dock.setWidget(context)
-        host.deleteLater()
-        window.close()
+    _save(window, out)
+
+
+async def _stage_outage(console: Console, seconds: float, out: Path, theme: Theme, *,
+                        heal: bool) -> None:
+    """Demo traffic meeting a dead endpoint: the outage banner over the feed. With
+    `heal`, a mock LLM then takes over and the banner says the endpoint is back."""
+    window = await _after_traffic(console, theme, 20, seconds)
+    window.traffic.pause()
+    if heal:
+        from agentcore import Request
+        from agentcore.mock_llm import MockServer
+
+        with MockServer() as server:
+            healed = console.engine.settings.model_copy(deep=True)
+            healed.llm.base_url = server.base_url
+            await console.engine.apply_settings(healed)
+            await asyncio.sleep(console.engine.settings.resilience.breaker.open_s)
+            await console.engine.submit(Request("my app keeps crashing", customer_id=1))
+            await asyncio.sleep(0.5)
+            _save(window, out)
         return
+    await asyncio.sleep(0.5)
     _save(window, out)
 
 
@@ -146,16 +153,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="show the rules view mid-edit instead of the feed")
     parser.add_argument("--escalations", action="store_true",
                         help="show the escalation queue and a claimed refund instead")
-    parser.add_argument("--workspace", action="store_true",
-                        help="with --escalations: the queue and the item filling the window")
-    parser.add_argument("--size", default="1600x1000", help="the window's size, WxH")
+    parser.add_argument("--size", default="1600x1000", metavar="WxH",
+                        help="the window's size (the smallest supported is 1024x700)")
+    parser.add_argument("--outage", action="store_true",
+                        help="a dead LLM endpoint: the outage banner")
+    parser.add_argument("--outage-back", action="store_true",
+                        help="a dead LLM endpoint that heals: the banner saying it is back")
     parser.add_argument("--theme", choices=[t.value for t in Theme], default=Theme.DARK.value)
     parser.add_argument("--domain", default=None, metavar="MODULE:FACTORY",
                         help="another domain than the demo shop")
     args = parser.parse_args(argv)
-    global SIZE
-    width, _, height = args.size.partition("x")
-    SIZE = (int(width), int(height))
+    SIZE[:] = [int(n) for n in args.size.lower().split("x")]
     setup_logging("WARNING")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
@@ -166,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp)
         settings: Settings = load_settings(folder / "settings.json", folder / "data",
                                            args.domain)
+        if args.outage or args.outage_back:
+            settings.llm.base_url = DEAD
+            settings.resilience.retry.max_attempts = 1
+            settings.resilience.breaker.open_s = 1.0
         store = QSettings(str(folder / "window.ini"), QSettings.Format.IniFormat)
         console = build_console(settings, store=store, settings_path=folder / "settings.json",
                                 credentials=KeyringCredentials(),
@@ -173,11 +185,12 @@ def main(argv: list[str] | None = None) -> int:
 
         async def run() -> None:
             try:
-                if args.escalations:
-                    await _stage_escalations(console, args.seconds, args.out,
-                                             Theme(args.theme), args.workspace)
+                if args.outage or args.outage_back:
+                    await _stage_outage(console, args.seconds, args.out, Theme(args.theme),
+                                        heal=args.outage_back)
                     return
-                stage = _stage_rules if args.rules else _stage
+                stage = (_stage_rules if args.rules
+                         else _stage_escalations if args.escalations else _stage)
                 await stage(console, args.seconds, args.out, Theme(args.theme))
             finally:
                 await console.shutdown()

@@ -15,22 +15,25 @@ timeouts, token prices. A note under the URL says what that means, and "Test
 connection" asks such a server how many slots it has. A local server needs no
 API key, so none is asked for; a hosted endpoint without one is warned about.
 
-Apply hands the new settings to the running engine (`Engine.apply_settings`:
-switching between the mock and a real endpoint needs no restart), saves them
-and emits `applied`. Apply and "Test connection" run as coroutines on the
-qasync loop, so the window stays live while an endpoint is slow to answer.
+The dialog knows nothing of the engine: it is given the settings to start from
+and an `apply` coroutine that puts new ones in force (the composition root
+passes `Engine.apply_settings`: switching between the mock and a real endpoint
+needs no restart). Apply stores the key, awaits `apply`, saves the settings,
+says so through `console.message` and emits `applied`. Apply and "Test
+connection" run as coroutines on the qasync loop, so the window stays live
+while an endpoint is slow to answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from PySide6.QtCore import QEvent, Signal
+from PySide6.QtCore import QEvent, QRect, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -38,22 +41,24 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLayout,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
-from agentcore import Engine, KeyringCredentials, Settings, UserFacingError
+from agentcore import KeyringCredentials, Settings, UserFacingError
 from agentcore.connection_check import ConnectionReport, check_connection
 from agentcore.credentials import BackendSafety
 from agentcore.endpoints import for_endpoint, is_local, profile_summary, server_slots
 from agentcore.settings import LLMSettings
+from console import message
 from console.settings_fields import (
     BY_KEY,
     CLASSIFY_PRICES,
@@ -73,19 +78,24 @@ ERROR_STYLE = "color: #d9413a;"
 WARNING_STYLE = "color: #c98a12;"
 OK_STYLE = "color: #2e9e5b;"
 _FIELD_WIDTH = 200  # wide enough for a URL and for the messages under each field
+_TITLE_BAR = 40  # what a window manager adds above a dialog, roughly
+
+
+# Puts new settings in force (Engine.apply_settings); a UserFacingError refuses them.
+ApplySettings = Callable[[Settings], Awaitable[None]]
 
 
 class SettingsDialog(QDialog):
     applied = Signal(object)  # the new agentcore.Settings, already running and saved
 
-    def __init__(self, engine: Engine, settings_path: Path, credentials: KeyringCredentials,
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, apply: ApplySettings, settings_path: Path,
+                 credentials: KeyringCredentials, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
-        self._engine = engine
+        self._apply = apply
         self._settings_path = settings_path
         self._credentials = credentials
-        self._base = engine.settings  # what the fields started from; unseen settings kept
+        self._base = settings  # what the fields started from; unseen settings kept
         self.edits: dict[str, QLineEdit] = {}
         self.errors: dict[str, QLabel] = {}  # the label under each field
         self.refused: dict[str, str] = {}  # field -> why its value is refused, now
@@ -101,6 +111,7 @@ class SettingsDialog(QDialog):
         self._slots: dict[str, int] = {}  # base URL -> the slots its server reported
         self._profiled = self._base  # the settings the profile picks for the URL typed
         self._profiled_url: object = _NOT_YET  # the URL `_profiled` is for
+        self._sized = False  # the first show sizes the dialog to its fields
         self._build()
         self._fill(self._base)
         self._wire()
@@ -163,9 +174,17 @@ class SettingsDialog(QDialog):
         self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.apply_button = self.buttons.button(QDialogButtonBox.StandardButton.Apply)
 
+        # The fields scroll, the buttons stay: on a 700-px-high screen the dialog is
+        # taller than the room, and OK and Apply must not end up below its edge.
+        self.content = QWidget()
+        columns.setContentsMargins(0, 0, 0, 0)  # the dialog's own margins are enough
+        self.content.setLayout(columns)
+        self.fields_area = QScrollArea()
+        self.fields_area.setWidgetResizable(True)
+        self.fields_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.fields_area.setWidget(self.content)
         layout = QVBoxLayout(self)
-        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)  # grows for messages
-        layout.addLayout(columns)
+        layout.addWidget(self.fields_area, 1)
         layout.addWidget(self.general_error)
         layout.addWidget(self.buttons)
 
@@ -349,20 +368,41 @@ class SettingsDialog(QDialog):
 
     def _fit_height(self) -> None:
         # Wrapped messages need a height for their width, which a window's minimum size
-        # does not account for: the dialog grows to fit them instead of clipping them.
-        layout = self.layout()
-        if not self.isVisible() or layout is None:
+        # does not account for: the dialog grows to show every field and message, up to
+        # the screen's height; past that its fields scroll.
+        layout, fields = self.layout(), self.content.layout()
+        if not self.isVisible() or layout is None or fields is None:
             return
         # A label's new text reaches the dialog's layout through a chain of posted
         # layout requests, one per nesting level (holder, group box, dialog): until
         # they are handled its height-for-width is that of the previous text.
         QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
-        needed = layout.heightForWidth(self.width())
-        if needed > self.height():
-            self.resize(self.width(), needed)
+        viewport = self.fields_area.viewport()
+        needed = fields.heightForWidth(viewport.width())
+        if needed < 0:
+            needed = fields.sizeHint().height()
+        around = self.height() - viewport.height()  # margins, error line, buttons
+        target = min(needed + around, self._room().height())
+        if target > self.height():
+            self.resize(self.width(), target)
+
+    def _room(self) -> QRect:
+        """The screen's free area, less a window manager's title bar."""
+        screen = self.screen() or QApplication.primaryScreen()
+        room = screen.availableGeometry()
+        return room.adjusted(0, 0, 0, -_TITLE_BAR)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
+        if not self._sized:  # once: afterwards the operator's resizing is kept
+            self._sized = True
+            fields = self.content.sizeHint()
+            bar = self.fields_area.verticalScrollBar().sizeHint().width()
+            layout = self.layout()
+            margins = layout.contentsMargins() if layout is not None else None
+            sides = margins.left() + margins.right() if margins is not None else 0
+            width = min(fields.width() + bar + sides, self._room().width())
+            self.resize(max(self.width(), width), self.height())
         self._fit_height()
 
     def _show_general(self, message: str) -> None:
@@ -385,7 +425,7 @@ class SettingsDialog(QDialog):
         self.validate()
 
     async def apply(self) -> Settings | None:
-        """Stores the key, hands the settings to the engine, saves them; None if refused."""
+        """Stores the key, puts the settings in force, saves them; None if refused."""
         self._action_error = ""
         new = self.validate()
         if new is None:
@@ -396,7 +436,7 @@ class SettingsDialog(QDialog):
             if key:
                 self._credentials.set(new.llm.api_key_name, key)
                 self.key_edit.clear()  # the widget holds no copy once it is in the keyring
-            await self._engine.apply_settings(new)
+            await self._apply(new)
         except UserFacingError as exc:
             self._action_error = str(exc)
             return None
@@ -404,12 +444,16 @@ class SettingsDialog(QDialog):
             self._set_busy(False)
         self._base = new
         self._show_key_status()
+        self.validate()  # the key's placeholder again: "none needed" for a local server
         log.info("settings applied: LLM %s", new.llm.base_url or "built-in mock")
         try:
             new.save(self._settings_path)
         except OSError as exc:
             self._action_error = f"applied, but not saved to {self._settings_path}: {exc}"
             self.validate()
+            message.warning(f"Settings applied, but not saved: {exc}")
+        else:
+            message.info(f"Settings applied: LLM {new.llm.base_url or 'mock (demo)'}")
         self.applied.emit(new)
         return new
 

@@ -35,19 +35,25 @@ class BreakerSegment(QLabel):
         super().__init__(parent)
         self.state = str(engine.breaker.state)
         self.mode = str(engine.breaker.mode)
+        self.cause: str | None = None  # while open: why, in an operator's words
         self._show(engine.breaker.reason)
         bridge.breaker_changed.connect(self._on_changed)
 
     def _on_changed(self, event: BreakerChanged) -> None:
         self.state, self.mode = event.new, event.mode
+        if event.new == "open":
+            self.cause = event.cause
+        elif event.new == "closed":
+            self.cause = None  # half-open keeps it: still the same outage, probing
         self._show(event.reason)
 
     def _show(self, reason: str) -> None:
         colour = BREAKER_COLOURS.get(self.state, "#8b949e")
         forced = "" if self.mode == "auto" else " (forced)"
         label = self.state.replace("_", "-")
+        cause = f" · {html.escape(self.cause)}" if self.cause and self.mode == "auto" else ""
         self.setText(f"<span style='color:{colour}'>●</span> LLM breaker: "
-                     f"<b>{label}</b>{forced}")
+                     f"<b>{label}</b>{forced}{cause}")
         self.setToolTip(f"LLM circuit breaker {label}{forced}: {html.escape(reason)}")
 
 

@@ -1,20 +1,27 @@
-"""A traffic generator: the sample corpus replayed at a rate the operator sets.
+"""The demo traffic: the sample corpus replayed at a rate the operator sets.
 
-One asyncio task on the qasync loop paces the submissions (it sleeps until the
-next one is due: no thread, no polling) and a semaphore bounds how many are in
-flight, so a slow LLM holds the generator back instead of piling up requests.
-Pausing stops new submissions; the ones in flight finish, as accepted requests
-must. The corpus loops: position and lap are reported for the progress bar.
+`TrafficGenerator` is a Qt adapter over `agentcore.Pacer` (the schedule, the
+bound on what is in flight, laps, pause and resume; shared with `agentcore
+replay`): it turns the pacer's callbacks into signals for the panel and the
+window's actions. It submits through the callable it is given, not through an
+engine, so nothing here knows more of the engine than "submit a request".
+
+Where the demo stopped survives a restart, a crash included: given the window's
+QSettings store, the generator starts from the position kept there
+(`traffic/position`, beside the rate) and writes it back when it pauses and
+every `SAVE_EVERY_S` while it runs. The next launch carries on from that row
+instead of replaying, and re-escalating, the same first requests every time.
 """
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QHBoxLayout,
@@ -26,69 +33,78 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agentcore import Engine
-from agentcore.replay import to_request
+from agentcore import Outcome, Pacer, Position, Request, to_request
 
 log = logging.getLogger("console.traffic")
 
 MAX_RATE = 1000.0
-# After a stall (a modal dialog, a suspended laptop) the schedule does not try
-# to catch up with more than this much backlog in one burst.
-MAX_BACKLOG_S = 0.5
+MIN_RATE = 0.01  # the pacer's 0 means "unpaced": the demo always has a rate
+KEY_POSITION = "traffic/position"
+# How often a running generator writes its position down: a crash replays at most
+# this much of the corpus again, and the window's file is not rewritten per request.
+SAVE_EVERY_S = 2.0
+
+Submit = Callable[[Request], Awaitable[Outcome]]
 
 
 class TrafficGenerator(QObject):
     running_changed = Signal(bool)
     progress = Signal(int, int, int)  # position in the corpus, corpus size, completed laps
 
-    def __init__(self, engine: Engine, rows: Sequence[dict[str, Any]], *, rate: float = 5.0,
-                 concurrency: int = 16, parent: QObject | None = None) -> None:
+    def __init__(self, submit: Submit, rows: Sequence[dict[str, Any]], *, rate: float = 5.0,
+                 concurrency: int = 16, store: QSettings | None = None,
+                 parent: QObject | None = None) -> None:
+        """`store` keeps the position between launches (None: start at row 0, keep none)."""
         super().__init__(parent)
-        self.engine = engine
         self.rows = list(rows)
-        self.rate = rate
-        self.concurrency = concurrency
-        self.position = 0
-        self.laps = 0
-        self.submitted = 0
-        self._running = False
-        self._runner: asyncio.Task[None] | None = None
-        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._store = store
+        self._saved_at = -SAVE_EVERY_S
+        position = stored_position(store, self.rows) if store is not None else Position()
+        self.pacer: Pacer[dict[str, Any], Outcome] = Pacer(
+            self.rows, lambda row: submit(to_request(row)), rate=_bounded(rate),
+            concurrency=concurrency, position=position, on_progress=self._on_progress,
+            on_running=self._on_running)
 
+    # The pacer's state, as the panel and the tests read it.
     @property
     def running(self) -> bool:
-        # A flag, not the task's state: a cancelled task is done only a turn later,
-        # and the controls must say "paused" the moment the operator pauses.
-        return self._running
+        return self.pacer.running
 
     @property
     def in_flight(self) -> int:
-        return len(self._in_flight)
+        return self.pacer.in_flight
+
+    @property
+    def submitted(self) -> int:
+        return self.pacer.submitted
+
+    @property
+    def position(self) -> int:
+        return self.pacer.position.index
+
+    @property
+    def laps(self) -> int:
+        return self.pacer.position.lap
+
+    @property
+    def rate(self) -> float:
+        return self.pacer.rate
+
+    @property
+    def concurrency(self) -> int:
+        return self.pacer.concurrency
 
     def set_rate(self, rate: float) -> None:
-        self.rate = min(MAX_RATE, max(0.01, rate))
+        self.pacer.set_rate(_bounded(rate))
 
     def set_concurrency(self, concurrency: int) -> None:
-        self.concurrency = max(1, concurrency)  # taken at the next start
+        self.pacer.set_concurrency(concurrency)
 
     def start(self) -> None:
-        if self.running or not self.rows:
-            return
-        log.info("traffic started: %.1f requests/s, at most %d in flight", self.rate,
-                 self.concurrency)
-        self._running = True
-        self._runner = asyncio.ensure_future(self._run())
-        self._runner.add_done_callback(self._runner_done)
-        self.running_changed.emit(True)
+        self.pacer.start()
 
     def pause(self) -> None:
-        if not self._running:
-            return
-        self._running = False
-        if self._runner is not None:
-            self._runner.cancel()
-        log.info("traffic paused after %d submissions", self.submitted)
-        self.running_changed.emit(False)
+        self.pacer.pause()
 
     def toggle(self) -> None:
         if self.running:
@@ -98,52 +114,59 @@ class TrafficGenerator(QObject):
 
     async def stop(self) -> None:
         """Pauses and waits for what is in flight (shutdown)."""
-        self.pause()
-        if self._runner is not None:
-            await asyncio.gather(self._runner, return_exceptions=True)
-        if self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self.pacer.stop()
 
-    def _runner_done(self, task: asyncio.Task[None]) -> None:
-        if task is not self._runner or task.cancelled():
+    def _on_running(self, running: bool) -> None:
+        if running:
+            log.info("traffic started at row %d: %.1f requests/s, at most %d in flight",
+                     self.position, self.rate, self.concurrency)
+        else:
+            log.info("traffic paused after %d submissions, at row %d", self.submitted,
+                     self.position)
+            self.save_position()
+        self.running_changed.emit(running)
+
+    def _on_progress(self, position: Position) -> None:
+        self.progress.emit(position.index, len(self.rows), position.lap)
+        if time.monotonic() - self._saved_at >= SAVE_EVERY_S:
+            self.save_position()
+
+    def save_position(self) -> None:
+        """Writes the position to the store now (to disk: a crash may follow)."""
+        if self._store is None:
             return
-        self._running = False  # it ended by itself: a bug in the loop
-        self.running_changed.emit(False)
-        task.result()  # raises into the central exception handler
+        self._saved_at = time.monotonic()
+        store_position(self._store, self.rows, self.pacer.position)
+        self._store.sync()
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        gate = asyncio.Semaphore(self.concurrency)
-        due = loop.time()
-        while True:
-            now = loop.time()
-            due = max(due, now - MAX_BACKLOG_S)
-            if due > now:
-                await asyncio.sleep(due - now)
-            # Waiting here is the back-pressure: the schedule slips rather than the
-            # number of requests in flight growing without bound.
-            await gate.acquire()
-            row = self.rows[self.position]
-            task = asyncio.ensure_future(self._submit(row, gate))
-            self._in_flight.add(task)
-            task.add_done_callback(self._submitted)
-            self.submitted += 1
-            self.position += 1
-            if self.position == len(self.rows):
-                self.position, self.laps = 0, self.laps + 1
-            self.progress.emit(self.position, len(self.rows), self.laps)
-            due += 1.0 / self.rate  # the rate is read each time: a change applies at once
 
-    def _submitted(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            task.result()  # the engine raises only when the disk fails: report it now
+def _bounded(rate: float) -> float:
+    return min(MAX_RATE, max(MIN_RATE, rate))
 
-    async def _submit(self, row: dict[str, Any], gate: asyncio.Semaphore) -> None:
-        try:
-            await self.engine.submit(to_request(row))
-        finally:
-            gate.release()
+
+def _fingerprint(rows: Sequence[dict[str, Any]]) -> str:
+    """Which corpus a saved position is a position in: another corpus starts at 0."""
+    digest = hashlib.blake2b(digest_size=6)
+    for row in rows:
+        digest.update(str(row.get("text", "")).encode("utf-8", "replace") + b"\0")
+    return f"{len(rows)}-{digest.hexdigest()}"
+
+
+def stored_position(store: QSettings, rows: Sequence[dict[str, Any]]) -> Position:
+    """Where the demo stopped last time, for these rows; the start if unknown."""
+    value = store.value(KEY_POSITION)
+    try:
+        index, lap, corpus = str(value).split()
+        if corpus == _fingerprint(rows):
+            return Position(int(index), int(lap))
+    except ValueError:
+        if value is not None:
+            log.warning("ignoring the stored %s: %r", KEY_POSITION, value)
+    return Position()
+
+
+def store_position(store: QSettings, rows: Sequence[dict[str, Any]], where: Position) -> None:
+    store.setValue(KEY_POSITION, f"{where.index} {where.lap} {_fingerprint(rows)}")
 
 
 class TrafficPanel(QWidget):
@@ -163,7 +186,7 @@ class TrafficPanel(QWidget):
         self.concurrency = QSpinBox()
         self.concurrency.setRange(1, 256)
         self.concurrency.setValue(generator.concurrency)
-        self.concurrency.setToolTip("Requests in flight at most (taken at the next start)")
+        self.concurrency.setToolTip("Requests in flight at most")
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, max(1, len(generator.rows)))
         self.progress_bar.setValue(generator.position)

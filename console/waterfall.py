@@ -72,8 +72,11 @@ class WaterfallWidget(QWidget):
         self._depths: list[int] = []
         self._t0 = 0.0
         self._total_ms = 0.0
+        self._label_w = LABEL_W
+        self.placeholder = "Select a request to see its trace"
         self.setMouseTracking(True)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
+        # As tall as its spans: the pane around it scrolls, no empty room below the bars.
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     # -- data ------------------------------------------------------------------
 
@@ -91,6 +94,11 @@ class WaterfallWidget(QWidget):
         self._t0 = min((s.start for s in ordered), default=0.0)
         end = max((s.end for s in ordered), default=0.0)
         self._total_ms = max(0.0, (end - self._t0) * 1000)
+        # Labels as wide as the longest name needs, so a narrow pane keeps room for bars.
+        metrics = QFontMetrics(self.font())
+        needed = max((metrics.horizontalAdvance(s.name) + d * 12
+                      for s, d in zip(ordered, self._depths, strict=True)), default=0)
+        self._label_w = max(60, min(LABEL_W, needed + 6))
         self.updateGeometry()
         self.update()
 
@@ -112,7 +120,7 @@ class WaterfallWidget(QWidget):
     # -- geometry --------------------------------------------------------------
 
     def _bar_area(self) -> QRectF:
-        left = LABEL_W + PAD
+        left = self._label_w + PAD
         return QRectF(left, AXIS_H, max(10.0, self.width() - left - DURATION_W - PAD),
                       len(self._spans) * ROW_H)
 
@@ -120,7 +128,7 @@ class WaterfallWidget(QWidget):
         return QSize(520, AXIS_H + max(1, len(self._spans)) * ROW_H + PAD)
 
     def minimumSizeHint(self) -> QSize:
-        return QSize(300, self.sizeHint().height())
+        return QSize(260, self.sizeHint().height())
 
     # -- painting --------------------------------------------------------------
 
@@ -133,8 +141,7 @@ class WaterfallWidget(QWidget):
         painter.fillRect(self.rect(), pal.color(QPalette.ColorRole.Base))
         if not self._spans:
             painter.setPen(dim)
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter,
-                             "Select a request to see its trace")
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
             return
         self._paint_axis(painter, text, dim)
         metrics = QFontMetrics(self.font())
@@ -143,7 +150,7 @@ class WaterfallWidget(QWidget):
                 painter.fillRect(QRectF(0, AXIS_H + row * ROW_H, self.width(), ROW_H),
                                  pal.color(QPalette.ColorRole.AlternateBase))
             label_rect = QRectF(PAD + bar.depth * 12, AXIS_H + row * ROW_H,
-                                LABEL_W - bar.depth * 12, ROW_H)
+                                self._label_w - bar.depth * 12, ROW_H)
             painter.setPen(text if not bar.span.error else QColor("#e5534b"))
             label = metrics.elidedText(bar.span.name, Qt.TextElideMode.ElideRight,
                                        int(label_rect.width()))

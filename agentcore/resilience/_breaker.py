@@ -15,6 +15,9 @@ such results neither count nor reset, and in half-open they free the probe
 slot they held. There is no timer: open turns half-open when the breaker is
 next asked (`allow()` or `state`). Meant for one event loop; not thread-safe.
 
+`opened_by` keeps what opened it in an operator's words (an `LLMCause`, None when
+an operator forced it): its refusals and its `BreakerChanged` say so.
+
 Every move is published as a `BreakerChanged` through the `publish` it was built
 with: the engine passes its bus's, so the console hears the breaker on the same
 channel as every other event, and can unsubscribe from it like any other.
@@ -28,7 +31,7 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from agentcore.clock import Clock
-from agentcore.errors import LLMErrorKind
+from agentcore.errors import LLMCause, LLMErrorKind
 from agentcore.events import BreakerChanged
 from agentcore.resilience._settings import BreakerSettings
 
@@ -68,6 +71,8 @@ class CircuitBreaker:
         self._probes_in_flight = 0
         self._probe_successes = 0
         self.reason = "closed since start-up"  # why it is in its state, for the console
+        # The failure that opened it, in an operator's words; None when an operator did.
+        self.opened_by: LLMCause | None = None
 
     # -- what the engine and the console read --------------------------------
 
@@ -131,9 +136,9 @@ class CircuitBreaker:
         if self._state is BreakerState.CLOSED:
             self._failures += 1
             if self._failures >= self.settings.failure_threshold:
-                self._open(f"{self._failures} consecutive failures, the last: {kind}")
+                self._open(f"{self._failures} consecutive failures, the last: {kind}", kind)
         elif self._state is BreakerState.HALF_OPEN:
-            self._open(f"the half-open probe failed: {kind}")
+            self._open(f"the half-open probe failed: {kind}", kind)
 
     def probe_abandoned(self) -> None:
         """A call let through ended with no verdict on the endpoint (cancelled, a bug
@@ -145,6 +150,7 @@ class CircuitBreaker:
 
     def force_open(self, reason: str = "forced open by an operator") -> None:
         self._mode = BreakerMode.FORCED_OPEN
+        self.opened_by = None
         self._set(BreakerState.OPEN, reason, always_notify=True)
 
     def force_closed(self, reason: str = "forced closed by an operator") -> None:
@@ -169,7 +175,8 @@ class CircuitBreaker:
                 and self._clock.monotonic() - self._opened_at >= self.settings.open_s):
             self._half_open(f"open for {self.settings.open_s:g} s: probing")
 
-    def _open(self, reason: str) -> None:
+    def _open(self, reason: str, kind: LLMErrorKind) -> None:
+        self.opened_by = LLMCause.of_kind(kind)
         self._set(BreakerState.OPEN, reason)
 
     def _half_open(self, reason: str) -> None:
@@ -190,4 +197,6 @@ class CircuitBreaker:
         level = logging.WARNING if new is BreakerState.OPEN else logging.INFO
         log.log(level, "LLM breaker %s -> %s (%s): %s", old, new, self._mode, reason)
         if self._publish is not None:
-            self._publish(BreakerChanged(str(old), str(new), reason, str(self._mode)))
+            cause = (str(self.opened_by or LLMCause.SWITCHED_OFF)
+                     if new is BreakerState.OPEN else None)
+            self._publish(BreakerChanged(str(old), str(new), reason, str(self._mode), cause))

@@ -33,7 +33,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from agentcore.clock import Clock, SystemClock
 from agentcore.errors import BreakerOpenError, LLMError, LLMErrorKind
-from agentcore.resilience._breaker import TRIP_KINDS, BreakerState, CircuitBreaker
+from agentcore.resilience._breaker import (
+    TRIP_KINDS,
+    BreakerMode,
+    BreakerState,
+    CircuitBreaker,
+)
 from agentcore.resilience._limiter import RateLimiter, Sleep
 from agentcore.resilience._retry import RetryPolicy
 from agentcore.resilience._settings import ResilienceSettings
@@ -231,7 +236,9 @@ class ResilientLLM:
             f"next probe in {retry_in:.1f} s" if breaker.state is BreakerState.OPEN
             else "a probe is in flight")
         error = BreakerOpenError(f"the LLM circuit breaker is {breaker.state} "
-                                 f"({breaker.reason}); {when}", retry_in_s=retry_in)
+                                 f"({breaker.reason}); {when}", retry_in_s=retry_in,
+                                 opened_by=None if breaker.mode is BreakerMode.FORCED_OPEN
+                                 else breaker.opened_by)
         error.__cause__ = last  # the failure that ended the previous attempt, if any
         return error
 

@@ -107,7 +107,8 @@ async def test_the_breaker_is_heard_on_the_engines_bus_until_unsubscribed(engine
     unsubscribe()
     engine.breaker.force_closed()
     assert heard == [
-        BreakerChanged("closed", "open", "maintenance window", "forced_open"),
+        BreakerChanged("closed", "open", "maintenance window", "forced_open",
+                       cause="switched off by an operator"),
         BreakerChanged("open", "half_open", "returned to automatic by an operator", "auto")]
 
 

@@ -25,7 +25,7 @@ INTENDED = {
     "DuplicateRequest", "QueueError", "StorageError", "LLMError", "BreakerOpenError",
     "ThrottledError", "MalformedOutput", "ToolError", "RecordNotFound", "WriteRefused",
     "ToolArgumentsError", "UnknownToolError", "NoDeterministicAnswer", "NeedsCustomer",
-    "BacktestCancelled",
+    "BacktestCancelled", "MissingKeyError",
 }
 
 
@@ -39,8 +39,8 @@ def test_errors_exports_exactly_the_exception_tree():
     exceptions = {name for name, value in vars(errors).items()
                   if inspect.isclass(value) and issubclass(value, BaseException)}
     assert exceptions == INTENDED
-    # The one non-exception: what an LLMError's `kind` can be.
-    assert sorted(errors.__all__) == sorted(INTENDED | {"LLMErrorKind"})
+    # The non-exceptions: what an LLMError's `kind` and `cause` can be.
+    assert sorted(errors.__all__) == sorted(INTENDED | {"LLMErrorKind", "LLMCause"})
     assert all(issubclass(getattr(errors, name), errors.AgentError) for name in INTENDED)
 
 

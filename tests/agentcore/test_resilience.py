@@ -218,7 +218,8 @@ def test_a_failing_subscriber_does_not_break_the_breaker(clock, caplog):
     bus.subscribe(heard.append)
     breaker.record_failure(LLMErrorKind.SERVER)
     assert breaker.state is OPEN
-    assert heard == [BreakerChanged("closed", "open", breaker.reason, "auto")]
+    assert heard == [BreakerChanged("closed", "open", breaker.reason, "auto",
+                                    cause="server error")]
     assert "subscriber bug" in caplog.text
 
 

@@ -11,6 +11,7 @@ from PySide6.QtGui import QKeySequence
 
 from agentcore import Request
 from console.escalations_view import Column
+from console.workspaces import Workspace
 
 # Pays for the classify call and a first decide call of a short prompt (a request for a
 # human: its handoff), not for that of a refund request, whose prompt carries the order,
@@ -44,9 +45,9 @@ def key(qtbot, window, keys: str) -> Any:
 
 
 def show_queue(window) -> None:
-    """The window, with the queue's tab in front (it shares a dock with the feed)."""
+    """The window, with the escalations workspace in front."""
     window.show()
-    window.queue_dock.raise_()
+    window.show_workspace(Workspace.ESCALATIONS)
 
 
 def submit(run_async, console, text: str, customer_id: int):

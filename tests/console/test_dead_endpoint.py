@@ -1,9 +1,21 @@
-"""An unreachable LLM: the status bar shows the breaker open, and requests are still
-answered, lower down the ladder."""
+"""An unreachable LLM: the status bar shows the breaker open, requests are still
+answered lower down the ladder, and one banner tells the outage, until it is over
+and its escalated items have gone back to the agent."""
 
 from __future__ import annotations
 
-from agentcore import KeyringCredentials, Route, Status
+from PySide6.QtCore import Qt
+
+from agentcore import (
+    EscalationReason,
+    EscalationState,
+    KeyringCredentials,
+    Request,
+    Route,
+    Status,
+)
+from agentcore.mock_llm import MockServer
+from console.outage_banner import OutageBanner
 
 DEAD = "http://127.0.0.1:9/v1"  # the discard port: nothing listens, connections are refused
 
@@ -26,6 +38,7 @@ def test_a_dead_endpoint_opens_the_breaker_and_requests_are_answered_lower_down(
     window.act_traffic.trigger()
     qtbot.waitUntil(lambda: window.breaker_segment.state == "open", timeout=20_000)
     assert "open" in window.breaker_segment.text()
+    assert "endpoint unreachable" in window.breaker_segment.text()  # why, not just "open"
     assert "consecutive failures" in window.breaker_segment.toolTip()
     qtbot.waitUntil(lambda: window.traffic.submitted >= len(rows), timeout=20_000)
     window.act_traffic.trigger()  # pause
@@ -55,3 +68,79 @@ def test_a_dead_endpoint_opens_the_breaker_and_requests_are_answered_lower_down(
     window.feed.route.setCurrentIndex(window.feed.route.findData("static"))
     shown = window.feed.proxy.rowCount()
     assert shown == sum(1 for o in outcomes if o.route is Route.STATIC)
+
+
+def test_a_dead_endpoint_is_one_banner_and_its_items_go_back_once_it_heals(
+        make_console, settings, corpus, qtbot, run_async):
+    settings.llm.base_url = DEAD  # and no key in the keyring: the test's own is empty
+    settings.resilience.retry.max_attempts = 1
+    settings.resilience.breaker.failure_threshold = 3
+    settings.resilience.breaker.open_s = 0.5  # probes soon after the endpoint heals
+    rows = [r for r in corpus if r["expected_route"] == "llm"][:40]
+    console = make_console(settings, rows=rows)
+    window = console.window
+    window.show()
+    banner = window.outage_banner
+    assert not banner.shown and not banner.isVisible()  # nothing wrong yet
+
+    window.traffic_panel.rate.setValue(200)
+    window.act_traffic.trigger()
+    qtbot.waitUntil(lambda: window.traffic.submitted >= len(rows), timeout=20_000)
+    window.act_traffic.trigger()  # pause
+    qtbot.waitUntil(lambda: window.traffic.in_flight == 0, timeout=20_000)
+    window.feed_model.flush()
+    outcomes = [window.feed_model.outcome(r) for r in range(window.feed_model.rowCount())]
+    degraded = sum(1 for o in outcomes if o.degraded)
+    escalated = [o for o in outcomes if o.status is Status.ESCALATED]
+    assert degraded and escalated and degraded + len(escalated) == len(outcomes)
+
+    # One banner, at the top, with the cause and the counts the feed shows.
+    qtbot.waitUntil(lambda: f"{len(escalated)} escalated" in banner.text.text(),
+                    timeout=5_000)
+    assert window.findChildren(OutageBanner) == [banner] and banner.isVisible()
+    text = banner.text.text()
+    assert text.startswith("LLM endpoint unreachable since ")
+    assert f"{degraded} answered degraded, {len(escalated)} escalated" in text
+    assert "internal error" not in text
+    assert not [o for o in outcomes if o.escalation_reason is EscalationReason.INTERNAL_ERROR
+                or any("internal error" in e for e in o.errors)]
+    assert all(o.llm_cause == "endpoint unreachable" for o in escalated)
+    # Its items can't go back to an agent that can't answer them yet.
+    assert banner.hand_back_button.isVisible() and not banner.hand_back_button.isEnabled()
+    assert banner.hand_back_button.text() == f"Hand back all {len(escalated)} to the agent"
+    assert not banner.dismiss_button.isVisible()
+
+    # The endpoint heals: a mock LLM on a loopback port, applied as an operator would.
+    with MockServer() as server:
+        healed = settings.model_copy(deep=True)
+        healed.llm.base_url = server.base_url
+        run_async(console.engine.apply_settings(healed))
+        qtbot.wait(600)  # the breaker's open_s: the next call is its probe
+        probe = run_async(console.engine.submit(Request(
+            "my app keeps crashing and nothing helps", customer_id=1)))
+        assert probe.route is Route.LLM and probe.status is Status.ANSWERED
+        qtbot.waitUntil(lambda: banner.text.text().startswith("LLM endpoint back at "),
+                        timeout=5_000)
+        assert (f"{len(escalated)} escalated item{'s' * (len(escalated) != 1)} can be "
+                "handed back") in banner.text.text()
+        assert banner.hand_back_button.isEnabled() and banner.dismiss_button.isVisible()
+        assert banner.isVisible()
+
+        calls = server.stats.calls
+        qtbot.mouseClick(banner.hand_back_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: "Handed back: " in banner.text.text(), timeout=60_000)
+        report = banner.report
+        assert report is not None and report.handed_back == len(escalated)
+        assert not report.refused
+        assert f"Handed back: {len(escalated)} handed back" in banner.text.text()
+        assert not banner.hand_back_button.isVisible()  # done: nothing left to hand back
+        assert server.stats.calls > calls  # the agent re-ran them, on the healed endpoint
+        queue = console.engine.escalations
+        for outcome in escalated:
+            item = run_async(queue.get(queue.of_request(outcome.request_id) or 0))
+            # Answered now, or escalated again for a reason of its own: not the outage.
+            assert item.state is EscalationState.RESOLVED or item.reason not in (
+                EscalationReason.LLM_UNAVAILABLE, EscalationReason.BREAKER_OPEN)
+
+    qtbot.mouseClick(banner.dismiss_button, Qt.MouseButton.LeftButton)
+    assert not banner.shown and not banner.isVisible()

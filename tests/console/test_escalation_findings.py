@@ -25,6 +25,7 @@ from agentcore import (
 from console.escalations_view import Column
 from console.notifier import RecordingNotifier
 from console.pending_action import PendingActionBox
+from console.workspaces import Workspace
 from tests.console.desk import (
     CEILING_AFTER_QUOTE,
     OPERATOR,
@@ -112,7 +113,7 @@ def test_ctrl_j_twice_from_behind_the_feed_selects_the_oldest(make_console, tigh
         submit(run_async, console, text, 7 + n)
     qtbot.waitUntil(lambda: shown_rows(window) == 3)
     oldest = window.escalations.model.items[0].id
-    window.feed_dock.raise_()  # the feed in front: the queue's page goes stale
+    window.show_workspace(Workspace.WATCH)  # the feed in front: the queue's page goes stale
     qtbot.waitUntil(lambda: not window.escalations.in_view)
     for _ in range(2):  # the second press before the page is in
         qtbot.keyClick(window.feed.view, Qt.Key.Key_J, Qt.KeyboardModifier.ControlModifier)

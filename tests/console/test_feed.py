@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtWidgets import QApplication
 
 from agentcore import Outcome, Request, Route, Status
-from console.feed import Column, FeedModel
+from console.feed import OUTCOME_ROLE, Column, FeedModel
+from console.feed_panel import FeedPanel
 
 
 def visible(feed, column: Column) -> list[str]:
@@ -103,3 +105,180 @@ def test_selection_stays_on_its_request_while_rows_arrive(console, corpus, qtbot
     current = feed.view.currentIndex()
     assert current.data(Qt.ItemDataRole.UserRole) is chosen
     assert window.detail.outcome is chosen
+
+
+def outcome_for(i: int, route: Route = Route.RULE, latency_ms: float = 1.0) -> Outcome:
+    return Outcome(Request(f"request {i}", i, received_at=1e9 + i), route, Status.ANSWERED,
+                   latency_ms=latency_ms)
+
+
+def panel_with(qtbot, outcomes: list[Outcome]) -> FeedPanel:
+    panel = FeedPanel(FeedModel())
+    qtbot.addWidget(panel)
+    feed_in(panel, outcomes)
+    return panel
+
+
+def feed_in(panel: FeedPanel, outcomes: list[Outcome]) -> None:
+    for outcome in outcomes:
+        panel.model.add(outcome)
+    panel.model.flush()
+
+
+def test_clearing_a_filter_brings_the_hidden_rows_back_newest_first(qtbot):
+    panel = panel_with(qtbot, [outcome_for(i, Route.RULE if i % 2 else Route.LLM)
+                               for i in range(6)])
+    panel.route.setCurrentIndex(panel.route.findData("rule"))
+    assert visible(panel, Column.TEXT) == ["request 5", "request 3", "request 1"]
+    feed_in(panel, [outcome_for(i, Route.RULE if i % 2 else Route.LLM) for i in range(6, 10)])
+    panel.clear_filters()
+    assert visible(panel, Column.TEXT) == [f"request {i}" for i in reversed(range(10))]
+
+
+def test_a_column_sort_survives_filter_changes(qtbot):
+    latencies = [5, 1, 9, 3, 7, 2, 8]
+    panel = panel_with(qtbot, [outcome_for(i, Route.RULE if i % 2 else Route.LLM, ms)
+                               for i, ms in enumerate(latencies)])
+    panel.view.sortByColumn(Column.LATENCY, Qt.SortOrder.DescendingOrder)
+    panel.route.setCurrentIndex(panel.route.findData("llm"))
+    feed_in(panel, [outcome_for(7, Route.RULE, 6), outcome_for(8, Route.LLM, 4)])
+    panel.clear_filters()
+    shown = [panel.proxy.index(r, 0).data(OUTCOME_ROLE).latency_ms
+             for r in range(panel.proxy.rowCount())]
+    assert shown == sorted([*latencies, 6, 4], reverse=True)
+
+
+def top_text(panel: FeedPanel) -> str:
+    """The request in the table's top visible row, as the operator sees it."""
+    return panel.view.indexAt(panel.view.viewport().rect().topLeft()).siblingAtColumn(
+        Column.TEXT).data()
+
+
+def selected_text(panel: FeedPanel) -> str | None:
+    current = panel.view.currentIndex()
+    return current.siblingAtColumn(Column.TEXT).data() if current.isValid() else None
+
+
+def test_a_selected_row_stays_put_and_new_rows_wait_behind_the_pill(console, qtbot):
+    window, feed = console.window, console.window.feed
+    window.show()
+    feed_in(feed, [outcome_for(i) for i in range(5)])
+    feed.select_row(2)
+    assert window.detail.outcome.request.text == "request 2"
+
+    feed_in(feed, [outcome_for(i) for i in range(5, 55)])
+    # Nothing moved: the click the operator was about to make still lands on request 2.
+    assert visible(feed, Column.TEXT) == [f"request {i}" for i in (4, 3, 2, 1, 0)]
+    assert feed.proxy.index(2, Column.TEXT).data() == selected_text(feed) == "request 2"
+    assert window.detail.outcome.request.text == "request 2"
+    assert feed.new_pill.isVisible() and feed.new_pill.text() == "50 new ↑"
+
+    qtbot.mouseClick(feed.new_pill, Qt.MouseButton.LeftButton)
+    assert feed.proxy.rowCount() == 55 and top_text(feed) == "request 54"
+    assert not feed.new_pill.isVisible()
+    assert selected_text(feed) == "request 2"  # still the operator's request
+    assert window.detail.outcome.request.text == "request 2"
+
+    feed_in(feed, [outcome_for(55)])  # still selected: the next ones wait again
+    assert feed.new_pill.text() == "1 new ↑" and feed.proxy.rowCount() == 55
+    qtbot.keyClick(feed.view, Qt.Key.Key_Escape)  # nothing selected, at the top: they go in
+    assert top_text(feed) == "request 55" and not feed.new_pill.isVisible()
+
+
+def test_scrolled_down_the_rows_stay_until_back_at_the_top(qtbot):
+    panel = panel_with(qtbot, [outcome_for(i) for i in range(300)])
+    panel.resize(700, 400)
+    panel.show()
+    qtbot.waitExposed(panel)
+    bar = panel.view.verticalScrollBar()
+    bar.setValue(bar.maximum() // 2)
+    qtbot.waitUntil(lambda: panel.model.hold.scrolled)
+    reading = top_text(panel)
+
+    feed_in(panel, [outcome_for(i) for i in range(300, 312)])
+    assert top_text(panel) == reading
+    assert panel.new_pill.text() == "12 new ↑" and panel.new_pill.isVisible()
+
+    bar.setValue(0)  # scrolled back to the top with nothing selected: they go in
+    qtbot.waitUntil(lambda: not panel.new_pill.isVisible())
+    assert top_text(panel) == "request 311"
+
+
+def test_rows_wait_while_the_pointer_is_over_the_table(qtbot):
+    panel = panel_with(qtbot, [outcome_for(i) for i in range(3)])
+    panel.show()
+    QApplication.sendEvent(panel.view, QEvent(QEvent.Type.Enter))
+    feed_in(panel, [outcome_for(3)])
+    assert top_text(panel) == "request 2" and panel.new_pill.text() == "1 new ↑"
+    QApplication.sendEvent(panel.view, QEvent(QEvent.Type.Leave))
+    assert top_text(panel) == "request 3" and not panel.new_pill.isVisible()
+
+
+def test_held_rows_keep_the_feed_bounded(qtbot):
+    panel = FeedPanel(FeedModel(max_rows=50))
+    qtbot.addWidget(panel)
+    feed_in(panel, [outcome_for(i) for i in range(10)])
+    panel.select_row(0)
+    for start in range(10, 190, 30):
+        feed_in(panel, [outcome_for(i) for i in range(start, start + 30)])
+    model = panel.model
+    assert model.rowCount() == 10 and len(model.hold.held) == 50  # never more than 50 wait
+    assert panel.new_pill.text() == "180 new ↑"
+    panel.show_new()
+    assert model.rowCount() == 50
+    assert model.outcome(0).request.text == "request 189"
+    assert model.outcome(49).request.text == "request 140"
+
+
+def test_a_filter_change_keeps_the_chosen_request(console, qtbot):
+    window, feed, detail = console.window, console.window.feed, console.window.detail
+    window.show()
+    feed_in(feed, [outcome_for(i, Route.RULE if i % 2 else Route.LLM) for i in range(8)])
+    feed.select_row(3)  # request 4, an llm one
+    chosen = window.detail.outcome
+    assert chosen.request.text == "request 4"
+
+    feed.route.setCurrentIndex(feed.route.findData("llm"))  # still matches: still selected
+    assert selected_text(feed) == "request 4" and detail.outcome is chosen
+    assert not detail.hidden_note.isVisible()
+
+    feed.route.setCurrentIndex(feed.route.findData("rule"))  # hides it
+    assert selected_text(feed) is None  # no other row silently takes its place
+    assert detail.outcome is chosen
+    assert detail.hidden_note.isVisible()
+
+    qtbot.mouseClick(detail.clear_filters_button, Qt.MouseButton.LeftButton)
+    assert feed.route.currentIndex() == 0 and feed.proxy.rowCount() == 8
+    assert selected_text(feed) == "request 4" and detail.outcome is chosen
+    assert not detail.hidden_note.isVisible()
+
+
+def test_a_request_resolved_while_its_row_waits_shows_resolved_when_it_goes_in(qtbot):
+    panel = panel_with(qtbot, [outcome_for(0)])
+    panel.select_row(0)
+    waiting = Outcome(Request("refund please", 9, received_at=1e9 + 1), Route.HUMAN,
+                      Status.ESCALATED)
+    feed_in(panel, [waiting])
+    assert panel.model.settle(waiting.request.id,
+                              lambda shown: Outcome(shown.request, Route.HUMAN, Status.ANSWERED))
+    panel.show_new()
+    assert visible(panel, Column.STATUS) == ["answered", "answered"]
+    assert visible(panel, Column.TEXT)[0] == "refund please"
+
+
+def test_a_narrow_feed_drops_its_least_read_columns_before_the_text(qtbot):
+    from console.feed import Column, FeedModel
+    from console.feed_panel import MIN_TEXT_WIDTH, FeedPanel
+
+    panel = FeedPanel(FeedModel())
+    qtbot.addWidget(panel)
+    panel.resize(1000, 400)
+    panel.show()
+    qtbot.waitExposed(panel)
+    assert not any(panel.view.isColumnHidden(c) for c in Column)
+    panel.resize(560, 400)  # the watch workspace's feed in a 1024 px window
+    qtbot.waitUntil(lambda: panel.view.isColumnHidden(Column.COST))
+    assert panel.view.columnWidth(Column.TEXT) >= MIN_TEXT_WIDTH - 10
+    assert not panel.view.isColumnHidden(Column.STATUS)  # what an operator scans for
+    panel.resize(1000, 400)
+    qtbot.waitUntil(lambda: not panel.view.isColumnHidden(Column.COST))

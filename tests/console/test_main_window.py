@@ -10,39 +10,97 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from agentcore import Request, SettingsError
-from console.main_window import KEY_GEOMETRY, KEY_STATE
+from console.main_window import KEY_GEOMETRY, KEY_WORKSPACE
 from console.theme import Theme
+from console.workspaces import Workspace
 
 
-def test_geometry_docks_and_theme_are_restored(make_console, settings, window_store_path,
-                                               qtbot):
+def test_geometry_workspace_sizes_and_theme_are_restored(make_console, settings,
+                                                        window_store_path, qtbot):
     first = make_console(settings)
     window = first.window
     window.show()
-    window.resize(740, 600)  # inside the offscreen screen (800x800): no clamping
-    window.charts_dock.hide()
-    window.compose_dock.setFloating(True)
+    window.resize(790, 640)  # inside the offscreen screen (restoreGeometry clamps to it)
+    qtbot.waitUntil(lambda: window.size().width() == 790)
+    watch = window.workspaces.splitters["watch"]
+    qtbot.waitUntil(lambda: sum(watch.sizes()) > 0)
+    watch.setSizes([400, 385])  # the operator drags the feed wider
+    dragged = watch.sizes()
+    window.show_workspace(Workspace.ESCALATIONS)
     window.set_theme(Theme.LIGHT)
     window.traffic_panel.rate.setValue(42)
-    qtbot.waitUntil(lambda: window.size().width() == 740)
     make_console.close(first)  # closing saves
 
     saved = QSettings(str(window_store_path), QSettings.Format.IniFormat)
-    assert saved.value(KEY_GEOMETRY) is not None and saved.value(KEY_STATE) is not None
+    assert saved.value(KEY_GEOMETRY) is not None and saved.value(KEY_WORKSPACE) == "escalations"
 
     second = make_console(settings).window
     second.show()
     qtbot.waitExposed(second)
-    assert (second.width(), second.height()) == (740, 600)
-    assert second.charts_dock.isHidden()
-    assert second.compose_dock.isFloating()
-    assert not second.feed_dock.isHidden() and not second.feed_dock.isFloating()
+    assert (second.width(), second.height()) == (790, 640)
+    assert second.workspaces.current is Workspace.ESCALATIONS  # where the operator left off
+    assert second.workspace_actions[Workspace.ESCALATIONS].isChecked()
+    second.show_workspace(Workspace.WATCH)
+    qtbot.waitUntil(lambda: second.workspaces.splitters["watch"].sizes() == dragged)
     assert second.theme is Theme.LIGHT and not second.act_theme.isChecked()
     assert second.traffic_panel.rate.value() == 42
 
     second.reset_layout()
-    assert not second.charts_dock.isHidden() and not second.compose_dock.isFloating()
+    feed, detail = second.workspaces.splitters["watch"].sizes()
+    assert feed > detail and feed != dragged[0]  # the default shares again
     second.set_theme(Theme.DARK)  # the shared QApplication goes back to the default
+
+
+def test_one_key_per_job_switches_the_whole_window(console, qtbot):
+    window = console.window
+    window.resize(1024, 700)
+    with qtbot.waitActive(window):
+        window.show()
+        window.activateWindow()
+    for key, workspace, shown in ((Qt.Key.Key_2, Workspace.RULES, window.rules),
+                                  (Qt.Key.Key_3, Workspace.ESCALATIONS, window.escalation),
+                                  (Qt.Key.Key_1, Workspace.WATCH, window.feed)):
+        qtbot.keyClick(window, key, Qt.KeyboardModifier.ControlModifier)
+        assert window.workspaces.current is workspace
+        qtbot.waitUntil(shown.isVisible)
+    # The rules view alone in its workspace: the window's whole width, most of its height.
+    window.show_workspace(Workspace.RULES)
+    qtbot.waitUntil(lambda: window.rules.width() > 0.95 * window.width())
+    assert window.rules.height() > 0.7 * window.height()
+    assert not window.feed.isVisible()
+    # "Next escalation" brings the escalations workspace forward.
+    window.show_workspace(Workspace.WATCH)
+    window.escalations.act_next.trigger()
+    assert window.workspaces.current is Workspace.ESCALATIONS
+
+
+def test_every_workspace_stays_usable_at_1024x700(make_console, settings, qtbot):
+    window = make_console(settings, rows=[]).window
+    window.resize(1024, 700)
+    window.show()
+    qtbot.waitExposed(window)
+    assert window.width() == 1024  # no panel's minimum forces the window wider
+    assert window.minimumSizeHint().width() <= 1024
+    # Watch: the feed shows a dozen rows' height, the detail most of its column.
+    qtbot.waitUntil(lambda: window.feed.view.height() > 200)
+    assert window.detail.height() > 3 * window.compose.height()
+    assert window.feed.width() >= 400 and window.detail.width() >= 360
+    window.show_workspace(Workspace.ESCALATIONS)
+    qtbot.waitUntil(window.escalation.isVisible)
+    assert window.escalations.width() >= 260 and window.escalation.width() >= 480
+    assert window.escalation.height() > 0.7 * window.height()
+    assert window.width() == 1024
+
+
+def test_f1_lists_every_shortcut_where_it_works(console):
+    sections = dict(console.window.shortcut_sections())
+    rules = dict(sections["Rules workspace"])
+    assert rules["Apply"] == "Ctrl+S" and rules["Undo"] == "Ctrl+Z"
+    assert "Ctrl+Shift+Z" in rules["Redo"]
+    everywhere = dict(sections["Everywhere"])
+    assert everywhere["Watch"] == "Ctrl+1" and everywhere["Keyboard shortcuts"] == "F1"
+    assert "Ctrl+J" in dict(sections["Escalations workspace"]).values() \
+        or "Ctrl+J" in everywhere.values()
 
 
 def test_common_actions_have_shortcuts_shown_in_the_menus(console, qtbot):
@@ -161,13 +219,12 @@ def test_closing_the_window_pauses_traffic(console, qtbot):
 
 
 def test_a_fresh_layout_gives_the_reading_panels_the_room(make_console, settings, qtbot):
-    # With the queue, rules and escalation tabbed in, the detail (and the escalation's
-    # context behind it) still get most of the right column, the charts their share.
     window = make_console(settings, rows=[]).window
     window.resize(1600, 1000)
     window.show()
-    qtbot.waitUntil(lambda: window.detail_dock.height() > 0)
-    assert window.detail_dock.height() > 3 * window.compose_dock.height()
-    assert window.escalation_dock.height() > 3 * window.compose_dock.height()
-    assert window.charts_dock.height() > 0.35 * (window.feed_dock.height()
-                                                 + window.charts_dock.height())
+    qtbot.waitUntil(lambda: window.detail.height() > 0)
+    assert window.detail.height() > 3 * window.compose.height()
+    assert window.charts.height() > 0.35 * (window.feed.height() + window.charts.height())
+    window.show_workspace(Workspace.ESCALATIONS)
+    qtbot.waitUntil(lambda: window.escalation.height() > 0)
+    assert window.escalation.width() > 1.5 * window.escalations.width()

@@ -1,10 +1,10 @@
 """The settings dialog: the key goes to the keyring only, bad values are refused beside
 their field, "Test connection" names what is wrong, Apply switches the engine live.
 
-asyncio + Qt as in test_charts.py: a qasync `QEventLoop` over pytest-qt's `qapp`;
-buttons are clicked inside a coroutine run with `loop.run_until_complete`, as a
-user's click arrives while the app's loop runs, and the test then awaits the
-dialog's `running` task (the apply or the check the click started).
+asyncio + Qt as in every console test (tests/console/conftest.py): the test's
+qasync loop is the running asyncio loop, so a click starts the dialog's coroutine
+as a user's click does in the app; `run_async` then turns the Qt loop until the
+dialog's `running` task (the apply or the check the click started) is done.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from pathlib import Path
 import keyring
 import pytest
 from keyring.backends import fail, null
+from PySide6.QtCore import QRect
 
-from agentcore import Engine, KeyringCredentials, Request, Route, Settings
+from agentcore import Engine, KeyringCredentials, Request, Route, Settings, SettingsError
 from agentcore.mock_llm import MockServer
+from console import message
 from console.settings_dialog import SettingsDialog
 from tests.keyring_backend import FileKeyring
 
@@ -36,10 +38,10 @@ SLOW_PATH = "my app keeps crashing and nothing helps"
 
 
 @pytest.fixture
-def engine(settings, qloop):
+def engine(settings, run_async):
     engine = Engine(settings, credentials=KeyringCredentials())
     yield engine
-    qloop.run_until_complete(engine.close())
+    run_async(engine.close())
 
 
 @pytest.fixture
@@ -49,20 +51,36 @@ def settings_path(tmp_path) -> Path:
 
 @pytest.fixture
 def dialog(qtbot, engine, settings_path):
-    dialog = SettingsDialog(engine, settings_path, KeyringCredentials())
+    return open_dialog(qtbot, engine, settings_path)
+
+
+def open_dialog(qtbot, engine: Engine, settings_path: Path) -> SettingsDialog:
+    """As the main window opens it: the engine's settings, its apply coroutine."""
+    dialog = SettingsDialog(engine.settings, engine.apply_settings, settings_path,
+                            KeyringCredentials())
     qtbot.addWidget(dialog)
     dialog.show()
     return dialog
 
 
-def click(qloop, dialog: SettingsDialog, button) -> None:
-    """Clicks while the loop runs, then waits for what the click started."""
-    async def go():
-        button.click()
-        if dialog.running is not None:
-            await dialog.running
+@pytest.fixture
+def messages():
+    """What the dialog told the operator through the message bridge (the status bar)."""
+    said: list[tuple[str, str]] = []
 
-    qloop.run_until_complete(go())
+    def record(level: str, text: str) -> None:
+        said.append((level, text))
+
+    message.global_bridge.shown.connect(record)
+    yield said
+    message.global_bridge.shown.disconnect(record)
+
+
+def click(run_async, dialog: SettingsDialog, button) -> None:
+    """Clicks, then waits for what the click started."""
+    button.click()
+    if dialog.running is not None:
+        run_async(dialog.running)
 
 
 def type_into(dialog: SettingsDialog, key: str, text: str) -> None:
@@ -82,16 +100,16 @@ def files_under(*roots: Path) -> list[Path]:
 
 
 def test_the_key_is_in_the_keyring_and_in_no_file_the_app_wrote(
-        qloop, dialog, engine, settings_path, test_keyring, tmp_path, caplog):
+        run_async, dialog, engine, settings_path, test_keyring, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     with MockServer() as server:
         type_into(dialog, "llm.base_url", server.base_url)
         type_into(dialog, "api_key", KEY)
-        click(qloop, dialog, dialog.apply_button)
+        click(run_async, dialog, dialog.apply_button)
         # The engine uses the key: a slow-path request reaches the endpoint with it.
-        outcome = qloop.run_until_complete(engine.submit(Request(SLOW_PATH, customer_id=1)))
+        outcome = run_async(engine.submit(Request(SLOW_PATH, customer_id=1)))
         assert outcome.route is Route.LLM and server.stats.calls > 0
-    qloop.run_until_complete(engine.close())  # the database flushed and closed
+    run_async(engine.close())  # the database flushed and closed
 
     assert test_keyring.get_password("agent-console", "default") == KEY
     assert KEY.encode() in test_keyring.path.read_bytes()  # the search below would find it
@@ -107,9 +125,9 @@ def test_the_key_is_in_the_keyring_and_in_no_file_the_app_wrote(
     assert "stored in the keyring" in dialog.key_edit.placeholderText()
 
 
-def test_forgetting_the_key_removes_it_from_the_keyring(qloop, dialog, test_keyring):
+def test_forgetting_the_key_removes_it_from_the_keyring(run_async, dialog, test_keyring):
     type_into(dialog, "api_key", KEY)
-    click(qloop, dialog, dialog.apply_button)
+    click(run_async, dialog, dialog.apply_button)
     assert dialog.forget_key_button.isEnabled()
     dialog.forget_key_button.click()
     assert test_keyring.get_password("agent-console", "default") is None
@@ -126,10 +144,7 @@ def unprotected(request, qtbot, engine, settings_path):
     """The dialog opened where the only keyring keeps nothing (keyring's own `fail` or
     `null` backend, as on a machine without a keyring service)."""
     keyring.set_keyring(request.param())  # conftest's keyring fixture puts its own back
-    dialog = SettingsDialog(engine, settings_path, KeyringCredentials())
-    qtbot.addWidget(dialog)
-    dialog.show()
-    return dialog
+    return open_dialog(qtbot, engine, settings_path)
 
 
 def test_a_protected_keyring_needs_no_warning_and_no_consent(dialog):
@@ -149,7 +164,7 @@ class PlaintextKeyring(FileKeyring):
                                                    (null.Keyring, "null.Keyring")],
                          indirect=["unprotected"])
 def test_a_keyring_that_keeps_nothing_is_named_and_no_key_is_taken(
-        qtbot, qloop, unprotected, engine, settings_path, name):
+        qtbot, run_async, unprotected, engine, settings_path, name):
     dialog = unprotected
     warning = dialog.keyring_warning
     assert warning.isVisible() and name in warning.text()
@@ -166,18 +181,16 @@ def test_a_keyring_that_keeps_nothing_is_named_and_no_key_is_taken(
     assert "start a keyring service" in label.text()
     assert not dialog.apply_button.isEnabled() and not dialog.ok_button.isEnabled()
     assert dialog.test_button.isEnabled()  # testing the key stores nothing
-    assert qloop.run_until_complete(dialog.apply()) is None  # refused even if called
+    assert run_async(dialog.apply()) is None  # refused even if called
     assert engine.settings is before and not settings_path.exists()
     assert dialog.key_edit.text() == KEY  # still the operator's to decide about
 
 
 def test_a_plaintext_keyring_takes_a_key_only_when_the_operator_insists(
-        qtbot, qloop, tmp_path, engine, settings_path):
+        qtbot, run_async, tmp_path, engine, settings_path):
     plaintext = PlaintextKeyring(tmp_path / "plain.json")
     keyring.set_keyring(plaintext)  # conftest's keyring fixture puts its own back
-    dialog = SettingsDialog(engine, settings_path, KeyringCredentials())
-    qtbot.addWidget(dialog)
-    dialog.show()
+    dialog = open_dialog(qtbot, engine, settings_path)
     assert "keyrings.alt" in dialog.keyring_warning.text()
     assert dialog.store_anyway.text() == "Store it anyway in PlaintextKeyring (not encrypted)"
     type_into(dialog, "llm.base_url", LOCAL_SERVER)
@@ -189,7 +202,7 @@ def test_a_plaintext_keyring_takes_a_key_only_when_the_operator_insists(
 
     dialog.store_anyway.click()
     assert "api_key" not in dialog.refused and dialog.apply_button.isEnabled()
-    click(qloop, dialog, dialog.apply_button)
+    click(run_async, dialog, dialog.apply_button)
     assert engine.settings.llm.base_url == LOCAL_SERVER
     assert plaintext.get_password("agent-console", "default") == KEY
     assert dialog.key_edit.text() == ""  # handed to the keyring
@@ -212,6 +225,7 @@ def test_a_plaintext_keyring_takes_a_key_only_when_the_operator_insists(
     ("llm.base_url", "https://user:secret@llm.example.com/v1", "not in the base URL"),
     ("llm.base_url", "localhost:8000/v1", "must start with http:// or https://"),
     ("llm.base_url", "htps://api.openai.com/v1", "must start with http:// or https://"),
+    ("llm.base_url", "http://127.0.0.1:99999/v1", "port must be a number from 1 to 65535"),
     ("escalations.operator", "  ", "required"),
     ("escalations.lease_s", "5", "greater than or equal to 10"),
     ("escalations.waiting_target_s", "0", "greater than 0"),
@@ -221,14 +235,14 @@ def test_a_plaintext_keyring_takes_a_key_only_when_the_operator_insists(
     ("resilience.request_deadline_s", "-1", "greater than 0"),
 ])
 def test_a_bad_value_is_refused_beside_its_field_and_blocks_apply(
-        qloop, dialog, engine, settings_path, field, text, says):
+        run_async, dialog, engine, settings_path, field, text, says):
     before = engine.settings
     type_into(dialog, field, text)
     label = dialog.errors[field]
     assert label.isVisible() and says in label.text()
     assert list(dialog.refused) == [field] and dialog.refused[field] == label.text()
     assert not dialog.apply_button.isEnabled() and not dialog.ok_button.isEnabled()
-    assert qloop.run_until_complete(dialog.apply()) is None  # refused even if called
+    assert run_async(dialog.apply()) is None  # refused even if called
     assert engine.settings is before and not settings_path.exists()
 
     type_into(dialog, field, dialog_default(before, field))  # fixed: accepted again
@@ -243,14 +257,14 @@ def dialog_default(settings: Settings, field: str) -> str:
 
 
 def test_empty_optional_fields_mean_mock_no_classify_stage_and_no_limit(
-        qloop, dialog, engine, settings_path):
+        run_async, dialog, engine, settings_path):
     type_into(dialog, "llm.classify.model", "")
     assert not dialog.edits["llm.classify.input_per_mtok"].isEnabled()
     type_into(dialog, "resilience.rate_limit.tokens_per_minute", "")
     type_into(dialog, "resilience.request_deadline_s", "")
     type_into(dialog, "resilience.max_in_flight", "3")
     type_into(dialog, "loop.max_iterations", "5")
-    click(qloop, dialog, dialog.apply_button)
+    click(run_async, dialog, dialog.apply_button)
     applied = engine.settings
     assert applied.llm.base_url is None and applied.llm.classify is None
     assert applied.resilience.rate_limit.tokens_per_minute is None
@@ -263,36 +277,36 @@ def test_empty_optional_fields_mean_mock_no_classify_stage_and_no_limit(
 # -- test connection ------------------------------------------------------------------
 
 
-def check(qloop, dialog: SettingsDialog):
-    click(qloop, dialog, dialog.test_button)
+def check(run_async, dialog: SettingsDialog):
+    click(run_async, dialog, dialog.test_button)
     report = dialog.connection_report
     assert report is not None and dialog.test_result.text() == report.message
     return report
 
 
-def test_a_closed_port_is_reported_unreachable(qloop, dialog):
+def test_a_closed_port_is_reported_unreachable(run_async, dialog):
     type_into(dialog, "llm.base_url", "http://127.0.0.1:9/v1")
     type_into(dialog, "api_key", KEY)
-    report = check(qloop, dialog)
+    report = check(run_async, dialog)
     assert report.kind == "unreachable" and not report.ok
     assert "unreachable" in dialog.test_result.text()
 
 
-def test_the_mock_server_answers_ok_with_its_latency(qloop, dialog):
+def test_the_mock_server_answers_ok_with_its_latency(run_async, dialog):
     with MockServer() as server:
         type_into(dialog, "llm.base_url", server.base_url)
         type_into(dialog, "api_key", KEY)
-        report = check(qloop, dialog)
+        report = check(run_async, dialog)
     assert report.ok and report.latency_ms is not None
     assert dialog.test_result.text().startswith("OK") and " ms" in dialog.test_result.text()
 
 
-def test_an_unknown_model_is_named(qloop, dialog):
+def test_an_unknown_model_is_named(run_async, dialog):
     with MockServer() as server:
         type_into(dialog, "llm.base_url", server.base_url)
         type_into(dialog, "api_key", KEY)
         type_into(dialog, "llm.decide.model", "gpt-9-imaginary")
-        report = check(qloop, dialog)
+        report = check(run_async, dialog)
     assert report.kind == "not_found"
     assert "model 'gpt-9-imaginary' not found" in dialog.test_result.text()
 
@@ -326,15 +340,15 @@ def refusing_endpoint():
     thread.join(timeout=5)
 
 
-def test_a_refused_key_is_reported_as_401(qloop, dialog, refusing_endpoint):
+def test_a_refused_key_is_reported_as_401(run_async, dialog, refusing_endpoint):
     type_into(dialog, "llm.base_url", refusing_endpoint)
     type_into(dialog, "api_key", KEY)
-    report = check(qloop, dialog)
+    report = check(run_async, dialog)
     assert report.kind == "auth"
     assert dialog.test_result.text() == "the API key was refused (401)"
 
 
-def test_closing_the_dialog_stops_a_check_waiting_on_a_silent_endpoint(qloop, dialog):
+def test_closing_the_dialog_stops_a_check_waiting_on_a_silent_endpoint(run_async, dialog):
     with socket.socket() as silent:  # accepts connections, never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen()
@@ -350,7 +364,7 @@ def test_closing_the_dialog_stops_a_check_waiting_on_a_silent_endpoint(qloop, di
             with contextlib.suppress(asyncio.CancelledError):
                 await dialog.running
 
-        qloop.run_until_complete(asyncio.wait_for(click_then_close(), timeout=5))
+        run_async(click_then_close(), timeout_ms=5_000)
     assert dialog.running.cancelled() and dialog.connection_report is None
     assert dialog.test_result.text() == "" and dialog.test_button.isEnabled()
 
@@ -386,34 +400,81 @@ def test_a_local_server_without_a_key_is_not_warned_about(dialog):
 
 
 def test_applying_a_new_base_url_switches_the_engine_without_restart(
-        qloop, dialog, engine, settings_path):
+        run_async, dialog, engine, settings_path, messages):
     applied: list[Settings] = []
     dialog.applied.connect(applied.append)
-    first = qloop.run_until_complete(engine.submit(Request(SLOW_PATH, customer_id=1)))
+    first = run_async(engine.submit(Request(SLOW_PATH, customer_id=1)))
     assert first.route is Route.LLM  # answered by the built-in mock, in process
     with MockServer() as server:
         type_into(dialog, "llm.base_url", server.base_url)
         type_into(dialog, "api_key", KEY)
-        click(qloop, dialog, dialog.ok_button)
+        click(run_async, dialog, dialog.ok_button)
         assert engine.settings.llm.base_url == server.base_url
         assert applied == [engine.settings]
+        assert messages == [("info", f"Settings applied: LLM {server.base_url}")]
         assert Settings.load(settings_path).llm.base_url == server.base_url
         assert not dialog.isVisible()  # OK applies, then closes
         before = server.stats.calls
-        second = qloop.run_until_complete(
-            engine.submit(Request(SLOW_PATH + " again", customer_id=1)))
+        second = run_async(engine.submit(Request(SLOW_PATH + " again", customer_id=1)))
     assert second.route is Route.LLM and second.status == "answered"
     assert server.stats.calls > before  # the next slow-path request went to the new endpoint
 
 
-def test_switching_back_to_the_mock_needs_no_key(qloop, dialog, engine):
+def test_switching_back_to_the_mock_needs_no_key(run_async, dialog, engine):
     with MockServer() as server:
         type_into(dialog, "llm.base_url", server.base_url)
         type_into(dialog, "api_key", KEY)
-        click(qloop, dialog, dialog.apply_button)
+        click(run_async, dialog, dialog.apply_button)
     type_into(dialog, "llm.base_url", "")
-    click(qloop, dialog, dialog.apply_button)
+    click(run_async, dialog, dialog.apply_button)
     assert engine.settings.llm.base_url is None
-    outcome = qloop.run_until_complete(asyncio.wait_for(
-        engine.submit(Request(SLOW_PATH, customer_id=2)), timeout=10))
+    outcome = run_async(engine.submit(Request(SLOW_PATH, customer_id=2)), timeout_ms=10_000)
     assert outcome.route is Route.LLM and outcome.status == "answered"
+
+
+def test_settings_the_engine_refuses_are_shown_and_neither_kept_nor_saved(
+        qtbot, run_async, settings, settings_path):
+    """The dialog knows only the settings and the coroutine that applies them."""
+    tried: list[Settings] = []
+
+    async def refuse(new: Settings) -> None:
+        tried.append(new)
+        raise SettingsError("the engine's database is read-only")
+
+    dialog = SettingsDialog(settings, refuse, settings_path, KeyringCredentials())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    applied: list[Settings] = []
+    dialog.applied.connect(applied.append)
+    type_into(dialog, "loop.max_iterations", "4")
+    click(run_async, dialog, dialog.ok_button)
+    assert [new.loop.max_iterations for new in tried] == [4]
+    assert dialog.general_error.isVisible()
+    assert "read-only" in dialog.general_error.text()
+    assert dialog.isVisible() and applied == [] and not settings_path.exists()
+    assert dialog.apply_button.isEnabled()  # the operator can try again
+
+
+class OnAShortScreen(SettingsDialog):
+    """The dialog where the screen has 500 px of room (the offscreen one has 800)."""
+
+    def _room(self) -> QRect:
+        return QRect(0, 0, 1024, 500)
+
+
+def test_on_a_screen_shorter_than_its_fields_the_buttons_stay_on_it_and_the_fields_scroll(
+        qtbot, engine, settings_path):
+    dialog = OnAShortScreen(engine.settings, engine.apply_settings, settings_path,
+                            KeyringCredentials())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.content.sizeHint().height() > 500  # it would not fit
+    assert dialog.height() <= 500
+    for button in (dialog.ok_button, dialog.apply_button):
+        corner = button.mapTo(dialog, button.rect().bottomRight())
+        assert dialog.rect().contains(corner)
+    last = dialog.edits["storage.spans_max_mb"]  # the last field of the last column
+    dialog.fields_area.ensureWidgetVisible(last)
+    assert dialog.fields_area.verticalScrollBar().value() > 0
+    viewport = dialog.fields_area.viewport()
+    assert viewport.rect().contains(last.mapTo(viewport, last.rect().center()))

@@ -3,7 +3,7 @@ not changed, a note saying what it means, the server's slots asked by "Test
 connection", no key needed; and what the check says against a stand-in endpoint
 over real HTTP on loopback (no key wanted or one wanted, a URL missing /v1).
 
-Clicks run on the qasync loop as in test_settings.py, whose helpers these are.
+Clicks run on the test's qasync loop as in test_settings.py, whose helpers these are.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from agentcore import Engine, KeyringCredentials
-from console.settings_dialog import SettingsDialog
-from tests.console.test_settings import check, click, type_into
+from tests.console.test_settings import check, click, open_dialog, type_into
 from tests.standin_llm import MODEL, standin_llm
 
 LOCAL = "http://127.0.0.1:8080/v1"  # typed, never called, in the tests without a server
@@ -23,19 +22,15 @@ PRICES = ("llm.classify.input_per_mtok", "llm.classify.output_per_mtok",
 
 
 @pytest.fixture
-def engine(settings, qloop):
+def engine(settings, run_async):
     engine = Engine(settings, credentials=KeyringCredentials())
     yield engine
-    qloop.run_until_complete(engine.close())
+    run_async(engine.close())
 
 
 @pytest.fixture
 def dialog(qtbot, engine, tmp_path):
-    dialog = SettingsDialog(engine, tmp_path / "config" / "settings.json",
-                            KeyringCredentials())
-    qtbot.addWidget(dialog)
-    dialog.show()
-    return dialog
+    return open_dialog(qtbot, engine, tmp_path / "config" / "settings.json")
 
 
 def text(dialog, key: str) -> str:
@@ -75,7 +70,7 @@ def test_a_local_url_picks_the_local_profile_and_says_what_it_means(qtbot, dialo
 
 
 def test_what_the_operator_typed_is_kept_and_the_rest_follows_the_url(
-        qtbot, qloop, dialog, engine):
+        qtbot, run_async, dialog, engine):
     typed(qtbot, dialog, "llm.request_timeout_s", "45")
     typed(qtbot, dialog, "llm.decide.input_per_mtok", "0.1")
     typed(qtbot, dialog, "llm.base_url", LOCAL)
@@ -86,9 +81,10 @@ def test_what_the_operator_typed_is_kept_and_the_rest_follows_the_url(
     assert "45 s per call" in dialog.profile_note.text()
     assert "no token prices" not in dialog.profile_note.text()  # one is set
 
-    click(qloop, dialog, dialog.apply_button)
+    click(run_async, dialog, dialog.apply_button)
     applied = engine.settings
     assert applied.llm.base_url == LOCAL and applied.llm.request_timeout_s == 45
+    assert dialog.key_edit.placeholderText() == "none needed: local server"  # still
     assert applied.resilience.max_in_flight == 1
     assert applied.resilience.request_deadline_s == 900
     # What no field shows follows the profile too: a timed-out call is not retried.
@@ -97,28 +93,28 @@ def test_what_the_operator_typed_is_kept_and_the_rest_follows_the_url(
     assert applied.llm.decide.input_per_mtok == 0.1 and applied.llm.decide.output_per_mtok == 0
 
 
-def test_test_connection_takes_the_slots_a_local_server_reports(qtbot, qloop, dialog, engine):
+def test_test_connection_takes_the_slots_a_local_server_reports(qtbot, run_async, dialog, engine):
     with standin_llm(slots=4) as server:
         typed(qtbot, dialog, "llm.base_url", server.base_url)
         type_into(dialog, "llm.classify.model", "")
         type_into(dialog, "llm.decide.model", MODEL)
         assert text(dialog, "resilience.max_in_flight") == "1"
-        report = check(qloop, dialog)
+        report = check(run_async, dialog)
     assert report.ok, report.message
     assert text(dialog, "resilience.max_in_flight") == "4"
     assert dialog.profile_note.text().startswith(
         "local server with 4 slots: 4 calls in flight")
-    click(qloop, dialog, dialog.apply_button)
+    click(run_async, dialog, dialog.apply_button)
     assert engine.settings.resilience.max_in_flight == 4
 
 
-def test_calls_in_flight_typed_by_the_operator_win_over_the_slots(qtbot, qloop, dialog):
+def test_calls_in_flight_typed_by_the_operator_win_over_the_slots(qtbot, run_async, dialog):
     with standin_llm(slots=4) as server:
         typed(qtbot, dialog, "resilience.max_in_flight", "2")
         typed(qtbot, dialog, "llm.base_url", server.base_url)
         type_into(dialog, "llm.classify.model", "")
         type_into(dialog, "llm.decide.model", MODEL)
-        check(qloop, dialog)
+        check(run_async, dialog)
     assert text(dialog, "resilience.max_in_flight") == "2"
     assert dialog.profile_note.text().startswith(
         "local server with 4 slots: 2 calls in flight")
@@ -128,12 +124,12 @@ def test_calls_in_flight_typed_by_the_operator_win_over_the_slots(qtbot, qloop, 
     (False, "; no API key is stored; the endpoint accepted none"),
     (True, "the endpoint wants an API key: none is stored under 'default'"),
 ])
-def test_test_connection_without_a_key(qtbot, qloop, dialog, wants_key, says):
+def test_test_connection_without_a_key(qtbot, run_async, dialog, wants_key, says):
     with standin_llm(key="sk-local-1" if wants_key else None) as server:
         type_into(dialog, "llm.base_url", server.base_url)
         type_into(dialog, "llm.classify.model", "")
         type_into(dialog, "llm.decide.model", MODEL)
-        report = check(qloop, dialog)
+        report = check(run_async, dialog)
     assert report.ok is not wants_key
     result = dialog.test_result
     assert says in result.text()
@@ -141,11 +137,11 @@ def test_test_connection_without_a_key(qtbot, qloop, dialog, wants_key, says):
     qtbot.waitUntil(lambda: result.height() >= result.heightForWidth(result.width()))
 
 
-def test_test_connection_names_a_missing_v1(qtbot, qloop, dialog):
+def test_test_connection_names_a_missing_v1(qtbot, run_async, dialog):
     with standin_llm() as server:
         type_into(dialog, "llm.base_url", server.root)
         type_into(dialog, "llm.decide.model", MODEL)
-        report = check(qloop, dialog)
+        report = check(run_async, dialog)
     assert report.kind == "wrong_path"
     assert dialog.test_result.text() == (f"the server answers at {server.root}/v1: add /v1 "
                                          "to the base URL")

@@ -70,3 +70,40 @@ def test_in_flight_requests_are_bounded(make_console, settings, corpus, qtbot):
     qtbot.waitUntil(watch, timeout=20_000)
     window.traffic.pause()
     assert peak == 3  # reached, never passed
+
+
+def test_a_relaunch_carries_on_where_the_demo_stopped(make_console, settings, corpus, qtbot):
+    """Two launches on one data folder and one window store: the second replays the
+    rows after the first one's, so no early request is answered (or escalated) twice."""
+    first = make_console(settings)
+    first.window.traffic_panel.rate.setValue(200)
+    first.window.traffic.start()
+    qtbot.waitUntil(lambda: first.window.traffic.submitted >= 25, timeout=10_000)
+    first.window.traffic.pause()
+    stopped_at = first.window.traffic.position
+    make_console.close(first)
+
+    second = make_console(settings)
+    window = second.window
+    assert window.traffic.position == stopped_at
+    assert window.traffic_panel.progress_bar.value() == stopped_at  # the operator sees it
+    window.traffic_panel.rate.setValue(200)
+    window.traffic.start()
+    qtbot.waitUntil(lambda: window.traffic.submitted >= 10, timeout=10_000)
+    window.traffic.pause()
+    qtbot.waitUntil(lambda: window.traffic.in_flight == 0, timeout=10_000)
+    replayed = stopped_at + window.traffic.submitted
+    store = second.engine.store.requests
+    texts = [store.request(o.request_id).text for o in store.outcomes()]
+    assert sorted(map(str, texts)) == sorted(str(row["text"]) for row in corpus[:replayed])
+
+
+def test_another_corpus_starts_from_its_first_row(make_console, settings, corpus, qtbot):
+    first = make_console(settings)
+    first.window.traffic_panel.rate.setValue(200)
+    first.window.traffic.start()
+    qtbot.waitUntil(lambda: first.window.traffic.submitted >= 5, timeout=10_000)
+    first.window.traffic.pause()
+    make_console.close(first)
+    second = make_console(settings, rows=corpus[100:150])
+    assert second.window.traffic.position == 0 and second.window.traffic.laps == 0
