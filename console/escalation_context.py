@@ -5,7 +5,8 @@ demand) and why it stopped; a card on the side with the customer and the orders
 the request is about, with the write waiting for approval and its figures side by
 side; the reply box at the bottom, prefilled with a useful draft.
 
-The panel is a view over a `ClaimSession` (agentcore.claim_session): which
+The middle column is `EscalationStory` (console.escalation_story); the panel is a
+view over a `ClaimSession` (agentcore.claim_session): which
 actions are allowed, the one-at-a-time guard, the lease and the drafts live there;
 this keeps the widgets, the timers and the questions asked before approving.
 What the queue refuses is said beside the buttons and through `console.message`.
@@ -24,12 +25,10 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QScrollArea,
     QSplitter,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -48,19 +47,11 @@ from agentcore import (
 from console import message
 from console.approval_check import Verdict
 from console.confirm import ask_reason, confirm
-from console.escalation_format import (
-    conversation_html,
-    customer_card_html,
-    outcome_text,
-    raw_html,
-    reasoning_html,
-    steps_html,
-    waiting_text,
-)
+from console.escalation_format import customer_card_html, waiting_text
+from console.escalation_story import EscalationStory, heading, label
 from console.pending_action import LimitsFor, PendingActionBox, action_button
 from console.reply_draft import placeholders
 from console.saved_replies import SavedRepliesBar
-from console.waterfall import WaterfallWidget
 
 log = logging.getLogger("console.escalation")
 
@@ -69,14 +60,6 @@ RENEW_CHECK_MS = 5000
 TICK_MS = 1000  # the waiting time and the lease count by the second
 DRAFT_SAVE_MS = 1000  # a crash loses at most the last second of a reply being written
 _ACTIVITY = (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress)
-
-
-def _label(rich: bool = True) -> QLabel:
-    label = QLabel()
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    return label
 
 
 def _report_bug(task: asyncio.Future[Any]) -> None:
@@ -97,12 +80,6 @@ def _scrolling(widget: QWidget) -> QScrollArea:
     scroll.setFrameShape(QFrame.Shape.NoFrame)
     scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     return scroll
-
-
-def _heading(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setStyleSheet("font-weight: 600; color: #8b949e; margin-top: 6px;")
-    return label
 
 
 class EscalationContextPanel(QWidget):
@@ -187,38 +164,16 @@ class EscalationContextPanel(QWidget):
         self._acts = dict(zip(Act, self.actions_in_order, strict=True))
 
     def _build(self) -> None:
-        self.title = _label()
+        self.title = label()
         self.title.setStyleSheet("font-weight: 600; font-size: 13px;")
-        self.claim_state = _label()
-        self.conversation = _label()
-        self.steps = _label()
-        self.tool_calls = _label()  # the raw calls, JSON and all: behind "Show raw"
-        self.reasoning = _label()
-        self.outcome = _label(rich=False)
-        self.customer = _label()
-        self.waterfall = WaterfallWidget()
-        self.show_raw = QToolButton()
-        self.show_raw.setText("Show raw")
-        self.show_raw.setCheckable(True)
-        self.show_raw.setToolTip("The tool calls as the agent made them, and the trace")
-        self.show_raw.toggled.connect(self._raw_toggled)
-
-        middle = QWidget()  # the conversation and what the agent did
-        column = QVBoxLayout(middle)
-        column.setContentsMargins(0, 0, 4, 0)
-        column.addWidget(_heading("Conversation"))
-        column.addWidget(self.conversation)
-        steps_head = QHBoxLayout()
-        steps_head.addWidget(_heading("What the agent did"), 1)
-        steps_head.addWidget(self.show_raw)
-        column.addLayout(steps_head)
-        column.addWidget(self.steps)
-        column.addWidget(self.tool_calls)
-        column.addWidget(self.waterfall)
-        column.addWidget(_heading("Why it stopped"))
-        column.addWidget(self.reasoning)
-        column.addWidget(self.outcome)
-        column.addStretch(1)
+        self.claim_state = label()
+        self.customer = label()
+        self.story = EscalationStory()
+        # The story's parts by name: what tests and the window read.
+        self.conversation, self.steps = self.story.conversation, self.story.steps
+        self.tool_calls, self.waterfall = self.story.tool_calls, self.story.waterfall
+        self.reasoning, self.outcome = self.story.reasoning, self.story.outcome
+        self.show_raw = self.story.show_raw
 
         self.pending = PendingActionBox(self.act_approve, self.act_deny, activity=self,
                                         limits_for=self._limits_for)
@@ -226,13 +181,13 @@ class EscalationContextPanel(QWidget):
         card = QVBoxLayout(side)
         card.setContentsMargins(4, 0, 0, 0)
         card.addWidget(self.pending)  # the decision at hand first: in view without scrolling
-        card.addWidget(_heading("Customer"))
+        card.addWidget(heading("Customer"))
         card.addWidget(self.customer)
         card.addStretch(1)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setChildrenCollapsible(False)
-        splitter.addWidget(_scrolling(middle))
+        splitter.addWidget(_scrolling(self.story))
         splitter.addWidget(_scrolling(side))
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
@@ -243,14 +198,14 @@ class EscalationContextPanel(QWidget):
         self.composer.setPlaceholderText("Reply to the customer")
         self.note = QLineEdit()
         self.note.setPlaceholderText("Note: for the agent on hand back, or why you deny")
-        self.message = _label(rich=False)
+        self.message = label(rich=False)
         self.message.setStyleSheet(ERROR_STYLE)
         buttons = QHBoxLayout()
         for action in (self.act_reply, self.act_resolve, self.act_hand_back):
             buttons.addWidget(action_button(action))
         buttons.addStretch(1)
         self.reply_tools = QHBoxLayout()
-        self.reply_tools.addWidget(_heading("Reply"))
+        self.reply_tools.addWidget(heading("Reply"))
         self.reply_tools.addStretch(1)
         self.saved_replies: SavedRepliesBar | None = None
         if self._replies is not None:
@@ -287,7 +242,6 @@ class EscalationContextPanel(QWidget):
             widget.installEventFilter(self)
         self.composer.textChanged.connect(self._typed)
         self.note.textEdited.connect(self._typed)
-        self._raw_toggled(False)
 
     def _placeholders(self) -> dict[str, str] | None:
         item = self.item
@@ -301,11 +255,6 @@ class EscalationContextPanel(QWidget):
             self.composer.textCursor().insertText(text)
         self._prefilled = None  # the operator's choice now, not the draft's
         self.composer.setFocus()
-
-    def _raw_toggled(self, shown: bool) -> None:
-        self.tool_calls.setVisible(shown)
-        self.waterfall.setVisible(shown)
-        self.show_raw.setText("Hide raw" if shown else "Show raw")
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() in _ACTIVITY:
@@ -398,20 +347,15 @@ class EscalationContextPanel(QWidget):
             self.saved_replies.set_enabled_for_item(mine)
         if item is None:
             self.title.setText("No escalation selected")
-            for label in (self.claim_state, self.conversation, self.customer, self.reasoning,
-                          self.steps, self.tool_calls, self.outcome):
-                label.clear()
-            self.waterfall.clear()
+            self.claim_state.clear()
+            self.customer.clear()
+            self.story.show_item(None, self.clock.now())
             self.pending.show_item(None, False)
             self._enable()
             return
         self._tick()
         self.customer.setText(customer_card_html(item.customer))
-        self.steps.setText(steps_html(item))
-        self.tool_calls.setText(raw_html(item))
-        self.reasoning.setText(reasoning_html(item))
-        self.outcome.setText(outcome_text(item.outcome))
-        self.waterfall.set_spans(item.spans)
+        self.story.show_item(item, self.clock.now())
         self.pending.show_item(item, mine)
         self._enable()
 
@@ -425,9 +369,7 @@ class EscalationContextPanel(QWidget):
         self.title.setText(f"Escalation #{item.id} · {html.escape(item.reason)} · "
                            f"intent {html.escape(item.intent or '—')}{waited}")
         self.claim_state.setText(self._claim_text(item))
-        conversation = conversation_html(item, self.clock.now())  # "3 min ago" grows
-        if conversation != self.conversation.text():
-            self.conversation.setText(conversation)
+        self.story.tick(item, self.clock.now())
 
     def _claim_text(self, item: Escalation) -> str:
         state = item.state
