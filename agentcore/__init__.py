@@ -77,7 +77,7 @@ from agentcore.router import Router, Rule, RuleMatch
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
 from agentcore.saved_replies import SavedReplies
 from agentcore.settings import EscalationSettings, Settings
-from agentcore.storage import SavedReply
+from agentcore.storage import LatencyBins, OutcomeHistory, SavedReply
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest
 
 __all__ = [
@@ -108,10 +108,12 @@ __all__ = [
     "KeyringCredentials",
     "LLMCause",
     "LLMError",
+    "LatencyBins",
     "Metrics",
     "Outage",
     "OutageTracker",
     "Outcome",
+    "OutcomeHistory",
     "OutcomeSummary",
     "Pacer",
     "Page",

@@ -121,9 +121,10 @@ def bench_load(results: list[tuple[str, str, str]], seconds: float, *,
 RECORDED = 300_000  # the engine database a team has after a few busy days
 
 
-def _startup_times(data: Path, rounds: int, *, fresh: bool) -> list[float]:
+def _startup_times(data: Path, rounds: int, *, fresh: bool) -> list[tuple[float, float]]:
     """`python -m console` to the log line the window prints once shown and ready for
-    input, `rounds` times; `fresh` gives each round a new empty data folder."""
+    input, and to the one once its charts are built too (after the first frame),
+    `rounds` times; `fresh` gives each round a new empty data folder."""
     from bench.workloads import fresh_data_dir
 
     times = []
@@ -140,9 +141,12 @@ def _startup_times(data: Path, rounds: int, *, fresh: bool) -> list[float]:
             cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         try:
             assert proc.stderr is not None
+            window = None
             for line in proc.stderr:
                 if re.search(r"window ready in", line):
-                    times.append(time.perf_counter() - started)
+                    window = time.perf_counter() - started
+                elif re.search(r"charts ready in", line) and window is not None:
+                    times.append((window, time.perf_counter() - started))
                     break
         finally:
             proc.kill()
@@ -178,14 +182,17 @@ def _bare_qt_window() -> float:
 def bench_startup(results: list[tuple[str, str, str]]) -> None:
     bare = statistics.median(_bare_qt_window() for _ in range(3))
     _startup_times(Path(), 1, fresh=True)  # writes the bytecode caches once
-    empty = statistics.median(_startup_times(Path(), 3, fresh=True))
+    empty = _startup_times(Path(), 3, fresh=True)
     data = _recorded_data_dir()
     _startup_times(data, 1, fresh=False)  # the first start after the fill settles the WAL
-    full = statistics.median(_startup_times(data, 3, fresh=False))
-    results.append(("console cold start: `python -m console` to a window ready for input, "
-                    f"empty database / {RECORDED:,} recorded requests",
-                    f"{empty:.2f} s / {full:.2f} s",
-                    f"target ≤ 1.0 s (a bare PySide6 window: {bare:.2f} s)"))
+    full = _startup_times(data, 3, fresh=False)
+    for label, times in (("empty database", empty), (f"{RECORDED:,} recorded requests", full)):
+        window = statistics.median(t[0] for t in times)
+        charts = statistics.median(t[1] for t in times)
+        results.append((f"console cold start, {label}: `python -m console` to a window "
+                        "ready for input / with its charts built",
+                        f"{window:.2f} s / {charts:.2f} s",
+                        f"target ≤ 1.0 s (a bare PySide6 window: {bare:.2f} s)"))
 
 
 def run(results: list[tuple[str, str, str]]) -> None:

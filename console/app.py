@@ -220,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     freeze_startup_heap()
     log.info("window ready in %.2f s", time.perf_counter() - started)
+    window.charts_ready.connect(  # built after the first frame: the window is up without them
+        lambda: log.info("charts ready in %.2f s", time.perf_counter() - started))
     if settings.llm.base_url is None and not args.no_traffic and window.traffic.rows:
         window.traffic.start()  # demo mode shows the agent at work from the first second
     if args.quit_after is not None:

@@ -4,7 +4,9 @@ No Qt: the chart panel feeds outcomes and breaker changes in as the bridge's
 signals arrive, and samples a `Snapshot` on its redraw timer. Memory is
 bounded whatever the traffic: outcomes are folded into one bucket per second
 (counts, dollars, a latency histogram), and buckets older than the largest
-window are dropped.
+window are dropped. After a restart the hour the console missed comes from the
+engine's database (`history_plan`, `add_history`): counted there per bucket,
+coarser the older it is, as coarse as the windows that will show it.
 
 Raw latencies are not kept (at 200 requests/s an hour of them is 720k floats).
 Each bucket holds a fixed log-scale histogram instead, a numpy array of ~700
@@ -22,10 +24,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agentcore import Outcome, Route, Status
+from agentcore import LatencyBins, Outcome, OutcomeHistory, Route, Status
 
 BUCKET_S = 1  # the finest time resolution kept
-POINTS = 60  # display bins per window: a 1-minute window is drawn per second
+# Display bins per window: 30 to 60 points, each bin holding enough requests that
+# a percentile or a share is not the noise of a second or two.
+_BIN_SIZES = {60: 2, 300: 10, 900: 30, 3600: 60}
+POINTS = 30  # for a window not in that table
+COST_RATE_S = 60  # "cost per minute" is what the last minute cost, at each point
 
 # The route mix as an operator reads it: the two cache tiers are one "cache"
 # route; an escalated request is on its way to a human, whatever route it took
@@ -46,23 +52,46 @@ _CEILING_MS = 1_000_000.0  # 1000 s: far beyond any request deadline
 LATENCY_BINS = 2 + math.ceil(math.log(_CEILING_MS / _FLOOR_MS) / _LOG_RES)
 _BIN_VALUES = np.array([0.0] + [_FLOOR_MS * _RESOLUTION ** (k + 0.5)
                                 for k in range(LATENCY_BINS - 1)])
+HISTOGRAM = LatencyBins(floor_ms=_FLOOR_MS, ratio=_RESOLUTION, count=LATENCY_BINS)
 
 
 def bin_size(window_s: int) -> int:
-    """Seconds per display bin: POINTS bins per window, never finer than a bucket."""
-    return max(BUCKET_S, window_s // POINTS)
+    """Seconds per display bin: 1 min -> 2 s, 5 min -> 10 s, 15 min -> 30 s, 60 min -> 1 min."""
+    return _BIN_SIZES.get(window_s, max(BUCKET_S, window_s // POINTS))
 
 
 def mix_group(outcome: Outcome) -> str:
-    if outcome.status is Status.REJECTED:
+    return _group(outcome.route, outcome.status)
+
+
+def _group(route: Route, status: Status) -> str:
+    if status is Status.REJECTED:
         return "rejected"
-    if outcome.status is Status.ESCALATED:
+    if status is Status.ESCALATED:
         return "human"
-    if outcome.route in (Route.CACHE_L1, Route.CACHE_L2):
+    if route in (Route.CACHE_L1, Route.CACHE_L2):
         return "cache"
-    if outcome.route in (Route.TEMPLATE, Route.STATIC):
+    if route in (Route.TEMPLATE, Route.STATIC):
         return "degraded"
-    return str(outcome.route)
+    return str(route)
+
+
+def history_plan(until: float, windows: Sequence[int]) -> list[tuple[float, float, int]]:
+    """The back-fill as (since, until, bucket_s) reads, newest first: each window's
+    stretch at its own bin size, so a 60-minute window's history is 45 rows of a
+    minute, not 2,700 of a second. A stretch reaches back as far as its window
+    (plus a bin and the cost rate's minute) and starts on a boundary of the next,
+    coarser bin size; time only moves on, so a finer window never shows a coarser
+    stretch."""
+    sizes = sorted((bin_size(w), w) for w in windows)
+    plan: list[tuple[float, float, int]] = []
+    for i, (size, window) in enumerate(sizes):
+        coarser = sizes[i + 1][0] if i + 1 < len(sizes) else size
+        since = (until - window - size - COST_RATE_S) // coarser * coarser
+        if plan:
+            since = min(since, plan[-1][0])
+        plan.append((since, plan[-1][0] if plan else until, size))
+    return [(since, end, size) for since, end, size in plan if since < end]
 
 
 def cache_tier(outcome: Outcome) -> str | None:
@@ -117,6 +146,17 @@ class Aggregate:
             self.l1_hits += tier == "l1"
             self.l2_hits += tier == "l2"
 
+    def add_tally(self, route: Route, status: Status, count: int, dollars: float) -> None:
+        """Outcomes counted by the database (a back-fill). Spans are not read back:
+        every request the guard let through is taken to have looked in the cache."""
+        self.count += count
+        self.dollars += dollars
+        self.mix[_group(route, status)] += count
+        if status is not Status.REJECTED:
+            self.lookups += count
+            self.l1_hits += count if route is Route.CACHE_L1 else 0
+            self.l2_hits += count if route is Route.CACHE_L2 else 0
+
     def merge(self, other: Aggregate) -> None:
         self.count += other.count
         self.dollars += other.dollars
@@ -150,12 +190,15 @@ class Snapshot:
     p95: list[float]
     p99: list[float]
     dollars: list[float]
-    cost_per_minute: list[float]
-    cumulative_dollars: list[float]  # since the series started, at each bin's edge
+    cost_per_minute: list[float]  # what the minute up to each point cost
+    cumulative_dollars: list[float]  # spent in the window up to each bin's edge
     l1_hit_rate: list[float]  # share of cache lookups answered from memory
     l2_hit_rate: list[float]  # share of the L1 misses answered from SQLite
     mix_counts: dict[str, list[int]]
     mix_shares: dict[str, list[float]]
+    # The route mix as stacked areas, in MIX_GROUPS order from the bottom: each
+    # group's top edge in % (the last is 100); 0 throughout a bin with no requests.
+    mix_stacked: dict[str, list[float]]
     window: Aggregate  # the whole window merged, for titles and totals
     breaker: list[tuple[float, str]]  # (time, state) steps, the first at the window's start
 
@@ -167,8 +210,11 @@ class LiveSeries:
     """Outcomes and breaker states, bucketed per second and trimmed to `max_window_s`."""
 
     def __init__(self, *, max_window_s: int = 3600, breaker_state: str = "closed",
-                 now: float = 0.0) -> None:
+                 now: float = 0.0, history_until: float | None = None) -> None:
+        """`history_until`: outcomes finished before it come from `add_history`, and a
+        live one that finished before it (published late) is not counted twice."""
         self.max_window_s = max_window_s
+        self.history_until = -math.inf if history_until is None else history_until
         self.version = 0  # bumped by every change: the chart redraws only when it moved
         self.total_outcomes = 0
         self.total_dollars = 0.0
@@ -196,13 +242,17 @@ class LiveSeries:
     @property
     def horizon(self) -> float:
         """Buckets older than this can never be drawn again: the largest window, plus
-        one display bin of slack because bins are aligned to their size."""
-        return self._newest - self.max_window_s - self.max_window_s // POINTS - BUCKET_S
+        one display bin of slack because bins are aligned to their size, plus the
+        minute the cost rate at the window's left edge looks back."""
+        return (self._newest - self.max_window_s - bin_size(self.max_window_s)
+                - COST_RATE_S - BUCKET_S)
 
     def add_outcome(self, outcome: Outcome, finished: float | None = None) -> None:
         """Counts an outcome at the time it finished (its last span's end)."""
         if finished is None:
             finished = outcome.spans[-1].end if outcome.spans else outcome.request.received_at
+        if finished < self.history_until:
+            return  # already in the database's history
         second = int(finished // BUCKET_S * BUCKET_S)
         self.total_outcomes += 1
         self.total_dollars += outcome.usage.dollars
@@ -219,6 +269,40 @@ class LiveSeries:
         bucket.add(outcome)
         for size in self._bin_sizes:  # a late outcome changes a bin thought complete
             self._bins.pop((size, second - second % size), None)
+
+    def add_history(self, history: OutcomeHistory) -> None:
+        """Merges what the database counted (`history_plan`'s reads): each of its
+        buckets is held at its start second, where a display bin of its size or a
+        larger one finds it whole."""
+        touched: set[int] = set()
+        for start, route, status, count, dollars in history.tallies:
+            self._history_bucket(start).add_tally(Route(route), Status(status), count, dollars)
+            self.total_outcomes += count
+            self.total_dollars += dollars
+            touched.add(start)
+        if history.latency:  # tens of thousands of rows: a vectorised add per bucket
+            rows = np.asarray(history.latency, dtype=np.int64)
+            rows = rows[np.argsort(rows[:, 0], kind="stable")]
+            starts, first = np.unique(rows[:, 0], return_index=True)
+            for start, chunk in zip(starts, np.split(rows[:, 1:], first[1:]), strict=True):
+                bucket = self._history_bucket(int(start))
+                if bucket.latency is None:
+                    bucket.latency = np.zeros(LATENCY_BINS, dtype=np.uint32)
+                np.add.at(bucket.latency, np.clip(chunk[:, 0], 0, LATENCY_BINS - 1),
+                          chunk[:, 1].astype(np.uint32))
+        for start in touched:
+            for size in self._bin_sizes:
+                self._bins.pop((size, start - start % size), None)
+        self.version += 1
+        self._trim()
+
+    def _history_bucket(self, start: int) -> Aggregate:
+        bucket = self._buckets.get(start)
+        if bucket is None:
+            bucket = self._buckets[start] = Aggregate()
+            self._oldest = min(self._oldest, start)
+            self._newest = max(self._newest, start)
+        return bucket
 
     def add_breaker(self, state: str, at: float) -> None:
         if state == self.breaker_state:
@@ -267,33 +351,40 @@ class LiveSeries:
         window = Aggregate()
         for agg in bins:
             window.merge(agg)
-        end = starts[-1] + bin_s
-        later = window.dollars
-        if self._newest >= end:  # outcomes stamped after "now" (a clock ahead): rare
-            later += sum(b.dollars for s, b in self._buckets.items() if s >= end)
-        running = self.total_dollars - later  # spent before the window opened
-        cumulative = []
-        for agg in bins:
-            running += agg.dollars
-            cumulative.append(running)
+        cumulative = list(np.cumsum([agg.dollars for agg in bins]))
         quantiles = [percentiles(agg.latency, (50, 95, 99)) for agg in bins]
-        per_minute = [agg.dollars * 60 / max(BUCKET_S, min(bin_s, now - start))
-                      for agg, start in zip(bins, starts, strict=True)]
+        shares = {g: [_ratio(agg.mix[g], agg.count) for agg in bins] for g in MIX_GROUPS}
         return Snapshot(
             now=now, window_s=window_s, bin_s=bin_s, starts=list(starts), times=times,
             counts=[agg.count for agg in bins],
             p50=[q[0] for q in quantiles], p95=[q[1] for q in quantiles],
             p99=[q[2] for q in quantiles],
             dollars=[agg.dollars for agg in bins],
-            cost_per_minute=per_minute,
-            cumulative_dollars=cumulative,
+            cost_per_minute=self._cost_per_minute(bins, bin_s, first, now),
+            cumulative_dollars=[float(c) for c in cumulative],
             l1_hit_rate=[_ratio(agg.l1_hits, agg.lookups) for agg in bins],
             l2_hit_rate=[_ratio(agg.l2_hits, agg.lookups - agg.l1_hits) for agg in bins],
             mix_counts={g: [agg.mix[g] for agg in bins] for g in MIX_GROUPS},
-            mix_shares={g: [_ratio(agg.mix[g], agg.count) for agg in bins] for g in MIX_GROUPS},
+            mix_shares=shares, mix_stacked=_stacked(shares),
             window=window,
             breaker=self._breaker_steps(now - window_s, now),
         )
+
+    def _cost_per_minute(self, bins: list[Aggregate], bin_s: int, first: int,
+                         now: float) -> list[float]:
+        """Dollars spent in the minute up to each point: a sum, never a short bin's
+        spend scaled up, so no point exceeds what a minute really cost."""
+        span = max(1, COST_RATE_S // bin_s)  # bins per minute (1 for a minute or more)
+        earlier = [self._bin(bin_s, first - k * bin_s, now).dollars
+                   for k in range(span - 1, 0, -1)]
+        spent = earlier + [agg.dollars for agg in bins]
+        scale = COST_RATE_S / (span * bin_s)  # 1 unless a bin is longer than a minute
+        rates = [sum(spent[i:i + span]) * scale for i in range(len(bins))]
+        # The last bin is still filling: its point is the minute up to now, second by second.
+        top = math.ceil(now / BUCKET_S) * BUCKET_S  # the buckets of [now - 60 s, now)
+        rates[-1] = sum(b.dollars for s in range(top - COST_RATE_S, top, BUCKET_S)
+                        if (b := self._buckets.get(s)) is not None)
+        return rates
 
     def _breaker_steps(self, start: float, now: float) -> list[tuple[float, str]]:
         state_at_start = self._breaker[0][1]
@@ -304,6 +395,16 @@ class LiveSeries:
             elif at <= now:
                 steps.append((at, state))
         return [(start, state_at_start), *steps]
+
+
+def _stacked(shares: dict[str, list[float]]) -> dict[str, list[float]]:
+    stacked: dict[str, list[float]] = {}
+    below = [0.0] * len(next(iter(shares.values())))
+    for group in MIX_GROUPS:
+        below = [b + (0.0 if math.isnan(v) else 100 * v)
+                 for b, v in zip(below, shares[group], strict=True)]
+        stacked[group] = below
+    return stacked
 
 
 def _ratio(part: int, whole: int) -> float:

@@ -14,10 +14,10 @@ import html
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
     QMainWindow,
@@ -46,7 +46,6 @@ from agentcore.settings import EscalationSettings
 from console import message
 from console.backtest_runner import BacktestRunner
 from console.bridge import EngineBridge
-from console.charts import ChartsPanel
 from console.compose import ComposePanel
 from console.detail import DetailPanel
 from console.detail_model import RequestDetail
@@ -69,6 +68,9 @@ from console.statusbar import (
 from console.theme import Theme, apply_theme
 from console.traffic import TrafficGenerator, TrafficPanel
 from console.workspaces import SHORTCUTS, TIPS, TITLES, Workspace, Workspaces
+
+if TYPE_CHECKING:
+    from console.charts import ChartsPanel
 
 log = logging.getLogger("console.window")
 T = TypeVar("T")
@@ -94,6 +96,7 @@ def _stored(store: QSettings, key: str, convert: Callable[[Any], T], default: T)
 
 class MainWindow(QMainWindow):
     closed = Signal()  # after the layout is saved: the composition root shuts down
+    charts_ready = Signal()  # built, after the window's first frame
 
     def __init__(self, engine: Engine, bridge: EngineBridge, *, store: QSettings,
                  settings_path: Path, credentials: KeyringCredentials,
@@ -121,7 +124,11 @@ class MainWindow(QMainWindow):
         self.traffic = TrafficGenerator(engine.submit, corpus, rate=rate, store=store,
                                         parent=self)
         self.traffic_panel = TrafficPanel(self.traffic)
-        self.charts = ChartsPanel(bridge, engine)
+        # The charts are built once the window has shown its first frame: pyqtgraph
+        # (and numpy under it) is a third of the start-up, and nothing else needs it.
+        self._charts: ChartsPanel | None = None
+        self.charts_slot = QWidget()
+        QVBoxLayout(self.charts_slot).setContentsMargins(0, 0, 0, 0)
         self.notifier = notifier if notifier is not None else DesktopNotifier(
             self, self.statusBar().showMessage, on_click=self._show_queue)
         # Read at each use: the settings dialog may change the operator or the lease.
@@ -166,9 +173,33 @@ class MainWindow(QMainWindow):
 
     # -- construction ------------------------------------------------------------
 
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._charts is None:  # once the first frame is out
+            QTimer.singleShot(0, self._build_charts)
+
+    def _build_charts(self) -> None:
+        self.charts  # noqa: B018 (the property builds them)
+
+    @property
+    def charts(self) -> ChartsPanel:
+        """The charts panel, built now if the window has not built it yet."""
+        if self._charts is None:
+            from console.charts import ChartsPanel  # the first use imports pyqtgraph
+
+            engine = self.engine
+            self._charts = ChartsPanel(self.bridge, now=engine.clock.now,
+                                       breaker_state=str(engine.breaker.state),
+                                       history=engine.store.requests.history)
+            layout = self.charts_slot.layout()
+            assert layout is not None
+            layout.addWidget(self._charts)
+            self.charts_ready.emit()
+        return self._charts
+
     def _build_workspaces(self) -> None:
         self.workspaces = Workspaces(
-            feed=self.feed, charts=self.charts, detail=self.detail, compose=self.compose,
+            feed=self.feed, charts=self.charts_slot, detail=self.detail, compose=self.compose,
             traffic=self.traffic_panel, rules=self.rules, queue=self.escalations,
             context=self.escalation)
         central = QWidget()

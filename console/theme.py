@@ -92,7 +92,11 @@ QToolBar { spacing: 4px; }
 
 def apply_theme(app: QApplication, theme: Theme) -> None:
     """Restyles the whole application; widgets that paint themselves repaint from the palette."""
+    before = app.palette()
     app.setStyle("Fusion")
     app.setPalette(_dark_palette() if theme is Theme.DARK else _light_palette())
-    if app.styleSheet() != _STYLESHEET:  # re-polishing every widget costs ~0.1 s at start
+    # Set once at start (re-polishing every widget costs ~0.1 s), and again on each
+    # switch: a widget a stylesheet rule matched took its palette when polished, and
+    # only a re-polish gives it the new theme (else a light window keeps dark panes).
+    if app.styleSheet() != _STYLESHEET or app.palette() != before:
         app.setStyleSheet(_STYLESHEET)

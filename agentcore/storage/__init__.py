@@ -22,6 +22,7 @@ from agentcore.storage._protocols import (
     TrafficRepository,
 )
 from agentcore.storage._replies import SavedReply
+from agentcore.storage._requests import LatencyBins, OutcomeHistory
 from agentcore.storage._retention import PruneReport
 from agentcore.storage._rules import StoredVersion, VersionRecord
 from agentcore.storage._schema import SCHEMA_VERSION
@@ -34,6 +35,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "AnswerCacheRepository",
     "EscalationRepository",
+    "LatencyBins",
+    "OutcomeHistory",
     "PruneReport",
     "RecordedRow",
     "ReplyRepository",

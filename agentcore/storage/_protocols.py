@@ -13,6 +13,7 @@ from agentcore.escalation_model import Escalation, EscalationState, PendingStatu
 from agentcore.models import EscalationReason, Outcome, OutcomeSummary, Request, Span, Status
 from agentcore.storage._answer_cache import StoredAnswer
 from agentcore.storage._replies import SavedReply
+from agentcore.storage._requests import LatencyBins, OutcomeHistory
 from agentcore.storage._retention import PruneReport
 from agentcore.storage._rules import StoredVersion, VersionRecord
 from agentcore.storage._traffic import RecordedRow
@@ -31,6 +32,8 @@ class RequestRepository(Protocol):
     def spans(self, request_id: str) -> list[Span]: ...
     def counts(self) -> dict[str, int]: ...
     def dollars_since(self, since: float) -> float: ...
+    def history(self, since: float, until: float, bucket_s: int,
+                bins: LatencyBins) -> OutcomeHistory: ...
 
 
 class EscalationRepository(Protocol):

@@ -145,16 +145,3 @@ def make_console(qtbot, qasync_loop, tmp_path: Path, window_store_path: Path,
 def console(make_console: ConsoleFactory, settings: Settings) -> Console:
     return make_console(settings)
 
-
-# The second way, for tests that drive coroutines to completion one at a time
-# (charts, settings): a qasync loop over the app, run with run_until_complete.
-@pytest.fixture
-def qloop(qapp):
-    # Closing a test's only window must not quit the application: qasync would stop
-    # the loop mid-test, and a quit spoils every later test's event loop.
-    quit_on_close = qapp.quitOnLastWindowClosed()
-    qapp.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(qapp)
-    yield loop
-    loop.close()
-    qapp.setQuitOnLastWindowClosed(quit_on_close)
