@@ -69,7 +69,9 @@ class EscalationQueue(PendingWrites):
                  bus: EventBus | None = None) -> None:
         """`approval_window_s` must outlast any write `act` runs (its tool timeout):
         only after it is an approval left "approving" taken for one a crash cut short.
-        `bus` hears an `EscalationChanged` after each change (the engine's bus)."""
+        `bus` hears an `EscalationChanged` after each change (the engine's bus).
+        `customer(customer_id, item)` is the domain's `customer_context`: given the
+        item, it puts the records the request is about first."""
         self.store = store
         self._items = store.escalations
         self.clock = clock

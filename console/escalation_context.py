@@ -1,9 +1,10 @@
 """One escalation, whole, as a support agent's workspace (Zendesk's, Chatwoot's):
 the conversation in the middle (the customer's message, the agent's draft or
 answer, hand-back notes), what the agent did as readable steps (raw JSON on
-demand) and why it stopped; a card on the side with the customer and the orders
-the request is about, with the write waiting for approval and its figures side by
-side; the reply box at the bottom, prefilled with a useful draft.
+demand) and why it stopped; on the side, the write waiting for approval with its
+figures side by side, then the customer's card and the orders the request is
+about first; at the bottom the reply box, prefilled with a useful draft, and the
+team's saved replies.
 
 The middle column is `EscalationStory` (console.escalation_story); the panel is a
 view over a `ClaimSession` (agentcore.claim_session): which
