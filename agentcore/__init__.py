@@ -13,10 +13,12 @@ from agentcore.backtest import (
     hits_since,
     load_recorded,
 )
+from agentcore.claim_session import Act, ClaimSession, Renewal, Texts
 from agentcore.clock import Clock, FakeClock, SystemClock
 from agentcore.connection_check import ConnectionReport, check_connection
 from agentcore.credentials import BackendSafety, KeyringCredentials
 from agentcore.domain import (
+    ContextRecord,
     CustomerContext,
     Domain,
     Stake,
@@ -40,12 +42,7 @@ from agentcore.errors import (
     ToolError,
     UserFacingError,
 )
-from agentcore.escalations import (
-    Escalation,
-    EscalationQueue,
-    EscalationState,
-    PendingStatus,
-)
+from agentcore.escalations import Escalation, EscalationQueue, EscalationState, PendingStatus
 from agentcore.events import (
     BreakerChanged,
     EscalationChanged,
@@ -69,14 +66,9 @@ from agentcore.models import (
     Status,
     Usage,
 )
-from agentcore.outage import (
-    HandBackQueue,
-    HandBackReport,
-    Outage,
-    OutageTracker,
-    hand_back_all,
-)
+from agentcore.outage import HandBackQueue, HandBackReport, Outage, OutageTracker, hand_back_all
 from agentcore.pacer import Pacer, Position
+from agentcore.queue_watcher import Announcement, Page, QueueWatcher
 from agentcore.redaction import RedactingFilter, install_log_redaction, redact
 from agentcore.replay import load_corpus, to_request
 from agentcore.router import CACHE_POLICIES, CachePolicy, Router, Rule, RuleMatch, expand
@@ -89,6 +81,7 @@ from agentcore.rule_draft import (
 )
 from agentcore.rule_session import RuleSession, Told
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
+from agentcore.saved_replies import SavedReplies
 from agentcore.settings import (
     REPO_ROOT,
     EscalationSettings,
@@ -96,14 +89,16 @@ from agentcore.settings import (
     Settings,
     default_settings_path,
 )
-from agentcore.storage import LatencyBins, OutcomeHistory, TrafficRepository
+from agentcore.storage import LatencyBins, OutcomeHistory, SavedReply, TrafficRepository
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest
 
 __all__ = [
     "CACHE_POLICIES",
     "DEFAULT_SAMPLE",
     "REPO_ROOT",
+    "Act",
     "AgentError",
+    "Announcement",
     "BackendSafety",
     "BacktestCancelled",
     "BacktestResult",
@@ -111,8 +106,10 @@ __all__ = [
     "BreakerChanged",
     "CachePolicy",
     "Change",
+    "ClaimSession",
     "Clock",
     "ConnectionReport",
+    "ContextRecord",
     "CustomerContext",
     "Domain",
     "EmptyRuleSetError",
@@ -139,14 +136,17 @@ __all__ = [
     "OutcomeHistory",
     "OutcomeSummary",
     "Pacer",
+    "Page",
     "PatternError",
     "PendingAction",
     "PendingStatus",
     "Position",
     "QueueError",
+    "QueueWatcher",
     "Recorded",
     "RedactingFilter",
     "RejectedSuggestions",
+    "Renewal",
     "Request",
     "RequestAccepted",
     "RequestAnswered",
@@ -161,6 +161,8 @@ __all__ = [
     "RuleMatch",
     "RuleSession",
     "RuleVersion",
+    "SavedReplies",
+    "SavedReply",
     "Settings",
     "SettingsError",
     "Span",
@@ -170,6 +172,7 @@ __all__ = [
     "StorageError",
     "Suggestion",
     "SystemClock",
+    "Texts",
     "Told",
     "ToolError",
     "TrafficRepository",

@@ -92,15 +92,36 @@ class FactRecipe:
 
 
 @dataclass(frozen=True, slots=True)
+class ContextRecord:
+    """One of the customer's records (an order, a loan) as an operator reads it:
+    "Order #1042", "Wireless mouse · delivered · placed 2026-11-02", and its money
+    side by side ("Paid" 2400, "Refunded" 0, in cents). `about`: the request is about
+    this one (named in its text, looked up by the agent, or the pending write's)."""
+
+    title: str
+    summary: str = ""
+    figures: tuple[tuple[str, int], ...] = ()
+    about: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerContext:
-    """Who wrote, for the operator handling an escalation: facts about the customer
-    and their records (recent orders, loans), as rows under `columns`."""
+    """Who wrote, for the operator handling an escalation: a card (name, tier, since
+    when, credit, all typed; money in cents) and their records, the ones the request
+    is about first (`items`). `facts`, `records` and `columns` are the raw rows, for
+    a domain that has nothing typed to say."""
 
     title: str
     facts: Mapping[str, Any]
     records: Sequence[Mapping[str, Any]] = ()
     columns: Sequence[tuple[str, str]] = ()  # (key in a record, column heading)
     money_columns: frozenset[str] = frozenset()  # keys holding cents
+    name: str | None = None
+    tier: str | None = None
+    since: date | None = None
+    credit_cents: int | None = None  # store credit (or what the domain owes them)
+    credit_label: str = "Store credit"
+    items: Sequence[ContextRecord] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +228,11 @@ class Domain(Protocol):
         approving it; None when it is not about money (a cancellation)."""
         ...
 
-    def customer_context(self, customer_id: int) -> CustomerContext | None: ...
+    def customer_context(self, customer_id: int,
+                         about: Escalation | None = None) -> CustomerContext | None:
+        """The customer's card and records; with `about`, the records that escalation
+        is about (named in its text, its tool calls, its pending write) first."""
+        ...
 
     def at_stake(self, item: Escalation) -> Stake:
         """What an escalation is about (money asked, quoted, or an order's total)."""

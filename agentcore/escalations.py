@@ -62,14 +62,16 @@ Rerun = Callable[[Request], Awaitable[Outcome]]
 
 class EscalationQueue(PendingWrites):
     def __init__(self, store: Storage, clock: Clock, *, rerun: Rerun, act: Act,
-                 customer: Callable[[int], CustomerContext | None] | None = None,
+                 customer: Callable[[int, Escalation], CustomerContext | None] | None = None,
                  recorded: Recorded | None = None,
                  limits: Limits | None = None, parse: Parse | None = None,
                  approval_window_s: float = APPROVAL_WINDOW_S,
                  bus: EventBus | None = None) -> None:
         """`approval_window_s` must outlast any write `act` runs (its tool timeout):
         only after it is an approval left "approving" taken for one a crash cut short.
-        `bus` hears an `EscalationChanged` after each change (the engine's bus)."""
+        `bus` hears an `EscalationChanged` after each change (the engine's bus).
+        `customer(customer_id, item)` is the domain's `customer_context`: given the
+        item, it puts the records the request is about first."""
         self.store = store
         self._items = store.escalations
         self.clock = clock
@@ -163,7 +165,7 @@ class EscalationQueue(PendingWrites):
         item.spans = self.store.requests.spans(rid)
         item.outcome = self.store.requests.outcome(rid)
         if self._customer is not None and item.request.customer_id is not None:
-            item.customer = self._customer(item.request.customer_id)
+            item.customer = self._customer(item.request.customer_id, item)
         return item
 
     # -- claims --------------------------------------------------------------

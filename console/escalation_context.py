@@ -1,14 +1,16 @@
-"""One escalation, whole: the request, the customer and their recent orders, the trace
-with its tool calls and results, why the agent stopped, its draft, and any write
-waiting for approval with what the policy allows; and what an operator does
-with it: claim, approve (as edited) or deny the write, reply, resolve, hand back
-to the agent with a note, or release.
+"""One escalation, whole, as a support agent's workspace (Zendesk's, Chatwoot's):
+the conversation in the middle (the customer's message, the agent's draft or
+answer, hand-back notes), what the agent did as readable steps (raw JSON on
+demand) and why it stopped; on the side, the write waiting for approval with its
+figures side by side, then the customer's card and the orders the request is
+about first; at the bottom the reply box, prefilled with a useful draft, and the
+team's saved replies.
 
-Every action is a coroutine on the qasync loop calling the core queue; what the
-queue refuses (`QueueError`, a `UserFacingError`) is said beside the buttons and
-in the status bar, never as a traceback. The lease is renewed while the
-operator works on the item (typing in the reply, the note or the arguments):
-an operator mid-reply expects to keep it; one who walked away lets it lapse.
+The middle column is `EscalationStory` (console.escalation_story); the panel is a
+view over a `ClaimSession` (agentcore.claim_session): which
+actions are allowed, the one-at-a-time guard, the lease and the drafts live there;
+this keeps the widgets, the timers and the questions asked before approving.
+What the queue refuses is said beside the buttons and through `console.message`.
 """
 
 from __future__ import annotations
@@ -22,10 +24,8 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QFormLayout,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QScrollArea,
@@ -35,94 +35,83 @@ from PySide6.QtWidgets import (
 )
 
 from agentcore import (
-    Clock,
+    Act,
+    ClaimSession,
     Escalation,
-    EscalationQueue,
     EscalationState,
+    Renewal,
+    SavedReplies,
     StorageError,
+    Texts,
     UserFacingError,
 )
-from agentcore.settings import EscalationSettings
+from console import message
 from console.approval_check import Verdict
 from console.confirm import ask_reason, confirm
-from console.escalation_format import (
-    customer_html,
-    outcome_text,
-    reasoning_html,
-    tool_calls_html,
-    waiting_text,
-)
-from console.pending_action import PendingActionBox, action_button
-from console.waterfall import WaterfallWidget
+from console.escalation_format import customer_card_html, waiting_text
+from console.escalation_story import EscalationStory, heading, label
+from console.pending_action import LimitsFor, PendingActionBox, action_button
+from console.reply_draft import placeholders
+from console.saved_replies import SavedRepliesBar
 
 log = logging.getLogger("console.escalation")
 
 ERROR_STYLE = "color: #e5534b;"
 RENEW_CHECK_MS = 5000
+TICK_MS = 1000  # the waiting time and the lease count by the second
 DRAFT_SAVE_MS = 1000  # a crash loses at most the last second of a reply being written
 _ACTIVITY = (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress)
 
 
-def _label(rich: bool = True) -> QLabel:
-    label = QLabel()
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    return label
-
-
 def _report_bug(task: asyncio.Future[Any]) -> None:
-    # Refusals are handled in `_act`; anything else is a bug: to the loop's exception
-    # handler (the app's error reporter) now, not when the task is collected.
+    # Refusals are said by the session (`ClaimSession.act`); anything else is a bug:
+    # to the loop's exception handler (the app's error reporter) now, not when the
+    # task is collected.
     if not task.cancelled() and task.exception() is not None:
         task.get_loop().call_exception_handler({
             "message": "an escalation action failed", "exception": task.exception(),
             "future": task})
 
 
-def _prefill(item: Escalation | None, operator: str) -> tuple[str, str]:
-    """The reply and note an item opens with: the operator's own saved drafts (from
-    before a restart), else the agent's draft answer."""
-    if item is None:
-        return "", ""
-    if item.draft_by != operator:
-        return item.draft_answer or "", ""
-    return item.reply_draft or item.draft_answer or "", item.note_draft or ""
-
-
 def _scrolling(widget: QWidget) -> QScrollArea:
-    # Scrolls in a short dock rather than forcing the whole window taller.
+    # Scrolls down, never sideways: every label in it wraps.
     scroll = QScrollArea()
     scroll.setWidget(widget)
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     return scroll
 
 
 class EscalationContextPanel(QWidget):
-    user_message = Signal(str)  # for the status bar
     changed = Signal(object)  # the Escalation now shown (after a load or an action)
 
-    def __init__(self, queue: EscalationQueue, clock: Clock,
-                 settings: Callable[[], EscalationSettings],
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, session: ClaimSession, limits_for: LimitsFor,
+                 replies: SavedReplies | None = None, parent: QWidget | None = None) -> None:
+        """`session` holds the item and its rules; `limits_for` is the queue's (what
+        bounds a pending write, as edited); `replies` the team's saved replies."""
         super().__init__(parent)
-        self.queue = queue
-        self.clock = clock
-        self._settings = settings
-        self.item: Escalation | None = None
+        self.session = session
+        self._replies = replies
+        self.clock = session.clock
+        self._limits_for = limits_for
+        self._rendered: Escalation | None = None  # the item the widgets show
         self.running: asyncio.Future[Any] | None = None  # the last action, for tests to await
         self._loading: asyncio.Task[None] | None = None
-        self._last_activity = float("-inf")
-        self._acting = False  # a queue call is running: the action buttons wait for it
         self._stale = False
-        self._unsent: dict[int, tuple[str, str]] = {}  # item -> reply and note being written
+        self._prefilled: str | None = None  # the draft as filled in, while untouched
         self._build_actions()
         self._build()
+        session.on_changed.append(self._session_changed)
+        session.on_said.append(self._said)
         self._renew_timer = QTimer(self)
         self._renew_timer.setInterval(RENEW_CHECK_MS)
         self._renew_timer.timeout.connect(self.renew_if_active)
         self._renew_timer.start()
+        self._tick_timer = QTimer(self)
+        self._tick_timer.setInterval(TICK_MS)
+        self._tick_timer.timeout.connect(self._tick)
+        self._tick_timer.start()
         self._draft_timer = QTimer(self)
         self._draft_timer.setSingleShot(True)
         self._draft_timer.setInterval(DRAFT_SAVE_MS)
@@ -130,8 +119,12 @@ class EscalationContextPanel(QWidget):
         self._render()
 
     @property
+    def item(self) -> Escalation | None:
+        return self.session.item
+
+    @property
     def operator(self) -> str:
-        return self._settings().operator
+        return self.session.operator
 
     # -- construction -----------------------------------------------------------
 
@@ -169,83 +162,110 @@ class EscalationContextPanel(QWidget):
         self.actions_in_order = [self.act_claim, self.act_release, self.act_approve,
                                  self.act_deny, self.act_reply, self.act_resolve,
                                  self.act_hand_back]
+        self._acts = dict(zip(Act, self.actions_in_order, strict=True))
 
     def _build(self) -> None:
-        self.title = _label()
+        self.title = label()
         self.title.setStyleSheet("font-weight: 600; font-size: 13px;")
-        self.claim_state = _label()
-        self.request_text = _label(rich=False)
-        self.customer = _label()
-        self.reasoning = _label()
-        self.tool_calls = _label()
-        self.waterfall = WaterfallWidget()
-        self.outcome = _label(rich=False)
-
-        facts = QWidget()
-        form = QFormLayout(facts)
-        form.setContentsMargins(0, 0, 0, 0)
-        form.addRow("Request:", self.request_text)
-        form.addRow("Customer:", self.customer)
-        form.addRow("Why:", self.reasoning)
-        form.addRow("Tool calls:", self.tool_calls)
-        form.addRow("Outcome:", self.outcome)
-        form.addRow(self.waterfall)
-        scroll = _scrolling(facts)
+        self.claim_state = label()
+        self.customer = label()
+        self.story = EscalationStory()
+        # The story's parts by name: what tests and the window read.
+        self.conversation, self.steps = self.story.conversation, self.story.steps
+        self.tool_calls, self.waterfall = self.story.tool_calls, self.story.waterfall
+        self.reasoning, self.outcome = self.story.reasoning, self.story.outcome
+        self.show_raw = self.story.show_raw
 
         self.pending = PendingActionBox(self.act_approve, self.act_deny, activity=self,
-                                        limits_for=self.queue.limits_for)
+                                        limits_for=self._limits_for)
+        side = QWidget()  # who wrote, the orders at issue, the write waiting
+        card = QVBoxLayout(side)
+        card.setContentsMargins(4, 0, 0, 0)
+        card.addWidget(self.pending)  # the decision at hand first: in view without scrolling
+        card.addWidget(heading("Customer"))
+        card.addWidget(self.customer)
+        card.addStretch(1)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(_scrolling(self.story))
+        splitter.addWidget(_scrolling(side))
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([600, 400])  # the card wide enough to read figures on one line
 
         self.composer = QPlainTextEdit()
-        self.composer.setMinimumHeight(80)
-        self.composer.setPlaceholderText("Reply to the customer (prefilled with the agent's "
-                                         "draft)")
+        self.composer.setMinimumHeight(44)
+        self.composer.setPlaceholderText("Reply to the customer")
         self.note = QLineEdit()
         self.note.setPlaceholderText("Note: for the agent on hand back, or why you deny")
-        self.message = _label(rich=False)
+        self.message = label(rich=False)
         self.message.setStyleSheet(ERROR_STYLE)
         buttons = QHBoxLayout()
         for action in (self.act_reply, self.act_resolve, self.act_hand_back):
             buttons.addWidget(action_button(action))
         buttons.addStretch(1)
+        self.reply_tools = QHBoxLayout()
+        self.reply_tools.addWidget(heading("Reply"))
+        self.reply_tools.addStretch(1)
+        self.saved_replies: SavedRepliesBar | None = None
+        if self._replies is not None:
+            self.saved_replies = SavedRepliesBar(
+                self._replies, self._placeholders, self.insert_reply,
+                lambda: self.session.operator)
+            self.reply_tools.addWidget(self.saved_replies, 3)
         claim_row = QHBoxLayout()
         claim_row.addWidget(self.claim_state, 1)
         claim_row.addWidget(action_button(self.act_claim))
         claim_row.addWidget(action_button(self.act_release))
 
-        acting = QWidget()
-        act_layout = QVBoxLayout(acting)
-        act_layout.setContentsMargins(0, 0, 0, 0)
-        act_layout.addLayout(claim_row)
-        act_layout.addWidget(self.pending)
-        act_layout.addWidget(QLabel("Reply:"))
-        act_layout.addWidget(self.composer, 1)
-        act_layout.addWidget(self.note)
-        act_layout.addLayout(buttons)
-        act_layout.addWidget(self.message)
+        bottom = QWidget()
+        actions = QVBoxLayout(bottom)
+        actions.setContentsMargins(0, 0, 0, 0)
+        actions.addLayout(self.reply_tools)
+        actions.addWidget(self.composer, 1)
+        actions.addWidget(self.note)
+        actions.addLayout(buttons)
+        actions.addWidget(self.message)
+        vertical = QSplitter(Qt.Orientation.Vertical)  # the operator may give the reply room
+        vertical.setChildrenCollapsible(False)
+        vertical.addWidget(splitter)
+        vertical.addWidget(_scrolling(bottom))  # in a short dock it scrolls, not grows
+        vertical.setStretchFactor(0, 3)
+        vertical.setStretchFactor(1, 1)
 
-        # Side by side: the dock is wide and short (it shares a column with compose and
-        # traffic); each side scrolls, so neither forces the window wider or taller.
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(scroll)
-        splitter.addWidget(_scrolling(acting))
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        splitter.setSizes([360, 250])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.title)
-        layout.addWidget(splitter, 1)
+        layout.addLayout(claim_row)
+        layout.addWidget(vertical, 1)
         for widget in (self.composer, self.note):
             widget.installEventFilter(self)
         self.composer.textChanged.connect(self._typed)
         self.note.textEdited.connect(self._typed)
 
+    def _placeholders(self) -> dict[str, str] | None:
+        item = self.item
+        return None if item is None else placeholders(item, self.session.operator)
+
+    def insert_reply(self, text: str) -> None:
+        """A saved reply: instead of the untouched draft, else where the cursor is."""
+        if self.composer.toPlainText() in ("", self._prefilled):
+            self.composer.setPlainText(text)
+        else:
+            self.composer.textCursor().insertText(text)
+        self._prefilled = None  # the operator's choice now, not the draft's
+        self.composer.setFocus()
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() in _ACTIVITY:
-            self._last_activity = self.clock.now()
+            self.session.touch()
         return super().eventFilter(watched, event)
 
     # -- showing ---------------------------------------------------------------
+
+    def _texts(self) -> Texts:
+        return Texts(self.composer.toPlainText(), self.note.text())
 
     def show_item(self, escalation_id: int | None) -> None:
         """Loads and shows an item (None: nothing selected)."""
@@ -273,65 +293,84 @@ class EscalationContextPanel(QWidget):
     async def _load(self, escalation_id: int, *, fresh: bool) -> None:
         """`fresh`: the operator selected it. Otherwise a re-read, dropped if the
         operator has moved on to another item meanwhile (a slow hand-back)."""
+        if fresh and self._draft_timer.isActive():
+            self.save_draft()  # the item being left keeps its last keystrokes
         try:
-            item = await self.queue.get(escalation_id)
+            item = await self.session.queue.get(escalation_id)
         except (UserFacingError, StorageError) as exc:  # gone, or the database is locked
             self._say(str(exc))
             return
         if not fresh and (self.item is None or self.item.id != escalation_id):
             return
-        self._show(item, fresh=fresh)
+        self._show(item)
         if self._stale:
             self._stale = False
             await self._load(escalation_id, fresh=False)
 
-    def _show(self, item: Escalation | None, *, fresh: bool = True) -> None:
-        same = item is not None and self.item is not None and item.id == self.item.id
-        if fresh and not same:
-            left = self.item
-            if left is not None and left.state is not EscalationState.RESOLVED:
-                # A half-written reply waits for the operator's return to the item,
-                # here and (saved) on disk for after a restart.
-                self._unsent[left.id] = (self.composer.toPlainText(), self.note.text())
-                if self._draft_timer.isActive():
-                    self.save_draft()
-            saved = self._unsent.pop(item.id, None) if item is not None else None
-            reply, note = saved or _prefill(item, self.operator)
+    def _show(self, item: Escalation | None) -> None:
+        texts = self.session.show(item, self._texts())  # renders, through the session
+        if texts is not None and item is not None:  # another item: its own texts
             self.message.clear()
-            self.note.setText(note)
-            self.composer.setPlainText(reply)
+            self.note.setText(texts.note)
+            self._fill_reply(texts.reply, drafted=texts.reply == self.session.draft(item))
             self._draft_timer.stop()  # filled in, not typed: nothing new to save
-        self.item = item
+        elif item is None:
+            self.note.clear()
+            self._fill_reply("", drafted=True)
+
+    def _session_changed(self, item: Escalation | None) -> None:
+        """The session shows another read of an item (or an action started or ended)."""
+        before, self._rendered = self._rendered, item
+        if item is before:
+            self._enable()
+            return
+        if (item is not None and before is not None and item.id == before.id
+                and before.pending_status is not item.pending_status
+                and self.composer.toPlainText() == self._prefilled):
+            # The write was approved or denied and the operator kept the draft: the
+            # draft follows ("I've refunded $24.00"), as they would have rewritten it.
+            self._fill_reply(self.session.draft(item), drafted=True)
         self._render()
         self.changed.emit(item)
 
+    def _fill_reply(self, text: str, *, drafted: bool) -> None:
+        self._prefilled = text if drafted else None
+        self.composer.blockSignals(True)  # filled in, not typed
+        self.composer.setPlainText(text)
+        self.composer.blockSignals(False)
+
     def _render(self) -> None:
         item = self.item
-        mine = self._is_mine(item)
+        mine = self.session.mine
         for widget in (self.composer, self.note):
             widget.setEnabled(mine)
+        if self.saved_replies is not None:
+            self.saved_replies.set_enabled_for_item(mine)
         if item is None:
             self.title.setText("No escalation selected")
-            for label in (self.claim_state, self.request_text, self.customer, self.reasoning,
-                          self.tool_calls, self.outcome):
-                label.clear()
-            self.waterfall.clear()
+            self.claim_state.clear()
+            self.customer.clear()
+            self.story.show_item(None, self.clock.now())
             self.pending.show_item(None, False)
-            self._enable(False)
+            self._enable()
+            return
+        self._tick()
+        self.customer.setText(customer_card_html(item.customer))
+        self.story.show_item(item, self.clock.now())
+        self.pending.show_item(item, mine)
+        self._enable()
+
+    def _tick(self) -> None:
+        """Time passes: the waiting time and the lease left change."""
+        item = self.item
+        if item is None:
             return
         waited = ("" if item.state is EscalationState.RESOLVED
                   else f" · waiting {waiting_text(self.clock.now() - item.created_at)}")
         self.title.setText(f"Escalation #{item.id} · {html.escape(item.reason)} · "
                            f"intent {html.escape(item.intent or '—')}{waited}")
         self.claim_state.setText(self._claim_text(item))
-        self.request_text.setText(item.request.text)
-        self.customer.setText(customer_html(item.customer))
-        self.reasoning.setText(reasoning_html(item))
-        self.tool_calls.setText(tool_calls_html(item))
-        self.outcome.setText(outcome_text(item.outcome))
-        self.waterfall.set_spans(item.spans)
-        self.pending.show_item(item, mine)
-        self._enable(mine)
+        self.story.tick(item, self.clock.now())
 
     def _claim_text(self, item: Escalation) -> str:
         state = item.state
@@ -346,27 +385,26 @@ class EscalationContextPanel(QWidget):
                     f"({html.escape(item.resolution or '')}) after {took}")
         if state is EscalationState.HANDED_BACK:
             return "<b>Handed back</b>: the agent is re-running it"
+        if item.note:  # handed back, and the agent's new attempt escalated it again
+            return (f"<b>Open</b> again: handed back with the note "
+                    f"“{html.escape(item.note)}”; the agent tried again and escalated it "
+                    f"({html.escape(item.reason)}). Claim it to act")
         return "<b>Open</b>: claim it to act"
 
-    def _is_mine(self, item: Escalation | None) -> bool:
-        return (item is not None and item.state is EscalationState.CLAIMED
-                and item.claimed_by == self.operator)
+    def _enable(self) -> None:
+        allowed = self.session.allowed()
+        for act, action in self._acts.items():
+            action.setEnabled(act in allowed)
 
-    def _enable(self, mine: bool) -> None:
-        item = self.item
-        mine = mine and not self._acting  # one action at a time: no double approvals
-        waiting = (item is not None and item.pending_action is not None
-                   and item.pending_status is not None and item.pending_status.undecided)
-        self.act_claim.setEnabled(item is not None and item.state is EscalationState.OPEN
-                                  and not self._acting)
-        for action in (self.act_release, self.act_reply, self.act_resolve, self.act_hand_back):
-            action.setEnabled(mine)
-        self.act_approve.setEnabled(mine and waiting)
-        self.act_deny.setEnabled(mine and waiting)
+    def _said(self, text: str, refusal: bool) -> None:
+        """A refusal or a failure in red; what an action did, plainly; both in the
+        status bar."""
+        self.message.setStyleSheet(ERROR_STYLE if refusal else "")
+        self.message.setText(text)
+        (message.warning if refusal else message.info)(text)
 
     def _say(self, text: str) -> None:
-        self.message.setText(text)
-        self.user_message.emit(text)
+        self._said(text, True)
 
     # -- acting ----------------------------------------------------------------
 
@@ -375,67 +413,32 @@ class EscalationContextPanel(QWidget):
         # while the first runs (with arguments edited meanwhile) must not fire.
         if self._draft_timer.isActive():
             self.save_draft()  # now, while the claim the action may end still holds
-        self._acting = True
-        self._enable(self._is_mine(self.item))
-        self.running = asyncio.ensure_future(self._one_at_a_time(coro))
+        self.message.clear()
+        self.running = asyncio.ensure_future(self.session.run(coro))
         self.running.add_done_callback(_report_bug)
-
-    async def _one_at_a_time(self, coro: Awaitable[Any]) -> Any:
-        # The buttons come back inside the task, not in a done-callback a loop turn
-        # later: once the action is done the next key press already works.
-        try:
-            return await coro
-        finally:
-            self._acting = False
-            self._enable(self._is_mine(self.item))
 
     def stop(self) -> None:
         """No more renewals, and the last keystrokes saved: called before the engine
         (and its database) closes."""
         self._renew_timer.stop()
+        self._tick_timer.stop()
         if self._draft_timer.isActive():
             self.save_draft()
 
     def _typed(self) -> None:
-        if self._is_mine(self.item):
+        if self.session.mine:
             self._draft_timer.start()  # saved once the operator pauses
 
     def save_draft(self) -> None:
         """Saves the reply and note being written on the shown item."""
         self._draft_timer.stop()
-        item = self.item
-        if item is None or item.state is EscalationState.RESOLVED:
-            return
-        try:
-            self.queue.save_draft(item.id, self.operator, self.composer.toPlainText(),
-                                  self.note.text())
-        except StorageError as exc:  # a locked database: still in the box; say so
-            log.warning("escalation %d: saving the draft failed: %s", item.id, exc)
-            self._say(f"Your reply is not saved yet: {exc}")
-
-    async def _act(self, what: Callable[[Escalation], Awaitable[Any]]) -> Any:
-        """Runs one queue call on the shown item; a refusal is said, then the item is
-        reloaded either way, since a refusal often means someone else changed it."""
-        item = self.item
-        if item is None:
-            return None
-        self.message.clear()
-        self._last_activity = self.clock.now()  # acting on it is working on it
-        try:
-            result = await what(item)
-        except (UserFacingError, StorageError) as exc:  # QueueError; a locked database
-            log.info("escalation %d: refused: %s", item.id, exc)
-            self._say(str(exc))
-            result = None
-        await self._load(item.id, fresh=False)
-        return result
+        self.session.save_draft(self._texts())
 
     async def claim(self) -> Any:
-        return await self._act(
-            lambda item: self.queue.claim(item.id, self.operator, self._settings().lease_s))
+        return await self.session.claim()
 
     async def release(self) -> Any:
-        return await self._act(lambda item: self.queue.release(item.id, self.operator))
+        return await self.session.release()
 
     async def approve(self) -> Any:
         """Asks first, always: with the figures side by side within the policy; above
@@ -449,7 +452,7 @@ class EscalationContextPanel(QWidget):
         if item.pending_status is None or not item.pending_status.undecided:
             # Approved, denied or running already: the queue says so (an approved write
             # returns its result again and acts no more); nothing to confirm.
-            return await self._act(lambda item: self.queue.approve(item.id, self.operator))
+            return await self.session.approve(None)
         if check.verdict is Verdict.IMPOSSIBLE:
             self._say(f"Can't approve {check.action}: {check.problem}")
             return None
@@ -471,42 +474,26 @@ class EscalationContextPanel(QWidget):
         if not await confirm(self, "Approve the pending action?", question, "&Approve",
                              figures):
             return None
-
-        async def do(item: Escalation) -> Any:
-            return await self.queue.approve(item.id, self.operator, arguments,
-                                            override_reason=override)
-        return await self._act(do)
+        return await self.session.approve(arguments, override)
 
     async def deny(self) -> Any:
-        return await self._act(
-            lambda item: self.queue.deny(item.id, self.operator, self.note.text()))
+        return await self.session.deny(self.note.text())
 
     async def reply(self) -> Any:
-        return await self._act(
-            lambda item: self.queue.reply(item.id, self.operator, self.composer.toPlainText()))
+        return await self.session.reply(self.composer.toPlainText())
 
     async def resolve(self) -> Any:
-        return await self._act(lambda item: self.queue.resolve(item.id, self.operator))
+        return await self.session.resolve()
 
     async def hand_back(self) -> Any:
-        return await self._act(
-            lambda item: self.queue.hand_back(item.id, self.operator, self.note.text()))
+        return await self.session.hand_back(self.note.text())
 
     def renew_if_active(self) -> None:
         """Renews this operator's claim when its lease is half gone and they have
         worked on the item since it was claimed or last renewed."""
-        item = self.item
-        if item is not None:
-            self.claim_state.setText(self._claim_text(item))  # the lease counts down
-        if not self._is_mine(item) or item is None or item.lease_expires_at is None:
-            return
-        lease_s = self._settings().lease_s
-        left = item.lease_expires_at - self.clock.now()
-        if left <= 0:  # lapsed: show it open, as it now is
+        self._tick()  # the lease counts down
+        renewal = self.session.renewal()
+        if renewal is Renewal.RELOAD:  # lapsed: show it open, as it now is
             self._start(self.reload())
-            return
-        if left > lease_s / 2:
-            return  # plenty left
-        if self._last_activity <= item.lease_expires_at - lease_s:
-            return  # no keystroke since the last claim: the operator walked away
-        self._start(self.claim())
+        elif renewal is Renewal.RENEW:
+            self._start(self.claim())

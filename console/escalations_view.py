@@ -1,24 +1,23 @@
 """The escalation queue: every item not yet resolved, oldest first, with how long it
 has waited against the target (red when late), the reason, the customer, the
 intent and the money at stake; filtered by reason. A second listing looks back at
-what was resolved, latest first: who settled it, how, and how long it took.
+what was resolved, latest first: who settled it, how (the write approved), and
+how long it took.
 
-`QueueModel` is a table adapter over the items the queue lists; `QueuePanel`
-reloads it (a coroutine on the qasync loop) when an operator acts on an item,
-at most a few times a second while the agent escalates, and every few seconds,
-since leases lapse on their own. A load reads the oldest `PAGE` items and counts
-the rest in SQL: an unattended demo leaves thousands open, and reading them all
-on every escalation once stalled the GUI for 150 ms. Behind another tab the
-panel only announces what is new; it loads the page when it is shown.
-A new item that arrives while the console runs is announced through a
-`Notifier` (a tray balloon, or the status bar where there is no tray).
+`QueueModel` is a table adapter over the page a `QueueWatcher` (agentcore) read;
+`QueuePanel` is its view: it asks for a load (a coroutine on the qasync loop)
+when an operator acts on an item, at most once a second while the agent
+escalates, and every few seconds, since leases lapse on their own. Behind
+another tab it only announces what is new; it loads the page when it is shown.
+A new item is announced through a `Notifier` (a tray balloon, or the status bar
+where there is no tray).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from enum import IntEnum
 from typing import Any
 
@@ -30,7 +29,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QColor, QFont, QKeySequence
+from PySide6.QtGui import QAction, QColor, QFont, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -44,18 +43,18 @@ from PySide6.QtWidgets import (
 )
 
 from agentcore import (
+    Announcement,
     Clock,
     Escalation,
-    EscalationQueue,
     EscalationReason,
     EscalationState,
+    QueueWatcher,
     Stake,
-    StorageError,
-    UserFacingError,
 )
 from agentcore.settings import EscalationSettings
+from console import message
 from console.bridge import EngineBridge
-from console.escalation_format import waiting_text
+from console.escalation_format import settled_writes, waiting_text
 from console.notifier import Notifier
 from console.table_model import HeaderedTableModel, Index
 
@@ -64,10 +63,9 @@ log = logging.getLogger("console.escalations")
 ID_ROLE = Qt.ItemDataRole.UserRole  # the escalation id behind a row
 LATE_COLOUR = "#e5534b"
 ALL = ""
-_LISTED = (EscalationState.OPEN, EscalationState.CLAIMED, EscalationState.HANDED_BACK)
-PAGE = 200  # items shown: the oldest, which an operator works first
-WATCHED = 2000  # items followed until resolved, to settle their feed rows
 RELOAD_THROTTLE_MS = 1000  # a stream of escalations reloads at most this often
+NARROW_PX = 640  # narrower than this, the queue shows fewer columns
+NARROWER_PX = 420  # and fewer again (the customer is in the item's card)
 
 
 class Column(IntEnum):
@@ -165,9 +163,10 @@ class QueueModel(HeaderedTableModel):
         if column is Column.STATE:
             if item.state is EscalationState.CLAIMED:
                 return f"claimed by {item.claimed_by}"
-            if item.state is EscalationState.RESOLVED:  # "replied by alice"
+            if item.state is EscalationState.RESOLVED:  # "replied by alice · refund approved"
                 return (item.resolution or "resolved") + (
-                    "" if item.resolved_by == "agent" else f" by {item.resolved_by}")
+                    "" if item.resolved_by == "agent" else f" by {item.resolved_by}"
+                ) + "".join(f" · {done}" for done in settled_writes(item))
             return "agent re-running" if item.state is EscalationState.HANDED_BACK else "open"
         return item.request.text.replace("\n", " ")[:200]
 
@@ -187,27 +186,22 @@ class QueueModel(HeaderedTableModel):
 
 class QueuePanel(QWidget):
     selected = Signal(object)  # the selected escalation's id, or None
-    user_message = Signal(str)
     # An item that left the queue resolved, here or by another console on the same
     # database: the window's feed row for its request says how it was settled.
     resolved = Signal(object)
 
-    def __init__(self, queue: EscalationQueue, bridge: EngineBridge, clock: Clock,
+    def __init__(self, watcher: QueueWatcher, bridge: EngineBridge, clock: Clock,
                  settings: Callable[[], EscalationSettings], notifier: Notifier,
-                 at_stake: Callable[[Escalation], Stake], parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.queue = queue
+        self.watcher = watcher
         self.notifier = notifier
-        self.model = QueueModel(clock.now, settings, at_stake, self)
-        self._seen_id: int | None = None  # the newest item announced; None before the first load
+        self.model = QueueModel(clock.now, settings, watcher.at_stake, self)
         self._loading: asyncio.Task[None] | None = None
         self._again = False
         self._stopped = False
-        self.loads = 0  # finished loads, for tests that wait for a fresh view
-        self.page = PAGE
-        self.in_view = True  # until the window says its tab is behind another
-        # Items seen waiting (shown or announced), followed until they are resolved.
-        self._watched: dict[int, None] = {}  # an ordered set: the oldest are dropped
+        watcher.on_announced.append(self._announced)
+        watcher.on_resolved.append(self.resolved.emit)
 
         self.listing = QComboBox()
         self.listing.addItem("Waiting or in hand", WAITING_ITEMS)
@@ -236,15 +230,20 @@ class QueuePanel(QWidget):
         self.view.setAlternatingRowColors(True)
         self.view.setWordWrap(False)  # one line per item: more of the queue in view
         header = self.view.horizontalHeader()
+        # Never sideways: the workspace gives the queue a third of the window. Numbers
+        # and states keep their width; the texts share the rest, elided.
+        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        header.setMinimumSectionSize(30)
         for column in Column:
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(Column.REQUEST, QHeaderView.ResizeMode.Stretch)
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents
+                                        if column in (Column.WAITING, Column.AT_STAKE,
+                                                      Column.CUSTOMER)
+                                        else QHeaderView.ResizeMode.Stretch)
 
         self.act_next = QAction("&Next escalation", self)
         self.act_next.setShortcut(QKeySequence("Ctrl+J"))
         self.act_next.setToolTip("Select the next item nobody else has claimed (Ctrl+J)")
         self.act_next.triggered.connect(self._next_requested)
-        self._next_after_load = False
 
         top = QHBoxLayout()
         top.addWidget(self.listing)
@@ -265,7 +264,7 @@ class QueuePanel(QWidget):
         self._throttle.setInterval(RELOAD_THROTTLE_MS)
         self._throttle.timeout.connect(self.refresh)
         bridge.escalated.connect(self._soon)
-        bridge.escalation_changed.connect(lambda _id: self.refresh())  # an operator's act
+        bridge.escalation_changed.connect(self._changed)  # an operator's act
         # Waiting times grow by the second; leases lapse unannounced: reload now and then.
         self._ticks = 0
         self._timer = QTimer(self)
@@ -274,6 +273,15 @@ class QueuePanel(QWidget):
         self._timer.start()
         self._show_count()
         QTimer.singleShot(0, self.refresh)  # the first load, once the event loop runs
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        # In a third of the window the text columns would each be a few letters: the
+        # intent and the request (both in the item's own view) give way first.
+        width = event.size().width()
+        for column in (Column.INTENT, Column.REQUEST):
+            self.view.setColumnHidden(column, width < NARROW_PX)
+        self.view.setColumnHidden(Column.CUSTOMER, width < NARROWER_PX)
+        super().resizeEvent(event)
 
     # -- loading ---------------------------------------------------------------
 
@@ -293,10 +301,26 @@ class QueuePanel(QWidget):
             return
         self._loading = asyncio.ensure_future(self._load())
 
+    @property
+    def loads(self) -> int:
+        return self.watcher.loads
+
+    @property
+    def in_view(self) -> bool:
+        return self.watcher.in_view
+
+    @property
+    def page(self) -> int:
+        return self.watcher.page
+
+    @page.setter
+    def page(self, size: int) -> None:
+        self.watcher.page = size
+
     def set_in_view(self, in_view: bool) -> None:
         """Told by the window when the queue's tab comes to the front or leaves it (a
         tab behind another still counts as visible to Qt)."""
-        self.in_view = in_view
+        self.watcher.in_view = in_view
         if in_view:
             self.refresh()  # what changed while another tab was in front
 
@@ -305,16 +329,20 @@ class QueuePanel(QWidget):
         return bool(self.listing.currentData() == RESOLVED_ITEMS)
 
     def _next_requested(self) -> None:
+        if self.watcher.next_wanted:
+            return  # pressed again before the page is in: one "next", not two
         if self.showing_resolved:  # the next item to work on is in the queue
-            self._next_after_load = True
+            self.watcher.want_next()
             self.listing.setCurrentIndex(self.listing.findData(WAITING_ITEMS))
-        elif self.in_view and self.loads:
+        else:
             self.select_next()
-        else:  # brought forward by the same shortcut: select once the page is in
-            self._next_after_load = True
-            self.refresh()
+
+    def _changed(self, _escalation_id: object = None) -> None:
+        self.watcher.changed()
+        self.refresh()
 
     def _soon(self, _outcome: object = None) -> None:
+        self.watcher.changed()
         # Not restarted while pending: under a steady stream it still fires.
         if not self._throttle.isActive():
             self._throttle.start()
@@ -328,78 +356,23 @@ class QueuePanel(QWidget):
                 QTimer.singleShot(0, self.refresh)  # once this task is done, not refused
 
     async def _load_page(self) -> None:
-        reason = self.reason.currentData() or None
-        try:
-            await self._announce()
-            await self._report_resolved()
-            if not self.in_view:
-                return  # nobody would see the page: loaded when shown
-            resolved = self.showing_resolved
-            states = (EscalationState.RESOLVED,) if resolved else _LISTED
-            items = [i for state in states
-                     for i in await self.queue.list(state=state, reason=reason, limit=self.page,
-                                                    latest_resolved_first=resolved)]
-            total = sum([await self.queue.count(state) for state in states])
-            matching = total if reason is None else sum(
-                [await self.queue.count(state, reason) for state in states])
-        except StorageError:  # a locked database is not worth a dialog: the next tick retries
-            log.warning("loading the escalation queue failed", exc_info=True)
+        self.watcher.reason = EscalationReason(self.reason.currentData()) if (
+            self.reason.currentData()) else None
+        self.watcher.resolved = self.showing_resolved
+        page = await self.watcher.load()
+        if page is None:
             return
-        items.sort(key=(lambda i: (i.resolved_at or 0.0, i.id)) if resolved
-                   else (lambda i: (i.created_at, i.id)), reverse=resolved)
-        shown = items[:self.page]
-        if not resolved:
-            self._watch(i.id for i in shown)
         current = self.current_id()
-        self.model.set_items(shown, resolved=resolved)
+        self.model.set_items(page.items, resolved=page.resolved)
         if current is not None:
             self.select(current, announce=False)
-        self._show_count(len(shown), matching, total)
-        self.loads += 1
-        if self._next_after_load:
-            self._next_after_load = False
-            self.select_next()
+        self._show_count(len(page.items), page.matching, page.total)
+        wanted, item = self.watcher.take_next()
+        if wanted:
+            self._select_next(item)
 
-    def _watch(self, ids: Iterable[int]) -> None:
-        for escalation_id in ids:
-            self._watched[escalation_id] = None
-        for oldest in list(self._watched)[:max(0, len(self._watched) - WATCHED)]:
-            del self._watched[oldest]
-
-    async def _report_resolved(self) -> None:
-        """Followed items that are resolved now, here or by another console, whatever
-        the listing or filter shown: one indexed query per load."""
-        for escalation_id in await self.queue.resolved_among(self._watched):
-            del self._watched[escalation_id]
-            try:
-                item = await self.queue.get(escalation_id)
-            except (UserFacingError, StorageError):  # a locked database: the feed row
-                log.warning("escalation %d resolved, but unreadable", escalation_id,
-                            exc_info=True)  # just keeps saying "escalated"
-                continue
-            self.resolved.emit(item)
-
-    async def _announce(self) -> None:
-        """One notice per load, however many arrived: a burst is one balloon, not ten."""
-        seen, self._seen_id = self._seen_id, await self.queue.newest_id()
-        if seen is None:
-            return  # what was waiting at start-up is in the queue, not news
-        new = [i for i in await self.queue.list(state=EscalationState.OPEN, after_id=seen)
-               if i.id <= self._seen_id]
-        self._watch(i.id for i in new)
-        if not new:
-            return
-        first = new[0]
-        who = first.request.customer_id
-        stake = self.model.at_stake(first)
-        about = (f"#{first.id} {first.reason} — customer "
-                 f"{who if who is not None else 'anonymous'}"
-                 + (f", {stake.label}" if stake.amount is not None else ""))
-        if len(new) == 1:
-            self.notifier.notify("New escalation", about)
-        else:
-            self.notifier.notify(f"New escalations: {len(new)}",
-                                 f"{about}; and {len(new) - 1} more")
+    def _announced(self, said: Announcement) -> None:
+        self.notifier.notify(said.title, said.body)
 
     def _tick(self) -> None:
         self._ticks += 1
@@ -442,17 +415,26 @@ class QueuePanel(QWidget):
         return True
 
     def select_next(self) -> int | None:
-        """The next item after the selected one that is open, wrapping: claimed items
-        are someone's work, and skipping them is what "next" means at a help desk."""
-        items = self.model.items
-        if not items:
+        """The oldest open item: what the operator should take next (the watcher's
+        `want_next`). Claimed items are someone's work, and skipping them is what
+        "next" means at a help desk; the oldest is never skipped, so pressing "next"
+        twice lands where once did (the arrow keys move past an item deliberately).
+        From a stale page it is selected once a fresh one is in."""
+        if self.showing_resolved:
+            self._next_requested()
             return None
-        current = self.current_id()
-        start = next((r + 1 for r, i in enumerate(items) if i.id == current), 0)
-        for offset in range(len(items)):
-            item = items[(start + offset) % len(items)]
-            if item.state is EscalationState.OPEN:
-                self.select(item.id)
-                self.view.setFocus()
-                return item.id
-        return None
+        item = self.watcher.want_next()
+        if self.watcher.next_wanted:
+            self.refresh()
+            return None
+        return self._select_next(item)
+
+    def _select_next(self, item: Escalation | None) -> int | None:
+        if item is None:
+            message.info("Nothing to take next: every item shown is claimed or with the agent")
+            return None
+        if item.id == self.current_id():
+            message.info(f"#{item.id} is the oldest open item: claim it (Ctrl+Shift+C)")
+        self.select(item.id)
+        self.view.setFocus()
+        return item.id

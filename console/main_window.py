@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from agentcore import (
+    ClaimSession,
     Engine,
     Escalation,
     EscalationSettings,
@@ -36,10 +37,12 @@ from agentcore import (
     KeyringCredentials,
     OutageTracker,
     Outcome,
+    QueueWatcher,
     RejectedSuggestions,
     Request,
     RuleBook,
     RuleSession,
+    SavedReplies,
     Settings,
 )
 from console import message
@@ -55,6 +58,7 @@ from console.feed import FeedModel
 from console.feed_panel import FeedPanel
 from console.notifier import DesktopNotifier, Notifier
 from console.outage_banner import OutageBanner
+from console.reply_draft import drafter
 from console.rules_view import RulesView
 from console.settings_dialog import SettingsDialog
 from console.statusbar import (
@@ -133,10 +137,16 @@ class MainWindow(QMainWindow):
         def escalation_settings() -> EscalationSettings:
             return self.engine.settings.escalations
 
-        self.escalations = QueuePanel(engine.escalations, bridge, engine.clock,
-                                      escalation_settings, self.notifier, engine.domain.at_stake)
-        self.escalation = EscalationContextPanel(engine.escalations, engine.clock,
-                                                 escalation_settings)
+        self.queue_watcher = QueueWatcher(engine.escalations, engine.domain.at_stake)
+        self.escalations = QueuePanel(self.queue_watcher, bridge, engine.clock,
+                                      escalation_settings, self.notifier)
+        queue = engine.escalations
+        self.claim_session = ClaimSession(
+            queue, engine.clock, escalation_settings,
+            draft=drafter(lambda: escalation_settings().operator, queue.limits_for))
+        self.saved_replies = SavedReplies(engine.store.replies, engine.clock)
+        self.escalation = EscalationContextPanel(self.claim_session, queue.limits_for,
+                                                 self.saved_replies)
         self.rules = RulesView(
             RuleSession(RuleBook(engine), RejectedSuggestions(engine.store.rules),
                         now=engine.clock.now, operator=engine.settings.escalations.operator),
@@ -342,11 +352,8 @@ class MainWindow(QMainWindow):
         for workspace, action in self.workspace_actions.items():
             action.triggered.connect(lambda _checked, w=workspace: self.show_workspace(w))
         self.workspaces.changed.connect(self._on_workspace)
+        # A bound method, not a lambda: the bridge outlives a closed window.
         message.global_bridge.shown.connect(self._show_message)
-        self.escalations.user_message.connect(
-            lambda text: self.statusBar().showMessage(text, 10_000))
-        self.escalation.user_message.connect(
-            lambda text: self.statusBar().showMessage(text, 10_000))
         bridge.escalation_changed.connect(self.escalation.on_changed)
         self.escalation.changed.connect(self._settle_in_feed)
         self.escalations.resolved.connect(self._settle_in_feed)  # by another console, too

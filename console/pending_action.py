@@ -29,11 +29,23 @@ from PySide6.QtWidgets import (
 
 from agentcore import Escalation, PendingStatus, WriteLimits
 from console.approval_check import ApprovalCheck, Verdict, check_approval
-from console.escalation_format import action_text, allowed_text, money
+from console.escalation_format import (
+    action_text,
+    allowed_text,
+    done_cents,
+    money,
+    past_tense,
+)
 
 # (tool, arguments) -> the figures bounding that write now (EscalationQueue.limits_for)
 LimitsFor = Callable[[str, dict[str, Any]], WriteLimits | None]
 WARN_STYLE = "color: #d29922;"
+# The box's title says where the write stands: "waiting" once it is done misleads.
+TITLES = {PendingStatus.WAITING: "Action waiting for approval",
+          PendingStatus.FAILED: "Action not done: approve it again or deny it",
+          PendingStatus.APPROVING: "Action being approved",
+          PendingStatus.APPROVED: "Action approved",
+          PendingStatus.DENIED: "Action denied"}
 ERROR_STYLE = "color: #e5534b;"
 
 
@@ -111,7 +123,11 @@ class PendingActionBox(QGroupBox):
             return
         status = item.pending_status
         result = item.pending_result or {}
-        self.text.setText(f"<b>{html.escape(action_text(action))}</b>{_status_html(item)}")
+        self.setTitle(TITLES.get(status or PendingStatus.WAITING, TITLES[PendingStatus.WAITING]))
+        limits = self._limits_for(action.tool, action.arguments)
+        verb = limits.verb if limits is not None else None
+        self.text.setText(f"<b>{html.escape(action_text(action))}</b>"
+                          f"{_status_html(item, verb)}")
         requested = action.requested or {}
         self.requested.setVisible("amount" in requested)
         if "amount" in requested:
@@ -191,13 +207,17 @@ def _dollars(amount: Any) -> str:
         return repr(amount)
 
 
-def _status_html(item: Escalation) -> str:
+def _status_html(item: Escalation, verb: str | None) -> str:
+    """`verb`: what the write does with money (the domain's `WriteLimits.verb`); None
+    for a write not about money, whose result is not read as an amount."""
     status = item.pending_status
     result = item.pending_result or {}
     by = html.escape(str(result.get("by")))
     if status is PendingStatus.APPROVED:
         done = result.get("result") or {}
-        did = f": {money(done['amount_cents'] / 100)} refunded" if "amount_cents" in done else ""
+        cents = done_cents(done, verb)
+        did = (f": {money(cents / 100)} {html.escape(past_tense(verb))}"
+               if verb is not None and cents is not None else "")
         over = " over the policy" if result.get("override") else ""
         return f" — <b>approved</b> by {by}{over}{did}"
     if status is PendingStatus.APPROVING:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -24,6 +25,7 @@ from agentcore.demo_shop.tools import recorded_write, shop_registry, write_limit
 from agentcore.domain import (
     CacheTags,
     ChangeListener,
+    ContextRecord,
     CustomerContext,
     FactRecipe,
     HandlerReads,
@@ -72,6 +74,30 @@ _ORDER_COLUMNS = (("id", "Order"), ("product", "Product"), ("status", "Status"),
 
 def _money(dollars: float) -> str:
     return f"{'-' if dollars < 0 else ''}${abs(dollars):,.2f}"
+
+
+def orders_named(item: Escalation) -> list[int]:
+    """The orders an escalation is about, in the order found: its pending write's, the
+    ones the agent looked up or quoted, then numbers in the customer's text."""
+    found: list[int] = []
+
+    def add(value: Any) -> None:
+        try:
+            oid = int(value)
+        except (TypeError, ValueError):
+            return
+        if oid not in found:
+            found.append(oid)
+
+    if item.pending_action is not None:
+        add(item.pending_action.arguments.get("order_id"))
+    for call in item.tool_results:
+        add((call.arguments or {}).get("order_id"))
+    for fact in item.tool_results.facts_of("refund_quote"):
+        add(fact.data.get("order_id"))
+    for number in re.findall(r"\b\d{3,9}\b", item.request.text):
+        add(number)
+    return found
 
 
 def propose_refund(quote: dict[str, Any], why: str) -> PendingAction | None:
@@ -190,14 +216,41 @@ class DemoShop:
     def write_limits(self, tool: str, arguments: Mapping[str, Any]) -> WriteLimits | None:
         return self._limits(tool, dict(arguments))
 
-    def customer_context(self, customer_id: int) -> CustomerContext | None:
+    def customer_context(self, customer_id: int,
+                         about: Escalation | None = None) -> CustomerContext | None:
         customer = self.shop.get_customer(customer_id)
         if customer is None:
             return None
-        orders = [o | {"placed": str(o.get("placed_at") or "")[:10]}
-                  for o in self.shop.recent_orders(customer_id)]
-        return CustomerContext(f"Customer {customer_id}", customer, orders, _ORDER_COLUMNS,
-                               frozenset({"total_cents"}))
+        recent = self.shop.recent_orders(customer_id)
+        orders = [o | {"placed": str(o.get("placed_at") or "")[:10]} for o in recent]
+        wanted = orders_named(about) if about is not None else []
+        items = []
+        for oid in wanted:  # the request's orders first, with what was paid and refunded
+            order = self.shop.get_order(oid)
+            if order is None or order.get("customer_id") != customer_id:
+                continue  # another customer's order: none of this one's business
+            items.append(self._order_record(order, about=True))
+        shown = {oid for oid in wanted}
+        items.extend(self._order_record(o, about=False) for o in orders if o["id"] not in shown)
+        since = str(customer.get("created_at") or "")[:10]
+        return CustomerContext(
+            f"Customer {customer_id}", customer, orders, _ORDER_COLUMNS,
+            frozenset({"total_cents"}), name=customer.get("name"), tier=customer.get("tier"),
+            since=date.fromisoformat(since) if since else None,
+            credit_cents=customer.get("store_credit_cents"), items=tuple(items))
+
+    def _order_record(self, order: Mapping[str, Any], *, about: bool) -> ContextRecord:
+        placed = str(order.get("placed_at") or "")[:10]
+        summary = " · ".join(str(part) for part in (
+            order.get("product"), order.get("status"), f"placed {placed}" if placed else "")
+            if part)
+        figures: tuple[tuple[str, int], ...] = (("Total", int(order.get("total_cents") or 0)),)
+        if about:
+            limits = self.shop.refund_limits(int(order["id"]))
+            if limits is not None:
+                figures = (("Paid", limits.paid_cents), ("Refunded", limits.refunded_cents),
+                           ("Policy allows", limits.quote.allowed_cents))
+        return ContextRecord(f"Order #{order['id']}", summary, figures, about)
 
     def at_stake(self, item: Escalation) -> Stake:
         return refund_stake(item)

@@ -15,11 +15,13 @@ from agentcore.storage._connection import transaction
 from agentcore.storage._protocols import (
     AnswerCacheRepository,
     EscalationRepository,
+    ReplyRepository,
     RequestRepository,
     RuleRepository,
     Storage,
     TrafficRepository,
 )
+from agentcore.storage._replies import SavedReply
 from agentcore.storage._requests import LatencyBins, OutcomeHistory
 from agentcore.storage._retention import PruneReport
 from agentcore.storage._rules import StoredVersion, VersionRecord
@@ -37,11 +39,13 @@ __all__ = [
     "OutcomeHistory",
     "PruneReport",
     "RecordedRow",
+    "ReplyRepository",
     "RequestRepository",
     "RuleRepository",
     "SQLiteAnswerCache",
     "SQLiteStorage",
     "SQLiteTraffic",
+    "SavedReply",
     "Storage",
     "Store",
     "StoredAnswer",

@@ -207,7 +207,29 @@ def _v2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS outcomes_by_finished ON outcomes(finished_at)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+def _v3(conn: sqlite3.Connection) -> None:
+    """Saved replies (macros) the operators share."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS saved_replies ("
+        " id INTEGER PRIMARY KEY, title TEXT NOT NULL UNIQUE, body TEXT NOT NULL,"
+        " updated_by TEXT NOT NULL, updated_at REAL NOT NULL)")
+    # A team starts with a few it can edit: a greeting, a refund done, a delay.
+    for title, body in STARTER_REPLIES:
+        conn.execute("INSERT OR IGNORE INTO saved_replies (title, body, updated_by,"
+                     " updated_at) VALUES (?, ?, 'console', 0)", (title, body))
+
+
+STARTER_REPLIES = (
+    ("Refund issued", "Hi {first_name},\n\nI've refunded {amount} for order #{order_id}. "
+     "It will show on your original payment method within 5-10 business days.\n\n"
+     "Best regards,\n{operator}"),
+    ("Looking into it", "Hi {first_name},\n\nThanks for your patience. I'm looking into "
+     "order #{order_id} myself and will write again today.\n\nBest regards,\n{operator}"),
+    ("Need more details", "Hi {first_name},\n\nTo help you with this, could you tell me "
+     "the order number and what went wrong?\n\nBest regards,\n{operator}"),
+)
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

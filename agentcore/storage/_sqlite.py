@@ -19,6 +19,7 @@ from pathlib import Path
 from agentcore.storage._answer_cache import SQLiteAnswerCache
 from agentcore.storage._connection import Checkpointer, connect, translated
 from agentcore.storage._escalations import SQLiteEscalations
+from agentcore.storage._replies import SQLiteReplies
 from agentcore.storage._requests import SQLiteRequests, finish_statements
 from agentcore.storage._retention import Pruner, PruneReport
 from agentcore.storage._rules import SQLiteRules
@@ -61,6 +62,7 @@ class SQLiteStorage:
         self._escalations = SQLiteEscalations(self._conn, self._writer)
         self._rules = SQLiteRules(self._conn)
         self._traffic = SQLiteTraffic(path, self._writer.flush)
+        self._replies = SQLiteReplies(self._conn)
 
     @property
     def requests(self) -> SQLiteRequests:
@@ -77,6 +79,10 @@ class SQLiteStorage:
     @property
     def traffic(self) -> SQLiteTraffic:
         return self._traffic
+
+    @property
+    def replies(self) -> SQLiteReplies:
+        return self._replies
 
     def answer_cache(self) -> SQLiteAnswerCache:
         """An answer cache L2 on a connection of its own (see `_answer_cache`)."""

@@ -11,11 +11,10 @@ says, never by sleeping. The LLM is the in-process mock behind the openai SDK.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QKeySequence
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QMessageBox
 
 from agentcore import Engine, FakeClock, Request
@@ -23,23 +22,20 @@ from console.escalation_context import DRAFT_SAVE_MS
 from console.escalations_view import LATE_COLOUR, Column
 from console.feed import Column as FeedColumn
 from console.notifier import RecordingNotifier
-from console.workspaces import Workspace
+from tests.console.desk import (
+    CEILING_AFTER_QUOTE,
+    CTRL_SHIFT,
+    OPERATOR,
+    cell,
+    claimed_refund,
+    key,
+    refundable_order,
+    show_queue,
+    shown_rows,
+    submit,
+)
 from tests.console.dialogs import answer, approve, press
 from tests.console.dialogs import asked as confirm_dialog
-
-# Pays for the classify call and a first decide call of a short prompt (a request for a
-# human: its handoff), not for that of a refund request, whose prompt carries the order,
-# payments and policy the engine looked up and the quote: it would refund. (With the
-# mock's token counts: 0.0065 and 0.0072 dollars.)
-CEILING_AFTER_QUOTE = 0.0068
-OPERATOR = "alice"
-CTRL_SHIFT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
-
-
-def refundable_order(settings) -> tuple[int, int]:
-    with sqlite3.connect(settings.shop_path) as conn:
-        return conn.execute("SELECT id, customer_id FROM orders WHERE status = 'delivered'"
-                            " ORDER BY id LIMIT 1").fetchone()
 
 
 @pytest.fixture
@@ -67,36 +63,6 @@ def desk(make_console, tight, clock, notifier):
     show_queue(console.window)
     console.window.activateWindow()
     return console
-
-
-def cell(window, row: int, column: Column, role=Qt.ItemDataRole.DisplayRole) -> Any:
-    model = window.escalations.model
-    return model.data(model.index(row, column), role)
-
-
-def key(qtbot, window, keys: str) -> Any:
-    """Presses a shortcut as the operator would, and waits for what it started."""
-    panel = window.escalation
-    before = panel.running
-    sequence = QKeySequence(keys)[0]
-    qtbot.keyClick(window.escalations.view, sequence.key(), sequence.keyboardModifiers())
-    qtbot.waitUntil(lambda: panel.running is not before and panel.running.done(),
-                    timeout=15_000)
-    return panel.running.result()
-
-
-def show_queue(window) -> None:
-    """The window, with the queue's tab in front (it shares a dock with the feed)."""
-    window.show()
-    window.show_workspace(Workspace.ESCALATIONS)
-
-
-def submit(run_async, console, text: str, customer_id: int):
-    return run_async(console.engine.submit(Request(text, customer_id=customer_id)))
-
-
-def shown_rows(window) -> int:
-    return window.escalations.model.rowCount()
 
 
 def test_ceiling_traffic_is_queued_counted_announced_and_late_in_red(
@@ -166,12 +132,19 @@ def test_claim_approve_reply_and_resolve_from_the_keyboard(desk, tight, run_asyn
     key(qtbot, window, "Ctrl+Shift+C")
     assert "Claimed by you" in panel.claim_state.text()
     qtbot.waitUntil(lambda: cell(window, 0, Column.STATE) == f"claimed by {OPERATOR}")
-    # The whole context: request, customer and orders, trace with tools, the pending write.
-    assert panel.request_text.text() == f"I want a refund for order {order}"
-    assert f"Customer {customer}" in panel.customer.text() and str(order) in (
-        panel.customer.text())
-    assert "get_refund_policy" in panel.tool_calls.text()
-    assert "refund quote" in panel.tool_calls.text()
+    # The whole context: the conversation, the customer with the order at issue first,
+    # the agent's steps readable (raw on demand), why it stopped, the pending write.
+    assert f"I want a refund for order {order}" in panel.conversation.text()
+    card = panel.customer.text()
+    assert f"Customer {customer}" in card
+    assert card.index("This request is about") < card.index(f"Order #{order}")
+    assert "Paid&nbsp;<b>$49.99</b>" in card and "{" not in card
+    assert f"Looked up order #{order}" in panel.steps.text()
+    assert "$49.99" in panel.steps.text() and "_cents" not in panel.steps.text()
+    assert "Refund quote: up to $49.99" in panel.steps.text()
+    assert not panel.tool_calls.isVisible()
+    panel.show_raw.click()  # the raw calls, JSON and all, for who asks
+    assert "get_refund_policy" in panel.tool_calls.text() and panel.tool_calls.isVisible()
     assert "dollar ceiling" in panel.reasoning.text()
     assert "tool:get_order" in [b.span.name for b in panel.waterfall.bars()]
     assert f"issue refund $49.99 on order {order}" in panel.pending.text.text()
@@ -226,26 +199,14 @@ def test_claim_approve_reply_and_resolve_from_the_keyboard(desk, tight, run_asyn
     # Next: the human request, its reply box prefilled with the agent's draft.
     qtbot.keyClick(window.escalations.view, Qt.Key.Key_J, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: panel.item is not None and panel.item.request_id == human.request_id)
-    assert panel.composer.toPlainText().startswith("Of course. I'm handing you over")
+    assert panel.composer.toPlainText().startswith(f"Hi {customer_name(desk, 7)},")
+    assert "colleague" not in panel.composer.toPlainText()
     key(qtbot, window, "Ctrl+Shift+C")
     key(qtbot, window, "Ctrl+Shift+S")
     qtbot.waitUntil(lambda: shown_rows(window) == 0)
     with sqlite3.connect(tight.engine_db) as db:
         assert db.execute("SELECT route FROM outcomes WHERE request_id = ?",
                           (human.request_id,)).fetchone() == ("human",)
-
-
-def claimed_refund(console, settings, run_async, qtbot) -> int:
-    """A refund request (cut short after its quote by the tight ceiling), selected and
-    claimed from the keyboard; its order."""
-    window, panel = console.window, console.window.escalation
-    order, customer = refundable_order(settings)
-    submit(run_async, console, f"I want a refund for order {order}", customer)
-    qtbot.waitUntil(lambda: shown_rows(window) == 1)
-    window.escalations.select_next()
-    qtbot.waitUntil(lambda: panel.item is not None)
-    key(qtbot, window, "Ctrl+Shift+C")
-    return order
 
 
 def test_refusals_are_messages_not_tracebacks(desk, tight, run_async, qtbot):
@@ -435,7 +396,8 @@ def test_a_half_written_reply_waits_while_the_operator_looks_at_another_item(
     panel.note.setText("VIP")
     window.escalations.select_next()
     qtbot.waitUntil(lambda: panel.item.request_id != first.request_id)
-    assert panel.composer.toPlainText().startswith("Of course. I'm handing you over")
+    assert panel.composer.toPlainText().startswith("Hi ")
+    assert "from the support team" in panel.composer.toPlainText()
     window.escalations.select(window.escalations.model.items[0].id)
     qtbot.waitUntil(lambda: panel.item.request_id == first.request_id)
     assert panel.composer.toPlainText() == "Hello, this is Alice from support. About your"
@@ -482,7 +444,8 @@ def test_a_half_written_reply_outlives_a_restart(make_console, tight, clock, run
     qtbot.waitUntil(lambda: shown_rows(window) == 1)
     window.escalations.select_next()
     qtbot.waitUntil(lambda: panel.item is not None)
-    assert panel.composer.toPlainText().startswith("Of course. I'm handing you over")
+    assert panel.composer.toPlainText().startswith("Hi ")
+    assert "from the support team" in panel.composer.toPlainText()
     assert panel.note.text() == ""
 
 
@@ -684,3 +647,7 @@ def refunded_on(settings, order_id: int) -> int:
     with sqlite3.connect(settings.shop_path) as shop:
         return shop.execute("SELECT COALESCE(SUM(amount_cents), 0) FROM refunds"
                             " WHERE order_id = ?", (order_id,)).fetchone()[0]
+
+
+def customer_name(console, customer_id: int) -> str:
+    return console.engine.domain.shop.get_customer(customer_id)["name"].split(" ")[0]

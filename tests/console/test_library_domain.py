@@ -80,6 +80,9 @@ def test_a_waiver_above_the_limit_is_approved_from_the_queue_and_waived_once(
     key(qtbot, window, "Ctrl+Shift+C")
     # The member and their loans, from the domain's own customer context.
     assert "Ada Byron" in panel.customer.text() and str(TOO_LATE) in panel.customer.text()
+    card = panel.customer.text()  # the loan at issue first, its fine in money
+    assert card.index("This request is about") < card.index(f"Loan #{TOO_LATE}")
+    assert "Fines owed $" in card and "fine_cents" not in card
     assert "waive fine $5.00 on loan 1031" in panel.pending.text.text()
     assert panel.pending.allowed.text().startswith("policy allows up to $5.00")
     assert panel.pending.arg_edits["amount"].text() in ("5.0", "5.00")
@@ -87,5 +90,7 @@ def test_a_waiver_above_the_limit_is_approved_from_the_queue_and_waived_once(
 
     approve(qtbot, window)
     assert "approved" in panel.pending.text.text()
+    assert "$5.00 waived" in panel.pending.text.text()  # the domain's verb, not "refunded"
+    assert "I've waived $5.00 for loan #" in panel.composer.toPlainText()
     run_async(panel.approve())  # again: a double press, a retry
     assert waivers(library) == [(outcome.request_id, TOO_LATE, 500)]

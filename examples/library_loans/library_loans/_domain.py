@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from agentcore.domain import (
     CacheTags,
     ChangeListener,
+    ContextRecord,
     CustomerContext,
     FactRecipe,
     HandlerReads,
@@ -64,6 +65,25 @@ SAMPLE_REQUESTS: tuple[dict[str, Any], ...] = (
 
 _LOAN_COLUMNS = (("id", "Loan"), ("title", "Book"), ("due_on", "Due"),
                  ("renewals_left", "Renewals left"), ("fine_cents", "Fine"))
+
+
+def _loans_named(item: Escalation) -> set[int]:
+    """The loans an escalation names: its pending write's and the agent's lookups."""
+    found = set()
+    calls = [item.pending_action.arguments] if item.pending_action is not None else []
+    calls += [call.arguments or {} for call in item.tool_results]
+    for arguments in calls:
+        try:
+            found.add(int(arguments["loan_id"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found
+
+
+def _loan_record(loan: Mapping[str, Any], about: bool) -> ContextRecord:
+    state = f"returned {loan['returned_on']}" if loan["returned_on"] else f"due {loan['due_on']}"
+    return ContextRecord(f"Loan #{loan['id']}", f"{loan['title']} · {state}",
+                         (("Fine", int(loan["fine_cents"])),), about)
 
 
 class LibraryDomain:
@@ -172,18 +192,25 @@ class LibraryDomain:
 
     # -- for the operator ----------------------------------------------------
 
-    def customer_context(self, customer_id: int) -> CustomerContext | None:
+    def customer_context(self, customer_id: int,
+                         about: Escalation | None = None) -> CustomerContext | None:
         member = self.store.member(customer_id)
         if member is None:
             return None
         loans = self.store.loans_of(customer_id)
         out = [loan for loan in loans if not loan["returned_on"]]
+        named = _loans_named(about) if about is not None else set()
+        # The loans the request is about first: the one whose fine is at issue.
+        items = sorted((_loan_record(loan, loan["id"] in named) for loan in loans),
+                       key=lambda record: not record.about)
         return CustomerContext(
             title=f"Member {customer_id}: {member['name']}",
             facts={"email": member["email"], "card": member["card"],
                    "loans out": len(out),
                    "fines owed": _policy.dollars(sum(int(x["fine_cents"]) for x in loans))},
-            records=loans, columns=_LOAN_COLUMNS, money_columns=frozenset({"fine_cents"}))
+            records=loans, columns=_LOAN_COLUMNS, money_columns=frozenset({"fine_cents"}),
+            name=member["name"], credit_cents=sum(int(x["fine_cents"]) for x in loans),
+            credit_label="Fines owed", items=tuple(items))
 
     def at_stake(self, item: Escalation) -> Stake:
         pending = item.pending_action
