@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agentcore.errors import LLMCause, QueueError
+from agentcore.escalation_model import EscalationState
 from agentcore.events import BreakerChanged, Event, RequestAnswered, RequestEscalated
 from agentcore.models import Outcome, Status
 
@@ -224,6 +225,8 @@ class OutageTracker:
 class HandBackQueue(Protocol):
     """What `hand_back_all` needs of the escalation queue."""
 
+    async def get(self, escalation_id: int) -> Any: ...
+
     async def claim(self, escalation_id: int, operator: str, lease_s: float) -> Any: ...
 
     async def hand_back(self, escalation_id: int, operator: str, note: str) -> Outcome: ...
@@ -258,13 +261,19 @@ async def hand_back_all(queue: HandBackQueue, ids: Sequence[int], operator: str,
                         progress: Callable[[int, int], None] | None = None) -> HandBackReport:
     """Claims and hands back each item in turn, so the agent re-runs them one at a
     time (a just-healed endpoint is not handed a burst). An item the queue refuses
-    (claimed by someone else, already resolved) is skipped and said why.
-    `progress(done, total)` after each."""
+    (claimed by someone else, already resolved) is skipped and said why; so is one
+    `operator` holds already (at another station, or open in this console's panel):
+    claiming it would only renew the claim, and the hand-back would wipe the reply
+    being written on it. `progress(done, total)` after each."""
     answered = again = 0
     refused: list[tuple[int, str]] = []
     done_ids: list[int] = []
     for done, escalation_id in enumerate(ids, 1):
         try:
+            held = await queue.get(escalation_id)
+            if (held.state is EscalationState.CLAIMED and held.claimed_by == operator):
+                raise QueueError(f"escalation {escalation_id} is claimed by you already: "
+                                 "hand it back from its panel, if you mean to")
             await queue.claim(escalation_id, operator, lease_s)
             outcome = await queue.hand_back(escalation_id, operator, note)
         except QueueError as exc:

@@ -1,0 +1,40 @@
+"""Review of issue 13's group hand-back: what it must leave alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentcore import EscalationState, OutageTracker, Request, hand_back_all
+from tests.agentcore.scripted_llm import final
+
+BILLING = "I was charged twice for the same order, please sort it out"
+
+
+@pytest.fixture
+def settings(settings):
+    settings.llm.classify = None
+    settings.resilience.retry.max_attempts = 1
+    settings.resilience.breaker.failure_threshold = 100
+    return settings
+
+
+async def test_hand_back_all_leaves_an_item_the_operator_is_working_on_at_another_station(desk):
+    """Ann holds #2 at her other station (or in this console's context panel), her
+    reply half written: "Hand back all" must not pull it from under her (her draft
+    wiped, her claim gone, the agent answering the customer instead)."""
+    tracker = OutageTracker(desk.clock.now, desk.engine.escalations.of_request)
+    desk.engine.subscribe(tracker.observe)
+    desk.script.steps.extend([503, 503])
+    ids = [desk.escalation_of((await desk.engine.submit(
+        Request(BILLING, customer_id=c))).request_id) for c in (1, 2)]
+    queue = desk.engine.escalations
+    await queue.claim(ids[1], "ann", 300)
+    assert queue.save_draft(ids[1], "ann", "Hi, I'm refunding the duplicate now", "")
+    desk.script.steps.extend([final("Refunded the duplicate charge."),
+                              final("Refunded the duplicate charge.")])
+    report = await hand_back_all(queue, ids, "ann", note="LLM is back", lease_s=300)
+    assert report.done == (ids[0],)
+    assert [i for i, _ in report.refused] == [ids[1]]
+    kept = await queue.get(ids[1])
+    assert kept.state is EscalationState.CLAIMED and kept.claimed_by == "ann"
+    assert kept.reply_draft == "Hi, I'm refunding the duplicate now"
