@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agentcore.errors import LLMCause, QueueError
+from agentcore.errors import LLMCause, QueueError, StorageError
 from agentcore.escalation_model import EscalationState
 from agentcore.events import BreakerChanged, Event, RequestAnswered, RequestEscalated
 from agentcore.models import Outcome, Status
@@ -231,6 +231,8 @@ class HandBackQueue(Protocol):
 
     async def hand_back(self, escalation_id: int, operator: str, note: str) -> Outcome: ...
 
+    async def release(self, escalation_id: int, operator: str) -> Any: ...
+
 
 @dataclass(frozen=True, slots=True)
 class HandBackReport:
@@ -278,6 +280,13 @@ async def hand_back_all(queue: HandBackQueue, ids: Sequence[int], operator: str,
             outcome = await queue.hand_back(escalation_id, operator, note)
         except QueueError as exc:
             refused.append((escalation_id, str(exc)))
+        except StorageError as exc:  # a locked database: this one; the next may pass
+            log.warning("escalation %d: handing it back failed: %s", escalation_id, exc)
+            refused.append((escalation_id, str(exc)))
+            try:  # not left held by us, where the next "Hand back all" would skip it
+                await queue.release(escalation_id, operator)
+            except (QueueError, StorageError):
+                pass  # never claimed, or handed back after all (then `resume` has it)
         else:
             done_ids.append(escalation_id)
             if outcome.status is Status.ANSWERED:

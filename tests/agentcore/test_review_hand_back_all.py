@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentcore import EscalationState, OutageTracker, Request, hand_back_all
+from agentcore import EscalationState, OutageTracker, Request, StorageError, hand_back_all
 from tests.agentcore.scripted_llm import final
 
 BILLING = "I was charged twice for the same order, please sort it out"
@@ -38,3 +38,44 @@ async def test_hand_back_all_leaves_an_item_the_operator_is_working_on_at_anothe
     kept = await queue.get(ids[1])
     assert kept.state is EscalationState.CLAIMED and kept.claimed_by == "ann"
     assert kept.reply_draft == "Hi, I'm refunding the duplicate now"
+
+
+class _LockedOnce:
+    """The real queue, its database locked for one item's hand-back."""
+
+    def __init__(self, queue, locked: int) -> None:
+        self.queue, self.locked = queue, locked
+
+    async def get(self, escalation_id):
+        return await self.queue.get(escalation_id)
+
+    async def claim(self, escalation_id, operator, lease_s):
+        return await self.queue.claim(escalation_id, operator, lease_s)
+
+    async def release(self, escalation_id, operator):
+        return await self.queue.release(escalation_id, operator)
+
+    async def hand_back(self, escalation_id, operator, note):
+        if escalation_id == self.locked:
+            raise StorageError("database is locked")
+        return await self.queue.hand_back(escalation_id, operator, note)
+
+
+async def test_a_locked_database_midway_keeps_what_was_handed_back_already(desk):
+    """Item 1 handed back and escalated again by the agent (a real reason this time);
+    the database locked on item 2. The items done must be known as done, or the next
+    "Hand back all" re-runs item 1 a second time, and item 2 must not stay claimed."""
+    tracker = OutageTracker(desk.clock.now, desk.engine.escalations.of_request)
+    desk.engine.subscribe(tracker.observe)
+    desk.script.steps.extend([503, 503, 503])
+    ids = [desk.escalation_of((await desk.engine.submit(
+        Request(BILLING, customer_id=c))).request_id) for c in (1, 2, 3)]
+    queue = desk.engine.escalations
+    desk.script.steps.extend([final(handoff="needs a human to check the bank statement"),
+                              final("Refunded the duplicate charge.")])
+    report = await hand_back_all(_LockedOnce(queue, ids[1]), ids, "ann",
+                                 note="LLM is back", lease_s=300)
+    assert report.done == (ids[0], ids[2])
+    assert [i for i, _ in report.refused] == [ids[1]]
+    assert "locked" in report.refused[0][1]
+    assert (await queue.get(ids[1])).state is EscalationState.OPEN  # for the next try
