@@ -25,11 +25,15 @@ def placeholders(item: Escalation, operator: str) -> dict[str, str]:
     customer = item.customer
     name = (customer.name if customer is not None else None) or ""
     target = _target(item)
+    values = {"customer_name": name or "there", "first_name": name.split(" ")[0] or "there",
+              "order_id": target.removeprefix("order #") if target.startswith("order #")
+              else target, "operator": operator, "escalation_id": str(item.id)}
+    status = item.pending_status
+    if status is PendingStatus.DENIED or status is PendingStatus.FAILED:
+        # Nothing was done: "{amount}" stays as typed, never "I've refunded $49.99".
+        return values
     amount = _amount(item)
-    return {"customer_name": name or "there", "first_name": name.split(" ")[0] or "there",
-            "order_id": target.removeprefix("order #") if target.startswith("order #")
-            else target, "amount": money(amount / 100) if amount is not None else "",
-            "operator": operator, "escalation_id": str(item.id)}
+    return values | {"amount": money(amount / 100) if amount is not None else ""}
 
 
 def _target(item: Escalation) -> str:
