@@ -137,6 +137,7 @@ class SavedRepliesDialog(QDialog):
         hint = QLabel("Placeholders: " + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS))
         hint.setWordWrap(True)
         self.error = QLabel()
+        self.error.setTextFormat(Qt.TextFormat.PlainText)  # it quotes a title, as typed
         self.error.setWordWrap(True)
         self.error.setStyleSheet(ERROR_STYLE)
         self.new_button = QPushButton("&New")

@@ -1,0 +1,32 @@
+"""Review of issue 13's saved-replies editor: a hostile title from the shared list."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from agentcore import FakeClock, SavedReplies
+from agentcore.storage import SQLiteStorage
+from console.saved_replies import SavedRepliesDialog
+
+HOSTILE = "<img src='https://attacker.example/x.png'><a href='https://x'>Refund issued</a>"
+
+
+def test_a_refused_title_is_shown_as_typed_not_as_rich_text(qtbot, tmp_path):
+    """Another operator's title on the shared list is `<img …><a href…>`: a second
+    operator typing the same title is told "already called …" in a label that must
+    not render it (an image, a link to click in the editor)."""
+    store = SQLiteStorage(tmp_path / "engine.db")
+    try:
+        replies = SavedReplies(store.replies, FakeClock())
+        replies.add(HOSTILE, "body", "mallory")
+        dialog = SavedRepliesDialog(replies, lambda: "alice")
+        qtbot.addWidget(dialog)
+        dialog.reload()
+        dialog.start_new()
+        dialog.title.setText(HOSTILE)
+        dialog.body.setPlainText("mine")
+        dialog.save()
+        assert "already called" in dialog.error.text()
+        assert dialog.error.textFormat() == Qt.TextFormat.PlainText
+    finally:
+        store.close()
