@@ -213,11 +213,18 @@ class ClaimSession:
             self.acting = False
             self._changed()
 
-    async def act(self, what: Callable[[Escalation], Awaitable[T]]) -> T | None:
+    async def act(self, what: Callable[[Escalation], Awaitable[T]], *,
+                  expected: int | None = None) -> T | None:
         """One queue call on the shown item. A refusal is said; the item is read again
-        either way, since a refusal often means someone else changed it."""
+        either way, since a refusal often means someone else changed it. `expected`:
+        the item the operator was asked about (a confirmation); another shown now
+        (the selection moved while the question was open) is not acted on."""
         item = self.item
         if item is None:
+            return None
+        if expected is not None and item.id != expected:
+            self._say(f"Nothing was done: you were asked about escalation {expected}, "
+                      f"and escalation {item.id} is shown now", refusal=True)
             return None
         self.touch()  # acting on it is working on it
         result: T | None
@@ -238,10 +245,13 @@ class ClaimSession:
         return await self.act(lambda item: self.queue.release(item.id, self.operator))
 
     async def approve(self, arguments: dict[str, Any] | None,
-                      override_reason: str | None = None) -> dict[str, Any] | None:
-        """Approves the pending write (as edited); the console has asked first."""
+                      override_reason: str | None = None, *,
+                      escalation_id: int | None = None) -> dict[str, Any] | None:
+        """Approves the pending write (as edited); the console has asked first, about
+        `escalation_id`: nothing is approved if another item is shown by now."""
         return await self.act(lambda item: self.queue.approve(
-            item.id, self.operator, arguments, override_reason=override_reason))
+            item.id, self.operator, arguments, override_reason=override_reason),
+            expected=escalation_id)
 
     async def deny(self, reason: str) -> Escalation | None:
         return await self.act(lambda item: self.queue.deny(item.id, self.operator, reason))

@@ -23,6 +23,7 @@ hand-back, one at a time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -283,10 +284,10 @@ async def hand_back_all(queue: HandBackQueue, ids: Sequence[int], operator: str,
         except StorageError as exc:  # a locked database: this one; the next may pass
             log.warning("escalation %d: handing it back failed: %s", escalation_id, exc)
             refused.append((escalation_id, str(exc)))
-            try:  # not left held by us, where the next "Hand back all" would skip it
+            # Not left held by us, where the next "Hand back all" would skip it (it may
+            # never have been claimed, or be handed back after all: `resume` has it).
+            with contextlib.suppress(QueueError, StorageError):
                 await queue.release(escalation_id, operator)
-            except (QueueError, StorageError):
-                pass  # never claimed, or handed back after all (then `resume` has it)
         else:
             done_ids.append(escalation_id)
             if outcome.status is Status.ANSWERED:

@@ -474,7 +474,9 @@ class EscalationContextPanel(QWidget):
         if not await confirm(self, "Approve the pending action?", question, "&Approve",
                              figures):
             return None
-        return await self.session.approve(arguments, override)
+        # The box was modal to the window, not to the queue: the selection may have
+        # moved meanwhile. What was asked about is what is approved, or nothing.
+        return await self.session.approve(arguments, override, escalation_id=item.id)
 
     async def deny(self) -> Any:
         return await self.session.deny(self.note.text())

@@ -17,7 +17,7 @@ async def _injected(settings):
 
 
 async def test_the_draft_never_offers_the_injected_amount(settings):
-    desk, item_id, order = await _injected(settings)
+    desk, item_id, _ = await _injected(settings)
     try:
         item = await desk.queue.get(item_id)
         draft = drafter(lambda: "alice", desk.engine.domain.write_limits)(item)
@@ -27,7 +27,7 @@ async def test_the_draft_never_offers_the_injected_amount(settings):
 
 
 async def test_a_denied_refund_is_not_filled_in_as_refunded(settings):
-    desk, item_id, order = await _injected(settings)
+    desk, item_id, _ = await _injected(settings)
     try:
         await desk.queue.deny(item_id, "alice", "far past the policy")
         item = await desk.queue.get(item_id)
