@@ -79,3 +79,26 @@ async def test_a_locked_database_midway_keeps_what_was_handed_back_already(desk)
     assert [i for i, _ in report.refused] == [ids[1]]
     assert "locked" in report.refused[0][1]
     assert (await queue.get(ids[1])).state is EscalationState.OPEN  # for the next try
+
+
+async def test_a_group_hand_back_of_an_item_whose_refund_ran_refunds_no_more(desk):
+    """#1's refund was approved and the item released (the operator meant to reply
+    later); it is in the outage's group, and "Hand back all" re-runs it: the agent
+    refunding again must replay the first refund, not issue a second."""
+    from tests.agentcore.scripted_llm import tool_call
+
+    item, order = await desk.refund_injection()
+    queue = desk.queue
+    await queue.claim(item, "bob", 300)
+    pending = (await queue.get(item)).pending_action
+    allowed = order["allowed_cents"] / 100
+    await queue.approve(item, "bob", {**pending.arguments, "amount": allowed})
+    await queue.release(item, "bob")
+    request_id = (await queue.get(item)).request_id
+    desk.script.steps.extend([
+        {"tool_calls": [tool_call("issue_refund", {"order_id": order["id"],
+                                                   "amount": allowed, "reason": "again"})]},
+        final("Refunded.")])
+    report = await hand_back_all(queue, [item], "ann", note="LLM is back", lease_s=300)
+    assert report.done == (item,) or report.refused
+    assert len(desk.refunds_of(request_id)) == 1
