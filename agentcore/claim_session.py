@@ -78,7 +78,7 @@ class ClaimSession:
         self._settings = settings  # read at each use: the operator or lease may change
         self._draft = draft or (lambda item: item.draft_answer or "")
         self.item: Escalation | None = None
-        self.acting = False  # an action runs: every other waits for it
+        self._running = 0  # actions under way: the renewal timer's claim may overlap one
         self.last_activity = float("-inf")
         self._unsent: dict[int, Texts] = {}  # item -> what was being written on it
         self.on_changed: list[Callable[[Escalation | None], None]] = []
@@ -87,6 +87,11 @@ class ClaimSession:
     @property
     def operator(self) -> str:
         return self._settings().operator
+
+    @property
+    def acting(self) -> bool:
+        """An action runs: every other waits for it (until all that run are done)."""
+        return self._running > 0
 
     @property
     def mine(self) -> bool:
@@ -205,12 +210,12 @@ class ClaimSession:
     async def run(self, action: Awaitable[T]) -> T:
         """Runs one action, the others held meanwhile. `allowed` comes back inside the
         task, not a loop turn later: once it is done the next key press works."""
-        self.acting = True
+        self._running += 1
         self._changed()
         try:
             return await action
         finally:
-            self.acting = False
+            self._running -= 1
             self._changed()
 
     async def act(self, what: Callable[[Escalation], Awaitable[T]], *,
