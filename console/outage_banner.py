@@ -68,6 +68,7 @@ class OutageBanner(QFrame):
         self._reported_for: Outage | None = None
 
         self.text = QLabel()
+        self.text.setTextFormat(Qt.TextFormat.PlainText)  # it quotes refusals, names
         self.text.setWordWrap(True)  # never widens the window, whatever the cause says
         self.text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

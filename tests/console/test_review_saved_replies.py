@@ -30,3 +30,25 @@ def test_a_refused_title_is_shown_as_typed_not_as_rich_text(qtbot, tmp_path):
         assert dialog.error.textFormat() == Qt.TextFormat.PlainText
     finally:
         store.close()
+
+
+def test_the_outage_banner_shows_a_refusal_as_typed(qtbot):
+    """"Hand back all" reports why an item was refused, quoting the queue: "claimed by
+    <the other station's operator name>", a name anyone types in Settings."""
+    from agentcore import BreakerChanged, HandBackReport, OutageTracker
+    from agentcore.settings import EscalationSettings
+    from console.outage_banner import OutageBanner
+
+    clock = FakeClock()
+    tracker = OutageTracker(clock.now, lambda _rid: None)
+    tracker.observe(BreakerChanged("closed", "open", "5 failures", "auto",
+                                   cause="endpoint unreachable"))
+    tracker.observe(BreakerChanged("half_open", "closed", "probe ok", "auto"))
+    banner = OutageBanner(tracker, None, EscalationSettings, clock.now)  # type: ignore[arg-type]
+    qtbot.addWidget(banner)
+    banner._reported_for = tracker.current
+    banner.report = HandBackReport(0, 0, ((12, "escalation 12 is claimed by <img src=x>"),),
+                                   ())
+    banner.refresh()
+    assert "<img src=x>" in banner.text.text()
+    assert banner.text.textFormat() == Qt.TextFormat.PlainText
