@@ -85,6 +85,7 @@ class DetailPanel(QWidget):
         super().__init__(parent)
         self.model = model
         self.title = QLabel("No request selected")
+        self.title.setTextFormat(Qt.TextFormat.PlainText)  # the channel is as the caller sent it
         self.title.setStyleSheet("font-weight: 600; font-size: 13px;")
         self.title.setWordWrap(True)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

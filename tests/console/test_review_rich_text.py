@@ -1,4 +1,5 @@
-"""Review of issue 13's saved-replies editor: a hostile title from the shared list."""
+"""Review of issue 13: labels that quote what someone typed (a saved reply's title,
+an operator's name in a refusal, a request's channel) show it as typed."""
 
 from __future__ import annotations
 
@@ -52,3 +53,19 @@ def test_the_outage_banner_shows_a_refusal_as_typed(qtbot):
     banner.refresh()
     assert "<img src=x>" in banner.text.text()
     assert banner.text.textFormat() == Qt.TextFormat.PlainText
+
+
+def test_a_requests_channel_is_shown_as_sent(qtbot):
+    """The channel is whatever the caller (an API client, a replayed corpus row) sent:
+    the detail's title must not render it as rich text. (Older than issue 13.)"""
+    from agentcore import Outcome, Request, Route, Status
+    from console.detail import DetailPanel
+    from console.detail_model import RequestDetail
+
+    model = RequestDetail()
+    panel = DetailPanel(model)
+    qtbot.addWidget(panel)
+    model.show(Outcome(Request("hi", 4, channel="<img src='https://x/y.png'>"), Route.RULE,
+                       Status.ANSWERED, answer="hello"))
+    assert "<img" in panel.title.text()
+    assert panel.title.textFormat() == Qt.TextFormat.PlainText
