@@ -102,3 +102,17 @@ async def test_a_group_hand_back_of_an_item_whose_refund_ran_refunds_no_more(des
     report = await hand_back_all(queue, [item], "ann", note="LLM is back", lease_s=300)
     assert report.done == (item,) or report.refused
     assert len(desk.refunds_of(request_id)) == 1
+
+
+async def test_an_own_claim_that_lapsed_is_handed_back_with_the_rest(desk):
+    tracker = OutageTracker(desk.clock.now, desk.engine.escalations.of_request)
+    desk.engine.subscribe(tracker.observe)
+    desk.script.steps.extend([503])
+    [item] = [desk.escalation_of((await desk.engine.submit(
+        Request(BILLING, customer_id=1))).request_id)]
+    queue = desk.engine.escalations
+    await queue.claim(item, "ann", 300)
+    desk.clock.advance(301)  # ann walked away: the item is open again
+    desk.script.steps.append(final("Refunded the duplicate charge."))
+    report = await hand_back_all(queue, [item], "ann", note="LLM is back", lease_s=300)
+    assert report.done == (item,)
