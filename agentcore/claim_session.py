@@ -198,10 +198,15 @@ class ClaimSession:
         if item is None or item.state is EscalationState.RESOLVED:
             return True
         try:
-            self.queue.save_draft(item.id, self.operator, texts.reply, texts.note)
+            kept = self.queue.save_draft(item.id, self.operator, texts.reply, texts.note)
         except StorageError as exc:
             log.warning("escalation %d: saving the draft failed: %s", item.id, exc)
             self._say(f"Your reply is not saved yet: {exc}", refusal=True)
+            return False
+        if not kept and self.mine and (texts.reply or texts.note):
+            # The claim is gone (lapsed, taken at another station): nothing was written.
+            self._say(f"Your reply is not saved: your claim on escalation {item.id} is "
+                      "gone; claim it again to keep it", refusal=True)
             return False
         return True
 

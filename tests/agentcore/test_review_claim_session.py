@@ -41,3 +41,20 @@ async def test_a_renewal_finishing_does_not_free_the_buttons_of_an_approval_stil
     gate.set()
     await approving
     assert Act.APPROVE in session.allowed() and not session.acting
+
+
+async def test_a_draft_the_queue_would_not_keep_is_said_not_saved(desk):
+    """The lease lapsed (or another station took the item) while the operator typed:
+    the queue keeps nothing (`save_draft` is False), and the operator must hear it, or
+    a crash loses a reply they believe is on disk."""
+    rules = EscalationSettings(operator="alice", lease_s=300)
+    session = ClaimSession(desk.queue, desk.clock, lambda: rules)
+    said: list[tuple[str, bool]] = []
+    session.on_said.append(lambda text, refusal: said.append((text, refusal)))
+    budget = await desk.over_budget()
+    await session.load(budget, fresh=True, current=Texts())
+    await session.claim()
+    assert session.save_draft(Texts("Hi, about your refund", ""))
+    desk.clock.advance(301)
+    assert not session.save_draft(Texts("Hi, about your refund: done", ""))
+    assert said and said[-1][1] and "not saved" in said[-1][0]
