@@ -81,7 +81,7 @@ from agentcore.rule_draft import (
 )
 from agentcore.rule_session import RuleSession, Told
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
-from agentcore.saved_replies import SavedReplies
+from agentcore.saved_replies import PLACEHOLDERS, SavedReplies, fill_placeholders
 from agentcore.settings import (
     REPO_ROOT,
     EscalationSettings,
@@ -90,11 +90,12 @@ from agentcore.settings import (
     default_settings_path,
 )
 from agentcore.storage import LatencyBins, OutcomeHistory, SavedReply, TrafficRepository
-from agentcore.suggest import RejectedSuggestions, Suggestion, suggest
+from agentcore.suggest import RejectedSuggestions, Suggestion, suggest_rules
 
 __all__ = [
     "CACHE_POLICIES",
     "DEFAULT_SAMPLE",
+    "PLACEHOLDERS",
     "REPO_ROOT",
     "Act",
     "AgentError",
@@ -186,6 +187,7 @@ __all__ = [
     "check_rule",
     "default_settings_path",
     "expand",
+    "fill_placeholders",
     "for_endpoint",
     "hand_back_all",
     "hits_since",
@@ -202,6 +204,6 @@ __all__ = [
     "profile_summary",
     "redact",
     "server_slots",
-    "suggest",
+    "suggest_rules",
     "to_request",
 ]

@@ -47,11 +47,11 @@ from agentcore import (
     Clock,
     Escalation,
     EscalationReason,
+    EscalationSettings,
     EscalationState,
     QueueWatcher,
     Stake,
 )
-from agentcore.settings import EscalationSettings
 from console import message
 from console.bridge import EngineBridge
 from console.escalation_format import settled_writes, waiting_text
