@@ -2,9 +2,9 @@
 switched with Ctrl+1/2/3, menus with shortcuts, status-bar segments, messages from
 any module (`console.message`), a remembered layout and theme.
 
-The window builds its panels from the engine and the bridge it is given and
-connects them in `_wire`, the one place signals are wired. It owns no engine
-state: the composition root (`console.app`) creates and closes the engine.
+The window builds its widgets over the controllers the composition root
+(`console.app.build_console`) built, and connects them in `_wire`, the one place
+signals are wired. It owns no engine state: the root creates and closes the engine.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -265,6 +265,9 @@ class MainWindow(QMainWindow):
         escalations.addActions(self.escalation_actions[:3])  # next, claim, release
         escalations.addSeparator()
         escalations.addActions(self.escalation_actions[3:])
+        if self.escalation.saved_replies is not None:
+            escalations.addSeparator()
+            escalations.addAction(self.escalation.saved_replies.act_insert)
         llm = bar.addMenu("&LLM")
         llm.addActions([self.act_force_open, self.act_force_closed, self.act_release])
         view = bar.addMenu("&View")
@@ -475,13 +478,20 @@ class MainWindow(QMainWindow):
             if id(action) in seen or action.shortcut().isEmpty() or not action.text():
                 continue
             seen.add(id(action))
-            owner = action.parent()
-            section = ("Rules workspace" if owner is self.rules
-                       else "Escalations workspace"
-                       if owner in (self.escalations, self.escalation) else "Everywhere")
+            section = self._workspace_of(action)
             keys = " or ".join(k.toString(native) for k in action.shortcuts())
             sections[section].append((action.text().replace("&", ""), keys))
         return [(title, rows) for title, rows in sections.items() if rows]
+
+    def _workspace_of(self, action: QAction) -> str:
+        owner = action.parent()
+        while isinstance(owner, QObject):  # a panel's own action, or one of its parts'
+            if owner is self.rules:
+                return "Rules workspace"
+            if owner is self.escalations or owner is self.escalation:
+                return "Escalations workspace"
+            owner = owner.parent()
+        return "Everywhere"
 
     def _show_shortcuts(self) -> None:
         text = "".join(
