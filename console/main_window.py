@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -131,7 +131,8 @@ class MainWindow(QMainWindow):
         self.rules = RulesView(parts.rule_session, parts.backtests)
         # One banner for an LLM outage, not a notice per request (issue 13, item 4).
         self.outage_banner = OutageBanner(parts.outage, engine.escalations,
-                                          parts.escalation_settings, engine.clock.now)
+                                          parts.escalation_settings, engine.clock.now,
+                                          show_items=self._show_outage_items)
 
         self.breaker_segment = BreakerSegment(bridge, engine)
         self.rate_segment = RateSegment(bridge)
@@ -387,6 +388,10 @@ class MainWindow(QMainWindow):
     def _show_queue(self) -> None:
         self.showNormal()
         self.activateWindow()
+        self.show_workspace(Workspace.ESCALATIONS)
+
+    def _show_outage_items(self, ids: Sequence[int]) -> None:
+        self.escalations.show_only(ids, "the outage's")
         self.show_workspace(Workspace.ESCALATIONS)
 
     def show_workspace(self, workspace: Workspace) -> None:
