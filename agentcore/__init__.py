@@ -71,6 +71,7 @@ from agentcore.pacer import Pacer, Position
 from agentcore.queue_watcher import Announcement, Page, QueueWatcher
 from agentcore.redaction import RedactingFilter, install_log_redaction, redact
 from agentcore.replay import load_corpus, to_request
+from agentcore.resilience import CircuitBreaker
 from agentcore.router import CACHE_POLICIES, CachePolicy, Router, Rule, RuleMatch, expand
 from agentcore.rule_draft import (
     RuleDraft,
@@ -89,7 +90,13 @@ from agentcore.settings import (
     Settings,
     default_settings_path,
 )
-from agentcore.storage import LatencyBins, OutcomeHistory, SavedReply, TrafficRepository
+from agentcore.storage import (
+    LatencyBins,
+    OutcomeHistory,
+    RequestRepository,
+    SavedReply,
+    TrafficRepository,
+)
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest_rules
 
 __all__ = [
@@ -107,6 +114,7 @@ __all__ = [
     "BreakerChanged",
     "CachePolicy",
     "Change",
+    "CircuitBreaker",
     "ClaimSession",
     "Clock",
     "ConnectionReport",
@@ -153,6 +161,7 @@ __all__ = [
     "RequestAnswered",
     "RequestEscalated",
     "RequestRejected",
+    "RequestRepository",
     "Route",
     "Router",
     "Rule",

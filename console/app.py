@@ -160,7 +160,7 @@ def build_console(settings: Settings, *, store: QSettings, settings_path: Path,
     parts = build_controllers(engine, store, rows)
     window = MainWindow(engine, bridge, parts, store=store, settings_path=settings_path,
                         credentials=credentials, errors=errors,
-                        spent_today=spent_today(engine), notifier=notifier)
+                        spent_today=spent_today(engine.store.requests), notifier=notifier)
     return Console(engine, bridge, window)
 
 

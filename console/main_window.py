@@ -134,7 +134,7 @@ class MainWindow(QMainWindow):
                                           parts.escalation_settings, engine.clock.now,
                                           show_items=self._show_outage_items)
 
-        self.breaker_segment = BreakerSegment(bridge, engine)
+        self.breaker_segment = BreakerSegment(bridge, engine.breaker)
         self.rate_segment = RateSegment(bridge)
         self.escalations_segment = EscalationsSegment(bridge, engine.escalations)
         self.dollars_segment = DollarsSegment(bridge, spent_today=spent_today)
@@ -303,7 +303,6 @@ class MainWindow(QMainWindow):
         traffic.running_changed.connect(self._on_traffic_running)
         self.traffic_panel.rate.valueChanged.connect(
             lambda rate: self.store.setValue(KEY_RATE, rate))
-        self.errors.user_error.connect(lambda text: self.statusBar().showMessage(text, 10_000))
 
         self.act_settings.triggered.connect(self.open_settings)
         self.act_quit.triggered.connect(self.close)
