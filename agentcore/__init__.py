@@ -71,6 +71,7 @@ from agentcore.pacer import Pacer, Position
 from agentcore.queue_watcher import Announcement, Page, QueueWatcher
 from agentcore.redaction import RedactingFilter, install_log_redaction, redact
 from agentcore.replay import load_corpus, to_request
+from agentcore.resilience import CircuitBreaker
 from agentcore.router import CACHE_POLICIES, CachePolicy, Router, Rule, RuleMatch, expand
 from agentcore.rule_draft import (
     RuleDraft,
@@ -81,7 +82,7 @@ from agentcore.rule_draft import (
 )
 from agentcore.rule_session import RuleSession, Told
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
-from agentcore.saved_replies import SavedReplies
+from agentcore.saved_replies import PLACEHOLDERS, SavedReplies, fill_placeholders
 from agentcore.settings import (
     REPO_ROOT,
     EscalationSettings,
@@ -89,12 +90,19 @@ from agentcore.settings import (
     Settings,
     default_settings_path,
 )
-from agentcore.storage import LatencyBins, OutcomeHistory, SavedReply, TrafficRepository
-from agentcore.suggest import RejectedSuggestions, Suggestion, suggest
+from agentcore.storage import (
+    LatencyBins,
+    OutcomeHistory,
+    RequestRepository,
+    SavedReply,
+    TrafficRepository,
+)
+from agentcore.suggest import RejectedSuggestions, Suggestion, suggest_rules
 
 __all__ = [
     "CACHE_POLICIES",
     "DEFAULT_SAMPLE",
+    "PLACEHOLDERS",
     "REPO_ROOT",
     "Act",
     "AgentError",
@@ -106,6 +114,7 @@ __all__ = [
     "BreakerChanged",
     "CachePolicy",
     "Change",
+    "CircuitBreaker",
     "ClaimSession",
     "Clock",
     "ConnectionReport",
@@ -152,6 +161,7 @@ __all__ = [
     "RequestAnswered",
     "RequestEscalated",
     "RequestRejected",
+    "RequestRepository",
     "Route",
     "Router",
     "Rule",
@@ -186,6 +196,7 @@ __all__ = [
     "check_rule",
     "default_settings_path",
     "expand",
+    "fill_placeholders",
     "for_endpoint",
     "hand_back_all",
     "hits_since",
@@ -202,6 +213,6 @@ __all__ = [
     "profile_summary",
     "redact",
     "server_slots",
-    "suggest",
+    "suggest_rules",
     "to_request",
 ]

@@ -66,6 +66,7 @@ class QueueWatcher:
         self.at_stake = at_stake  # the domain's: what an item is about
         self.page = page
         self.reason: EscalationReason | None = None  # the filter
+        self.only: tuple[int, ...] | None = None  # a group's items (an outage's), or all
         self.resolved = False  # the look back instead of the queue
         self.in_view = True  # until the console says its list is behind another
         self.items: list[Escalation] = []  # the page last read
@@ -135,6 +136,8 @@ class QueueWatcher:
     async def _page(self) -> Page:
         resolved, reason = self.resolved, self.reason
         states = (EscalationState.RESOLVED,) if resolved else WAITING
+        if self.only is not None:
+            return await self._group_page(states, resolved)
         items = [i for state in states
                  for i in await self.queue.list(state=state, reason=reason, limit=self.page,
                                                 latest_resolved_first=resolved)]
@@ -144,6 +147,22 @@ class QueueWatcher:
         items.sort(key=(lambda i: (i.resolved_at or 0.0, i.id)) if resolved
                    else (lambda i: (i.created_at, i.id)), reverse=resolved)
         return Page(items[:self.page], matching, total, resolved)
+
+    async def _group_page(self, states: tuple[EscalationState, ...],
+                          resolved: bool) -> Page:
+        """The group's items still in the listing's states (settled ones drop out), at
+        most a page: read as the items since the group's oldest (an outage's are the
+        newest), kept if in the group."""
+        group = set(self.only or ())
+        since = min(group, default=1) - 1
+        items = [i for state in states
+                 for i in await self.queue.list(state=state, reason=self.reason,
+                                                after_id=since)
+                 if i.id in group]
+        items.sort(key=(lambda i: (i.resolved_at or 0.0, i.id)) if resolved
+                   else (lambda i: (i.created_at, i.id)), reverse=resolved)
+        total = sum([await self.queue.count(state) for state in states])
+        return Page(items[:self.page], len(items), total, resolved)
 
     def _watch(self, ids: Iterable[int]) -> None:
         for escalation_id in ids:

@@ -18,7 +18,7 @@ PLACEHOLDERS = ("customer_name", "first_name", "order_id", "amount", "operator",
 TITLE_MAX = 80
 
 
-def fill(body: str, values: Mapping[str, str]) -> str:
+def fill_placeholders(body: str, values: Mapping[str, str]) -> str:
     """`{name}` replaced by its value; an unknown name or a stray brace left alone."""
     return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), body)
 

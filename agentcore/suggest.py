@@ -95,7 +95,7 @@ def _slug(gram: tuple[str, ...]) -> str:
     return "-".join("n" if w == _NUM else re.sub(r"[^a-z0-9]+", "", w) or "x" for w in gram)
 
 
-def suggest(backtester: Backtester, live: Router, *, rejected: set[str] | frozenset[str] = (
+def suggest_rules(backtester: Backtester, live: Router, *, rejected: set[str] | frozenset[str] = (
         frozenset()), min_support: int = 3, limit: int = 8,
         cancelled: Callable[[], bool] = lambda: False) -> list[Suggestion]:
     """Suggestions, most traffic first, each with its backtest."""

@@ -137,7 +137,7 @@ def bench_backtest(results: list[Row]) -> None:
 
 
 async def _suggestions(results: list[Row]) -> None:
-    from agentcore import Backtester, Engine, RuleBook, load_recorded, suggest
+    from agentcore import Backtester, Engine, RuleBook, load_recorded, suggest_rules
     from agentcore.replay import load_corpus, replay
     from bench.workloads import bench_settings, fresh_data_dir
 
@@ -146,7 +146,7 @@ async def _suggestions(results: list[Row]) -> None:
     engine = Engine(bench_settings(data))
     backtester = Backtester(load_recorded(db))
     shipped = backtester.run(engine.router, engine.router)
-    found = suggest(backtester, engine.router)
+    found = suggest_rules(backtester, engine.router)
     accepted = [s.rule for s in found]
     book = RuleBook(engine)
     book.apply([*engine.router.rules, *accepted], author="bench")

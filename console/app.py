@@ -33,10 +33,18 @@ from PySide6.QtCore import QSettings, QTimer, qVersion
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from agentcore import (
+    ClaimSession,
     Clock,
     Engine,
+    EscalationSettings,
     KeyringCredentials,
+    OutageTracker,
+    QueueWatcher,
     RedactingFilter,
+    RejectedSuggestions,
+    RuleBook,
+    RuleSession,
+    SavedReplies,
     Settings,
     UserFacingError,
     default_settings_path,
@@ -44,12 +52,16 @@ from agentcore import (
     load_corpus,
     redact,
 )
+from console.backtest_runner import BacktestRunner
 from console.bridge import EngineBridge
+from console.controllers import Controllers
 from console.errors import ErrorReporter
-from console.main_window import MainWindow
+from console.main_window import KEY_RATE, MainWindow, stored
 from console.notifier import Notifier
+from console.reply_draft import drafter
 from console.statusbar import spent_today
 from console.system_check import check_before_qt
+from console.traffic import TrafficGenerator
 
 log = logging.getLogger("console.app")
 
@@ -137,17 +149,43 @@ def build_console(settings: Settings, *, store: QSettings, settings_path: Path,
                   credentials: KeyringCredentials, rows: Sequence[dict[str, Any]] | None,
                   errors: ErrorReporter | None = None, clock: Clock | None = None,
                   notifier: Notifier | None = None) -> Console:
-    """`rows` None replays the domain's sample requests. `clock` and `notifier` are for
-    tests: a fake clock moves leases and waiting times without sleeping; a recording
-    notifier shows what would pop up."""
+    """The one place the app is composed: the engine, the bridge, the controllers and
+    the window over them. `rows` None replays the domain's sample requests. `clock` and
+    `notifier` are for tests: a fake clock moves leases and waiting times without
+    sleeping; a recording notifier shows what would pop up."""
     engine = Engine(settings, credentials=credentials, clock=clock)
     if rows is None:
         rows = engine.domain.sample_requests()
     bridge = EngineBridge(engine)
-    window = MainWindow(engine, bridge, store=store, settings_path=settings_path,
-                        credentials=credentials, corpus=rows, errors=errors,
-                        spent_today=spent_today(engine), notifier=notifier)
+    parts = build_controllers(engine, store, rows)
+    window = MainWindow(engine, bridge, parts, store=store, settings_path=settings_path,
+                        credentials=credentials, errors=errors,
+                        spent_today=spent_today(engine.store.requests), notifier=notifier)
     return Console(engine, bridge, window)
+
+
+def build_controllers(engine: Engine, store: QSettings,
+                      rows: Sequence[dict[str, Any]]) -> Controllers:
+    def escalation_settings() -> EscalationSettings:
+        return engine.settings.escalations  # read at each use: Settings may change it
+
+    queue, now = engine.escalations, engine.clock.now
+    outage = OutageTracker(now, queue.of_request)
+    engine.subscribe(outage.observe)
+    return Controllers(
+        traffic=TrafficGenerator(engine.submit, rows, store=store,
+                                 rate=stored(store, KEY_RATE, float, 5.0)),
+        queue_watcher=QueueWatcher(queue, engine.domain.at_stake),
+        claim_session=ClaimSession(
+            queue, engine.clock, escalation_settings,
+            draft=drafter(lambda: escalation_settings().operator, queue.limits_for)),
+        saved_replies=SavedReplies(engine.store.replies, engine.clock),
+        rule_session=RuleSession(RuleBook(engine), RejectedSuggestions(engine.store.rules),
+                                 now=now, operator=engine.settings.escalations.operator),
+        backtests=BacktestRunner(lambda: engine.router, engine.store.traffic, now=now),
+        outage=outage,
+        escalation_settings=escalation_settings,
+    )
 
 
 def freeze_startup_heap() -> None:

@@ -39,7 +39,7 @@ from agentcore import (
     backtest_rules,
     hits_since,
     load_recorded,
-    suggest,
+    suggest_rules,
 )
 
 log = logging.getLogger("console.backtest")
@@ -154,7 +154,7 @@ class BacktestRunner(QObject):
 
     def request_suggestions(self, rejected: set[str]) -> None:
         live = self._live()
-        self._spawn(lambda: suggest(self._sample(), live, rejected=rejected,
+        self._spawn(lambda: suggest_rules(self._sample(), live, rejected=rejected,
                                     cancelled=lambda: self._closed),
                     self.suggestions_ready.emit, failed=self.suggestions_failed.emit)
 

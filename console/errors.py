@@ -16,17 +16,16 @@ import traceback
 from types import TracebackType
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from agentcore import UserFacingError, redact
+from console import message
 
 log = logging.getLogger("console.errors")
 
 
 class ErrorReporter(QObject):
-    user_error = Signal(str)  # a message the operator can act on (shown in the status bar)
-
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.window: QWidget | None = None
@@ -70,7 +69,7 @@ class ErrorReporter(QObject):
         try:
             if isinstance(exc, UserFacingError):
                 log.warning("%s: %s", where, exc)
-                self.user_error.emit(redact(str(exc)))
+                message.error(str(exc))  # the operator can act on it: the status bar
                 return
             log.error("%s", where, exc_info=(type(exc), exc, tb or exc.__traceback__))
             self._show_bug(exc, tb or exc.__traceback__)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import IntEnum
 from typing import Any
 
@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QPushButton,
     QSizePolicy,
     QTableView,
     QVBoxLayout,
@@ -47,11 +48,11 @@ from agentcore import (
     Clock,
     Escalation,
     EscalationReason,
+    EscalationSettings,
     EscalationState,
     QueueWatcher,
     Stake,
 )
-from agentcore.settings import EscalationSettings
 from console import message
 from console.bridge import EngineBridge
 from console.escalation_format import settled_writes, waiting_text
@@ -249,9 +250,21 @@ class QueuePanel(QWidget):
         top.addWidget(self.listing)
         top.addWidget(self.reason)
         top.addWidget(self.count, 1)  # the rest of the bar, right-aligned
+        # Shown while the listing is narrowed to a group (an outage's items).
+        self.group = QWidget()
+        group_row = QHBoxLayout(self.group)
+        group_row.setContentsMargins(0, 0, 0, 0)
+        self.group_label = QLabel()
+        self.group_label.setWordWrap(True)
+        self.show_all = QPushButton("Show all")
+        self.show_all.clicked.connect(lambda: self.show_only(None))
+        group_row.addWidget(self.group_label, 1)
+        group_row.addWidget(self.show_all)
+        self.group.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
+        layout.addWidget(self.group)
         layout.addWidget(self.view)
 
         self.reason.currentIndexChanged.connect(lambda _i: self.refresh())
@@ -273,6 +286,15 @@ class QueuePanel(QWidget):
         self._timer.start()
         self._show_count()
         QTimer.singleShot(0, self.refresh)  # the first load, once the event loop runs
+
+    def show_only(self, ids: Sequence[int] | None, what: str = "") -> None:
+        """Lists only these items (an outage's, `what` says so), or all again (None)."""
+        self.watcher.only = tuple(ids) if ids is not None else None
+        self.group.setVisible(ids is not None)
+        if ids is not None:
+            self.group_label.setText(f"Showing only {what or 'the chosen'} items "
+                                     f"({len(ids):,}; the settled ones drop out).")
+        self.refresh()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         # In a third of the window the text columns would each be a few letters: the

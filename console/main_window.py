@@ -2,9 +2,9 @@
 switched with Ctrl+1/2/3, menus with shortcuts, status-bar segments, messages from
 any module (`console.message`), a remembered layout and theme.
 
-The window builds its panels from the engine and the bridge it is given and
-connects them in `_wire`, the one place signals are wired. It owns no engine
-state: the composition root (`console.app`) creates and closes the engine.
+The window builds its widgets over the controllers the composition root
+(`console.app.build_console`) built, and connects them in `_wire`, the one place
+signals are wired. It owns no engine state: the root creates and closes the engine.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -29,26 +29,18 @@ from PySide6.QtWidgets import (
 )
 
 from agentcore import (
-    ClaimSession,
     Engine,
     Escalation,
-    EscalationSettings,
     EscalationState,
     KeyringCredentials,
-    OutageTracker,
     Outcome,
-    QueueWatcher,
-    RejectedSuggestions,
     Request,
-    RuleBook,
-    RuleSession,
-    SavedReplies,
     Settings,
 )
 from console import message
-from console.backtest_runner import BacktestRunner
 from console.bridge import EngineBridge
 from console.compose import ComposePanel
+from console.controllers import Controllers
 from console.detail import DetailPanel
 from console.detail_model import RequestDetail
 from console.errors import ErrorReporter
@@ -58,7 +50,6 @@ from console.feed import FeedModel
 from console.feed_panel import FeedPanel
 from console.notifier import DesktopNotifier, Notifier
 from console.outage_banner import OutageBanner
-from console.reply_draft import drafter
 from console.rules_view import RulesView
 from console.settings_dialog import SettingsDialog
 from console.statusbar import (
@@ -68,7 +59,7 @@ from console.statusbar import (
     RateSegment,
 )
 from console.theme import Theme, apply_theme
-from console.traffic import TrafficGenerator, TrafficPanel
+from console.traffic import TrafficPanel
 from console.workspaces import SHORTCUTS, TIPS, TITLES, Workspace, Workspaces
 
 if TYPE_CHECKING:
@@ -84,7 +75,7 @@ KEY_THEME = "window/theme"
 KEY_RATE = "traffic/rate"
 
 
-def _stored(store: QSettings, key: str, convert: Callable[[Any], T], default: T) -> T:
+def stored(store: QSettings, key: str, convert: Callable[[Any], T], default: T) -> T:
     """A remembered value, or the default when it is missing or unreadable (a hand edit)."""
     value = store.value(key)
     if value is None:
@@ -100,14 +91,16 @@ class MainWindow(QMainWindow):
     closed = Signal()  # after the layout is saved: the composition root shuts down
     charts_ready = Signal()  # built, after the window's first frame
 
-    def __init__(self, engine: Engine, bridge: EngineBridge, *, store: QSettings,
-                 settings_path: Path, credentials: KeyringCredentials,
-                 corpus: Sequence[dict[str, Any]], errors: ErrorReporter | None = None,
-                 spent_today: float = 0.0, notifier: Notifier | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, engine: Engine, bridge: EngineBridge, parts: Controllers, *,
+                 store: QSettings, settings_path: Path, credentials: KeyringCredentials,
+                 errors: ErrorReporter | None = None, spent_today: float = 0.0,
+                 notifier: Notifier | None = None, parent: QWidget | None = None) -> None:
+        """`parts`: the controllers the composition root built (`console.app`); the
+        window builds the widgets over them, lays them out and wires them."""
         super().__init__(parent)
         self.engine = engine
         self.bridge = bridge
+        self.parts = parts
         self.store = store
         self.settings_path = settings_path
         self.credentials = credentials
@@ -115,16 +108,13 @@ class MainWindow(QMainWindow):
         self.errors.window = self
         self.settings_dialog: SettingsDialog | None = None
         self.setObjectName("main window")
-        self.setDockNestingEnabled(True)
 
         self.feed_model = FeedModel(parent=self)
         self.feed = FeedPanel(self.feed_model)
         self.detail_model = RequestDetail()
         self.detail = DetailPanel(self.detail_model)
         self.compose = ComposePanel(engine.submit)
-        rate = _stored(store, KEY_RATE, float, 5.0)
-        self.traffic = TrafficGenerator(engine.submit, corpus, rate=rate, store=store,
-                                        parent=self)
+        self.traffic = parts.traffic
         self.traffic_panel = TrafficPanel(self.traffic)
         # The charts are built once the window has shown its first frame: pyqtgraph
         # (and numpy under it) is a third of the start-up, and nothing else needs it.
@@ -133,33 +123,18 @@ class MainWindow(QMainWindow):
         QVBoxLayout(self.charts_slot).setContentsMargins(0, 0, 0, 0)
         self.notifier = notifier if notifier is not None else DesktopNotifier(
             self, self.statusBar().showMessage, on_click=self._show_queue)
-        # Read at each use: the settings dialog may change the operator or the lease.
-        def escalation_settings() -> EscalationSettings:
-            return self.engine.settings.escalations
-
-        self.queue_watcher = QueueWatcher(engine.escalations, engine.domain.at_stake)
-        self.escalations = QueuePanel(self.queue_watcher, bridge, engine.clock,
-                                      escalation_settings, self.notifier)
-        queue = engine.escalations
-        self.claim_session = ClaimSession(
-            queue, engine.clock, escalation_settings,
-            draft=drafter(lambda: escalation_settings().operator, queue.limits_for))
-        self.saved_replies = SavedReplies(engine.store.replies, engine.clock)
-        self.escalation = EscalationContextPanel(self.claim_session, queue.limits_for,
-                                                 self.saved_replies)
-        self.rules = RulesView(
-            RuleSession(RuleBook(engine), RejectedSuggestions(engine.store.rules),
-                        now=engine.clock.now, operator=engine.settings.escalations.operator),
-            BacktestRunner(lambda: engine.router, engine.store.traffic,
-                           now=engine.clock.now, parent=self))
-
+        self.escalations = QueuePanel(parts.queue_watcher, bridge, engine.clock,
+                                      parts.escalation_settings, self.notifier)
+        self.escalation = EscalationContextPanel(parts.claim_session,
+                                                 engine.escalations.limits_for,
+                                                 parts.saved_replies)
+        self.rules = RulesView(parts.rule_session, parts.backtests)
         # One banner for an LLM outage, not a notice per request (issue 13, item 4).
-        self.outage = OutageTracker(engine.clock.now, engine.escalations.of_request)
-        engine.subscribe(self.outage.observe)
-        self.outage_banner = OutageBanner(self.outage, engine.escalations,
-                                          escalation_settings, engine.clock.now)
+        self.outage_banner = OutageBanner(parts.outage, engine.escalations,
+                                          parts.escalation_settings, engine.clock.now,
+                                          show_items=self._show_outage_items)
 
-        self.breaker_segment = BreakerSegment(bridge, engine)
+        self.breaker_segment = BreakerSegment(bridge, engine.breaker)
         self.rate_segment = RateSegment(bridge)
         self.escalations_segment = EscalationsSegment(bridge, engine.escalations)
         self.dollars_segment = DollarsSegment(bridge, spent_today=spent_today)
@@ -291,6 +266,9 @@ class MainWindow(QMainWindow):
         escalations.addActions(self.escalation_actions[:3])  # next, claim, release
         escalations.addSeparator()
         escalations.addActions(self.escalation_actions[3:])
+        if self.escalation.saved_replies is not None:
+            escalations.addSeparator()
+            escalations.addAction(self.escalation.saved_replies.act_insert)
         llm = bar.addMenu("&LLM")
         llm.addActions([self.act_force_open, self.act_force_closed, self.act_release])
         view = bar.addMenu("&View")
@@ -325,7 +303,6 @@ class MainWindow(QMainWindow):
         traffic.running_changed.connect(self._on_traffic_running)
         self.traffic_panel.rate.valueChanged.connect(
             lambda rate: self.store.setValue(KEY_RATE, rate))
-        self.errors.user_error.connect(lambda text: self.statusBar().showMessage(text, 10_000))
 
         self.act_settings.triggered.connect(self.open_settings)
         self.act_quit.triggered.connect(self.close)
@@ -366,8 +343,8 @@ class MainWindow(QMainWindow):
             log.warning("saved window geometry ignored: unreadable")
         for name in self.workspaces.splitters:
             self.workspaces.restore(name, self.store.value(KEY_SPLITTERS + name))
-        self.show_workspace(_stored(self.store, KEY_WORKSPACE, Workspace, Workspace.WATCH))
-        self.set_theme(_stored(self.store, KEY_THEME, Theme, Theme.DARK))
+        self.show_workspace(stored(self.store, KEY_WORKSPACE, Workspace, Workspace.WATCH))
+        self.set_theme(stored(self.store, KEY_THEME, Theme, Theme.DARK))
 
     def save_layout(self) -> None:
         self.store.setValue(KEY_GEOMETRY, self.saveGeometry())
@@ -410,6 +387,10 @@ class MainWindow(QMainWindow):
     def _show_queue(self) -> None:
         self.showNormal()
         self.activateWindow()
+        self.show_workspace(Workspace.ESCALATIONS)
+
+    def _show_outage_items(self, ids: Sequence[int]) -> None:
+        self.escalations.show_only(ids, "the outage's")
         self.show_workspace(Workspace.ESCALATIONS)
 
     def show_workspace(self, workspace: Workspace) -> None:
@@ -501,13 +482,20 @@ class MainWindow(QMainWindow):
             if id(action) in seen or action.shortcut().isEmpty() or not action.text():
                 continue
             seen.add(id(action))
-            owner = action.parent()
-            section = ("Rules workspace" if owner is self.rules
-                       else "Escalations workspace"
-                       if owner in (self.escalations, self.escalation) else "Everywhere")
+            section = self._workspace_of(action)
             keys = " or ".join(k.toString(native) for k in action.shortcuts())
             sections[section].append((action.text().replace("&", ""), keys))
         return [(title, rows) for title, rows in sections.items() if rows]
+
+    def _workspace_of(self, action: QAction) -> str:
+        owner = action.parent()
+        while isinstance(owner, QObject):  # a panel's own action, or one of its parts'
+            if owner is self.rules:
+                return "Rules workspace"
+            if owner is self.escalations or owner is self.escalation:
+                return "Escalations workspace"
+            owner = owner.parent()
+        return "Everywhere"
 
     def _show_shortcuts(self) -> None:
         text = "".join(

@@ -27,8 +27,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agentcore import SavedReplies, SavedReply, StorageError, UserFacingError
-from agentcore.saved_replies import PLACEHOLDERS, fill
+from agentcore import (
+    PLACEHOLDERS,
+    SavedReplies,
+    SavedReply,
+    StorageError,
+    UserFacingError,
+    fill_placeholders,
+)
 from console import message
 
 PICK = "Insert a saved reply…"
@@ -107,7 +113,7 @@ class SavedRepliesBar(QWidget):
         values = self._values()
         if not isinstance(reply, SavedReply) or values is None:
             return None
-        text = fill(reply.body, values)
+        text = fill_placeholders(reply.body, values)
         self._insert(text)
         return text
 

@@ -18,7 +18,13 @@ from datetime import datetime
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QWidget
 
-from agentcore import BreakerChanged, Engine, EscalationQueue, Outcome
+from agentcore import (
+    BreakerChanged,
+    CircuitBreaker,
+    EscalationQueue,
+    Outcome,
+    RequestRepository,
+)
 from console.bridge import EngineBridge
 from console.theme import BREAKER_COLOURS
 
@@ -30,13 +36,13 @@ Now = Callable[[], float]
 class BreakerSegment(QLabel):
     """The LLM circuit breaker's state, in colour, with why in the tooltip."""
 
-    def __init__(self, bridge: EngineBridge, engine: Engine,
+    def __init__(self, bridge: EngineBridge, breaker: CircuitBreaker,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.state = str(engine.breaker.state)
-        self.mode = str(engine.breaker.mode)
+        self.state = str(breaker.state)
+        self.mode = str(breaker.mode)
         self.cause: str | None = None  # while open: why, in an operator's words
-        self._show(engine.breaker.reason)
+        self._show(breaker.reason)
         bridge.breaker_changed.connect(self._on_changed)
 
     def _on_changed(self, event: BreakerChanged) -> None:
@@ -185,8 +191,8 @@ class DollarsSegment(QLabel):
         self.setText(f"Today: <b>${self.dollars:,.4f}</b>")
 
 
-def spent_today(engine: Engine, now: Now = time.time) -> float:
+def spent_today(requests: RequestRepository, now: Now = time.time) -> float:
     """What the engine's database says was spent since local midnight (survives restarts)."""
     midnight = datetime.fromtimestamp(now()).replace(hour=0, minute=0, second=0,
                                                       microsecond=0).timestamp()
-    return engine.store.requests.dollars_since(midnight)
+    return requests.dollars_since(midnight)

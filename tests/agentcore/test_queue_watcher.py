@@ -79,3 +79,21 @@ async def test_next_is_the_oldest_open_item_from_a_fresh_page(desk, watcher):
     wanted, item = watcher.take_next()
     assert wanted and item.id == second
     assert watcher.take_next() == (False, None)
+
+
+
+async def test_a_group_listing_shows_only_its_items_still_waiting(desk, watcher):
+    """The outage banner's "Show them": only the group's items, and a settled one drops out."""
+    ids = [await human(desk, n) for n in (1, 2, 3, 4)]
+    watcher.page = 10
+    watcher.only = (ids[1], ids[3])
+    page = await watcher.load()
+    assert [i.id for i in page.items] == [ids[1], ids[3]]
+    assert (page.matching, page.total) == (2, 4)
+    await desk.queue.claim(ids[3], OPERATOR, 300)
+    await desk.queue.resolve(ids[3], OPERATOR)
+    page = await watcher.load()
+    assert [i.id for i in page.items] == [ids[1]]
+    watcher.only = None
+    page = await watcher.load()
+    assert len(page.items) == 3

@@ -11,7 +11,7 @@ from agentcore import EmptyRuleSetError, Engine, Request, Route, RuleSession
 from agentcore.backtest import Backtester, load_recorded
 from agentcore.router import Rule
 from agentcore.rulebook import RuleBook
-from agentcore.suggest import RejectedSuggestions, suggest
+from agentcore.suggest import RejectedSuggestions, suggest_rules
 
 HOURS = "when are you open?"
 CLOSED = Rule(id="closed", name="closed today", pattern=r"\bopen\b", intent="contact",
@@ -100,7 +100,7 @@ async def test_an_import_that_leaves_no_rule_enabled_is_a_question(engine, sessi
 
 
 def mine(engine: Engine) -> list:
-    found = suggest(Backtester(load_recorded(engine.store.traffic)), engine.router)
+    found = suggest_rules(Backtester(load_recorded(engine.store.traffic)), engine.router)
     assert found  # the recorded corpus has a recurring slow-path shape
     return found
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from agentcore import FakeClock, QueueError, SavedReplies
-from agentcore.saved_replies import fill
+from agentcore.saved_replies import fill_placeholders
 from agentcore.storage import SQLiteStorage
 
 
@@ -55,5 +55,5 @@ def test_titles_are_unique_and_nothing_is_empty(store):
 
 
 def test_placeholders_are_filled_and_unknown_ones_kept():
-    assert fill("Hi {first_name}, order #{order_id} {nope} {", {
+    assert fill_placeholders("Hi {first_name}, order #{order_id} {nope} {", {
         "first_name": "Ada", "order_id": "1042"}) == "Hi Ada, order #1042 {nope} {"

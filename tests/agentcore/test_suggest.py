@@ -11,7 +11,7 @@ from agentcore import Engine, Request, Route, Router
 from agentcore.backtest import Backtester, load_recorded
 from agentcore.guard import normalise
 from agentcore.rulebook import RuleBook
-from agentcore.suggest import RejectedSuggestions, suggest
+from agentcore.suggest import RejectedSuggestions, suggest_rules
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ async def engine(recorded):
 def mine(engine: Engine) -> list:
     backtester = Backtester(load_recorded(engine.store.traffic))
     rejected = RejectedSuggestions(engine.store.rules).keys()
-    return suggest(backtester, engine.router, rejected=rejected)
+    return suggest_rules(backtester, engine.router, rejected=rejected)
 
 
 async def test_an_accepted_suggestion_moves_its_traffic_to_the_fast_path(engine):

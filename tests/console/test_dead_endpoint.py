@@ -16,6 +16,7 @@ from agentcore import (
 )
 from agentcore.mock_llm import MockServer
 from console.outage_banner import OutageBanner
+from console.workspaces import Workspace
 
 DEAD = "http://127.0.0.1:9/v1"  # the discard port: nothing listens, connections are refused
 
@@ -72,15 +73,21 @@ def test_a_dead_endpoint_opens_the_breaker_and_requests_are_answered_lower_down(
 
 def test_a_dead_endpoint_is_one_banner_and_its_items_go_back_once_it_heals(
         make_console, settings, corpus, qtbot, run_async):
-    settings.llm.base_url = DEAD  # and no key in the keyring: the test's own is empty
     settings.resilience.retry.max_attempts = 1
     settings.resilience.breaker.failure_threshold = 3
     settings.resilience.breaker.open_s = 0.5  # probes soon after the endpoint heals
     rows = [r for r in corpus if r["expected_route"] == "llm"][:40]
-    console = make_console(settings, rows=rows)
+    console = make_console(settings, rows=rows)  # the in-process mock LLM, to begin with
     window = console.window
     window.show()
     banner = window.outage_banner
+    # An escalation of its own, before the outage: never one of the outage's items.
+    human = run_async(console.engine.submit(Request("I want to talk to a human agent now", 1)))
+    assert human.status is Status.ESCALATED and human.llm_cause is None
+    human_id = console.engine.escalations.of_request(human.request.id)
+    dead = settings.model_copy(deep=True)
+    dead.llm.base_url = DEAD  # and no key in the keyring: the test's own is empty
+    run_async(console.engine.apply_settings(dead))
     assert not banner.shown and not banner.isVisible()  # nothing wrong yet
 
     window.traffic_panel.rate.setValue(200)
@@ -90,6 +97,7 @@ def test_a_dead_endpoint_is_one_banner_and_its_items_go_back_once_it_heals(
     qtbot.waitUntil(lambda: window.traffic.in_flight == 0, timeout=20_000)
     window.feed_model.flush()
     outcomes = [window.feed_model.outcome(r) for r in range(window.feed_model.rowCount())]
+    outcomes = [o for o in outcomes if o.request.id != human.request.id]  # the outage's
     degraded = sum(1 for o in outcomes if o.degraded)
     escalated = [o for o in outcomes if o.status is Status.ESCALATED]
     assert degraded and escalated and degraded + len(escalated) == len(outcomes)
@@ -109,6 +117,21 @@ def test_a_dead_endpoint_is_one_banner_and_its_items_go_back_once_it_heals(
     assert banner.hand_back_button.isVisible() and not banner.hand_back_button.isEnabled()
     assert banner.hand_back_button.text() == f"Hand back all {len(escalated)} to the agent"
     assert not banner.dismiss_button.isVisible()
+
+    # "Show them": the queue lists the outage's items only, in the escalations workspace.
+    queue = console.engine.escalations
+    outage_ids = {queue.of_request(o.request_id) for o in escalated}
+    listing = window.escalations
+    qtbot.mouseClick(banner.show_button, Qt.MouseButton.LeftButton)
+    assert window.workspaces.current is Workspace.ESCALATIONS
+    qtbot.waitUntil(lambda: {i.id for i in listing.model.items} == outage_ids,
+                    timeout=5_000)
+    assert listing.group.isVisible() and "the outage's" in listing.group_label.text()
+    assert human_id not in {i.id for i in listing.model.items}
+    qtbot.mouseClick(listing.show_all, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: human_id in {i.id for i in listing.model.items}, timeout=5_000)
+    assert not listing.group.isVisible()
+    window.show_workspace(Workspace.WATCH)
 
     # The endpoint heals: a mock LLM on a loopback port, applied as an operator would.
     with MockServer() as server:
@@ -135,7 +158,6 @@ def test_a_dead_endpoint_is_one_banner_and_its_items_go_back_once_it_heals(
         assert f"Handed back: {len(escalated)} handed back" in banner.text.text()
         assert not banner.hand_back_button.isVisible()  # done: nothing left to hand back
         assert server.stats.calls > calls  # the agent re-ran them, on the healed endpoint
-        queue = console.engine.escalations
         for outcome in escalated:
             item = run_async(queue.get(queue.of_request(outcome.request_id) or 0))
             # Answered now, or escalated again for a reason of its own: not the outage.

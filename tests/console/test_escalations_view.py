@@ -323,7 +323,8 @@ def test_every_escalation_action_has_a_shortcut_in_the_menu_and_the_f1_list(desk
     assert shortcuts == {"Next escalation": "Ctrl+J", "Claim": "Ctrl+Shift+C",
                          "Release": "Ctrl+Shift+L", "Approve": "Ctrl+Shift+A",
                          "Deny": "Ctrl+Shift+D", "Send reply": "Ctrl+Shift+R",
-                         "Resolve": "Ctrl+Shift+S", "Hand back": "Ctrl+Shift+H"}
+                         "Resolve": "Ctrl+Shift+S", "Hand back": "Ctrl+Shift+H",
+                         "Insert saved reply": "Ctrl+Shift+M"}
     window.act_shortcuts.trigger()
     box = window.findChild(QMessageBox)
     qtbot.waitUntil(lambda: box is not None and box.isVisible())
