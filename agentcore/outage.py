@@ -267,7 +267,9 @@ async def hand_back_all(queue: HandBackQueue, ids: Sequence[int], operator: str,
     (claimed by someone else, already resolved) is skipped and said why; so is one
     `operator` holds already (at another station, or open in this console's panel):
     claiming it would only renew the claim, and the hand-back would wipe the reply
-    being written on it. `progress(done, total)` after each."""
+    being written on it; and so is one with a write waiting for a decision: a hand-back
+    denies it, and a refund is decided item by item, never in bulk.
+    `progress(done, total)` after each."""
     answered = again = 0
     refused: list[tuple[int, str]] = []
     done_ids: list[int] = []
@@ -277,6 +279,10 @@ async def hand_back_all(queue: HandBackQueue, ids: Sequence[int], operator: str,
             if (held.state is EscalationState.CLAIMED and held.claimed_by == operator):
                 raise QueueError(f"escalation {escalation_id} is claimed by you already: "
                                  "hand it back from its panel, if you mean to")
+            status = held.pending_status
+            if held.pending_action is not None and status is not None and status.undecided:
+                raise QueueError(f"escalation {escalation_id} has a write waiting for a "
+                                 "decision: approve or deny it from its panel")
             await queue.claim(escalation_id, operator, lease_s)
             outcome = await queue.hand_back(escalation_id, operator, note)
         except QueueError as exc:

@@ -116,3 +116,17 @@ async def test_an_own_claim_that_lapsed_is_handed_back_with_the_rest(desk):
     desk.script.steps.append(final("Refunded the duplicate charge."))
     report = await hand_back_all(queue, [item], "ann", note="LLM is back", lease_s=300)
     assert report.done == (item,)
+
+
+async def test_a_write_waiting_for_a_decision_is_never_decided_in_bulk(desk):
+    """A hand-back denies the pending write: "Hand back all" leaves such an item for an
+    operator to approve or deny from its panel, and says so."""
+    item, _order = await desk.refund_injection()
+    queue = desk.queue
+    before = await queue.get(item)
+    assert before.pending_status is not None and before.pending_status.undecided
+    report = await hand_back_all(queue, [item], "ann", note="LLM is back", lease_s=300)
+    assert report.done == () and [i for i, _why in report.refused] == [item]
+    assert "waiting for a decision" in report.refused[0][1]
+    after = await queue.get(item)
+    assert after.state is EscalationState.OPEN and after.pending_status.undecided
