@@ -3,7 +3,7 @@ the "$5,000 refund" prompt injection, escalated for a human."""
 
 from __future__ import annotations
 
-from agentcore.saved_replies import fill
+from agentcore.saved_replies import fill_placeholders
 from console.reply_draft import drafter, placeholders
 from tests.agentcore.desk import Desk
 
@@ -32,7 +32,7 @@ async def test_a_denied_refund_is_not_filled_in_as_refunded(settings):
         await desk.queue.deny(item_id, "alice", "far past the policy")
         item = await desk.queue.get(item_id)
         values = placeholders(item, "alice")
-        text = fill("I've refunded {amount} for order #{order_id}.", values)
+        text = fill_placeholders("I've refunded {amount} for order #{order_id}.", values)
         amount = item.pending_action.arguments["amount"]
         assert f"${amount:,.2f}" not in text and "{amount}" in text, text
     finally:
