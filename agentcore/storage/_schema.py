@@ -229,7 +229,16 @@ STARTER_REPLIES = (
      "the order number and what went wrong?\n\nBest regards,\n{operator}"),
 )
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+def _v4(conn: sqlite3.Connection) -> None:
+    """The day's spend from the index alone: the status bar sums it at every start, and
+    with 300,000 outcomes in a day, reading each row's cost from the table took 0.24 s
+    of the console's start. The old index on finished_at alone is covered by this one."""
+    conn.execute("CREATE INDEX IF NOT EXISTS outcomes_by_finished_cost"
+                 " ON outcomes(finished_at, dollars)")
+    conn.execute("DROP INDEX IF EXISTS outcomes_by_finished")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -61,3 +61,22 @@ def test_a_file_of_a_newer_release_is_refused_untouched(tmp_path):
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION + 1,)
     conn.close()
+
+
+def test_the_days_spend_is_summed_from_the_index_alone(tmp_path):
+    """The status bar's "Today" at every start: with a day of 300,000 outcomes, reading
+    each row's cost from the table took a quarter of a second of the console's start."""
+    store = SQLiteStorage(tmp_path / "a.sqlite")
+    try:
+        req = request(1)
+        store.requests.accept(req)
+        store.requests.finish(answered(req))
+        assert store.requests.dollars_since(0) == answered(req).usage.dollars
+    finally:
+        store.close()
+    with sqlite3.connect(tmp_path / "a.sqlite") as conn:
+        plan = " ".join(str(row[-1]) for row in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT COALESCE(SUM(dollars), 0) FROM outcomes"
+            " WHERE finished_at >= ?", (0,)))
+    conn.close()
+    assert "COVERING INDEX outcomes_by_finished_cost" in plan
