@@ -16,7 +16,7 @@ def test_exports_exactly_the_intended_names():
     assert {"Engine", "Request", "Outcome", "Settings", "Rule", "Metrics"} <= exported
     # Rule tuning: versions with undo, backtests on recorded traffic, suggestions.
     assert {"RuleBook", "RuleVersion", "Backtester", "BacktestResult", "load_recorded",
-            "suggest", "Suggestion", "RejectedSuggestions"} <= exported
+            "suggest_rules", "Suggestion", "RejectedSuggestions"} <= exported
     for name in agentcore.__all__:
         assert getattr(agentcore, name) is not None
 
