@@ -161,6 +161,10 @@ def build_console(settings: Settings, *, store: QSettings, settings_path: Path,
     window = MainWindow(engine, bridge, parts, store=store, settings_path=settings_path,
                         credentials=credentials, errors=errors,
                         spent_today=spent_today(engine.store.requests), notifier=notifier)
+    # Qt owns them with the window: their timers die with it, not tick on into a
+    # closed console (a timer left running once crashed a later test's event loop).
+    for owned in (parts.traffic, parts.backtests):
+        owned.setParent(window)
     return Console(engine, bridge, window)
 
 

@@ -156,7 +156,7 @@ class MainWindow(QMainWindow):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if self._charts is None:  # once the first frame is out
-            QTimer.singleShot(0, self._build_charts)
+            QTimer.singleShot(0, self, self._build_charts)  # not if the window is gone
 
     def _build_charts(self) -> None:
         self.charts  # noqa: B018 (the property builds them)
