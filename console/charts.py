@@ -15,6 +15,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyqtgraph as pg
@@ -46,6 +47,9 @@ from console.live_series import (
 from console.theme import BREAKER_COLOURS, ROUTE_COLOURS
 
 log = logging.getLogger("console.charts")
+# A plain thread of our own, not the loop's default executor: qasync's default is a
+# pool of QThreads that outlive a closed loop (one per test), which crashed the suite.
+_HISTORY_READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charts-history")
 
 # (since, until, bucket_s, bins) -> what finished then: the store's `history` read.
 HistorySource = Callable[[float, float, int, LatencyBins], OutcomeHistory]
@@ -166,7 +170,7 @@ class ChartsPanel(QWidget):
             return [source(since, until, size, HISTOGRAM) for since, until, size in plan]
 
         try:
-            parts = await asyncio.to_thread(read)
+            parts = await asyncio.get_running_loop().run_in_executor(_HISTORY_READER, read)
         except StorageError as exc:
             message.warning(f"The charts show only new traffic: the last hour could not "
                             f"be read ({exc})")
