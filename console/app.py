@@ -192,6 +192,34 @@ def build_controllers(engine: Engine, store: QSettings,
     )
 
 
+class GuiThreadCollector:
+    """The storage writer, the history reader and the HTTP client run threads of their
+    own, and Python collects cycles on whichever thread allocates past the threshold.
+    A cycle holding a widget, collected there, deletes it off the GUI thread, and Qt
+    crashes later in an unrelated event (a segfault in processEvents). So automatic
+    collection is off and a GUI-thread timer collects, each generation when it is past
+    its usual threshold: pyqtgraph's GarbageCollector, which importing pyqtgraph
+    (336 ms) before the first frame would cost too much to reuse."""
+
+    def __init__(self, interval_ms: int = 1000) -> None:
+        self.thresholds = gc.get_threshold()
+        self.timer = QTimer()
+        self.timer.timeout.connect(self.collect)
+        gc.disable()
+        self.timer.start(interval_ms)
+
+    def collect(self) -> None:
+        for generation, (count, threshold) in enumerate(
+                zip(gc.get_count(), self.thresholds, strict=True)):
+            if count <= threshold:
+                return  # an older generation is only due after a younger one
+            gc.collect(generation)
+
+    def stop(self) -> None:
+        self.timer.stop()
+        gc.enable()
+
+
 def freeze_startup_heap() -> None:
     """Everything built by start-up (modules, Qt wrappers, pydantic schemas) lives as
     long as the app: out of the collector's sight, a full collection under load
@@ -269,6 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.traffic_panel.rate.setValue(args.rate)
     window.show()
     freeze_startup_heap()
+    collector = GuiThreadCollector()
     log.info("window ready in %.2f s", time.perf_counter() - started)
     window.charts_ready.connect(  # built after the first frame: the window is up without them
         lambda: log.info("charts ready in %.2f s", time.perf_counter() - started))
@@ -290,5 +319,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         errors.uninstall()
         loop.close()
+    collector.stop()
     log.info("bye")
     return 0

@@ -29,6 +29,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt is imported anywhere
 
 import asyncio
+import gc
 from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +44,20 @@ from agentcore.replay import load_corpus
 from console.app import Console, build_console
 
 T = TypeVar("T")
+
+
+@pytest.fixture(autouse=True)
+def collect_on_the_gui_thread(qapp) -> Iterator[None]:
+    """As the app does (`GuiThreadCollector`): no automatic collection during a GUI test,
+    whose engine threads would otherwise collect its widgets' cycles off the GUI
+    thread (the full suite then crashed later, in another test's processEvents); the
+    test's garbage is collected here, on the GUI thread, once its widgets are closed."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect()
+        gc.enable()
 
 
 @pytest.fixture
