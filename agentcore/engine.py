@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from agentcore.agent_loop import AgentLoop, LoopResult
+from agentcore.asks import AskCues
 from agentcore.cache import AnswerCache, llm_tags, rule_tags
 from agentcore.clock import Clock, SystemClock
 from agentcore.domain import Domain, load_domain
@@ -32,6 +33,7 @@ from agentcore.errors import (
     NoDeterministicAnswer,
     RuleError,
     SettingsError,
+    ToolError,
 )
 from agentcore.escalations import EscalationQueue, tool_act, tool_parse
 from agentcore.events import (
@@ -45,6 +47,7 @@ from agentcore.events import (
     SpanFinished,
 )
 from agentcore.guard import Guard
+from agentcore.handler_tools import HandlerTools
 from agentcore.handlers import HandlerContext
 from agentcore.keyword_intents import KeywordClassifier
 from agentcore.ladder import DEGRADABLE, Ladder, load_static_answers
@@ -52,10 +55,11 @@ from agentcore.models import EscalationReason, Outcome, Request, Route, Status
 from agentcore.prompts import Prompts
 from agentcore.redaction import redact
 from agentcore.resilience import CircuitBreaker, ResilientLLM
-from agentcore.router import Router, Rule
+from agentcore.router import Router, Rule, RuleMatch
 from agentcore.settings import Settings
 from agentcore.storage import Store, VersionRecord
-from agentcore.tools import ToolRegistry
+from agentcore.tool_results import ToolResults
+from agentcore.tools import ToolContext, ToolRegistry
 from agentcore.tracing import Trace
 from agentcore.validator import Validator
 
@@ -94,6 +98,7 @@ class Engine:
         self._resources = settings.resources_dir or self.domain.resources
         self.classifier = KeywordClassifier(self.domain.keywords,
                                             fallback=self.domain.intents[-1])
+        self.asks = AskCues(self.domain.keywords, catch_all=self.domain.intents[-1])
         self.cache = AnswerCache(self.store.answer_cache(), settings.cache, self.clock,
                                  self.domain.cache_tags)
         # The domain's changes reach the cache twice: at once from this process's writes,
@@ -307,28 +312,19 @@ class Engine:
                 span.attributes["matched"] = list(match.matched)
         fallthrough = None
         if match is not None:
-            context = HandlerContext(request.customer_id, match.groups)
-            with trace.span("template", rule=match.rule.id) as span:
-                try:
-                    answer = router.answer(match, context)
-                except NeedsCustomer as exc:  # nobody's records for nobody: ask who it is
-                    span.attributes["fallthrough"] = str(exc)
-                    return Outcome(request, Route.RULE, Status.ANSWERED,
-                                   answer=self._sign_in, intent=match.rule.intent,
-                                   rule_id=match.rule.id, spans=trace.spans)
-                except NoDeterministicAnswer as exc:
-                    fallthrough = f"rule {match.rule.id} could not answer: {exc}"
-                    span.attributes["fallthrough"] = str(exc)
-            if fallthrough is None:
+            answered = await self._by_rule(request, text, router, match, trace)
+            if isinstance(answered, str):
+                fallthrough = answered
+            else:
+                outcome, cacheable = answered
                 tags = rule_tags(match.rule, request.customer_id, match.groups,
-                                 self.domain.cache_tags)
+                                 self.domain.cache_tags) if cacheable else None
                 if use_cache and tags is not None:
-                    self.cache.store(match.rule.cache, text, request.customer_id, answer=answer,
-                                     intent=match.rule.intent, rule_id=match.rule.id,
-                                     route=Route.RULE, tags=tags, since=since)
-                return Outcome(request, Route.RULE, Status.ANSWERED, answer=answer,
-                               intent=match.rule.intent, rule_id=match.rule.id,
-                               spans=trace.spans)
+                    self.cache.store(match.rule.cache, text, request.customer_id,
+                                     answer=outcome.answer, intent=match.rule.intent,
+                                     rule_id=match.rule.id, route=Route.RULE, tags=tags,
+                                     since=since)
+                return outcome
         outcome = Outcome(request, Route.LLM, Status.ANSWERED, spans=trace.spans)
         if fallthrough:
             outcome.errors.append(fallthrough)
@@ -355,6 +351,49 @@ class Engine:
         if result.escalation in DEGRADABLE:
             self._degrade(outcome, result, text, match.rule.intent if match else None, trace)
         return outcome
+
+    async def _by_rule(self, request: Request, text: str, router: Router, match: RuleMatch,
+                       trace: Trace) -> tuple[Outcome, bool] | str:
+        """The matched rule's answer and whether it may be cached (not a sign-in
+        prompt, nor what a handler did by writing), or why it falls through to the
+        LLM (the message asks more than the rule answers; the handler cannot answer
+        deterministically)."""
+        rule = match.rule
+        with trace.span("template", rule=rule.id) as span:
+            partial = self._half_answer(text, router, match)
+            if partial is not None:
+                span.attributes["fallthrough"] = partial
+                return f"rule {rule.id} would half-answer: {partial}"
+            results = ToolResults()
+            tools = None
+            if router.acts(match):
+                tools = HandlerTools(self._tools, ToolContext(request.id, request.customer_id),
+                                     self.settings.loop.tool_timeout_s, trace, results)
+            context = HandlerContext(request.customer_id, match.groups, request.id, tools)
+            try:
+                answer = await router.respond(match, context)
+            except NeedsCustomer as exc:  # nobody's records for nobody: ask who it is
+                span.attributes["fallthrough"] = str(exc)
+                return Outcome(request, Route.RULE, Status.ANSWERED, answer=self._sign_in,
+                               intent=rule.intent, rule_id=rule.id, spans=trace.spans), False
+            except (NoDeterministicAnswer, ToolError) as exc:
+                span.attributes["fallthrough"] = str(exc)
+                return f"rule {rule.id} could not answer: {exc}"
+        outcome = Outcome(request, Route.RULE, Status.ANSWERED, answer=answer,
+                          intent=rule.intent, rule_id=rule.id, spans=trace.spans,
+                          tool_results=results)
+        return outcome, tools is None
+
+    def _half_answer(self, text: str, router: Router, match: RuleMatch) -> str | None:
+        """Why the rule's answer would leave part of the message unanswered, or None."""
+        for group in match.groups:
+            values = router.entity_values(text, group)
+            if values is not None and len(values) > 1:
+                return f"the message names {len(values)} of {group} ({', '.join(values)})"
+        others = self.asks.also_asked(text, match.rule.intent)
+        if others:
+            return f"the message also asks about {' and '.join(others)}"
+        return None
 
     async def _run_loop(self, request: Request, text: str, trace: Trace, outcome: Outcome,
                         deadline: float | None) -> LoopResult:

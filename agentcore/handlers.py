@@ -8,31 +8,51 @@ hands the request to the LLM rather than guessing; with no customer at all
 (`NeedsCustomer`) the engine asks who is writing, as the LLM path would, without
 spending a call on it. Each spec lists the variables it returns, so the router
 can refuse a template that uses one it does not.
+
+A handler that acts (a refund, a cancellation) is async and marked `acts`: it reads
+what its decision needs through the domain's tools (`HandlerContext.call`, in
+parallel where it can), decides by the domain's policy, writes through the same
+idempotent, policy-checked tool the LLM would call, and returns what the template
+says. Its answer is never cached, and the degradation ladder never uses it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
-from agentcore.errors import NeedsCustomer
+from agentcore.errors import NeedsCustomer, NoDeterministicAnswer
+
+
+class ToolCaller(Protocol):
+    """The domain's tools as the request would call them: its customer, its id as the
+    idempotency key, the loop's timeout, each call a span. Raises ToolError."""
+
+    async def __call__(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
 class HandlerContext:
     customer_id: int | None
     groups: dict[str, str]  # named groups of the rule's match that matched
+    request_id: str = ""
+    call: ToolCaller | None = None  # for handlers that act; None where nothing may act
+
+
+Values = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class HandlerSpec:
     name: str
-    fn: Callable[[HandlerContext], dict[str, Any]]  # returns the template's variables
+    # Returns the template's variables; a coroutine for a handler that `acts`.
+    fn: Callable[[HandlerContext], Values] | Callable[[HandlerContext], Awaitable[Values]]
     fields: frozenset[str]  # every variable fn returns (templates may only use these)
     needs: frozenset[str]  # named groups the pattern must define (e.g. {"order_id"})
     description: str
+    acts: bool = False  # writes through the domain's tools (async; never cached)
 
 
 # Spelled out rather than strftime("%b"): Qt sets the C locale from the
@@ -60,6 +80,14 @@ def require_customer(ctx: HandlerContext) -> int:
     if ctx.customer_id is None:
         raise NeedsCustomer("the answer is per customer and the request has no customer")
     return ctx.customer_id
+
+
+def tools_of(ctx: HandlerContext) -> ToolCaller:
+    """The tools an acting handler writes through; NoDeterministicAnswer where the
+    engine offers none (a backtest, the ladder)."""
+    if ctx.call is None:
+        raise NoDeterministicAnswer("this handler acts, and nothing may act here")
+    return ctx.call
 
 
 def static(ctx: HandlerContext) -> dict[str, Any]:

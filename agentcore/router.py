@@ -16,6 +16,7 @@ swaps a single reference, so no request ever sees half of a change.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -26,7 +27,7 @@ from typing import Any, Literal
 import re2
 
 from agentcore.catch_all import catch_all_reason
-from agentcore.errors import PatternError, RuleError
+from agentcore.errors import NoDeterministicAnswer, PatternError, RuleError
 from agentcore.handlers import HandlerContext, HandlerSpec
 
 log = logging.getLogger("agentcore.router")
@@ -259,6 +260,7 @@ class Router:
         # Rank once here, so route() is a max over a few ints.
         self._rank = [(c.rule.priority, -i) for i, c in enumerate(self._compiled)]
         self._by_id = {c.rule.id: c for c in self._compiled}
+        self._entities: dict[str, Any] = {}  # group -> its fragment's regex, on first need
 
     def __len__(self) -> int:
         return len(self._compiled)
@@ -288,22 +290,63 @@ class Router:
         compiled = self._compiled
         return compiled[best].rule, tuple(compiled[i].rule.id for i in hits)
 
+    def entity_values(self, text: str, group: str) -> list[str] | None:
+        """Every value of a named group the message holds, by the rule set's fragment
+        of that name (`{order_id}`), in order and without repeats; None when no
+        fragment of that name defines the group (nothing to count it by)."""
+        if group not in self._entities:
+            fragment = self.fragments.get(group)
+            regex = None
+            if fragment is not None:
+                try:
+                    regex = re2.compile(expand(fragment, self.fragments), _OPTIONS)
+                except (re2.error, RuleError):
+                    regex = None
+                if regex is not None and group not in regex.groupindex:
+                    regex = None
+            self._entities[group] = regex
+        regex = self._entities[group]
+        if regex is None:
+            return None
+        found = [m.group(group) for m in regex.finditer(text) if m.group(group)]
+        return list(dict.fromkeys(found))
+
     def fallback_rules(self, intent: str) -> list[Rule]:
         """Enabled rules of an intent that need no capture groups, best first: the
         templates the degradation ladder may answer with when the LLM is down."""
         found = [(c.rule.priority, -i, c.rule) for i, c in enumerate(self._compiled)
-                 if c.rule.intent == intent and not c.handler.needs]
+                 if c.rule.intent == intent and not c.handler.needs and not c.handler.acts]
         return [rule for _, _, rule in sorted(found, key=lambda t: (t[0], t[1]), reverse=True)]
+
+    def acts(self, match: RuleMatch) -> bool:
+        """Whether the rule's handler writes (its answer must come from `respond`)."""
+        return self._by_id[match.rule.id].handler.acts
 
     def answer(self, match: RuleMatch, context: HandlerContext) -> str:
         """Runs the rule's handler and renders its template.
 
-        Raises NoDeterministicAnswer when the handler can't answer (the
-        engine then takes the slow path).
+        Raises NoDeterministicAnswer when the handler can't answer (the engine then
+        takes the slow path), or when it acts: only `respond` runs those.
         """
         compiled = self._by_id[match.rule.id]
+        if compiled.handler.acts:
+            raise NoDeterministicAnswer(f"handler {compiled.handler.name!r} acts: "
+                                        "only the engine's fast path runs it")
         values = compiled.handler.fn(context)
+        assert isinstance(values, dict)
+        return self._render(compiled, values)
+
+    async def respond(self, match: RuleMatch, context: HandlerContext) -> str:
+        """`answer`, for any handler: one that acts is awaited, with `context.call`."""
+        compiled = self._by_id[match.rule.id]
+        values = compiled.handler.fn(context)
+        if inspect.isawaitable(values):
+            values = await values
+        return self._render(compiled, values)
+
+    @staticmethod
+    def _render(compiled: _Compiled, values: dict[str, Any]) -> str:
         try:
             return compiled.template.substitute(values)
         except KeyError as exc:
-            raise RuleError(match.rule.id, f"handler gave no value for {exc}") from None
+            raise RuleError(compiled.rule.id, f"handler gave no value for {exc}") from None

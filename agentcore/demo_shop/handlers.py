@@ -2,16 +2,34 @@
 
 Each reads the shop by primary key (microseconds) and formats; one that cannot
 answer deterministically (a foreign or unknown order) falls through to the LLM.
+
+Two act: a refund and a cancellation the policy decides alone. They read the
+order, its payments and its category's policy in parallel through the shop's
+tools, compute the outcome with the same pure policy the write checks again in
+its own transaction (`policy.refund_quote`), and write through the tool the LLM
+would call, idempotent on the request id. Whatever the policy doesn't settle (no
+refund allowed, an order that already shipped) goes to the LLM, which can
+explain, offer another way, or hand over to a person.
 """
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 from typing import Any
 
+from agentcore.demo_shop.policy import refund_quote
 from agentcore.demo_shop.repository import Shop
-from agentcore.errors import NoDeterministicAnswer
-from agentcore.handlers import STATIC, HandlerContext, HandlerSpec, day, money, require_customer
+from agentcore.errors import NoDeterministicAnswer, ToolError
+from agentcore.handlers import (
+    STATIC,
+    HandlerContext,
+    HandlerSpec,
+    day,
+    money,
+    require_customer,
+    tools_of,
+)
 
 _REFUND_DELAY = "Refunds reach your original payment method within 5-10 business days."
 
@@ -129,6 +147,78 @@ def account_balance(shop: Shop, ctx: HandlerContext) -> dict[str, Any]:
             "account_status": status, "balance_line": line}
 
 
+def _order_number(ctx: HandlerContext) -> int:
+    raw = ctx.groups.get("order_id", "")
+    if not raw.isdigit():
+        raise NoDeterministicAnswer(f"no usable order number in the match ({raw!r})")
+    return int(raw)
+
+
+async def _read_together(ctx: HandlerContext, order_id: int,
+                         *tools: str) -> list[dict[str, Any]]:
+    """The reads a decision needs, at once. A refusal (another customer's order, no
+    such order) is no answer the fast path may give: the LLM path asks."""
+    call = tools_of(ctx)
+    try:
+        return list(await asyncio.gather(*(call(tool, {"order_id": order_id})
+                                           for tool in tools)))
+    except ToolError as exc:
+        raise NoDeterministicAnswer(str(exc)) from None
+
+
+_REFUND_FIELDS = frozenset({"order_id", "product", "amount", "refund_line"})
+
+
+async def refund_request(shop: Shop, ctx: HandlerContext) -> dict[str, Any]:
+    """Refunds what the policy allows on one order of the customer's, once."""
+    require_customer(ctx)
+    oid = _order_number(ctx)
+    # A re-run of this request (a crash, a resume) reports the refund it made.
+    done = shop.action_result(ctx.request_id, "issue_refund", f"order:{oid}")
+    order, payments, policy = await _read_together(ctx, oid, "get_order", "get_payments",
+                                                   "get_refund_policy")
+    if done is None:
+        quote = refund_quote(order, payments["payments"], policy, shop.today)
+        if quote.allowed_cents <= 0:
+            raise NoDeterministicAnswer(f"the policy allows no refund on order {oid}: "
+                                        f"{quote.reason}")
+        done = await tools_of(ctx)("issue_refund", {
+            "order_id": oid, "amount": quote.allowed_dollars,
+            "reason": f"asked for by the customer; {quote.reason}"})
+        fee = quote.allowed_cents < int(order["total_cents"])
+        why = f" ({quote.reason})" if fee else ""
+    else:
+        why = ""
+    amount = money(int(done["amount_cents"]))
+    line = (f"I've refunded {amount} on order {oid} ({order['product']}){why}. "
+            f"{_REFUND_DELAY}")
+    return {"order_id": str(oid), "product": order["product"], "amount": amount,
+            "refund_line": line}
+
+
+_CANCEL_FIELDS = frozenset({"order_id", "product", "cancel_line"})
+
+
+async def cancel_order(shop: Shop, ctx: HandlerContext) -> dict[str, Any]:
+    """Cancels one order of the customer's that has not shipped, once."""
+    require_customer(ctx)
+    oid = _order_number(ctx)
+    done = shop.action_result(ctx.request_id, "cancel_order", f"order:{oid}")
+    (order,) = await _read_together(ctx, oid, "get_order")
+    if done is None:
+        if order["status"] != "processing":
+            raise NoDeterministicAnswer(f"order {oid} is {order['status']}: too late to "
+                                        "cancel, which the customer needs explained")
+        done = await tools_of(ctx)("cancel_order", {"order_id": oid,
+                                                    "reason": "asked for by the customer"})
+    if not done.get("cancelled"):  # shipped between the read and the write
+        raise NoDeterministicAnswer(f"order {oid} could not be cancelled: {done.get('why')}")
+    released = (" and the payment hold was released" if done.get("payments_released")
+                else "")
+    line = (f"Order {oid} ({order['product']}) is cancelled{released}; it will not ship.")
+    return {"order_id": str(oid), "product": order["product"], "cancel_line": line}
+
+
 def shop_handlers(shop: Shop) -> dict[str, HandlerSpec]:
     """Every handler the shop's rules may name, reading `shop`."""
     return {spec.name: spec for spec in (
@@ -149,4 +239,13 @@ def shop_handlers(shop: Shop) -> dict[str, HandlerSpec]:
         HandlerSpec("account_balance", partial(account_balance, shop),
                     frozenset({"first_name", "store_credit", "account_status", "balance_line"}),
                     frozenset(), "The requesting customer's store credit and account status."),
+        HandlerSpec("refund_request", partial(refund_request, shop), _REFUND_FIELDS,
+                    frozenset({"order_id"}),
+                    "Refunds what the policy allows on one order of the requesting "
+                    "customer (acts, once per request); no refund allowed: to the LLM.",
+                    acts=True),
+        HandlerSpec("cancel_order", partial(cancel_order, shop), _CANCEL_FIELDS,
+                    frozenset({"order_id"}),
+                    "Cancels one order of the requesting customer that has not shipped "
+                    "(acts, once per request); already shipped: to the LLM.", acts=True),
     )}

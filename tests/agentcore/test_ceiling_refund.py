@@ -33,7 +33,7 @@ def delivered_order(engine: Engine) -> tuple[int, int]:
 
 async def test_the_ceiling_after_the_quote_leaves_the_quoted_refund_pending(engine):
     order, customer = delivered_order(engine)
-    outcome = await engine.submit(Request(f"I want a refund for order {order}",
+    outcome = await engine.submit(Request(f"I want a refund for order {order}, it arrived damaged",
                                           customer_id=customer))
     assert outcome.escalation_reason is EscalationReason.DOLLAR_CEILING
     quote = engine.domain.shop.refund_limits(order).quote
@@ -57,7 +57,7 @@ async def test_the_ceiling_after_the_quote_leaves_the_quoted_refund_pending(engi
 async def test_a_ceiling_stop_on_another_intent_proposes_no_write(engine):
     order, customer = delivered_order(engine)
     engine.settings.loop.dollar_ceiling = 0.0001  # not even the classify call
-    outcome = await engine.submit(Request(f"I want a refund for order {order}",
+    outcome = await engine.submit(Request(f"I want a refund for order {order}, it arrived damaged",
                                           customer_id=customer))
     assert outcome.escalation_reason is EscalationReason.DOLLAR_CEILING
     assert outcome.pending_action is None  # no quote yet: nothing to propose
@@ -66,7 +66,7 @@ async def test_a_ceiling_stop_on_another_intent_proposes_no_write(engine):
 async def test_resolving_without_a_reply_records_a_human_outcome(engine, settings):
     order, customer = delivered_order(engine)
     engine.settings.loop.dollar_ceiling = 0.0001
-    outcome = await engine.submit(Request(f"I want a refund for order {order}",
+    outcome = await engine.submit(Request(f"I want a refund for order {order}, it arrived damaged",
                                           customer_id=customer))
     assert outcome.escalation_reason is EscalationReason.DOLLAR_CEILING
     [item] = await engine.escalations.list()
@@ -107,7 +107,7 @@ async def test_the_iteration_limit_after_the_quote_also_leaves_the_refund_pendin
     engine.settings.loop.dollar_ceiling = 0.05  # money is no bound here: the count is
     engine.settings.loop.max_iterations = 1  # the engine's lookups, then one turn, tools closed
     order, customer = delivered_order(engine)
-    outcome = await engine.submit(Request(f"I want a refund for order {order}",
+    outcome = await engine.submit(Request(f"I want a refund for order {order}, it arrived damaged",
                                           customer_id=customer))
     assert outcome.escalation_reason is EscalationReason.ITERATION_LIMIT
     assert outcome.pending_action is not None
@@ -118,7 +118,7 @@ async def test_a_refund_issued_before_the_ceiling_is_not_offered_again(engine, s
     # Enough for the lookups and the refund, not for the reply after it.
     engine.settings.loop.dollar_ceiling = 0.009
     order, customer = delivered_order(engine)
-    outcome = await engine.submit(Request(f"I want a refund for order {order}",
+    outcome = await engine.submit(Request(f"I want a refund for order {order}, it arrived damaged",
                                           customer_id=customer))
     with sqlite3.connect(settings.shop_path) as shop:
         refunds = shop.execute("SELECT COUNT(*) FROM refunds WHERE request_id = ?",

@@ -43,7 +43,8 @@ async def test_a_released_hold_is_not_money_an_override_can_refund(desk):
     assert (limits.paid_cents, limits.left_cents) == (0, 0)
     desk.script.steps.append({"tool_calls": [tool_call(
         "issue_refund", {"order_id": oid, "amount": 20, "reason": "x"})]})
-    outcome = await desk.engine.submit(Request(f"refund order {oid}", customer_id=cid))
+    outcome = await desk.engine.submit(Request(f"refund order {oid}, it arrived damaged",
+                                               customer_id=cid))
     assert outcome.pending_action is None  # nothing left of what was paid: nothing to offer
     assert desk.engine.domain.shop.get_refunds(oid) == []
 
@@ -110,7 +111,7 @@ async def test_an_approval_replaying_another_refund_of_the_request_is_not_done(d
                   "c1"),
         tool_call("issue_refund", {"order_id": order["id"], "amount": 1, "reason": "b"},
                   "c2")]})
-    outcome = await desk.engine.submit(Request(f"refund order {order['id']}",
+    outcome = await desk.engine.submit(Request(f"refund order {order['id']}, it arrived damaged",
                                                customer_id=order["customer_id"]))
     item = desk.escalation_of(outcome.request_id)
     await desk.queue.claim(item, "alice", lease_s=300)

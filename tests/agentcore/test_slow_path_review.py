@@ -77,7 +77,7 @@ async def test_an_order_read_after_cancelling_it_says_cancelled(settings):
         {"tool_calls": [tool_call("get_order", {"order_id": order["id"]}, "g2")]},
         final("Cancelled.", intent="cancel_order")])
     engine = Engine(settings, openai_client=script.client())
-    await engine.submit(Request(f"Please cancel order {order['id']}, I changed my mind",
+    await engine.submit(Request(f"Please cancel order {order['id']}, it comes too late",
                                 customer_id=order["customer_id"]))
     await engine.close()
     cancelled, looked_up = tool_messages(script.requests[2])
@@ -341,7 +341,8 @@ async def test_held_an_identical_refund_in_one_turn_runs_once(settings):
                         tool_call("issue_refund", dict(args, amount=2.0), "c")]},
         final("Done.", intent="refund_request")])
     engine = Engine(settings, openai_client=script.client())
-    await engine.submit(Request(f"refund order {order['id']}", customer_id=order["customer_id"]))
+    await engine.submit(Request(f"refund order {order['id']}, it arrived damaged",
+                                customer_id=order["customer_id"]))
     await engine.close()
     shop = Shop(settings.shop_path)
     refunds = shop.get_refunds(order["id"])

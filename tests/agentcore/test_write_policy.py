@@ -41,7 +41,7 @@ async def test_six_concurrent_refund_requests_refund_the_order_once(settings):
     try:
         order = Desk.refundable_in(engine)
         outcomes = await asyncio.gather(*(
-            engine.submit(Request(f"I want a refund for order {order['id']}",
+            engine.submit(Request(f"I want a refund for order {order['id']}, it arrived damaged",
                                   customer_id=order["customer_id"])) for _ in range(6)))
         assert refunded(engine, order["id"]) == order["allowed_cents"]
         assert len(engine.domain.shop.get_refunds(order["id"])) == 1
@@ -152,7 +152,7 @@ async def test_a_bad_amount_from_the_model_is_corrected_or_escalated_never_an_in
         desk.script.steps.append({"tool_calls": [tool_call(
             "issue_refund", f'{{"order_id": {order["id"]}, "amount": {amount},'
                             ' "reason": "x"}')]})
-    outcome = await desk.engine.submit(Request(f"refund order {order['id']} please",
+    outcome = await desk.engine.submit(Request(f"refund order {order['id']}, it broke",
                                                customer_id=order["customer_id"]))
     assert outcome.escalation_reason is EscalationReason.INVALID_ARGUMENTS
     assert refunded(desk.engine, order["id"]) == 0

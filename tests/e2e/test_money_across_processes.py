@@ -77,12 +77,17 @@ def data(settings) -> Settings:
     return settings_for(str(settings.data_dir))
 
 
-def test_refund_requests_for_one_order_from_two_processes_refund_it_once(data):
+@pytest.mark.parametrize(("why", "path"), [("", "rule"), ("it arrived damaged", "llm")],
+                         ids=["fast path", "slow path"])
+def test_refund_requests_for_one_order_from_two_processes_refund_it_once(data, why, path):
     [(oid, cid, allowed)] = refundable_orders(data, 1)
-    seen = workers(["refund", str(data.data_dir), str(oid), str(cid), "3"],
-                   ["refund", str(data.data_dir), str(oid), str(cid), "3"])
+    seen = workers(["refund", str(data.data_dir), str(oid), str(cid), "3", why],
+                   ["refund", str(data.data_dir), str(oid), str(cid), "3", why])
     statuses = [s for worker in seen for s in worker["statuses"]]
     assert set(statuses) <= {"answered", "escalated"}
+    # The first decides where it goes; those refused at the write (or told nothing is
+    # left) may fall through to the LLM from the rule.
+    assert path in {r for worker in seen for r in worker["routes"]}
     assert [(o, a) for _, o, a in refunds(data)] == [(oid, allowed)]
     # One is told of the refund; the others that answered, that nothing is left.
     told = [a for w in seen for a in w["answers"] if a.startswith("I've refunded")]
@@ -202,3 +207,28 @@ def test_an_approval_killed_before_the_write_is_given_back_after_its_window(data
 
 async def _never(*args):
     raise AssertionError("not expected to be called")
+
+
+def test_a_fast_path_refund_killed_after_the_write_resumes_to_the_same_refund_once(data):
+    # SIGKILLed between the shop's commit and the engine's outcome: the request is
+    # left accepted; the next start resumes it, through the same rule, which finds the
+    # refund it made (the request id is the write's idempotency key) and says so.
+    [(oid, cid, allowed)] = refundable_orders(data, 1)
+    child = subprocess.run([sys.executable, "-m", "bench.attack_worker", "refund-and-die",
+                            str(data.data_dir), str(oid), str(cid)], cwd=REPO,
+                           capture_output=True, text=True, timeout=WAIT_LIMIT_S)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
+    [(request_id, _, _)] = refunds(data)
+
+    async def restart() -> list:
+        engine = Engine(data)
+        try:
+            return await engine.resume()
+        finally:
+            await engine.close()
+
+    [outcome] = asyncio.run(restart())
+    assert outcome.request_id == request_id and str(outcome.route) == "rule"
+    dollars = f"${allowed // 100:,}.{allowed % 100:02d}"
+    assert outcome.answer.startswith(f"I've refunded {dollars} on order {oid}")
+    assert [(r, o, a) for r, o, a in refunds(data)] == [(request_id, oid, allowed)]

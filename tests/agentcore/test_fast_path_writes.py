@@ -1,0 +1,175 @@
+"""Refunds and cancellations the policy settles, on the fast path: no LLM call, the
+write through the same idempotent, policy-checked tool, once; anything the policy
+doesn't settle goes on to the LLM; a message asking more than one thing, or about
+several orders, is never half-answered by a rule."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agentcore import Request, Route, Status
+from tests.agentcore.scripted_llm import final
+
+
+@pytest.fixture(autouse=True)
+def one_call_per_llm_request(desk):
+    desk.settings.llm.classify = None  # each scripted step is the decide call
+
+
+def refunds_of(desk, order_id: int) -> list[tuple[str, int]]:
+    return desk.engine.domain.shop.conn.execute(
+        "SELECT request_id, amount_cents FROM refunds WHERE order_id = ? AND request_id"
+        " IS NOT NULL", (order_id,)).fetchall()
+
+
+def order_where(desk, sql: str) -> dict:
+    oid, cid, status = desk.engine.domain.shop.conn.execute(
+        f"SELECT id, customer_id, status FROM orders WHERE {sql} ORDER BY id LIMIT 1"
+    ).fetchone()
+    return {"id": oid, "customer_id": cid, "status": status}
+
+
+async def test_a_plain_refund_request_is_refunded_by_the_rule_without_an_llm_call(desk):
+    order = desk.refundable_order()
+    outcome = await desk.engine.submit(Request(f"I want a refund for order {order['id']}",
+                                               customer_id=order["customer_id"]))
+    assert outcome.route is Route.RULE and outcome.status is Status.ANSWERED
+    assert outcome.intent == "refund_request"
+    assert desk.script.requests == []  # not one LLM call
+    dollars = f"${order['allowed_cents'] // 100:,}.{order['allowed_cents'] % 100:02d}"
+    assert outcome.answer.startswith(f"I've refunded {dollars} on order {order['id']}")
+    assert refunds_of(desk, order["id"]) == [(outcome.request_id, order["allowed_cents"])]
+    # The decision's reads ran (together), then the write; each is in the trace.
+    tools = [c.tool for c in outcome.tool_results]
+    assert sorted(tools[:3]) == ["get_order", "get_payments", "get_refund_policy"]
+    assert tools[3:] == ["issue_refund"]
+    spans = {s.name for s in outcome.spans}
+    assert {"tool:get_order", "tool:issue_refund", "template"} <= spans
+
+
+async def test_a_refund_is_never_answered_from_the_cache_and_never_paid_twice(desk):
+    order = desk.refundable_order()
+    text = f"please refund order {order['id']}"
+    first = await desk.engine.submit(Request(text, customer_id=order["customer_id"]))
+    assert first.route is Route.RULE
+    # The same words again: nothing is left to refund, which the policy can't settle
+    # alone (the customer may think it failed): the LLM explains.
+    desk.script.steps.append(final("It was refunded already.", intent="refund_request"))
+    again = await desk.engine.submit(Request(text, customer_id=order["customer_id"]))
+    assert again.route is Route.LLM
+    assert any("policy allows no refund" in e for e in again.errors)
+    assert len(refunds_of(desk, order["id"])) == 1
+
+
+async def test_concurrent_refund_requests_for_one_order_refund_it_once(desk):
+    order = desk.refundable_order()
+    desk.script.steps.extend(final("Nothing is left to refund.", intent="refund_request")
+                             for _ in range(9))
+    outcomes = await asyncio.gather(*(
+        desk.engine.submit(Request(f"I want a refund for order {order['id']}",
+                                   customer_id=order["customer_id"])) for _ in range(10)))
+    assert [a for _, a in refunds_of(desk, order["id"])] == [order["allowed_cents"]]
+    told = [o for o in outcomes if o.answer.startswith("I've refunded")]
+    assert len(told) == 1 and told[0].route is Route.RULE
+
+
+@pytest.mark.parametrize("where", [
+    "status = 'delivered' AND id IN (SELECT o.id FROM orders o JOIN products p ON"
+    " p.id = o.product_id WHERE p.category IN ('groceries', 'software'))",
+    "status = 'returned'",
+], ids=["not refundable", "settled already"])
+async def test_a_refund_the_policy_does_not_allow_goes_to_the_llm(desk, where):
+    order = order_where(desk, where)
+    desk.script.steps.append(final("Sorry, that one can't be refunded.",
+                                   intent="refund_request"))
+    outcome = await desk.engine.submit(Request(f"I want a refund for order {order['id']}",
+                                               customer_id=order["customer_id"]))
+    assert outcome.route is Route.LLM
+    assert refunds_of(desk, order["id"]) == [] or order["status"] == "returned"
+    assert not any(c.tool == "issue_refund" and c.ok for c in outcome.tool_results)
+
+
+async def test_another_customers_order_is_not_refunded_by_the_rule(desk):
+    order = desk.refundable_order()
+    desk.script.steps.append(final("I can't find that order on your account.",
+                                   intent="refund_request"))
+    outcome = await desk.engine.submit(Request(f"refund order {order['id']}",
+                                               customer_id=order["customer_id"] + 1))
+    assert outcome.route is Route.LLM
+    assert any("not one of this customer's orders" in e for e in outcome.errors)
+    assert refunds_of(desk, order["id"]) == []
+
+
+async def test_an_anonymous_refund_request_is_asked_to_sign_in_and_nothing_is_written(desk):
+    order = desk.refundable_order()
+    outcome = await desk.engine.submit(Request(f"refund order {order['id']}"))
+    assert outcome.route is Route.RULE and "sign in" in outcome.answer
+    assert refunds_of(desk, order["id"]) == []
+
+
+async def test_a_processing_order_is_cancelled_by_the_rule_and_its_payment_released(desk):
+    order = order_where(desk, "status = 'processing'")
+    outcome = await desk.engine.submit(Request(
+        f"Please cancel order {order['id']}, I changed my mind",
+        customer_id=order["customer_id"]))
+    assert outcome.route is Route.RULE and desk.script.requests == []
+    assert outcome.answer.startswith(f"Order {order['id']} (")
+    assert "is cancelled" in outcome.answer
+    shop = desk.engine.domain.shop
+    assert shop.get_order(order["id"])["status"] == "cancelled"
+    assert all(p["status"] != "captured" for p in shop.get_payments(order["id"]))
+
+
+async def test_a_shipped_order_is_not_cancelled_by_the_rule(desk):
+    order = order_where(desk, "status = 'shipped'")
+    desk.script.steps.append(final("It has shipped already; you can return it.",
+                                   intent="cancel_order"))
+    outcome = await desk.engine.submit(Request(f"cancel order {order['id']}",
+                                               customer_id=order["customer_id"]))
+    assert outcome.route is Route.LLM
+    assert any("too late to cancel" in e for e in outcome.errors)
+    assert desk.engine.domain.shop.get_order(order["id"])["status"] == "shipped"
+
+
+async def test_a_reason_the_policy_does_not_cover_goes_to_the_llm(desk):
+    order = desk.refundable_order()
+    desk.script.steps.append(final("I'm sorry it broke; a colleague will look.",
+                                   intent="refund_request"))
+    outcome = await desk.engine.submit(Request(
+        f"I want a refund for order {order['id']}, it arrived broken",
+        customer_id=order["customer_id"]))
+    assert outcome.route is Route.LLM and refunds_of(desk, order["id"]) == []
+
+
+# -- never half an answer -----------------------------------------------------------
+
+
+def two_orders(desk) -> tuple[int, int, int]:
+    rows = desk.engine.domain.shop.conn.execute(
+        "SELECT customer_id, MIN(id), MAX(id) FROM orders GROUP BY customer_id"
+        " HAVING COUNT(*) >= 2 ORDER BY customer_id LIMIT 1").fetchone()
+    return rows
+
+
+@pytest.mark.parametrize("text", [
+    "where is order {a} and can you cancel it",
+    "where is order {a} and please cancel order {b}",
+    "what's the status of orders {a} and {b}?",
+    "where is order {a}, also I forgot my password",
+    "track order {a} and tell me your return policy",
+])
+async def test_a_message_that_asks_more_than_the_rule_answers_goes_to_the_llm(desk, text):
+    # Each of these is one sentence a rule's pattern takes whole: the rule matched.
+    customer, a, b = two_orders(desk)
+    desk.script.steps.append(final("Here is all of it.", intent="order_status"))
+    outcome = await desk.engine.submit(Request(text.format(a=a, b=b), customer_id=customer))
+    assert outcome.route is Route.LLM
+    assert any("would half-answer" in e for e in outcome.errors)
+
+
+async def test_the_same_message_with_one_ask_is_the_rules(desk):
+    customer, a, _ = two_orders(desk)
+    outcome = await desk.engine.submit(Request(f"where is order {a}?", customer_id=customer))
+    assert outcome.route is Route.RULE and outcome.intent == "order_status"
