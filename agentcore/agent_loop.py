@@ -115,9 +115,11 @@ class AgentLoop:
         self.answer_schema = ("final_answer", answer_schema(self.intents))
 
     async def run(self, request: Request, text: str, trace: Trace, usage: Usage,
-                  deadline: float | None = None) -> LoopResult:
-        """`deadline` is on the engine clock's monotonic scale; retries stop there."""
-        run = _Run(self, request, text, trace, usage, deadline)
+                  deadline: float | None = None, intent: str | None = None) -> LoopResult:
+        """`deadline` is on the engine clock's monotonic scale; retries stop there.
+        `intent`: what the engine already knows locally (a rule that matched, the
+        learned tier, the keywords); the classify call is made only without it."""
+        run = _Run(self, request, text, trace, usage, deadline, intent)
         try:
             await run.execute()
         except _Escalate as esc:
@@ -168,8 +170,9 @@ class _Run:
     """The state of one request's loop; lives as long as the request."""
 
     def __init__(self, loop: AgentLoop, request: Request, text: str, trace: Trace,
-                 usage: Usage, deadline: float | None) -> None:
+                 usage: Usage, deadline: float | None, known_intent: str | None) -> None:
         self.loop = loop
+        self.known_intent = known_intent if known_intent in loop.intents else None
         self.deadline = deadline
         self.settings = loop.settings
         self.request = request
@@ -234,10 +237,14 @@ class _Run:
         return guess
 
     async def execute(self) -> None:
-        try:
-            intent = await self._classify()
-        except LLMError as exc:
-            raise _unavailable(exc) from None
+        # The decide model states the intent in its answer; the cheap model's call only
+        # names one up front where nothing local did.
+        intent = self.known_intent
+        if intent is None:
+            try:
+                intent = await self._classify()
+            except LLMError as exc:
+                raise _unavailable(exc) from None
         self.result.intent = intent
         system = self.loop.prompts.decide_for(intent, self.request.customer_id,
                                               self.loop.domain.today().isoformat())

@@ -70,6 +70,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("agentcore.engine")
 
+# A keyword guess this sure (a cue with a clear lead: keyword_intents' scale) names the
+# intent for the decide prompt, sparing the classify call; the decide model still
+# states the intent it answered.
+KEYWORD_INTENT_CONFIDENCE = 0.7
+
 
 def default_rules(resources: Path) -> tuple[list[Rule], dict[str, str]]:
     """The domain's shipped rule set: `rules` and the named `fragments` they share."""
@@ -328,11 +333,12 @@ class Engine:
         outcome = Outcome(request, Route.LLM, Status.ANSWERED, spans=trace.spans)
         if fallthrough:
             outcome.errors.append(fallthrough)
-        with trace.span("llm_loop"):
+        known, source = self._local_intent(text, match)
+        with trace.span("llm_loop", intent=known, intent_from=source):
             budget = self.settings.resilience.request_deadline_s  # None: no deadline
             deadline = None if budget is None else started + budget
             result = await self._run_loop(request, original or text, trace, outcome,
-                                          deadline)
+                                          deadline, known)
         self._from_loop(outcome, result)
         # Not from an anonymous request: its model was offered fewer tools and told nobody
         # is signed in, so its "please sign in" must not become a signed-in customer's answer.
@@ -395,8 +401,19 @@ class Engine:
             return f"the message also asks about {' and '.join(others)}"
         return None
 
+    def _local_intent(self, text: str, match: RuleMatch | None) -> tuple[str | None, str]:
+        """The intent the engine knows without an LLM call, and from what: the rule
+        that matched and could not answer, else the domain's keywords when they name
+        one clearly. (None, "classify") when only the cheap model can say."""
+        if match is not None:
+            return match.rule.intent, "rule"
+        guess, confidence = self.classifier.classify(text)
+        if guess != self.classifier.fallback and confidence >= KEYWORD_INTENT_CONFIDENCE:
+            return guess, "keywords"
+        return None, "classify"
+
     async def _run_loop(self, request: Request, text: str, trace: Trace, outcome: Outcome,
-                        deadline: float | None) -> LoopResult:
+                        deadline: float | None, intent: str | None) -> LoopResult:
         try:
             loop = self.agent_loop
         except Exception as exc:
@@ -408,7 +425,7 @@ class Engine:
                               cause=LLMCause.NOT_SET_UP, errors=[
                                   f"{EscalationReason.LLM_UNAVAILABLE} "
                                   f"({LLMCause.NOT_SET_UP}): {detail}"])
-        return await loop.run(request, text, trace, outcome.usage, deadline)
+        return await loop.run(request, text, trace, outcome.usage, deadline, intent)
 
     def _degrade(self, outcome: Outcome, result: LoopResult, text: str,
                  rule_intent: str | None, trace: Trace) -> None:

@@ -244,6 +244,9 @@ async def test_the_write_refuses_an_injected_5000_dollar_refund_and_offers_the_p
     await engine.close()
 
 
+UNKNOWN_TEXT = "something strange happened, can you look into it"  # no rule, no keyword
+
+
 async def test_classify_stage_uses_the_cheap_model_then_the_strong_one(settings):
     from agentcore.settings import StageModel
 
@@ -251,10 +254,30 @@ async def test_classify_stage_uses_the_cheap_model_then_the_strong_one(settings)
     script = ScriptedLLM([{"content": '{"intent": "technical", "confidence": 0.8}'},
                           final("Reinstall it.", intent="technical")])
     engine = make_engine(settings, script)
-    outcome = await engine.submit(Request(SLOW_TEXT, customer_id=1))
+    outcome = await engine.submit(Request(UNKNOWN_TEXT, customer_id=1))
     assert [r["model"] for r in script.requests] == ["cheap-1", "gpt-4o"]
     assert "tools" not in script.requests[0] and "tools" in script.requests[1]
     assert "Intent: technical" in script.requests[1]["messages"][0]["content"]
     assert outcome.usage.dollars == pytest.approx(
         (500 * 0.1 + 50 * 0.2) / 1e6 + (500 * 2.5 + 50 * 10) / 1e6)
     await engine.close()
+
+
+@pytest.mark.parametrize(("text", "intent"), [
+    (SLOW_TEXT, "technical"),  # the keywords name it clearly
+    ("I want a refund for order 99999", "refund_request"),  # a rule matched, couldn't answer
+])
+async def test_an_intent_known_locally_spares_the_classify_call(settings, text, intent):
+    from agentcore.settings import StageModel
+
+    settings.llm.classify = StageModel(model="cheap-1", input_per_mtok=0.1, output_per_mtok=0.2)
+    script = ScriptedLLM([final("Here you are.", intent=intent)])
+    engine = make_engine(settings, script)
+    outcome = await engine.submit(Request(text, customer_id=1))
+    await engine.close()
+    assert [r["model"] for r in script.requests] == ["gpt-4o"]  # the decide call alone
+    assert f"Intent: {intent}" in script.requests[0]["messages"][0]["content"]
+    assert outcome.intent == intent and outcome.answer == "Here you are."
+    loop_span = next(s for s in outcome.spans if s.name == "llm_loop")
+    assert loop_span.attributes["intent_from"] == ("keywords" if text == SLOW_TEXT
+                                                   else "rule")

@@ -11,10 +11,11 @@ from agentcore import Engine, EscalationReason, FakeClock, Request
 from agentcore.escalations import EscalationState, PendingStatus
 from agentcore.storage import Store
 
-# Pays for the classify call, after which the engine looks up the order the message
-# names, with its payments and policy, and computes the quote; but not for the first
-# decide call, which would refund.
+# The engine looks up the order the message names, with its payments and policy, and
+# computes the quote; the ceiling does not pay for the first decide call, which
+# would refund.
 CEILING_AFTER_QUOTE = 0.003
+NOT_A_REFUND = "order {order} arrived with a dent in the box, what should I do"
 
 
 @pytest.fixture
@@ -56,17 +57,32 @@ async def test_the_ceiling_after_the_quote_leaves_the_quoted_refund_pending(engi
 
 async def test_a_ceiling_stop_on_another_intent_proposes_no_write(engine):
     order, customer = delivered_order(engine)
-    engine.settings.loop.dollar_ceiling = 0.0001  # not even the classify call
+    engine.settings.loop.dollar_ceiling = 0.0001  # not even the first decide call
+    # About the order, and its quote is looked up, but nobody asked for money back.
+    outcome = await engine.submit(Request(NOT_A_REFUND.format(order=order),
+                                          customer_id=customer))
+    assert outcome.escalation_reason is EscalationReason.DOLLAR_CEILING
+    assert outcome.intent == "order_status"
+    assert outcome.pending_action is None  # not a refund request: nothing to propose
+
+
+async def test_a_ceiling_stop_before_any_call_still_proposes_the_quoted_refund(engine):
+    # The rule knew the intent and the engine the quote: what the first decide call
+    # would have done is ready for an operator, though no LLM call was made.
+    order, customer = delivered_order(engine)
+    engine.settings.loop.dollar_ceiling = 0.0001
     outcome = await engine.submit(Request(f"I want a refund for order {order}, it arrived damaged",
                                           customer_id=customer))
     assert outcome.escalation_reason is EscalationReason.DOLLAR_CEILING
-    assert outcome.pending_action is None  # no quote yet: nothing to propose
+    assert outcome.usage.dollars == 0
+    assert outcome.pending_action is not None
+    assert outcome.pending_action.arguments["order_id"] == order
 
 
 async def test_resolving_without_a_reply_records_a_human_outcome(engine, settings):
     order, customer = delivered_order(engine)
     engine.settings.loop.dollar_ceiling = 0.0001
-    outcome = await engine.submit(Request(f"I want a refund for order {order}, it arrived damaged",
+    outcome = await engine.submit(Request(NOT_A_REFUND.format(order=order),
                                           customer_id=customer))
     assert outcome.escalation_reason is EscalationReason.DOLLAR_CEILING
     [item] = await engine.escalations.list()
