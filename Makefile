@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 # backend from a test dependency once took the operator's API key in plaintext).
 APP_STAMP := $(VENV)/.installed-app
 DEV_STAMP := $(VENV)/.installed-dev
+# The bench's LangChain baseline: only `make bench` installs it (never `make test`).
+BENCH_STAMP := $(VENV)/.installed-bench
+BENCH_REQUIREMENTS := bench/requirements-langchain.txt
 
 .PHONY: run check-system replay test test-real lint bench data clean
 
@@ -50,7 +53,11 @@ test: lint
 test-real: $(DEV_STAMP)
 	$(PY) -m pytest -q -m real tests/real
 
-bench: $(DEV_STAMP)
+$(BENCH_STAMP): $(BENCH_REQUIREMENTS) $(DEV_STAMP)
+	$(PY) -m pip install --quiet -r $(BENCH_REQUIREMENTS)
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(PY) -m bench
 
 # Regenerates the committed corpus; the shop database is generated on demand.

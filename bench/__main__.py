@@ -3,6 +3,9 @@
 Writes a table to stdout and to bench/RESULTS.md with the date and machine.
 These machines are noisy: each figure is the median of several rounds, and
 the slow path is reported against a bare openai loop measured in the same run.
+The table opens with the headline: the whole engine against an all-LLM LangChain
+agent, interleaved in one run (`bench.langchain_bench`; LangChain comes from
+bench/requirements-langchain.txt, which `make bench` installs).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from bench import (
     cache_bench,
     console_bench,
     fault_bench,
+    langchain_bench,
     real_models_bench,
     rules_bench,
     storage_bench,
@@ -234,6 +238,7 @@ def write_results(results: list[tuple[str, str, str]], faults: list[str],
 def main() -> None:
     logging.basicConfig(level=logging.ERROR)  # the fault runs log every breaker trip
     results: list[tuple[str, str, str]] = []
+    langchain_bench.run(results)
     bench_fast_path(results)
     asyncio.run(bench_slow_path(results))
     bench_process(results)
