@@ -51,6 +51,7 @@ from agentcore.handler_tools import HandlerTools
 from agentcore.handlers import HandlerContext
 from agentcore.keyword_intents import KeywordClassifier
 from agentcore.ladder import DEGRADABLE, Ladder, load_static_answers
+from agentcore.learned import LearnedTier
 from agentcore.models import EscalationReason, Outcome, Request, Route, Status
 from agentcore.prompts import Prompts
 from agentcore.redaction import redact
@@ -113,6 +114,11 @@ class Engine:
         if changes is not None:
             self.cache.follow(changes)
         self.router = self._stored_router()
+        # The learned intent tier's current version, its model loaded (one that can't be
+        # read leaves the tier off, said in the log): the route reads `learned.predict`.
+        self.learned = LearnedTier(self.store.learned, self.clock, traffic=self.store.traffic,
+                                   catch_all=self.domain.intents[-1],
+                                   default_threshold=settings.learned.threshold)
         self.guard = Guard(settings.guard, self.clock)
         self.breaker = CircuitBreaker(settings.resilience.breaker, self.clock,
                                       publish=self.bus.publish)
@@ -223,6 +229,7 @@ class Engine:
         self.breaker.settings = settings.resilience.breaker
         self.cache.configure(settings.cache)
         self.store.retain(settings.storage.retention_days, settings.storage.spans_max_mb)
+        self.learned.default_threshold = settings.learned.threshold
         self._openai_client = None  # an injected client belongs to the old settings
         if old_loop is not None:  # in-flight requests still use it: closed at shutdown
             self._retired.append(old_loop)

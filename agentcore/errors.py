@@ -8,6 +8,8 @@
     |   |   +-- EmptyRuleSetError an imported set leaves no rule enabled (ask first)
     |   +-- DuplicateRequest      a request id another request already has
     |   +-- QueueError            an operator's action on the escalation queue is refused
+    |   +-- LearnedModelError     the learned tier can't train (too few examples) or load a
+    |                             model (another format, another scikit-learn): retrain
     +-- StorageError              SQLite failed underneath (disk full, locked, corrupt)
     +-- LLMError                  the LLM endpoint failed; `kind` (LLMErrorKind) says how,
     |   |                         `cause` (LLMCause) says it in an operator's words
@@ -56,6 +58,7 @@ __all__ = [
     "LLMCause",
     "LLMError",
     "LLMErrorKind",
+    "LearnedModelError",
     "MalformedOutput",
     "MissingKeyError",
     "NeedsCustomer",
@@ -126,6 +129,12 @@ class EmptyRuleSetError(RuleError):
 
 class QueueError(UserFacingError):
     """An operator's action on the queue cannot be done; the message says why."""
+
+
+class LearnedModelError(UserFacingError):
+    """The learned tier refused: too few examples or intents to train on, or a stored
+    model it cannot read (another format version, another scikit-learn major). The
+    engine then runs without the tier and says so; retraining mends it."""
 
 
 class StorageError(AgentError):

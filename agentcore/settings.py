@@ -160,6 +160,19 @@ class StorageSettings(_Model):
         "beyond this size; None: no cap")
 
 
+class LearnedSettings(_Model):
+    """The learned intent tier (agentcore.learned): what a newly trained version gets."""
+
+    threshold: float = Field(
+        0.9, gt=0, le=1, description="a new version answers only at or above this "
+        "calibrated confidence (a probability: at 0.9, nine in ten of its answers right); "
+        "each version keeps its own, which the operator changes")
+    training_limit: int = Field(100_000, ge=100, le=2_000_000,
+                                description="newest recorded requests read to train on")
+    holdout_folds: int = Field(5, ge=2, le=10,
+                               description="folds of the hold-out backtest before saving")
+
+
 class Settings(_Model):
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)),
                            description="where the engine's SQLite database lives")
@@ -181,6 +194,7 @@ class Settings(_Model):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     escalations: EscalationSettings = Field(default_factory=EscalationSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    learned: LearnedSettings = Field(default_factory=LearnedSettings)
     log_payloads: bool = Field(False, description="log request text and tool payloads")
 
     @model_validator(mode="after")

@@ -2,7 +2,8 @@
 
 Typed repositories behind small Protocols (`_protocols`), with SQLite as the
 embedded implementation (`SQLiteStorage`): requests and outcomes, the
-escalation queue's state machine, rules and their history, the answer cache's
+escalation queue's state machine, rules and their history, the learned tier's
+models and versions, the answer cache's
 L2, and recorded traffic for backtests. Every sqlite3 error leaves as a
 StorageError (agentcore.errors). See `_sqlite` for the connections and
 threads, `_writer` for when an outcome reaches the disk, `_schema` for the
@@ -12,9 +13,11 @@ migrations and `_retention` for what is pruned.
 from agentcore.models import storable
 from agentcore.storage._answer_cache import SQLiteAnswerCache, StoredAnswer
 from agentcore.storage._connection import transaction
+from agentcore.storage._learned import LearnedRecord, SQLiteLearned, StoredLearned
 from agentcore.storage._protocols import (
     AnswerCacheRepository,
     EscalationRepository,
+    LearnedRepository,
     ReplyRepository,
     RequestRepository,
     RuleRepository,
@@ -27,7 +30,7 @@ from agentcore.storage._retention import PruneReport
 from agentcore.storage._rules import StoredVersion, VersionRecord
 from agentcore.storage._schema import SCHEMA_VERSION
 from agentcore.storage._sqlite import SQLiteStorage
-from agentcore.storage._traffic import RecordedRow, SQLiteTraffic
+from agentcore.storage._traffic import IntentRow, RecordedRow, SQLiteTraffic
 
 Store = SQLiteStorage  # the engine's default backend, by its old name
 
@@ -35,7 +38,10 @@ __all__ = [
     "SCHEMA_VERSION",
     "AnswerCacheRepository",
     "EscalationRepository",
+    "IntentRow",
     "LatencyBins",
+    "LearnedRecord",
+    "LearnedRepository",
     "OutcomeHistory",
     "PruneReport",
     "RecordedRow",
@@ -43,12 +49,14 @@ __all__ = [
     "RequestRepository",
     "RuleRepository",
     "SQLiteAnswerCache",
+    "SQLiteLearned",
     "SQLiteStorage",
     "SQLiteTraffic",
     "SavedReply",
     "Storage",
     "Store",
     "StoredAnswer",
+    "StoredLearned",
     "StoredVersion",
     "TrafficRepository",
     "VersionRecord",

@@ -238,7 +238,25 @@ def _v4(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX IF EXISTS outcomes_by_finished")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
+def _v5(conn: sqlite3.Connection) -> None:
+    """The learned tier's versions (`_learned`): each a model, or a change of threshold
+    or switch naming the version whose model it runs; the newest is the current one."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS learned_models ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " created_at REAL NOT NULL,"
+        " operator TEXT NOT NULL,"
+        " action TEXT NOT NULL,"  # train, threshold, enable, disable, undo
+        " examples INTEGER NOT NULL,"
+        " threshold REAL NOT NULL,"
+        " enabled INTEGER NOT NULL,"
+        " restores INTEGER,"  # undo: the version whose state came back
+        " model_of INTEGER REFERENCES learned_models(id),"  # the version holding the model
+        " backtest TEXT,"  # JSON: the backtest it was saved with
+        " model BLOB)")  # only in the version that trained it
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -5,6 +5,7 @@
 - the outcome writer's (`_writer`): outcomes and spans, batched, off the loop;
 - the checkpointer's: WAL checkpoints (the fsyncs) once a second, off the loop;
 - each answer cache's own (`answer_cache()`);
+- the learned tier's versions' own (`_learned`), saved from any thread;
 - the pruner's, when retention is on (`_retention`).
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from agentcore.storage._answer_cache import SQLiteAnswerCache
 from agentcore.storage._connection import Checkpointer, connect, translated
 from agentcore.storage._escalations import SQLiteEscalations
+from agentcore.storage._learned import SQLiteLearned
 from agentcore.storage._replies import SQLiteReplies
 from agentcore.storage._requests import SQLiteRequests, finish_statements
 from agentcore.storage._retention import Pruner, PruneReport
@@ -63,6 +65,7 @@ class SQLiteStorage:
         self._rules = SQLiteRules(self._conn)
         self._traffic = SQLiteTraffic(path, self._writer.flush)
         self._replies = SQLiteReplies(self._conn)
+        self._learned = SQLiteLearned(path)  # its own connection: saved from any thread
 
     @property
     def requests(self) -> SQLiteRequests:
@@ -83,6 +86,10 @@ class SQLiteStorage:
     @property
     def replies(self) -> SQLiteReplies:
         return self._replies
+
+    @property
+    def learned(self) -> SQLiteLearned:
+        return self._learned
 
     def answer_cache(self) -> SQLiteAnswerCache:
         """An answer cache L2 on a connection of its own (see `_answer_cache`)."""
@@ -112,6 +119,7 @@ class SQLiteStorage:
         self._pruner.stop()
         self._writer.stop()
         self._checkpointer.stop()
+        self._learned.close()
         try:
             self._conn.close()
         except sqlite3.Error as exc:  # closing cannot lose anything committed

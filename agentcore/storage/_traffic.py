@@ -20,6 +20,19 @@ ORDER BY r.received_at DESC LIMIT ?
 """
 RecordedRow = tuple[str, str, float, str, str | None, str | None, float, float, str | None]
 
+# What the learned tier trains on: the outcome's status, and how an escalation ended
+# (an operator's reply vouches for the intent; "resolved elsewhere" says nothing of it).
+_INTENTS = """
+SELECT r.id, r.text, r.received_at, o.route, o.status, o.intent, l.intent AS label,
+       e.resolution
+FROM requests r JOIN outcomes o ON o.request_id = r.id
+LEFT JOIN labelled_examples l ON l.request_id = r.id
+LEFT JOIN escalations e ON e.request_id = r.id
+WHERE o.status != 'rejected' AND o.route != 'guard'
+ORDER BY r.received_at DESC LIMIT ?
+"""
+IntentRow = tuple[str, str, float, str, str, str | None, str | None, str | None]
+
 
 class SQLiteTraffic:
     """`TrafficRepository` over an engine database file."""
@@ -32,6 +45,12 @@ class SQLiteTraffic:
         """The newest `limit` answered or escalated requests: (id, text, received_at,
         route, intent, rule_id, dollars, latency_ms, an operator's label)."""
         return self._read(_RECORDED, (limit,))
+
+    def intent_rows(self, limit: int) -> list[IntentRow]:
+        """The newest `limit` answered or escalated requests with what is known of their
+        intent: (id, text, received_at, route, status, intent, an operator's label, the
+        escalation's resolution: replied, resolved, ... or None)."""
+        return self._read(_INTENTS, (limit,))
 
     def rule_hits_since(self, since: float) -> dict[str, int]:
         """Rule id -> requests it answered since `since` (the rules view's 'hits today')."""

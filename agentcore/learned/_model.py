@@ -1,0 +1,294 @@
+"""The intent model: trained with scikit-learn, predicted with a few numpy operations.
+
+Training (`train`) is scikit-learn's: the hashed character n-grams of `_features`
+into `SGDClassifier(loss="log_loss")`, one-vs-rest, wrapped in
+`CalibratedClassifierCV(method="sigmoid", cv=3, ensemble=False)`. Calibrated,
+because the operator's threshold is a probability: at 0.9, nine in ten of the
+answers the tier gives should be right, and a raw linear model's scores do not
+say that. Sigmoid, not isotonic: a desk's early traffic gives some intents only a
+few dozen examples, too few for isotonic's step function. `ensemble=False`: one
+linear model (its calibrators fitted on cross-validated scores), not three, so a
+prediction costs one dot product.
+
+What is kept (`IntentModel`) is the fitted model's numbers, not the pickled
+pipeline: the weights of the columns training saw, the intercepts and each
+class's sigmoid. A blob in the engine database is data then, not code a shared
+file could run when unpickled, and loading it needs neither scikit-learn (a
+second of import on the engine's start) nor the same scikit-learn release.
+`predict` replays `CalibratedClassifierCV.predict_proba` on those numbers (a
+test holds the two together) in some 40 µs instead of 2.8 ms.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any, cast
+
+from agentcore.errors import LearnedModelError
+from agentcore.guard import normalise
+from agentcore.learned._features import N_FEATURES, NGRAMS, char_wb_ngrams, column
+
+if TYPE_CHECKING:
+    import numpy
+    import numpy.typing as npt
+
+    Floats = npt.NDArray[numpy.float64]
+
+FORMAT_VERSION = 1
+_MAGIC = b"agentcore-learned-intents\n"
+MIN_EXAMPLES = 30  # fewer: a backtest of it would say nothing
+MIN_PER_INTENT = 6  # fewer: calibration's three folds can't all hold the intent
+_MEMO_MAX = 500_000  # n-gram -> column memo; cleared when full (about 60 MB at most)
+
+# The linear model's settings. alpha: the L2 penalty, light because hashed n-gram
+# features are many and each text sets few; chosen on the shipped corpus's
+# hold-out (never on the independent set).
+ALPHA = 1e-5
+MAX_EPOCHS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """The most likely intent and its calibrated probability (0..1)."""
+
+    intent: str
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One labelled text to train on. `text` is normalised as the guard does;
+    `source` says who named the intent: "label" (an operator's label), "resolution"
+    (an operator replied to the escalated request), "llm" (the decide model, on an
+    answered request) or "rule" (the rule that answered it)."""
+
+    text: str
+    intent: str
+    source: str
+
+
+def scikit_learn_version() -> str:
+    try:
+        return version("scikit-learn")
+    except PackageNotFoundError:  # not installed: training says so, loading needs none
+        return "none"
+
+
+class IntentModel:
+    """A trained intent classifier; immutable (its n-gram memo is a private cache)."""
+
+    def __init__(self, labels: Sequence[str], examples: int, columns: npt.NDArray[Any],
+                 weights: npt.NDArray[Any], intercept: npt.NDArray[Any],
+                 sigmoid_a: npt.NDArray[Any], sigmoid_b: npt.NDArray[Any], *,
+                 left_out: dict[str, int] | None = None,
+                 trained_with: str | None = None) -> None:
+        import numpy as np
+
+        self._np = np
+        self.labels: tuple[str, ...] = tuple(labels)
+        self.examples = examples
+        # Intents with too few examples to learn, left out of training: intent -> count.
+        self.left_out: dict[str, int] = dict(left_out or {})
+        self.trained_with = trained_with or scikit_learn_version()
+        self._columns = np.asarray(columns, dtype=np.int64)
+        self._weights = np.ascontiguousarray(weights, dtype=np.float64)  # (columns, scores)
+        self._intercept = np.asarray(intercept, dtype=np.float64)
+        self._a = np.asarray(sigmoid_a, dtype=np.float64)
+        self._b = np.asarray(sigmoid_b, dtype=np.float64)
+        self._slots = np.full(N_FEATURES, -1, dtype=np.int64)  # column -> row of weights
+        self._slots[self._columns] = np.arange(len(self._columns))
+        self._memo: dict[str, int] = {}
+
+    # -- predicting ------------------------------------------------------------
+
+    def predict(self, text: str) -> Prediction:
+        """The top intent of a normalised text and its calibrated probability."""
+        proba = self.probabilities(text)
+        best = int(proba.argmax())
+        return Prediction(self.labels[best], float(proba[best]))
+
+    def probabilities(self, text: str) -> Floats:
+        """Each label's calibrated probability, in `labels`' order."""
+        np = self._np
+        counts = self._column_counts(text)
+        n_labels = len(self.labels)
+        scores = self._intercept.copy()
+        if counts:
+            cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            values = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            values /= math.sqrt(float(values @ values))  # the vectorizer's l2 norm
+            slots = self._slots[cols]
+            seen = slots >= 0
+            if seen.any():
+                scores += values[seen] @ self._weights[slots[seen]]
+        calibrated = 1.0 / (1.0 + np.exp(self._a * scores + self._b))
+        if n_labels == 2:  # one score, for labels[1]
+            proba = np.array([1.0 - calibrated[0], calibrated[0]])
+        elif (total := float(calibrated.sum())) == 0.0:
+            proba = np.full(n_labels, 1.0 / n_labels)
+        else:
+            proba = np.minimum(calibrated / total, 1.0)
+        return cast("Floats", proba)
+
+    def _column_counts(self, text: str) -> dict[int, int]:
+        memo = self._memo
+        counts: dict[int, int] = {}
+        for gram in char_wb_ngrams(text):
+            col = memo.get(gram)
+            if col is None:
+                col = column(gram)
+                if len(memo) >= _MEMO_MAX:
+                    memo.clear()  # a flood of new text can't grow it without bound
+                memo[gram] = col
+            counts[col] = counts.get(col, 0) + 1
+        return counts
+
+    # -- storing ---------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """The model as a blob: a header line (format version, labels, who trained it)
+        and the numbers as a numpy .npz (no pickles: loading runs no code)."""
+        np = self._np
+        header = json.dumps({"format": FORMAT_VERSION, "labels": list(self.labels),
+                             "examples": self.examples, "left_out": self.left_out,
+                             "scikit_learn": self.trained_with, "ngrams": list(NGRAMS),
+                             "n_features": N_FEATURES}).encode("utf-8")
+        body = io.BytesIO()
+        np.savez_compressed(body, columns=self._columns, weights=self._weights,
+                            intercept=self._intercept, sigmoid_a=self._a, sigmoid_b=self._b)
+        return _MAGIC + header + b"\n" + body.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> IntentModel:
+        """A model `to_bytes` made; LearnedModelError for anything else (another format
+        version, another scikit-learn major, a damaged blob): retrain to mend it."""
+        import numpy as np
+
+        if not data.startswith(_MAGIC):
+            raise LearnedModelError("the stored intent model is not one this release can "
+                                    "read: train the learned tier again")
+        head, _, body = data[len(_MAGIC):].partition(b"\n")
+        try:
+            header = json.loads(head)
+        except ValueError as exc:
+            raise LearnedModelError(f"the stored intent model is damaged ({exc}): train "
+                                    "the learned tier again") from exc
+        found = header.get("format")
+        if found != FORMAT_VERSION:
+            raise LearnedModelError(
+                f"the stored intent model is of format {found}, this release reads format "
+                f"{FORMAT_VERSION}: train the learned tier again")
+        trained, running = str(header.get("scikit_learn")), scikit_learn_version()
+        if running != "none" and _major(trained) != _major(running):
+            raise LearnedModelError(
+                f"the stored intent model was trained with scikit-learn {trained}, this "
+                f"installation has {running}: train the learned tier again")
+        if (list(header.get("ngrams", ())) != list(NGRAMS)
+                or header.get("n_features") != N_FEATURES):
+            raise LearnedModelError("the stored intent model hashes its features in "
+                                    "another way: train the learned tier again")
+        try:
+            with np.load(io.BytesIO(body), allow_pickle=False) as arrays:
+                return cls(header["labels"], int(header["examples"]), arrays["columns"],
+                           arrays["weights"], arrays["intercept"], arrays["sigmoid_a"],
+                           arrays["sigmoid_b"], left_out=header.get("left_out"),
+                           trained_with=trained)
+        except (ValueError, KeyError, OSError, EOFError) as exc:
+            raise LearnedModelError(f"the stored intent model is damaged ({exc}): train "
+                                    "the learned tier again") from exc
+
+    def __repr__(self) -> str:
+        return (f"IntentModel({len(self.labels)} intents, {self.examples} examples, "
+                f"{len(self._columns)} n-gram columns)")
+
+
+def _major(release: str) -> str:
+    return release.split(".", 1)[0]
+
+
+# -- training ------------------------------------------------------------------
+
+
+def train(examples: Sequence[Example], *, seed: int = 0) -> IntentModel:
+    """A model of `examples`. CPU-bound and pure (seconds for 100,000 examples): run it
+    off the event loop and the GUI thread. LearnedModelError, in an operator's words,
+    with fewer than MIN_EXAMPLES examples or fewer than two intents to tell apart;
+    intents with fewer than MIN_PER_INTENT examples are left out (`left_out`)."""
+    texts, intents, left_out = _trainable(examples)
+    return fit(features(texts), intents, seed=seed, left_out=left_out)
+
+
+def _trainable(examples: Sequence[Example]) -> tuple[list[str], list[str], dict[str, int]]:
+    if len(examples) < MIN_EXAMPLES:
+        raise LearnedModelError(
+            f"the learned tier needs at least {MIN_EXAMPLES} labelled requests to learn "
+            f"from; the recorded traffic has {len(examples)}. Let more traffic through, "
+            "or label some requests")
+    counts: dict[str, int] = {}
+    for ex in examples:
+        counts[ex.intent] = counts.get(ex.intent, 0) + 1
+    left_out = {intent: n for intent, n in counts.items() if n < MIN_PER_INTENT}
+    kept = [ex for ex in examples if ex.intent not in left_out]
+    if len(counts) - len(left_out) < 2:
+        raise LearnedModelError(
+            "the learned tier needs at least two intents with "
+            f"{MIN_PER_INTENT} labelled requests each to tell apart; the recorded traffic "
+            f"has {_listed(counts)}")
+    return [normalise(ex.text) for ex in kept], [ex.intent for ex in kept], left_out
+
+
+def _listed(counts: dict[str, int]) -> str:
+    if not counts:
+        return "none"
+    return ", ".join(f"{n} {intent}" for intent, n in sorted(counts.items()))
+
+
+def features(texts: Sequence[str]) -> Any:
+    """The hashed n-grams of normalised texts, as the scipy sparse matrix training takes."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    vectorizer = HashingVectorizer(analyzer="char_wb", ngram_range=NGRAMS,
+                                   n_features=N_FEATURES, alternate_sign=False, norm="l2",
+                                   lowercase=False)  # lowercased by the guard already
+    return vectorizer.transform(texts)
+
+
+def fit(matrix: Any, intents: Sequence[str], *, seed: int = 0,
+        left_out: dict[str, int] | None = None) -> IntentModel:
+    """The calibrated model of feature rows `matrix` (from `features`) and their intents;
+    each intent needs MIN_PER_INTENT rows or more."""
+    import numpy as np
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.model_selection import StratifiedKFold
+
+    linear = SGDClassifier(loss="log_loss", alpha=ALPHA, max_iter=MAX_EPOCHS, tol=1e-4,
+                           random_state=seed)
+    calibrated = CalibratedClassifierCV(
+        linear, method="sigmoid", ensemble=False,
+        cv=StratifiedKFold(n_splits=3, shuffle=True, random_state=seed))
+    _quietly(lambda: calibrated.fit(matrix, np.asarray(intents)))
+    (member,) = calibrated.calibrated_classifiers_
+    coef = member.estimator.coef_  # (scores, N_FEATURES): one row per class, or one
+    columns = np.flatnonzero(np.any(coef != 0, axis=0))
+    return IntentModel([str(c) for c in calibrated.classes_], len(intents), columns,
+                       coef[:, columns].T, member.estimator.intercept_,
+                       np.array([c.a_ for c in member.calibrators]),
+                       np.array([c.b_ for c in member.calibrators]), left_out=left_out)
+
+
+def _quietly(action: Any) -> None:
+    """`action()` with scikit-learn's ConvergenceWarning silenced: SGD stops at
+    MAX_EPOCHS by design (more epochs would not change what it answers)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        action()
