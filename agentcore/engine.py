@@ -51,7 +51,7 @@ from agentcore.handler_tools import HandlerTools
 from agentcore.handlers import HandlerContext
 from agentcore.keyword_intents import KeywordClassifier
 from agentcore.ladder import DEGRADABLE, Ladder, load_static_answers
-from agentcore.learned import LearnedTier
+from agentcore.learned import LearnedTier, Prediction
 from agentcore.models import EscalationReason, Outcome, Request, Route, Status
 from agentcore.prompts import Prompts
 from agentcore.redaction import redact
@@ -75,6 +75,9 @@ log = logging.getLogger("agentcore.engine")
 # intent for the decide prompt, sparing the classify call; the decide model still
 # states the intent it answered.
 KEYWORD_INTENT_CONFIDENCE = 0.7
+# The learned tier's calibrated confidence that names the intent for the decide prompt
+# when it is below the threshold at which the tier answers alone.
+LEARNED_INTENT_CONFIDENCE = 0.5
 
 
 def default_rules(resources: Path) -> tuple[list[Rule], dict[str, str]]:
@@ -323,6 +326,15 @@ class Engine:
             if match and len(match.matched) > 1:
                 span.attributes["matched"] = list(match.matched)
         fallthrough = None
+        learned = None
+        if match is None:
+            learned = self._learned(text, router, trace)
+            if learned is not None and learned[1] is not None:
+                answered = await self._by_rule(request, text, router, learned[1], trace,
+                                               Route.LEARNED)
+                if not isinstance(answered, str):
+                    return answered[0]  # never cached: the tier may change under it
+                fallthrough = answered
         if match is not None:
             answered = await self._by_rule(request, text, router, match, trace)
             if isinstance(answered, str):
@@ -340,7 +352,7 @@ class Engine:
         outcome = Outcome(request, Route.LLM, Status.ANSWERED, spans=trace.spans)
         if fallthrough:
             outcome.errors.append(fallthrough)
-        known, source = self._local_intent(text, match)
+        known, source = self._local_intent(text, match, learned and learned[0])
         with trace.span("llm_loop", intent=known, intent_from=source):
             budget = self.settings.resilience.request_deadline_s  # None: no deadline
             deadline = None if budget is None else started + budget
@@ -365,8 +377,25 @@ class Engine:
             self._degrade(outcome, result, text, match.rule.intent if match else None, trace)
         return outcome
 
+    def _learned(self, text: str, router: Router,
+                 trace: Trace) -> tuple[Prediction, RuleMatch | None] | None:
+        """The learned tier's intent, and the rule whose template answers it when the
+        tier is sure enough (its version's threshold) and the intent has one answer."""
+        prediction = self.learned.predict(text)
+        if prediction is None:
+            return None
+        with trace.span("learned", intent=prediction.intent,
+                        confidence=round(prediction.confidence, 3)) as span:
+            threshold = self.learned.threshold or 1.0
+            span.attributes["threshold"] = threshold
+            if prediction.confidence < threshold:
+                return prediction, None
+            match = router.intent_match(prediction.intent, text)
+            span.attributes["rule"] = match.rule.id if match else None
+        return prediction, match
+
     async def _by_rule(self, request: Request, text: str, router: Router, match: RuleMatch,
-                       trace: Trace) -> tuple[Outcome, bool] | str:
+                       trace: Trace, route: Route = Route.RULE) -> tuple[Outcome, bool] | str:
         """The matched rule's answer and whether it may be cached (not a sign-in
         prompt, nor what a handler did by writing), or why it falls through to the
         LLM (the message asks more than the rule answers; the handler cannot answer
@@ -376,7 +405,7 @@ class Engine:
             partial = self._half_answer(text, router, match)
             if partial is not None:
                 span.attributes["fallthrough"] = partial
-                return f"rule {rule.id} would half-answer: {partial}"
+                return f"{route} {rule.id} would half-answer: {partial}"
             results = ToolResults()
             tools = None
             if router.acts(match):
@@ -387,12 +416,12 @@ class Engine:
                 answer = await router.respond(match, context)
             except NeedsCustomer as exc:  # nobody's records for nobody: ask who it is
                 span.attributes["fallthrough"] = str(exc)
-                return Outcome(request, Route.RULE, Status.ANSWERED, answer=self._sign_in,
+                return Outcome(request, route, Status.ANSWERED, answer=self._sign_in,
                                intent=rule.intent, rule_id=rule.id, spans=trace.spans), False
             except (NoDeterministicAnswer, ToolError) as exc:
                 span.attributes["fallthrough"] = str(exc)
-                return f"rule {rule.id} could not answer: {exc}"
-        outcome = Outcome(request, Route.RULE, Status.ANSWERED, answer=answer,
+                return f"{route} {rule.id} could not answer: {exc}"
+        outcome = Outcome(request, route, Status.ANSWERED, answer=answer,
                           intent=rule.intent, rule_id=rule.id, spans=trace.spans,
                           tool_results=results)
         return outcome, tools is None
@@ -408,12 +437,16 @@ class Engine:
             return f"the message also asks about {' and '.join(others)}"
         return None
 
-    def _local_intent(self, text: str, match: RuleMatch | None) -> tuple[str | None, str]:
+    def _local_intent(self, text: str, match: RuleMatch | None,
+                      learned: Prediction | None) -> tuple[str | None, str]:
         """The intent the engine knows without an LLM call, and from what: the rule
-        that matched and could not answer, else the domain's keywords when they name
-        one clearly. (None, "classify") when only the cheap model can say."""
+        that matched and could not answer, the learned tier below its threshold but
+        still fairly sure, else the domain's keywords when they name one clearly.
+        (None, "classify") when only the cheap model can say."""
         if match is not None:
             return match.rule.intent, "rule"
+        if learned is not None and learned.confidence >= LEARNED_INTENT_CONFIDENCE:
+            return learned.intent, "learned"
         guess, confidence = self.classifier.classify(text)
         if guess != self.classifier.fallback and confidence >= KEYWORD_INTENT_CONFIDENCE:
             return guess, "keywords"

@@ -17,6 +17,7 @@ from agentcore.tool_results import ToolResults
 class Route(StrEnum):
     GUARD = "guard"  # rejected before any work
     RULE = "rule"  # fast path: a rule and its template
+    LEARNED = "learned"  # fast path: the learned tier named the intent, a rule's template
     LLM = "llm"  # slow path: the bounded LLM loop
     CACHE_L1 = "cache-l1"  # a cached answer from memory
     CACHE_L2 = "cache-l2"  # a cached answer from SQLite

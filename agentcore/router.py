@@ -311,6 +311,43 @@ class Router:
         found = [m.group(group) for m in regex.finditer(text) if m.group(group)]
         return list(dict.fromkeys(found))
 
+    def intent_match(self, intent: str, text: str) -> RuleMatch | None:
+        """A match for `text` by its intent alone (the learned tier named it, no pattern
+        matched): the intent's rule whose handler reads exactly the records the message
+        names (one order number: the rule that reads that order; none: the rule that
+        needs none), when all such rules give one answer. None when the intent has
+        several answers (which one is asked is for patterns to tell), when the message
+        names a record twice over, or when its rules act: acting needs a rule's words."""
+        compiled = [(i, c) for i, c in enumerate(self._compiled)
+                    if c.rule.intent == intent and not c.handler.acts]
+        named: dict[str, str] = {}
+        for need in {n for _, c in compiled for n in c.handler.needs}:
+            values = self.entity_values(text, need)
+            if values is None:
+                continue
+            if len(values) > 1:
+                return None
+            if values:
+                named[need] = values[0]
+        fitting = [(c.rule.priority, -i, c) for i, c in compiled
+                   if c.handler.needs == set(named)]
+        if not fitting or len({(c.handler.name, c.rule.template) for *_, c in fitting}) > 1:
+            return None
+        best = max(fitting, key=lambda t: (t[0], t[1]))[2]
+        return RuleMatch(best.rule, dict(named), (best.rule.id,))
+
+    def answerable_intents(self) -> frozenset[str]:
+        """The intents `intent_match` can answer for some message: rules that don't act,
+        with one answer for each set of records their handlers read."""
+        answers: dict[str, dict[frozenset[str], set[tuple[str, str]]]] = {}
+        for c in self._compiled:
+            if not c.handler.acts:
+                by_needs = answers.setdefault(c.rule.intent, {})
+                by_needs.setdefault(c.handler.needs, set()).add((c.handler.name,
+                                                                 c.rule.template))
+        return frozenset(intent for intent, by_needs in answers.items()
+                         if any(len(found) == 1 for found in by_needs.values()))
+
     def fallback_rules(self, intent: str) -> list[Rule]:
         """Enabled rules of an intent that need no capture groups, best first: the
         templates the degradation ladder may answer with when the LLM is down."""

@@ -73,11 +73,13 @@ COLOURS = {
     "p50": "#5b8def", "p95": "#e3a33b", "p99": "#e5534b",
     "per_minute": "#5b8def", "cumulative": "#a371f7",
     "l1": "#3fb950", "l2": "#5b8def",
-    "rule": ROUTE_COLOURS["rule"], "cache": ROUTE_COLOURS["cache-l1"],
+    "rule": ROUTE_COLOURS["rule"], "learned": ROUTE_COLOURS["learned"],
+    "cache": ROUTE_COLOURS["cache-l1"],
     "llm": ROUTE_COLOURS["llm"], "degraded": ROUTE_COLOURS["template"],
     "human": ROUTE_COLOURS["human"], "rejected": ROUTE_COLOURS["guard"],
 }
-MIX_LABELS = {"rule": "rule", "cache": "cache", "llm": "LLM", "degraded": "degraded",
+MIX_LABELS = {"rule": "rule", "learned": "learned", "cache": "cache", "llm": "LLM",
+              "degraded": "degraded",
               "human": "human", "rejected": "rejected"}
 
 

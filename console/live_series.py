@@ -37,7 +37,7 @@ COST_RATE_S = 60  # "cost per minute" is what the last minute cost, at each poin
 # route; an escalated request is on its way to a human, whatever route it took
 # before giving up; a request the guard turned away is "rejected"; the ladder's
 # template and static answers are both "degraded".
-MIX_GROUPS = ("rule", "cache", "llm", "degraded", "human", "rejected")
+MIX_GROUPS = ("rule", "learned", "cache", "llm", "degraded", "human", "rejected")
 
 BREAKER_LEVELS = {"closed": 0, "half_open": 1, "open": 2}
 

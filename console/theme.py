@@ -26,6 +26,7 @@ class Theme(StrEnum):
 # Semantic colours, the same in both themes: saturated enough to read on either.
 ROUTE_COLOURS: dict[str, str] = {
     "rule": "#3fb950",  # the fast path: green
+    "learned": "#8fd14f",  # the fast path's learned tier: a lighter green
     "cache-l1": "#2bb6c9",
     "cache-l2": "#1f8fa8",
     "llm": "#5b8def",  # the slow path: blue

@@ -160,3 +160,44 @@ def test_a_rule_set_too_large_for_one_matcher_is_a_rule_error_not_a_crash():
     huge = rule("huge", r"(?:\pL|\pN){1000}q")  # compiles alone; not in the shared Set
     with pytest.raises(RuleError, match="too large for one matcher"):
         Router([huge], HANDLERS)
+
+
+# -- by intent alone (the learned tier) and every value of an entity -----------------
+
+def shipped_router() -> Router:
+    from agentcore.engine import default_rules
+
+    rules, fragments = default_rules(RESOURCES)
+    return Router(rules, SHOP_HANDLERS, fragments=fragments)
+
+
+def test_every_order_number_a_message_names_is_found_once_in_order():
+    router = shipped_router()
+    assert router.entity_values("12345, 23456 and 12345 again", "order_id") == [
+        "12345", "23456"]
+    assert router.entity_values("no number here", "order_id") == []
+    assert router.entity_values("12345", "nothing_defines_it") is None
+
+
+@pytest.mark.parametrize(("text", "rule_handler", "groups"), [
+    ("whatever 12345", "order_status", {"order_id": "12345"}),  # reads the order named
+    ("whatever", "latest_order_status", {}),  # none named: the latest
+    ("whatever 12345 and 23456", None, None),  # two: no rule answers both
+])
+def test_an_intent_alone_picks_the_rule_that_reads_what_the_message_names(
+        text, rule_handler, groups):
+    match = shipped_router().intent_match("order_status", text)
+    if rule_handler is None:
+        assert match is None
+    else:
+        assert match is not None and match.rule.handler == rule_handler
+        assert match.groups == groups
+
+
+def test_an_intent_with_several_answers_or_rules_that_act_has_no_match_by_intent():
+    router = shipped_router()
+    assert router.intent_match("contact", "whatever") is None  # hours or details?
+    assert router.intent_match("refund_request", "whatever 12345") is None  # acts
+    assert "contact" not in router.answerable_intents()
+    assert "refund_request" not in router.answerable_intents()
+    assert {"order_status", "refund_policy", "payment_methods"} <= router.answerable_intents()

@@ -120,7 +120,8 @@ def test_curves_hold_what_the_engine_counted(run_async, engine, metrics, panel):
     # bin's count gives back the engine's counts; escalations are shown as "human",
     # both cache tiers as "cache". Every bin with requests stacks up to 100 %.
     escalated = metrics.statuses["escalated"]
-    expected = {"rule": metrics.routes["rule"], "llm": metrics.routes["llm"] - escalated,
+    expected = {"rule": metrics.routes["rule"], "learned": metrics.routes["learned"],
+                "llm": metrics.routes["llm"] - escalated,
                 "human": escalated,
                 "degraded": metrics.routes["static"] + metrics.routes["template"],
                 "cache": metrics.routes["cache-l1"] + metrics.routes["cache-l2"],
@@ -174,7 +175,7 @@ def test_legends_sit_below_their_plots_and_name_every_series(run_async, engine, 
     run_async(asyncio.sleep(3 * REDRAW_INTERVAL_MS / 1000))
     assert [n.split()[0] for n in legend_names(panel, "latency")] == ["p50", "p95", "p99"]
     assert [n.split()[0] for n in legend_names(panel, "mix")] == [
-        "rule", "cache", "LLM", "degraded", "human", "rejected"]  # all six
+        "rule", "learned", "cache", "LLM", "degraded", "human", "rejected"]  # all seven
     assert legend_names(panel, "mix")[0] == "rule 100%"  # the window's share beside it
     assert [n.split()[0] for n in legend_names(panel, "cache")] == ["L1", "L2"]
     assert legend_names(panel, "breaker") == ["closed", "half-open", "open"]
@@ -339,5 +340,5 @@ def test_plots_keep_a_readable_height_in_a_small_window(run_async, qtbot, engine
     scene = panel.canvas.ci.geometry()
     assert scene.width() <= panel.canvas.viewport().width() + 1
     assert len({round(sample.sceneBoundingRect().top())
-                for sample, _label in panel.legends["mix"].items}) == 3  # two to a row
+                for sample, _label in panel.legends["mix"].items}) == 4  # two to a row
     bridge.close()
