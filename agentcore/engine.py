@@ -421,6 +421,12 @@ class Engine:
             except (NoDeterministicAnswer, ToolError) as exc:
                 span.attributes["fallthrough"] = str(exc)
                 return f"{route} {rule.id} could not answer: {exc}"
+        if router.hands_off(match):  # what the customer asked for: a person, not an LLM
+            return Outcome(request, route, Status.ESCALATED, draft_answer=answer,
+                           intent=rule.intent, rule_id=rule.id, spans=trace.spans,
+                           escalation_reason=EscalationReason.CUSTOMER_ASKED_FOR_HUMAN,
+                           errors=[f"{EscalationReason.CUSTOMER_ASKED_FOR_HUMAN}: "
+                                   f"{route} {rule.id}"]), False
         outcome = Outcome(request, route, Status.ANSWERED, answer=answer,
                           intent=rule.intent, rule_id=rule.id, spans=trace.spans,
                           tool_results=results)

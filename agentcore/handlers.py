@@ -53,6 +53,7 @@ class HandlerSpec:
     needs: frozenset[str]  # named groups the pattern must define (e.g. {"order_id"})
     description: str
     acts: bool = False  # writes through the domain's tools (async; never cached)
+    hands_off: bool = False  # the answer is an operator's: escalated, the template a draft
 
 
 # Spelled out rather than strftime("%b"): Qt sets the C locale from the
@@ -97,3 +98,8 @@ def static(ctx: HandlerContext) -> dict[str, Any]:
 # No data: any domain may offer it for rules whose template is the whole answer.
 STATIC = HandlerSpec("static", static, frozenset(), frozenset(),
                      "No data: the template is the whole answer.")
+# A person: the request goes to the operators' queue, the template its draft reply.
+HUMAN = HandlerSpec("human", static, frozenset(), frozenset(),
+                    "A person answers: the request goes to the escalation queue without an "
+                    "LLM call; the template is the draft the operator starts from.",
+                    hands_off=True)

@@ -352,12 +352,17 @@ class Router:
         """Enabled rules of an intent that need no capture groups, best first: the
         templates the degradation ladder may answer with when the LLM is down."""
         found = [(c.rule.priority, -i, c.rule) for i, c in enumerate(self._compiled)
-                 if c.rule.intent == intent and not c.handler.needs and not c.handler.acts]
+                 if c.rule.intent == intent and not c.handler.needs and not c.handler.acts
+                 and not c.handler.hands_off]
         return [rule for _, _, rule in sorted(found, key=lambda t: (t[0], t[1]), reverse=True)]
 
     def acts(self, match: RuleMatch) -> bool:
         """Whether the rule's handler writes (its answer must come from `respond`)."""
         return self._by_id[match.rule.id].handler.acts
+
+    def hands_off(self, match: RuleMatch) -> bool:
+        """Whether the rule gives the request to the operators (its answer a draft)."""
+        return self._by_id[match.rule.id].handler.hands_off
 
     def answer(self, match: RuleMatch, context: HandlerContext) -> str:
         """Runs the rule's handler and renders its template.

@@ -22,6 +22,7 @@ from agentcore.demo_shop.policy import refund_quote
 from agentcore.demo_shop.repository import Shop
 from agentcore.errors import NoDeterministicAnswer, ToolError
 from agentcore.handlers import (
+    HUMAN,
     STATIC,
     HandlerContext,
     HandlerSpec,
@@ -219,10 +220,23 @@ async def cancel_order(shop: Shop, ctx: HandlerContext) -> dict[str, Any]:
     return {"order_id": str(oid), "product": order["product"], "cancel_line": line}
 
 
+async def password_reset_link(shop: Shop, ctx: HandlerContext) -> dict[str, Any]:
+    """Emails a reset link to the address on the writing customer's own account, once."""
+    customer_id = require_customer(ctx)
+    try:
+        await tools_of(ctx)("send_password_reset", {"customer_id": customer_id})
+    except ToolError as exc:
+        raise NoDeterministicAnswer(str(exc)) from None
+    return {"reset_line": "I've emailed a link to reset your password to the address on "
+                          "your account; it arrives within a few minutes and works for one "
+                          "hour. Check your spam folder if you don't see it."}
+
+
 def shop_handlers(shop: Shop) -> dict[str, HandlerSpec]:
     """Every handler the shop's rules may name, reading `shop`."""
     return {spec.name: spec for spec in (
         STATIC,
+        HUMAN,
         HandlerSpec("order_status", partial(order_status, shop), _ORDER_FIELDS,
                     frozenset({"order_id"}),
                     "One order of the requesting customer: status, product, dates, tracking."),
@@ -248,4 +262,8 @@ def shop_handlers(shop: Shop) -> dict[str, HandlerSpec]:
                     frozenset({"order_id"}),
                     "Cancels one order of the requesting customer that has not shipped "
                     "(acts, once per request); already shipped: to the LLM.", acts=True),
+        HandlerSpec("password_reset_link", partial(password_reset_link, shop),
+                    frozenset({"reset_line"}), frozenset(),
+                    "Emails a password-reset link to the requesting customer's own address "
+                    "(acts, once per request).", acts=True),
     )}

@@ -315,17 +315,16 @@ def test_rule_requests_are_won_by_a_rule_of_their_intent(
             request["expected_intent"]}, request
 
 
-def test_llm_requests_match_no_rule_but_one_that_acts(
+def test_llm_labelled_requests_a_rule_takes_get_the_labelled_intent(
         rules: list[tuple[dict[str, Any], Any]], corpus: list[dict[str, Any]]) -> None:
-    # The corpus predates refunds and cancellations on the fast path: a plain one of
-    # those, labelled for the LLM, is the acting rule's when the policy settles it
-    # (the handler decides at run time), and the LLM's otherwise.
-    acting = {name for name, spec in SHOP_HANDLERS.items() if spec.acts}
+    # The corpus labels predate the rules that act (refunds, cancellations, reset links:
+    # the rule's when the policy settles it, decided at run time), hand over to a person
+    # and read other languages: those rules take some rows labelled for the LLM, and
+    # each gives the labelled intent.
     taken = 0
     for request in corpus:
         if request["expected_route"] == "llm":
             matched = _matches(rules, request["text"])
-            assert {r["handler"] for r in matched} <= acting, request
             assert all(r["intent"] == request["expected_intent"] for r in matched), request
             taken += bool(matched)
     assert taken >= 15

@@ -98,7 +98,8 @@ async def test_a_local_server_needs_no_api_key(settings, test_keyring):
         settings.llm.classify = None
         engine = Engine(settings, credentials=KeyringCredentials())
         try:
-            outcome = await engine.submit(Request("my app keeps crashing", customer_id=1))
+            outcome = await engine.submit(Request("my app keeps crashing and nothing helps",
+                                                  customer_id=1))
         finally:
             await engine.close()
     assert outcome.answer == "Reinstall it." and not outcome.errors

@@ -173,3 +173,28 @@ async def test_the_same_message_with_one_ask_is_the_rules(desk):
     customer, a, _ = two_orders(desk)
     outcome = await desk.engine.submit(Request(f"where is order {a}?", customer_id=customer))
     assert outcome.route is Route.RULE and outcome.intent == "order_status"
+
+
+# -- a reset link and a person, without an LLM ---------------------------------------
+
+
+async def test_a_reset_link_asked_for_is_sent_by_the_rule_once(desk):
+    request = Request("can you email me a link to reset my password", customer_id=7)
+    outcome = await desk.engine.submit(request)
+    assert outcome.route is Route.RULE and desk.script.requests == []
+    assert outcome.answer.startswith("I've emailed a link to reset your password")
+    [call] = outcome.tool_results.calls
+    assert (call.tool, call.arguments, call.ok) == ("send_password_reset", {"customer_id": 7},
+                                                    True)
+    sent = desk.engine.domain.shop.conn.execute(
+        "SELECT COUNT(*) FROM tool_actions WHERE request_id = ?", (request.id,)).fetchone()
+    assert sent == (1,)
+
+
+async def test_a_request_for_a_person_goes_to_the_queue_without_an_llm_call(desk):
+    outcome = await desk.engine.submit(Request("Can I speak to a manager?", customer_id=3))
+    assert outcome.status is Status.ESCALATED and desk.script.requests == []
+    assert str(outcome.escalation_reason) == "customer asked for a human"
+    assert outcome.draft_answer and "colleague" in outcome.draft_answer
+    [item] = await desk.queue.list(state="open")
+    assert item.request_id == outcome.request_id

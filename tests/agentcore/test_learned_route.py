@@ -18,8 +18,8 @@ PHRASES = {
                      "yo stuff wya"],
     "refund_request": ["gimme my cash back yo", "cash back for my stuff yo",
                        "yo i want cash back", "cash back now yo", "yo cash back pls"],
-    "technical": ["ur site is borked yo", "site borked again yo", "yo the site is borked",
-                  "borked site yo", "site totally borked yo"],
+    "billing": ["u charged me 2x yo", "charged 2x yo wtf", "yo 2x charge", "2x charged yo",
+                "yo u charged 2x"],
 }
 
 
@@ -85,9 +85,9 @@ async def test_switched_off_the_tier_answers_nothing(on):
 
 
 async def test_an_intent_with_several_answers_is_left_to_the_llm(on, model):
-    # "technical" has no rule at all here: nothing to answer it with.
-    on.script.steps.append(final("Try reloading.", intent="technical"))
-    outcome = await on.engine.submit(Request("ur site is borked yo", customer_id=1))
+    # "billing" has no rule at all here: nothing to answer it with.
+    on.script.steps.append(final("Let me look.", intent="billing"))
+    outcome = await on.engine.submit(Request("u charged me 2x yo", customer_id=1))
     assert outcome.route is Route.LLM
     span = next(s for s in outcome.spans if s.name == "learned")
     assert span.attributes["rule"] is None

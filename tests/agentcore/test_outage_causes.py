@@ -59,9 +59,11 @@ async def test_no_keyring_service_and_a_dead_endpoint_degrade_instead_of_interna
         rows = slow_path_rows()
         everything = [await engine.submit(Request(r["text"], r["customer_id"], r["channel"]))
                       for r in rows]
-        # Plain refunds and cancellations the policy settles need no LLM, outage or not.
+        # What a rule settles needs no LLM, outage or not: plain refunds, cancellations,
+        # reset links, a person asked for, an app's usual fixes, other languages.
         by_rule = [o for o in everything if o.route is Route.RULE]
-        assert {o.intent for o in by_rule} == {"refund_request", "cancel_order"}
+        assert {"refund_request", "cancel_order", "human_request"} <= {
+            o.intent for o in by_rule}
         outcomes = [o for o in everything if o.route is not Route.RULE]
         escalated = [o for o in outcomes if o.status is Status.ESCALATED]
         degraded = [o for o in outcomes if o.degraded]
@@ -70,8 +72,8 @@ async def test_no_keyring_service_and_a_dead_endpoint_degrade_instead_of_interna
         assert all(o.escalation_reason in DEGRADABLE for o in escalated)
         assert {o.llm_cause for o in outcomes} == {"endpoint unreachable"}
         assert all("(endpoint unreachable)" in o.errors[-1] for o in outcomes)
-        # Only what no rung can answer goes to a human: 55 of 144 (38 %) answered now.
-        assert len(degraded) == 55
+        # Only what no rung can answer goes to a human: 38 of the rest answered degraded.
+        assert len(degraded) == 38
         assert all(engine.ladder.descend(o.request.text, o.request.customer_id,
                                          o.intent) is None for o in escalated)
         assert {o.route for o in degraded} <= {Route.TEMPLATE, Route.STATIC,

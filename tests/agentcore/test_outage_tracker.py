@@ -21,7 +21,7 @@ from tests.agentcore.desk import SLOW_TEXT
 from tests.agentcore.scripted_llm import final
 
 BILLING = "I was charged twice for the same order, please sort it out"  # no rung answers it
-TECHNICAL = "the app crashes when I open the cart"  # the static answer serves it
+TECHNICAL = "since the update the app is unusable, it crashes all the time"  # a template rung
 
 
 @pytest.fixture

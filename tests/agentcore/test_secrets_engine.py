@@ -63,7 +63,7 @@ async def test_an_endpoint_quoting_the_refused_key_gets_it_into_nothing_the_engi
     assert server.stats.faults["401"] >= 2  # the key was presented, and quoted back
 
     degraded, escalated = outcomes
-    assert degraded.status is Status.ANSWERED and degraded.rung == "static"
+    assert degraded.status is Status.ANSWERED and degraded.rung == "template"
     assert escalated.status is Status.ESCALATED
     assert escalated.escalation_reason is EscalationReason.LLM_UNAVAILABLE
     for outcome in outcomes:
