@@ -37,6 +37,7 @@ from bench import (
     cache_bench,
     console_bench,
     fault_bench,
+    generalisation_bench,
     langchain_bench,
     real_models_bench,
     rules_bench,
@@ -239,6 +240,7 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)  # the fault runs log every breaker trip
     results: list[tuple[str, str, str]] = []
     langchain_bench.run(results)
+    generalisation_bench.run(results)
     bench_fast_path(results)
     asyncio.run(bench_slow_path(results))
     bench_process(results)
