@@ -29,11 +29,8 @@ from agentcore.domain import Domain, load_domain
 from agentcore.errors import (
     DuplicateRequest,
     LLMCause,
-    NeedsCustomer,
-    NoDeterministicAnswer,
     RuleError,
     SettingsError,
-    ToolError,
 )
 from agentcore.escalations import EscalationQueue, tool_act, tool_parse
 from agentcore.events import (
@@ -46,9 +43,8 @@ from agentcore.events import (
     RequestRejected,
     SpanFinished,
 )
+from agentcore.fast_path import FastPath
 from agentcore.guard import Guard
-from agentcore.handler_tools import HandlerTools
-from agentcore.handlers import HandlerContext
 from agentcore.keyword_intents import KeywordClassifier
 from agentcore.ladder import DEGRADABLE, Ladder, load_static_answers
 from agentcore.learned import LearnedTier, Prediction
@@ -59,8 +55,7 @@ from agentcore.resilience import CircuitBreaker, ResilientLLM
 from agentcore.router import Router, Rule, RuleMatch
 from agentcore.settings import Settings
 from agentcore.storage import Store, VersionRecord
-from agentcore.tool_results import ToolResults
-from agentcore.tools import ToolContext, ToolRegistry
+from agentcore.tools import ToolRegistry
 from agentcore.tracing import Trace
 from agentcore.validator import Validator
 
@@ -107,7 +102,6 @@ class Engine:
         self._resources = settings.resources_dir or self.domain.resources
         self.classifier = KeywordClassifier(self.domain.keywords,
                                             fallback=self.domain.intents[-1])
-        self.asks = AskCues(self.domain.keywords, catch_all=self.domain.intents[-1])
         self.cache = AnswerCache(self.store.answer_cache(), settings.cache, self.clock,
                                  self.domain.cache_tags)
         # The domain's changes reach the cache twice: at once from this process's writes,
@@ -134,7 +128,10 @@ class Engine:
         self._retired: list[AgentLoop] = []  # replaced by apply_settings, closed at the end
         self._prompts = Prompts.load(self._resources, self.domain.intents)
         static_answers = load_static_answers(self._resources)
-        self._sign_in = static_answers["sign_in"]
+        self.fast_path = FastPath(self._tools, AskCues(self.domain.keywords,
+                                                       catch_all=self.domain.intents[-1]),
+                                  self.learned, static_answers["sign_in"],
+                                  lambda: self.settings.loop.tool_timeout_s)
         self.ladder = Ladder(lambda: self.router, self.classifier.classify, static_answers,
                              self.cache)
         # An operator's approval runs the same idempotent tool the agent would have,
@@ -328,15 +325,15 @@ class Engine:
         fallthrough = None
         learned = None
         if match is None:
-            learned = self._learned(text, router, trace)
+            learned = self.fast_path.by_intent(text, router, trace)
             if learned is not None and learned[1] is not None:
-                answered = await self._by_rule(request, text, router, learned[1], trace,
-                                               Route.LEARNED)
+                answered = await self.fast_path.answer(request, text, router, learned[1],
+                                                       trace, Route.LEARNED)
                 if not isinstance(answered, str):
                     return answered[0]  # never cached: the tier may change under it
                 fallthrough = answered
         if match is not None:
-            answered = await self._by_rule(request, text, router, match, trace)
+            answered = await self.fast_path.answer(request, text, router, match, trace)
             if isinstance(answered, str):
                 fallthrough = answered
             else:
@@ -376,72 +373,6 @@ class Engine:
         if result.escalation in DEGRADABLE:
             self._degrade(outcome, result, text, match.rule.intent if match else None, trace)
         return outcome
-
-    def _learned(self, text: str, router: Router,
-                 trace: Trace) -> tuple[Prediction, RuleMatch | None] | None:
-        """The learned tier's intent, and the rule whose template answers it when the
-        tier is sure enough (its version's threshold) and the intent has one answer."""
-        prediction = self.learned.predict(text)
-        if prediction is None:
-            return None
-        with trace.span("learned", intent=prediction.intent,
-                        confidence=round(prediction.confidence, 3)) as span:
-            threshold = self.learned.threshold or 1.0
-            span.attributes["threshold"] = threshold
-            if prediction.confidence < threshold:
-                return prediction, None
-            match = router.intent_match(prediction.intent, text)
-            span.attributes["rule"] = match.rule.id if match else None
-        return prediction, match
-
-    async def _by_rule(self, request: Request, text: str, router: Router, match: RuleMatch,
-                       trace: Trace, route: Route = Route.RULE) -> tuple[Outcome, bool] | str:
-        """The matched rule's answer and whether it may be cached (not a sign-in
-        prompt, nor what a handler did by writing), or why it falls through to the
-        LLM (the message asks more than the rule answers; the handler cannot answer
-        deterministically)."""
-        rule = match.rule
-        with trace.span("template", rule=rule.id) as span:
-            partial = self._half_answer(text, router, match)
-            if partial is not None:
-                span.attributes["fallthrough"] = partial
-                return f"{route} {rule.id} would half-answer: {partial}"
-            results = ToolResults()
-            tools = None
-            if router.acts(match):
-                tools = HandlerTools(self._tools, ToolContext(request.id, request.customer_id),
-                                     self.settings.loop.tool_timeout_s, trace, results)
-            context = HandlerContext(request.customer_id, match.groups, request.id, tools)
-            try:
-                answer = await router.respond(match, context)
-            except NeedsCustomer as exc:  # nobody's records for nobody: ask who it is
-                span.attributes["fallthrough"] = str(exc)
-                return Outcome(request, route, Status.ANSWERED, answer=self._sign_in,
-                               intent=rule.intent, rule_id=rule.id, spans=trace.spans), False
-            except (NoDeterministicAnswer, ToolError) as exc:
-                span.attributes["fallthrough"] = str(exc)
-                return f"{route} {rule.id} could not answer: {exc}"
-        if router.hands_off(match):  # what the customer asked for: a person, not an LLM
-            return Outcome(request, route, Status.ESCALATED, draft_answer=answer,
-                           intent=rule.intent, rule_id=rule.id, spans=trace.spans,
-                           escalation_reason=EscalationReason.CUSTOMER_ASKED_FOR_HUMAN,
-                           errors=[f"{EscalationReason.CUSTOMER_ASKED_FOR_HUMAN}: "
-                                   f"{route} {rule.id}"]), False
-        outcome = Outcome(request, route, Status.ANSWERED, answer=answer,
-                          intent=rule.intent, rule_id=rule.id, spans=trace.spans,
-                          tool_results=results)
-        return outcome, tools is None
-
-    def _half_answer(self, text: str, router: Router, match: RuleMatch) -> str | None:
-        """Why the rule's answer would leave part of the message unanswered, or None."""
-        for group in match.groups:
-            values = router.entity_values(text, group)
-            if values is not None and len(values) > 1:
-                return f"the message names {len(values)} of {group} ({', '.join(values)})"
-        others = self.asks.also_asked(text, match.rule.intent)
-        if others:
-            return f"the message also asks about {' and '.join(others)}"
-        return None
 
     def _local_intent(self, text: str, match: RuleMatch | None,
                       learned: Prediction | None) -> tuple[str | None, str]:

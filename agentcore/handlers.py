@@ -54,6 +54,9 @@ class HandlerSpec:
     description: str
     acts: bool = False  # writes through the domain's tools (async; never cached)
     hands_off: bool = False  # the answer is an operator's: escalated, the template a draft
+    # Named groups it answers one by one when a message names several (orders A, B, C):
+    # the fast path runs it for each and joins the answers. Never for one that acts.
+    each: frozenset[str] = frozenset()
 
 
 # Spelled out rather than strftime("%b"): Qt sets the C locale from the

@@ -218,6 +218,9 @@ def compile_rule(rule: Rule, handlers: Mapping[str, HandlerSpec],
     if spec is None:
         raise RuleError(rule.id, f"unknown handler {rule.handler!r}; "
                                  f"known: {', '.join(sorted(handlers))}")
+    if spec.acts and spec.each:
+        raise RuleError(rule.id, f"handler {spec.name!r} acts: it may not answer each of "
+                                 "several records (several writes are a person's call)")
     missing_groups = spec.needs - set(regex.groupindex)
     if missing_groups:
         raise RuleError(rule.id, f"handler {spec.name!r} needs named groups "
@@ -315,26 +318,26 @@ class Router:
         """A match for `text` by its intent alone (the learned tier named it, no pattern
         matched): the intent's rule whose handler reads exactly the records the message
         names (one order number: the rule that reads that order; none: the rule that
-        needs none), when all such rules give one answer. None when the intent has
-        several answers (which one is asked is for patterns to tell), when the message
-        names a record twice over, or when its rules act: acting needs a rule's words."""
+        needs none; several: a rule whose handler answers each), when all such rules
+        give one answer. None when the intent has several answers (which one is asked
+        is for patterns to tell), or when its rules act: acting needs a rule's words."""
         compiled = [(i, c) for i, c in enumerate(self._compiled)
                     if c.rule.intent == intent and not c.handler.acts]
-        named: dict[str, str] = {}
-        for need in {n for _, c in compiled for n in c.handler.needs}:
+        # Every record the message names, of any kind a rule reads: a general answer
+        # (a policy) to a message about one order reads as that order's.
+        named: dict[str, list[str]] = {}
+        for need in {n for c in self._compiled for n in c.handler.needs}:
             values = self.entity_values(text, need)
-            if values is None:
-                continue
-            if len(values) > 1:
-                return None
             if values:
-                named[need] = values[0]
+                named[need] = values
+        # Several of a record: only a handler that answers each (the fast path then does).
         fitting = [(c.rule.priority, -i, c) for i, c in compiled
-                   if c.handler.needs == set(named)]
+                   if c.handler.needs == set(named)
+                   and all(len(v) == 1 or g in c.handler.each for g, v in named.items())]
         if not fitting or len({(c.handler.name, c.rule.template) for *_, c in fitting}) > 1:
             return None
         best = max(fitting, key=lambda t: (t[0], t[1]))[2]
-        return RuleMatch(best.rule, dict(named), (best.rule.id,))
+        return RuleMatch(best.rule, {g: v[0] for g, v in named.items()}, (best.rule.id,))
 
     def answerable_intents(self) -> frozenset[str]:
         """The intents `intent_match` can answer for some message: rules that don't act,
@@ -359,6 +362,11 @@ class Router:
     def acts(self, match: RuleMatch) -> bool:
         """Whether the rule's handler writes (its answer must come from `respond`)."""
         return self._by_id[match.rule.id].handler.acts
+
+    def takes_each(self, match: RuleMatch) -> frozenset[str]:
+        """The named groups the rule's handler answers one by one when a message names
+        several (`HandlerSpec.each`)."""
+        return self._by_id[match.rule.id].handler.each
 
     def hands_off(self, match: RuleMatch) -> bool:
         """Whether the rule gives the request to the operators (its answer a draft)."""

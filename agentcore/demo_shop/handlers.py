@@ -239,14 +239,16 @@ def shop_handlers(shop: Shop) -> dict[str, HandlerSpec]:
         HUMAN,
         HandlerSpec("order_status", partial(order_status, shop), _ORDER_FIELDS,
                     frozenset({"order_id"}),
-                    "One order of the requesting customer: status, product, dates, tracking."),
+                    "One order of the requesting customer: status, product, dates, tracking "
+                    "(each of several named, one line each).", each=frozenset({"order_id"})),
         HandlerSpec("latest_order_status", partial(latest_order_status, shop), _ORDER_FIELDS,
                     frozenset(),
                     "The requesting customer's most recent order, as order_status."),
         HandlerSpec("refund_status", partial(refund_status, shop),
                     frozenset({"order_id", "product", "status", "refunded", "refund_line"}),
                     frozenset({"order_id"}),
-                    "Refunds issued on one order of the requesting customer."),
+                    "Refunds issued on one order of the requesting customer (each of several "
+                    "named, one line each).", each=frozenset({"order_id"})),
         HandlerSpec("refund_policy", partial(refund_policy, shop),
                     frozenset({"policy_list", "refund_delay"}),
                     frozenset(), "The refund window and restocking fee of every category."),

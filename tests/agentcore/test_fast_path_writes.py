@@ -156,7 +156,6 @@ def two_orders(desk) -> tuple[int, int, int]:
 @pytest.mark.parametrize("text", [
     "where is order {a} and can you cancel it",
     "where is order {a} and please cancel order {b}",
-    "what's the status of orders {a} and {b}?",
     "where is order {a}, also I forgot my password",
     "track order {a} and tell me your return policy",
 ])
@@ -167,6 +166,26 @@ async def test_a_message_that_asks_more_than_the_rule_answers_goes_to_the_llm(de
     outcome = await desk.engine.submit(Request(text.format(a=a, b=b), customer_id=customer))
     assert outcome.route is Route.LLM
     assert any("would half-answer" in e for e in outcome.errors)
+
+
+async def test_the_status_of_several_orders_is_answered_order_by_order(desk):
+    customer, a, b = two_orders(desk)
+    outcome = await desk.engine.submit(Request(f"what's the status of orders {b} and {a}?",
+                                               customer_id=customer))
+    assert outcome.route is Route.RULE and desk.script.requests == []
+    first, second = outcome.answer.split("\n")
+    assert first.startswith(f"Order {b} (") and second.startswith(f"Order {a} (")
+
+
+async def test_several_orders_one_of_them_anothers_go_to_the_llm(desk):
+    customer, a, _ = two_orders(desk)
+    foreign = desk.engine.domain.shop.conn.execute(
+        "SELECT id FROM orders WHERE customer_id != ? LIMIT 1", (customer,)).fetchone()[0]
+    desk.script.steps.append(final("I can only see one of those.", intent="order_status"))
+    outcome = await desk.engine.submit(Request(f"status of orders {a} and {foreign}?",
+                                               customer_id=customer))
+    assert outcome.route is Route.LLM
+    assert str(foreign) not in outcome.answer
 
 
 async def test_the_same_message_with_one_ask_is_the_rules(desk):

@@ -182,7 +182,7 @@ def test_every_order_number_a_message_names_is_found_once_in_order():
 @pytest.mark.parametrize(("text", "rule_handler", "groups"), [
     ("whatever 12345", "order_status", {"order_id": "12345"}),  # reads the order named
     ("whatever", "latest_order_status", {}),  # none named: the latest
-    ("whatever 12345 and 23456", None, None),  # two: no rule answers both
+    ("whatever 12345 and 23456", "order_status", {"order_id": "12345"}),  # it takes each
 ])
 def test_an_intent_alone_picks_the_rule_that_reads_what_the_message_names(
         text, rule_handler, groups):
@@ -198,6 +198,7 @@ def test_an_intent_with_several_answers_or_rules_that_act_has_no_match_by_intent
     router = shipped_router()
     assert router.intent_match("contact", "whatever") is None  # hours or details?
     assert router.intent_match("refund_request", "whatever 12345") is None  # acts
+    assert router.intent_match("refund_policy", "whatever 12345") is None  # reads no order
     assert "contact" not in router.answerable_intents()
     assert "refund_request" not in router.answerable_intents()
     assert {"order_status", "refund_policy", "payment_methods"} <= router.answerable_intents()
