@@ -56,6 +56,7 @@ from console.backtest_runner import BacktestRunner
 from console.bridge import EngineBridge
 from console.controllers import Controllers
 from console.errors import ErrorReporter
+from console.learned_session import LearnedSession
 from console.main_window import KEY_RATE, MainWindow, stored
 from console.notifier import Notifier
 from console.reply_draft import drafter
@@ -187,9 +188,21 @@ def build_controllers(engine: Engine, store: QSettings,
         rule_session=RuleSession(RuleBook(engine), RejectedSuggestions(engine.store.rules),
                                  now=now, operator=engine.settings.escalations.operator),
         backtests=BacktestRunner(lambda: engine.router, engine.store.traffic, now=now),
+        learned=LearnedSession(engine.learned, engine.store.traffic,
+                               operator=lambda: escalation_settings().operator,
+                               answerable=lambda: answerable_intents(engine),
+                               settings=lambda: engine.settings.learned, now=now),
         outage=outage,
         escalation_settings=escalation_settings,
     )
+
+
+def answerable_intents(engine: Engine) -> set[str]:
+    """The intents the learned tier may answer: those a live rule answers with the
+    domain's handler and template (the tier reuses them), the catch-all never."""
+    catch_all = engine.learned.catch_all
+    return {rule.intent for rule in engine.router.rules
+            if rule.enabled and rule.intent != catch_all}
 
 
 def freeze_startup_heap() -> None:
