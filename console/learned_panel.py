@@ -89,6 +89,7 @@ class LearnedPanel(QWidget):
         self.busy.setRange(0, 0)  # no steps to count: a moving bar while it trains
         self.busy.setTextVisible(False)
         self.busy.setMaximumHeight(12)
+        self.busy.setMaximumWidth(160)
         self.busy.setVisible(False)
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.50, 0.99)
@@ -101,7 +102,8 @@ class LearnedPanel(QWidget):
         self.use_button = _button("Use this version", "Make the candidate, at this "
                                   "threshold, the running model (a new version)")
         self.apply_threshold_button = _button("Apply threshold", "Give the running model "
-                                              "this threshold (a new version)")
+                                              "this threshold (a new version; while a "
+                                              "candidate waits, the threshold is its)")
         self.switch_button = _button("Switch on", "Let the running model answer requests")
         self.discard_button = _button("Discard", "Forget the candidate; the running model "
                                       "is unchanged")
@@ -112,8 +114,9 @@ class LearnedPanel(QWidget):
                                   "Precision"), self)
         self.wrong = RowsModel(("Request", "Predicted", "Expected", "Confidence"), self)
         self.curve = RowsModel(("Threshold", "Coverage", "Precision", "Answered"), self)
-        self.versions = RowsModel(("Version", "When", "Who", "Action", "Examples",
-                                   "Threshold", "On", "Coverage", "Precision"), self)
+        # What decides first (a narrow window scrolls the rest into view).
+        self.versions = RowsModel(("Version", "When", "Who", "Action", "On", "Threshold",
+                                   "Coverage", "Precision", "Examples"), self)
         self.summary = StatusLabel()  # which backtest the figures are, and its totals
         self.summary.setObjectName("learned summary")
         self.figures = QTabWidget()
@@ -124,13 +127,16 @@ class LearnedPanel(QWidget):
             self.figures.addTab(table, name)
         self.versions_view = _table(self.versions)
         self.versions_view.setMinimumHeight(110)
-        for column, width in ((0, 56), (1, 112), (2, 70), (3, 64), (4, 64), (5, 66),
-                              (6, 30), (7, 64)):
-            self.versions_view.setColumnWidth(column, width)
+        # Each column as wide as its header (the figures are shorter): at 1024x700 the
+        # list fits its half of the window, or scrolls sideways rather than widen it.
+        metrics = self.versions_view.horizontalHeader().fontMetrics()
+        for column, header in enumerate(self.versions.headers[:-1]):
+            self.versions_view.setColumnWidth(column, metrics.horizontalAdvance(header) + 14)
+        self.versions_view.setColumnWidth(1, metrics.horizontalAdvance("12-31 23:59") + 14)
         self._backtest_timer = QTimer(self)  # a threshold held still is backtested
         self._backtest_timer.setSingleShot(True)
         self._backtest_timer.setInterval(BACKTEST_AFTER_MS)
-        self._backtest_timer.timeout.connect(self._backtest_threshold)
+        self._backtest_timer.timeout.connect(self.backtest_threshold)
 
         self._build_layout()
         self._wire()
@@ -148,6 +154,7 @@ class LearnedPanel(QWidget):
         train_row = QHBoxLayout()
         train_row.addWidget(self.train_button)
         train_row.addWidget(self.busy, 1)
+        train_row.addStretch(1)
         column.addLayout(train_row)
         threshold_row = QHBoxLayout()
         label = QLabel("&Threshold")
@@ -249,15 +256,19 @@ class LearnedPanel(QWidget):
         if candidate is not None and candidate.backtest_at(self.threshold.value()) is None:
             self._backtest_timer.start()  # restarted by each step: only where it rests
 
-    def _backtest_threshold(self) -> None:
+    def backtest_threshold(self) -> asyncio.Task[Told] | None:
+        """Backtests the candidate at the chosen threshold now (the timer does once the
+        control rests); None while another backtest runs (asked again after it)."""
+        self._backtest_timer.stop()
         if self._backtesting is not None and not self._backtesting.done():
             self._backtest_timer.start()  # one at a time: ask again once it is done
-            return
+            return None
         threshold = self.threshold.value()
         self.told.setText(f"Backtesting the candidate at {threshold:.2f}…")
         self._backtesting = asyncio.ensure_future(self.session.backtest_at(threshold))
         self._backtesting.add_done_callback(self._backtested)
         self._update_busy()
+        return self._backtesting
 
     def _backtested(self, task: asyncio.Task[Told]) -> None:
         if task.cancelled():
@@ -352,10 +363,10 @@ class LearnedPanel(QWidget):
         rows: list[tuple[Any, ...]] = []
         for v in self.session.versions():
             figures = version_figures(v, v.threshold)
-            rows.append((v.id, when(v.created_at), v.operator, v.action, v.examples,
-                         f"{v.threshold:.2f}", "on" if v.enabled else "off",
+            rows.append((v.id, when(v.created_at, short=True), v.operator, v.action,
+                         "on" if v.enabled else "off", f"{v.threshold:.2f}",
                          percent(figures.coverage if figures else None),
-                         percent(figures.precision if figures else None)))
+                         percent(figures.precision if figures else None), v.examples))
         self.versions.set_rows(rows)
         self.undo_button.setEnabled(self.session.can_undo())
 
@@ -365,7 +376,7 @@ class LearnedPanel(QWidget):
         self.use_button.setEnabled(session.can_use_candidate(threshold))
         self.discard_button.setEnabled(session.candidate is not None)
         self.apply_threshold_button.setEnabled(session.can_apply_threshold(threshold))
-        self.switch_button.setEnabled(session.candidate is None and session.can_switch())
+        self.switch_button.setEnabled(session.can_switch())  # off: always, candidate or not
 
 
 def _result(task: asyncio.Task[Told], failed: str) -> Told:

@@ -156,7 +156,7 @@ class LearnedSession:
         if result is None:
             return told
         candidate.backtests[_key(threshold)] = result
-        return Told(True, f"Backtested at {threshold:.2f}: {result.summary()}.")
+        return Told(True, f"Backtested the candidate {result.summary()}.")
 
     async def _off_thread(self, work: Callable[[], T], refused: str) -> tuple[Told, T | None]:
         if self._closed:
@@ -192,9 +192,12 @@ class LearnedSession:
             return "Off: no model trained yet. Train learns one from the recorded traffic."
         trained = next((v.created_at for v in self.versions() if v.id == current.model_of),
                        current.created_at)
+        figures = version_figures(current, current.threshold)
+        judged = ("" if figures is None else f" Its backtest: answers {figures.coverage:.1%}, "
+                  f"{_percent(figures.precision)} of them right.")
         return (f"{'On' if current.enabled else 'Off'}: version {current.id}, trained "
                 f"{when(trained)} on {current.examples:,} examples, threshold "
-                f"{current.threshold:.2f}.")
+                f"{current.threshold:.2f}.{judged}")
 
     def default_threshold(self) -> float:
         """Where the threshold control starts: the running version's, else the setting."""
@@ -364,5 +367,7 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
-def when(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+def when(timestamp: float, *, short: bool = False) -> str:
+    """`2026-12-01 17:50`; `short`: `12-01 17:50` (a list's column)."""
+    return datetime.fromtimestamp(timestamp).strftime("%m-%d %H:%M" if short
+                                                      else "%Y-%m-%d %H:%M")

@@ -82,16 +82,22 @@ async def _stage_rules(console: Console, seconds: float, out: Path, theme: Theme
 
 
 async def _stage_learned(console: Console, seconds: float, out: Path, theme: Theme) -> None:
-    """The learned tier after demo traffic: a candidate trained on it, its hold-out
-    backtest, and the threshold's preview."""
+    """The learned tier after demo traffic: a version running, a retrained candidate
+    beside it at a lower threshold, its hold-out backtest and the wrong answers."""
     window = await _after_traffic(console, theme, 60, seconds)
     window.traffic.pause()
     window.show_learned()
     panel = window.learned
-    trained = asyncio.Event()
-    panel.trained.connect(trained.set)
-    panel.train()
-    await trained.wait()
+    await panel.train()
+    panel.use_candidate()  # version 1 runs at the default threshold
+    window.traffic.start()  # more traffic for the candidate to learn from
+    await asyncio.sleep(seconds / 2)
+    window.traffic.pause()
+    await panel.train()
+    panel.threshold.setValue(0.7)
+    backtest = panel.backtest_threshold()  # at 0.70 now, not once the control rests
+    if backtest is not None:
+        await backtest
     panel.figures.setCurrentIndex(1)  # the wrong answers: what an operator judges it by
     await asyncio.sleep(0.3)
     _save(window, out)

@@ -121,8 +121,7 @@ def test_train_switch_on_change_the_threshold_undo_and_reopen(make_console, reco
     assert panel.session.candidate is None  # used: the figures are now the running one's
     assert panel.summary.text().startswith(f"Version {current.id}, running.")
     first = panel.versions.rows[0]
-    assert first[:4] == (current.id, first[1], "dana", "train")
-    assert first[5:7] == ("0.95", "on")
+    assert first[:6] == (current.id, first[1], "dana", "train", "on", "0.95")
     assert any("is on at threshold 0.95" in text for _level, text in said)
 
     panel.threshold.setValue(0.80)
@@ -160,3 +159,25 @@ def test_a_training_without_enough_examples_says_so_in_the_panel(make_console, s
     assert panel.session.candidate is None and not panel.use_button.isEnabled()
     assert panel.train_button.isEnabled()  # try again once traffic has come in
     assert console.engine.learned.current() is None
+
+
+def test_the_learned_tier_is_readable_at_1024x700(make_console, recorded, qtbot):
+    console = make_console(recorded)
+    window = console.window
+    window.resize(1024, 700)
+    panel = open_panel(console, qtbot)
+    train(qtbot, panel)
+    qtbot.wait(50)  # the new texts' layout requests
+
+    assert window.width() == 1024 and window.height() == 700
+    assert window.minimumSizeHint().width() <= 1024
+    assert window.minimumSizeHint().height() <= 700
+    figures = panel.figures.currentWidget()
+    rows = figures.height() // max(1, figures.verticalHeader().defaultSectionSize())
+    assert rows >= 8  # the per-intent table lists its intents, not two
+    assert panel.versions_view.height() >= 110
+    for part in (panel.train_button, panel.threshold, panel.use_button, panel.undo_button):
+        assert part.isVisible() and part.width() >= part.sizeHint().width(), part
+    # Side by side: the controls and versions left, the backtest's figures right.
+    controls_right = panel.threshold.mapTo(panel, panel.threshold.rect().topRight()).x()
+    assert controls_right < panel.figures.mapTo(panel, panel.figures.rect().topLeft()).x()
