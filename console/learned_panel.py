@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSplitter,
+    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -125,6 +126,10 @@ class LearnedPanel(QWidget):
             table = _table(model, wide=wide)
             table.setMinimumHeight(120)  # a few rows, however tight the split
             self.figures.addTab(table, name)
+        wrong = self.figures.widget(1)
+        assert isinstance(wrong, QTableView)
+        for column, width in ((1, 140), (2, 140), (3, 84)):  # intents are read whole
+            wrong.setColumnWidth(column, width)
         self.versions_view = _table(self.versions)
         self.versions_view.setMinimumHeight(110)
         # Each column as wide as its header (the figures are shorter): at 1024x700 the
