@@ -88,11 +88,13 @@ class TierBacktest:
 
 
 def backtest(model: IntentModel, examples: Sequence[Example], *, threshold: float,
-             answerable: Collection[str]) -> TierBacktest:
-    """`model` over `examples` as they are: on its own training rows it flatters."""
+             answerable: Collection[str],
+             method: str = "training rows (flatters the model)") -> TierBacktest:
+    """`model` over `examples` as they are: on its own training rows it flatters, and
+    `method` says what they are."""
     predictions = [model.predict(ex.text) for ex in examples]
     return scored(examples, predictions, threshold=threshold, answerable=answerable,
-                  method="training rows (flatters the model)")
+                  method=method)
 
 
 def backtest_holdout(examples: Sequence[Example], *, threshold: float,
