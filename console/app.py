@@ -197,12 +197,14 @@ def build_controllers(engine: Engine, store: QSettings,
     )
 
 
-def answerable_intents(engine: Engine) -> set[str]:
-    """The intents the learned tier may answer: those a live rule answers with the
-    domain's handler and template (the tier reuses them), the catch-all never."""
-    catch_all = engine.learned.catch_all
-    return {rule.intent for rule in engine.router.rules
-            if rule.enabled and rule.intent != catch_all}
+def answerable_intents(engine: Engine) -> frozenset[str]:
+    """The intents the learned tier's backtest counts as answerable: those a live rule
+    answers with a handler that needs no match groups (an order number), the catch-all
+    never. The same estimate as `agentcore learned backtest`'s; the engine's learned
+    route decides what the tier really answers."""
+    catch_all = engine.domain.intents[-1]
+    return frozenset(i for i in engine.domain.intents
+                     if i != catch_all and engine.router.fallback_rules(i))
 
 
 def freeze_startup_heap() -> None:

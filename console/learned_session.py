@@ -195,9 +195,11 @@ class LearnedSession:
         figures = version_figures(current, current.threshold)
         judged = ("" if figures is None else f" Its backtest: answers {figures.coverage:.1%}, "
                   f"{_percent(figures.precision)} of them right.")
+        problem = self.tier.problem  # on, but its model can't be read: retrain
+        broken = f" It does not answer: {problem}." if problem else ""
         return (f"{'On' if current.enabled else 'Off'}: version {current.id}, trained "
                 f"{when(trained)} on {current.examples:,} examples, threshold "
-                f"{current.threshold:.2f}.{judged}")
+                f"{current.threshold:.2f}.{broken}{judged}")
 
     def default_threshold(self) -> float:
         """Where the threshold control starts: the running version's, else the setting."""

@@ -5,6 +5,7 @@ reopening the console; a training that cannot run says why."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 import pytest
@@ -181,3 +182,23 @@ def test_the_learned_tier_is_readable_at_1024x700(make_console, recorded, qtbot)
     # Side by side: the controls and versions left, the backtest's figures right.
     controls_right = panel.threshold.mapTo(panel, panel.threshold.rect().topRight()).x()
     assert controls_right < panel.figures.mapTo(panel, panel.figures.rect().topLeft()).x()
+
+
+def test_a_version_whose_model_cannot_be_read_says_so_and_retraining_mends_it(
+        make_console, recorded, qtbot):
+    console = make_console(recorded)
+    panel = open_panel(console, qtbot)
+    train(qtbot, panel)
+    click(qtbot, panel.use_button)
+    make_console.close(console)
+    with sqlite3.connect(recorded.engine_db) as conn:  # a damaged file, as a disk leaves it
+        conn.execute("UPDATE learned_models SET model = x'00' WHERE model IS NOT NULL")
+
+    reopened = make_console(recorded)
+    panel = open_panel(reopened, qtbot)
+    assert panel.state.text().startswith("On: version 1,")
+    assert "It does not answer: the stored intent model" in panel.state.text()
+    train(qtbot, panel)
+    click(qtbot, panel.use_button)
+    assert "does not answer" not in panel.state.text()
+    assert reopened.engine.learned.predict("hello") is not None
