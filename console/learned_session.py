@@ -120,6 +120,8 @@ class LearnedSession:
                                          catch_all=catch_all)
             model = train(examples)  # refuses too few examples before the folds run
             candidate = Candidate(model, examples, self.now())
+            if self._closed:  # the window closed: its close waits for no k-fold backtest
+                raise _Closed
             candidate.backtests[_key(threshold)] = backtest_holdout(
                 examples, threshold=threshold, answerable=answerable,
                 folds=settings.holdout_folds)
@@ -166,8 +168,8 @@ class LearnedSession:
                 self._executor, work)
         except AgentError as exc:  # too few examples, a locked or unreadable database
             return Told(False, f"{refused}: {exc}."), None
-        except RuntimeError:
-            if self._closed:  # the executor shut down as the window closed
+        except (_Closed, RuntimeError):
+            if self._closed:  # the window closed (the executor shut down) meanwhile
                 return Told(False, f"{refused}: the console is closing."), None
             raise
 
@@ -318,6 +320,10 @@ class LearnedSession:
         return Told(True, f"Undone: version {version.id} restores version {version.restores}"
                           f" ({'on' if version.enabled else 'off'}, threshold "
                           f"{version.threshold:.2f}).")
+
+
+class _Closed(Exception):
+    """The session closed while its worker ran: the rest of the work is dropped."""
 
 
 def version_figures(version: TierVersion, threshold: float) -> Figures | None:

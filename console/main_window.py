@@ -260,6 +260,9 @@ class MainWindow(QMainWindow):
             self.workspace_actions[workspace] = action
         self.workspace_actions[Workspace.WATCH].setChecked(True)
         self.act_rules = self.workspace_actions[Workspace.RULES]
+        self.act_learned = self._action("&Learned tier",
+                                        tip="The learned intent tier: train, backtest, "
+                                            "switch on, versions")
 
     def _build_menus_and_toolbar(self) -> None:
         bar = self.menuBar()
@@ -284,6 +287,7 @@ class MainWindow(QMainWindow):
         llm.addActions([self.act_force_open, self.act_force_closed, self.act_release])
         view = bar.addMenu("&View")
         view.addActions(list(self.workspace_actions.values()))
+        view.addAction(self.act_learned)
         view.addSeparator()
         view.addActions([self.act_theme, self.act_reset_layout])
         help_menu = bar.addMenu("&Help")
@@ -332,6 +336,7 @@ class MainWindow(QMainWindow):
         self.act_force_closed.triggered.connect(lambda: breaker.force_closed())
         self.act_release.triggered.connect(lambda: breaker.release())
         self.act_shortcuts.triggered.connect(self._show_shortcuts)
+        self.act_learned.triggered.connect(self.show_learned)
         # Ctrl+2 opens the Rules workspace at the tab the operator left it on.
         self.act_rules.triggered.connect(
             lambda: self.show_rules() if self.rules_tabs.currentWidget() is self.rules
