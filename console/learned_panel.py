@@ -252,6 +252,7 @@ class LearnedPanel(QWidget):
             return
         self._tell(_result(task, "Training failed"), warn=True)
         self.refresh()
+        self._threshold_changed()  # moved while it trained: backtested there too
         self.trained.emit()
 
     def _threshold_changed(self) -> None:

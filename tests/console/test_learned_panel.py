@@ -76,16 +76,20 @@ def test_training_runs_off_the_gui_thread_and_the_candidate_waits_beside_the_run
     qtbot.waitUntil(lambda: len(ticks) >= before + 5, timeout=10_000)  # still turning
     assert panel.busy.isVisible() and not panel.train_button.isEnabled()
     assert "Training" in panel.told.text()
+    panel.threshold.setValue(0.80)  # the operator moves on while it trains at 0.90
     with qtbot.waitSignal(panel.trained, timeout=60_000):
         gated.gate.set()
     timer.stop()
 
-    assert panel.busy.isHidden() and panel.train_button.isEnabled()
+    assert panel.train_button.isEnabled()
     assert panel.session.candidate is not None
     assert panel.summary.text().startswith("Candidate, not running.")
-    assert "(hold-out, 5 folds)" in panel.summary.text()
+    assert "(hold-out, 5 folds): at 0.90" in panel.summary.text()
     assert panel.intents.rowCount() > 0
-    assert panel.use_button.isEnabled()
+    assert not panel.use_button.isEnabled()  # no backtest at 0.80 yet: it is run next
+    qtbot.waitUntil(panel.use_button.isEnabled, timeout=60_000)
+    assert "(hold-out, 5 folds): at 0.80" in panel.summary.text()
+    assert panel.busy.isHidden()
     assert console.engine.learned.current() is None  # nothing runs until it is used
 
 
