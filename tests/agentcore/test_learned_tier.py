@@ -191,3 +191,12 @@ def test_a_hold_out_is_less_flattering_than_the_training_rows_and_says_which(tra
     assert honest.precision is not None and honest.precision > 0.95  # ... and gets it right
     # A backtest saved with a version comes back the same.
     assert type(honest).from_dict(honest.as_dict()) == honest
+
+
+def test_a_large_set_holds_one_fold_out_and_says_so(trained):
+    _model, examples = trained
+    result = backtest_holdout(examples, threshold=0.9, answerable={ex.intent for ex in examples},
+                              split_above=100)
+    assert result.method == "hold-out, 1 in 5 held out"
+    assert abs(result.total - len(examples) / 5) <= 15  # a fifth of every intent
+    assert result.answered > 0 and result.precision is not None and result.precision > 0.9
