@@ -169,4 +169,4 @@ def write_section(results: list[Row]) -> str:
 if __name__ == "__main__":
     rows: list[Row] = []
     run(rows)
-    print("\n".join(f"{a}: {b} ({c})" for a, b, c in rows))
+    print(write_section(rows))

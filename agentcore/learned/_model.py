@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -191,13 +192,25 @@ class IntentModel:
                                     "another way: train the learned tier again")
         try:
             with np.load(io.BytesIO(body), allow_pickle=False) as arrays:
-                return cls(header["labels"], int(header["examples"]), arrays["columns"],
-                           arrays["weights"], arrays["intercept"],
-                           float(arrays["beta"][0]), left_out=header.get("left_out"),
-                           trained_with=trained)
-        except (ValueError, KeyError, OSError, EOFError) as exc:
+                model = cls(header["labels"], int(header["examples"]), arrays["columns"],
+                            arrays["weights"], arrays["intercept"],
+                            float(arrays["beta"][0]), left_out=header.get("left_out"),
+                            trained_with=trained)
+        except (ValueError, KeyError, IndexError, TypeError, OSError, EOFError,
+                zipfile.BadZipFile) as exc:
             raise LearnedModelError(f"the stored intent model is damaged ({exc}): train "
                                     "the learned tier again") from exc
+        model._check_shapes()
+        return model
+
+    def _check_shapes(self) -> None:
+        # A blob that reads but doesn't fit together would fail at the first prediction,
+        # on the loop: refused here instead, where the engine turns the tier off.
+        scores = 1 if len(self.labels) == 2 else len(self.labels)
+        if (len(self.labels) < 2 or self._weights.shape != (len(self._columns), scores)
+                or self._intercept.shape != (scores,)):
+            raise LearnedModelError("the stored intent model is damaged (its parts don't "
+                                    "fit together): train the learned tier again")
 
     def __repr__(self) -> str:
         return (f"IntentModel({len(self.labels)} intents, {self.examples} examples, "
