@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -142,6 +143,12 @@ class LearnedPanel(QWidget):
         self._backtest_timer.setSingleShot(True)
         self._backtest_timer.setInterval(BACKTEST_AFTER_MS)
         self._backtest_timer.timeout.connect(self.backtest_threshold)
+        # Training 100,000 requests takes a minute or more: the seconds show it moves.
+        self._busy_since = 0.0
+        self._busy_text = ""
+        self._clock = QTimer(self)
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self._show_elapsed)
 
         self._build_layout()
         self._wire()
@@ -241,7 +248,7 @@ class LearnedPanel(QWidget):
         """Starts training off the GUI thread; the panel shows it busy until done."""
         if self._training is not None and not self._training.done():
             return self._training
-        self.told.setText("Training on the recorded traffic…")
+        self._working("Training on the recorded traffic…")
         self._training = asyncio.ensure_future(self.session.train(self.threshold.value()))
         self._training.add_done_callback(self._trained)
         self._update_busy()
@@ -270,7 +277,7 @@ class LearnedPanel(QWidget):
             self._backtest_timer.start()  # one at a time: ask again once it is done
             return None
         threshold = self.threshold.value()
-        self.told.setText(f"Backtesting the candidate at {threshold:.2f}…")
+        self._working(f"Backtesting the candidate at {threshold:.2f}…")
         self._backtesting = asyncio.ensure_future(self.session.backtest_at(threshold))
         self._backtesting.add_done_callback(self._backtested)
         self._update_busy()
@@ -333,8 +340,23 @@ class LearnedPanel(QWidget):
         self._show_preview()
         self._update_busy()
 
+    def _working(self, text: str) -> None:
+        self._busy_text = text
+        self._busy_since = time.monotonic()
+        self.told.setText(text)
+        self._clock.start()
+
+    def _show_elapsed(self) -> None:
+        if not self.busy_now:
+            self._clock.stop()
+            return
+        seconds = int(time.monotonic() - self._busy_since)
+        self.told.setText(f"{self._busy_text} {seconds} s")
+
     def _update_busy(self) -> None:
         busy = self.busy_now
+        if not busy:
+            self._clock.stop()
         self.busy.setVisible(busy)
         training = self._training is not None and not self._training.done()
         self.train_button.setEnabled(not training)
