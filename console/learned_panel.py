@@ -1,8 +1,9 @@
 """The learned tier as the operator reads it, like a rule: whether it is on, which
 version runs and what it was trained on; the last backtest over recorded traffic
 (coverage, precision, per intent, and the wrong answers it would give); a
-threshold whose coverage and precision are read off the backtest's curve before
-it is applied; Train, which learns a candidate off the GUI thread and backtests it
+threshold whose coverage and precision are read off the backtest's curve at once,
+and which the candidate is backtested at (once the control rests) before it can
+be used there; Train, which learns a candidate off the GUI thread and backtests it
 on requests it never saw; and the versions, with Undo.
 
 What each button does is the Qt-free `LearnedSession`'s (tested headless); the
@@ -48,7 +49,7 @@ log = logging.getLogger("console.learned")
 
 MIN_CONTROLS_WIDTH = 320  # the threshold row and the buttons stay readable
 MIN_FIGURES_WIDTH = 340
-BACKTEST_AFTER_MS = 400  # a threshold held this long is backtested (each run: k trainings)
+BACKTEST_AFTER_MS = 400  # a threshold held this long is backtested (each run trains again)
 _TABS = ("Per intent", "Wrong answers", "Threshold curve")
 
 
@@ -233,8 +234,11 @@ class LearnedPanel(QWidget):
     def stop(self) -> None:
         """Stops waiting for a training and the session's worker (it reads the
         engine's database); the window calls it as it closes."""
-        if self._training is not None and not self._training.done():
-            self._training.cancel()
+        self._backtest_timer.stop()
+        self._clock.stop()
+        for task in (self._training, self._backtesting):
+            if task is not None and not task.done():
+                task.cancel()
         self.session.close()
 
     # -- actions -------------------------------------------------------------------
