@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import statistics
@@ -158,7 +159,9 @@ def write_section(results: list[Row]) -> str:
 
     path = REPO / "bench" / "RESULTS.md"
     section = "\n".join(["## Learned tier (bench/learned_bench.py)", "",
-                         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; {machine()}.",
+                         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; {machine()}; "
+                         f"load average {os.getloadavg()[0]:.1f} at the end (other work "
+                         "shares these cores: the RE2 pass, run alongside, is the yardstick).",
                          "", "| measure | result | against |", "|---|---|---|",
                          *(f"| {a} | {b} | {c} |" for a, b, c in results)]) + "\n"
     text = path.read_text(encoding="utf-8") if path.exists() else ""
