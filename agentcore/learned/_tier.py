@@ -126,6 +126,16 @@ class LearnedTier:
         except LearnedModelError:
             return None
 
+    def refresh(self) -> TierVersion | None:
+        """Takes up a version another process saved on the same file (a second station,
+        the CLI); the current version, as before when nothing changed."""
+        latest = self._repo.latest()
+        with self._lock:
+            live = self._live
+            if latest is not None and (live is None or live.version.id != latest.id):
+                self._swap(TierVersion.of(latest))
+        return self.current()
+
     # -- the operator's side ---------------------------------------------------
 
     def training_examples(self, limit: int = DEFAULT_LIMIT) -> list[Example]:

@@ -25,7 +25,7 @@ INTENDED = {
     "EmptyRuleSetError", "DuplicateRequest", "QueueError", "StorageError", "LLMError",
     "BreakerOpenError", "ThrottledError", "MalformedOutput", "ToolError", "RecordNotFound",
     "WriteRefused", "ToolArgumentsError", "UnknownToolError", "NoDeterministicAnswer",
-    "NeedsCustomer", "BacktestCancelled", "MissingKeyError",
+    "NeedsCustomer", "BacktestCancelled", "MissingKeyError", "LearnedModelError",
 }
 
 

@@ -19,7 +19,7 @@ from agentcore.errors import LearnedModelError, UserFacingError
 from agentcore.guard import normalise
 from agentcore.learned import MIN_EXAMPLES, Example, IntentModel, backtest_holdout, train
 from agentcore.learned._features import N_FEATURES, NGRAMS, char_wb_ngrams, column
-from agentcore.learned._model import ALPHA, MAX_EPOCHS, _quietly, features
+from agentcore.learned._model import ALPHA, MAX_EPOCHS, features
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "requests.jsonl"
 
@@ -66,7 +66,7 @@ def test_its_probabilities_are_the_calibrated_pipelines(model, examples):
                       random_state=0),
         method="temperature", ensemble=False,
         cv=StratifiedKFold(n_splits=3, shuffle=True, random_state=0))
-    _quietly(lambda: pipeline.fit(features(texts), intents))
+    pipeline.fit(features(texts), intents)
     unseen = ["my refund never arrived, order 4411", "hello!!", "qzx", "commande 123 où est-elle"]
     expected = pipeline.predict_proba(features(unseen))
     for text, row in zip(unseen, expected, strict=True):

@@ -71,6 +71,15 @@ async def test_a_new_engine_on_the_file_runs_the_same_version_and_undo_walks_bac
         # Every version stays listed, the undone ones and the undos, newest first.
         assert [v.action for v in tier.versions()] == [
             "undo", "undo", "threshold", "enable", "train"]
+        # A station that was running all along takes up the change when it refreshes.
+        station = Engine(recorded)
+        try:
+            again.learned.set_enabled(True, "carol")
+            assert station.learned.predict(PROBES[0]) is None  # still the version it read
+            assert station.learned.refresh() == again.learned.current()
+            assert station.learned.predict(PROBES[0]) == model.predict(PROBES[0])
+        finally:
+            await station.close()
     finally:
         await again.close()
 

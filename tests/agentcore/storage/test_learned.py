@@ -160,3 +160,22 @@ def test_the_limit_reads_the_newest_requests(backend: Storage):
         record(backend, i, f"question {i}", Route.LLM, "technical", at=i)
     found = training_examples(backend.traffic, limit=3)
     assert [ex.text for ex in found] == ["question 9", "question 8", "question 7"]
+
+
+def test_a_file_of_the_release_before_gains_the_versions_table(tmp_path):
+    import sqlite3
+
+    from agentcore.storage import SQLiteStorage
+
+    path = tmp_path / "agent.sqlite"
+    SQLiteStorage(path).close()
+    with sqlite3.connect(path) as conn:  # as the release before this one left it
+        conn.execute("DROP TABLE learned_models")
+        conn.execute("PRAGMA user_version=4")
+    conn.close()
+    store = SQLiteStorage(path)
+    try:
+        assert store.learned.latest() is None
+        assert store.learned.add(version(), b"m").id == 1
+    finally:
+        store.close()
