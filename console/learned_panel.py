@@ -229,7 +229,10 @@ class LearnedPanel(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        self.refresh()  # another console may have saved a version since
+        told = self.session.take_up()  # another station or the CLI may have saved one
+        if told.text:
+            self.told.setText(told.text)
+        self.refresh()
 
     def stop(self) -> None:
         """Stops waiting for a training and the session's worker (it reads the

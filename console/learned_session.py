@@ -184,6 +184,19 @@ class LearnedSession:
     def running(self) -> TierVersion | None:
         return self.tier.current()
 
+    def take_up(self) -> Told:
+        """Takes up a version another station or the CLI saved on the same database
+        since (the panel does when it is shown)."""
+        before = self.tier.current()
+        try:
+            now = self.tier.refresh()
+        except AgentError as exc:  # a locked or unreadable database: the old one runs on
+            return Told(False, f"The learned tier's versions could not be read: {exc}.")
+        if now is None or (before is not None and before.id == now.id):
+            return Told(False, "")
+        return Told(True, f"Learned tier version {now.id} (by {now.operator}) is the "
+                          f"current one now.")
+
     def versions(self) -> list[TierVersion]:
         """Every version, newest first."""
         return self.tier.versions()

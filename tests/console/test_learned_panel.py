@@ -222,3 +222,25 @@ def test_closing_the_window_mid_training_saves_nothing_and_leaves_no_error(
     assert task.cancelled() or not task.result().done
     reopened = make_console(recorded)
     assert reopened.engine.learned.current() is None
+
+
+def test_a_version_saved_by_another_station_is_taken_up_when_the_tab_is_shown(
+        make_console, recorded, qtbot, run_async):
+    from agentcore import Engine
+
+    console = make_console(recorded)
+    panel = open_panel(console, qtbot)
+    train(qtbot, panel)
+    click(qtbot, panel.use_button)
+    console.window.show_rules()  # the operator looks at the rule set meanwhile
+
+    other = Engine(recorded)  # a second station on the same database
+    try:
+        other.learned.set_enabled(False, "lee")
+    finally:
+        run_async(other.close())
+
+    console.window.show_learned()
+    assert panel.state.text().startswith("Off: version 2,")
+    assert console.engine.learned.predict("hello") is None  # off here too
+    assert panel.versions.rows[0][2:5] == ("lee", "disable", "off")

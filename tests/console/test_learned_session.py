@@ -103,3 +103,19 @@ async def test_too_few_examples_are_refused_in_a_sentence(settings):
     finally:
         session.close()
         await engine.close()
+
+
+async def test_a_version_another_station_saved_is_taken_up_and_said(recorded, engine,
+                                                                     session):
+    await session.train(0.9)
+    session.use_candidate(0.9)
+    other = Engine(recorded)
+    try:
+        other.learned.set_threshold(0.8, "lee")
+    finally:
+        await other.close()
+
+    told = session.take_up()
+    assert told == type(told)(True, "Learned tier version 2 (by lee) is the current one now.")
+    assert engine.learned.current().threshold == pytest.approx(0.8)
+    assert session.take_up().text == ""  # nothing new since
