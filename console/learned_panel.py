@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFrame,
@@ -118,8 +118,8 @@ class LearnedPanel(QWidget):
         self.wrong = RowsModel(("Request", "Predicted", "Expected", "Confidence"), self)
         self.curve = RowsModel(("Threshold", "Coverage", "Precision", "Answered"), self)
         # What decides first (a narrow window scrolls the rest into view).
-        self.versions = RowsModel(("Version", "When", "Who", "Action", "On", "Threshold",
-                                   "Coverage", "Precision", "Examples"), self)
+        self.versions = RowsModel(("Version", "When", "Who", "On", "Threshold", "Coverage",
+                                   "Precision", "Action", "Examples"), self)
         self.summary = StatusLabel()  # which backtest the figures are, and its totals
         self.summary.setObjectName("learned summary")
         self.figures = QTabWidget()
@@ -130,7 +130,7 @@ class LearnedPanel(QWidget):
             self.figures.addTab(table, name)
         wrong = self.figures.widget(1)
         assert isinstance(wrong, QTableView)
-        for column, width in ((1, 140), (2, 140), (3, 84)):  # intents are read whole
+        for column, width in ((1, 124), (2, 124), (3, 80)):  # intents are read whole
             wrong.setColumnWidth(column, width)
         self.versions_view = _table(self.versions)
         self.versions_view.setMinimumHeight(110)
@@ -213,6 +213,8 @@ class LearnedPanel(QWidget):
         self.split.setChildrenCollapsible(False)  # a dragged handle never hides a part
         self.split.setStretchFactor(0, 2)
         self.split.setStretchFactor(1, 3)
+        self._arranged_by_hand = False
+        self.split.splitterMoved.connect(self._arranged)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.split, 1)
@@ -226,6 +228,16 @@ class LearnedPanel(QWidget):
         self.apply_threshold_button.clicked.connect(self.apply_threshold)
         self.switch_button.clicked.connect(self.switch)
         self.undo_button.clicked.connect(self.undo)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if not self._arranged_by_hand:  # until the operator drags the handle
+            width = self.split.width()
+            controls = max(MIN_CONTROLS_WIDTH, width * 9 // 20)
+            self.split.setSizes([controls, width - controls])
+
+    def _arranged(self, *_args: object) -> None:
+        self._arranged_by_hand = True
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -398,10 +410,11 @@ class LearnedPanel(QWidget):
         rows: list[tuple[Any, ...]] = []
         for v in self.session.versions():
             figures = version_figures(v, v.threshold)
-            rows.append((v.id, when(v.created_at, short=True), v.operator, v.action,
+            rows.append((v.id, when(v.created_at, short=True), v.operator,
                          "on" if v.enabled else "off", f"{v.threshold:.2f}",
                          percent(figures.coverage if figures else None),
-                         percent(figures.precision if figures else None), v.examples))
+                         percent(figures.precision if figures else None), v.action,
+                         v.examples))
         self.versions.set_rows(rows)
         self.undo_button.setEnabled(self.session.can_undo())
 
