@@ -39,6 +39,7 @@ from bench import (
     fault_bench,
     generalisation_bench,
     langchain_bench,
+    learned_bench,
     real_models_bench,
     rules_bench,
     storage_bench,
@@ -248,6 +249,7 @@ def main() -> None:
     storage_bench.run(results)
     asyncio.run(bench_cold_warm(results))
     rules_bench.run(results)
+    learned_bench.run(results)
     console_bench.run(results)
     faults: list[str] = []
     fault_bench.run(faults, submit_factory=engine_fault_factory)

@@ -56,6 +56,7 @@ from console.backtest_runner import BacktestRunner
 from console.bridge import EngineBridge
 from console.controllers import Controllers
 from console.errors import ErrorReporter
+from console.learned_session import LearnedSession
 from console.main_window import KEY_RATE, MainWindow, stored
 from console.notifier import Notifier
 from console.reply_draft import drafter
@@ -187,6 +188,10 @@ def build_controllers(engine: Engine, store: QSettings,
         rule_session=RuleSession(RuleBook(engine), RejectedSuggestions(engine.store.rules),
                                  now=now, operator=engine.settings.escalations.operator),
         backtests=BacktestRunner(lambda: engine.router, engine.store.traffic, now=now),
+        learned=LearnedSession(engine.learned, engine.store.traffic,
+                               operator=lambda: escalation_settings().operator,
+                               answerable=lambda: engine.router.answerable_intents(),
+                               settings=lambda: engine.settings.learned, now=now),
         outage=outage,
         escalation_settings=escalation_settings,
     )

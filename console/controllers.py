@@ -18,6 +18,7 @@ from agentcore import (
     SavedReplies,
 )
 from console.backtest_runner import BacktestRunner
+from console.learned_session import LearnedSession
 from console.traffic import TrafficGenerator
 
 
@@ -29,6 +30,7 @@ class Controllers:
     saved_replies: SavedReplies  # the team's macros
     rule_session: RuleSession  # the rules draft: apply, undo, revert, import, suggestions
     backtests: BacktestRunner  # backtests and rule mining off the GUI thread
+    learned: LearnedSession  # the learned tier: train off the GUI thread, versions, undo
     outage: OutageTracker  # an LLM outage: since when, what it escalated and degraded
     # Read at each use: the settings dialog may change the operator or the lease.
     escalation_settings: Callable[[], EscalationSettings]

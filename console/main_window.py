@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QStyle,
+    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -48,6 +49,7 @@ from console.escalation_context import EscalationContextPanel
 from console.escalations_view import QueuePanel
 from console.feed import FeedModel
 from console.feed_panel import FeedPanel
+from console.learned_panel import LearnedPanel
 from console.notifier import DesktopNotifier, Notifier
 from console.outage_banner import OutageBanner
 from console.rules_view import RulesView
@@ -72,6 +74,7 @@ KEY_GEOMETRY = "window/geometry"
 KEY_WORKSPACE = "window/workspace"
 KEY_SPLITTERS = "window/splitters/"  # + a splitter's name: its sizes
 KEY_THEME = "window/theme"
+KEY_RULES_TAB = "window/rules_tab"  # the Rules workspace's tab: rule set or learned tier
 KEY_RATE = "traffic/rate"
 
 
@@ -129,6 +132,7 @@ class MainWindow(QMainWindow):
                                                  engine.escalations.limits_for,
                                                  parts.saved_replies)
         self.rules = RulesView(parts.rule_session, parts.backtests)
+        self.learned = LearnedPanel(parts.learned)
         # One banner for an LLM outage, not a notice per request (issue 13, item 4).
         self.outage_banner = OutageBanner(parts.outage, engine.escalations,
                                           parts.escalation_settings, engine.clock.now,
@@ -178,9 +182,16 @@ class MainWindow(QMainWindow):
         return self._charts
 
     def _build_workspaces(self) -> None:
+        # The rules and the learned tier answer the same traffic before the LLM: one
+        # workspace, a tab each (the learned tier's figures need the whole page).
+        self.rules_tabs = QTabWidget()
+        self.rules_tabs.setObjectName("rules tabs")
+        self.rules_tabs.setDocumentMode(True)
+        self.rules_tabs.addTab(self.rules, "Rule set")
+        self.rules_tabs.addTab(self.learned, "Learned tier")
         self.workspaces = Workspaces(
             feed=self.feed, charts=self.charts_slot, detail=self.detail, compose=self.compose,
-            traffic=self.traffic_panel, rules=self.rules, queue=self.escalations,
+            traffic=self.traffic_panel, rules=self.rules_tabs, queue=self.escalations,
             context=self.escalation)
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -249,6 +260,9 @@ class MainWindow(QMainWindow):
             self.workspace_actions[workspace] = action
         self.workspace_actions[Workspace.WATCH].setChecked(True)
         self.act_rules = self.workspace_actions[Workspace.RULES]
+        self.act_learned = self._action("&Learned tier",
+                                        tip="The learned intent tier: train, backtest, "
+                                            "switch on, versions")
 
     def _build_menus_and_toolbar(self) -> None:
         bar = self.menuBar()
@@ -273,6 +287,7 @@ class MainWindow(QMainWindow):
         llm.addActions([self.act_force_open, self.act_force_closed, self.act_release])
         view = bar.addMenu("&View")
         view.addActions(list(self.workspace_actions.values()))
+        view.addAction(self.act_learned)
         view.addSeparator()
         view.addActions([self.act_theme, self.act_reset_layout])
         help_menu = bar.addMenu("&Help")
@@ -321,7 +336,11 @@ class MainWindow(QMainWindow):
         self.act_force_closed.triggered.connect(lambda: breaker.force_closed())
         self.act_release.triggered.connect(lambda: breaker.release())
         self.act_shortcuts.triggered.connect(self._show_shortcuts)
-        self.act_rules.triggered.connect(self.show_rules)
+        self.act_learned.triggered.connect(self.show_learned)
+        # Ctrl+2 opens the Rules workspace at the tab the operator left it on.
+        self.act_rules.triggered.connect(
+            lambda: self.show_rules() if self.rules_tabs.currentWidget() is self.rules
+            else self.show_learned())
 
         self.escalations.selected.connect(self.escalation.show_item)
         self.escalations.act_next.triggered.connect(
@@ -344,6 +363,9 @@ class MainWindow(QMainWindow):
         for name in self.workspaces.splitters:
             self.workspaces.restore(name, self.store.value(KEY_SPLITTERS + name))
         self.show_workspace(stored(self.store, KEY_WORKSPACE, Workspace, Workspace.WATCH))
+        tab = stored(self.store, KEY_RULES_TAB, int, 0)
+        if 0 <= tab < self.rules_tabs.count():
+            self.rules_tabs.setCurrentIndex(tab)
         self.set_theme(stored(self.store, KEY_THEME, Theme, Theme.DARK))
 
     def save_layout(self) -> None:
@@ -351,6 +373,7 @@ class MainWindow(QMainWindow):
         for name, state in self.workspaces.states():
             self.store.setValue(KEY_SPLITTERS + name, state)
         self.store.setValue(KEY_WORKSPACE, self.workspaces.current.value)
+        self.store.setValue(KEY_RULES_TAB, self.rules_tabs.currentIndex())
         self.store.setValue(KEY_THEME, self.theme.value)
         self.store.sync()
 
@@ -378,6 +401,7 @@ class MainWindow(QMainWindow):
         if isinstance(self.notifier, DesktopNotifier):
             self.notifier.close()
         self.rules.close_runner()  # its worker thread reads the engine's database
+        self.learned.stop()  # so does a training
         log.info("window closed")
         super().closeEvent(event)
         self.closed.emit()
@@ -422,7 +446,13 @@ class MainWindow(QMainWindow):
 
     def show_rules(self) -> None:
         self.show_workspace(Workspace.RULES)
+        self.rules_tabs.setCurrentWidget(self.rules)
         self.rules.table.setFocus()
+
+    def show_learned(self) -> None:
+        self.show_workspace(Workspace.RULES)
+        self.rules_tabs.setCurrentWidget(self.learned)
+        self.learned.refresh()
 
     def _follow_composed(self, request: Request) -> None:
         # The operator sent it to watch it: open it now, filled in as it runs.
@@ -466,6 +496,7 @@ class MainWindow(QMainWindow):
     def _on_settings_applied(self, settings: Settings) -> None:
         self._update_title(settings)
         self.rules.operator = settings.escalations.operator  # who rule versions name
+        self.learned.refresh()  # the learned tier reads the operator at each action
 
     def _update_title(self, settings: Settings) -> None:
         where = settings.llm.base_url or "demo, mock LLM"

@@ -81,6 +81,28 @@ async def _stage_rules(console: Console, seconds: float, out: Path, theme: Theme
     _save(window, out)
 
 
+async def _stage_learned(console: Console, seconds: float, out: Path, theme: Theme) -> None:
+    """The learned tier after demo traffic: a version running, a retrained candidate
+    beside it at a lower threshold, its hold-out backtest and the wrong answers."""
+    window = await _after_traffic(console, theme, 60, seconds)
+    window.traffic.pause()
+    window.show_learned()
+    panel = window.learned
+    await panel.train()
+    panel.use_candidate()  # version 1 runs at the default threshold
+    window.traffic.start()  # more traffic for the candidate to learn from
+    await asyncio.sleep(seconds / 2)
+    window.traffic.pause()
+    await panel.train()
+    panel.threshold.setValue(0.7)
+    backtest = panel.backtest_threshold()  # at 0.70 now, not once the control rests
+    if backtest is not None:
+        await backtest
+    panel.figures.setCurrentIndex(1)  # the wrong answers: what an operator judges it by
+    await asyncio.sleep(0.3)
+    _save(window, out)
+
+
 async def _stage_escalations(console: Console, seconds: float, out: Path,
                              theme: Theme) -> None:
     """The queue after demo traffic, and a refund waiting for approval, claimed."""
@@ -149,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rules", action="store_true",
                         help="show the rules view mid-edit instead of the feed")
+    parser.add_argument("--learned", action="store_true",
+                        help="show the learned tier with a candidate trained on demo traffic")
     parser.add_argument("--escalations", action="store_true",
                         help="show the escalation queue and a claimed refund instead")
     parser.add_argument("--size", default="1600x1000", metavar="WxH",
@@ -187,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                     await _stage_outage(console, args.seconds, args.out, Theme(args.theme),
                                         heal=args.outage_back)
                     return
-                stage = (_stage_rules if args.rules
+                stage = (_stage_learned if args.learned
+                         else _stage_rules if args.rules
                          else _stage_escalations if args.escalations else _stage)
                 await stage(console, args.seconds, args.out, Theme(args.theme))
             finally:

@@ -64,6 +64,7 @@ class TierVersion:
 class _Live:
     version: TierVersion
     model: IntentModel | None  # None: switched off, or its model could not be read
+    problem: str | None = None  # why an enabled version's model could not be read
 
 
 class LearnedTier:
@@ -106,6 +107,13 @@ class LearnedTier:
         live = self._live
         return None if live is None else live.version
 
+    @property
+    def problem(self) -> str | None:
+        """Why the current version, though switched on, does not answer (its model can't
+        be read: another format, another scikit-learn); None when nothing is wrong."""
+        live = self._live
+        return None if live is None else live.problem
+
     def model(self) -> IntentModel | None:
         """The current version's model (also when switched off: to backtest it)."""
         live = self._live
@@ -117,6 +125,16 @@ class LearnedTier:
             return self._model_of(live.version)
         except LearnedModelError:
             return None
+
+    def refresh(self) -> TierVersion | None:
+        """Takes up a version another process saved on the same file (a second station,
+        the CLI); the current version, as before when nothing changed."""
+        latest = self._repo.latest()
+        with self._lock:
+            live = self._live
+            if latest is not None and (live is None or live.version.id != latest.id):
+                self._swap(TierVersion.of(latest))
+        return self.current()
 
     # -- the operator's side ---------------------------------------------------
 
@@ -204,7 +222,7 @@ class LearnedTier:
         except LearnedModelError as exc:
             log.error("learned tier off: version %d's model can't be used: %s", version.id,
                       exc)
-            return _Live(version, None)
+            return _Live(version, None, str(exc))
 
     def _model_of(self, version: TierVersion) -> IntentModel:
         model = self._models.get(version.model_of)
