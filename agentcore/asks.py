@@ -6,7 +6,12 @@ records of the kind the handler reads ("status of 12345, 23456 and 34567") would
 get half an answer, and a half answer reads as a whole one to the customer. Such a
 message goes to the path that can answer all of it (the LLM, or a human).
 
-Two checks, both one linear-time RE2 pass, made only once something local matched:
+Three checks, each one linear-time RE2 pass, made only once something local matched:
+- a second question: a joiner and a question word after the first ask ("..., and
+  when does 23456 arrive", "? Also, do you take PayPal"), in English, German,
+  French and Spanish. A second look at the same ask ("where is it and when will it
+  come") reads the same way and goes to the LLM too: a lost shortcut, not a wrong
+  answer.
 - another intent's cues: the domain's keywords (`Domain.keywords`) of weight 2 or
   more, exact words or stems, summed per intent; an intent reaching 4 is asked
   about too. Weight-1 keywords are colour, not an ask ("hi", "late", "thanks").
@@ -23,6 +28,18 @@ import re2
 
 CUE_WEIGHT = 2.0  # the lightest keyword that is a cue
 ASKED = 4.0  # an intent whose cues sum to this is asked about
+
+_QUESTION_WORDS = ("why|when|where|what|how|who|which|can|could|do|does|did|is|are|will|"
+                   "would|should|have|has|was|were|may|please|pls|tell|wo|wann|wie|warum|"
+                   "kann|können|ist|quand|où|comment|pourquoi|est-ce|pouvez|cuándo|cuando|"
+                   "dónde|donde|cómo|como|por qué|puedo|pueden")
+_JOINERS = ("and|also|plus|&|oh and|and also|btw|by the way|another thing|one more thing|"
+            "second question|und|außerdem|ausserdem|auch|et|aussi|y|además|ademas|también")
+# After a clause: "..., and when", "? also do", "! btw how"; or a sentence that opens
+# with a joiner ("Also: can you").
+SECOND_QUESTION = (rf"(?:[,;:?!.]\s*|\s)(?:{_JOINERS})[ ,:]+(?:{_QUESTION_WORDS})\b"
+                   rf"|[?!.]\s*(?:also|plus|btw|by the way|oh and|another thing|außerdem|"
+                   rf"aussi|además|también)\b")
 
 
 def _options() -> re2.Options:
@@ -43,6 +60,7 @@ class AskCues:
     domain's last intent) is never a second ask: it has no keywords worth a cue."""
 
     def __init__(self, keywords: Mapping[str, Mapping[str, float]], catch_all: str) -> None:
+        self._second = re2.compile(SECOND_QUESTION, _options())
         self._set = re2.Set.SearchSet(_options())
         self._cues: list[tuple[str, float]] = []
         for intent, words in keywords.items():
@@ -64,6 +82,11 @@ class AskCues:
             intent, weight = self._cues[index]
             totals[intent] += weight
         return {intent: total for intent, total in totals.items() if total >= ASKED}
+
+    def second_question(self, text: str) -> str | None:
+        """The words that open a second question in `text` ("and when"), or None."""
+        found = self._second.search(text)
+        return None if found is None else found.group(0).strip(" ,;:?!.")
 
     def also_asked(self, text: str, intent: str) -> list[str]:
         """The intents other than `intent` that `text` asks about, strongest first."""

@@ -112,4 +112,7 @@ class FastPath:
         others = self.asks.also_asked(text, match.rule.intent)
         if others:
             return [], f"the message also asks about {' and '.join(others)}"
+        second = self.asks.second_question(text)
+        if second is not None:
+            return [], f"the message asks a second question ({second!r})"
         return each, None

@@ -158,6 +158,7 @@ def two_orders(desk) -> tuple[int, int, int]:
     "where is order {a} and please cancel order {b}",
     "where is order {a}, also I forgot my password",
     "track order {a} and tell me your return policy",
+    "where is order {a} and when can i expect the invoice for it",  # only the question shows
 ])
 async def test_a_message_that_asks_more_than_the_rule_answers_goes_to_the_llm(desk, text):
     # Each of these is one sentence a rule's pattern takes whole: the rule matched.
