@@ -107,6 +107,7 @@ class IntentModel:
         self._slots = np.full(N_FEATURES, -1, dtype=np.int64)  # column -> row of weights
         self._slots[self._columns] = np.arange(len(self._columns))
         self._memo: dict[str, tuple[tuple[int, ...], Floats]] = {}
+        self._blob: bytes | None = None  # `to_bytes`, made once
 
     # -- predicting ------------------------------------------------------------
 
@@ -155,7 +156,14 @@ class IntentModel:
 
     def to_bytes(self) -> bytes:
         """The model as a blob: a header line (format version, labels, who trained it)
-        and the numbers as a numpy .npz (no pickles: loading runs no code)."""
+        and the numbers as a numpy .npz (no pickles: loading runs no code). Made once:
+        `train` makes it in its own (worker) thread, so saving on the GUI thread only
+        writes it (compressing 100,000 requests' model takes half a second)."""
+        if self._blob is None:
+            self._blob = self._packed()
+        return self._blob
+
+    def _packed(self) -> bytes:
         np = self._np
         header = json.dumps({"format": FORMAT_VERSION, "labels": list(self.labels),
                              "examples": self.examples, "left_out": self.left_out,
@@ -235,7 +243,9 @@ def train(examples: Sequence[Example], *, seed: int = 0) -> IntentModel:
     with fewer than MIN_EXAMPLES examples or fewer than two intents to tell apart;
     intents with fewer than MIN_PER_INTENT examples are left out (`left_out`)."""
     texts, intents, left_out = _trainable(examples)
-    return fit(features(texts), intents, seed=seed, left_out=left_out)
+    model = fit(features(texts), intents, seed=seed, left_out=left_out)
+    model.to_bytes()  # here, off the GUI thread, not in `LearnedTier.save`
+    return model
 
 
 def _trainable(examples: Sequence[Example]) -> tuple[list[str], list[str], dict[str, int]]:
