@@ -63,7 +63,7 @@ def claimed_refund(console, settings, run_async, qtbot) -> int:
     claimed from the keyboard; its order."""
     window, panel = console.window, console.window.escalation
     order, customer = refundable_order(settings)
-    submit(run_async, console, f"I want a refund for order {order}", customer)
+    submit(run_async, console, f"I want a refund for order {order}, it arrived damaged", customer)
     qtbot.waitUntil(lambda: shown_rows(window) == 1)
     window.escalations.select_next()
     qtbot.waitUntil(lambda: panel.item is not None)

@@ -66,7 +66,7 @@ def test_parallel_tool_calls_are_side_by_side_in_the_waterfall(make_console, set
     window.show()
     order, customer = delivered_order(console.engine)
     window.compose.customer.setValue(customer)
-    qtbot.keyClicks(window.compose.text, f"I want a refund for order {order}")
+    qtbot.keyClicks(window.compose.text, f"I want a refund for order {order}, it arrived damaged")
     qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
 
     qtbot.waitUntil(lambda: window.feed.proxy.rowCount() == 1)
@@ -130,11 +130,11 @@ def test_a_sent_request_opens_at_once_and_is_followed_live(make_console, setting
     detail.model.subscribe(lambda: seen.append(
         (len(detail.model.spans), detail.outcome is None, detail.trace_caption.text())))
     order, customer = delivered_order(console.engine)
-    send(qtbot, window, customer, f"I want a refund for order {order}")
+    send(qtbot, window, customer, f"I want a refund for order {order}, it arrived damaged")
 
     # Open at once, before any answer: the operator sees it is on its way.
     assert detail.isVisible() and detail.model.request is not None
-    assert detail.model.request.text == f"I want a refund for order {order}"
+    assert detail.model.request.text == f"I want a refund for order {order}, it arrived damaged"
     assert detail.progress.isVisible() and "sent" in detail.progress.text()
     assert "working" in detail.values["status"].text()
     qtbot.waitUntil(lambda: detail.outcome is not None, timeout=15_000)
@@ -196,7 +196,7 @@ def test_picking_another_row_while_a_sent_request_runs_is_not_undone(make_consol
     run_async(console.engine.submit(Request("hello there", 5)))
     window.feed_model.flush()
     order, customer = delivered_order(console.engine)
-    send(qtbot, window, customer, f"I want a refund for order {order}")
+    send(qtbot, window, customer, f"I want a refund for order {order}, it arrived damaged")
     feed.select_row(0)  # the operator looks at something else meanwhile
     picked = window.detail.outcome
     assert picked is not None and picked.request.text == "hello there"

@@ -51,7 +51,7 @@ def test_a_dead_endpoint_opens_the_breaker_and_requests_are_answered_lower_down(
     degraded = [o for o in outcomes if o.rung is not None and o.rung != "human"]
     # Requests that needed the LLM were answered by a template, a cache or a static
     # answer, and the feed says so: their route is a lower rung's, their status answered.
-    assert len(degraded) >= 5
+    assert len(degraded) >= 3
     assert all(o.status is Status.ANSWERED for o in degraded)
     # Each reported as its rung: never as a rule's answer, which would have looked up.
     assert {o.route for o in degraded} <= {Route.TEMPLATE, Route.STATIC, Route.CACHE_L1,
@@ -98,6 +98,9 @@ def test_a_dead_endpoint_is_one_banner_and_its_items_go_back_once_it_heals(
     window.feed_model.flush()
     outcomes = [window.feed_model.outcome(r) for r in range(window.feed_model.rowCount())]
     outcomes = [o for o in outcomes if o.request.id != human.request.id]  # the outage's
+    # The corpus's LLM rows the rules now settle (a refund, a person asked for) are no
+    # part of the outage: nothing about them needed the LLM.
+    outcomes = [o for o in outcomes if o.route is not Route.RULE]
     degraded = sum(1 for o in outcomes if o.degraded)
     escalated = [o for o in outcomes if o.status is Status.ESCALATED]
     assert degraded and escalated and degraded + len(escalated) == len(outcomes)

@@ -65,11 +65,16 @@ def desk(make_console, tight, clock, notifier):
     return console
 
 
+def damaged_refund(order: int) -> str:
+    """A refund the rules leave to the LLM (the policy doesn't cover damage)."""
+    return f"I want a refund for order {order}, it arrived damaged"
+
+
 def test_ceiling_traffic_is_queued_counted_announced_and_late_in_red(
         make_console, tight, clock, notifier, qtbot):
     order, customer = refundable_order(tight)
-    rows = [{"text": f"I want a refund for order {order}", "customer_id": customer,
-             "channel": "chat"}]
+    rows = [{"text": f"I want a refund for order {order}, it arrived damaged",
+             "customer_id": customer, "channel": "chat"}]
     desk = make_console(tight, rows=rows, clock=clock, notifier=notifier)
     window = desk.window
     show_queue(window)
@@ -122,7 +127,7 @@ def test_without_a_tray_the_notice_goes_to_the_status_bar(make_console, tight, r
 def test_claim_approve_reply_and_resolve_from_the_keyboard(desk, tight, run_async, qtbot):
     window, panel = desk.window, desk.window.escalation
     order, customer = refundable_order(tight)
-    refund = submit(run_async, desk, f"I want a refund for order {order}", customer)
+    refund = submit(run_async, desk, damaged_refund(order), customer)
     human = submit(run_async, desk, "I want to talk to a human please", 7)
     qtbot.waitUntil(lambda: shown_rows(window) == 2)
 
@@ -134,7 +139,7 @@ def test_claim_approve_reply_and_resolve_from_the_keyboard(desk, tight, run_asyn
     qtbot.waitUntil(lambda: cell(window, 0, Column.STATE) == f"claimed by {OPERATOR}")
     # The whole context: the conversation, the customer with the order at issue first,
     # the agent's steps readable (raw on demand), why it stopped, the pending write.
-    assert f"I want a refund for order {order}" in panel.conversation.text()
+    assert f"I want a refund for order {order}, it arrived damaged" in panel.conversation.text()
     card = panel.customer.text()
     assert f"Customer {customer}" in card
     assert card.index("This request is about") < card.index(f"Order #{order}")
@@ -230,7 +235,7 @@ def test_hand_back_reruns_with_the_note_and_shows_the_new_outcome(desk, tight, r
                                                                   qtbot):
     window, panel = desk.window, desk.window.escalation
     order, customer = refundable_order(tight)
-    refund = submit(run_async, desk, f"I want a refund for order {order}", customer)
+    refund = submit(run_async, desk, damaged_refund(order), customer)
     qtbot.waitUntil(lambda: shown_rows(window) == 1)
     window.escalations.select_next()
     qtbot.waitUntil(lambda: panel.item is not None)
@@ -262,7 +267,7 @@ def test_a_claim_survives_a_restart_until_its_lease_ends(make_console, tight, cl
     first = make_console(tight, rows=[], clock=clock, notifier=RecordingNotifier())
     show_queue(first.window)
     order, customer = refundable_order(tight)
-    refund = submit(run_async, first, f"I want a refund for order {order}", customer)
+    refund = submit(run_async, first, damaged_refund(order), customer)
     panel = first.window.escalation
     qtbot.waitUntil(lambda: shown_rows(first.window) == 1)
     first.window.escalations.select_next()
@@ -365,7 +370,7 @@ def test_each_item_shows_its_own_refund_and_an_edit_survives_a_reload(
         "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id LIMIT 20")]
     refundable = [(oid, cid, q) for oid, cid, q in orders if q and q.allowed_cents > 0][:2]
     for oid, cid, _quote in refundable:
-        submit(run_async, desk, f"I want a refund for order {oid}", cid)
+        submit(run_async, desk, f"I want a refund for order {oid}, it arrived damaged", cid)
     qtbot.waitUntil(lambda: shown_rows(window) == 2)
     for row, (oid, _cid, quote) in enumerate(refundable):
         window.escalations.select(window.escalations.model.items[row].id)
@@ -456,9 +461,9 @@ def test_a_burst_from_another_process_is_one_notice(desk, tight, clock, notifier
     qtbot.waitUntil(lambda: window.escalations.loads >= 1)
     other = Engine(tight, clock=clock)  # a headless replay on the same database
     try:
-        for customer in (7, 8, 9):
-            run_async(other.submit(Request("I want to talk to a human please",
-                                           customer_id=customer)))
+        for customer in (7, 8, 9):  # through the LLM, as a replay's burst would come
+            run_async(other.submit(Request("I want to talk to a human please, nothing you "
+                                           "say helps", customer_id=customer)))
     finally:
         run_async(other.close())
     assert notifier.sent == []  # not this console's bridge: found on the next reload

@@ -160,7 +160,7 @@ def test_status_bar_counts_escalations_and_dollars(console, qtbot, run_async):
         "SELECT id, customer_id FROM orders WHERE status = 'delivered' LIMIT 1").fetchone()
     outcomes = run_async(asyncio.gather(
         engine.submit(Request("I want to talk to a human agent now", customer)),
-        engine.submit(Request(f"I want a refund for order {order}", customer))))
+        engine.submit(Request(f"I want a refund for order {order}, it arrived damaged", customer))))
     escalated = [o for o in outcomes if str(o.status) == "escalated"]
     assert escalated
     qtbot.waitUntil(lambda: window.escalations_segment.count == len(escalated))

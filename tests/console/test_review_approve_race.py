@@ -55,7 +55,7 @@ def test_the_approval_confirmed_goes_to_the_item_it_asked_about(desk, tight, run
         (oid, cid) for oid, cid in rows if oid != first_order
         and (lim := shop.refund_limits(oid)) is not None
         and 0 < lim.quote.allowed_cents == lim.left_cents < 10_000)
-    submit(run_async, desk, f"I want a refund for order {other}", customer)
+    submit(run_async, desk, f"I want a refund for order {other}, it arrived damaged", customer)
     qtbot.waitUntil(lambda: shown_rows(window) == 2)
     second = run_async(desk.engine.escalations.newest_id())
     assert second != first

@@ -16,8 +16,8 @@ from agentcore.guard import normalise
 from console import message
 from console.rules_model import RuleColumn
 
-BROADER = r"\b(?:hours|open)\b"  # gains "the app crashes when I open it", loses "close today"
-CRASH = "The app keeps crashing when I open it."
+BROADER = r"\b(?:hours|open|locked)\b"  # gains "why is my account locked", loses "close today"
+LOCKED = "Why is my account locked?"  # recorded, and no rule takes it: the LLM's account
 
 
 @pytest.fixture
@@ -129,10 +129,10 @@ def test_a_valid_edit_shows_the_requests_it_gains_and_loses(view, recorded, qtbo
                     if row[0] in ("gained", "lost"))
     assert shown == expected
     assert {k for k, _ in expected} == {"gained", "lost"}
-    assert ("gained", CRASH) in shown
-    # Precision: the LLM called the crash 'technical', so the rule disagrees, listed first.
+    assert ("gained", LOCKED) in shown
+    # Precision: the LLM called it 'account', so the rule disagrees, listed first.
     first = view.backtest.samples.rows[0]
-    assert first[0] == "NO" and "open it" in first[1] and first[4] == "technical"
+    assert first[0] == "NO" and "locked" in first[1] and first[4] == "account"
     assert "Precision of contact-hours" in view.backtest.summary.text()
     assert "Fast path:" in view.backtest.summary.text()
 
@@ -150,13 +150,13 @@ def test_an_edit_that_moves_most_traffic_lists_a_page_and_counts_it_all(view, qt
 
 def test_apply_swaps_the_router_and_undo_restores_the_old_route(view, qtbot, run_async):
     engine = view.console.engine
-    assert run_async(engine.submit(Request(CRASH))).route is Route.LLM
+    assert run_async(engine.submit(Request(LOCKED))).route is Route.LLM
     click_rule(qtbot, view, "contact-hours")
     type_pattern(qtbot, view, BROADER)
 
     view.table.setFocus()
     qtbot.keyClick(view.table, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
-    outcome = run_async(engine.submit(Request(CRASH)))
+    outcome = run_async(engine.submit(Request(LOCKED)))
     assert (outcome.route, outcome.rule_id) == (Route.RULE, "contact-hours")
     latest = view.book.versions()[0]
     assert latest.action == "apply" and latest.summary == "contact-hours: pattern"
@@ -164,17 +164,17 @@ def test_apply_swaps_the_router_and_undo_restores_the_old_route(view, qtbot, run
     assert "Live: version" in view.state.text()
 
     qtbot.keyClick(view.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert run_async(engine.submit(Request(CRASH))).route is Route.LLM
+    assert run_async(engine.submit(Request(LOCKED))).route is Route.LLM
     assert view.editor.pattern.text() != BROADER  # the editor shows the live rule again
     assert view.history.model.rows[0][3] == "undo"
 
     qtbot.keyClick(view.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier
                    | Qt.KeyboardModifier.ShiftModifier)
-    assert run_async(engine.submit(Request(CRASH))).rule_id == "contact-hours"
+    assert run_async(engine.submit(Request(LOCKED))).rule_id == "contact-hours"
 
     qtbot.keyClick(view.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     qtbot.keyClick(view.table, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)  # redo too
-    assert run_async(engine.submit(Request(CRASH))).rule_id == "contact-hours"
+    assert run_async(engine.submit(Request(LOCKED))).rule_id == "contact-hours"
     assert [a.toolTip() for a in view.actions_in_order if a.text() in ("Apply", "Redo")] == [
         "Make the draft the live rule set (asks first if the backtest shows a big or worse "
         "change) (Ctrl+S)", "Redo the change undone (Ctrl+Shift+Z or Ctrl+Y)"]
