@@ -218,3 +218,30 @@ async def test_a_request_for_a_person_goes_to_the_queue_without_an_llm_call(desk
     assert outcome.draft_answer and "colleague" in outcome.draft_answer
     [item] = await desk.queue.list(state="open")
     assert item.request_id == outcome.request_id
+
+
+# -- what the acting rules must not take (the review of issue 14) ----------------------
+
+
+@pytest.mark.parametrize("text", [
+    "can you send me the link",  # a tracking page's, an invoice's: no password named
+    "please resend the email",
+    "send it to me",
+    "could you send it again",
+])
+async def test_a_link_or_email_asked_for_without_naming_the_password_sends_no_reset(desk,
+                                                                                    text):
+    desk.script.steps.append(final("Which link do you mean?", intent="other"))
+    request = Request(text, customer_id=7)
+    outcome = await desk.engine.submit(request)
+    assert outcome.route is Route.LLM and "reset your password" not in outcome.answer
+    sent = desk.engine.domain.shop.conn.execute(
+        "SELECT COUNT(*) FROM tool_actions WHERE request_id = ?", (request.id,)).fetchone()
+    assert sent == (0,)
+
+
+async def test_send_it_again_after_naming_the_reset_email_still_sends_one(desk):
+    outcome = await desk.engine.submit(Request(
+        "I didn't get the reset email, can you send it again?", customer_id=7))
+    assert outcome.route is Route.RULE and desk.script.requests == []
+    assert outcome.answer.startswith("I've emailed a link to reset your password")
