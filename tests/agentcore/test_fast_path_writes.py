@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from agentcore import Request, Route, Status
+from agentcore import Request, Route, Rule, RuleError, Status
 from tests.agentcore.scripted_llm import final
 
 
@@ -245,3 +245,38 @@ async def test_send_it_again_after_naming_the_reset_email_still_sends_one(desk):
         "I didn't get the reset email, can you send it again?", customer_id=7))
     assert outcome.route is Route.RULE and desk.script.requests == []
     assert outcome.answer.startswith("I've emailed a link to reset your password")
+
+
+@pytest.mark.parametrize("pattern, why", [
+    ("{order_id}", "does not read the whole message"),
+    ("^.*{order_id}.*$", "skips words it does not name"),
+    ("^(?:refund )?{order_id}[ ?]*$", "matches '12345'"),
+    ("^(?:please |pls )?(?:refund )?(?:order )?{order_id}{signoff}$", "matches '12345'"),
+])
+async def test_an_operators_acting_rule_that_would_take_other_asks_is_refused(desk, pattern,
+                                                                              why):
+    # A careless operator's refund rule: within policy each time, but refunding every
+    # order anyone asks about.
+    order = desk.refundable_order()
+    broad = Rule(id="refund-anything", name="refunds", intent="refund_request",
+                 handler="refund_request", priority=99, pattern=pattern,
+                 template="$refund_line", cache="never")
+    with pytest.raises(RuleError, match=why) as refused:
+        desk.engine.apply_rules([*desk.engine.router.rules, broad])
+    assert "refund_request" in str(refused.value) and "acts" in str(refused.value)
+    desk.script.steps.append(final("It is on its way.", intent="order_status"))
+    outcome = await desk.engine.submit(Request(f"where is order {order['id']}?",
+                                               customer_id=order["customer_id"]))
+    assert outcome.intent == "order_status" and refunds_of(desk, order["id"]) == []
+
+
+async def test_an_operators_acting_rule_that_names_its_words_is_applied(desk):
+    order = desk.refundable_order()
+    narrow = Rule(id="refund-short", name="refunds", intent="refund_request",
+                  handler="refund_request", priority=99,
+                  pattern="^refund(?: order)? {order_id} now$", template="$refund_line",
+                  cache="never")
+    desk.engine.apply_rules([*desk.engine.router.rules, narrow])
+    outcome = await desk.engine.submit(Request(f"refund order {order['id']} now",
+                                               customer_id=order["customer_id"]))
+    assert outcome.rule_id == "refund-short" and len(refunds_of(desk, order["id"])) == 1
