@@ -322,9 +322,17 @@ class Engine:
             span.attributes["rule"] = match.rule.id if match else None
             if match and len(match.matched) > 1:
                 span.attributes["matched"] = list(match.matched)
+            # A handed-back request carries an operator's note that no rule or template
+            # reads: the agent answers it, or a rule would act again against the note
+            # ("don't refund it yet") or hand a person's request straight back.
+            handed_back = request.note is not None
+            if handed_back:
+                span.attributes["fallthrough"] = "handed back with a note: for the agent"
         fallthrough = None
+        if handed_back and match is not None:
+            fallthrough = f"rule {match.rule.id} left to the agent: handed back with a note"
         learned = None
-        if match is None:
+        if match is None and not handed_back:
             learned = self.fast_path.by_intent(text, router, trace)
             if learned is not None and learned[1] is not None:
                 answered = await self.fast_path.answer(request, text, router, learned[1],
@@ -332,7 +340,7 @@ class Engine:
                 if not isinstance(answered, str):
                     return answered[0]  # never cached: the tier may change under it
                 fallthrough = answered
-        if match is not None:
+        if match is not None and not handed_back:
             answered = await self.fast_path.answer(request, text, router, match, trace)
             if isinstance(answered, str):
                 fallthrough = answered

@@ -280,3 +280,37 @@ async def test_an_operators_acting_rule_that_names_its_words_is_applied(desk):
     outcome = await desk.engine.submit(Request(f"refund order {order['id']} now",
                                                customer_id=order["customer_id"]))
     assert outcome.rule_id == "refund-short" and len(refunds_of(desk, order["id"])) == 1
+
+
+async def test_a_request_for_a_person_handed_back_with_a_note_is_answered_by_the_agent(desk):
+    # The operator can't take it now and hands it back with what to say; before, the
+    # rule sent it straight back to the queue and nobody ever read the note.
+    outcome = await desk.engine.submit(Request("Can I speak to a manager?", customer_id=3))
+    item = desk.escalation_of(outcome.request_id)
+    await desk.queue.claim(item, "alice", lease_s=300)
+    note = "No manager is in today; offer a call back tomorrow morning."
+    desk.script.steps.append(final("A manager will call you tomorrow morning.",
+                                   intent="human_request"))
+    again = await desk.queue.hand_back(item, "alice", note)
+    assert (again.route, again.status) == (Route.LLM, Status.ANSWERED)
+    assert {"role": "system", "content": f"Operator note: {note}"} in (
+        desk.script.requests[0]["messages"])
+    assert (await desk.queue.get(item)).state == "resolved"
+
+
+async def test_a_refund_request_handed_back_with_a_note_is_not_refunded_by_the_rule(desk):
+    # The rule could not write the first time (its tool timed out); the operator hands
+    # the request back saying not to refund: the agent reads the note, the rule can't.
+    order = desk.refundable_order()
+    desk.settings.loop.tool_timeout_s = 1e-9
+    desk.script.steps.append(final("A colleague will look at it.", handoff="needs a human"))
+    outcome = await desk.engine.submit(Request(f"I want a refund for order {order['id']}",
+                                               customer_id=order["customer_id"]))
+    assert outcome.status is Status.ESCALATED and refunds_of(desk, order["id"]) == []
+    desk.settings.loop.tool_timeout_s = 5.0
+    item = desk.escalation_of(outcome.request_id)
+    await desk.queue.claim(item, "alice", lease_s=300)
+    desk.script.steps.append(final("We are sending a replacement instead.",
+                                   intent="refund_request"))
+    again = await desk.queue.hand_back(item, "alice", "Do not refund: send a replacement.")
+    assert again.route is Route.LLM and refunds_of(desk, order["id"]) == []
