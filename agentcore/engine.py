@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -131,7 +132,9 @@ class Engine:
         self.fast_path = FastPath(self._tools, AskCues(self.domain.keywords,
                                                        catch_all=self.domain.intents[-1]),
                                   self.learned, static_answers["sign_in"],
-                                  lambda: self.settings.loop.tool_timeout_s)
+                                  lambda: self.settings.loop.tool_timeout_s,
+                                  partial(self.store.escalations.waiting_of,
+                                          reason=EscalationReason.CUSTOMER_ASKED_FOR_HUMAN))
         self.ladder = Ladder(lambda: self.router, self.classifier.classify, static_answers,
                              self.cache)
         # An operator's approval runs the same idempotent tool the agent would have,

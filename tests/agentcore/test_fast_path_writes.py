@@ -314,3 +314,30 @@ async def test_a_refund_request_handed_back_with_a_note_is_not_refunded_by_the_r
                                    intent="refund_request"))
     again = await desk.queue.hand_back(item, "alice", "Do not refund: send a replacement.")
     assert again.route is Route.LLM and refunds_of(desk, order["id"]) == []
+
+
+async def test_asking_for_a_person_again_and_again_queues_one_item(desk):
+    # Each ask costs no LLM call: without a bound, one customer's script filled the
+    # queue at the guard's 120 a minute.
+    outcomes = [await desk.engine.submit(Request("I want a human", customer_id=3))
+                for _ in range(5)]
+    [item] = await desk.queue.list(state="open")
+    assert item.request_id == outcomes[0].request_id
+    assert all(o.status is Status.ANSWERED and "already has your earlier message" in o.answer
+               for o in outcomes[1:])
+    assert desk.script.requests == []
+    # Answered, the next ask queues again; another customer's never waited on this one.
+    await desk.queue.claim(item.id, "alice", lease_s=300)
+    await desk.queue.reply(item.id, "alice", "Hello, Alice here. How can I help?")
+    again = await desk.engine.submit(Request("I want a human", customer_id=3))
+    other = await desk.engine.submit(Request("I want a human", customer_id=4))
+    assert again.status is Status.ESCALATED and other.status is Status.ESCALATED
+
+
+async def test_an_anonymous_request_for_a_person_goes_to_the_agent_not_straight_to_the_queue(
+        desk):
+    desk.script.steps.append(final("Please sign in, or tell me what it is about.",
+                                   intent="human_request"))
+    outcome = await desk.engine.submit(Request("I want a human"))
+    assert outcome.route is Route.LLM and len(desk.script.requests) == 1
+    assert await desk.queue.list(state="open") == []
