@@ -224,9 +224,14 @@ async def password_reset_link(shop: Shop, ctx: HandlerContext) -> dict[str, Any]
     """Emails a reset link to the address on the writing customer's own account, once."""
     customer_id = require_customer(ctx)
     try:
-        await tools_of(ctx)("send_password_reset", {"customer_id": customer_id})
+        sent = await tools_of(ctx)("send_password_reset", {"customer_id": customer_id})
     except ToolError as exc:
         raise NoDeterministicAnswer(str(exc)) from None
+    if sent.get("status") == "sent recently":  # the shop sends one per 5 minutes
+        return {"reset_line": "We emailed a link to reset your password to the address on "
+                              "your account a few minutes ago, and it still works: please "
+                              "check your spam folder. If it hasn't arrived in 10 minutes, "
+                              "ask again and we'll send a new one."}
     return {"reset_line": "I've emailed a link to reset your password to the address on "
                           "your account; it arrives within a few minutes and works for one "
                           "hour. Check your spam folder if you don't see it."}

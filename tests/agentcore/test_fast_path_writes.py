@@ -341,3 +341,15 @@ async def test_an_anonymous_request_for_a_person_goes_to_the_agent_not_straight_
     outcome = await desk.engine.submit(Request("I want a human"))
     assert outcome.route is Route.LLM and len(desk.script.requests) == 1
     assert await desk.queue.list(state="open") == []
+
+
+async def test_a_reset_link_asked_for_again_and_again_is_emailed_once(desk):
+    # Free to ask on the fast path: without a bound, one script mailed an inbox 120
+    # reset links a minute.
+    outcomes = [await desk.engine.submit(Request("send me a password reset link",
+                                                 customer_id=7)) for _ in range(4)]
+    statuses = [c.result["status"] for o in outcomes for c in o.tool_results.calls]
+    assert statuses == ["sent", "sent recently", "sent recently", "sent recently"]
+    assert outcomes[0].answer.startswith("I've emailed a link")
+    assert all("a few minutes ago" in o.answer for o in outcomes[1:])
+    assert desk.script.requests == []
