@@ -78,6 +78,11 @@ class FastPath:
                     span.attributes["queued_already"] = True
                 if refused is not None:
                     return refused
+            taken_back = self.asks.retraction(text) if router.acts(match) else None
+            if taken_back is not None:  # a write can't be taken back: the agent weighs it
+                span.attributes["fallthrough"] = f"retraction {taken_back!r}"
+                return (f"{route} {rule.id} acts, and the message may take its ask back "
+                        f"({taken_back!r})")
             each, partial = self._each(text, router, match)
             if partial is not None:
                 span.attributes["fallthrough"] = partial

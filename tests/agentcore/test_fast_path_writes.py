@@ -353,3 +353,18 @@ async def test_a_reset_link_asked_for_again_and_again_is_emailed_once(desk):
     assert outcomes[0].answer.startswith("I've emailed a link")
     assert all("a few minutes ago" in o.answer for o in outcomes[1:])
     assert desk.script.requests == []
+
+
+@pytest.mark.parametrize("text", [
+    "please cancel order {id} thanks, nevermind",  # the sign-off's one-word name slot
+    "cancel order {id}. thanks, jk",
+    "hi, cancel order {id} thanks a lot, wait",
+])
+async def test_a_cancellation_the_message_takes_back_is_not_made_by_the_rule(desk, text):
+    order = order_where(desk, "status = 'processing'")
+    desk.script.steps.append(final("Shall I cancel it or not?", intent="cancel_order"))
+    outcome = await desk.engine.submit(Request(text.format(id=order["id"]),
+                                               customer_id=order["customer_id"]))
+    assert outcome.route is Route.LLM
+    assert any("take its ask back" in e for e in outcome.errors)
+    assert desk.engine.domain.shop.get_order(order["id"])["status"] == "processing"
