@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from agentcore import Request, Route, Rule, RuleError, Status
+from agentcore import Engine, Request, Route, Rule, RuleError, Status
 from tests.agentcore.scripted_llm import final
 
 
@@ -368,3 +368,22 @@ async def test_a_cancellation_the_message_takes_back_is_not_made_by_the_rule(des
     assert outcome.route is Route.LLM
     assert any("take its ask back" in e for e in outcome.errors)
     assert desk.engine.domain.shop.get_order(order["id"])["status"] == "processing"
+
+
+async def test_a_broad_acting_rule_stored_before_the_check_is_switched_off_at_start(
+        desk, settings):
+    # A database an earlier version wrote: the engine starts, the rule off, nothing paid.
+    order = desk.refundable_order()
+    live = desk.engine.router
+    broad = Rule(id="refund-anything", name="refunds", intent="refund_request",
+                 handler="refund_request", priority=99, pattern="{order_id}",
+                 template="$refund_line", cache="never")
+    desk.engine.store.rules.save_rules([r.as_dict() for r in (*live.rules, broad)],
+                                       dict(live.fragments))
+    await desk.engine.close()
+    desk.engine = Engine(settings, openai_client=desk.script.client(), clock=desk.clock)
+    assert {r.id: r for r in desk.engine.router.rules}["refund-anything"].enabled is False
+    outcome = await desk.engine.submit(Request(f"where is order {order['id']}?",
+                                               customer_id=order["customer_id"]))
+    assert outcome.route is Route.RULE and outcome.intent == "order_status"
+    assert refunds_of(desk, order["id"]) == []
