@@ -18,7 +18,7 @@ import asyncio
 from functools import partial
 from typing import Any
 
-from agentcore.demo_shop.policy import refund_quote
+from agentcore.demo_shop.policy import paid_cents, refund_quote
 from agentcore.demo_shop.repository import Shop
 from agentcore.errors import NoDeterministicAnswer, ToolError
 from agentcore.handlers import (
@@ -183,6 +183,12 @@ async def refund_request(shop: Shop, ctx: HandlerContext) -> dict[str, Any]:
         if quote.allowed_cents <= 0:
             raise NoDeterministicAnswer(f"the policy allows no refund on order {oid}: "
                                         f"{quote.reason}")
+        left = paid_cents(payments["payments"]) - int(order.get("refunded_cents", 0))
+        if ctx.groups.get("full") and quote.allowed_cents < left:
+            # Refunding less than was asked is a dispute waiting to happen: the LLM can
+            # explain the fee before anything is paid, or a person can waive it.
+            raise NoDeterministicAnswer(f"a full refund was asked for on order {oid}, and "
+                                        f"the policy allows less: {quote.reason}")
         done = await tools_of(ctx)("issue_refund", {
             "order_id": oid, "amount": quote.allowed_dollars,
             "reason": f"asked for by the customer; {quote.reason}"})

@@ -387,3 +387,33 @@ async def test_a_broad_acting_rule_stored_before_the_check_is_switched_off_at_st
                                                customer_id=order["customer_id"]))
     assert outcome.route is Route.RULE and outcome.intent == "order_status"
     assert refunds_of(desk, order["id"]) == []
+
+
+async def test_a_full_refund_asked_where_the_policy_keeps_a_fee_goes_to_the_llm(desk):
+    # The rule would pay less than asked (a restocking fee) and call it done.
+    order = desk.order_with_a_fee()
+    desk.script.steps.append(final("A restocking fee applies; shall I refund the rest?",
+                                   intent="refund_request"))
+    outcome = await desk.engine.submit(Request(
+        f"I want a full refund for order {order['id']}", customer_id=order["customer_id"]))
+    assert outcome.route is Route.LLM and refunds_of(desk, order["id"]) == []
+    assert any("full refund was asked" in e for e in outcome.errors)
+    # Asked without 'full', the rule refunds what the policy allows and says why.
+    plain = await desk.engine.submit(Request(f"I want a refund for order {order['id']}",
+                                             customer_id=order["customer_id"]))
+    assert plain.route is Route.RULE and "restocking fee" in plain.answer
+    assert [a for _, a in refunds_of(desk, order["id"])] == [order["allowed_cents"]]
+
+
+async def test_a_full_refund_the_policy_allows_in_full_is_the_rules(desk):
+    shop = desk.engine.domain.shop
+    oid, customer = next(
+        (oid, cid) for oid, cid in shop.conn.execute(
+            "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id")
+        if (limits := shop.refund_limits(oid))
+        and 0 < limits.quote.allowed_cents == limits.left_cents)
+    left = shop.refund_limits(oid).left_cents
+    outcome = await desk.engine.submit(Request(f"can i get a full refund on order {oid}",
+                                               customer_id=customer))
+    assert outcome.route is Route.RULE and desk.script.requests == []
+    assert [a for _, a in refunds_of(desk, oid)] == [left]
