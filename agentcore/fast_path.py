@@ -58,7 +58,7 @@ class FastPath:
                         confidence=round(prediction.confidence, 3)) as span:
             threshold = self.learned.threshold or 1.0
             span.attributes["threshold"] = threshold
-            if prediction.confidence < threshold:
+            if not prediction.confidence >= threshold:  # NaN too: never sure
                 return prediction, None
             match = router.intent_match(prediction.intent, text)
             span.attributes["rule"] = match.rule.id if match else None
