@@ -8,7 +8,8 @@ order, its payments and its category's policy in parallel through the shop's
 tools, compute the outcome with the same pure policy the write checks again in
 its own transaction (`policy.refund_quote`), and write through the tool the LLM
 would call, idempotent on the request id. Whatever the policy doesn't settle (no
-refund allowed, an order that already shipped) goes to the LLM, which can
+refund allowed, an order that already shipped, a suspended account, a full refund
+asked where a fee applies) goes to the LLM, which can
 explain, offer another way, or hand over to a person.
 """
 
@@ -148,6 +149,14 @@ def account_balance(shop: Shop, ctx: HandlerContext) -> dict[str, Any]:
             "account_status": status, "balance_line": line}
 
 
+def _not_suspended(shop: Shop, customer_id: int) -> None:
+    """A suspended account is under review: what it asks to be paid or changed is a
+    person's call (the LLM path can hand it over), never a rule's."""
+    customer = shop.get_customer(customer_id)
+    if customer is not None and customer["account_status"] == "suspended":
+        raise NoDeterministicAnswer(f"customer {customer_id}'s account is suspended")
+
+
 def _order_number(ctx: HandlerContext) -> int:
     raw = ctx.groups.get("order_id", "")
     if not raw.isdigit():
@@ -172,13 +181,14 @@ _REFUND_FIELDS = frozenset({"order_id", "product", "amount", "refund_line"})
 
 async def refund_request(shop: Shop, ctx: HandlerContext) -> dict[str, Any]:
     """Refunds what the policy allows on one order of the customer's, once."""
-    require_customer(ctx)
+    customer_id = require_customer(ctx)
     oid = _order_number(ctx)
     # A re-run of this request (a crash, a resume) reports the refund it made.
     done = shop.action_result(ctx.request_id, "issue_refund", f"order:{oid}")
     order, payments, policy = await _read_together(ctx, oid, "get_order", "get_payments",
                                                    "get_refund_policy")
     if done is None:
+        _not_suspended(shop, customer_id)
         quote = refund_quote(order, payments["payments"], policy, shop.today)
         if quote.allowed_cents <= 0:
             raise NoDeterministicAnswer(f"the policy allows no refund on order {oid}: "
@@ -208,11 +218,12 @@ _CANCEL_FIELDS = frozenset({"order_id", "product", "cancel_line"})
 
 async def cancel_order(shop: Shop, ctx: HandlerContext) -> dict[str, Any]:
     """Cancels one order of the customer's that has not shipped, once."""
-    require_customer(ctx)
+    customer_id = require_customer(ctx)
     oid = _order_number(ctx)
     done = shop.action_result(ctx.request_id, "cancel_order", f"order:{oid}")
     (order,) = await _read_together(ctx, oid, "get_order")
     if done is None:
+        _not_suspended(shop, customer_id)
         if order["status"] != "processing":
             raise NoDeterministicAnswer(f"order {oid} is {order['status']}: too late to "
                                         "cancel, which the customer needs explained")

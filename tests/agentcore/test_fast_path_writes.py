@@ -417,3 +417,25 @@ async def test_a_full_refund_the_policy_allows_in_full_is_the_rules(desk):
                                                customer_id=customer))
     assert outcome.route is Route.RULE and desk.script.requests == []
     assert [a for _, a in refunds_of(desk, oid)] == [left]
+
+
+@pytest.mark.parametrize("ask, where", [
+    ("I want a refund for order {id}", "o.status = 'delivered'"),
+    ("please cancel order {id}", "o.status = 'processing'"),
+])
+async def test_a_suspended_accounts_refund_or_cancellation_is_not_the_rules(desk, ask, where):
+    # An account under review: paying it, or changing its orders, is a person's call.
+    shop = desk.engine.domain.shop
+    oid, customer = shop.conn.execute(
+        "SELECT o.id, o.customer_id FROM orders o JOIN accounts a ON a.customer_id ="
+        f" o.customer_id WHERE {where} ORDER BY o.id LIMIT 1").fetchone()
+    shop.conn.execute("UPDATE accounts SET status = 'suspended' WHERE customer_id = ?",
+                      (customer,))
+    shop.conn.commit()
+    desk.script.steps.append(final("A colleague will look at your account first.",
+                                   intent="refund_request"))
+    outcome = await desk.engine.submit(Request(ask.format(id=oid), customer_id=customer))
+    assert outcome.route is Route.LLM
+    assert any("account is suspended" in e for e in outcome.errors)
+    assert refunds_of(desk, oid) == [] and shop.get_order(oid)["status"] in (
+        "delivered", "processing")
