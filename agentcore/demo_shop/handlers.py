@@ -3,14 +3,14 @@
 Each reads the shop by primary key (microseconds) and formats; one that cannot
 answer deterministically (a foreign or unknown order) falls through to the LLM.
 
-Two act: a refund and a cancellation the policy decides alone. They read the
+Three act: a refund and a cancellation the policy decides alone, and a reset link. They read the
 order, its payments and its category's policy in parallel through the shop's
 tools, compute the outcome with the same pure policy the write checks again in
 its own transaction (`policy.refund_quote`), and write through the tool the LLM
 would call, idempotent on the request id. Whatever the policy doesn't settle (no
 refund allowed, an order that already shipped, a suspended account, a full refund
-asked where a fee applies) goes to the LLM, which can
-explain, offer another way, or hand over to a person.
+asked where a fee applies) goes to the LLM, which can explain, offer another way,
+or hand over to a person.
 """
 
 from __future__ import annotations
