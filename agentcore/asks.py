@@ -6,7 +6,8 @@ records of the kind the handler reads ("status of 12345, 23456 and 34567") would
 get half an answer, and a half answer reads as a whole one to the customer. Such a
 message goes to the path that can answer all of it (the LLM, or a human).
 
-Three checks, each one linear-time RE2 pass, made only once something local matched:
+Three checks, each one linear-time RE2 pass, made only once something local matched
+(and for a rule that acts, a fourth: words that take the ask back, `RETRACTION`):
 - a second question: a joiner and a question word after the first ask ("..., and
   when does 23456 arrive", "? Also, do you take PayPal"), in English, German,
   French and Spanish. A second look at the same ask ("where is it and when will it
@@ -41,6 +42,16 @@ SECOND_QUESTION = (rf"(?:[,;:?!.]\s*|\s)(?:{_JOINERS})[ ,:]+(?:{_QUESTION_WORDS}
                    rf"|[?!.]\s*(?:also|plus|btw|by the way|oh and|another thing|außerdem|"
                    rf"aussi|además|también)\b")
 
+# Words that take an ask back or put it off, anywhere in the message: a rule that acts
+# (a cancellation can't be undone) leaves such a message to the agent. The frame of a
+# message lets one word through after a sign-off ("thanks, anna"), and that word may be
+# "nevermind".
+RETRACTION = (r"\b(?:never ?mind|nvm|jk|j/k|just kidding|kidding|joking|wait|hold on|"
+              r"actually|scratch that|forget (?:it|that|about it)|disregard|ignore (?:this|that|"
+              r"it|my (?:last )?message)|not yet|oops|my bad|wrong (?:order|number)|"
+              r"vergiss es|egal|doch nicht|laisse tomber|oublie[sz]?|olv[ií]d[ae]lo|"
+              r"no importa|da igual)\b")
+
 
 def _options() -> re2.Options:
     options = re2.Options()
@@ -61,6 +72,7 @@ class AskCues:
 
     def __init__(self, keywords: Mapping[str, Mapping[str, float]], catch_all: str) -> None:
         self._second = re2.compile(SECOND_QUESTION, _options())
+        self._retraction = re2.compile(RETRACTION, _options())
         self._set = re2.Set.SearchSet(_options())
         self._cues: list[tuple[str, float]] = []
         for intent, words in keywords.items():
@@ -87,6 +99,11 @@ class AskCues:
         """The words that open a second question in `text` ("and when"), or None."""
         found = self._second.search(text)
         return None if found is None else found.group(0).strip(" ,;:?!.")
+
+    def retraction(self, text: str) -> str | None:
+        """The words in `text` that take its ask back ("nevermind"), or None."""
+        found = self._retraction.search(text)
+        return None if found is None else found.group(0)
 
     def also_asked(self, text: str, intent: str) -> list[str]:
         """The intents other than `intent` that `text` asks about, strongest first."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -131,7 +132,9 @@ class Engine:
         self.fast_path = FastPath(self._tools, AskCues(self.domain.keywords,
                                                        catch_all=self.domain.intents[-1]),
                                   self.learned, static_answers["sign_in"],
-                                  lambda: self.settings.loop.tool_timeout_s)
+                                  lambda: self.settings.loop.tool_timeout_s,
+                                  partial(self.store.escalations.waiting_of,
+                                          reason=EscalationReason.CUSTOMER_ASKED_FOR_HUMAN))
         self.ladder = Ladder(lambda: self.router, self.classifier.classify, static_answers,
                              self.cache)
         # An operator's approval runs the same idempotent tool the agent would have,
@@ -322,9 +325,17 @@ class Engine:
             span.attributes["rule"] = match.rule.id if match else None
             if match and len(match.matched) > 1:
                 span.attributes["matched"] = list(match.matched)
+            # A handed-back request carries an operator's note that no rule or template
+            # reads: the agent answers it, or a rule would act again against the note
+            # ("don't refund it yet") or hand a person's request straight back.
+            handed_back = request.note is not None
+            if handed_back:
+                span.attributes["fallthrough"] = "handed back with a note: for the agent"
         fallthrough = None
+        if handed_back and match is not None:
+            fallthrough = f"rule {match.rule.id} left to the agent: handed back with a note"
         learned = None
-        if match is None:
+        if match is None and not handed_back:
             learned = self.fast_path.by_intent(text, router, trace)
             if learned is not None and learned[1] is not None:
                 answered = await self.fast_path.answer(request, text, router, learned[1],
@@ -332,7 +343,7 @@ class Engine:
                 if not isinstance(answered, str):
                     return answered[0]  # never cached: the tier may change under it
                 fallthrough = answered
-        if match is not None:
+        if match is not None and not handed_back:
             answered = await self.fast_path.answer(request, text, router, match, trace)
             if isinstance(answered, str):
                 fallthrough = answered

@@ -6,7 +6,9 @@ several records a handler reads one at a time, goes on to the LLM (`asks`); a
 handler that takes several (`HandlerSpec.each`: the status of orders A, B and C)
 answers each, in the order named, up to `MAX_EACH`. A handler that acts writes
 through the domain's tools (`HandlerTools`); one that hands off gives the request
-to the operators with its template as their draft.
+to the operators with its template as their draft: once per customer while their
+item waits, and never for an anonymous request (the agent answers those), since an
+item that costs no LLM call is one a script could otherwise queue by the thousand.
 """
 
 from __future__ import annotations
@@ -26,14 +28,20 @@ from agentcore.tools import ToolContext, ToolRegistry
 from agentcore.tracing import Trace
 
 MAX_EACH = 10  # records one answer may go through; more is a list for a person
+# A customer asking for a person again while one already has their request.
+ALREADY_WITH_A_PERSON = ("A colleague already has your earlier message and will reply here "
+                         "shortly; there is no need to ask again.")
 
 
 class FastPath:
     """`tool_timeout_s` is read per request: settings change while running."""
 
     def __init__(self, tools: ToolRegistry, asks: AskCues, learned: LearnedTier,
-                 sign_in: str, tool_timeout_s: Callable[[], float]) -> None:
+                 sign_in: str, tool_timeout_s: Callable[[], float],
+                 waiting_hand_off: Callable[[int], int | None]) -> None:
+        """`waiting_hand_off`: a customer's hand-off still in the operators' queue."""
         self.tools = tools
+        self.waiting_hand_off = waiting_hand_off
         self.asks = asks
         self.learned = learned
         self.sign_in = sign_in
@@ -50,7 +58,7 @@ class FastPath:
                         confidence=round(prediction.confidence, 3)) as span:
             threshold = self.learned.threshold or 1.0
             span.attributes["threshold"] = threshold
-            if prediction.confidence < threshold:
+            if not prediction.confidence >= threshold:  # NaN too: never sure
                 return prediction, None
             match = router.intent_match(prediction.intent, text)
             span.attributes["rule"] = match.rule.id if match else None
@@ -62,6 +70,19 @@ class FastPath:
         what a handler did by writing), or why it falls through to the LLM."""
         rule = match.rule
         with trace.span("template", rule=rule.id) as span:
+            if router.hands_off(match):
+                refused = self._hand_off_refused(request, route, match, trace)
+                if isinstance(refused, str):
+                    span.attributes["fallthrough"] = refused
+                elif refused is not None:
+                    span.attributes["queued_already"] = True
+                if refused is not None:
+                    return refused
+            taken_back = self.asks.retraction(text) if router.acts(match) else None
+            if taken_back is not None:  # a write can't be taken back: the agent weighs it
+                span.attributes["fallthrough"] = f"retraction {taken_back!r}"
+                return (f"{route} {rule.id} acts, and the message may take its ask back "
+                        f"({taken_back!r})")
             each, partial = self._each(text, router, match)
             if partial is not None:
                 span.attributes["fallthrough"] = partial
@@ -93,6 +114,21 @@ class FastPath:
         outcome = Outcome(request, route, Status.ANSWERED, answer=answer, intent=rule.intent,
                           rule_id=rule.id, spans=trace.spans, tool_results=results)
         return outcome, tools is None and len(each) == 1
+
+    def _hand_off_refused(self, request: Request, route: Route, match: RuleMatch,
+                          trace: Trace) -> tuple[Outcome, bool] | str | None:
+        """Why a hand-off without an LLM is not queued: a customer whose earlier one
+        still waits is told so (one item each, however often they ask); an anonymous
+        request goes to the agent, as before the rule (nobody to count it by: a free
+        queue item each would let one script fill the queue). None: queue it."""
+        if request.customer_id is None:
+            return (f"{route} {match.rule.id}: an anonymous request for a person goes to "
+                    "the agent (the queue takes one per customer it can tell apart)")
+        if self.waiting_hand_off(request.customer_id) is None:
+            return None
+        return Outcome(request, route, Status.ANSWERED, answer=ALREADY_WITH_A_PERSON,
+                       intent=match.rule.intent, rule_id=match.rule.id,
+                       spans=trace.spans), False
 
     def _each(self, text: str, router: Router,
               match: RuleMatch) -> tuple[list[RuleMatch], str | None]:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import re2
 
+from agentcore.acting_rules import broad_acting_reason
 from agentcore.catch_all import catch_all_reason
 from agentcore.errors import NoDeterministicAnswer, PatternError, RuleError
 from agentcore.handlers import HandlerContext, HandlerSpec
@@ -221,6 +222,10 @@ def compile_rule(rule: Rule, handlers: Mapping[str, HandlerSpec],
     if spec.acts and spec.each:
         raise RuleError(rule.id, f"handler {spec.name!r} acts: it may not answer each of "
                                  "several records (several writes are a person's call)")
+    if spec.acts:  # the policy bounds each write, not whether the customer asked for it
+        broad = broad_acting_reason(regex, rule.pattern, pattern, spec.name)
+        if broad:
+            raise RuleError(rule.id, broad)
     missing_groups = spec.needs - set(regex.groupindex)
     if missing_groups:
         raise RuleError(rule.id, f"handler {spec.name!r} needs named groups "

@@ -3,13 +3,14 @@
 Each reads the shop by primary key (microseconds) and formats; one that cannot
 answer deterministically (a foreign or unknown order) falls through to the LLM.
 
-Two act: a refund and a cancellation the policy decides alone. They read the
+Three act: a refund and a cancellation the policy decides alone, and a reset link. They read the
 order, its payments and its category's policy in parallel through the shop's
 tools, compute the outcome with the same pure policy the write checks again in
 its own transaction (`policy.refund_quote`), and write through the tool the LLM
 would call, idempotent on the request id. Whatever the policy doesn't settle (no
-refund allowed, an order that already shipped) goes to the LLM, which can
-explain, offer another way, or hand over to a person.
+refund allowed, an order that already shipped, a suspended account, a full refund
+asked where a fee applies) goes to the LLM, which can explain, offer another way,
+or hand over to a person.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import asyncio
 from functools import partial
 from typing import Any
 
-from agentcore.demo_shop.policy import refund_quote
+from agentcore.demo_shop.policy import paid_cents, refund_quote
 from agentcore.demo_shop.repository import Shop
 from agentcore.errors import NoDeterministicAnswer, ToolError
 from agentcore.handlers import (
@@ -148,6 +149,14 @@ def account_balance(shop: Shop, ctx: HandlerContext) -> dict[str, Any]:
             "account_status": status, "balance_line": line}
 
 
+def _not_suspended(shop: Shop, customer_id: int) -> None:
+    """A suspended account is under review: what it asks to be paid or changed is a
+    person's call (the LLM path can hand it over), never a rule's."""
+    customer = shop.get_customer(customer_id)
+    if customer is not None and customer["account_status"] == "suspended":
+        raise NoDeterministicAnswer(f"customer {customer_id}'s account is suspended")
+
+
 def _order_number(ctx: HandlerContext) -> int:
     raw = ctx.groups.get("order_id", "")
     if not raw.isdigit():
@@ -172,17 +181,24 @@ _REFUND_FIELDS = frozenset({"order_id", "product", "amount", "refund_line"})
 
 async def refund_request(shop: Shop, ctx: HandlerContext) -> dict[str, Any]:
     """Refunds what the policy allows on one order of the customer's, once."""
-    require_customer(ctx)
+    customer_id = require_customer(ctx)
     oid = _order_number(ctx)
     # A re-run of this request (a crash, a resume) reports the refund it made.
     done = shop.action_result(ctx.request_id, "issue_refund", f"order:{oid}")
     order, payments, policy = await _read_together(ctx, oid, "get_order", "get_payments",
                                                    "get_refund_policy")
     if done is None:
+        _not_suspended(shop, customer_id)
         quote = refund_quote(order, payments["payments"], policy, shop.today)
         if quote.allowed_cents <= 0:
             raise NoDeterministicAnswer(f"the policy allows no refund on order {oid}: "
                                         f"{quote.reason}")
+        left = paid_cents(payments["payments"]) - int(order.get("refunded_cents", 0))
+        if ctx.groups.get("full") and quote.allowed_cents < left:
+            # Refunding less than was asked is a dispute waiting to happen: the LLM can
+            # explain the fee before anything is paid, or a person can waive it.
+            raise NoDeterministicAnswer(f"a full refund was asked for on order {oid}, and "
+                                        f"the policy allows less: {quote.reason}")
         done = await tools_of(ctx)("issue_refund", {
             "order_id": oid, "amount": quote.allowed_dollars,
             "reason": f"asked for by the customer; {quote.reason}"})
@@ -202,11 +218,12 @@ _CANCEL_FIELDS = frozenset({"order_id", "product", "cancel_line"})
 
 async def cancel_order(shop: Shop, ctx: HandlerContext) -> dict[str, Any]:
     """Cancels one order of the customer's that has not shipped, once."""
-    require_customer(ctx)
+    customer_id = require_customer(ctx)
     oid = _order_number(ctx)
     done = shop.action_result(ctx.request_id, "cancel_order", f"order:{oid}")
     (order,) = await _read_together(ctx, oid, "get_order")
     if done is None:
+        _not_suspended(shop, customer_id)
         if order["status"] != "processing":
             raise NoDeterministicAnswer(f"order {oid} is {order['status']}: too late to "
                                         "cancel, which the customer needs explained")
@@ -224,9 +241,14 @@ async def password_reset_link(shop: Shop, ctx: HandlerContext) -> dict[str, Any]
     """Emails a reset link to the address on the writing customer's own account, once."""
     customer_id = require_customer(ctx)
     try:
-        await tools_of(ctx)("send_password_reset", {"customer_id": customer_id})
+        sent = await tools_of(ctx)("send_password_reset", {"customer_id": customer_id})
     except ToolError as exc:
         raise NoDeterministicAnswer(str(exc)) from None
+    if sent.get("status") == "sent recently":  # the shop sends one per 5 minutes
+        return {"reset_line": "We emailed a link to reset your password to the address on "
+                              "your account a few minutes ago, and it still works: please "
+                              "check your spam folder. If it hasn't arrived in 10 minutes, "
+                              "ask again and we'll send a new one."}
     return {"reset_line": "I've emailed a link to reset your password to the address on "
                           "your account; it arrives within a few minutes and works for one "
                           "hour. Check your spam folder if you don't see it."}

@@ -26,6 +26,10 @@ from agentcore.errors import StorageError, ToolError, WriteRefused
 from agentcore.models import PolicyOverride
 from agentcore.storage import transaction
 
+# A reset link is sent at most once in this many seconds per customer (it works for an
+# hour, so the earlier one still does).
+RESET_RESEND_AFTER_S = 300
+
 log = logging.getLogger("agentcore.shop")
 
 _ORDER_SQL = """
@@ -222,9 +226,16 @@ class Shop:
             customer = self.get_customer(customer_id)
             if customer is None:
                 raise ToolError(f"customer {customer_id} does not exist")
+            now = datetime.now(UTC)
+            last = customer["password_reset_sent_at"]
+            if last and 0 <= (now - _aware(last)).total_seconds() < RESET_RESEND_AFTER_S:
+                # Asking again (a script, or an impatient customer) sends no second mail:
+                # each costs nothing to ask for and lands in the same inbox.
+                return {"customer_id": customer_id, "sent_to": customer["email"],
+                        "status": "sent recently", "sent_at": last}
             self.conn.execute(
                 "UPDATE accounts SET password_reset_sent_at = ? WHERE customer_id = ?",
-                (datetime.now(UTC).isoformat(timespec="seconds"), customer_id))
+                (now.isoformat(timespec="seconds"), customer_id))
             return {"customer_id": customer_id, "sent_to": customer["email"], "status": "sent"}
 
         return self._idempotent(request_id, "send_password_reset", f"customer:{customer_id}",
@@ -244,6 +255,12 @@ class Shop:
     def actions_for(self, request_id: str) -> list[dict[str, Any]]:
         return _rows(self.conn.execute(
             "SELECT * FROM tool_actions WHERE request_id = ? ORDER BY created_at", (request_id,)))
+
+
+def _aware(iso: str) -> datetime:
+    """A stored time as an aware UTC datetime (the generator's carry no zone)."""
+    at = datetime.fromisoformat(iso)
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _dollars(cents: int) -> str:

@@ -154,7 +154,8 @@ WRITE_POLICIES = {
     "issue_refund": "at most the refund quote (window, restocking fee) and never more than "
                     "is left of what was paid; an operator may override up to that",
     "cancel_order": "only an order of the customer's that has not shipped",
-    "send_password_reset": "only to the address on the writing customer's own account",
+    "send_password_reset": "only to the address on the writing customer's own account, "
+                           "and at most once in 5 minutes (asked again: 'sent recently')",
 }
 
 

@@ -219,11 +219,21 @@ class IntentModel:
     def _check_shapes(self) -> None:
         # A blob that reads but doesn't fit together would fail at the first prediction,
         # on the loop: refused here instead, where the engine turns the tier off.
+        np = self._np
         scores = 1 if len(self.labels) == 2 else len(self.labels)
         if (len(self.labels) < 2 or self._weights.shape != (len(self._columns), scores)
                 or self._intercept.shape != (scores,)):
             raise LearnedModelError("the stored intent model is damaged (its parts don't "
                                     "fit together): train the learned tier again")
+        # A NaN confidence passes no threshold test by comparison (NaN < t is false), and
+        # a negative temperature ranks the least likely intent first: either would answer
+        # everything the rules don't, with the first label or the wrong one.
+        if (not np.isfinite(self._weights).all() or not np.isfinite(self._intercept).all()
+                or not math.isfinite(self._beta) or self._beta <= 0
+                or (len(self._columns) and (self._columns.min() < 0
+                                            or self._columns.max() >= N_FEATURES))):
+            raise LearnedModelError("the stored intent model is damaged (numbers out of "
+                                    "range): train the learned tier again")
 
     def __repr__(self) -> str:
         return (f"IntentModel({len(self.labels)} intents, {self.examples} examples, "

@@ -117,6 +117,16 @@ class SQLiteEscalations:
                           {"rid": request_id})
         return int(rows[0]["id"]) if rows else None
 
+    def waiting_of(self, customer_id: int, reason: EscalationReason) -> int | None:
+        """The oldest of a customer's items for `reason` that is still an operator's to
+        answer (open or claimed, a lapsed claim too), or None."""
+        rows = self._rows(
+            "SELECT e.id FROM escalations e JOIN requests r ON r.id = e.request_id"
+            " WHERE e.state IN ('open', 'claimed') AND e.reason = :reason"
+            " AND r.customer_id = :cid ORDER BY e.id LIMIT 1",
+            {"reason": str(reason), "cid": customer_id})
+        return int(rows[0]["id"]) if rows else None
+
     def list(self, now: float, state: EscalationState | None = None,
              reason: EscalationReason | None = None, *, after_id: int | None = None,
              limit: int | None = None, latest_resolved_first: bool = False,

@@ -174,3 +174,20 @@ def test_two_intents_make_a_binary_model_with_sensible_probabilities():
     assert model.predict("hello there").intent == "greeting"
     again = IntentModel.from_bytes(model.to_bytes())
     np.testing.assert_allclose(again.probabilities("hello"), model.probabilities("hello"))
+
+
+@pytest.mark.parametrize("spoil", ["nan weights", "negative temperature", "column out of range"])
+def test_a_blob_whose_numbers_would_answer_everything_is_refused(model, spoil):
+    # NaN confidence clears any threshold by comparison, a negative temperature ranks
+    # the least likely intent first: the tier would answer with the wrong template.
+    columns, weights, beta = model._columns.copy(), model._weights.copy(), model._beta
+    if spoil == "nan weights":
+        weights[0, 0] = np.nan
+    elif spoil == "negative temperature":
+        beta = -beta
+    else:
+        columns[-1] = -1
+    spoiled = IntentModel(model.labels, model.examples, columns, weights, model._intercept,
+                          beta, trained_with=model.trained_with)
+    with pytest.raises(LearnedModelError, match="damaged"):
+        IntentModel.from_bytes(spoiled.to_bytes())

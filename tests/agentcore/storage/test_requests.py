@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from agentcore.errors import DuplicateRequest
-from agentcore.models import Route, Status
+from agentcore.models import EscalationReason, Route, Status
 from agentcore.storage import Storage
 from tests.agentcore.storage.records import answered, escalated, request
 
@@ -72,6 +72,23 @@ def test_an_escalated_outcome_opens_an_item_with_it(backend: Storage, clock):
     assert item_id is not None
     item = backend.escalations.get(item_id, clock.now())
     assert item.reason == "policy violation" and item.pending_action.tool == "issue_refund"
+
+
+def test_a_customers_waiting_item_is_found_by_reason_until_it_is_resolved(backend: Storage,
+                                                                          clock):
+    human, policy = EscalationReason.CUSTOMER_ASKED_FOR_HUMAN, EscalationReason.POLICY_VIOLATION
+    first, other, theirs = request(3), request(4, customer_id=8), request(5)
+    for req, reason in ((first, human), (other, human), (theirs, policy)):
+        backend.requests.accept(req)
+        backend.requests.finish(escalated(req, reason, pending=False))
+    item = backend.escalations.of_request(first.id)
+    assert backend.escalations.waiting_of(7, human) == item  # not read back before: waits
+    assert backend.escalations.waiting_of(9, human) is None
+    assert backend.escalations.claim(item, "alice", clock.now(), clock.now() + 60)
+    assert backend.escalations.waiting_of(7, human) == item  # claimed still waits
+    backend.escalations.resolve(backend.escalations.get(item, clock.now()), "alice",
+                                clock.now())
+    assert backend.escalations.waiting_of(7, human) is None
 
 
 def test_spans_go_in_one_statement_and_a_first_outcome_deletes_nothing(backend, tmp_path):
