@@ -36,7 +36,7 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "my refund yet": 4, "received my refund": 4, "receive my refund": 4,
         "get my refund": 2, "refund arrived": 3, "still waiting": 2, "refunded yet": 3,
         "wo bleibt meine erstattung": 4, "ou en est mon remboursement": 4,
-        "estado de mi reembolso": 4,
+        "estado de mi reembolso": 4, "où en est mon remboursement": 4,
     },
     "refund_policy": {
         "refund policy": 4, "return policy": 4, "policy": 2, "return window": 4,
@@ -47,6 +47,7 @@ KEYWORDS: dict[str, dict[str, float]] = {
     "refund_request": {
         "refund*": 2, "money back": 3, "reimburs*": 2, "return it": 1, "i want a refund": 2,
         "want to return": 4, "like to return": 4, "refund me": 2, "want my money back": 2,
+        "like a refund": 2, "need a refund": 2, "refund it": 2,
         "full refund": 1, "rückerstattung": 3, "erstatt*": 2, "geld zurück": 3,
         "rembours*": 3, "reembols*": 3, "devolución": 2, "devolver": 2,
     },
