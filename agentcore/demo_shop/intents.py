@@ -59,7 +59,7 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "charged twice": 5, "double charge*": 5, "charged=": 2, "charges=": 2, "billing": 3,
         "billed": 3, "bill": 2, "invoice*": 3, "receipt": 2, "twice": 2, "overcharg*": 4,
         "rechnung": 3, "abgebucht": 3, "doppelt": 3, "factur*": 3, "débité": 2, "cobr*": 2,
-        "charge=": 2,
+        "charge=": 2, "an invoice": 2, "the invoice": 2, "my invoice": 2,
     },
     "order_status": {
         "where is my order": 5, "order status": 4, "status of my order": 4, "track*": 3,
