@@ -91,6 +91,8 @@ KEYWORDS: dict[str, dict[str, float]] = {
     "account": {
         "account": 2, "my email": 2, "email address": 2, "change my address": 3,
         "delete my account": 4, "on my account": 2,
+        "my address": 2, "new address": 2, "address changed": 2, "update my address": 2,
+        "changed my address": 2,
         "profile": 2, "store credit": 3, "konto": 2, "compte": 2,
         "cuenta": 2, "personal data": 2, "gdpr": 3, "newsletter": 2, "unsubscrib*": 3,
     },
