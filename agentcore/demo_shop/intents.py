@@ -36,7 +36,7 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "my refund yet": 4, "received my refund": 4, "receive my refund": 4,
         "get my refund": 2, "refund arrived": 3, "still waiting": 2, "refunded yet": 3,
         "wo bleibt meine erstattung": 4, "ou en est mon remboursement": 4,
-        "estado de mi reembolso": 4,
+        "estado de mi reembolso": 4, "où en est mon remboursement": 4,
     },
     "refund_policy": {
         "refund policy": 4, "return policy": 4, "policy": 2, "return window": 4,
@@ -46,6 +46,8 @@ KEYWORDS: dict[str, dict[str, float]] = {
     },
     "refund_request": {
         "refund*": 2, "money back": 3, "reimburs*": 2, "return it": 1, "i want a refund": 2,
+        "want to return": 4, "like to return": 4, "refund me": 2, "want my money back": 2,
+        "like a refund": 2, "need a refund": 2, "refund it": 2,
         "full refund": 1, "rückerstattung": 3, "erstatt*": 2, "geld zurück": 3,
         "rembours*": 3, "reembols*": 3, "devolución": 2, "devolver": 2,
     },
@@ -57,6 +59,7 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "charged twice": 5, "double charge*": 5, "charged=": 2, "charges=": 2, "billing": 3,
         "billed": 3, "bill": 2, "invoice*": 3, "receipt": 2, "twice": 2, "overcharg*": 4,
         "rechnung": 3, "abgebucht": 3, "doppelt": 3, "factur*": 3, "débité": 2, "cobr*": 2,
+        "charge=": 2, "an invoice": 2, "the invoice": 2, "my invoice": 2,
     },
     "order_status": {
         "where is my order": 5, "order status": 4, "status of my order": 4, "track*": 3,
@@ -74,17 +77,23 @@ KEYWORDS: dict[str, dict[str, float]] = {
     "password_reset": {
         "password": 4, "passwort": 4, "kennwort": 4, "mot de passe": 4, "contraseña": 4,
         "reset": 2, "log in": 2, "login": 2, "sign in": 2, "locked out": 3, "forgot": 2,
+        "cant log in": 2, "can't log in": 2, "cannot log in": 2, "can't login": 2,
+        "cant login": 2,
     },
     "payment_methods": {
         "payment method*": 4, "payment option*": 4, "pay with": 3, "paypal": 3,
         "gift card": 2, "credit card": 2, "klarna": 3, "apple pay": 3, "do you accept": 3,
-        "installment*": 3, "zahlungsmethode*": 4, "zahlungsart*": 4,
+        "installment*": 3, "can i pay": 2, "pay cash": 2, "cash": 2,
+        "zahlungsmethode*": 4, "zahlungsart*": 4,
         "moyen de paiement": 4, "moyens de paiement": 4, "método de pago": 4,
         "métodos de pago": 4,
     },
     "account": {
         "account": 2, "my email": 2, "email address": 2, "change my address": 3,
-        "delete my account": 4, "profile": 2, "store credit": 3, "konto": 2, "compte": 2,
+        "delete my account": 4, "on my account": 2,
+        "my address": 2, "new address": 2, "address changed": 2, "update my address": 2,
+        "changed my address": 2,
+        "profile": 2, "store credit": 3, "konto": 2, "compte": 2,
         "cuenta": 2, "personal data": 2, "gdpr": 3, "newsletter": 2, "unsubscrib*": 3,
     },
     "technical": {
@@ -101,6 +110,7 @@ KEYWORDS: dict[str, dict[str, float]] = {
     "contact": {
         "contact*": 3, "phone number": 4, "phone": 2, "call you": 3, "email you": 3,
         "opening hours": 3, "hotline": 3, "kontakt": 3, "telefon*": 3, "teléfono": 3,
+        "can call": 2, "number to call": 2, "a number": 2, "phone line": 2,
     },
     "greeting": {
         "hello": 1, "hi": 1, "hey": 1, "good morning": 1, "good afternoon": 1, "hallo": 1,

@@ -35,6 +35,9 @@ def settings(settings):
     settings.llm.classify = None
     return settings
 
+# An order question with a second one in it: the LLM's, not a rule's.
+SLOW_ORDER_QUESTION = "Where is my order {}, and why does tracking say nothing"
+
 
 def tool_messages(body: dict) -> list[dict]:
     return [json.loads(m["content"]) for m in body["messages"] if m["role"] == "tool"]
@@ -109,7 +112,7 @@ async def test_an_answer_given_while_the_engines_lookup_failed_is_not_cached(set
     script = ScriptedLLM([final("I can't see that order right now.", intent="order_status"),
                           final("It was delivered.", intent="order_status")])
     engine, _ = flaky_engine(settings, script, fail_times=1)
-    text = f"Where is my order {order['id']}? It says nothing"
+    text = SLOW_ORDER_QUESTION.format(order["id"])
     first = await engine.submit(Request(text, customer_id=order["customer_id"]))
     second = await engine.submit(Request(text, customer_id=order["customer_id"]))
     await engine.close()
@@ -124,7 +127,7 @@ async def test_the_models_own_lookup_runs_after_the_engines_failed(settings):
         {"tool_calls": [tool_call("get_order", {"order_id": order["id"]}, "g1")]},
         final("It was delivered.", intent="order_status")])
     engine, calls = flaky_engine(settings, script, fail_times=1)
-    await engine.submit(Request(f"Where is my order {order['id']}? It says nothing",
+    await engine.submit(Request(SLOW_ORDER_QUESTION.format(order["id"]),
                                 customer_id=order["customer_id"]))
     await engine.close()
     # A transient failure of the engine's own lookup is not the answer to the model's.
