@@ -27,8 +27,9 @@ def test_a_dead_endpoint_opens_the_breaker_and_requests_are_answered_lower_down(
     settings.resilience.retry.max_attempts = 1
     settings.resilience.breaker.failure_threshold = 2
     KeyringCredentials().set(settings.llm.api_key_name, "sk-test-not-a-real-key")
-    # Slow-path traffic with the fast path mixed in, as the corpus has it.
-    rows = [r for r in corpus if r["expected_route"] in ("llm", "rule")][:80]
+    # Slow-path traffic with the fast path mixed in.
+    rows = ([r for r in corpus if r["expected_route"] == "llm"][:60]
+            + [r for r in corpus if r["expected_route"] == "rule"][:20])
     console = make_console(settings, rows=rows)
     window = console.window
     window.show()
@@ -51,7 +52,7 @@ def test_a_dead_endpoint_opens_the_breaker_and_requests_are_answered_lower_down(
     degraded = [o for o in outcomes if o.rung is not None and o.rung != "human"]
     # Requests that needed the LLM were answered by a template, a cache or a static
     # answer, and the feed says so: their route is a lower rung's, their status answered.
-    assert len(degraded) >= 3
+    assert len(degraded) >= 5
     assert all(o.status is Status.ANSWERED for o in degraded)
     # Each reported as its rung: never as a rule's answer, which would have looked up.
     assert {o.route for o in degraded} <= {Route.TEMPLATE, Route.STATIC, Route.CACHE_L1,
