@@ -24,6 +24,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.sections import replace_section, table
+
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "data" / "requests.jsonl"
 TRAINING = 100_000
@@ -157,17 +159,10 @@ def run(results: list[Row]) -> None:
 def write_section(results: list[Row]) -> str:
     from bench.__main__ import machine
 
-    path = REPO / "bench" / "RESULTS.md"
-    section = "\n".join(["## Learned tier (bench/learned_bench.py)", "",
-                         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; {machine()}; "
-                         f"load average {os.getloadavg()[0]:.1f} at the end (other work "
-                         "shares these cores: the RE2 pass, run alongside, is the yardstick).",
-                         "", "| measure | result | against |", "|---|---|---|",
-                         *(f"| {a} | {b} | {c} |" for a, b, c in results)]) + "\n"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    text = re.sub(r"## Learned tier.*?(?=\n## |\Z)", "", text, flags=re.S).rstrip() + "\n"
-    path.write_text(f"{text}\n{section}", encoding="utf-8")
-    return section
+    return replace_section("Learned tier (bench/learned_bench.py)", [
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; {machine()}; load average "
+        f"{os.getloadavg()[0]:.1f} at the end (other work shares these cores: the RE2 pass, "
+        "run alongside, is the yardstick).", "", *table(results)])
 
 
 if __name__ == "__main__":

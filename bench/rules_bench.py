@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import sqlite3
 import statistics
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from bench.sections import replace_section, table
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -175,19 +176,11 @@ def run(results: list[Row]) -> None:
 def write_section(results: list[Row]) -> str:
     from bench.__main__ import machine
 
-    path = REPO / "bench" / "RESULTS.md"
-    section = "\n".join(["## Rule tuning (bench/rules_bench.py)", "",
-                         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; {machine()}. "
-                         "A full garbage collection of the app's heap (~100 ms on this "
-                         "machine, seen with gc.callbacks) shows in the lag's max when one "
-                         "lands during the run; the backtest itself keeps no objects for "
-                         "the collector to walk.", "",
-                         "| measure | result | against |", "|---|---|---|",
-                         *(f"| {a} | {b} | {c} |" for a, b, c in results)]) + "\n"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    text = re.sub(r"## Rule tuning.*?(?=\n## |\Z)", "", text, flags=re.S).rstrip() + "\n"
-    path.write_text(f"{text}\n{section}", encoding="utf-8")
-    return section
+    return replace_section("Rule tuning (bench/rules_bench.py)", [
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; {machine()}. A full garbage "
+        "collection of the app's heap (~100 ms on this machine, seen with gc.callbacks) "
+        "shows in the lag's max when one lands during the run; the backtest itself keeps "
+        "no objects for the collector to walk.", "", *table(results)])
 
 
 if __name__ == "__main__":
