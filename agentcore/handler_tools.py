@@ -44,8 +44,3 @@ class HandlerTools:
                 raise
         self.results.record(ToolCallRecord(call_id, tool, arguments, result, by="engine"))
         return result
-
-    def wrote(self) -> bool:
-        """Whether any write went through (a fast path that refunded must say so)."""
-        return any(c.ok and self.registry.get(c.tool).writes for c in self.results
-                   if self.registry.has(c.tool))
