@@ -53,6 +53,7 @@ from agentcore.events import (
     RequestEscalated,
     RequestRejected,
     SpanFinished,
+    ToolServerChanged,
 )
 from agentcore.guard import normalise, normalise_with_spans
 from agentcore.learned import (
@@ -114,6 +115,13 @@ from agentcore.storage import (
     TrafficRepository,
 )
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest_rules
+from agentcore.tool_servers import (
+    ServerReport,
+    ServerState,
+    ToolInfo,
+    ToolServerConfig,
+    WritePolicy,
+)
 
 __all__ = [
     "CACHE_POLICIES",
@@ -197,6 +205,8 @@ __all__ = [
     "RuleVersion",
     "SavedReplies",
     "SavedReply",
+    "ServerReport",
+    "ServerState",
     "Settings",
     "SettingsError",
     "Span",
@@ -211,11 +221,15 @@ __all__ = [
     "TierVersion",
     "Told",
     "ToolError",
+    "ToolInfo",
+    "ToolServerChanged",
+    "ToolServerConfig",
     "TrafficRepository",
     "Usage",
     "UserFacingError",
     "VersionEntry",
     "WriteLimits",
+    "WritePolicy",
     "WrongAnswer",
     "backtest_holdout",
     "backtest_rules",

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agentcore.models import Outcome, Request, Span
+from agentcore.tool_servers import ServerReport
 
 log = logging.getLogger("agentcore.events")
 
@@ -69,8 +70,15 @@ class DataChanged:
     tags: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class ToolServerChanged:
+    """A tool server's state or tool list changed (connected, lost, listed again)."""
+
+    report: ServerReport
+
+
 Event = (RequestAccepted | RequestRejected | SpanFinished | RequestAnswered | RequestEscalated
-         | BreakerChanged | EscalationChanged | DataChanged)
+         | BreakerChanged | EscalationChanged | DataChanged | ToolServerChanged)
 Subscriber = Callable[[Event], None]
 
 

@@ -25,6 +25,7 @@ from pydantic import (
 from agentcore.cache import CacheSettings
 from agentcore.errors import SettingsError
 from agentcore.resilience import ResilienceSettings
+from agentcore.tool_servers import ToolServerConfig
 
 APP_NAME = "agent-console"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -195,6 +196,9 @@ class Settings(_Model):
     escalations: EscalationSettings = Field(default_factory=EscalationSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     learned: LearnedSettings = Field(default_factory=LearnedSettings)
+    tool_servers: list[ToolServerConfig] = Field(
+        default_factory=list, description="MCP servers whose tools the agent offers beside "
+        "the domain's")
     log_payloads: bool = Field(False, description="log request text and tool payloads")
 
     @model_validator(mode="after")
@@ -202,6 +206,16 @@ class Settings(_Model):
         if self.llm.base_url and "@" in self.llm.base_url.split("//", 1)[-1].split("/", 1)[0]:
             raise ValueError("put credentials in the keyring, not in the base URL")
         return self
+
+    @field_validator("tool_servers")
+    @classmethod
+    def _unique_servers(cls, servers: list[ToolServerConfig]) -> list[ToolServerConfig]:
+        names = [s.name for s in servers]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"tool server names must differ: {', '.join(twice)} "
+                             "is given twice")
+        return servers
 
     @property
     def engine_db(self) -> Path:
