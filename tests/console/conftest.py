@@ -43,6 +43,9 @@ from agentcore.demo_shop.domain import CORPUS
 from agentcore.replay import load_corpus
 from console.app import Console, build_console
 
+# The escalation desk's fixtures, shared by the workspace tests.
+from tests.console.desk import clock, desk, notifier, tight  # noqa: F401
+
 T = TypeVar("T")
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 
-from agentcore import Request
+from agentcore import FakeClock, Request
 from console.escalations_view import Column
+from console.notifier import RecordingNotifier
 from console.workspaces import Workspace
 
 # Pays for the classify call and a first decide call of a short prompt (a request for a
@@ -71,3 +73,33 @@ def claimed_refund(console, settings, run_async, qtbot) -> int:
     return order
 
 
+
+
+# The desk's fixtures, one definition for every workspace test (the conftest imports them).
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def notifier() -> RecordingNotifier:
+    return RecordingNotifier()
+
+
+@pytest.fixture
+def tight(settings):
+    """Settings whose dollar ceiling stops a refund request after its quote."""
+    settings.loop.dollar_ceiling = CEILING_AFTER_QUOTE
+    settings.escalations.operator = OPERATOR
+    settings.escalations.lease_s = 300
+    settings.escalations.waiting_target_s = 600
+    return settings
+
+
+@pytest.fixture
+def desk(make_console, tight, clock, notifier):
+    """A console on the escalations workspace, on `clock`, recording notifications."""
+    console = make_console(tight, rows=[], clock=clock, notifier=notifier)
+    show_queue(console.window)
+    console.window.activateWindow()
+    return console

@@ -7,7 +7,6 @@ a waiver called a refund.
 
 from __future__ import annotations
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QWidget
@@ -16,7 +15,6 @@ from agentcore import (
     Escalation,
     EscalationReason,
     EscalationState,
-    FakeClock,
     PendingAction,
     PendingStatus,
     Request,
@@ -27,7 +25,6 @@ from console.notifier import RecordingNotifier
 from console.pending_action import PendingActionBox
 from console.workspaces import Workspace
 from tests.console.desk import (
-    CEILING_AFTER_QUOTE,
     OPERATOR,
     cell,
     claimed_refund,
@@ -40,27 +37,6 @@ from tests.console.dialogs import approve
 
 HUMAN = ["I want to talk to a human please", "Please let me speak to a person",
          "Can a real person call me back"]
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def tight(settings):
-    settings.loop.dollar_ceiling = CEILING_AFTER_QUOTE
-    settings.escalations.operator = OPERATOR
-    settings.escalations.lease_s = 300
-    return settings
-
-
-@pytest.fixture
-def desk(make_console, tight, clock):
-    console = make_console(tight, rows=[], clock=clock, notifier=RecordingNotifier())
-    show_queue(console.window)
-    console.window.activateWindow()
-    return console
 
 
 def test_a_hand_back_says_what_the_agent_did_when_it_escalates_again(desk, run_async, qtbot):

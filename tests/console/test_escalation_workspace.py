@@ -4,32 +4,11 @@ replies inserted filled in for the customer, added, edited and deleted."""
 
 from __future__ import annotations
 
-import pytest
-
-from agentcore import FakeClock
-from console.notifier import RecordingNotifier
 from tests.console.desk import (
-    CEILING_AFTER_QUOTE,
     OPERATOR,
     claimed_refund,
-    show_queue,
 )
 from tests.console.dialogs import approve
-
-
-@pytest.fixture
-def tight(settings):
-    settings.loop.dollar_ceiling = CEILING_AFTER_QUOTE
-    settings.escalations.operator = OPERATOR
-    return settings
-
-
-@pytest.fixture
-def desk(make_console, tight):
-    console = make_console(tight, rows=[], clock=FakeClock(), notifier=RecordingNotifier())
-    show_queue(console.window)
-    console.window.activateWindow()
-    return console
 
 
 def first_name(console, order: int) -> str:

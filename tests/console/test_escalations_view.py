@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import sqlite3
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QMessageBox
 
-from agentcore import Engine, FakeClock, Request
+from agentcore import Engine, Request
 from console.escalation_context import DRAFT_SAVE_MS
 from console.escalations_view import LATE_COLOUR, Column
 from console.feed import Column as FeedColumn
 from console.notifier import RecordingNotifier
 from tests.console.desk import (
-    CEILING_AFTER_QUOTE,
     CTRL_SHIFT,
     OPERATOR,
     cell,
@@ -36,33 +34,6 @@ from tests.console.desk import (
 )
 from tests.console.dialogs import answer, approve, press
 from tests.console.dialogs import asked as confirm_dialog
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def notifier() -> RecordingNotifier:
-    return RecordingNotifier()
-
-
-@pytest.fixture
-def tight(settings):
-    settings.loop.dollar_ceiling = CEILING_AFTER_QUOTE
-    settings.escalations.operator = OPERATOR
-    settings.escalations.lease_s = 300
-    settings.escalations.waiting_target_s = 600
-    return settings
-
-
-@pytest.fixture
-def desk(make_console, tight, clock, notifier):
-    console = make_console(tight, rows=[], clock=clock, notifier=notifier)
-    show_queue(console.window)
-    console.window.activateWindow()
-    return console
 
 
 def damaged_refund(order: int) -> str:

@@ -6,35 +6,14 @@ from __future__ import annotations
 
 import sqlite3
 
-import pytest
-
-from agentcore import FakeClock, PendingStatus
-from console.notifier import RecordingNotifier
+from agentcore import PendingStatus
 from tests.console.desk import (
-    CEILING_AFTER_QUOTE,
-    OPERATOR,
     claimed_refund,
     key,
-    show_queue,
     shown_rows,
     submit,
 )
 from tests.console.dialogs import answer, asked, press
-
-
-@pytest.fixture
-def tight(settings):
-    settings.loop.dollar_ceiling = CEILING_AFTER_QUOTE
-    settings.escalations.operator = OPERATOR
-    return settings
-
-
-@pytest.fixture
-def desk(make_console, tight):
-    console = make_console(tight, rows=[], clock=FakeClock(), notifier=RecordingNotifier())
-    show_queue(console.window)
-    console.window.activateWindow()
-    return console
 
 
 def test_the_approval_confirmed_goes_to_the_item_it_asked_about(desk, tight, run_async,
