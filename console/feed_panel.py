@@ -17,7 +17,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -39,6 +39,7 @@ from console.feed import ALL, OUTCOME_ROLE, Column, FeedFilter, FeedModel
 COLUMN_WIDTHS = {Column.TIME: 72, Column.CUSTOMER: 74, Column.ROUTE: 74, Column.INTENT: 120,
                  Column.LATENCY: 74, Column.COST: 72, Column.STATUS: 82}
 MIN_TEXT_WIDTH = 200
+SHOW_NEW_KEYS = "Ctrl+Shift+Up"  # the pill's key: up to the newest (the window's action)
 DROPPED_FIRST = (Column.COST, Column.CUSTOMER, Column.LATENCY)  # the detail shows them
 _PILL_STYLE = ("QPushButton { background: #2f81f7; color: white; border: none;"
                " border-radius: 11px; padding: 3px 12px; font-weight: 600; }"
@@ -105,7 +106,8 @@ class FeedPanel(QWidget):
         self.new_pill = QPushButton(self.view)
         self.new_pill.setObjectName("new rows pill")
         self.new_pill.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.new_pill.setToolTip("New requests wait here while you read; click to show them")
+        self.new_pill.setToolTip("New requests wait here while you read; click to show them "
+                                 f"({QKeySequence(SHOW_NEW_KEYS).toString()})")
         self.new_pill.setStyleSheet(_PILL_STYLE)
         self.new_pill.hide()
 

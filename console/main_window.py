@@ -48,7 +48,7 @@ from console.errors import ErrorReporter
 from console.escalation_context import EscalationContextPanel
 from console.escalations_view import QueuePanel
 from console.feed import FeedModel
-from console.feed_panel import FeedPanel
+from console.feed_panel import SHOW_NEW_KEYS, FeedPanel
 from console.learned_panel import LearnedPanel
 from console.notifier import DesktopNotifier, Notifier
 from console.outage_banner import OutageBanner
@@ -236,6 +236,9 @@ class MainWindow(QMainWindow):
                                      tip="Search the feed")
         self.act_clear_filters = self._action("Clear &filters", "Ctrl+Shift+F",
                                               tip="Show every row again")
+        self.act_show_new = self._action("Show &new requests", SHOW_NEW_KEYS,
+                                         tip="Let in the requests waiting behind the "
+                                             "'N new' pill and go to the newest")
         self.act_clear_feed = self._action("Clear the feed", tip="Forget the rows shown")
         self.act_theme = self._action("&Dark theme", "Ctrl+T", checkable=True,
                                       tip="Switch between the dark and the light theme")
@@ -275,7 +278,8 @@ class MainWindow(QMainWindow):
         traffic = bar.addMenu("&Traffic")
         traffic.addAction(self.act_traffic)
         feed = bar.addMenu("F&eed")
-        feed.addActions([self.act_find, self.act_clear_filters, self.act_clear_feed])
+        feed.addActions([self.act_find, self.act_show_new, self.act_clear_filters,
+                         self.act_clear_feed])
         escalations = bar.addMenu("E&scalations")
         escalations.addActions(self.escalation_actions[:3])  # next, claim, release
         escalations.addSeparator()
@@ -328,6 +332,7 @@ class MainWindow(QMainWindow):
         self.act_find.triggered.connect(feed.focus_search)
         self.act_clear_filters.triggered.connect(feed.clear_filters)
         self.act_clear_feed.triggered.connect(self._clear_feed)
+        self.act_show_new.triggered.connect(self._show_new_requests)
         self.act_theme.toggled.connect(
             lambda dark: self.set_theme(Theme.DARK if dark else Theme.LIGHT))
         self.act_reset_layout.triggered.connect(self.reset_layout)
@@ -353,6 +358,10 @@ class MainWindow(QMainWindow):
         bridge.escalation_changed.connect(self.escalation.on_changed)
         self.escalation.changed.connect(self._settle_in_feed)
         self.escalations.resolved.connect(self._settle_in_feed)  # by another console, too
+
+    def _show_new_requests(self) -> None:
+        self.show_workspace(Workspace.WATCH)
+        self.feed.show_new()
 
     # -- state kept between runs -----------------------------------------------------
 

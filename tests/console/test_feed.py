@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QApplication
 from agentcore import Outcome, Request, Route, Status
 from console.feed import OUTCOME_ROLE, Column, FeedModel
 from console.feed_panel import FeedPanel
+from console.workspaces import Workspace
 
 
 def visible(feed, column: Column) -> list[str]:
@@ -282,3 +283,24 @@ def test_a_narrow_feed_drops_its_least_read_columns_before_the_text(qtbot):
     assert not panel.view.isColumnHidden(Column.STATUS)  # what an operator scans for
     panel.resize(1000, 400)
     qtbot.waitUntil(lambda: not panel.view.isColumnHidden(Column.COST))
+
+
+def test_the_pills_key_lets_the_waiting_rows_in_from_any_workspace(console, qtbot):
+    window, feed = console.window, console.window.feed
+    window.show()
+    feed_in(feed, [outcome_for(i) for i in range(3)])
+    feed.select_row(1)
+    feed_in(feed, [outcome_for(i) for i in range(3, 10)])
+    assert feed.new_pill.text() == "7 new ↑"
+    assert "Ctrl+Shift+Up" in feed.new_pill.toolTip()
+    window.show_workspace(Workspace.ESCALATIONS)
+    window.activateWindow()
+
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+    qtbot.keyClick(window.escalations.view, Qt.Key.Key_Up,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert window.workspaces.current is Workspace.WATCH
+    assert feed.proxy.rowCount() == 10 and not feed.new_pill.isVisible()
+    assert top_text(feed) == "request 9" and selected_text(feed) == "request 1"
+    assert ("Show new requests", "Ctrl+Shift+Up") in [
+        row for _, rows in window.shortcut_sections() for row in rows]
