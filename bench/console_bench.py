@@ -45,7 +45,7 @@ def bench_load(results: list[tuple[str, str, str]], seconds: float, *,
     from agentcore.replay import load_corpus
     from agentcore.settings import LLMSettings
     from bench.workloads import bench_settings, fresh_data_dir
-    from console.app import build_console, freeze_startup_heap
+    from console.app import GuiThreadCollector, build_console, freeze_startup_heap
 
     app = QApplication.instance() or QApplication([])
     loop = qasync.QEventLoop(app)
@@ -60,7 +60,8 @@ def bench_load(results: list[tuple[str, str, str]], seconds: float, *,
     window = console.window
     window.resize(1400, 900)
     window.show()
-    freeze_startup_heap()  # as `python -m console` does
+    freeze_startup_heap()  # as `python -m console` does, with its collector
+    collector = GuiThreadCollector()
     process = psutil.Process()
 
     backtests = 0
@@ -96,6 +97,7 @@ def bench_load(results: list[tuple[str, str, str]], seconds: float, *,
         submitted = window.traffic.submitted - submitted_start
         rss_end = process.memory_info().rss
         await console.shutdown()
+        collector.stop()
         return lags, redraws, submitted, rss_start, rss_end
 
     with loop:
