@@ -55,6 +55,13 @@ from agentcore.events import (
     SpanFinished,
     ToolServerChanged,
 )
+from agentcore.export import (
+    FORMATS,
+    ExportFormat,
+    FeedQuery,
+    export_escalations,
+    export_feed,
+)
 from agentcore.guard import normalise, normalise_with_spans
 from agentcore.learned import (
     CurvePoint,
@@ -112,6 +119,7 @@ from agentcore.storage import (
     OutcomeHistory,
     RequestRepository,
     SavedReply,
+    Storage,
     TrafficRepository,
 )
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest_rules
@@ -126,6 +134,7 @@ from agentcore.tool_servers import (
 __all__ = [
     "CACHE_POLICIES",
     "DEFAULT_SAMPLE",
+    "FORMATS",
     "PLACEHOLDERS",
     "REPO_ROOT",
     "Act",
@@ -156,7 +165,9 @@ __all__ = [
     "EscalationState",
     "Event",
     "Example",
+    "ExportFormat",
     "FakeClock",
+    "FeedQuery",
     "HandBackQueue",
     "HandBackReport",
     "IntentCounts",
@@ -213,6 +224,7 @@ __all__ = [
     "SpanFinished",
     "Stake",
     "Status",
+    "Storage",
     "StorageError",
     "Suggestion",
     "SystemClock",
@@ -238,6 +250,8 @@ __all__ = [
     "check_rule",
     "default_settings_path",
     "expand",
+    "export_escalations",
+    "export_feed",
     "fill_placeholders",
     "for_endpoint",
     "hand_back_all",

@@ -1,4 +1,4 @@
-"""The headless command line: `python -m agentcore replay|ask|resume|check|learned`."""
+"""The headless command line: `python -m agentcore replay|ask|resume|check|learned|export`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from agentcore.check_cli import add_check_parser, run_check
 from agentcore.domain import installed_domains
 from agentcore.endpoints import for_endpoint, is_local, server_slots
 from agentcore.errors import UserFacingError
+from agentcore.export_cli import add_export_parser, run_export
 from agentcore.learned_cli import add_learned_parser, run_learned
 from agentcore.models import EscalationReason
 from agentcore.redaction import install_log_redaction, redact
@@ -161,6 +162,10 @@ async def _learned(args: argparse.Namespace) -> int:
     return await run_learned(_loaded(args), args)
 
 
+async def _export(args: argparse.Namespace) -> int:
+    return await run_export(_loaded(args), args)
+
+
 async def _check(args: argparse.Namespace) -> int:
     loaded = _loaded(args)
     url = loaded.llm.base_url
@@ -246,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                                    "'hybrid_agent.domains')")
     add_check_parser(sub)
     add_learned_parser(sub)
+    add_export_parser(sub)
     args = parser.parse_args(argv)
     if args.no_classify and args.classify_model:
         parser.error("--no-classify drops the stage --classify-model names: choose one")
@@ -253,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     install_log_redaction()  # a safety net: texts are redacted where they enter already
     command = {"replay": _replay, "ask": _ask, "resume": _resume, "check": _check,
-               "domains": _domains, "learned": _learned}[args.command]
+               "domains": _domains, "learned": _learned, "export": _export}[args.command]
     try:
         return asyncio.run(command(args))
     except (UserFacingError, OSError, ValueError) as exc:

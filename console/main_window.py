@@ -47,6 +47,7 @@ from console.detail_model import RequestDetail
 from console.errors import ErrorReporter
 from console.escalation_context import EscalationContextPanel
 from console.escalations_view import QueuePanel
+from console.exports import Exporter
 from console.feed import FeedModel
 from console.feed_panel import SHOW_NEW_KEYS, FeedPanel
 from console.learned_panel import LearnedPanel
@@ -132,6 +133,7 @@ class MainWindow(QMainWindow):
                                                  engine.escalations.limits_for,
                                                  parts.saved_replies)
         self.rules = RulesView(parts.rule_session, parts.backtests)
+        self.exporter = Exporter(self, engine.store, self.feed.proxy, self.escalations)
         self.learned = LearnedPanel(parts.learned)
         # One banner for an LLM outage, not a notice per request (issue 13, item 4).
         self.outage_banner = OutageBanner(parts.outage, engine.escalations,
@@ -226,6 +228,10 @@ class MainWindow(QMainWindow):
         self.act_settings = self._action("&Settings…", "Ctrl+,",
                                          tip="LLM endpoint, models, bounds, breaker")
         self.act_quit = self._action("&Quit", "Ctrl+Q")
+        self.act_export_feed = self._action("&Export feed…", tip="Every recorded request the "
+                                            "feed's filters choose, as CSV or JSONL")
+        self.act_export_queue = self._action("Export &escalations…", tip="The queue's listing "
+                                             "as shown (waiting or resolved), as CSV or JSONL")
         self.act_new = self._action("&New request", "Ctrl+N", tip="Type a request by hand")
         self.act_send = self._action("Se&nd request", "Ctrl+Return",
                                      tip="Send the composed request")
@@ -271,6 +277,8 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file = bar.addMenu("&File")
         file.addAction(self.act_settings)
+        file.addSeparator()
+        file.addActions([self.act_export_feed, self.act_export_queue])
         file.addSeparator()
         file.addAction(self.act_quit)
         request = bar.addMenu("&Request")
@@ -333,6 +341,8 @@ class MainWindow(QMainWindow):
         self.act_clear_filters.triggered.connect(feed.clear_filters)
         self.act_clear_feed.triggered.connect(self._clear_feed)
         self.act_show_new.triggered.connect(self._show_new_requests)
+        self.act_export_feed.triggered.connect(self.exporter.choose_feed)
+        self.act_export_queue.triggered.connect(self.exporter.choose_escalations)
         self.act_theme.toggled.connect(
             lambda dark: self.set_theme(Theme.DARK if dark else Theme.LIGHT))
         self.act_reset_layout.triggered.connect(self.reset_layout)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,12 @@ def _settle_hand_back(rid: str, status: Status, finished_at: float) -> Statement
 _SUMMARY_COLUMNS = ("request_id, route, status, answer, intent, rule_id, dollars, latency_ms,"
                     " finished_at, prompt_tokens, completion_tokens, errors,"
                     " escalation_reason, operator")
+
+# What an export holds of a request and its outcome (None where it has no outcome yet).
+EXPORT_COLUMNS = ("r.id", "r.received_at", "r.customer_id", "r.channel", "r.text",
+                  "r.status", "o.route", "o.intent", "o.rule_id", "o.answer", "o.dollars",
+                  "o.latency_ms", "o.prompt_tokens", "o.completion_tokens",
+                  "o.escalation_reason", "o.operator", "o.finished_at")
 
 
 def summary(row: sqlite3.Row | tuple[Any, ...]) -> OutcomeSummary:
@@ -246,6 +253,48 @@ class SQLiteRequests:
             return None
         i, t, c, ch, r, n = row
         return Request(text=t, customer_id=c, channel=ch, id=i, received_at=r, note=n)
+
+    def export_rows(self, *, route: str | None = None, intent: str | None = None,
+                    status: str | None = None, search: str | None = None,
+                    since: float | None = None, until: float | None = None,
+                    batch: int = 1000) -> Iterator[dict[str, Any]]:
+        """Requests with their outcomes, newest first, as the feed's filters choose them
+        (`search`: case-insensitive, in the text, the answer, the customer, the intent or
+        the id). Read in batches over a read-only connection of the caller's own, so a
+        million rows export from a worker thread without holding them all."""
+        self.flush()
+        where: list[str] = []
+        params: list[object] = []
+        for column, value in (("o.route", route), ("o.intent", intent),
+                              ("r.status", status)):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            where.append("r.received_at >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("r.received_at < ?")
+            params.append(until)
+        if search:
+            where.append("instr(lower(r.text || ' ' || coalesce(o.answer, '') || ' ' ||"
+                         " coalesce(r.customer_id, '') || ' ' || coalesce(o.intent, '') ||"
+                         " ' ' || r.id), ?) > 0")
+            params.append(search.strip().lower())
+        sql = (f"SELECT {', '.join(EXPORT_COLUMNS)} FROM requests r"
+               " LEFT JOIN outcomes o ON o.request_id = r.id"
+               + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY r.received_at DESC, r.id DESC")
+        conn = read_only(self._path)
+        try:
+            with translated("reading the requests to export failed"):
+                cursor = conn.execute(sql, params)
+                names = [c.partition(".")[2].partition(" ")[0] for c in EXPORT_COLUMNS]
+                while rows := cursor.fetchmany(batch):
+                    for row in rows:
+                        yield dict(zip(names, row, strict=True))
+        finally:
+            conn.close()
 
     def outcome(self, request_id: str) -> OutcomeSummary | None:
         self.flush()
