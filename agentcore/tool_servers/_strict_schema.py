@@ -153,14 +153,28 @@ def _types(schema: dict[str, Any]) -> set[str]:
     )
 
 
+def _resolve(root: dict[str, Any], ref: Any) -> Any:
+    """The schema a local `$ref` points to, or None."""
+    if not isinstance(ref, str) or not ref.startswith("#"):
+        return None
+    target: Any = root
+    for part in filter(None, ref[1:].split("/")):
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(target, dict) and part in target:
+            target = target[part]
+        elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
+            target = target[int(part)]
+        else:
+            return None
+    return target
+
+
 def _matches(schema: Any, value: Any, root: dict[str, Any]) -> bool:
     """Enough of validation to pick the anyOf branch an instance took."""
-    defs = {**(root.get("definitions") or {}), **(root.get("$defs") or {})}
     for _ in range(50):
         if not (isinstance(schema, dict) and "$ref" in schema):
             break
-        ref = str(schema["$ref"])
-        schema = root if ref == "#" else defs.get(ref.rsplit("/", 1)[-1], {})
+        schema = _resolve(root, schema["$ref"])
     if not isinstance(schema, dict):
         return False
     if "anyOf" in schema:
@@ -350,8 +364,11 @@ def _nullable(s: dict[str, Any]) -> dict[str, Any]:
 
 
 def _accepts_null(s: Any, root: dict[str, Any]) -> bool:
-    if isinstance(s, dict) and ("oneOf" in s or "allOf" in s):
-        return any(_accepts_null(b, root) for b in s.get("oneOf", []) + s.get("allOf", [])[:1])
+    """Whether the server's own schema `s` takes null (then a null from the model is kept)."""
+    if isinstance(s, dict) and "allOf" in s and isinstance(s["allOf"], list):
+        return all(_accepts_null(b, root) for b in s["allOf"])
+    if isinstance(s, dict) and "oneOf" in s and isinstance(s["oneOf"], list):
+        return any(_accepts_null(b, root) for b in s["oneOf"])
     return _matches(s, None, root)
 
 
@@ -372,6 +389,15 @@ class _Cleaner:
 
     def root(self) -> tuple[dict[str, Any], _Plan]:
         s = {k: v for k, v in self.src.items() if k not in ("$defs", "definitions")}
+        for _ in range(10):  # pydantic gives a recursive model as a root `$ref`
+            if set(s) - {"$ref", "description"} or "$ref" not in s:
+                break
+            target = _resolve(self.src, s.pop("$ref"))
+            if not isinstance(target, dict):
+                raise _Unfixable("the tool's arguments refer to a schema that isn't there")
+            s = {**target, **s}
+        if "allOf" in s:
+            s = self.merge_all_of(s, "arguments", keep_ref=False)
         if "anyOf" in s or "oneOf" in s:
             raise _Unfixable("the tool takes one of several argument shapes; strict mode needs one")
         if s.get("type", "object") != "object" and not (
@@ -404,15 +430,9 @@ class _Cleaner:
                 finally:
                     self.busy.discard(name)
             return {"$ref": f"#/$defs/{name}"}, {"ref": name}
-        target: Any = self.src  # another JSON pointer (zod-to-json-schema reuses paths)
-        for part in ref.lstrip("#").strip("/").split("/"):
-            part = part.replace("~1", "/").replace("~0", "~")
-            if isinstance(target, dict) and part in target:
-                target = target[part]
-            elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
-                target = target[int(part)]
-            else:
-                raise _Unfixable(f"{where} refers to {ref}, which is not in the schema")
+        target = _resolve(self.src, ref)  # another pointer (zod-to-json-schema reuses paths)
+        if target is None:
+            raise _Unfixable(f"{where} refers to {ref}, which is not in the schema")
         if ref in self.busy:
             raise _Unfixable(f"{where} refers to itself through {ref}")
         self.busy.add(ref)
@@ -421,15 +441,17 @@ class _Cleaner:
         finally:
             self.busy.discard(ref)
 
-    def merge_all_of(self, s: dict[str, Any], where: str) -> dict[str, Any]:
+    def merge_all_of(self, s: dict[str, Any], where: str, keep_ref: bool = True) -> dict[str, Any]:
         """One schema for an `allOf` of plain parts (pydantic wraps a ref with a description)."""
         merged = {k: v for k, v in s.items() if k != "allOf"}
-        for part in s["allOf"]:
+        parts = s["allOf"] if isinstance(s["allOf"], list) else [s["allOf"]]
+        lone_ref = len(parts) == 1 and isinstance(parts[0], dict) and set(parts[0]) == {"$ref"}
+        if keep_ref and lone_ref and not set(merged) - {"description"}:
+            return {"anyOf": parts, **merged}  # keeps the definition shared, not copied
+        for part in parts:
             while isinstance(part, dict) and "$ref" in part and len(part) == 1:
                 name = str(part["$ref"]).rsplit("/", 1)[-1]
                 if name in self.busy or name not in self.src_defs:
-                    if len(s["allOf"]) == 1 and not set(merged) - {"description"}:
-                        return {"anyOf": [part], **merged}
                     raise _Unfixable(f"{where} combines shapes ('allOf') strict mode can't express")
                 part = self.src_defs[name]
             if not isinstance(part, dict):
@@ -511,12 +533,12 @@ class _Cleaner:
                 if key in s:
                     out[key] = s[key]
             _describe(out, extra)
-            return out, {}
+            return out, {"any": [(b, {}) for b in out["anyOf"]]}
         if types - _TYPES:
             raise _Unfixable(f"{where} has an unknown type {s.get('type')!r}")
         if "enum" in s and (not isinstance(s["enum"], list) or not s["enum"]):
             raise _Unfixable(f"{where} offers no allowed values (empty 'enum')")
-        allowed = _COMMON | {k for t in types for k in _BY_TYPE[t]}
+        allowed = _COMMON | {k for t in types for k in _BY_TYPE[t]} | {"patternProperties"}
         for key in sorted(set(s) - allowed):
             value = s.pop(key)
             if key in _DESCRIBED and value is not False:
@@ -573,12 +595,16 @@ class _Cleaner:
             raise _Unfixable(f"{where} lists its properties wrongly")
         extra_ok = s.get("additionalProperties", False)
         pattern = s.pop("patternProperties", None)
-        if not props and (extra_ok not in (False, None) or pattern):
+        if not props and where == "arguments" and (extra_ok not in (False, None) or pattern):
+            self.notes.append(
+                "the tool takes any named arguments; the model can call it only with none"
+            )
+        elif not props and (extra_ok not in (False, None) or pattern):
             raise _Unfixable(
                 f"{where} accepts arbitrary names and values (a map);"
                 " strict mode needs every name listed"
             )
-        if extra_ok not in (False, None) or pattern:
+        elif extra_ok not in (False, None) or pattern:
             self.notes.append(f"{where}: names beyond the listed ones can't be sent")
         required = [r for r in (s.get("required") or []) if r in props]
         out_props: dict[str, Any] = {}
