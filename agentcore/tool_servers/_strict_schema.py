@@ -137,6 +137,12 @@ class CleanedSchema:
                 for k, v in value.items()
                 if not (v is None and k in drop)
             }
+        if isinstance(value, list) and "pairs" in plan:  # a map the model sent as pairs
+            return {
+                e["key"]: self._restore(plan["pairs"], e.get("value"))
+                for e in value
+                if isinstance(e, dict) and isinstance(e.get("key"), str)
+            }
         if isinstance(value, list) and "items" in plan:
             return [self._restore(plan["items"], v) for v in value]
         return value
@@ -372,6 +378,16 @@ def _accepts_null(s: Any, root: dict[str, Any]) -> bool:
     return _matches(s, None, root)
 
 
+def _names_rule(alts: Any) -> bool:
+    """Whether an anyOf/oneOf only says which names to give ("id or email"), not shapes."""
+    return (
+        isinstance(alts, list)
+        and bool(alts)
+        and all(isinstance(a, dict) and set(a) == {"required"} for a in alts)
+        and all(isinstance(a["required"], list) for a in alts)
+    )
+
+
 def _describe(s: dict[str, Any], extra: list[str]) -> None:
     if extra:
         text = "; ".join(extra)
@@ -398,7 +414,7 @@ class _Cleaner:
             s = {**target, **s}
         if "allOf" in s:
             s = self.merge_all_of(s, "arguments", keep_ref=False)
-        if "anyOf" in s or "oneOf" in s:
+        if any(k in s and not _names_rule(s[k]) for k in ("anyOf", "oneOf")):
             raise _Unfixable("the tool takes one of several argument shapes; strict mode needs one")
         if s.get("type", "object") != "object" and not (
             isinstance(s.get("type"), list) and "object" in s["type"]
@@ -502,6 +518,12 @@ class _Cleaner:
                 _describe(out, extra)
                 plan = {"any": [(out["anyOf"][0], plan)]}
             return out, plan
+        for key in ("anyOf", "oneOf"):  # "give a or b": a rule on which names, not a shape
+            alts = s.get(key)
+            if _names_rule(alts):
+                s.pop(key)
+                names = " or ".join("+".join(map(str, a["required"])) for a in alts)
+                extra.append(f"give {'exactly' if key == 'oneOf' else 'at least'} one of {names}")
         if "oneOf" in s:  # exclusivity is lost; the server still checks it
             s["anyOf"] = [*s.pop("anyOf", []), *s.pop("oneOf")]
         if "anyOf" in s:
@@ -545,6 +567,11 @@ class _Cleaner:
                 extra.append(_DESCRIBED[key].format(value if key != "uniqueItems" else "").strip())
         if "format" in s and s["format"] not in _FORMATS:
             extra.append(f"format {s.pop('format')}")
+        if types - {"null"} == {"object"} and not s.get("properties") and where != "arguments":
+            entry = self.map_entry(s, where)
+            if entry is not None:
+                out, plan = self.pairs(s, entry, where, depth, extra)
+                return (_nullable(out) if "null" in types else out), plan
         plan = {}
         if "object" in types:
             plan = self.object(s, where, depth)
@@ -553,6 +580,48 @@ class _Cleaner:
             s["items"], plan["items"] = self.node(s.get("items", {}), item_where, depth + 1)
         _describe(s, extra)
         return s, plan
+
+    def map_entry(self, s: dict[str, Any], where: str) -> tuple[dict[str, Any], Any] | None:
+        """(key schema, value schema) of an object that is a map of free names, else None."""
+        extra_ok = s.get("additionalProperties")
+        pattern = s.get("patternProperties") or {}
+        if extra_ok in (None, False) and not pattern:
+            return None
+        if len(pattern) > 1 or (pattern and extra_ok not in (None, False)):
+            raise _Unfixable(
+                f"{where} is a map with several kinds of names, which strict mode can't express"
+            )
+        if pattern:
+            name_pattern, value = next(iter(pattern.items()))
+            return {"type": "string", "pattern": name_pattern}, value
+        return {"type": "string"}, extra_ok
+
+    def pairs(
+        self,
+        s: dict[str, Any],
+        entry: tuple[dict[str, Any], Any],
+        where: str,
+        depth: int,
+        extra: list[str],
+    ) -> tuple[dict[str, Any], _Plan]:
+        """A map as a list of {key, value}: strict mode needs every name listed."""
+        value, value_plan = self.node(entry[1], f"{where} values", depth + 2)
+        out: dict[str, Any] = {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"key": entry[0], "value": value},
+                "required": ["key", "value"],
+                "additionalProperties": False,
+            },
+        }
+        if s.get("description"):
+            out["description"] = s["description"]
+        _describe(out, [*extra, "a map, given as a list of key/value pairs"])
+        self.notes.append(
+            f"{where} is a map of names to values; the model sends it as key/value pairs"
+        )
+        return out, {"pairs": value_plan}
 
     def any_of(
         self, s: dict[str, Any], where: str, depth: int, extra: list[str]

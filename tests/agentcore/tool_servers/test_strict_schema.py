@@ -130,26 +130,35 @@ ZOD_FETCH = {
 }
 
 
-def test_a_zod_schema_keeps_its_uri_in_words_drops_an_optional_map_and_inlines_path_refs():
+def test_a_zod_schema_keeps_its_uri_in_words_sends_a_map_as_pairs_and_inlines_path_refs():
     cleaned = clean_schema(ZOD_FETCH)
 
     assert cleaned.usable and strict_problems(cleaned.schema) == []
     props = cleaned.schema["properties"]
     assert "format uri" in props["url"]["description"]
     assert "format" not in props["url"]
-    assert "headers" not in props  # a map of any names: strict mode can't say it
-    assert any("'headers'" in p and "left out" in p for p in cleaned.problems)
+    assert props["headers"]["type"] == ["array", "null"]  # a map: strict mode lists names
+    assert any("'headers' is a map" in p for p in cleaned.problems)
     assert props["mirror"]["type"] == ["string", "null"]  # the #/properties/url reuse
     assert "$schema" not in cleaned.schema
-    assert cleaned.restore(
-        {"url": "https://x", "max_length": None, "raw": True, "mirror": None}
-    ) == {
+    from_model = {
         "url": "https://x",
+        "max_length": None,
+        "headers": [{"key": "Accept", "value": "text/html"}, {"key": "X-Id", "value": "7"}],
+        "raw": True,
+        "mirror": None,
+    }
+    assert valid(from_model, cleaned.schema)
+    call = cleaned.restore(from_model)
+    assert call == {
+        "url": "https://x",
+        "headers": {"Accept": "text/html", "X-Id": "7"},
         "raw": True,
     }
+    assert valid(call, ZOD_FETCH)
 
 
-def test_a_required_map_makes_the_tool_unusable_and_says_which_argument():
+def test_a_map_with_named_keys_keeps_the_key_pattern():
     schema = {
         "type": "object",
         "properties": {
@@ -157,9 +166,38 @@ def test_a_required_map_makes_the_tool_unusable_and_says_which_argument():
         },
         "required": ["env"],
     }
+    out = accepted(schema)
+    entry = out["properties"]["env"]["items"]
+    assert entry["properties"]["key"] == {"type": "string", "pattern": "^[A-Z_]+$"}
+
+
+def test_a_required_map_with_several_kinds_of_names_makes_the_tool_unusable_and_says_which():
+    schema = {
+        "type": "object",
+        "properties": {
+            "env": {
+                "type": "object",
+                "patternProperties": {"^A": {"type": "string"}, "^B": {"type": "integer"}},
+            }
+        },
+        "required": ["env"],
+    }
     cleaned = clean_schema(schema)
     assert not cleaned.usable
     assert any("argument 'env'" in p and "map" in p for p in cleaned.problems)
+    optional = clean_schema({**schema, "required": []})  # optional: left out, tool usable
+    assert optional.usable and "env" not in optional.schema["properties"]
+    assert any("'env' was left out" in p for p in optional.problems)
+
+
+def test_a_which_names_rule_is_told_in_words():
+    schema = {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}, "email": {"type": "string"}},
+        "oneOf": [{"required": ["id"]}, {"required": ["email"]}],
+    }
+    out = accepted(schema)
+    assert "give exactly one of id or email" in out["description"]
 
 
 def test_extra_names_an_open_object_allowed_are_closed_off_with_a_note():
@@ -328,7 +366,7 @@ def cases(draw: st.DrawFn, defs: dict[str, Any], depth: int = 0) -> Case:
     """A schema of the kinds servers publish, a valid instance, and that instance as the
     model would send it under the cleaned schema (null for every optional left out)."""
     kinds = SCALARS + (
-        ["nullable", "array", "object", "ref", "all_of_ref", "one_of"] if depth < 3 else []
+        ["nullable", "array", "map", "object", "ref", "all_of_ref", "one_of"] if depth < 3 else []
     )
     kind = draw(st.sampled_from(kinds))
     if kind == "string":
@@ -365,6 +403,16 @@ def cases(draw: st.DrawFn, defs: dict[str, Any], depth: int = 0) -> Case:
             {"type": "array", "items": inner, "maxItems": 3},
             [p[1] for p in same],
             [p[2] for p in same],
+        )
+    if kind == "map":  # dict[str, X]: the model sends [{"key", "value"}]
+        entries = draw(st.dictionaries(st.text(max_size=3), cases(defs, depth + 1), max_size=3))
+        first = next(iter(entries.values()), None)
+        inner = first[0] if first else {"type": "string"}
+        same = {k: c for k, c in entries.items() if c[0] == inner}
+        return (
+            {"type": "object", "additionalProperties": inner},
+            {k: c[1] for k, c in same.items()},
+            [{"key": k, "value": c[2]} for k, c in same.items()],
         )
     if kind == "one_of":
         a, va, fa = draw(objects(defs, depth + 1, tag="a"))
