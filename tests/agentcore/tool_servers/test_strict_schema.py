@@ -525,3 +525,54 @@ def test_the_cleaned_schema_is_accepted_or_the_tool_is_unusable_with_a_reason(
         assert strict_problems(cleaned.schema) == []
     else:
         assert cleaned.problems
+
+
+KEYWORDS = st.sampled_from(
+    [
+        "type",
+        "properties",
+        "required",
+        "items",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "$ref",
+        "enum",
+        "const",
+        "additionalProperties",
+        "patternProperties",
+        "default",
+        "format",
+        "$defs",
+        "definitions",
+        "not",
+        "minLength",
+        "nullable",
+        "description",
+    ]
+)
+JUNK = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from(
+        ["object", "string", "array", "null", "#", "#/$defs/a", "#/properties/x", "uri", "a"]
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(KEYWORDS | st.sampled_from(["a", "x"]), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JUNK)
+def test_any_json_at_all_is_cleaned_or_refused_without_raising(schema: Any):
+    cleaned = clean_schema(schema)
+    assert isinstance(strict_problems(schema), list)
+    if cleaned.usable:
+        assert strict_problems(cleaned.schema) == []
+        cleaned.restore({})
+    else:
+        assert cleaned.problems
