@@ -149,6 +149,13 @@ class CleanedSchema:
         return value
 
 
+def _child(where: str, step: str) -> str:
+    """Where a part sits, for an operator: argument 'ship_to.street', 'tags[]', 'env{}'."""
+    if where.startswith("argument '") and where.endswith("'"):
+        return f"{where[:-1]}{step}'"
+    return f"{where} {step.lstrip('.')}"
+
+
 def _dict(x: Any) -> dict[str, Any]:
     return x if isinstance(x, dict) else {}  # a server's schema is untrusted input
 
@@ -333,7 +340,7 @@ def _check(
         for name, sub in props.items():
             _check(
                 sub,
-                f"argument '{name}'" if root else f"{where}.{name}",
+                _child(where, f".{name}") if not root else f"argument '{name}'",
                 depth + 1,
                 False,
                 defs,
@@ -344,7 +351,7 @@ def _check(
         if not isinstance(s.get("items"), dict):
             problems.append(f"{where}: a list must say what its items are ('items')")
         else:
-            _check(s["items"], f"{where} items", depth + 1, False, defs, problems, counts)
+            _check(s["items"], _child(where, "[]"), depth + 1, False, defs, problems, counts)
 
 
 # ---------------------------------------------------------------------------- cleaning
@@ -464,7 +471,7 @@ class _Cleaner:
                 self.busy.add(name)
                 try:
                     self.defs[name], self.def_plans[name] = self.node(
-                        dict(self.src_defs[name]), f"{where} ({name})", 1
+                        dict(self.src_defs[name]), where, 1
                     )
                 finally:
                     self.busy.discard(name)
@@ -606,7 +613,7 @@ class _Cleaner:
         if "object" in types:
             plan = self.object(s, where, depth)
         if "array" in types:
-            item_where = f"{where} items"
+            item_where = _child(where, "[]")
             s["items"], plan["items"] = self.node(s.get("items", {}), item_where, depth + 1)
         _describe(s, extra)
         return s, plan
@@ -637,7 +644,7 @@ class _Cleaner:
         extra: list[str],
     ) -> tuple[dict[str, Any], _Plan]:
         """A map as a list of {key, value}: strict mode needs every name listed."""
-        value, value_plan = self.node(entry[1], f"{where} values", depth + 2)
+        value, value_plan = self.node(entry[1], _child(where, "{}"), depth + 2)
         out: dict[str, Any] = {
             "type": "array",
             "items": {
@@ -711,7 +718,7 @@ class _Cleaner:
         out_props: dict[str, Any] = {}
         plan: _Plan = {"props": {}, "drop_null": set()}
         for name, sub in props.items():
-            sub_where = f"argument '{name}'" if where == "arguments" else f"{where}.{name}"
+            sub_where = f"argument '{name}'" if where == "arguments" else _child(where, f".{name}")
             try:
                 cleaned, sub_plan = self.node(sub, sub_where, depth + 1)
             except _Unfixable as e:
