@@ -218,9 +218,12 @@ def _matches(schema: Any, value: Any, root: dict[str, Any]) -> bool:
     if types and not any(kinds[t] for t in types if t in kinds):
         return False
     if isinstance(value, dict) and "properties" in schema:
-        return set(value) <= set(schema["properties"]) and set(schema.get("required", [])) <= set(
-            value
-        )
+        props = schema["properties"]
+        if not (set(value) <= set(props) and set(schema.get("required", [])) <= set(value)):
+            return False  # values too: a tagged union differs only in its "kind" const
+        return all(_matches(props[k], v, root) for k, v in value.items())
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return all(_matches(schema["items"], v, root) for v in value)
     return True
 
 
@@ -549,9 +552,7 @@ class _Cleaner:
                     f"{where} adds rules beside a reference, which strict mode can't express"
                 )
             if s.get("description") or extra:
-                out = {"anyOf": [out], "description": s.get("description", "")}
-                _describe(out, extra)
-                plan = {"any": [(out["anyOf"][0], plan)]}
+                return self.described_ref(out, plan, s.get("description"), extra)
             return out, plan
         for key in ("anyOf", "oneOf"):  # "give a or b": a rule on which names, not a shape
             alts = s.get(key)
@@ -617,6 +618,24 @@ class _Cleaner:
             s["items"], plan["items"] = self.node(s.get("items", {}), item_where, depth + 1)
         _describe(s, extra)
         return s, plan
+
+    def described_ref(
+        self, ref: dict[str, Any], plan: _Plan, description: Any, extra: list[str]
+    ) -> tuple[dict[str, Any], _Plan]:
+        """A reference with its own description. Strict mode takes no keyword beside a
+        `$ref`, so the definition is copied in (as OpenAI's own SDKs do); a definition still
+        being cleaned (recursion) is kept as a one-option anyOf instead."""
+        name = plan.get("ref")
+        if name in self.defs:
+            out = dict(self.defs[name])
+            plan = self.def_plans[name]
+        else:
+            out = {"anyOf": [ref]}
+            plan = {"any": [(ref, plan)]}
+        if description:
+            out["description"] = description
+        _describe(out, extra)
+        return out, plan
 
     def map_entry(self, s: dict[str, Any], where: str) -> tuple[dict[str, Any], Any] | None:
         """(key schema, value schema) of an object that is a map of free names, else None."""
@@ -684,7 +703,9 @@ class _Cleaner:
             raise _Unfixable(reasons[0] if reasons else f"{where} offers no options")
         for r in reasons:
             self.notes.append(f"{r}; that option was left out")
-        if len(branches) == 1 and "$ref" not in branches[0][0]:
+        if len(branches) == 1 and "$ref" in branches[0][0]:
+            return self.described_ref(*branches[0], s.get("description"), extra)
+        if len(branches) == 1:
             out, plan = branches[0]
             out = dict(out)
             if s.get("description"):
