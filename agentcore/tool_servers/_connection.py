@@ -68,8 +68,9 @@ class CallResult:
     structured: dict[str, Any] | None
 
 
-class _StartFailure(Exception):
-    """An attempt failed in a way already put in words (a missing keyring entry)."""
+class _Failure(Exception):
+    """An attempt failed in a way already put in words (a missing keyring entry, an
+    unanswered ping)."""
 
 
 class _Connection:
@@ -361,8 +362,7 @@ class ToolServer:
                 async with asyncio.timeout(self._ping_interval_s):
                     await self._wake.wait()
             except TimeoutError:
-                with anyio.fail_after(self.config.timeout_s):
-                    await conn.session.send_ping()
+                await self._ping(conn)
                 continue
             self._wake.clear()
             if ended() or self._lost_generation >= conn.generation:
@@ -379,6 +379,13 @@ class ToolServer:
                 logger.info("tool server %s: %d tools after a change", self.config.name,
                             len(self.tools))
                 self._changed()
+
+    async def _ping(self, conn: _Connection) -> None:
+        try:
+            with anyio.fail_after(self.config.timeout_s):
+                await conn.session.send_ping()
+        except TimeoutError:
+            raise _Failure(f"did not answer a ping within {self.config.timeout_s:g} s") from None
 
     async def _list(self, session: ClientSession) -> list[mcp_types.Tool]:
         tools: list[mcp_types.Tool] = []
@@ -433,10 +440,10 @@ class ToolServer:
                 try:
                     found = self._secret(entry)
                 except Exception as exc:  # the keyring backend's own failure
-                    raise _StartFailure(f"could not read keyring entry {entry!r} for the "
+                    raise _Failure(f"could not read keyring entry {entry!r} for the "
                                         f"{what} {key}: {type(exc).__name__}") from None
                 if not found:
-                    raise _StartFailure(f"keyring entry {entry!r} (the {what} {key}) is "
+                    raise _Failure(f"keyring entry {entry!r} (the {what} {key}) is "
                                         "missing: store it in the keyring")
                 if found not in self._secrets:
                     self._secrets.append(found)
@@ -451,7 +458,7 @@ class ToolServer:
         config = self.config
         where = _safe_url(config.url) if config.url else config.command or ""
         text: str
-        if isinstance(leaf, _StartFailure):
+        if isinstance(leaf, _Failure):
             text = str(leaf)
         elif isinstance(leaf, TimeoutError):
             text = _no_answer(config.start_timeout_s)

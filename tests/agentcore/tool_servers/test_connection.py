@@ -5,6 +5,7 @@ fail, hang, die and come back."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -130,6 +131,32 @@ async def test_a_call_in_flight_when_the_server_dies_fails_at_once(tool_server: 
     await watch.until(lambda: server.state is ServerState.READY and server.reconnects == 1)
 
 
+async def test_a_call_in_flight_when_an_http_server_dies_fails_at_once(
+        echo_http: HttpServer, tool_server: Any) -> None:
+    server, watch = tool_server(echo_http.config(), **FAST)
+    await server.start()
+    pid = int((await server.call("pid", {}, meta={}, timeout_s=10)).text)
+    in_flight = asyncio.create_task(server.call("slow", {"seconds": 60}, meta={}, timeout_s=60))
+    await asyncio.sleep(0)
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(ToolServerError, match="lost"):
+        await in_flight
+    await watch.until(lambda: server.state is ServerState.RECONNECTING)
+
+
+async def test_an_idle_http_server_that_died_shows_as_reconnecting(
+        echo_http: HttpServer, tool_server: Any) -> None:
+    # No call needed: the idle connection's ping finds it gone.
+    server, watch = tool_server(echo_http.config(), ping_interval_s=0.1, **FAST)
+    await server.start()
+    echo_http.kill()
+    await watch.until(lambda: server.state is ServerState.RECONNECTING)
+    assert "connection refused" in server.detail
+    echo_http.start()
+    await watch.until(lambda: server.state is ServerState.READY)
+    assert server.reconnects == 1
+
+
 async def test_an_http_server_restarted_on_its_port_gets_a_new_session(
         echo_http: HttpServer, tool_server: Any) -> None:
     server, _ = tool_server(echo_http.config(), **FAST)
@@ -245,6 +272,22 @@ async def test_a_header_from_the_keyring_reaches_an_http_server(tool_server: Any
         assert wrong.detail == f"HTTP 401 from {http.url}"
     finally:
         http.kill()
+
+
+async def test_a_secret_never_reaches_the_detail_or_the_log(
+        tool_server: Any, caplog: pytest.LogCaptureFixture) -> None:
+    # A server that prints its token as it dies: the operator sees what it said, not
+    # the token.
+    config = ToolServerConfig(name="leaky", command=sys.executable, args=[
+        "-c", "import os, sys; sys.exit('bad token ' + os.environ['SHOP_TOKEN'])"],
+        env={"SHOP_TOKEN": "keyring:shop-token"})
+    server, _ = tool_server(config, secrets={"shop-token": "s3cret-value"})
+    with caplog.at_level(logging.DEBUG):
+        await server.start()
+    assert server.state is ServerState.FAILED
+    assert "bad token ***" in server.detail
+    assert "s3cret-value" not in server.detail
+    assert "s3cret-value" not in caplog.text
 
 
 async def test_a_missing_keyring_entry_fails_naming_the_entry_not_the_secret(
