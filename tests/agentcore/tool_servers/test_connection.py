@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -242,6 +243,22 @@ async def test_retries_back_off_and_a_server_that_comes_up_later_becomes_ready(
         http.kill()
     assert delays == [1.0, 2.0, 4.0, 4.0, 4.0]
     assert server.reconnects == 0  # it had never been ready: a first connection
+
+
+async def test_a_stdio_server_gets_its_cwd_and_env_over_a_safe_default_environment(
+        tool_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_CONSOLE_PRIVATE", "not for tool servers")
+    config = stdio_config(ECHO, env={"SHOP_REGION": "eu"}, cwd=str(tmp_path))
+    server, _ = tool_server(config)
+    await server.start()
+
+    async def ask(tool: str, **arguments: Any) -> str:
+        return (await server.call(tool, arguments, meta={}, timeout_s=10)).text
+
+    assert Path(await ask("cwd")).resolve() == tmp_path.resolve()
+    assert await ask("env", name="SHOP_REGION") == "eu"
+    assert await ask("env", name="PATH") != ""
+    assert await ask("env", name="AGENT_CONSOLE_PRIVATE") == ""
 
 
 async def test_a_keyring_reference_is_resolved_through_the_secret_callable(
