@@ -16,6 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
+from agentcore.clock import FakeClock
 from agentcore.errors import ToolError, ToolServerError
 from agentcore.tool_servers import ServerState, ToolServerConfig
 
@@ -34,7 +35,8 @@ def echo_config(request: pytest.FixtureRequest) -> Callable[..., ToolServerConfi
 
 
 async def test_discovers_the_servers_tools(echo_config: Any, tool_server: Any) -> None:
-    server, watch = tool_server(echo_config())
+    clock = FakeClock(1_800_000_000.0)
+    server, watch = tool_server(echo_config(), clock=clock)
     await server.start()
     assert server.state is ServerState.READY, server.detail
     assert server.detail == ""
@@ -42,7 +44,8 @@ async def test_discovers_the_servers_tools(echo_config: Any, tool_server: Any) -
     echo = next(t for t in server.tools if t.name == "echo")
     assert echo.description == "Say the text back."
     assert "text" in echo.input_schema["properties"]
-    assert watch.calls >= 1 and server.since is not None
+    assert watch.calls >= 1
+    assert server.since == 1_800_000_000.0  # when it became ready, on the injected clock
 
 
 async def test_a_call_answers_and_carries_its_meta_to_the_server(echo_config: Any,
@@ -189,11 +192,15 @@ async def test_an_http_server_down_then_up_is_reconnecting_then_ready(
 
 
 async def test_a_server_that_hangs_on_start_fails_within_the_start_timeout(
-        tool_server: Any) -> None:
+        tool_server: Any, caplog: pytest.LogCaptureFixture) -> None:
     server, _ = tool_server(stdio_config(HANG, name="hang", start_timeout_s=0.5))
-    await server.start()
+    with caplog.at_level(logging.INFO, logger="agentcore.tool_servers"):
+        await server.start()
     assert server.state is ServerState.FAILED
     assert server.detail == "did not answer within 0.5 s of starting"
+    assert any(r.name == "agentcore.tool_servers" and r.levelno == logging.WARNING
+               and "hang" in r.getMessage() and "did not answer" in r.getMessage()
+               for r in caplog.records)
     with pytest.raises(ToolServerError, match=r"'hang' is failed: did not answer within 0\.5 s"):
         await server.call("echo", {"text": "x"}, meta={}, timeout_s=1)
 
