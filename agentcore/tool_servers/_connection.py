@@ -13,8 +13,11 @@ for as long as the server is not closed. A start is bounded by
 `start_timeout_s`; a call by its `timeout_s`. What went wrong is said in
 `detail` in an operator's words, with every secret scrubbed out.
 
-Importing this module imports the SDK: `agentcore.tool_servers` loads it only
-when a server is started.
+Importing this module imports the SDK (a second of cold start): import it where
+servers are started, never from `agentcore`'s own import.
+
+The SDK serialises requests without None values: a key of `meta` set to None
+arrives at the server absent.
 """
 
 from __future__ import annotations
@@ -158,6 +161,9 @@ class ToolServer:
         `config.start_timeout_s`. Never raises for the server's fault; keeps trying
         in the background. Starting again is a no-op."""
         if self._task is not None or self._closing:
+            return
+        if not self.config.enabled:
+            self._set(ServerState.DISABLED, "switched off in the settings")
             return
         self._set(ServerState.STARTING, "connecting")
         self._task = asyncio.create_task(self._supervise(), name=f"tool-server-{self.config.name}")

@@ -344,6 +344,14 @@ async def test_close_while_starting_returns_promptly(tool_server: Any) -> None:
     assert server.state is ServerState.DISABLED
 
 
+async def test_a_server_switched_off_is_not_started(tool_server: Any) -> None:
+    server, _ = tool_server(stdio_config(HANG, name="off", enabled=False))
+    await server.start()
+    assert server.state is ServerState.DISABLED
+    with pytest.raises(ToolServerError, match="'off' is disabled: switched off in the settings"):
+        await server.call("echo", {"text": "x"}, meta={}, timeout_s=1)
+
+
 def test_the_error_is_a_tool_error() -> None:
     # The agent loop catches ToolError: a server that did not answer ends the turn
     # the same way a failing tool does.
