@@ -121,7 +121,9 @@ from agentcore.tool_servers import (
     ServerState,
     ToolInfo,
     ToolServerConfig,
+    ToolServers,
     WritePolicy,
+    test_server,
 )
 
 __all__ = [
@@ -226,6 +228,7 @@ __all__ = [
     "ToolServerChanged",
     "ToolServerConfig",
     "ToolServerError",
+    "ToolServers",
     "TrafficRepository",
     "Usage",
     "UserFacingError",
@@ -258,6 +261,7 @@ __all__ = [
     "redact",
     "server_slots",
     "suggest_rules",
+    "test_server",
     "to_request",
     "train",
     "training_examples",
