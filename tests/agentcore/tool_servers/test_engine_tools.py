@@ -202,3 +202,66 @@ async def test_a_server_that_fails_to_start_leaves_the_domains_tools_answering(
     assert not any(n.startswith("hang__") for n in names)
     (report,) = [r for r in engine.tool_servers.reports() if r.name == "hang"]
     assert str(report.state) == "failed" and report.detail
+
+
+async def test_new_settings_restart_only_the_server_whose_config_changed(engine_of, log):
+    engine, _ = engine_of(desk_config(log, "a"), desk_config(log, "b"))
+    await engine.start()
+    before = {r.name: r for r in engine.tool_servers.reports()}
+    heard: list[str] = []
+    engine.subscribe(lambda e: heard.append(e.report.name)
+                     if isinstance(e, ToolServerChanged) else None)
+    changed = engine.settings.model_copy(deep=True)
+    changed.tool_servers = [desk_config(log, "a"), desk_config(log, "b", allow=["search"])]
+    await engine.apply_settings(changed)
+    b_ready = asyncio.Event()
+    engine.subscribe(lambda e: b_ready.set() if isinstance(e, ToolServerChanged)
+                     and e.report.name == "b" and str(e.report.state) == "ready" else None)
+    async with asyncio.timeout(PATIENCE_S):
+        await b_ready.wait()
+    names = set(engine._tools.names)
+    assert "b__search" in names and "b__refund" not in names
+    assert "a__refund" in names
+    assert set(heard) == {"b"}  # a kept its connection
+    after = {r.name: r for r in engine.tool_servers.reports()}
+    assert after["a"].since == before["a"].since
+    changed = changed.model_copy(deep=True)
+    changed.tool_servers = [desk_config(log, "a")]
+    await engine.apply_settings(changed)
+    assert not any(n.startswith("b__") for n in engine._tools.names)
+
+
+async def test_two_servers_offering_one_name_offer_it_once_and_say_so(engine_of, log):
+    engine, _ = engine_of(desk_config(log, "a", prefix=""), desk_config(log, "b", prefix=""))
+    await engine.start()
+    found = [t for t in engine.tool_servers.catalog() if t.llm_name == "search"]
+    assert [(t.source, t.offered) for t in found] == [("a", True), ("b", False)]
+    assert "tool server 'a' offers that name first" in found[1].problems
+    assert engine._tools.server_of("search") == "a"
+
+
+async def test_a_server_that_stops_answering_is_not_called_for_a_cool_down(settings):
+    from agentcore import FakeClock
+    from agentcore.errors import ToolServerError
+    from agentcore.tools import ToolContext
+    from tests.agentcore.tool_servers.conftest import ECHO
+
+    clock = FakeClock()
+    settings.resilience.breaker.failure_threshold = 2
+    settings.tool_servers = [ToolServerConfig(name="echo", command=sys.executable,
+                                              args=[str(ECHO)], timeout_s=0.5,
+                                              kinds={"slow": "read", "echo": "read"})]
+    engine = Engine(settings, openai_client=ScriptedLLM([]).client(), clock=clock)
+    try:
+        await engine.start()
+        ctx = ToolContext("r1", CUSTOMER)
+        for _ in range(2):
+            with pytest.raises(ToolServerError, match="timed out"):
+                await engine._tools.call("echo__slow", {"seconds": 30}, ctx, 5)
+        with pytest.raises(ToolServerError, match="failed 2 calls in a row"):
+            await engine._tools.call("echo__echo", {"text": "hi"}, ctx, 5)
+        clock.advance(settings.resilience.breaker.open_s)
+        assert await engine._tools.call("echo__echo", {"text": "hi"}, ctx, 5) == {
+            "result": "hi"}
+    finally:
+        await engine.close()
