@@ -149,7 +149,8 @@ class Engine:
         self.escalations = EscalationQueue(
             self.store, self.clock, rerun=self.rerun, customer=self.domain.customer_context,
             act=tool_act(self._tools, timeout_s=timeout_s),
-            parse=tool_parse(self._tools), recorded=self.domain.recorded_write,
+            parse=tool_parse(self._tools),
+            recorded=self.tool_servers.recorded(self.domain.recorded_write),
             limits=self.domain.write_limits,
             approval_window_s=2 * timeout_s + 30, bus=self.bus)
         recovered = self.escalations.recover()

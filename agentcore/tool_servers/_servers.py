@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("agentcore.tool_servers")
 
 Secret = Callable[[str], "str | None"]
+# (tool, arguments, request id) -> what that write did; as agentcore.pending_writes
+Recorded = Callable[[str, dict[str, Any], str], "dict[str, Any] | None"]
 
 
 class _Breaker:
@@ -178,6 +180,21 @@ class ToolServers:
         entries = list(self._entries.values())
         await asyncio.gather(*(e.server.close() for e in entries))
         self._refresh()
+
+    def recorded(self, domain: Recorded) -> Recorded:
+        """The escalation queue's `recorded` (how an approval a crash cut short is
+        settled): the domain's record, asked only about the domain's own tool names (a
+        server replacing one writes where the domain keeps its record: the demo shop
+        over MCP). A tool server's other writes leave no record here: such an approval
+        settles as failed, and approving it again sends the same idempotency key, so a
+        server that honours it acts at most once."""
+        names = {t.name for t in self._domain}
+
+        def recorded(tool: str, arguments: dict[str, Any],
+                     request_id: str) -> dict[str, Any] | None:
+            return domain(tool, arguments, request_id) if tool in names else None
+
+        return recorded
 
     # -- what the engine, the CLI and the console read ---------------------------------
 

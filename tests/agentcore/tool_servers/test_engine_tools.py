@@ -265,3 +265,26 @@ async def test_a_server_that_stops_answering_is_not_called_for_a_cool_down(setti
             "result": "hi"}
     finally:
         await engine.close()
+
+
+async def test_a_write_over_streamable_http_waits_then_acts_once(engine_of, log, monkeypatch):
+    from tests.agentcore.tool_servers.conftest import HttpServer, free_port
+
+    monkeypatch.setenv("DESK_LOG", str(log))  # the server process inherits it
+    http = HttpServer(DESK, free_port())
+    http.start()
+    try:
+        engine, _ = engine_of(http.config(name="desk"), steps=[
+            {"tool_calls": [tool_call("desk__refund", {"order": 3, "amount": 12.5})]}])
+        outcome = await ask(engine)
+        assert outcome.pending_action is not None
+        assert outcome.pending_action.tool == "desk__refund"
+        span = next(s for s in outcome.spans if s.name == "tool:desk__refund")
+        assert span.attributes["server"] == "desk"
+        await approve(engine, outcome.request_id)
+        item = engine.escalations.of_request(outcome.request_id)
+        await engine.escalations.approve(item, "alice")
+        assert [(a["key"], a["arguments"]) for a in actions(log)] == [
+            (outcome.request_id, {"order": 3, "amount": 12.5})]
+    finally:
+        http.kill()
