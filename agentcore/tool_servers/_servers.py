@@ -134,6 +134,12 @@ class ToolServers:
         when each is ready or failed (a failed one keeps trying in the background).
         Idempotent: a second call waits for the first."""
         if self._starting is None:
+            if not any(c.enabled for c in self._configs):
+                # Nothing to connect: done without yielding, so a first request runs on
+                # as it did before tool servers existed (none configured, none started).
+                self._starting = asyncio.get_running_loop().create_future()
+                self._starting.set_result(None)
+                return
             self._starting = asyncio.ensure_future(self._start_all())
         await asyncio.shield(self._starting)
 
