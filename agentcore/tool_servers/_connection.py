@@ -13,8 +13,11 @@ for as long as the server is not closed. A start is bounded by
 `start_timeout_s`; a call by its `timeout_s`. What went wrong is said in
 `detail` in an operator's words, with every secret scrubbed out.
 
-Importing this module imports the SDK: `agentcore.tool_servers` loads it only
-when a server is started.
+Importing this module imports the SDK (a second of cold start): import it where
+servers are started, never from `agentcore`'s own import.
+
+The SDK serialises requests without None values: a key of `meta` set to None
+arrives at the server absent.
 """
 
 from __future__ import annotations
@@ -159,6 +162,9 @@ class ToolServer:
         in the background. Starting again is a no-op."""
         if self._task is not None or self._closing:
             return
+        if not self.config.enabled:
+            self._set(ServerState.DISABLED, "switched off in the settings")
+            return
         self._set(ServerState.STARTING, "connecting")
         self._task = asyncio.create_task(self._supervise(), name=f"tool-server-{self.config.name}")
         timeout = self.config.start_timeout_s
@@ -245,6 +251,12 @@ class ToolServer:
                                       f"was lost during {name}") from None
             if self.config.url is not None and _session_unknown(exc):
                 raise _SessionUnknown from None
+            if _http_failure(exc):
+                # The SDK's stand-in for an HTTP error status: no answer from the tool,
+                # and whether it acted is unknown.
+                status = f"HTTP {self._http_status}" if self._http_status else "an HTTP error"
+                raise ToolServerError(f"{name} got {status} from tool server "
+                                      f"{self.config.name!r}") from None
             # A JSON-RPC error is the server's answer (an unknown tool, arguments it
             # rejects): the model hears it as the tool's error.
             logger.info("tool server %s answered %s with error %s", self.config.name, name,
@@ -419,7 +431,9 @@ class ToolServer:
         headers = self._resolve(config.headers, "header")
 
         async def note_status(response: httpx2.Response) -> None:
-            if response.status_code >= 400:
+            # Messages go by POST; the event stream's GET and the goodbye DELETE have
+            # their own troubles and retries.
+            if response.status_code >= 400 and response.request.method == "POST":
                 self._http_status = response.status_code
 
         # The SDK's timeouts (a long read for SSE streams), plus a hook that keeps the
@@ -550,6 +564,11 @@ def _session_unknown(exc: MCPError) -> bool:
     # The SDK's transport says "Session terminated" for a bare 404; the SDK's server
     # answers its 404 with a JSON-RPC error "Session not found", which wins.
     return exc.code == mcp_types.INVALID_REQUEST and "session" in exc.message.lower()
+
+
+def _http_failure(exc: MCPError) -> bool:
+    return (exc.code == mcp_types.INTERNAL_ERROR
+            and exc.message == "Server returned an error response")
 
 
 def _no_answer(timeout: float) -> str:

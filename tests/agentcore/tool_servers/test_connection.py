@@ -10,11 +10,13 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
+from agentcore.clock import FakeClock
 from agentcore.errors import ToolError, ToolServerError
 from agentcore.tool_servers import ServerState, ToolServerConfig
 
@@ -33,7 +35,8 @@ def echo_config(request: pytest.FixtureRequest) -> Callable[..., ToolServerConfi
 
 
 async def test_discovers_the_servers_tools(echo_config: Any, tool_server: Any) -> None:
-    server, watch = tool_server(echo_config())
+    clock = FakeClock(1_800_000_000.0)
+    server, watch = tool_server(echo_config(), clock=clock)
     await server.start()
     assert server.state is ServerState.READY, server.detail
     assert server.detail == ""
@@ -41,7 +44,8 @@ async def test_discovers_the_servers_tools(echo_config: Any, tool_server: Any) -
     echo = next(t for t in server.tools if t.name == "echo")
     assert echo.description == "Say the text back."
     assert "text" in echo.input_schema["properties"]
-    assert watch.calls >= 1 and server.since is not None
+    assert watch.calls >= 1
+    assert server.since == 1_800_000_000.0  # when it became ready, on the injected clock
 
 
 async def test_a_call_answers_and_carries_its_meta_to_the_server(echo_config: Any,
@@ -188,11 +192,15 @@ async def test_an_http_server_down_then_up_is_reconnecting_then_ready(
 
 
 async def test_a_server_that_hangs_on_start_fails_within_the_start_timeout(
-        tool_server: Any) -> None:
+        tool_server: Any, caplog: pytest.LogCaptureFixture) -> None:
     server, _ = tool_server(stdio_config(HANG, name="hang", start_timeout_s=0.5))
-    await server.start()
+    with caplog.at_level(logging.INFO, logger="agentcore.tool_servers"):
+        await server.start()
     assert server.state is ServerState.FAILED
     assert server.detail == "did not answer within 0.5 s of starting"
+    assert any(r.name == "agentcore.tool_servers" and r.levelno == logging.WARNING
+               and "hang" in r.getMessage() and "did not answer" in r.getMessage()
+               for r in caplog.records)
     with pytest.raises(ToolServerError, match=r"'hang' is failed: did not answer within 0\.5 s"):
         await server.call("echo", {"text": "x"}, meta={}, timeout_s=1)
 
@@ -242,6 +250,23 @@ async def test_retries_back_off_and_a_server_that_comes_up_later_becomes_ready(
         http.kill()
     assert delays == [1.0, 2.0, 4.0, 4.0, 4.0]
     assert server.reconnects == 0  # it had never been ready: a first connection
+
+
+async def test_a_stdio_server_gets_its_cwd_and_env_over_a_safe_default_environment(
+        tool_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_CONSOLE_PRIVATE", "not for tool servers")
+    where = os.path.realpath(tmp_path)  # noqa: ASYNC240 (a test's own temp directory)
+    config = stdio_config(ECHO, env={"SHOP_REGION": "eu"}, cwd=where)
+    server, _ = tool_server(config)
+    await server.start()
+
+    async def ask(tool: str, **arguments: Any) -> str:
+        return (await server.call(tool, arguments, meta={}, timeout_s=10)).text
+
+    assert await ask("cwd") == where
+    assert await ask("env", name="SHOP_REGION") == "eu"
+    assert await ask("env", name="PATH") != ""
+    assert await ask("env", name="AGENT_CONSOLE_PRIVATE") == ""
 
 
 async def test_a_keyring_reference_is_resolved_through_the_secret_callable(
@@ -317,6 +342,14 @@ async def test_close_while_starting_returns_promptly(tool_server: Any) -> None:
     await server.close()
     await starting
     assert server.state is ServerState.DISABLED
+
+
+async def test_a_server_switched_off_is_not_started(tool_server: Any) -> None:
+    server, _ = tool_server(stdio_config(HANG, name="off", enabled=False))
+    await server.start()
+    assert server.state is ServerState.DISABLED
+    with pytest.raises(ToolServerError, match="'off' is disabled: switched off in the settings"):
+        await server.call("echo", {"text": "x"}, meta={}, timeout_s=1)
 
 
 def test_the_error_is_a_tool_error() -> None:

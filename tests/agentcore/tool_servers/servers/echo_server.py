@@ -40,6 +40,12 @@ def env(name: str) -> str:
 
 
 @server.tool()
+def cwd() -> str:
+    """The directory the server runs in."""
+    return os.getcwd()
+
+
+@server.tool()
 def header(name: str, ctx: Context) -> str:
     """A header of the HTTP request that carried this call ('' on stdio)."""
     return (ctx.headers or {}).get(name.lower(), "")
