@@ -31,6 +31,7 @@ MAX_PROPERTIES = 5000
 MAX_ENUM_VALUES = 1000  # over the whole schema
 LONG_ENUM = 250  # a string enum longer than this ...
 LONG_ENUM_CHARS = 15000  # ... may total at most this many characters
+MAX_CHARS = 120000  # property and definition names, enum and const values, all together
 
 _TYPES = {"string", "number", "integer", "boolean", "object", "array", "null"}
 _COMMON = {"type", "description", "title", "enum", "const", "anyOf", "$ref"}
@@ -148,6 +149,21 @@ class CleanedSchema:
         return value
 
 
+def _child(where: str, step: str) -> str:
+    """Where a part sits, for an operator: argument 'ship_to.street', 'tags[]', 'env{}'."""
+    if where.startswith("argument '") and where.endswith("'"):
+        return f"{where[:-1]}{step}'"
+    return f"{where} {step.lstrip('.')}"
+
+
+def _dict(x: Any) -> dict[str, Any]:
+    return x if isinstance(x, dict) else {}  # a server's schema is untrusted input
+
+
+def _list(x: Any) -> list[Any]:
+    return x if isinstance(x, list) else []
+
+
 def _types(schema: dict[str, Any]) -> set[str]:
     t = schema.get("type")
     return (
@@ -220,12 +236,15 @@ def strict_problems(schema: Any) -> list[str]:
         problems.append("the arguments schema must be of type 'object'")
     if "anyOf" in schema:
         problems.append("the arguments schema may not be 'anyOf' at its top")
-    defs = {**schema.get("definitions", {}), **schema.get("$defs", {})}
-    counts = {"properties": 0, "enum": 0}
+    groups = [g for g in (schema.get("definitions"), schema.get("$defs")) if isinstance(g, dict)]
+    defs = {k: v for g in groups for k, v in g.items()}
+    counts = {"properties": 0, "enum": 0, "chars": sum(map(len, defs))}
     _check(schema, "arguments", 1, True, defs, problems, counts)
     for group in ("$defs", "definitions"):
-        for name, sub in (schema.get(group) or {}).items():
-            _check(sub, f"definition '{name}'", 1, False, defs, problems, counts)
+        if group in schema and not isinstance(schema[group], dict):
+            problems.append(f"'{group}' must be an object")
+    for name, sub in defs.items():
+        _check(sub, f"definition '{name}'", 1, False, defs, problems, counts)
     if counts["properties"] > MAX_PROPERTIES:
         problems.append(
             f"{counts['properties']} properties in all; strict mode allows {MAX_PROPERTIES}"
@@ -233,6 +252,11 @@ def strict_problems(schema: Any) -> list[str]:
     if counts["enum"] > MAX_ENUM_VALUES:
         problems.append(
             f"{counts['enum']} enum values in all; strict mode allows {MAX_ENUM_VALUES}"
+        )
+    if counts["chars"] > MAX_CHARS:
+        problems.append(
+            f"names and allowed values total {counts['chars']} characters;"
+            f" strict mode allows {MAX_CHARS}"
         )
     return problems
 
@@ -292,10 +316,13 @@ def _check(
         else:
             counts["enum"] += len(enum)
             strings = [v for v in enum if isinstance(v, str)]
+            counts["chars"] += sum(map(len, strings))
             if len(enum) > LONG_ENUM and sum(map(len, strings)) > LONG_ENUM_CHARS:
                 problems.append(
                     f"{where}: enum of {len(enum)} values is over {LONG_ENUM_CHARS} characters"
                 )
+    if isinstance(s.get("const"), str):
+        counts["chars"] += len(s["const"])
     if "object" in types:
         props = s.get("properties", {})
         if not isinstance(props, dict):
@@ -303,14 +330,17 @@ def _check(
             props = {}
         if s.get("additionalProperties") is not False:
             problems.append(f"{where}: must set 'additionalProperties' to false")
-        missing = set(props) - set(s.get("required") or [])
+        if not isinstance(s.get("required", []), list):
+            problems.append(f"{where}: 'required' must be a list")
+        missing = set(props) - {r for r in _list(s.get("required")) if isinstance(r, str)}
         if missing:
             problems.append(f"{where}: every property must be required, not {sorted(missing)}")
         counts["properties"] += len(props)
+        counts["chars"] += sum(map(len, props))
         for name, sub in props.items():
             _check(
                 sub,
-                f"argument '{name}'" if root else f"{where}.{name}",
+                _child(where, f".{name}") if not root else f"argument '{name}'",
                 depth + 1,
                 False,
                 defs,
@@ -321,7 +351,7 @@ def _check(
         if not isinstance(s.get("items"), dict):
             problems.append(f"{where}: a list must say what its items are ('items')")
         else:
-            _check(s["items"], f"{where} items", depth + 1, False, defs, problems, counts)
+            _check(s["items"], _child(where, "[]"), depth + 1, False, defs, problems, counts)
 
 
 # ---------------------------------------------------------------------------- cleaning
@@ -397,7 +427,7 @@ def _describe(s: dict[str, Any], extra: list[str]) -> None:
 class _Cleaner:
     def __init__(self, root: dict[str, Any]) -> None:
         self.src = root
-        self.src_defs = {**(root.get("definitions") or {}), **(root.get("$defs") or {})}
+        self.src_defs = {**_dict(root.get("definitions")), **_dict(root.get("$defs"))}
         self.defs: dict[str, dict[str, Any]] = {}
         self.def_plans: dict[str, _Plan] = {}
         self.busy: set[str] = set()  # definitions being cleaned (recursion is allowed)
@@ -441,7 +471,7 @@ class _Cleaner:
                 self.busy.add(name)
                 try:
                     self.defs[name], self.def_plans[name] = self.node(
-                        dict(self.src_defs[name]), f"{where} ({name})", 1
+                        dict(self.src_defs[name]), where, 1
                     )
                 finally:
                     self.busy.discard(name)
@@ -476,9 +506,9 @@ class _Cleaner:
                 part = self.merge_all_of(part, where)
             for key, value in part.items():
                 if key == "properties":
-                    merged["properties"] = {**merged.get("properties", {}), **value}
+                    merged["properties"] = {**_dict(merged.get("properties")), **_dict(value)}
                 elif key == "required":
-                    merged["required"] = [*merged.get("required", []), *value]
+                    merged["required"] = [*_list(merged.get("required")), *_list(value)]
                 elif key in _ANNOTATIONS or key == "description":
                     merged.setdefault(key, value)
                 elif key in merged and merged[key] != value:
@@ -503,6 +533,11 @@ class _Cleaner:
             extra.append(f"default {json.dumps(default)}")
         if s.pop("nullable", False) is True:  # OpenAPI's spelling of "or null"
             s = _nullable(s) if "type" in s or "enum" in s else s
+        for key in ("anyOf", "oneOf", "allOf"):
+            if key in s and not (isinstance(s[key], list) and s[key]):
+                raise _Unfixable(f"{where} has a malformed '{key}'")
+        if "type" in s and not isinstance(s["type"], (str, list)):
+            raise _Unfixable(f"{where} has an unknown type {s['type']!r}")
         if "allOf" in s:
             s = self.merge_all_of(s, where)
         if "$ref" in s:
@@ -563,6 +598,8 @@ class _Cleaner:
         allowed = _COMMON | {k for t in types for k in _BY_TYPE[t]} | {"patternProperties"}
         for key in sorted(set(s) - allowed):
             value = s.pop(key)
+            if key == "format" and "string" not in types:
+                continue  # int64, double: a storage hint, nothing the model must know
             if key in _DESCRIBED and value is not False:
                 extra.append(_DESCRIBED[key].format(value if key != "uniqueItems" else "").strip())
         if "format" in s and s["format"] not in _FORMATS:
@@ -576,7 +613,7 @@ class _Cleaner:
         if "object" in types:
             plan = self.object(s, where, depth)
         if "array" in types:
-            item_where = f"{where} items"
+            item_where = _child(where, "[]")
             s["items"], plan["items"] = self.node(s.get("items", {}), item_where, depth + 1)
         _describe(s, extra)
         return s, plan
@@ -585,6 +622,8 @@ class _Cleaner:
         """(key schema, value schema) of an object that is a map of free names, else None."""
         extra_ok = s.get("additionalProperties")
         pattern = s.get("patternProperties") or {}
+        if not isinstance(pattern, dict):
+            raise _Unfixable(f"{where} has malformed 'patternProperties'")
         if extra_ok in (None, False) and not pattern:
             return None
         if len(pattern) > 1 or (pattern and extra_ok not in (None, False)):
@@ -605,7 +644,7 @@ class _Cleaner:
         extra: list[str],
     ) -> tuple[dict[str, Any], _Plan]:
         """A map as a list of {key, value}: strict mode needs every name listed."""
-        value, value_plan = self.node(entry[1], f"{where} values", depth + 2)
+        value, value_plan = self.node(entry[1], _child(where, "{}"), depth + 2)
         out: dict[str, Any] = {
             "type": "array",
             "items": {
@@ -675,11 +714,11 @@ class _Cleaner:
             )
         elif extra_ok not in (False, None) or pattern:
             self.notes.append(f"{where}: names beyond the listed ones can't be sent")
-        required = [r for r in (s.get("required") or []) if r in props]
+        required = [r for r in _list(s.get("required")) if isinstance(r, str) and r in props]
         out_props: dict[str, Any] = {}
         plan: _Plan = {"props": {}, "drop_null": set()}
         for name, sub in props.items():
-            sub_where = f"argument '{name}'" if where == "arguments" else f"{where}.{name}"
+            sub_where = f"argument '{name}'" if where == "arguments" else _child(where, f".{name}")
             try:
                 cleaned, sub_plan = self.node(sub, sub_where, depth + 1)
             except _Unfixable as e:

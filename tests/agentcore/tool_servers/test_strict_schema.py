@@ -113,6 +113,48 @@ def test_restore_gives_the_server_the_call_it_would_have_got():
     assert parsed.quantity == 1 and parsed.payment.reference == "order"  # type: ignore[union-attr]
 
 
+async def test_a_real_mcp_server_takes_the_restored_call_and_would_refuse_the_raw_one():
+    import json
+
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    server = MCPServer("shop")
+
+    @server.tool()
+    def ship(
+        order_id: int,
+        to: Address,
+        express: bool = False,
+        note: str | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> str:
+        shipped = {"order_id": order_id, "to": to.model_dump(), "express": express}
+        return json.dumps({**shipped, "note": note, "labels": labels})
+
+    (tool,) = await server.list_tools()
+    cleaned = clean_schema(tool.input_schema)
+    assert cleaned.usable and strict_problems(cleaned.schema) == []
+    from_model = {  # what a strict model must send: every argument, null for "not given"
+        "order_id": 7,
+        "to": {"street": "1 Main St", "postcode": None},
+        "express": None,
+        "note": None,
+        "labels": [{"key": "fragile", "value": "yes"}],
+    }
+    assert valid(from_model, cleaned.schema)
+
+    with pytest.raises(ToolError, match="express"):  # null is no boolean: the server refuses
+        await server.call_tool("ship", from_model)
+    restored = await server.call_tool("ship", cleaned.restore(from_model))
+    direct = await server.call_tool(
+        "ship", {"order_id": 7, "to": {"street": "1 Main St"}, "labels": {"fragile": "yes"}}
+    )
+
+    assert not restored.is_error
+    assert restored.content == direct.content  # the call it would have got
+
+
 # ------------------------------------------------------- zod-to-json-schema (TypeScript)
 
 ZOD_FETCH = {
@@ -523,5 +565,56 @@ def test_the_cleaned_schema_is_accepted_or_the_tool_is_unusable_with_a_reason(
     cleaned = clean_schema(schema)
     if cleaned.usable:
         assert strict_problems(cleaned.schema) == []
+    else:
+        assert cleaned.problems
+
+
+KEYWORDS = st.sampled_from(
+    [
+        "type",
+        "properties",
+        "required",
+        "items",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "$ref",
+        "enum",
+        "const",
+        "additionalProperties",
+        "patternProperties",
+        "default",
+        "format",
+        "$defs",
+        "definitions",
+        "not",
+        "minLength",
+        "nullable",
+        "description",
+    ]
+)
+JUNK = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from(
+        ["object", "string", "array", "null", "#", "#/$defs/a", "#/properties/x", "uri", "a"]
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(KEYWORDS | st.sampled_from(["a", "x"]), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JUNK)
+def test_any_json_at_all_is_cleaned_or_refused_without_raising(schema: Any):
+    cleaned = clean_schema(schema)
+    assert isinstance(strict_problems(schema), list)
+    if cleaned.usable:
+        assert strict_problems(cleaned.schema) == []
+        cleaned.restore({})
     else:
         assert cleaned.problems
