@@ -129,7 +129,9 @@ from agentcore.tool_servers import (
     ServerState,
     ToolInfo,
     ToolServerConfig,
+    ToolServers,
     WritePolicy,
+    test_server,
 )
 
 __all__ = [
@@ -238,6 +240,7 @@ __all__ = [
     "ToolServerChanged",
     "ToolServerConfig",
     "ToolServerError",
+    "ToolServers",
     "TrafficRepository",
     "Usage",
     "UserFacingError",
@@ -272,6 +275,7 @@ __all__ = [
     "redact",
     "server_slots",
     "suggest_rules",
+    "test_server",
     "to_request",
     "train",
     "training_examples",
