@@ -62,6 +62,7 @@ from console.notifier import Notifier
 from console.reply_draft import drafter
 from console.statusbar import spent_today
 from console.system_check import check_before_qt
+from console.tool_servers_model import ServerStates, no_tool_servers, untestable
 from console.traffic import TrafficGenerator
 
 log = logging.getLogger("console.app")
@@ -193,6 +194,8 @@ def build_controllers(engine: Engine, store: QSettings,
                                answerable=lambda: engine.router.answerable_intents(),
                                settings=lambda: engine.settings.learned, now=now),
         outage=outage,
+        tool_states=ServerStates(no_tool_servers),
+        test_server=untestable,
         escalation_settings=escalation_settings,
     )
 

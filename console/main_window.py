@@ -59,6 +59,7 @@ from console.statusbar import (
     DollarsSegment,
     EscalationsSegment,
     RateSegment,
+    ToolsSegment,
 )
 from console.theme import Theme, apply_theme
 from console.traffic import TrafficPanel
@@ -142,8 +143,9 @@ class MainWindow(QMainWindow):
         self.rate_segment = RateSegment(bridge)
         self.escalations_segment = EscalationsSegment(bridge, engine.escalations)
         self.dollars_segment = DollarsSegment(bridge, spent_today=spent_today)
-        for segment in (self.breaker_segment, self.rate_segment, self.escalations_segment,
-                        self.dollars_segment):
+        self.tools_segment = ToolsSegment(bridge, parts.tool_states)
+        for segment in (self.tools_segment, self.breaker_segment, self.rate_segment,
+                        self.escalations_segment, self.dollars_segment):
             self.statusBar().addPermanentWidget(segment)
 
         self._build_workspaces()
@@ -480,7 +482,8 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> SettingsDialog:
         if self.settings_dialog is None:
             dialog = SettingsDialog(self.engine.settings, self.engine.apply_settings,
-                                    self.settings_path, self.credentials, self)
+                                    self.settings_path, self.credentials, self,
+                                    test_server=self.parts.test_server)
             dialog.applied.connect(self._on_settings_applied)
             dialog.finished.connect(lambda _result: self._settings_closed())
             self.settings_dialog = dialog
@@ -495,6 +498,7 @@ class MainWindow(QMainWindow):
 
     def _on_settings_applied(self, settings: Settings) -> None:
         self._update_title(settings)
+        self.parts.tool_states.reload()  # servers added or removed: the engine's list
         self.rules.operator = settings.escalations.operator  # who rule versions name
         self.learned.refresh()  # the learned tier reads the operator at each action
 

@@ -15,6 +15,12 @@ timeouts, token prices. A note under the URL says what that means, and "Test
 connection" asks such a server how many slots it has. A local server needs no
 API key, so none is asked for; a hosted endpoint without one is warned about.
 
+The "Tool servers" group (`console.tool_servers_group`) lists the MCP servers and
+edits each in its own editor, with "Test" (an injected tester, the composition
+root's `agentcore.test_server`); the secrets typed there are stored in the
+keyring on Apply, beside the API key, and the settings hold only `keyring:`
+references to them.
+
 The dialog knows nothing of the engine: it is given the settings to start from
 and an `apply` coroutine that puts new ones in force (the composition root
 passes `Engine.apply_settings`: switching between the mock and a real endpoint
@@ -79,6 +85,8 @@ from console.settings_fields import (
     put_path,
     validated,
 )
+from console.tool_servers_group import ToolServersGroup
+from console.tool_servers_model import Tester, untestable
 
 log = logging.getLogger("console.settings")
 
@@ -97,8 +105,10 @@ class SettingsDialog(QDialog):
     applied = Signal(object)  # the new agentcore.Settings, already running and saved
 
     def __init__(self, settings: Settings, apply: ApplySettings, settings_path: Path,
-                 credentials: KeyringCredentials, parent: QWidget | None = None) -> None:
+                 credentials: KeyringCredentials, parent: QWidget | None = None, *,
+                 test_server: Tester | None = None) -> None:
         super().__init__(parent)
+        self._test_server = test_server or untestable
         self.setWindowTitle("Settings")
         self._apply = apply
         self._settings_path = settings_path
@@ -171,6 +181,9 @@ class SettingsDialog(QDialog):
                 column.addWidget(boxes[title])
             column.addStretch(1)
             columns.addLayout(column, 0, col)
+        self.tool_servers = ToolServersGroup(self._base.tool_servers, self._test_server,
+                                             self._stored_secret)
+        columns.addWidget(self.tool_servers, 1, 0, 1, len(COLUMNS))
 
         self.general_error = QLabel()
         self.general_error.setStyleSheet(ERROR_STYLE)
@@ -247,6 +260,7 @@ class SettingsDialog(QDialog):
             edit.textEdited.connect(lambda _text, key=key: self.edited.add(key))
             edit.textChanged.connect(self.validate)
         self.key_edit.textChanged.connect(self.validate)
+        self.tool_servers.changed.connect(self.validate)
         self.store_anyway.toggled.connect(self.validate)
         self.forget_key_button.clicked.connect(self._forget_key)
         self.test_button.clicked.connect(self._start_check)
@@ -315,6 +329,7 @@ class SettingsDialog(QDialog):
         # The profiled settings: what no field shows (retries) follows the URL as well.
         data = self._profiled.model_dump()
         data["llm"]["classify"] = {} if classify_on else None
+        data["tool_servers"] = [c.model_dump() for c in self.tool_servers.configs]
         errors: dict[str, str] = {}
         for field in FIELDS:
             if field.path[:2] == ("llm", "classify") and not classify_on:
@@ -444,6 +459,9 @@ class SettingsDialog(QDialog):
             if key:
                 self._credentials.set(new.llm.api_key_name, key)
                 self.key_edit.clear()  # the widget holds no copy once it is in the keyring
+            for entry, secret in self.tool_servers.secrets.items():
+                self._credentials.set(entry, secret)
+            self.tool_servers.stored()
             await self._apply(new)
         except UserFacingError as exc:
             self._action_error = str(exc)
@@ -508,6 +526,16 @@ class SettingsDialog(QDialog):
         if self._checking is not None and not self._checking.done():
             self._checking.cancel()
         super().done(result)
+
+    def show_tool_servers(self) -> None:
+        """Scrolls the Tool servers group into view (the main window's Tools segment)."""
+        self.fields_area.ensureWidgetVisible(self.tool_servers)
+
+    def _stored_secret(self, entry: str) -> str | None:
+        try:
+            return self._credentials.get(entry)
+        except UserFacingError:
+            return None  # an unreadable keyring: the Test says the server refused
 
     def _forget_key(self) -> None:
         try:
