@@ -116,6 +116,7 @@ from agentcore.storage import (
 )
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest_rules
 from agentcore.tool_servers import (
+    KEYRING_PREFIX,
     ServerReport,
     ServerState,
     ToolInfo,
@@ -126,6 +127,7 @@ from agentcore.tool_servers import (
 __all__ = [
     "CACHE_POLICIES",
     "DEFAULT_SAMPLE",
+    "KEYRING_PREFIX",
     "PLACEHOLDERS",
     "REPO_ROOT",
     "Act",

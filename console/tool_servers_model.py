@@ -27,8 +27,14 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from agentcore import ServerReport, ServerState, ToolInfo, ToolServerConfig
-from agentcore.tool_servers import KEYRING_PREFIX, WritePolicy
+from agentcore import (
+    KEYRING_PREFIX,
+    ServerReport,
+    ServerState,
+    ToolInfo,
+    ToolServerConfig,
+    WritePolicy,
+)
 
 log = logging.getLogger("console.tool_servers")
 
