@@ -5,7 +5,9 @@ window layout), runs demo traffic for a few seconds, sends one refund request
 by hand so the detail shows parallel tool calls in its trace, then saves
 `window.grab()` as a PNG. `--outage` points the LLM at a dead endpoint instead,
 for the outage banner; `--outage-back` then heals it (a mock LLM on a loopback
-port) and shows the banner saying so.
+port) and shows the banner saying so. `--tool-servers` opens the Settings dialog
+on its Tool servers group, then a server's editor after a Test, and saves each
+(`-settings`, `-editor`, `-editor-http` beside `--out`) with the window and its status bar.
 """
 
 from __future__ import annotations
@@ -15,15 +17,27 @@ import asyncio
 import os
 import sys
 import tempfile
+import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import qasync
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
-from agentcore import REPO_ROOT, KeyringCredentials, Settings
+from agentcore import (
+    REPO_ROOT,
+    KeyringCredentials,
+    ServerReport,
+    ServerState,
+    Settings,
+    ToolInfo,
+    ToolServerConfig,
+    WritePolicy,
+)
 from console.app import (
     Console,
     build_console,
@@ -32,6 +46,7 @@ from console.app import (
 )
 from console.main_window import MainWindow
 from console.theme import Theme
+from console.tool_servers_model import Row
 from console.workspaces import Workspace
 
 SIZE = [1600, 1000]  # --size changes it
@@ -148,6 +163,93 @@ async def _stage_outage(console: Console, seconds: float, out: Path, theme: Them
     _save(window, out)
 
 
+def _tool_servers() -> list[ToolServerConfig]:
+    """The demo shop over stdio and a CRM over Streamable HTTP, its token in the keyring."""
+    return [
+        ToolServerConfig(name="shop", command=sys.executable,
+                         args=["-m", "agentcore.demo_shop.mcp"], prefix="",
+                         replaces_domain_tools=True, kinds={"get_order": "read"},
+                         writes={"issue_refund": WritePolicy(limits={"amount": {"max": 50}})}),
+        ToolServerConfig(name="crm", url="http://127.0.0.1:8765/mcp",
+                         headers={"Authorization": "keyring:tool-server:crm:Authorization",
+                                  "X-Team": "support"}, start_timeout_s=5),
+    ]
+
+
+def _sample_report(config: ToolServerConfig) -> ServerReport:
+    """What a Test of the shop answers, for a build whose engine has no tool servers."""
+    def info(name: str, description: str, writes: bool, kind_from: str = "annotations",
+             **more: Any) -> ToolInfo:
+        return ToolInfo(config.tool_prefix + name, config.name, name, description, writes,
+                        kind_from, None, **more)
+
+    return ServerReport(config.name, config.transport, ServerState.READY, tools=(
+        info("search_faq", "Searches the help centre's articles for a question", False),
+        info("lookup_customer", "Finds a customer by email or id", False),
+        info("get_order", "An order's items, total, status and tracking", True,
+             "unknown: a write"),
+        info("issue_refund", "Refunds part or all of a delivered order, up to its total",
+             True),
+        info("cancel_order", "Cancels an order that has not shipped yet", True),
+        info("bulk_update", "Updates many records at once from a filter expression", True,
+             usable=False, offered=False,
+             problems=("'patternProperties' cannot be expressed in strict mode",
+                       "'$ref' to '#/$defs/Filter' is recursive")),
+    ), since=time.time())
+
+
+async def _stage_tool_servers(console: Console, seconds: float, out: Path,
+                              theme: Theme) -> None:
+    window = await _after_traffic(console, theme, 5, seconds)
+    window.traffic.pause()
+    states = window.parts.tool_states
+    if not states.by_name:  # an engine without tool servers: its reports, as they would be
+        configs = console.engine.settings.tool_servers
+        states.update(_sample_report(configs[0]))
+        states.update(ServerReport("crm", "http", ServerState.RECONNECTING, since=time.time()
+                                   - 95, detail="connection refused; next try in 8 s",
+                                   reconnects=2))
+        window.parts = replace(window.parts, test_server=lambda c, _s: _sample(c))
+    await asyncio.sleep(0.5)
+    dialog = window.open_settings()
+    dialog.resize(min(SIZE[0], 1024), min(SIZE[1], 700) - 40)
+    await asyncio.sleep(0.3)
+    dialog.show_tool_servers()
+    dialog.tool_servers.table.selectRow(0)
+    await asyncio.sleep(0.3)
+    _grab(dialog, out.with_stem(out.stem + "-settings"))
+    editor = dialog.tool_servers.open_editor(0)
+    editor.resize(min(SIZE[0], 1024) - 60, min(SIZE[1], 700) - 60)
+    editor.start_test()
+    if editor.test.task is not None:
+        await asyncio.gather(editor.test.task, return_exceptions=True)
+    editor.table.selectRow(3)
+    await asyncio.sleep(0.3)
+    _grab(editor, out.with_stem(out.stem + "-editor"))
+    editor.reject()
+    # The CRM over HTTP: its stored token, and a key typed in plain text, refused.
+    editor = dialog.tool_servers.open_editor(1)
+    editor.resize(min(SIZE[0], 1024) - 60, min(SIZE[1], 700) - 60)
+    editor.headers.add(Row("X-Api-Key", "sk-live-not-here"))
+    await asyncio.sleep(0.3)
+    _grab(editor, out.with_stem(out.stem + "-editor-http"))
+    editor.reject()
+    dialog.reject()
+    await asyncio.sleep(0.2)
+    _save(window, out)
+
+
+async def _sample(config: ToolServerConfig) -> ServerReport:
+    return _sample_report(config)
+
+
+def _grab(widget: QWidget, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not widget.grab().save(str(out)):
+        raise OSError(f"could not write {out}")
+    print(f"saved {out} ({widget.width()}x{widget.height()})")
+
+
 async def _stage(console: Console, seconds: float, out: Path, theme: Theme) -> None:
     window = await _after_traffic(console, theme, 12, seconds)
     # A refund from the domain's own sample traffic: the slow path, with its tool calls.
@@ -181,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="a dead LLM endpoint: the outage banner")
     parser.add_argument("--outage-back", action="store_true",
                         help="a dead LLM endpoint that heals: the banner saying it is back")
+    parser.add_argument("--tool-servers", action="store_true",
+                        help="the Settings dialog on its Tool servers group, a server's "
+                        "editor after a Test, and the status bar's Tools segment")
     parser.add_argument("--theme", choices=[t.value for t in Theme], default=Theme.DARK.value)
     parser.add_argument("--domain", default=None, metavar="MODULE:FACTORY",
                         help="another domain than the demo shop")
@@ -200,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
             settings.llm.base_url = DEAD
             settings.resilience.retry.max_attempts = 1
             settings.resilience.breaker.open_s = 1.0
+        if args.tool_servers:
+            settings.tool_servers = _tool_servers()
         store = QSettings(str(folder / "window.ini"), QSettings.Format.IniFormat)
         console = build_console(settings, store=store, settings_path=folder / "settings.json",
                                 credentials=KeyringCredentials(),
@@ -211,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
                     await _stage_outage(console, args.seconds, args.out, Theme(args.theme),
                                         heal=args.outage_back)
                     return
-                stage = (_stage_learned if args.learned
+                stage = (_stage_tool_servers if args.tool_servers
+                         else _stage_learned if args.learned
                          else _stage_rules if args.rules
                          else _stage_escalations if args.escalations else _stage)
                 await stage(console, args.seconds, args.out, Theme(args.theme))

@@ -247,23 +247,22 @@ class ToolServerEditor(QDialog):
         self.args.setPlaceholderText("one argument per line")
         self.args.setFixedHeight(self.fontMetrics().lineSpacing() * 3 + 12)
         self.env = RowsEditor(self.validate, "variable")
-        self.stdio_box = QWidget()
-        stdio_form = QFormLayout(self.stdio_box)
-        stdio_form.setContentsMargins(0, 0, 0, 0)
-        stdio_form.addRow("Command", self._with_error(self.command, "command"))
-        stdio_form.addRow("Arguments", self.args)
-        stdio_form.addRow("Environment", self.env)
+        # The transport's rows sit in the one form (aligned with the rest) and are
+        # shown or hidden as rows: `_transport_rows` by transport.
+        self._transport_rows: dict[str, list[QWidget]] = {"stdio": [], "http": []}
+        for label, widget in (("Command", self._with_error(self.command, "command")),
+                              ("Arguments", self.args), ("Environment", self.env)):
+            form.addRow(label, widget)
+            self._transport_rows["stdio"].append(widget)
 
         self.url = QLineEdit()
         self.url.setPlaceholderText("e.g. http://127.0.0.1:8765/mcp")
         self.headers = RowsEditor(self.validate, "header")
-        self.http_box = QWidget()
-        http_form = QFormLayout(self.http_box)
-        http_form.setContentsMargins(0, 0, 0, 0)
-        http_form.addRow("URL", self._with_error(self.url, "url"))
-        http_form.addRow("Headers", self.headers)
-        form.addRow(self.stdio_box)
-        form.addRow(self.http_box)
+        for label, widget in (("URL", self._with_error(self.url, "url")),
+                              ("Headers", self.headers)):
+            form.addRow(label, widget)
+            self._transport_rows["http"].append(widget)
+        self._form = form
 
         self.allow = QLineEdit()
         self.allow.setPlaceholderText("empty: all its tools; else their own names, e.g. "
@@ -301,6 +300,8 @@ class ToolServerEditor(QDialog):
         for column, width in enumerate((190, 230, 150, 190)):
             self.table.setColumnWidth(column, width)
         self.table.verticalHeader().hide()
+        # A wrapped description or problem gets the lines it needs at the column's width.
+        header.sectionResized.connect(lambda *_a: self.table.resizeRowsToContents())
 
         self.mark_kind = QComboBox()
         for text, _kind in _KINDS:
@@ -333,6 +334,8 @@ class ToolServerEditor(QDialog):
         self.splitter.addWidget(self.fields_area)
         self.splitter.addWidget(test_box)
         self.splitter.setChildrenCollapsible(False)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)  # the Test's table is what needs the room
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                         | QDialogButtonBox.StandardButton.Cancel)
         self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -391,8 +394,9 @@ class ToolServerEditor(QDialog):
         d.command, d.args = self.command.text(), self.args.toPlainText()
         d.env, d.url, d.headers = self.env.values(), self.url.text(), self.headers.values()
         d.allow = self.allow.text()
-        self.stdio_box.setVisible(d.transport == "stdio")
-        self.http_box.setVisible(d.transport == "http")
+        for transport, widgets in self._transport_rows.items():
+            for widget in widgets:
+                self._form.setRowVisible(widget, transport == d.transport)
         built = build(d)
         errors = dict(built.errors)
         if d.name.strip() in self._taken:

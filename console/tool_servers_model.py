@@ -209,8 +209,14 @@ def policy_of(draft: Draft, tool: str) -> tuple[Policy, str]:
         return Policy.ASK, ""
     if found.server_policy is not None:
         return Policy.SERVER, found.server_policy
-    return Policy.LIMITS, json.dumps({k: v.model_dump(exclude_none=True)
-                                      for k, v in found.limits.items()})
+    return Policy.LIMITS, json.dumps({k: {b: _plain(v) for b, v in
+                                          limit.model_dump(exclude_none=True).items()}
+                                      for k, limit in found.limits.items()})
+
+
+def _plain(value: Any) -> Any:
+    """50, not 50.0: the limits read back as the operator typed them."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def set_policy(draft: Draft, tool: str, kind: Policy, text: str) -> str:

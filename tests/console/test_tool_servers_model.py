@@ -93,7 +93,7 @@ def test_marks_and_policies_reach_the_config_and_are_validated_by_write_policy()
     assert config.policy_of("lookup").limits["amount"].max == 50
     assert config.policy_of("close").server_policy == "only closed tickets"
     assert config.policy_of("refund").ask  # refused twice: still asks
-    assert policy_of(draft, "lookup") == (Policy.LIMITS, json.dumps({"amount": {"max": 50.0}}))
+    assert policy_of(draft, "lookup") == (Policy.LIMITS, json.dumps({"amount": {"max": 50}}))
     set_policy(draft, "close", Policy.ASK, "")
     assert "close" not in draft.writes  # "ask" is the default: no entry left behind
 
