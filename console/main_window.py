@@ -143,7 +143,8 @@ class MainWindow(QMainWindow):
         self.rate_segment = RateSegment(bridge)
         self.escalations_segment = EscalationsSegment(bridge, engine.escalations)
         self.dollars_segment = DollarsSegment(bridge, spent_today=spent_today)
-        self.tools_segment = ToolsSegment(bridge, parts.tool_states)
+        self.tools_segment = ToolsSegment(bridge, parts.tool_states,
+                                          on_click=self.open_tool_servers)
         for segment in (self.tools_segment, self.breaker_segment, self.rate_segment,
                         self.escalations_segment, self.dollars_segment):
             self.statusBar().addPermanentWidget(segment)
@@ -490,6 +491,11 @@ class MainWindow(QMainWindow):
         # open(), not exec(): a nested event loop would re-enter the asyncio loop.
         self.settings_dialog.open()
         return self.settings_dialog
+
+    def open_tool_servers(self) -> SettingsDialog:
+        dialog = self.open_settings()
+        dialog.show_tool_servers()
+        return dialog
 
     def _settings_closed(self) -> None:
         if self.settings_dialog is not None:

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from PySide6.QtCore import QEvent, QRect, Signal
+from PySide6.QtCore import QEvent, QRect, QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -86,7 +86,7 @@ from console.settings_fields import (
     validated,
 )
 from console.tool_servers_group import ToolServersGroup
-from console.tool_servers_model import Tester, untestable
+from console.tool_servers_model import Tester, orphaned, untestable
 
 log = logging.getLogger("console.settings")
 
@@ -468,6 +468,7 @@ class SettingsDialog(QDialog):
             return None
         finally:
             self._set_busy(False)
+        self._forget_secrets(orphaned(self._base.tool_servers, new.tool_servers))
         self._base = new
         self._show_key_status()
         self.validate()  # the key's placeholder again: "none needed" for a local server
@@ -528,8 +529,17 @@ class SettingsDialog(QDialog):
         super().done(result)
 
     def show_tool_servers(self) -> None:
-        """Scrolls the Tool servers group into view (the main window's Tools segment)."""
+        """Scrolls the Tool servers group into view (the main window's Tools segment):
+        now, and once more after the first show has sized the dialog."""
         self.fields_area.ensureWidgetVisible(self.tool_servers)
+        QTimer.singleShot(0, lambda: self.fields_area.ensureWidgetVisible(self.tool_servers))
+
+    def _forget_secrets(self, entries: list[str]) -> None:
+        for entry in entries:  # applied: no running server refers to them any more
+            try:
+                self._credentials.delete(entry)
+            except UserFacingError as exc:
+                log.warning("could not delete the keyring entry %s: %s", entry, exc)
 
     def _stored_secret(self, entry: str) -> str | None:
         try:

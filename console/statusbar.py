@@ -16,7 +16,8 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 from agentcore import (
@@ -209,9 +210,11 @@ class ToolsSegment(QLabel):
     _MAX_WIDTH = 420  # many servers elide, in the tooltip in full: the bar stays usable
 
     def __init__(self, bridge: EngineBridge, states: ServerStates,
+                 on_click: Callable[[], object] = lambda: None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.states = states
+        self._on_click = on_click  # the main window's: Settings, on the Tool servers group
         self.setMaximumWidth(self._MAX_WIDTH)
         self.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Preferred)
         states.on_change.append(self._show)
@@ -236,4 +239,10 @@ class ToolsSegment(QLabel):
             text = (f"Tools: {len(badges)} servers, <span style='color:{colour}'>"
                     f"{bad} not ready</span>")
         self.setText(text)
-        self.setToolTip("\n\n".join(b.tooltip for b in badges))
+        self.setToolTip("\n\n".join([*(b.tooltip for b in badges),
+                                      "Click to open the tool servers' settings."]))
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._on_click()
+        super().mousePressEvent(event)

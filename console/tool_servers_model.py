@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -45,9 +45,21 @@ Tester = Callable[[ToolServerConfig, Secret], Awaitable[ServerReport]]
 _MARGIN_S = 5.0  # past the server's own start timeout: the tester's, not ours, should say
 
 
+ENTRY_PREFIX = "tool-server:"
+
+
 def secret_entry(server: str, key: str) -> str:
     """The keyring entry of a server's secret header or variable."""
-    return f"tool-server:{server}:{key}"
+    return f"{ENTRY_PREFIX}{server}:{key}"
+
+
+def orphaned(before: Iterable[ToolServerConfig], after: Iterable[ToolServerConfig]) -> list[str]:
+    """The keyring entries the dialog made that no server refers to any more (a server
+    removed, a secret row removed or no longer secret): to delete once applied. An
+    entry the operator named otherwise is theirs, and stays."""
+    kept = {entry for config in after for entry in config.secrets()}
+    return sorted({entry for config in before for entry in config.secrets()
+                   if entry.startswith(ENTRY_PREFIX) and entry not in kept})
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 
 from agentcore import (
     Engine,
@@ -239,3 +239,51 @@ def test_the_tools_segment_shows_each_server_and_follows_its_changes(
     console.engine.bus.publish(ToolServerChanged(
         ServerReport("shop", "stdio", ServerState.RECONNECTING, since=3.0)))
     assert "reconnecting" in segment.text() and "ready" not in segment.text()
+
+
+def test_removing_a_server_forgets_its_secret_once_applied(
+        qtbot, run_async, engine, settings_path, test_keyring):
+    dialog = open_dialog(qtbot, engine, settings_path, ScriptedTester())
+    editor = add_server(qtbot, dialog)
+    fill_http(editor)
+    key, value, secret, _error, _holder = editor.headers.rows[0]
+    key.setText("Authorization")
+    value.setText(TOKEN)
+    secret.setChecked(True)
+    editor.ok_button.click()
+    dialog.apply_button.click()
+    run_async(dialog.running)
+    entry = "tool-server:crm:Authorization"
+    assert test_keyring.get_password("agent-console", entry) == TOKEN
+    test_keyring.set_password("agent-console", "crm-shared-token", "the operator's own")
+
+    dialog.tool_servers.table.selectRow(0)
+    dialog.tool_servers.remove_button.click()
+    assert test_keyring.get_password("agent-console", entry) == TOKEN  # until applied
+    click_ok(run_async, dialog)
+    assert engine.settings.tool_servers == []
+    assert test_keyring.get_password("agent-console", entry) is None
+    assert test_keyring.get_password("agent-console", "crm-shared-token")  # not ours
+
+
+def test_clicking_the_tools_segment_opens_settings_on_the_tool_servers(
+        qtbot, make_console, settings):
+    settings.tool_servers = [ToolServerConfig(name="shop", command="shop-mcp")]
+    console = make_console(settings)
+    window = console.window
+    window.resize(1024, 700)
+    window.show()
+    window.parts.tool_states.update(ServerReport("shop", "stdio", ServerState.STARTING))
+    qtbot.mouseClick(window.tools_segment, Qt.MouseButton.LeftButton)
+    dialog = window.settings_dialog
+    assert dialog is not None
+    viewport, table = dialog.fields_area.viewport(), dialog.tool_servers.table
+    assert viewport.height() < dialog.content.height()  # the group starts below the fold
+
+    def table_in_view() -> bool:  # top to bottom (the offscreen screen is narrow)
+        top = table.mapTo(viewport, QPoint(0, 0)).y()
+        return top >= 0 and top + table.height() <= viewport.height()
+
+    qtbot.waitUntil(lambda: dialog.isVisible() and table_in_view())
+    assert dialog.tool_servers.table.item(0, 0).text() == "shop"
+    dialog.reject()
