@@ -223,8 +223,8 @@ class ToolServerEditor(QDialog):
     def _build(self) -> None:
         form = QFormLayout()
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        self.errors: dict[str, QLabel] = {k: error_label()
-                                          for k in ("name", "command", "url", "allow")}
+        self.errors: dict[str, QLabel] = {k: error_label() for k in (
+            "name", "command", "url", "allow", "timeout_s", "start_timeout_s")}
         self.name = QLineEdit()
         self.name.setPlaceholderText("e.g. crm: names its tools (crm__search) and its state")
         form.addRow("Name", self._with_error(self.name, "name"))
@@ -268,6 +268,16 @@ class ToolServerEditor(QDialog):
         self.allow.setPlaceholderText("empty: all its tools; else their own names, e.g. "
                                       "search, get_order")
         form.addRow("Allow list", self._with_error(self.allow, "allow"))
+        self.timeout = QLineEdit()
+        self.start_timeout = QLineEdit()
+        self.start_timeout.setToolTip("to start, connect and list its tools; the Test "
+                                      "waits as long, and a few seconds more")
+        timeouts = QHBoxLayout()
+        timeouts.addWidget(QLabel("per call"))
+        timeouts.addWidget(self._with_error(self.timeout, "timeout_s"), 1)
+        timeouts.addWidget(QLabel("to start"))
+        timeouts.addWidget(self._with_error(self.start_timeout, "start_timeout_s"), 1)
+        form.addRow("Timeouts (s)", timeouts)
         self.general_error = error_label()
         form.addRow(self.general_error)
 
@@ -366,10 +376,13 @@ class ToolServerEditor(QDialog):
         for row in d.headers:
             self.headers.add(row)
         self.allow.setText(d.allow)
+        self.timeout.setText(d.timeout_s)
+        self.start_timeout.setText(d.start_timeout_s)
         self._show_rows()
 
     def _wire(self) -> None:
-        for edit in (self.name, self.command, self.url, self.allow):
+        for edit in (self.name, self.command, self.url, self.allow, self.timeout,
+                     self.start_timeout):
             edit.textChanged.connect(self.validate)
         self.args.textChanged.connect(self.validate)
         self.enabled.toggled.connect(self.validate)
@@ -394,6 +407,7 @@ class ToolServerEditor(QDialog):
         d.command, d.args = self.command.text(), self.args.toPlainText()
         d.env, d.url, d.headers = self.env.values(), self.url.text(), self.headers.values()
         d.allow = self.allow.text()
+        d.timeout_s, d.start_timeout_s = self.timeout.text(), self.start_timeout.text()
         for transport, widgets in self._transport_rows.items():
             for widget in widgets:
                 self._form.setRowVisible(widget, transport == d.transport)

@@ -85,6 +85,8 @@ class Draft:
     headers: list[Row] = field(default_factory=list)
     enabled: bool = True
     allow: str = ""  # names, comma- or space-separated; empty: all
+    timeout_s: str = "10"  # per call
+    start_timeout_s: str = "15"  # to start, connect and list: the Test's bound too
     kinds: dict[str, Literal["read", "write"]] = field(default_factory=dict)
     writes: dict[str, WritePolicy | Literal["ask"]] = field(default_factory=dict)
     rest: dict[str, Any] = field(default_factory=dict)  # what the editor does not show
@@ -94,13 +96,15 @@ class Draft:
         if config is None:
             return cls()
         data = config.model_dump(exclude={"name", "command", "args", "env", "url",
-                                          "headers", "enabled", "allow", "kinds", "writes"})
+                                          "headers", "enabled", "allow", "kinds", "writes",
+                                          "timeout_s", "start_timeout_s"})
         return cls(name=config.name, transport=config.transport,
                    command=config.command or "", args="\n".join(config.args),
                    env=_rows(config.env), url=config.url or "",
                    headers=_rows(config.headers), enabled=config.enabled,
                    allow=", ".join(config.allow or ()), kinds=dict(config.kinds),
-                   writes=dict(config.writes), rest=data)
+                   writes=dict(config.writes), timeout_s=f"{config.timeout_s:g}",
+                   start_timeout_s=f"{config.start_timeout_s:g}", rest=data)
 
 
 def _rows(values: Mapping[str, str]) -> list[Row]:
@@ -116,7 +120,8 @@ def _rows(values: Mapping[str, str]) -> list[Row]:
 @dataclass(frozen=True, slots=True)
 class Built:
     """What a draft makes: the config (None if refused), each refusal under its field
-    ("name", "command", "url", "allow", "env.<i>", "headers.<i>", or "" for the rest),
+    ("name", "command", "url", "allow", "timeout_s", "start_timeout_s", "env.<i>",
+    "headers.<i>", or "" for the rest),
     and the secrets to store once the settings are applied (entry -> value)."""
 
     config: ToolServerConfig | None
@@ -159,6 +164,13 @@ def build(draft: Draft) -> Built:
     data: dict[str, Any] = {**draft.rest, "name": name, "enabled": draft.enabled,
                             "kinds": draft.kinds, "writes": draft.writes,
                             "allow": _names(draft.allow) or None}
+    for key in ("timeout_s", "start_timeout_s"):
+        text = getattr(draft, key).strip()
+        try:
+            data[key] = float(text)
+        except ValueError:
+            errors[key] = "seconds, a number like 10"
+            data.pop(key, None)
     if draft.transport == "stdio":
         data.update(command=draft.command.strip() or None, env=values["env"],
                     args=[a for a in draft.args.splitlines() if a.strip()])
@@ -180,7 +192,10 @@ def build(draft: Draft) -> Built:
             if loc == "name" and err["type"] == "string_pattern_mismatch":
                 message = ("a-z first, then up to 31 of a-z, 0-9, - and _: it names the "
                            "server's tools")
-            key = loc if loc in ("name", "command", "url", "allow") else ""
+            if loc in ("timeout_s", "start_timeout_s"):
+                message = "seconds, more than 0 and at most 600"
+            key = loc if loc in ("name", "command", "url", "allow", "timeout_s",
+                                 "start_timeout_s") else ""
             if not key and any(k.startswith(("env.", "headers.")) for k in errors):
                 continue  # the model's refusal of a secret row: beside that row
             errors.setdefault(key, message)

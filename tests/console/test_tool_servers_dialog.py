@@ -213,7 +213,9 @@ def test_a_server_silent_past_its_start_timeout_is_said_to_give_no_answer(
     dialog = open_dialog(qtbot, engine, settings_path, ScriptedTester(hang=True))
     editor = add_server(qtbot, dialog)
     fill_http(editor)
-    editor.draft.rest["start_timeout_s"] = 0.2  # the settings file's start_timeout_s
+    editor.start_timeout.setText("abc")
+    assert editor.errors["start_timeout_s"].isVisible() and not editor.test_button.isEnabled()
+    editor.start_timeout.setText("0.2")
     editor.test_button.click()
     qtbot.waitUntil(lambda: editor.test.state is TestState.NO_ANSWER, timeout=5000)
     assert editor.test_status.text() == "no answer within 0.2 s"

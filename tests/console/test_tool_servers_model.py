@@ -78,6 +78,9 @@ def test_a_bad_name_and_a_missing_command_are_said_beside_their_fields():
     assert "a-z first" in errors["name"]
     assert "program to start" in errors["command"]
     assert build(Draft(name="crm", transport="http", url="ftp://x")).errors["url"]
+    slow = build(Draft(name="crm", command="crm-mcp", timeout_s="0", start_timeout_s="soon"))
+    assert slow.errors["timeout_s"] == "seconds, more than 0 and at most 600"
+    assert slow.errors["start_timeout_s"] == "seconds, a number like 10"
 
 
 def test_marks_and_policies_reach_the_config_and_are_validated_by_write_policy():
