@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
@@ -29,7 +29,7 @@ from agentcore import (
 )
 from console.bridge import EngineBridge
 from console.theme import BREAKER_COLOURS, TOOL_SERVER_COLOURS
-from console.tool_servers_model import ServerStates
+from console.tool_servers_model import Badge, ServerStates
 
 log = logging.getLogger("console.statusbar")
 
@@ -239,8 +239,16 @@ class ToolsSegment(QLabel):
             text = (f"Tools: {len(badges)} servers, <span style='color:{colour}'>"
                     f"{bad} not ready</span>")
         self.setText(text)
+        self._tip(badges)
+
+    def _tip(self, badges: list[Badge]) -> None:
         self.setToolTip("\n\n".join([*(b.tooltip for b in badges),
                                       "Click to open the tool servers' settings."]))
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            self._tip(self.states.badges())  # "since 21:40 (3 min ago)": as of the hover
+        return super().event(event)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
