@@ -41,6 +41,7 @@ from agentcore.errors import (
     SettingsError,
     StorageError,
     ToolError,
+    ToolServerError,
     UserFacingError,
 )
 from agentcore.escalations import Escalation, EscalationQueue, EscalationState, PendingStatus
@@ -121,7 +122,9 @@ from agentcore.tool_servers import (
     ServerState,
     ToolInfo,
     ToolServerConfig,
+    ToolServers,
     WritePolicy,
+    test_server,
 )
 
 __all__ = [
@@ -226,6 +229,8 @@ __all__ = [
     "ToolInfo",
     "ToolServerChanged",
     "ToolServerConfig",
+    "ToolServerError",
+    "ToolServers",
     "TrafficRepository",
     "Usage",
     "UserFacingError",
@@ -258,6 +263,7 @@ __all__ = [
     "redact",
     "server_slots",
     "suggest_rules",
+    "test_server",
     "to_request",
     "train",
     "training_examples",

@@ -12,7 +12,7 @@ from pydantic import Field
 from agentcore.demo_shop.repository import Shop
 from agentcore.demo_shop.tools import shop_registry
 from agentcore.errors import ToolArgumentsError, ToolError, UnknownToolError
-from agentcore.tools import ToolContext, ToolRegistry
+from agentcore.tools import Tool, ToolContext, ToolRegistry
 
 
 @pytest.fixture
@@ -112,3 +112,40 @@ async def test_writes_tell_listeners_which_entities_changed(shop):
     assert result["cancelled"] is True
     assert shop.get_order(order["id"])["status"] == "cancelled"
     assert changed == [[f"order:{order['id']}", f"customer:{order['customer_id']}"]]
+
+
+def _schema_tool() -> Tool:
+    async def run(ctx, /, **arguments):
+        return arguments
+
+    schema = {"type": "object", "properties": {"amount": {"type": "number"},
+                                               "note": {"type": "string"}},
+              "required": ["amount"], "additionalProperties": False}
+    return Tool.from_schema("srv__refund", "Refund.", schema, run, writes=True,
+                            source="srv",
+                            restore=lambda a: {k: v for k, v in a.items() if v is not None})
+
+
+def test_a_schema_tool_refuses_a_boolean_for_a_number_as_a_domain_tool_does():
+    tool = _schema_tool()
+    with pytest.raises(ToolArgumentsError, match=r"srv__refund: amount: must be a number, "
+                                                 r"not true"):
+        tool.parse('{"amount": true}')
+    with pytest.raises(ToolArgumentsError, match=r"srv__refund: .*'extra' was unexpected"):
+        tool.parse('{"amount": 1, "extra": 2}')
+
+
+def test_a_schema_tools_arguments_are_restored_and_read_alike_again():
+    tool = _schema_tool()
+    first = tool.parse('{"amount": 12.5, "note": null}')
+    assert first == {"amount": 12.5}  # the null the cleaned schema asked for is gone
+    assert tool.parse(json.dumps(first)) == first  # an approval parses them again
+    assert tool.source == "srv" and tool.policy is None
+
+
+async def test_replace_swaps_the_tools_for_everyone_holding_the_registry():
+    registry = ToolRegistry([])
+    holder = registry  # the loop, the fast path and the queue hold this object
+    registry.replace([_schema_tool()])
+    assert holder.has("srv__refund") and holder.server_of("srv__refund") == "srv"
+    assert [s["function"]["name"] for s in holder.schemas] == ["srv__refund"]
