@@ -72,6 +72,7 @@ from agentcore import (
     profile_summary,
     server_slots,
 )
+from agentcore import test_server as agentcore_test_server
 from console import message
 from console.settings_fields import (
     BY_KEY,
@@ -86,7 +87,7 @@ from console.settings_fields import (
     validated,
 )
 from console.tool_servers_group import ToolServersGroup
-from console.tool_servers_model import Tester, orphaned, untestable
+from console.tool_servers_model import Tester, orphaned
 
 log = logging.getLogger("console.settings")
 
@@ -108,7 +109,7 @@ class SettingsDialog(QDialog):
                  credentials: KeyringCredentials, parent: QWidget | None = None, *,
                  test_server: Tester | None = None) -> None:
         super().__init__(parent)
-        self._test_server = test_server or untestable
+        self._test_server = test_server or agentcore_test_server
         self.setWindowTitle("Settings")
         self._apply = apply
         self._settings_path = settings_path

@@ -482,12 +482,3 @@ def _when(since: float, now: float) -> str:
         said = f"{ago // 3600} h {ago % 3600 // 60} min ago"
     return f"{moment:%H:%M:%S} ({said})"
 
-
-# Until the engine has tool servers (branch issue15-engine): none, and no Test.
-def no_tool_servers() -> list[ServerReport]:
-    return []
-
-
-async def untestable(config: ToolServerConfig, _secret: Secret) -> ServerReport:
-    return ServerReport(config.name, config.transport, ServerState.FAILED,
-                        "testing needs the engine's tool servers, which this build lacks")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from agentcore import (
 from console.settings_dialog import SettingsDialog
 from console.tool_server_editor import ToolServerEditor
 from console.tool_servers_model import TestState
+from tests.agentcore.tool_servers.conftest import ECHO, HANG
 
 TOKEN = "Bearer 5e1f0c9d7a3b"
 
@@ -289,3 +291,84 @@ def test_clicking_the_tools_segment_opens_settings_on_the_tool_servers(
     qtbot.waitUntil(lambda: dialog.isVisible() and table_in_view())
     assert dialog.tool_servers.table.item(0, 0).text() == "shop"
     dialog.reject()
+
+
+# -- a real MCP server: the composition root's tester (agentcore.test_server) -----------
+
+def real_dialog(qtbot, engine: Engine, settings_path: Path) -> SettingsDialog:
+    """As the main window opens it: no tester given, so the engine's own Test."""
+    dialog = SettingsDialog(engine.settings, engine.apply_settings, settings_path,
+                            KeyringCredentials())
+    qtbot.addWidget(dialog)
+    dialog.resize(1024, 660)
+    dialog.show()
+    return dialog
+
+
+def fill_stdio(editor: ToolServerEditor, script: Path, name: str = "echo") -> None:
+    editor.name.setText(name)
+    editor.stdio.setChecked(True)
+    editor.command.setText(sys.executable)
+    editor.args.setPlainText(str(script))
+
+
+def test_testing_a_real_stdio_server_lists_its_tools_as_the_llm_would_see_them(
+        qtbot, run_async, engine, settings_path, test_keyring):
+    dialog = real_dialog(qtbot, engine, settings_path)
+    editor = add_server(qtbot, dialog)
+    fill_stdio(editor, ECHO)
+    editor.env.add_button.click()
+    key, value, secret, _error, _holder = editor.env.rows[0]
+    key.setText("ECHO_TOKEN")
+    value.setText("typed-for-the-test")
+    secret.setChecked(True)
+    editor.test_button.click()
+    qtbot.waitUntil(lambda: editor.test.state is TestState.DONE, timeout=30_000)
+    assert editor.test_status.text().startswith("connected: ")
+    rows = {row.tool: row for row in editor.tools.rows}
+    assert {"echo", "slow", "fail", "pid"} <= set(rows)
+    echo = rows["echo"]
+    assert echo.llm_name == "echo__echo" and echo.description == "Say the text back."
+    assert echo.usable and echo.offered
+    # The echo server's tools carry no annotations: unknown, so a write that asks.
+    assert echo.writes and echo.why.startswith("unknown")
+    assert echo.policy.startswith("asks")
+
+    row = editor.tools.rows.index(echo)
+    editor.table.selectRow(row)
+    editor.mark_kind.setCurrentIndex(1)  # the operator: it only reads
+    assert editor.tools.data(editor.tools.index(row, 2)) == "reads (operator)"
+    editor.ok_button.click()
+    click_ok(run_async, dialog)
+    (server,) = engine.settings.tool_servers
+    assert server.kinds == {"echo": "read"}
+    assert server.env == {"ECHO_TOKEN": "keyring:tool-server:echo:ECHO_TOKEN"}
+    assert "typed-for-the-test" not in settings_path.read_text()
+
+
+def test_a_real_server_that_never_answers_is_given_up_on_and_said_to_have_failed(
+        qtbot, engine, settings_path):
+    dialog = real_dialog(qtbot, engine, settings_path)
+    editor = add_server(qtbot, dialog)
+    fill_stdio(editor, HANG, name="hang")
+    editor.start_timeout.setText("1")
+    editor.test_button.click()
+    qtbot.waitUntil(lambda: editor.test.state is TestState.DONE, timeout=30_000)
+    assert editor.test_status.text().startswith("failed")
+    assert "color" in editor.test_status.styleSheet()  # in the error colour
+    assert editor.tools.rowCount() == 0 and editor.test_button.isEnabled()
+
+
+def test_the_tools_segment_follows_a_real_server_from_starting_to_ready(
+        qtbot, run_async, make_console, settings):
+    settings.tool_servers = [ToolServerConfig(name="echo", command=sys.executable,
+                                              args=[str(ECHO)])]
+    console = make_console(settings)
+    window = console.window
+    window.show()
+    segment = window.tools_segment
+    assert segment.isVisible() and "echo" in segment.text()  # configured: shown at once
+    run_async(console.engine.start(), timeout_ms=30_000)
+    qtbot.waitUntil(lambda: "ready (" in segment.text(), timeout=30_000)
+    assert "#3fb950" in segment.text()  # ready, in green
+    assert "echo (stdio): ready" in segment.toolTip() and "since" in segment.toolTip()
