@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import sys
 import tempfile
-import time
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -31,10 +29,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from agentcore import (
     REPO_ROOT,
     KeyringCredentials,
-    ServerReport,
-    ServerState,
     Settings,
-    ToolInfo,
     ToolServerConfig,
     WritePolicy,
 )
@@ -164,52 +159,28 @@ async def _stage_outage(console: Console, seconds: float, out: Path, theme: Them
 
 
 def _tool_servers() -> list[ToolServerConfig]:
-    """The demo shop over stdio and a CRM over Streamable HTTP, its token in the keyring."""
-    return [
-        ToolServerConfig(name="shop", command=sys.executable,
-                         args=["-m", "agentcore.demo_shop.mcp"], prefix="",
-                         replaces_domain_tools=True, kinds={"get_order": "read"},
-                         writes={"issue_refund": WritePolicy(limits={"amount": {"max": 50}})}),
-        ToolServerConfig(name="crm", url="http://127.0.0.1:8765/mcp",
-                         headers={"Authorization": "keyring:tool-server:crm:Authorization",
-                                  "X-Team": "support"}, start_timeout_s=5),
-    ]
-
-
-def _sample_report(config: ToolServerConfig) -> ServerReport:
-    """What a Test of the shop answers, for a build whose engine has no tool servers."""
-    def info(name: str, description: str, writes: bool, kind_from: str = "annotations",
-             **more: Any) -> ToolInfo:
-        return ToolInfo(config.tool_prefix + name, config.name, name, description, writes,
-                        kind_from, None, **more)
-
-    return ServerReport(config.name, config.transport, ServerState.READY, tools=(
-        info("search_faq", "Searches the help centre's articles for a question", False),
-        info("lookup_customer", "Finds a customer by email or id", False),
-        info("get_order", "An order's items, total, status and tracking", True,
-             "unknown: a write"),
-        info("issue_refund", "Refunds part or all of a delivered order, up to its total",
-             True),
-        info("cancel_order", "Cancels an order that has not shipped yet", True),
-        info("bulk_update", "Updates many records at once from a filter expression", True,
-             usable=False, offered=False,
-             problems=("'patternProperties' cannot be expressed in strict mode",
-                       "'$ref' to '#/$defs/Filter' is recursive")),
-    ), since=time.time())
+    """The demo shop over stdio (or, on a tree without it, the tool-server tests' echo
+    server) and a CRM over Streamable HTTP that is not there, its token in the keyring."""
+    if importlib.util.find_spec("agentcore.demo_shop.mcp") is not None:
+        first = ToolServerConfig(name="shop", command=sys.executable,
+                                 args=["-m", "agentcore.demo_shop.mcp"], prefix="",
+                                 replaces_domain_tools=True)
+    else:
+        echo = REPO_ROOT / "tests" / "agentcore" / "tool_servers" / "servers" / "echo_server.py"
+        first = ToolServerConfig(name="echo", command=sys.executable, args=[str(echo)],
+                                 kinds={"echo": "read", "env": "read"},
+                                 writes={"slow": WritePolicy(limits={"seconds": {"max": 5}})})
+    return [first, ToolServerConfig(
+        name="crm", url="http://127.0.0.1:9/mcp", start_timeout_s=2,
+        headers={"Authorization": "keyring:tool-server:crm:Authorization",
+                 "X-Team": "support"})]
 
 
 async def _stage_tool_servers(console: Console, seconds: float, out: Path,
                               theme: Theme) -> None:
+    await console.engine.start()  # connects the servers (as the app does at start-up)
     window = await _after_traffic(console, theme, 5, seconds)
     window.traffic.pause()
-    states = window.parts.tool_states
-    if not states.by_name:  # an engine without tool servers: its reports, as they would be
-        configs = console.engine.settings.tool_servers
-        states.update(_sample_report(configs[0]))
-        states.update(ServerReport("crm", "http", ServerState.RECONNECTING, since=time.time()
-                                   - 95, detail="connection refused; next try in 8 s",
-                                   reconnects=2))
-        window.parts = replace(window.parts, test_server=lambda c, _s: _sample(c))
     await asyncio.sleep(0.5)
     dialog = window.open_settings()
     dialog.resize(min(SIZE[0], 1024), min(SIZE[1], 700) - 40)
@@ -223,7 +194,7 @@ async def _stage_tool_servers(console: Console, seconds: float, out: Path,
     editor.start_test()
     if editor.test.task is not None:
         await asyncio.gather(editor.test.task, return_exceptions=True)
-    editor.table.selectRow(3)
+    editor.table.selectRow(min(3, editor.tools.rowCount() - 1))
     await asyncio.sleep(0.3)
     _grab(editor, out.with_stem(out.stem + "-editor"))
     editor.reject()
@@ -237,10 +208,6 @@ async def _stage_tool_servers(console: Console, seconds: float, out: Path,
     dialog.reject()
     await asyncio.sleep(0.2)
     _save(window, out)
-
-
-async def _sample(config: ToolServerConfig) -> ServerReport:
-    return _sample_report(config)
 
 
 def _grab(widget: QWidget, out: Path) -> None:
