@@ -469,7 +469,8 @@ class SettingsDialog(QDialog):
             return None
         finally:
             self._set_busy(False)
-        self._forget_secrets(orphaned(self._base.tool_servers, new.tool_servers))
+        # Forgotten only once saved: the file on disk must never name a deleted entry.
+        orphans = orphaned(self._base.tool_servers, new.tool_servers)
         self._base = new
         self._show_key_status()
         self.validate()  # the key's placeholder again: "none needed" for a local server
@@ -481,6 +482,7 @@ class SettingsDialog(QDialog):
             self.validate()
             message.warning(f"Settings applied, but not saved: {exc}")
         else:
+            self._forget_secrets(orphans)
             message.info(f"Settings applied: LLM {new.llm.base_url or 'mock (demo)'}")
         self.applied.emit(new)
         return new
