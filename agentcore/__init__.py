@@ -125,6 +125,7 @@ from agentcore.storage import (
 )
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest_rules
 from agentcore.tool_servers import (
+    KEYRING_PREFIX,
     ServerReport,
     ServerState,
     ToolInfo,
@@ -138,6 +139,7 @@ __all__ = [
     "CACHE_POLICIES",
     "DEFAULT_SAMPLE",
     "FORMATS",
+    "KEYRING_PREFIX",
     "PLACEHOLDERS",
     "REPO_ROOT",
     "Act",

@@ -51,6 +51,7 @@ from agentcore import (
     install_log_redaction,
     load_corpus,
     redact,
+    test_server,
 )
 from console.backtest_runner import BacktestRunner
 from console.bridge import EngineBridge
@@ -62,6 +63,7 @@ from console.notifier import Notifier
 from console.reply_draft import drafter
 from console.statusbar import spent_today
 from console.system_check import check_before_qt
+from console.tool_servers_model import ServerStates
 from console.traffic import TrafficGenerator
 
 log = logging.getLogger("console.app")
@@ -193,6 +195,8 @@ def build_controllers(engine: Engine, store: QSettings,
                                answerable=lambda: engine.router.answerable_intents(),
                                settings=lambda: engine.settings.learned, now=now),
         outage=outage,
+        tool_states=ServerStates(engine.tool_servers.reports),
+        test_server=test_server,
         escalation_settings=escalation_settings,
     )
 

@@ -22,6 +22,7 @@ from agentcore import (
     RequestEscalated,
     RequestRejected,
     SpanFinished,
+    ToolServerChanged,
 )
 
 log = logging.getLogger("console.bridge")
@@ -34,6 +35,7 @@ class EngineBridge(QObject):
     span_finished = Signal(str, object)  # request id, agentcore.Span
     breaker_changed = Signal(object)  # agentcore.BreakerChanged
     escalation_changed = Signal(int)  # an escalation's id: claimed, acted on, resolved
+    tool_server_changed = Signal(object)  # agentcore.ServerReport: state or tools changed
 
     def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -57,3 +59,5 @@ class EngineBridge(QObject):
             self.breaker_changed.emit(event)
         elif isinstance(event, EscalationChanged):
             self.escalation_changed.emit(event.escalation_id)
+        elif isinstance(event, ToolServerChanged):
+            self.tool_server_changed.emit(event.report)

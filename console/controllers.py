@@ -19,6 +19,7 @@ from agentcore import (
 )
 from console.backtest_runner import BacktestRunner
 from console.learned_session import LearnedSession
+from console.tool_servers_model import ServerStates, Tester
 from console.traffic import TrafficGenerator
 
 
@@ -32,5 +33,7 @@ class Controllers:
     backtests: BacktestRunner  # backtests and rule mining off the GUI thread
     learned: LearnedSession  # the learned tier: train off the GUI thread, versions, undo
     outage: OutageTracker  # an LLM outage: since when, what it escalated and degraded
+    tool_states: ServerStates  # each tool server's last report, for the status bar
+    test_server: Tester  # the Settings dialog's "Test" of one tool server
     # Read at each use: the settings dialog may change the operator or the lease.
     escalation_settings: Callable[[], EscalationSettings]

@@ -60,6 +60,7 @@ from console.statusbar import (
     DollarsSegment,
     EscalationsSegment,
     RateSegment,
+    ToolsSegment,
 )
 from console.theme import Theme, apply_theme
 from console.traffic import TrafficPanel
@@ -144,8 +145,10 @@ class MainWindow(QMainWindow):
         self.rate_segment = RateSegment(bridge)
         self.escalations_segment = EscalationsSegment(bridge, engine.escalations)
         self.dollars_segment = DollarsSegment(bridge, spent_today=spent_today)
-        for segment in (self.breaker_segment, self.rate_segment, self.escalations_segment,
-                        self.dollars_segment):
+        self.tools_segment = ToolsSegment(bridge, parts.tool_states,
+                                          on_click=self.open_tool_servers)
+        for segment in (self.tools_segment, self.breaker_segment, self.rate_segment,
+                        self.escalations_segment, self.dollars_segment):
             self.statusBar().addPermanentWidget(segment)
 
         self._build_workspaces()
@@ -499,13 +502,19 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> SettingsDialog:
         if self.settings_dialog is None:
             dialog = SettingsDialog(self.engine.settings, self.engine.apply_settings,
-                                    self.settings_path, self.credentials, self)
+                                    self.settings_path, self.credentials, self,
+                                    test_server=self.parts.test_server)
             dialog.applied.connect(self._on_settings_applied)
             dialog.finished.connect(lambda _result: self._settings_closed())
             self.settings_dialog = dialog
         # open(), not exec(): a nested event loop would re-enter the asyncio loop.
         self.settings_dialog.open()
         return self.settings_dialog
+
+    def open_tool_servers(self) -> SettingsDialog:
+        dialog = self.open_settings()
+        dialog.show_tool_servers()
+        return dialog
 
     def _settings_closed(self) -> None:
         if self.settings_dialog is not None:
@@ -514,6 +523,7 @@ class MainWindow(QMainWindow):
 
     def _on_settings_applied(self, settings: Settings) -> None:
         self._update_title(settings)
+        self.parts.tool_states.reload()  # servers added or removed: the engine's list
         self.rules.operator = settings.escalations.operator  # who rule versions name
         self.learned.refresh()  # the learned tier reads the operator at each action
 

@@ -5,13 +5,16 @@ window layout), runs demo traffic for a few seconds, sends one refund request
 by hand so the detail shows parallel tool calls in its trace, then saves
 `window.grab()` as a PNG. `--outage` points the LLM at a dead endpoint instead,
 for the outage banner; `--outage-back` then heals it (a mock LLM on a loopback
-port) and shows the banner saying so.
+port) and shows the banner saying so. `--tool-servers` opens the Settings dialog
+on its Tool servers group, then a server's editor after a Test, and saves each
+(`-settings`, `-editor`, `-editor-http` beside `--out`) with the window and its status bar.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import sys
 import tempfile
@@ -21,9 +24,15 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import qasync
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
-from agentcore import REPO_ROOT, KeyringCredentials, Settings
+from agentcore import (
+    REPO_ROOT,
+    KeyringCredentials,
+    Settings,
+    ToolServerConfig,
+    WritePolicy,
+)
 from console.app import (
     Console,
     build_console,
@@ -32,6 +41,7 @@ from console.app import (
 )
 from console.main_window import MainWindow
 from console.theme import Theme
+from console.tool_servers_model import Row
 from console.workspaces import Workspace
 
 SIZE = [1600, 1000]  # --size changes it
@@ -148,6 +158,65 @@ async def _stage_outage(console: Console, seconds: float, out: Path, theme: Them
     _save(window, out)
 
 
+def _tool_servers() -> list[ToolServerConfig]:
+    """The demo shop over stdio (or, on a tree without it, the tool-server tests' echo
+    server) and a CRM over Streamable HTTP that is not there, its token in the keyring."""
+    if importlib.util.find_spec("agentcore.demo_shop.mcp") is not None:
+        first = ToolServerConfig(name="shop", command=sys.executable,
+                                 args=["-m", "agentcore.demo_shop.mcp"], prefix="",
+                                 replaces_domain_tools=True)
+    else:
+        echo = REPO_ROOT / "tests" / "agentcore" / "tool_servers" / "servers" / "echo_server.py"
+        first = ToolServerConfig(name="echo", command=sys.executable, args=[str(echo)],
+                                 kinds={"echo": "read", "env": "read"},
+                                 writes={"slow": WritePolicy(limits={"seconds": {"max": 5}})})
+    return [first, ToolServerConfig(
+        name="crm", url="http://127.0.0.1:9/mcp", start_timeout_s=2,
+        headers={"Authorization": "keyring:tool-server:crm:Authorization",
+                 "X-Team": "support"})]
+
+
+async def _stage_tool_servers(console: Console, seconds: float, out: Path,
+                              theme: Theme) -> None:
+    await console.engine.start()  # connects the servers (as the app does at start-up)
+    window = await _after_traffic(console, theme, 5, seconds)
+    window.traffic.pause()
+    await asyncio.sleep(0.5)
+    dialog = window.open_settings()
+    dialog.resize(min(SIZE[0], 1024), min(SIZE[1], 700) - 40)
+    await asyncio.sleep(0.3)
+    dialog.show_tool_servers()
+    dialog.tool_servers.table.selectRow(0)
+    await asyncio.sleep(0.3)
+    _grab(dialog, out.with_stem(out.stem + "-settings"))
+    editor = dialog.tool_servers.open_editor(0)
+    editor.resize(min(SIZE[0], 1024) - 60, min(SIZE[1], 700) - 60)
+    editor.start_test()
+    if editor.test.task is not None:
+        await asyncio.gather(editor.test.task, return_exceptions=True)
+    editor.table.selectRow(min(3, editor.tools.rowCount() - 1))
+    await asyncio.sleep(0.3)
+    _grab(editor, out.with_stem(out.stem + "-editor"))
+    editor.reject()
+    # The CRM over HTTP: its stored token, and a key typed in plain text, refused.
+    editor = dialog.tool_servers.open_editor(1)
+    editor.resize(min(SIZE[0], 1024) - 60, min(SIZE[1], 700) - 60)
+    editor.headers.add(Row("X-Api-Key", "sk-live-not-here"))
+    await asyncio.sleep(0.3)
+    _grab(editor, out.with_stem(out.stem + "-editor-http"))
+    editor.reject()
+    dialog.reject()
+    await asyncio.sleep(0.2)
+    _save(window, out)
+
+
+def _grab(widget: QWidget, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not widget.grab().save(str(out)):
+        raise OSError(f"could not write {out}")
+    print(f"saved {out} ({widget.width()}x{widget.height()})")
+
+
 async def _stage(console: Console, seconds: float, out: Path, theme: Theme) -> None:
     window = await _after_traffic(console, theme, 12, seconds)
     # A refund from the domain's own sample traffic: the slow path, with its tool calls.
@@ -181,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="a dead LLM endpoint: the outage banner")
     parser.add_argument("--outage-back", action="store_true",
                         help="a dead LLM endpoint that heals: the banner saying it is back")
+    parser.add_argument("--tool-servers", action="store_true",
+                        help="the Settings dialog on its Tool servers group, a server's "
+                        "editor after a Test, and the status bar's Tools segment")
     parser.add_argument("--theme", choices=[t.value for t in Theme], default=Theme.DARK.value)
     parser.add_argument("--domain", default=None, metavar="MODULE:FACTORY",
                         help="another domain than the demo shop")
@@ -200,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
             settings.llm.base_url = DEAD
             settings.resilience.retry.max_attempts = 1
             settings.resilience.breaker.open_s = 1.0
+        if args.tool_servers:
+            settings.tool_servers = _tool_servers()
         store = QSettings(str(folder / "window.ini"), QSettings.Format.IniFormat)
         console = build_console(settings, store=store, settings_path=folder / "settings.json",
                                 credentials=KeyringCredentials(),
@@ -211,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
                     await _stage_outage(console, args.seconds, args.out, Theme(args.theme),
                                         heal=args.outage_back)
                     return
-                stage = (_stage_learned if args.learned
+                stage = (_stage_tool_servers if args.tool_servers
+                         else _stage_learned if args.learned
                          else _stage_rules if args.rules
                          else _stage_escalations if args.escalations else _stage)
                 await stage(console, args.seconds, args.out, Theme(args.theme))

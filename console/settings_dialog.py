@@ -15,6 +15,12 @@ timeouts, token prices. A note under the URL says what that means, and "Test
 connection" asks such a server how many slots it has. A local server needs no
 API key, so none is asked for; a hosted endpoint without one is warned about.
 
+The "Tool servers" group (`console.tool_servers_group`) lists the MCP servers and
+edits each in its own editor, with "Test" (an injected tester, the composition
+root's `agentcore.test_server`); the secrets typed there are stored in the
+keyring on Apply, beside the API key, and the settings hold only `keyring:`
+references to them.
+
 The dialog knows nothing of the engine: it is given the settings to start from
 and an `apply` coroutine that puts new ones in force (the composition root
 passes `Engine.apply_settings`: switching between the mock and a real endpoint
@@ -33,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from PySide6.QtCore import QEvent, QRect, Signal
+from PySide6.QtCore import QEvent, QRect, QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -66,6 +72,7 @@ from agentcore import (
     profile_summary,
     server_slots,
 )
+from agentcore import test_server as agentcore_test_server
 from console import message
 from console.settings_fields import (
     BY_KEY,
@@ -79,6 +86,8 @@ from console.settings_fields import (
     put_path,
     validated,
 )
+from console.tool_servers_group import ToolServersGroup
+from console.tool_servers_model import Tester, orphaned
 
 log = logging.getLogger("console.settings")
 
@@ -97,8 +106,10 @@ class SettingsDialog(QDialog):
     applied = Signal(object)  # the new agentcore.Settings, already running and saved
 
     def __init__(self, settings: Settings, apply: ApplySettings, settings_path: Path,
-                 credentials: KeyringCredentials, parent: QWidget | None = None) -> None:
+                 credentials: KeyringCredentials, parent: QWidget | None = None, *,
+                 test_server: Tester | None = None) -> None:
         super().__init__(parent)
+        self._test_server = test_server or agentcore_test_server
         self.setWindowTitle("Settings")
         self._apply = apply
         self._settings_path = settings_path
@@ -171,6 +182,9 @@ class SettingsDialog(QDialog):
                 column.addWidget(boxes[title])
             column.addStretch(1)
             columns.addLayout(column, 0, col)
+        self.tool_servers = ToolServersGroup(self._base.tool_servers, self._test_server,
+                                             self._stored_secret)
+        columns.addWidget(self.tool_servers, 1, 0, 1, len(COLUMNS))
 
         self.general_error = QLabel()
         self.general_error.setStyleSheet(ERROR_STYLE)
@@ -247,6 +261,7 @@ class SettingsDialog(QDialog):
             edit.textEdited.connect(lambda _text, key=key: self.edited.add(key))
             edit.textChanged.connect(self.validate)
         self.key_edit.textChanged.connect(self.validate)
+        self.tool_servers.changed.connect(self.validate)
         self.store_anyway.toggled.connect(self.validate)
         self.forget_key_button.clicked.connect(self._forget_key)
         self.test_button.clicked.connect(self._start_check)
@@ -315,6 +330,7 @@ class SettingsDialog(QDialog):
         # The profiled settings: what no field shows (retries) follows the URL as well.
         data = self._profiled.model_dump()
         data["llm"]["classify"] = {} if classify_on else None
+        data["tool_servers"] = [c.model_dump() for c in self.tool_servers.configs]
         errors: dict[str, str] = {}
         for field in FIELDS:
             if field.path[:2] == ("llm", "classify") and not classify_on:
@@ -444,12 +460,17 @@ class SettingsDialog(QDialog):
             if key:
                 self._credentials.set(new.llm.api_key_name, key)
                 self.key_edit.clear()  # the widget holds no copy once it is in the keyring
+            for entry, secret in self.tool_servers.secrets.items():
+                self._credentials.set(entry, secret)
+            self.tool_servers.stored()
             await self._apply(new)
         except UserFacingError as exc:
             self._action_error = str(exc)
             return None
         finally:
             self._set_busy(False)
+        # Forgotten only once saved: the file on disk must never name a deleted entry.
+        orphans = orphaned(self._base.tool_servers, new.tool_servers)
         self._base = new
         self._show_key_status()
         self.validate()  # the key's placeholder again: "none needed" for a local server
@@ -461,6 +482,7 @@ class SettingsDialog(QDialog):
             self.validate()
             message.warning(f"Settings applied, but not saved: {exc}")
         else:
+            self._forget_secrets(orphans)
             message.info(f"Settings applied: LLM {new.llm.base_url or 'mock (demo)'}")
         self.applied.emit(new)
         return new
@@ -508,6 +530,25 @@ class SettingsDialog(QDialog):
         if self._checking is not None and not self._checking.done():
             self._checking.cancel()
         super().done(result)
+
+    def show_tool_servers(self) -> None:
+        """Scrolls the Tool servers group into view (the main window's Tools segment):
+        now, and once more after the first show has sized the dialog."""
+        self.fields_area.ensureWidgetVisible(self.tool_servers)
+        QTimer.singleShot(0, lambda: self.fields_area.ensureWidgetVisible(self.tool_servers))
+
+    def _forget_secrets(self, entries: list[str]) -> None:
+        for entry in entries:  # applied: no running server refers to them any more
+            try:
+                self._credentials.delete(entry)
+            except UserFacingError as exc:
+                log.warning("could not delete the keyring entry %s: %s", entry, exc)
+
+    def _stored_secret(self, entry: str) -> str | None:
+        try:
+            return self._credentials.get(entry)
+        except UserFacingError:
+            return None  # an unreadable keyring: the Test says the server refused
 
     def _forget_key(self) -> None:
         try:

@@ -1,4 +1,5 @@
-"""Status-bar segments, one small widget each: breaker, requests/s, escalations, dollars.
+"""Status-bar segments, one small widget each: breaker, requests/s, escalations, dollars,
+tool servers.
 
 Each takes what it shows in `__init__` (the bridge, and the core object it
 reads) and updates from the bridge's signals. Where a value is a rolling one
@@ -15,8 +16,9 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 from agentcore import (
     BreakerChanged,
@@ -26,7 +28,8 @@ from agentcore import (
     RequestRepository,
 )
 from console.bridge import EngineBridge
-from console.theme import BREAKER_COLOURS
+from console.theme import BREAKER_COLOURS, TOOL_SERVER_COLOURS
+from console.tool_servers_model import Badge, ServerStates
 
 log = logging.getLogger("console.statusbar")
 
@@ -196,3 +199,58 @@ def spent_today(requests: RequestRepository, now: Now = time.time) -> float:
     midnight = datetime.fromtimestamp(now()).replace(hour=0, minute=0, second=0,
                                                       microsecond=0).timestamp()
     return requests.dollars_since(midnight)
+
+
+class ToolsSegment(QLabel):
+    """Each tool server's state, compactly ("shop ● ready (8) · crm ● reconnecting"),
+    failed ones in the error colour; why and since when in the tooltip. Hidden while no
+    server is configured. Fed by `ServerStates` (the engine's reports, then each
+    `ToolServerChanged` through the bridge)."""
+
+    _MAX_WIDTH = 420  # many servers elide, in the tooltip in full: the bar stays usable
+
+    def __init__(self, bridge: EngineBridge, states: ServerStates,
+                 on_click: Callable[[], object] = lambda: None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.states = states
+        self._on_click = on_click  # the main window's: Settings, on the Tool servers group
+        self.setMaximumWidth(self._MAX_WIDTH)
+        self.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Preferred)
+        states.on_change.append(self._show)
+        bridge.tool_server_changed.connect(states.update)
+        self._show()
+
+    def _show(self) -> None:
+        badges = self.states.badges()
+        self.setVisible(bool(badges))
+        parts = []
+        for badge in badges:
+            colour = TOOL_SERVER_COLOURS.get(str(badge.state), "#8b949e")
+            name, _, rest = badge.text.partition(" ● ")
+            parts.append(f"{html.escape(name)} <span style='color:{colour}'>●</span> "
+                         f"<span style='color:{colour}'>{html.escape(rest)}</span>")
+        text = "Tools: " + " · ".join(parts)
+        # Rich text does not elide: past the width, only the count of servers shows.
+        if self.fontMetrics().horizontalAdvance(
+                "Tools: " + " · ".join(b.text for b in badges)) > self._MAX_WIDTH:
+            bad = sum(str(b.state) != "ready" for b in badges)
+            colour = TOOL_SERVER_COLOURS["failed" if bad else "ready"]
+            text = (f"Tools: {len(badges)} servers, <span style='color:{colour}'>"
+                    f"{bad} not ready</span>")
+        self.setText(text)
+        self._tip(badges)
+
+    def _tip(self, badges: list[Badge]) -> None:
+        self.setToolTip("\n\n".join([*(b.tooltip for b in badges),
+                                      "Click to open the tool servers' settings."]))
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            self._tip(self.states.badges())  # "since 21:40 (3 min ago)": as of the hover
+        return super().event(event)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._on_click()
+        super().mousePressEvent(event)

@@ -45,6 +45,14 @@ BREAKER_COLOURS: dict[str, str] = {
     "half_open": "#e3a33b",
     "open": "#e5534b",
 }
+ERROR_COLOUR = "#e5534b"
+TOOL_SERVER_COLOURS: dict[str, str] = {
+    "ready": "#3fb950",
+    "starting": "#e3a33b",
+    "reconnecting": "#e3a33b",
+    "failed": ERROR_COLOUR,
+    "disabled": "#8b949e",
+}
 
 
 def _dark_palette() -> QPalette:
