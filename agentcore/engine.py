@@ -151,8 +151,11 @@ class Engine:
             act=tool_act(self._tools, timeout_s=timeout_s),
             parse=tool_parse(self._tools),
             recorded=self.tool_servers.recorded(self.domain.recorded_write),
+            keeps_record=self.tool_servers.keeps_record,
             limits=self.domain.write_limits,
-            approval_window_s=2 * timeout_s + 30, bus=self.bus)
+            # Outlasts any write an approval runs, a tool server's own timeout included.
+            approval_window_s=2 * self.tool_servers.longest_call_s(timeout_s) + 30,
+            bus=self.bus)
         recovered = self.escalations.recover()
         if recovered:
             log.warning("settled %d approvals a crash had cut short", recovered)

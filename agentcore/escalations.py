@@ -64,6 +64,7 @@ class EscalationQueue(PendingWrites):
     def __init__(self, store: Storage, clock: Clock, *, rerun: Rerun, act: Act,
                  customer: Callable[[int, Escalation], CustomerContext | None] | None = None,
                  recorded: Recorded | None = None,
+                 keeps_record: Callable[[str], bool] | None = None,
                  limits: Limits | None = None, parse: Parse | None = None,
                  approval_window_s: float = APPROVAL_WINDOW_S,
                  bus: EventBus | None = None) -> None:
@@ -71,7 +72,9 @@ class EscalationQueue(PendingWrites):
         only after it is an approval left "approving" taken for one a crash cut short.
         `bus` hears an `EscalationChanged` after each change (the engine's bus).
         `customer(customer_id, item)` is the domain's `customer_context`: given the
-        item, it puts the records the request is about first."""
+        item, it puts the records the request is about first. `keeps_record(tool)`:
+        whether `recorded` can tell if that tool's write happened (a tool server's
+        write leaves no record here); None: every tool's can."""
         self.store = store
         self._items = store.escalations
         self.clock = clock
@@ -79,6 +82,7 @@ class EscalationQueue(PendingWrites):
         self._act = act
         self._customer = customer
         self._recorded = recorded
+        self._keeps_record = keeps_record
         self._limits = limits
         self._parse = parse
         self.approval_window_s = approval_window_s

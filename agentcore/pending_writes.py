@@ -55,6 +55,7 @@ class PendingWrites:
         _items: EscalationRepository
         _act: Act
         _recorded: Recorded | None
+        _keeps_record: Callable[[str], bool] | None
         _limits: Limits | None
         _parse: Parse | None
 
@@ -176,8 +177,12 @@ class PendingWrites:
                         "as done", item.id, status)
         elif status is PendingStatus.APPROVING and (
                 interrupted or (item.approving_until or 0.0) <= self.clock.now()):
+            known = self._keeps_record is None or self._keeps_record(pending.tool)
             self._end_approval(item.id, PendingStatus.FAILED, attempt | {
-                "error": "the approval was interrupted before the write: nothing was done",
+                "error": "the approval was interrupted before the write: nothing was done"
+                if known else f"the approval was interrupted, and {pending.tool} keeps no "
+                "record here: whether it acted is unknown (approving again sends the same "
+                "idempotency key, which a server that honours it never acts twice on)",
                 "interrupted": True})
         else:
             return item

@@ -109,7 +109,9 @@ class _SchemaReader:
 
     def __call__(self, raw_arguments: str) -> dict[str, Any]:
         try:
-            parsed = json.loads(raw_arguments or "{}")
+            # NaN and Infinity are not JSON, though Python's parser takes them: a NaN
+            # amount compares false with every limit, and would pass them all.
+            parsed = json.loads(raw_arguments or "{}", parse_constant=_not_json)
         except ValueError as exc:
             raise ToolArgumentsError(f"{self.name}: arguments: not JSON ({exc})") from None
         if not isinstance(parsed, dict):
@@ -129,6 +131,10 @@ class _SchemaReader:
         if problems:
             raise ToolArgumentsError(f"{self.name}: {'; '.join(problems)}")
         return arguments
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON number")
 
 
 def _types_in_words(types: Any) -> str:

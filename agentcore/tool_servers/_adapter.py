@@ -18,6 +18,7 @@ request id, so a server that honours it never acts twice for one request).
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,8 @@ if TYPE_CHECKING:
 Caller = Callable[[str, dict[str, Any], dict[str, Any], float], Awaitable["CallResult"]]
 # The registry's own bound sits a little past the server's, so the server's timeout
 # (which also tells the server to cancel) is the one that fires.
-_BACKSTOP_S = 1.0
+BACKSTOP_S = 1.0
+_REMEMBERED_REQUESTS = 10_000  # of a write's "once per request": memory stays bounded
 
 
 def adapt(config: ToolServerConfig, tool: mcp_types.Tool,
@@ -70,17 +72,28 @@ def adapt(config: ToolServerConfig, tool: mcp_types.Tool,
     if not offered:
         return info, None
     limits = policy.limits if policy is not None else {}
+    ran_for: OrderedDict[str, None] = OrderedDict()  # requests it ran alone for, newest last
 
     async def run(ctx: ToolContext, /, **arguments: Any) -> dict[str, Any]:
         if limits and not ctx.approved:
             _hold_to(llm_name, limits, arguments)
+            # Limits bound one call, not a request: ten calls of $50 each pass a $50 limit.
+            # So a write runs alone once per request (reserved before the await, so calls
+            # of one turn, run together, can't both pass); any more waits for an operator.
+            if ctx.request_id in ran_for:
+                raise WriteRefused(f"{llm_name} already ran once for this request; another "
+                                   "call waits for an operator", _limits_of(limits),
+                                   dict(arguments))
+            ran_for[ctx.request_id] = None
+            while len(ran_for) > _REMEMBERED_REQUESTS:
+                ran_for.popitem(last=False)
         result = await call(tool.name, arguments, meta_of(ctx), config.timeout_s)
         return result_of(llm_name, result)
 
     return info, Tool.from_schema(
         llm_name, description, tool.input_schema, run, offered=cleaned.schema,
         restore=cleaned.restore, writes=writes, public=public, policy=policy_text,
-        source=config.name, timeout_s=config.timeout_s + _BACKSTOP_S)
+        source=config.name, timeout_s=config.timeout_s + BACKSTOP_S)
 
 
 def _kind(config: ToolServerConfig, tool: mcp_types.Tool) -> tuple[bool, str]:
@@ -126,9 +139,11 @@ def _hold_to(name: str, limits: dict[str, ArgumentLimit], arguments: dict[str, A
     if outside:
         raise WriteRefused(f"{name} is outside its policy: {'; '.join(outside)}; an operator "
                            "must approve it",
-                           {arg: limit.model_dump(exclude_none=True)
-                            for arg, limit in limits.items()},
-                           dict(arguments))
+                           _limits_of(limits), dict(arguments))
+
+
+def _limits_of(limits: dict[str, ArgumentLimit]) -> dict[str, Any]:
+    return {arg: limit.model_dump(exclude_none=True) for arg, limit in limits.items()}
 
 
 def _outside(arg: str, limit: ArgumentLimit, arguments: dict[str, Any]) -> str | None:

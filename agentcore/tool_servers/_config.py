@@ -70,7 +70,7 @@ class WritePolicy(_Model):
             return "an operator approves every call"
         if self.server_policy is not None:
             return f"the server holds it to: {self.server_policy}"
-        return "runs alone only with " + "; ".join(
+        return "runs alone once per request, only with " + "; ".join(
             f"{name} {_bounds(limit)}" for name, limit in self.limits.items())
 
 

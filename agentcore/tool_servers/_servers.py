@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentcore.clock import Clock, SystemClock
 from agentcore.errors import ToolServerError
-from agentcore.tool_servers._adapter import adapt
+from agentcore.tool_servers._adapter import BACKSTOP_S, adapt
 from agentcore.tool_servers._config import ToolServerConfig
 from agentcore.tool_servers._report import ServerReport, ServerState, ToolInfo
 from agentcore.tools import DOMAIN, Tool, ToolRegistry
@@ -201,6 +201,15 @@ class ToolServers:
             return domain(tool, arguments, request_id) if tool in names else None
 
         return recorded
+
+    def keeps_record(self, tool: str) -> bool:
+        """Whether `recorded` can say if this tool's write happened: the domain's own
+        tool names only."""
+        return tool in {t.name for t in self._domain}
+
+    def longest_call_s(self, domain_timeout_s: float) -> float:
+        """The longest a write may take: the domain's bound or any server's own."""
+        return max([domain_timeout_s, *(c.timeout_s + BACKSTOP_S for c in self._configs)])
 
     # -- what the engine, the CLI and the console read ---------------------------------
 

@@ -288,3 +288,32 @@ async def test_a_write_over_streamable_http_waits_then_acts_once(engine_of, log,
             (outcome.request_id, {"order": 3, "amount": 12.5})]
     finally:
         http.kill()
+
+
+async def test_limits_bound_a_request_not_a_call(engine_of, log):
+    # Three $40 refunds in one turn, each under a $50 limit: one runs, the rest wait.
+    config = desk_config(log, writes={"refund": {"limits": {"amount": {"max": 50}}}})
+    engine, _ = engine_of(config, steps=[
+        {"tool_calls": [tool_call("desk__refund", {"order": n, "amount": 40}, f"c{n}")
+                        for n in (1, 2, 3)]}])
+    outcome = await ask(engine, "my app keeps crashing, refund me $120")
+    assert [a["arguments"]["amount"] for a in actions(log)] == [40]
+    assert outcome.escalation_reason is EscalationReason.POLICY_VIOLATION
+    pending = outcome.pending_action
+    assert pending is not None and pending.arguments["order"] in (2, 3)
+    # Approved, it goes with the request's idempotency key: this server honours it,
+    # so one request still makes one refund.
+    await approve(engine, outcome.request_id)
+    assert len(actions(log)) == 1
+
+
+async def test_a_nan_amount_is_refused_before_any_limit(engine_of, log):
+    config = desk_config(log, writes={"refund": {"limits": {"amount": {"max": 50}}}})
+    engine, script = engine_of(config, steps=[
+        {"tool_calls": [{"id": "c1", "type": "function", "function": {
+            "name": "desk__refund", "arguments": '{"order": 7, "amount": NaN}'}}]},
+        final("I could not do that.")])
+    await ask(engine)
+    assert actions(log) == []
+    (message,) = tool_messages(script.requests[1])
+    assert "NaN is not a JSON number" in message["error"]
