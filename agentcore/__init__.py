@@ -41,6 +41,7 @@ from agentcore.errors import (
     SettingsError,
     StorageError,
     ToolError,
+    ToolServerError,
     UserFacingError,
 )
 from agentcore.escalations import Escalation, EscalationQueue, EscalationState, PendingStatus
@@ -224,6 +225,7 @@ __all__ = [
     "ToolInfo",
     "ToolServerChanged",
     "ToolServerConfig",
+    "ToolServerError",
     "TrafficRepository",
     "Usage",
     "UserFacingError",

@@ -22,6 +22,8 @@
     |   +-- WriteRefused          a write held to its policy refused; `offer` what it allows
     |   +-- ToolArgumentsError    the LLM's arguments do not match the tool's schema
     |   +-- UnknownToolError      the LLM asked for a tool that is not in the registry
+    |   +-- ToolServerError       a tool server did not answer the call: not ready, timed
+    |                             out, or the connection died under it
     +-- NoDeterministicAnswer     a rule matched, its handler cannot answer: use the LLM
     |   +-- NeedsCustomer         the answer is someone's records and no customer is named
     +-- BacktestCancelled         a newer backtest superseded this one
@@ -72,6 +74,7 @@ __all__ = [
     "ThrottledError",
     "ToolArgumentsError",
     "ToolError",
+    "ToolServerError",
     "UnknownToolError",
     "UserFacingError",
     "WriteRefused",
@@ -285,6 +288,13 @@ class ToolArgumentsError(ToolError):
 
 class UnknownToolError(ToolError):
     """The LLM asked for a tool that is not in the registry."""
+
+
+class ToolServerError(ToolError):
+    """A tool server did not answer a call: it is not ready (the message names its
+    state and why), the call timed out, or the connection died while it ran. Not
+    an answer from the tool (an `isError` result is one): whether the call acted
+    is unknown, so a write is not retried on it."""
 
 
 class NoDeterministicAnswer(AgentError):
