@@ -123,6 +123,7 @@ from agentcore.tool_servers import (
     ToolServerConfig,
     WritePolicy,
 )
+from agentcore.tool_servers._demo import ShopOverMcp, demo_shop_over_mcp
 
 __all__ = [
     "CACHE_POLICIES",
@@ -210,6 +211,7 @@ __all__ = [
     "ServerState",
     "Settings",
     "SettingsError",
+    "ShopOverMcp",
     "Span",
     "SpanFinished",
     "Stake",
@@ -239,6 +241,7 @@ __all__ = [
     "check_pattern",
     "check_rule",
     "default_settings_path",
+    "demo_shop_over_mcp",
     "expand",
     "fill_placeholders",
     "for_endpoint",

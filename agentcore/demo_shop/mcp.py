@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from mcp_types import CallToolResult
 
     from agentcore.demo_shop.repository import Shop
+    from agentcore.settings import Settings
 
 log = logging.getLogger("agentcore.demo_shop.mcp")
 
@@ -352,6 +353,55 @@ class HttpShopServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ShopOverMcp:
+    """The demo with its shop's tools over MCP, for one run of a command or the console
+    (`--shop-over-mcp`): `open()` gives the settings with the shop's server added for
+    the shop they name, its writes under the shop's own policies; over HTTP the server
+    is started here (a free loopback port) and `close()` stops it. Over stdio the
+    engine starts and stops it. `transport` None: the settings as they are."""
+
+    def __init__(self, settings: Settings, transport: Literal["stdio", "http"] | None) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.http: HttpShopServer | None = None
+
+    def open(self) -> Settings:
+        from agentcore.demo_shop.shopgen import ensure_shop
+
+        settings = self.settings
+        if self.transport is None:
+            return settings
+        if settings.domain not in (None, "demo_shop"):
+            raise ValueError(f"the shop over MCP serves the demo shop; these settings name "
+                             f"the domain {settings.domain!r}")
+        if any(s.name == SERVER_NAME for s in settings.tool_servers):
+            raise ValueError(f"the settings have a tool server named {SERVER_NAME!r} already: "
+                             "the demo shop's own would take that name")
+        path = ensure_shop(settings.shop_path)  # before any process opens it
+        port = None
+        if self.transport == "http":
+            self.http = HttpShopServer(path, today=settings.shop_today,
+                                       latency_ms=settings.shop_latency_ms)
+            self.http.start()
+            port = self.http.port
+        config = server_config(self.transport, path, port=port, today=settings.shop_today,
+                               latency_ms=settings.shop_latency_ms)
+        log.info("the demo shop's tools over MCP (%s): %s", self.transport,
+                 config.url or f"{config.command} {' '.join(config.args)}")
+        return settings.model_copy(update={"tool_servers": [*settings.tool_servers, config]})
+
+    def close(self) -> None:
+        if self.http is not None:
+            self.http.stop()
+            self.http = None
+
+    def __enter__(self) -> Settings:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 if __name__ == "__main__":
