@@ -121,7 +121,9 @@ from agentcore.tool_servers import (
     ServerState,
     ToolInfo,
     ToolServerConfig,
+    ToolServers,
     WritePolicy,
+    test_server,
 )
 from agentcore.tool_servers._demo import ShopOverMcp, demo_shop_over_mcp
 
@@ -228,6 +230,7 @@ __all__ = [
     "ToolServerChanged",
     "ToolServerConfig",
     "ToolServerError",
+    "ToolServers",
     "TrafficRepository",
     "Usage",
     "UserFacingError",
@@ -261,6 +264,7 @@ __all__ = [
     "redact",
     "server_slots",
     "suggest_rules",
+    "test_server",
     "to_request",
     "train",
     "training_examples",

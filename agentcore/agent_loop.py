@@ -396,8 +396,8 @@ class _Run:
     async def _repeat(self, call: ToolCall, args: dict[str, Any],
                       result: dict[str, Any]) -> dict[str, Any]:
         with self.trace.span(f"tool:{call.name}", parent="llm_loop", arguments=args,
-                             repeated=True):
-            pass
+                             repeated=True) as span:
+            self.loop.tools.mark_server(span, call.name)
         self.result.tool_results.record(ToolCallRecord(call.id, call.name, args, result,
                                                        repeated=True))
         return result
@@ -415,6 +415,7 @@ class _Run:
         error: str | None
         with self.trace.span(f"tool:{call.name}", parent="llm_loop") as span:
             span.attributes["arguments"] = args
+            self.loop.tools.mark_server(span, call.name)
             try:
                 result = await self.loop.tools.call(call.name, args, self.ctx,
                                                     self.settings.loop.tool_timeout_s)

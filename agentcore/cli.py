@@ -1,4 +1,4 @@
-"""The headless command line: `python -m agentcore replay|ask|resume|check|learned`."""
+"""The headless command line: `python -m agentcore replay|ask|resume|check|learned|tools`."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ async def _replay(args: argparse.Namespace) -> int:
     with ShopOverMcp(await _settings(args), args.shop_over_mcp) as settings:
         engine = Engine(settings)
         try:
-            await engine.start()  # its tool servers: the shop's, over MCP, among them
+            await engine.start()  # the tool servers (the shop's, over MCP), before the clock
             started = time.perf_counter()
             outcomes, metrics = await replay(engine, rows, rate=args.rate,
                                              concurrency=args.concurrency,
@@ -159,6 +159,12 @@ async def _resume(args: argparse.Namespace) -> int:
     print(f"resumed {len(outcomes)} interrupted requests"
           + "".join(f"; {n} {status}" for status, n in sorted(statuses.items())))
     return 0
+
+
+async def _tools(args: argparse.Namespace) -> int:
+    from agentcore.tool_servers._cli import run_tools
+
+    return await run_tools(_loaded(args), as_json=args.json)
 
 
 async def _learned(args: argparse.Namespace) -> int:
@@ -252,6 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("resume", help="answer every request a crash left unfinished")
     sub.add_parser("domains", help="list the installed domains (entry points "
                                    "'hybrid_agent.domains')")
+    tools = sub.add_parser("tools", help="every tool the agent would offer: the domain's and "
+                                          "the tool servers' (settings tool_servers)",
+                           epilog="Exit status: 0 every tool server is ready; 1 one is not "
+                                  "(each named, with why); 2 bad settings.")
+    tools.add_argument("--json", action="store_true", help="the tools and the servers' "
+                                                            "reports as JSON")
     add_check_parser(sub)
     add_learned_parser(sub)
     args = parser.parse_args(argv)
@@ -261,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     install_log_redaction()  # a safety net: texts are redacted where they enter already
     command = {"replay": _replay, "ask": _ask, "resume": _resume, "check": _check,
-               "domains": _domains, "learned": _learned}[args.command]
+               "domains": _domains, "learned": _learned, "tools": _tools}[args.command]
     try:
         return asyncio.run(command(args))
     except (UserFacingError, OSError, ValueError) as exc:

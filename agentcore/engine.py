@@ -56,6 +56,7 @@ from agentcore.resilience import CircuitBreaker, ResilientLLM
 from agentcore.router import Router, Rule, RuleMatch
 from agentcore.settings import Settings
 from agentcore.storage import Store, VersionRecord
+from agentcore.tool_servers import ToolServers
 from agentcore.tools import ToolRegistry
 from agentcore.tracing import Trace
 from agentcore.validator import Validator
@@ -124,7 +125,12 @@ class Engine:
         self._openai_client = openai_client
         self._credentials = credentials
         self._client_factory = client_factory
-        self._tools = tools or self.domain.tools  # one registry for the loop and approvals
+        # One registry for the loop, the fast path and approvals: the engine's own copy of
+        # the domain's, whose set the tool servers swap in place as they come and go.
+        self._tools = ToolRegistry((tools or self.domain.tools).tools)
+        self.tool_servers = ToolServers(settings.tool_servers, self._tools, secret=self._secret,
+                                        publish=self.bus.publish, clock=self.clock,
+                                        breaker=lambda: self.settings.resilience.breaker)
         self._loop: AgentLoop | None = None  # built on first slow-path request
         self._retired: list[AgentLoop] = []  # replaced by apply_settings, closed at the end
         self._prompts = Prompts.load(self._resources, self.domain.intents)
@@ -199,6 +205,18 @@ class Engine:
                                    classify=self.classifier.classify)
         return self._loop
 
+    def _secret(self, entry: str) -> str | None:
+        """A tool server's keyring entry (read when it connects, never stored here)."""
+        from agentcore.credentials import KeyringCredentials
+
+        return (self._credentials or KeyringCredentials()).get(entry)
+
+    async def start(self) -> None:
+        """Connects the tool servers, each bounded by its start timeout; one that fails
+        leaves its tools out until it comes up. Idempotent; the first request calls
+        it if nobody did."""
+        await self.tool_servers.start()
+
     def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
         return self.bus.subscribe(subscriber)
 
@@ -236,9 +254,11 @@ class Engine:
         self._openai_client = None  # an injected client belongs to the old settings
         if old_loop is not None:  # in-flight requests still use it: closed at shutdown
             self._retired.append(old_loop)
+        await self.tool_servers.apply(settings.tool_servers)  # only the changed restart
         log.info("settings applied: LLM %s", settings.llm.base_url or "mock")
 
     async def close(self) -> None:
+        await self.tool_servers.close()
         for loop in [*self._retired, *([self._loop] if self._loop else [])]:
             await loop.llm.close()
         self.store.close()
@@ -265,6 +285,8 @@ class Engine:
         return await self._submit(request, again=True)
 
     async def _submit(self, request: Request, *, again: bool) -> Outcome:
+        if not self.tool_servers.started:
+            await self.start()
         started = self.clock.monotonic()
         if not request.received_at:
             request.received_at = self.clock.now()

@@ -33,6 +33,7 @@ class HandlerTools:
     async def __call__(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
         call_id = f"rule:{tool}:{next(self._ids)}"
         with self.trace.span(f"tool:{tool}", parent="template", arguments=arguments) as span:
+            self.registry.mark_server(span, tool)
             try:
                 if not self.registry.has(tool):
                     raise ToolError(f"the domain has no tool {tool!r}")

@@ -109,6 +109,7 @@ class Lookups:
         key = f"engine:{name}:{entity}"
         with self.trace.span(f"tool:{name}", parent="llm_loop", arguments=args,
                              by="engine") as span:
+            self.tools.mark_server(span, name)
             try:
                 result = await self.tools.call(name, args, self.ctx, self.timeout_s)
             except ToolError as exc:

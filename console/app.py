@@ -328,8 +328,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop.add_signal_handler(signal.SIGINT, window.close)
 
     async def run() -> None:
+        # The tool servers connect with the window up (each bounded by its start
+        # timeout); a request that comes first waits for them, one that fails to start
+        # leaves its tools out until it is back.
+        servers = asyncio.ensure_future(console.engine.start())
         await console.run_until_closed()
         await console.shutdown()
+        with contextlib.suppress(Exception):
+            await servers
 
     try:
         loop.run_until_complete(run())

@@ -7,6 +7,7 @@ from agentcore.tool_servers._config import (
     WritePolicy,
 )
 from agentcore.tool_servers._report import ServerReport, ServerState, ToolInfo
+from agentcore.tool_servers._servers import ToolServers, test_server
 
 __all__ = [
     "KEYRING_PREFIX",
@@ -15,5 +16,7 @@ __all__ = [
     "ServerState",
     "ToolInfo",
     "ToolServerConfig",
+    "ToolServers",
     "WritePolicy",
+    "test_server",
 ]

@@ -30,7 +30,8 @@ def test_importing_the_core_loads_no_qt_and_defers_the_openai_sdk():
     # loads a model: the console's cold start pays for neither.
     code = ("import sys, agentcore; "
             "print(sorted(m for m in ('PySide6', 'qasync', 'pyqtgraph', 'console', 'openai',"
-             " 'sklearn', 'numpy', 'scipy', 'mcp', 'mcp_types') if m in sys.modules))")
+             " 'sklearn', 'numpy', 'scipy', 'mcp', 'mcp_types', 'jsonschema')"
+             " if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"

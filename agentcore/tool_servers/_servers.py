@@ -1,0 +1,319 @@
+"""Every configured tool server, and the tool set the agent offers with them.
+
+`ToolServers` keeps one `ToolServer` per enabled config and, on each change a
+server reports (connected, lost, listed again), swaps the engine's registry to
+the merged set in place (the domain's tools, then the ready servers' offered
+ones) and publishes a `ToolServerChanged`. A server that is not ready offers
+nothing: its tools are absent until it is back. Names clash by what the LLM sees:
+a server's tool named like one of the domain's replaces it only where the server
+says `replaces_domain_tools` (and only while that server is ready, so the
+domain's stays when the server is down); any other clash is a problem and the
+later tool is not offered.
+
+Each server has a breaker with the LLM's thresholds (settings
+`resilience.breaker`): after `failure_threshold` calls in a row that the server
+did not answer (ToolServerError), calls fail at once for `open_s`, then one is
+let through again. An `isError` answer is an answer, and counts as a success.
+A tool's failure reaches the loop as a ToolError either way: the model hears it,
+and a hand-off after it escalates as TOOL_FAILED.
+
+The SDK (`agentcore.tool_servers._connection`) is imported when a server is
+first started, never at `import agentcore`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from agentcore.clock import Clock, SystemClock
+from agentcore.errors import ToolServerError
+from agentcore.tool_servers._adapter import adapt
+from agentcore.tool_servers._config import ToolServerConfig
+from agentcore.tool_servers._report import ServerReport, ServerState, ToolInfo
+from agentcore.tools import DOMAIN, Tool, ToolRegistry
+
+if TYPE_CHECKING:
+    import mcp_types
+
+    from agentcore.events import ToolServerChanged
+    from agentcore.resilience import BreakerSettings
+    from agentcore.tool_servers._connection import CallResult, ToolServer
+
+log = logging.getLogger("agentcore.tool_servers")
+
+Secret = Callable[[str], "str | None"]
+
+
+class _Breaker:
+    """Consecutive unanswered calls to one server open it for a cool-down; after it,
+    calls go through again and the first failure opens it once more."""
+
+    def __init__(self, name: str, settings: Callable[[], BreakerSettings | None],
+                 clock: Clock) -> None:
+        self.name = name
+        self._settings = settings
+        self._clock = clock
+        self.failures = 0
+        self._opened_at: float | None = None
+
+    def check(self) -> None:
+        settings = self._settings()
+        if settings is None or self._opened_at is None:
+            return
+        left = self._opened_at + settings.open_s - self._clock.monotonic()
+        if left > 0:
+            raise ToolServerError(f"tool server {self.name!r} failed {self.failures} calls in a "
+                                  f"row: not called for another {left:.0f} s")
+
+    def success(self) -> None:
+        if self._opened_at is not None:
+            log.info("tool server %s answers again: its breaker closed", self.name)
+        self.failures = 0
+        self._opened_at = None
+
+    def failure(self) -> None:
+        self.failures += 1
+        settings = self._settings()
+        if settings is not None and self.failures >= settings.failure_threshold:
+            if self._opened_at is None:
+                log.warning("tool server %s: %d calls in a row unanswered; its breaker opened "
+                            "for %g s", self.name, self.failures, settings.open_s)
+            self._opened_at = self._clock.monotonic()
+
+
+@dataclass
+class _Entry:
+    """One started server, its breaker and its last listing as adapted."""
+
+    server: ToolServer
+    breaker: _Breaker
+    listing: list[mcp_types.Tool] | None = None  # the listing `adapted` was made from
+    adapted: list[tuple[ToolInfo, Tool | None]] = field(default_factory=list)
+
+
+class ToolServers:
+    """The engine's tool servers. `registry` is the engine's: it holds the domain's
+    tools when this is built, and the merged set after every change."""
+
+    def __init__(self, configs: Sequence[ToolServerConfig], registry: ToolRegistry, *,
+                 secret: Secret, publish: Callable[[ToolServerChanged], None] | None = None,
+                 clock: Clock | None = None,
+                 breaker: Callable[[], BreakerSettings | None] | None = None) -> None:
+        self._configs = list(configs)
+        self._registry = registry
+        self._domain = registry.tools  # the domain's own, before any server's
+        self._secret = secret
+        self._publish = publish
+        self._clock = clock or SystemClock()
+        self._breaker_settings = breaker or (lambda: None)
+        self._entries: dict[str, _Entry] = {}
+        self._infos: dict[str, tuple[ToolInfo, ...]] = {}
+        self._domain_infos: tuple[ToolInfo, ...] = tuple(_domain_info(t) for t in self._domain)
+        self._starting: asyncio.Future[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # -- life ----------------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        return self._starting is not None and self._starting.done()
+
+    @property
+    def configs(self) -> list[ToolServerConfig]:
+        return list(self._configs)
+
+    async def start(self) -> None:
+        """Starts every enabled server, each bounded by its `start_timeout_s`; returns
+        when each is ready or failed (a failed one keeps trying in the background).
+        Idempotent: a second call waits for the first."""
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start_all())
+        await asyncio.shield(self._starting)
+
+    async def _start_all(self) -> None:
+        entries = [self._entry(c) for c in self._configs if c.enabled]
+        await asyncio.gather(*(e.server.start() for e in entries))
+        self._refresh()
+
+    def _entry(self, config: ToolServerConfig) -> _Entry:
+        from agentcore.tool_servers._connection import ToolServer
+
+        name = config.name
+        entry = _Entry(ToolServer(config, secret=self._secret,
+                                  on_change=lambda: self._changed(name), clock=self._clock),
+                       _Breaker(name, self._breaker_settings, self._clock))
+        self._entries[name] = entry
+        return entry
+
+    async def apply(self, configs: Sequence[ToolServerConfig]) -> None:
+        """New settings: a server whose config changed (or was removed, or switched
+        off) is closed, a new or changed one started in the background once the
+        servers have been started; the others keep their connections."""
+        before = {c.name: c for c in self._configs}
+        self._configs = list(configs)
+        after = {c.name: c for c in self._configs}
+        stale = [name for name in self._entries
+                 if after.get(name) != before.get(name) or not after[name].enabled]
+        closing = [self._entries.pop(name) for name in stale]
+        await asyncio.gather(*(e.server.close() for e in closing))
+        changed = set(stale) | {n for n, c in after.items() if before.get(n) != c}
+        if self._starting is not None and not self._closed:
+            for name in changed:
+                config = after.get(name)
+                if config is not None and config.enabled and name not in self._entries:
+                    task = asyncio.ensure_future(self._entry(config).server.start())
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
+        self._refresh()
+        for name in sorted(changed):
+            self._announce(name)
+
+    async def close(self) -> None:
+        self._closed = True
+        entries = list(self._entries.values())
+        await asyncio.gather(*(e.server.close() for e in entries))
+        self._refresh()
+
+    # -- what the engine, the CLI and the console read ---------------------------------
+
+    def reports(self) -> list[ServerReport]:
+        return [self._report(c) for c in self._configs]
+
+    def report(self, name: str) -> ServerReport | None:
+        config = next((c for c in self._configs if c.name == name), None)
+        return None if config is None else self._report(config)
+
+    def catalog(self) -> list[ToolInfo]:
+        """Every tool the agent would offer, the domain's too, with those it does not
+        (not allowed, unusable, clashing) and why."""
+        return [*self._domain_infos, *(info for c in self._configs
+                                       for info in self._infos.get(c.name, ()))]
+
+    @property
+    def ready(self) -> bool:
+        """Every enabled server is ready."""
+        return all(r.state is ServerState.READY for r in self.reports()
+                   if r.state is not ServerState.DISABLED)
+
+    def _report(self, config: ToolServerConfig) -> ServerReport:
+        entry = self._entries.get(config.name)
+        tools = self._infos.get(config.name, ())
+        if not config.enabled:
+            return ServerReport(config.name, config.transport, ServerState.DISABLED,
+                                "switched off in the settings")
+        if entry is None:
+            return ServerReport(config.name, config.transport, ServerState.STARTING,
+                                "not started yet")
+        server = entry.server
+        return ServerReport(config.name, config.transport, server.state, server.detail,
+                            tools, server.since, server.reconnects)
+
+    # -- changes ------------------------------------------------------------------
+
+    def _changed(self, name: str) -> None:
+        """A server's state or listing changed (called on the loop, by the server)."""
+        self._refresh()
+        self._announce(name)
+
+    def _announce(self, name: str) -> None:
+        report = self.report(name)
+        if report is None:
+            report = ServerReport(name, "stdio", ServerState.DISABLED, "removed from the settings")
+        if self._publish is not None:
+            # Imported here: agentcore.events imports this package for ServerReport.
+            from agentcore.events import ToolServerChanged
+
+            self._publish(ToolServerChanged(report))
+
+    def _refresh(self) -> None:
+        """The merged tool set into the registry, and each tool's info with its clashes."""
+        domain_names = {t.name for t in self._domain}
+        taken: dict[str, str] = {}  # an LLM name -> the server whose tool has it
+        replaced: dict[str, str] = {}  # a domain tool -> the ready server replacing it
+        offered: list[Tool] = []
+        infos: dict[str, tuple[ToolInfo, ...]] = {}
+        for config in self._configs:
+            entry = self._entries.get(config.name)
+            if entry is None or not config.enabled:
+                continue
+            ready = entry.server.state is ServerState.READY
+            mine = []
+            for info, tool in self._adapted(entry):
+                if tool is not None:
+                    problem = None
+                    if info.llm_name in taken:
+                        problem = f"tool server {taken[info.llm_name]!r} offers that name first"
+                    elif info.llm_name in domain_names and not config.replaces_domain_tools:
+                        problem = ("the domain has a tool of that name (the server may replace "
+                                   "it with replaces_domain_tools)")
+                    if problem is not None:
+                        info = replace(info, problems=(*info.problems, problem), offered=False)
+                        tool = None
+                    else:
+                        taken[info.llm_name] = config.name
+                if tool is not None and ready:
+                    offered.append(tool)
+                    if tool.name in domain_names:
+                        replaced[tool.name] = config.name
+                mine.append(info)
+            infos[config.name] = tuple(mine)
+        self._infos = infos
+        self._domain_infos = tuple(
+            replace(i, offered=False, problems=(f"replaced by tool server {replaced[i.name]!r}",))
+            if i.name in replaced else i for i in map(_domain_info, self._domain))
+        self._registry.replace([*(t for t in self._domain if t.name not in replaced), *offered])
+
+    def _adapted(self, entry: _Entry) -> list[tuple[ToolInfo, Tool | None]]:
+        server = entry.server
+        if entry.listing is not server.tools:  # listed again: adapted again, once
+            entry.listing = server.tools
+            entry.adapted = [adapt(server.config, t, self._caller(entry)) for t in server.tools]
+        return entry.adapted
+
+    @staticmethod
+    def _caller(entry: _Entry) -> Any:
+        async def call(name: str, arguments: dict[str, Any], meta: dict[str, Any],
+                       timeout_s: float) -> CallResult:
+            entry.breaker.check()
+            try:
+                result = await entry.server.call(name, arguments, meta=meta, timeout_s=timeout_s)
+            except ToolServerError:
+                entry.breaker.failure()
+                raise
+            entry.breaker.success()
+            return result
+
+        return call
+
+
+def _domain_info(tool: Tool) -> ToolInfo:
+    return ToolInfo(llm_name=tool.name, source=tool.source if tool.source else DOMAIN,
+                    name=tool.name, description=tool.description, writes=tool.writes,
+                    kind_from="domain", policy=tool.policy, public=tool.public)
+
+
+async def test_server(config: ToolServerConfig, secret: Secret) -> ServerReport:
+    """Connect, list, classify, close: what the Settings dialog's "Test" shows. Waits
+    at most the server's `start_timeout_s`; never raises for the server's fault."""
+    from agentcore.tool_servers._connection import ToolServer
+
+    server = ToolServer(config, secret=secret)
+    try:
+        await server.start()
+
+        async def no_calls(*_: Any) -> CallResult:
+            raise ToolServerError("a tested server is not called")
+
+        tools = tuple(adapt(config, t, no_calls)[0] for t in server.tools)
+        return ServerReport(config.name, config.transport, server.state, server.detail, tools,
+                            server.since, server.reconnects)
+    finally:
+        await server.close()
+
+
+test_server.__test__ = False  # type: ignore[attr-defined]  # pytest: not a test
