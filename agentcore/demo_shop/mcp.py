@@ -150,8 +150,6 @@ def _sdk_tool(tool: Tool, registry: ToolRegistry) -> Any:
         def validate_arguments(self, arguments_to_validate: dict[str, Any]) -> dict[str, Any]:
             return {"arguments": arguments_to_validate}
 
-    # The SDK wants a model of its own kind; ours underneath (never used to validate).
-    arg_model = type(f"{tool.name}_mcp_args", (tool.args_model, ArgModelBase), {})
 
     async def call(context: Context, arguments: dict[str, Any]) -> CallToolResult:
         meta = context.request_context.meta
@@ -174,8 +172,8 @@ def _sdk_tool(tool: Tool, registry: ToolRegistry) -> Any:
         annotations = ToolAnnotations(read_only_hint=True, idempotent_hint=True,
                                       destructive_hint=False, open_world_hint=False)
     return SdkTool(fn=call, name=tool.name, description=tool.description,
-                   parameters=tool.schema["function"]["parameters"],
-                   fn_metadata=_AsGiven(arg_model=arg_model), is_async=True,
+                   parameters=tool.parameters,
+                   fn_metadata=_AsGiven(arg_model=ArgModelBase), is_async=True,
                    context_kwarg="context", annotations=annotations)
 
 
