@@ -270,11 +270,20 @@ def run(results: list[Row]) -> None:
     asyncio.run(bench_replay(results, fresh_data_dir() / "shop.sqlite"))
 
 
-def write_section(results: list[Row]) -> str:
-    from bench.__main__ import machine
+def _machine() -> str:
+    try:  # bench.__main__ imports every part, LangChain's among them (`make bench` has it)
+        from bench.__main__ import machine
+    except ImportError:
+        import platform
 
+        return (f"{platform.system()} {platform.release()}, {os.cpu_count()} cores, "
+                f"Python {platform.python_version()}")
+    return machine()
+
+
+def write_section(results: list[Row]) -> str:
     return replace_section("Tool servers: the demo shop over MCP (bench/mcp_bench.py)", [
-        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; {machine()}; load average "
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; {_machine()}; load average "
         f"{os.getloadavg()[0]:.1f} at the end (other work shares these cores: the "
         "in-process tool, run alongside, is the yardstick).", "", *table(results)])
 
@@ -285,4 +294,6 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.ERROR)
     rows: list[Row] = []
     run(rows)
+    for row in rows:
+        print(" | ".join(row))
     print(write_section(rows))
