@@ -67,7 +67,7 @@ _DESTRUCTIVE = {"issue_refund": True, "cancel_order": True, "send_password_reset
 # -- the caller's context, from the request's _meta ---------------------------------
 
 
-class MetaError(ToolError):
+class _MetaError(ToolError):
     """The request's `_meta` does not say who the call is for in a form we read."""
 
 
@@ -78,17 +78,17 @@ def tool_context(meta: dict[str, Any] | None, *, writes: bool, call_id: str) -> 
     meta = meta or {}
     customer = meta.get("customer_id")
     if customer is not None and (type(customer) is not int or customer < 1):
-        raise MetaError("_meta.customer_id must be a positive integer or null")
+        raise _MetaError("_meta.customer_id must be a positive integer or null")
     key = meta.get("idempotency_key") or meta.get("request_id")
     if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 200):
-        raise MetaError("_meta.idempotency_key must be text of 1 to 200 characters")
+        raise _MetaError("_meta.idempotency_key must be text of 1 to 200 characters")
     # Without a customer the registry refuses every write first, in its own words.
     if key is None and writes and customer is not None:
-        raise MetaError("a write needs _meta.idempotency_key (the request's id), so that a "
+        raise _MetaError("a write needs _meta.idempotency_key (the request's id), so that a "
                         "retry never acts twice")
     approved = meta.get("approved", False)
     if not isinstance(approved, bool):
-        raise MetaError("_meta.approved must be true or false")
+        raise _MetaError("_meta.approved must be true or false")
     return ToolContext(key or f"mcp:{call_id}", customer, _override(meta.get("override")),
                        approved)
 
@@ -98,7 +98,7 @@ def _override(raw: Any) -> PolicyOverride | None:
         return None
     if not isinstance(raw, dict) or not all(
             isinstance(raw.get(k), str) and raw[k].strip() for k in ("operator", "reason")):
-        raise MetaError("_meta.override must be {\"operator\": ..., \"reason\": ...}")
+        raise _MetaError("_meta.override must be {\"operator\": ..., \"reason\": ...}")
     return PolicyOverride(raw["operator"], raw["reason"])
 
 
