@@ -134,6 +134,7 @@ from agentcore.tool_servers import (
     WritePolicy,
     test_server,
 )
+from agentcore.tool_servers._demo import ShopOverMcp, demo_shop_over_mcp
 
 __all__ = [
     "CACHE_POLICIES",
@@ -225,6 +226,7 @@ __all__ = [
     "ServerState",
     "Settings",
     "SettingsError",
+    "ShopOverMcp",
     "Span",
     "SpanFinished",
     "Stake",
@@ -256,6 +258,7 @@ __all__ = [
     "check_pattern",
     "check_rule",
     "default_settings_path",
+    "demo_shop_over_mcp",
     "expand",
     "export_escalations",
     "export_feed",

@@ -101,16 +101,19 @@ async def _replay(args: argparse.Namespace) -> int:
         print(f"nothing to replay: {corpus.path} holds no requests"
               + (f", only {bad_lines}" if skipped else ""), file=sys.stderr)
         return 1
-    engine = Engine(await _settings(args))
-    try:
-        await engine.start()  # the tool servers, before the clock starts
-        started = time.perf_counter()
-        outcomes, metrics = await replay(engine, rows, rate=args.rate,
-                                         concurrency=args.concurrency,
-                                         progress=not args.quiet)
-        elapsed = time.perf_counter() - started
-    finally:
-        await engine.close()
+    from agentcore.demo_shop.mcp import ShopOverMcp
+
+    with ShopOverMcp(await _settings(args), args.shop_over_mcp) as settings:
+        engine = Engine(settings)
+        try:
+            await engine.start()  # the tool servers (the shop's, over MCP), before the clock
+            started = time.perf_counter()
+            outcomes, metrics = await replay(engine, rows, rate=args.rate,
+                                             concurrency=args.concurrency,
+                                             progress=not args.quiet)
+            elapsed = time.perf_counter() - started
+        finally:
+            await engine.close()
     print(f"\nreplayed {len(outcomes)} of {len(rows)} requests in {elapsed:.1f} s "
           f"({len(outcomes) / elapsed:.0f} req/s) against "
           f"{engine.settings.llm.base_url or 'the mock LLM'}")
@@ -249,6 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--concurrency", type=int, default=8)
     rep.add_argument("--limit", type=int, default=0, help="only the first N requests")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    rep.add_argument("--shop-over-mcp", nargs="?", const="stdio", choices=("stdio", "http"),
+                     default=None, help="the demo shop's tools from its MCP server (python "
+                     "-m agentcore.demo_shop.mcp) over stdio (the default) or Streamable HTTP "
+                     "on loopback, instead of in process")
     ask = sub.add_parser("ask", help="answer one request and print the outcome",
                          epilog=_ASK_EPILOG,
                          formatter_class=argparse.RawDescriptionHelpFormatter)

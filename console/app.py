@@ -46,8 +46,10 @@ from agentcore import (
     RuleSession,
     SavedReplies,
     Settings,
+    ShopOverMcp,
     UserFacingError,
     default_settings_path,
+    demo_shop_over_mcp,
     install_log_redaction,
     load_corpus,
     redact,
@@ -95,6 +97,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="close the window after this long (smoke tests, benchmarks)")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--shop-over-mcp", nargs="?", const="stdio", choices=("stdio", "http"),
+                        default=None, help="the demo shop's tools from its MCP server over "
+                        "stdio (the default) or Streamable HTTP on loopback")
     return parser.parse_args(list(argv) if argv is not None else None)
 
 
@@ -283,8 +288,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("event loop: qasync on Qt %s", qVersion())
 
     settings_path = args.settings or default_settings_path()
+    shop_over_mcp: ShopOverMcp | None = None
     try:
         settings = load_settings(settings_path, args.data_dir, args.domain)
+        shop_over_mcp = demo_shop_over_mcp(settings, args.shop_over_mcp)
+        settings = shop_over_mcp.open()  # over HTTP: its server started, stopped at the end
         _log_to_file(settings.data_dir)
         log.info("settings: %s; data: %s; LLM: %s", settings_path, settings.data_dir,
                  settings.llm.base_url or f"mock ({settings.mock.latency_median_ms:g} ms)")
@@ -294,11 +302,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UserFacingError, OSError, ValueError) as exc:  # the operator can fix these
         errors.uninstall()
         loop.close()
+        if shop_over_mcp is not None:
+            shop_over_mcp.close()
         return _fatal("The console cannot start", str(exc))
     except Exception as exc:  # a bug: the log has the traceback, the operator a message
         log.exception("start-up failed")
         errors.uninstall()
         loop.close()
+        if shop_over_mcp is not None:
+            shop_over_mcp.close()
         return _fatal("The console cannot start", f"{type(exc).__name__}: {exc} (see the log)")
 
     window = console.window
@@ -334,6 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         errors.uninstall()
         loop.close()
+        if shop_over_mcp is not None:
+            shop_over_mcp.close()
     collector.stop()
     log.info("bye")
     return 0

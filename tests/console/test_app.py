@@ -47,3 +47,31 @@ def test_an_unreadable_settings_file_is_reported_not_a_traceback(tmp_path):
     assert result.returncode == 2
     assert "shown:" in result.stdout and "max_tokens" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_the_console_runs_the_demo_with_its_shop_over_mcp(tmp_path):
+    """`--shop-over-mcp http`: the shop's server started on a loopback port for the
+    console's run, its tools answering the demo's traffic, and stopped at the end."""
+    import re
+    import socket
+
+    data = tmp_path / "data"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "share")}
+    result = subprocess.run(
+        [sys.executable, "-m", "console", "--data-dir", str(data), "--rate", "40",
+         "--settings", str(tmp_path / "settings.json"), "--quit-after", "3",
+         "--shop-over-mcp", "http"],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stderr
+    found = re.search(r"the demo shop's tools over MCP \(http\): (http://127\.0\.0\.1:(\d+)/mcp)",
+                      log)
+    assert found, log[-3000:]
+    assert "Traceback" not in log and "bye" in log
+    with sqlite3.connect(data / "agent.sqlite") as conn:
+        answered = conn.execute("SELECT COUNT(*) FROM requests WHERE status = 'answered'"
+                                ).fetchone()[0]
+    assert answered > 0
+    with socket.socket() as probe:  # the server went with the console
+        assert probe.connect_ex(("127.0.0.1", int(found.group(2)))) != 0
