@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from agentcore.errors import ToolError, WriteRefused
+from agentcore.errors import RecordNotFound, ToolError, WriteRefused
 from agentcore.tool_servers._config import LLM_NAME, ArgumentLimit, ToolServerConfig
 from agentcore.tool_servers._report import ToolInfo
 from agentcore.tool_servers._strict_schema import clean_schema
@@ -179,6 +179,10 @@ def result_of(name: str, result: CallResult) -> dict[str, Any]:
             raise WriteRefused(result.text or f"{name} was refused by its server's policy",
                                limits if isinstance(limits, dict) else {},
                                offer if isinstance(offer, dict) else None)
+        if isinstance(structured, dict) and structured.get("not_found") is True:
+            # A definite "no such record" (our convention too): an answer about the
+            # request, not a failing backend, for the engine's own lookups.
+            raise RecordNotFound(result.text or f"{name} found no such record")
         raise ToolError(result.text or f"{name} failed, saying nothing")
     if isinstance(structured, dict):
         return structured
