@@ -104,7 +104,9 @@ def test_a_dead_endpoint_is_one_banner_and_its_items_go_back_once_it_heals(
     outcomes = [o for o in outcomes if o.route is not Route.RULE]
     degraded = sum(1 for o in outcomes if o.degraded)
     escalated = [o for o in outcomes if o.status is Status.ESCALATED]
-    assert degraded and escalated and degraded + len(escalated) == len(outcomes)
+    odd = [(o.route, o.status, o.request.text) for o in outcomes
+           if not o.degraded and o.status is not Status.ESCALATED]
+    assert degraded and escalated and not odd, odd  # once seen under load: 1 of 35
 
     # One banner, at the top, with the cause and the counts the feed shows.
     qtbot.waitUntil(lambda: f"{len(escalated)} escalated" in banner.text.text(),
