@@ -12,9 +12,11 @@ capped, and is retried for as long as the outbox runs: nothing is dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from agentcore.clock import Clock
@@ -84,17 +86,15 @@ class Outbox:
                                                 frozenset(self._sending)):
                     task = asyncio.get_running_loop().create_task(self._send(delivery))
                     self._sending[delivery.id] = task
-                    task.add_done_callback(lambda _t, i=delivery.id: self._done(i))
+                    task.add_done_callback(partial(self._done, delivery.id))
             nxt = self._store.next_due()  # in-flight ones too: their end wakes us anyway
             wait = IDLE_POLL_S
             if free > 0 and nxt is not None:
                 wait = min(IDLE_POLL_S, max(MIN_POLL_S, nxt - self._clock.now()))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
-            except TimeoutError:
-                pass
 
-    def _done(self, delivery_id: str) -> None:
+    def _done(self, delivery_id: str, _task: object) -> None:
         self._sending.pop(delivery_id, None)
         self._wake.set()
 

@@ -18,7 +18,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -220,14 +220,14 @@ class IntakeServer:
                 headers["Retry-After"] = str(self.intake.retry_after_s())
                 return web.json_response(view, status=429, headers=headers)
             return web.json_response(view, status=422, headers=headers)
-        view = self.intake.view(rid)
-        if view is None:  # only a request a rejection of rate freed can vanish: retry
+        current = self.intake.view(rid)
+        if current is None:  # only a request a rejection of rate freed can vanish: retry
             headers["Retry-After"] = str(self.intake.retry_after_s())
             return _error(429, "rate limited", headers=headers)
         if not created:
             headers["Idempotent-Replayed"] = "true"
-            return web.json_response(view, status=200, headers=headers)
-        return web.json_response(view, status=202 if view["status"] == "accepted" else 200,
+            return web.json_response(current, status=200, headers=headers)
+        return web.json_response(current, status=202 if current["status"] == "accepted" else 200,
                                  headers=headers)
 
     async def _get(self, request: web.Request) -> web.Response:

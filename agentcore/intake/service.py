@@ -67,7 +67,13 @@ class Intake:
         rid, created = self._store.intake.claim(record, time.time())
         self._count_arrival()
         if not created:
-            if rid in self._running or self._store.requests.status(rid) is not None:
+            task = self._running.get(rid)
+            if task is not None:  # its first step may not have run yet: wait for the accept
+                first = self._first_step.get(rid)
+                await asyncio.wait([task] if first is None else [first, task],
+                                   return_when=asyncio.FIRST_COMPLETED)
+                return rid, False
+            if self._store.requests.status(rid) is not None:
                 return rid, False
             # Claimed, then a crash before the engine accepted it: this delivery runs it.
             request.id = rid
@@ -87,7 +93,6 @@ class Intake:
         task.add_done_callback(lambda t: self._finished(rid, t))
         # The engine's first step accepts the request (or rejects it) before any await.
         await asyncio.wait([first, task], return_when=asyncio.FIRST_COMPLETED)
-        self._first_step.pop(rid, None)
 
     def _heard(self, event: Event) -> None:
         if isinstance(event, (RequestAccepted, RequestRejected)):
@@ -99,7 +104,7 @@ class Intake:
 
     def _finished(self, rid: str, task: asyncio.Task[Outcome]) -> None:
         self._running.pop(rid, None)
-        first = self._first_step.get(rid)
+        first = self._first_step.pop(rid, None)
         if first is not None and not first.done():
             first.set_result(None)
         if task.cancelled():

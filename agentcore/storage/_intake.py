@@ -49,26 +49,24 @@ class SQLiteIntake:
         """Records `record` unless its key is taken: (the request id that holds the key,
         whether it is this one). Two claims of one key, from any connection, give one
         request id: the UNIQUE index decides."""
-        with translated(f"write to {self._path} failed"):
-            with transaction(self._conn):
-                inserted = self._conn.execute(
-                    f"INSERT OR IGNORE INTO intake_requests ({_RECORD}, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (record.request_id, record.key, record.channel, record.conversation_id,
-                     record.external_id, record.callback, now)).rowcount == 1
-                if inserted or record.key is None:
-                    return record.request_id, inserted
-                row = self._conn.execute("SELECT request_id FROM intake_requests WHERE key = ?",
-                                         (record.key,)).fetchone()
+        with translated(f"write to {self._path} failed"), transaction(self._conn):
+            inserted = self._conn.execute(
+                f"INSERT OR IGNORE INTO intake_requests ({_RECORD}, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (record.request_id, record.key, record.channel, record.conversation_id,
+                 record.external_id, record.callback, now)).rowcount == 1
+            if inserted or record.key is None:
+                return record.request_id, inserted
+            row = self._conn.execute("SELECT request_id FROM intake_requests WHERE key = ?",
+                                     (record.key,)).fetchone()
         return str(row[0]), False
 
     def release(self, request_id: str) -> None:
         """Frees a request's key (it was refused for rate: the sender is told to retry, and
         the retry must be able to become a request)."""
-        with translated(f"write to {self._path} failed"):
-            with transaction(self._conn):
-                self._conn.execute("UPDATE intake_requests SET key = NULL WHERE request_id = ?",
-                                   (request_id,))
+        with translated(f"write to {self._path} failed"), transaction(self._conn):
+            self._conn.execute("UPDATE intake_requests SET key = NULL WHERE request_id = ?",
+                               (request_id,))
 
     def record(self, request_id: str) -> IntakeRecord | None:
         with translated("reading the intake failed"):
@@ -100,17 +98,16 @@ class SQLiteOutbox:
         """(the delivery id of `key`, whether it is new). A key is delivered once: a second
         enqueue of it (a re-run after a crash) keeps the first delivery and its id."""
         delivery_id = uuid.uuid4().hex
-        with translated(f"write to {self._path} failed"):
-            with transaction(self._conn):
-                inserted = self._conn.execute(
-                    "INSERT OR IGNORE INTO outbox (id, key, kind, target, payload, created_at,"
-                    " next_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (delivery_id, key, kind, target, json.dumps(payload), now, now)
-                ).rowcount == 1
-                if inserted:
-                    return delivery_id, True
-                row = self._conn.execute("SELECT id FROM outbox WHERE key = ?",
-                                         (key,)).fetchone()
+        with translated(f"write to {self._path} failed"), transaction(self._conn):
+            inserted = self._conn.execute(
+                "INSERT OR IGNORE INTO outbox (id, key, kind, target, payload, created_at,"
+                " next_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (delivery_id, key, kind, target, json.dumps(payload), now, now)
+            ).rowcount == 1
+            if inserted:
+                return delivery_id, True
+            row = self._conn.execute("SELECT id FROM outbox WHERE key = ?",
+                                     (key,)).fetchone()
         return str(row[0]), False
 
     def due(self, now: float, limit: int, skip: frozenset[str] = frozenset()
@@ -130,17 +127,15 @@ class SQLiteOutbox:
         return None if row[0] is None else float(row[0])
 
     def delivered(self, delivery_id: str, now: float) -> None:
-        with translated(f"write to {self._path} failed"):
-            with transaction(self._conn):
-                self._conn.execute("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1,"
-                                   " last_error = NULL WHERE id = ?", (now, delivery_id))
+        with translated(f"write to {self._path} failed"), transaction(self._conn):
+            self._conn.execute("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1,"
+                               " last_error = NULL WHERE id = ?", (now, delivery_id))
 
     def failed(self, delivery_id: str, error: str, next_at: float) -> None:
-        with translated(f"write to {self._path} failed"):
-            with transaction(self._conn):
-                self._conn.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
-                                   " next_at = ? WHERE id = ?",
-                                   (error[:500], next_at, delivery_id))
+        with translated(f"write to {self._path} failed"), transaction(self._conn):
+            self._conn.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
+                               " next_at = ? WHERE id = ?",
+                               (error[:500], next_at, delivery_id))
 
     def pending(self) -> int:
         with translated("reading the outbox failed"):
