@@ -16,9 +16,9 @@ from agentcore.endpoints import for_endpoint, is_local, server_slots
 from agentcore.errors import UserFacingError
 from agentcore.export_cli import add_export_parser, run_export
 from agentcore.learned_cli import add_learned_parser, run_learned
-from agentcore.serve_cli import add_serve_parser, run_serve
 from agentcore.models import EscalationReason
 from agentcore.redaction import install_log_redaction, redact
+from agentcore.serve_cli import add_serve_parser, run_serve
 from agentcore.settings import LLMSettings, Settings, StageModel
 
 # Escalations that say the set-up is broken, not that a human is wanted: `ask` exits 1.

@@ -70,8 +70,8 @@ class Intake:
             task = self._running.get(rid)
             if task is not None:  # its first step may not have run yet: wait for the accept
                 first = self._first_step.get(rid)
-                await asyncio.wait([task] if first is None else [first, task],
-                                   return_when=asyncio.FIRST_COMPLETED)
+                waited: list[asyncio.Future[Any]] = [task] if first is None else [first, task]
+                await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
                 return rid, False
             if self._store.requests.status(rid) is not None:
                 return rid, False
