@@ -38,6 +38,7 @@ from bench import (
     console_bench,
     fault_bench,
     generalisation_bench,
+    intake_bench,
     langchain_bench,
     learned_bench,
     real_models_bench,
@@ -251,6 +252,7 @@ def main() -> None:
     asyncio.run(bench_cold_warm(results))
     rules_bench.run(results)
     learned_bench.run(results)
+    intake_bench.run(results)
     console_bench.run(results)
     faults: list[str] = []
     fault_bench.run(faults, submit_factory=engine_fault_factory)
