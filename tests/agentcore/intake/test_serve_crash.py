@@ -23,7 +23,8 @@ N = 60
 async def _serve(settings_path, keyring_file) -> tuple[subprocess.Popen[str], str]:
     env = {**os.environ, "PYTHON_KEYRING_BACKEND": BACKEND_NAME, FILE_VARIABLE: str(keyring_file),
            "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
+    proc = await asyncio.to_thread(
+        subprocess.Popen,
         [sys.executable, "-m", "agentcore", "--settings", str(settings_path),
          "--mock-latency-ms", "40", "serve", "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=env)
@@ -45,6 +46,7 @@ async def test_kill_9_mid_load_then_restart_loses_and_repeats_nothing(settings, 
     bodies = [{"text": f"where is my order {1000 + i}?", "customer_id": 1 + i % 50,
                "external_id": f"msg-{i}"} for i in range(N)]
     accepted: dict[str, str] = {}  # external id -> request id, as the client was told
+    half = asyncio.Event()  # half the load accepted: the kill lands mid-load
     proc, base = await _serve(path, tmp_path / "keyring.json")
     try:
         async with httpx2.AsyncClient(base_url=base, timeout=10) as http:
@@ -55,10 +57,11 @@ async def test_kill_9_mid_load_then_restart_loses_and_repeats_nothing(settings, 
                     return  # cut off by the kill: this client will redeliver
                 if reply.status_code in (200, 202):
                     accepted[str(body["external_id"])] = reply.json()["id"]
+                    if len(accepted) >= N // 2:
+                        half.set()
 
             posting = [asyncio.create_task(post(b)) for b in bodies]
-            while len(accepted) < N // 2:
-                await asyncio.sleep(0.01)
+            await half.wait()
             proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=10)
             await asyncio.gather(*posting)
