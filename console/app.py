@@ -142,6 +142,8 @@ class Console:
         self.window.escalations.stop()
         self.window.escalation.stop()
         self.window.outage_banner.stop()  # a hand-back in flight must not outlive the queue
+        self.window.intake_segment.stop()
+        await self.window.intake_host.stop()  # in-flight HTTP requests finish first
         await self.engine.close()
         log.info("engine closed")
 
@@ -316,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop.add_signal_handler(signal.SIGINT, window.close)
 
     async def run() -> None:
+        await window.intake_host.apply(settings.intake)  # Settings > Intake API, if on
+        window.intake_segment.refresh()
         await console.run_until_closed()
         await console.shutdown()
 
