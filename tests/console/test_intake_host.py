@@ -19,7 +19,7 @@ def test_the_console_hosts_the_intake_and_answers_a_post(make_console, settings,
 
     async def post() -> httpx2.Response:
         async with httpx2.AsyncClient(base_url=url, timeout=30) as http:
-            return await http.post("/v1/requests", headers={"Prefer": "wait=2"},
+            return await http.post("/v1/requests", headers={"Prefer": "wait=10"},
                                    json={"text": "where is my order 1001?", "customer_id": 3})
 
     reply = run(qtbot, post(), 40_000)
