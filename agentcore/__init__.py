@@ -64,6 +64,8 @@ from agentcore.export import (
     export_feed,
 )
 from agentcore.guard import normalise, normalise_with_spans
+from agentcore.intake.hosting import intake_server
+from agentcore.intake.settings import IntakeSettings
 from agentcore.learned import (
     CurvePoint,
     Example,
@@ -176,6 +178,7 @@ __all__ = [
     "FeedQuery",
     "HandBackQueue",
     "HandBackReport",
+    "IntakeSettings",
     "IntentCounts",
     "IntentModel",
     "KeyringCredentials",
@@ -268,6 +271,7 @@ __all__ = [
     "hits_since",
     "install_log_redaction",
     "installed_domains",
+    "intake_server",
     "is_local",
     "load_corpus",
     "load_domain",

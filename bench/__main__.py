@@ -38,6 +38,7 @@ from bench import (
     console_bench,
     fault_bench,
     generalisation_bench,
+    intake_bench,
     langchain_bench,
     learned_bench,
     mcp_bench,
@@ -253,6 +254,7 @@ def main() -> None:
     rules_bench.run(results)
     learned_bench.run(results)
     mcp_bench.run(results)
+    intake_bench.run(results)
     console_bench.run(results)
     faults: list[str] = []
     fault_bench.run(faults, submit_factory=engine_fault_factory)

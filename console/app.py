@@ -149,6 +149,8 @@ class Console:
         self.window.escalations.stop()
         self.window.escalation.stop()
         self.window.outage_banner.stop()  # a hand-back in flight must not outlive the queue
+        self.window.intake_segment.stop()
+        await self.window.intake_host.stop()  # in-flight HTTP requests finish first
         await self.engine.close()
         log.info("engine closed")
 
@@ -336,6 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # timeout); a request that comes first waits for them, one that fails to start
         # leaves its tools out until it is back.
         servers = asyncio.ensure_future(console.engine.start())
+        await window.intake_host.apply(settings.intake)  # Settings > Intake API, if on
+        window.intake_segment.refresh()
         await console.run_until_closed()
         await console.shutdown()
         with contextlib.suppress(Exception):

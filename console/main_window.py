@@ -9,6 +9,7 @@ signals are wired. It owns no engine state: the root creates and closes the engi
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import html
 import logging
@@ -50,6 +51,7 @@ from console.escalations_view import QueuePanel
 from console.exports import Exporter
 from console.feed import FeedModel
 from console.feed_panel import SHOW_NEW_KEYS, FeedPanel
+from console.intake_host import IntakeHost, IntakeSegment
 from console.learned_panel import LearnedPanel
 from console.notifier import DesktopNotifier, Notifier
 from console.outage_banner import OutageBanner
@@ -147,8 +149,10 @@ class MainWindow(QMainWindow):
         self.dollars_segment = DollarsSegment(bridge, spent_today=spent_today)
         self.tools_segment = ToolsSegment(bridge, parts.tool_states,
                                           on_click=self.open_tool_servers)
+        self.intake_host = IntakeHost(engine, credentials)  # Settings > Intake API
+        self.intake_segment = IntakeSegment(self.intake_host)
         for segment in (self.tools_segment, self.breaker_segment, self.rate_segment,
-                        self.escalations_segment, self.dollars_segment):
+                        self.escalations_segment, self.dollars_segment, self.intake_segment):
             self.statusBar().addPermanentWidget(segment)
 
         self._build_workspaces()
@@ -524,8 +528,13 @@ class MainWindow(QMainWindow):
     def _on_settings_applied(self, settings: Settings) -> None:
         self._update_title(settings)
         self.parts.tool_states.reload()  # servers added or removed: the engine's list
+        self._intake_applying = asyncio.ensure_future(self._apply_intake(settings))
         self.rules.operator = settings.escalations.operator  # who rule versions name
         self.learned.refresh()  # the learned tier reads the operator at each action
+
+    async def _apply_intake(self, settings: Settings) -> None:
+        await self.intake_host.apply(settings.intake)
+        self.intake_segment.refresh()
 
     def _update_title(self, settings: Settings) -> None:
         where = settings.llm.base_url or "demo, mock LLM"
