@@ -250,3 +250,28 @@ class TestSignatures:
         await bot.settle()
         assert standin.messages == []
         assert requests_of(bot.engine) == []
+
+
+@pytest.mark.parametrize(("contact", "customer"), [
+    ({"custom_attributes": {"customer_id": "42"}, "identifier": "u-9"}, 42),
+    ({"custom_attributes": {}, "identifier": "17"}, 17),
+    ({"custom_attributes": {"plan": "gold"}, "identifier": "ada@example.com"}, None),
+    ({"email": "ada@example.com"}, None),  # never guessed from an email
+])
+async def test_the_contact_is_the_domains_customer_only_when_it_says_so(bot, standin, contact,
+                                                                         customer):
+    standin.conversation(31, contact={"id": 77, "name": "Ada", **contact})
+    await standin.send(standin.payload(31, SHIPPING, message_id=901))
+    await standin.wait_for(lambda: standin.messages)
+    await bot.settle()
+    request = bot.engine.store.requests.request(request_id_for(ACCOUNT, 901))
+    assert request is not None and request.channel == "chatwoot"
+    assert request.customer_id == customer
+
+
+async def test_an_oversized_webhook_is_refused_unread(bot, standin):
+    standin.conversation(32)
+    reply = await standin.send(standin.payload(32, "x" * 300_000))
+    assert reply.status_code == 413
+    await bot.settle()
+    assert standin.messages == [] and requests_of(bot.engine) == []
