@@ -6,9 +6,10 @@ and ignores what the URL answers: a bot replies through the Application API. So:
 
 - a contact's message (`message_created`, `message_type` "incoming", not private)
   in a `pending` conversation (the status Chatwoot gives a conversation while a bot
-  owns it) becomes a request of channel "chatwoot", its id derived from the
-  account and the message id, so a redelivered webhook is answered once: the
-  engine refuses a second request with a used id, and each post has a key;
+  owns it) becomes a request of channel "chatwoot", its id made of the account,
+  conversation and message ids, so a redelivered webhook is answered once (the
+  engine refuses a second request with a used id; each post has a key) and any
+  process reading the request later knows the conversation it came from;
 - the answer is posted with the messages API; an escalation posts the handover
   message and sets the conversation `open` (toggle_status), which hands it to
   Chatwoot's agents, and it waits in this console's queue like any other;
@@ -48,7 +49,6 @@ import asyncio
 import hashlib
 import inspect
 import logging
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -80,16 +80,29 @@ if TYPE_CHECKING:
 log = logging.getLogger("agentcore.channels.chatwoot")
 
 __all__ = ["CHANNEL", "ROUTE", "ChatwootAPI", "ChatwootChannel", "ChatwootError",
-           "ChatwootSettings", "install", "request_id_for"]
+           "ChatwootSettings", "conversation_in", "install", "request_id_for"]
 
 CHANNEL = "chatwoot"
 ROUTE = "/channels/chatwoot"
-_IDS = uuid.UUID("6f1c7d3e-5b0a-4c55-9a57-2c1f3f0c8e11")  # request ids' uuid5 namespace
+_ID_PREFIX = "chatwoot-"
 
 
-def request_id_for(account_id: int, message_id: int) -> str:
-    """The request a Chatwoot message becomes: the same for every delivery of it."""
-    return uuid.uuid5(_IDS, f"chatwoot:{account_id}:{message_id}").hex
+def request_id_for(account_id: int, conversation_id: int, message_id: int) -> str:
+    """The request a Chatwoot message becomes: the same for every delivery of it, and
+    naming its conversation, so a restarted process still knows where to post its
+    outcome or an operator's reply (the engine keeps the id, no new column needed)."""
+    return f"{_ID_PREFIX}{account_id}-{conversation_id}-{message_id}"
+
+
+def conversation_in(request_id: str, account_id: int) -> int | None:
+    """The conversation a request of ours came from, read back from its id; None for
+    another channel's request or another account's."""
+    if not request_id.startswith(_ID_PREFIX):
+        return None
+    parts = request_id[len(_ID_PREFIX):].split("-")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts) or int(parts[0]) != account_id:
+        return None
+    return int(parts[1])
 
 
 def _digest(text: str) -> str:
@@ -104,9 +117,6 @@ class ChatwootChannel:
         self.api = api
         self._secret = secret
         self.deliveries: Deliveries = deliveries or InProcessDeliveries(api.deliver)
-        # The conversation each of our requests came from: until the intake keeps a
-        # request's conversation id on disk, known to this process only.
-        self._conversations: dict[str, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe = engine.subscribe(self._on_event)
 
@@ -131,8 +141,8 @@ class ChatwootChannel:
             log.debug("Chatwoot webhook left alone: %s", found)
             return web.json_response({"ignored": found})
         self._spawn(self._answer(found))
-        return web.json_response({"accepted": request_id_for(found.account_id,
-                                                             found.message_id)})
+        return web.json_response({"accepted": request_id_for(
+            found.account_id, found.conversation_id, found.message_id)})
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -145,8 +155,7 @@ class ChatwootChannel:
             log.error("Chatwoot work failed", exc_info=task.exception())
 
     async def _answer(self, message: IncomingMessage) -> None:
-        rid = request_id_for(message.account_id, message.message_id)
-        self._conversations[rid] = message.conversation_id
+        rid = request_id_for(message.account_id, message.conversation_id, message.message_id)
         # A redelivery reuses the id: the engine refuses it ("duplicate id") without
         # touching the first, and `_on_event` posts nothing for that refusal.
         await self.engine.submit(Request(text=message.text, customer_id=message.customer_id,
@@ -164,7 +173,7 @@ class ChatwootChannel:
             self._spawn(self._post_reply(event.escalation_id))
 
     def conversation_of(self, request_id: str) -> int | None:
-        return self._conversations.get(request_id)
+        return conversation_in(request_id, self.settings.account_id)
 
     async def _enqueue(self, kind: str, conversation: int, payload: dict[str, Any],
                        key: str) -> None:
@@ -179,8 +188,8 @@ class ChatwootChannel:
             return  # a redelivery: the first delivery's request answers it
         conversation = self.conversation_of(rid)
         if conversation is None:
-            log.error("request %s came from Chatwoot, but its conversation is not known "
-                      "to this process: its outcome is not posted", rid)
+            log.error("request %s is of channel %r but names no conversation of account "
+                      "%d: its outcome is not posted", rid, CHANNEL, self.settings.account_id)
             return
         if isinstance(event, RequestEscalated):
             # What the rule says to a customer who asked for a person, else ours.
@@ -207,8 +216,8 @@ class ChatwootChannel:
             return
         conversation = self.conversation_of(item.request.id)
         if conversation is None:
-            log.error("escalation %d's reply is not posted: its Chatwoot conversation is "
-                      "not known to this process", escalation_id)
+            log.error("escalation %d's reply is not posted: its request names no Chatwoot "
+                      "conversation of account %d", escalation_id, self.settings.account_id)
             return
         await self._enqueue(MESSAGE, conversation, {"content": summary.answer},
                             f"chatwoot:{item.request.id}:reply:{_digest(summary.answer)}")

@@ -101,7 +101,7 @@ async def test_a_pending_conversation_is_answered_in_it(bot, standin):
     assert posted.conversation_id == 11
     assert "Standard shipping takes 3-5 business days" in posted.content
     assert (posted.message_type, posted.private) == ("outgoing", False)
-    assert requests_of(bot.engine) == [request_id_for(ACCOUNT, 501)]
+    assert requests_of(bot.engine) == [request_id_for(ACCOUNT, 11, 501)]
     assert standin.statuses == []  # still the bot's: nothing handed over
 
 
@@ -139,7 +139,7 @@ async def test_an_escalation_hands_the_conversation_over_and_waits_in_the_queue(
     assert standin.conversations[15].status == "open"
     assert len(standin.messages) == 1  # the customer is told a person will reply
     items = await bot.engine.escalations.list(EscalationState.OPEN)
-    assert [i.request.id for i in items] == [request_id_for(ACCOUNT, 601)]
+    assert [i.request.id for i in items] == [request_id_for(ACCOUNT, 15, 601)]
     # The conversation is the humans' now: the customer's next message is not answered.
     await standin.send(standin.payload(15, SHIPPING))
     await bot.settle()
@@ -173,7 +173,7 @@ async def test_a_redelivered_message_is_answered_once(bot, standin):
     await asyncio.gather(*(standin.send(payload) for _ in range(5)))
     await bot.settle()
     assert len(standin.messages) == 1
-    assert requests_of(bot.engine) == [request_id_for(ACCOUNT, 701)]
+    assert requests_of(bot.engine) == [request_id_for(ACCOUNT, 17, 701)]
 
 
 async def test_concurrent_first_deliveries_are_answered_once(bot, standin):
@@ -184,7 +184,7 @@ async def test_concurrent_first_deliveries_are_answered_once(bot, standin):
     await standin.wait_for(lambda: standin.messages)
     await bot.settle()
     assert len(standin.messages) == 1
-    assert requests_of(bot.engine) == [request_id_for(ACCOUNT, 702)]
+    assert requests_of(bot.engine) == [request_id_for(ACCOUNT, 18, 702)]
 
 
 async def test_a_post_chatwoot_could_not_take_is_retried_and_delivered_once(settings):
@@ -264,7 +264,7 @@ async def test_the_contact_is_the_domains_customer_only_when_it_says_so(bot, sta
     await standin.send(standin.payload(31, SHIPPING, message_id=901))
     await standin.wait_for(lambda: standin.messages)
     await bot.settle()
-    request = bot.engine.store.requests.request(request_id_for(ACCOUNT, 901))
+    request = bot.engine.store.requests.request(request_id_for(ACCOUNT, 31, 901))
     assert request is not None and request.channel == "chatwoot"
     assert request.customer_id == customer
 
@@ -275,3 +275,26 @@ async def test_an_oversized_webhook_is_refused_unread(bot, standin):
     assert reply.status_code == 413
     await bot.settle()
     assert standin.messages == [] and requests_of(bot.engine) == []
+
+
+async def test_a_reply_after_a_restart_still_reaches_its_conversation(settings, standin):
+    first = Bot(settings, standin, secret=None)
+    await first.start()
+    standin.conversation(33)
+    await standin.send(standin.payload(33, HUMAN, message_id=903))
+    await standin.wait_for(lambda: standin.statuses)
+    await first.settle()
+    await first.close()
+    # Another process over the same database: nothing of the first is in memory.
+    second = Bot(settings, standin, secret=None)
+    await second.start()
+    try:
+        queue = second.engine.escalations
+        [item] = await queue.list(EscalationState.OPEN)
+        await queue.claim(item.id, "bob", 60)
+        await queue.reply(item.id, "bob", "Sorted: your parcel leaves today.")
+        await standin.wait_for(lambda: len(standin.messages) == 2)
+        assert (standin.messages[-1].conversation_id,
+                standin.messages[-1].content) == (33, "Sorted: your parcel leaves today.")
+    finally:
+        await second.close()
