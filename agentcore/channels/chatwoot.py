@@ -15,7 +15,9 @@ and ignores what the URL answers: a bot replies through the Application API. So:
   Chatwoot's agents, and it waits in this console's queue like any other;
 - an operator's reply from this console's queue is posted to the conversation;
 - a message in a conversation a human owns (open, resolved, snoozed), an outgoing
-  one (an agent's or a bot's, ours included) and a private note are never answered;
+  one (an agent's or a bot's, ours included) and a private note are never answered,
+  and an answer is posted only if the conversation is still pending when it goes
+  out (a human may have taken it over meanwhile);
 - with a webhook secret configured, a delivery whose signature does not match is
   refused with 401 before anything is read from it;
 - the route answers 200 at once; the work runs in the background.
@@ -202,7 +204,8 @@ class ChatwootChannel:
             return
         if outcome.answer:
             # Keyed by the text: a re-run (a hand-back) that answers anew is posted too.
-            await self._enqueue(MESSAGE, conversation, {"content": outcome.answer},
+            await self._enqueue(MESSAGE, conversation,
+                                {"content": outcome.answer, "only_if_pending": True},
                                 f"chatwoot:{rid}:answer:{_digest(outcome.answer)}")
 
     async def _post_reply(self, escalation_id: int) -> None:

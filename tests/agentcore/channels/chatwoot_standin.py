@@ -68,6 +68,7 @@ class ChatwootStandin:
         base = "/api/v1/accounts/{account}/conversations/{conversation}"
         app.router.add_post(base + "/messages", self._message)
         app.router.add_post(base + "/toggle_status", self._toggle)
+        app.router.add_get(base, self._show)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
@@ -115,6 +116,13 @@ class ChatwootStandin:
         return web.json_response({"id": mid, "content": posted.content,
                                   "conversation_id": found.id, "message_type": 1,
                                   "private": posted.private, "status": "sent"})
+
+    async def _show(self, request: web.Request) -> web.Response:
+        found = self._check(request)
+        if isinstance(found, web.Response):
+            return found
+        return web.json_response({"id": found.id, "status": found.status,
+                                  "meta": {"sender": found.contact}, "messages": []})
 
     async def _toggle(self, request: web.Request) -> web.Response:
         found = self._check(request)

@@ -298,3 +298,22 @@ async def test_a_reply_after_a_restart_still_reaches_its_conversation(settings, 
                 standin.messages[-1].content) == (33, "Sorted: your parcel leaves today.")
     finally:
         await second.close()
+
+
+async def test_an_answer_is_not_posted_once_a_human_took_the_conversation(settings):
+    standin = ChatwootStandin(port=free_port(), secret=None)  # down while the agent works
+    b = Bot(settings, standin, secret=None)
+    await b.start()
+    try:
+        standin.conversation(34)
+        standin.conversation(35)
+        await standin.send(standin.payload(34, SHIPPING, message_id=904))
+        await standin.send(standin.payload(35, SHIPPING, message_id=905))
+        standin.conversations[34].status = "open"  # an agent took this one meanwhile
+        await standin.start()
+        await standin.wait_for(lambda: standin.messages)
+        await b.settle()
+        assert [m.conversation_id for m in standin.messages] == [35]
+    finally:
+        await b.close()
+        await standin.stop()
