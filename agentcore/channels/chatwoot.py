@@ -51,6 +51,7 @@ import asyncio
 import hashlib
 import inspect
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -81,8 +82,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("agentcore.channels.chatwoot")
 
-__all__ = ["CHANNEL", "ROUTE", "ChatwootAPI", "ChatwootChannel", "ChatwootError",
-           "ChatwootSettings", "conversation_in", "install", "request_id_for"]
+__all__ = ["CHANNEL", "CHANNEL_KEY", "ROUTE", "ChatwootAPI", "ChatwootChannel", "ChatwootError",
+           "ChatwootSettings", "conversation_in", "extension", "install",
+           "request_id_for"]
 
 CHANNEL = "chatwoot"
 ROUTE = "/channels/chatwoot"
@@ -244,6 +246,9 @@ class ChatwootChannel:
         await self.api.close()
 
 
+CHANNEL_KEY = web.AppKey("chatwoot_channel", ChatwootChannel)
+
+
 def secrets_of(settings: ChatwootSettings,
                credentials: KeyringCredentials) -> tuple[str, str | None]:
     """The API token and the webhook secret from the keyring; SettingsError names a
@@ -270,9 +275,23 @@ def install(app: web.Application, engine: Engine, settings: ChatwootSettings,
     channel = ChatwootChannel(engine, settings, ChatwootAPI(settings, token), secret=secret,
                               deliveries=deliveries)
     app.router.add_post(ROUTE, channel.handle)
+    app[CHANNEL_KEY] = channel  # for whoever serves the app: drain, stats, tests
 
     async def _closing(_app: web.Application) -> None:
         await channel.close()
 
     app.on_cleanup.append(_closing)
     return channel
+
+
+def extension(credentials: KeyringCredentials, *, deliveries: Deliveries | None = None
+              ) -> Callable[[web.Application, Engine], None]:
+    """The intake server's extension (`IntakeServer(..., extensions=[...])`): installs the
+    channel when the engine's settings have `chatwoot`, and nothing otherwise."""
+    def _install(app: web.Application, engine: Engine) -> None:
+        if engine.settings.chatwoot is not None:
+            install(app, engine, engine.settings.chatwoot, credentials,
+                    deliveries=deliveries)
+            log.info("Chatwoot agent bot on %s for account %d", ROUTE,
+                     engine.settings.chatwoot.account_id)
+    return _install

@@ -13,8 +13,9 @@ from aiohttp import web
 
 from agentcore import Engine
 from agentcore.channels import ChatwootSettings
-from agentcore.channels.chatwoot import ROUTE, install, request_id_for
+from agentcore.channels.chatwoot import CHANNEL_KEY, ROUTE, extension, request_id_for
 from agentcore.credentials import KeyringCredentials
+from agentcore.errors import SettingsError
 from agentcore.escalation_model import EscalationState
 from tests.agentcore.channels.chatwoot_standin import ACCOUNT, TOKEN, ChatwootStandin
 from tests.agentcore.scripted_llm import ScriptedLLM
@@ -47,8 +48,11 @@ class Bot:
                               webhook_secret_name="chatwoot-webhook" if self.secret else None)
         if self.secret:
             credentials.set("chatwoot-webhook", self.secret)
+        # As the intake server does: its extensions read the engine's settings.
+        self.engine.settings.chatwoot = cw
         app = web.Application()
-        self.channel = install(app, self.engine, cw, credentials)
+        extension(credentials)(app, self.engine)
+        self.channel = app[CHANNEL_KEY]
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -317,3 +321,21 @@ async def test_an_answer_is_not_posted_once_a_human_took_the_conversation(settin
     finally:
         await b.close()
         await standin.stop()
+
+
+def test_the_channel_is_off_without_settings_and_refuses_to_start_without_its_secrets(
+        settings):
+    engine = Engine(settings, openai_client=ScriptedLLM([]).client())
+    credentials = KeyringCredentials()
+    app = web.Application()
+    extension(credentials)(app, engine)
+    assert CHANNEL_KEY not in app and not app.router.routes()  # no chatwoot: no route
+    engine.settings.chatwoot = ChatwootSettings(base_url="http://127.0.0.1:9", account_id=1,
+                                                webhook_secret_name="cw-secret")
+    with pytest.raises(SettingsError, match="access token is not in the keyring"):
+        extension(credentials)(web.Application(), engine)
+    credentials.set("chatwoot", TOKEN)
+    # Told to check signatures but given no secret: it must not take unsigned webhooks.
+    with pytest.raises(SettingsError, match="webhook secret is not in the keyring"):
+        extension(credentials)(web.Application(), engine)
+    asyncio.run(engine.close())
