@@ -160,6 +160,12 @@ class ChatwootChannel:
 
     async def _answer(self, message: IncomingMessage) -> None:
         rid = request_id_for(message.account_id, message.conversation_id, message.message_id)
+        if self.engine.store.requests.status(rid) is not None:
+            # Seen before (Chatwoot retried a slow delivery): not counted against the
+            # customer's rate limit again. Two arriving at once both get past this,
+            # and the engine refuses the second.
+            log.debug("Chatwoot message %d delivered again: answered once", message.message_id)
+            return
         # A redelivery reuses the id: the engine refuses it ("duplicate id") without
         # touching the first, and `_on_event` posts nothing for that refusal.
         await self.engine.submit(Request(text=message.text, customer_id=message.customer_id,
