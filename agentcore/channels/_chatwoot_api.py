@@ -18,19 +18,13 @@ from typing import Any
 import aiohttp
 
 from agentcore.channels._chatwoot_settings import ChatwootSettings
-from agentcore.errors import AgentError
+from agentcore.errors import ChatwootError
 
 log = logging.getLogger("agentcore.channels.chatwoot")
 
 MESSAGE = "chatwoot_message"  # outbox kinds: what `deliver` is registered for
 STATUS = "chatwoot_status"
 _RETRYABLE = {408, 409, 425, 429}
-
-
-class ChatwootError(AgentError):
-    def __init__(self, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 class ChatwootAPI:

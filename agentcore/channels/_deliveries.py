@@ -15,7 +15,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from agentcore.channels._chatwoot_api import ChatwootError
+from agentcore.errors import ChatwootError
 
 log = logging.getLogger("agentcore.channels.chatwoot")
 

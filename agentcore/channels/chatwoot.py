@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from agentcore.channels._chatwoot_api import MESSAGE, STATUS, ChatwootAPI, ChatwootError
+from agentcore.channels._chatwoot_api import MESSAGE, STATUS, ChatwootAPI
 from agentcore.channels._chatwoot_settings import ChatwootSettings
 from agentcore.channels._chatwoot_webhook import (
     IncomingMessage,
@@ -65,7 +65,7 @@ from agentcore.channels._chatwoot_webhook import (
     signature_problem,
 )
 from agentcore.channels._deliveries import Deliveries, InProcessDeliveries
-from agentcore.errors import SettingsError
+from agentcore.errors import ChatwootError, SettingsError
 from agentcore.escalation_model import EscalationState
 from agentcore.events import (
     EscalationChanged,

@@ -26,6 +26,7 @@ INTENDED = {
     "BreakerOpenError", "ThrottledError", "MalformedOutput", "ToolError", "RecordNotFound",
     "WriteRefused", "ToolArgumentsError", "UnknownToolError", "NoDeterministicAnswer",
     "NeedsCustomer", "BacktestCancelled", "MissingKeyError", "LearnedModelError",
+    "ChatwootError",
 }
 
 
