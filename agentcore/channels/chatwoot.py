@@ -27,9 +27,10 @@ The contact is mapped to the domain's customer by its custom attribute
 (the site's user id given to the widget's `setUser`); otherwise the request is
 anonymous and gets no customer's data. The Domain protocol is left as it is.
 
-Posts go through `Deliveries`: the intake's durable outbox when the intake server
-installs the channel with it (kinds "chatwoot_message" and "chatwoot_status"),
-else an in-process retrying stand-in.
+Posts go through `Deliveries`: the intake's durable outbox when the channel is
+the intake server's extension (kinds "chatwoot_message" and "chatwoot_status",
+on disk before anything is sent, retried across restarts, at least once per key),
+else an in-process retrying stand-in (nothing survives a crash).
 
 Sources (Chatwoot, chatwoot/chatwoot): AgentBotListener#message_created sends
 `message.webhook_data.merge(event:)` to the bot's `outgoing_url` for
@@ -52,6 +53,7 @@ import hashlib
 import inspect
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -252,6 +254,11 @@ class ChatwootChannel:
         await self.api.close()
 
 
+async def _deliverer(api: ChatwootAPI, kind: str, _target: str, payload: dict[str, Any],
+                     _delivery_id: str) -> None:
+    await api.deliver(kind, payload)
+
+
 CHANNEL_KEY = web.AppKey("chatwoot_channel", ChatwootChannel)
 
 
@@ -273,13 +280,28 @@ def secrets_of(settings: ChatwootSettings,
     return token, secret
 
 
+def _server_outbox(app: web.Application) -> Deliveries | None:
+    """The intake server's durable outbox, when the app is the intake's."""
+    from agentcore.intake.server import SERVER
+
+    server = app.get(SERVER)
+    outbox = getattr(server, "outbox", None)
+    return outbox if outbox is not None and hasattr(outbox, "register") else None
+
+
 def install(app: web.Application, engine: Engine, settings: ChatwootSettings,
             credentials: KeyringCredentials, *,
             deliveries: Deliveries | None = None) -> ChatwootChannel:
     """Adds `POST /channels/chatwoot` to the intake's app; the channel closes with it."""
     token, secret = secrets_of(settings, credentials)
-    channel = ChatwootChannel(engine, settings, ChatwootAPI(settings, token), secret=secret,
-                              deliveries=deliveries)
+    api = ChatwootAPI(settings, token)
+    register = getattr(deliveries, "register", None)
+    if register is not None:
+        # The intake's outbox: on disk, retried across restarts; its deliverers take
+        # (target, payload, delivery id), ours need only the payload.
+        for kind in (MESSAGE, STATUS):
+            register(kind, partial(_deliverer, api, kind))
+    channel = ChatwootChannel(engine, settings, api, secret=secret, deliveries=deliveries)
     app.router.add_post(ROUTE, channel.handle)
     app[CHANNEL_KEY] = channel  # for whoever serves the app: drain, stats, tests
 
@@ -297,7 +319,7 @@ def extension(credentials: KeyringCredentials, *, deliveries: Deliveries | None 
     def _install(app: web.Application, engine: Engine) -> None:
         if engine.settings.chatwoot is not None:
             install(app, engine, engine.settings.chatwoot, credentials,
-                    deliveries=deliveries)
+                    deliveries=deliveries or _server_outbox(app))
             log.info("Chatwoot agent bot on %s for account %d", ROUTE,
                      engine.settings.chatwoot.account_id)
     return _install
