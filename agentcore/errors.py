@@ -55,6 +55,7 @@ __all__ = [
     "AgentError",
     "BacktestCancelled",
     "BreakerOpenError",
+    "ChatwootError",
     "DuplicateRequest",
     "EmptyRuleSetError",
     "LLMCause",
@@ -308,3 +309,13 @@ class NeedsCustomer(NoDeterministicAnswer):
 
 class BacktestCancelled(AgentError):
     """A newer backtest superseded this one."""
+
+
+class ChatwootError(AgentError):
+    """Chatwoot's API refused or could not be reached (aiohttp's errors translated);
+    `retryable`: whether trying again could help (a 5xx, a timeout, a refused
+    connection), not a 401 bad token or a 404 conversation gone."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable

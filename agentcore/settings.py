@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from agentcore.cache import CacheSettings
+from agentcore.channels import ChatwootSettings
 from agentcore.errors import SettingsError
 from agentcore.intake.settings import IntakeSettings
 from agentcore.resilience import ResilienceSettings
@@ -201,6 +202,8 @@ class Settings(_Model):
         default_factory=list, description="MCP servers whose tools the agent offers beside "
         "the domain's")
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    chatwoot: ChatwootSettings | None = Field(
+        None, description="a Chatwoot Agent Bot channel on the intake server; None: off")
     log_payloads: bool = Field(False, description="log request text and tool payloads")
 
     @model_validator(mode="after")

@@ -27,6 +27,7 @@ INTENDED = {
     "WriteRefused", "ToolArgumentsError", "UnknownToolError", "NoDeterministicAnswer",
     "NeedsCustomer", "BacktestCancelled", "MissingKeyError", "LearnedModelError",
     "ToolServerError",
+    "ChatwootError",
 }
 
 

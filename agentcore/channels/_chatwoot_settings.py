@@ -1,0 +1,52 @@
+"""The Chatwoot channel's settings (`Settings.chatwoot`), declared once with defaults.
+
+Secrets are not settings: the API access token and the webhook's signing secret are
+named here by their keyring entries and read from the keyring when the channel starts.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class ChatwootSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True,
+                              hide_input_in_errors=True)
+
+    base_url: str = Field(description="the Chatwoot installation, e.g. https://app.chatwoot.com")
+    account_id: int = Field(ge=1, description="the Chatwoot account whose inboxes the bot serves")
+    api_token_name: str = Field(
+        "chatwoot", min_length=1,
+        description="keyring entry holding the api_access_token the answers are posted with "
+                    "(an agent bot's or an agent's access token)")
+    webhook_secret_name: str | None = Field(
+        None, description="keyring entry holding the agent bot's webhook secret; None: "
+                          "webhooks are not signature-checked (only on a trusted network)")
+    signature_tolerance_s: float = Field(
+        300.0, gt=0, description="a signed webhook whose X-Chatwoot-Timestamp is further "
+                                 "than this from our clock is refused (a replay)")
+    customer_attribute: str | None = Field(
+        "customer_id", description="the contact's custom attribute that holds the domain's "
+                                   "customer id; None: custom attributes are not read")
+    identifier_is_customer_id: bool = Field(
+        True, description="a contact's numeric identifier (what the site passes to "
+                          "$chatwoot.setUser) is the domain's customer id")
+    handover_message: str | None = Field(
+        "Thanks, I'm handing you over to a person on our team, who will reply here.",
+        description="posted to the customer when a request escalates, before the "
+                    "conversation is opened for the humans; None: nothing is posted")
+    max_body_bytes: int = Field(256 * 1024, ge=1024, description="larger webhooks are refused")
+
+    @field_validator("base_url")
+    @classmethod
+    def _an_http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("Chatwoot's URL must start with http:// or https:// and name a "
+                             "host, e.g. https://app.chatwoot.com")
+        if "@" in parts.netloc:
+            raise ValueError("put the access token in the keyring, not in Chatwoot's URL")
+        return value
