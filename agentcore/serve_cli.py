@@ -13,13 +13,12 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from agentcore.settings import Settings
 
 if TYPE_CHECKING:
-    from agentcore.intake.server import Extension
+    pass
 
 
 def add_serve_parser(sub: Any) -> None:
@@ -31,24 +30,10 @@ def add_serve_parser(sub: Any) -> None:
     serve.add_argument("--port", type=int, help="TCP port (default: the settings', 8088)")
 
 
-def extensions(settings: Settings) -> list[Extension]:
-    """The routes mounted beside /v1/requests: each extension module's `install`, when
-    that module is part of this build (the telemetry and Chatwoot helpers')."""
-    found: list[Extension] = []
-    for module in ("agentcore.telemetry", "agentcore.channels.chatwoot"):
-        try:
-            imported = __import__(module, fromlist=["install"])
-        except ImportError:
-            continue
-        install: Callable[..., None] | None = getattr(imported, "install", None)
-        if install is not None:
-            found.append(install)
-    return found
-
-
 async def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     from agentcore.credentials import KeyringCredentials
     from agentcore.engine import Engine
+    from agentcore.intake.hosting import standard_extensions
     from agentcore.intake.server import IntakeServer
 
     intake = settings.intake.model_copy(update={
@@ -59,7 +44,8 @@ async def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    server = IntakeServer(engine, intake, credentials, extensions=extensions(settings))
+    server = IntakeServer(engine, intake, credentials,
+                          extensions=standard_extensions(credentials))
     try:
         url = await server.start()
         print(f"intake listening on {url} (engine database {settings.engine_db})",

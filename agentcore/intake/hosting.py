@@ -15,10 +15,21 @@ if TYPE_CHECKING:
 
 def intake_server(engine: Engine, settings: IntakeSettings,
                   credentials: KeyringCredentials | None, *,
-                  extensions: Iterable[Extension] = ()) -> IntakeServer:
+                  extensions: Iterable[Extension] | None = None) -> IntakeServer:
     """Not started: `await server.start()` binds on the running loop (qasync's too),
     `await server.close()` stops it gracefully; `server.url`, `server.intake.per_minute()`
-    say what the status bar shows."""
+    say what the status bar shows. `extensions` None: the standard ones."""
     from agentcore.intake.server import IntakeServer
 
+    if extensions is None:
+        extensions = standard_extensions(credentials)
     return IntakeServer(engine, settings, credentials, extensions=extensions)
+
+
+def standard_extensions(credentials: KeyringCredentials | None) -> list[Extension]:
+    """What `agentcore serve` and the console's intake mount beside /v1/requests: the
+    Chatwoot channel (when the settings have `chatwoot`)."""
+    from agentcore.channels.chatwoot import extension
+    from agentcore.credentials import KeyringCredentials
+
+    return [extension(credentials or KeyringCredentials())]
