@@ -108,7 +108,7 @@ class TraceExporter:
         from opentelemetry import trace
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
-        spans = sorted(outcome.spans, key=lambda s: s.start)
+        spans = _parents_first(outcome.spans)
         request = outcome.request
         start = min([s.start for s in spans] + [request.received_at or float("inf")])
         if start == float("inf"):
@@ -211,6 +211,20 @@ class TraceExporter:
         return f"chat {model}"
 
 
+def _parents_first(spans: list[Span]) -> list[Span]:
+    """By start time, a parent before its children where they started at the same
+    instant (the loop and its first call, on a coarse clock)."""
+    parents = {s.name: s.parent for s in spans}
+
+    def depth(span: Span) -> int:
+        level, name = 0, span.parent
+        while name is not None and level < len(spans):  # a loop of names: stop anyway
+            level, name = level + 1, parents.get(name)
+        return level
+
+    return sorted(spans, key=lambda s: (s.start, depth(s)))
+
+
 def _is_chat(span: Span) -> bool:
     return span.parent == "llm_loop" and "model" in span.attributes
 
@@ -264,4 +278,7 @@ def _text(text: str) -> str:
 
 
 def _ns(seconds: float) -> int:
-    return int(seconds * 1_000_000_000)
+    # Whole seconds apart: seconds since the epoch times 1e9 is past a float's 53 bits,
+    # and would shift every span by a few hundred nanoseconds, differently each.
+    whole = int(seconds)
+    return whole * 1_000_000_000 + round((seconds - whole) * 1_000_000_000)
