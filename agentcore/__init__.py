@@ -112,6 +112,7 @@ from agentcore.settings import (
     LearnedSettings,
     LLMSettings,
     Settings,
+    TelemetrySettings,
     default_settings_path,
 )
 from agentcore.storage import (
@@ -123,6 +124,7 @@ from agentcore.storage import (
     TrafficRepository,
 )
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest_rules
+from agentcore.telemetry import start_tracing  # light: the OTel SDK loads only when on
 from agentcore.tool_servers import (
     ServerReport,
     ServerState,
@@ -228,6 +230,7 @@ __all__ = [
     "StorageError",
     "Suggestion",
     "SystemClock",
+    "TelemetrySettings",
     "Texts",
     "TierBacktest",
     "TierVersion",
@@ -269,6 +272,7 @@ __all__ = [
     "profile_summary",
     "redact",
     "server_slots",
+    "start_tracing",
     "suggest_rules",
     "to_request",
     "train",
