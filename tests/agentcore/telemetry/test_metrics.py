@@ -175,3 +175,27 @@ async def test_two_apps_over_two_registries_count_apart(served):
     theirs = {(s.name, frozenset(s.labels.items())): s.value
               for f in text_string_to_metric_families(text) for s in f.samples}
     assert sample(theirs, "agentcore_requests_total", route="rule", status="answered") == 1
+
+
+async def test_concurrent_requests_are_each_counted_once_and_none_left_in_flight(served):
+    """Forty requests over HTTP at once, scraped while they run and after: every one
+    counted, by the route that answered it, and the in-flight gauge back at zero."""
+    import asyncio
+
+    oid, cid = delivered_order(served)
+    texts = [f"Where is my order #{oid}?", "", "hello", "what is your refund policy?"]
+    jobs = [served.ask(texts[i % len(texts)], cid) for i in range(40)]
+    scrapes = [scrape(served) for _ in range(5)]
+    results = await asyncio.gather(*jobs, *scrapes)
+    answers = results[:40]
+    samples = await scrape(served)
+    counted = {(dict(labels)["route"], dict(labels)["status"]): v
+               for (name, labels), v in samples.items() if name == "agentcore_requests_total"}
+    expected: dict[tuple[str, str], int] = {}
+    for body in answers:
+        key = (body["route"], body["status"])
+        expected[key] = expected.get(key, 0) + 1
+    assert counted == expected and sum(counted.values()) == 40
+    assert sample(samples, "agentcore_requests_in_flight") == 0
+    assert sum(v for (name, _), v in samples.items()
+               if name == "agentcore_request_duration_seconds_count") == 40
