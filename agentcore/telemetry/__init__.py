@@ -37,7 +37,9 @@ def install(app: web.Application, engine: Engine) -> None:
 def start_tracing(engine: Engine, settings: Settings, *,
                   exporter: SpanExporter | None = None) -> Callable[[], None]:
     """Exports each request `engine` finishes as an OTLP trace when the OTEL_*
-    environment asks for it (or to `exporter`); returns the stop function."""
+    environment asks for it (or to `exporter`); returns the stop function. Stopping
+    flushes what is queued and may wait on the collector (up to the OTLP timeout):
+    call it off the loop, `await asyncio.to_thread(stop)`, before `engine.close()`."""
     from agentcore.telemetry._otel import start_tracing as start
 
     return start(engine, settings, exporter=exporter)
