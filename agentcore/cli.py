@@ -18,6 +18,7 @@ from agentcore.export_cli import add_export_parser, run_export
 from agentcore.learned_cli import add_learned_parser, run_learned
 from agentcore.models import EscalationReason
 from agentcore.redaction import install_log_redaction, redact
+from agentcore.serve_cli import add_serve_parser, run_serve
 from agentcore.settings import LLMSettings, Settings, StageModel
 
 # Escalations that say the set-up is broken, not that a human is wanted: `ask` exits 1.
@@ -162,6 +163,10 @@ async def _learned(args: argparse.Namespace) -> int:
     return await run_learned(_loaded(args), args)
 
 
+async def _serve(args: argparse.Namespace) -> int:
+    return await run_serve(await _settings(args), args)
+
+
 async def _export(args: argparse.Namespace) -> int:
     return await run_export(_loaded(args), args)
 
@@ -252,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     add_check_parser(sub)
     add_learned_parser(sub)
     add_export_parser(sub)
+    add_serve_parser(sub)
     args = parser.parse_args(argv)
     if args.no_classify and args.classify_model:
         parser.error("--no-classify drops the stage --classify-model names: choose one")
@@ -259,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     install_log_redaction()  # a safety net: texts are redacted where they enter already
     command = {"replay": _replay, "ask": _ask, "resume": _resume, "check": _check,
-               "domains": _domains, "learned": _learned, "export": _export}[args.command]
+               "domains": _domains, "learned": _learned, "export": _export,
+               "serve": _serve}[args.command]
     try:
         return asyncio.run(command(args))
     except (UserFacingError, OSError, ValueError) as exc:

@@ -24,6 +24,7 @@ from pydantic import (
 
 from agentcore.cache import CacheSettings
 from agentcore.errors import SettingsError
+from agentcore.intake.settings import IntakeSettings
 from agentcore.resilience import ResilienceSettings
 from agentcore.tool_servers import ToolServerConfig
 
@@ -210,6 +211,7 @@ class Settings(_Model):
     tool_servers: list[ToolServerConfig] = Field(
         default_factory=list, description="MCP servers whose tools the agent offers beside "
         "the domain's")
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
     log_payloads: bool = Field(False, description="log request text and tool payloads")
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ migrations and `_retention` for what is pruned.
 from agentcore.models import storable
 from agentcore.storage._answer_cache import SQLiteAnswerCache, StoredAnswer
 from agentcore.storage._connection import transaction
+from agentcore.storage._intake import Delivery, IntakeRecord, SQLiteIntake, SQLiteOutbox
 from agentcore.storage._learned import LearnedRecord, SQLiteLearned, StoredLearned
 from agentcore.storage._protocols import (
     AnswerCacheRepository,
@@ -37,7 +38,9 @@ Store = SQLiteStorage  # the engine's default backend, by its old name
 __all__ = [
     "SCHEMA_VERSION",
     "AnswerCacheRepository",
+    "Delivery",
     "EscalationRepository",
+    "IntakeRecord",
     "IntentRow",
     "LatencyBins",
     "LearnedRecord",
@@ -49,7 +52,9 @@ __all__ = [
     "RequestRepository",
     "RuleRepository",
     "SQLiteAnswerCache",
+    "SQLiteIntake",
     "SQLiteLearned",
+    "SQLiteOutbox",
     "SQLiteStorage",
     "SQLiteTraffic",
     "SavedReply",

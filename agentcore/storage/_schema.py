@@ -256,7 +256,36 @@ def _v5(conn: sqlite3.Connection) -> None:
         " model BLOB)")  # only in the version that trained it
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+def _v6(conn: sqlite3.Connection) -> None:
+    """The intake (`_intake`): each request that came in over HTTP under its idempotency
+    key (NULL: none given), with the callback URL its outcome goes to; and the outbox,
+    deliveries owed to someone else's server (a webhook, a help desk's API), one per key,
+    kept until delivered so a crash neither loses nor repeats a delivery id."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS intake_requests ("
+        " request_id TEXT PRIMARY KEY,"
+        " key TEXT UNIQUE,"  # the Idempotency-Key (or channel + external_id); NULLs differ
+        " channel TEXT NOT NULL,"
+        " conversation_id TEXT,"
+        " external_id TEXT,"
+        " callback TEXT,"  # the webhook URL its outcome is owed to, NULL: none
+        " created_at REAL NOT NULL)")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS outbox ("
+        " id TEXT PRIMARY KEY,"  # the delivery id the receiver dedupes by
+        " key TEXT NOT NULL UNIQUE,"  # what it delivers, e.g. outcome:<request id>
+        " kind TEXT NOT NULL,"  # which deliverer sends it (webhook, chatwoot, ...)
+        " target TEXT NOT NULL,"
+        " payload TEXT NOT NULL,"  # JSON
+        " created_at REAL NOT NULL,"
+        " attempts INTEGER NOT NULL DEFAULT 0,"
+        " next_at REAL NOT NULL,"
+        " delivered_at REAL,"
+        " last_error TEXT)")
+    conn.execute("CREATE INDEX IF NOT EXISTS outbox_due ON outbox(delivered_at, next_at)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from agentcore.storage._answer_cache import SQLiteAnswerCache
 from agentcore.storage._connection import Checkpointer, connect, translated
 from agentcore.storage._escalations import SQLiteEscalations
+from agentcore.storage._intake import SQLiteIntake, SQLiteOutbox
 from agentcore.storage._learned import SQLiteLearned
 from agentcore.storage._replies import SQLiteReplies
 from agentcore.storage._requests import SQLiteRequests, finish_statements
@@ -66,11 +67,21 @@ class SQLiteStorage:
         self._rules = SQLiteRules(self._conn)
         self._traffic = SQLiteTraffic(path, self._writer.flush)
         self._replies = SQLiteReplies(self._conn)
+        self._intake = SQLiteIntake(self._conn, path)
+        self._outbox = SQLiteOutbox(self._conn, path)
         self._learned = SQLiteLearned(path)  # its own connection: saved from any thread
 
     @property
     def requests(self) -> SQLiteRequests:
         return self._requests
+
+    @property
+    def intake(self) -> SQLiteIntake:
+        return self._intake
+
+    @property
+    def outbox(self) -> SQLiteOutbox:
+        return self._outbox
 
     @property
     def escalations(self) -> SQLiteEscalations:

@@ -1,0 +1,119 @@
+"""A durable outbox: deliveries owed to other servers, retried until they take them.
+
+`enqueue(kind, target, payload, key)` commits a delivery (its id stable per key)
+before anything is sent; a task on the running loop hands each due one to the
+deliverer registered for its kind and marks it delivered only after the receiver
+said 2xx. A crash between the send and the mark sends it again after the restart,
+with the same delivery id: delivery is at least once, and the receiver dedupes by
+the id (X-Agent-Delivery for webhooks). A failure waits `base * 2**attempts`,
+capped, and is retried for as long as the outbox runs: nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+from agentcore.clock import Clock
+from agentcore.storage import Delivery, SQLiteOutbox
+
+log = logging.getLogger("agentcore.intake.outbox")
+
+# (target, payload, delivery id) -> None; raises when the receiver did not take it.
+Deliverer = Callable[[str, dict[str, Any], str], Awaitable[None]]
+
+MAX_PARALLEL = 8  # sends at once: a slow receiver must not hold up the others
+IDLE_POLL_S = 1.0  # the longest sleep with nothing due (enqueues from elsewhere wake it)
+MIN_POLL_S = 0.02  # the shortest: what is due now but already being sent must not spin
+
+
+class Outbox:
+    def __init__(self, store: SQLiteOutbox, clock: Clock, *, base_s: float = 1.0,
+                 cap_s: float = 300.0) -> None:
+        self._store = store
+        self._clock = clock
+        self.base_s = base_s
+        self.cap_s = cap_s
+        self._deliverers: dict[str, Deliverer] = {}
+        self._wake = asyncio.Event()
+        self._sending: dict[str, asyncio.Task[None]] = {}
+        self._runner: asyncio.Task[None] | None = None
+        self.delivered = 0  # since start, for the status bar and the bench
+
+    def register(self, kind: str, deliverer: Deliverer) -> None:
+        self._deliverers[kind] = deliverer
+
+    def enqueue(self, kind: str, target: str, payload: dict[str, Any], key: str) -> str:
+        """The delivery id of `key` (the first enqueue's, when it was queued before)."""
+        delivery_id, _ = self._store.enqueue(kind, target, payload, key, self._clock.now())
+        self._wake.set()
+        return delivery_id
+
+    @property
+    def pending(self) -> int:
+        return self._store.pending()
+
+    def start(self) -> None:
+        if self._runner is None:
+            self._runner = asyncio.get_running_loop().create_task(self._run(),
+                                                                  name="outbox")
+
+    async def close(self, grace_s: float = 0.0) -> None:
+        """Stops taking due deliveries; those being sent get `grace_s` to finish (what is
+        cut short stays owed on disk, sent after the next start)."""
+        if self._runner is not None:
+            self._runner.cancel()
+            await asyncio.gather(self._runner, return_exceptions=True)
+            self._runner = None
+        sending = list(self._sending.values())
+        if sending:
+            _, late = await asyncio.wait(sending, timeout=grace_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            free = MAX_PARALLEL - len(self._sending)
+            if free > 0:
+                for delivery in self._store.due(self._clock.now(), free,
+                                                frozenset(self._sending)):
+                    task = asyncio.get_running_loop().create_task(self._send(delivery))
+                    self._sending[delivery.id] = task
+                    task.add_done_callback(partial(self._done, delivery.id))
+            nxt = self._store.next_due()  # in-flight ones too: their end wakes us anyway
+            wait = IDLE_POLL_S
+            if free > 0 and nxt is not None:
+                wait = min(IDLE_POLL_S, max(MIN_POLL_S, nxt - self._clock.now()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    def _done(self, delivery_id: str, _task: object) -> None:
+        self._sending.pop(delivery_id, None)
+        self._wake.set()
+
+    async def _send(self, delivery: Delivery) -> None:
+        deliverer = self._deliverers.get(delivery.kind)
+        try:
+            if deliverer is None:
+                raise LookupError(f"no deliverer for {delivery.kind!r} in this process")
+            await deliverer(delivery.target, delivery.payload, delivery.id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # any failure is retried: the receiver is someone else's
+            delay = min(self.cap_s, self.base_s * 2 ** delivery.attempts)
+            delay *= random.uniform(0.8, 1.0)  # receivers back up together: spread retries
+            log.warning("delivery %s (%s to %s) failed, attempt %d, next in %.1f s: %s",
+                        delivery.id, delivery.kind, delivery.target, delivery.attempts + 1,
+                        delay, exc)
+            self._store.failed(delivery.id, f"{type(exc).__name__}: {exc}",
+                               self._clock.now() + delay)
+            return
+        self._store.delivered(delivery.id, self._clock.now())
+        self.delivered += 1

@@ -1,0 +1,281 @@
+"""The intake's core, without HTTP: idempotent submit, waiting, views, callbacks.
+
+Every channel (the REST intake, Chatwoot) submits through `Intake.submit`:
+1. the idempotency key is claimed on disk (one request id per key, whoever asks
+   first, however many ask at once or after a restart);
+2. the engine's own submit runs as a background task, whose first step (no await
+   before it) is the guard and the durable accept, so when `submit` returns the
+   request is on disk as accepted, or turned away by the guard;
+3. its outcome wakes whoever waits on it, and when the channel has a callback, a
+   delivery keyed `outcome:<request id>` is committed to the outbox.
+A crash leaves the request accepted; `resume` re-runs those on the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from agentcore.events import Event, RequestAccepted, RequestRejected
+from agentcore.models import Outcome, OutcomeSummary, Request, Status
+from agentcore.storage import IntakeRecord
+
+if TYPE_CHECKING:
+    from agentcore.engine import Engine
+    from agentcore.intake.outbox import Outbox
+
+log = logging.getLogger("agentcore.intake")
+
+RATE_LIMITED = "rate limited"  # the guard's reason (agentcore.guard)
+KEPT_OUTCOMES = 10_000  # recent outcomes served from memory (the writer batches to disk)
+OUTCOME_KEY = "outcome:{}"
+
+OutcomeListener = Callable[[Outcome, IntakeRecord | None], None]
+
+
+class Intake:
+    def __init__(self, engine: Engine, *, outbox: Outbox | None = None,
+                 callbacks: dict[str, str] | None = None) -> None:
+        self.engine = engine
+        self.outbox = outbox
+        self.callbacks = dict(callbacks or {})
+        self._store = engine.store
+        self._running: dict[str, asyncio.Task[Outcome]] = {}
+        self._recent: OrderedDict[str, Outcome] = OrderedDict()
+        self._first_step: dict[str, asyncio.Future[None]] = {}
+        self._listeners: list[OutcomeListener] = []
+        self._arrivals: deque[float] = deque()  # monotonic times, the last minute's
+        self._unsubscribe = engine.subscribe(self._heard)
+
+    # -- submitting ----------------------------------------------------------
+
+    async def submit(self, request: Request, *, key: str | None = None,
+                     conversation_id: str | None = None,
+                     external_id: str | None = None) -> tuple[str, bool]:
+        """(request id, created). A key seen before gives its first request's id and
+        starts nothing (created False); `external_id` without a key is the key, per
+        channel. Returns once the request is accepted on disk (or turned away)."""
+        if key is None and external_id is not None:
+            key = f"external:{request.channel}:{external_id}"
+        record = IntakeRecord(request.id, key, request.channel, conversation_id, external_id,
+                              self.callbacks.get(request.channel))
+        rid, created = self._store.intake.claim(record, time.time())
+        self._count_arrival()
+        if not created:
+            task = self._running.get(rid)
+            if task is not None:  # its first step may not have run yet: wait for the accept
+                first = self._first_step.get(rid)
+                waited: list[asyncio.Future[Any]] = [task] if first is None else [first, task]
+                await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+                return rid, False
+            if self._store.requests.status(rid) is not None:
+                return rid, False
+            # Claimed, then a crash before the engine accepted it: this delivery runs it.
+            request.id = rid
+        await self._start(request, again=False)
+        outcome = self._recent.get(rid)
+        if outcome is not None and self.rate_limited(outcome):
+            self._store.intake.release(rid)  # a retry after Retry-After may become a request
+        return rid, created
+
+    async def _start(self, request: Request, *, again: bool) -> None:
+        rid = request.id
+        first = asyncio.get_running_loop().create_future()
+        self._first_step[rid] = first
+        coro = self.engine.rerun(request) if again else self.engine.submit(request)
+        task = asyncio.get_running_loop().create_task(coro, name=f"request {rid}")
+        self._running[rid] = task
+        task.add_done_callback(lambda t: self._finished(rid, t))
+        # The engine's first step accepts the request (or rejects it) before any await.
+        await asyncio.wait([first, task], return_when=asyncio.FIRST_COMPLETED)
+
+    def _heard(self, event: Event) -> None:
+        if isinstance(event, (RequestAccepted, RequestRejected)):
+            rid = event.request.id if isinstance(event, RequestAccepted) \
+                else event.outcome.request.id
+            first = self._first_step.get(rid)
+            if first is not None and not first.done():
+                first.set_result(None)
+
+    def _finished(self, rid: str, task: asyncio.Task[Outcome]) -> None:
+        self._running.pop(rid, None)
+        first = self._first_step.pop(rid, None)
+        if first is not None and not first.done():
+            first.set_result(None)
+        if task.cancelled():
+            return  # shut down mid-way: still accepted on disk, resumed on the next start
+        exc = task.exception()
+        if exc is not None:  # only the disk fails a submit: still accepted, or never was
+            log.error("request %s: %s", rid, exc)
+            return
+        outcome = task.result()
+        self._recent[rid] = outcome
+        if len(self._recent) > KEPT_OUTCOMES:
+            self._recent.popitem(last=False)
+        record = self._store.intake.record(rid)
+        if outcome.status is not Status.REJECTED:
+            self._owe_callback(rid, record, self.view_of_outcome(outcome, record))
+        for listener in self._listeners:
+            try:
+                listener(outcome, record)
+            except Exception:  # a channel's bug must not cost the others their outcome
+                log.exception("outcome listener failed for %s", rid)
+
+    def _owe_callback(self, rid: str, record: IntakeRecord | None,
+                      view: dict[str, Any]) -> None:
+        if record is None or record.callback is None or self.outbox is None:
+            return
+        from agentcore.intake.webhook import KIND
+
+        self.outbox.enqueue(KIND, record.callback, {"type": "request.finished", "request": view},
+                            OUTCOME_KEY.format(rid))
+
+    def add_outcome_listener(self, listener: OutcomeListener) -> Callable[[], None]:
+        """`listener(outcome, record)` after each outcome of a request the intake ran
+        (record None: not submitted through the intake). Called on the loop; it must
+        not block (enqueue to the outbox, don't send)."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    async def resume(self) -> int:
+        """Runs again every request a crash left accepted, and enqueues the callbacks a
+        crash left owed; how many requests it started. Returns once they are running."""
+        for rid in self._store.intake.owed_callbacks():
+            view = self.view(rid)
+            if view is not None:
+                self._owe_callback(rid, self._store.intake.record(rid), view)
+        unfinished = [r for r in self._store.requests.unfinished() if r.id not in self._running]
+        for request in unfinished:
+            await self._start(request, again=True)
+        return len(unfinished)
+
+    # -- waiting and reading -------------------------------------------------
+
+    async def wait(self, rid: str, timeout_s: float) -> bool:
+        """Whether the request has its outcome within `timeout_s`."""
+        task = self._running.get(rid)
+        if task is None:
+            return True
+        if timeout_s > 0:
+            await asyncio.wait([task], timeout=timeout_s)
+        return task.done()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
+    async def drain(self, grace_s: float) -> int:
+        """Lets in-flight requests finish within `grace_s`; cancels the rest (they stay
+        accepted on disk); how many were cut short."""
+        tasks = list(self._running.values())
+        if not tasks:
+            return 0
+        _, late = await asyncio.wait(tasks, timeout=grace_s) if grace_s > 0 else (set(),
+                                                                                   set(tasks))
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        return len(late)
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+    def view(self, rid: str) -> dict[str, Any] | None:
+        """The request as it stands: GET's body and POST's; None when unknown."""
+        outcome = self._recent.get(rid)
+        record = self._store.intake.record(rid)
+        if outcome is not None:
+            return self.view_of_outcome(outcome, record)
+        if rid not in self._running:
+            summary = self._store.requests.outcome(rid)
+            if summary is not None:
+                request = self._store.requests.request(rid)
+                return self._view_of_summary(summary, request, record)
+        request = self._store.requests.request(rid)
+        if request is None:
+            return None
+        return _view(rid, "accepted", request, record)
+
+    def view_of_outcome(self, outcome: Outcome, record: IntakeRecord | None) -> dict[str, Any]:
+        view = _view(outcome.request.id, str(outcome.status), outcome.request, record)
+        view.update(answer=outcome.answer or None, route=str(outcome.route),
+                    intent=outcome.intent, latency_ms=round(outcome.latency_ms, 3))
+        if outcome.status is Status.REJECTED:
+            view["reason"] = _rejection(outcome.errors)
+        if outcome.status is Status.ESCALATED:
+            view["escalation"] = self._escalation(outcome.request.id,
+                                                  str(outcome.escalation_reason))
+        return view
+
+    def _view_of_summary(self, summary: OutcomeSummary, request: Request | None,
+                         record: IntakeRecord | None) -> dict[str, Any]:
+        view = _view(summary.request_id, str(summary.status), request, record)
+        view.update(answer=summary.answer or None, route=str(summary.route),
+                    intent=summary.intent, latency_ms=round(summary.latency_ms, 3))
+        if summary.status is Status.REJECTED:
+            view["reason"] = _rejection(list(summary.errors))
+        if summary.status is Status.ESCALATED:
+            view["escalation"] = self._escalation(summary.request_id,
+                                                  str(summary.escalation_reason))
+        return view
+
+    def _escalation(self, rid: str, reason: str) -> dict[str, Any]:
+        escalation_id = self._store.escalations.of_request(rid)
+        if escalation_id is None:  # written with the outcome, by the writer thread
+            self._store.requests.flush()
+            escalation_id = self._store.escalations.of_request(rid)
+        return {"id": escalation_id, "reason": reason}
+
+    @staticmethod
+    def rate_limited(outcome: Outcome) -> bool:
+        return outcome.status is Status.REJECTED and _rejection(outcome.errors) == RATE_LIMITED
+
+    def outcome(self, rid: str) -> Outcome | None:
+        return self._recent.get(rid)
+
+    def retry_after_s(self) -> int:
+        """When a customer refused for rate gets a token again (the guard refills
+        `rate_per_minute` a minute)."""
+        rate = min(self.engine.settings.guard.rate_per_minute,
+                   self.engine.settings.guard.anonymous_rate_per_minute)
+        return max(1, math.ceil(60.0 / max(1, rate)))
+
+    # -- the status bar's figure ---------------------------------------------
+
+    def _count_arrival(self) -> None:
+        now = time.monotonic()
+        self._arrivals.append(now)
+        while self._arrivals and self._arrivals[0] < now - 60.0:
+            self._arrivals.popleft()
+
+    def per_minute(self) -> int:
+        now = time.monotonic()
+        while self._arrivals and self._arrivals[0] < now - 60.0:
+            self._arrivals.popleft()
+        return len(self._arrivals)
+
+
+def _rejection(errors: list[str] | tuple[str, ...]) -> str | None:
+    for error in errors:
+        if error.startswith("rejected: "):
+            return error.removeprefix("rejected: ")
+    return None
+
+
+def _view(rid: str, status: str, request: Request | None,
+          record: IntakeRecord | None) -> dict[str, Any]:
+    return {
+        "id": rid, "status": status, "answer": None, "route": None, "intent": None,
+        "escalation": None,
+        "channel": record.channel if record else (request.channel if request else None),
+        "customer_id": request.customer_id if request else None,
+        "conversation_id": record.conversation_id if record else None,
+        "external_id": record.external_id if record else None,
+        "received_at": request.received_at if request else None,
+        "status_url": f"/v1/requests/{rid}",
+    }

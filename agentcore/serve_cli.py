@@ -1,0 +1,72 @@
+"""`agentcore serve [--host H] [--port P]`: the engine headless behind the HTTP intake.
+
+Serves until SIGINT or SIGTERM, then shuts down gracefully: stops accepting,
+lets in-flight requests finish within `intake.shutdown_grace_s` (what is cut
+short stays accepted on disk and is resumed at the next start, as is whatever
+a crash left), and flushes the outcomes. The bearer token and the callbacks'
+signing secret come from the keyring entries the settings name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from agentcore.settings import Settings
+
+if TYPE_CHECKING:
+    from agentcore.intake.server import Extension
+
+
+def add_serve_parser(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="run the engine headless behind the HTTP intake",
+                           description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("--host", help="address to bind (default: the settings', 127.0.0.1); "
+                                      "any but loopback needs a token in the keyring")
+    serve.add_argument("--port", type=int, help="TCP port (default: the settings', 8088)")
+
+
+def extensions(settings: Settings) -> list[Extension]:
+    """The routes mounted beside /v1/requests: each extension module's `install`, when
+    that module is part of this build (the telemetry and Chatwoot helpers')."""
+    found: list[Extension] = []
+    for module in ("agentcore.telemetry", "agentcore.channels.chatwoot"):
+        try:
+            imported = __import__(module, fromlist=["install"])
+        except ImportError:
+            continue
+        install: Callable[..., None] | None = getattr(imported, "install", None)
+        if install is not None:
+            found.append(install)
+    return found
+
+
+async def run_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from agentcore.credentials import KeyringCredentials
+    from agentcore.engine import Engine
+    from agentcore.intake.server import IntakeServer
+
+    intake = settings.intake.model_copy(update={
+        k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None})
+    credentials = KeyringCredentials()
+    engine = Engine(settings, credentials=credentials)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    server = IntakeServer(engine, intake, credentials, extensions=extensions(settings))
+    try:
+        url = await server.start()
+        print(f"intake listening on {url} (engine database {settings.engine_db})",
+              flush=True)
+        await stop.wait()
+        print("stopping: finishing requests in flight", file=sys.stderr, flush=True)
+    finally:
+        await server.close()
+        await engine.close()
+    return 0
