@@ -115,6 +115,7 @@ from agentcore.settings import (
     LearnedSettings,
     LLMSettings,
     Settings,
+    TelemetrySettings,
     default_settings_path,
 )
 from agentcore.storage import (
@@ -126,6 +127,7 @@ from agentcore.storage import (
     TrafficRepository,
 )
 from agentcore.suggest import RejectedSuggestions, Suggestion, suggest_rules
+from agentcore.telemetry import start_tracing  # light: the OTel SDK loads only when on
 from agentcore.tool_servers import (
     KEYRING_PREFIX,
     ServerReport,
@@ -238,6 +240,7 @@ __all__ = [
     "StorageError",
     "Suggestion",
     "SystemClock",
+    "TelemetrySettings",
     "Texts",
     "TierBacktest",
     "TierVersion",
@@ -283,6 +286,7 @@ __all__ = [
     "profile_summary",
     "redact",
     "server_slots",
+    "start_tracing",
     "suggest_rules",
     "test_server",
     "to_request",

@@ -396,7 +396,7 @@ class _Run:
     async def _repeat(self, call: ToolCall, args: dict[str, Any],
                       result: dict[str, Any]) -> dict[str, Any]:
         with self.trace.span(f"tool:{call.name}", parent="llm_loop", arguments=args,
-                             repeated=True) as span:
+                             repeated=True, call_id=call.id) as span:
             self.loop.tools.mark_server(span, call.name)
         self.result.tool_results.record(ToolCallRecord(call.id, call.name, args, result,
                                                        repeated=True))
@@ -413,7 +413,7 @@ class _Run:
 
     async def _run_tool(self, call: ToolCall, args: dict[str, Any]) -> dict[str, Any]:
         error: str | None
-        with self.trace.span(f"tool:{call.name}", parent="llm_loop") as span:
+        with self.trace.span(f"tool:{call.name}", parent="llm_loop", call_id=call.id) as span:
             span.attributes["arguments"] = args
             self.loop.tools.mark_server(span, call.name)
             try:

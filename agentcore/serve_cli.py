@@ -35,11 +35,13 @@ async def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     from agentcore.engine import Engine
     from agentcore.intake.hosting import standard_extensions
     from agentcore.intake.server import IntakeServer
+    from agentcore.telemetry import start_tracing
 
     intake = settings.intake.model_copy(update={
         k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None})
     credentials = KeyringCredentials()
     engine = Engine(settings, credentials=credentials)
+    stop_tracing = start_tracing(engine, settings)  # OTLP when OTEL_EXPORTER_OTLP_* asks
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -54,5 +56,6 @@ async def run_serve(settings: Settings, args: argparse.Namespace) -> int:
         print("stopping: finishing requests in flight", file=sys.stderr, flush=True)
     finally:
         await server.close()
+        await asyncio.to_thread(stop_tracing)  # flushing may wait on the collector
         await engine.close()
     return 0

@@ -176,6 +176,16 @@ class LearnedSettings(_Model):
                                description="folds of the hold-out backtest before saving")
 
 
+class TelemetrySettings(_Model):
+    """What the engine's OTLP traces may carry (agentcore.telemetry); where they go is
+    the standard OTEL_* environment (OTEL_EXPORTER_OTLP_ENDPOINT turns them on)."""
+
+    capture_content: bool = Field(
+        False, description="put the customer's text, the answer and tool arguments on "
+        "exported spans (redacted of secrets); also on when "
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true")
+
+
 class Settings(_Model):
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)),
                            description="where the engine's SQLite database lives")
@@ -198,6 +208,7 @@ class Settings(_Model):
     escalations: EscalationSettings = Field(default_factory=EscalationSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     learned: LearnedSettings = Field(default_factory=LearnedSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     tool_servers: list[ToolServerConfig] = Field(
         default_factory=list, description="MCP servers whose tools the agent offers beside "
         "the domain's")

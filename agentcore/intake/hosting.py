@@ -27,9 +27,11 @@ def intake_server(engine: Engine, settings: IntakeSettings,
 
 
 def standard_extensions(credentials: KeyringCredentials | None) -> list[Extension]:
-    """What `agentcore serve` and the console's intake mount beside /v1/requests: the
-    Chatwoot channel (when the settings have `chatwoot`)."""
+    """What `agentcore serve` and the console's intake mount beside /v1/requests:
+    /healthz, /readyz and /metrics, and the Chatwoot channel (when the settings have
+    `chatwoot`)."""
     from agentcore.channels.chatwoot import extension
     from agentcore.credentials import KeyringCredentials
+    from agentcore.telemetry import install
 
-    return [extension(credentials or KeyringCredentials())]
+    return [install, extension(credentials or KeyringCredentials())]

@@ -162,6 +162,14 @@ class SQLiteEscalations:
     def newest_id(self) -> int:
         return int(self._rows("SELECT COALESCE(MAX(id), 0) AS n FROM escalations", {})[0]["n"])
 
+    def lapsed_claims(self, now: float) -> tuple[tuple[int, float], ...]:
+        """(id, when its lease ended) of each claim that lapsed and was not taken again:
+        a lapse changes no row (the item just reads as open), so /metrics counts lease
+        expiries from these, each pair once."""
+        rows = self._rows("SELECT id, lease_expires_at FROM escalations WHERE state = 'claimed'"
+                          " AND lease_expires_at <= :now ORDER BY id", {"now": now})
+        return tuple((int(r["id"]), float(r["lease_expires_at"])) for r in rows)
+
     @staticmethod
     def _filter(now: float, state: EscalationState | None, reason: EscalationReason | None,
                 after_id: int | None) -> tuple[str, dict[str, Any]]:

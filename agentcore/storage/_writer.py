@@ -65,6 +65,16 @@ class OutcomeWriter(threading.Thread):
                     raise self._error or StorageError("the outcome writer has stopped")
                 self._cond.wait(0.05)
 
+    @property
+    def problem(self) -> str | None:
+        """Why outcomes are not reaching the disk now (a failing commit being retried,
+        or the thread gone); None while it writes."""
+        with self._cond:
+            error = self._error
+        if error is not None:
+            return str(error)
+        return None if self.is_alive() else "the outcome writer has stopped"
+
     def stop(self) -> None:
         """Writes what is queued, then ends the thread."""
         with self._cond:

@@ -27,10 +27,12 @@ def test_exports_exactly_the_intended_names():
 
 def test_importing_the_core_loads_no_qt_and_defers_the_openai_sdk():
     # scikit-learn (a second to import) and numpy only once the learned tier trains or
-    # loads a model: the console's cold start pays for neither.
+    # loads a model: the console's cold start pays for neither. Nor for the intake's HTTP
+    # server, its metrics or the OpenTelemetry SDK until they serve.
     code = ("import sys, agentcore; "
             "print(sorted(m for m in ('PySide6', 'qasync', 'pyqtgraph', 'console', 'openai',"
-             " 'sklearn', 'numpy', 'scipy', 'mcp', 'mcp_types', 'jsonschema')"
+             " 'sklearn', 'numpy', 'scipy', 'mcp', 'mcp_types', 'jsonschema', 'aiohttp',"
+             " 'prometheus_client', 'opentelemetry.sdk')"
              " if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout

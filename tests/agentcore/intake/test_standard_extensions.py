@@ -1,0 +1,36 @@
+"""The intake as `agentcore serve` and the console mount it: an SRE's endpoints beside
+/v1/requests, counting what the intake took in."""
+
+from __future__ import annotations
+
+import httpx2
+from prometheus_client.parser import text_string_to_metric_families
+
+from agentcore.credentials import KeyringCredentials
+from agentcore.engine import Engine
+from agentcore.intake.hosting import intake_server
+from agentcore.intake.settings import IntakeSettings
+
+
+async def test_serve_mounts_health_and_metrics_beside_the_intake(settings, test_keyring):
+    settings.intake = IntakeSettings(port=0)
+    engine = Engine(settings, credentials=KeyringCredentials())
+    server = intake_server(engine, settings.intake, KeyringCredentials())
+    url = await server.start()
+    try:
+        async with httpx2.AsyncClient(base_url=url.rstrip("/")) as client:
+            posted = await client.post("/v1/requests", json={
+                "text": "what are your opening hours?"}, headers={"Prefer": "wait=10"})
+            assert posted.json()["status"] == "answered"
+            assert (await client.get("/healthz")).status_code == 200
+            assert (await client.get("/readyz")).status_code == 200
+            # Not a Chatwoot channel without its settings: nothing mounted there.
+            assert (await client.post("/channels/chatwoot", json={})).status_code == 404
+            metrics = (await client.get("/metrics")).text
+        answered = [s.value for f in text_string_to_metric_families(metrics)
+                    for s in f.samples if s.name.endswith("requests_total")
+                    and s.labels.get("status") == "answered"]
+        assert sum(answered) == 1
+    finally:
+        await server.close()
+        await engine.close()
