@@ -24,7 +24,7 @@ import logging.handlers
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ from agentcore import (
     install_log_redaction,
     load_corpus,
     redact,
+    start_tracing,
     test_server,
 )
 from console.backtest_runner import BacktestRunner
@@ -128,8 +129,10 @@ def window_store() -> QSettings:
 class Console:
     """Everything the composition root built, in the order it must be closed."""
 
-    def __init__(self, engine: Engine, bridge: EngineBridge, window: MainWindow) -> None:
+    def __init__(self, engine: Engine, bridge: EngineBridge, window: MainWindow,
+                 stop_tracing: Callable[[], None] = lambda: None) -> None:
         self.engine = engine
+        self.stop_tracing = stop_tracing
         self.bridge = bridge
         self.window = window
         # Connected now, not when the loop starts: a window closed before the first
@@ -151,6 +154,7 @@ class Console:
         self.window.outage_banner.stop()  # a hand-back in flight must not outlive the queue
         self.window.intake_segment.stop()
         await self.window.intake_host.stop()  # in-flight HTTP requests finish first
+        await asyncio.to_thread(self.stop_tracing)  # flushing may wait on the collector
         await self.engine.close()
         log.info("engine closed")
 
@@ -175,7 +179,8 @@ def build_console(settings: Settings, *, store: QSettings, settings_path: Path,
     # closed console (a timer left running once crashed a later test's event loop).
     for owned in (parts.traffic, parts.backtests):
         owned.setParent(window)
-    return Console(engine, bridge, window)
+    # Each request's trace over OTLP when OTEL_EXPORTER_OTLP_* asks for it (else nothing).
+    return Console(engine, bridge, window, start_tracing(engine, settings))
 
 
 def build_controllers(engine: Engine, store: QSettings,
