@@ -38,7 +38,7 @@ import pytest
 import qasync
 from PySide6.QtCore import QSettings
 
-from agentcore import KeyringCredentials, Settings
+from agentcore import Engine, KeyringCredentials, Settings
 from agentcore.demo_shop.domain import CORPUS
 from agentcore.replay import load_corpus
 from console.app import Console, build_console
@@ -163,3 +163,16 @@ def make_console(qtbot, qasync_loop, tmp_path: Path, window_store_path: Path,
 def console(make_console: ConsoleFactory, settings: Settings) -> Console:
     return make_console(settings)
 
+
+
+@pytest.fixture
+def engine(settings: Settings, run_async: Any) -> Iterator[Engine]:
+    """An engine of its own (no window), closed on the test's loop."""
+    engine = Engine(settings, credentials=KeyringCredentials())
+    yield engine
+    run_async(engine.close())
+
+
+@pytest.fixture
+def settings_path(tmp_path: Path) -> Path:
+    return tmp_path / "config" / "settings.json"

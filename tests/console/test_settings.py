@@ -38,18 +38,6 @@ SLOW_PATH = "my app keeps crashing and nothing helps"
 
 
 @pytest.fixture
-def engine(settings, run_async):
-    engine = Engine(settings, credentials=KeyringCredentials())
-    yield engine
-    run_async(engine.close())
-
-
-@pytest.fixture
-def settings_path(tmp_path) -> Path:
-    return tmp_path / "config" / "settings.json"
-
-
-@pytest.fixture
 def dialog(qtbot, engine, settings_path):
     return open_dialog(qtbot, engine, settings_path)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from agentcore import Engine, KeyringCredentials
 from tests.console.test_settings import check, click, open_dialog, type_into
 from tests.standin_llm import MODEL, standin_llm
 
@@ -19,13 +18,6 @@ LOCAL = "http://127.0.0.1:8080/v1"  # typed, never called, in the tests without 
 HOSTED = "https://llm.example.com/v1"
 PRICES = ("llm.classify.input_per_mtok", "llm.classify.output_per_mtok",
           "llm.decide.input_per_mtok", "llm.decide.output_per_mtok")
-
-
-@pytest.fixture
-def engine(settings, run_async):
-    engine = Engine(settings, credentials=KeyringCredentials())
-    yield engine
-    run_async(engine.close())
 
 
 @pytest.fixture

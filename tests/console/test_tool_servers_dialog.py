@@ -11,7 +11,6 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from agentcore import (
@@ -29,18 +28,6 @@ from console.tool_servers_model import TestState
 from tests.agentcore.tool_servers.conftest import ECHO, HANG
 
 TOKEN = "Bearer 5e1f0c9d7a3b"
-
-
-@pytest.fixture
-def engine(settings, run_async):
-    engine = Engine(settings, credentials=KeyringCredentials())
-    yield engine
-    run_async(engine.close())
-
-
-@pytest.fixture
-def settings_path(tmp_path) -> Path:
-    return tmp_path / "config" / "settings.json"
 
 
 def tools_of(name: str) -> tuple[ToolInfo, ...]:
