@@ -164,9 +164,9 @@ def _outside(arg: str, limit: ArgumentLimit, arguments: dict[str, Any]) -> str |
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"{arg} is {json.dumps(value, default=str)}, not a number"
         if limit.min is not None and value < limit.min:
-            return f"{arg} {value:g} is below {limit.min:g}"
+            return f"{arg} {_number(value)} is below {limit.min:g}"
         if limit.max is not None and value > limit.max:
-            return f"{arg} {value:g} is above {limit.max:g}"
+            return f"{arg} {_number(value)} is above {limit.max:g}"
     if limit.one_of is not None and value not in limit.one_of:
         return (f"{arg} {json.dumps(value, default=str)} is not one of "
                 + ", ".join(map(str, limit.one_of)))
@@ -175,6 +175,11 @@ def _outside(arg: str, limit: ArgumentLimit, arguments: dict[str, Any]) -> str |
         if length > limit.max_length:
             return f"{arg} is {length} long, more than {limit.max_length}"
     return None
+
+
+def _number(value: float) -> str:
+    # A whole number too big for a float can't be :g-formatted (OverflowError).
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def result_of(name: str, result: CallResult) -> dict[str, Any]:

@@ -372,3 +372,25 @@ async def test_a_relisting_does_not_give_a_limited_write_a_second_run(engine_of,
     with pytest.raises(WriteRefused):
         await engine._tools.call("tc__refund", {"order": 7, "amount": 40}, ctx, 10)
     assert len(actions(log)) == 1  # $40 once, not $80 under a $50 limit
+
+
+@pytest.mark.parametrize("amount", ["-1e309", "1e309"])
+async def test_a_number_too_big_for_a_float_is_refused_before_any_limit(engine_of, log, amount):
+    # Python reads 1e309 as infinity: -1e309 is below every max, and passed a $50 limit.
+    config = desk_config(log, writes={"refund": {"limits": {"amount": {"max": 50}}}})
+    engine, script = engine_of(config, steps=[
+        {"tool_calls": [tool_call("desk__refund", f'{{"order": 7, "amount": {amount}}}')]},
+        final("I could not do that.")])
+    await ask(engine)
+    assert actions(log) == []
+    (message,) = tool_messages(script.requests[1])
+    assert "too large" in message["error"]
+
+
+async def test_a_huge_whole_number_over_a_limit_waits_for_an_operator(engine_of, log):
+    config = desk_config(log, writes={"refund": {"limits": {"amount": {"max": 50}}}})
+    engine, _ = engine_of(config, steps=[
+        {"tool_calls": [tool_call("desk__refund", '{"order": 7, "amount": 1' + "0" * 400 + "}")]}])
+    outcome = await ask(engine)
+    assert outcome.escalation_reason is EscalationReason.POLICY_VIOLATION, outcome.errors
+    assert actions(log) == []
