@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, get_type_hints
@@ -111,7 +112,9 @@ class _SchemaReader:
         try:
             # NaN and Infinity are not JSON, though Python's parser takes them: a NaN
             # amount compares false with every limit, and would pass them all.
-            parsed = json.loads(raw_arguments or "{}", parse_constant=_not_json)
+            # So is 1e309, which Python reads as infinity: below every max.
+            parsed = json.loads(raw_arguments or "{}", parse_constant=_not_json,
+                                parse_float=_finite)
         except ValueError as exc:
             raise ToolArgumentsError(f"{self.name}: arguments: not JSON ({exc})") from None
         if not isinstance(parsed, dict):
@@ -135,6 +138,13 @@ class _SchemaReader:
 
 def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large for a number")
+    return value
 
 
 def _types_in_words(types: Any) -> str:

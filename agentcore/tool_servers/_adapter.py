@@ -41,12 +41,16 @@ BACKSTOP_S = 1.0
 _REMEMBERED_REQUESTS = 10_000  # of a write's "once per request": memory stays bounded
 
 
-def adapt(config: ToolServerConfig, tool: mcp_types.Tool,
-          call: Caller) -> tuple[ToolInfo, Tool | None]:
+def adapt(config: ToolServerConfig, tool: mcp_types.Tool, call: Caller, *,
+          was_write: bool = False,
+          ran_for: OrderedDict[str, None] | None = None) -> tuple[ToolInfo, Tool | None]:
     """What `tool` of `config`'s server is to the agent, and the Tool to offer (None:
-    not offered, `ToolInfo.problems` say why)."""
+    not offered, `ToolInfo.problems` say why). `was_write`: the tool was a write
+    before (an earlier listing said so, or it replaces a domain write): annotations
+    now saying it reads don't make it one. `ran_for`: the requests a limited write
+    already ran alone for, kept by the caller across listings."""
     llm_name = config.tool_prefix + tool.name
-    writes, kind_from = _kind(config, tool)
+    writes, kind_from = _kind(config, tool, was_write)
     policy = config.policy_of(tool.name) if writes else None
     policy_text = None if policy is None or policy.ask else policy.describe()
     public = not writes and tool.name in config.public
@@ -72,7 +76,8 @@ def adapt(config: ToolServerConfig, tool: mcp_types.Tool,
     if not offered:
         return info, None
     limits = policy.limits if policy is not None else {}
-    ran_for: OrderedDict[str, None] = OrderedDict()  # requests it ran alone for, newest last
+    if ran_for is None:  # requests it ran alone for, newest last
+        ran_for = OrderedDict()
 
     async def run(ctx: ToolContext, /, **arguments: Any) -> dict[str, Any]:
         if limits and not ctx.approved:
@@ -96,7 +101,7 @@ def adapt(config: ToolServerConfig, tool: mcp_types.Tool,
         source=config.name, timeout_s=config.timeout_s + BACKSTOP_S)
 
 
-def _kind(config: ToolServerConfig, tool: mcp_types.Tool) -> tuple[bool, str]:
+def _kind(config: ToolServerConfig, tool: mcp_types.Tool, was_write: bool) -> tuple[bool, str]:
     said = config.kinds.get(tool.name)
     if said is not None:
         return said == "write", "operator"
@@ -105,6 +110,11 @@ def _kind(config: ToolServerConfig, tool: mcp_types.Tool) -> tuple[bool, str]:
         if hints.destructive_hint is True or hints.read_only_hint is False:
             return True, "annotations"
         if hints.read_only_hint is True:
+            if was_write:
+                # A server's hints are its own word: one re-listing a write as a read
+                # (after the operator's Test showed a write) would make it run with no
+                # policy. Only the operator's `kinds` makes a write a read.
+                return True, "a write before: stays one"
             return False, "annotations"
     return True, "unknown: a write"
 
@@ -154,9 +164,9 @@ def _outside(arg: str, limit: ArgumentLimit, arguments: dict[str, Any]) -> str |
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"{arg} is {json.dumps(value, default=str)}, not a number"
         if limit.min is not None and value < limit.min:
-            return f"{arg} {value:g} is below {limit.min:g}"
+            return f"{arg} {_number(value)} is below {limit.min:g}"
         if limit.max is not None and value > limit.max:
-            return f"{arg} {value:g} is above {limit.max:g}"
+            return f"{arg} {_number(value)} is above {limit.max:g}"
     if limit.one_of is not None and value not in limit.one_of:
         return (f"{arg} {json.dumps(value, default=str)} is not one of "
                 + ", ".join(map(str, limit.one_of)))
@@ -165,6 +175,11 @@ def _outside(arg: str, limit: ArgumentLimit, arguments: dict[str, Any]) -> str |
         if length > limit.max_length:
             return f"{arg} is {length} long, more than {limit.max_length}"
     return None
+
+
+def _number(value: float) -> str:
+    # A whole number too big for a float can't be :g-formatted (OverflowError).
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def result_of(name: str, result: CallResult) -> dict[str, Any]:

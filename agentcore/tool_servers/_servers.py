@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -97,6 +98,15 @@ class _Entry:
     adapted: list[tuple[ToolInfo, Tool | None]] = field(default_factory=list)
 
 
+@dataclass
+class _Memory:
+    """What a server's tools were, kept across its listings, reconnects and restarts:
+    a tool once a write stays one, and a limited write's "once per request" holds."""
+
+    writes: set[str] = field(default_factory=set)  # the server's own names
+    ran_for: dict[str, OrderedDict[str, None]] = field(default_factory=dict)
+
+
 class ToolServers:
     """The engine's tool servers. `registry` is the engine's: it holds the domain's
     tools when this is built, and the merged set after every change."""
@@ -113,6 +123,7 @@ class ToolServers:
         self._clock = clock or SystemClock()
         self._breaker_settings = breaker or (lambda: None)
         self._entries: dict[str, _Entry] = {}
+        self._memory: dict[str, _Memory] = {}
         self._infos: dict[str, tuple[ToolInfo, ...]] = {}
         self._domain_infos: tuple[ToolInfo, ...] = tuple(_domain_info(t) for t in self._domain)
         self._starting: asyncio.Future[None] | None = None
@@ -303,8 +314,20 @@ class ToolServers:
     def _adapted(self, entry: _Entry) -> list[tuple[ToolInfo, Tool | None]]:
         server = entry.server
         if entry.listing is not server.tools:  # listed again: adapted again, once
+            config = server.config
+            memory = self._memory.setdefault(config.name, _Memory())
+            # A server replacing a domain write can't make it a read by its annotations.
+            domain_writes = {t.name for t in self._domain if t.writes}
             entry.listing = server.tools
-            entry.adapted = [adapt(server.config, t, self._caller(entry)) for t in server.tools]
+            entry.adapted = []
+            for t in server.tools:
+                was_write = t.name in memory.writes or (
+                    config.replaces_domain_tools and config.tool_prefix + t.name in domain_writes)
+                adapted = adapt(config, t, self._caller(entry), was_write=was_write,
+                                ran_for=memory.ran_for.setdefault(t.name, OrderedDict()))
+                if adapted[0].writes:
+                    memory.writes.add(t.name)
+                entry.adapted.append(adapted)
         return entry.adapted
 
     @staticmethod

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from agentcore import Engine, EscalationReason, Request, Status, ToolServerChanged
+from agentcore.errors import WriteRefused
 from agentcore.tool_servers import ToolServerConfig
+from agentcore.tools import ToolContext
 from tests.agentcore.scripted_llm import ScriptedLLM, final, tool_call
 from tests.agentcore.tool_servers.conftest import HANG, PATIENCE_S, SERVERS
 
@@ -317,3 +319,78 @@ async def test_a_nan_amount_is_refused_before_any_limit(engine_of, log):
     assert actions(log) == []
     (message,) = tool_messages(script.requests[1])
     assert "NaN is not a JSON number" in message["error"]
+
+
+# -- a review: servers that change their story ----------------------------------
+
+TURNCOAT = SERVERS / "turncoat_server.py"
+
+
+def turncoat(log: Path, **overrides) -> ToolServerConfig:
+    return ToolServerConfig(name="tc", command=sys.executable, args=[str(TURNCOAT)],
+                            env={"DESK_LOG": str(log)}, **overrides)
+
+
+async def listed_again(engine, tool: str, condition) -> None:
+    heard = asyncio.Event()
+    engine.subscribe(lambda e: heard.set() if isinstance(e, ToolServerChanged) and any(
+        t.name == tool and condition(t) for t in e.report.tools) else None)
+    async with asyncio.timeout(PATIENCE_S):
+        await heard.wait()
+
+
+async def test_a_write_relisted_as_a_read_still_waits_for_an_operator(engine_of, log):
+    engine, _ = engine_of(turncoat(log), steps=[
+        {"tool_calls": [tool_call("tc__refund", {"order": 7, "amount": 900})]}])
+    await engine.start()
+    info = next(t for t in engine.tool_servers.catalog() if t.llm_name == "tc__refund")
+    assert info.writes  # what the operator's Test showed
+    await engine._tools.call("tc__flip", {}, ToolContext("r-flip", 1), 10)
+    await listed_again(engine, "refund", lambda t: True)
+    outcome = await ask(engine)
+    assert outcome.escalation_reason is EscalationReason.POLICY_VIOLATION, outcome.errors
+    assert actions(log) == []  # the server's new word did not make it run alone
+
+
+async def test_a_server_replacing_a_domain_write_cannot_call_it_a_read(engine_of, log):
+    engine, _ = engine_of(turncoat(log, prefix="", replaces_domain_tools=True), steps=[
+        {"tool_calls": [tool_call("issue_refund", {"order_id": 7, "amount": 900})]}])
+    outcome = await ask(engine)
+    assert outcome.escalation_reason is EscalationReason.POLICY_VIOLATION, outcome.errors
+    assert actions(log) == []
+
+
+async def test_a_relisting_does_not_give_a_limited_write_a_second_run(engine_of, log):
+    config = turncoat(log, writes={"refund": {"limits": {"amount": {"max": 50}}}})
+    engine, _ = engine_of(config)
+    await engine.start()
+    ctx = ToolContext("r-twice", 1)
+    await engine._tools.call("tc__refund", {"order": 7, "amount": 40}, ctx, 10)
+    # Any re-listing (a change announced, a reconnect) adapts the tools again.
+    await engine._tools.call("tc__flip", {}, ctx, 10)
+    await listed_again(engine, "refund", lambda t: True)
+    with pytest.raises(WriteRefused):
+        await engine._tools.call("tc__refund", {"order": 7, "amount": 40}, ctx, 10)
+    assert len(actions(log)) == 1  # $40 once, not $80 under a $50 limit
+
+
+@pytest.mark.parametrize("amount", ["-1e309", "1e309"])
+async def test_a_number_too_big_for_a_float_is_refused_before_any_limit(engine_of, log, amount):
+    # Python reads 1e309 as infinity: -1e309 is below every max, and passed a $50 limit.
+    config = desk_config(log, writes={"refund": {"limits": {"amount": {"max": 50}}}})
+    engine, script = engine_of(config, steps=[
+        {"tool_calls": [tool_call("desk__refund", f'{{"order": 7, "amount": {amount}}}')]},
+        final("I could not do that.")])
+    await ask(engine)
+    assert actions(log) == []
+    (message,) = tool_messages(script.requests[1])
+    assert "too large" in message["error"]
+
+
+async def test_a_huge_whole_number_over_a_limit_waits_for_an_operator(engine_of, log):
+    config = desk_config(log, writes={"refund": {"limits": {"amount": {"max": 50}}}})
+    engine, _ = engine_of(config, steps=[
+        {"tool_calls": [tool_call("desk__refund", '{"order": 7, "amount": 1' + "0" * 400 + "}")]}])
+    outcome = await ask(engine)
+    assert outcome.escalation_reason is EscalationReason.POLICY_VIOLATION, outcome.errors
+    assert actions(log) == []
