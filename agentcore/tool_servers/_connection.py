@@ -44,6 +44,7 @@ from pydantic import ValidationError
 
 from agentcore.clock import Clock, SystemClock
 from agentcore.errors import ToolServerError
+from agentcore.redaction import register_secret
 from agentcore.tool_servers._config import KEYRING_PREFIX, ToolServerConfig
 from agentcore.tool_servers._report import ServerState
 
@@ -461,6 +462,9 @@ class ToolServer:
                                         "missing: store it in the keyring")
                 if found not in self._secrets:
                     self._secrets.append(found)
+                    # A server's error text (an isError result) may quote it back ("token
+                    # ... refused"): the registry redacts tool errors with these.
+                    register_secret(found)
                 value = found
             resolved[key] = value
         return resolved

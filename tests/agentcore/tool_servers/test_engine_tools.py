@@ -394,3 +394,32 @@ async def test_a_huge_whole_number_over_a_limit_waits_for_an_operator(engine_of,
     outcome = await ask(engine)
     assert outcome.escalation_reason is EscalationReason.POLICY_VIOLATION, outcome.errors
     assert actions(log) == []
+
+
+class _Keyring:
+    def __init__(self, entries: dict[str, str]) -> None:
+        self.entries = entries
+
+    def get(self, name: str) -> str | None:
+        return self.entries.get(name)
+
+
+async def test_a_servers_error_quoting_its_keyring_secret_reaches_nobody(settings):
+    secret = "s3cret-value-987"
+    settings.tool_servers = [ToolServerConfig(
+        name="echo", command=sys.executable, args=[str(SERVERS / "echo_server.py")],
+        env={"SHOP_TOKEN": "keyring:shop-token"}, kinds={"fail": "read"})]
+    script = ScriptedLLM([
+        {"tool_calls": [tool_call("echo__fail", {"message": f"token {secret} refused"})]},
+        final("The shop refused; I'll hand you over.", handoff="the shop refused")])
+    engine = Engine(settings, openai_client=script.client(),
+                    credentials=_Keyring({"shop-token": secret}))  # type: ignore[arg-type]
+    try:
+        outcome = await ask(engine)
+    finally:
+        await engine.close()
+    (message,) = tool_messages(script.requests[1])
+    assert "refused" in message["error"]
+    assert secret not in message["error"]
+    assert not [s.error for s in outcome.spans if s.error and secret in s.error]
+    assert not [e for e in outcome.errors if secret in e]
