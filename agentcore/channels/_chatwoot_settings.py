@@ -27,12 +27,18 @@ class ChatwootSettings(BaseModel):
     signature_tolerance_s: float = Field(
         300.0, gt=0, description="a signed webhook whose X-Chatwoot-Timestamp is further "
                                  "than this from our clock is refused (a replay)")
+    # Both off by default: who a contact is decides whose orders the agent reads, and a
+    # visitor can claim either from the web widget ($chatwoot.setCustomAttributes,
+    # $chatwoot.setUser) unless the team's own systems set it.
     customer_attribute: str | None = Field(
-        "customer_id", description="the contact's custom attribute that holds the domain's "
-                                   "customer id; None: custom attributes are not read")
+        None, description="the contact's custom attribute that holds the domain's customer "
+                          "id, set by your systems through Chatwoot's API (never the widget: "
+                          "a visitor can set its attributes); None: not read")
     identifier_is_customer_id: bool = Field(
-        True, description="a contact's numeric identifier (what the site passes to "
-                          "$chatwoot.setUser) is the domain's customer id")
+        False, description="a contact's numeric identifier (what the site passes to "
+                           "$chatwoot.setUser) is the domain's customer id; only with "
+                           "Chatwoot's HMAC identity validation on for the inbox, or any "
+                           "visitor can claim any identifier")
     handover_message: str | None = Field(
         "Thanks, I'm handing you over to a person on our team, who will reply here.",
         description="posted to the customer when a request escalates, before the "

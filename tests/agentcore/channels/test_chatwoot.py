@@ -46,7 +46,9 @@ class Bot:
         credentials = KeyringCredentials()
         credentials.set("chatwoot", TOKEN)
         cw = ChatwootSettings(base_url=self.standin.url, account_id=ACCOUNT,
-                              webhook_secret_name="chatwoot-webhook" if self.secret else None)
+                              webhook_secret_name="chatwoot-webhook" if self.secret else None,
+                              customer_attribute="customer_id",  # the team's CRM sets it
+                              identifier_is_customer_id=True)  # identity validation on
         if self.secret:
             credentials.set("chatwoot-webhook", self.secret)
         # As the intake server does: its extensions read the engine's settings.
@@ -370,3 +372,12 @@ def test_the_channel_is_off_without_settings_and_refuses_to_start_without_its_se
     with pytest.raises(SettingsError, match="webhook secret is not in the keyring"):
         extension(credentials)(web.Application(), engine)
     asyncio.run(engine.close())
+
+
+def test_out_of_the_box_a_contact_claims_nobody():
+    # A visitor can set both from the web widget: trusted only when the team says so.
+    from agentcore.channels._chatwoot_webhook import customer_of
+
+    contact = {"custom_attributes": {"customer_id": "42"}, "identifier": "17"}
+    assert customer_of(contact, ChatwootSettings(base_url="http://127.0.0.1:9",
+                                                 account_id=1)) is None
