@@ -16,7 +16,6 @@ import shutil
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx2
@@ -26,7 +25,7 @@ from agentcore.engine import Engine
 from agentcore.intake.server import IntakeServer
 from agentcore.intake.settings import IntakeSettings
 from agentcore.settings import Settings
-from bench.sections import replace_section, table
+from bench.sections import write_stamped
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "requests.jsonl"
 CLIENTS = 32
@@ -124,17 +123,9 @@ def run(rows: list[Row]) -> None:
 
 
 def write_section(results: list[Row]) -> str:
-    try:
-        from bench.__main__ import machine
-        where = machine()
-    except ImportError:  # run alone outside `make bench`, which installs LangChain
-        import platform
-        where = f"{platform.machine()}, {os.cpu_count()} cores"
-    return replace_section("Intake (bench/intake_bench.py)", [
-        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; {where}; load average "
-        f"{os.getloadavg()[0]:.1f} at the end; client and server in one process "
-        "(the ratio to the bare handler is the yardstick).", "", *table(results)])
-
+    return write_stamped("Intake (bench/intake_bench.py)",
+                         "client and server in one process: the ratio to the bare handler "
+                         "is the yardstick", results)
 
 if __name__ == "__main__":
     rows: list[Row] = []

@@ -16,15 +16,13 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import statistics
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.sections import replace_section, table
+from bench.sections import write_stamped
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "data" / "requests.jsonl"
@@ -157,13 +155,9 @@ def run(results: list[Row]) -> None:
 
 
 def write_section(results: list[Row]) -> str:
-    from bench.__main__ import machine
-
-    return replace_section("Learned tier (bench/learned_bench.py)", [
-        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; {machine()}; load average "
-        f"{os.getloadavg()[0]:.1f} at the end (other work shares these cores: the RE2 pass, "
-        "run alongside, is the yardstick).", "", *table(results)])
-
+    return write_stamped("Learned tier (bench/learned_bench.py)",
+                         "other work shares these cores: the RE2 pass, run alongside, is "
+                         "the yardstick", results)
 
 if __name__ == "__main__":
     rows: list[Row] = []

@@ -25,11 +25,10 @@ import signal
 import statistics
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.sections import replace_section, table
+from bench.sections import write_stamped
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "data" / "requests.jsonl"
@@ -270,23 +269,10 @@ def run(results: list[Row]) -> None:
     asyncio.run(bench_replay(results, fresh_data_dir() / "shop.sqlite"))
 
 
-def _machine() -> str:
-    try:  # bench.__main__ imports every part, LangChain's among them (`make bench` has it)
-        from bench.__main__ import machine
-    except ImportError:
-        import platform
-
-        return (f"{platform.system()} {platform.release()}, {os.cpu_count()} cores, "
-                f"Python {platform.python_version()}")
-    return machine()
-
-
 def write_section(results: list[Row]) -> str:
-    return replace_section("Tool servers: the demo shop over MCP (bench/mcp_bench.py)", [
-        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; {_machine()}; load average "
-        f"{os.getloadavg()[0]:.1f} at the end (other work shares these cores: the "
-        "in-process tool, run alongside, is the yardstick).", "", *table(results)])
-
+    return write_stamped("Tool servers: the demo shop over MCP (bench/mcp_bench.py)",
+                         "other work shares these cores: the in-process tool, run "
+                         "alongside, is the yardstick", results)
 
 if __name__ == "__main__":
     import logging
