@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import keyring
 import pytest
@@ -42,16 +43,26 @@ def settings(tmp_path: Path, shop_template: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def recorded_template(tmp_path_factory: pytest.TempPathFactory, shop_template: Path) -> Path:
-    """The sample corpus answered once by a real engine: recorded traffic to tune rules on."""
-    from tests.recorded import record_corpus
+def recorded_corpus(tmp_path_factory: pytest.TempPathFactory, shop_template: Path) -> Any:
+    """The sample corpus answered by a real engine: recorded traffic to tune rules on,
+    recorded once per session, and again when the local day changed since (what the
+    console counts as "hits today" must be today's)."""
+    from tests.recorded import RecordedCorpus
 
-    data = tmp_path_factory.mktemp("recorded")
-    shutil.copy(shop_template, data / "shop.sqlite")
-    settings = Settings(data_dir=data)
-    settings.guard.rate_per_minute = 1_000_000  # every corpus request is answered, none throttled
-    settings.guard.anonymous_rate_per_minute = 1_000_000
-    return record_corpus(settings)
+    def settings_in(data: Path) -> Settings:
+        shutil.copy(shop_template, data / "shop.sqlite")
+        settings = Settings(data_dir=data)
+        settings.guard.rate_per_minute = 1_000_000  # every corpus request answered, none throttled
+        settings.guard.anonymous_rate_per_minute = 1_000_000
+        return settings
+
+    return RecordedCorpus(lambda: settings_in(tmp_path_factory.mktemp("recorded")))
+
+
+@pytest.fixture
+def recorded_template(recorded_corpus: Any) -> Path:
+    """The recorded corpus's database (recorded today)."""
+    return recorded_corpus.today()  # type: ignore[no-any-return]
 
 
 @pytest.fixture

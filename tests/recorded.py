@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 from agentcore import Engine, Settings
@@ -40,6 +42,22 @@ def record_corpus(settings: Settings) -> Path:
     if errors:
         raise errors[0]
     return settings.engine_db
+
+
+class RecordedCorpus:
+    """The corpus recorded once, and again after the local day changed: a session that
+    runs across midnight would otherwise test "hits today" on yesterday's traffic."""
+
+    def __init__(self, new_settings: Callable[[], Settings]) -> None:
+        self._new_settings = new_settings
+        self._path: Path | None = None
+        self._day: date | None = None
+
+    def today(self) -> Path:
+        if self._path is None or self._day != date.today():
+            self._day = date.today()
+            self._path = record_corpus(self._new_settings())
+        return self._path
 
 
 def install_recorded(template: Path, settings: Settings) -> None:

@@ -27,7 +27,7 @@ PROBES = ("where is my order 12345", "how do i reset my password", "do you ship 
 
 
 @pytest.fixture(scope="module")
-def trained(recorded_template, tmp_path_factory, shop_template) -> tuple[IntentModel, list]:
+def trained(recorded_corpus, tmp_path_factory, shop_template) -> tuple[IntentModel, list]:
     """A model of the recorded corpus, and its examples (trained once per module)."""
     import shutil
 
@@ -36,7 +36,7 @@ def trained(recorded_template, tmp_path_factory, shop_template) -> tuple[IntentM
     data = tmp_path_factory.mktemp("learned")
     shutil.copy(shop_template, data / "shop.sqlite")
     settings = Settings(data_dir=data)
-    install_recorded(recorded_template, settings)
+    install_recorded(recorded_corpus.today(), settings)
     from agentcore.learned import training_examples
 
     examples = training_examples(settings.engine_db, catch_all="other")
