@@ -79,7 +79,9 @@ def tool_context(meta: dict[str, Any] | None, *, writes: bool, call_id: str) -> 
     customer = meta.get("customer_id")
     if customer is not None and (type(customer) is not int or customer < 1):
         raise _MetaError("_meta.customer_id must be a positive integer or null")
-    key = meta.get("idempotency_key") or meta.get("request_id")
+    # The shop keys its own writes by request and target (one refund per order per
+    # request), so the request's id is what it reads; the per-write key stands in.
+    key = meta.get("request_id") or meta.get("idempotency_key")
     if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 200):
         raise _MetaError("_meta.idempotency_key must be text of 1 to 200 characters")
     # Without a customer the registry refuses every write first, in its own words.

@@ -11,12 +11,15 @@ with the arguments as the offer, for an operator to approve as asked), or
 
 The schema the LLM sees is cleaned for strict tool calling; the model's arguments
 are turned back (`restore`) and checked against the server's own schema before
-the call. The call carries the request in `_meta` (`idempotency_key` is the
-request id, so a server that honours it never acts twice for one request).
+the call. The call carries the request in `_meta`: `request_id`, and an
+`idempotency_key` of the request, the tool and its arguments, so a server that
+honours it never does one write twice (a retry, an approval replayed), yet does
+two different writes of one request (refund order 7, then order 8).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -92,7 +95,8 @@ def adapt(config: ToolServerConfig, tool: mcp_types.Tool, call: Caller, *,
             ran_for[ctx.request_id] = None
             while len(ran_for) > _REMEMBERED_REQUESTS:
                 ran_for.popitem(last=False)
-        result = await call(tool.name, arguments, meta_of(ctx), config.timeout_s)
+        result = await call(tool.name, arguments, meta_of(ctx, tool.name, arguments),
+                            config.timeout_s)
         return result_of(llm_name, result)
 
     return info, Tool.from_schema(
@@ -132,10 +136,20 @@ def _valid_schema(schema: dict[str, Any], problems: list[str]) -> bool:
     return True
 
 
-def meta_of(ctx: ToolContext) -> dict[str, Any]:
-    """The `_meta` of a tools/call: who it is for, and whether an operator stands behind it."""
+def idempotency_key(request_id: str, tool: str, arguments: dict[str, Any]) -> str:
+    """One write: the request, the tool (its name on the server) and the arguments, in a
+    canonical form (so the same call asked again, or approved, has the same key)."""
+    canonical = json.dumps([tool, arguments], sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False, allow_nan=False)
+    return f"{request_id}:{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"
+
+
+def meta_of(ctx: ToolContext, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The `_meta` of a tools/call: who it is for, which write it is, and whether an
+    operator stands behind it."""
     override = ctx.override
-    return {"idempotency_key": ctx.request_id, "request_id": ctx.request_id,
+    return {"idempotency_key": idempotency_key(ctx.request_id, tool, arguments),
+            "request_id": ctx.request_id,
             "customer_id": ctx.customer_id, "approved": ctx.approved,
             "override": None if override is None else {"operator": override.operator,
                                                        "reason": override.reason}}
