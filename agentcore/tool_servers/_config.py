@@ -11,14 +11,16 @@ operator's to declare here: `kinds` marks a tool read or write over what its MCP
 annotations say (a tool that says nothing is a write); `writes` gives a write its
 policy, "ask" (always an operator), `limits` on named arguments, or `server_policy`
 (the server holds itself to it at the write, in words; the operator vouches for
-that); a write with no entry asks every time.
+that); a write with no entry asks every time. `allow`, `kinds`, `public` and
+`writes` name a tool by its own name on the server; the name the LLM sees (with
+the prefix) is taken too, and stored as the server's own.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
-from urllib.parse import urlsplit
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -115,6 +117,31 @@ class ToolServerConfig(_Model):
     start_timeout_s: float = Field(15.0, gt=0, le=600,
                                    description="to start, connect and list the tools")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _own_tool_names(cls, data: Any) -> Any:
+        """An entry written with the LLM's name ('desk__refund') would match no tool and
+        do nothing, silently: it is taken as the server's own name ('refund')."""
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            return data
+        prefix = data.get("prefix")
+        prefix = f"{data['name']}__" if prefix is None else prefix
+        if not isinstance(prefix, str) or not prefix:
+            return data
+
+        def own(tool: Any) -> Any:
+            return tool[len(prefix):] if isinstance(tool, str) and tool.startswith(prefix) \
+                and len(tool) > len(prefix) else tool
+
+        data = dict(data)
+        for field in ("allow", "public"):
+            if isinstance(data.get(field), list):
+                data[field] = [own(t) for t in data[field]]
+        for field in ("kinds", "writes"):
+            if isinstance(data.get(field), dict):
+                data[field] = {own(t): v for t, v in data[field].items()}
+        return data
+
     @model_validator(mode="after")
     def _one_transport(self) -> ToolServerConfig:
         if (self.command is None) == (self.url is None):
@@ -143,6 +170,11 @@ class ToolServerConfig(_Model):
                              "a host, e.g. http://127.0.0.1:8765/mcp")
         if parts.username or parts.password:
             raise ValueError("put a tool server's credentials in the keyring, not in its url")
+        for key, _ in parse_qsl(parts.query, keep_blank_values=True):
+            if _SECRET_NAME.search(key):
+                raise ValueError(f"the url's query parameter {key} holds a secret: a url is "
+                                 "logged and shown; send it as a header from the keyring "
+                                 f"({KEYRING_PREFIX}ENTRY) instead")
         return value.strip()
 
     @property
