@@ -181,7 +181,7 @@ def _outside(arg: str, limit: ArgumentLimit, arguments: dict[str, Any]) -> str |
             return f"{arg} {_number(value)} is below {limit.min:g}"
         if limit.max is not None and value > limit.max:
             return f"{arg} {_number(value)} is above {limit.max:g}"
-    if limit.one_of is not None and value not in limit.one_of:
+    if limit.one_of is not None and not any(_same(value, allowed) for allowed in limit.one_of):
         return (f"{arg} {json.dumps(value, default=str)} is not one of "
                 + ", ".join(map(str, limit.one_of)))
     if limit.max_length is not None:
@@ -189,6 +189,13 @@ def _outside(arg: str, limit: ArgumentLimit, arguments: dict[str, Any]) -> str |
         if length > limit.max_length:
             return f"{arg} is {length} long, more than {limit.max_length}"
     return None
+
+
+def _same(value: Any, allowed: str | int) -> bool:
+    """`in` takes True for 1 (bool is an int): a flag is never one of the numbers."""
+    if isinstance(value, bool) or isinstance(allowed, bool):
+        return value is allowed
+    return value == allowed and isinstance(value, str) == isinstance(allowed, str)
 
 
 def _number(value: float) -> str:

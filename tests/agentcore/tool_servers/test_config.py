@@ -41,3 +41,18 @@ def test_a_secret_in_the_urls_query_is_refused(url):
 def test_a_plain_query_is_kept():
     config = ToolServerConfig(name="remote", url="http://127.0.0.1:9000/mcp?tenant=acme")
     assert config.url == "http://127.0.0.1:9000/mcp?tenant=acme"
+
+
+@pytest.mark.parametrize(("value", "runs"), [(1, True), (True, False), ("1", False),
+                                             (2, False), (1.0, True)])
+def test_one_of_takes_the_values_named_and_no_flag_for_a_number(value, runs):
+    from agentcore.errors import WriteRefused
+    from agentcore.tool_servers._adapter import _hold_to
+    from agentcore.tool_servers._config import ArgumentLimit
+
+    limits = {"plan": ArgumentLimit(one_of=[1, 3])}
+    if runs:
+        _hold_to("desk__switch_plan", limits, {"plan": value})
+    else:
+        with pytest.raises(WriteRefused, match="is not one of 1, 3"):
+            _hold_to("desk__switch_plan", limits, {"plan": value})
