@@ -384,7 +384,8 @@ class _Run:
         if self.refused:  # held at the write: an operator decides, offered what policy allows
             call, args, refusal = self.refused[0]
             pending_action = None if refusal.offer is None else PendingAction(
-                call.name, refusal.offer, refusal.limits, requested=args)
+                call.name, refusal.offer, refusal.limits, requested=args,
+                tool_version=self.loop.tools.version_of(call.name))
             raise _Escalate(EscalationReason.POLICY_VIOLATION, str(refusal), pending_action)
         return [{"role": "tool", "tool_call_id": c.id,
                  "content": json.dumps(r, default=str)}

@@ -149,7 +149,7 @@ class Engine:
         self.escalations = EscalationQueue(
             self.store, self.clock, rerun=self.rerun, customer=self.domain.customer_context,
             act=tool_act(self._tools, timeout_s=timeout_s),
-            parse=tool_parse(self._tools),
+            parse=tool_parse(self._tools), version_of=self._tools.version_of,
             recorded=self.tool_servers.recorded(self.domain.recorded_write),
             keeps_record=self.tool_servers.keeps_record,
             limits=self.domain.write_limits,

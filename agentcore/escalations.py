@@ -66,6 +66,7 @@ class EscalationQueue(PendingWrites):
                  recorded: Recorded | None = None,
                  keeps_record: Callable[[str], bool] | None = None,
                  limits: Limits | None = None, parse: Parse | None = None,
+                 version_of: Callable[[str], str | None] | None = None,
                  approval_window_s: float = APPROVAL_WINDOW_S,
                  bus: EventBus | None = None) -> None:
         """`approval_window_s` must outlast any write `act` runs (its tool timeout):
@@ -74,7 +75,9 @@ class EscalationQueue(PendingWrites):
         `customer(customer_id, item)` is the domain's `customer_context`: given the
         item, it puts the records the request is about first. `keeps_record(tool)`:
         whether `recorded` can tell if that tool's write happened (a tool server's
-        write leaves no record here); None: every tool's can."""
+        write leaves no record here); None: every tool's can. `version_of(tool)`: what
+        the tool is now (`ToolRegistry.version_of`), so a write asked of one version of
+        a server's tool is not run by another."""
         self.store = store
         self._items = store.escalations
         self.clock = clock
@@ -85,6 +88,7 @@ class EscalationQueue(PendingWrites):
         self._keeps_record = keeps_record
         self._limits = limits
         self._parse = parse
+        self._version_of = version_of
         self.approval_window_s = approval_window_s
         self.bus = bus or EventBus()
 

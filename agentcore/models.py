@@ -107,6 +107,7 @@ class PendingAction:
     arguments: dict[str, Any]
     allowed: dict[str, Any] = field(default_factory=dict)  # what policy allows
     requested: dict[str, Any] | None = None  # the refused arguments, for the operator to see
+    tool_version: str | None = None  # a tool server's tool as it was asked (tools.Tool.version)
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,7 @@ class PendingWrites:
         _keeps_record: Callable[[str], bool] | None
         _limits: Limits | None
         _parse: Parse | None
+        _version_of: Callable[[str], str | None] | None
 
         def _claimed(self, escalation_id: int, operator: str) -> Escalation: ...
         def _load(self, escalation_id: int) -> Escalation: ...
@@ -145,6 +146,14 @@ class PendingWrites:
                              f"act on records nobody was shown to own; ask who is writing")
         if item.pending_status in (PendingStatus.DENIED, PendingStatus.APPROVING):
             raise QueueError(why_decided(item))
+        if (pending.tool_version is not None and self._version_of is not None
+                and item.pending_status is not PendingStatus.APPROVED
+                and self._version_of(pending.tool) != pending.tool_version):
+            raise QueueError(
+                f"{pending.tool} changed on its tool server since the agent asked for this "
+                "(its schema or description is not the one the request was answered "
+                "with), so approving could run another write; nothing was done. Deny it, "
+                "and act in the backend or ask the customer again")
         return pending
 
     def _end_approval(self, escalation_id: int, status: PendingStatus,

@@ -168,6 +168,9 @@ class Tool:
     source: str = DOMAIN  # "domain", or the name of the tool server it comes from
     # Its own bound on a call (a tool server's per-call timeout) over the caller's.
     timeout_s: float | None = None
+    # What the tool was when listed (a server's: a digest of its schema and description);
+    # an approval asked under one version is not run under another. None: the domain's.
+    version: str | None = None
 
     @classmethod
     def from_function(cls, fn: ToolFn, *, writes: bool = False, public: bool = False,
@@ -195,13 +198,14 @@ class Tool:
                     offered: dict[str, Any] | None = None,
                     restore: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                     writes: bool = False, public: bool = False, policy: str | None = None,
-                    source: str = DOMAIN, timeout_s: float | None = None) -> Tool:
+                    source: str = DOMAIN, timeout_s: float | None = None,
+                    version: str | None = None) -> Tool:
         """A tool whose arguments `schema` (JSON Schema) describes. `offered` is the
         schema shown to the LLM when it differs (cleaned for strict endpoints);
         `restore` turns arguments that fit `offered` into ones that fit `schema`."""
         return cls(name, description, fn, offered if offered is not None else schema,
                    _SchemaReader(name, schema, restore), writes, public,
-                   policy if writes else None, source, timeout_s)
+                   policy if writes else None, source, timeout_s, version)
 
     @property
     def schema(self) -> dict[str, Any]:
@@ -238,6 +242,11 @@ class ToolRegistry:
         """The tool server a tool comes from; None for the domain's (or unknown)."""
         tool = self._tools.get(name)
         return None if tool is None or tool.source == DOMAIN else tool.source
+
+    def version_of(self, name: str) -> str | None:
+        """The version a tool has now (None: the domain's, or no such tool)."""
+        tool = self._tools.get(name)
+        return None if tool is None else tool.version
 
     def mark_server(self, span: Span, name: str) -> None:
         """A tool call's span names the tool server it went to (none for the domain's)."""

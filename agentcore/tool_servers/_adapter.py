@@ -102,7 +102,16 @@ def adapt(config: ToolServerConfig, tool: mcp_types.Tool, call: Caller, *,
     return info, Tool.from_schema(
         llm_name, description, tool.input_schema, run, offered=cleaned.schema,
         restore=cleaned.restore, writes=writes, public=public, policy=policy_text,
-        source=config.name, timeout_s=config.timeout_s + BACKSTOP_S)
+        source=config.name, timeout_s=config.timeout_s + BACKSTOP_S,
+        version=tool_version(config.name, tool.name, description, tool.input_schema))
+
+
+def tool_version(server: str, name: str, description: str, schema: dict[str, Any]) -> str:
+    """What an approval was asked for: a server that re-lists the tool with another
+    schema or description may mean another write by the same name."""
+    canonical = json.dumps([server, name, description, schema], sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def _kind(config: ToolServerConfig, tool: mcp_types.Tool, was_write: bool) -> tuple[bool, str]:

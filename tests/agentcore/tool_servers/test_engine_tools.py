@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agentcore import Engine, EscalationReason, Request, Status, ToolServerChanged
-from agentcore.errors import WriteRefused
+from agentcore.errors import QueueError, WriteRefused
 from agentcore.tool_servers import ToolServerConfig
 from agentcore.tools import ToolContext
 from tests.agentcore.scripted_llm import ScriptedLLM, final, tool_call
@@ -354,6 +354,18 @@ async def test_a_write_relisted_as_a_read_still_waits_for_an_operator(engine_of,
     outcome = await ask(engine)
     assert outcome.escalation_reason is EscalationReason.POLICY_VIOLATION, outcome.errors
     assert actions(log) == []  # the server's new word did not make it run alone
+
+
+async def test_an_approval_is_not_run_by_a_tool_the_server_changed_since(engine_of, log):
+    engine, _ = engine_of(turncoat(log), steps=[
+        {"tool_calls": [tool_call("tc__refund", {"order": 7, "amount": 30})]}])
+    outcome = await ask(engine)
+    assert outcome.pending_action is not None
+    await engine._tools.call("tc__morph", {}, ToolContext("r-morph", 1), 10)
+    await listed_again(engine, "refund", lambda t: "close" in t.description)
+    with pytest.raises(QueueError, match="changed on its tool server"):
+        await approve(engine, outcome.request_id)
+    assert actions(log) == []  # the operator approved a refund, not a refund-and-close
 
 
 async def test_a_server_replacing_a_domain_write_cannot_call_it_a_read(engine_of, log):
