@@ -226,7 +226,8 @@ class ToolsSegment(QLabel):
         self.setVisible(bool(badges))
         parts = []
         for badge in badges:
-            colour = TOOL_SERVER_COLOURS.get(str(badge.state), "#8b949e")
+            colour = (TOOL_SERVER_COLOURS["failed"] if badge.held_back
+                      else TOOL_SERVER_COLOURS.get(str(badge.state), "#8b949e"))
             name, _, rest = badge.text.partition(" ● ")
             parts.append(f"{html.escape(name)} <span style='color:{colour}'>●</span> "
                          f"<span style='color:{colour}'>{html.escape(rest)}</span>")
@@ -234,7 +235,7 @@ class ToolsSegment(QLabel):
         # Rich text does not elide: past the width, only the count of servers shows.
         if self.fontMetrics().horizontalAdvance(
                 "Tools: " + " · ".join(b.text for b in badges)) > self._MAX_WIDTH:
-            bad = sum(str(b.state) != "ready" for b in badges)
+            bad = sum(str(b.state) != "ready" or b.held_back for b in badges)
             colour = TOOL_SERVER_COLOURS["failed" if bad else "ready"]
             text = (f"Tools: {len(badges)} servers, <span style='color:{colour}'>"
                     f"{bad} not ready</span>")

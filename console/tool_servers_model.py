@@ -425,6 +425,7 @@ class Badge:
     state: ServerState
     text: str  # "shop ● ready (8)"
     tooltip: str
+    held_back: bool = False  # its breaker is open: ready, but not called
 
 
 class ServerStates:
@@ -459,16 +460,21 @@ def badge(report: ServerReport, now: float) -> Badge:
     offered = sum(t.offered for t in report.tools)
     count = f" ({offered})" if report.state is ServerState.READY else ""
     text = f"{report.name} ● {report.state}{count}"
+    if report.breaker:
+        text = f"{report.name} ● breaker open"
     lines = [f"{report.name} ({report.transport}): {report.state}"]
     if report.since is not None:
         lines.append(f"since {_when(report.since, now)}")
     if report.detail:
         lines.append(report.detail)
+    if report.breaker:
+        since = f" (since {_when(report.breaker_since, now)})" if report.breaker_since else ""
+        lines.append(report.breaker + since)
     if report.reconnects:
         lines.append(f"reconnected {report.reconnects} time{'s' * (report.reconnects != 1)}")
     if report.state is ServerState.READY:
         lines.append(f"{offered} of {len(report.tools)} tools offered to the LLM")
-    return Badge(report.name, report.state, text, "\n".join(lines))
+    return Badge(report.name, report.state, text, "\n".join(lines), bool(report.breaker))
 
 
 def _when(since: float, now: float) -> str:

@@ -52,8 +52,11 @@ class ServerReport:
     tools: tuple[ToolInfo, ...] = field(default_factory=tuple)
     since: float | None = None  # wall-clock time of the last state change
     reconnects: int = 0
+    breaker: str = ""  # "breaker open: ..." while calls to it are held back; "" otherwise
+    breaker_since: float | None = None  # wall-clock time the breaker opened
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "transport": self.transport, "state": str(self.state),
                 "detail": self.detail, "since": self.since, "reconnects": self.reconnects,
+                "breaker": self.breaker or None, "breaker_since": self.breaker_since,
                 "tools": [t.as_dict() for t in self.tools]}

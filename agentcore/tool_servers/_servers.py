@@ -56,12 +56,23 @@ class _Breaker:
     calls go through again and the first failure opens it once more."""
 
     def __init__(self, name: str, settings: Callable[[], BreakerSettings | None],
-                 clock: Clock) -> None:
+                 clock: Clock, on_change: Callable[[], None] = lambda: None) -> None:
         self.name = name
         self._settings = settings
         self._clock = clock
+        self._on_change = on_change  # opened or closed: the status bar shows it
         self.failures = 0
         self._opened_at: float | None = None
+        self.opened_wall: float | None = None  # when it opened, for the report
+
+    @property
+    def described(self) -> str:
+        """'' while closed; else why it is open, for the report."""
+        if self._opened_at is None:
+            return ""
+        settings = self._settings()
+        cool = f"; calls go through again {settings.open_s:g} s after" if settings else ""
+        return f"breaker open: {self.failures} calls in a row unanswered{cool}"
 
     def check(self) -> None:
         settings = self._settings()
@@ -73,19 +84,27 @@ class _Breaker:
                                   f"row: not called for another {left:.0f} s")
 
     def success(self) -> None:
-        if self._opened_at is not None:
+        was_open = self._opened_at is not None
+        if was_open:
             log.info("tool server %s answers again: its breaker closed", self.name)
         self.failures = 0
         self._opened_at = None
+        self.opened_wall = None
+        if was_open:
+            self._on_change()
 
     def failure(self) -> None:
         self.failures += 1
         settings = self._settings()
         if settings is not None and self.failures >= settings.failure_threshold:
-            if self._opened_at is None:
+            opening = self._opened_at is None
+            if opening:
                 log.warning("tool server %s: %d calls in a row unanswered; its breaker opened "
                             "for %g s", self.name, self.failures, settings.open_s)
+                self.opened_wall = self._clock.now()
             self._opened_at = self._clock.monotonic()
+            if opening:
+                self._on_change()
 
 
 @dataclass
@@ -165,7 +184,8 @@ class ToolServers:
         name = config.name
         entry = _Entry(ToolServer(config, secret=self._secret,
                                   on_change=lambda: self._changed(name), clock=self._clock),
-                       _Breaker(name, self._breaker_settings, self._clock))
+                       _Breaker(name, self._breaker_settings, self._clock,
+                                on_change=lambda: self._announce(name)))
         self._entries[name] = entry
         return entry
 
@@ -254,7 +274,9 @@ class ToolServers:
                                 "not started yet")
         server = entry.server
         return ServerReport(config.name, config.transport, server.state, server.detail,
-                            tools, server.since, server.reconnects)
+                            tools, server.since, server.reconnects,
+                            breaker=entry.breaker.described,
+                            breaker_since=entry.breaker.opened_wall)
 
     # -- changes ------------------------------------------------------------------
 

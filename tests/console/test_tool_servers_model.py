@@ -173,6 +173,11 @@ def test_each_servers_badge_says_its_state_and_the_tooltip_why_and_since_when():
     shown = badge(failed, 1000.0 + 125)
     assert shown.text == "crm ● failed"
     assert "no answer within 15 s" in shown.tooltip and "2 min ago" in shown.tooltip
+    held = badge(ServerReport("shop", "stdio", ServerState.READY, since=1000.0,
+                              breaker="breaker open: 5 calls in a row unanswered",
+                              breaker_since=1020.0), 1030.0)
+    assert held.text == "shop ● breaker open" and held.held_back
+    assert "5 calls in a row unanswered (since" in held.tooltip
     reports = [ready]
     states = ServerStates(lambda: list(reports))
     changes: list[int] = []

@@ -255,6 +255,9 @@ async def test_a_server_that_stops_answering_is_not_called_for_a_cool_down(setti
                                               args=[str(ECHO)], timeout_s=0.5,
                                               kinds={"slow": "read", "echo": "read"})]
     engine = Engine(settings, openai_client=ScriptedLLM([]).client(), clock=clock)
+    heard: list = []
+    engine.subscribe(lambda e: heard.append(e.report) if isinstance(e, ToolServerChanged)
+                     else None)
     try:
         await engine.start()
         ctx = ToolContext("r1", CUSTOMER)
@@ -263,9 +266,13 @@ async def test_a_server_that_stops_answering_is_not_called_for_a_cool_down(setti
                 await engine._tools.call("echo__slow", {"seconds": 30}, ctx, 5)
         with pytest.raises(ToolServerError, match="failed 2 calls in a row"):
             await engine._tools.call("echo__echo", {"text": "hi"}, ctx, 5)
+        # The status bar hears it: ready, yet held back.
+        assert heard[-1].breaker.startswith("breaker open: 2 calls in a row")
+        assert engine.tool_servers.report("echo").breaker == heard[-1].breaker
         clock.advance(settings.resilience.breaker.open_s)
         assert await engine._tools.call("echo__echo", {"text": "hi"}, ctx, 5) == {
             "result": "hi"}
+        assert heard[-1].breaker == "" and engine.tool_servers.report("echo").breaker == ""
     finally:
         await engine.close()
 
