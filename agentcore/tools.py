@@ -324,5 +324,12 @@ class ToolRegistry:
             if isinstance(exc, WriteRefused):  # still a refusal, with what bounds it
                 raise WriteRefused(clean, exc.limits, exc.offer) from None
             raise ToolError(clean) from None
-        json.dumps(result, default=str)  # a tool must return JSON-able data
+        text = json.dumps(result, default=str)  # a tool must return JSON-able data
+        if tool.source != DOMAIN:
+            # A server's answer goes to the LLM and the trace as its error would, and may
+            # quote its own token back just the same (a "whoami", an echoed header).
+            clean = redact(text)
+            if clean != text:
+                cleaned: dict[str, Any] = json.loads(clean)
+                return cleaned
         return result

@@ -446,3 +446,25 @@ async def test_a_servers_error_quoting_its_keyring_secret_reaches_nobody(setting
     assert secret not in message["error"]
     assert not [s.error for s in outcome.spans if s.error and secret in s.error]
     assert not [e for e in outcome.errors if secret in e]
+
+
+async def test_a_servers_answer_quoting_its_keyring_secret_reaches_nobody(settings):
+    secret = "s3cret-value-654"
+    settings.tool_servers = [ToolServerConfig(
+        name="echo", command=sys.executable, args=[str(SERVERS / "echo_server.py")],
+        env={"SHOP_TOKEN": "keyring:shop-token"}, kinds={"echo": "read"})]
+    script = ScriptedLLM([
+        {"tool_calls": [tool_call("echo__echo", {"text": f"signed in with {secret}"})]},
+        final("Done.")])
+    engine = Engine(settings, openai_client=script.client(),
+                    credentials=_Keyring({"shop-token": secret}))  # type: ignore[arg-type]
+    try:
+        outcome = await ask(engine)
+    finally:
+        await engine.close()
+    (message,) = tool_messages(script.requests[1])
+    assert "signed in with" in json.dumps(message)
+    assert secret not in json.dumps(message)
+    # (The scripted model's own arguments carry it here; a real model never saw it.)
+    assert not [s for s in outcome.spans if secret in str(s.error) + json.dumps(
+        {k: v for k, v in s.attributes.items() if k != "arguments"}, default=str)]
