@@ -24,6 +24,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -54,6 +55,7 @@ class IntakeGroup(QGroupBox):
         self._entry = settings.token_entry
         self.removing = False  # the stored token is deleted on Apply
         self.token_stored = False  # read from the keyring on open and after Apply
+        self._unreadable = ""  # why the keyring could not be read, if it could not
         self._keyring = BackendSafety(True, "", "")
         self.errors: dict[str, QLabel] = {}
         self._build()
@@ -97,20 +99,28 @@ class IntakeGroup(QGroupBox):
         self.state.setWordWrap(True)
         self.state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        form = QFormLayout()
-        form.addRow(self.enabled)
-        form.addRow("Address", self._with_error("intake.host", self.host_edit))
-        form.addRow("Port", self._with_error("intake.port", self.port_edit))
-        form.addRow(self.require_token)
-        form.addRow("Bearer token", self._with_error("intake.token", token_holder))
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.note)
-        layout.addLayout(form)
-        # Messages span the box, below the form: a QFormLayout misjudges the height of
-        # wrapped labels in spanning rows (as the dialog's LLM endpoint group found).
-        layout.addWidget(self.token_status)
-        layout.addWidget(self.store_anyway)
-        layout.addWidget(self.state)
+        # Two columns, as the dialog's groups above it: where it listens, and the token.
+        where = QFormLayout()
+        where.addRow(self.enabled)
+        where.addRow("Address", self._with_error("intake.host", self.host_edit))
+        where.addRow("Port", self._with_error("intake.port", self.port_edit))
+        where.addRow(self.require_token)
+        token = QFormLayout()
+        token.addRow("Bearer token", self._with_error("intake.token", token_holder))
+        token_column = QVBoxLayout()
+        token_column.addLayout(token)
+        # The messages span the column, below the form: a QFormLayout misjudges the
+        # height of wrapped labels in spanning rows (as the LLM endpoint group found).
+        token_column.addWidget(self.token_status)
+        token_column.addWidget(self.store_anyway)
+        token_column.addStretch(1)
+        grid = QGridLayout(self)
+        grid.addWidget(self.note, 0, 0, 1, 2)
+        grid.addLayout(where, 1, 0)
+        grid.addLayout(token_column, 1, 1)
+        grid.addWidget(self.state, 2, 0, 1, 2)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
 
     def _with_error(self, key: str, widget: QWidget) -> QWidget:
         label = QLabel()
@@ -184,10 +194,12 @@ class IntakeGroup(QGroupBox):
         self._read_keyring()
 
     def _read_keyring(self) -> None:
+        self._unreadable = ""
         try:
             self.token_stored = bool(self._credentials.get(self._entry))
-        except UserFacingError:
-            self.token_stored = False  # unreadable: storing one will say why
+        except UserFacingError as exc:
+            self.token_stored = False
+            self._unreadable = str(exc)
         self._keyring = self._credentials.backend_safety()
         unsafe = not self._keyring.safe and self._keyring.can_store
         self.store_anyway.setText(f"Store the token anyway in {self._keyring.name} "
@@ -209,6 +221,9 @@ class IntakeGroup(QGroupBox):
             text = f"Apply removes the token from the keyring entry {entry}."
         elif self.token_stored:
             text = f"A token is stored in the keyring (entry {entry})."
+        elif self._unreadable:
+            text = (f"No token: {self._unreadable.rstrip('.')}. Callers on loopback "
+                    "need none; any other address needs one.")
         else:
             text = (f"No token is stored (keyring entry {entry}): callers on loopback "
                     "need none; any other address needs one.")
