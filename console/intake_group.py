@@ -34,8 +34,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agentcore import BackendSafety, IntakeSettings, KeyringCredentials, UserFacingError
-from agentcore.intake.settings import is_loopback
+from agentcore import (
+    BackendSafety,
+    IntakeSettings,
+    KeyringCredentials,
+    UserFacingError,
+    is_loopback,
+)
 from console.intake_host import IntakeHost
 
 ERROR_STYLE = "color: #d9413a;"

@@ -8,7 +8,7 @@ import asyncio
 
 from agentcore.credentials import KeyringCredentials
 from agentcore.engine import Engine
-from agentcore.events import Event, RequestAnswered, RequestEscalated
+from agentcore.events import Event, RequestAccepted, RequestAnswered, RequestEscalated
 from agentcore.intake.server import IntakeServer
 from agentcore.intake.settings import IntakeSettings
 from agentcore.models import Request
@@ -21,8 +21,11 @@ async def test_a_request_in_flight_when_the_intake_starts_is_answered_once(setti
     settings.mock.latency_sigma = 0
     engine = Engine(settings, credentials=KeyringCredentials())
     finished: list[str] = []
+    accepted = asyncio.Event()
 
     def heard(event: Event) -> None:
+        if isinstance(event, RequestAccepted):
+            accepted.set()  # on disk as accepted, no outcome yet: as a crash leaves it
         if isinstance(event, RequestAnswered | RequestEscalated):
             finished.append(event.outcome.request.id)
 
@@ -30,8 +33,7 @@ async def test_a_request_in_flight_when_the_intake_starts_is_answered_once(setti
     request = Request(SLOW, customer_id=3)
     running = asyncio.ensure_future(engine.submit(request))
     try:
-        while engine.store.requests.status(request.id) != "accepted":
-            await asyncio.sleep(0.01)
+        await accepted.wait()
         server = IntakeServer(engine, IntakeSettings(port=0), KeyringCredentials())
         await server.start()
         try:
