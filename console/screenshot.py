@@ -10,7 +10,7 @@ on its Tool servers group, then a server's editor after a Test, and saves each
 (`-settings`, `-editor`, `-editor-http` beside `--out`) with the window and its status bar.
 `--intake` hosts the HTTP intake on a free loopback port and saves the Settings dialog
 on its Intake API group (`--out`), then with an address beyond loopback and no token,
-refused (`-refused`), and the window with its Intake segment (`-window`).
+and a callback, refused (`-refused`), and the window with its Intake segment (`-window`).
 """
 
 from __future__ import annotations
@@ -225,6 +225,7 @@ async def _stage_intake(console: Console, seconds: float, out: Path, theme: Them
     await asyncio.sleep(0.3)
     _grab(dialog, out)
     dialog.intake.host_edit.setText("0.0.0.0")
+    dialog.intake.add_callback("chatwoot", "https://desk.example/hooks/agent")
     dialog.show_intake()
     await asyncio.sleep(0.3)
     _grab(dialog, out.with_stem(out.stem + "-refused"))

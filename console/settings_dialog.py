@@ -476,11 +476,12 @@ class SettingsDialog(QDialog):
             for entry, secret in self.tool_servers.secrets.items():
                 self._credentials.set(entry, secret)
             self.tool_servers.stored()
-            token_changed = self.intake.store_token(self._credentials, new.intake.token_entry)
+            secrets_changed = self.intake.store_secrets(new.intake.token_entry,
+                                                        new.intake.callback_secret_entry)
             self.intake.stored()
             await self._apply(new)
             if self._intake_host is not None:
-                await self._intake_host.apply(new.intake, restart=token_changed)
+                await self._intake_host.apply(new.intake, restart=secrets_changed)
         except UserFacingError as exc:
             self._action_error = str(exc)
             return None

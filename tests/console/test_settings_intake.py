@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QLineEdit
 from agentcore import Settings
 from console.app import Console
 from console.settings_dialog import SettingsDialog
+from tests.agentcore.intake.receiver import Receiver
 from tests.console.conftest import run
 from tests.keyring_backend import FileKeyring
 
@@ -117,22 +118,22 @@ def test_a_generated_token_is_asked_for_and_a_replaced_one_no_longer_works(
     group = dialog.intake
     turn_on(dialog)
     group.require_token.setChecked(True)
-    token = group.generate()
+    token = group.token.generate()
     assert QGuiApplication.clipboard().text() == token  # to hand to the callers
-    assert group.token_edit.echoMode() is QLineEdit.EchoMode.Password
-    assert token not in group.token_status.text()
+    assert group.token.edit.echoMode() is QLineEdit.EchoMode.Password
+    assert token not in group.token.status.text()
     apply(qtbot, dialog)
 
     assert test_keyring.get_password("agent-console", "intake-token") == token
-    assert group.token_edit.text() == ""  # the widget keeps no copy once stored
-    assert "A token is stored" in group.token_status.text()
+    assert group.token.edit.text() == ""  # the widget keeps no copy once stored
+    assert "A token is stored" in group.token.status.text()
     assert token not in window_console.window.settings_path.read_text()
     url = shown_url(dialog)
     assert post(qtbot, url).status_code == 401
     assert post(qtbot, url, token).status_code == 200
 
     # Replaced while it runs: the intake restarts with the new one.
-    retype(group.token_edit, "a-new-token-typed-by-the-operator")
+    retype(group.token.edit, "a-new-token-typed-by-the-operator")
     apply(qtbot, dialog)
     url = shown_url(dialog)
     assert post(qtbot, url, token).status_code == 401
@@ -140,7 +141,7 @@ def test_a_generated_token_is_asked_for_and_a_replaced_one_no_longer_works(
 
     # Removed, and no longer required: loopback callers need none.
     group.require_token.setChecked(False)
-    group.remove()
+    group.token.remove()
     apply(qtbot, dialog)
     assert test_keyring.get_password("agent-console", "intake-token") is None
     assert post(qtbot, shown_url(dialog)).status_code == 200
@@ -161,7 +162,7 @@ def test_beyond_loopback_without_a_token_apply_is_refused_and_nothing_is_saved(
     assert window_console.window.intake_host.url is None
 
     # With a token it may: the message goes and Apply comes back.
-    dialog.intake.generate()
+    dialog.intake.token.generate()
     assert not message.isVisible() and dialog.apply_button.isEnabled()
 
 
@@ -212,3 +213,44 @@ def test_the_status_bar_segment_opens_settings_on_the_intake_group(qtbot, window
     qtbot.waitUntil(dialog.isVisible)
     qtbot.waitUntil(lambda: not dialog.intake.visibleRegion().isEmpty())
     dialog.reject()
+
+
+def test_a_callback_added_in_the_dialog_gets_each_outcome_signed_with_its_secret(
+        qtbot, window_console, dialog, test_keyring: FileKeyring):
+    group = dialog.intake
+    turn_on(dialog)
+    receiver = Receiver("")
+    hook = run(qtbot, receiver.start())
+    try:
+        group.add_callback("api", hook)  # the channel of a POST that names none
+        label = dialog.errors["intake.callback_secret"]
+        assert label.isVisible() and "signed" in label.text()
+        assert not dialog.apply_button.isEnabled()  # the intake would not start
+        receiver.secret = group.callback_secret.generate()
+        apply(qtbot, dialog)
+
+        assert test_keyring.get_password("agent-console",
+                                         "intake-webhook-secret") == receiver.secret
+        saved = json.loads(window_console.window.settings_path.read_text())
+        assert saved["intake"]["callbacks"] == {"api": hook}
+        assert receiver.secret not in window_console.window.settings_path.read_text()
+        posted = post(qtbot, shown_url(dialog))
+        qtbot.waitUntil(lambda: bool(receiver.deliveries), timeout=20_000)
+        assert receiver.bad_signatures == 0
+        assert [body["request"]["id"] for _, body in receiver.deliveries] == [
+            posted.json()["id"]]
+    finally:
+        run(qtbot, receiver.close())
+
+
+@pytest.mark.parametrize(("channel", "url", "said"), [
+    ("api", "desk.example/hooks", "needs an http(s) URL"),
+    ("", "https://desk.example/hooks", "needs a channel"),
+])
+def test_a_bad_callback_row_is_refused_under_the_table(qtbot, dialog, channel, url, said):
+    turn_on(dialog)
+    dialog.intake.callback_secret.generate()
+    dialog.intake.add_callback(channel, url)
+    label = dialog.errors["intake.callbacks"]
+    assert label.isVisible() and said in label.text()
+    assert not dialog.apply_button.isEnabled()
