@@ -22,8 +22,9 @@ keyring on Apply, beside the API key, and the settings hold only `keyring:`
 references to them.
 
 The "Intake API" group (`console.intake_group`) hosts the HTTP intake in the
-console: on or off, address, port, and its bearer token, stored in the keyring on
-Apply; a bind beyond loopback without a token is refused before anything is applied.
+console: on or off, address, port, its bearer token and the outcome callbacks with
+their signing secret (both secrets stored in the keyring on Apply); a bind beyond
+loopback without a token is refused before anything is applied.
 Apply then puts it in force through the console's `IntakeHost` (started, stopped or
 restarted) and the group says where it listens, or why it did not start.
 
