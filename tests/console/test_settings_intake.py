@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx2
+import keyring
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
@@ -254,3 +255,27 @@ def test_a_bad_callback_row_is_refused_under_the_table(qtbot, dialog, channel, u
     label = dialog.errors["intake.callbacks"]
     assert label.isVisible() and said in label.text()
     assert not dialog.apply_button.isEnabled()
+
+
+class PlaintextKeyring(FileKeyring):
+    """Stands for keyrings.alt's plaintext file backend, as in test_settings.py."""
+
+    __module__ = "keyrings.alt.file"
+
+
+def test_a_plaintext_keyring_takes_the_token_only_when_the_operator_insists(
+        qtbot, window_console, tmp_path):
+    plaintext = PlaintextKeyring(tmp_path / "plain.json")
+    keyring.set_keyring(plaintext)  # conftest's keyring fixture puts its own back
+    dialog = window_console.window.open_settings()
+    turn_on(dialog)
+    token = dialog.intake.token.generate()
+    label = dialog.errors["intake.token"]
+    assert label.isVisible() and "PlaintextKeyring would not protect it" in label.text()
+    assert not dialog.apply_button.isEnabled()
+
+    dialog.intake.store_anyway.click()
+    apply(qtbot, dialog)
+    assert plaintext.get_password("agent-console", "intake-token") == token
+    assert not dialog.intake.store_anyway.isChecked()  # consent was for that token
+    dialog.reject()
