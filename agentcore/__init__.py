@@ -65,7 +65,7 @@ from agentcore.export import (
 )
 from agentcore.guard import normalise, normalise_with_spans
 from agentcore.intake.hosting import intake_server
-from agentcore.intake.settings import IntakeSettings
+from agentcore.intake.settings import IntakeSettings, is_loopback
 from agentcore.learned import (
     CurvePoint,
     Example,
@@ -276,6 +276,7 @@ __all__ = [
     "installed_domains",
     "intake_server",
     "is_local",
+    "is_loopback",
     "load_corpus",
     "load_domain",
     "load_recorded",

@@ -119,6 +119,9 @@ class Engine:
                                    catch_all=self.domain.intents[-1],
                                    default_threshold=settings.learned.threshold)
         self.guard = Guard(settings.guard, self.clock)
+        # Accepted and being answered now: on disk these look like what a crash left
+        # unfinished, and an intake started beside them must not run them again.
+        self._answering: set[str] = set()
         self.breaker = CircuitBreaker(settings.resilience.breaker, self.clock,
                                       publish=self.bus.publish)
         self.validator = Validator()
@@ -313,6 +316,7 @@ class Engine:
             return self._reject(request, "duplicate id", str(exc), trace, started,
                                 recorded=False)
         bus.publish(RequestAccepted(request))
+        self._answering.add(rid)
         try:
             outcome = await self._answer(request, verdict.text, verdict.original, trace,
                                          started)
@@ -323,6 +327,8 @@ class Engine:
             log.exception("request %s failed inside the engine", rid)
             outcome = self._escalated(request, trace, EscalationReason.INTERNAL_ERROR,
                                       f"{type(exc).__name__}: {exc}")
+        finally:
+            self._answering.discard(rid)  # cancelled too: then it is unfinished on disk
         outcome.latency_ms = (self.clock.monotonic() - started) * 1000
         self.store.requests.finish(outcome)
         if outcome.status is Status.ESCALATED:
@@ -509,6 +515,10 @@ class Engine:
                 self.store.requests.finish(outcome)
         self.bus.publish(RequestRejected(outcome))
         return outcome
+
+    def answering(self, request_id: str) -> bool:
+        """Whether this engine is answering the request now (accepted, no outcome yet)."""
+        return request_id in self._answering
 
     async def resume(self) -> list[Outcome]:
         """Answers every request a crash left accepted but unfinished."""

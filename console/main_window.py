@@ -9,7 +9,6 @@ signals are wired. It owns no engine state: the root creates and closes the engi
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import html
 import logging
@@ -150,7 +149,8 @@ class MainWindow(QMainWindow):
         self.tools_segment = ToolsSegment(bridge, parts.tool_states,
                                           on_click=self.open_tool_servers)
         self.intake_host = IntakeHost(engine, credentials)  # Settings > Intake API
-        self.intake_segment = IntakeSegment(self.intake_host)
+        self.intake_segment = IntakeSegment(self.intake_host,
+                                            on_click=self.open_intake_settings)
         for segment in (self.tools_segment, self.breaker_segment, self.rate_segment,
                         self.escalations_segment, self.dollars_segment, self.intake_segment):
             self.statusBar().addPermanentWidget(segment)
@@ -507,7 +507,8 @@ class MainWindow(QMainWindow):
         if self.settings_dialog is None:
             dialog = SettingsDialog(self.engine.settings, self.engine.apply_settings,
                                     self.settings_path, self.credentials, self,
-                                    test_server=self.parts.test_server)
+                                    test_server=self.parts.test_server,
+                                    intake=self.intake_host)
             dialog.applied.connect(self._on_settings_applied)
             dialog.finished.connect(lambda _result: self._settings_closed())
             self.settings_dialog = dialog
@@ -520,6 +521,11 @@ class MainWindow(QMainWindow):
         dialog.show_tool_servers()
         return dialog
 
+    def open_intake_settings(self) -> SettingsDialog:
+        dialog = self.open_settings()
+        dialog.show_intake()
+        return dialog
+
     def _settings_closed(self) -> None:
         if self.settings_dialog is not None:
             self.settings_dialog.deleteLater()
@@ -528,13 +534,9 @@ class MainWindow(QMainWindow):
     def _on_settings_applied(self, settings: Settings) -> None:
         self._update_title(settings)
         self.parts.tool_states.reload()  # servers added or removed: the engine's list
-        self._intake_applying = asyncio.ensure_future(self._apply_intake(settings))
+        self.intake_segment.refresh()  # the dialog's Apply started, stopped or restarted it
         self.rules.operator = settings.escalations.operator  # who rule versions name
         self.learned.refresh()  # the learned tier reads the operator at each action
-
-    async def _apply_intake(self, settings: Settings) -> None:
-        await self.intake_host.apply(settings.intake)
-        self.intake_segment.refresh()
 
     def _update_title(self, settings: Settings) -> None:
         where = settings.llm.base_url or "demo, mock LLM"

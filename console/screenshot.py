@@ -8,6 +8,9 @@ for the outage banner; `--outage-back` then heals it (a mock LLM on a loopback
 port) and shows the banner saying so. `--tool-servers` opens the Settings dialog
 on its Tool servers group, then a server's editor after a Test, and saves each
 (`-settings`, `-editor`, `-editor-http` beside `--out`) with the window and its status bar.
+`--intake` hosts the HTTP intake on a free loopback port and saves the Settings dialog
+on its Intake API group (`--out`), then with an address beyond loopback and no token,
+and a callback, refused (`-refused`), and the window with its Intake segment (`-window`).
 """
 
 from __future__ import annotations
@@ -210,6 +213,27 @@ async def _stage_tool_servers(console: Console, seconds: float, out: Path,
     _save(window, out)
 
 
+async def _stage_intake(console: Console, seconds: float, out: Path, theme: Theme) -> None:
+    window = await _after_traffic(console, theme, 5, seconds)
+    await window.intake_host.apply(console.engine.settings.intake)
+    window.intake_segment.refresh()
+    window.traffic.pause()
+    dialog = window.open_intake_settings()
+    dialog.resize(min(SIZE[0], 1024), min(SIZE[1], 700) - 40)
+    await asyncio.sleep(0.3)
+    dialog.show_intake()
+    await asyncio.sleep(0.3)
+    _grab(dialog, out)
+    dialog.intake.host_edit.setText("0.0.0.0")
+    dialog.intake.add_callback("chatwoot", "https://desk.example/hooks/agent")
+    dialog.show_intake()
+    await asyncio.sleep(0.3)
+    _grab(dialog, out.with_stem(out.stem + "-refused"))
+    dialog.reject()
+    await asyncio.sleep(0.2)
+    _save(window, out.with_stem(out.stem + "-window"))
+
+
 def _grab(widget: QWidget, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     if not widget.grab().save(str(out)):
@@ -253,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tool-servers", action="store_true",
                         help="the Settings dialog on its Tool servers group, a server's "
                         "editor after a Test, and the status bar's Tools segment")
+    parser.add_argument("--intake", action="store_true",
+                        help="the Settings dialog on its Intake API group, the intake "
+                        "hosted on a free loopback port")
     parser.add_argument("--theme", choices=[t.value for t in Theme], default=Theme.DARK.value)
     parser.add_argument("--domain", default=None, metavar="MODULE:FACTORY",
                         help="another domain than the demo shop")
@@ -274,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
             settings.resilience.breaker.open_s = 1.0
         if args.tool_servers:
             settings.tool_servers = _tool_servers()
+        if args.intake:
+            settings.intake.enabled = True
+            settings.intake.port = 0  # any free one: the group shows which
         store = QSettings(str(folder / "window.ini"), QSettings.Format.IniFormat)
         console = build_console(settings, store=store, settings_path=folder / "settings.json",
                                 credentials=KeyringCredentials(),
@@ -286,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
                                         heal=args.outage_back)
                     return
                 stage = (_stage_tool_servers if args.tool_servers
+                         else _stage_intake if args.intake
                          else _stage_learned if args.learned
                          else _stage_rules if args.rules
                          else _stage_escalations if args.escalations else _stage)

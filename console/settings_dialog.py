@@ -21,6 +21,13 @@ root's `agentcore.test_server`); the secrets typed there are stored in the
 keyring on Apply, beside the API key, and the settings hold only `keyring:`
 references to them.
 
+The "Intake API" group (`console.intake_group`) hosts the HTTP intake in the
+console: on or off, address, port, its bearer token and the outcome callbacks with
+their signing secret (both secrets stored in the keyring on Apply); a bind beyond
+loopback without a token is refused before anything is applied.
+Apply then puts it in force through the console's `IntakeHost` (started, stopped or
+restarted) and the group says where it listens, or why it did not start.
+
 The dialog knows nothing of the engine: it is given the settings to start from
 and an `apply` coroutine that puts new ones in force (the composition root
 passes `Engine.apply_settings`: switching between the mock and a real endpoint
@@ -74,6 +81,8 @@ from agentcore import (
 )
 from agentcore import test_server as agentcore_test_server
 from console import message
+from console.intake_group import IntakeGroup
+from console.intake_host import IntakeHost
 from console.settings_fields import (
     BY_KEY,
     CLASSIFY_PRICES,
@@ -107,8 +116,9 @@ class SettingsDialog(QDialog):
 
     def __init__(self, settings: Settings, apply: ApplySettings, settings_path: Path,
                  credentials: KeyringCredentials, parent: QWidget | None = None, *,
-                 test_server: Tester | None = None) -> None:
+                 test_server: Tester | None = None, intake: IntakeHost | None = None) -> None:
         super().__init__(parent)
+        self._intake_host = intake  # None: the intake's settings are saved, not applied
         self._test_server = test_server or agentcore_test_server
         self.setWindowTitle("Settings")
         self._apply = apply
@@ -182,9 +192,12 @@ class SettingsDialog(QDialog):
                 column.addWidget(boxes[title])
             column.addStretch(1)
             columns.addLayout(column, 0, col)
+        self.intake = IntakeGroup(self._base.intake, self._credentials, self._intake_host)
+        self.errors.update(self.intake.errors)
+        columns.addWidget(self.intake, 1, 0, 1, len(COLUMNS))
         self.tool_servers = ToolServersGroup(self._base.tool_servers, self._test_server,
                                              self._stored_secret)
-        columns.addWidget(self.tool_servers, 1, 0, 1, len(COLUMNS))
+        columns.addWidget(self.tool_servers, 2, 0, 1, len(COLUMNS))
 
         self.general_error = QLabel()
         self.general_error.setStyleSheet(ERROR_STYLE)
@@ -262,6 +275,7 @@ class SettingsDialog(QDialog):
             edit.textChanged.connect(self.validate)
         self.key_edit.textChanged.connect(self.validate)
         self.tool_servers.changed.connect(self.validate)
+        self.intake.changed.connect(self.validate)
         self.store_anyway.toggled.connect(self.validate)
         self.forget_key_button.clicked.connect(self._forget_key)
         self.test_button.clicked.connect(self._start_check)
@@ -276,7 +290,7 @@ class SettingsDialog(QDialog):
         self._follow_url()
         data, errors = self._collect()
         general: list[str] = []
-        settings = validated(data, errors, general, self.edits)
+        settings = validated(data, errors, general, {*self.edits, *self.intake.errors})
         # The endpoint alone, so "Test connection" works while, say, a TTL is wrong.
         self._endpoint = validated({"llm": data["llm"]}, {}, [], self.edits)
         if any(k.startswith("llm.") for k in errors):
@@ -331,7 +345,7 @@ class SettingsDialog(QDialog):
         data = self._profiled.model_dump()
         data["llm"]["classify"] = {} if classify_on else None
         data["tool_servers"] = [c.model_dump() for c in self.tool_servers.configs]
-        errors: dict[str, str] = {}
+        errors = self.intake.collect(data)
         for field in FIELDS:
             if field.path[:2] == ("llm", "classify") and not classify_on:
                 continue  # no classify stage: its prices are not asked for
@@ -463,12 +477,18 @@ class SettingsDialog(QDialog):
             for entry, secret in self.tool_servers.secrets.items():
                 self._credentials.set(entry, secret)
             self.tool_servers.stored()
+            secrets_changed = self.intake.store_secrets(new.intake.token_entry,
+                                                        new.intake.callback_secret_entry)
+            self.intake.stored()
             await self._apply(new)
+            if self._intake_host is not None:
+                await self._intake_host.apply(new.intake, restart=secrets_changed)
         except UserFacingError as exc:
             self._action_error = str(exc)
             return None
         finally:
             self._set_busy(False)
+            self.intake.show_state()
         # Forgotten only once saved: the file on disk must never name a deleted entry.
         orphans = orphaned(self._base.tool_servers, new.tool_servers)
         self._base = new
@@ -483,12 +503,18 @@ class SettingsDialog(QDialog):
             message.warning(f"Settings applied, but not saved: {exc}")
         else:
             self._forget_secrets(orphans)
-            message.info(f"Settings applied: LLM {new.llm.base_url or 'mock (demo)'}")
+            if self.intake.failed:
+                message.warning(f"Settings applied; the intake did not start: "
+                                f"{self.intake.failed}")
+            else:
+                message.info(f"Settings applied: LLM {new.llm.base_url or 'mock (demo)'}")
         self.applied.emit(new)
         return new
 
     async def _apply_and_close(self) -> None:
-        if await self.apply() is not None and not self._action_error:
+        # An intake that did not start keeps the dialog open on why (a port in use).
+        if (await self.apply() is not None and not self._action_error
+                and not self.intake.failed):
             self.accept()
 
     async def test_connection(self) -> ConnectionReport | None:
@@ -536,6 +562,11 @@ class SettingsDialog(QDialog):
         now, and once more after the first show has sized the dialog."""
         self.fields_area.ensureWidgetVisible(self.tool_servers)
         QTimer.singleShot(0, lambda: self.fields_area.ensureWidgetVisible(self.tool_servers))
+
+    def show_intake(self) -> None:
+        """Scrolls the Intake API group into view (the status bar's Intake segment)."""
+        self.fields_area.ensureWidgetVisible(self.intake)
+        QTimer.singleShot(0, lambda: self.fields_area.ensureWidgetVisible(self.intake))
 
     def _forget_secrets(self, entries: list[str]) -> None:
         for entry in entries:  # applied: no running server refers to them any more

@@ -149,7 +149,10 @@ class Intake:
             view = self.view(rid)
             if view is not None:
                 self._owe_callback(rid, self._store.intake.record(rid), view)
-        unfinished = [r for r in self._store.requests.unfinished() if r.id not in self._running]
+        # Unfinished on disk is also what the engine is answering for someone else now
+        # (the console's traffic, when its intake is turned on or restarted): not resumed.
+        unfinished = [r for r in self._store.requests.unfinished()
+                      if r.id not in self._running and not self.engine.answering(r.id)]
         for request in unfinished:
             await self._start(request, again=True)
         return len(unfinished)
