@@ -141,6 +141,7 @@ class IntakeServer:
             if cut:
                 log.warning("%d requests cut short by the shutdown: resumed next start", cut)
             await runner.cleanup()
+        await self.intake.stop_sweeping()
         await self.outbox.close(grace_s=min(grace, 2.0))
         if self._deliverer is not None:
             await self._deliverer.close()

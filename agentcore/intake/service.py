@@ -43,6 +43,10 @@ RESOLVED_KEY = "resolved:{}"  # per escalation id (a request has at most one)
 # The stored answer of an item closed as handled elsewhere is the queue's note for the
 # feed, not words the customer was sent: the view shows no answer for it.
 HANDLED_ELSEWHERE = "resolved"
+# An operator in a console over the same database resolves on another process's bus:
+# resolutions this recent are looked for this often (clocks of two machines may differ).
+SWEEP_S = 5.0
+SWEEP_WINDOW_S = 3600.0
 
 OutcomeListener = Callable[[Outcome, IntakeRecord | None], None]
 
@@ -60,6 +64,7 @@ class Intake:
         self._listeners: list[OutcomeListener] = []
         self._arrivals: deque[float] = deque()  # monotonic times, the last minute's
         self._unsubscribe = engine.subscribe(self._heard)
+        self._sweeper: asyncio.Task[None] | None = None
 
     # -- submitting ----------------------------------------------------------
 
@@ -153,18 +158,21 @@ class Intake:
         self.outbox.enqueue(KIND, record.callback, {"type": "request.finished", "request": view},
                             OUTCOME_KEY.format(rid))
 
-    def _owe_resolutions(self, escalation_id: int | None = None) -> int:
-        """Enqueues `request.resolved` for each resolved escalation (this one, or every
-        one) of an intake request with a callback that has none queued yet; how many.
-        Called on the loop from the bus (a reply, a close, a hand-back's answer) and by
-        `resume` (what a crash, or a console on the same database, left owed)."""
+    def _owe_resolutions(self, escalation_id: int | None = None, *,
+                         resolved_since: float | None = None) -> int:
+        """Enqueues `request.resolved` for each resolved escalation (this one, those
+        resolved since, or every one) of an intake request with a callback that has none
+        queued yet; how many. Called on the loop from the bus (a reply, a close, a
+        hand-back's answer), by the sweep (a console's, on the same database) and by
+        `resume` (what a crash left owed)."""
         if self.outbox is None:
             return 0
         from agentcore.intake.webhook import KIND
 
         if escalation_id is not None:
             self._store.requests.flush()  # a hand-back's re-run resolves it with its outcome
-        owed = self._store.intake.owed_resolutions(escalation_id)
+        owed = self._store.intake.owed_resolutions(escalation_id,
+                                                   resolved_since=resolved_since)
         for eid, rid in owed:
             record = self._store.intake.record(rid)
             view = self.view(rid)
@@ -201,7 +209,24 @@ class Intake:
         unfinished = [r for r in self._store.requests.unfinished() if r.id not in self._running]
         for request in unfinished:
             await self._start(request, again=True)
+        if self._sweeper is None and self.outbox is not None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep(),
+                                                                   name="resolutions")
         return len(claimed) + len(unfinished)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_S)
+            try:
+                self._owe_resolutions(resolved_since=self.engine.clock.now() - SWEEP_WINDOW_S)
+            except Exception:  # the disk: the next sweep, or the next start, tries again
+                log.warning("looking for resolved escalations failed", exc_info=True)
+
+    async def stop_sweeping(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
 
     # -- waiting and reading -------------------------------------------------
 
@@ -233,6 +258,8 @@ class Intake:
 
     def close(self) -> None:
         self._unsubscribe()
+        if self._sweeper is not None:  # `stop_sweeping` first, on the loop, to wait for it
+            self._sweeper.cancel()
 
     def view(self, rid: str) -> dict[str, Any] | None:
         """The request as it stands: GET's body and POST's; None when unknown. An

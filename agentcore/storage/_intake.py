@@ -139,18 +139,25 @@ class SQLiteIntake:
             ).fetchall()
         return [str(r[0]) for r in rows]
 
-    def owed_resolutions(self, escalation_id: int | None = None) -> list[tuple[int, str]]:
+    def owed_resolutions(self, escalation_id: int | None = None, *,
+                         resolved_since: float | None = None) -> list[tuple[int, str]]:
         """(escalation id, request id) of resolved escalations of intake requests with a
-        callback whose `resolved:<escalation id>` delivery is not queued yet (of one
-        escalation, or all: what a crash between the resolution and its enqueue left)."""
-        one = "" if escalation_id is None else " AND e.id = :id"
+        callback whose `resolved:<escalation id>` delivery is not queued yet: of one
+        escalation, of those resolved since a time, or all (what a crash between the
+        resolution and its enqueue left)."""
+        where = ""
+        if escalation_id is not None:
+            where += " AND e.id = :id"
+        if resolved_since is not None:
+            where += " AND e.resolved_at >= :since"
         with translated("reading the intake failed"):
             rows = self._conn.execute(
                 "SELECT e.id, e.request_id FROM escalations e JOIN intake_requests i"
                 " ON i.request_id = e.request_id WHERE e.state = 'resolved'"
-                " AND i.callback IS NOT NULL" + one + " AND NOT EXISTS"
+                " AND i.callback IS NOT NULL" + where + " AND NOT EXISTS"
                 " (SELECT 1 FROM outbox b WHERE b.key = 'resolved:' || e.id)"
-                " ORDER BY e.resolved_at", {"id": escalation_id}).fetchall()
+                " ORDER BY e.resolved_at",
+                {"id": escalation_id, "since": resolved_since}).fetchall()
         return [(int(e), str(r)) for e, r in rows]
 
 

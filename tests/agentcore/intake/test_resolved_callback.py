@@ -110,3 +110,23 @@ async def test_a_resolution_while_no_intake_ran_is_called_back_at_the_next_start
     server = await intake(callbacks={"api": receiver.url}, **FAST)  # and once only
     assert server.engine.store.outbox.counts() == {"pending": 0, "dead": 0}
     assert len(of_type(receiver, "request.resolved")) == 1
+
+
+async def test_a_reply_from_a_console_on_the_same_database_is_called_back_while_serving(
+        intake, receiver, settings, monkeypatch):
+    monkeypatch.setattr("agentcore.intake.service.SWEEP_S", 0.05)
+    server = await intake(callbacks={"api": receiver.url}, **FAST)
+    async with httpx2.AsyncClient(base_url=server.url) as http:
+        rid, eid = await escalated(server, http)
+        # Its queue publishes on its own bus: the serving intake never hears of it.
+        console = Engine(settings, credentials=KeyringCredentials())
+        try:
+            await console.escalations.claim(eid, "alice", 60)
+            await console.escalations.reply(eid, "alice", REPLY)
+        finally:
+            await console.close()
+        await until(lambda: of_type(receiver, "request.resolved"))
+        got = (await http.get(f"/v1/requests/{rid}")).json()
+    [(_, resolved)] = of_type(receiver, "request.resolved")
+    assert resolved["request"]["answer"] == REPLY == got["answer"]
+    assert got["escalation"]["resolved_by"] == "alice"
