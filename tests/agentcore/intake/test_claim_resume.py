@@ -4,6 +4,11 @@ once) without waiting for the sender to deliver it again."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import httpx2
@@ -14,6 +19,7 @@ from agentcore.models import Request
 from agentcore.storage import IntakeRecord
 from tests.agentcore.intake.conftest import until
 from tests.agentcore.intake.receiver import Receiver
+from tests.processes import REPO
 
 
 async def crash_after_the_claim(settings, callback: str, key: str) -> str:
@@ -90,3 +96,64 @@ async def test_a_submit_claims_with_what_it_takes_to_run_the_request(intake):
     assert kept is not None and stored is not None
     assert (kept.text, kept.customer_id, kept.channel, kept.received_at) == (
         stored.text, stored.customer_id, stored.channel, stored.received_at)
+
+
+# A process that submits through the real Intake and is SIGKILLed by itself in the
+# window: `submit` claims (synchronously), creates the engine's task and awaits it; the
+# main coroutine, scheduled before that task's first step, kills the process then.
+KILLED_IN_THE_WINDOW = """
+import asyncio, os, pathlib, signal, sys
+from agentcore.engine import Engine
+from agentcore.events import RequestAccepted
+from agentcore.intake.service import Intake
+from agentcore.models import Request
+from agentcore.settings import Settings
+
+async def main():
+    settings = Settings.load(pathlib.Path(sys.argv[1]))
+    engine = Engine(settings)
+    await engine.start()
+    engine.subscribe(lambda e: isinstance(e, RequestAccepted) and print("ACCEPTED", flush=True))
+    intake = Intake(engine, callbacks=settings.intake.callbacks)
+    request = Request(text="where is my order 1001?", customer_id=3, channel="api")
+    asyncio.get_running_loop().create_task(intake.submit(request, key="killed-key"))
+    await asyncio.sleep(0)
+    print("CLAIMED", request.id, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_process_killed_between_claim_and_accept_loses_nothing(
+        intake, settings, tmp_path, test_keyring):
+    KeyringCredentials().set("intake-webhook-secret", "hook-secret")
+    receiver = Receiver("hook-secret")
+    url = await receiver.start()
+    try:
+        settings.intake.callbacks = {"api": url}
+        path = tmp_path / "settings.json"
+        settings.save(path)
+        child = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-c", KILLED_IN_THE_WINDOW, str(path)],
+            capture_output=True, text=True, cwd=REPO, timeout=120,
+            env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert child.returncode == -signal.SIGKILL, child.stderr
+        said, rid = child.stdout.split()
+        assert said == "CLAIMED"  # and not ACCEPTED: killed before the engine's accept
+
+        # The next start runs it, though its sender never delivers it again.
+        server = await intake(callbacks={"api": url}, retry_base_s=0.05, retry_cap_s=0.2)
+        async with httpx2.AsyncClient(base_url=server.url) as http:
+            got = await http.get(f"/v1/requests/{rid}", headers={"Prefer": "wait=10"})
+            assert got.status_code == 200 and got.json()["status"] == "answered"
+            await until(lambda: receiver.deliveries)
+            replayed = await http.post("/v1/requests", headers={"Idempotency-Key": "killed-key"},
+                                       json={"text": "where is my order 1001?",
+                                             "customer_id": 3})
+        assert replayed.headers.get("Idempotent-Replayed") == "true"
+        assert replayed.json()["id"] == rid
+        assert [body["request"]["id"] for _, body in receiver.deliveries] == [rid]
+        assert [o.request_id for o in server.engine.store.requests.outcomes()] == [rid]
+    finally:
+        await receiver.close()
