@@ -130,3 +130,27 @@ async def test_a_reply_from_a_console_on_the_same_database_is_called_back_while_
     [(_, resolved)] = of_type(receiver, "request.resolved")
     assert resolved["request"]["answer"] == REPLY == got["answer"]
     assert got["escalation"]["resolved_by"] == "alice"
+
+
+async def test_a_hand_back_the_agent_then_answers_is_called_back_with_its_answer(
+        intake, receiver, monkeypatch):
+    monkeypatch.setattr("agentcore.intake.service.SWEEP_S", 3600.0)  # heard, not swept
+    server = await intake(callbacks={"api": receiver.url}, **FAST)
+    loop = server.engine.settings.loop
+    ceiling, loop.dollar_ceiling = loop.dollar_ceiling, 0.0001  # stopped before any call
+    async with httpx2.AsyncClient(base_url=server.url) as http:
+        body = (await http.post("/v1/requests", headers={"Prefer": "wait=10"}, json={
+            "text": "my app keeps crashing and nothing helps", "customer_id": 3})).json()
+    loop.dollar_ceiling = ceiling
+    assert body["status"] == "escalated", body
+    queue = server.engine.escalations
+    eid = body["escalation"]["id"]
+    await queue.claim(eid, "alice", 60)
+    outcome = await queue.hand_back(eid, "alice", "they run the latest version: go on")
+    assert str(outcome.status) == "answered", outcome
+    await until(lambda: of_type(receiver, "request.resolved"))
+    [(_, resolved)] = of_type(receiver, "request.resolved")
+    view = resolved["request"]
+    assert (view["id"], view["status"], view["answer"]) == (body["id"], "answered",
+                                                            outcome.answer)
+    assert view["escalation"]["resolution"] == "answered by the agent"
