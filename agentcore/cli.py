@@ -18,6 +18,7 @@ from agentcore.errors import UserFacingError
 from agentcore.export_cli import add_export_parser, run_export
 from agentcore.learned_cli import add_learned_parser, run_learned
 from agentcore.models import EscalationReason
+from agentcore.outbox_cli import add_outbox_parser, run_outbox
 from agentcore.redaction import install_log_redaction, redact
 from agentcore.serve_cli import add_serve_parser, run_serve
 from agentcore.settings import LLMSettings, Settings, StageModel
@@ -182,6 +183,10 @@ async def _export(args: argparse.Namespace) -> int:
     return await run_export(_loaded(args), args)
 
 
+async def _outbox(args: argparse.Namespace) -> int:
+    return await run_outbox(_loaded(args), args)
+
+
 async def _check(args: argparse.Namespace) -> int:
     loaded = _loaded(args)
     url = loaded.llm.base_url
@@ -279,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     add_learned_parser(sub)
     add_export_parser(sub)
     add_serve_parser(sub)
+    add_outbox_parser(sub)
     args = parser.parse_args(argv)
     if args.no_classify and args.classify_model:
         parser.error("--no-classify drops the stage --classify-model names: choose one")
@@ -287,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     install_log_redaction()  # a safety net: texts are redacted where they enter already
     command = {"replay": _replay, "ask": _ask, "resume": _resume, "check": _check,
                "domains": _domains, "learned": _learned, "tools": _tools,
-               "export": _export, "serve": _serve}[args.command]
+               "export": _export, "serve": _serve,
+               "outbox": _outbox}[args.command]
     try:
         return asyncio.run(command(args))
     except (UserFacingError, OSError, ValueError) as exc:

@@ -6,7 +6,14 @@ deliverer registered for its kind and marks it delivered only after the receiver
 said 2xx. A crash between the send and the mark sends it again after the restart,
 with the same delivery id: delivery is at least once, and the receiver dedupes by
 the id (X-Agent-Delivery for webhooks). A failure waits `base * 2**attempts`,
-capped, and is retried for as long as the outbox runs: nothing is dropped.
+capped, and is retried until the delivery has been owed `give_up_after_s`.
+
+A delivery is dead, never sent again by itself, when its deliverer raises an
+exception whose `retryable` is False (a receiver's permanent refusal: `Undeliverable`,
+or the Chatwoot channel's `ChatwootError`), or when it is still failing after
+`give_up_after_s`. Dead ones stay on disk with their reason, are counted in
+/metrics, and are listed and revived by `agentcore outbox` (same id: the receiver
+still dedupes). Nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from functools import partial
 from typing import Any
 
 from agentcore.clock import Clock
-from agentcore.storage import Delivery, SQLiteOutbox
+from agentcore.storage import Delivery, OutboxRepository
 
 log = logging.getLogger("agentcore.intake.outbox")
 
@@ -30,20 +37,35 @@ Deliverer = Callable[[str, dict[str, Any], str], Awaitable[None]]
 MAX_PARALLEL = 8  # sends at once: a slow receiver must not hold up the others
 IDLE_POLL_S = 1.0  # the longest sleep with nothing due (enqueues from elsewhere wake it)
 MIN_POLL_S = 0.02  # the shortest: what is due now but already being sent must not spin
+GIVE_UP_AFTER_S = 3 * 86400.0
+
+
+class Undeliverable(Exception):
+    """The receiver refused the delivery for good (a deliverer raises it): dead at once."""
+
+    retryable = False
+
+
+def retryable(exc: BaseException) -> bool:
+    """Whether trying `exc`'s delivery again could help: unless the exception says not
+    (duck-typed: any deliverer's error with `retryable = False`)."""
+    return getattr(exc, "retryable", True) is not False
 
 
 class Outbox:
-    def __init__(self, store: SQLiteOutbox, clock: Clock, *, base_s: float = 1.0,
-                 cap_s: float = 300.0) -> None:
+    def __init__(self, store: OutboxRepository, clock: Clock, *, base_s: float = 1.0,
+                 cap_s: float = 300.0, give_up_after_s: float = GIVE_UP_AFTER_S) -> None:
         self._store = store
         self._clock = clock
         self.base_s = base_s
         self.cap_s = cap_s
+        self.give_up_after_s = give_up_after_s
         self._deliverers: dict[str, Deliverer] = {}
         self._wake = asyncio.Event()
         self._sending: dict[str, asyncio.Task[None]] = {}
         self._runner: asyncio.Task[None] | None = None
         self.delivered = 0  # since start, for the status bar and the bench
+        self.dead = 0  # since start: given up on
 
     def register(self, kind: str, deliverer: Deliverer) -> None:
         self._deliverers[kind] = deliverer
@@ -57,6 +79,10 @@ class Outbox:
     @property
     def pending(self) -> int:
         return self._store.pending()
+
+    def counts(self) -> dict[str, int]:
+        """{"pending": owed, still tried; "dead": given up on} (on disk, any process's)."""
+        return self._store.counts()
 
     def start(self) -> None:
         if self._runner is None:
@@ -106,14 +132,26 @@ class Outbox:
             await deliverer(delivery.target, delivery.payload, delivery.id)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # any failure is retried: the receiver is someone else's
+        except Exception as exc:  # retried unless it says not: the receiver is someone else's
+            error = f"{type(exc).__name__}: {exc}"
+            now = self._clock.now()
+            owed_s = now - delivery.owed_since
+            if not retryable(exc) or owed_s >= self.give_up_after_s:
+                reason = error if not retryable(exc) else (
+                    f"gave up after {delivery.attempts + 1} attempts over {owed_s:.0f} s: "
+                    f"{error}")
+                log.error("delivery %s (%s to %s) is dead, not sent again unless retried "
+                          "(agentcore outbox retry %s): %s", delivery.id, delivery.kind,
+                          delivery.target, delivery.id, reason)
+                self._store.dead(delivery.id, reason, now)
+                self.dead += 1
+                return
             delay = min(self.cap_s, self.base_s * 2 ** delivery.attempts)
             delay *= random.uniform(0.8, 1.0)  # receivers back up together: spread retries
             log.warning("delivery %s (%s to %s) failed, attempt %d, next in %.1f s: %s",
                         delivery.id, delivery.kind, delivery.target, delivery.attempts + 1,
                         delay, exc)
-            self._store.failed(delivery.id, f"{type(exc).__name__}: {exc}",
-                               self._clock.now() + delay)
+            self._store.failed(delivery.id, error, now + delay)
             return
         self._store.delivered(delivery.id, self._clock.now())
         self.delivered += 1

@@ -61,7 +61,8 @@ class IntakeServer:
         self._deliverer: WebhookDeliverer | None = None
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self.outbox = Outbox(engine.store.outbox, engine.clock, base_s=settings.retry_base_s,
-                             cap_s=settings.retry_cap_s)
+                             cap_s=settings.retry_cap_s,
+                             give_up_after_s=settings.give_up_after_s)
         self.intake = Intake(engine, outbox=self.outbox, callbacks=settings.callbacks)
         self.url: str | None = None
 
@@ -140,6 +141,7 @@ class IntakeServer:
             if cut:
                 log.warning("%d requests cut short by the shutdown: resumed next start", cut)
             await runner.cleanup()
+        await self.intake.stop_sweeping()
         await self.outbox.close(grace_s=min(grace, 2.0))
         if self._deliverer is not None:
             await self._deliverer.close()
@@ -173,10 +175,13 @@ class IntakeServer:
     @web.middleware
     async def _guard_middleware(self, request: web.Request,
                                 handler: Handler) -> web.StreamResponse:
+        # /metrics names routes, rules, models, queue sizes and spend: behind the same
+        # token as the requests. Liveness and readiness probes carry no secrets: open.
+        guarded = request.path.startswith("/v1/") or request.path == "/metrics"
+        if guarded and not self.authorized(request):
+            return _error(401, "a bearer token is required (Authorization: Bearer ...)",
+                          headers={"WWW-Authenticate": 'Bearer realm="intake"'})
         if request.path.startswith("/v1/"):
-            if not self.authorized(request):
-                return _error(401, "a bearer token is required (Authorization: Bearer ...)",
-                              headers={"WWW-Authenticate": 'Bearer realm="intake"'})
             wait = self._client_allowed(request.remote or "?")
             if wait is not None:
                 return _error(429, "too many requests from this client",

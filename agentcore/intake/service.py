@@ -7,8 +7,12 @@ Every channel (the REST intake, Chatwoot) submits through `Intake.submit`:
    before it) is the guard and the durable accept, so when `submit` returns the
    request is on disk as accepted, or turned away by the guard;
 3. its outcome wakes whoever waits on it, and when the channel has a callback, a
-   delivery keyed `outcome:<request id>` is committed to the outbox.
-A crash leaves the request accepted; `resume` re-runs those on the next start.
+   delivery keyed `outcome:<request id>` is committed to the outbox;
+4. when an operator (or the agent, after a hand-back) resolves its escalation, a
+   second delivery, `request.resolved`, keyed `resolved:<escalation id>`.
+The claim keeps the request itself: a crash before the accept leaves a claim that
+`resume` runs on the next start, as it re-runs what a crash left accepted and
+enqueues the callbacks (finished or resolved) a crash left owed.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from agentcore.events import Event, RequestAccepted, RequestRejected
+from agentcore.escalation_model import Escalation, EscalationState
+from agentcore.events import EscalationChanged, Event, RequestAccepted, RequestRejected
 from agentcore.models import Outcome, OutcomeSummary, Request, Status
-from agentcore.storage import IntakeRecord
+from agentcore.storage import IntakeRecord, Storage
 
 if TYPE_CHECKING:
     from agentcore.engine import Engine
@@ -34,6 +39,14 @@ log = logging.getLogger("agentcore.intake")
 RATE_LIMITED = "rate limited"  # the guard's reason (agentcore.guard)
 KEPT_OUTCOMES = 10_000  # recent outcomes served from memory (the writer batches to disk)
 OUTCOME_KEY = "outcome:{}"
+RESOLVED_KEY = "resolved:{}"  # per escalation id (a request has at most one)
+# The stored answer of an item closed as handled elsewhere is the queue's note for the
+# feed, not words the customer was sent: the view shows no answer for it.
+HANDLED_ELSEWHERE = "resolved"
+# An operator in a console over the same database resolves on another process's bus:
+# resolutions this recent are looked for this often (clocks of two machines may differ).
+SWEEP_S = 5.0
+SWEEP_WINDOW_S = 3600.0
 
 OutcomeListener = Callable[[Outcome, IntakeRecord | None], None]
 
@@ -44,13 +57,14 @@ class Intake:
         self.engine = engine
         self.outbox = outbox
         self.callbacks = dict(callbacks or {})
-        self._store = engine.store
+        self._store: Storage = engine.store
         self._running: dict[str, asyncio.Task[Outcome]] = {}
         self._recent: OrderedDict[str, Outcome] = OrderedDict()
         self._first_step: dict[str, asyncio.Future[None]] = {}
         self._listeners: list[OutcomeListener] = []
         self._arrivals: deque[float] = deque()  # monotonic times, the last minute's
         self._unsubscribe = engine.subscribe(self._heard)
+        self._sweeper: asyncio.Task[None] | None = None
 
     # -- submitting ----------------------------------------------------------
 
@@ -62,8 +76,14 @@ class Intake:
         channel. Returns once the request is accepted on disk (or turned away)."""
         if key is None and external_id is not None:
             key = f"external:{request.channel}:{external_id}"
+        if not request.received_at:
+            request.received_at = self.engine.clock.now()
+        # The request goes to disk with its key, in the claim's transaction: a crash before
+        # the engine's accept leaves what `resume` needs to run it.
         record = IntakeRecord(request.id, key, request.channel, conversation_id, external_id,
-                              self.callbacks.get(request.channel))
+                              self.callbacks.get(request.channel), text=request.text,
+                              customer_id=request.customer_id,
+                              received_at=request.received_at)
         rid, created = self._store.intake.claim(record, time.time())
         self._count_arrival()
         if not created:
@@ -95,6 +115,9 @@ class Intake:
         await asyncio.wait([first, task], return_when=asyncio.FIRST_COMPLETED)
 
     def _heard(self, event: Event) -> None:
+        if isinstance(event, EscalationChanged):
+            self._owe_resolutions(event.escalation_id)
+            return
         if isinstance(event, (RequestAccepted, RequestRejected)):
             rid = event.request.id if isinstance(event, RequestAccepted) \
                 else event.outcome.request.id
@@ -135,6 +158,31 @@ class Intake:
         self.outbox.enqueue(KIND, record.callback, {"type": "request.finished", "request": view},
                             OUTCOME_KEY.format(rid))
 
+    def _owe_resolutions(self, escalation_id: int | None = None, *,
+                         resolved_since: float | None = None) -> int:
+        """Enqueues `request.resolved` for each resolved escalation (this one, those
+        resolved since, or every one) of an intake request with a callback that has none
+        queued yet; how many. Called on the loop from the bus (a reply, a close, a
+        hand-back's answer), by the sweep (a console's, on the same database) and by
+        `resume` (what a crash left owed)."""
+        if self.outbox is None:
+            return 0
+        from agentcore.intake.webhook import KIND
+
+        if escalation_id is not None:
+            self._store.requests.flush()  # a hand-back's re-run resolves it with its outcome
+        owed = self._store.intake.owed_resolutions(escalation_id,
+                                                   resolved_since=resolved_since)
+        for eid, rid in owed:
+            record = self._store.intake.record(rid)
+            view = self.view(rid)
+            if record is None or record.callback is None or view is None:
+                continue
+            self.outbox.enqueue(KIND, record.callback,
+                                {"type": "request.resolved", "request": view},
+                                RESOLVED_KEY.format(eid))
+        return len(owed)
+
     def add_outcome_listener(self, listener: OutcomeListener) -> Callable[[], None]:
         """`listener(outcome, record)` after each outcome of a request the intake ran
         (record None: not submitted through the intake). Called on the loop; it must
@@ -143,19 +191,45 @@ class Intake:
         return lambda: self._listeners.remove(listener)
 
     async def resume(self) -> int:
-        """Runs again every request a crash left accepted, and enqueues the callbacks a
-        crash left owed; how many requests it started. Returns once they are running."""
+        """Runs every request a crash left claimed but not accepted, runs again every one
+        it left accepted, and enqueues the callbacks (finished, resolved) it left owed;
+        how many requests it started. Returns once they are running."""
         for rid in self._store.intake.owed_callbacks():
             view = self.view(rid)
             if view is not None:
                 self._owe_callback(rid, self._store.intake.record(rid), view)
+        self._owe_resolutions()
+        claimed = [r for r in (record.request() for record in self._store.intake.unaccepted())
+                   if r is not None and r.id not in self._running]
+        for request in claimed:  # never accepted: a first submit, through the guard
+            await self._start(request, again=False)
+            outcome = self._recent.get(request.id)
+            if outcome is not None and self.rate_limited(outcome):
+                self._store.intake.release(request.id)
         # Unfinished on disk is also what the engine is answering for someone else now
         # (the console's traffic, when its intake is turned on or restarted): not resumed.
         unfinished = [r for r in self._store.requests.unfinished()
                       if r.id not in self._running and not self.engine.answering(r.id)]
         for request in unfinished:
             await self._start(request, again=True)
-        return len(unfinished)
+        if self._sweeper is None and self.outbox is not None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep(),
+                                                                   name="resolutions")
+        return len(claimed) + len(unfinished)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_S)
+            try:
+                self._owe_resolutions(resolved_since=self.engine.clock.now() - SWEEP_WINDOW_S)
+            except Exception:  # the disk: the next sweep, or the next start, tries again
+                log.warning("looking for resolved escalations failed", exc_info=True)
+
+    async def stop_sweeping(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
 
     # -- waiting and reading -------------------------------------------------
 
@@ -187,18 +261,24 @@ class Intake:
 
     def close(self) -> None:
         self._unsubscribe()
+        if self._sweeper is not None:  # `stop_sweeping` first, on the loop, to wait for it
+            self._sweeper.cancel()
 
     def view(self, rid: str) -> dict[str, Any] | None:
-        """The request as it stands: GET's body and POST's; None when unknown."""
+        """The request as it stands: GET's body and POST's; None when unknown. An
+        escalated one is read from the disk: the queue (this process's, or a console's
+        on the same database) may have resolved it since."""
         outcome = self._recent.get(rid)
         record = self._store.intake.record(rid)
-        if outcome is not None:
+        if outcome is not None and outcome.status is not Status.ESCALATED:
             return self.view_of_outcome(outcome, record)
         if rid not in self._running:
             summary = self._store.requests.outcome(rid)
             if summary is not None:
-                request = self._store.requests.request(rid)
+                request = outcome.request if outcome else self._store.requests.request(rid)
                 return self._view_of_summary(summary, request, record)
+            if outcome is not None:  # not on disk yet: the writer is behind
+                return self.view_of_outcome(outcome, record)
         request = self._store.requests.request(rid)
         if request is None:
             return None
@@ -211,28 +291,35 @@ class Intake:
         if outcome.status is Status.REJECTED:
             view["reason"] = _rejection(outcome.errors)
         if outcome.status is Status.ESCALATED:
-            view["escalation"] = self._escalation(outcome.request.id,
-                                                  str(outcome.escalation_reason))
+            view["escalation"] = self._escalation(outcome.request.id, flushed=False) or {
+                "id": None, "reason": str(outcome.escalation_reason)}
         return view
 
     def _view_of_summary(self, summary: OutcomeSummary, request: Request | None,
                          record: IntakeRecord | None) -> dict[str, Any]:
+        """The stored outcome: once an operator replied it is theirs (status answered,
+        route human, the reply as the answer), and `escalation` says how it ended."""
         view = _view(summary.request_id, str(summary.status), request, record)
         view.update(answer=summary.answer or None, route=str(summary.route),
                     intent=summary.intent, latency_ms=round(summary.latency_ms, 3))
         if summary.status is Status.REJECTED:
             view["reason"] = _rejection(list(summary.errors))
-        if summary.status is Status.ESCALATED:
-            view["escalation"] = self._escalation(summary.request_id,
-                                                  str(summary.escalation_reason))
+        escalation = self._escalation(summary.request_id, flushed=True)
+        if escalation is not None:
+            view["escalation"] = escalation
+            if escalation["resolution"] == HANDLED_ELSEWHERE:
+                view["answer"] = None  # the queue's note, not words the customer got
         return view
 
-    def _escalation(self, rid: str, reason: str) -> dict[str, Any]:
+    def _escalation(self, rid: str, *, flushed: bool) -> dict[str, Any] | None:
+        """The request's escalation as it stands, None: it has none."""
         escalation_id = self._store.escalations.of_request(rid)
-        if escalation_id is None:  # written with the outcome, by the writer thread
+        if escalation_id is None and not flushed:  # written with the outcome, by the writer
             self._store.requests.flush()
             escalation_id = self._store.escalations.of_request(rid)
-        return {"id": escalation_id, "reason": reason}
+        item = None if escalation_id is None else self._store.escalations.get(
+            escalation_id, self.engine.clock.now())
+        return None if item is None else _escalation_view(item)
 
     @staticmethod
     def rate_limited(outcome: Outcome) -> bool:
@@ -261,6 +348,14 @@ class Intake:
         while self._arrivals and self._arrivals[0] < now - 60.0:
             self._arrivals.popleft()
         return len(self._arrivals)
+
+
+def _escalation_view(item: Escalation) -> dict[str, Any]:
+    resolved = item.state is EscalationState.RESOLVED
+    return {"id": item.id, "reason": str(item.reason), "state": str(item.state),
+            "resolution": item.resolution if resolved else None,
+            "resolved_by": item.resolved_by if resolved else None,
+            "resolved_at": item.resolved_at if resolved else None}
 
 
 def _rejection(errors: list[str] | tuple[str, ...]) -> str | None:

@@ -29,6 +29,9 @@ class IntakeSettings(BaseModel):
         "intake-webhook-secret", description="keyring entry of the callbacks' HMAC secret")
     retry_base_s: float = Field(1.0, gt=0, description="first retry of a failed delivery")
     retry_cap_s: float = Field(300.0, gt=0, description="longest wait between retries")
+    give_up_after_s: float = Field(
+        3 * 86400.0, gt=0, description="a delivery still failing this long after it was "
+        "queued is dead: kept, counted, sent again only by `agentcore outbox retry`")
     shutdown_grace_s: float = Field(10.0, ge=0,
                                     description="how long in-flight requests may finish")
 

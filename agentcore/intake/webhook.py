@@ -5,6 +5,11 @@ dedupes by it) and `X-Agent-Signature: t=<unix seconds>,v1=<hex>`, where v1 is
 HMAC-SHA256 with the shared secret over `t + "." + body` (the raw bytes sent).
 A receiver recomputes it (`verify`), compares in constant time, and refuses a `t`
 far from its clock (a replayed old delivery). Any 2xx is taken as delivered.
+
+A permanent refusal (400, 401, 403, 404, 410, 422: the receiver will say the same
+next time) raises `Undeliverable`: the outbox marks the delivery dead. Anything
+else (5xx, 408, 409, 425, 429, other codes, timeouts, refused connections) is
+retried with backoff.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from agentcore.intake.outbox import Undeliverable
+
 if TYPE_CHECKING:
     import aiohttp
 
@@ -22,6 +29,9 @@ KIND = "webhook"
 SIGNATURE_HEADER = "X-Agent-Signature"
 DELIVERY_HEADER = "X-Agent-Delivery"
 TIMEOUT_S = 10.0
+# What a receiver answers the same however often it is asked: a bad body or signature,
+# a URL that is not (or no longer) there, a payload it will never take.
+PERMANENT = frozenset({400, 401, 403, 404, 410, 422})
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -60,6 +70,9 @@ class WebhookDeliverer:
         headers = {"Content-Type": "application/json", DELIVERY_HEADER: delivery_id,
                    SIGNATURE_HEADER: signature(self._secret, int(time.time()), body)}
         async with self._session.post(target, data=body, headers=headers) as response:
+            if response.status in PERMANENT:
+                raise Undeliverable(f"HTTP {response.status} {response.reason or ''}"
+                                    .strip() + f" from {target}")
             if not 200 <= response.status < 300:
                 raise RuntimeError(f"HTTP {response.status}")
 

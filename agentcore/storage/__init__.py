@@ -13,12 +13,21 @@ migrations and `_retention` for what is pruned.
 from agentcore.models import storable
 from agentcore.storage._answer_cache import SQLiteAnswerCache, StoredAnswer
 from agentcore.storage._connection import transaction
-from agentcore.storage._intake import Delivery, IntakeRecord, SQLiteIntake, SQLiteOutbox
+from agentcore.storage._intake import (
+    Delivery,
+    IntakeRecord,
+    OutboxEntry,
+    OutboxState,
+    SQLiteIntake,
+    SQLiteOutbox,
+)
 from agentcore.storage._learned import LearnedRecord, SQLiteLearned, StoredLearned
 from agentcore.storage._protocols import (
     AnswerCacheRepository,
     EscalationRepository,
+    IntakeRepository,
     LearnedRepository,
+    OutboxRepository,
     ReplyRepository,
     RequestRepository,
     RuleRepository,
@@ -41,10 +50,14 @@ __all__ = [
     "Delivery",
     "EscalationRepository",
     "IntakeRecord",
+    "IntakeRepository",
     "IntentRow",
     "LatencyBins",
     "LearnedRecord",
     "LearnedRepository",
+    "OutboxEntry",
+    "OutboxRepository",
+    "OutboxState",
     "OutcomeHistory",
     "PruneReport",
     "RecordedRow",

@@ -285,7 +285,25 @@ def _v6(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS outbox_due ON outbox(delivered_at, next_at)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
+def _v7(conn: sqlite3.Connection) -> None:
+    """A claim keeps what it takes to run its request (text, customer, arrival), so one a
+    crash cut off before the engine accepted it is run at the next start, not only on a
+    redelivery; an outbox delivery can be dead (a permanent refusal, or owed too long),
+    never sent again unless an operator revives it (`retried_at`: since when it is owed
+    again). Owed deliveries get a partial index of their own: dead ones, kept for the
+    operator, cost the sender's poll nothing."""
+    _add_columns(conn, "intake_requests", {"text": "TEXT", "customer_id": "INTEGER",
+                                           "received_at": "REAL"})
+    _add_columns(conn, "outbox", {"dead_at": "REAL", "retried_at": "REAL"})
+    conn.execute("CREATE INDEX IF NOT EXISTS outbox_owed ON outbox(next_at)"
+                 " WHERE delivered_at IS NULL AND dead_at IS NULL")
+    conn.execute("CREATE INDEX IF NOT EXISTS outbox_dead ON outbox(dead_at)"
+                 " WHERE dead_at IS NOT NULL")
+    conn.execute("DROP INDEX IF EXISTS outbox_due")  # covered by outbox_owed
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
+                                                                 _v7)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

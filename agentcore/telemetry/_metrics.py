@@ -3,8 +3,9 @@
 Two sources, as Prometheus advises: what happened is counted from the engine's
 bus as it happens (requests, latencies, tokens, dollars, rule hits, breaker
 moves); what is, is read from the engine when scraped (escalations waiting and
-the oldest one's age, lapsed claims, breaker state), by a custom collector, so
-a gauge is never stale and a second console's work on the same database shows.
+the oldest one's age, lapsed claims, breaker state, the outbox's pending and dead
+deliveries), by a custom collector, so a gauge is never stale and a second
+console's work on the same database shows.
 
 A registry per engine, not the library's global one: two engines in one process
 (tests, a console hosting an intake beside its own) never collide.
@@ -153,6 +154,18 @@ class _StateCollector(Collector):
             yield from self._queue()
         except Exception:  # a closed or broken store: /readyz says so, /metrics still answers
             log.warning("escalation gauges not read", exc_info=True)
+        try:
+            counts = self.engine.store.outbox.counts()
+        except Exception:
+            log.warning("outbox gauges not read", exc_info=True)
+        else:
+            outbox = GaugeMetricFamily(
+                "agentcore_outbox_deliveries", "Deliveries owed to other servers (callbacks, "
+                "help-desk posts): pending, still tried; dead, given up on until an operator "
+                "retries them (agentcore outbox)", labels=["state"])
+            for state in ("pending", "dead"):
+                outbox.add_metric([state], counts[state])
+            yield outbox
         yield from self._breaker()
 
     def _queue(self) -> Iterator[Metric]:

@@ -1,5 +1,6 @@
 """A webhook receiver on a loopback port: verifies each delivery's signature, records
-its id, and refuses the first `fail_first` deliveries (a flaky receiver)."""
+its id, and refuses the first `fail_first` deliveries with `fail_status` (a flaky
+receiver with 503, one that will never take them with a 4xx)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from agentcore.intake.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, verify
 
 
 class Receiver:
-    def __init__(self, secret: str, *, fail_first: int = 0) -> None:
+    def __init__(self, secret: str, *, fail_first: int = 0, fail_status: int = 503) -> None:
         self.secret = secret
         self.fail_first = fail_first
+        self.fail_status = fail_status
         self.attempts = 0
         self.bad_signatures = 0
         self.deliveries: list[tuple[str, dict[str, Any]]] = []  # (delivery id, body)
@@ -28,7 +30,7 @@ class Receiver:
             self.bad_signatures += 1
             return web.Response(status=401)
         if self.attempts <= self.fail_first:
-            return web.Response(status=503)
+            return web.Response(status=self.fail_status)
         self.deliveries.append((request.headers[DELIVERY_HEADER], json.loads(body)))
         return web.Response(status=204)
 
