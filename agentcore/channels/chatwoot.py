@@ -153,6 +153,7 @@ class ChatwootChannel:
         self._sweep_every_s = sweep_every_s
         self._sweeper: asyncio.Task[None] | None = None
         self.swept = 0  # posts the sweeps found owed and enqueued, since start
+        self.sweeps = 0  # passes completed, since start
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe = engine.subscribe(self._on_event)
 
@@ -307,6 +308,7 @@ class ChatwootChannel:
             try:
                 await self.sweep(since)
                 since = began - SWEEP_OVERLAP_S
+                self.sweeps += 1
             except StorageError as exc:  # the window stays: the next sweep covers it
                 log.error("the sweep for posts owed to Chatwoot failed: %s", exc)
             await asyncio.sleep(every_s)
