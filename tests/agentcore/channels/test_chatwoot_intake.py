@@ -19,9 +19,9 @@ from agentcore.channels.chatwoot import request_id_for as rid_of
 from agentcore.credentials import KeyringCredentials
 from agentcore.errors import ChatwootError
 from agentcore.escalation_model import EscalationState
+from agentcore.intake.server import IntakeServer
 from agentcore.intake.service import Intake
 from agentcore.intake.settings import IntakeSettings
-from agentcore.intake.server import IntakeServer
 from agentcore.models import Request
 from tests.agentcore.channels.chatwoot_standin import ACCOUNT, TOKEN, ChatwootStandin
 from tests.agentcore.channels.test_chatwoot import HUMAN, SHIPPING
@@ -57,11 +57,12 @@ class Served:
         """Until the sweep has made its first pass (and `passes` more from now), and the
         outbox has sent all it was given."""
         goal = max(1, self.channel.sweeps + passes)
-
-        async def _settle() -> None:
-            while self.channel.sweeps < goal or self.engine.store.outbox.pending():
-                await asyncio.sleep(0.02)
-        await asyncio.wait_for(_settle(), 20)
+        for _ in range(1000):  # polled: the sweep and the outbox are the server's own
+            if self.channel.sweeps >= goal and not self.engine.store.outbox.pending():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"not settled: {self.channel.sweeps} sweeps, "
+                             f"{self.engine.store.outbox.pending()} deliveries pending")
 
     async def close(self) -> None:
         await self.server.close()
