@@ -48,12 +48,16 @@ def handover_posts(rid: str, answer: str, handover_message: str | None) -> list[
     return posts
 
 
-def answer_posts(rid: str, answer: str) -> list[Post]:
+def answer_posts(rid: str, answer: str, *, handed_back: bool = False) -> list[Post]:
     """The agent's answer, posted only while the bot still owns the conversation.
-    Keyed by its text: a re-run (a hand-back) that answers anew is posted too."""
+    Keyed by its text: a re-run (a hand-back) that answers anew is posted too.
+    `handed_back`: the console's operator handed the escalation back to the agent,
+    and the conversation we opened for the humans is the bot's again, unless one of
+    Chatwoot's agents took it meanwhile (`ChatwootAPI.deliver`)."""
     if not answer:
         return []
-    return [Post(MESSAGE, {"content": answer, "only_if_pending": True},
+    condition = {"handed_back": True} if handed_back else {"only_if_pending": True}
+    return [Post(MESSAGE, {"content": answer, **condition},
                  _key(rid, f"answer:{_digest(answer)}"))]
 
 
@@ -66,13 +70,14 @@ def reply_posts(rid: str, reply: str) -> list[Post]:
 
 
 def posts_of_stored(rid: str, status: str, route: str, answer: str, resolution: str | None,
-                    handover_message: str | None) -> list[Post]:
-    """The posts an outcome as the database keeps it owes (the sweep's view)."""
+                    handed_back: bool, handover_message: str | None) -> list[Post]:
+    """The posts an outcome as the database keeps it owes (the sweep's view);
+    `handed_back`: the request carries an operator's note (a hand-back's re-run)."""
     if route == "human":
         # The operator's: replied (posted), or closed as handled elsewhere (nothing).
         return reply_posts(rid, answer) if resolution == "replied" else []
     if status == "escalated":
         return handover_posts(rid, answer, handover_message)
     if status == "answered":
-        return answer_posts(rid, answer)
+        return answer_posts(rid, answer, handed_back=handed_back)
     return []

@@ -16,7 +16,9 @@ and ignores what the URL answers: a bot replies through the Application API. So:
 - the answer is posted with the messages API; an escalation posts the handover
   message and sets the conversation `open` (toggle_status), which hands it to
   Chatwoot's agents, and it waits in this console's queue like any other;
-- an operator's reply from this console's queue is posted to the conversation;
+- an operator's reply from this console's queue is posted to the conversation; a
+  hand-back whose re-run answers sets the conversation pending again (the bot's) and
+  posts the answer, unless a Chatwoot agent took it meanwhile (assigned or closed);
 - a message in a conversation a human owns (open, resolved, snoozed), an outgoing
   one (an agent's or a bot's, ours included) and a private note are never answered,
   and an answer is posted only if the conversation is still pending when it goes
@@ -258,7 +260,8 @@ class ChatwootChannel:
         if isinstance(event, RequestEscalated):
             posts = handover_posts(rid, outcome.answer, self.settings.handover_message)
         else:
-            posts = answer_posts(rid, outcome.answer)
+            posts = answer_posts(rid, outcome.answer, handed_back=isinstance(
+                event, RequestAnswered) and outcome.request.note is not None)
         for post in posts:
             await self._enqueue(conversation, post)
 
@@ -292,7 +295,8 @@ class ChatwootChannel:
             if conversation is None:
                 continue  # another account's request, on a database two bots share
             for post in posts_of_stored(row.request_id, row.status, row.route, row.answer,
-                                        row.resolution, self.settings.handover_message):
+                                        row.resolution, row.handed_back,
+                                        self.settings.handover_message):
                 if post.key not in row.queued:
                     await self._enqueue(conversation, post)
                     log.warning("enqueued a post owed to Chatwoot conversation %d that "

@@ -25,6 +25,7 @@ class ChannelOutcome:
     route: str  # 'human': an operator's (a reply, or closed elsewhere)
     answer: str
     resolution: str | None  # its escalation's: replied, resolved, ...; None: none
+    handed_back: bool  # the request carries an operator's note: a hand-back's re-run
     queued: frozenset[str]  # the outbox keys under `<key_prefix><request id>:`
 
 
@@ -38,10 +39,12 @@ def channel_outcomes(path: Path, channel: str, key_prefix: str,
             # The keys by range on the outbox's unique index: ';' follows ':'.
             rows = conn.execute(
                 "SELECT o.request_id, o.status, o.route, o.answer, e.resolution,"
+                " r.note IS NOT NULL,"
                 " (SELECT group_concat(b.key, char(10)) FROM outbox b"
                 "   WHERE b.key >= ?1 || o.request_id || ':'"
                 "   AND b.key < ?1 || o.request_id || ';')"
                 " FROM outcomes o JOIN intake_requests i ON i.request_id = o.request_id"
+                " JOIN requests r ON r.id = o.request_id"
                 " LEFT JOIN escalations e ON e.request_id = o.request_id"
                 " WHERE o.finished_at >= ?2 AND i.channel = ?3"
                 " AND o.status IN ('answered', 'escalated') ORDER BY o.finished_at",
@@ -49,5 +52,5 @@ def channel_outcomes(path: Path, channel: str, key_prefix: str,
     finally:
         conn.close()
     return [ChannelOutcome(str(rid), str(status), str(route), str(answer), resolution,
-                           frozenset(keys.split("\n")) if keys else frozenset())
-            for rid, status, route, answer, resolution, keys in rows]
+                           bool(noted), frozenset(keys.split("\n")) if keys else frozenset())
+            for rid, status, route, answer, resolution, noted, keys in rows]

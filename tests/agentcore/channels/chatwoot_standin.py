@@ -29,6 +29,7 @@ class Conversation:
     id: int
     status: str = "pending"
     contact: dict[str, Any] = field(default_factory=dict)
+    assignee: dict[str, Any] | None = None  # the agent assigned, as meta.assignee
 
 
 @dataclass
@@ -134,7 +135,8 @@ class ChatwootStandin:
         if isinstance(found, web.Response):
             return found
         return web.json_response({"id": found.id, "status": found.status,
-                                  "meta": {"sender": found.contact}, "messages": []})
+                                  "meta": {"sender": found.contact, "assignee": found.assignee},
+                                  "messages": []})
 
     async def _toggle(self, request: web.Request) -> web.Response:
         found = self._check(request)

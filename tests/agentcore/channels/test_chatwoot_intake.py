@@ -25,19 +25,20 @@ from agentcore.intake.settings import IntakeSettings
 from agentcore.models import Request
 from tests.agentcore.channels.chatwoot_standin import ACCOUNT, TOKEN, ChatwootStandin
 from tests.agentcore.channels.test_chatwoot import HUMAN, SHIPPING
-from tests.agentcore.scripted_llm import ScriptedLLM
+from tests.agentcore.scripted_llm import ScriptedLLM, final
 
+BLENDER = "My blender makes a strange grinding noise since yesterday"
 HANDOVER = ChatwootSettings.model_fields["handover_message"].default
 
 
 class Served:
-    def __init__(self, settings, standin: ChatwootStandin, *, sweep_every_s: float = 5.0
-                 ) -> None:
+    def __init__(self, settings, standin: ChatwootStandin, *, sweep_every_s: float = 5.0,
+                 script: list[object] | None = None) -> None:
         credentials = KeyringCredentials()
         credentials.set("chatwoot", TOKEN)
         settings.chatwoot = ChatwootSettings(base_url=standin.url, account_id=ACCOUNT,
                                              sweep_every_s=sweep_every_s)
-        self.engine = Engine(settings, openai_client=ScriptedLLM([]).client())
+        self.engine = Engine(settings, openai_client=ScriptedLLM(script or []).client())
         self.server = IntakeServer(self.engine,
                                    IntakeSettings(port=0, retry_base_s=0.05, retry_cap_s=0.2),
                                    credentials, extensions=[extension(credentials)])
@@ -57,6 +58,7 @@ class Served:
         """Until the sweep has made its first pass (and `passes` more from now), and the
         outbox has sent all it was given."""
         goal = max(1, self.channel.sweeps + passes)
+        await self.channel.drain()  # the posts heard of so far are enqueued
         for _ in range(1000):  # polled: the sweep and the outbox are the server's own
             if self.channel.sweeps >= goal and not self.engine.store.outbox.pending():
                 return
@@ -141,6 +143,37 @@ async def test_a_second_escalation_after_the_humans_handed_back_is_handed_over_a
     await served.settled()
     assert standin.statuses == [(43, "open"), (43, "open")]
     assert contents(standin, 43) == [HANDOVER, HANDOVER]
+
+
+@pytest.mark.parametrize("taken", [False, True])
+async def test_a_hand_back_in_the_console_gives_the_conversation_back_to_the_bot(
+        settings, standin, taken):
+    settings.llm.classify = None  # one decide stage keeps the script exact
+    answer = "Your blender is under warranty: a new one ships today."
+    served = Served(settings, standin, script=[
+        final("Let me get a colleague.", intent="technical", handoff="needs a human"),
+        final(answer, intent="technical")])
+    await served.start()
+    try:
+        standin.conversation(51)
+        await standin.send(standin.payload(51, BLENDER, message_id=1011))
+        await standin.wait_for(lambda: standin.statuses)
+        if taken:  # one of Chatwoot's agents took the conversation meanwhile
+            standin.conversations[51].assignee = {"id": 2, "name": "Grace"}
+        queue = served.engine.escalations
+        [item] = await queue.list(EscalationState.OPEN)
+        await queue.claim(item.id, "alice", 60)
+        outcome = await queue.hand_back(item.id, "alice", "It is under warranty.")
+        assert outcome.answer == answer
+        await served.settled()
+        if taken:  # Grace's now: neither the agent's answer nor the bot's status
+            assert len(contents(standin, 51)) == 1
+            assert standin.statuses == [(51, "open")]
+        else:  # the bot's again, and the customer has the agent's answer
+            assert contents(standin, 51)[1:] == [answer]
+            assert standin.statuses == [(51, "open"), (51, "pending")]
+    finally:
+        await served.close()
 
 
 async def outcome_nobody_posted(settings, messages: list[tuple[int, int, str]]) -> None:
