@@ -207,7 +207,14 @@ class ChatwootChannel:
     async def _submit(self, intake: Intake, message: IncomingMessage) -> str:
         """Through the intake: the message id is the external id, so a redelivery (or
         five at once, or one after a restart) is the first delivery's request."""
-        rid, created = await intake.submit(self._request(message),
+        request = self._request(message)
+        if self.engine.store.requests.status(request.id) is not None:
+            # On disk already: answered, under way, or refused for rate (whose key the
+            # intake frees for a retry, though the engine refuses a used id anyway).
+            log.debug("Chatwoot message %d delivered again: request %s", message.message_id,
+                      request.id)
+            return request.id
+        rid, created = await intake.submit(request,
                                            external_id=str(message.message_id),
                                            conversation_id=str(message.conversation_id))
         if not created:

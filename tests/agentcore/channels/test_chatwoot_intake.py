@@ -67,6 +67,7 @@ class Served:
                              f"{self.engine.store.outbox.pending()} deliveries pending")
 
     async def close(self) -> None:
+        await self.standin.stop_sending()  # its echoes of our posts, answered first
         await self.server.close()
         await self.engine.close()
 
@@ -122,6 +123,25 @@ async def test_a_message_is_a_request_of_the_intake_and_a_redelivery_the_same_on
     await served.settled()
     assert contents(standin, 42) == [view["answer"]]
     assert [o.request_id for o in served.engine.store.requests.outcomes()] == [rid]
+
+
+async def test_a_message_refused_for_rate_and_delivered_again_is_refused_once(settings,
+                                                                              standin):
+    settings.guard.anonymous_rate_per_minute = 1
+    served = Served(settings, standin)
+    await served.start()
+    try:
+        standin.conversation(60)
+        await standin.send(standin.payload(60, SHIPPING, message_id=2001))
+        refused = standin.payload(60, SHIPPING, message_id=2002)  # one too many
+        replies = [await standin.send(refused) for _ in range(2)]
+        assert [r.status_code for r in replies] == [200, 200]
+        assert {r.json()["accepted"] for r in replies} == {rid_of(ACCOUNT, 60, 2002)}
+        await served.settled()
+        answered, told = contents(standin, 60)
+        assert "Standard shipping" in answered and "try again in a minute" in told
+    finally:
+        await served.close()
 
 
 async def test_a_second_escalation_after_the_humans_handed_back_is_handed_over_again(
