@@ -111,8 +111,9 @@ __all__ = ["CHANNEL", "CHANNEL_KEY", "ROUTE", "ChatwootAPI", "ChatwootChannel", 
 CHANNEL = "chatwoot"
 ROUTE = "/channels/chatwoot"
 _ID_PREFIX = "chatwoot-"
-# The first sweep looks this far back: a crash's gap is seconds, and an older outcome
-# owed nothing (or was posted by a process whose outbox rows retention may have pruned).
+# The first sweep looks this far back: a crash's gap is seconds, a restart may take a
+# while, and a day-old answer owed is still worth posting; the scan at start stays
+# bounded however long the database has run.
 OWED_LOOKBACK_S = 24 * 3600.0
 # Each later sweep looks back to the previous one's start less this: an outcome reaches
 # the disk a little after it finished (the writer batches), and another process's
