@@ -3,7 +3,7 @@
     POST {base}/api/v1/accounts/{account}/conversations/{id}/messages
          {"content", "message_type": "outgoing", "private": false, "content_type": "text"}
     POST {base}/api/v1/accounts/{account}/conversations/{id}/toggle_status {"status": "open"}
-    GET  {base}/api/v1/accounts/{account}/conversations/{id}    (its `status`)
+    GET  {base}/api/v1/accounts/{account}/conversations/{id}    (`status`, `meta.assignee`)
 
 all with the `api_access_token` header. aiohttp's errors are translated here into
 `ChatwootError`, which says whether trying again could help (a 5xx, a timeout, a
@@ -81,11 +81,34 @@ class ChatwootAPI:
         found = (await self._call("GET", self.conversation_url(conversation_id))).get("status")
         return found if isinstance(found, str) else None
 
+    async def _take_back(self, conversation: int) -> bool:
+        """Whether the agent may answer after the console handed the request back: yes
+        while the bot owns the conversation, or it is open as we left it (no agent
+        assigned), which is set pending again, the bot's; no once an agent took it
+        (assigned) or it was resolved or snoozed in Chatwoot."""
+        found = await self._call("GET", self.conversation_url(conversation))
+        status = found.get("status")
+        meta = found.get("meta")
+        assignee = meta.get("assignee") if isinstance(meta, dict) else None
+        if status == "pending":
+            return True
+        if status == "open" and not assignee:
+            # Pending first: a retry after a failed post finds it pending and posts;
+            # the other order could post twice.
+            await self.set_status(conversation, "pending")
+            return True
+        log.info("conversation %d is %s%s: the agent's answer after the hand-back is not "
+                 "posted", conversation, status, " and assigned" if assignee else "")
+        return False
+
     async def deliver(self, kind: str, payload: dict[str, Any]) -> None:
         """One outbox delivery of `kind` (MESSAGE or STATUS); raises ChatwootError."""
         conversation = int(payload["conversation_id"])
         if kind == MESSAGE:
-            if payload.get("only_if_pending"):
+            if payload.get("handed_back"):
+                if not await self._take_back(conversation):
+                    return
+            elif payload.get("only_if_pending"):
                 # The agent's answer: a human who took the conversation over while the
                 # agent worked (or Chatwoot was down) owns it now, and it stays theirs.
                 status = await self.status(conversation)

@@ -44,6 +44,11 @@ class ChatwootSettings(BaseModel):
         description="posted to the customer when a request escalates, before the "
                     "conversation is opened for the humans; None: nothing is posted")
     max_body_bytes: int = Field(256 * 1024, ge=1024, description="larger webhooks are refused")
+    sweep_every_s: float = Field(
+        5.0, gt=0, description="how often the channel on the intake server enqueues the "
+                               "posts it owes and nothing queued: an operator's reply "
+                               "another process wrote to the same database, an outcome a "
+                               "crash caught before its post was queued")
 
     @field_validator("base_url")
     @classmethod

@@ -57,8 +57,9 @@ class InProcessDeliveries:
                 log.info("delivered %s to %s (attempt %d)", kind, target, attempt)
                 return
             except ChatwootError as exc:
-                if not exc.retryable:
-                    log.error("gave up delivering %s (%s): %s", kind, key, exc)
+                if not exc.retryable:  # a 401, 403, 404, 422: trying again can't help
+                    log.error("gave up delivering %s (%s) to conversation %s, refused for "
+                              "good: %s", kind, key, payload.get("conversation_id"), exc)
                     return
                 log.warning("delivering %s (%s) failed, again in %.1f s: %s", kind, key,
                             backoff, exc)

@@ -29,6 +29,7 @@ class Conversation:
     id: int
     status: str = "pending"
     contact: dict[str, Any] = field(default_factory=dict)
+    assignee: dict[str, Any] | None = None  # the agent assigned, as meta.assignee
 
 
 @dataclass
@@ -51,6 +52,11 @@ class ChatwootStandin:
         self.messages: list[Posted] = []
         self.statuses: list[tuple[int, str]] = []
         self.refused_tokens = 0
+        # Chatwoot having trouble: every API call answered with this status, nothing
+        # taken (None: it works).
+        self.failing: int | None = None
+        self.refusing: dict[int, int] = {}  # conversation -> the status its calls get
+        self.refused: list[tuple[int, int]] = []  # (conversation, status) answered so
         self.conversations: dict[int, Conversation] = {}
         self._ids = itertools.count(1000)
         self._runner: web.AppRunner | None = None
@@ -88,12 +94,19 @@ class ChatwootStandin:
             self._runner = None
 
     def _check(self, request: web.Request) -> Conversation | web.Response:
+        if self.failing is not None:
+            self.changed.set()
+            return web.json_response({"error": "Service Unavailable"}, status=self.failing)
         if request.headers.get("api_access_token") != self.token:
             self.refused_tokens += 1
             return web.json_response({"error": "Invalid Access Token"}, status=401)
         if int(request.match_info["account"]) != self.account_id:
             return web.json_response({"error": "account not found"}, status=404)
         cid = int(request.match_info["conversation"])
+        if cid in self.refusing:
+            self.refused.append((cid, self.refusing[cid]))
+            self.changed.set()
+            return web.json_response({"error": "refused"}, status=self.refusing[cid])
         if cid not in self.conversations:
             return web.json_response({"error": "Resource could not be found"}, status=404)
         return self.conversations[cid]
@@ -122,7 +135,8 @@ class ChatwootStandin:
         if isinstance(found, web.Response):
             return found
         return web.json_response({"id": found.id, "status": found.status,
-                                  "meta": {"sender": found.contact}, "messages": []})
+                                  "meta": {"sender": found.contact, "assignee": found.assignee},
+                                  "messages": []})
 
     async def _toggle(self, request: web.Request) -> web.Response:
         found = self._check(request)

@@ -356,6 +356,19 @@ async def test_an_answer_is_not_posted_once_a_human_took_the_conversation(settin
         await standin.stop()
 
 
+async def test_a_post_refused_for_good_is_given_up_with_its_conversation_named(bot, standin,
+                                                                             caplog):
+    standin.conversation(36)
+    standin.refusing[36] = 403  # e.g. a token that may not post in this inbox
+    with caplog.at_level(logging.ERROR, "agentcore.channels.chatwoot"):
+        await standin.send(standin.payload(36, SHIPPING, message_id=906))
+        await standin.wait_for(lambda: standin.refused)
+        await bot.settle()  # returns: nothing is left retrying
+    assert standin.refused == [(36, 403)]  # tried once, never again
+    [said] = [r.getMessage() for r in caplog.records if "gave up" in r.getMessage()]
+    assert "conversation 36" in said and "403" in said
+
+
 def test_the_channel_is_off_without_settings_and_refuses_to_start_without_its_secrets(
         settings):
     engine = Engine(settings, openai_client=ScriptedLLM([]).client())
