@@ -95,7 +95,6 @@ from agentcore.events import (
     RequestRejected,
 )
 from agentcore.models import Outcome, Request, Route
-from agentcore.storage._channel_posts import channel_outcomes
 
 if TYPE_CHECKING:
     from agentcore.credentials import KeyringCredentials
@@ -295,7 +294,7 @@ class ChatwootChannel:
     async def sweep(self, since: float) -> int:
         """Enqueues every post owed for the outcomes of our requests finished since
         `since` that the outbox has no key for; how many it enqueued."""
-        rows = await asyncio.to_thread(channel_outcomes, self.engine.store.path, CHANNEL,
+        rows = await asyncio.to_thread(self.engine.store.intake.channel_outcomes, CHANNEL,
                                        KEY_PREFIX, since)
         owed = 0
         for row in rows:

@@ -12,6 +12,7 @@ migrations and `_retention` for what is pruned.
 
 from agentcore.models import storable
 from agentcore.storage._answer_cache import SQLiteAnswerCache, StoredAnswer
+from agentcore.storage._channel_posts import ChannelOutcome
 from agentcore.storage._connection import transaction
 from agentcore.storage._intake import (
     Delivery,
@@ -47,6 +48,7 @@ Store = SQLiteStorage  # the engine's default backend, by its old name
 __all__ = [
     "SCHEMA_VERSION",
     "AnswerCacheRepository",
+    "ChannelOutcome",
     "Delivery",
     "EscalationRepository",
     "IntakeRecord",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agentcore.models import Request
+from agentcore.storage._channel_posts import ChannelOutcome, channel_outcomes
 from agentcore.storage._connection import transaction, translated
 
 
@@ -100,7 +101,9 @@ class SQLiteIntake:
                 return record.request_id, inserted
             row = self._conn.execute("SELECT request_id FROM intake_requests WHERE key = ?",
                                      (record.key,)).fetchone()
-        return str(row[0]), False
+        # No holder of the key: the request id itself was taken, by this very request
+        # (a channel's fixed id) whose key a rate refusal freed. It is that request.
+        return (record.request_id if row is None else str(row[0])), False
 
     def release(self, request_id: str) -> None:
         """Frees a request's key (it was refused for rate: the sender is told to retry, and
@@ -159,6 +162,12 @@ class SQLiteIntake:
                 " ORDER BY e.resolved_at",
                 {"id": escalation_id, "since": resolved_since}).fetchall()
         return [(int(e), str(r)) for e, r in rows]
+
+    def channel_outcomes(self, channel: str, key_prefix: str,
+                         since: float) -> list[ChannelOutcome]:
+        """What a help-desk channel may still owe its desk (`_channel_posts`): on a
+        read-only connection of its own, so a worker thread may call it."""
+        return channel_outcomes(self._path, channel, key_prefix, since)
 
 
 class SQLiteOutbox:

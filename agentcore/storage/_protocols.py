@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from agentcore.escalation_model import Escalation, EscalationState, PendingStatus
 from agentcore.models import EscalationReason, Outcome, OutcomeSummary, Request, Span, Status
 from agentcore.storage._answer_cache import StoredAnswer
+from agentcore.storage._channel_posts import ChannelOutcome
 from agentcore.storage._intake import Delivery, IntakeRecord, OutboxEntry, OutboxState
 from agentcore.storage._learned import LearnedRecord, StoredLearned
 from agentcore.storage._replies import SavedReply
@@ -135,6 +136,8 @@ class IntakeRepository(Protocol):
     def owed_callbacks(self) -> list[str]: ...
     def owed_resolutions(self, escalation_id: int | None = None, *,
                          resolved_since: float | None = None) -> list[tuple[int, str]]: ...
+    def channel_outcomes(self, channel: str, key_prefix: str,
+                         since: float) -> list[ChannelOutcome]: ...  # thread-safe
 
 
 class OutboxRepository(Protocol):

@@ -29,6 +29,14 @@ def test_a_claim_keeps_its_request_until_the_engine_accepts_it(backend: Storage)
         "req-3", request(3).text, 7, request(3).received_at)
 
 
+def test_a_fixed_id_claimed_again_after_its_key_was_freed_is_that_request(backend: Storage):
+    # A channel's ids are its own (chatwoot-<account>-<conversation>-<message>): a
+    # redelivery after a rate refusal freed the key finds the id taken, not a holder.
+    assert backend.intake.claim(claim_of(1, "k1"), 10.0) == ("req-1", True)
+    backend.intake.release("req-1")
+    assert backend.intake.claim(claim_of(1, "k1"), 11.0) == ("req-1", False)
+
+
 def test_a_dead_delivery_is_not_due_counts_apart_and_revives_under_its_id(backend: Storage):
     outbox = backend.outbox
     first, _ = outbox.enqueue("webhook", "http://hook", {"n": 1}, "outcome:a", 100.0)
