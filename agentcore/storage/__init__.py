@@ -15,6 +15,7 @@ from agentcore.storage._answer_cache import SQLiteAnswerCache, StoredAnswer
 from agentcore.storage._connection import transaction
 from agentcore.storage._intake import Delivery, IntakeRecord, SQLiteIntake, SQLiteOutbox
 from agentcore.storage._learned import LearnedRecord, SQLiteLearned, StoredLearned
+from agentcore.storage._migrations import Migrated, migrate_postgres, migrate_sqlite
 from agentcore.storage._protocols import (
     AnswerCacheRepository,
     EscalationRepository,
@@ -45,6 +46,7 @@ __all__ = [
     "LatencyBins",
     "LearnedRecord",
     "LearnedRepository",
+    "Migrated",
     "OutcomeHistory",
     "PruneReport",
     "RecordedRow",
@@ -65,6 +67,8 @@ __all__ = [
     "StoredVersion",
     "TrafficRepository",
     "VersionRecord",
+    "migrate_postgres",
+    "migrate_sqlite",
     "storable",
     "transaction",
 ]
