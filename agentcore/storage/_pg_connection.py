@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from agentcore.errors import DatabaseUnreachable
+from agentcore.errors import DatabaseUnreachable, StorageError
 from agentcore.redaction import redact, register_secret
 
 log = logging.getLogger("agentcore.storage")
@@ -143,3 +144,26 @@ def open_pool(url: str, password: str | None, *, entry: str = "database-password
         raise DatabaseUnreachable(f"the PostgreSQL server at {parse_url(url).where} stopped "
                                   "answering while connecting: check that it is up") from None
     return pool
+
+
+class pg_translated:  # lower case: it reads as a function, as `_connection.translated`
+    """The one place psycopg's errors during work become StorageError: `what` says what
+    failed. A server gone mid-shift is said so; the pool hands out a live connection
+    again once it is back."""
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if isinstance(exc, PoolTimeout):
+            raise StorageError(f"{self.what}: no connection to the database could be had "
+                               "in time (is the server up?)") from exc
+        if isinstance(exc, psycopg.Error):
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StorageError(redact(f"{self.what}: {first}")) from exc
