@@ -22,8 +22,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SUPERUSER = "postgres"
@@ -62,6 +62,10 @@ class Server:
     port: int
     user: str
     password: str
+    # The server going away mid-shift and coming back (its data kept): a test's own
+    # server only (`running_server()`), never the session's, which others share.
+    stop: Callable[[], None] = field(repr=False, default=lambda: None)
+    start: Callable[[], None] = field(repr=False, default=lambda: None)
 
     def url(self, database: str = "postgres", *, with_password: bool = False) -> str:
         secret = f":{self.password}" if with_password else ""
@@ -87,7 +91,11 @@ def running_server() -> Iterator[Server]:
     """A server for as long as the block runs; stopped and its folder removed after."""
     bin_dir = binaries()
     prefix, uid, gid = _as_server_user()
-    root = Path(tempfile.mkdtemp(prefix="agentcore-pg-"))
+    # As root, in /tmp itself: a TMPDIR under /root would be closed to the postgres user,
+    # and a long one would pass the unix socket path's 107 characters.
+    root = Path(tempfile.mkdtemp(prefix="agentcore-pg-",
+                                 dir="/tmp" if uid is not None and Path("/tmp").is_dir()
+                                 else None))
     try:
         if uid is not None:
             os.chown(root, uid, gid if gid is not None else -1)
@@ -110,14 +118,27 @@ def running_server() -> Iterator[Server]:
             str(root / "pwfile"), "--auth-local=trust", "--auth-host=scram-sha-256",
             "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
         port = _free_port()
-        # fsync off: a test server that loses its data in a power cut loses nothing.
+        # fsync off: a test server that loses its data in a power cut loses nothing. A
+        # commit still reaches the OS before it returns (synchronous_commit stays on), so
+        # a server killed mid-test (`stop`) comes back with everything it confirmed.
         options = (f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-                   " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options,
-            "-w", "-t", "60", "start")
-        try:
-            yield Server("127.0.0.1", port, SUPERUSER, PASSWORD)
-        finally:
+                   " -c full_page_writes=off -c max_connections=200")
+        running = [False]
+
+        def start() -> None:
+            run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options,
+                "-w", "-t", "60", "start")
+            running[0] = True
+
+        def stop() -> None:  # immediate: as a crash or a pulled cable looks to a client
             run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+            running[0] = False
+
+        start()
+        try:
+            yield Server("127.0.0.1", port, SUPERUSER, PASSWORD, stop=stop, start=start)
+        finally:
+            if running[0]:
+                stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)

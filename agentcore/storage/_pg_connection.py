@@ -134,6 +134,9 @@ def open_pool(url: str, password: str | None, *, entry: str = "database-password
     pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
         url, kwargs={**_kwargs(password), "autocommit": True}, min_size=min_size,
         max_size=max_size, open=False, name="agentcore",
+        # How long a caller waits for a connection (psycopg_pool's default: 30 s): with
+        # the server gone, the queue says so in seconds instead of freezing a station.
+        timeout=CONNECT_TIMEOUT_S,
         # A connection the server dropped (a restart, an idle cut) is replaced before a
         # caller gets it, instead of failing the caller's first statement.
         check=ConnectionPool.check_connection)
