@@ -2,8 +2,8 @@
 
 SQLite (`database_url` "sqlite", the default) is the whole engine database on one
 workstation. PostgreSQL (a `postgresql://` URL) is the team backend being built
-(docs/postgresql.md): it has the whole schema and the escalation queue's claims, not
-yet every repository the engine needs, so the engine refuses to start on it rather
+(docs/postgresql.md): it has the whole schema and the escalation queue, not yet
+every repository the engine needs, so the engine refuses to start on it rather
 than run half on one database and half on another.
 """
 
@@ -15,8 +15,7 @@ from agentcore.settings import Settings
 
 # What PostgreSQL holds so far, and what the engine needs of a backend: the storage
 # Protocols (agentcore.storage._protocols), in an operator's words.
-POSTGRES_HOLDS = ("the schema (agentcore migrate)", "the escalation queue's claims, leases "
-                  "and resolutions")
+POSTGRES_HOLDS = ("the schema (agentcore migrate)", "the escalation queue")
 ENGINE_NEEDS = ("requests and outcomes", "spans", "the escalation queue", "rules and their "
                 "versions", "the answer cache", "labelled examples", "the learned tier's "
                 "versions", "saved replies", "recorded traffic", "the intake and its outbox")
