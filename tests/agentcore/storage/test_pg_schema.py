@@ -20,13 +20,13 @@ OWN_TABLES = {"sqlite_sequence", "schema_version"}
 PG_TYPE = {"TEXT": "text", "INTEGER": "bigint", "REAL": "double precision", "BLOB": "bytea"}
 
 
-def _sqlite_columns(path) -> dict[str, dict[str, tuple[str, bool]]]:
-    """table -> column -> (the PostgreSQL type it maps to, nullable)."""
+def _sqlite_columns(path) -> dict[str, dict[str, tuple[str, bool, str | None]]]:
+    """table -> column -> (the PostgreSQL type it maps to, nullable, default)."""
     conn = sqlite3.connect(path)
     try:
         tables = [r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {t: {c[1]: (PG_TYPE[c[2].upper()], not c[3] and not c[5])
+        return {t: {c[1]: (PG_TYPE[c[2].upper()], not c[3] and not c[5], c[4])
                     for c in conn.execute(f"PRAGMA table_info({t})")}
                 for t in tables if t not in OWN_TABLES}
     finally:
@@ -43,10 +43,11 @@ def _sqlite_indexes(path) -> set[str]:
         conn.close()
 
 
-def _pg_columns(conn) -> dict[str, dict[str, tuple[str, bool]]]:
-    tables: dict[str, dict[str, tuple[str, bool]]] = {}
-    for table, column, kind, nullable, pk in conn.execute("""
+def _pg_columns(conn) -> dict[str, dict[str, tuple[str, bool, str | None]]]:
+    tables: dict[str, dict[str, tuple[str, bool, str | None]]] = {}
+    for table, column, kind, nullable, default, pk in conn.execute("""
             SELECT c.table_name, c.column_name, c.data_type, c.is_nullable = 'YES',
+                   c.column_default,
                    EXISTS (SELECT 1 FROM information_schema.key_column_usage k
                            JOIN information_schema.table_constraints t
                              ON t.constraint_name = k.constraint_name
@@ -57,7 +58,7 @@ def _pg_columns(conn) -> dict[str, dict[str, tuple[str, bool]]]:
         if table not in OWN_TABLES:
             # A primary key's column is NOT NULL on PostgreSQL; SQLite's table_info
             # says notnull 0 for an INTEGER PRIMARY KEY: compared as SQLite reads it.
-            tables.setdefault(table, {})[column] = (kind, nullable and not pk)
+            tables.setdefault(table, {})[column] = (kind, nullable and not pk, default)
     return tables
 
 
@@ -81,7 +82,7 @@ def sqlite_file(tmp_path):
     return path
 
 
-def test_postgresql_has_sqlites_tables_columns_and_types(pg, sqlite_file):
+def test_postgresql_has_sqlites_tables_columns_types_and_defaults(pg, sqlite_file):
     assert migrate(pg) == 0
     want, have = _sqlite_columns(sqlite_file), _pg_columns(pg)
     assert sorted(have) == sorted(want), "tables differ"
@@ -89,7 +90,7 @@ def test_postgresql_has_sqlites_tables_columns_and_types(pg, sqlite_file):
         missing = sorted(set(columns) - set(have[table]))
         assert not missing, (f"{table}: {missing} are on SQLite (agentcore/storage/_schema.py)"
                              " but not on PostgreSQL: add a migration to _pg_schema.py")
-        assert have[table] == columns, f"{table}: types or NULLs differ"
+        assert have[table] == columns, f"{table}: types, NULLs or defaults differ"
 
 
 def test_postgresql_has_sqlites_indexes(pg, sqlite_file):
