@@ -76,8 +76,7 @@ def parse_url(url: str) -> Target:
     return Target(url, host, port, database, user)
 
 
-def _why(target: Target, exc: psycopg.OperationalError, password: str | None,
-         entry: str) -> str:
+def _why(target: Target, exc: psycopg.OperationalError, entry: str) -> str:
     """One sentence for a failed connection: what happened at which server, what to do."""
     text = str(exc)
     at = f"the PostgreSQL server at {target.where}"
@@ -123,7 +122,7 @@ def connect(url: str, password: str | None, *, entry: str = "database-password",
     try:
         return psycopg.connect(url, autocommit=autocommit, **_kwargs(password))
     except psycopg.OperationalError as exc:
-        raise DatabaseUnreachable(redact(_why(target, exc, password, entry))) from None
+        raise DatabaseUnreachable(redact(_why(target, exc, entry))) from None
 
 
 def open_pool(url: str, password: str | None, *, entry: str = "database-password",
