@@ -21,7 +21,12 @@ from psycopg_pool import ConnectionPool
 
 from agentcore.escalation_model import Escalation, EscalationState, PendingStatus
 from agentcore.models import EscalationReason, storable
-from agentcore.storage._escalations import _NO_DRAFTS, _STORED_AS, _escalation, _json
+from agentcore.storage._escalations import (
+    NO_DRAFTS,
+    STORED_AS,
+    escalation_from_row,
+    record_json,
+)
 from agentcore.storage._pg_connection import pg_translated
 
 Pool = ConnectionPool[psycopg.Connection[Any]]
@@ -75,7 +80,7 @@ class PostgresEscalations:
 
     def get(self, escalation_id: int, now: float) -> Escalation | None:
         rows = self._rows(_SELECT + "WHERE e.id = %(id)s", {"id": escalation_id, "now": now})
-        return _escalation(rows[0]) if rows else None
+        return escalation_from_row(rows[0]) if rows else None
 
     def of_request(self, request_id: str) -> int | None:
         rows = self._rows("SELECT id FROM escalations WHERE request_id = %(rid)s",
@@ -104,7 +109,7 @@ class PostgresEscalations:
         if limit is not None:
             sql += " LIMIT %(limit)s"
             params["limit"] = limit
-        return [_escalation(r) for r in self._rows(sql, params)]
+        return [escalation_from_row(r) for r in self._rows(sql, params)]
 
     def count(self, now: float, state: EscalationState | None = None,
               reason: EscalationReason | None = None) -> int:
@@ -133,7 +138,7 @@ class PostgresEscalations:
                 after_id: int | None) -> tuple[str, dict[str, Any]]:
         where = []
         if state is not None:
-            stored = ", ".join(f"'{s}'" for s in _STORED_AS[state])
+            stored = ", ".join(f"'{s}'" for s in STORED_AS[state])
             where.append(f"e.state IN ({stored}) AND {_EFFECTIVE_STATE} = %(state)s")
         if reason is not None:
             where.append("e.reason = %(reason)s")
@@ -179,7 +184,7 @@ class PostgresEscalations:
         with self._transaction() as conn:
             if not self._hold(conn, item.id, operator, now,
                               "state = 'resolved', resolved_at = %s, resolved_by = %s,"
-                              " resolution = 'replied'" + _NO_DRAFTS, (now, operator)):
+                              " resolution = 'replied'" + NO_DRAFTS, (now, operator)):
                 return False
             conn.execute(
                 "UPDATE outcomes SET route = 'human', status = 'answered', answer = %s,"
@@ -201,7 +206,7 @@ class PostgresEscalations:
         with self._transaction() as conn:
             if not self._hold(conn, item.id, operator, now,
                               "state = 'resolved', resolved_at = %s, resolved_by = %s,"
-                              " resolution = 'resolved'" + _NO_DRAFTS, (now, operator)):
+                              " resolution = 'resolved'" + NO_DRAFTS, (now, operator)):
                 return False
             conn.execute(
                 "UPDATE outcomes SET route = 'human', status = 'answered', answer = %s,"
@@ -214,11 +219,11 @@ class PostgresEscalations:
 
     def hand_back(self, item: Escalation, operator: str, now: float, note: str,
                   denial: dict[str, Any] | None) -> bool:
-        sets = "state = 'handed_back', note = %s, lease_expires_at = NULL" + _NO_DRAFTS
+        sets = "state = 'handed_back', note = %s, lease_expires_at = NULL" + NO_DRAFTS
         params: tuple[Any, ...] = (note,)
         if denial is not None:
             sets += ", pending_status = 'denied', pending_result = %s"
-            params += (_json(denial),)
+            params += (record_json(denial),)
         with self._transaction() as conn:
             if not self._hold(conn, item.id, operator, now, sets, params):
                 return False
@@ -233,14 +238,15 @@ class PostgresEscalations:
         with self._transaction() as conn:
             return self._hold(conn, escalation_id, operator, now,
                               "pending_status = 'approving', pending_result = %s,"
-                              " approving_until = %s", (_json(record), until), undecided=True)
+                              " approving_until = %s", (record_json(record), until),
+                              undecided=True)
 
     def deny(self, escalation_id: int, operator: str, now: float,
              record: dict[str, Any]) -> bool:
         with self._transaction() as conn:
             return self._hold(conn, escalation_id, operator, now,
                               "pending_status = 'denied', pending_result = %s",
-                              (_json(record),), undecided=True)
+                              (record_json(record),), undecided=True)
 
     def end_approval(self, escalation_id: int, status: PendingStatus,
                      record: dict[str, Any]) -> None:
@@ -249,5 +255,5 @@ class PostgresEscalations:
         with self._transaction() as conn:
             conn.execute("UPDATE escalations SET pending_status = %s, pending_result = %s,"
                          " approving_until = NULL WHERE id = %s AND pending_status = ANY(%s)",
-                         (str(status), _json(record), escalation_id, was))
+                         (str(status), record_json(record), escalation_id, was))
 
