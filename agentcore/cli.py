@@ -1,5 +1,5 @@
 """The headless command line: `python -m agentcore
-replay|ask|resume|check|learned|tools|export`."""
+replay|ask|resume|check|learned|tools|export|serve|migrate`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from agentcore.endpoints import for_endpoint, is_local, server_slots
 from agentcore.errors import UserFacingError
 from agentcore.export_cli import add_export_parser, run_export
 from agentcore.learned_cli import add_learned_parser, run_learned
+from agentcore.migrate_cli import add_migrate_parser, run_migrate
 from agentcore.models import EscalationReason
 from agentcore.outbox_cli import add_outbox_parser, run_outbox
 from agentcore.redaction import install_log_redaction, redact
@@ -187,6 +188,10 @@ async def _outbox(args: argparse.Namespace) -> int:
     return await run_outbox(_loaded(args), args)
 
 
+async def _migrate(args: argparse.Namespace) -> int:
+    return await run_migrate(_loaded(args), args)
+
+
 async def _check(args: argparse.Namespace) -> int:
     loaded = _loaded(args)
     url = loaded.llm.base_url
@@ -285,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     add_export_parser(sub)
     add_serve_parser(sub)
     add_outbox_parser(sub)
+    add_migrate_parser(sub)
     args = parser.parse_args(argv)
     if args.no_classify and args.classify_model:
         parser.error("--no-classify drops the stage --classify-model names: choose one")
@@ -293,8 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     install_log_redaction()  # a safety net: texts are redacted where they enter already
     command = {"replay": _replay, "ask": _ask, "resume": _resume, "check": _check,
                "domains": _domains, "learned": _learned, "tools": _tools,
-               "export": _export, "serve": _serve,
-               "outbox": _outbox}[args.command]
+               "export": _export, "serve": _serve, "outbox": _outbox,
+               "migrate": _migrate}[args.command]
     try:
         return asyncio.run(command(args))
     except (UserFacingError, OSError, ValueError) as exc:

@@ -26,6 +26,7 @@ from agentcore.agent_loop import AgentLoop, LoopResult
 from agentcore.asks import AskCues
 from agentcore.cache import AnswerCache, llm_tags, rule_tags
 from agentcore.clock import Clock, SystemClock
+from agentcore.database import refuse_partial_backend
 from agentcore.domain import Domain, load_domain
 from agentcore.errors import (
     DuplicateRequest,
@@ -94,6 +95,7 @@ class Engine:
         builds a client for any settings (default: the keyring and `base_url`).
         `domain` None builds the one the settings name; `tools` replaces its tools
         (an embedder's own registry)."""
+        refuse_partial_backend(settings)  # never half on one database, half on another
         self.settings = settings
         self.clock = clock or SystemClock()
         self.bus = EventBus()

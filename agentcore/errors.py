@@ -10,7 +10,10 @@
     |   +-- QueueError            an operator's action on the escalation queue is refused
     |   +-- LearnedModelError     the learned tier can't train (too few examples) or load a
     |                             model (another format, another scikit-learn): retrain
-    +-- StorageError              SQLite failed underneath (disk full, locked, corrupt)
+    |   +-- DatabaseUnreachable   the PostgreSQL server is not there, refuses the password,
+    |                             or the URL is not one: one sentence naming the host
+    +-- StorageError              the engine database failed underneath (disk full, locked,
+                                  corrupt, a server gone mid-query)
     +-- LLMError                  the LLM endpoint failed; `kind` (LLMErrorKind) says how,
     |   |                         `cause` (LLMCause) says it in an operator's words
     |   +-- BreakerOpenError      the circuit breaker refused the call; nothing was sent
@@ -56,6 +59,7 @@ __all__ = [
     "BacktestCancelled",
     "BreakerOpenError",
     "ChatwootError",
+    "DatabaseUnreachable",
     "DuplicateRequest",
     "EmptyRuleSetError",
     "LLMCause",
@@ -142,7 +146,14 @@ class LearnedModelError(UserFacingError):
 
 
 class StorageError(AgentError):
-    """SQLite failed underneath us (disk full, locked, corrupt)."""
+    """The engine database failed underneath us (disk full, locked, corrupt, a server
+    gone mid-query)."""
+
+
+class DatabaseUnreachable(UserFacingError):
+    """The team database cannot be used as configured: no server answers, it refuses
+    the user or password, the database is missing, or the URL is not one. The message
+    names the host and what to do, never the password."""
 
 
 class LLMErrorKind(StrEnum):

@@ -186,9 +186,19 @@ class TelemetrySettings(_Model):
         "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true")
 
 
+DATABASE_PASSWORD_ENTRY = "database-password"
+
+
 class Settings(_Model):
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)),
                            description="where the engine's SQLite database lives")
+    database_url: str = Field(
+        "sqlite", description="the engine database: 'sqlite' (data_dir/agent.sqlite, one "
+        "workstation) or a team's PostgreSQL server, postgresql://user@host:port/database "
+        "(docs/postgresql.md); its password is never here but in the keyring")
+    database_password_name: str = Field(
+        DATABASE_PASSWORD_ENTRY, description="keyring entry holding the PostgreSQL password "
+        "(none stored: connect without one, e.g. trust or a client certificate)")
     domain: str | None = Field(
         None, description="the agent's world: module:factory, or an installed domain's name "
                           "(entry points 'hybrid_agent.domains'); None: the demo shop")
@@ -222,6 +232,24 @@ class Settings(_Model):
         if self.llm.base_url and "@" in self.llm.base_url.split("//", 1)[-1].split("/", 1)[0]:
             raise ValueError("put credentials in the keyring, not in the base URL")
         return self
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_database(cls, url: str) -> str:
+        url = url.strip()
+        if url == "sqlite":
+            return url
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError(f"database_url {url!r}: 'sqlite', or a PostgreSQL URL such as "
+                             "postgresql://agent@db.example.org:5432/agent")
+        if ":" in urlsplit(url).netloc.rpartition("@")[0] or "password=" in url:
+            raise ValueError("put the database password in the keyring (keyring set "
+                             "agent-console database-password), not in database_url")
+        return url
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.database_url != "sqlite"
 
     @field_validator("tool_servers")
     @classmethod

@@ -1,9 +1,13 @@
 """Shared fixtures: a demo shop generated once, a fresh engine database per test,
-and a keyring backend chosen by the tests (never the developer's own keyring)."""
+a keyring backend chosen by the tests (never the developer's own keyring), and a
+real PostgreSQL server per session with a fresh database per test."""
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +17,7 @@ import pytest
 from agentcore.demo_shop.shopgen import generate_shop
 from agentcore.settings import Settings
 from tests.keyring_backend import FileKeyring
+from tests.postgres_server import REQUIRE, NoServer, Server, running_server
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -72,3 +77,31 @@ def recorded(settings: Settings, recorded_template: Path) -> Settings:
 
     install_recorded(recorded_template, settings)
     return settings
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Server]:
+    """A PostgreSQL server of the test session's own (tests/postgres_server.py)."""
+    try:
+        with running_server() as server:
+            yield server
+    except NoServer as exc:
+        if os.environ.get(REQUIRE) == "1":  # CI: a missing server is a failure, not a skip
+            pytest.fail(f"{REQUIRE}=1 but {exc}")
+        pytest.skip(str(exc))
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def pg_url(postgres_server: Server) -> str:
+    """A fresh, empty database on the session's server (its URL, without the password:
+    that goes separately, as the keyring gives it). CREATE DATABASE copies template1
+    in milliseconds, far cheaper than a server per test."""
+    import psycopg
+
+    name = f"test_{os.getpid()}_{next(_databases)}"
+    with psycopg.connect(postgres_server.url(with_password=True), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return postgres_server.url(name)

@@ -8,6 +8,11 @@ L2, and recorded traffic for backtests. Every sqlite3 error leaves as a
 StorageError (agentcore.errors). See `_sqlite` for the connections and
 threads, `_writer` for when an outcome reaches the disk, `_schema` for the
 migrations and `_retention` for what is pruned.
+
+PostgreSQL, the team backend, is being built beside it (docs/postgresql.md): its
+schema (`_pg_schema`), connections (`_pg_connection`) and, so far, the escalation
+queue (`_pg_escalations`, assembled by `_pg`); `migrate_postgres` is public. Its
+modules are imported on use: psycopg would cost every start of the app ~70 ms.
 """
 
 from agentcore.models import storable
@@ -23,6 +28,7 @@ from agentcore.storage._intake import (
     SQLiteOutbox,
 )
 from agentcore.storage._learned import LearnedRecord, SQLiteLearned, StoredLearned
+from agentcore.storage._migrations import Migrated, migrate_postgres, migrate_sqlite
 from agentcore.storage._protocols import (
     AnswerCacheRepository,
     EscalationRepository,
@@ -57,6 +63,7 @@ __all__ = [
     "LatencyBins",
     "LearnedRecord",
     "LearnedRepository",
+    "Migrated",
     "OutboxEntry",
     "OutboxRepository",
     "OutboxState",
@@ -80,6 +87,8 @@ __all__ = [
     "StoredVersion",
     "TrafficRepository",
     "VersionRecord",
+    "migrate_postgres",
+    "migrate_sqlite",
     "storable",
     "transaction",
 ]

@@ -22,11 +22,12 @@ from agentcore.tool_results import ToolResults
 
 _EFFECTIVE_STATE = ("CASE WHEN e.state = 'claimed' AND e.lease_expires_at <= :now"
                     " THEN 'open' ELSE e.state END")
-# An expired claim reads as open: "open" is stored as open or claimed.
-_STORED_AS = {EscalationState.OPEN: (EscalationState.OPEN, EscalationState.CLAIMED),
-              EscalationState.CLAIMED: (EscalationState.CLAIMED,),
-              EscalationState.RESOLVED: (EscalationState.RESOLVED,),
-              EscalationState.HANDED_BACK: (EscalationState.HANDED_BACK,)}
+# An expired claim reads as open: "open" is stored as open or claimed. Shared with
+# PostgreSQL's queue (`_pg_escalations`), as are the row mapping and NO_DRAFTS.
+STORED_AS = {EscalationState.OPEN: (EscalationState.OPEN, EscalationState.CLAIMED),
+             EscalationState.CLAIMED: (EscalationState.CLAIMED,),
+             EscalationState.RESOLVED: (EscalationState.RESOLVED,),
+             EscalationState.HANDED_BACK: (EscalationState.HANDED_BACK,)}
 _SELECT = f"""
 SELECT e.id, e.request_id, e.reason, {_EFFECTIVE_STATE} AS state, e.created_at,
        e.claimed_by, e.lease_expires_at, e.resolved_at, e.resolved_by, e.resolution,
@@ -37,10 +38,10 @@ FROM escalations e JOIN requests r ON r.id = e.request_id
 """
 # Half-written texts are done with once the item is resolved (the reply is the
 # outcome now) or handed back (the agent's next draft supersedes them).
-_NO_DRAFTS = ", reply_draft = NULL, note_draft = NULL, draft_by = NULL"
+NO_DRAFTS = ", reply_draft = NULL, note_draft = NULL, draft_by = NULL"
 
 
-def _escalation(row: dict[str, Any]) -> Escalation:
+def escalation_from_row(row: dict[str, Any]) -> Escalation:
     context = json.loads(row["context"])
     pending = context.get("pending_action")
     live_claim = row["state"] == EscalationState.CLAIMED
@@ -67,7 +68,7 @@ def _escalation(row: dict[str, Any]) -> Escalation:
         earlier_actions=json.loads(row["pending_history"]) if row["pending_history"] else [])
 
 
-def _json(value: Any) -> str:
+def record_json(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
@@ -109,7 +110,7 @@ class SQLiteEscalations:
 
     def get(self, escalation_id: int, now: float) -> Escalation | None:
         rows = self._rows(_SELECT + "WHERE e.id = :id", {"id": escalation_id, "now": now})
-        return _escalation(rows[0]) if rows else None
+        return escalation_from_row(rows[0]) if rows else None
 
     def of_request(self, request_id: str) -> int | None:
         """The id of a request's item; None when it never escalated."""
@@ -140,7 +141,7 @@ class SQLiteEscalations:
         if limit is not None:
             sql += " LIMIT :limit"
             params["limit"] = limit
-        return [_escalation(r) for r in self._rows(sql, params)]
+        return [escalation_from_row(r) for r in self._rows(sql, params)]
 
     def count(self, now: float, state: EscalationState | None = None,
               reason: EscalationReason | None = None) -> int:
@@ -177,7 +178,7 @@ class SQLiteEscalations:
         if state is not None:
             # The stored states an effective state can come from, first: the index on
             # state then skips the resolved items, which pile up for ever.
-            stored = ", ".join(f"'{s}'" for s in _STORED_AS[state])
+            stored = ", ".join(f"'{s}'" for s in STORED_AS[state])
             where.append(f"e.state IN ({stored}) AND {_EFFECTIVE_STATE} = :state")
         if reason is not None:
             where.append("e.reason = :reason")
@@ -225,7 +226,7 @@ class SQLiteEscalations:
         with self._transaction() as conn:
             if not self._hold(conn, item.id, operator, now,
                               "state = 'resolved', resolved_at = ?, resolved_by = ?,"
-                              " resolution = 'replied'" + _NO_DRAFTS, (now, operator)):
+                              " resolution = 'replied'" + NO_DRAFTS, (now, operator)):
                 return False
             conn.execute(
                 "UPDATE outcomes SET route = 'human', status = 'answered', answer = ?,"
@@ -246,7 +247,7 @@ class SQLiteEscalations:
         with self._transaction() as conn:
             if not self._hold(conn, item.id, operator, now,
                               "state = 'resolved', resolved_at = ?, resolved_by = ?,"
-                              " resolution = 'resolved'" + _NO_DRAFTS, (now, operator)):
+                              " resolution = 'resolved'" + NO_DRAFTS, (now, operator)):
                 return False
             conn.execute(
                 "UPDATE outcomes SET route = 'human', status = 'answered', answer = ?,"
@@ -261,11 +262,11 @@ class SQLiteEscalations:
         """Handed back with the operator's note (and its undecided write denied, with
         `denial`); the request is marked accepted again, with the note, in the same
         transaction: a crash before or during the re-run leaves it for `resume`."""
-        sets = "state = 'handed_back', note = ?, lease_expires_at = NULL" + _NO_DRAFTS
+        sets = "state = 'handed_back', note = ?, lease_expires_at = NULL" + NO_DRAFTS
         params: tuple[Any, ...] = (note,)
         if denial is not None:
             sets += ", pending_status = 'denied', pending_result = ?"
-            params += (_json(denial),)
+            params += (record_json(denial),)
         with self._transaction() as conn:
             if not self._hold(conn, item.id, operator, now, sets, params):
                 return False
@@ -281,14 +282,15 @@ class SQLiteEscalations:
         with self._transaction() as conn:
             return self._hold(conn, escalation_id, operator, now,
                               "pending_status = 'approving', pending_result = ?,"
-                              " approving_until = ?", (_json(record), until), undecided=True)
+                              " approving_until = ?", (record_json(record), until),
+                              undecided=True)
 
     def deny(self, escalation_id: int, operator: str, now: float,
              record: dict[str, Any]) -> bool:
         with self._transaction() as conn:
             return self._hold(conn, escalation_id, operator, now,
                               "pending_status = 'denied', pending_result = ?",
-                              (_json(record),), undecided=True)
+                              (record_json(record),), undecided=True)
 
     def end_approval(self, escalation_id: int, status: PendingStatus,
                      record: dict[str, Any]) -> None:
@@ -301,4 +303,4 @@ class SQLiteEscalations:
             conn.execute("UPDATE escalations SET pending_status = ?, pending_result = ?,"
                          " approving_until = NULL WHERE id = ?"
                          f" AND pending_status IN ({was})",
-                         (str(status), _json(record), escalation_id))
+                         (str(status), record_json(record), escalation_id))

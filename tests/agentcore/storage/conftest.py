@@ -39,3 +39,21 @@ def open_backend(request: pytest.FixtureRequest, tmp_path: Path,
 @pytest.fixture
 def backend(open_backend: Open) -> Storage:
     return open_backend()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def queue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    """The escalation queue's repository on each backend, with `seed` to put an escalated
+    outcome in (tests/agentcore/storage/queues.py)."""
+    from tests.agentcore.storage.queues import PostgresQueue, SQLiteQueue, open_queue
+
+    made: SQLiteQueue | PostgresQueue
+    if request.param == "sqlite":
+        path = tmp_path / "agent.sqlite"
+        made = SQLiteQueue(path, open_queue("sqlite", str(path)))
+    else:
+        url = request.getfixturevalue("pg_url")
+        password = request.getfixturevalue("postgres_server").password
+        made = PostgresQueue(url, password, open_queue("postgresql", url, password))
+    yield made
+    made.close()
