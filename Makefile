@@ -11,7 +11,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 BENCH_REQUIREMENTS := bench/requirements-langchain.txt
 
-.PHONY: run check-system replay test test-real lint bench data clean
+.PHONY: run check-system postgres-server replay test test-real lint bench data clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,28 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy agentcore console examples/library_loans/library_loans
 
-test: lint
+test: lint postgres-server
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not real"
+
+# The PostgreSQL backend's tests start a server of their own from the machine's
+# binaries (tests/postgres_server.py), so the server package is installed when they are
+# missing (Debian keeps them off PATH, in /usr/lib/postgresql/<major>/bin). The cluster
+# the package starts is not needed: stopped again. Without root or sudo those tests
+# skip, saying so (CI sets AGENTCORE_REQUIRE_POSTGRES=1: there they fail instead).
+postgres-server:
+	@if ! command -v initdb >/dev/null 2>&1 \
+	    && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  echo "Installing PostgreSQL's server package (the PostgreSQL tests start their own)"; \
+	  if command -v apt-get >/dev/null; then \
+	    { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql \
+	      && { $$SUDO service postgresql stop >/dev/null 2>&1 || true; }; } \
+	      || echo "Could not install postgresql: its tests will skip"; \
+	  elif command -v dnf >/dev/null; then \
+	    $$SUDO dnf install -y -q postgresql-server \
+	      || echo "Could not install postgresql-server: its tests will skip"; \
+	  else echo "Install PostgreSQL's server package to run its tests"; fi; \
+	fi
 
 # The slow path against a real model: llama.cpp's server with SmolLM2-135M on a loopback
 # port. Its own venv, .venv-real, is built on first use (a C/C++ compiler compiles
