@@ -1,7 +1,8 @@
 """The PostgreSQL backend, as far as it goes: one pool of connections to a team's
 database, migrated on open, and the repositories built on it so far.
 
-Only the escalation queue is here yet (`PostgresEscalations`): the engine needs every
+Here so far: the escalation queue (`PostgresEscalations`) and the rule set with its
+versions and rejected suggestions (`PostgresRules`). The engine needs every
 repository of `Storage`, so it refuses a PostgreSQL URL until they all are
 (agentcore.database), rather than keep some tables on one database and the rest on
 another.
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 from agentcore.storage._pg_connection import open_pool, parse_url, pg_translated
 from agentcore.storage._pg_escalations import PostgresEscalations
+from agentcore.storage._pg_rules import PostgresRules
 from agentcore.storage._pg_schema import migrate
-from agentcore.storage._protocols import EscalationRepository
+from agentcore.storage._protocols import EscalationRepository, RuleRepository
 
 
 class PostgresStorage:
@@ -32,10 +34,15 @@ class PostgresStorage:
             self._pool.close()
             raise
         self._escalations = PostgresEscalations(self._pool, self.where)
+        self._rules = PostgresRules(self._pool, self.where)
 
     @property
     def escalations(self) -> EscalationRepository:  # mypy checks it keeps the Protocol
         return self._escalations
+
+    @property
+    def rules(self) -> RuleRepository:
+        return self._rules
 
     def close(self) -> None:
         self._pool.close()
