@@ -2,7 +2,8 @@
 database, migrated on open, and the repositories built on it so far.
 
 Here so far: the escalation queue (`PostgresEscalations`) and the rule set with its
-versions and rejected suggestions (`PostgresRules`). The engine needs every
+versions and rejected suggestions (`PostgresRules`), the saved replies
+(`PostgresReplies`). The engine needs every
 repository of `Storage`, so it refuses a PostgreSQL URL until they all are
 (agentcore.database), rather than keep some tables on one database and the rest on
 another.
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 from agentcore.storage._pg_connection import open_pool, parse_url, pg_translated
 from agentcore.storage._pg_escalations import PostgresEscalations
+from agentcore.storage._pg_replies import PostgresReplies
 from agentcore.storage._pg_rules import PostgresRules
 from agentcore.storage._pg_schema import migrate
-from agentcore.storage._protocols import EscalationRepository, RuleRepository
+from agentcore.storage._protocols import EscalationRepository, ReplyRepository, RuleRepository
 
 
 class PostgresStorage:
@@ -35,6 +37,7 @@ class PostgresStorage:
             raise
         self._escalations = PostgresEscalations(self._pool, self.where)
         self._rules = PostgresRules(self._pool, self.where)
+        self._replies = PostgresReplies(self._pool, self.where)
 
     @property
     def escalations(self) -> EscalationRepository:  # mypy checks it keeps the Protocol
@@ -43,6 +46,10 @@ class PostgresStorage:
     @property
     def rules(self) -> RuleRepository:
         return self._rules
+
+    @property
+    def replies(self) -> ReplyRepository:
+        return self._replies
 
     def close(self) -> None:
         self._pool.close()
