@@ -13,10 +13,16 @@ from __future__ import annotations
 
 from agentcore.storage._pg_connection import open_pool, parse_url, pg_translated
 from agentcore.storage._pg_escalations import PostgresEscalations
+from agentcore.storage._pg_learned import PostgresLearned
 from agentcore.storage._pg_replies import PostgresReplies
 from agentcore.storage._pg_rules import PostgresRules
 from agentcore.storage._pg_schema import migrate
-from agentcore.storage._protocols import EscalationRepository, ReplyRepository, RuleRepository
+from agentcore.storage._protocols import (
+    EscalationRepository,
+    LearnedRepository,
+    ReplyRepository,
+    RuleRepository,
+)
 
 
 class PostgresStorage:
@@ -38,6 +44,7 @@ class PostgresStorage:
         self._escalations = PostgresEscalations(self._pool, self.where)
         self._rules = PostgresRules(self._pool, self.where)
         self._replies = PostgresReplies(self._pool, self.where)
+        self._learned = PostgresLearned(self._pool, self.where)
 
     @property
     def escalations(self) -> EscalationRepository:  # mypy checks it keeps the Protocol
@@ -50,6 +57,10 @@ class PostgresStorage:
     @property
     def replies(self) -> ReplyRepository:
         return self._replies
+
+    @property
+    def learned(self) -> LearnedRepository:
+        return self._learned
 
     def close(self) -> None:
         self._pool.close()
