@@ -11,6 +11,7 @@ another.
 
 from __future__ import annotations
 
+from agentcore.storage._pg_answer_cache import PostgresAnswerCache
 from agentcore.storage._pg_connection import open_pool, parse_url, pg_translated
 from agentcore.storage._pg_escalations import PostgresEscalations
 from agentcore.storage._pg_learned import PostgresLearned
@@ -18,6 +19,7 @@ from agentcore.storage._pg_replies import PostgresReplies
 from agentcore.storage._pg_rules import PostgresRules
 from agentcore.storage._pg_schema import migrate
 from agentcore.storage._protocols import (
+    AnswerCacheRepository,
     EscalationRepository,
     LearnedRepository,
     ReplyRepository,
@@ -61,6 +63,10 @@ class PostgresStorage:
     @property
     def learned(self) -> LearnedRepository:
         return self._learned
+
+    def answer_cache(self) -> AnswerCacheRepository:
+        """An answer cache L2 (one per engine, as on SQLite) on the store's pool."""
+        return PostgresAnswerCache(self._pool, self.where)
 
     def close(self) -> None:
         self._pool.close()
