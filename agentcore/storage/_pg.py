@@ -1,12 +1,14 @@
 """The PostgreSQL backend, as far as it goes: one pool of connections to a team's
 database, migrated on open, and the repositories built on it so far.
 
-Here so far: the escalation queue (`PostgresEscalations`) and the rule set with its
+Here so far: the escalation queue (`PostgresEscalations`), the rule set with its
 versions and rejected suggestions (`PostgresRules`), the saved replies
-(`PostgresReplies`). The engine needs every
-repository of `Storage`, so it refuses a PostgreSQL URL until they all are
-(agentcore.database), rather than keep some tables on one database and the rest on
-another.
+(`PostgresReplies`), the learned tier's versions and models (`PostgresLearned`) and
+the answer cache's L2 with its invalidation log (`PostgresAnswerCache`). Not yet:
+requests, outcomes, spans, recorded traffic, retention, the intake and its outbox.
+The engine needs every repository of `Storage`, so it refuses a PostgreSQL URL until
+they all are (agentcore.database), rather than keep some tables on one database and
+the rest on another.
 """
 
 from __future__ import annotations
