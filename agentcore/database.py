@@ -2,9 +2,9 @@
 
 SQLite (`database_url` "sqlite", the default) is the whole engine database on one
 workstation. PostgreSQL (a `postgresql://` URL) is the team backend being built
-(docs/postgresql.md): it has the whole schema and the escalation queue, not yet
-every repository the engine needs, so the engine refuses to start on it rather
-than run half on one database and half on another.
+(docs/postgresql.md): it has the whole schema and some of the repositories (POSTGRES_HOLDS),
+not yet every one the engine needs, so the engine refuses to start on it rather than
+run half on one database and half on another.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from agentcore.settings import Settings
 
 # What PostgreSQL holds so far, and what the engine needs of a backend: the storage
 # Protocols (agentcore.storage._protocols), in an operator's words.
-POSTGRES_HOLDS = ("the schema (agentcore migrate)", "the escalation queue")
+POSTGRES_HOLDS = ("the schema (agentcore migrate)", "the escalation queue",
+                  "rules and their versions", "saved replies", "the learned tier's versions",
+                  "the answer cache")
 ENGINE_NEEDS = ("requests and outcomes", "spans", "the escalation queue", "rules and their "
                 "versions", "the answer cache", "labelled examples", "the learned tier's "
                 "versions", "saved replies", "recorded traffic", "the intake and its outbox")
@@ -34,7 +36,7 @@ def refuse_partial_backend(settings: Settings) -> None:
         return
     raise SettingsError(
         "database_url points at PostgreSQL, which holds "
-        + " and ".join(POSTGRES_HOLDS) + " so far; the engine needs all of: "
+        + ", ".join(POSTGRES_HOLDS) + " so far; the engine needs all of: "
         + ", ".join(ENGINE_NEEDS) + ". Run the engine on SQLite (database_url 'sqlite') "
         "until then; `agentcore migrate --database URL` prepares the server already "
         "(docs/postgresql.md)")

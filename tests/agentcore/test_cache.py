@@ -1,8 +1,8 @@
 """The answer cache: two tiers, bounds, TTL, and invalidation by the shop's own writes.
 
-L2 lives in the engine database; the shop's changes reach it through the shop's change
-log (any connection's writes) and its change notifications (this process's), wired as
-the engine wires them."""
+L2 lives in the engine database, SQLite's or PostgreSQL's (each test runs on both); the
+shop's changes reach it through the shop's change log (any connection's writes) and its
+change notifications (this process's), wired as the engine wires them."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from agentcore.keyword_intents import KeywordClassifier
 from agentcore.ladder import Ladder
 from agentcore.models import Route
 from agentcore.router import Router, Rule
-from agentcore.storage import SQLiteAnswerCache
+from agentcore.storage import AnswerCacheRepository, SQLiteAnswerCache
 from agentcore.tool_results import ToolResults
 from agentcore.tools import ToolContext
 
@@ -45,16 +45,58 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+class L2:
+    """The engine database L2 lives in, on one backend: `open` gives a process's
+    repository, `keys` what another process sees in it."""
+
+    def __init__(self, kind: str, location: str, password: str | None = None) -> None:
+        self.kind, self.location, self.password = kind, location, password
+        self._stores: list = []
+
+    def open(self) -> AnswerCacheRepository:
+        if self.kind == "sqlite":
+            return SQLiteAnswerCache(Path(self.location))
+        from agentcore.storage._pg import PostgresStorage
+
+        store = PostgresStorage(self.location, self.password)  # a process's own pool
+        self._stores.append(store)
+        return store.answer_cache()
+
+    def keys(self) -> list[str]:
+        sql = "SELECT key FROM answer_cache ORDER BY key"
+        if self.kind == "sqlite":
+            with another_connection(Path(self.location)) as conn:
+                return [r[0] for r in conn.execute(sql)]
+        import psycopg
+
+        with psycopg.connect(self.location, password=self.password) as conn:
+            return [r[0] for r in conn.execute(sql + ' COLLATE "C"')]
+
+    def close(self) -> None:
+        for store in self._stores:
+            store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def l2(request, settings) -> Iterator[L2]:
+    if request.param == "sqlite":
+        where = L2("sqlite", str(settings.engine_db))
+    else:
+        where = L2("postgresql", request.getfixturevalue("pg_url"),
+                   request.getfixturevalue("postgres_server").password)
+    yield where
+    where.close()
+
+
 @pytest.fixture
-def make_cache(shop, clock, settings):
-    """A cache as an engine (a process) has one: L2 in the engine database, following
-    the shop's change log and told of this Shop's writes."""
+def make_cache(shop, clock, l2):
+    """A cache as an engine (a process) has one: L2 in the engine database (on each
+    backend), following the shop's change log and told of this Shop's writes."""
     made: list[tuple[AnswerCache, ShopChangeLog]] = []
 
     def make(on: Shop | None = None, **overrides) -> AnswerCache:
         on = on or shop
-        cache = AnswerCache(SQLiteAnswerCache(settings.engine_db), CacheSettings(**overrides),
-                            clock, CACHE_TAGS)
+        cache = AnswerCache(l2.open(), CacheSettings(**overrides), clock, CACHE_TAGS)
         on.on_change(cache.changed)
         changes = ShopChangeLog(on.path)
         cache.follow(changes)
@@ -108,12 +150,6 @@ def another_connection(path: Path) -> Iterator[sqlite3.Connection]:
         yield conn
     finally:
         conn.close()
-
-
-def l2_keys(path: Path) -> list[str]:
-    """What L2 holds, as another process sees it."""
-    with another_connection(path) as conn:
-        return [r[0] for r in conn.execute("SELECT key FROM answer_cache ORDER BY key")]
 
 
 def test_public_names():
@@ -220,12 +256,12 @@ def test_l2_survives_a_restart_and_promotes_hits_to_l1(settings, make_cache, clo
         again_shop.close()
 
 
-def test_expired_entries_are_purged_from_l2_on_open(settings, make_cache, clock):
+def test_expired_entries_are_purged_from_l2_on_open(l2, make_cache, clock):
     cache = make_cache(l2_ttl_s=10)
     put_shared(cache, "old")
     clock.advance(11)
     make_cache()
-    assert l2_keys(settings.engine_db) == []
+    assert l2.keys() == []
 
 
 # -- keys and policies ---------------------------------------------------------
@@ -247,14 +283,14 @@ def test_a_shared_answer_is_served_to_everyone(make_cache):
     assert cache.lookup("what payment methods do you take", None) is not None
 
 
-def test_never_is_not_stored(settings, make_cache):
+def test_never_is_not_stored(l2, make_cache):
     cache = make_cache()
     stored = cache.store("never", "cancel order 12345", 3, answer="cancelled",
                          intent="cancel_order", rule_id=None, route=Route.LLM,
                          tags=["order:12345"])
     assert stored is False
     assert cache.lookup("cancel order 12345", 3) is None
-    assert l2_keys(settings.engine_db) == []
+    assert l2.keys() == []
 
 
 def test_a_per_customer_answer_without_a_customer_is_not_stored(make_cache):
@@ -307,7 +343,7 @@ def test_disabled_cache_stores_and_serves_nothing(make_cache):
 
 # -- invalidation --------------------------------------------------------------
 
-async def test_a_write_tool_drops_the_tagged_entries_from_both_tiers(settings, shop, make_cache):
+async def test_a_write_tool_drops_the_tagged_entries_from_both_tiers(l2, shop, make_cache):
     cache = make_cache()
     order_id, customer_id = an_order(shop)
     other_order, other_customer = an_order(shop, skip=1)
@@ -320,7 +356,7 @@ async def test_a_write_tool_drops_the_tagged_entries_from_both_tiers(settings, s
     await shop_registry(shop).call("issue_refund", {"order_id": order_id, "amount": 5.0,
                                                 "reason": "damaged"}, ctx, timeout=5)
 
-    assert l2_keys(settings.engine_db) == [f"c:{other_customer}:where is my order {other_order}",
+    assert l2.keys() == [f"c:{other_customer}:where is my order {other_order}",
                                            "s:shipping times"]
     assert cache.stats.l1_entries == 2  # dropped from memory by the shop's change listener
     assert cache.lookup(f"where is my order {order_id}", customer_id) is None
@@ -329,7 +365,7 @@ async def test_a_write_tool_drops_the_tagged_entries_from_both_tiers(settings, s
 
 
 def test_another_connections_update_is_logged_in_its_transaction_and_drops_both_tiers(
-        settings, shop, make_cache):
+        l2, settings, shop, make_cache):
     cache = make_cache()
     there = make_cache()  # another process on the same databases
     order_id, customer_id = an_order(shop, status="processing")
@@ -347,11 +383,11 @@ def test_another_connections_update_is_logged_in_its_transaction_and_drops_both_
         assert cache.lookup(f"where is my order {order_id}", customer_id).tier == "l1"
 
         other.execute("UPDATE orders SET status = 'cancelled' WHERE id = ?", (order_id,))
-    assert l2_keys(settings.engine_db) == [key]  # nobody has looked yet...
+    assert l2.keys() == [key]  # nobody has looked yet...
     assert cache.stats.l1_entries == 1
     assert cache.lookup(f"where is my order {order_id}", customer_id) is None  # ...it checks
     assert cache.stats.l1_entries == 0
-    assert l2_keys(settings.engine_db) == []
+    assert l2.keys() == []
     # The other process's memory catches up through the engine database's log.
     assert there.lookup(f"where is my order {order_id}", customer_id) is None
 
@@ -462,7 +498,7 @@ def test_the_change_log_and_its_triggers_install_once(settings, shop, make_cache
 
 
 def test_a_shop_changed_while_no_engine_ran_drops_its_answers_at_the_next_start(
-        settings, shop, make_cache):
+        l2, settings, shop, make_cache):
     first = make_cache()
     order_id, customer_id = an_order(shop)
     put_order_answer(first, order_id, customer_id)
@@ -471,7 +507,7 @@ def test_a_shop_changed_while_no_engine_ran_drops_its_answers_at_the_next_start(
         other.execute("UPDATE orders SET carrier = 'DHL' WHERE id = ?", (order_id,))
     again = make_cache()
     assert again.lookup(f"where is my order {order_id}", customer_id) is None
-    assert l2_keys(settings.engine_db) == []
+    assert l2.keys() == []
 
 
 # -- the stale-credit story ------------------------------------------------------

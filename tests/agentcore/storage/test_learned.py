@@ -1,4 +1,5 @@
-"""The learned tier's versions on disk, and the recorded traffic it learns from."""
+"""The learned tier's versions on disk (on both backends), and the recorded traffic it
+learns from."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def version(action: str = "train", threshold: float = 0.9, enabled: bool = False
                          backtest={"method": "hold-out, 5 folds", "answered": 80})
 
 
-def test_a_version_keeps_its_model_and_a_cheap_one_reuses_it(backend: Storage):
+def test_a_version_keeps_its_model_and_a_cheap_one_reuses_it(open_store):
+    backend = open_store()
     first = backend.learned.add(version(), b"model-1")
     assert first.model_of == first.id
     switched = backend.learned.add(version("enable", enabled=True, model_of=first.id))
@@ -31,7 +33,8 @@ def test_a_version_keeps_its_model_and_a_cheap_one_reuses_it(backend: Storage):
     assert backend.learned.model(999) is None
 
 
-def test_a_version_with_both_or_neither_model_is_refused(backend: Storage):
+def test_a_version_with_both_or_neither_model_is_refused(open_store):
+    backend = open_store()
     with pytest.raises(ValueError):
         backend.learned.add(version())
     first = backend.learned.add(version(), b"m")
@@ -39,16 +42,23 @@ def test_a_version_with_both_or_neither_model_is_refused(backend: Storage):
         backend.learned.add(version(model_of=first.id), b"m")
 
 
-def test_another_process_opening_the_file_sees_the_same_current_version(open_backend):
-    first = open_backend()
+def test_another_process_opening_the_file_sees_the_same_current_version(open_store):
+    first = open_store()
     saved = first.learned.add(version(threshold=0.8), b"blob")
     first.close()
-    again = open_backend()
+    again = open_store()
     assert again.learned.latest() == saved
     assert again.learned.model(saved.id) == b"blob"
 
 
-def test_versions_are_saved_safely_from_several_threads_at_once(backend: Storage):
+def test_a_models_bytes_come_back_exactly(open_store):
+    model = bytes(range(256)) * 8192 + b"\x00\x00end"  # 2 MB, NULs and high bytes
+    saved = open_store().learned.add(version(), model)
+    assert open_store().learned.model(saved.id) == model
+
+
+def test_versions_are_saved_safely_from_several_threads_at_once(open_store):
+    backend = open_store()
     base = backend.learned.add(version(), b"m")
     errors: list[BaseException] = []
 

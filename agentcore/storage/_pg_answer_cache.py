@@ -1,0 +1,156 @@
+"""The answer cache's L2 on PostgreSQL (SQLite's is `_answer_cache`): entries, their
+tags, and the invalidation log every process's L1 catches up from.
+
+Two promises rest on writers taking turns, which SQLite's one write lock gives for
+free and PostgreSQL does not. Every write here (a put, an invalidation, the purge)
+therefore first takes one transaction-scoped advisory lock, held to its commit:
+
+- The log's seq comes from the table's identity, and an identity hands numbers out
+  at insert, not at commit: two invalidations at once could take 10 and 11 and commit
+  11 first, and a reader catching up (`log_since`) would pass 10 before it showed,
+  never to drop what it names. Under the lock the numbers are taken in turn and
+  committed in turn, so a row past a reader's position is visible exactly once its
+  invalidation committed, as L1's catch-up assumes (agentcore.cache).
+- `put(entry, since)` checks the log, then writes the entry. An invalidation in
+  between would be missed by the check, and its trigger would not see the entry yet
+  to delete it: a stale answer kept. Under the lock either the invalidation committed
+  first (the check sees it, the put is refused) or the put did (the trigger deletes
+  the entry).
+
+The trigger (`_pg_schema.V1_TRIGGERS`) deletes the tagged entries in the invalidating
+transaction, so no reader sees an entry after its invalidation committed. A rolled-
+back invalidation leaves a gap in seq that SQLite's would not; a reader takes a gap
+for a pruned log and empties its L1 once, which loses answers, never freshness.
+
+The repository works on the store's pool (a station's few connections are shared by
+all its parts), so `close` leaves the pool to the store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from agentcore.storage._answer_cache import StoredAnswer, _stored
+from agentcore.storage._pg_connection import pg_translated
+from agentcore.storage._schema import ALL_TAG
+
+Pool = ConnectionPool[psycopg.Connection[Any]]
+
+# pg_advisory_xact_lock's key for writes of the answer cache ("anscache").
+CACHE_LOCK = 0x616E_7363_6163_6865
+
+_ENTRY = "key, policy, intent, value, tags, stored_at, expires_at"
+
+
+class PostgresAnswerCache:
+    """`AnswerCacheRepository` over a pool of connections to the team's database."""
+
+    def __init__(self, pool: Pool, where: str) -> None:
+        self._pool = pool
+        self._what = f"answer cache at {where}"
+
+    def close(self) -> None:
+        """Nothing of its own to close: the pool is the store's."""
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with pg_translated(self._what), self._pool.connection() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    @contextmanager
+    def _writing(self) -> Iterator[psycopg.Connection[Any]]:
+        """A transaction holding the cache's write lock until it commits."""
+        with pg_translated(self._what), self._pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (CACHE_LOCK,))
+            yield conn
+
+    def get(self, key: str, now: float) -> StoredAnswer | None:
+        """The live entry under `key`."""
+        rows = self._rows(f"SELECT {_ENTRY} FROM answer_cache WHERE key = %s"
+                          " AND expires_at > %s", (key, now))
+        return _stored(rows[0]) if rows else None
+
+    def latest_shared(self, intent: str, now: float) -> StoredAnswer | None:
+        rows = self._rows(f"SELECT {_ENTRY} FROM answer_cache WHERE intent = %s"
+                          " AND policy = 'shared' AND expires_at > %s"
+                          " ORDER BY stored_at DESC LIMIT 1", (intent, now))
+        return _stored(rows[0]) if rows else None
+
+    def put(self, entry: StoredAnswer, since: int | None) -> bool:
+        """Stores an entry; False when a tag of it was invalidated after log position
+        `since` (the answer may be stale, so it is not kept)."""
+        with self._writing() as conn:
+            # After the lock: READ COMMITTED reads each statement afresh, so this sees
+            # every invalidation committed before the lock was had.
+            if since is not None and _changed_since(conn, since, entry.tags):
+                return False
+            conn.execute("DELETE FROM answer_cache WHERE key = %s", (entry.key,))  # and tags
+            conn.execute(f"INSERT INTO answer_cache ({_ENTRY}) VALUES (%s, %s, %s, %s, %s, %s,"
+                         " %s)", (entry.key, entry.policy, entry.intent, json.dumps(entry.value),
+                                  json.dumps(list(entry.tags)), entry.stored_at,
+                                  entry.expires_at))
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO answer_cache_tags (tag, key) VALUES (%s, %s)"
+                                " ON CONFLICT DO NOTHING", [(t, entry.key) for t in entry.tags])
+        return True
+
+    def invalidate(self, tags: Sequence[str], *, source: tuple[str, int] | None = None) -> None:
+        """Logs `tags` as changed (their entries go in this transaction); `source` (a
+        change log's name and the position read up to) is recorded with them."""
+        with self._writing() as conn:
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO answer_cache_log (tag) VALUES (%s)",
+                                [(t,) for t in tags])
+            if source is not None:
+                _set_position(conn, *source)
+
+    def source_position(self, name: str) -> int | None:
+        """How far the cache has applied the change log `name`; None: never read."""
+        rows = self._rows("SELECT seq FROM answer_cache_sources WHERE name = %s", (name,))
+        return int(rows[0][0]) if rows else None
+
+    def set_source_position(self, name: str, seq: int) -> None:
+        with pg_translated(self._what), self._pool.connection() as conn:
+            _set_position(conn, name, seq)
+
+    def log_head(self) -> int:
+        return int(self._rows("SELECT COALESCE(max(seq), 0) FROM answer_cache_log")[0][0])
+
+    def log_since(self, seq: int, limit: int) -> list[tuple[int, str]]:
+        """(seq, tag) logged after `seq`, oldest first, at most `limit` of them."""
+        return [(int(s), tag) for s, tag in self._rows(
+            "SELECT seq, tag FROM answer_cache_log WHERE seq > %s ORDER BY seq LIMIT %s",
+            (seq, limit))]
+
+    def count(self) -> int:
+        return int(self._rows("SELECT count(*) FROM answer_cache")[0][0])
+
+    def keys(self) -> list[str]:
+        """Every key L2 holds, sorted (what tests and tools look at)."""
+        # COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
+        return [k for (k,) in self._rows('SELECT key FROM answer_cache ORDER BY key COLLATE "C"')]
+
+    def maintain(self, now: float, log_keep: int) -> None:
+        """Deletes expired entries and log rows older than the newest `log_keep`."""
+        with self._writing() as conn:
+            conn.execute("DELETE FROM answer_cache WHERE expires_at <= %s", (now,))
+            conn.execute("DELETE FROM answer_cache_log WHERE seq <= "
+                         "(SELECT max(seq) FROM answer_cache_log) - %s", (log_keep,))
+
+
+def _changed_since(conn: psycopg.Connection[Any], since: int, tags: Sequence[str]) -> bool:
+    row = conn.execute("SELECT min(seq) FROM answer_cache_log").fetchone()
+    if row is not None and row[0] is not None and row[0] > since + 1:
+        return True  # pruned past `since`: nothing can be ruled out
+    return conn.execute("SELECT 1 FROM answer_cache_log WHERE seq > %s AND tag = ANY(%s)"
+                        " LIMIT 1", (since, [ALL_TAG, *tags])).fetchone() is not None
+
+
+def _set_position(conn: psycopg.Connection[Any], name: str, seq: int) -> None:
+    conn.execute("INSERT INTO answer_cache_sources (name, seq) VALUES (%s, %s)"
+                 " ON CONFLICT (name) DO UPDATE SET seq = excluded.seq", (name, seq))
