@@ -66,7 +66,8 @@ def save_rule_sets(backend: tuple[str, str, str | None], station: int, start: An
             ids = []
             for i in range(rounds):
                 rules_of.save_rules(rules, fragments, version_of(rules, fragments, name, i))
-                ids.append(rules_of.add_version(version_of(rules, fragments, name, i)))
+                ids.append(rules_of.add_version(version_of(rules, fragments, name, i,
+                                                           action="seed")))
             return ids
 
         start.wait()
