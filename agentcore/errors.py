@@ -80,6 +80,7 @@ __all__ = [
     "ToolArgumentsError",
     "ToolError",
     "ToolServerError",
+    "Undeliverable",
     "UnknownToolError",
     "UserFacingError",
     "WriteRefused",
@@ -320,6 +321,13 @@ class NeedsCustomer(NoDeterministicAnswer):
 
 class BacktestCancelled(AgentError):
     """A newer backtest superseded this one."""
+
+
+class Undeliverable(AgentError):
+    """A receiver refused a delivery for good (a webhook's 400, 401, 403, 404, 410 or
+    422): the outbox marks it dead at once instead of retrying it."""
+
+    retryable = False
 
 
 class ChatwootError(AgentError):

@@ -40,12 +40,6 @@ MIN_POLL_S = 0.02  # the shortest: what is due now but already being sent must n
 GIVE_UP_AFTER_S = 3 * 86400.0
 
 
-class Undeliverable(Exception):
-    """The receiver refused the delivery for good (a deliverer raises it): dead at once."""
-
-    retryable = False
-
-
 def retryable(exc: BaseException) -> bool:
     """Whether trying `exc`'s delivery again could help: unless the exception says not
     (duck-typed: any deliverer's error with `retryable = False`)."""

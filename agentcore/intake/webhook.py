@@ -20,7 +20,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from agentcore.intake.outbox import Undeliverable
+from agentcore.errors import Undeliverable
 
 if TYPE_CHECKING:
     import aiohttp
