@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,10 +24,16 @@ CORPUS = Path(__file__).resolve().parent.parent / "data" / "requests.jsonl"
 CONNECTIONS = 256  # a pool this wide is never what holds a request back below the knee
 MAX_OUTSTANDING = 5_000  # more in flight than this: the step failed, stop piling on
 TAIL_S = 30.0  # the longest wait for the last responses once every request is sent
-# Accept latency p99 a server keeping up stays under. One falling behind by 10 % grows a
-# backlog worth ~0.45 s within a 5 s step; 250 ms leaves room for the stalls of a
-# shared machine (its other work takes the cores for tens of ms at a time).
-SLO_P99_MS = 250.0
+# Kept up: at most 2 % of the answers later than half a second after the last request
+# was due (a server 12 % short of the rate fails that within a 5 s step), and at most
+# half a second's worth of accepted requests still running in the engine once the last
+# answer came: the intake answers 202 before the work, so a server can accept faster
+# than it finishes, and only its backlog says so. Not a latency bound: the other work
+# on this machine stalls every process for a quarter second now and then, which a p99
+# bound over 5 s read as falling behind; the latencies are reported, not judged.
+GRACE_S = 0.5
+LATE_SHARE = 0.02
+BACKLOG_S = 0.5
 JSON = {"Content-Type": "application/json"}
 # 202 accepted, 200 finished already, 422 the guard's rejection: each names a request.
 # Anything else (a 429 of the client limit, a 5xx) is the bench set up wrong or a failure.
@@ -65,6 +72,8 @@ class Step:
     wall_s: float = 0.0  # first due request to last answer
     client_cpu: float = 0.0  # cores the load generator itself used
     client_late_p99_ms: float = 0.0  # how late it sent, its own lag
+    late: int = 0  # answers later than GRACE_S after the last request was due
+    backlog: int = 0  # accepted and still running once the last answer came (/metrics)
     server_cpu: float = 0.0  # cores the server used, when the caller can tell
 
     @property
@@ -80,17 +89,20 @@ class Step:
 
     @property
     def kept_up(self) -> bool:
-        """Every request sent and answered without a server error, p99 under the SLO."""
+        """Every request sent and answered without a server error, the answers and the
+        engine's work no more than a moment behind the offered rate."""
         return (self.unsent == 0 and self.errors == 0 and self.answered == self.sent
-                and self.p(99) <= SLO_P99_MS)
+                and self.late <= LATE_SHARE * self.sent
+                and self.backlog <= BACKLOG_S * self.rate)
 
     def verdict(self) -> str:
         if self.kept_up:
             return "kept up"
         if self.unsent or self.errors or self.answered < self.sent:
-            return (f"fell behind ({self.errors} errors, {self.unsent} unsent, "
-                    f"{self.sent - self.answered - self.errors} unanswered)")
-        return f"fell behind (p99 {self.p(99):.0f} ms)"
+            return (f"fell behind: {self.errors} errors, {self.unsent} unsent, "
+                    f"{self.sent - self.answered - self.errors} unanswered")
+        return (f"fell behind: {self.late / self.sent:.0%} answered late, "
+                f"{self.backlog} still running")
 
 
 async def offer(url: str, bodies: list[bytes], rate: float, seconds: float) -> Step:
@@ -113,7 +125,9 @@ async def offer(url: str, bodies: list[bytes], rate: float, seconds: float) -> S
             except (aiohttp.ClientError, TimeoutError):
                 step.errors += 1
                 return
-            step.latencies_ms.append((time.perf_counter() - due) * 1000)
+            answered = time.perf_counter()
+            step.latencies_ms.append((answered - due) * 1000)
+            step.late += answered > last_due + GRACE_S
             statuses[status] += 1
             if status not in ACCEPTED:
                 step.errors += 1
@@ -125,6 +139,7 @@ async def offer(url: str, bodies: list[bytes], rate: float, seconds: float) -> S
         cpu = time.process_time()
         t0 = time.perf_counter() + 0.05
         step.started_at = time.time() + 0.05
+        last_due = t0 + (total - 1) / rate
         while step.sent + step.unsent < total:
             now = time.perf_counter()
             due_now = min(total, int((now - t0) * rate) + 1)
@@ -150,6 +165,16 @@ async def offer(url: str, bodies: list[bytes], rate: float, seconds: float) -> S
     step.statuses = {str(k): v for k, v in sorted(statuses.items())}
     step.client_late_p99_ms = percentile(late, 99)
     return step
+
+
+async def in_flight(url: str) -> int:
+    """The intake's `agentcore_requests_in_flight`: accepted, not yet finished."""
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as reply:
+        text = await reply.text()
+    match = re.search(r"^agentcore_requests_in_flight (\S+)$", text, re.M)
+    if match is None:
+        raise RuntimeError(f"{url}/metrics has no agentcore_requests_in_flight")
+    return round(float(match.group(1)))
 
 
 def load(path: Path) -> Step:
