@@ -27,7 +27,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from bench.intake_bench import lost
-from bench.intake_load import Step, load, percentile
+from bench.intake_load import Step, in_flight, load, percentile
 from bench.sections import write_stamped
 
 REPO = Path(__file__).resolve().parent.parent
@@ -119,6 +119,7 @@ def measure(seconds: float, *, intake: bool) -> tuple[Step, list[float], int]:
         if client.returncode != 0:
             raise RuntimeError(f"the load generator failed ({client.returncode})")
         step = load(out)
+        step.backlog = await in_flight(url)  # the engine still working: it fell behind
         since = step.started_at + WARM_S
         return step, probe.lags(since, since + seconds)
 

@@ -216,10 +216,10 @@ async def measure(rows: list[Row], seconds: float, step_s: float) -> None:
     finally:
         bare.kill()
     top = max((s for s in bare_steps if s.kept_up), key=lambda s: s.rate, default=None)
-    client = f"{top.client_cpu:.2f}" if top else "-"
+    where = (f"; there its load generator used {top.client_cpu:.2f} of a core and the "
+             f"server {top.server_cpu:.2f}") if top else ""
     if top and top.server_cpu < 0.5:  # the handler had CPU to spare: the client gave out
-        client += (f", the bare server at {top.server_cpu:.2f}: the load generator is the "
-                   "limit there, so the ratio is an upper bound")
+        where += ": the load generator is the limit, so the ratio is an upper bound"
     rejected = sum(s.statuses.get("422", 0) for s in (warm, *intake_steps, *attempts))
     held_rate = sustained.achieved if sustained.kept_up else 0.0
     rows += [
@@ -228,7 +228,7 @@ async def measure(rows: list[Row], seconds: float, step_s: float) -> None:
          f"{held_rate:.0f} req/s" if held_rate else
          f"none held ({sustained.rate:.0f} offered: {sustained.verdict()})",
          f"{held_rate / bare_rate:.2f} of a bare aiohttp handler's highest ({bare_rate:.0f} "
-         f"req/s, its load generator then at {client} of a core)" if bare_rate else "bare: none"),
+         f"req/s{where})" if bare_rate else "bare: none"),
         (f"intake at {sustained.rate:.0f} req/s offered: accept latency (202, no `Prefer: "
          "wait`) p50 / p99 / max", f"{sustained.p(50):.1f} / {sustained.p(99):.1f} / "
          f"{sustained.p(100):.0f} ms", f"bare handler at the same rate: {same.p(50):.1f} / "
