@@ -36,6 +36,7 @@ from bench import (
     attack_bench,
     cache_bench,
     console_bench,
+    console_intake_bench,
     fault_bench,
     generalisation_bench,
     intake_bench,
@@ -256,6 +257,7 @@ def main() -> None:
     mcp_bench.run(results)
     intake_bench.run(results)
     console_bench.run(results)
+    console_intake_bench.run(results)
     faults: list[str] = []
     fault_bench.run(faults, submit_factory=engine_fault_factory)
     attacks: list[str] = []
