@@ -1,18 +1,28 @@
 """The PostgreSQL backend, as far as it goes: one pool of connections to a team's
-database, migrated on open, and the repositories built on it so far.
+database, migrated on open, and the repositories built on it so far:
 
-Only the escalation queue is here yet (`PostgresEscalations`): the engine needs every
-repository of `Storage`, so it refuses a PostgreSQL URL until they all are
-(agentcore.database), rather than keep some tables on one database and the rest on
-another.
+- the request path (`PostgresRequests`): requests accepted by the caller, committed
+  before `accept` returns; outcomes, spans and escalations committed by the same
+  outcome writer thread as SQLite's (`_writer`), with a PostgreSQL sink;
+- the escalation queue (`PostgresEscalations`).
+
+Recorded traffic, rules, replies, the learned tier and the answer cache are not here
+yet: the engine needs every repository of `Storage`, so it refuses a PostgreSQL URL
+until they all are (agentcore.database), rather than keep some tables on one database
+and the rest on another.
 """
 
 from __future__ import annotations
 
 from agentcore.storage._pg_connection import open_pool, parse_url, pg_translated
 from agentcore.storage._pg_escalations import PostgresEscalations
+from agentcore.storage._pg_requests import PostgresRequests, PostgresSink
 from agentcore.storage._pg_schema import migrate
-from agentcore.storage._protocols import EscalationRepository
+from agentcore.storage._protocols import (
+    EscalationRepository,
+    RequestRepository,
+)
+from agentcore.storage._writer import OutcomeWriter
 
 
 class PostgresStorage:
@@ -31,11 +41,23 @@ class PostgresStorage:
         except BaseException:
             self._pool.close()
             raise
-        self._escalations = PostgresEscalations(self._pool, self.where)
+        self._writer = OutcomeWriter(PostgresSink(self._pool))
+        self._writer.start()
+        self._requests = PostgresRequests(self._pool, self._writer, self.where)
+        self._escalations = PostgresEscalations(self._pool, self.where, self._writer.flush)
+
+    @property  # mypy checks each keeps its Protocol
+    def requests(self) -> RequestRepository:
+        return self._requests
 
     @property
-    def escalations(self) -> EscalationRepository:  # mypy checks it keeps the Protocol
+    def escalations(self) -> EscalationRepository:
         return self._escalations
 
+    def flush(self) -> None:
+        """Returns once every outcome already returned is committed."""
+        self._writer.flush()
+
     def close(self) -> None:
+        self._writer.stop()  # what is queued is written first, on the pool
         self._pool.close()
