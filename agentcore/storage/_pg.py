@@ -4,12 +4,13 @@ database, migrated on open, and the repositories built on it so far:
 - the request path (`PostgresRequests`): requests accepted by the caller, committed
   before `accept` returns; outcomes, spans and escalations committed by the same
   outcome writer thread as SQLite's (`_writer`), with a PostgreSQL sink;
+- the recorded traffic backtests read (`PostgresTraffic`);
 - the escalation queue (`PostgresEscalations`).
 
-Recorded traffic, rules, replies, the learned tier and the answer cache are not here
-yet: the engine needs every repository of `Storage`, so it refuses a PostgreSQL URL
-until they all are (agentcore.database), rather than keep some tables on one database
-and the rest on another.
+Rules, replies, the learned tier, the answer cache and retention are not here yet:
+the engine needs every repository of `Storage`, so it refuses a PostgreSQL URL until
+they all are (agentcore.database), rather than keep some tables on one database and
+the rest on another.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from agentcore.storage._pg_connection import open_pool, parse_url, pg_translated
 from agentcore.storage._pg_escalations import PostgresEscalations
 from agentcore.storage._pg_requests import PostgresRequests, PostgresSink
 from agentcore.storage._pg_schema import migrate
+from agentcore.storage._pg_traffic import PostgresTraffic
 from agentcore.storage._protocols import (
     EscalationRepository,
     RequestRepository,
+    TrafficRepository,
 )
 from agentcore.storage._writer import OutcomeWriter
 
@@ -44,11 +47,16 @@ class PostgresStorage:
         self._writer = OutcomeWriter(PostgresSink(self._pool))
         self._writer.start()
         self._requests = PostgresRequests(self._pool, self._writer, self.where)
+        self._traffic = PostgresTraffic(self._pool, self.where, self._writer.flush)
         self._escalations = PostgresEscalations(self._pool, self.where, self._writer.flush)
 
     @property  # mypy checks each keeps its Protocol
     def requests(self) -> RequestRepository:
         return self._requests
+
+    @property
+    def traffic(self) -> TrafficRepository:
+        return self._traffic
 
     @property
     def escalations(self) -> EscalationRepository:

@@ -20,6 +20,7 @@ def version(action: str = "train", threshold: float = 0.9, enabled: bool = False
                          backtest={"method": "hold-out, 5 folds", "answered": 80})
 
 
+@pytest.mark.usefixtures("learned_ported")
 def test_a_version_keeps_its_model_and_a_cheap_one_reuses_it(backend: Storage):
     first = backend.learned.add(version(), b"model-1")
     assert first.model_of == first.id
@@ -31,6 +32,7 @@ def test_a_version_keeps_its_model_and_a_cheap_one_reuses_it(backend: Storage):
     assert backend.learned.model(999) is None
 
 
+@pytest.mark.usefixtures("learned_ported")
 def test_a_version_with_both_or_neither_model_is_refused(backend: Storage):
     with pytest.raises(ValueError):
         backend.learned.add(version())
@@ -39,6 +41,7 @@ def test_a_version_with_both_or_neither_model_is_refused(backend: Storage):
         backend.learned.add(version(model_of=first.id), b"m")
 
 
+@pytest.mark.usefixtures("learned_ported")
 def test_another_process_opening_the_file_sees_the_same_current_version(open_backend):
     first = open_backend()
     saved = first.learned.add(version(threshold=0.8), b"blob")
@@ -48,6 +51,7 @@ def test_another_process_opening_the_file_sees_the_same_current_version(open_bac
     assert again.learned.model(saved.id) == b"blob"
 
 
+@pytest.mark.usefixtures("learned_ported")
 def test_versions_are_saved_safely_from_several_threads_at_once(backend: Storage):
     base = backend.learned.add(version(), b"m")
     errors: list[BaseException] = []
@@ -70,6 +74,7 @@ def test_versions_are_saved_safely_from_several_threads_at_once(backend: Storage
     assert len(backend.learned.log()) == 1 + 4 * 25
 
 
+@pytest.mark.usefixtures("learned_ported")
 def test_retention_never_prunes_a_model(open_backend, clock):
     store = open_backend(retention_days=30)
     saved = store.learned.add(version(at=clock.now() - 400 * DAY), b"old model")
