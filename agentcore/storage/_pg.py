@@ -5,9 +5,10 @@ database, migrated on open, and the repositories built on it so far:
   before `accept` returns; outcomes, spans and escalations committed by the same
   outcome writer thread as SQLite's (`_writer`), with a PostgreSQL sink;
 - the recorded traffic backtests read (`PostgresTraffic`);
-- the escalation queue (`PostgresEscalations`).
+- the escalation queue (`PostgresEscalations`);
+- retention (`PostgresPruner`): SQLite's rules, one station pruning at a time.
 
-Rules, replies, the learned tier, the answer cache and retention are not here yet:
+Rules, replies, the learned tier and the answer cache are not here yet:
 the engine needs every repository of `Storage`, so it refuses a PostgreSQL URL until
 they all are (agentcore.database), rather than keep some tables on one database and
 the rest on another.
@@ -15,9 +16,13 @@ the rest on another.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from agentcore.storage._pg_connection import open_pool, parse_url, pg_translated
 from agentcore.storage._pg_escalations import PostgresEscalations
 from agentcore.storage._pg_requests import PostgresRequests, PostgresSink
+from agentcore.storage._pg_retention import PostgresPruner
 from agentcore.storage._pg_schema import migrate
 from agentcore.storage._pg_traffic import PostgresTraffic
 from agentcore.storage._protocols import (
@@ -25,15 +30,20 @@ from agentcore.storage._protocols import (
     RequestRepository,
     TrafficRepository,
 )
+from agentcore.storage._retention import PruneReport
 from agentcore.storage._writer import OutcomeWriter
 
 
 class PostgresStorage:
     """The repositories PostgreSQL holds so far, over one pool. `password` None connects
-    without one (trust, a certificate); `entry` names its keyring entry for messages."""
+    without one (trust, a certificate); `entry` names its keyring entry for messages.
+    Retention as SQLiteStorage's: `retention_days` None keeps requests for ever,
+    `spans_max_mb` None caps no spans, `prune_every_s` None runs no pruner thread."""
 
     def __init__(self, url: str, password: str | None, *, entry: str = "database-password",
-                 max_connections: int = 8) -> None:
+                 max_connections: int = 8, retention_days: float | None = None,
+                 spans_max_mb: float | None = None, now: Callable[[], float] = time.time,
+                 prune_every_s: float | None = None) -> None:
         target = parse_url(url)
         self.where = target.where
         self._pool = open_pool(url, password, entry=entry, max_size=max_connections)
@@ -49,6 +59,10 @@ class PostgresStorage:
         self._requests = PostgresRequests(self._pool, self._writer, self.where)
         self._traffic = PostgresTraffic(self._pool, self.where, self._writer.flush)
         self._escalations = PostgresEscalations(self._pool, self.where, self._writer.flush)
+        self._pruner = PostgresPruner(self._pool, self.where, retention_days=retention_days,
+                                      spans_max_mb=spans_max_mb, now=now)
+        if prune_every_s is not None:
+            self._pruner.start(prune_every_s)
 
     @property  # mypy checks each keeps its Protocol
     def requests(self) -> RequestRepository:
@@ -66,6 +80,17 @@ class PostgresStorage:
         """Returns once every outcome already returned is committed."""
         self._writer.flush()
 
+    def prune(self) -> PruneReport:
+        """Applies the retention now (the pruner thread does it every few minutes)."""
+        self.flush()
+        return self._pruner.prune()
+
+    def retain(self, retention_days: float | None, spans_max_mb: float | None) -> None:
+        """New retention settings: the next round applies them."""
+        self._pruner.retention_days = retention_days
+        self._pruner.spans_max_mb = spans_max_mb
+
     def close(self) -> None:
+        self._pruner.stop()
         self._writer.stop()  # what is queued is written first, on the pool
         self._pool.close()

@@ -102,3 +102,34 @@ def test_a_process_killed_mid_load_leaves_every_request_it_accepted(pg_url,
         assert all(store.requests.outcome(rid) is None for rid in unfinished)
     finally:
         store.close()
+
+
+def test_two_stations_pruning_at_once_delete_each_old_request_once(pg_url, postgres_server):
+    """Every station of a team may run a pruner: of two at once, together they delete
+    each old request once, and neither fails."""
+    import threading
+
+    from agentcore.storage._pg import PostgresStorage
+    from tests.agentcore.storage.records import answered, request
+
+    now = 10_000_000.0
+    stations = [PostgresStorage(pg_url, postgres_server.password, retention_days=1,
+                                now=lambda: now) for _ in range(2)]
+    try:
+        for n in range(3000):
+            req = request(n, at=now - 2 * 86_400 + n)
+            stations[0].requests.accept(req)
+            stations[0].requests.finish(answered(req, spans=1))
+        stations[0].flush()
+        reports = []
+        threads = [threading.Thread(target=lambda s=s: reports.append(s.prune()))
+                   for s in stations]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(r.requests for r in reports) == 3000
+        assert stations[1].requests.counts() == {}
+    finally:
+        for s in stations:
+            s.close()
