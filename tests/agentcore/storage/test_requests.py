@@ -196,3 +196,20 @@ def test_costs_and_counts_sum_what_finished(backend: Storage):
     assert backend.requests.dollars_since(1_500.0) == pytest.approx(1.5)
     assert backend.requests.dollars_since(0) == pytest.approx(1.75)
     assert [o.request_id for o in backend.requests.outcomes()] == ["req-1", "req-2", "req-3"]
+
+
+def test_an_outcome_the_database_refuses_does_not_hold_up_the_others(backend: Storage):
+    """An outcome of a request never accepted breaks a foreign key: it is given up, and
+    the outcomes queued with it, in the same batch, are still written."""
+    reqs = [request(n) for n in range(20)]
+    for req in reqs:
+        backend.requests.accept(req)
+    stray = request(99)  # never accepted
+    for req in reqs[:10]:
+        backend.requests.finish(answered(req))
+    backend.requests.finish(answered(stray))
+    for req in reqs[10:]:
+        backend.requests.finish(answered(req))
+    assert backend.requests.counts() == {"answered": 20}
+    assert backend.requests.outcome(stray.id) is None
+    assert backend.requests.unfinished() == []
