@@ -15,9 +15,10 @@ from agentcore.settings import Settings
 
 # What PostgreSQL holds so far, and what the engine needs of a backend: the storage
 # Protocols (agentcore.storage._protocols), in an operator's words.
-POSTGRES_HOLDS = ("the schema (agentcore migrate)", "the escalation queue",
-                  "rules and their versions", "saved replies", "the learned tier's versions",
-                  "the answer cache")
+POSTGRES_HOLDS = ("the schema (agentcore migrate)", "requests and outcomes", "spans",
+                  "the escalation queue", "rules and their versions", "the answer cache",
+                  "labelled examples", "the learned tier's versions", "saved replies",
+                  "recorded traffic")
 ENGINE_NEEDS = ("requests and outcomes", "spans", "the escalation queue", "rules and their "
                 "versions", "the answer cache", "labelled examples", "the learned tier's "
                 "versions", "saved replies", "recorded traffic", "the intake and its outbox")

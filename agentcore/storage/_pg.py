@@ -1,40 +1,60 @@
 """The PostgreSQL backend, as far as it goes: one pool of connections to a team's
-database, migrated on open, and the repositories built on it so far.
+database, migrated on open, and the repositories built on it so far:
 
-Here so far: the escalation queue (`PostgresEscalations`), the rule set with its
-versions and rejected suggestions (`PostgresRules`), the saved replies
-(`PostgresReplies`), the learned tier's versions and models (`PostgresLearned`) and
-the answer cache's L2 with its invalidation log (`PostgresAnswerCache`). Not yet:
-requests, outcomes, spans, recorded traffic, retention, the intake and its outbox.
-The engine needs every repository of `Storage`, so it refuses a PostgreSQL URL until
-they all are (agentcore.database), rather than keep some tables on one database and
-the rest on another.
+- the request path (`PostgresRequests`): requests accepted by the caller, committed
+  before `accept` returns; outcomes, spans and escalations committed by the same
+  outcome writer thread as SQLite's (`_writer`), with a PostgreSQL sink;
+- the recorded traffic backtests read (`PostgresTraffic`);
+- the escalation queue (`PostgresEscalations`);
+- the rule set with its versions and rejected suggestions (`PostgresRules`), the
+  saved replies (`PostgresReplies`), the learned tier's versions and models
+  (`PostgresLearned`) and the answer cache's L2 with its invalidation log
+  (`PostgresAnswerCache`);
+- retention (`PostgresPruner`): SQLite's rules, one station pruning at a time.
+
+Not yet: the intake and its outbox. The engine needs every repository of `Storage`,
+so it refuses a PostgreSQL URL until they all are (agentcore.database), rather than
+keep some tables on one database and the rest on another.
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
 
 from agentcore.storage._pg_answer_cache import PostgresAnswerCache
 from agentcore.storage._pg_connection import open_pool, parse_url, pg_translated
 from agentcore.storage._pg_escalations import PostgresEscalations
 from agentcore.storage._pg_learned import PostgresLearned
 from agentcore.storage._pg_replies import PostgresReplies
+from agentcore.storage._pg_requests import PostgresRequests, PostgresSink
+from agentcore.storage._pg_retention import PostgresPruner
 from agentcore.storage._pg_rules import PostgresRules
 from agentcore.storage._pg_schema import migrate
+from agentcore.storage._pg_traffic import PostgresTraffic
 from agentcore.storage._protocols import (
     AnswerCacheRepository,
     EscalationRepository,
     LearnedRepository,
     ReplyRepository,
+    RequestRepository,
     RuleRepository,
+    TrafficRepository,
 )
+from agentcore.storage._retention import PruneReport
+from agentcore.storage._writer import OutcomeWriter
 
 
 class PostgresStorage:
     """The repositories PostgreSQL holds so far, over one pool. `password` None connects
-    without one (trust, a certificate); `entry` names its keyring entry for messages."""
+    without one (trust, a certificate); `entry` names its keyring entry for messages.
+    Retention as SQLiteStorage's: `retention_days` None keeps requests for ever,
+    `spans_max_mb` None caps no spans, `prune_every_s` None runs no pruner thread."""
 
     def __init__(self, url: str, password: str | None, *, entry: str = "database-password",
-                 max_connections: int = 8) -> None:
+                 max_connections: int = 8, retention_days: float | None = None,
+                 spans_max_mb: float | None = None, now: Callable[[], float] = time.time,
+                 prune_every_s: float | None = None) -> None:
         target = parse_url(url)
         self.where = target.where
         self._pool = open_pool(url, password, entry=entry, max_size=max_connections)
@@ -45,13 +65,29 @@ class PostgresStorage:
         except BaseException:
             self._pool.close()
             raise
-        self._escalations = PostgresEscalations(self._pool, self.where)
+        self._writer = OutcomeWriter(PostgresSink(self._pool))
+        self._writer.start()
+        self._requests = PostgresRequests(self._pool, self._writer, self.where)
+        self._traffic = PostgresTraffic(self._pool, self.where, self._writer.flush)
+        self._escalations = PostgresEscalations(self._pool, self.where, self._writer.flush)
         self._rules = PostgresRules(self._pool, self.where)
         self._replies = PostgresReplies(self._pool, self.where)
         self._learned = PostgresLearned(self._pool, self.where)
+        self._pruner = PostgresPruner(self._pool, self.where, retention_days=retention_days,
+                                      spans_max_mb=spans_max_mb, now=now)
+        if prune_every_s is not None:
+            self._pruner.start(prune_every_s)
+
+    @property  # mypy checks each keeps its Protocol
+    def requests(self) -> RequestRepository:
+        return self._requests
 
     @property
-    def escalations(self) -> EscalationRepository:  # mypy checks it keeps the Protocol
+    def traffic(self) -> TrafficRepository:
+        return self._traffic
+
+    @property
+    def escalations(self) -> EscalationRepository:
         return self._escalations
 
     @property
@@ -70,5 +106,21 @@ class PostgresStorage:
         """An answer cache L2 (one per engine, as on SQLite) on the store's pool."""
         return PostgresAnswerCache(self._pool, self.where)
 
+    def flush(self) -> None:
+        """Returns once every outcome already returned is committed."""
+        self._writer.flush()
+
+    def prune(self) -> PruneReport:
+        """Applies the retention now (the pruner thread does it every few minutes)."""
+        self.flush()
+        return self._pruner.prune()
+
+    def retain(self, retention_days: float | None, spans_max_mb: float | None) -> None:
+        """New retention settings: the next round applies them."""
+        self._pruner.retention_days = retention_days
+        self._pruner.spans_max_mb = spans_max_mb
+
     def close(self) -> None:
+        self._pruner.stop()
+        self._writer.stop()  # what is queued is written first, on the pool
         self._pool.close()

@@ -11,7 +11,7 @@ wins, and each is told whether it did. No lock is held between statements.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -46,13 +46,18 @@ FROM escalations e JOIN requests r ON r.id = e.request_id
 class PostgresEscalations:
     """`EscalationRepository` over a pool of connections to the team's database."""
 
-    def __init__(self, pool: Pool, where: str) -> None:
+    def __init__(self, pool: Pool, where: str, flush: Callable[[], None] = lambda: None,
+                 ) -> None:
         self._pool = pool
         self._where = where  # host:port, for messages
+        # This process's outcome writer: an escalation it just returned is in the
+        # database before the queue is read or changed (as on SQLite).
+        self._flush = flush
 
     # -- plumbing ------------------------------------------------------------
 
     def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        self._flush()
         with pg_translated(f"reading the escalation queue at {self._where} failed"), \
                 self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(sql, params)
@@ -60,6 +65,7 @@ class PostgresEscalations:
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        self._flush()
         with pg_translated(f"writing the escalation queue at {self._where} failed"), \
                 self._pool.connection() as conn, conn.transaction():
             yield conn

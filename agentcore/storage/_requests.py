@@ -63,7 +63,37 @@ _OUTCOME = (
     " escalation_reason, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
 
 
-def finish_statements(outcome: Outcome) -> list[Statement]:
+@dataclass(frozen=True, slots=True)
+class FinishSQL:
+    """A backend's statements for recording an outcome, each taking the parameters
+    `finish_statements` gives it, in the same order, whatever the placeholder style."""
+
+    status: str
+    outcome: str
+    delete_spans: str
+    spans: str
+    reopen: str
+    settle_answered: str
+    settle_other: str
+
+
+SQLITE_FINISH = FinishSQL(
+    status="UPDATE requests SET status = ? WHERE id = ?",
+    outcome=_OUTCOME,
+    delete_spans="DELETE FROM spans WHERE request_id = ?",
+    spans="INSERT OR REPLACE INTO spans VALUES (?,?,?,?,?,?,?,?)",
+    reopen=_REOPEN,
+    settle_answered=(
+        "UPDATE escalations SET state = 'resolved', resolved_at = ?,"
+        " resolved_by = 'agent', resolution = 'answered by the agent'"
+        " WHERE request_id = ? AND state = 'handed_back'"),
+    settle_other=(
+        "UPDATE escalations SET state = 'open', claimed_by = NULL,"
+        " lease_expires_at = NULL WHERE request_id = ? AND state = 'handed_back'"),
+)
+
+
+def finish_statements(outcome: Outcome, sql: FinishSQL = SQLITE_FINISH) -> list[Statement]:
     """What recording an outcome writes, in one transaction: the request's status, the
     outcome row, its spans (one executemany), and any escalation."""
     request = outcome.request
@@ -71,17 +101,18 @@ def finish_statements(outcome: Outcome) -> list[Statement]:
     u = outcome.usage
     finished_at = outcome.spans[-1].end if outcome.spans else request.received_at
     statements: list[Statement] = [
-        ("UPDATE requests SET status = ? WHERE id = ?", (str(outcome.status), rid)),
-        (_OUTCOME, (rid, str(outcome.route), str(outcome.status), outcome.intent,
-                    outcome.rule_id, storable(outcome.answer), u.prompt_tokens,
-                    u.completion_tokens, u.dollars, outcome.latency_ms, to_json(outcome.errors),
-                    str(outcome.escalation_reason) if outcome.escalation_reason else None,
-                    finished_at)),
+        (sql.status, (str(outcome.status), rid)),
+        (sql.outcome, (rid, str(outcome.route), str(outcome.status), outcome.intent,
+                       outcome.rule_id, storable(outcome.answer), u.prompt_tokens,
+                       u.completion_tokens, u.dollars, outcome.latency_ms,
+                       to_json(outcome.errors),
+                       str(outcome.escalation_reason) if outcome.escalation_reason else None,
+                       finished_at)),
     ]
     if request.note is not None:  # a hand-back's re-run: the earlier run's spans go
-        statements.append(("DELETE FROM spans WHERE request_id = ?", (rid,)))
+        statements.append((sql.delete_spans, (rid,)))
     if outcome.spans:
-        statements.append(("INSERT OR REPLACE INTO spans VALUES (?,?,?,?,?,?,?,?)", [
+        statements.append((sql.spans, [
             (rid, i, s.name, s.parent, s.start, s.end, to_json(s.attributes), s.error)
             for i, s in enumerate(outcome.spans)]))
     if outcome.status is Status.ESCALATED:
@@ -96,23 +127,17 @@ def finish_statements(outcome: Outcome) -> list[Statement]:
         # A request handed back to the agent that escalates again reopens its item
         # (same id and created_at: it keeps its place in the queue) with the new
         # context; any other existing item is left alone.
-        statements.append((_REOPEN, (rid, str(outcome.escalation_reason), finished_at,
-                                     to_json(context),
-                                     "waiting" if outcome.pending_action else None)))
-    elif request.note is not None:  # a hand-back's re-run, settled
-        statements.append(_settle_hand_back(rid, outcome.status, finished_at))
+        statements.append((sql.reopen, (rid, str(outcome.escalation_reason), finished_at,
+                                        to_json(context),
+                                        "waiting" if outcome.pending_action else None)))
+    elif request.note is not None:  # a hand-back's re-run, settled: one the agent
+        # answered is resolved; one the guard turned away (rate limit) goes back to the
+        # operators. Same transaction as the outcome.
+        if outcome.status is Status.ANSWERED:
+            statements.append((sql.settle_answered, (finished_at, rid)))
+        else:
+            statements.append((sql.settle_other, (rid,)))
     return statements
-
-
-def _settle_hand_back(rid: str, status: Status, finished_at: float) -> Statement:
-    """A handed-back item the agent answered is resolved; one the guard turned away
-    (rate limit) goes back to the operators. Same transaction as the outcome."""
-    if status is Status.ANSWERED:
-        return ("UPDATE escalations SET state = 'resolved', resolved_at = ?,"
-                " resolved_by = 'agent', resolution = 'answered by the agent'"
-                " WHERE request_id = ? AND state = 'handed_back'", (finished_at, rid))
-    return ("UPDATE escalations SET state = 'open', claimed_by = NULL,"
-            " lease_expires_at = NULL WHERE request_id = ? AND state = 'handed_back'", (rid,))
 
 
 _SUMMARY_COLUMNS = ("request_id, route, status, answer, intent, rule_id, dollars, latency_ms,"

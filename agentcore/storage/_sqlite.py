@@ -29,7 +29,7 @@ from agentcore.storage._retention import Pruner, PruneReport
 from agentcore.storage._rules import SQLiteRules
 from agentcore.storage._schema import migrate
 from agentcore.storage._traffic import SQLiteTraffic
-from agentcore.storage._writer import OutcomeWriter
+from agentcore.storage._writer import OutcomeWriter, SQLiteSink
 
 log = logging.getLogger("agentcore.storage")
 
@@ -51,7 +51,8 @@ class SQLiteStorage:
         try:
             with translated(f"cannot open {path}"):
                 migrate(self._conn)
-            self._writer = OutcomeWriter(path, finish_statements)
+            self._sink = SQLiteSink(path, finish_statements)
+            self._writer = OutcomeWriter(self._sink)
             self._checkpointer = Checkpointer(path)
         except BaseException:
             self._conn.close()
@@ -124,7 +125,7 @@ class SQLiteStorage:
     def trace(self, callback: Callable[[str], None] | None) -> None:
         """Calls `callback` with every SQL statement this store's engine-side
         connections run (the bench counts statements per request); None stops."""
-        for conn in (self._conn, self._writer.conn):
+        for conn in (self._conn, self._sink.conn):
             conn.set_trace_callback(callback)
 
     def health(self) -> list[str]:

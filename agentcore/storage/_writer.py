@@ -1,6 +1,8 @@
 """The outcome writer: a thread with its own connection that commits outcomes and
 their spans in batches, so neither their encoding nor a commit runs on the event
-loop (the GUI's, in the console).
+loop (the GUI's, in the console). The batching, retrying and flushing are the same
+for every backend; what a commit is, on which connection, is its `Sink`
+(`SQLiteSink` here, `_pg_requests.PostgresSink`).
 
 An outcome reaches the disk a few milliseconds after it is returned; if the
 process dies in between, its request is still 'accepted' on disk (accepting is
@@ -16,7 +18,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from agentcore.errors import StorageError
 from agentcore.models import Outcome
@@ -30,11 +32,46 @@ MAX_BATCH = 256  # outcomes per transaction: a backlog drains in few commits
 RETRY_S = 0.25  # after a failed commit (locked, disk full): try again this much later
 
 
-class OutcomeWriter(threading.Thread):
+class Sink(Protocol):
+    """Where the writer commits: one transaction per call."""
+
+    def commit(self, batch: Sequence[Outcome]) -> None: ...
+
+    def retryable(self, exc: Exception) -> bool:
+        """A failure a later try may not meet (locked, disk full, server away), as
+        against one of this outcome's own (a value the database refuses)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SQLiteSink:
+    """Commits on a connection of the writer thread's own to the engine database."""
+
     def __init__(self, path: Path, encode: Encode) -> None:
-        super().__init__(name="agentcore-outcome-writer", daemon=True)
         self.conn = connect(path)
         self._encode = encode
+
+    def commit(self, batch: Sequence[Outcome]) -> None:
+        statements = [s for outcome in batch for s in self._encode(outcome)]
+        with transaction(self.conn):
+            for sql, params in statements:
+                if isinstance(params, list):
+                    self.conn.executemany(sql, params)
+                else:
+                    self.conn.execute(sql, params)
+
+    def retryable(self, exc: Exception) -> bool:
+        return isinstance(exc, sqlite3.OperationalError)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class OutcomeWriter(threading.Thread):
+    def __init__(self, sink: Sink) -> None:
+        super().__init__(name="agentcore-outcome-writer", daemon=True)
+        self._sink = sink
         self._cond = threading.Condition()
         self._queue: list[Outcome] = []
         self._submitted = 0
@@ -81,7 +118,7 @@ class OutcomeWriter(threading.Thread):
             self._stopping = True
             self._cond.notify_all()
         self.join()
-        self.conn.close()
+        self._sink.close()
 
     def run(self) -> None:
         while True:
@@ -107,8 +144,8 @@ class OutcomeWriter(threading.Thread):
     def _write(self, batch: Sequence[Outcome]) -> int:
         """Commits the batch; how many of its first outcomes are done with."""
         try:
-            self._commit(batch)
-        except Exception as exc:  # sqlite's, or an outcome it cannot bind
+            self._sink.commit(batch)
+        except Exception as exc:  # the database's, or an outcome it cannot bind
             if len(batch) == 1:
                 return self._failed(batch[0], exc)
             return self._write_each(batch)
@@ -120,7 +157,7 @@ class OutcomeWriter(threading.Thread):
         the others (which would otherwise wait for ever behind it)."""
         for i, outcome in enumerate(batch):
             try:
-                self._commit([outcome])
+                self._sink.commit([outcome])
             except Exception as exc:  # this outcome only: the rest go on
                 if not self._failed(outcome, exc):
                     return i
@@ -133,21 +170,12 @@ class OutcomeWriter(threading.Thread):
 
     def _failed(self, outcome: Outcome, exc: Exception) -> int:
         error = StorageError(f"writing outcome {outcome.request_id} failed: {exc}")
-        if isinstance(exc, sqlite3.OperationalError):  # locked, disk full: retried
+        if self._sink.retryable(exc):  # locked, disk full, server away: retried
             with self._cond:
                 self._error = error  # told to whoever submits or flushes meanwhile
             log.warning("%s; retrying", error)
             return 0
-        # Nothing a retry changes (a constraint, a value SQLite can't bind): the request
+        # Nothing a retry changes (a constraint, a value it can't bind): the request
         # stays accepted, for resume to re-run; the writer goes on with the next ones.
         log.error("%s; given up, the request stays accepted", error)
         return 1
-
-    def _commit(self, batch: Sequence[Outcome]) -> None:
-        statements = [s for outcome in batch for s in self._encode(outcome)]
-        with transaction(self.conn):
-            for sql, params in statements:
-                if isinstance(params, list):
-                    self.conn.executemany(sql, params)
-                else:
-                    self.conn.execute(sql, params)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agentcore.clock import FakeClock
-from agentcore.storage import SQLiteStorage, Storage
+from agentcore.storage import Storage
 
 Open = Callable[..., Storage]
 
@@ -19,18 +19,27 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgresql"])
 def open_backend(request: pytest.FixtureRequest, tmp_path: Path,
                  clock: FakeClock) -> Iterator[Open]:
     """Opens a backend (again, as a second process or a restart would) over one
-    database; every one opened is closed at the end."""
+    database; every one opened is closed at the end. `open_backend.database` reads
+    and writes that database directly, as another process would (tests/.../databases)."""
+    from tests.agentcore.storage.databases import Database
+
+    if request.param == "sqlite":
+        database = Database("sqlite", str(tmp_path / "agent.sqlite"))
+    else:
+        database = Database("postgresql", request.getfixturevalue("pg_url"),
+                            request.getfixturevalue("postgres_server").password)
     opened: list[Storage] = []
 
     def open_(**options: object) -> Storage:
-        store = SQLiteStorage(tmp_path / "agent.sqlite", now=clock.now, **options)  # type: ignore[arg-type]
+        store = database.open(now=clock.now, **options)
         opened.append(store)
         return store
 
+    open_.database = database  # type: ignore[attr-defined]
     yield open_
     for store in opened:
         store.close()
@@ -57,3 +66,5 @@ def queue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
         made = PostgresQueue(url, password, open_queue("postgresql", url, password))
     yield made
     made.close()
+
+

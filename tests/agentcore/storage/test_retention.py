@@ -36,6 +36,7 @@ def fill(store: Storage, first: int, n: int, at: float) -> list[str]:
 
 def test_prune_removes_old_finished_requests_and_keeps_what_is_still_needed(
         open_backend, clock, tmp_path):
+    on_sqlite = open_backend.database.kind == "sqlite"
     store = open_backend(retention_days=30)
     now = clock.now()
     old = fill(store, 0, 2000, at=now - 40 * DAY)
@@ -62,7 +63,7 @@ def test_prune_removes_old_finished_requests_and_keeps_what_is_still_needed(
     assert items.reply(items.get(item_id, now), "carol", now, "Here you go.", "order_status")
     never_finished = request(9005, at=now - 40 * DAY)
     store.requests.accept(never_finished)  # a crash left it: resume still needs it
-    before = pages(tmp_path / "agent.sqlite")
+    before = pages(tmp_path / "agent.sqlite") if on_sqlite else None
 
     report = store.prune()
 
@@ -73,9 +74,13 @@ def test_prune_removes_old_finished_requests_and_keeps_what_is_still_needed(
     assert store.requests.status("req-9003") == "accepted"  # handed back, being re-run
     assert store.requests.outcome(labelled.id).answer == "Here you go."
     assert {r.id for r in store.requests.unfinished()} == {"req-9003", "req-9005"}
-    after = pages(tmp_path / "agent.sqlite")
-    assert after[0] < before[0] / 2, "the file gave the space back"
-    assert after[1] == 0
+    assert open_backend.database.rows("SELECT COUNT(*) FROM spans WHERE request_id IN (?, ?)",
+                                      (old[0], old[-1])) == [(0,)]
+    assert open_backend.database.rows("SELECT COUNT(*) FROM outcomes") == [(len(recent) + 4,)]
+    if on_sqlite:  # PostgreSQL's files keep their size: VACUUM makes the space reusable
+        after = pages(tmp_path / "agent.sqlite")
+        assert after[0] < before[0] / 2, "the file gave the space back"
+        assert after[1] == 0
 
 
 def test_the_oldest_spans_go_beyond_the_cap_and_their_outcomes_stay(open_backend, clock):
@@ -125,6 +130,10 @@ def test_a_long_prune_lets_the_engines_writes_in_between_its_chunks(open_backend
     import threading
     import time
 
+    import pytest
+
+    if open_backend.database.kind != "sqlite":
+        pytest.skip("SQLite's lock: PostgreSQL's writers take row locks only")
     store = open_backend(retention_days=30)
     old = clock.now() - 40 * DAY
     with sqlite3.connect(tmp_path / "agent.sqlite", isolation_level=None) as conn:

@@ -1,0 +1,84 @@
+"""Recorded traffic for backtests and suggestions on PostgreSQL (SQLite's is
+`_traffic`): the same rows in the same order, read after the outcome writer has put
+down everything already returned.
+
+A backtest reads up to a million rows. A plain cursor would have libpq hold the whole
+result and then Python build its tuples beside it; a server-side cursor hands them
+over in batches, so only the list the caller gets is ever whole. (Text, not binary:
+psycopg parses this result's text faster, about 5.5 s against 6.6 s for a million rows
+here.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from agentcore.storage._pg_connection import pg_translated
+from agentcore.storage._traffic import IntentRow, RecordedRow
+
+Pool = ConnectionPool[psycopg.Connection[Any]]
+BATCH = 20_000  # rows per round trip: large enough that the network is not the cost
+
+# SQLite's queries (`_traffic`), with PostgreSQL's placeholders.
+_RECORDED = """
+SELECT r.id, r.text, r.received_at, o.route, o.intent, o.rule_id, o.dollars, o.latency_ms,
+       l.intent AS label
+FROM requests r JOIN outcomes o ON o.request_id = r.id
+LEFT JOIN labelled_examples l ON l.request_id = r.id
+WHERE o.status != 'rejected' AND o.route != 'guard'
+ORDER BY r.received_at DESC LIMIT %s
+"""
+_INTENTS = """
+SELECT r.id, r.text, r.received_at, o.route, o.status, o.intent, l.intent AS label,
+       e.resolution
+FROM requests r JOIN outcomes o ON o.request_id = r.id
+LEFT JOIN labelled_examples l ON l.request_id = r.id
+LEFT JOIN escalations e ON e.request_id = r.id
+WHERE o.status != 'rejected' AND o.route != 'guard'
+ORDER BY r.received_at DESC LIMIT %s
+"""
+
+
+class PostgresTraffic:
+    """`TrafficRepository` over a pool of connections to the team's database."""
+
+    def __init__(self, pool: Pool, where: str, flush: Callable[[], None] = lambda: None,
+                 ) -> None:
+        self._pool = pool
+        self._where = where
+        self._flush = flush
+
+    def recorded(self, limit: int) -> list[RecordedRow]:
+        """The newest `limit` answered or escalated requests: (id, text, received_at,
+        route, intent, rule_id, dollars, latency_ms, an operator's label)."""
+        return self._stream(_RECORDED, limit)
+
+    def intent_rows(self, limit: int) -> list[IntentRow]:
+        """The newest `limit` answered or escalated requests with what is known of their
+        intent (see SQLiteTraffic.intent_rows)."""
+        return self._stream(_INTENTS, limit)
+
+    def rule_hits_since(self, since: float) -> dict[str, int]:
+        """Rule id -> requests it answered since `since` (the rules view's 'hits today')."""
+        self._flush()
+        with pg_translated(f"reading the outcomes at {self._where} failed"), \
+                self._pool.connection() as conn:
+            rows = conn.execute("SELECT rule_id, COUNT(*) FROM outcomes WHERE route = 'rule'"
+                                " AND finished_at >= %s GROUP BY rule_id", (since,)).fetchall()
+        return {rule_id: int(n) for rule_id, n in rows if rule_id}
+
+    def _stream(self, sql: str, limit: int) -> list[Any]:
+        self._flush()
+        found: list[Any] = []
+        with pg_translated(f"reading the recorded traffic at {self._where} failed"), \
+                self._pool.connection() as conn, conn.transaction(), \
+                conn.cursor(name="agentcore_traffic") as cur:
+            cur.itersize = BATCH
+            cur.execute(sql, (limit,))
+            while rows := cur.fetchmany(BATCH):
+                found.extend(rows)
+        return found

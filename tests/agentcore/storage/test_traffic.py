@@ -1,0 +1,45 @@
+"""What backtests and the rules view read of the recorded traffic, on each backend."""
+
+from __future__ import annotations
+
+from agentcore.models import Outcome, Route, Status
+from agentcore.storage import Storage
+from tests.agentcore.storage.records import answered, escalated, request
+
+
+def test_the_recorded_traffic_is_the_newest_answered_or_escalated_with_labels(
+        backend: Storage, clock):
+    now = clock.now()
+    for n in range(6):
+        req = request(n, at=100.0 + n)
+        backend.requests.accept(req)
+        backend.requests.finish(answered(req))
+    turned_away = request(10, at=200.0)
+    backend.requests.accept(turned_away)
+    backend.requests.finish(Outcome(turned_away, Route.GUARD, Status.REJECTED))
+    asked = request(11, at=150.0)
+    backend.requests.accept(asked)
+    backend.requests.finish(escalated(asked, pending=False))
+    item = backend.escalations.of_request(asked.id)
+    assert backend.escalations.claim(item, "ana", now, now + 60)
+    assert backend.escalations.reply(backend.escalations.get(item, now), "ana", now,
+                                     "It left today.", "order_status")
+
+    rows = backend.traffic.recorded(4)
+    assert [r[0] for r in rows] == ["req-11", "req-5", "req-4", "req-3"]  # no guard's
+    assert rows[0][3] == "human" and rows[0][8] == "order_status"  # the operator's label
+    assert rows[1] == ("req-5", "where is my order 5", 105.0, "rule", "order_status",
+                       "order-status", 0.0, 1.5, None)
+    assert len(backend.traffic.recorded(1000)) == 7
+
+
+def test_the_rules_view_counts_each_rules_hits_since_a_time(backend: Storage):
+    for n in range(5):
+        req = request(n, at=1_000.0 * n)
+        backend.requests.accept(req)
+        backend.requests.finish(answered(req))
+    other = request(9, at=4_500.0)
+    backend.requests.accept(other)
+    backend.requests.finish(escalated(other))
+    assert backend.traffic.rule_hits_since(2_000.0) == {"order-status": 3}
+    assert backend.traffic.rule_hits_since(10_000.0) == {}
