@@ -227,7 +227,7 @@ class SavedRepliesDialog(QDialog):
         if reply is None:
             return
         try:
-            self.replies.delete(reply.id)
+            self.replies.delete(reply.id, self._operator())
         except (UserFacingError, StorageError) as exc:
             self.error.setText(str(exc))
             return

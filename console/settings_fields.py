@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agentcore import Settings
+from agentcore.settings import OPERATOR_REQUIRED
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,7 @@ class Field:
     group: str
     optional: bool = False  # an empty field means None
     placeholder: str = ""
+    required: str = "required"  # what an emptied field is told
 
     @property
     def key(self) -> str:
@@ -63,7 +65,8 @@ FIELDS = (
           "LLM rate limits", optional=True, placeholder="empty: no limit"),
     Field(("resilience", "rate_limit", "tokens_per_minute"), "Tokens per minute", int,
           "LLM rate limits", optional=True, placeholder="empty: no limit"),
-    Field(("escalations", "operator"), "Operator name", str, "Escalations"),
+    Field(("escalations", "operator"), "Operator name", str, "Escalations",
+          required=OPERATOR_REQUIRED),
     Field(("escalations", "lease_s"), "Claim lease (s)", float, "Escalations"),
     Field(("escalations", "waiting_target_s"), "Waiting target (s)", float, "Escalations"),
     Field(("storage", "retention_days"), "Keep finished requests (days)", float, "Storage",
@@ -109,7 +112,7 @@ def parse(field: Field, text: str) -> Any:
     if not text:
         if field.optional:
             return None
-        raise ValueError("required")
+        raise ValueError(field.required)
     if field.kind is int:
         try:
             return int(text.replace("_", "").replace(",", ""))

@@ -17,6 +17,7 @@ modules are imported on use: psycopg would cost every start of the app ~70 ms.
 
 from agentcore.models import storable
 from agentcore.storage._answer_cache import SQLiteAnswerCache, StoredAnswer
+from agentcore.storage._audit import AUDIT_KINDS, AuditEntry, SQLiteAudit
 from agentcore.storage._channel_posts import ChannelOutcome
 from agentcore.storage._connection import transaction
 from agentcore.storage._intake import (
@@ -31,6 +32,7 @@ from agentcore.storage._learned import LearnedRecord, SQLiteLearned, StoredLearn
 from agentcore.storage._migrations import Migrated, migrate_postgres, migrate_sqlite
 from agentcore.storage._protocols import (
     AnswerCacheRepository,
+    AuditRepository,
     EscalationRepository,
     IntakeRepository,
     LearnedRepository,
@@ -52,8 +54,11 @@ from agentcore.storage._traffic import IntentRow, RecordedRow, SQLiteTraffic
 Store = SQLiteStorage  # the engine's default backend, by its old name
 
 __all__ = [
+    "AUDIT_KINDS",
     "SCHEMA_VERSION",
     "AnswerCacheRepository",
+    "AuditEntry",
+    "AuditRepository",
     "ChannelOutcome",
     "Delivery",
     "EscalationRepository",
@@ -74,6 +79,7 @@ __all__ = [
     "RequestRepository",
     "RuleRepository",
     "SQLiteAnswerCache",
+    "SQLiteAudit",
     "SQLiteIntake",
     "SQLiteLearned",
     "SQLiteOutbox",
