@@ -60,6 +60,7 @@ from agentcore.export import (
     FORMATS,
     ExportFormat,
     FeedQuery,
+    export_audit,
     export_escalations,
     export_feed,
 )
@@ -119,6 +120,9 @@ from agentcore.settings import (
     default_settings_path,
 )
 from agentcore.storage import (
+    AUDIT_KINDS,
+    AuditEntry,
+    AuditRepository,
     LatencyBins,
     OutcomeHistory,
     RequestRepository,
@@ -141,6 +145,7 @@ from agentcore.tool_servers import (
 from agentcore.tool_servers._demo import ShopOverMcp, demo_shop_over_mcp
 
 __all__ = [
+    "AUDIT_KINDS",
     "CACHE_POLICIES",
     "DEFAULT_SAMPLE",
     "FORMATS",
@@ -150,6 +155,8 @@ __all__ = [
     "Act",
     "AgentError",
     "Announcement",
+    "AuditEntry",
+    "AuditRepository",
     "BackendSafety",
     "BacktestCancelled",
     "BacktestResult",
@@ -266,6 +273,7 @@ __all__ = [
     "default_settings_path",
     "demo_shop_over_mcp",
     "expand",
+    "export_audit",
     "export_escalations",
     "export_feed",
     "fill_placeholders",
