@@ -101,7 +101,8 @@ class AuditView(QWidget):
 
     def choose(self, *, operator: str | None = None, kind: str | None = None,
                period: int | None = None) -> None:
-        """Sets the filters as the operator would (tests, and a click elsewhere)."""
+        """Sets the filters as the operator would (tests, and a click elsewhere); an
+        empty operator or kind is any."""
         if operator is not None:
             self._pick(self.operator, operator)
         if kind is not None:
@@ -112,7 +113,8 @@ class AuditView(QWidget):
 
     @staticmethod
     def _pick(box: QComboBox, value: str) -> None:
-        index = box.findData(value)
+        """`value` chosen in `box`; empty: the first entry, "every ..."."""
+        index = box.findData(value) if value else 0
         if index < 0:  # an operator with no entry yet: offered all the same
             box.addItem(value, value)
             index = box.count() - 1
