@@ -111,6 +111,7 @@ from agentcore.rule_session import RuleSession, Told
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
 from agentcore.saved_replies import PLACEHOLDERS, SavedReplies, fill_placeholders
 from agentcore.settings import (
+    OPERATOR_REQUIRED,
     REPO_ROOT,
     EscalationSettings,
     LearnedSettings,
@@ -150,6 +151,7 @@ __all__ = [
     "DEFAULT_SAMPLE",
     "FORMATS",
     "KEYRING_PREFIX",
+    "OPERATOR_REQUIRED",
     "PLACEHOLDERS",
     "REPO_ROOT",
     "Act",

@@ -1,7 +1,7 @@
 """The Audit workspace (Ctrl+4): who did what at every station on the engine
 database, newest first, filtered by operator, kind of action and period. A widget
 over `console.audit_model.AuditListing`: the listing reads and words the rows, this
-shows them. It reloads when shown, on F5, and every few seconds while shown (the
+shows them. It reloads when shown, on Ctrl+F5, and every few seconds while shown (the
 other stations' actions reach no signal here)."""
 
 from __future__ import annotations
@@ -45,14 +45,14 @@ class AuditView(QWidget):
             self.period.addItem(label)
         self.period.setCurrentIndex(listing.period)
         self.act_reload = QAction("&Reload audit listing", self)
-        self.act_reload.setShortcut(QKeySequence("F5"))
-        # Only here: the Rules workspace has an F5 of its own.
+        self.act_reload.setShortcut(QKeySequence("Ctrl+F5"))
+        # Not F5: that is the Rules workspace's reload of its traffic.
         self.act_reload.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.addAction(self.act_reload)
         self.export_button = QPushButton("Export…")
         self.export_button.setToolTip("The rows shown, as CSV or JSONL")
         reload_button = QPushButton("Reload")
-        reload_button.setToolTip("Read the log again (F5)")
+        reload_button.setToolTip("Read the log again (Ctrl+F5)")
         reload_button.clicked.connect(self.act_reload.trigger)
         self.status = QLabel()
         self.status.setObjectName("audit status")

@@ -14,8 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agentcore import Settings
-from agentcore.settings import OPERATOR_REQUIRED
+from agentcore import OPERATOR_REQUIRED, Settings
 
 
 @dataclass(frozen=True, slots=True)
