@@ -4,7 +4,8 @@ Typed repositories behind small Protocols (`_protocols`), with SQLite as the
 embedded implementation (`SQLiteStorage`): requests and outcomes, the
 escalation queue's state machine, rules and their history, the learned tier's
 models and versions, the answer cache's
-L2, and recorded traffic for backtests. Every sqlite3 error leaves as a
+L2, recorded traffic for backtests, and who did what (`_audit`: the audit log
+beside the rule and learned versions). Every sqlite3 error leaves as a
 StorageError (agentcore.errors). See `_sqlite` for the connections and
 threads, `_writer` for when an outcome reaches the disk, `_schema` for the
 migrations and `_retention` for what is pruned.
