@@ -39,7 +39,9 @@ def record(conn: sqlite3.Connection, at: float, operator: str, kind: str, item: 
 
 
 # Each source as (at, operator, kind, item, detail, source, id); source and id order
-# entries of one instant as they happened.
+# entries of one instant as they happened. No SQLite-only function: PostgreSQL's
+# repository can run the same union, its NULL-able parameters cast
+# (`%(since)s::float8 IS NULL`) as it cannot tell their types otherwise.
 _UNION = """
 SELECT at, operator, kind, item, detail FROM (
     SELECT at, operator, kind, item, detail, 0 AS source, id FROM audit_log
@@ -49,8 +51,8 @@ SELECT at, operator, kind, item, detail FROM (
     FROM rule_versions
     UNION ALL
     SELECT created_at, operator, 'learned', 'learned version ' || id,
-           action || ' (threshold ' || printf('%.2f', threshold)
-           || CASE WHEN enabled THEN ', on' ELSE ', off' END || ')', 2, id
+           action || ' (threshold ' || CAST(threshold AS TEXT)
+           || CASE WHEN enabled <> 0 THEN ', on' ELSE ', off' END || ')', 2, id
     FROM learned_models
 )
 WHERE (:since IS NULL OR at >= :since) AND (:until IS NULL OR at < :until)

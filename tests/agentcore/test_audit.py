@@ -105,6 +105,7 @@ async def test_every_action_is_listed_under_its_operator(desk: Desk, stations):
     assert entries["ben", "hand_back"].detail == "tell them to reinstall"
     assert entries["ana", "reply"].detail.endswith("We refunded what the policy allows.")
     assert entries["ben", "rules"].detail.startswith("undo")
+    assert entries["ben", "learned"].detail == "train (threshold 0.9, on)"
     assert set(bens_store.audit.operators()) >= {"ana", "ben"}
 
 
