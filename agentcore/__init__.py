@@ -60,6 +60,7 @@ from agentcore.export import (
     FORMATS,
     ExportFormat,
     FeedQuery,
+    export_audit,
     export_escalations,
     export_feed,
 )
@@ -110,6 +111,7 @@ from agentcore.rule_session import RuleSession, Told
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
 from agentcore.saved_replies import PLACEHOLDERS, SavedReplies, fill_placeholders
 from agentcore.settings import (
+    OPERATOR_REQUIRED,
     REPO_ROOT,
     EscalationSettings,
     LearnedSettings,
@@ -119,6 +121,9 @@ from agentcore.settings import (
     default_settings_path,
 )
 from agentcore.storage import (
+    AUDIT_KINDS,
+    AuditEntry,
+    AuditRepository,
     LatencyBins,
     OutcomeHistory,
     RequestRepository,
@@ -141,15 +146,19 @@ from agentcore.tool_servers import (
 from agentcore.tool_servers._demo import ShopOverMcp, demo_shop_over_mcp
 
 __all__ = [
+    "AUDIT_KINDS",
     "CACHE_POLICIES",
     "DEFAULT_SAMPLE",
     "FORMATS",
     "KEYRING_PREFIX",
+    "OPERATOR_REQUIRED",
     "PLACEHOLDERS",
     "REPO_ROOT",
     "Act",
     "AgentError",
     "Announcement",
+    "AuditEntry",
+    "AuditRepository",
     "BackendSafety",
     "BacktestCancelled",
     "BacktestResult",
@@ -266,6 +275,7 @@ __all__ = [
     "default_settings_path",
     "demo_shop_over_mcp",
     "expand",
+    "export_audit",
     "export_escalations",
     "export_feed",
     "fill_placeholders",

@@ -1,5 +1,5 @@
 """The headless command line: `python -m agentcore
-replay|ask|resume|check|learned|tools|export|serve|migrate`."""
+replay|ask|resume|check|learned|tools|export|audit|serve|migrate`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from agentcore.audit_cli import add_audit_parser, run_audit
 from agentcore.check_cli import add_check_parser, run_check
 from agentcore.domain import installed_domains
 from agentcore.endpoints import for_endpoint, is_local, server_slots
@@ -184,6 +185,10 @@ async def _export(args: argparse.Namespace) -> int:
     return await run_export(_loaded(args), args)
 
 
+async def _audit(args: argparse.Namespace) -> int:
+    return await run_audit(_loaded(args), args)
+
+
 async def _outbox(args: argparse.Namespace) -> int:
     return await run_outbox(_loaded(args), args)
 
@@ -288,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     add_check_parser(sub)
     add_learned_parser(sub)
     add_export_parser(sub)
+    add_audit_parser(sub)
     add_serve_parser(sub)
     add_outbox_parser(sub)
     add_migrate_parser(sub)
@@ -299,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     install_log_redaction()  # a safety net: texts are redacted where they enter already
     command = {"replay": _replay, "ask": _ask, "resume": _resume, "check": _check,
                "domains": _domains, "learned": _learned, "tools": _tools,
-               "export": _export, "serve": _serve, "outbox": _outbox,
+               "export": _export, "audit": _audit, "serve": _serve, "outbox": _outbox,
                "migrate": _migrate}[args.command]
     try:
         return asyncio.run(command(args))

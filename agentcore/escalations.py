@@ -196,7 +196,7 @@ class EscalationQueue(PendingWrites):
 
     async def release(self, escalation_id: int, operator: str) -> Escalation:
         """Gives a claimed item back to the queue, untouched."""
-        released = self._items.release(escalation_id, operator)
+        released = self._items.release(escalation_id, operator, self.clock.now())
         item = self._load(escalation_id)
         if not released:
             raise QueueError(f"escalation {escalation_id} is not claimed by {operator}"

@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from agentcore.escalation_model import Escalation, EscalationState
-    from agentcore.storage import Storage
+    from agentcore.storage import AuditEntry, Storage
 
 ExportFormat = Literal["csv", "jsonl"]
 FORMATS: tuple[ExportFormat, ...] = ("csv", "jsonl")
@@ -29,7 +29,8 @@ FEED_COLUMNS = ("id", "received_at", "customer_id", "channel", "text", "status",
 ESCALATION_COLUMNS = ("id", "request_id", "state", "reason", "created_at", "customer_id",
                       "text", "intent", "claimed_by", "pending_tool", "pending_status",
                       "resolved_at", "resolved_by", "resolution")
-_TIMES = frozenset({"received_at", "finished_at", "created_at", "resolved_at"})
+AUDIT_COLUMNS = ("at", "operator", "kind", "item", "detail")
+_TIMES = frozenset({"received_at", "finished_at", "created_at", "resolved_at", "at"})
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -121,3 +122,13 @@ def export_feed(store: Storage, query: FeedQuery, out: IO[str], fmt: ExportForma
 def export_escalations(store: Storage, now: float, states: Iterable[EscalationState] | None,
                        out: IO[str], fmt: ExportFormat) -> int:
     return write_rows(escalation_rows(store, now, states), ESCALATION_COLUMNS, out, fmt)
+
+
+def audit_row(entry: AuditEntry) -> dict[str, Any]:
+    return _timed({"at": entry.at, "operator": entry.operator, "kind": entry.kind,
+                   "item": entry.item, "detail": entry.detail})
+
+
+def export_audit(entries: Iterable[AuditEntry], out: IO[str], fmt: ExportFormat) -> int:
+    """The audit listing as shown (the console's Audit view, `agentcore audit`)."""
+    return write_rows((audit_row(e) for e in entries), AUDIT_COLUMNS, out, fmt)

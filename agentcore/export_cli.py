@@ -17,7 +17,7 @@ from agentcore.models import Route, Status
 from agentcore.settings import Settings
 
 
-def _moment(text: str) -> float:
+def iso_moment(text: str) -> float:
     """An ISO 8601 date or time (UTC unless it says otherwise), as epoch seconds."""
     try:
         moment = datetime.fromisoformat(text)
@@ -43,8 +43,8 @@ def add_export_parser(sub: Any) -> None:
     export.add_argument("--status", choices=["accepted", *(str(s) for s in Status)])
     export.add_argument("--search", help="case-insensitive, in text, answer, customer, "
                                          "intent and id")
-    export.add_argument("--since", type=_moment, help="received at or after (ISO 8601)")
-    export.add_argument("--until", type=_moment, help="received before (ISO 8601)")
+    export.add_argument("--since", type=iso_moment, help="received at or after (ISO 8601)")
+    export.add_argument("--until", type=iso_moment, help="received before (ISO 8601)")
     export.add_argument("--state", choices=[str(s) for s in EscalationState],
                         help="escalations: only those in this state")
 

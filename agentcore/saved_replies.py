@@ -50,8 +50,8 @@ class SavedReplies:
                              "was deleted meanwhile")
         self._changed()
 
-    def delete(self, reply_id: int) -> None:
-        if not self._replies.delete(reply_id):
+    def delete(self, reply_id: int, by: str) -> None:
+        if not self._replies.delete(reply_id, by, self._clock.now()):
             raise QueueError("that saved reply was deleted meanwhile")
         self._changed()
 

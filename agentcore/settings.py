@@ -133,11 +133,17 @@ def _os_user() -> str:
         return "operator"
 
 
+OPERATOR_MAX = 64
+OPERATOR_REQUIRED = ("the operator's name is required: every claim, reply, approval and "
+                     "rule version is recorded under it")
+
+
 class EscalationSettings(_Model):
     """How this console's operator works the escalation queue."""
 
-    operator: str = Field(default_factory=_os_user, min_length=1, max_length=64,
-                          description="name claims and replies are recorded under")
+    operator: str = Field(default_factory=_os_user,
+                          description="this station's operator: the name every claim, "
+                                      "reply, approval and rule version is recorded under")
     lease_s: float = Field(300.0, ge=10, le=86_400,
                            description="a claim lapses this long after the operator's "
                                        "last action on it")
@@ -148,7 +154,14 @@ class EscalationSettings(_Model):
     @classmethod
     def _trimmed(cls, value: object) -> object:
         # Claims are matched by name: " alice" must not be another operator than "alice".
-        return value.strip() if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if not value:
+            raise ValueError(OPERATOR_REQUIRED)
+        if len(value) > OPERATOR_MAX:
+            raise ValueError(f"the operator's name must be at most {OPERATOR_MAX} characters")
+        return value
 
 
 class StorageSettings(_Model):

@@ -1,7 +1,7 @@
-"""File > Export feed… and Escalations > Export escalations…: what the operator sees,
-as CSV or JSONL (agentcore.export). The feed exports every recorded request its
-filters choose (the table shows only the newest); the queue, the listing shown
-(waiting or resolved). The feed's export reads on a worker thread with a
+"""File > Export feed…, Escalations > Export escalations… and File > Export audit
+listing…: what the operator sees, as CSV or JSONL (agentcore.export). The feed exports
+every recorded request its filters choose (the table shows only the newest); the
+queue and the audit listing, the rows shown. The feed's export reads on a worker thread with a
 connection of its own: a busy database of a million rows never freezes the window."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from console import message
 
 if TYPE_CHECKING:
     from agentcore import Storage
+    from console.audit_model import AuditListing
     from console.escalations_view import QueuePanel
     from console.feed import FeedFilter
 
@@ -94,6 +95,19 @@ class Exporter:
         message.info(f"Exported {count:,} {'resolved' if resolved else 'waiting'} "
                      f"escalations to {path}")
         return count
+
+    def export_audit(self, listing: AuditListing, path: Path) -> int | None:
+        try:  # the rows shown, already read: nothing to wait for
+            count = _written(path, lambda out: listing.export(out, format_of(path)))
+        except Exception as exc:
+            message.error(f"The audit listing was not exported to {path}: {exc}")
+            return None
+        message.info(f"Exported {count:,} audit entries (as shown) to {path}")
+        return count
+
+    def choose_audit(self, listing: AuditListing) -> None:
+        self._choose("Export audit listing", "audit.csv",
+                     lambda path: self.export_audit(listing, path))
 
     def start_feed_export(self, path: Path) -> None:
         self.running = asyncio.ensure_future(self.export_feed(path))

@@ -1,6 +1,6 @@
-"""The main window: three workspaces (watch, rules, escalations; `console.workspaces`)
-switched with Ctrl+1/2/3, menus with shortcuts, status-bar segments, messages from
-any module (`console.message`), a remembered layout and theme.
+"""The main window: four workspaces (watch, rules, escalations, audit;
+`console.workspaces`) switched with Ctrl+1/2/3/4, menus with shortcuts, status-bar
+segments, messages from any module (`console.message`), a remembered layout and theme.
 
 The window builds its widgets over the controllers the composition root
 (`console.app.build_console`) built, and connects them in `_wire`, the one place
@@ -39,6 +39,8 @@ from agentcore import (
     Settings,
 )
 from console import message
+from console.audit_model import AuditListing
+from console.audit_view import AuditView
 from console.bridge import EngineBridge
 from console.compose import ComposePanel
 from console.controllers import Controllers
@@ -137,6 +139,7 @@ class MainWindow(QMainWindow):
         self.rules = RulesView(parts.rule_session, parts.backtests)
         self.exporter = Exporter(self, engine.store, self.feed.proxy, self.escalations)
         self.learned = LearnedPanel(parts.learned)
+        self.audit = AuditView(AuditListing(engine.store.audit, engine.clock.now))
         # One banner for an LLM outage, not a notice per request (issue 13, item 4).
         self.outage_banner = OutageBanner(parts.outage, engine.escalations,
                                           parts.escalation_settings, engine.clock.now,
@@ -201,7 +204,7 @@ class MainWindow(QMainWindow):
         self.workspaces = Workspaces(
             feed=self.feed, charts=self.charts_slot, detail=self.detail, compose=self.compose,
             traffic=self.traffic_panel, rules=self.rules_tabs, queue=self.escalations,
-            context=self.escalation)
+            context=self.escalation, audit=self.audit)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -239,6 +242,8 @@ class MainWindow(QMainWindow):
                                             "feed's filters choose, as CSV or JSONL")
         self.act_export_queue = self._action("Export &escalations…", tip="The queue's listing "
                                              "as shown (waiting or resolved), as CSV or JSONL")
+        self.act_export_audit = self._action("Export &audit listing…", tip="Who did what, as "
+                                             "the Audit workspace shows it, as CSV or JSONL")
         self.act_new = self._action("&New request", "Ctrl+N", tip="Type a request by hand")
         self.act_send = self._action("Se&nd request", "Ctrl+Return",
                                      tip="Send the composed request")
@@ -285,7 +290,7 @@ class MainWindow(QMainWindow):
         file = bar.addMenu("&File")
         file.addAction(self.act_settings)
         file.addSeparator()
-        file.addActions([self.act_export_feed, self.act_export_queue])
+        file.addActions([self.act_export_feed, self.act_export_queue, self.act_export_audit])
         file.addSeparator()
         file.addAction(self.act_quit)
         request = bar.addMenu("&Request")
@@ -350,6 +355,8 @@ class MainWindow(QMainWindow):
         self.act_show_new.triggered.connect(self._show_new_requests)
         self.act_export_feed.triggered.connect(self.exporter.choose_feed)
         self.act_export_queue.triggered.connect(self.exporter.choose_escalations)
+        self.act_export_audit.triggered.connect(self._export_audit)
+        self.audit.export_button.clicked.connect(self._export_audit)
         self.act_theme.toggled.connect(
             lambda dark: self.set_theme(Theme.DARK if dark else Theme.LIGHT))
         self.act_reset_layout.triggered.connect(self.reset_layout)
@@ -424,6 +431,7 @@ class MainWindow(QMainWindow):
         self.escalations_segment.stop()
         self.escalations.stop()
         self.escalation.stop()
+        self.audit.stop()
         if isinstance(self.notifier, DesktopNotifier):
             self.notifier.close()
         self.rules.close_runner()  # its worker thread reads the engine's database
@@ -452,6 +460,7 @@ class MainWindow(QMainWindow):
         self.workspace_actions[workspace].setChecked(True)
         # Behind another workspace the queue only announces what is new.
         self.escalations.set_in_view(workspace is Workspace.ESCALATIONS)
+        self.audit.set_in_view(workspace is Workspace.AUDIT)
 
     def _show_message(self, level: str, text: str) -> None:
         self.statusBar().showMessage(text, message.SHOWN_MS[message.Level(level)])
@@ -465,6 +474,10 @@ class MainWindow(QMainWindow):
         self.feed_model.settle(item.request_id, lambda shown: dataclasses.replace(
             shown, route=settled.route, status=settled.status, answer=settled.answer,
             latency_ms=settled.latency_ms, intent=settled.intent or shown.intent))
+
+    def _export_audit(self) -> None:
+        self.show_workspace(Workspace.AUDIT)  # what is exported is what it shows
+        self.exporter.choose_audit(self.audit.listing)
 
     def _focus_compose(self) -> None:
         self.show_workspace(Workspace.WATCH)
@@ -547,7 +560,8 @@ class MainWindow(QMainWindow):
         Ctrl+Z and redo work only in its workspace), grouped by where they work."""
         native = QKeySequence.SequenceFormat.NativeText
         sections: dict[str, list[tuple[str, str]]] = {
-            "Everywhere": [], "Rules workspace": [], "Escalations workspace": []}
+            "Everywhere": [], "Rules workspace": [], "Escalations workspace": [],
+            "Audit workspace": []}
         seen: set[int] = set()
         for action in [*self.actions(), *self.findChildren(QAction)]:
             if id(action) in seen or action.shortcut().isEmpty() or not action.text():
@@ -565,6 +579,8 @@ class MainWindow(QMainWindow):
                 return "Rules workspace"
             if owner is self.escalations or owner is self.escalation:
                 return "Escalations workspace"
+            if owner is self.audit:
+                return "Audit workspace"
             owner = owner.parent()
         return "Everywhere"
 

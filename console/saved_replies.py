@@ -7,6 +7,7 @@ to add, edit and delete the team's replies. A view over `SavedReplies`
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
@@ -126,6 +127,13 @@ class SavedRepliesBar(QWidget):
         return self.dialog
 
 
+def last_changed(reply: SavedReply) -> str:
+    if reply.updated_at <= 0:  # one of the replies a new database starts with
+        return "A starter reply, not changed since"
+    when = datetime.fromtimestamp(reply.updated_at).strftime("%Y-%m-%d %H:%M")
+    return f"Last changed by {reply.updated_by} on {when}"
+
+
 class SavedRepliesDialog(QDialog):
     """The team's replies: pick one to edit it, "New" for another, placeholders named."""
 
@@ -142,6 +150,8 @@ class SavedRepliesDialog(QDialog):
         self.body.setPlaceholderText("Hi {first_name}, …")
         hint = QLabel("Placeholders: " + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS))
         hint.setWordWrap(True)
+        self.changed = QLabel()  # who last changed the reply shown, and when
+        self.changed.setTextFormat(Qt.TextFormat.PlainText)  # a name, as typed
         self.error = QLabel()
         self.error.setTextFormat(Qt.TextFormat.PlainText)  # it quotes a title, as typed
         self.error.setWordWrap(True)
@@ -160,6 +170,7 @@ class SavedRepliesDialog(QDialog):
         editor.addWidget(self.title)
         editor.addWidget(self.body, 1)
         editor.addWidget(hint)
+        editor.addWidget(self.changed)
         row = QHBoxLayout()
         row.addWidget(self.list, 1)
         row.addLayout(editor, 2)
@@ -178,6 +189,7 @@ class SavedRepliesDialog(QDialog):
         for reply in self.replies.list():
             item = QListWidgetItem(reply.title)
             item.setData(Qt.ItemDataRole.UserRole, reply)
+            item.setToolTip(last_changed(reply))
             self.list.addItem(item)
             if reply.id == select:
                 self.list.setCurrentItem(item)
@@ -193,6 +205,7 @@ class SavedRepliesDialog(QDialog):
         reply = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
         self.error.clear()
         self.delete_button.setEnabled(isinstance(reply, SavedReply))
+        self.changed.setText(last_changed(reply) if isinstance(reply, SavedReply) else "")
         if isinstance(reply, SavedReply):
             self.title.setText(reply.title)
             self.body.setPlainText(reply.body)
@@ -201,6 +214,7 @@ class SavedRepliesDialog(QDialog):
         self.list.setCurrentRow(-1)
         self.title.clear()
         self.body.clear()
+        self.changed.clear()
         self.error.clear()
         self.delete_button.setEnabled(False)
         self.title.setFocus()
@@ -227,7 +241,7 @@ class SavedRepliesDialog(QDialog):
         if reply is None:
             return
         try:
-            self.replies.delete(reply.id)
+            self.replies.delete(reply.id, self._operator())
         except (UserFacingError, StorageError) as exc:
             self.error.setText(str(exc))
             return

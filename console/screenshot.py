@@ -138,6 +138,34 @@ async def _stage_escalations(console: Console, seconds: float, out: Path,
     _save(window, out)
 
 
+async def _stage_audit(console: Console, seconds: float, out: Path, theme: Theme) -> None:
+    """The Audit workspace after two operators worked the queue, the rules and the
+    saved replies: this station's operator and "ben" at another."""
+    from agentcore import RuleBook
+
+    window = await _after_traffic(console, theme, 40, seconds)
+    window.traffic.pause()
+    engine, parts = console.engine, window.parts
+    queue, me = engine.escalations, engine.settings.escalations.operator
+    waiting = await queue.list(state="open")
+    for n, item in enumerate(waiting[:6]):
+        who = me if n % 2 == 0 else "ben"
+        await queue.claim(item.id, who, lease_s=300)
+        if item.pending_action is not None:
+            await queue.deny(item.id, who, "asked the customer for the order number first")
+        if n % 3 == 2:
+            await queue.release(item.id, who)
+        elif n % 3 == 1:
+            await queue.resolve(item.id, who)
+        else:
+            await queue.reply(item.id, who, "Thanks for your patience: it is sorted now.")
+    RuleBook(engine).apply(engine.router.rules[1:], author="ben")
+    parts.saved_replies.add("Courier delay", "Sorry {first_name}, the courier is late.", me)
+    window.show_workspace(Workspace.AUDIT)
+    await asyncio.sleep(0.5)
+    _save(window, out)
+
+
 async def _stage_outage(console: Console, seconds: float, out: Path, theme: Theme, *,
                         heal: bool) -> None:
     """Demo traffic meeting a dead endpoint: the outage banner over the feed. With
@@ -268,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="show the learned tier with a candidate trained on demo traffic")
     parser.add_argument("--escalations", action="store_true",
                         help="show the escalation queue and a claimed refund instead")
+    parser.add_argument("--audit", action="store_true",
+                        help="the Audit workspace after two operators' actions")
     parser.add_argument("--size", default="1600x1000", metavar="WxH",
                         help="the window's size (the smallest supported is 1024x700)")
     parser.add_argument("--outage", action="store_true",
@@ -319,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
                          else _stage_intake if args.intake
                          else _stage_learned if args.learned
                          else _stage_rules if args.rules
-                         else _stage_escalations if args.escalations else _stage)
+                         else _stage_escalations if args.escalations
+                         else _stage_audit if args.audit else _stage)
                 await stage(console, args.seconds, args.out, Theme(args.theme))
             finally:
                 await console.shutdown()

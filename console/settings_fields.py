@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agentcore import Settings
+from agentcore import OPERATOR_REQUIRED, Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,7 @@ class Field:
     group: str
     optional: bool = False  # an empty field means None
     placeholder: str = ""
+    required: str = "required"  # what an emptied field is told
 
     @property
     def key(self) -> str:
@@ -63,7 +64,8 @@ FIELDS = (
           "LLM rate limits", optional=True, placeholder="empty: no limit"),
     Field(("resilience", "rate_limit", "tokens_per_minute"), "Tokens per minute", int,
           "LLM rate limits", optional=True, placeholder="empty: no limit"),
-    Field(("escalations", "operator"), "Operator name", str, "Escalations"),
+    Field(("escalations", "operator"), "Operator name", str, "Escalations",
+          required=OPERATOR_REQUIRED),
     Field(("escalations", "lease_s"), "Claim lease (s)", float, "Escalations"),
     Field(("escalations", "waiting_target_s"), "Waiting target (s)", float, "Escalations"),
     Field(("storage", "retention_days"), "Keep finished requests (days)", float, "Storage",
@@ -109,7 +111,7 @@ def parse(field: Field, text: str) -> Any:
     if not text:
         if field.optional:
             return None
-        raise ValueError("required")
+        raise ValueError(field.required)
     if field.kind is int:
         try:
             return int(text.replace("_", "").replace(",", ""))

@@ -1,11 +1,12 @@
-"""Three workspaces, one per job, each using the whole window: watch the agent (feed,
-charts, detail, compose, traffic), tune the rules (the rules view alone), and handle
-escalations (the queue beside the escalation's context).
+"""Four workspaces, one per job, each using the whole window: watch the agent (feed,
+charts, detail, compose, traffic), tune the rules (the rules view alone), handle
+escalations (the queue beside the escalation's context), and see who did what (the
+audit listing alone).
 
 The first version put every panel in one dock layout, so the rules view lived in
 the feed's dock (a one-line pattern field, a one-row backtest table) and the
 escalation's context was clipped sideways; at 1024x700 nothing was usable. Here
-each job gets a page of splitters; the window switches pages (Ctrl+1/2/3) and
+each job gets a page of splitters; the window switches pages (Ctrl+1/2/3/4) and
 remembers each page's splitter positions. A splitter never lets a panel be
 squeezed below what it needs to be read (`MIN_*`), so a small window scrolls
 inside panels instead of hiding them.
@@ -27,15 +28,18 @@ class Workspace(StrEnum):
     WATCH = "watch"
     RULES = "rules"
     ESCALATIONS = "escalations"
+    AUDIT = "audit"
 
 
 TITLES = {Workspace.WATCH: "&Watch", Workspace.RULES: "R&ules",
-          Workspace.ESCALATIONS: "&Escalations"}
+          Workspace.ESCALATIONS: "&Escalations", Workspace.AUDIT: "Aud&it"}
 SHORTCUTS = {Workspace.WATCH: "Ctrl+1", Workspace.RULES: "Ctrl+2",
-             Workspace.ESCALATIONS: "Ctrl+3"}
+             Workspace.ESCALATIONS: "Ctrl+3", Workspace.AUDIT: "Ctrl+4"}
 TIPS = {Workspace.WATCH: "Watch the agent: live feed, charts, request detail, compose",
         Workspace.RULES: "Edit, backtest and apply the rules",
-        Workspace.ESCALATIONS: "Handle the requests the agent escalated"}
+        Workspace.ESCALATIONS: "Handle the requests the agent escalated",
+        Workspace.AUDIT: "Who did what: every operator's claims, replies, approvals and "
+                         "rule changes"}
 
 # Default shares of each splitter (they scale with the window) and the least each
 # panel keeps when the operator drags a splitter or the window is small.
@@ -65,7 +69,7 @@ class Workspaces(QStackedWidget):
 
     def __init__(self, *, feed: QWidget, charts: QWidget, detail: QWidget, compose: QWidget,
                  traffic: QWidget, rules: QWidget, queue: QWidget, context: QWidget,
-                 parent: QWidget | None = None) -> None:
+                 audit: QWidget, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         feed.setMinimumWidth(MIN_FEED_WIDTH)
         detail.setMinimumWidth(MIN_DETAIL_WIDTH)
@@ -79,7 +83,8 @@ class Workspaces(QStackedWidget):
         self.splitters: dict[str, QSplitter] = {
             s.objectName(): s for s in (watch, left, right, escalations)}
         self.pages: dict[Workspace, QWidget] = {
-            Workspace.WATCH: watch, Workspace.RULES: rules, Workspace.ESCALATIONS: escalations}
+            Workspace.WATCH: watch, Workspace.RULES: rules, Workspace.ESCALATIONS: escalations,
+            Workspace.AUDIT: audit}
         for page in self.pages.values():
             self.addWidget(page)
         self._sized: set[str] = set()  # splitters given their default shares once shown

@@ -4,7 +4,8 @@ Typed repositories behind small Protocols (`_protocols`), with SQLite as the
 embedded implementation (`SQLiteStorage`): requests and outcomes, the
 escalation queue's state machine, rules and their history, the learned tier's
 models and versions, the answer cache's
-L2, and recorded traffic for backtests. Every sqlite3 error leaves as a
+L2, recorded traffic for backtests, and who did what (`_audit`: the audit log
+beside the rule and learned versions). Every sqlite3 error leaves as a
 StorageError (agentcore.errors). See `_sqlite` for the connections and
 threads, `_writer` for when an outcome reaches the disk, `_schema` for the
 migrations and `_retention` for what is pruned.
@@ -17,6 +18,7 @@ modules are imported on use: psycopg would cost every start of the app ~70 ms.
 
 from agentcore.models import storable
 from agentcore.storage._answer_cache import SQLiteAnswerCache, StoredAnswer
+from agentcore.storage._audit import AUDIT_KINDS, AuditEntry, SQLiteAudit
 from agentcore.storage._channel_posts import ChannelOutcome
 from agentcore.storage._connection import transaction
 from agentcore.storage._intake import (
@@ -31,6 +33,7 @@ from agentcore.storage._learned import LearnedRecord, SQLiteLearned, StoredLearn
 from agentcore.storage._migrations import Migrated, migrate_postgres, migrate_sqlite
 from agentcore.storage._protocols import (
     AnswerCacheRepository,
+    AuditRepository,
     EscalationRepository,
     IntakeRepository,
     LearnedRepository,
@@ -52,8 +55,11 @@ from agentcore.storage._traffic import IntentRow, RecordedRow, SQLiteTraffic
 Store = SQLiteStorage  # the engine's default backend, by its old name
 
 __all__ = [
+    "AUDIT_KINDS",
     "SCHEMA_VERSION",
     "AnswerCacheRepository",
+    "AuditEntry",
+    "AuditRepository",
     "ChannelOutcome",
     "Delivery",
     "EscalationRepository",
@@ -74,6 +80,7 @@ __all__ = [
     "RequestRepository",
     "RuleRepository",
     "SQLiteAnswerCache",
+    "SQLiteAudit",
     "SQLiteIntake",
     "SQLiteLearned",
     "SQLiteOutbox",

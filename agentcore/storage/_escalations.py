@@ -16,6 +16,7 @@ from typing import Any
 
 from agentcore.escalation_model import Escalation, EscalationState, PendingStatus
 from agentcore.models import EscalationReason, PendingAction, Request, storable
+from agentcore.storage._audit import record as audit
 from agentcore.storage._connection import transaction, translated
 from agentcore.storage._writer import OutcomeWriter
 from agentcore.tool_results import ToolResults
@@ -191,20 +192,34 @@ class SQLiteEscalations:
     # -- claims --------------------------------------------------------------
 
     def claim(self, escalation_id: int, operator: str, now: float, until: float) -> bool:
-        """An open item (or one's own claim, renewed, or a lapsed one) is `operator`'s."""
+        """An open item (or one's own claim, renewed, or a lapsed one) is `operator`'s.
+        The audit log keeps a claim taken, not each renewal of one held."""
         with self._transaction() as conn:
-            return conn.execute(
+            before = conn.execute("SELECT state, claimed_by, lease_expires_at FROM escalations"
+                                  " WHERE id = ?", (escalation_id,)).fetchone()
+            won = conn.execute(
                 "UPDATE escalations SET state = 'claimed', claimed_by = ?, lease_expires_at = ?"
                 " WHERE id = ? AND (state = 'open' OR (state = 'claimed'"
                 " AND (lease_expires_at <= ? OR claimed_by = ?)))",
                 (operator, until, escalation_id, now, operator)).rowcount == 1
+            if won and before is not None:
+                state, holder, lease = before
+                held = state == "claimed" and lease is not None
+                if not (held and holder == operator and lease > now):
+                    lapsed = held and holder != operator
+                    audit(conn, now, operator, "claim", f"escalation {escalation_id}",
+                           f"after {holder}'s claim lapsed" if lapsed else "")
+            return won
 
-    def release(self, escalation_id: int, operator: str) -> bool:
+    def release(self, escalation_id: int, operator: str, now: float) -> bool:
         with self._transaction() as conn:
-            return conn.execute(
+            released = conn.execute(
                 "UPDATE escalations SET state = 'open', claimed_by = NULL,"
                 " lease_expires_at = NULL WHERE id = ? AND state = 'claimed' AND claimed_by = ?",
                 (escalation_id, operator)).rowcount == 1
+            if released:
+                audit(conn, now, operator, "release", f"escalation {escalation_id}")
+            return released
 
     def save_draft(self, escalation_id: int, operator: str, now: float, reply: str,
                    note: str) -> bool:
@@ -238,6 +253,8 @@ class SQLiteEscalations:
                 "INSERT OR REPLACE INTO labelled_examples (request_id, text, customer_id,"
                 " intent, answer, source, operator, created_at) VALUES (?,?,?,?,?,'human',?,?)",
                 (request.id, request.text, request.customer_id, label, text, operator, now))
+            audit(conn, now, operator, "reply", f"escalation {item.id}",
+                   (f"[{label}] " if label else "") + text)
         return True
 
     def resolve(self, item: Escalation, operator: str, now: float) -> bool:
@@ -255,6 +272,8 @@ class SQLiteEscalations:
                 (f"(resolved by {operator} outside the console)",
                  (now - request.received_at) * 1000, now, operator, request.id))
             conn.execute("UPDATE requests SET status = 'answered' WHERE id = ?", (request.id,))
+            audit(conn, now, operator, "resolve", f"escalation {item.id}",
+                   "handled outside the console")
         return True
 
     def hand_back(self, item: Escalation, operator: str, now: float, note: str,
@@ -272,6 +291,8 @@ class SQLiteEscalations:
                 return False
             conn.execute("UPDATE requests SET note = ?, status = 'accepted' WHERE id = ?",
                          (note, item.request_id))
+            audit(conn, now, operator, "hand_back", f"escalation {item.id}",
+                   note + (" (its write denied)" if denial is not None else ""))
         return True
 
     # -- the pending write ----------------------------------------------------
@@ -280,17 +301,25 @@ class SQLiteEscalations:
                        record: dict[str, Any], until: float) -> bool:
         """'approving' until `until`: no second approval starts meanwhile, anywhere."""
         with self._transaction() as conn:
-            return self._hold(conn, escalation_id, operator, now,
-                              "pending_status = 'approving', pending_result = ?,"
-                              " approving_until = ?", (record_json(record), until),
-                              undecided=True)
+            started = self._hold(conn, escalation_id, operator, now,
+                                 "pending_status = 'approving', pending_result = ?,"
+                                 " approving_until = ?", (record_json(record), until),
+                                 undecided=True)
+            if started:
+                audit(conn, now, operator, "approve", f"escalation {escalation_id}",
+                      _approval_detail(record))
+            return started
 
     def deny(self, escalation_id: int, operator: str, now: float,
              record: dict[str, Any]) -> bool:
         with self._transaction() as conn:
-            return self._hold(conn, escalation_id, operator, now,
-                              "pending_status = 'denied', pending_result = ?",
-                              (record_json(record),), undecided=True)
+            denied = self._hold(conn, escalation_id, operator, now,
+                                "pending_status = 'denied', pending_result = ?",
+                                (record_json(record),), undecided=True)
+            if denied:
+                audit(conn, now, operator, "deny", f"escalation {escalation_id}",
+                      str(record.get("reason") or ""))
+            return denied
 
     def end_approval(self, escalation_id: int, status: PendingStatus,
                      record: dict[str, Any]) -> None:
@@ -300,7 +329,18 @@ class SQLiteEscalations:
         was = ("'approving', 'failed', 'denied'" if status is PendingStatus.APPROVED
                else "'approving'")
         with self._transaction() as conn:
-            conn.execute("UPDATE escalations SET pending_status = ?, pending_result = ?,"
-                         " approving_until = NULL WHERE id = ?"
-                         f" AND pending_status IN ({was})",
-                         (str(status), record_json(record), escalation_id))
+            ended = conn.execute("UPDATE escalations SET pending_status = ?, pending_result = ?,"
+                                 " approving_until = NULL WHERE id = ?"
+                                 f" AND pending_status IN ({was})",
+                                 (str(status), record_json(record), escalation_id)).rowcount
+            if ended:
+                at = record.get("at")
+                audit(conn, at if isinstance(at, (int, float)) else 0.0,
+                      str(record.get("by") or "agent"), "write", f"escalation {escalation_id}",
+                      f"{status}" + (f": {record['error']}" if record.get("error") else ""))
+
+
+def _approval_detail(record: dict[str, Any]) -> str:
+    override = record.get("override")
+    held = f"over the policy: {override}" if override else "within the policy"
+    return f"{held}; arguments {record_json(record.get('arguments'))}"

@@ -165,7 +165,8 @@ class PostgresEscalations:
                 " AND (lease_expires_at <= %s OR claimed_by = %s)))",
                 (operator, until, escalation_id, now, operator)).rowcount == 1
 
-    def release(self, escalation_id: int, operator: str) -> bool:
+    def release(self, escalation_id: int, operator: str, now: float) -> bool:
+        # `now`: when the audit log says it was released (not written here yet).
         with self._transaction() as conn:
             return conn.execute(
                 "UPDATE escalations SET state = 'open', claimed_by = NULL,"

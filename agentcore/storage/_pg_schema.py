@@ -274,7 +274,19 @@ def _v2(conn: psycopg.Connection[Any]) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: tuple[Callable[[psycopg.Connection[Any]], None], ...] = (_v1, _v2)
+def _v3(conn: psycopg.Connection[Any]) -> None:
+    """SQLite's version 8 (`_schema._v8`): the append-only audit log."""
+    conn.execute(f"""CREATE TABLE audit_log (
+        id {_ID},
+        at DOUBLE PRECISION NOT NULL,
+        operator TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        item TEXT NOT NULL,
+        detail TEXT NOT NULL)""")
+    conn.execute("CREATE INDEX audit_log_by_time ON audit_log(at)")
+
+
+MIGRATIONS: tuple[Callable[[psycopg.Connection[Any]], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

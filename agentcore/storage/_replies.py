@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from agentcore.models import storable
+from agentcore.storage._audit import record
 from agentcore.storage._connection import transaction, translated
 
 
@@ -39,7 +40,10 @@ class SQLiteReplies:
             cur = c.execute("INSERT OR IGNORE INTO saved_replies (title, body, updated_by,"
                             " updated_at) VALUES (?,?,?,?)",
                             (storable(title), storable(body), by, now))
-            return cur.lastrowid if cur.rowcount == 1 else None
+            if cur.rowcount != 1:
+                return None
+            record(c, now, by, "saved_reply", _named(storable(title)), "added")
+            return cur.lastrowid
 
     def update(self, reply_id: int, title: str, body: str, by: str, now: float) -> bool:
         with translated("saving the reply failed"), transaction(self._conn, "IMMEDIATE") as c:
@@ -47,12 +51,27 @@ class SQLiteReplies:
                               (storable(title), reply_id)).fetchone()
             if taken:
                 return False
-            return c.execute("UPDATE saved_replies SET title = ?, body = ?, updated_by = ?,"
-                             " updated_at = ? WHERE id = ?",
-                             (storable(title), storable(body), by, now,
-                              reply_id)).rowcount == 1
+            was = c.execute("SELECT title FROM saved_replies WHERE id = ?",
+                            (reply_id,)).fetchone()
+            if was is None or c.execute(
+                    "UPDATE saved_replies SET title = ?, body = ?, updated_by = ?,"
+                    " updated_at = ? WHERE id = ?",
+                    (storable(title), storable(body), by, now, reply_id)).rowcount != 1:
+                return False
+            renamed = f" (was {_named(was[0])})" if was[0] != storable(title) else ""
+            record(c, now, by, "saved_reply", _named(title), "edited" + renamed)
+            return True
 
-    def delete(self, reply_id: int) -> bool:
+    def delete(self, reply_id: int, by: str, now: float) -> bool:
         with translated("deleting the reply failed"), transaction(self._conn, "IMMEDIATE") as c:
-            return c.execute("DELETE FROM saved_replies WHERE id = ?",
-                             (reply_id,)).rowcount == 1
+            was = c.execute("SELECT title FROM saved_replies WHERE id = ?",
+                            (reply_id,)).fetchone()
+            if was is None:
+                return False
+            c.execute("DELETE FROM saved_replies WHERE id = ?", (reply_id,))
+            record(c, now, by, "saved_reply", _named(was[0]), "deleted")
+            return True
+
+
+def _named(title: str) -> str:
+    return f"saved reply {title!r}"

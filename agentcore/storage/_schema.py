@@ -302,8 +302,28 @@ def _v7(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX IF EXISTS outbox_due")  # covered by outbox_owed
 
 
+AUDIT_LOG = """
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    operator TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    item TEXT NOT NULL,
+    detail TEXT NOT NULL
+)"""
+
+
+def _v8(conn: sqlite3.Connection) -> None:
+    """Who did what (`_audit`): what the queue's and the saved replies' tables keep only
+    as their state now (a claim, a release, a denial, an edited or deleted reply), one
+    row an action, appended in the action's own transaction and never changed. Rule
+    versions and learned versions are kept already: the listing reads those."""
+    conn.execute(AUDIT_LOG)
+    conn.execute("CREATE INDEX IF NOT EXISTS audit_log_by_time ON audit_log(at)")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
-                                                                 _v7)
+                                                                 _v7, _v8)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agentcore.storage._answer_cache import SQLiteAnswerCache
+from agentcore.storage._audit import SQLiteAudit
 from agentcore.storage._connection import Checkpointer, connect, translated
 from agentcore.storage._escalations import SQLiteEscalations
 from agentcore.storage._intake import SQLiteIntake, SQLiteOutbox
@@ -71,6 +72,7 @@ class SQLiteStorage:
         self._intake = SQLiteIntake(self._conn, path)
         self._outbox = SQLiteOutbox(self._conn, path)
         self._learned = SQLiteLearned(path)  # its own connection: saved from any thread
+        self._audit = SQLiteAudit(self._conn)
 
     @property
     def requests(self) -> SQLiteRequests:
@@ -103,6 +105,10 @@ class SQLiteStorage:
     @property
     def learned(self) -> SQLiteLearned:
         return self._learned
+
+    @property
+    def audit(self) -> SQLiteAudit:
+        return self._audit
 
     def answer_cache(self) -> SQLiteAnswerCache:
         """An answer cache L2 on a connection of its own (see `_answer_cache`)."""

@@ -29,7 +29,7 @@ def test_replies_are_shared_through_the_database(store, open_store):
     assert (delay.title, delay.updated_by) == ("Courier delay", "alice")
     replies.update(added, "Courier delay", "Sorry, late.", "bob")
     assert [r.body for r in replies.list() if r.id == added] == ["Sorry, late."]
-    replies.delete(added)
+    replies.delete(added, "ana")
     assert added not in [r.id for r in replies.list()] and heard == [True] * 3
 
 
@@ -45,9 +45,9 @@ def test_titles_are_unique_and_nothing_is_empty(store):
         replies.add("  ", "text", "alice")
     with pytest.raises(QueueError, match="needs some text"):
         replies.update(first, "Thanks", " ", "alice")
-    replies.delete(first)
+    replies.delete(first, "ana")
     with pytest.raises(QueueError, match="deleted meanwhile"):
-        replies.delete(first)
+        replies.delete(first, "ana")
 
 
 def test_the_list_is_in_title_order_whatever_the_case(store):

@@ -84,6 +84,7 @@ def test_saved_replies_are_inserted_filled_in_and_edited_by_the_team(desk, tight
     dialog.list.setCurrentRow(row)
     dialog.body.setPlainText("Sorry, {first_name}: the courier is late.")
     dialog.save_button.click()
+    assert dialog.changed.text().startswith(f"Last changed by {OPERATOR} on ")
     assert [r.body for r in desk.engine.store.replies.list() if r.title == "Courier delay"] == [
         "Sorry, {first_name}: the courier is late."]
     dialog.list.setCurrentRow(next(r for r in range(dialog.list.count())

@@ -29,8 +29,8 @@ def test_a_claimed_item_is_refused_to_another_until_released(queue):
     assert (got.state, got.claimed_by, got.lease_expires_at) == (
         EscalationState.CLAIMED, "ana", T + LEASE)
     assert esc.claim(item, "ana", T + 2, T + 2 + LEASE)  # one's own claim, renewed
-    assert not esc.release(item, "ben")
-    assert esc.release(item, "ana")
+    assert not esc.release(item, "ben", T + 2)
+    assert esc.release(item, "ana", T + 2)
     assert esc.get(item, T + 3).state is EscalationState.OPEN
     assert esc.claim(item, "ben", T + 3, T + 3 + LEASE)
 
