@@ -13,8 +13,9 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from agentcore.models import storable
+from agentcore.storage._pg_audit import record
 from agentcore.storage._pg_connection import pg_translated
-from agentcore.storage._replies import SavedReply
+from agentcore.storage._replies import SavedReply, named
 
 Pool = ConnectionPool[psycopg.Connection[Any]]
 
@@ -36,26 +37,41 @@ class PostgresReplies:
 
     def add(self, title: str, body: str, by: str, now: float) -> int | None:
         with pg_translated(f"saving the reply at {self._where} failed"), \
-                self._pool.connection() as conn:
+                self._pool.connection() as conn, conn.transaction():
             row = conn.execute("INSERT INTO saved_replies (title, body, updated_by, updated_at)"
                                " VALUES (%s, %s, %s, %s) ON CONFLICT (title) DO NOTHING"
                                " RETURNING id",
                                (storable(title), storable(body), by, now)).fetchone()
+            if row is not None:
+                record(conn, now, by, "saved_reply", named(storable(title)), "added")
         return None if row is None else int(row[0])
 
     def update(self, reply_id: int, title: str, body: str, by: str, now: float) -> bool:
         with pg_translated(f"saving the reply at {self._where} failed"), \
                 self._pool.connection() as conn:
             try:
-                return conn.execute("UPDATE saved_replies SET title = %s, body = %s,"
-                                    " updated_by = %s, updated_at = %s WHERE id = %s",
-                                    (storable(title), storable(body), by, now,
-                                     reply_id)).rowcount == 1
+                with conn.transaction():
+                    was = conn.execute("SELECT title FROM saved_replies WHERE id = %s"
+                                       " FOR UPDATE", (reply_id,)).fetchone()
+                    if was is None:
+                        return False
+                    conn.execute("UPDATE saved_replies SET title = %s, body = %s,"
+                                 " updated_by = %s, updated_at = %s WHERE id = %s",
+                                 (storable(title), storable(body), by, now, reply_id))
+                    renamed = (f" (was {named(was[0])})" if was[0] != storable(title)
+                               else "")
+                    record(conn, now, by, "saved_reply", named(storable(title)),
+                           "edited" + renamed)
+                    return True
             except psycopg.errors.UniqueViolation:
-                return False  # another reply has the title (autocommit: nothing to undo)
+                return False  # another reply has the title (rolled back: nothing changed)
 
-    def delete(self, reply_id: int) -> bool:
+    def delete(self, reply_id: int, by: str, now: float) -> bool:
         with pg_translated(f"deleting the reply at {self._where} failed"), \
-                self._pool.connection() as conn:
-            return conn.execute("DELETE FROM saved_replies WHERE id = %s",
-                                (reply_id,)).rowcount == 1
+                self._pool.connection() as conn, conn.transaction():
+            was = conn.execute("DELETE FROM saved_replies WHERE id = %s RETURNING title",
+                               (reply_id,)).fetchone()
+            if was is None:
+                return False
+            record(conn, now, by, "saved_reply", named(was[0]), "deleted")
+            return True

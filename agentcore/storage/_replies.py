@@ -42,7 +42,7 @@ class SQLiteReplies:
                             (storable(title), storable(body), by, now))
             if cur.rowcount != 1:
                 return None
-            record(c, now, by, "saved_reply", _named(storable(title)), "added")
+            record(c, now, by, "saved_reply", named(storable(title)), "added")
             return cur.lastrowid
 
     def update(self, reply_id: int, title: str, body: str, by: str, now: float) -> bool:
@@ -58,8 +58,8 @@ class SQLiteReplies:
                     " updated_at = ? WHERE id = ?",
                     (storable(title), storable(body), by, now, reply_id)).rowcount != 1:
                 return False
-            renamed = f" (was {_named(was[0])})" if was[0] != storable(title) else ""
-            record(c, now, by, "saved_reply", _named(title), "edited" + renamed)
+            renamed = f" (was {named(was[0])})" if was[0] != storable(title) else ""
+            record(c, now, by, "saved_reply", named(title), "edited" + renamed)
             return True
 
     def delete(self, reply_id: int, by: str, now: float) -> bool:
@@ -69,9 +69,9 @@ class SQLiteReplies:
             if was is None:
                 return False
             c.execute("DELETE FROM saved_replies WHERE id = ?", (reply_id,))
-            record(c, now, by, "saved_reply", _named(was[0]), "deleted")
+            record(c, now, by, "saved_reply", named(was[0]), "deleted")
             return True
 
 
-def _named(title: str) -> str:
+def named(title: str) -> str:
     return f"saved reply {title!r}"
