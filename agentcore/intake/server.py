@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from agentcore.errors import SettingsError
+from agentcore.channels.chatwoot import CHANNEL as CHATWOOT
+from agentcore.errors import IdempotencyKeyReused, SettingsError
 from agentcore.intake.outbox import Outbox
 from agentcore.intake.service import Intake
 from agentcore.intake.settings import IntakeSettings, is_loopback
@@ -41,6 +42,10 @@ SERVER = web.AppKey("intake_server", object)  # the IntakeServer, for extensions
 
 _WAIT = re.compile(r"(?:^|[;,\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 MAX_CLIENTS = 10_000  # client buckets kept (least recently seen dropped)
+# Channels whose requests come through a route of their own, with ids and keys of their
+# own (the message's): a POST into one could take a help-desk message's key first (the
+# message would never be answered) or be shown that customer's request.
+OWN_ROUTE_CHANNELS = frozenset({CHATWOOT})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -210,9 +215,13 @@ class IntakeServer:
             return _error(400, problem)
         submitted = Request(text=body["text"], customer_id=body.get("customer_id"),
                             channel=body.get("channel") or "api")
-        rid, created = await self.intake.submit(
-            submitted, key=request.headers.get("Idempotency-Key") or None,
-            conversation_id=body.get("conversation_id"), external_id=body.get("external_id"))
+        try:
+            rid, created = await self.intake.submit(
+                submitted, key=request.headers.get("Idempotency-Key") or None,
+                conversation_id=body.get("conversation_id"),
+                external_id=body.get("external_id"))
+        except IdempotencyKeyReused as exc:
+            return _error(422, str(exc))
         wait = self._wait_for(request)
         headers = {"Location": f"/v1/requests/{rid}"}
         if wait is not None:
@@ -264,6 +273,9 @@ def _invalid(body: object) -> str | None:
         value = body.get(name)
         if value is not None and not isinstance(value, str):
             return f"'{name}' must be a string"
+    if body.get("channel") in OWN_ROUTE_CHANNELS:
+        return (f"channel {body['channel']!r} takes its requests on its own route, not "
+                "through /v1/requests")
     return None
 
 
