@@ -81,7 +81,9 @@ class IntakeServer:
         served safely (no token for a non-loopback bind, callbacks without a secret)."""
         s = self.settings
         try:
-            self._token = self._secret(s.token_entry)
+            # Blank is none (a paste gone wrong): it would let in "Authorization: Bearer".
+            # A newline pasted after the token is not part of it.
+            self._token = (self._secret(s.token_entry) or "").strip() or None
         except SettingsError as exc:
             if not is_loopback(s.host) or s.require_token:
                 raise
@@ -210,6 +212,8 @@ class IntakeServer:
             body = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError):
             return _error(400, "the body is not JSON")
+        except RecursionError:  # nesting deeper than the parser goes: no request of ours
+            return _error(400, "the body is JSON nested too deeply")
         problem = _invalid(body)
         if problem is not None:
             return _error(400, problem)
@@ -269,6 +273,8 @@ def _invalid(body: object) -> str | None:
     customer = body.get("customer_id")
     if customer is not None and (type(customer) is not int):
         return "'customer_id' must be an integer"
+    if customer is not None and not -(2**63) <= customer < 2**63:  # what the disk stores
+        return "'customer_id' is out of range (a signed 64-bit integer)"
     for name in ("channel", "conversation_id", "external_id"):
         value = body.get(name)
         if value is not None and not isinstance(value, str):
