@@ -156,13 +156,27 @@ class Intake:
             except Exception:  # a channel's bug must not cost the others their outcome
                 log.exception("outcome listener failed for %s", rid)
 
+    def _callback_of(self, record: IntakeRecord | None) -> str | None:
+        """Where a claim's callback goes now: its channel's URL in the settings as they are.
+        The claim's own URL only says one was promised: an operator who moved the
+        channel's callback (the old host retired, its domain let go) or removed it must
+        not have a later outcome or resolution post a customer's answer to the old one."""
+        if record is None or record.callback is None:
+            return None
+        url = self.callbacks.get(record.channel)
+        if url is None:
+            log.debug("request %s: its channel %r has no callback any more: none sent",
+                     record.request_id, record.channel)
+        return url
+
     def _owe_callback(self, rid: str, record: IntakeRecord | None,
                       view: dict[str, Any]) -> None:
-        if record is None or record.callback is None or self.outbox is None:
+        url = self._callback_of(record)
+        if url is None or self.outbox is None:
             return
         from agentcore.intake.webhook import KIND
 
-        self.outbox.enqueue(KIND, record.callback, {"type": "request.finished", "request": view},
+        self.outbox.enqueue(KIND, url, {"type": "request.finished", "request": view},
                             OUTCOME_KEY.format(rid))
 
     def _owe_resolutions(self, escalation_id: int | None = None, *,
@@ -181,11 +195,11 @@ class Intake:
         owed = self._store.intake.owed_resolutions(escalation_id,
                                                    resolved_since=resolved_since)
         for eid, rid in owed:
-            record = self._store.intake.record(rid)
+            url = self._callback_of(self._store.intake.record(rid))
             view = self.view(rid)
-            if record is None or record.callback is None or view is None:
+            if url is None or view is None:
                 continue
-            self.outbox.enqueue(KIND, record.callback,
+            self.outbox.enqueue(KIND, url,
                                 {"type": "request.resolved", "request": view},
                                 RESOLVED_KEY.format(eid))
         return len(owed)
