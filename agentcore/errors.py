@@ -62,6 +62,7 @@ __all__ = [
     "DatabaseUnreachable",
     "DuplicateRequest",
     "EmptyRuleSetError",
+    "IdempotencyKeyReused",
     "LLMCause",
     "LLMError",
     "LLMErrorKind",
@@ -125,6 +126,12 @@ class PatternError(RuleError):
 
 class DuplicateRequest(UserFacingError):
     """A request arrived with an id another request already has."""
+
+
+class IdempotencyKeyReused(UserFacingError):
+    """An idempotency key (or external id) came with a request other than its first:
+    another text, customer or channel. Never answered with the first request, which may
+    be another customer's."""
 
 
 class EmptyRuleSetError(RuleError):

@@ -76,19 +76,24 @@ def parse_body(body: bytes) -> dict[str, Any] | None:
     """The JSON object of a delivery; None when it is not one."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # deeper than the parser goes
         return None
     return data if isinstance(data, dict) else None
 
 
 def _int(value: object) -> int | None:
+    """An id, or None; past 64 bits is none (Chatwoot's ids are bigints, and the disk
+    could not store it: the claim would fail and Chatwoot redeliver it for ever)."""
+    found: int | None = None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
+        found = value
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        # ASCII: "²" is a digit to isdigit, and int() refuses it
+        stripped = value.strip()
+        found = int(stripped) if len(stripped) <= 20 else None
+    return found if found is not None and -(2**63) <= found < 2**63 else None
 
 
 def _dict(value: object) -> dict[str, Any]:

@@ -6,7 +6,9 @@ deliverer registered for its kind and marks it delivered only after the receiver
 said 2xx. A crash between the send and the mark sends it again after the restart,
 with the same delivery id: delivery is at least once, and the receiver dedupes by
 the id (X-Agent-Delivery for webhooks). A failure waits `base * 2**attempts`,
-capped, and is retried until the delivery has been owed `give_up_after_s`.
+capped, and is retried until the delivery has been owed `give_up_after_s`. Each
+due delivery is leased to the process sending it (`LEASE_S`), so two intakes on one
+database send it once, not each.
 
 A delivery is dead, never sent again by itself, when its deliverer raises an
 exception whose `retryable` is False (a receiver's permanent refusal: `Undeliverable`,
@@ -38,6 +40,13 @@ MAX_PARALLEL = 8  # sends at once: a slow receiver must not hold up the others
 IDLE_POLL_S = 1.0  # the longest sleep with nothing due (enqueues from elsewhere wake it)
 MIN_POLL_S = 0.02  # the shortest: what is due now but already being sent must not spin
 GIVE_UP_AFTER_S = 3 * 86400.0
+# A send is cut off after this (a retryable failure), and a delivery handed out for
+# sending is no other process's for a little longer (the lease `due` takes): two
+# intakes on one database never send one delivery at once, and after a kill -9 what
+# was in flight is due again within a lease. A webhook takes one 10 s call at most;
+# Chatwoot's hand-back takes up to three, cut off here on a slow Chatwoot and retried.
+SEND_TIMEOUT_S = 15.0
+LEASE_S = SEND_TIMEOUT_S + 5.0
 
 
 def retryable(exc: BaseException) -> bool:
@@ -103,7 +112,7 @@ class Outbox:
             free = MAX_PARALLEL - len(self._sending)
             if free > 0:
                 for delivery in self._store.due(self._clock.now(), free,
-                                                frozenset(self._sending)):
+                                                frozenset(self._sending), lease_s=LEASE_S):
                     task = asyncio.get_running_loop().create_task(self._send(delivery))
                     self._sending[delivery.id] = task
                     task.add_done_callback(partial(self._done, delivery.id))
@@ -123,7 +132,8 @@ class Outbox:
         try:
             if deliverer is None:
                 raise LookupError(f"no deliverer for {delivery.kind!r} in this process")
-            await deliverer(delivery.target, delivery.payload, delivery.id)
+            await asyncio.wait_for(deliverer(delivery.target, delivery.payload, delivery.id),
+                                   SEND_TIMEOUT_S)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # retried unless it says not: the receiver is someone else's

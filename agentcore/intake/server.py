@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from agentcore.errors import SettingsError
+from agentcore.channels.chatwoot import CHANNEL as CHATWOOT
+from agentcore.errors import IdempotencyKeyReused, SettingsError
 from agentcore.intake.outbox import Outbox
 from agentcore.intake.service import Intake
 from agentcore.intake.settings import IntakeSettings, is_loopback
@@ -41,6 +42,10 @@ SERVER = web.AppKey("intake_server", object)  # the IntakeServer, for extensions
 
 _WAIT = re.compile(r"(?:^|[;,\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 MAX_CLIENTS = 10_000  # client buckets kept (least recently seen dropped)
+# Channels whose requests come through a route of their own, with ids and keys of their
+# own (the message's): a POST into one could take a help-desk message's key first (the
+# message would never be answered) or be shown that customer's request.
+OWN_ROUTE_CHANNELS = frozenset({CHATWOOT})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -76,7 +81,9 @@ class IntakeServer:
         served safely (no token for a non-loopback bind, callbacks without a secret)."""
         s = self.settings
         try:
-            self._token = self._secret(s.token_entry)
+            # Blank is none (a paste gone wrong): it would let in "Authorization: Bearer".
+            # A newline pasted after the token is not part of it.
+            self._token = (self._secret(s.token_entry) or "").strip() or None
         except SettingsError as exc:
             if not is_loopback(s.host) or s.require_token:
                 raise
@@ -205,14 +212,20 @@ class IntakeServer:
             body = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError):
             return _error(400, "the body is not JSON")
+        except RecursionError:  # nesting deeper than the parser goes: no request of ours
+            return _error(400, "the body is JSON nested too deeply")
         problem = _invalid(body)
         if problem is not None:
             return _error(400, problem)
         submitted = Request(text=body["text"], customer_id=body.get("customer_id"),
                             channel=body.get("channel") or "api")
-        rid, created = await self.intake.submit(
-            submitted, key=request.headers.get("Idempotency-Key") or None,
-            conversation_id=body.get("conversation_id"), external_id=body.get("external_id"))
+        try:
+            rid, created = await self.intake.submit(
+                submitted, key=request.headers.get("Idempotency-Key") or None,
+                conversation_id=body.get("conversation_id"),
+                external_id=body.get("external_id"))
+        except IdempotencyKeyReused as exc:
+            return _error(422, str(exc))
         wait = self._wait_for(request)
         headers = {"Location": f"/v1/requests/{rid}"}
         if wait is not None:
@@ -260,10 +273,15 @@ def _invalid(body: object) -> str | None:
     customer = body.get("customer_id")
     if customer is not None and (type(customer) is not int):
         return "'customer_id' must be an integer"
+    if customer is not None and not -(2**63) <= customer < 2**63:  # what the disk stores
+        return "'customer_id' is out of range (a signed 64-bit integer)"
     for name in ("channel", "conversation_id", "external_id"):
         value = body.get(name)
         if value is not None and not isinstance(value, str):
             return f"'{name}' must be a string"
+    if body.get("channel") in OWN_ROUTE_CHANNELS:
+        return (f"channel {body['channel']!r} takes its requests on its own route, not "
+                "through /v1/requests")
     return None
 
 

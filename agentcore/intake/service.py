@@ -25,6 +25,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from agentcore.errors import IdempotencyKeyReused
 from agentcore.escalation_model import Escalation, EscalationState
 from agentcore.events import EscalationChanged, Event, RequestAccepted, RequestRejected
 from agentcore.models import Outcome, OutcomeSummary, Request, Status
@@ -76,9 +77,14 @@ class Intake:
                      conversation_id: str | None = None,
                      external_id: str | None = None) -> tuple[str, bool]:
         """(request id, created). A key seen before gives its first request's id and
-        starts nothing (created False); `external_id` without a key is the key, per
-        channel. Returns once the request is accepted on disk (or turned away)."""
-        if key is None and external_id is not None:
+        starts nothing (created False); `external_id` without a key is the key. Keys are
+        per channel: a caller's key never meets another channel's (a help desk's
+        `external:` keys among them). IdempotencyKeyReused when the key's first request
+        is another one (text, customer): that may be someone else's, never shown.
+        Returns once the request is accepted on disk (or turned away)."""
+        if key is not None:
+            key = f"key:{request.channel}:{key}"
+        elif external_id is not None:
             key = f"external:{request.channel}:{external_id}"
         if not request.received_at:
             request.received_at = self.engine.clock.now()
@@ -91,6 +97,7 @@ class Intake:
         rid, created = self._store.intake.claim(record, time.time())
         self._count_arrival()
         if not created:
+            _same_request(self._store.intake.record(rid), request)
             task = self._running.get(rid)
             if task is not None:  # its first step may not have run yet: wait for the accept
                 first = self._first_step.get(rid)
@@ -155,13 +162,27 @@ class Intake:
             except Exception:  # a channel's bug must not cost the others their outcome
                 log.exception("outcome listener failed for %s", rid)
 
+    def _callback_of(self, record: IntakeRecord | None) -> str | None:
+        """Where a claim's callback goes now: its channel's URL in the settings as they are.
+        The claim's own URL only says one was promised: an operator who moved the
+        channel's callback (the old host retired, its domain let go) or removed it must
+        not have a later outcome or resolution post a customer's answer to the old one."""
+        if record is None or record.callback is None:
+            return None
+        url = self.callbacks.get(record.channel)
+        if url is None:
+            log.debug("request %s: its channel %r has no callback any more: none sent",
+                     record.request_id, record.channel)
+        return url
+
     def _owe_callback(self, rid: str, record: IntakeRecord | None,
                       view: dict[str, Any]) -> None:
-        if record is None or record.callback is None or self.outbox is None:
+        url = self._callback_of(record)
+        if url is None or self.outbox is None:
             return
         from agentcore.intake.webhook import KIND
 
-        self.outbox.enqueue(KIND, record.callback, {"type": "request.finished", "request": view},
+        self.outbox.enqueue(KIND, url, {"type": "request.finished", "request": view},
                             OUTCOME_KEY.format(rid))
 
     def _owe_resolutions(self, escalation_id: int | None = None, *,
@@ -180,11 +201,11 @@ class Intake:
         owed = self._store.intake.owed_resolutions(escalation_id,
                                                    resolved_since=resolved_since)
         for eid, rid in owed:
-            record = self._store.intake.record(rid)
+            url = self._callback_of(self._store.intake.record(rid))
             view = self.view(rid)
-            if record is None or record.callback is None or view is None:
+            if url is None or view is None:
                 continue
-            self.outbox.enqueue(KIND, record.callback,
+            self.outbox.enqueue(KIND, url,
                                 {"type": "request.resolved", "request": view},
                                 RESOLVED_KEY.format(eid))
         return len(owed)
@@ -354,6 +375,19 @@ class Intake:
         while self._arrivals and self._arrivals[0] < now - 60.0:
             self._arrivals.popleft()
         return len(self._arrivals)
+
+
+def _same_request(first: IntakeRecord | None, again: Request) -> None:
+    """Refuses a redelivery whose claim is another request (a claim of a release before
+    migration 7 kept no text: its customer can't be compared, and it is taken)."""
+    if first is None or first.text is None:
+        return
+    if (first.text, first.customer_id, first.channel) != (again.text, again.customer_id,
+                                                           again.channel):
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key (or external_id) was used for another request: a "
+            "redelivery must repeat the first request as it was; a new request needs a "
+            "new key")
 
 
 def _escalation_view(item: Escalation) -> dict[str, Any]:

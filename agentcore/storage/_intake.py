@@ -79,6 +79,10 @@ _ENTRY = ("id, key, kind, target, CASE WHEN delivered_at IS NOT NULL THEN 'deliv
           " WHEN dead_at IS NOT NULL THEN 'dead' ELSE 'pending' END, attempts, created_at,"
           " next_at, delivered_at, dead_at, last_error")
 _OWED = "delivered_at IS NULL AND dead_at IS NULL"  # the partial index outbox_owed's
+# How long a delivery handed out by `due` is no other process's to send, by default
+# (the outbox passes its own, longer than it lets a send take): one unfinished after it
+# (a crash) is due again: sent at least once, never by two at once.
+LEASE_S = 20.0
 
 
 class SQLiteIntake:
@@ -192,16 +196,26 @@ class SQLiteOutbox:
                                      (key,)).fetchone()
         return str(row[0]), False
 
-    def due(self, now: float, limit: int, skip: frozenset[str] = frozenset()
-            ) -> list[Delivery]:
+    def due(self, now: float, limit: int, skip: frozenset[str] = frozenset(),
+            lease_s: float = LEASE_S) -> list[Delivery]:
+        """Deliveries due now, leased to the caller for `lease_s` (not due to anyone else
+        until it says delivered, failed or dead, or the lease lapses): two processes on
+        one database never send one delivery at once. `skip`: the caller's in flight."""
+        sql = ("SELECT id, key, kind, target, payload, attempts,"
+               f" COALESCE(retried_at, created_at) FROM outbox WHERE {_OWED}"
+               " AND next_at <= ? ORDER BY next_at LIMIT ?")
+        params = (now, limit + len(skip))
         with translated("reading the outbox failed"):
-            rows = self._conn.execute(
-                "SELECT id, key, kind, target, payload, attempts,"
-                f" COALESCE(retried_at, created_at) FROM outbox WHERE {_OWED}"
-                " AND next_at <= ? ORDER BY next_at LIMIT ?",
-                (now, limit + len(skip))).fetchall()
-        return [Delivery(i, k, kind, t, json.loads(p), a, s)
-                for i, k, kind, t, p, a, s in rows if i not in skip][:limit]
+            if not self._conn.execute(sql, params).fetchone():
+                return []  # the usual poll: no write lock taken for nothing
+        with translated(f"write to {self._path} failed"), transaction(self._conn,
+                                                                       "IMMEDIATE"):
+            rows = self._conn.execute(sql, params).fetchall()  # again, under the lock
+            taken = [Delivery(i, k, kind, t, json.loads(p), a, s)
+                     for i, k, kind, t, p, a, s in rows if i not in skip][:limit]
+            self._conn.executemany("UPDATE outbox SET next_at = ? WHERE id = ?",
+                                   [(now + lease_s, d.id) for d in taken])
+        return taken
 
     def next_due(self) -> float | None:
         with translated("reading the outbox failed"):

@@ -3,6 +3,16 @@ spans, are deleted; so are the oldest spans beyond a size cap. Never a request
 still open (accepted), one whose escalation is not resolved (open, claimed,
 handed back), nor one an operator's reply made a labelled example.
 
+A pruned request takes with it what the intake kept of it: its claim (the request's
+text and customer, migration 7) and its outbox deliveries already settled (delivered
+or dead: their payloads quote the request and its answer). A delivery still owed is
+never pruned. The claim must go with the request: a claim without its request is
+what a crash before the engine's accept leaves, and the next start would run it again.
+A settled delivery is deleted only with its request, never alone: the intake and the
+channels find what they owe by the request's outcome with no delivery queued, and
+would queue a kept request's callback a second time. Deleted pages are zeroed
+(secure_delete): the customers' words do not stay behind in the file's free space.
+
 Deletes go in chunks of a few thousand requests, each its own short transaction,
 so the engine's writers wait milliseconds, not the whole prune. The space comes
 back through incremental auto-vacuum; a file made before it existed is converted
@@ -85,6 +95,7 @@ class Pruner:
 
     def _prune(self, conn: sqlite3.Connection) -> PruneReport:
         removed = 0
+        conn.execute("PRAGMA secure_delete=ON")  # this connection's deletes zero their bytes
         if self.retention_days is not None:
             cutoff = self._now() - self.retention_days * 86_400
             while ids := _ids(conn, "SELECT r.id FROM requests r JOIN outcomes o"
@@ -93,6 +104,7 @@ class Pruner:
                 _delete_requests(conn, ids)
                 removed += len(ids)
                 _pause()
+            _delete_orphaned_deliveries(conn, cutoff)
         stripped = self._cap_spans(conn)
         freed = _reclaim(conn)
         if removed or stripped:
@@ -136,12 +148,41 @@ def _ids(conn: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> list
     return [r for (r,) in conn.execute(sql, params)]
 
 
+# The outbox keys that name a request (agentcore.intake.service's OUTCOME_KEY and
+# RESOLVED_KEY, agentcore.channels._chatwoot_posts' "chatwoot:<request id>:<what>"),
+# matched on the outbox's unique index; ':' + 1 is ';'. A key of another shape is
+# never pruned: kept is safe, a delivery sent twice is not.
+_SETTLED = "(delivered_at IS NOT NULL OR dead_at IS NOT NULL)"
+_DELIVERIES_OF_REQUEST = (
+    f"DELETE FROM outbox WHERE {_SETTLED} AND (key = 'outcome:' || :rid"
+    " OR key IN (SELECT 'resolved:' || e.id FROM escalations e WHERE e.request_id = :rid)"
+    " OR (key >= 'chatwoot:' || :rid || ':' AND key < 'chatwoot:' || :rid || ';'))")
+
+
 def _delete_requests(conn: sqlite3.Connection, ids: list[str]) -> None:
     keys = [(i,) for i in ids]
     with transaction(conn, "IMMEDIATE"):  # children first: foreign keys are on
+        conn.executemany(_DELIVERIES_OF_REQUEST, [{"rid": i} for i in ids])  # escalations
+        conn.executemany("DELETE FROM intake_requests WHERE request_id = ?", keys)  # first
         for table, column in (("spans", "request_id"), ("escalations", "request_id"),
                               ("outcomes", "request_id"), ("requests", "id")):
             conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", keys)
+
+
+def _delete_orphaned_deliveries(conn: sqlite3.Connection, cutoff: float) -> None:
+    """Settled deliveries older than the retention whose request a prune of a release
+    before this one deleted (it left them behind): nothing can owe them again."""
+    with transaction(conn, "IMMEDIATE"):
+        conn.execute(
+            f"DELETE FROM outbox WHERE {_SETTLED} AND COALESCE(delivered_at, dead_at) < ? AND ("
+            " (key >= 'outcome:' AND key < 'outcome;' AND NOT EXISTS (SELECT 1 FROM requests r"
+            "   WHERE r.id = substr(outbox.key, 9)))"
+            " OR (key >= 'resolved:' AND key < 'resolved;' AND NOT EXISTS (SELECT 1 FROM"
+            "   escalations e WHERE e.id = CAST(substr(outbox.key, 10) AS INTEGER)))"
+            " OR (key >= 'chatwoot:' AND key < 'chatwoot;' AND instr(substr(key, 10), ':') > 0"
+            "   AND NOT EXISTS (SELECT 1 FROM requests r WHERE"
+            "   r.id = substr(outbox.key, 10, instr(substr(outbox.key, 10), ':') - 1))))",
+            (cutoff,))
 
 
 def _spans_size(conn: sqlite3.Connection) -> tuple[float, int]:

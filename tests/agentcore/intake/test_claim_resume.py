@@ -29,7 +29,8 @@ async def crash_after_the_claim(settings, callback: str, key: str) -> str:
     try:
         request = Request(text="where is my order 1001?", customer_id=3, channel="api",
                           received_at=engine.clock.now())
-        record = IntakeRecord(request.id, key, "api", "conv-7", "msg-7", callback,
+        # The intake keeps a caller's key per channel (`Intake.submit`).
+        record = IntakeRecord(request.id, f"key:api:{key}", "api", "conv-7", "msg-7", callback,
                               text=request.text, customer_id=request.customer_id,
                               received_at=request.received_at)
         rid, created = engine.store.intake.claim(record, time.time())

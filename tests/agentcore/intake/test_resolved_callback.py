@@ -32,8 +32,9 @@ def of_type(receiver: Receiver, kind: str) -> list[tuple[str, dict]]:
     return [(d, body) for d, body in receiver.deliveries if body["type"] == kind]
 
 
-async def escalated(server, http: httpx2.AsyncClient) -> tuple[str, int]:
-    body = (await http.post("/v1/requests", json=HUMAN, headers={"Prefer": "wait=10"})).json()
+async def escalated(server, http: httpx2.AsyncClient, customer: int = 3) -> tuple[str, int]:
+    body = (await http.post("/v1/requests", json={**HUMAN, "customer_id": customer},
+                            headers={"Prefer": "wait=10"})).json()
     assert body["status"] == "escalated", body
     assert body["escalation"]["state"] == "open"
     return body["id"], body["escalation"]["id"]
@@ -154,3 +155,36 @@ async def test_a_hand_back_the_agent_then_answers_is_called_back_with_its_answer
     assert (view["id"], view["status"], view["answer"]) == (body["id"], "answered",
                                                             outcome.answer)
     assert view["escalation"]["resolution"] == "answered by the agent"
+
+
+async def test_a_callback_moved_or_removed_in_the_settings_is_not_sent_to_the_old_url(
+        intake, receiver):
+    """The claim names where its callback went when it came in; an operator who moved the
+    channel's callback (the old host decommissioned, its domain let go) or removed it
+    must not have a later resolution post that customer's answer to the old URL."""
+    old = Receiver("hook-secret")
+    await old.start()
+    try:
+        server = await intake(callbacks={"api": old.url}, **FAST)
+        async with httpx2.AsyncClient(base_url=server.url) as http:
+            moved, moved_eid = await escalated(server, http)
+            dropped, dropped_eid = await escalated(server, http, customer=4)
+        await until(lambda: len(of_type(old, "request.finished")) == 2)
+        await intake.stop(server)
+        server = await intake(callbacks={"api": receiver.url}, **FAST)
+        queue = server.engine.escalations
+        await queue.claim(moved_eid, "alice", 60)
+        await queue.reply(moved_eid, "alice", REPLY)
+        await until(lambda: of_type(receiver, "request.resolved"))
+        await intake.stop(server)
+        server = await intake(**FAST)  # no callbacks any more
+        queue = server.engine.escalations
+        await queue.claim(dropped_eid, "alice", 60)
+        await queue.reply(dropped_eid, "alice", REPLY)
+        assert server.engine.store.outbox.entry(f"resolved:{dropped_eid}") is None
+    finally:
+        await old.close()
+    assert of_type(old, "request.resolved") == []
+    [(_, resolved)] = of_type(receiver, "request.resolved")
+    assert resolved["request"]["id"] == moved
+    assert dropped != moved

@@ -167,3 +167,94 @@ def test_a_long_prune_lets_the_engines_writes_in_between_its_chunks(open_backend
     assert took > 0.5, "the prune was too quick to tell"
     assert max(waits) < max(0.25, took / 4), (
         f"a write waited {max(waits):.2f} s of a {took:.2f} s prune ({len(waits)} writes)")
+
+
+def test_a_pruned_request_takes_its_claim_and_settled_deliveries_and_nothing_owed(
+        open_backend, clock, tmp_path):
+    """The intake keeps each request's text (its claim) and the outbox the answers sent
+    (payloads): a pruned request's go with it, and the words leave the file. What is
+    still owed stays, and the next start finds nothing to run or call back again."""
+    from agentcore.storage import IntakeRecord
+
+    store = open_backend(retention_days=30)
+    now = clock.now()
+    old = now - 40 * DAY
+
+    def through_intake(n: int, at: float, *, secret: str) -> str:
+        req = request(n, at=at)
+        req.text = f"my card number is {secret}"
+        store.intake.claim(IntakeRecord(req.id, f"key-{n}", "api", "conv", None,
+                                        "http://hook", text=req.text, customer_id=7,
+                                        received_at=at), at)
+        store.requests.accept(req)
+        return req.id
+
+    gone = through_intake(1, old, secret="4111-OLD-ANSWERED")
+    store.requests.finish(answered(request(1, at=old)))
+    sent, _ = store.outbox.enqueue("webhook", "http://hook", {"answer": "PAYLOAD-SENT-4111"},
+                                   f"outcome:{gone}", old)
+    store.outbox.delivered(sent, old + 1)
+    posted, _ = store.outbox.enqueue("chatwoot_message", "http://cw", {"content": "CW-4111"},
+                                     f"chatwoot:{gone}:answer:abc", old)
+    store.outbox.dead(posted, "HTTP 404", old + 1)
+    owed, _ = store.outbox.enqueue("webhook", "http://hook", {"answer": "STILL-OWED-4111"},
+                                   f"chatwoot:{gone}:handover", old)  # never sent yet
+    # Resolved, then pruned: its request.resolved delivery goes too.
+    resolved = through_intake(2, old, secret="4111-OLD-RESOLVED")
+    store.requests.finish(escalated(request(2, at=old), pending=False))
+    eid = store.escalations.of_request(resolved)
+    assert store.escalations.claim(eid, "carol", old, old + 300)
+    assert store.escalations.resolve(store.escalations.get(eid, old), "carol", old)
+    said, _ = store.outbox.enqueue("webhook", "http://hook", {"answer": "RESOLVED-4111"},
+                                   f"resolved:{eid}", old)
+    store.outbox.delivered(said, old + 2)
+    # Old, but its escalation still waits: the claim and the callback sent stay.
+    waiting = through_intake(3, old, secret="4111-STILL-WAITING")
+    store.requests.finish(escalated(request(3, at=old)))
+    called, _ = store.outbox.enqueue("webhook", "http://hook", {"n": 3}, f"outcome:{waiting}",
+                                     old)
+    store.outbox.delivered(called, old + 1)
+    recent = through_intake(4, now - DAY, secret="4111-RECENT")
+    store.requests.finish(answered(request(4, at=now - DAY)))
+    late, _ = store.outbox.enqueue("webhook", "http://hook", {"n": 4}, f"outcome:{recent}",
+                                   now - DAY)
+    store.outbox.delivered(late, now - DAY)
+    store.flush()
+
+    store.prune()
+
+    assert store.intake.record(gone) is None and store.intake.record(resolved) is None
+    assert store.intake.record(waiting) is not None and store.intake.record(recent) is not None
+    assert store.outbox.entry(sent) is None and store.outbox.entry(posted) is None
+    assert store.outbox.entry(said) is None
+    still = store.outbox.entry(owed)
+    assert still is not None and still.state == "pending"  # owed: never pruned
+    assert store.outbox.entry(called) is not None  # its request is kept: so is its record
+    assert store.outbox.entry(late) is not None
+    # What the next start would run or call back again: nothing.
+    assert store.intake.unaccepted() == []
+    assert store.intake.owed_callbacks() == [] and store.intake.owed_resolutions() == []
+    pages(tmp_path / "agent.sqlite")  # the WAL checkpointed into the file, truncated
+    data = b"".join(p.read_bytes() for p in tmp_path.glob("agent.sqlite*"))
+    for words in (b"4111-OLD-ANSWERED", b"4111-OLD-RESOLVED", b"PAYLOAD-SENT-4111",
+                  b"CW-4111", b"RESOLVED-4111"):
+        assert words not in data, f"{words!r} is still in the file"
+    assert b"4111-STILL-WAITING" in data and b"STILL-OWED-4111" in data
+
+
+def test_settled_deliveries_a_prune_of_an_earlier_release_left_behind_go(
+        open_backend, clock):
+    store = open_backend(retention_days=30)
+    now = clock.now()
+    old = now - 40 * DAY
+    ids = {}
+    for key in ("outcome:req-gone", "resolved:999", "chatwoot:chatwoot-1-2-3:answer:x",
+                "custom:thing"):
+        ids[key], _ = store.outbox.enqueue("webhook", "http://hook", {"k": key}, key, old)
+        store.outbox.delivered(ids[key], old + 1)
+    fresh, _ = store.outbox.enqueue("webhook", "http://hook", {}, "outcome:req-late", old)
+    store.outbox.delivered(fresh, now - DAY)  # settled within the window: kept
+    store.prune()
+    left = {key for key, i in ids.items() if store.outbox.entry(i) is not None}
+    assert left == {"custom:thing"}  # a key of a shape retention does not know stays
+    assert store.outbox.entry(fresh) is not None
