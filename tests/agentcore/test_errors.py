@@ -27,7 +27,7 @@ INTENDED = {
     "WriteRefused", "ToolArgumentsError", "UnknownToolError", "NoDeterministicAnswer",
     "NeedsCustomer", "BacktestCancelled", "MissingKeyError", "LearnedModelError",
     "ToolServerError",
-    "ChatwootError", "DatabaseUnreachable", "Undeliverable",
+    "ChatwootError", "DatabaseUnreachable", "Undeliverable", "IdempotencyKeyReused",
 }
 
 
