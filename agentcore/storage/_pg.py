@@ -11,8 +11,13 @@ from __future__ import annotations
 
 from agentcore.storage._pg_connection import open_pool, parse_url, pg_translated
 from agentcore.storage._pg_escalations import PostgresEscalations
+from agentcore.storage._pg_intake import PostgresIntake, PostgresOutbox
 from agentcore.storage._pg_schema import migrate
-from agentcore.storage._protocols import EscalationRepository
+from agentcore.storage._protocols import (
+    EscalationRepository,
+    IntakeRepository,
+    OutboxRepository,
+)
 
 
 class PostgresStorage:
@@ -32,10 +37,20 @@ class PostgresStorage:
             self._pool.close()
             raise
         self._escalations = PostgresEscalations(self._pool, self.where)
+        self._intake = PostgresIntake(self._pool, self.where)
+        self._outbox = PostgresOutbox(self._pool, self.where)
 
     @property
     def escalations(self) -> EscalationRepository:  # mypy checks it keeps the Protocol
         return self._escalations
+
+    @property
+    def intake(self) -> IntakeRepository:
+        return self._intake
+
+    @property
+    def outbox(self) -> OutboxRepository:
+        return self._outbox
 
     def close(self) -> None:
         self._pool.close()
