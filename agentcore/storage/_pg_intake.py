@@ -164,19 +164,29 @@ class PostgresIntake(_Pooled):
                          since: float) -> list[ChannelOutcome]:
         """What a help-desk channel may still owe its desk (`_channel_posts`), oldest
         first; on a pool connection of its own, so a worker thread may call it."""
-        # The keys under `<prefix><request id>:` as a range, ';' following ':' -- in
-        # byte order (COLLATE "C"): a database's own collation may ignore punctuation.
+        # The keys under `<prefix><request id>:`, found in one pass over the outbox:
+        # each key with the prefix offers every part of its rest before a ':' as a
+        # request id, joined to the window's. (SQLite's range on the key index would
+        # not do here: a database's collation may ignore punctuation, and a range per
+        # outcome without the index is a scan of the outbox per outcome.)
         rows = self._rows(
-            "SELECT o.request_id, o.status, o.route, o.answer, e.resolution,"
-            " r.note IS NOT NULL,"
-            " (SELECT string_agg(b.key, E'\\n') FROM outbox b"
-            "   WHERE b.key COLLATE \"C\" >= %(p)s || o.request_id || ':'"
-            "   AND b.key COLLATE \"C\" < %(p)s || o.request_id || ';')"
+            "WITH owed AS (SELECT o.request_id, o.status, o.route, o.answer, e.resolution,"
+            "   r.note IS NOT NULL AS noted, o.finished_at"
             " FROM outcomes o JOIN intake_requests i ON i.request_id = o.request_id"
             " JOIN requests r ON r.id = o.request_id"
             " LEFT JOIN escalations e ON e.request_id = o.request_id"
             " WHERE o.finished_at >= %(since)s AND i.channel = %(channel)s"
-            " AND o.status IN ('answered', 'escalated') ORDER BY o.finished_at",
+            " AND o.status IN ('answered', 'escalated')),"
+            " queued AS (SELECT c.rid, string_agg(b.key, E'\\n') AS keys FROM outbox b,"
+            "   LATERAL (SELECT string_to_array(substr(b.key, length(%(p)s) + 1), ':')"
+            "     AS parts) s,"
+            "   LATERAL (SELECT array_to_string(s.parts[1:n], ':') AS rid"
+            "     FROM generate_series(1, cardinality(s.parts) - 1) n) c"
+            "   WHERE starts_with(b.key, %(p)s)"
+            "   AND c.rid IN (SELECT request_id FROM owed) GROUP BY c.rid)"
+            " SELECT w.request_id, w.status, w.route, w.answer, w.resolution, w.noted,"
+            " q.keys FROM owed w LEFT JOIN queued q ON q.rid = w.request_id"
+            " ORDER BY w.finished_at",
             {"p": key_prefix, "since": since, "channel": channel})
         return [ChannelOutcome(str(rid), str(status), str(route), str(answer), resolution,
                                bool(noted),

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from agentcore.models import Request
 from agentcore.storage import IntakeRecord, SQLiteStorage
 from tests.agentcore.storage.intake_backends import (
     PostgresIntakeBackend,
@@ -147,26 +148,29 @@ def test_what_a_crash_left_owed_is_found_callbacks_and_resolutions(backend: Back
 
 
 def test_a_channel_learns_what_it_still_owes_with_the_keys_already_queued(backend: Backend):
-    def chatwoot(n: int) -> IntakeRecord:
-        req = request(n)
-        return IntakeRecord(req.id, f"cw{n}", "chatwoot", "42", None, None, text=req.text,
-                            customer_id=req.customer_id, received_at=req.received_at)
+    def chatwoot(req: Request) -> IntakeRecord:
+        return IntakeRecord(req.id, f"cw-{req.id}", "chatwoot", "42", None, None,
+                            text=req.text, customer_id=req.customer_id,
+                            received_at=req.received_at)
 
-    for n in (1, 10):  # req-1's keys must not take req-10's: the range ends at req-1:
-        backend.intake.claim(chatwoot(n), 10.0)
-        backend.requests.accept(request(n))
-        backend.requests.finish(answered(request(n)))
+    colon = Request("an id with a colon", customer_id=7, id="req:x", received_at=1_000.0)
+    # req-1's keys must not take req-10's, nor req:x's those of req:xy
+    for req in (request(1), request(10), colon):
+        backend.intake.claim(chatwoot(req), 10.0)
+        backend.requests.accept(req)
+        backend.requests.finish(answered(req))
     backend.intake.claim(claim_of(3, "api3"), 10.0)  # the API's, not the channel's
     backend.requests.accept(request(3))
     backend.requests.finish(answered(request(3)))
     backend.settle()
     for key in ("cw:req-1:answer", "cw:req-1:handover", "cw:req-10:answer",
-                "other:req-1:answer"):
+                "other:req-1:answer", "cw:req-1", "cw:req:x:answer", "cw:req:xy:answer"):
         backend.outbox.enqueue("chatwoot", "42", {}, key, 20.0)
     rows = backend.intake.channel_outcomes("chatwoot", "cw:", 0.0)
     assert {r.request_id: r.queued for r in rows} == {
         "req-1": frozenset({"cw:req-1:answer", "cw:req-1:handover"}),
-        "req-10": frozenset({"cw:req-10:answer"})}
+        "req-10": frozenset({"cw:req-10:answer"}),
+        "req:x": frozenset({"cw:req:x:answer"})}
     first = rows[0]
     assert (first.status, first.route, first.resolution, first.handed_back) == (
         "answered", "rule", None, False)
