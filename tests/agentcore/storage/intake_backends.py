@@ -170,3 +170,10 @@ def drain_due(kind: str, location: str, password: str | None, threads: int, batc
         results.put(got)
     finally:
         store.close()
+
+
+def lease_and_hang(location: str, password: str | None, now: float, results: Any) -> None:
+    """Takes what is due at `now`, says which, then hangs as a send would until killed."""
+    store = open_store("postgresql", location, password)
+    results.put([d.id for d in store.outbox.due(now, 10)])
+    threading.Event().wait()

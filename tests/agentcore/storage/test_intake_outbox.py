@@ -4,7 +4,10 @@ processes, as several `agentcore serve` instances on one database contest them."
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
+import os
+import signal
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from agentcore.clock import SystemClock
+from agentcore.intake.outbox import Outbox
 from agentcore.models import Request
 from agentcore.storage import IntakeRecord, SQLiteStorage
 from tests.agentcore.storage.intake_backends import (
@@ -19,6 +24,7 @@ from tests.agentcore.storage.intake_backends import (
     SQLiteIntakeBackend,
     claim_key,
     drain_due,
+    lease_and_hang,
     open_store,
 )
 from tests.agentcore.storage.records import answered, escalated, request
@@ -276,3 +282,58 @@ def test_a_delivery_handed_out_is_anothers_only_once_its_lease_ends(request):
     finally:
         first.close()
         second.close()
+
+
+def test_what_a_killed_instance_was_sending_goes_out_from_another_after_its_lease(request):
+    url, password = _pg(request)
+    store = open_store("postgresql", url, password)
+    try:
+        ids = sorted(store.outbox.enqueue("webhook", "http://hook", {}, f"outcome:{n}",
+                                          10.0)[0] for n in range(3))
+        ctx = multiprocessing.get_context("spawn")
+        results = ctx.Queue()
+        sender = ctx.Process(target=lease_and_hang, args=(url, password, 10.0, results))
+        sender.start()
+        assert sorted(results.get(timeout=60)) == ids
+        os.kill(sender.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        sender.join(timeout=30)
+        assert sender.exitcode == -signal.SIGKILL
+        assert store.outbox.due(11.0, 10) == []  # still its lease
+        assert store.outbox.counts() == {"pending": 3, "dead": 0}  # owed, not lost
+        again = store.outbox.due(10.0 + store.outbox.lease_s, 10)
+        assert sorted(d.id for d in again) == ids
+    finally:
+        store.close()
+
+
+async def test_two_running_outboxes_on_one_database_send_each_delivery_once(request):
+    """Two serve instances' outboxes, their deliverers slow enough that both are sending
+    at once: every delivery reaches its receiver once."""
+    url, password = _pg(request)
+    stores = [open_store("postgresql", url, password) for _ in range(2)]
+    sent: list[str] = []
+
+    async def deliver(target: str, payload: dict[str, Any], delivery_id: str) -> None:
+        await asyncio.sleep(0.005)
+        sent.append(delivery_id)
+
+    outboxes = [Outbox(store.outbox, SystemClock()) for store in stores]
+    try:
+        for outbox in outboxes:
+            outbox.register("webhook", deliver)
+        ids = {outboxes[n % 2].enqueue("webhook", "http://hook", {"n": n}, f"outcome:{n}")
+               for n in range(80)}
+        for outbox in outboxes:
+            outbox.start()
+        for _ in range(2_000):
+            if stores[0].outbox.counts()["pending"] == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert stores[0].outbox.counts() == {"pending": 0, "dead": 0}
+        assert sorted(sent) == sorted(ids)
+        assert sum(outbox.delivered for outbox in outboxes) == 80
+    finally:
+        for outbox in outboxes:
+            await outbox.close()
+        for store in stores:
+            store.close()
