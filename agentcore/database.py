@@ -18,10 +18,11 @@ from agentcore.settings import Settings
 POSTGRES_HOLDS = ("the schema (agentcore migrate)", "requests and outcomes", "spans",
                   "the escalation queue", "rules and their versions", "the answer cache",
                   "labelled examples", "the learned tier's versions", "saved replies",
-                  "recorded traffic")
+                  "recorded traffic", "the intake and its outbox")
 ENGINE_NEEDS = ("requests and outcomes", "spans", "the escalation queue", "rules and their "
                 "versions", "the answer cache", "labelled examples", "the learned tier's "
-                "versions", "saved replies", "recorded traffic", "the intake and its outbox")
+                "versions", "saved replies", "recorded traffic", "the intake and its outbox",
+                "the audit log")
 
 
 def database_password(settings: Settings,

@@ -120,8 +120,11 @@ class Outbox:
             wait = IDLE_POLL_S
             if free > 0 and nxt is not None:
                 wait = min(IDLE_POLL_S, max(MIN_POLL_S, nxt - self._clock.now()))
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that
+            # arrives as the wake is set (a send just ended), and close() waited forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     def _done(self, delivery_id: str, _task: object) -> None:
         self._sending.pop(delivery_id, None)

@@ -12,9 +12,13 @@ database, migrated on open, and the repositories built on it so far:
   (`PostgresAnswerCache`);
 - retention (`PostgresPruner`): SQLite's rules, one station pruning at a time.
 
-Not yet: the intake and its outbox. The engine needs every repository of `Storage`,
-so it refuses a PostgreSQL URL until they all are (agentcore.database), rather than
-keep some tables on one database and the rest on another.
+- the intake's claims and its outbox of deliveries (`PostgresIntake`,
+  `PostgresOutbox`), several instances sharing them.
+
+Not yet: the audit listing (`AuditRepository`), nor the audit entries of the queue's
+actions (the saved replies write theirs). The engine needs every repository of
+`Storage`, so it refuses a PostgreSQL URL until they all are (agentcore.database),
+rather than keep some tables on one database and the rest on another.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Callable
 from agentcore.storage._pg_answer_cache import PostgresAnswerCache
 from agentcore.storage._pg_connection import open_pool, parse_url, pg_translated
 from agentcore.storage._pg_escalations import PostgresEscalations
+from agentcore.storage._pg_intake import PostgresIntake, PostgresOutbox
 from agentcore.storage._pg_learned import PostgresLearned
 from agentcore.storage._pg_replies import PostgresReplies
 from agentcore.storage._pg_requests import PostgresRequests, PostgresSink
@@ -35,7 +40,9 @@ from agentcore.storage._pg_traffic import PostgresTraffic
 from agentcore.storage._protocols import (
     AnswerCacheRepository,
     EscalationRepository,
+    IntakeRepository,
     LearnedRepository,
+    OutboxRepository,
     ReplyRepository,
     RequestRepository,
     RuleRepository,
@@ -73,6 +80,8 @@ class PostgresStorage:
         self._rules = PostgresRules(self._pool, self.where)
         self._replies = PostgresReplies(self._pool, self.where)
         self._learned = PostgresLearned(self._pool, self.where)
+        self._intake = PostgresIntake(self._pool, self.where)
+        self._outbox = PostgresOutbox(self._pool, self.where)
         self._pruner = PostgresPruner(self._pool, self.where, retention_days=retention_days,
                                       spans_max_mb=spans_max_mb, now=now)
         if prune_every_s is not None:
@@ -119,6 +128,14 @@ class PostgresStorage:
         """New retention settings: the next round applies them."""
         self._pruner.retention_days = retention_days
         self._pruner.spans_max_mb = spans_max_mb
+
+    @property
+    def intake(self) -> IntakeRepository:
+        return self._intake
+
+    @property
+    def outbox(self) -> OutboxRepository:
+        return self._outbox
 
     def close(self) -> None:
         self._pruner.stop()

@@ -29,6 +29,26 @@ log = logging.getLogger("agentcore.storage")
 Pool = ConnectionPool[psycopg.Connection[Any]]
 PRUNE_LOCK = 0x6167_656E_7470_726E  # pg_try_advisory_lock's key: "agentprn"
 _TABLES = ("spans", "escalations", "outcomes", "requests")  # children first
+
+# The outbox keys that name a request, as SQLite's `_retention` matches them: a key of
+# another shape is never pruned (kept is safe, a delivery sent twice is not).
+_SETTLED = "(delivered_at IS NOT NULL OR dead_at IS NOT NULL)"
+_DELIVERIES_OF_REQUESTS = (
+    f"DELETE FROM outbox WHERE {_SETTLED} AND (key IN (SELECT 'outcome:' || i FROM"
+    " unnest(%(ids)s::text[]) i) OR key IN (SELECT 'resolved:' || e.id FROM escalations e"
+    " WHERE e.request_id = ANY(%(ids)s)) OR EXISTS (SELECT 1 FROM unnest(%(ids)s::text[]) i"
+    " WHERE starts_with(key, 'chatwoot:' || i || ':')))")
+# Settled deliveries past the retention whose request a prune of an earlier release
+# deleted (it left them behind): nothing can owe them again.
+_ORPHANED_DELIVERIES = (
+    f"DELETE FROM outbox WHERE {_SETTLED} AND COALESCE(delivered_at, dead_at) < %(cutoff)s"
+    " AND ((starts_with(key, 'outcome:') AND NOT EXISTS (SELECT 1 FROM requests r"
+    "   WHERE r.id = substr(outbox.key, 9)))"
+    " OR (starts_with(key, 'resolved:') AND NOT EXISTS (SELECT 1 FROM escalations e"
+    "   WHERE e.id::text = substr(outbox.key, 10)))"
+    " OR (starts_with(key, 'chatwoot:') AND position(':' in substr(key, 10)) > 0"
+    "   AND NOT EXISTS (SELECT 1 FROM requests r WHERE"
+    "   r.id = substr(outbox.key, 10, position(':' in substr(outbox.key, 10)) - 1))))")
 # What a span takes, as SQLite's estimate where it cannot count pages: its text, twice
 # the request id (the row and its index entry), and a row's overhead.
 _SPAN_BYTES = ("octet_length(request_id) * 2 + octet_length(name) + octet_length(attributes)"
@@ -85,11 +105,18 @@ class PostgresPruner:
                               " ON o.request_id = r.id WHERE o.finished_at < %s AND"
                               + _PRUNABLE + "LIMIT %s", (cutoff, CHUNK)):
                 with conn.transaction():
+                    # What the intake kept of them goes too (SQLite's `_retention` says
+                    # why): settled deliveries naming them, then their claims.
+                    conn.execute(_DELIVERIES_OF_REQUESTS, {"ids": ids})
+                    conn.execute("DELETE FROM intake_requests WHERE request_id = ANY(%s)",
+                                 (ids,))
                     for table in _TABLES:
                         column = "id" if table == "requests" else "request_id"
                         cur = conn.execute(f"DELETE FROM {table} WHERE {column} = ANY(%s)",
                                            (ids,))
                 removed += cur.rowcount  # another process's prune may have taken some
+            with conn.transaction():
+                conn.execute(_ORPHANED_DELIVERIES, {"cutoff": cutoff})
         stripped = self._cap_spans(conn)
         freed = _vacuum(conn) if removed or stripped else 0
         if removed or stripped:

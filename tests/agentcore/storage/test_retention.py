@@ -234,6 +234,8 @@ def test_a_pruned_request_takes_its_claim_and_settled_deliveries_and_nothing_owe
     # What the next start would run or call back again: nothing.
     assert store.intake.unaccepted() == []
     assert store.intake.owed_callbacks() == [] and store.intake.owed_resolutions() == []
+    if open_backend.database.kind != "sqlite":
+        return  # the words leaving the file: SQLite's secure_delete (a server's files differ)
     pages(tmp_path / "agent.sqlite")  # the WAL checkpointed into the file, truncated
     data = b"".join(p.read_bytes() for p in tmp_path.glob("agent.sqlite*"))
     for words in (b"4111-OLD-ANSWERED", b"4111-OLD-RESOLVED", b"PAYLOAD-SENT-4111",
