@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class ChatwootSettings(BaseModel):
@@ -61,3 +61,15 @@ class ChatwootSettings(BaseModel):
         if "@" in parts.netloc:
             raise ValueError("put the access token in the keyring, not in Chatwoot's URL")
         return value
+
+    @model_validator(mode="after")
+    def _signed_when_it_names_customers(self) -> ChatwootSettings:
+        # Unsigned, anyone who reaches the route can forge a message claiming customer
+        # N and have N's orders answered into a conversation of their choosing.
+        if self.webhook_secret_name is None and (self.customer_attribute is not None
+                                                 or self.identifier_is_customer_id):
+            raise ValueError("a Chatwoot contact is mapped to a customer (customer_attribute "
+                             "or identifier_is_customer_id), so its webhooks must be "
+                             "signed: set webhook_secret_name to the keyring entry of the "
+                             "agent bot's webhook secret")
+        return self

@@ -77,7 +77,7 @@ class Bot:
 
 @pytest.fixture
 async def standin():
-    s = ChatwootStandin(secret=None)
+    s = ChatwootStandin(secret=SECRET)  # signed: contacts are mapped to customers
     await s.start()
     yield s
     await s.stop()
@@ -85,7 +85,7 @@ async def standin():
 
 @pytest.fixture
 async def bot(settings, standin):
-    b = Bot(settings, standin, secret=None)
+    b = Bot(settings, standin, secret=SECRET)
     await b.start()
     yield b
     await b.close()
@@ -224,9 +224,19 @@ def refusals():
     logger.removeHandler(handler)
 
 
+def test_a_mapping_of_contacts_to_customers_needs_signed_webhooks():
+    # Unsigned, anyone reaching the route could claim customer 42 and read their orders.
+    for mapping in ({"customer_attribute": "customer_id"}, {"identifier_is_customer_id": True}):
+        with pytest.raises(ValueError, match="must be signed: set webhook_secret_name"):
+            ChatwootSettings(base_url="https://chat.example.com", account_id=1, **mapping)
+        ChatwootSettings(base_url="https://chat.example.com", account_id=1,
+                         webhook_secret_name="cw-secret", **mapping)
+    ChatwootSettings(base_url="https://chat.example.com", account_id=1)  # nobody's: fine
+
+
 async def test_a_post_chatwoot_could_not_take_is_retried_and_delivered_once(settings, refusals):
-    standin = ChatwootStandin(port=free_port(), secret=None)  # not started: Chatwoot is down
-    b = Bot(settings, standin, secret=None)
+    standin = ChatwootStandin(port=free_port(), secret=SECRET)  # not started: Chatwoot is down
+    b = Bot(settings, standin, secret=SECRET)
     await b.start()
     try:
         standin.conversation(19)
@@ -314,7 +324,7 @@ async def test_an_oversized_webhook_is_refused_unread(bot, standin):
 
 
 async def test_a_reply_after_a_restart_still_reaches_its_conversation(settings, standin):
-    first = Bot(settings, standin, secret=None)
+    first = Bot(settings, standin, secret=SECRET)
     await first.start()
     standin.conversation(33)
     await standin.send(standin.payload(33, HUMAN, message_id=903))
@@ -322,7 +332,7 @@ async def test_a_reply_after_a_restart_still_reaches_its_conversation(settings, 
     await first.settle()
     await first.close()
     # Another process over the same database: nothing of the first is in memory.
-    second = Bot(settings, standin, secret=None)
+    second = Bot(settings, standin, secret=SECRET)
     await second.start()
     try:
         queue = second.engine.escalations
@@ -337,8 +347,8 @@ async def test_a_reply_after_a_restart_still_reaches_its_conversation(settings, 
 
 
 async def test_an_answer_is_not_posted_once_a_human_took_the_conversation(settings, refusals):
-    standin = ChatwootStandin(port=free_port(), secret=None)  # down while the agent works
-    b = Bot(settings, standin, secret=None)
+    standin = ChatwootStandin(port=free_port(), secret=SECRET)  # down while the agent works
+    b = Bot(settings, standin, secret=SECRET)
     await b.start()
     try:
         standin.conversation(34)
