@@ -100,13 +100,15 @@ def test_a_dead_endpoint_is_one_banner_and_its_items_go_back_once_it_heals(
     outcomes = [window.feed_model.outcome(r) for r in range(window.feed_model.rowCount())]
     outcomes = [o for o in outcomes if o.request.id != human.request.id]  # the outage's
     # The corpus's LLM rows the rules now settle (a refund, a person asked for) are no
-    # part of the outage: nothing about them needed the LLM.
-    outcomes = [o for o in outcomes if o.route is not Route.RULE]
+    # part of the outage: nothing about them needed the LLM. Nor a repeat of one the
+    # cache answers (which of two identical requests comes first is the machine's).
+    outcomes = [o for o in outcomes if o.route is not Route.RULE and not (
+        o.route in (Route.CACHE_L1, Route.CACHE_L2) and not o.degraded)]
     degraded = sum(1 for o in outcomes if o.degraded)
     escalated = [o for o in outcomes if o.status is Status.ESCALATED]
     odd = [(o.route, o.status, o.request.text) for o in outcomes
            if not o.degraded and o.status is not Status.ESCALATED]
-    assert degraded and escalated and not odd, odd  # once seen under load: 1 of 35
+    assert degraded and escalated and not odd, odd
 
     # One banner, at the top, with the cause and the counts the feed shows.
     qtbot.waitUntil(lambda: f"{len(escalated)} escalated" in banner.text.text(),

@@ -71,11 +71,13 @@ async def test_chatwoot_webhooks_nested_too_deep_or_with_ids_too_large_are_refus
     from tests.agentcore.channels.chatwoot_standin import ACCOUNT, TOKEN, ChatwootStandin
     from tests.agentcore.intake.conftest import Running
 
-    standin = ChatwootStandin()
+    standin = ChatwootStandin(secret="whsec-hostile")  # signed: contacts name customers
     await standin.start()
     credentials = KeyringCredentials()
     credentials.set("chatwoot", TOKEN)
+    credentials.set("chatwoot-webhook", "whsec-hostile")
     settings.chatwoot = ChatwootSettings(base_url=standin.url, account_id=ACCOUNT,
+                                         webhook_secret_name="chatwoot-webhook",
                                          customer_attribute="customer_id")
     running = Running(settings)
     try:
@@ -91,8 +93,8 @@ async def test_chatwoot_webhooks_nested_too_deep_or_with_ids_too_large_are_refus
                                                      message_id=8))
         assert squared.status_code == 200, squared.text
         async with httpx2.AsyncClient(base_url=server.url) as http:
-            deep = await http.post(ROUTE, content=b"[" * 30_000 + b"]" * 30_000,
-                                   headers={"Content-Type": "application/json"})
+            poison = b"[" * 30_000 + b"]" * 30_000
+            deep = await http.post(ROUTE, content=poison, headers=standin.headers_for(poison))
         assert deep.status_code == 400, deep.text
         assert huge.status_code == 200, huge.text
         # Out of range is no customer: answered as anonymous, never another's data.
