@@ -2,9 +2,9 @@
 
 SQLite (`database_url` "sqlite", the default) is the whole engine database on one
 workstation. PostgreSQL (a `postgresql://` URL) is the team backend being built
-(docs/postgresql.md): it has the whole schema and some of the repositories (POSTGRES_HOLDS),
-not yet every one the engine needs, so the engine refuses to start on it rather than
-run half on one database and half on another.
+(docs/postgresql.md): it has the whole schema and every repository (POSTGRES_HOLDS), not
+yet the health check /readyz reads, and the engine does not open it yet: so the engine
+refuses to start on it rather than run half on one database and half on another.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from agentcore.settings import Settings
 POSTGRES_HOLDS = ("the schema (agentcore migrate)", "requests and outcomes", "spans",
                   "the escalation queue", "rules and their versions", "the answer cache",
                   "labelled examples", "the learned tier's versions", "saved replies",
-                  "recorded traffic", "the intake and its outbox")
+                  "recorded traffic", "the intake and its outbox", "the audit log")
 ENGINE_NEEDS = ("requests and outcomes", "spans", "the escalation queue", "rules and their "
                 "versions", "the answer cache", "labelled examples", "the learned tier's "
                 "versions", "saved replies", "recorded traffic", "the intake and its outbox",
-                "the audit log")
+                "the audit log", "a health check (/readyz)")
 
 
 def database_password(settings: Settings,
@@ -39,6 +39,8 @@ def refuse_partial_backend(settings: Settings) -> None:
     raise SettingsError(
         "database_url points at PostgreSQL, which holds "
         + ", ".join(POSTGRES_HOLDS) + " so far; the engine needs all of: "
-        + ", ".join(ENGINE_NEEDS) + ". Run the engine on SQLite (database_url 'sqlite') "
+        + ", ".join(ENGINE_NEEDS) + "; still missing: "
+        + ", ".join(need for need in ENGINE_NEEDS if need not in POSTGRES_HOLDS)
+        + ". Run the engine on SQLite (database_url 'sqlite') "
         "until then; `agentcore migrate --database URL` prepares the server already "
         "(docs/postgresql.md)")

@@ -40,8 +40,7 @@ def record(conn: sqlite3.Connection, at: float, operator: str, kind: str, item: 
 
 # Each source as (at, operator, kind, item, detail, source, id); source and id order
 # entries of one instant as they happened. No SQLite-only function: PostgreSQL's
-# repository can run the same union, its NULL-able parameters cast
-# (`%(since)s::float8 IS NULL`) as it cannot tell their types otherwise.
+# repository (`_pg_audit`) runs the same union, its NULL-able parameters cast.
 _UNION = """
 SELECT at, operator, kind, item, detail FROM (
     SELECT at, operator, kind, item, detail, 0 AS source, id FROM audit_log

@@ -307,7 +307,7 @@ class SQLiteEscalations:
                                  undecided=True)
             if started:
                 audit(conn, now, operator, "approve", f"escalation {escalation_id}",
-                      _approval_detail(record))
+                      approval_detail(record))
             return started
 
     def deny(self, escalation_id: int, operator: str, now: float,
@@ -334,13 +334,21 @@ class SQLiteEscalations:
                                  f" AND pending_status IN ({was})",
                                  (str(status), record_json(record), escalation_id)).rowcount
             if ended:
-                at = record.get("at")
-                audit(conn, at if isinstance(at, (int, float)) else 0.0,
-                      str(record.get("by") or "agent"), "write", f"escalation {escalation_id}",
-                      f"{status}" + (f": {record['error']}" if record.get("error") else ""))
+                audit(conn, *write_entry(escalation_id, status, record))
 
 
-def _approval_detail(record: dict[str, Any]) -> str:
+# The audit entries' words, shared with PostgreSQL's queue so both say the same.
+def approval_detail(record: dict[str, Any]) -> str:
     override = record.get("override")
     held = f"over the policy: {override}" if override else "within the policy"
     return f"{held}; arguments {record_json(record.get('arguments'))}"
+
+
+def write_entry(escalation_id: int, status: PendingStatus,
+                record: dict[str, Any]) -> tuple[float, str, str, str, str]:
+    """(at, operator, kind, item, detail) of how a pending write ended: when and by whom
+    its record says (the agent's, with no one named)."""
+    at = record.get("at")
+    return (at if isinstance(at, (int, float)) else 0.0, str(record.get("by") or "agent"),
+            "write", f"escalation {escalation_id}",
+            f"{status}" + (f": {record['error']}" if record.get("error") else ""))

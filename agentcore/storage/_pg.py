@@ -10,15 +10,16 @@ database, migrated on open, and the repositories built on it so far:
   saved replies (`PostgresReplies`), the learned tier's versions and models
   (`PostgresLearned`) and the answer cache's L2 with its invalidation log
   (`PostgresAnswerCache`);
-- retention (`PostgresPruner`): SQLite's rules, one station pruning at a time.
-
+- retention (`PostgresPruner`): SQLite's rules, one station pruning at a time;
 - the intake's claims and its outbox of deliveries (`PostgresIntake`,
-  `PostgresOutbox`), several instances sharing them.
+  `PostgresOutbox`), several instances sharing them;
+- the audit log (`PostgresAudit`): the queue's actions and the saved replies' edits
+  each append their entry in their own transaction, listed with the rule and learned
+  versions as on SQLite.
 
-Not yet: the audit listing (`AuditRepository`), nor the audit entries of the queue's
-actions (the saved replies write theirs). The engine needs every repository of
-`Storage`, so it refuses a PostgreSQL URL until they all are (agentcore.database),
-rather than keep some tables on one database and the rest on another.
+Not yet: the health check (`Storage.health`), so this is not a whole `Storage`. The
+engine refuses a PostgreSQL URL until it is (agentcore.database), rather than keep
+some tables on one database and the rest on another.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable
 
 from agentcore.storage._pg_answer_cache import PostgresAnswerCache
+from agentcore.storage._pg_audit import PostgresAudit
 from agentcore.storage._pg_connection import open_pool, parse_url, pg_translated
 from agentcore.storage._pg_escalations import PostgresEscalations
 from agentcore.storage._pg_intake import PostgresIntake, PostgresOutbox
@@ -39,6 +41,7 @@ from agentcore.storage._pg_schema import migrate
 from agentcore.storage._pg_traffic import PostgresTraffic
 from agentcore.storage._protocols import (
     AnswerCacheRepository,
+    AuditRepository,
     EscalationRepository,
     IntakeRepository,
     LearnedRepository,
@@ -82,6 +85,7 @@ class PostgresStorage:
         self._learned = PostgresLearned(self._pool, self.where)
         self._intake = PostgresIntake(self._pool, self.where)
         self._outbox = PostgresOutbox(self._pool, self.where)
+        self._audit = PostgresAudit(self._pool, self.where)
         self._pruner = PostgresPruner(self._pool, self.where, retention_days=retention_days,
                                       spans_max_mb=spans_max_mb, now=now)
         if prune_every_s is not None:
@@ -136,6 +140,10 @@ class PostgresStorage:
     @property
     def outbox(self) -> OutboxRepository:
         return self._outbox
+
+    @property
+    def audit(self) -> AuditRepository:
+        return self._audit
 
     def close(self) -> None:
         self._pruner.stop()

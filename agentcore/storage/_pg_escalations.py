@@ -6,7 +6,11 @@ its own transaction. Under READ COMMITTED, of two stations updating one row at o
 the second waits for the first to commit, then checks its WHERE again against the row
 as the first left it (PostgreSQL re-reads an updated row before updating it): so of
 any number of operators claiming one item on any number of machines, exactly one
-wins, and each is told whether it did. No lock is held between statements.
+wins, and each is told whether it did. A claim alone reads its row first, locked
+(`FOR UPDATE`) till it commits, to tell the audit log a claim taken from a renewal.
+
+Each action that happens appends its audit entry (`_pg_audit.record`) in its own
+transaction, as SQLite's queue does, with the same words: one refused writes none.
 """
 
 from __future__ import annotations
@@ -24,9 +28,12 @@ from agentcore.models import EscalationReason, storable
 from agentcore.storage._escalations import (
     NO_DRAFTS,
     STORED_AS,
+    approval_detail,
     escalation_from_row,
     record_json,
+    write_entry,
 )
+from agentcore.storage._pg_audit import record as audit
 from agentcore.storage._pg_connection import pg_translated
 
 Pool = ConnectionPool[psycopg.Connection[Any]]
@@ -157,21 +164,36 @@ class PostgresEscalations:
     # -- claims --------------------------------------------------------------
 
     def claim(self, escalation_id: int, operator: str, now: float, until: float) -> bool:
-        """An open item (or one's own claim, renewed, or a lapsed one) is `operator`'s."""
+        """An open item (or one's own claim, renewed, or a lapsed one) is `operator`'s.
+        The audit log keeps a claim taken, not each renewal of one held."""
         with self._transaction() as conn:
-            return conn.execute(
+            # Locked: the row the UPDATE then changes is the one read here, not one
+            # another station's claim changed in between.
+            before = conn.execute("SELECT state, claimed_by, lease_expires_at FROM escalations"
+                                  " WHERE id = %s FOR UPDATE", (escalation_id,)).fetchone()
+            won = conn.execute(
                 "UPDATE escalations SET state = 'claimed', claimed_by = %s,"
                 " lease_expires_at = %s WHERE id = %s AND (state = 'open' OR (state = 'claimed'"
                 " AND (lease_expires_at <= %s OR claimed_by = %s)))",
                 (operator, until, escalation_id, now, operator)).rowcount == 1
+            if won and before is not None:
+                state, holder, lease = before
+                held = state == "claimed" and lease is not None
+                if not (held and holder == operator and lease > now):
+                    lapsed = held and holder != operator
+                    audit(conn, now, operator, "claim", f"escalation {escalation_id}",
+                          f"after {holder}'s claim lapsed" if lapsed else "")
+            return won
 
     def release(self, escalation_id: int, operator: str, now: float) -> bool:
-        # `now`: when the audit log says it was released (not written here yet).
         with self._transaction() as conn:
-            return conn.execute(
+            released = conn.execute(
                 "UPDATE escalations SET state = 'open', claimed_by = NULL,"
                 " lease_expires_at = NULL WHERE id = %s AND state = 'claimed'"
                 " AND claimed_by = %s", (escalation_id, operator)).rowcount == 1
+            if released:
+                audit(conn, now, operator, "release", f"escalation {escalation_id}")
+            return released
 
     def save_draft(self, escalation_id: int, operator: str, now: float, reply: str,
                    note: str) -> bool:
@@ -206,6 +228,8 @@ class PostgresEscalations:
                 "INSERT INTO labelled_examples (request_id, text, customer_id, intent, answer,"
                 " source, operator, created_at) VALUES (%s, %s, %s, %s, %s, 'human', %s, %s)",
                 (request.id, request.text, request.customer_id, label, text, operator, now))
+            audit(conn, now, operator, "reply", f"escalation {item.id}",
+                  (f"[{label}] " if label else "") + text)
         return True
 
     def resolve(self, item: Escalation, operator: str, now: float) -> bool:
@@ -222,6 +246,8 @@ class PostgresEscalations:
                  (now - request.received_at) * 1000, now, operator, request.id))
             conn.execute("UPDATE requests SET status = 'answered' WHERE id = %s",
                          (request.id,))
+            audit(conn, now, operator, "resolve", f"escalation {item.id}",
+                  "handled outside the console")
         return True
 
     def hand_back(self, item: Escalation, operator: str, now: float, note: str,
@@ -236,6 +262,8 @@ class PostgresEscalations:
                 return False
             conn.execute("UPDATE requests SET note = %s, status = 'accepted' WHERE id = %s",
                          (note, item.request_id))
+            audit(conn, now, operator, "hand_back", f"escalation {item.id}",
+                  note + (" (its write denied)" if denial is not None else ""))
         return True
 
     # -- the pending write ----------------------------------------------------
@@ -243,24 +271,35 @@ class PostgresEscalations:
     def start_approval(self, escalation_id: int, operator: str, now: float,
                        record: dict[str, Any], until: float) -> bool:
         with self._transaction() as conn:
-            return self._hold(conn, escalation_id, operator, now,
-                              "pending_status = 'approving', pending_result = %s,"
-                              " approving_until = %s", (record_json(record), until),
-                              undecided=True)
+            started = self._hold(conn, escalation_id, operator, now,
+                                 "pending_status = 'approving', pending_result = %s,"
+                                 " approving_until = %s", (record_json(record), until),
+                                 undecided=True)
+            if started:
+                audit(conn, now, operator, "approve", f"escalation {escalation_id}",
+                      approval_detail(record))
+            return started
 
     def deny(self, escalation_id: int, operator: str, now: float,
              record: dict[str, Any]) -> bool:
         with self._transaction() as conn:
-            return self._hold(conn, escalation_id, operator, now,
-                              "pending_status = 'denied', pending_result = %s",
-                              (record_json(record),), undecided=True)
+            denied = self._hold(conn, escalation_id, operator, now,
+                                "pending_status = 'denied', pending_result = %s",
+                                (record_json(record),), undecided=True)
+            if denied:
+                audit(conn, now, operator, "deny", f"escalation {escalation_id}",
+                      str(record.get("reason") or ""))
+            return denied
 
     def end_approval(self, escalation_id: int, status: PendingStatus,
                      record: dict[str, Any]) -> None:
         was = (["approving", "failed", "denied"] if status is PendingStatus.APPROVED
                else ["approving"])
         with self._transaction() as conn:
-            conn.execute("UPDATE escalations SET pending_status = %s, pending_result = %s,"
-                         " approving_until = NULL WHERE id = %s AND pending_status = ANY(%s)",
-                         (str(status), record_json(record), escalation_id, was))
+            ended = conn.execute("UPDATE escalations SET pending_status = %s, pending_result = %s,"
+                                 " approving_until = NULL WHERE id = %s"
+                                 " AND pending_status = ANY(%s)",
+                                 (str(status), record_json(record), escalation_id, was)).rowcount
+            if ended:
+                audit(conn, *write_entry(escalation_id, status, record))
 

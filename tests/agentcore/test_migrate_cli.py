@@ -68,6 +68,7 @@ def test_an_engine_pointed_at_postgresql_refuses_to_start_saying_what_is_missing
     text = str(exc.value)
     assert "PostgreSQL, which holds the schema" in text
     assert "the engine needs all of: requests and outcomes" in text
+    assert "still missing: a health check (/readyz)." in text
     assert "database_url 'sqlite'" in text
     assert not (settings.data_dir / "agent.sqlite").exists()  # nothing half-started
 

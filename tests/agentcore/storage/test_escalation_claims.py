@@ -159,9 +159,17 @@ def test_of_many_claimants_in_several_processes_exactly_one_wins_each_item(queue
     password = None if kind == "sqlite" else queue.password
     # SQLite's connection serves one thread at a time (the engine's loop): processes only.
     threads = 1 if kind == "sqlite" else 3
+    first: dict[int, str] = {}
     for round_, now in (("a", T), ("b", T + LEASE)):  # round b: every lease just lapsed
         won = _race(queue, kind, location, password, ids, 3, threads, now, f"op{round_}")
         winners = {i: [who for who, got in won.items() if i in got] for i in ids}
         assert all(len(w) == 1 for w in winners.values()), winners
         for i, (who,) in winners.items():
             assert queue.escalations.get(i, now).claimed_by == who
+        # The audit log names each winner once, and whose lapsed claim they took.
+        claims = queue.store.audit.entries(now, now + 1, kind="claim")
+        assert sorted((e.item, e.operator, e.detail) for e in claims) == sorted(
+            (f"escalation {i}", who,
+             f"after {first[i]}'s claim lapsed" if first else "")
+            for i, (who,) in winners.items())
+        first = first or {i: who for i, (who,) in winners.items()}
