@@ -42,10 +42,10 @@ from agentcore import (
     KeyringCredentials,
     is_loopback,
 )
+from console.field_errors import ERROR_STYLE, with_error
 from console.intake_host import IntakeHost
 from console.keyring_secret import KeyringSecret
 
-ERROR_STYLE = "color: #d9413a;"
 OK_STYLE = "color: #2e9e5b;"
 
 
@@ -151,19 +151,7 @@ class IntakeGroup(QGroupBox):
         return column
 
     def _with_error(self, key: str, widget: QWidget) -> QWidget:
-        label = QLabel()
-        label.setStyleSheet(ERROR_STYLE)
-        label.setWordWrap(True)
-        label.hide()
-        self.errors[key] = label
-        box = QVBoxLayout()
-        box.setContentsMargins(0, 0, 0, 0)
-        box.setSpacing(1)
-        box.addWidget(widget)
-        box.addWidget(label)
-        holder = QWidget()
-        holder.setLayout(box)
-        return holder
+        return with_error(self.errors, key, widget)
 
     def _wire(self) -> None:
         for edit in (self.host_edit, self.port_edit):

@@ -81,6 +81,7 @@ from agentcore import (
 )
 from agentcore import test_server as agentcore_test_server
 from console import message
+from console.field_errors import ERROR_STYLE, with_error
 from console.intake_group import IntakeGroup
 from console.intake_host import IntakeHost
 from console.settings_fields import (
@@ -100,7 +101,6 @@ from console.tool_servers_model import Tester, orphaned
 
 log = logging.getLogger("console.settings")
 
-ERROR_STYLE = "color: #d9413a;"
 WARNING_STYLE = "color: #c98a12;"
 OK_STYLE = "color: #2e9e5b;"
 _FIELD_WIDTH = 200  # wide enough for a URL and for the messages under each field
@@ -247,19 +247,7 @@ class SettingsDialog(QDialog):
         self._endpoint_rows.addWidget(self.store_anyway)
 
     def _with_error(self, key: str, widget: QWidget) -> QWidget:
-        label = QLabel()
-        label.setStyleSheet(ERROR_STYLE)
-        label.setWordWrap(True)
-        label.hide()
-        self.errors[key] = label
-        box = QVBoxLayout()
-        box.setContentsMargins(0, 0, 0, 0)
-        box.setSpacing(1)
-        box.addWidget(widget)
-        box.addWidget(label)
-        holder = QWidget()
-        holder.setLayout(box)
-        return holder
+        return with_error(self.errors, key, widget)
 
     def _fill(self, settings: Settings) -> None:
         data = settings.model_dump()

@@ -4,6 +4,8 @@ start-up error (its message box printed instead of shown)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -39,3 +41,22 @@ def console_start(args: list[str], env: Mapping[str, str]) -> subprocess.Complet
          "from console.app import main; sys.exit(main(sys.argv[1:]))", *args],
         capture_output=True, text=True, cwd=REPO, env={**env, "QT_QPA_PLATFORM": "offscreen"},
         timeout=60)
+
+
+async def serve_process(settings_path: Path, keyring_file: Path) -> tuple[subprocess.Popen[str],
+                                                                          str]:
+    """`agentcore serve --port 0` as its own process (the mock LLM at 40 ms, the tests'
+    file keyring), for a test that kills it: the process and the intake's base URL."""
+    from tests.keyring_backend import BACKEND_NAME, FILE_VARIABLE
+
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": BACKEND_NAME, FILE_VARIABLE: str(keyring_file),
+           "PYTHONPATH": str(REPO)}
+    proc = await asyncio.to_thread(
+        subprocess.Popen,
+        [sys.executable, "-m", "agentcore", "--settings", str(settings_path),
+         "--mock-latency-ms", "40", "serve", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=env)
+    assert proc.stdout is not None
+    line = await asyncio.to_thread(proc.stdout.readline)
+    assert line.startswith("intake listening on http://127.0.0.1:"), line
+    return proc, line.split()[3]

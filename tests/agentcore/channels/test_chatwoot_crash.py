@@ -14,10 +14,7 @@ the channel went through the intake, such a conversation was never answered."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 
 import httpx2
 
@@ -26,25 +23,10 @@ from agentcore.channels.chatwoot import ROUTE
 from agentcore.credentials import KeyringCredentials
 from tests.agentcore.channels.chatwoot_standin import ACCOUNT, TOKEN, ChatwootStandin
 from tests.agentcore.channels.test_chatwoot import HUMAN, SHIPPING
-from tests.keyring_backend import BACKEND_NAME, FILE_VARIABLE
-from tests.processes import REPO
+from tests.processes import serve_process
 
 N = 30
 HANDOVER = ChatwootSettings.model_fields["handover_message"].default
-
-
-async def _serve(settings_path, keyring_file) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "PYTHON_KEYRING_BACKEND": BACKEND_NAME, FILE_VARIABLE: str(keyring_file),
-           "PYTHONPATH": str(REPO)}
-    proc = await asyncio.to_thread(
-        subprocess.Popen,
-        [sys.executable, "-m", "agentcore", "--settings", str(settings_path),
-         "--mock-latency-ms", "40", "serve", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=env)
-    assert proc.stdout is not None
-    line = await asyncio.to_thread(proc.stdout.readline)
-    assert line.startswith("intake listening on http://127.0.0.1:"), line
-    return proc, line.split()[3]
 
 
 async def test_kill_9_while_chatwoot_is_down_then_restart_posts_each_once(settings, tmp_path):
@@ -68,7 +50,7 @@ async def test_kill_9_while_chatwoot_is_down_then_restart_posts_each_once(settin
     standin.failing = 503  # Chatwoot is down: nothing posted is taken
     heard: set[int] = set()  # the conversations whose webhook Chatwoot heard 200 for
     half = asyncio.Event()
-    proc, base = await _serve(path, tmp_path / "keyring.json")
+    proc, base = await serve_process(path, tmp_path / "keyring.json")
     try:
         standin.bot_url = f"{base}{ROUTE}"
 
@@ -89,7 +71,7 @@ async def test_kill_9_while_chatwoot_is_down_then_restart_posts_each_once(settin
         await asyncio.gather(*sending)
         assert standin.messages == [] and standin.statuses == []
         standin.failing = None  # Chatwoot is back
-        proc, base = await _serve(path, tmp_path / "keyring.json")
+        proc, base = await serve_process(path, tmp_path / "keyring.json")
         standin.bot_url = f"{base}{ROUTE}"
         # Chatwoot delivers every webhook again (those cut off by the kill too).
         replies = await asyncio.gather(*(standin.send(p) for p in payloads))

@@ -5,33 +5,15 @@ delivery ids (the receiver, like any, dedupes by the id it records)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 
 import httpx2
 
 from agentcore.credentials import KeyringCredentials
 from tests.agentcore.intake.receiver import Receiver
-from tests.keyring_backend import BACKEND_NAME, FILE_VARIABLE
-from tests.processes import REPO
+from tests.processes import serve_process
 
 N = 60
-
-
-async def _serve(settings_path, keyring_file) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "PYTHON_KEYRING_BACKEND": BACKEND_NAME, FILE_VARIABLE: str(keyring_file),
-           "PYTHONPATH": str(REPO)}
-    proc = await asyncio.to_thread(
-        subprocess.Popen,
-        [sys.executable, "-m", "agentcore", "--settings", str(settings_path),
-         "--mock-latency-ms", "40", "serve", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=env)
-    assert proc.stdout is not None
-    line = await asyncio.to_thread(proc.stdout.readline)
-    assert line.startswith("intake listening on http://127.0.0.1:"), line
-    return proc, line.split()[3]
 
 
 async def test_kill_9_mid_load_then_restart_loses_and_repeats_nothing(settings, tmp_path):
@@ -47,7 +29,7 @@ async def test_kill_9_mid_load_then_restart_loses_and_repeats_nothing(settings, 
                "external_id": f"msg-{i}"} for i in range(N)]
     accepted: dict[str, str] = {}  # external id -> request id, as the client was told
     half = asyncio.Event()  # half the load accepted: the kill lands mid-load
-    proc, base = await _serve(path, tmp_path / "keyring.json")
+    proc, base = await serve_process(path, tmp_path / "keyring.json")
     try:
         async with httpx2.AsyncClient(base_url=base, timeout=10) as http:
             async def post(body: dict[str, object]) -> None:
@@ -66,7 +48,7 @@ async def test_kill_9_mid_load_then_restart_loses_and_repeats_nothing(settings, 
             proc.communicate(timeout=10)
             await asyncio.gather(*posting)
         assert 0 < len(accepted) < N or len(accepted) == N
-        proc, base = await _serve(path, tmp_path / "keyring.json")
+        proc, base = await serve_process(path, tmp_path / "keyring.json")
         async with httpx2.AsyncClient(base_url=base, timeout=30) as http:
             for body in bodies:  # a client that got no answer sends again, same message id
                 reply = await http.post("/v1/requests", json=body, headers={"Prefer": "wait=10"})
