@@ -48,6 +48,8 @@ from agentcore import (
     Settings,
     ShopOverMcp,
     UserFacingError,
+    add_database_flag,
+    database_url,
     default_settings_path,
     demo_shop_over_mcp,
     install_log_redaction,
@@ -56,7 +58,6 @@ from agentcore import (
     start_tracing,
     test_server,
 )
-from agentcore.database import add_database_flag, database_url
 from console.backtest_runner import BacktestRunner
 from console.bridge import EngineBridge
 from console.controllers import Controllers
