@@ -90,12 +90,16 @@ class Engine:
     def __init__(self, settings: Settings, *, openai_client: openai.AsyncOpenAI | None = None,
                  clock: Clock | None = None, credentials: KeyringCredentials | None = None,
                  domain: Domain | None = None, tools: ToolRegistry | None = None,
-                 client_factory: Callable[[Settings], openai.AsyncOpenAI] | None = None) -> None:
+                 client_factory: Callable[[Settings], openai.AsyncOpenAI] | None = None,
+                 attach_to: str | None = None) -> None:
         """`openai_client` serves the first settings only (tests); `client_factory`
         builds a client for any settings (default: the keyring and `base_url`).
         `domain` None builds the one the settings name; `tools` replaces its tools
-        (an embedder's own registry)."""
+        (an embedder's own registry). `attach_to`, the base URL of a service's intake
+        (`agentcore serve`), makes this an attached station's engine: it answers
+        nothing itself, what it submits goes through that intake."""
         self.settings = settings
+        self.attach_to = attach_to
         self.clock = clock or SystemClock()
         self.bus = EventBus()
         # SQLite's file or the team's PostgreSQL: a server that can't be reached stops the
@@ -220,6 +224,11 @@ class Engine:
         from agentcore.credentials import KeyringCredentials
 
         return (self._credentials or KeyringCredentials()).get(entry)
+
+    @property
+    def attached(self) -> bool:
+        """An operator station's: the services behind `attach_to` answer the requests."""
+        return self.attach_to is not None
 
     async def start(self) -> None:
         """Connects the tool servers, each bounded by its start timeout; one that fails
