@@ -14,11 +14,14 @@ PostgreSQL, the team backend, is being built beside it (docs/postgresql.md): its
 schema (`_pg_schema`), connections (`_pg_connection`) and, so far, the escalation
 queue (`_pg_escalations`, assembled by `_pg`); `migrate_postgres` is public. Its
 modules are imported on use: psycopg would cost every start of the app ~70 ms.
+`Storage.changes()` tells what other processes commit (`_changes`: LISTEN/NOTIFY on
+PostgreSQL, `_pg_notify`; nothing on SQLite, one process's file).
 """
 
 from agentcore.models import storable
 from agentcore.storage._answer_cache import SQLiteAnswerCache, StoredAnswer
 from agentcore.storage._audit import AUDIT_KINDS, AuditEntry, SQLiteAudit
+from agentcore.storage._changes import CHANGE_KINDS, Change, ChangeFeed, NoChanges
 from agentcore.storage._channel_posts import ChannelOutcome
 from agentcore.storage._connection import transaction
 from agentcore.storage._intake import (
@@ -56,10 +59,13 @@ Store = SQLiteStorage  # the engine's default backend, by its old name
 
 __all__ = [
     "AUDIT_KINDS",
+    "CHANGE_KINDS",
     "SCHEMA_VERSION",
     "AnswerCacheRepository",
     "AuditEntry",
     "AuditRepository",
+    "Change",
+    "ChangeFeed",
     "ChannelOutcome",
     "Delivery",
     "EscalationRepository",
@@ -70,6 +76,7 @@ __all__ = [
     "LearnedRecord",
     "LearnedRepository",
     "Migrated",
+    "NoChanges",
     "OutboxEntry",
     "OutboxRepository",
     "OutboxState",

@@ -25,14 +25,17 @@ some tables on one database and the rest on another.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 
+from agentcore.storage._changes import ChangeFeed
 from agentcore.storage._pg_answer_cache import PostgresAnswerCache
 from agentcore.storage._pg_audit import PostgresAudit
 from agentcore.storage._pg_connection import open_pool, parse_url, pg_translated
 from agentcore.storage._pg_escalations import PostgresEscalations
 from agentcore.storage._pg_intake import PostgresIntake, PostgresOutbox
 from agentcore.storage._pg_learned import PostgresLearned
+from agentcore.storage._pg_notify import PostgresChanges
 from agentcore.storage._pg_replies import PostgresReplies
 from agentcore.storage._pg_requests import PostgresRequests, PostgresSink
 from agentcore.storage._pg_retention import PostgresPruner
@@ -67,6 +70,11 @@ class PostgresStorage:
                  prune_every_s: float | None = None) -> None:
         target = parse_url(url)
         self.where = target.where
+        # Every write of this store announces itself as this origin (_pg_notify); its
+        # change feeds carry it too, so its own processes can tell its writes apart.
+        self.origin = uuid.uuid4().hex
+        self._connecting = (url, password, entry)
+        self._feeds: list[PostgresChanges] = []
         self._pool = open_pool(url, password, entry=entry, max_size=max_connections)
         try:
             with pg_translated(f"migrating the database at {self.where} failed"), \
@@ -75,14 +83,16 @@ class PostgresStorage:
         except BaseException:
             self._pool.close()
             raise
-        self._writer = OutcomeWriter(PostgresSink(self._pool))
+        origin = self.origin
+        self._writer = OutcomeWriter(PostgresSink(self._pool, origin))
         self._writer.start()
-        self._requests = PostgresRequests(self._pool, self._writer, self.where)
+        self._requests = PostgresRequests(self._pool, self._writer, self.where, origin)
         self._traffic = PostgresTraffic(self._pool, self.where, self._writer.flush)
-        self._escalations = PostgresEscalations(self._pool, self.where, self._writer.flush)
-        self._rules = PostgresRules(self._pool, self.where)
-        self._replies = PostgresReplies(self._pool, self.where)
-        self._learned = PostgresLearned(self._pool, self.where)
+        self._escalations = PostgresEscalations(self._pool, self.where, self._writer.flush,
+                                                origin=origin)
+        self._rules = PostgresRules(self._pool, self.where, origin=origin)
+        self._replies = PostgresReplies(self._pool, self.where, origin=origin)
+        self._learned = PostgresLearned(self._pool, self.where, origin=origin)
         self._intake = PostgresIntake(self._pool, self.where)
         self._outbox = PostgresOutbox(self._pool, self.where)
         self._audit = PostgresAudit(self._pool, self.where)
@@ -117,7 +127,16 @@ class PostgresStorage:
 
     def answer_cache(self) -> AnswerCacheRepository:
         """An answer cache L2 (one per engine, as on SQLite) on the store's pool."""
-        return PostgresAnswerCache(self._pool, self.where)
+        return PostgresAnswerCache(self._pool, self.where, origin=self.origin)
+
+    def changes(self) -> ChangeFeed:
+        """A feed of what every store on this database commits (LISTEN on a connection
+        of its own, made when it starts listening); each call a new one, all closed
+        with the store."""
+        url, password, entry = self._connecting
+        feed = PostgresChanges(url, password, entry=entry, origin=self.origin)
+        self._feeds.append(feed)
+        return feed
 
     def flush(self) -> None:
         """Returns once every outcome already returned is committed."""
@@ -146,6 +165,8 @@ class PostgresStorage:
         return self._audit
 
     def close(self) -> None:
+        for feed in self._feeds:
+            feed.close()
         self._pruner.stop()
         self._writer.stop()  # what is queued is written first, on the pool
         self._pool.close()
