@@ -145,6 +145,7 @@ class PostgresChanges:
     def _lost(self, exc: psycopg.Error) -> str:
         text = str(exc).strip()
         first = text.splitlines()[0] if text else type(exc).__name__
+        first = first.removeprefix("consuming input failed: ")  # libpq's, not the reason
         return redact(f"lost the live link to the PostgreSQL server at {self._where} "
                       f"({first}): other stations' changes show once it is back")
 

@@ -16,10 +16,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from agentcore.errors import DuplicateRequest
 from agentcore.storage import CHANGE_KINDS, Change, NoChanges, SQLiteStorage
 from agentcore.storage._learned import LearnedRecord
 from agentcore.storage._pg import PostgresStorage
-from agentcore.storage._pg_notify import MAX_PAYLOAD, parse, payloads
+from agentcore.storage._pg_notify import MAX_PAYLOAD, notify, parse, payloads
 from tests.agentcore.storage.records import answered, escalated, request
 from tests.agentcore.storage.test_rules import rule_set, version_of
 from tests.conftest import REPO
@@ -136,14 +137,12 @@ def test_a_refused_or_rolled_back_write_announces_nothing(two, pg_url, postgres_
 
     assert not a.escalations.claim(item, "ana", T + 1, T + 601)  # bo holds it
     assert not a.escalations.release(item, "ana", T + 2)
-    with pytest.raises(Exception):
+    with pytest.raises(DuplicateRequest):
         a.requests.accept(request(1, at=T))  # the id is taken
-    with psycopg.connect(pg_url, password=postgres_server.password) as conn:
-        with pytest.raises(ZeroDivisionError), conn.transaction():
-            from agentcore.storage._pg_notify import notify
-
-            notify(conn, "rules", ["rolled-back"], a.origin)
-            raise ZeroDivisionError
+    with psycopg.connect(pg_url, password=postgres_server.password) as conn, \
+            pytest.raises(ZeroDivisionError), conn.transaction():
+        notify(conn, "rules", ["rolled-back"], a.origin)
+        raise ZeroDivisionError
     a.rules.reject_suggestion("k", r"\bk\b", "other", author="ana", at=T)  # a marker after
     heard.until(lambda h: any(c.kind == "rules" for c in h.changes), "the marker")
 
