@@ -15,7 +15,11 @@ database, migrated on open, and the repositories built on it so far:
   `PostgresOutbox`), several instances sharing them;
 - the audit log (`PostgresAudit`): the queue's actions and the saved replies' edits
   each append their entry in their own transaction, listed with the rule and learned
-  versions as on SQLite.
+  versions as on SQLite;
+- the change feed (`changes()`, `_pg_notify`): the writes of requests, outcomes, the
+  queue, rules, replies, learned versions, cache invalidations and audit entries
+  announce the ids they touched in their own transaction, for the other processes
+  on the database (the intake's, the outbox's and retention's do not).
 
 Not yet: the health check (`Storage.health`), so this is not a whole `Storage`. The
 engine refuses a PostgreSQL URL until it is (agentcore.database), rather than keep
