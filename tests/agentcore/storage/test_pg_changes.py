@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from agentcore.errors import DuplicateRequest
+from agentcore.escalation_model import PendingStatus
 from agentcore.storage import CHANGE_KINDS, Change, NoChanges, SQLiteStorage
 from agentcore.storage._learned import LearnedRecord
 from agentcore.storage._pg import PostgresStorage
@@ -122,6 +123,46 @@ def test_each_write_of_one_store_reaches_the_others_feed_with_its_ids(two):
     assert {c.origin for c in heard.changes} == {a.origin}  # b wrote nothing
     assert heard.threads == {"agentcore-changes"}  # told on the feed's thread
     assert heard.links == []  # the link never dropped
+
+
+def test_every_change_of_a_queue_item_is_announced_once_with_its_id(two):
+    a, b = two
+    heard = listening(b)
+    items = []
+    for n in range(3):
+        a.requests.accept(request(n, at=T))
+        a.requests.finish(escalated(request(n, at=T)))
+        a.flush()
+        found = a.escalations.of_request(f"req-{n}")
+        assert found is not None
+        items.append(found)
+    one, two_, three = items
+    heard.until(lambda h: len(h.ids("escalation", a.origin)) == 3, "three items opened")
+    q = a.escalations
+    record = {"by": "ana", "at": T + 3, "arguments": {"order_id": 1}}
+    actions: list[tuple[int, Callable[[], bool | None]]] = [
+        (one, lambda: q.claim(one, "ana", T, T + 600)),
+        (one, lambda: q.save_draft(one, "ana", T + 1, "draft", "")),
+        (one, lambda: q.start_approval(one, "ana", T + 2, record, T + 60)),
+        (one, lambda: q.end_approval(one, PendingStatus.APPROVED, record)),
+        (one, lambda: q.reply(q.get(one, T + 4), "ana", T + 4, "Refunded", None)),
+        (two_, lambda: q.claim(two_, "ana", T, T + 600)),
+        (two_, lambda: q.deny(two_, "ana", T + 1, {"by": "ana", "reason": "no"})),
+        (two_, lambda: q.hand_back(q.get(two_, T + 2), "ana", T + 2, "try again", None)),
+        (three, lambda: q.claim(three, "ana", T, T + 600)),
+        (three, lambda: q.release(three, "ana", T + 1)),
+        (three, lambda: q.claim(three, "ana", T + 2, T + 600)),
+        (three, lambda: q.resolve(q.get(three, T + 3), "ana", T + 3)),
+    ]
+    for n, (item, act) in enumerate(actions, start=4):
+        assert act() is not False
+        heard.until(lambda h, n=n: len(h.ids("escalation", a.origin)) >= n, f"action {n}")
+        assert heard.ids("escalation", a.origin)[-1] == str(item)
+    a.rules.reject_suggestion("k", r"\bk\b", "other", author="ana", at=T)  # a marker after
+    heard.until(lambda h: any(c.kind == "rules" for c in h.changes), "the marker")
+    assert len(heard.ids("escalation", a.origin)) == 3 + len(actions)  # none twice
+    # All but the draft keep an audit entry, each announced.
+    assert len(heard.ids("audit", a.origin)) == len(actions) - 1
 
 
 def test_a_refused_or_rolled_back_write_announces_nothing(two, pg_url, postgres_server):
