@@ -48,9 +48,12 @@ OnLink = Callable[[bool, str | None], None]
 class ChangeFeed(Protocol):
     """Changes other processes commit to the store's database.
 
-    Both callbacks run on the feed's own thread, never the caller's: a consumer on an
-    event loop hops to it (`loop.call_soon_threadsafe`) and must not block the feed
-    for long (announcements queue behind it)."""
+    `listen` returns once the feed hears every later commit (or has said, by
+    `on_link(False, why)`, that it cannot yet): a consumer listens first, then reads
+    what it shows, and misses nothing in between. Both callbacks run on the feed's
+    own thread, never the caller's: a consumer on an event loop hops to it
+    (`loop.call_soon_threadsafe`) and must not block the feed for long
+    (announcements queue behind it)."""
 
     origin: str  # what this store's own writes carry as `Change.origin`
 

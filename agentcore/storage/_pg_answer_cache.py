@@ -109,7 +109,7 @@ class PostgresAnswerCache:
             seqs = conn.execute("INSERT INTO answer_cache_log (tag)"
                                 " SELECT unnest(%s::text[]) RETURNING seq",
                                 (list(tags),)).fetchall()
-            # Every process's L1 catches up from the log now, not at its next poll.
+            # Another process's L1 can catch up from the log at once, not at its next poll.
             if seqs:
                 notify(conn, "cache", [str(s) for (s,) in seqs], self._origin)
             if source is not None:

@@ -41,7 +41,7 @@ POLL_S = 0.2  # how long one wait for notifications lasts: how soon close() is s
 _KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
                "keepalives_count": 3}
 
-Target = psycopg.Connection[Any] | psycopg.Cursor[Any]
+Executor = psycopg.Connection[Any] | psycopg.Cursor[Any]  # where a transaction runs
 
 
 def _escape(value: str) -> str:
@@ -86,7 +86,7 @@ def parse(payload: str) -> Change | None:
     return Change(kind, tuple(unquote(i) for i in ids.split(",")) if ids else (), origin)
 
 
-def notify(target: Target, kind: str, ids: Iterable[str], origin: str) -> None:
+def notify(target: Executor, kind: str, ids: Iterable[str], origin: str) -> None:
     """Announces `ids` of `kind` when the transaction `target` (a connection or a
     cursor) is in commits; nothing if it rolls back."""
     for payload in payloads(kind, ids, origin):
