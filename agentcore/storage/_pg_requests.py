@@ -178,8 +178,9 @@ class PostgresRequests:
     def accept(self, request: Request, status: Status | None = None, *,
                again: bool = False) -> None:
         """Records a request before any work on it starts ('accepted'), committed (and
-        announced, "accepted") before it returns. DuplicateRequest for an id already used, as on SQLite; `again` is a
-        re-run of that same request, still accepted in the database."""
+        announced, "accepted") before it returns. DuplicateRequest for an id already
+        used, as on SQLite; `again` is a re-run of that same request, still accepted in
+        the database."""
         row = _params((request.id, storable(request.text), storable_id(request.customer_id),
                        storable(request.channel), request.received_at,
                        str(status or "accepted"), request.note))
