@@ -127,7 +127,9 @@ class AttachedIntake:
             self._waiting.pop(rid, None)
 
     async def _settled(self, rid: str) -> Outcome | None:
-        return await asyncio.to_thread(stored_outcome, self._store, rid)
+        """The request's outcome once it is finished (a handed-back one keeps its old
+        outcome while it is accepted again, running)."""
+        return await asyncio.to_thread(_finished_outcome, self._store, rid)
 
     # -- HTTP --------------------------------------------------------------------
 
@@ -176,3 +178,9 @@ def _rejected(request: Request, view: dict[str, Any]) -> Outcome:
                    received_at=float(view.get("received_at") or 0.0))
     return Outcome(sent, Route.GUARD, Status.REJECTED, answer=str(view.get("answer") or ""),
                    errors=[f"rejected: {view.get('reason') or 'refused'}"])
+
+
+def _finished_outcome(store: Storage, rid: str) -> Outcome | None:
+    if store.requests.status(rid) in (None, "accepted"):
+        return None
+    return stored_outcome(store, rid)
