@@ -45,6 +45,7 @@ from bench import (
     mcp_bench,
     real_models_bench,
     rules_bench,
+    station_bench,
     storage_bench,
 )
 from bench.workloads import (
@@ -251,6 +252,7 @@ def main() -> None:
     bench_process(results)
     cache_bench.run(results)
     storage_bench.run(results)
+    station_bench.run(results)
     asyncio.run(bench_cold_warm(results))
     rules_bench.run(results)
     learned_bench.run(results)
