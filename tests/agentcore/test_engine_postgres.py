@@ -62,3 +62,24 @@ async def test_health_says_when_the_store_is_closed(pg_settings):
     engine = Engine(pg_settings)
     await engine.close()
     assert engine.store.health()[0] == "the engine database is closed"
+
+
+async def test_export_and_audit_read_the_team_database(pg_settings, capsys):
+    engine = Engine(pg_settings)
+    try:
+        await engine.submit(Request(id="pg-export-1", text="hello there", customer_id=None))
+        engine.store.flush()
+    finally:
+        await engine.close()
+    flags = ["--data-dir", str(pg_settings.data_dir), "--database", pg_settings.database_url]
+    assert await _main([*flags, "export", "feed", "--format", "jsonl"]) == 0
+    out = capsys.readouterr().out
+    assert '"pg-export-1"' in out
+    assert not (pg_settings.data_dir / "agent.sqlite").exists()
+    assert await _main([*flags, "audit"]) == 0
+
+
+async def _main(argv):
+    import asyncio
+
+    return await asyncio.to_thread(cli.main, argv)  # its own asyncio.run
