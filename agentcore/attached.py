@@ -166,6 +166,11 @@ class AttachedIntake:
         if reply.status_code in (422, 429) and isinstance(view, dict) and "id" in view:
             return view  # turned away by the guard: an outcome, not a fault
         error = view.get("error") if isinstance(view, dict) else None
+        if reply.status_code == 503:  # its database is away: nothing was taken
+            why = error or "not ready"
+            raise IntakeUnreachable(
+                f"the service at {self.base_url} cannot take requests now ({why}): nothing "
+                "was sent, try again once it is back")
         raise IntakeUnreachable(
             f"the service at {self.base_url} refused the request (HTTP "
             f"{reply.status_code}: {error or reply.reason_phrase})")
