@@ -276,3 +276,19 @@ async def test_an_intake_that_cannot_be_reached_or_refuses_the_token_is_said(tea
             await refused.submit(Request(text=HOURS))
     finally:
         await refused.close()
+
+
+async def test_a_sender_that_hears_no_notification_still_gets_its_outcome(team):
+    """Notifications are not durable: without any (no follower), asking the intake
+    finishes the wait."""
+    from agentcore.attached import AttachedIntake
+
+    deaf = AttachedIntake(team.services[1], team.stations[0].engine.store,
+                          token_entry=team.settings.intake.token_entry,
+                          secret=KeyringCredentials().get, poll_s=0.2)
+    try:
+        outcome = await deaf.submit(Request(text=HUMAN, customer_id=9))
+    finally:
+        await deaf.close()
+    assert outcome.status is Status.ESCALATED
+    assert outcome.request.text == HUMAN and outcome.request.customer_id == 9
