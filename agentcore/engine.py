@@ -173,6 +173,9 @@ class Engine:
             bus=self.bus)
         # Other processes' writes to the shared database, told on this bus (start/close).
         self._follower: StoreFollower | None = None
+        # A station's feed shows other processes' requests as they come and finish; a
+        # service (`agentcore serve`) shows none, and so reads none back (set before start).
+        self.shows_others_requests = True
         self._intake: AttachedIntake | None = None
         if attach_to is not None:
             self._intake = AttachedIntake(attach_to, self.store,
@@ -258,8 +261,9 @@ class Engine:
         it if nobody did. On the shared database it also starts following what other
         processes commit there (agentcore.store_follower)."""
         if self._follower is None and self.settings.uses_postgres:
-            self._follower = StoreFollower(self.store, self.bus, reload_rules=self.reload_rules,
-                                           learned=self.learned)
+            self._follower = StoreFollower(
+                self.store, self.bus, reload_rules=self.reload_rules, learned=self.learned,
+                read_requests=lambda: self.shows_others_requests and self.bus.has_subscribers)
             self._follower.start()
             if self._intake is not None:
                 self._intake.follow(self._follower.on_finished)

@@ -42,6 +42,9 @@ async def run_serve(settings: Settings, args: argparse.Namespace) -> int:
         k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None})
     credentials = KeyringCredentials()
     engine = Engine(settings, credentials=credentials)
+    # Its bus has subscribers (the intake, telemetry), but no feed: other instances'
+    # requests and outcomes are not read back here.
+    engine.shows_others_requests = False
     stop_tracing = start_tracing(engine, settings)  # OTLP when OTEL_EXPORTER_OTLP_* asks
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

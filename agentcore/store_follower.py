@@ -11,7 +11,8 @@ loop, skips this engine's own writes (its bus already told them) and:
   service's next request;
 - "accepted" / "finished": `RequestAccepted` / `RequestAnswered` or
   `RequestEscalated` with the request and its outcome read back from the store,
-  only while the bus has subscribers (a headless service reads nothing). Reads run
+  only while the bus has subscribers and the engine shows a feed (a service sets
+  `Engine.shows_others_requests` False, and reads nothing back). Reads run
   off the loop, `BATCH` requests per hop, so a burst of outcomes never stalls it;
 - "escalation": `EscalationChanged` per item; "replies", "learned", "audit":
   `StoreChanged(kind)`, "learned" after taking up the tier's current version;
@@ -85,9 +86,13 @@ class StoreFollower:
     `reload_rules` swaps the engine's router for the stored set and returns nothing."""
 
     def __init__(self, store: Storage, bus: EventBus, *, reload_rules: Callable[[], None],
-                 learned: LearnedTier | None = None) -> None:
+                 learned: LearnedTier | None = None,
+                 read_requests: Callable[[], bool] | None = None) -> None:
         self._store = store
         self._bus = bus
+        # Whether other processes' requests and outcomes are read back and told: by
+        # default while anyone listens; a service (no feed to show) says never.
+        self._wants_requests = read_requests or (lambda: bus.has_subscribers)
         self._reload_rules = reload_rules
         self._learned = learned
         self._feed: ChangeFeed | None = None
@@ -149,7 +154,7 @@ class StoreFollower:
             if kind == "finished":
                 for listener in tuple(self._finished):
                     listener(change.ids)
-            if self._bus.has_subscribers:
+            if self._wants_requests():
                 self._reads.extend((kind, rid) for rid in change.ids)
                 self._read_soon()
         elif kind == "escalation":
