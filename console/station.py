@@ -71,12 +71,12 @@ class AttachedSegment(QLabel):
         self.lost = not up
         if up:
             self.setText(f"<span style='color:{TOOL_SERVER_COLOURS['ready']}'>●</span> "
-                         f"{html.escape(self.where[0].upper() + self.where[1:])}")
+                         f"{html.escape(self.where[0].upper() + self.where[1:], quote=False)}")
             self.setStyleSheet("")
             self.setToolTip("An operator station: the services behind the intake answer "
                             "the requests; the feed, charts, queue and rules come from the "
                             "shared database and stay live.")
         else:
-            self.setText(f"● Link lost · {html.escape(self.where)}")
+            self.setText(f"● Link lost · {html.escape(self.where, quote=False)}")
             self.setStyleSheet(f"color: {TOOL_SERVER_COLOURS['failed']};")
             self.setToolTip(lost_text(problem))
