@@ -120,7 +120,7 @@ def test_rules_saved_elsewhere_replace_a_clean_draft_and_never_throw_away_edits(
     row = view.draft.index_of(first.id)
     assert view.draft.rules[row].enabled is not first.enabled and not view.draft.dirty
     assert f"version {version.id}" in view.state.text()
-    assert [v.id for v in view.history.versions][0] == version.id  # newest first
+    assert view.history.versions[0].id == version.id  # newest first
 
     # Unapplied edits are kept; the operator is told the live set changed underneath.
     view.draft.toggle(row)
