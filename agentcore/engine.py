@@ -24,6 +24,7 @@ import yaml
 
 from agentcore.agent_loop import AgentLoop, LoopResult
 from agentcore.asks import AskCues
+from agentcore.attached import AttachedIntake
 from agentcore.cache import AnswerCache, llm_tags, rule_tags
 from agentcore.clock import Clock, SystemClock
 from agentcore.database import database_name, open_storage
@@ -57,6 +58,7 @@ from agentcore.resilience import CircuitBreaker, ResilientLLM
 from agentcore.router import Router, Rule, RuleMatch
 from agentcore.settings import Settings
 from agentcore.storage import Storage, VersionRecord
+from agentcore.store_follower import StoreFollower
 from agentcore.tool_servers import ToolServers
 from agentcore.tools import ToolRegistry
 from agentcore.tracing import Trace
@@ -98,6 +100,10 @@ class Engine:
         (an embedder's own registry). `attach_to`, the base URL of a service's intake
         (`agentcore serve`), makes this an attached station's engine: it answers
         nothing itself, what it submits goes through that intake."""
+        if attach_to is not None and not settings.uses_postgres:
+            raise SettingsError("an attached station reads its service's outcomes from the "
+                                "team's database: set --database postgresql://... as the "
+                                "service has it")
         self.settings = settings
         self.attach_to = attach_to
         self.clock = clock or SystemClock()
@@ -165,6 +171,13 @@ class Engine:
             # Outlasts any write an approval runs, a tool server's own timeout included.
             approval_window_s=2 * self.tool_servers.longest_call_s(timeout_s) + 30,
             bus=self.bus)
+        # Other processes' writes to the shared database, told on this bus (start/close).
+        self._follower: StoreFollower | None = None
+        self._intake: AttachedIntake | None = None
+        if attach_to is not None:
+            self._intake = AttachedIntake(attach_to, self.store,
+                                          token_entry=settings.intake.token_entry,
+                                          secret=self._secret)
         recovered = self.escalations.recover()
         if recovered:
             log.warning("settled %d approvals a crash had cut short", recovered)
@@ -172,6 +185,15 @@ class Engine:
                  database_name(settings))
 
     # -- set-up --------------------------------------------------------------
+
+    def reload_rules(self) -> None:
+        """Takes up the rule set another process stored (the shared database's): a
+        router swap, as `apply_rules` does. (A rule set applied anywhere cleared the
+        answer cache through its log, so every process's cache follows by itself.)"""
+        rows = self.store.rules.load_rules()
+        if rows:
+            self.router = self._startable([Rule.from_dict(r) for r in rows],
+                                          self.store.rules.load_fragments())
 
     def _stored_router(self) -> Router:
         rows = self.store.rules.load_rules()
@@ -233,7 +255,14 @@ class Engine:
     async def start(self) -> None:
         """Connects the tool servers, each bounded by its start timeout; one that fails
         leaves its tools out until it comes up. Idempotent; the first request calls
-        it if nobody did."""
+        it if nobody did. On the shared database it also starts following what other
+        processes commit there (agentcore.store_follower)."""
+        if self._follower is None and self.settings.uses_postgres:
+            self._follower = StoreFollower(self.store, self.bus, reload_rules=self.reload_rules,
+                                           learned=self.learned)
+            self._follower.start()
+            if self._intake is not None:
+                self._intake.follow(self._follower.on_finished)
         await self.tool_servers.start()
 
     def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
@@ -277,6 +306,10 @@ class Engine:
         log.info("settings applied: LLM %s", settings.llm.base_url or "mock")
 
     async def close(self) -> None:
+        if self._follower is not None:
+            await self._follower.close()
+        if self._intake is not None:
+            await self._intake.close()
         await self.tool_servers.close()
         for loop in [*self._retired, *([self._loop] if self._loop else [])]:
             await loop.llm.close()
@@ -296,11 +329,22 @@ class Engine:
 
     async def submit(self, request: Request) -> Outcome:
         """Answers a new request. One whose id was used before is rejected ("duplicate
-        id") and nothing on disk changes: a reused id never overwrites history."""
+        id") and nothing on disk changes: a reused id never overwrites history. An
+        attached engine sends it to its service instead (agentcore.attached), the
+        outcome read back from the shared database; IntakeUnreachable if it can't."""
+        if self._intake is not None:
+            if self._follower is None:
+                await self.start()  # follows the store: the outcome is heard as it commits
+            return await self._intake.submit(request)
         return await self._submit(request, again=False)
 
     async def rerun(self, request: Request) -> Outcome:
-        """Answers again a request already on disk (a hand-back, a resume)."""
+        """Answers again a request already on disk (a hand-back, a resume); attached,
+        its service does (`POST /v1/requests/{id}/rerun`)."""
+        if self._intake is not None:
+            if self._follower is None:
+                await self.start()
+            return await self._intake.rerun(request)
         return await self._submit(request, again=True)
 
     async def _submit(self, request: Request, *, again: bool) -> Outcome:
@@ -533,5 +577,8 @@ class Engine:
         return request_id in self._answering
 
     async def resume(self) -> list[Outcome]:
-        """Answers every request a crash left accepted but unfinished."""
+        """Answers every request a crash left accepted but unfinished. Attached: none,
+        the services resume their own."""
+        if self.attached:
+            return []
         return [await self.rerun(r) for r in self.store.requests.unfinished()]

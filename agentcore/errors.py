@@ -12,6 +12,8 @@
     |                             model (another format, another scikit-learn): retrain
     |   +-- DatabaseUnreachable   the PostgreSQL server is not there, refuses the password,
     |                             or the URL is not one: one sentence naming the host
+    |   +-- IntakeUnreachable     an attached station's service (its intake) does not
+    |                             answer, refuses the token, or never finishes a request
     +-- StorageError              the engine database failed underneath (disk full, locked,
                                   corrupt, a server gone mid-query)
     +-- LLMError                  the LLM endpoint failed; `kind` (LLMErrorKind) says how,
@@ -63,6 +65,7 @@ __all__ = [
     "DuplicateRequest",
     "EmptyRuleSetError",
     "IdempotencyKeyReused",
+    "IntakeUnreachable",
     "LLMCause",
     "LLMError",
     "LLMErrorKind",
@@ -162,6 +165,12 @@ class DatabaseUnreachable(UserFacingError):
     """The team database cannot be used as configured: no server answers, it refuses
     the user or password, the database is missing, or the URL is not one. The message
     names the host and what to do, never the password."""
+
+
+class IntakeUnreachable(UserFacingError):
+    """An attached station cannot send through its service's intake: nothing answers
+    at the URL, the intake refuses the station's token, or it does not finish a request
+    in time. The message names the URL and what to do, never the token."""
 
 
 class LLMErrorKind(StrEnum):

@@ -50,6 +50,7 @@ async def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     server = IntakeServer(engine, intake, credentials,
                           extensions=standard_extensions(credentials))
     try:
+        await engine.start()  # follows the shared database from the first second
         url = await server.start()
         print(f"intake listening on {url} (engine database {database_name(settings)})",
               flush=True)

@@ -79,6 +79,9 @@ class IntakeServer:
     async def start(self) -> str:
         """Binds and serves; the base URL. SettingsError when the settings can't be
         served safely (no token for a non-loopback bind, callbacks without a secret)."""
+        if self.engine.attached:
+            raise SettingsError("an attached station answers nothing itself, so it runs no "
+                                "intake: its service's intake takes the requests")
         s = self.settings
         try:
             # Blank is none (a paste gone wrong): it would let in "Authorization: Bearer".
@@ -112,6 +115,7 @@ class IntakeServer:
         app[SERVER] = self
         app.router.add_post("/v1/requests", self._post)
         app.router.add_get("/v1/requests/{id}", self._get)
+        app.router.add_post("/v1/requests/{id}/rerun", self._rerun)
         for extension in self._extensions:
             extension(app, self.engine)
         runner = web.AppRunner(app, access_log=None, handle_signals=False,
@@ -259,6 +263,19 @@ class IntakeServer:
         if view is None:
             return _error(404, f"no request {rid}")
         return web.json_response(view, headers=headers)
+
+
+    async def _rerun(self, request: web.Request) -> web.Response:
+        """An attached station's hand-back: the request, on disk with the operator's
+        note, runs again here (202, its view as POST's)."""
+        rid = request.match_info["id"]
+        if not await self.intake.rerun(rid):
+            return _error(409, f"request {rid} is not waiting to be re-run (handed back)")
+        view = self.intake.view(rid)
+        if view is None:
+            return _error(404, f"no request {rid}")
+        return web.json_response(view, status=202 if view["status"] == "accepted" else 200,
+                                 headers={"Location": f"/v1/requests/{rid}"})
 
 
 def _invalid(body: object) -> str | None:

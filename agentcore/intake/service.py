@@ -217,6 +217,20 @@ class Intake:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
+    async def rerun(self, rid: str) -> bool:
+        """Re-runs a request an operator handed back (an attached station's hand-back:
+        its note is on disk with the request, accepted again); False when it is not
+        waiting for one. Returns once it is running."""
+        if rid in self._running or self.engine.answering(rid):
+            return True
+        if self._store.requests.status(rid) != "accepted":
+            return False
+        request = self._store.requests.request(rid)
+        if request is None or request.note is None:
+            return False  # accepted without a note: a first run under way elsewhere
+        await self._start(request, again=True)
+        return True
+
     async def resume(self) -> int:
         """Runs every request a crash left claimed but not accepted, runs again every one
         it left accepted, and enqueues the callbacks (finished, resolved) it left owed;

@@ -1,0 +1,232 @@
+"""What other processes on the shared database did, told on this engine's bus.
+
+A service instance and an operator station on one PostgreSQL database each write
+their own requests, outcomes, claims and rule sets; the store's change feed
+(`Storage.changes()`, LISTEN/NOTIFY) says which rows another process committed. The
+`StoreFollower` hears each `Change` on the feed's thread, hops it to the engine's
+loop, skips this engine's own writes (its bus already told them) and:
+
+- "rules": swaps the router for the stored rule set (as applying rules here does),
+  then publishes `RulesChanged`: a rule applied at one station routes every
+  service's next request;
+- "accepted" / "finished": `RequestAccepted` / `RequestAnswered` or
+  `RequestEscalated` with the request and its outcome read back from the store,
+  only while the bus has subscribers (a headless service reads nothing). Reads run
+  off the loop, `BATCH` requests per hop, so a burst of outcomes never stalls it;
+- "escalation": `EscalationChanged` per item; "replies", "learned", "audit":
+  `StoreChanged(kind)`, "learned" after taking up the tier's current version;
+- "cache": nothing: the answer cache reads the durable invalidation log at each
+  lookup (agentcore.cache), which a lost notification cannot skip;
+- a lost link: `DatabaseLink(False, why)`; back: the rules and the learned tier
+  reread (they may have changed unheard), then `DatabaseLink(True)` for views to
+  reread the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from agentcore.events import (
+    DatabaseLink,
+    EscalationChanged,
+    Event,
+    EventBus,
+    RequestAccepted,
+    RequestAnswered,
+    RequestEscalated,
+    RequestRejected,
+    RulesChanged,
+    StoreChanged,
+)
+from agentcore.models import Outcome, Request, Status, Usage
+
+if TYPE_CHECKING:
+    from agentcore.learned import LearnedTier
+    from agentcore.storage import Change, ChangeFeed, Storage
+
+log = logging.getLogger("agentcore.store_follower")
+
+BATCH = 50  # requests read per hop to a worker thread, then published on the loop
+FinishedListener = Callable[[tuple[str, ...]], None]
+
+
+def stored_outcome(store: Storage, request_id: str) -> Outcome | None:
+    """A finished request's outcome as the database keeps it (request, summary, spans),
+    None while it has none. Blocking: three reads of the store."""
+    summary = store.requests.outcome(request_id)
+    if summary is None:
+        return None
+    request = store.requests.request(request_id) or Request(text="", id=request_id)
+    return Outcome(request, summary.route, summary.status, answer=summary.answer,
+                   intent=summary.intent, rule_id=summary.rule_id,
+                   spans=store.requests.spans(request_id),
+                   usage=Usage(summary.prompt_tokens, summary.completion_tokens,
+                               summary.dollars),
+                   errors=list(summary.errors), escalation_reason=summary.escalation_reason,
+                   latency_ms=summary.latency_ms)
+
+
+def finished_event(outcome: Outcome) -> Event:
+    """The bus's event for a finished outcome, as the engine publishes its own."""
+    if outcome.status is Status.ESCALATED:
+        return RequestEscalated(outcome)
+    if outcome.status is Status.REJECTED:
+        return RequestRejected(outcome)
+    return RequestAnswered(outcome)
+
+
+class StoreFollower:
+    """Follows `store`'s change feed onto `bus`, on the loop `start` runs on.
+    `reload_rules` swaps the engine's router for the stored set and returns nothing."""
+
+    def __init__(self, store: Storage, bus: EventBus, *, reload_rules: Callable[[], None],
+                 learned: LearnedTier | None = None) -> None:
+        self._store = store
+        self._bus = bus
+        self._reload_rules = reload_rules
+        self._learned = learned
+        self._feed: ChangeFeed | None = None
+        self._origin: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reads: deque[tuple[str, str]] = deque()  # (kind, request id), in order heard
+        self._reader: asyncio.Task[None] | None = None
+        self._finished: list[FinishedListener] = []
+        self._tasks: set[asyncio.Task[Any]] = set()  # learned refreshes under way
+        self._closed = False
+
+    def start(self) -> None:
+        """Listens from now on: every change committed after it returns is told."""
+        self._loop = asyncio.get_running_loop()
+        self._feed = self._store.changes()
+        self._origin = self._feed.origin
+        self._feed.listen(self._heard, self._link)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._feed is not None:
+            await asyncio.to_thread(self._feed.close)  # joins its thread: ~0.2 s
+        pending = [*self._tasks, *([self._reader] if self._reader else [])]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def on_finished(self, listener: FinishedListener) -> Callable[[], None]:
+        """Calls `listener` on the loop with the ids of requests another process
+        finished, before any is read (an attached engine's submit waits on it)."""
+        self._finished.append(listener)
+        return lambda: self._finished.remove(listener)
+
+    # -- the feed's thread -----------------------------------------------------
+
+    def _heard(self, change: Change) -> None:
+        self._hop(self._on_change, change)
+
+    def _link(self, up: bool, why: str | None) -> None:
+        self._hop(self._on_link, up, why)
+
+    def _hop(self, callback: Callable[..., None], *args: object) -> None:
+        loop = self._loop
+        if loop is None or self._closed:
+            return
+        # The loop closed under a late notification: nobody is left to tell.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(callback, *args)
+
+    # -- the loop ----------------------------------------------------------------
+
+    def _on_change(self, change: Change) -> None:
+        if self._closed or change.origin == self._origin:
+            return
+        kind = change.kind
+        if kind == "rules":
+            self._rules_changed(int(change.ids[-1]) if change.ids else None)
+        elif kind in ("accepted", "finished"):
+            if kind == "finished":
+                for listener in tuple(self._finished):
+                    listener(change.ids)
+            if self._bus.has_subscribers:
+                self._reads.extend((kind, rid) for rid in change.ids)
+                self._read_soon()
+        elif kind == "escalation":
+            for value in change.ids:
+                self._bus.publish(EscalationChanged(int(value)))
+        elif kind == "learned":
+            self._refresh_learned(then=StoreChanged("learned"))
+        elif kind in ("replies", "audit"):
+            self._bus.publish(StoreChanged(kind))
+        # "cache": the answer cache reads the invalidation log at each lookup
+
+    def _on_link(self, up: bool, why: str | None) -> None:
+        if self._closed:
+            return
+        if not up:
+            self._bus.publish(DatabaseLink(False, why))
+            return
+        # Back after a loss: what changed meanwhile was never told. The router first, so
+        # the next request routes by the rules as they are now.
+        self._rules_changed(None, publish=False)
+        self._refresh_learned(then=DatabaseLink(True, None))
+
+    def _rules_changed(self, version_id: int | None, *, publish: bool = True) -> None:
+        try:
+            self._reload_rules()
+        except Exception:  # the store, or a set this version refuses: keep the router
+            log.exception("could not take up the rule set another process stored")
+            return
+        if publish:
+            self._bus.publish(RulesChanged(version_id))
+
+    def _refresh_learned(self, *, then: Event) -> None:
+        learned = self._learned
+        if learned is None:
+            self._bus.publish(then)
+            return
+
+        def done(task: asyncio.Task[Any]) -> None:
+            self._tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("could not take up the learned tier's version: %s",
+                            task.exception())
+            if not self._closed:
+                self._bus.publish(then)
+
+        # Loading a model is milliseconds to seconds: off the loop.
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(learned.refresh))
+        self._tasks.add(task)
+        task.add_done_callback(done)
+
+    def _read_soon(self) -> None:
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.get_running_loop().create_task(
+                self._read_all(), name="store follower reads")
+
+    async def _read_all(self) -> None:
+        """Reads what was heard, BATCH requests per worker hop, publishing each batch
+        on the loop in the order heard."""
+        while self._reads and not self._closed:
+            batch = [self._reads.popleft() for _ in range(min(BATCH, len(self._reads)))]
+            try:
+                read = await asyncio.to_thread(self._read, batch)
+            except Exception as exc:  # the store: views resync when told of a lost link
+                log.warning("could not read %d changed requests: %s", len(batch), exc)
+                continue
+            for event in read:
+                self._bus.publish(event)
+
+    def _read(self, batch: list[tuple[str, str]]) -> list[Event]:
+        events: list[Event] = []
+        for kind, rid in batch:
+            if kind == "accepted":
+                request = self._store.requests.request(rid)
+                if request is not None:
+                    events.append(RequestAccepted(request))
+            else:
+                outcome = stored_outcome(self._store, rid)
+                if outcome is not None:
+                    events.append(finished_event(outcome))
+        return events
