@@ -22,9 +22,16 @@ LOST_STYLE = "background:#5a3d00; color:#ffe6a8; border-radius:4px;"
 
 
 def lost_text(problem: str | None) -> str:
-    why = (problem or "no reason given").rstrip(". ")
+    """The banner's sentence. The store's own problem already says "lost the live link
+    to the PostgreSQL server at …": then it leads, rather than being said twice."""
+    why = (problem or "no reason given").strip().rstrip(".")
+    if why.casefold().startswith(_LOST):
+        return f"{why[0].upper()}{why[1:]}. What you see may be out of date; reconnecting…"
     return (f"Lost the live link to the database: {why}. What you see may be out of "
             f"date; reconnecting…")
+
+
+_LOST = "lost the live link"
 
 
 class LinkBanner(QFrame):

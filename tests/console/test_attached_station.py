@@ -254,3 +254,59 @@ def test_an_attached_station_on_postgresql_starts_with_the_teams_recent_work(
     console.engine.bus.publish(DatabaseLink(True))
     assert not window.link_banner.isVisibleTo(window)
     assert plain(segment).startswith("● Attached to") and segment.styleSheet() == ""
+
+
+def _listeners(url: str) -> list[int]:
+    """The change feed's connections to the database (the stations' live links)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        return [pid for (pid,) in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'agentcore-changes'"
+            " AND datname = current_database()").fetchall()]
+
+
+def test_a_station_following_the_database_shows_a_services_work_and_its_lost_link(
+        make_console, pg_settings, postgres_server, qtbot, run_async):
+    """The real store follower (Engine.start) on a real server: a service's answer and
+    rule set reach the station's views; the link cut, the banner; back, it goes."""
+    import psycopg
+
+    console = make_console(pg_settings, attach_to="")
+    window = console.window
+    run_async(console.engine.start())
+    service = Engine(pg_settings, credentials=KeyringCredentials())
+    try:
+        outcome = run_async(service.submit(Request("What are your opening hours?",
+                                                   id="served-live")))
+        service.store.flush()
+        qtbot.waitUntil(lambda: "What are your opening hours?" in feed_texts(window),
+                        timeout=20_000)
+
+        first = service.router.rules[0]
+        version = RuleBook(service).apply(
+            [dataclasses.replace(r, enabled=not r.enabled) if r.id == first.id else r
+             for r in service.router.rules], author="bea")
+        view = window.rules
+        qtbot.waitUntil(lambda: view.history.versions[0].id == version.id, timeout=20_000)
+        assert view.draft.rules[view.draft.index_of(first.id)].enabled is not first.enabled
+        assert outcome.request.id == "served-live"
+    finally:
+        run_async(service.close())
+
+    url = postgres_server.url(pg_settings.database_url.rsplit("/", 1)[1],
+                              with_password=True)
+    qtbot.waitUntil(lambda: bool(_listeners(url)), timeout=20_000)
+    banner = window.link_banner
+    shown: list[tuple[bool, bool]] = []  # (the link up, the banner shown) at each report
+    console.bridge.database_link.connect(
+        lambda up, _problem: shown.append((up, banner.isVisibleTo(window))))
+    with psycopg.connect(url, autocommit=True) as conn:
+        for pid in _listeners(url):
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    qtbot.waitUntil(lambda: (True, False) in shown, timeout=30_000)  # lost, then back
+    assert shown[0] == (False, True)
+    assert banner.text.text().startswith("Lost the live link to the PostgreSQL server at")
+    assert banner.text.text().endswith("What you see may be out of date; reconnecting…")
+    segment = window.attached_segment
+    assert segment is not None and plain(segment).startswith("● Attached to")
