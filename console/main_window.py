@@ -167,6 +167,7 @@ class MainWindow(QMainWindow):
         self.link_banner = LinkBanner()
         self.attached_segment: AttachedSegment | None = None
         self._refill: asyncio.Task[None] | None = None
+        self._select_when_seen: Outcome | None = None  # composed, its row not in yet
         if engine.attach_to is not None:
             self.attached_segment = AttachedSegment(database_name(engine.settings),
                                                     engine.attach_to)
@@ -357,6 +358,7 @@ class MainWindow(QMainWindow):
         self.detail.clear_filters.connect(feed.clear_filters)
         self.compose.submitted.connect(self._follow_composed)
         self.compose.answered.connect(self._show_composed)
+        self.feed_model.rows_changed.connect(self._select_composed_row)
         traffic.running_changed.connect(self._on_traffic_running)
         self.traffic_panel.rate.valueChanged.connect(
             lambda rate: self.store.setValue(KEY_RATE, rate))
@@ -588,12 +590,28 @@ class MainWindow(QMainWindow):
         self.detail_model.follow(request)
         self.show_workspace(Workspace.WATCH)
 
-    def _show_composed(self, outcome: Outcome) -> None:
+    def _show_composed(self, sent_id: str, outcome: Outcome) -> None:
         # Select it in the feed too (or say a filter hides it), unless the operator
-        # has picked another request since.
-        if self.detail_model.is_showing(outcome.request.id):
-            self.feed_model.flush()
-            self.feed.select_outcome(outcome)
+        # has picked another request since. On an attached station the service's
+        # intake answered it under an id of its own, and its row comes from the store,
+        # maybe after this: the detail shows the outcome now, the row is selected when
+        # it arrives.
+        rid = outcome.request.id
+        if not (self.detail_model.is_showing(sent_id) or self.detail_model.is_showing(rid)):
+            return
+        if rid != sent_id:
+            self.detail.show_outcome(outcome)
+        self.feed_model.flush()
+        self._select_when_seen = None if self.feed.select_outcome(outcome) else outcome
+
+    def _select_composed_row(self) -> None:
+        waiting = self._select_when_seen
+        if waiting is None or self.feed_model.changing:
+            return
+        self._select_when_seen = None  # selecting lets held rows in: no second try inside
+        if self.detail_model.is_showing(waiting.request.id) and not self.feed.select_outcome(
+                waiting):
+            self._select_when_seen = waiting  # its row is not in yet
 
     def _on_traffic_running(self, running: bool) -> None:
         self.act_traffic.setChecked(running)

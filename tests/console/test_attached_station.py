@@ -310,3 +310,38 @@ def test_a_station_following_the_database_shows_a_services_work_and_its_lost_lin
     assert banner.text.text().endswith("What you see may be out of date; reconnecting…")
     segment = window.attached_segment
     assert segment is not None and plain(segment).startswith("● Attached to")
+
+
+def test_compose_at_a_station_is_answered_by_the_service_behind_its_intake(
+        make_console, pg_settings, tmp_path, qtbot, run_async):
+    """`agentcore serve` in its own process answers what the station's Compose sends;
+    the station shows the answer in its feed and its detail."""
+    import signal
+
+    from tests.processes import serve_process
+
+    KeyringCredentials().set(pg_settings.intake.token_entry, "team-intake-token")
+    path = tmp_path / "service-settings.json"
+    pg_settings.save(path)
+    proc, url = run_async(serve_process(path, tmp_path / "keyring.json"), 60_000)
+    try:
+        console = make_console(pg_settings, attach_to=url)
+        window = console.window
+        run_async(console.engine.start())
+        assert f"via {url}" in window.windowTitle()
+        window.compose.text.setPlainText("What are your opening hours?")
+        task = window.compose.send()
+        assert task is not None
+        outcome = run_async(task, 30_000)
+        assert outcome.status is Status.ANSWERED and outcome.answer
+        # The detail shows the service's answer, and the row from the store is selected.
+        qtbot.waitUntil(lambda: window.detail_model.outcome is outcome)
+        assert outcome.answer in window.detail.answer.toPlainText()
+        qtbot.waitUntil(lambda: "What are your opening hours?" in feed_texts(window))
+        qtbot.waitUntil(lambda: window.feed.view.currentIndex().isValid())
+        selected = window.feed.proxy.mapToSource(window.feed.view.currentIndex())
+        assert window.feed_model.outcome(selected.row()).request.id == outcome.request.id
+        assert feed_texts(window).count("What are your opening hours?") == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
