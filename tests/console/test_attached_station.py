@@ -33,6 +33,7 @@ from agentcore import (
     Usage,
 )
 from console.app import attach_url, parse_args
+from console.escalations_view import Column as QueueColumn
 from console.feed import Column
 from console.workspaces import Workspace
 
@@ -291,6 +292,24 @@ def test_a_station_following_the_database_shows_a_services_work_and_its_lost_lin
         qtbot.waitUntil(lambda: view.history.versions[0].id == version.id, timeout=20_000)
         assert view.draft.rules[view.draft.index_of(first.id)].enabled is not first.enabled
         assert outcome.request.id == "served-live"
+
+        # A service escalates; another station claims it: this station's queue shows both.
+        human = run_async(service.submit(Request("I want to talk to a human please",
+                                                 customer_id=3, id="served-human")))
+        assert human.status is Status.ESCALATED
+        window.show_workspace(Workspace.ESCALATIONS)
+        queue = window.escalations.model
+
+        def state_of(request_id: str) -> str | None:
+            for row, item in enumerate(queue.items):
+                if item.request.id == request_id:
+                    return str(queue.index(row, QueueColumn.STATE).data())
+            return None
+
+        qtbot.waitUntil(lambda: state_of("served-human") == "open", timeout=20_000)
+        item = next(i for i in queue.items if i.request.id == "served-human")
+        run_async(service.escalations.claim(item.id, "bea", 300))
+        qtbot.waitUntil(lambda: state_of("served-human") == "claimed by bea", timeout=20_000)
     finally:
         run_async(service.close())
 
