@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from agentcore import (
     EmptyRuleSetError,
+    RuleBook,
     RuleError,
     RuleSession,
     Suggestion,
@@ -248,6 +249,11 @@ class RulesView(QWidget):
         it; None: read again after a lost link). Without edits the draft follows it;
         unapplied edits are kept, and the operator told: Apply would replace the new
         set with them."""
+        # Undo and redo walk the history as the store now has it: a book still on the
+        # stacks it read at start would undo this station's last change back past the
+        # other's, silently dropping it. (A RuleBook that rereads its history would say
+        # this in agentcore; until then a new book over the same store does.)
+        self.book = self.session.book = RuleBook(self.book.engine)
         self.history.set_versions(self.book.log())
         if self.session.draft.dirty:
             if self.session.live is not self._live_seen:

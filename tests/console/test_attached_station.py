@@ -141,6 +141,27 @@ def test_rules_saved_elsewhere_replace_a_clean_draft_and_never_throw_away_edits(
     assert view.draft.rules[row].priority == first.priority + 1
 
 
+def test_undo_at_a_station_never_drops_a_rule_set_saved_elsewhere(console, qtbot):
+    """This station's undo after another's change goes back to the other's set, not
+    past it: the history is the store's, whoever saved in it."""
+    window, engine = console.window, console.engine
+    view = window.rules
+    window.show_rules()
+    first, second = engine.router.rules[0], engine.router.rules[1]
+    theirs = RuleBook(engine).apply(
+        [dataclasses.replace(r, enabled=not r.enabled) if r.id == first.id else r
+         for r in engine.router.rules], author="bea")
+    engine.bus.publish(RulesChanged(theirs.id))
+
+    view.draft.toggle(view.draft.index_of(second.id))  # this station's own change
+    assert view.session.apply().done
+    view.undo()
+    live = {r.id: r for r in engine.router.rules}
+    assert live[first.id].enabled is not first.enabled  # bea's change is still live
+    assert live[second.id].enabled is second.enabled  # this station's is undone
+    assert "undo: back to version" in view.history.versions[0].summary
+
+
 def test_saved_replies_and_the_audit_log_written_elsewhere_show_when_announced(
         console, qtbot):
     window, engine = console.window, console.engine
