@@ -48,13 +48,16 @@ from agentcore.errors import (
 from agentcore.escalations import Escalation, EscalationQueue, EscalationState, PendingStatus
 from agentcore.events import (
     BreakerChanged,
+    DatabaseLink,
     EscalationChanged,
     Event,
     RequestAccepted,
     RequestAnswered,
     RequestEscalated,
     RequestRejected,
+    RulesChanged,
     SpanFinished,
+    StoreChanged,
     ToolServerChanged,
 )
 from agentcore.export import (
@@ -174,6 +177,7 @@ __all__ = [
     "ContextRecord",
     "CurvePoint",
     "CustomerContext",
+    "DatabaseLink",
     "Domain",
     "EmptyRuleSetError",
     "Engine",
@@ -235,6 +239,7 @@ __all__ = [
     "RuleMatch",
     "RuleSession",
     "RuleVersion",
+    "RulesChanged",
     "SavedReplies",
     "SavedReply",
     "ServerReport",
@@ -248,6 +253,7 @@ __all__ = [
     "Status",
     "Storage",
     "StorageError",
+    "StoreChanged",
     "Suggestion",
     "SystemClock",
     "TelemetrySettings",

@@ -46,9 +46,11 @@ from agentcore import (
     RuleSession,
     SavedReplies,
     Settings,
+    SettingsError,
     ShopOverMcp,
     UserFacingError,
     add_database_flag,
+    database_name,
     database_url,
     default_settings_path,
     demo_shop_over_mcp,
@@ -80,6 +82,28 @@ DEMO_LLM_LATENCY_MS = 400.0
 DEMO_SHOP_LATENCY_MS = 40.0  # each tool call's round trip: parallel calls show in the trace
 
 
+ATTACH_FROM_SETTINGS = ""  # --attach without a URL: the settings' intake address
+
+
+def attach_url(settings: Settings, given: str) -> str:
+    """The services' intake an attached station sends through (`given`, or the
+    settings' intake address). SettingsError on a private SQLite file: a station there
+    would see no other station's work, nor the services'."""
+    if not settings.uses_postgres:
+        raise SettingsError(
+            "--attach makes this console an operator station on the team's shared "
+            "database, and this one is the private SQLite file in the data folder: give "
+            "--database postgresql://user@host:port/database (the one the services use)")
+    if given:
+        return given.rstrip("/")
+    host = settings.intake.host
+    if host in ("0.0.0.0", "::", ""):  # a service bound to every address: reach it here
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.intake.port}"
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="agent-console", description=__doc__.split("\n")[0])
     parser.add_argument("--settings", type=Path, default=None,
@@ -95,6 +119,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "name (default: from the settings, else the demo shop)")
     parser.add_argument("--rate", type=float, default=None,
                         help="traffic rate in requests/s (default: the last one used)")
+    parser.add_argument("--attach", nargs="?", const=ATTACH_FROM_SETTINGS, default=None,
+                        metavar="INTAKE_URL",
+                        help="an operator station on the team's PostgreSQL --database: the "
+                             "services behind this intake answer what it sends (default: "
+                             "the settings' intake address, http://127.0.0.1:8088)")
     parser.add_argument("--no-traffic", action="store_true",
                         help="do not start the demo traffic at start-up")
     parser.add_argument("--quit-after", type=float, default=None, metavar="SECONDS",
@@ -168,12 +197,15 @@ class Console:
 def build_console(settings: Settings, *, store: QSettings, settings_path: Path,
                   credentials: KeyringCredentials, rows: Sequence[dict[str, Any]] | None,
                   errors: ErrorReporter | None = None, clock: Clock | None = None,
-                  notifier: Notifier | None = None) -> Console:
+                  notifier: Notifier | None = None, attach_to: str | None = None) -> Console:
     """The one place the app is composed: the engine, the bridge, the controllers and
     the window over them. `rows` None replays the domain's sample requests. `clock` and
     `notifier` are for tests: a fake clock moves leases and waiting times without
-    sleeping; a recording notifier shows what would pop up."""
-    engine = Engine(settings, credentials=credentials, clock=clock)
+    sleeping; a recording notifier shows what would pop up. `attach_to`, a service's
+    intake URL, makes it an operator station (`--attach`): on PostgreSQL only."""
+    if attach_to is not None:
+        attach_to = attach_url(settings, attach_to)
+    engine = Engine(settings, credentials=credentials, clock=clock, attach_to=attach_to)
     if rows is None:
         rows = engine.domain.sample_requests()
     bridge = EngineBridge(engine)
@@ -310,8 +342,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("settings: %s; data: %s; LLM: %s", settings_path, settings.data_dir,
                  settings.llm.base_url or f"mock ({settings.mock.latency_median_ms:g} ms)")
         rows = load_corpus(args.corpus) if args.corpus is not None else None
+        if args.attach is not None:
+            log.info("attached station: %s via %s", database_name(settings),
+                     attach_url(settings, args.attach))
         console = build_console(settings, store=window_store(), settings_path=settings_path,
-                                credentials=KeyringCredentials(), rows=rows, errors=errors)
+                                credentials=KeyringCredentials(), rows=rows, errors=errors,
+                                attach_to=args.attach)
     except (UserFacingError, OSError, ValueError) as exc:  # the operator can fix these
         errors.uninstall()
         loop.close()
@@ -335,7 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("window ready in %.2f s", time.perf_counter() - started)
     window.charts_ready.connect(  # built after the first frame: the window is up without them
         lambda: log.info("charts ready in %.2f s", time.perf_counter() - started))
-    if settings.llm.base_url is None and not args.no_traffic and window.traffic.rows:
+    if (settings.llm.base_url is None and not args.no_traffic and window.traffic.rows
+            and not console.engine.attached):  # a station's services make the traffic
         window.traffic.start()  # demo mode shows the agent at work from the first second
     if args.quit_after is not None:
         QTimer.singleShot(int(args.quit_after * 1000), window.close)

@@ -94,6 +94,12 @@ class AuditView(QWidget):
         else:
             self.timer.stop()
 
+    def store_changed(self) -> None:
+        """Another process wrote to the audit log: read again if shown (else when it
+        is next shown)."""
+        if self.timer.isActive():
+            self.listing.reload()
+
     def stop(self) -> None:
         self.timer.stop()
         if self._show in self.listing.on_changed:

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal
 
 from agentcore import (
     BreakerChanged,
+    DatabaseLink,
     Engine,
     EscalationChanged,
     Event,
@@ -21,7 +22,9 @@ from agentcore import (
     RequestAnswered,
     RequestEscalated,
     RequestRejected,
+    RulesChanged,
     SpanFinished,
+    StoreChanged,
     ToolServerChanged,
 )
 
@@ -36,6 +39,10 @@ class EngineBridge(QObject):
     breaker_changed = Signal(object)  # agentcore.BreakerChanged
     escalation_changed = Signal(int)  # an escalation's id: claimed, acted on, resolved
     tool_server_changed = Signal(object)  # agentcore.ServerReport: state or tools changed
+    # Another process on the shared database (an attached station's follower):
+    rules_changed = Signal(object)  # the live rule set's version id (int | None)
+    store_changed = Signal(str)  # "replies", "learned" or "audit": reread it
+    database_link = Signal(bool, object)  # up, the problem (str | None): lost or back
 
     def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -61,3 +68,9 @@ class EngineBridge(QObject):
             self.escalation_changed.emit(event.escalation_id)
         elif isinstance(event, ToolServerChanged):
             self.tool_server_changed.emit(event.report)
+        elif isinstance(event, RulesChanged):
+            self.rules_changed.emit(event.version_id)
+        elif isinstance(event, StoreChanged):
+            self.store_changed.emit(event.kind)
+        elif isinstance(event, DatabaseLink):
+            self.database_link.emit(event.up, event.problem)

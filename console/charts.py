@@ -181,6 +181,23 @@ class ChartsPanel(QWidget):
             self.series.add_history(part)
         self.history_loaded = True
 
+    def reload_history(self) -> None:
+        """Starts over from the store: the live link to a shared database is back, and
+        what the other processes finished meanwhile was never announced here. The
+        series is rebuilt (counting the store's history up to now, live outcomes from
+        now on) rather than topped up: nothing is counted twice."""
+        if self._history is None:
+            return
+        if self.history_task is not None and not self.history_task.done():
+            self.history_task.cancel()
+        now = self._now()
+        self.series = LiveSeries(max_window_s=WINDOWS[-1][0],
+                                 breaker_state=self.series.breaker_state, now=now,
+                                 history_until=now)
+        self.history_loaded = False
+        self._drawn = None
+        self._start_history()
+
     # -- construction -----------------------------------------------------------
 
     def _build(self) -> None:

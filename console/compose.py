@@ -10,6 +10,7 @@ panel only remembers its own requests to say what became of the last one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -55,7 +56,9 @@ class _ComposeEdit(QPlainTextEdit):
 
 class ComposePanel(QWidget):
     submitted = Signal(object)  # the Request, as it leaves for the engine
-    answered = Signal(object)  # the Outcome of a request sent from here
+    # The id a request sent from here left with, and its Outcome: on an attached
+    # station the service's intake answers it under an id of its own.
+    answered = Signal(str, object)
 
     def __init__(self, submit: Submit, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -107,13 +110,13 @@ class ComposePanel(QWidget):
         log.info("operator sent request %s", request.id)
         task = asyncio.ensure_future(self._submit(request))
         self._tasks.add(task)
-        task.add_done_callback(self._finished)
+        task.add_done_callback(functools.partial(self._finished, sent_id=request.id))
         self.submitted.emit(request)
         self.result.setText("Sent, waiting for the answer…")
         self.text.clear()
         return task
 
-    def _finished(self, task: asyncio.Task[Outcome]) -> None:
+    def _finished(self, task: asyncio.Task[Outcome], *, sent_id: str) -> None:
         self._tasks.discard(task)
         if task.cancelled():
             return
@@ -123,7 +126,7 @@ class ComposePanel(QWidget):
         self.result.setText(
             f"Last: {outcome.route} · {outcome.status} · {outcome.intent or 'no intent'} · "
             f"{format_ms(outcome.latency_ms)}")
-        self.answered.emit(outcome)
+        self.answered.emit(sent_id, outcome)
 
     @property
     def in_flight(self) -> int:

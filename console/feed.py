@@ -14,7 +14,7 @@ the operator reads, `hold` (console/feed_hold.py) keeps new rows back, at most
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
@@ -159,6 +159,31 @@ class FeedModel(HeaderedTableModel):
             self.endResetModel()
         finally:
             self.changing = False
+        self.rows_changed.emit()
+
+    def reload(self, stored: Iterable[Outcome]) -> None:
+        """The rows become `stored` (the store's recent outcomes: a station opening, or
+        its live link back after a loss) merged with what is shown: a request in both
+        keeps the row shown (it has its spans), the rest are ordered by when they
+        finished, newest first, at most `max_rows`. Rows held behind the pill are let
+        in: after a gap the feed is read afresh, not topped up."""
+        by_id = {outcome.request.id: outcome for outcome in stored}
+        shown = [*self.hold.held, *self._pending, *(row.outcome for row in self._rows)]
+        by_id.update((outcome.request.id, outcome) for outcome in shown)
+        rows = sorted(by_id.values(), key=finished_at, reverse=True)[:self.max_rows]
+        self.changing = True
+        try:
+            self.beginResetModel()
+            self._pending.clear()
+            self.hold.clear()
+            self._rows = deque(map(_Row, rows))
+            self.endResetModel()
+        finally:
+            self.changing = False
+        for outcome in rows:
+            if outcome.intent and outcome.intent not in self._intents:
+                self._intents.add(outcome.intent)
+                self.intent_seen.emit(outcome.intent)
         self.rows_changed.emit()
 
     def settle(self, request_id: str, settled: Callable[[Outcome], Outcome]) -> bool:

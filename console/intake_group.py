@@ -72,6 +72,14 @@ class IntakeGroup(QGroupBox):
         self._read_keyring()
         self.show_state()
         self._wire()
+        if host is not None and host.attached_via is not None:
+            self.enabled.setEnabled(False)
+            self.enabled.setToolTip("An attached station hosts no intake: the services "
+                                    "answer")
+            self.note.setText(f"Not hosted here: this console is an operator station "
+                              f"attached to the services, and what it sends goes through "
+                              f"their intake at {host.attached_via}. Its settings are "
+                              f"kept for when the console runs on its own.")
 
     # -- construction -----------------------------------------------------------
 
@@ -294,6 +302,9 @@ class IntakeGroup(QGroupBox):
         host = self._host
         if host is None:
             self.state.setText("")
+        elif host.attached_via is not None:
+            self.state.setStyleSheet("")
+            self.state.setText(f"Attached: requests go through {host.attached_via}.")
         elif host.error:
             self.state.setStyleSheet(ERROR_STYLE)
             self.state.setText(f"Did not start: {host.error}")

@@ -31,6 +31,12 @@ class IntakeHost:
     def url(self) -> str | None:
         return getattr(self._server, "url", None)
 
+    @property
+    def attached_via(self) -> str | None:
+        """An attached station's: the services' intake its requests go through. It
+        hosts none of its own: its engine answers nothing itself."""
+        return self._engine.attach_to
+
     def per_minute(self) -> int:
         intake = getattr(self._server, "intake", None)
         return intake.per_minute() if intake is not None else 0
@@ -38,6 +44,8 @@ class IntakeHost:
     async def apply(self, settings: IntakeSettings, *, restart: bool = False) -> None:
         """In force: on, off, or restarted when its settings changed. `restart`: also
         when they did not (its token in the keyring did: a server reads it at start)."""
+        if self.attached_via is not None:
+            return  # never hosted: the services behind `attached_via` answer
         running = self._server is not None
         if settings == self._running and running == settings.enabled and not restart:
             return

@@ -9,6 +9,7 @@ signals are wired. It owns no engine state: the root creates and closes the engi
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import html
 import logging
@@ -37,6 +38,8 @@ from agentcore import (
     Outcome,
     Request,
     Settings,
+    StorageError,
+    database_name,
 )
 from console import message
 from console.audit_model import AuditListing
@@ -51,6 +54,7 @@ from console.escalation_context import EscalationContextPanel
 from console.escalations_view import QueuePanel
 from console.exports import Exporter
 from console.feed import FeedModel
+from console.feed_backfill import recent
 from console.feed_panel import SHOW_NEW_KEYS, FeedPanel
 from console.intake_host import IntakeHost, IntakeSegment
 from console.learned_panel import LearnedPanel
@@ -58,6 +62,7 @@ from console.notifier import DesktopNotifier, Notifier
 from console.outage_banner import OutageBanner
 from console.rules_view import RulesView
 from console.settings_dialog import SettingsDialog
+from console.station import AttachedSegment, LinkBanner
 from console.statusbar import (
     BreakerSegment,
     DollarsSegment,
@@ -157,6 +162,17 @@ class MainWindow(QMainWindow):
         for segment in (self.tools_segment, self.breaker_segment, self.rate_segment,
                         self.escalations_segment, self.dollars_segment, self.intake_segment):
             self.statusBar().addPermanentWidget(segment)
+        # An attached station (`--attach`): the services answer, the shared database is
+        # what it shows; the link to it is watched (`console.station`).
+        self.link_banner = LinkBanner()
+        self.attached_segment: AttachedSegment | None = None
+        self._refill: asyncio.Task[None] | None = None
+        self._select_when_seen: Outcome | None = None  # composed, its row not in yet
+        if engine.attach_to is not None:
+            self.attached_segment = AttachedSegment(database_name(engine.settings),
+                                                    engine.attach_to)
+            self.statusBar().addPermanentWidget(self.attached_segment)
+            self.intake_segment.hide()  # it hosts none: the segment above names the one
 
         self._build_workspaces()
         self._build_actions()
@@ -166,6 +182,8 @@ class MainWindow(QMainWindow):
         self._theme_applied = False
         self._restore()
         self._update_title(engine.settings)
+        if engine.attached:
+            self._as_station()
 
     # -- construction ------------------------------------------------------------
 
@@ -213,6 +231,7 @@ class MainWindow(QMainWindow):
         self.banners = QVBoxLayout()
         self.banners.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self.banners)
+        self.banners.addWidget(self.link_banner)
         self.banners.addWidget(self.outage_banner)
         layout.addWidget(self.workspaces, 1)
         self.setCentralWidget(central)
@@ -339,6 +358,7 @@ class MainWindow(QMainWindow):
         self.detail.clear_filters.connect(feed.clear_filters)
         self.compose.submitted.connect(self._follow_composed)
         self.compose.answered.connect(self._show_composed)
+        self.feed_model.rows_changed.connect(self._select_composed_row)
         traffic.running_changed.connect(self._on_traffic_running)
         self.traffic_panel.rate.valueChanged.connect(
             lambda rate: self.store.setValue(KEY_RATE, rate))
@@ -382,6 +402,76 @@ class MainWindow(QMainWindow):
         bridge.escalation_changed.connect(self.escalation.on_changed)
         self.escalation.changed.connect(self._settle_in_feed)
         self.escalations.resolved.connect(self._settle_in_feed)  # by another console, too
+
+        bridge.rules_changed.connect(self.rules.on_rules_changed)
+        bridge.store_changed.connect(self._on_store_changed)
+        bridge.database_link.connect(self._on_database_link)
+
+    def _as_station(self) -> None:
+        """An attached station makes no traffic of its own (the services' clients do),
+        and its feed starts from the shared database's recent rows."""
+        why = "An attached station sends no demo traffic: the services answer their " \
+              "own clients' requests, and this feed shows them"
+        self.traffic.pause()
+        self.traffic_panel.setEnabled(False)
+        self.traffic_panel.setToolTip(why)
+        self.act_traffic.setEnabled(False)
+        self.act_traffic.setToolTip(why)
+        self.act_traffic.setStatusTip(why)
+        QTimer.singleShot(0, self, self.refill_feed)  # once the loop runs: the window first
+
+    def refill_feed(self) -> asyncio.Task[None] | None:
+        """Reads the store's recent rows into the feed (in a worker thread); a read
+        already under way is replaced. None without a running loop (no read)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            log.info("no running event loop: the feed is not filled from the store")
+            return None
+        if self._refill is not None and not self._refill.done():
+            self._refill.cancel()
+        self._refill = loop.create_task(self._read_recent())
+        return self._refill
+
+    async def _read_recent(self) -> None:
+        try:
+            stored = await recent(self.engine.store.requests, now=self.engine.clock.now())
+        except StorageError as exc:
+            message.warning(f"The feed shows only new requests: the recent ones could "
+                            f"not be read ({exc})")
+            return
+        self.feed_model.reload(stored)
+
+    def _on_store_changed(self, kind: str) -> None:
+        """Another process changed what a view reads from the shared database."""
+        if kind == "replies" and self.escalation.saved_replies is not None:
+            self.escalation.saved_replies.reload()
+        elif kind == "learned":
+            self.learned.refresh()
+        elif kind == "audit":
+            self.audit.store_changed()
+
+    def _on_database_link(self, up: bool, problem: str | None) -> None:
+        self.link_banner.set_link(up, problem)
+        if self.attached_segment is not None:
+            self.attached_segment.set_link(up, problem)
+        if not up:
+            log.warning("live link to the database lost: %s", problem)
+            return
+        log.info("live link to the database back: every view reads the store again")
+        self.resync()
+
+    def resync(self) -> None:
+        """Every view read from the store again: after a lost link, nothing of what
+        changed meanwhile was announced."""
+        self.refill_feed()
+        if self._charts is not None:  # else built later, reading the store then
+            self._charts.reload_history()
+        self.escalations.refresh()
+        self.escalations_segment.refresh()
+        self.rules.on_rules_changed(None)
+        for kind in ("replies", "learned", "audit"):
+            self._on_store_changed(kind)
 
     def _show_new_requests(self) -> None:
         self.show_workspace(Workspace.WATCH)
@@ -432,6 +522,8 @@ class MainWindow(QMainWindow):
         self.escalations.stop()
         self.escalation.stop()
         self.audit.stop()
+        if self._refill is not None:
+            self._refill.cancel()
         if isinstance(self.notifier, DesktopNotifier):
             self.notifier.close()
         self.rules.close_runner()  # its worker thread reads the engine's database
@@ -498,12 +590,28 @@ class MainWindow(QMainWindow):
         self.detail_model.follow(request)
         self.show_workspace(Workspace.WATCH)
 
-    def _show_composed(self, outcome: Outcome) -> None:
+    def _show_composed(self, sent_id: str, outcome: Outcome) -> None:
         # Select it in the feed too (or say a filter hides it), unless the operator
-        # has picked another request since.
-        if self.detail_model.is_showing(outcome.request.id):
-            self.feed_model.flush()
-            self.feed.select_outcome(outcome)
+        # has picked another request since. On an attached station the service's
+        # intake answered it under an id of its own, and its row comes from the store,
+        # maybe after this: the detail shows the outcome now, the row is selected when
+        # it arrives.
+        rid = outcome.request.id
+        if not (self.detail_model.is_showing(sent_id) or self.detail_model.is_showing(rid)):
+            return
+        if rid != sent_id:
+            self.detail.show_outcome(outcome)
+        self.feed_model.flush()
+        self._select_when_seen = None if self.feed.select_outcome(outcome) else outcome
+
+    def _select_composed_row(self) -> None:
+        waiting = self._select_when_seen
+        if waiting is None or self.feed_model.changing:
+            return
+        self._select_when_seen = None  # selecting lets held rows in: no second try inside
+        if self.detail_model.is_showing(waiting.request.id) and not self.feed.select_outcome(
+                waiting):
+            self._select_when_seen = waiting  # its row is not in yet
 
     def _on_traffic_running(self, running: bool) -> None:
         self.act_traffic.setChecked(running)
@@ -553,6 +661,8 @@ class MainWindow(QMainWindow):
 
     def _update_title(self, settings: Settings) -> None:
         where = settings.llm.base_url or "demo, mock LLM"
+        if self.attached_segment is not None:
+            where = self.attached_segment.where
         self.setWindowTitle(f"Hybrid Agent Console — {where}")
 
     def shortcut_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from agentcore import (
     EmptyRuleSetError,
+    RuleBook,
     RuleError,
     RuleSession,
     Suggestion,
@@ -89,6 +90,10 @@ class RulesView(QWidget):
         self.state.setObjectName("rules state")
         self.confirmation: Confirmation | None = None  # the question open now, if any
         self._apply_waiting = False  # Apply pressed before the draft's backtest finished
+        # The live rules another process saved under unapplied edits, said until they
+        # are applied or discarded; and the router the draft last followed.
+        self._underneath: str | None = None
+        self._live_seen = session.live
 
         self.toolbar = QToolBar("Rules")
         self.actions_in_order: list[QAction] = []  # for the window's menus and F1 help
@@ -239,6 +244,33 @@ class RulesView(QWidget):
         self.runner.request_stats()
         self._schedule()
 
+    def on_rules_changed(self, version_id: int | None) -> None:
+        """The live rule set changed underneath (another station or service saved
+        it; None: read again after a lost link). Without edits the draft follows it;
+        unapplied edits are kept, and the operator told: Apply would replace the new
+        set with them."""
+        # Undo and redo walk the history as the store now has it: a book still on the
+        # stacks it read at start would undo this station's last change back past the
+        # other's, silently dropping it. (A RuleBook that rereads its history would say
+        # this in agentcore; until then a new book over the same store does.)
+        self.book = self.session.book = RuleBook(self.book.engine)
+        self.history.set_versions(self.book.log())
+        if self.session.draft.dirty:
+            if self.session.live is not self._live_seen:
+                self._underneath = (f"The live rule set changed underneath (version "
+                                    f"{self.book.current.id}, saved elsewhere): your "
+                                    f"unapplied edits are kept; Apply replaces it with "
+                                    f"them, Undo discards them.")
+                message.warning(self._underneath)
+        else:
+            self._live_seen = self.session.live
+            self.session.reset()
+            row = self._selected_row()
+            self._select(min(max(row, 0), len(self.draft.rules) - 1))
+            self._schedule()
+        self.runner.request_stats()
+        self._update_state()
+
     def close_runner(self) -> None:
         self.runner.close()
 
@@ -293,7 +325,10 @@ class RulesView(QWidget):
 
     def _update_state(self) -> None:
         state = self.session.state()
-        self.state.setText(state.text)
+        if not self.draft.dirty:
+            self._underneath = None  # applied, undone or reset: nothing kept any more
+            self._live_seen = self.session.live
+        self.state.setText(self._underneath or state.text)
         self.act_apply.setEnabled(state.can_apply)
         self.act_undo.setEnabled(state.can_undo)
         self.act_redo.setEnabled(state.can_redo)

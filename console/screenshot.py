@@ -11,6 +11,11 @@ on its Tool servers group, then a server's editor after a Test, and saves each
 `--intake` hosts the HTTP intake on a free loopback port and saves the Settings dialog
 on its Intake API group (`--out`), then with an address beyond loopback and no token,
 and a callback, refused (`-refused`), and the window with its Intake segment (`-window`).
+`--attached URL` is an operator station on that PostgreSQL database (its password in
+the keyring, as `agent-console --database` takes it): a service's engine answers some
+of the demo traffic there first, the station opens on it (`--attach`), and its live
+link to the database is reported lost, as its store follower reports it: the banner,
+and the red status-bar segment.
 """
 
 from __future__ import annotations
@@ -241,6 +246,36 @@ async def _stage_tool_servers(console: Console, seconds: float, out: Path,
     _save(window, out)
 
 
+async def _stage_attached(console: Console, seconds: float, out: Path,
+                          theme: Theme) -> None:
+    """An attached station over the team's recent work, its live link lost."""
+    from agentcore import DatabaseLink
+
+    window = console.window
+    window.set_theme(theme)
+    window.resize(*SIZE)
+    window.show()
+    await asyncio.sleep(max(1.0, seconds / 4))  # the feed's and the charts' first reads
+    console.engine.bus.publish(DatabaseLink(False, "server closed the connection "
+                                                   "unexpectedly"))
+    await asyncio.sleep(0.5)
+    _save(window, out)
+
+
+async def _serve_some(settings: Settings, count: int) -> None:
+    """A service's engine (not the station's) answers `count` demo requests on the
+    shared database: what the station then finds there."""
+    from agentcore import Engine, to_request
+
+    service = Engine(settings, credentials=KeyringCredentials())
+    try:
+        await asyncio.gather(*(service.submit(to_request(row))  # as the clients would
+                               for row in service.domain.sample_requests()[:count]))
+        service.store.flush()
+    finally:
+        await service.close()
+
+
 async def _stage_intake(console: Console, seconds: float, out: Path, theme: Theme) -> None:
     window = await _after_traffic(console, theme, 5, seconds)
     await window.intake_host.apply(console.engine.settings.intake)
@@ -310,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--intake", action="store_true",
                         help="the Settings dialog on its Intake API group, the intake "
                         "hosted on a free loopback port")
+    parser.add_argument("--attached", default=None, metavar="POSTGRESQL_URL",
+                        help="an attached operator station on this database, its live "
+                        "link to it lost")
     parser.add_argument("--theme", choices=[t.value for t in Theme], default=Theme.DARK.value)
     parser.add_argument("--domain", default=None, metavar="MODULE:FACTORY",
                         help="another domain than the demo shop")
@@ -334,10 +372,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.intake:
             settings.intake.enabled = True
             settings.intake.port = 0  # any free one: the group shows which
+        if args.attached:
+            settings.database_url = args.attached
+            loop.run_until_complete(_serve_some(settings, 60))
         store = QSettings(str(folder / "window.ini"), QSettings.Format.IniFormat)
         console = build_console(settings, store=store, settings_path=folder / "settings.json",
                                 credentials=KeyringCredentials(),
-                                rows=None)
+                                rows=None, attach_to="" if args.attached else None)
 
         async def run() -> None:
             try:
@@ -345,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
                     await _stage_outage(console, args.seconds, args.out, Theme(args.theme),
                                         heal=args.outage_back)
                     return
-                stage = (_stage_tool_servers if args.tool_servers
+                stage = (_stage_attached if args.attached
+                         else _stage_tool_servers if args.tool_servers
                          else _stage_intake if args.intake
                          else _stage_learned if args.learned
                          else _stage_rules if args.rules
