@@ -7,17 +7,37 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 import subprocess
 
 import httpx2
 import psycopg
 
+from agentcore.demo_shop.repository import Shop
 from tests.processes import serve_process
 
 N = 40
 SLOW = "my app keeps crashing and nothing helps"  # the LLM's path: it takes a while
 PACE_S = 0.25  # the load lasts longer than the survivor's sweep (SWEEP_S, 5 s)
 KILL_AT = 28  # posts made when the first instance is killed
+REFUNDS = (3, 12, 21, 26, 33)  # these posts ask for a refund: a write, once per request
+
+
+def _refundable(settings, n: int) -> list[tuple[int, int]]:
+    """(order, customer) of n delivered orders with money to refund."""
+    shop = Shop(settings.shop_path)
+    try:
+        found = []
+        for oid, cid in shop.conn.execute(
+                "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id"):
+            limits = shop.refund_limits(oid)
+            if limits and limits.quote.allowed_cents > 100:
+                found.append((int(oid), int(cid)))
+            if len(found) == n:
+                return found
+    finally:
+        shop.close()
+    raise AssertionError("the demo shop has too few refundable orders")
 
 
 def _rows(url: str, password: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:
@@ -43,11 +63,16 @@ async def test_kill_9_of_one_of_two_instances_loses_and_repeats_nothing(
     doomed_id = _instance(pg_url, password, doomed)
     survivor_id = _instance(pg_url, password, survivor)
     accepted: dict[str, str] = {}  # external id -> request id, as a client was told
+    refunding = dict(zip(REFUNDS, _refundable(pg_settings, len(REFUNDS)), strict=True))
     try:
         async with httpx2.AsyncClient(timeout=10) as http:
             async def post(i: int, base: str) -> None:
                 body = {"text": f"{SLOW} (ticket {i})", "customer_id": 1 + i % 30,
                         "external_id": f"msg-{i}"}
+                if i in refunding:  # the LLM's path too: slow, so maybe in flight
+                    oid, cid = refunding[i]
+                    body.update(text=f"I want a refund for order {oid}, it arrived damaged",
+                                customer_id=cid)
                 try:
                     reply = await http.post(f"{base}/v1/requests", json=body)
                 except httpx2.HTTPError:  # cut off by the kill: sent again to the survivor
@@ -105,6 +130,15 @@ async def test_kill_9_of_one_of_two_instances_loses_and_repeats_nothing(
                 assert rid in left, rid
         taken = {rid for rid, _, owner, _ in finished if owner == survivor_id} & left
         assert taken == left  # all of it, by the survivor
+        # The shop's writes: at most one refund per request and per order, whoever ran it.
+        with sqlite3.connect(pg_settings.shop_path) as shop:
+            written = shop.execute("SELECT request_id, order_id FROM refunds"
+                                   " WHERE request_id IS NOT NULL").fetchall()
+        shop.close()
+        assert written, "no refund was made: the write path went untested"
+        assert len({r for r, _ in written}) == len(written)
+        assert len({o for _, o in written}) == len(written)
+        assert {r for r, _ in written} <= ids
     finally:
         for proc in (doomed, survivor):
             if proc.poll() is None:
