@@ -134,6 +134,7 @@ class Engine:
         # Accepted and being answered now: on disk these look like what a crash left
         # unfinished, and an intake started beside them must not run them again.
         self._answering: set[str] = set()
+        self._starting: set[str] = set()  # re-runs not accepted again yet
         self.breaker = CircuitBreaker(settings.resilience.breaker, self.clock,
                                       publish=self.bus.publish)
         self.validator = Validator()
@@ -352,6 +353,17 @@ class Engine:
         return await self._submit(request, again=True)
 
     async def _submit(self, request: Request, *, again: bool) -> Outcome:
+        if not again:
+            return await self._run(request, again=False)
+        # Accepted on disk already (a hand-back, a take-over): this store's, so no sweep of
+        # this process may take it over while the run starts (it may await the tools).
+        self._starting.add(request.id)
+        try:
+            return await self._run(request, again=True)
+        finally:
+            self._starting.discard(request.id)
+
+    async def _run(self, request: Request, *, again: bool) -> Outcome:
         if not self.tool_servers.started:
             await self.start()
         started = self.clock.monotonic()
@@ -578,11 +590,15 @@ class Engine:
 
     def answering(self, request_id: str) -> bool:
         """Whether this engine is answering the request now (accepted, no outcome yet)."""
-        return request_id in self._answering
+        return request_id in self._answering or request_id in self._starting
 
     async def resume(self) -> list[Outcome]:
-        """Answers every request a crash left accepted but unfinished. Attached: none,
-        the services resume their own."""
+        """Answers every request a crash left accepted but unfinished: what no live
+        instance on the database is answering (a dead or stopped one's, or this
+        engine's own not being answered now), taken over first, so another instance's
+        requests in flight are never run twice (agentcore.storage._instances).
+        Attached: none, the services resume what is left."""
         if self.attached:
             return []
-        return [await self.rerun(r) for r in self.store.requests.unfinished()]
+        return [await self.rerun(r) for r in self.store.requests.take_over()
+                if not self.answering(r.id)]

@@ -65,7 +65,9 @@ def _multiply(db: Path, total: int) -> None:
     conn = sqlite3.connect(db)
     outcomes = {row[0]: row for row in conn.execute(f"SELECT {_OUTCOME_COLUMNS} FROM outcomes"
                                                     " WHERE route != 'guard'")}
-    requests = [row for row in conn.execute("SELECT * FROM requests") if row[0] in outcomes]
+    requests = [row for row in conn.execute(
+        "SELECT id, text, customer_id, channel, received_at, status, note FROM requests")
+        if row[0] in outcomes]
     start = time.time() - 86_400
     new_requests, new_outcomes = [], []
     for i in range(total - len(requests)):
@@ -76,7 +78,8 @@ def _multiply(db: Path, total: int) -> None:
         if rid in outcomes:
             new_outcomes.append((copy_id, *outcomes[rid][1:12], at))
     with conn:
-        conn.executemany("INSERT INTO requests VALUES (?,?,?,?,?,?,?)", new_requests)
+        conn.executemany("INSERT INTO requests (id, text, customer_id, channel, received_at,"
+                         " status, note) VALUES (?,?,?,?,?,?,?)", new_requests)
         conn.executemany(f"INSERT INTO outcomes ({_OUTCOME_COLUMNS}) VALUES "
                          "(?,?,?,?,?,?,?,?,?,?,?,?,?)", new_outcomes)
     conn.close()

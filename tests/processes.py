@@ -43,10 +43,11 @@ def console_start(args: list[str], env: Mapping[str, str]) -> subprocess.Complet
         timeout=60)
 
 
-async def serve_process(settings_path: Path, keyring_file: Path) -> tuple[subprocess.Popen[str],
-                                                                          str]:
-    """`agentcore serve --port 0` as its own process (the mock LLM at 40 ms, the tests'
-    file keyring), for a test that kills it: the process and the intake's base URL."""
+async def serve_process(settings_path: Path, keyring_file: Path, *args: str,
+                        latency_ms: float = 40) -> tuple[subprocess.Popen[str], str]:
+    """`agentcore serve --port 0 ARGS...` as its own process (the mock LLM at
+    `latency_ms`, the tests' file keyring), for a test that kills it: the process and
+    the intake's base URL."""
     from tests.keyring_backend import BACKEND_NAME, FILE_VARIABLE
 
     env = {**os.environ, "PYTHON_KEYRING_BACKEND": BACKEND_NAME, FILE_VARIABLE: str(keyring_file),
@@ -54,7 +55,7 @@ async def serve_process(settings_path: Path, keyring_file: Path) -> tuple[subpro
     proc = await asyncio.to_thread(
         subprocess.Popen,
         [sys.executable, "-m", "agentcore", "--settings", str(settings_path),
-         "--mock-latency-ms", "40", "serve", "--port", "0"],
+         "--mock-latency-ms", str(latency_ms), "serve", "--port", "0", *args],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=env)
     assert proc.stdout is not None
     line = await asyncio.to_thread(proc.stdout.readline)

@@ -12,7 +12,10 @@ Every channel (the REST intake, Chatwoot) submits through `Intake.submit`:
    second delivery, `request.resolved`, keyed `resolved:<escalation id>`.
 The claim keeps the request itself: a crash before the accept leaves a claim that
 `resume` runs on the next start, as it re-runs what a crash left accepted and
-enqueues the callbacks (finished or resolved) a crash left owed.
+enqueues the callbacks (finished or resolved) a crash left owed. Several instances on
+one database (`agentcore serve` on PostgreSQL) each run only their own: claims and
+requests name the instance that took them, and what a dead instance left is taken
+over by one survivor, at its start or by its sweep (agentcore.storage._instances).
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ RESOLVED_KEY = "resolved:{}"  # per escalation id (a request has at most one)
 # feed, not words the customer was sent: the view shows no answer for it.
 HANDLED_ELSEWHERE = "resolved"
 # An operator in a console over the same database resolves on another process's bus:
-# resolutions this recent are looked for this often (clocks of two machines may differ).
+# resolutions this recent are looked for this often (clocks of two machines may differ);
+# as often, what an instance gone (killed, stopped) left unfinished is taken over.
 SWEEP_S = 5.0
 SWEEP_WINDOW_S = 3600.0
 
@@ -234,33 +238,54 @@ class Intake:
     async def resume(self) -> int:
         """Runs every request a crash left claimed but not accepted, runs again every one
         it left accepted, and enqueues the callbacks (finished, resolved) it left owed;
-        how many requests it started. Returns once they are running."""
+        how many requests it started. Returns once they are running. What another live
+        instance on the database claimed or is answering is its own, never run here;
+        a dead one's is taken over (`take_over`), now and by the sweep every SWEEP_S."""
         for rid in self._store.intake.owed_callbacks():
             view = self.view(rid)
             if view is not None:
                 self._owe_callback(rid, self._store.intake.record(rid), view)
         self._owe_resolutions()
-        claimed = [r for r in (record.request() for record in self._store.intake.unaccepted())
+        started = await self._take_over()
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep(),
+                                                                   name="intake sweep")
+        return started
+
+    async def _take_over(self) -> int:
+        """Starts what no live instance is running (agentcore.storage._instances): claims
+        never accepted, and accepted requests unfinished, each taken by one conditional
+        write (of two survivors, one runs it); how many it started."""
+        claimed = [r for r in (record.request() for record in self._store.intake.take_over())
                    if r is not None and r.id not in self._running]
         for request in claimed:  # never accepted: a first submit, through the guard
             await self._start(request, again=False)
             outcome = self._recent.get(request.id)
             if outcome is not None and self.rate_limited(outcome):
                 self._store.intake.release(request.id)
-        # Unfinished on disk is also what the engine is answering for someone else now
-        # (the console's traffic, when its intake is turned on or restarted): not resumed.
-        unfinished = [r for r in self._store.requests.unfinished()
+        # This store's own unfinished requests are also what its engine is answering for
+        # someone else now (the console's traffic, when its intake is turned on or
+        # restarted): not run again.
+        unfinished = [r for r in self._store.requests.take_over()
                       if r.id not in self._running and not self.engine.answering(r.id)]
         for request in unfinished:
             await self._start(request, again=True)
-        if self._sweeper is None and self.outbox is not None:
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep(),
-                                                                   name="resolutions")
         return len(claimed) + len(unfinished)
 
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_S)
+            try:
+                # Another instance killed meanwhile: its requests are finished here,
+                # without waiting for anyone's restart.
+                taken = await self._take_over()
+                if taken:
+                    log.warning("took over %d requests an instance gone left unfinished",
+                                taken)
+            except Exception:  # the disk: the next sweep, or the next start, tries again
+                log.warning("taking over unfinished requests failed", exc_info=True)
+            if self.outbox is None:
+                continue
             try:
                 self._owe_resolutions(resolved_since=self.engine.clock.now() - SWEEP_WINDOW_S)
             except Exception:  # the disk: the next sweep, or the next start, tries again

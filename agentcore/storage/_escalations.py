@@ -76,9 +76,11 @@ def record_json(value: Any) -> str:
 class SQLiteEscalations:
     """`EscalationRepository` over the engine database."""
 
-    def __init__(self, conn: sqlite3.Connection, writer: OutcomeWriter) -> None:
+    def __init__(self, conn: sqlite3.Connection, writer: OutcomeWriter, *,
+                 owner: str | None = None) -> None:
         self._conn = conn
         self._writer = writer
+        self._owner = owner  # the instance a hand-back's re-run runs in (`_instances`)
 
     # -- plumbing ------------------------------------------------------------
 
@@ -289,8 +291,9 @@ class SQLiteEscalations:
         with self._transaction() as conn:
             if not self._hold(conn, item.id, operator, now, sets, params):
                 return False
-            conn.execute("UPDATE requests SET note = ?, status = 'accepted' WHERE id = ?",
-                         (note, item.request_id))
+            # This instance re-runs it: no other may take it over meanwhile.
+            conn.execute("UPDATE requests SET note = ?, status = 'accepted', owner = ?"
+                         " WHERE id = ?", (note, self._owner, item.request_id))
             audit(conn, now, operator, "hand_back", f"escalation {item.id}",
                    note + (" (its write denied)" if denial is not None else ""))
         return True

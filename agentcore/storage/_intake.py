@@ -17,6 +17,7 @@ from typing import Any, Literal
 from agentcore.models import Request
 from agentcore.storage._channel_posts import ChannelOutcome, channel_outcomes
 from agentcore.storage._connection import transaction, translated
+from agentcore.storage._instances import Instance
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,9 @@ _ENTRY = ("id, key, kind, target, CASE WHEN delivered_at IS NOT NULL THEN 'deliv
           " WHEN dead_at IS NOT NULL THEN 'dead' ELSE 'pending' END, attempts, created_at,"
           " next_at, delivered_at, dead_at, last_error")
 _OWED = "delivered_at IS NULL AND dead_at IS NULL"  # the partial index outbox_owed's
+# A claim whose request never reached an accept (`unaccepted`), in an UPDATE of the claims.
+TAKEABLE_CLAIM = ("text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM requests r"
+                  " WHERE r.id = intake_requests.request_id)")
 # How long a delivery handed out by `due` is no other process's to send, by default
 # (the outbox passes its own, longer than it lets a send take): one unfinished after it
 # (a crash) is due again: sent at least once, never by two at once.
@@ -86,9 +90,10 @@ LEASE_S = 20.0
 
 
 class SQLiteIntake:
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, instance: Instance) -> None:
         self._conn = conn
         self._path = path
+        self._instance = instance  # each claim made here is its (`_instances`)
 
     def claim(self, record: IntakeRecord, now: float) -> tuple[str, bool]:
         """Records `record` (with its request) unless its key is taken: (the request id
@@ -96,11 +101,11 @@ class SQLiteIntake:
         connection, give one request id: the UNIQUE index decides."""
         with translated(f"write to {self._path} failed"), transaction(self._conn):
             inserted = self._conn.execute(
-                f"INSERT OR IGNORE INTO intake_requests ({_RECORD}, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR IGNORE INTO intake_requests ({_RECORD}, created_at, owner)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.request_id, record.key, record.channel, record.conversation_id,
                  record.external_id, record.callback, record.text, record.customer_id,
-                 record.received_at, now)).rowcount == 1
+                 record.received_at, now, self._instance.id)).rowcount == 1
             if inserted or record.key is None:
                 return record.request_id, inserted
             row = self._conn.execute("SELECT request_id FROM intake_requests WHERE key = ?",
@@ -132,6 +137,16 @@ class SQLiteIntake:
                 " (SELECT 1 FROM requests r WHERE r.id = i.request_id)"
                 " ORDER BY i.created_at").fetchall()
         return [IntakeRecord(*r) for r in rows]
+
+    def take_over(self) -> list[IntakeRecord]:
+        """The unaccepted claims (`unaccepted`) no live instance is running, made this
+        store's, oldest first: of two stores taking one at once, exactly one gets it."""
+        with translated(f"write to {self._path} failed"), transaction(self._conn):
+            takeable, params = self._instance.takeable()
+            rows = self._conn.execute(
+                f"UPDATE intake_requests SET owner = ? WHERE {TAKEABLE_CLAIM} AND {takeable}"
+                f" RETURNING {_RECORD}, created_at", (self._instance.id, *params)).fetchall()
+        return [IntakeRecord(*r[:-1]) for r in sorted(rows, key=lambda row: row[-1])]
 
     def owed_callbacks(self) -> list[str]:
         """Requests finished (answered or escalated) whose callback has no delivery yet:

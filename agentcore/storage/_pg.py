@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import psycopg
 from psycopg_pool import PoolClosed, PoolTimeout
 
 from agentcore.storage._changes import ChangeFeed
+from agentcore.storage._instances import GRACE_S, HEARTBEAT_S, Instance
 from agentcore.storage._pg_answer_cache import PostgresAnswerCache
 from agentcore.storage._pg_audit import PostgresAudit
 from agentcore.storage._pg_connection import open_pool, parse_url, pg_translated
@@ -64,6 +66,8 @@ from agentcore.storage._retention import PruneReport
 from agentcore.storage._writer import OutcomeWriter
 
 HEALTH_WAIT_S = 1.0
+# What a heartbeat may meet with the server gone: said in the log, tried again.
+_DATABASE_ERRORS = (psycopg.Error, PoolTimeout, PoolClosed)
 
 
 class PostgresStorage:
@@ -75,7 +79,8 @@ class PostgresStorage:
     def __init__(self, url: str, password: str | None, *, entry: str = "database-password",
                  max_connections: int = 8, retention_days: float | None = None,
                  spans_max_mb: float | None = None, now: Callable[[], float] = time.time,
-                 prune_every_s: float | None = None) -> None:
+                 prune_every_s: float | None = None, heartbeat_s: float = HEARTBEAT_S,
+                 grace_s: float = GRACE_S) -> None:
         target = parse_url(url)
         self.where = target.where
         # Every write of this store announces itself as this origin (_pg_notify); its
@@ -88,20 +93,25 @@ class PostgresStorage:
             with pg_translated(f"migrating the database at {self.where} failed"), \
                     self._pool.connection() as conn:
                 migrate(conn)
+            with pg_translated(f"registering this instance at {self.where} failed"):
+                # This process on the database: its heartbeat, the owner of what it takes.
+                self.instance = Instance(self._run, heartbeat_s=heartbeat_s,
+                                         grace_s=grace_s, errors=_DATABASE_ERRORS)
         except BaseException:
             self._pool.close()
             raise
         origin = self.origin
         self._writer = OutcomeWriter(PostgresSink(self._pool, origin))
         self._writer.start()
-        self._requests = PostgresRequests(self._pool, self._writer, self.where, origin)
+        self._requests = PostgresRequests(self._pool, self._writer, self.where, origin,
+                                          self.instance)
         self._traffic = PostgresTraffic(self._pool, self.where, self._writer.flush)
         self._escalations = PostgresEscalations(self._pool, self.where, self._writer.flush,
-                                                origin=origin)
+                                                origin=origin, owner=self.instance.id)
         self._rules = PostgresRules(self._pool, self.where, origin=origin)
         self._replies = PostgresReplies(self._pool, self.where, origin=origin)
         self._learned = PostgresLearned(self._pool, self.where, origin=origin)
-        self._intake = PostgresIntake(self._pool, self.where)
+        self._intake = PostgresIntake(self._pool, self.where, self.instance)
         self._outbox = PostgresOutbox(self._pool, self.where)
         self._audit = PostgresAudit(self._pool, self.where)
         self._pruner = PostgresPruner(self._pool, self.where, retention_days=retention_days,
@@ -197,4 +207,11 @@ class PostgresStorage:
             feed.close()
         self._pruner.stop()
         self._writer.stop()  # what is queued is written first, on the pool
+        self.instance.stop()  # after the writer: what it wrote is not taken over
         self._pool.close()
+
+    def _run(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        """An `_instances` statement (`?` placeholders) on a pool connection, committed."""
+        with self._pool.connection() as conn:
+            cur = conn.execute(sql.replace("?", "%s"), tuple(params))
+            return cur.fetchall() if cur.description else []

@@ -57,8 +57,9 @@ class PostgresEscalations:
     """`EscalationRepository` over a pool of connections to the team's database."""
 
     def __init__(self, pool: Pool, where: str, flush: Callable[[], None] = lambda: None,
-                 *, origin: str) -> None:
+                 *, origin: str, owner: str | None = None) -> None:
         self._pool = pool
+        self._owner = owner  # the instance a hand-back's re-run runs in (`_instances`)
         self._where = where  # host:port, for messages
         self._origin = origin  # what this store's announcements carry
         # This process's outcome writer: an escalation it just returned is in the
@@ -277,8 +278,9 @@ class PostgresEscalations:
         with self._transaction() as conn:
             if not self._hold(conn, item.id, operator, now, sets, params):
                 return False
-            conn.execute("UPDATE requests SET note = %s, status = 'accepted' WHERE id = %s",
-                         (note, item.request_id))
+            # This instance re-runs it: no other may take it over meanwhile.
+            conn.execute("UPDATE requests SET note = %s, status = 'accepted', owner = %s"
+                         " WHERE id = %s", (note, self._owner, item.request_id))
             self._changed(conn, item.id, now, operator, "hand_back",
                           note + (" (its write denied)" if denial is not None else ""))
         return True

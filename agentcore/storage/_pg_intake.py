@@ -31,7 +31,9 @@ from psycopg_pool import ConnectionPool
 
 from agentcore.errors import StorageError
 from agentcore.storage._channel_posts import ChannelOutcome
+from agentcore.storage._instances import Instance
 from agentcore.storage._intake import (
+    TAKEABLE_CLAIM,
     Delivery,
     IntakeRecord,
     OutboxEntry,
@@ -84,8 +86,9 @@ class _Pooled:
 class PostgresIntake(_Pooled):
     """`IntakeRepository` over a pool of connections to the team's database."""
 
-    def __init__(self, pool: Pool, where: str) -> None:
+    def __init__(self, pool: Pool, where: str, instance: Instance) -> None:
         super().__init__(pool, where, "intake")
+        self._instance = instance  # each claim made here is its (`_instances`)
 
     def claim(self, record: IntakeRecord, now: float) -> tuple[str, bool]:
         """Records `record` (with its request) unless its key is taken: (the request id
@@ -93,11 +96,11 @@ class PostgresIntake(_Pooled):
         of processes give one request id: the unique index decides."""
         row = (record.request_id, record.key, record.channel, record.conversation_id,
                record.external_id, record.callback, record.text, record.customer_id,
-               record.received_at, now)
+               record.received_at, now, self._instance.id)
         for _ in range(3):  # a holder that lets go between our two statements: again
             with self._transaction() as conn:
-                if conn.execute(f"INSERT INTO intake_requests ({_RECORD}, created_at)"
-                                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                if conn.execute(f"INSERT INTO intake_requests ({_RECORD}, created_at, owner)"
+                                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                                 " ON CONFLICT DO NOTHING", row).rowcount == 1:
                     return record.request_id, True
                 if record.key is None:
@@ -132,6 +135,17 @@ class PostgresIntake(_Pooled):
                           " AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = i.request_id)"
                           " ORDER BY i.created_at")
         return [IntakeRecord(*r) for r in rows]
+
+    def take_over(self) -> list[IntakeRecord]:
+        """The unaccepted claims no live instance is running, made this store's, oldest
+        first; one UPDATE, so of two stores taking one at once exactly one gets it."""
+        with self._transaction() as conn:
+            takeable, params = self._instance.takeable()
+            rows = conn.execute(
+                (f"UPDATE intake_requests SET owner = ? WHERE {TAKEABLE_CLAIM} AND {takeable}"
+                 f" RETURNING {_RECORD}, created_at").replace("?", "%s"),
+                (self._instance.id, *params)).fetchall()
+        return [IntakeRecord(*r[:-1]) for r in sorted(rows, key=lambda row: row[-1])]
 
     def owed_callbacks(self) -> list[str]:
         """Requests finished (answered or escalated) whose callback has no delivery yet."""

@@ -22,6 +22,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from agentcore.errors import DuplicateRequest
 from agentcore.models import Outcome, OutcomeSummary, Request, Span, Status, storable
+from agentcore.storage._instances import Instance
 from agentcore.storage._pg_connection import pg_translated
 from agentcore.storage._pg_notify import notify
 from agentcore.storage._requests import (
@@ -162,11 +163,13 @@ def _request(row: tuple[Any, ...]) -> Request:
 class PostgresRequests:
     """`RequestRepository` over a pool of connections to the team's database."""
 
-    def __init__(self, pool: Pool, writer: OutcomeWriter, where: str, origin: str) -> None:
+    def __init__(self, pool: Pool, writer: OutcomeWriter, where: str, origin: str,
+                 instance: Instance) -> None:
         self._pool = pool
         self._writer = writer
         self._where = where  # host:port, for messages
         self._origin = origin  # what this store's announcements carry
+        self._instance = instance  # each request accepted here is its (`_instances`)
 
     def _read(self, what: str, sql: str, params: Sequence[object] | dict[str, Any] = (),
               ) -> list[tuple[Any, ...]]:
@@ -183,7 +186,7 @@ class PostgresRequests:
         the database."""
         row = _params((request.id, storable(request.text), storable_id(request.customer_id),
                        storable(request.channel), request.received_at,
-                       str(status or "accepted"), request.note))
+                       str(status or "accepted"), request.note, self._instance.id))
         if again:  # its earlier outcome may still be on its way to the database
             self._writer.flush()
         with pg_translated(f"recording request {request.id} at {self._where} failed"):
@@ -191,18 +194,18 @@ class PostgresRequests:
                 with self._pool.connection() as conn, conn.transaction():
                     if again:
                         if conn.execute(
-                                "UPDATE requests SET note = %s WHERE id = %s"
+                                "UPDATE requests SET note = %s, owner = %s WHERE id = %s"
                                 " AND status = 'accepted' AND text = %s"
                                 " AND customer_id IS NOT DISTINCT FROM %s",
-                                (row[6], row[0], row[1], row[2])).rowcount == 1:
+                                (row[6], row[7], row[0], row[1], row[2])).rowcount == 1:
                             notify(conn, "accepted", [str(row[0])], self._origin)
                             return
                         if conn.execute("SELECT 1 FROM requests WHERE id = %s",
                                         (row[0],)).fetchone():
                             raise _Taken  # not a request waiting to be re-run
                     conn.execute("INSERT INTO requests (id, text, customer_id, channel,"
-                                 " received_at, status, note)"
-                                 " VALUES (%s, %s, %s, %s, %s, %s, %s)", row)
+                                 " received_at, status, note, owner)"
+                                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", row)
                     notify(conn, "accepted", [str(row[0])], self._origin)
             except (psycopg.errors.UniqueViolation, _Taken):
                 raise DuplicateRequest(f"request id {request.id!r} was already used; a "
@@ -217,10 +220,25 @@ class PostgresRequests:
         self._writer.flush()
 
     def unfinished(self) -> list[Request]:
-        """Accepted requests with no outcome: what a crash interrupted."""
+        """Accepted requests with no outcome, whoever's: what a crash interrupted, and
+        what a live instance is answering now (to run again: `take_over`)."""
         rows = self._read("requests", _REQUEST + " WHERE status = 'accepted'"
                           " ORDER BY received_at")
         return [_request(r) for r in rows]
+
+    def take_over(self) -> list[Request]:
+        """The unfinished requests no live instance is answering, made this store's,
+        oldest first (see SQLiteRequests.take_over). One UPDATE: a second store taking
+        the same row at once waits on its lock, then finds its owner live, and skips it."""
+        self.flush()
+        with pg_translated(f"taking over requests at {self._where} failed"), \
+                self._pool.connection() as conn:
+            takeable, params = self._instance.takeable()
+            rows = conn.execute(
+                ("UPDATE requests SET owner = ? WHERE status = 'accepted' AND " + takeable +
+                 " RETURNING id, text, customer_id, channel, received_at, note"
+                 ).replace("?", "%s"), (self._instance.id, *params)).fetchall()
+        return [_request(r) for r in sorted(rows, key=lambda row: (row[4], row[0]))]
 
     def status(self, request_id: str) -> str | None:
         rows = self._read("requests", "SELECT status FROM requests WHERE id = %s",

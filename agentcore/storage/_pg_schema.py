@@ -19,7 +19,7 @@ so of two processes migrating one database at once, one migrates and the other
 then finds it done; a failed step leaves the database as it was (PostgreSQL's DDL
 is transactional). Version 1 is the whole schema of SQLite's version 6 (there are
 no PostgreSQL databases of earlier releases to bring up to date); from there each
-SQLite migration has its PostgreSQL twin (version 2 is SQLite's 7).
+SQLite migration has its PostgreSQL twin (version 2 is SQLite's 7, 3 its 8, 4 its 9).
 """
 
 from __future__ import annotations
@@ -286,7 +286,19 @@ def _v3(conn: psycopg.Connection[Any]) -> None:
     conn.execute("CREATE INDEX audit_log_by_time ON audit_log(at)")
 
 
-MIGRATIONS: tuple[Callable[[psycopg.Connection[Any]], None], ...] = (_v1, _v2, _v3)
+def _v4(conn: psycopg.Connection[Any]) -> None:
+    """SQLite's version 9 (`_schema._v9`): the instances and their heartbeats, the owner
+    of each request and each intake claim (`_instances`)."""
+    for statement in (
+            "CREATE TABLE instances (id TEXT PRIMARY KEY, host TEXT NOT NULL, machine TEXT,"
+            " pid BIGINT NOT NULL, started_at DOUBLE PRECISION NOT NULL,"
+            " last_seen DOUBLE PRECISION NOT NULL, stopped_at DOUBLE PRECISION)",
+            "ALTER TABLE requests ADD COLUMN owner TEXT",
+            "ALTER TABLE intake_requests ADD COLUMN owner TEXT"):
+        conn.execute(statement)
+
+
+MIGRATIONS: tuple[Callable[[psycopg.Connection[Any]], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -23,6 +23,7 @@ from agentcore.models import (
     storable,
 )
 from agentcore.storage._connection import read_only, transaction, translated
+from agentcore.storage._instances import Instance
 from agentcore.storage._writer import OutcomeWriter, Statement
 
 
@@ -206,10 +207,12 @@ def _with_ln(conn: sqlite3.Connection) -> sqlite3.Connection:
 class SQLiteRequests:
     """`RequestRepository` over the engine database."""
 
-    def __init__(self, conn: sqlite3.Connection, writer: OutcomeWriter, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, writer: OutcomeWriter, path: Path,
+                 instance: Instance) -> None:
         self._conn = conn
         self._writer = writer
         self._path = path
+        self._instance = instance  # each request accepted here is its (`_instances`)
 
     def accept(self, request: Request, status: Status | None = None, *,
                again: bool = False) -> None:
@@ -221,7 +224,7 @@ class SQLiteRequests:
         hand-back): the same text for the same customer, or it is a duplicate too."""
         row = (request.id, storable(request.text), storable_id(request.customer_id),
                storable(request.channel), request.received_at, str(status or "accepted"),
-               request.note)
+               request.note, self._instance.id)
         conn = self._conn
         if again:  # its earlier outcome may still be on its way to the disk
             self._writer.flush()
@@ -230,14 +233,17 @@ class SQLiteRequests:
                 with transaction(conn):
                     if again:
                         if conn.execute(
-                                "UPDATE requests SET note = ? WHERE id = ?"
+                                "UPDATE requests SET note = ?, owner = ? WHERE id = ?"
                                 " AND status = 'accepted' AND text = ? AND customer_id IS ?",
-                                (request.note, request.id, row[1], row[2])).rowcount == 1:
+                                (request.note, row[7], request.id, row[1], row[2])
+                        ).rowcount == 1:
                             return
                         if conn.execute("SELECT 1 FROM requests WHERE id = ?",
                                         (request.id,)).fetchone():
                             raise sqlite3.IntegrityError("not a request waiting to be re-run")
-                    conn.execute("INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+                    conn.execute("INSERT INTO requests (id, text, customer_id, channel,"
+                                 " received_at, status, note, owner)"
+                                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
             except sqlite3.IntegrityError:
                 raise DuplicateRequest(f"request id {request.id!r} was already used; a "
                                        "request needs an id of its own") from None
@@ -251,7 +257,8 @@ class SQLiteRequests:
         self._writer.flush()
 
     def unfinished(self) -> list[Request]:
-        """Accepted requests with no outcome: what a crash interrupted."""
+        """Accepted requests with no outcome, whoever's: what a crash interrupted, and
+        what a live instance is answering now (to run again: `take_over`)."""
         self.flush()
         with translated("reading the requests failed"):
             rows = self._conn.execute(
@@ -259,6 +266,20 @@ class SQLiteRequests:
                 "WHERE status = 'accepted' ORDER BY received_at").fetchall()
         return [Request(text=t, customer_id=c, channel=ch, id=i, received_at=r, note=n)
                 for i, t, c, ch, r, n in rows]
+
+    def take_over(self) -> list[Request]:
+        """The unfinished requests no live instance is answering (a dead or stopped one's,
+        this store's own, or of no known owner: `_instances`), made this store's,
+        oldest first. Of two stores taking one over at once exactly one gets it."""
+        self.flush()
+        with translated(f"write to {self._path} failed"), transaction(self._conn):
+            takeable, params = self._instance.takeable()
+            rows = self._conn.execute(
+                "UPDATE requests SET owner = ? WHERE status = 'accepted' AND " + takeable +
+                " RETURNING id, text, customer_id, channel, received_at, note",
+                (self._instance.id, *params)).fetchall()
+        return [Request(text=t, customer_id=c, channel=ch, id=i, received_at=r, note=n)
+                for i, t, c, ch, r, n in sorted(rows, key=lambda row: (row[4], row[0]))]
 
     def status(self, request_id: str) -> str | None:
         """'accepted', 'answered', 'escalated' or 'rejected'; None: no such request."""

@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Callable
 
 from agentcore.storage._connection import transaction
+from agentcore.storage._instances import INSTANCES
 
 BASE = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -322,8 +323,18 @@ def _v8(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS audit_log_by_time ON audit_log(at)")
 
 
+def _v9(conn: sqlite3.Connection) -> None:
+    """Which process took what (`_instances`): the instances on this database with their
+    heartbeats, and the owner of each request and each intake claim, so a resume takes
+    over only what a dead (or stopped) instance left, never another one's in flight.
+    NULL owners (rows of earlier releases) are anyone's."""
+    conn.execute(INSTANCES)
+    _add_columns(conn, "requests", {"owner": "TEXT"})
+    _add_columns(conn, "intake_requests", {"owner": "TEXT"})
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
-                                                                 _v7, _v8)
+                                                                 _v7, _v8, _v9)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -23,6 +23,7 @@ from agentcore.storage._audit import SQLiteAudit
 from agentcore.storage._changes import ChangeFeed, NoChanges
 from agentcore.storage._connection import Checkpointer, connect, translated
 from agentcore.storage._escalations import SQLiteEscalations
+from agentcore.storage._instances import GRACE_S, HEARTBEAT_S, Instance, sqlite_runner
 from agentcore.storage._intake import SQLiteIntake, SQLiteOutbox
 from agentcore.storage._learned import SQLiteLearned
 from agentcore.storage._replies import SQLiteReplies
@@ -45,7 +46,8 @@ class SQLiteStorage:
 
     def __init__(self, path: Path, *, retention_days: float | None = None,
                  spans_max_mb: float | None = None, now: Callable[[], float] = time.time,
-                 prune_every_s: float | None = None) -> None:
+                 prune_every_s: float | None = None, heartbeat_s: float = HEARTBEAT_S,
+                 grace_s: float = GRACE_S) -> None:
         self.path = path
         with translated(f"cannot open {path}"):
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +58,11 @@ class SQLiteStorage:
             self._sink = SQLiteSink(path, finish_statements)
             self._writer = OutcomeWriter(self._sink)
             self._checkpointer = Checkpointer(path)
+            run, self._close_instance_conn = sqlite_runner(path)
+            with translated(f"cannot open {path}"):
+                # This process on the database: its heartbeat, the owner of what it takes.
+                self.instance = Instance(run, heartbeat_s=heartbeat_s, grace_s=grace_s,
+                                         errors=sqlite3.Error)
         except BaseException:
             self._conn.close()
             raise
@@ -65,12 +72,13 @@ class SQLiteStorage:
                               now=now)
         if prune_every_s is not None:  # a round with nothing to keep in check is a no-op
             self._pruner.start(prune_every_s)
-        self._requests = SQLiteRequests(self._conn, self._writer, path)
-        self._escalations = SQLiteEscalations(self._conn, self._writer)
+        self._requests = SQLiteRequests(self._conn, self._writer, path, self.instance)
+        self._escalations = SQLiteEscalations(self._conn, self._writer,
+                                              owner=self.instance.id)
         self._rules = SQLiteRules(self._conn)
         self._traffic = SQLiteTraffic(path, self._writer.flush)
         self._replies = SQLiteReplies(self._conn)
-        self._intake = SQLiteIntake(self._conn, path)
+        self._intake = SQLiteIntake(self._conn, path, self.instance)
         self._outbox = SQLiteOutbox(self._conn, path)
         self._learned = SQLiteLearned(path)  # its own connection: saved from any thread
         self._audit = SQLiteAudit(self._conn)
@@ -163,6 +171,8 @@ class SQLiteStorage:
     def close(self) -> None:
         self._pruner.stop()
         self._writer.stop()
+        self.instance.stop()  # after the writer: what it wrote is not taken over
+        self._close_instance_conn()
         self._checkpointer.stop()
         self._learned.close()
         try:

@@ -138,7 +138,8 @@ def test_a_long_prune_lets_the_engines_writes_in_between_its_chunks(open_backend
     old = clock.now() - 40 * DAY
     with sqlite3.connect(tmp_path / "agent.sqlite", isolation_level=None) as conn:
         conn.execute("BEGIN")
-        conn.executemany("INSERT INTO requests VALUES (?, 'old text', 1, 'chat', ?, "
+        conn.executemany("INSERT INTO requests (id, text, customer_id, channel,"
+                         " received_at, status, note) VALUES (?, 'old text', 1, 'chat', ?, "
                          "'answered', NULL)", [(f"old-{i}", old) for i in range(60_000)])
         conn.execute("INSERT INTO outcomes (request_id, route, status, answer, prompt_tokens,"
                      " completion_tokens, dollars, latency_ms, errors, finished_at)"
