@@ -17,6 +17,7 @@ from agentcore.claim_session import Act, ClaimSession, Renewal, Texts
 from agentcore.clock import Clock, FakeClock, SystemClock
 from agentcore.connection_check import ConnectionReport, check_connection
 from agentcore.credentials import BackendSafety, KeyringCredentials
+from agentcore.database import add_database_flag, database_name, database_url
 from agentcore.domain import (
     ContextRecord,
     CustomerContext,
@@ -267,11 +268,14 @@ __all__ = [
     "WriteLimits",
     "WritePolicy",
     "WrongAnswer",
+    "add_database_flag",
     "backtest_holdout",
     "backtest_rules",
     "check_connection",
     "check_pattern",
     "check_rule",
+    "database_name",
+    "database_url",
     "default_settings_path",
     "demo_shop_over_mcp",
     "expand",

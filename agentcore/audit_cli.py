@@ -48,13 +48,9 @@ def _line(entry: AuditEntry) -> str:
 
 
 async def run_audit(settings: Settings, args: argparse.Namespace) -> int:
-    from agentcore.storage import Store
+    from agentcore.database import open_existing
 
-    if not settings.engine_db.exists():
-        print(f"error: no engine database at {settings.engine_db} (--data-dir?)",
-              file=sys.stderr)
-        return 2
-    store = Store(settings.engine_db)
+    store = open_existing(settings)
     try:
         entries = store.audit.entries(
             args.since, args.until,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from agentcore.audit_cli import add_audit_parser, run_audit
 from agentcore.check_cli import add_check_parser, run_check
+from agentcore.database import add_database_flag, database_url
 from agentcore.domain import installed_domains
 from agentcore.endpoints import for_endpoint, is_local, server_slots
 from agentcore.errors import UserFacingError
@@ -41,6 +42,8 @@ def _loaded(args: argparse.Namespace) -> Settings:
         settings.llm.base_url = args.base_url
     if args.mock_latency_ms is not None:
         settings.mock.latency_median_ms = args.mock_latency_ms
+    if args.database:
+        settings.database_url = database_url(args.database)
     return settings
 
 
@@ -250,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--domain", metavar="MODULE:FACTORY",
                         help="the agent's world: module:factory or an installed domain's name "
                              "(`agentcore domains` lists them; default: the demo shop)")
+    add_database_flag(parser, default=None)
     parser.add_argument("--base-url", help="an OpenAI-compatible endpoint instead of the mock, "
                                            "e.g. http://127.0.0.1:8080/v1")
     parser.add_argument("--model", type=_model_name, metavar="NAME",

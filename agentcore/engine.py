@@ -26,7 +26,7 @@ from agentcore.agent_loop import AgentLoop, LoopResult
 from agentcore.asks import AskCues
 from agentcore.cache import AnswerCache, llm_tags, rule_tags
 from agentcore.clock import Clock, SystemClock
-from agentcore.database import refuse_partial_backend
+from agentcore.database import database_name, open_storage
 from agentcore.domain import Domain, load_domain
 from agentcore.errors import (
     DuplicateRequest,
@@ -56,7 +56,7 @@ from agentcore.redaction import redact
 from agentcore.resilience import CircuitBreaker, ResilientLLM
 from agentcore.router import Router, Rule, RuleMatch
 from agentcore.settings import Settings
-from agentcore.storage import Store, VersionRecord
+from agentcore.storage import Storage, VersionRecord
 from agentcore.tool_servers import ToolServers
 from agentcore.tools import ToolRegistry
 from agentcore.tracing import Trace
@@ -90,18 +90,22 @@ class Engine:
     def __init__(self, settings: Settings, *, openai_client: openai.AsyncOpenAI | None = None,
                  clock: Clock | None = None, credentials: KeyringCredentials | None = None,
                  domain: Domain | None = None, tools: ToolRegistry | None = None,
-                 client_factory: Callable[[Settings], openai.AsyncOpenAI] | None = None) -> None:
+                 client_factory: Callable[[Settings], openai.AsyncOpenAI] | None = None,
+                 attach_to: str | None = None) -> None:
         """`openai_client` serves the first settings only (tests); `client_factory`
         builds a client for any settings (default: the keyring and `base_url`).
         `domain` None builds the one the settings name; `tools` replaces its tools
-        (an embedder's own registry)."""
-        refuse_partial_backend(settings)  # never half on one database, half on another
+        (an embedder's own registry). `attach_to`, the base URL of a service's intake
+        (`agentcore serve`), makes this an attached station's engine: it answers
+        nothing itself, what it submits goes through that intake."""
         self.settings = settings
+        self.attach_to = attach_to
         self.clock = clock or SystemClock()
         self.bus = EventBus()
-        self.store = Store(settings.engine_db, now=self.clock.now, prune_every_s=600,
-                           retention_days=settings.storage.retention_days,
-                           spans_max_mb=settings.storage.spans_max_mb)
+        # SQLite's file or the team's PostgreSQL: a server that can't be reached stops the
+        # start here, in one sentence, before anything else is opened.
+        self.store: Storage = open_storage(settings, credentials=credentials,
+                                           now=self.clock.now, prune_every_s=600)
         self.domain = domain or load_domain(settings)
         self._resources = settings.resources_dir or self.domain.resources
         self.classifier = KeywordClassifier(self.domain.keywords,
@@ -164,7 +168,8 @@ class Engine:
         recovered = self.escalations.recover()
         if recovered:
             log.warning("settled %d approvals a crash had cut short", recovered)
-        log.info("engine ready: %d rules, database %s", len(self.router), settings.engine_db)
+        log.info("engine ready: %d rules, database %s", len(self.router),
+                 database_name(settings))
 
     # -- set-up --------------------------------------------------------------
 
@@ -219,6 +224,11 @@ class Engine:
         from agentcore.credentials import KeyringCredentials
 
         return (self._credentials or KeyringCredentials()).get(entry)
+
+    @property
+    def attached(self) -> bool:
+        """An operator station's: the services behind `attach_to` answer the requests."""
+        return self.attach_to is not None
 
     async def start(self) -> None:
         """Connects the tool servers, each bounded by its start timeout; one that fails

@@ -77,8 +77,36 @@ class ToolServerChanged:
     report: ServerReport
 
 
+@dataclass(frozen=True, slots=True)
+class RulesChanged:
+    """Another process on the shared database saved the rule set: this engine's router
+    was swapped for it; views showing the rules read them again."""
+
+    version_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreChanged:
+    """Another process on the shared database changed what a view reads from it:
+    `kind` is "replies" (saved replies), "learned" (the learned tier's versions) or
+    "audit" (a new entry in the audit log)."""
+
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseLink:
+    """The live link to the shared database (its notifications) was lost, `problem`
+    saying why in an operator's words, or is back (`up`). Back after a loss, every view
+    reads the store afresh: what changed meanwhile was never notified."""
+
+    up: bool
+    problem: str | None = None
+
+
 Event = (RequestAccepted | RequestRejected | SpanFinished | RequestAnswered | RequestEscalated
-         | BreakerChanged | EscalationChanged | DataChanged | ToolServerChanged)
+         | BreakerChanged | EscalationChanged | DataChanged | ToolServerChanged | RulesChanged
+         | StoreChanged | DatabaseLink)
 Subscriber = Callable[[Event], None]
 
 

@@ -56,14 +56,10 @@ def _format(args: argparse.Namespace) -> str:
 
 
 async def run_export(settings: Settings, args: argparse.Namespace) -> int:
-    from agentcore.storage import Store
+    from agentcore.database import open_existing
 
     fmt = _format(args)
-    if not settings.engine_db.exists():
-        print(f"error: no engine database at {settings.engine_db} (--data-dir?)",
-              file=sys.stderr)
-        return 2
-    store = Store(settings.engine_db)
+    store = open_existing(settings)
     out: IO[str]
     try:
         # Written beside the target and moved over it at the end: an export cut short

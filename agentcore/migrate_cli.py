@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from agentcore.database import add_database_flag
 from agentcore.settings import Settings
 
 
@@ -20,20 +21,13 @@ def add_migrate_parser(sub: Any) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Exit status: 0 the database is up to date; 2 it cannot be reached or "
                "migrated (the message says why).")
-    migrate.add_argument("--database", metavar="URL",
-                         help="'sqlite' or postgresql://user@host:port/database "
-                              "(default: the settings' database_url)")
+    add_database_flag(migrate)
 
 
 async def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from agentcore.database import database_password
     from agentcore.storage import migrate_postgres, migrate_sqlite
 
-    if args.database:
-        # Checked as a setting is: a password in the URL is refused here too.
-        settings = settings.model_copy(update={
-            "database_url": Settings.model_validate({"database_url": args.database})
-            .database_url})
     if settings.uses_postgres:
         done = migrate_postgres(settings.database_url, database_password(settings),
                                 entry=settings.database_password_name)

@@ -1,4 +1,6 @@
-"""`agentcore serve [--host H] [--port P]`: the engine headless behind the HTTP intake.
+"""`agentcore serve [--host H] [--port P] [--database URL]`: the engine headless behind
+the HTTP intake. Several instances may serve one PostgreSQL database (a team's), each
+behind its own port: they share the queue, the rules and the intake's claims.
 
 Serves until SIGINT or SIGTERM, then shuts down gracefully: stops accepting,
 lets in-flight requests finish within `intake.shutdown_grace_s` (what is cut
@@ -13,12 +15,10 @@ import argparse
 import asyncio
 import signal
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from agentcore.database import add_database_flag, database_name
 from agentcore.settings import Settings
-
-if TYPE_CHECKING:
-    pass
 
 
 def add_serve_parser(sub: Any) -> None:
@@ -28,6 +28,7 @@ def add_serve_parser(sub: Any) -> None:
     serve.add_argument("--host", help="address to bind (default: the settings', 127.0.0.1); "
                                       "any but loopback needs a token in the keyring")
     serve.add_argument("--port", type=int, help="TCP port (default: the settings', 8088)")
+    add_database_flag(serve)
 
 
 async def run_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -50,7 +51,7 @@ async def run_serve(settings: Settings, args: argparse.Namespace) -> int:
                           extensions=standard_extensions(credentials))
     try:
         url = await server.start()
-        print(f"intake listening on {url} (engine database {settings.engine_db})",
+        print(f"intake listening on {url} (engine database {database_name(settings)})",
               flush=True)
         await stop.wait()
         print("stopping: finishing requests in flight", file=sys.stderr, flush=True)

@@ -48,6 +48,8 @@ from agentcore import (
     Settings,
     ShopOverMcp,
     UserFacingError,
+    add_database_flag,
+    database_url,
     default_settings_path,
     demo_shop_over_mcp,
     install_log_redaction,
@@ -84,6 +86,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help=f"settings file (default: {default_settings_path()})")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder of the engine's databases (default: from the settings)")
+    add_database_flag(parser, default=None)
     parser.add_argument("--corpus", type=Path, default=None,
                         help="JSONL requests the traffic generator replays (default: the "
                              "domain's sample requests)")
@@ -104,14 +107,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(list(argv) if argv is not None else None)
 
 
-def load_settings(path: Path, data_dir: Path | None, domain: str | None = None) -> Settings:
-    """The settings file, the command line's data folder and domain, and the demo's
-    realism."""
+def load_settings(path: Path, data_dir: Path | None, domain: str | None = None,
+                  database: str | None = None) -> Settings:
+    """The settings file, the command line's data folder, domain and database, and the
+    demo's realism."""
     settings = Settings.load(path)
     if data_dir is not None:
         settings.data_dir = data_dir
     if domain is not None:
         settings.domain = domain
+    if database is not None:
+        settings.database_url = database_url(database)
     if settings.llm.base_url is None:  # demo mode: the in-process mock LLM
         if "latency_median_ms" not in settings.mock.model_fields_set:
             settings.mock.latency_median_ms = DEMO_LLM_LATENCY_MS
@@ -297,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings_path = args.settings or default_settings_path()
     shop_over_mcp: ShopOverMcp | None = None
     try:
-        settings = load_settings(settings_path, args.data_dir, args.domain)
+        settings = load_settings(settings_path, args.data_dir, args.domain, args.database)
         shop_over_mcp = demo_shop_over_mcp(settings, args.shop_over_mcp)
         settings = shop_over_mcp.open()  # over HTTP: its server started, stopped at the end
         _log_to_file(settings.data_dir)

@@ -105,3 +105,14 @@ def pg_url(postgres_server: Server) -> str:
     with psycopg.connect(postgres_server.url(with_password=True), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return postgres_server.url(name)
+
+
+@pytest.fixture
+def pg_settings(settings: Settings, pg_url: str, postgres_server: Server) -> Settings:
+    """`settings` on a fresh PostgreSQL database, its password in the test's keyring as
+    an operator stores it (`keyring set agent-console database-password`)."""
+    from agentcore.credentials import KeyringCredentials
+
+    KeyringCredentials().set(settings.database_password_name, postgres_server.password)
+    settings.database_url = pg_url
+    return settings

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from agentcore.channels.chatwoot import CHANNEL as CHATWOOT
-from agentcore.errors import IdempotencyKeyReused, SettingsError
+from agentcore.errors import IdempotencyKeyReused, SettingsError, StorageError
 from agentcore.intake.outbox import Outbox
 from agentcore.intake.service import Intake
 from agentcore.intake.settings import IntakeSettings, is_loopback
@@ -198,6 +198,14 @@ class IntakeServer:
         except web.HTTPRequestEntityTooLarge:
             return _error(413, f"the body is larger than {self.settings.max_body_bytes} "
                                "bytes")
+        except StorageError as exc:
+            # The engine database gone (a server down mid-shift, a full disk): a request
+            # is taken only once it is in the database, and a retry with the same key or
+            # external id is never taken twice, so the client's retry is safe.
+            log.warning("%s %s: %s", request.method, request.path, exc)
+            return _error(503, f"the engine database cannot be used now ({exc}): retry "
+                               "later with the same Idempotency-Key",
+                          headers={"Retry-After": "5"})
 
     def _wait_for(self, request: web.Request) -> float | None:
         match = _WAIT.search(request.headers.get("Prefer", ""))

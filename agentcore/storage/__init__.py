@@ -10,10 +10,11 @@ StorageError (agentcore.errors). See `_sqlite` for the connections and
 threads, `_writer` for when an outcome reaches the disk, `_schema` for the
 migrations and `_retention` for what is pruned.
 
-PostgreSQL, the team backend, is being built beside it (docs/postgresql.md): its
-schema (`_pg_schema`), connections (`_pg_connection`) and, so far, the escalation
-queue (`_pg_escalations`, assembled by `_pg`); `migrate_postgres` is public. Its
-modules are imported on use: psycopg would cost every start of the app ~70 ms.
+PostgreSQL, the team backend (docs/postgresql.md), implements the same Protocols:
+its schema (`_pg_schema`), connections (`_pg_connection`) and repositories
+(`_pg_*`), assembled by `_pg.PostgresStorage`; `migrate_postgres` is public. Its
+modules are imported on use (agentcore.database.open_storage): psycopg would cost
+every start of the app ~70 ms.
 """
 
 from agentcore.models import storable

@@ -17,15 +17,17 @@ database, migrated on open, and the repositories built on it so far:
   each append their entry in their own transaction, listed with the rule and learned
   versions as on SQLite.
 
-Not yet: the health check (`Storage.health`), so this is not a whole `Storage`. The
-engine refuses a PostgreSQL URL until it is (agentcore.database), rather than keep
-some tables on one database and the rest on another.
+With its health check (`health`, what /readyz reads) it is a whole `Storage`: the
+engine opens it from the settings' `database_url` (agentcore.database.open_storage).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+
+import psycopg
+from psycopg_pool import PoolClosed, PoolTimeout
 
 from agentcore.storage._pg_answer_cache import PostgresAnswerCache
 from agentcore.storage._pg_audit import PostgresAudit
@@ -54,9 +56,11 @@ from agentcore.storage._protocols import (
 from agentcore.storage._retention import PruneReport
 from agentcore.storage._writer import OutcomeWriter
 
+HEALTH_WAIT_S = 1.0
+
 
 class PostgresStorage:
-    """The repositories PostgreSQL holds so far, over one pool. `password` None connects
+    """`Storage` on a team's PostgreSQL database, over one pool. `password` None connects
     without one (trust, a certificate); `entry` names its keyring entry for messages.
     Retention as SQLiteStorage's: `retention_days` None keeps requests for ever,
     `spans_max_mb` None caps no spans, `prune_every_s` None runs no pruner thread."""
@@ -144,6 +148,26 @@ class PostgresStorage:
     @property
     def audit(self) -> AuditRepository:
         return self._audit
+
+    def health(self) -> list[str]:
+        """What keeps this store from taking requests now, in an operator's words (empty:
+        healthy): read by /readyz, so it waits at most HEALTH_WAIT_S for a connection."""
+        problems = []
+        try:
+            with self._pool.connection(timeout=HEALTH_WAIT_S) as conn:
+                conn.execute("SELECT 1").fetchone()
+        except PoolClosed:
+            problems.append("the engine database is closed")
+        except PoolTimeout:
+            problems.append(f"no connection to the PostgreSQL server at {self.where} could "
+                            f"be had within {HEALTH_WAIT_S:g} s (is it up?)")
+        except psycopg.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
+            problems.append(f"the PostgreSQL server at {self.where} cannot be read: {first}")
+        writer = self._writer.problem
+        if writer is not None:
+            problems.append(writer)
+        return problems
 
     def close(self) -> None:
         self._pruner.stop()

@@ -25,6 +25,7 @@ from agentcore.redaction import redact, register_secret
 log = logging.getLogger("agentcore.storage")
 
 CONNECT_TIMEOUT_S = 5
+DOWN_WAIT_S = 0.25  # a caller's wait for a connection while the server is known gone
 EXAMPLE = "postgresql://agent@db.example.org:5432/agent"
 KEYRING_HINT = "keyring set agent-console {entry}"
 
@@ -125,12 +126,32 @@ def connect(url: str, password: str | None, *, entry: str = "database-password",
         raise DatabaseUnreachable(redact(_why(target, exc, entry))) from None
 
 
+class FailFastPool(ConnectionPool[psycopg.Connection[Any]]):
+    """A pool that, once a wait for a connection timed out (the server gone), makes the
+    next callers wait DOWN_WAIT_S instead of the whole timeout, until one gets a
+    connection again. Most callers are the event loop's: with the server down mid-shift,
+    each accept waiting 5 s would freeze the intake and the console between refusals."""
+
+    _down = False
+
+    def getconn(self, timeout: float | None = None) -> psycopg.Connection[Any]:
+        if self._down:
+            timeout = min(self.timeout if timeout is None else timeout, DOWN_WAIT_S)
+        try:
+            conn = super().getconn(timeout)
+        except PoolTimeout:
+            self._down = True
+            raise
+        self._down = False
+        return conn
+
+
 def open_pool(url: str, password: str | None, *, entry: str = "database-password",
               min_size: int = 1, max_size: int = 8) -> ConnectionPool[psycopg.Connection[Any]]:
     """A pool of autocommit connections (transactions are explicit), opened once a first
     connection succeeds: a wrong URL, password or server fails here, said in words."""
     connect(url, password, entry=entry).close()
-    pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+    pool = FailFastPool(
         url, kwargs={**_kwargs(password), "autocommit": True}, min_size=min_size,
         max_size=max_size, open=False, name="agentcore",
         # How long a caller waits for a connection (psycopg_pool's default: 30 s): with

@@ -1,6 +1,5 @@
 """`agentcore migrate [--database URL]`: creates or upgrades either backend, says which
-version it left; a PostgreSQL password comes from the keyring; an engine pointed at
-PostgreSQL refuses to start, saying what is missing."""
+version it left; a PostgreSQL password comes from the keyring."""
 
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ import pytest
 
 from agentcore import cli
 from agentcore.credentials import KeyringCredentials
-from agentcore.engine import Engine
 from agentcore.errors import SettingsError
 from agentcore.settings import Settings
 from agentcore.storage import SCHEMA_VERSION
@@ -59,18 +57,6 @@ def test_migrate_refuses_a_password_in_the_url(capsys):
     assert cli.main(["migrate", "--database", "postgresql://agent:pw-in-url@db/agent"]) == 2
     err = capsys.readouterr().err
     assert "keyring" in err and "pw-in-url" not in err
-
-
-def test_an_engine_pointed_at_postgresql_refuses_to_start_saying_what_is_missing(settings):
-    settings.database_url = "postgresql://agent@127.0.0.1:5432/agent"
-    with pytest.raises(SettingsError) as exc:
-        Engine(settings)
-    text = str(exc.value)
-    assert "PostgreSQL, which holds the schema" in text
-    assert "the engine needs all of: requests and outcomes" in text
-    assert "still missing: a health check (/readyz)." in text
-    assert "database_url 'sqlite'" in text
-    assert not (settings.data_dir / "agent.sqlite").exists()  # nothing half-started
 
 
 def test_the_settings_file_keeps_the_url_and_refuses_a_password_in_it(tmp_path):
