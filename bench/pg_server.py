@@ -38,3 +38,24 @@ def database(prefix: str = "bench") -> Iterator[Database]:
     """A server started for the block, with one new database in it."""
     with running_server() as server:
         yield create_database(server, prefix)
+
+
+def server_cpu_s(url: str) -> float:
+    """CPU seconds the server at `url` has used: its postmaster's and its processes'
+    still running (each connection's backend, the writers), found by the port, as the
+    bench's server runs as another user. A backend that has exited no longer counts:
+    read across a stretch of a pool's connections, which stay open."""
+    import psutil
+
+    port = f"-p {url.rsplit(':', 1)[1].split('/', 1)[0]}"
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        if proc.info["name"] == "postgres" and port in " ".join(proc.info["cmdline"] or ()):
+            total = 0.0
+            for each in (proc, *proc.children(recursive=True)):
+                try:
+                    times = each.cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                total += times.user + times.system
+            return total
+    return 0.0

@@ -7,7 +7,7 @@ one on a PostgreSQL database of the bench's own server. 50 clients in a closed l
 each POST a corpus request with `Prefer: wait` (answered once the engine has finished
 it: the whole request path, the database included) and send the next when it comes.
 The backends take turns, a few rounds each, so the machine's other work falls on
-both; req/s is the median round's. The server's CPU share is reported too.
+both; req/s is the median round's. The CPU of `serve` and of the PostgreSQL server is reported too.
 
 `python -m bench.pg_service_bench [--seconds S] [--rounds R]` runs it alone and
 rewrites its section of RESULTS.md.
@@ -20,6 +20,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +43,8 @@ class Round:
     answered: int = 0  # finished requests (200, or the guard's 422)
     errors: int = 0  # anything else: a 202 the wait ran out on, a 5xx, no answer
     seconds: float = 0.0
-    server_cpu: float = 0.0  # cores
+    server_cpu: float = 0.0  # cores: `agentcore serve`
+    database_cpu: float = 0.0  # cores: the PostgreSQL server, when it is PostgreSQL's
     latencies_ms: list[float] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)  # the errors, by status
 
@@ -52,7 +54,8 @@ class Round:
 
 
 async def closed_loop(server: Child, bodies: list[bytes], seconds: float,
-                      concurrency: int = CONCURRENCY) -> Round:
+                      concurrency: int = CONCURRENCY,
+                      database_cpu: Callable[[], float] = lambda: 0.0) -> Round:
     """`concurrency` clients, each sending its next request when the last is answered."""
     done = Round()
     end = time.perf_counter() + seconds
@@ -80,10 +83,11 @@ async def closed_loop(server: Child, bodies: list[bytes], seconds: float,
                     done.errors += 1
                 i += concurrency
 
-        cpu, started = server.cpu_s(), time.perf_counter()
+        cpu, db_cpu, started = server.cpu_s(), database_cpu(), time.perf_counter()
         await asyncio.gather(*(client(n) for n in range(concurrency)))
         done.seconds = time.perf_counter() - started
         done.server_cpu = (server.cpu_s() - cpu) / done.seconds
+        done.database_cpu = (database_cpu() - db_cpu) / done.seconds
     return done
 
 
@@ -102,6 +106,7 @@ def _keyring(folder: Path, password: str) -> dict[str, str]:
 async def measure(url: str, password: str, seconds: float = SECONDS,
                   rounds: int = ROUNDS) -> dict[str, list[Round]]:
     """Rounds of each backend, taking turns: "sqlite" and "postgresql"."""
+    from bench.pg_server import server_cpu_s
     from bench.workloads import fresh_data_dir
 
     bodies = corpus_bodies()
@@ -109,6 +114,8 @@ async def measure(url: str, password: str, seconds: float = SECONDS,
     servers = {"sqlite": _intake_child(sqlite_dir),
                "postgresql": _intake_child(pg_dir, url, _keyring(pg_dir, password))}
     found: dict[str, list[Round]] = {name: [] for name in servers}
+    meters: dict[str, Callable[[], float]] = {"sqlite": lambda: 0.0,
+                                              "postgresql": lambda: server_cpu_s(url)}
     try:
         for server in servers.values():
             await server.start()
@@ -116,7 +123,8 @@ async def measure(url: str, password: str, seconds: float = SECONDS,
             await server.idle()
         for r in range(rounds):
             for name in (("sqlite", "postgresql") if r % 2 == 0 else ("postgresql", "sqlite")):
-                found[name].append(await closed_loop(servers[name], bodies, seconds))
+                found[name].append(await closed_loop(servers[name], bodies, seconds,
+                                                     database_cpu=meters[name]))
                 await servers[name].idle()
         for server in servers.values():
             await server.stop()
@@ -137,7 +145,8 @@ def summarise(found: dict[str, list[Round]], seconds: float) -> list[Row]:
 
     def figures(r: Round) -> str:
         return (f"p50 {percentile(r.latencies_ms, 50):.0f} ms, p99 "
-                f"{percentile(r.latencies_ms, 99):.0f} ms, server {r.server_cpu:.2f} cores")
+                f"{percentile(r.latencies_ms, 99):.0f} ms, serve {r.server_cpu:.2f} cores"
+                + (f" + PostgreSQL {r.database_cpu:.2f}" if r.database_cpu else ""))
 
     def each(name: str) -> str:
         return ", ".join(f"{r.rate:.0f}" for r in found[name])
