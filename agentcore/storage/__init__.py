@@ -15,11 +15,14 @@ its schema (`_pg_schema`), connections (`_pg_connection`) and repositories
 (`_pg_*`), assembled by `_pg.PostgresStorage`; `migrate_postgres` is public. Its
 modules are imported on use (agentcore.database.open_storage): psycopg would cost
 every start of the app ~70 ms.
+`Storage.changes()` tells what other processes commit (`_changes`: LISTEN/NOTIFY on
+PostgreSQL, `_pg_notify`; nothing on SQLite, one process's file).
 """
 
 from agentcore.models import storable
 from agentcore.storage._answer_cache import SQLiteAnswerCache, StoredAnswer
 from agentcore.storage._audit import AUDIT_KINDS, AuditEntry, SQLiteAudit
+from agentcore.storage._changes import CHANGE_KINDS, Change, ChangeFeed, NoChanges
 from agentcore.storage._channel_posts import ChannelOutcome
 from agentcore.storage._connection import transaction
 from agentcore.storage._intake import (
@@ -57,10 +60,13 @@ Store = SQLiteStorage  # the engine's default backend, by its old name
 
 __all__ = [
     "AUDIT_KINDS",
+    "CHANGE_KINDS",
     "SCHEMA_VERSION",
     "AnswerCacheRepository",
     "AuditEntry",
     "AuditRepository",
+    "Change",
+    "ChangeFeed",
     "ChannelOutcome",
     "Delivery",
     "EscalationRepository",
@@ -71,6 +77,7 @@ __all__ = [
     "LearnedRecord",
     "LearnedRepository",
     "Migrated",
+    "NoChanges",
     "OutboxEntry",
     "OutboxRepository",
     "OutboxState",

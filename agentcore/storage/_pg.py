@@ -15,7 +15,11 @@ database, migrated on open, and the repositories built on it so far:
   `PostgresOutbox`), several instances sharing them;
 - the audit log (`PostgresAudit`): the queue's actions and the saved replies' edits
   each append their entry in their own transaction, listed with the rule and learned
-  versions as on SQLite.
+  versions as on SQLite;
+- the change feed (`changes()`, `_pg_notify`): the writes of requests, outcomes, the
+  queue, rules, replies, learned versions, cache invalidations and audit entries
+  announce the ids they touched in their own transaction, for the other processes
+  on the database (the intake's, the outbox's and retention's do not).
 
 With its health check (`health`, what /readyz reads) it is a whole `Storage`: the
 engine opens it from the settings' `database_url` (agentcore.database.open_storage).
@@ -24,17 +28,20 @@ engine opens it from the settings' `database_url` (agentcore.database.open_stora
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 
 import psycopg
 from psycopg_pool import PoolClosed, PoolTimeout
 
+from agentcore.storage._changes import ChangeFeed
 from agentcore.storage._pg_answer_cache import PostgresAnswerCache
 from agentcore.storage._pg_audit import PostgresAudit
 from agentcore.storage._pg_connection import open_pool, parse_url, pg_translated
 from agentcore.storage._pg_escalations import PostgresEscalations
 from agentcore.storage._pg_intake import PostgresIntake, PostgresOutbox
 from agentcore.storage._pg_learned import PostgresLearned
+from agentcore.storage._pg_notify import PostgresChanges
 from agentcore.storage._pg_replies import PostgresReplies
 from agentcore.storage._pg_requests import PostgresRequests, PostgresSink
 from agentcore.storage._pg_retention import PostgresPruner
@@ -71,6 +78,11 @@ class PostgresStorage:
                  prune_every_s: float | None = None) -> None:
         target = parse_url(url)
         self.where = target.where
+        # Every write of this store announces itself as this origin (_pg_notify); its
+        # change feeds carry it too, so its own processes can tell its writes apart.
+        self.origin = uuid.uuid4().hex
+        self._connecting = (url, password, entry)
+        self._feeds: list[PostgresChanges] = []
         self._pool = open_pool(url, password, entry=entry, max_size=max_connections)
         try:
             with pg_translated(f"migrating the database at {self.where} failed"), \
@@ -79,14 +91,16 @@ class PostgresStorage:
         except BaseException:
             self._pool.close()
             raise
-        self._writer = OutcomeWriter(PostgresSink(self._pool))
+        origin = self.origin
+        self._writer = OutcomeWriter(PostgresSink(self._pool, origin))
         self._writer.start()
-        self._requests = PostgresRequests(self._pool, self._writer, self.where)
+        self._requests = PostgresRequests(self._pool, self._writer, self.where, origin)
         self._traffic = PostgresTraffic(self._pool, self.where, self._writer.flush)
-        self._escalations = PostgresEscalations(self._pool, self.where, self._writer.flush)
-        self._rules = PostgresRules(self._pool, self.where)
-        self._replies = PostgresReplies(self._pool, self.where)
-        self._learned = PostgresLearned(self._pool, self.where)
+        self._escalations = PostgresEscalations(self._pool, self.where, self._writer.flush,
+                                                origin=origin)
+        self._rules = PostgresRules(self._pool, self.where, origin=origin)
+        self._replies = PostgresReplies(self._pool, self.where, origin=origin)
+        self._learned = PostgresLearned(self._pool, self.where, origin=origin)
         self._intake = PostgresIntake(self._pool, self.where)
         self._outbox = PostgresOutbox(self._pool, self.where)
         self._audit = PostgresAudit(self._pool, self.where)
@@ -121,7 +135,16 @@ class PostgresStorage:
 
     def answer_cache(self) -> AnswerCacheRepository:
         """An answer cache L2 (one per engine, as on SQLite) on the store's pool."""
-        return PostgresAnswerCache(self._pool, self.where)
+        return PostgresAnswerCache(self._pool, self.where, origin=self.origin)
+
+    def changes(self) -> ChangeFeed:
+        """A feed of what every store on this database commits (LISTEN on a connection
+        of its own, made when it starts listening); each call a new one, all closed
+        with the store."""
+        url, password, entry = self._connecting
+        feed = PostgresChanges(url, password, entry=entry, origin=self.origin)
+        self._feeds.append(feed)
+        return feed
 
     def flush(self) -> None:
         """Returns once every outcome already returned is committed."""
@@ -170,6 +193,8 @@ class PostgresStorage:
         return problems
 
     def close(self) -> None:
+        for feed in self._feeds:
+            feed.close()
         self._pruner.stop()
         self._writer.stop()  # what is queued is written first, on the pool
         self._pool.close()

@@ -38,6 +38,7 @@ from psycopg_pool import ConnectionPool
 
 from agentcore.storage._answer_cache import StoredAnswer, _stored
 from agentcore.storage._pg_connection import pg_translated
+from agentcore.storage._pg_notify import notify
 from agentcore.storage._schema import ALL_TAG
 
 Pool = ConnectionPool[psycopg.Connection[Any]]
@@ -51,9 +52,10 @@ _ENTRY = "key, policy, intent, value, tags, stored_at, expires_at"
 class PostgresAnswerCache:
     """`AnswerCacheRepository` over a pool of connections to the team's database."""
 
-    def __init__(self, pool: Pool, where: str) -> None:
+    def __init__(self, pool: Pool, where: str, *, origin: str) -> None:
         self._pool = pool
         self._what = f"answer cache at {where}"
+        self._origin = origin  # what this store's announcements carry
 
     def close(self) -> None:
         """Nothing of its own to close: the pool is the store's."""
@@ -100,12 +102,16 @@ class PostgresAnswerCache:
         return True
 
     def invalidate(self, tags: Sequence[str], *, source: tuple[str, int] | None = None) -> None:
-        """Logs `tags` as changed (their entries go in this transaction); `source` (a
-        change log's name and the position read up to) is recorded with them."""
+        """Logs `tags` as changed (their entries go in this transaction) and announces
+        their log seqs ("cache"); `source` (a change log's name and the position read up
+        to) is recorded with them."""
         with self._writing() as conn:
-            with conn.cursor() as cur:
-                cur.executemany("INSERT INTO answer_cache_log (tag) VALUES (%s)",
-                                [(t,) for t in tags])
+            seqs = conn.execute("INSERT INTO answer_cache_log (tag)"
+                                " SELECT unnest(%s::text[]) RETURNING seq",
+                                (list(tags),)).fetchall()
+            # Another process's L1 can catch up from the log at once, not at its next poll.
+            if seqs:
+                notify(conn, "cache", [str(s) for (s,) in seqs], self._origin)
             if source is not None:
                 _set_position(conn, *source)
 

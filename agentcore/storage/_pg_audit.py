@@ -1,5 +1,6 @@
 """The audit log on PostgreSQL (SQLite's is `_audit`): `record` appends one entry inside
-the caller's transaction, so an action and its entry commit together or not at all;
+the caller's transaction, so an action and its entry (and its announcement, "audit")
+commit together or not at all;
 `PostgresAudit` lists them with the rule and learned versions, as SQLite's does."""
 
 from __future__ import annotations
@@ -11,14 +12,20 @@ from psycopg_pool import ConnectionPool
 
 from agentcore.storage._audit import MAX_DETAIL, AuditEntry
 from agentcore.storage._pg_connection import pg_translated
+from agentcore.storage._pg_notify import notify
 
 Pool = ConnectionPool[psycopg.Connection[Any]]
 
 
 def record(conn: psycopg.Connection[Any], at: float, operator: str, kind: str, item: str,
-           detail: str = "") -> None:
-    conn.execute("INSERT INTO audit_log (at, operator, kind, item, detail)"
-                 " VALUES (%s, %s, %s, %s, %s)", (at, operator, kind, item, detail[:MAX_DETAIL]))
+           detail: str = "", *, origin: str) -> None:
+    """Appends an entry and announces it ("audit", as `origin`), both committed with the
+    caller's transaction."""
+    row = conn.execute("INSERT INTO audit_log (at, operator, kind, item, detail)"
+                       " VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                       (at, operator, kind, item, detail[:MAX_DETAIL])).fetchone()
+    assert row is not None  # INSERT ... RETURNING returns the row it inserted
+    notify(conn, "audit", [str(row[0])], origin)
 
 
 # SQLite's union (`_audit._UNION`), word for word but for three things: each NULL-able

@@ -116,12 +116,13 @@ def _kwargs(password: str | None) -> dict[str, Any]:
 
 
 def connect(url: str, password: str | None, *, entry: str = "database-password",
-            autocommit: bool = True) -> psycopg.Connection[Any]:
-    """One connection (a migration's, a check's), or DatabaseUnreachable in one sentence."""
+            autocommit: bool = True, **options: Any) -> psycopg.Connection[Any]:
+    """One connection (a migration's, a check's), or DatabaseUnreachable in one sentence;
+    `options` add to or override libpq's connection parameters (application_name, ...)."""
     register_secret(password)  # whatever quotes it from now on is masked
     target = parse_url(url)
     try:
-        return psycopg.connect(url, autocommit=autocommit, **_kwargs(password))
+        return psycopg.connect(url, autocommit=autocommit, **{**_kwargs(password), **options})
     except psycopg.OperationalError as exc:
         raise DatabaseUnreachable(redact(_why(target, exc, entry))) from None
 

@@ -11,6 +11,8 @@ wins, and each is told whether it did. A claim alone reads its row first, locked
 
 Each action that happens appends its audit entry (`_pg_audit.record`) in its own
 transaction, as SQLite's queue does, with the same words: one refused writes none.
+Each change that happens is also announced ("escalation", with the item's id) in that
+transaction, for the other stations' queues (`_pg_notify`); one refused announces none.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from agentcore.storage._escalations import (
 )
 from agentcore.storage._pg_audit import record as audit
 from agentcore.storage._pg_connection import pg_translated
+from agentcore.storage._pg_notify import notify
 
 Pool = ConnectionPool[psycopg.Connection[Any]]
 
@@ -54,9 +57,10 @@ class PostgresEscalations:
     """`EscalationRepository` over a pool of connections to the team's database."""
 
     def __init__(self, pool: Pool, where: str, flush: Callable[[], None] = lambda: None,
-                 ) -> None:
+                 *, origin: str) -> None:
         self._pool = pool
         self._where = where  # host:port, for messages
+        self._origin = origin  # what this store's announcements carry
         # This process's outcome writer: an escalation it just returned is in the
         # database before the queue is read or changed (as on SQLite).
         self._flush = flush
@@ -76,6 +80,13 @@ class PostgresEscalations:
         with pg_translated(f"writing the escalation queue at {self._where} failed"), \
                 self._pool.connection() as conn, conn.transaction():
             yield conn
+
+    def _changed(self, conn: psycopg.Connection[Any], escalation_id: int, at: float,
+                 operator: str, kind: str, detail: str = "") -> None:
+        """The item changed: its audit entry, and the announcement to other stations."""
+        audit(conn, at, operator, kind, f"escalation {escalation_id}", detail,
+              origin=self._origin)
+        notify(conn, "escalation", [str(escalation_id)], self._origin)
 
     @staticmethod
     def _hold(conn: psycopg.Connection[Any], escalation_id: int, operator: str, now: float,
@@ -182,7 +193,10 @@ class PostgresEscalations:
                 if not (held and holder == operator and lease > now):
                     lapsed = held and holder != operator
                     audit(conn, now, operator, "claim", f"escalation {escalation_id}",
-                          f"after {holder}'s claim lapsed" if lapsed else "")
+                          f"after {holder}'s claim lapsed" if lapsed else "",
+                          origin=self._origin)
+            if won:  # a renewal too: the lease's end shows in every queue
+                notify(conn, "escalation", [str(escalation_id)], self._origin)
             return won
 
     def release(self, escalation_id: int, operator: str, now: float) -> bool:
@@ -192,18 +206,21 @@ class PostgresEscalations:
                 " lease_expires_at = NULL WHERE id = %s AND state = 'claimed'"
                 " AND claimed_by = %s", (escalation_id, operator)).rowcount == 1
             if released:
-                audit(conn, now, operator, "release", f"escalation {escalation_id}")
+                self._changed(conn, escalation_id, now, operator, "release")
             return released
 
     def save_draft(self, escalation_id: int, operator: str, now: float, reply: str,
                    note: str) -> bool:
         with self._transaction() as conn:
-            return conn.execute(
+            saved = conn.execute(
                 "UPDATE escalations SET reply_draft = %s, note_draft = %s, draft_by = %s"
                 " WHERE id = %s AND state = 'claimed' AND claimed_by = %s"
                 " AND lease_expires_at > %s",
                 (storable(reply) or None, storable(note) or None, operator, escalation_id,
                  operator, now)).rowcount == 1
+            if saved:  # no audit entry for a draft, as on SQLite
+                notify(conn, "escalation", [str(escalation_id)], self._origin)
+            return saved
 
     # -- ending an item ------------------------------------------------------
 
@@ -228,8 +245,8 @@ class PostgresEscalations:
                 "INSERT INTO labelled_examples (request_id, text, customer_id, intent, answer,"
                 " source, operator, created_at) VALUES (%s, %s, %s, %s, %s, 'human', %s, %s)",
                 (request.id, request.text, request.customer_id, label, text, operator, now))
-            audit(conn, now, operator, "reply", f"escalation {item.id}",
-                  (f"[{label}] " if label else "") + text)
+            self._changed(conn, item.id, now, operator, "reply",
+                          (f"[{label}] " if label else "") + text)
         return True
 
     def resolve(self, item: Escalation, operator: str, now: float) -> bool:
@@ -246,8 +263,8 @@ class PostgresEscalations:
                  (now - request.received_at) * 1000, now, operator, request.id))
             conn.execute("UPDATE requests SET status = 'answered' WHERE id = %s",
                          (request.id,))
-            audit(conn, now, operator, "resolve", f"escalation {item.id}",
-                  "handled outside the console")
+            self._changed(conn, item.id, now, operator, "resolve",
+                          "handled outside the console")
         return True
 
     def hand_back(self, item: Escalation, operator: str, now: float, note: str,
@@ -262,8 +279,8 @@ class PostgresEscalations:
                 return False
             conn.execute("UPDATE requests SET note = %s, status = 'accepted' WHERE id = %s",
                          (note, item.request_id))
-            audit(conn, now, operator, "hand_back", f"escalation {item.id}",
-                  note + (" (its write denied)" if denial is not None else ""))
+            self._changed(conn, item.id, now, operator, "hand_back",
+                          note + (" (its write denied)" if denial is not None else ""))
         return True
 
     # -- the pending write ----------------------------------------------------
@@ -276,8 +293,8 @@ class PostgresEscalations:
                                  " approving_until = %s", (record_json(record), until),
                                  undecided=True)
             if started:
-                audit(conn, now, operator, "approve", f"escalation {escalation_id}",
-                      approval_detail(record))
+                self._changed(conn, escalation_id, now, operator, "approve",
+                              approval_detail(record))
             return started
 
     def deny(self, escalation_id: int, operator: str, now: float,
@@ -287,8 +304,8 @@ class PostgresEscalations:
                                 "pending_status = 'denied', pending_result = %s",
                                 (record_json(record),), undecided=True)
             if denied:
-                audit(conn, now, operator, "deny", f"escalation {escalation_id}",
-                      str(record.get("reason") or ""))
+                self._changed(conn, escalation_id, now, operator, "deny",
+                              str(record.get("reason") or ""))
             return denied
 
     def end_approval(self, escalation_id: int, status: PendingStatus,
@@ -301,5 +318,6 @@ class PostgresEscalations:
                                  " AND pending_status = ANY(%s)",
                                  (str(status), record_json(record), escalation_id, was)).rowcount
             if ended:
-                audit(conn, *write_entry(escalation_id, status, record))
+                audit(conn, *write_entry(escalation_id, status, record), origin=self._origin)
+                notify(conn, "escalation", [str(escalation_id)], self._origin)
 

@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool
 
 from agentcore.storage._learned import _COLUMNS, LearnedRecord, StoredLearned, _stored
 from agentcore.storage._pg_connection import pg_translated
+from agentcore.storage._pg_notify import notify
 
 Pool = ConnectionPool[psycopg.Connection[Any]]
 
@@ -24,12 +25,14 @@ class PostgresLearned:
     """`LearnedRepository` over a pool of connections to the team's database (the pool
     is thread-safe: the console trains in a worker thread and saves from the GUI's)."""
 
-    def __init__(self, pool: Pool, where: str) -> None:
+    def __init__(self, pool: Pool, where: str, *, origin: str) -> None:
         self._pool = pool
         self._where = where  # host:port, for messages
+        self._origin = origin  # what this store's announcements carry
 
     def add(self, record: LearnedRecord, model: bytes | None = None) -> StoredLearned:
-        """Appends a version: with its own `model`, or running `record.model_of`'s."""
+        """Appends a version: with its own `model`, or running `record.model_of`'s;
+        announced ("learned") on commit."""
         if (model is None) == (record.model_of is None):
             raise ValueError("a version carries a model or names the version whose it runs")
         with pg_translated(f"saving a learned-tier version at {self._where} failed"), \
@@ -47,6 +50,7 @@ class PostgresLearned:
                 conn.execute("UPDATE learned_models SET model_of = id WHERE id = %s", row)
             stored = conn.execute(f"SELECT {_COLUMNS} FROM learned_models WHERE id = %s",
                                   row).fetchone()
+            notify(conn, "learned", [str(row[0])], self._origin)
         assert stored is not None  # just written, in this transaction
         return _stored(stored)
 

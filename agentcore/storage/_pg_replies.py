@@ -15,6 +15,7 @@ from psycopg_pool import ConnectionPool
 from agentcore.models import storable
 from agentcore.storage._pg_audit import record
 from agentcore.storage._pg_connection import pg_translated
+from agentcore.storage._pg_notify import notify
 from agentcore.storage._replies import SavedReply, named
 
 Pool = ConnectionPool[psycopg.Connection[Any]]
@@ -23,9 +24,10 @@ Pool = ConnectionPool[psycopg.Connection[Any]]
 class PostgresReplies:
     """`ReplyRepository` over a pool of connections to the team's database."""
 
-    def __init__(self, pool: Pool, where: str) -> None:
+    def __init__(self, pool: Pool, where: str, *, origin: str) -> None:
         self._pool = pool
         self._where = where  # host:port, for messages
+        self._origin = origin  # what this store's announcements carry ("replies", "audit")
 
     def list(self) -> list[SavedReply]:
         with pg_translated(f"reading the saved replies at {self._where} failed"), \
@@ -43,7 +45,9 @@ class PostgresReplies:
                                " RETURNING id",
                                (storable(title), storable(body), by, now)).fetchone()
             if row is not None:
-                record(conn, now, by, "saved_reply", named(storable(title)), "added")
+                record(conn, now, by, "saved_reply", named(storable(title)), "added",
+                       origin=self._origin)
+                notify(conn, "replies", [str(row[0])], self._origin)
         return None if row is None else int(row[0])
 
     def update(self, reply_id: int, title: str, body: str, by: str, now: float) -> bool:
@@ -61,7 +65,8 @@ class PostgresReplies:
                     renamed = (f" (was {named(was[0])})" if was[0] != storable(title)
                                else "")
                     record(conn, now, by, "saved_reply", named(storable(title)),
-                           "edited" + renamed)
+                           "edited" + renamed, origin=self._origin)
+                    notify(conn, "replies", [str(reply_id)], self._origin)
                     return True
             except psycopg.errors.UniqueViolation:
                 return False  # another reply has the title (rolled back: nothing changed)
@@ -73,5 +78,6 @@ class PostgresReplies:
                                (reply_id,)).fetchone()
             if was is None:
                 return False
-            record(conn, now, by, "saved_reply", named(was[0]), "deleted")
+            record(conn, now, by, "saved_reply", named(was[0]), "deleted", origin=self._origin)
+            notify(conn, "replies", [str(reply_id)], self._origin)
             return True

@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from agentcore.errors import DuplicateRequest
 from agentcore.models import Outcome, OutcomeSummary, Request, Span, Status, storable
 from agentcore.storage._pg_connection import pg_translated
+from agentcore.storage._pg_notify import notify
 from agentcore.storage._requests import (
     _SUMMARY_COLUMNS,
     EXPORT_COLUMNS,
@@ -102,13 +103,18 @@ def pg_finish_statements(outcome: Outcome) -> list[Statement]:
 
 class PostgresSink:
     """The outcome writer's commits on PostgreSQL: a batch's statements sent in one
-    pipeline (no round trip per statement), in one transaction."""
+    pipeline (no round trip per statement), in one transaction, which also announces
+    the batch ("finished") and the escalations it opened or settled ("escalation")."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, origin: str) -> None:
         self._pool = pool
+        self._origin = origin  # what this store's announcements carry
 
     def commit(self, batch: Sequence[Outcome]) -> None:
         statements = [s for outcome in batch for s in pg_finish_statements(outcome)]
+        # An escalated outcome opens (or reopens) an item; a hand-back's re-run settles one.
+        queued = [str(pg_text(o.request.id)) for o in batch
+                  if o.status is Status.ESCALATED or o.request.note is not None]
         with self._pool.connection() as conn, conn.pipeline(), conn.transaction(), \
                 conn.cursor() as cur:
             for sql, params in statements:
@@ -116,6 +122,11 @@ class PostgresSink:
                     cur.executemany(sql, [_params(p) for p in params])
                 else:
                     cur.execute(sql, _params(params))
+            notify(cur, "finished", [str(pg_text(o.request.id)) for o in batch], self._origin)
+            if queued:
+                cur.execute("SELECT id FROM escalations WHERE request_id = ANY(%s)"
+                            " ORDER BY id", (queued,))
+                notify(cur, "escalation", [str(i) for (i,) in cur.fetchall()], self._origin)
 
     def retryable(self, exc: Exception) -> bool:
         # The server gone or restarting, a deadlock, a pool with no connection: a later
@@ -151,10 +162,11 @@ def _request(row: tuple[Any, ...]) -> Request:
 class PostgresRequests:
     """`RequestRepository` over a pool of connections to the team's database."""
 
-    def __init__(self, pool: Pool, writer: OutcomeWriter, where: str) -> None:
+    def __init__(self, pool: Pool, writer: OutcomeWriter, where: str, origin: str) -> None:
         self._pool = pool
         self._writer = writer
         self._where = where  # host:port, for messages
+        self._origin = origin  # what this store's announcements carry
 
     def _read(self, what: str, sql: str, params: Sequence[object] | dict[str, Any] = (),
               ) -> list[tuple[Any, ...]]:
@@ -165,9 +177,10 @@ class PostgresRequests:
 
     def accept(self, request: Request, status: Status | None = None, *,
                again: bool = False) -> None:
-        """Records a request before any work on it starts ('accepted'), committed before
-        it returns. DuplicateRequest for an id already used, as on SQLite; `again` is a
-        re-run of that same request, still accepted in the database."""
+        """Records a request before any work on it starts ('accepted'), committed (and
+        announced, "accepted") before it returns. DuplicateRequest for an id already
+        used, as on SQLite; `again` is a re-run of that same request, still accepted in
+        the database."""
         row = _params((request.id, storable(request.text), storable_id(request.customer_id),
                        storable(request.channel), request.received_at,
                        str(status or "accepted"), request.note))
@@ -182,6 +195,7 @@ class PostgresRequests:
                                 " AND status = 'accepted' AND text = %s"
                                 " AND customer_id IS NOT DISTINCT FROM %s",
                                 (row[6], row[0], row[1], row[2])).rowcount == 1:
+                            notify(conn, "accepted", [str(row[0])], self._origin)
                             return
                         if conn.execute("SELECT 1 FROM requests WHERE id = %s",
                                         (row[0],)).fetchone():
@@ -189,6 +203,7 @@ class PostgresRequests:
                     conn.execute("INSERT INTO requests (id, text, customer_id, channel,"
                                  " received_at, status, note)"
                                  " VALUES (%s, %s, %s, %s, %s, %s, %s)", row)
+                    notify(conn, "accepted", [str(row[0])], self._origin)
             except (psycopg.errors.UniqueViolation, _Taken):
                 raise DuplicateRequest(f"request id {request.id!r} was already used; a "
                                        "request needs an id of its own") from None

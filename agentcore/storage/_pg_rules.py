@@ -1,6 +1,9 @@
 """The live rule set, its fragments, its versions and the rejected suggestions on
 PostgreSQL (SQLite's are `_rules`; the same rows, the same dicts back).
 
+Each write announces itself ("rules", with the version it recorded, if any) in its
+transaction (`_pg_notify`).
+
 Saving replaces the whole set, so two stations saving at once must not interleave:
 under READ COMMITTED the second one's `DELETE FROM rules` would not see the rows the
 first just inserted, and the table would end up holding both sets. Every save (and
@@ -21,6 +24,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from agentcore.storage._pg_connection import pg_translated
+from agentcore.storage._pg_notify import notify
 from agentcore.storage._rules import RULE_COLUMNS, StoredVersion, VersionRecord, _stored
 
 Pool = ConnectionPool[psycopg.Connection[Any]]
@@ -34,9 +38,10 @@ _VERSION = "id, created_at, author, action, summary, restores"
 class PostgresRules:
     """`RuleRepository` over a pool of connections to the team's database."""
 
-    def __init__(self, pool: Pool, where: str) -> None:
+    def __init__(self, pool: Pool, where: str, *, origin: str) -> None:
         self._pool = pool
         self._where = where  # host:port, for messages
+        self._origin = origin  # what this store's announcements carry
 
     def _rows(self, what: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with pg_translated(f"{what} at {self._where} failed"), self._pool.connection() as conn:
@@ -72,13 +77,15 @@ class PostgresRules:
             cur.execute("DELETE FROM rule_fragments")
             cur.executemany("INSERT INTO rule_fragments (name, pattern) VALUES (%s, %s)",
                             list(fragments.items()))
-            if version is not None:
-                _insert(conn, version)
+            saved = [str(_insert(conn, version))] if version is not None else []
+            notify(cur, "rules", saved, self._origin)
 
     def add_version(self, version: VersionRecord) -> int:
         """Records a version without changing the rules (the seed of the history)."""
         with self._locked("recording a rule version") as conn:
-            return _insert(conn, version)
+            version_id = _insert(conn, version)
+            notify(conn, "rules", [str(version_id)], self._origin)
+            return version_id
 
     def version_log(self) -> list[tuple[int, float, str, str, str, int | None]]:
         """(id, created_at, author, action, summary, restores), oldest first, without
@@ -119,10 +126,11 @@ class PostgresRules:
     def reject_suggestion(self, key: str, pattern: str, intent: str, *, author: str,
                           at: float) -> None:
         with pg_translated(f"recording a rejected suggestion at {self._where} failed"), \
-                self._pool.connection() as conn:
+                self._pool.connection() as conn, conn.transaction():
             conn.execute("INSERT INTO rejected_suggestions (key, pattern, intent, author,"
                          " rejected_at) VALUES (%s, %s, %s, %s, %s)"
                          " ON CONFLICT (key) DO NOTHING", (key, pattern, intent, author, at))
+            notify(conn, "rules", [], self._origin)  # no version: the rejected keys
 
 
 def _insert(conn: psycopg.Connection[Any], v: VersionRecord) -> int:

@@ -13,6 +13,7 @@ from agentcore.escalation_model import Escalation, EscalationState, PendingStatu
 from agentcore.models import EscalationReason, Outcome, OutcomeSummary, Request, Span, Status
 from agentcore.storage._answer_cache import StoredAnswer
 from agentcore.storage._audit import AuditEntry
+from agentcore.storage._changes import ChangeFeed
 from agentcore.storage._channel_posts import ChannelOutcome
 from agentcore.storage._intake import Delivery, IntakeRecord, OutboxEntry, OutboxState
 from agentcore.storage._learned import LearnedRecord, StoredLearned
@@ -197,4 +198,5 @@ class Storage(Protocol):
     def prune(self) -> PruneReport: ...
     def retain(self, retention_days: float | None, spans_max_mb: float | None) -> None: ...
     def health(self) -> list[str]: ...
+    def changes(self) -> ChangeFeed: ...  # what other processes commit to its database
     def close(self) -> None: ...

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from agentcore.storage._answer_cache import SQLiteAnswerCache
 from agentcore.storage._audit import SQLiteAudit
+from agentcore.storage._changes import ChangeFeed, NoChanges
 from agentcore.storage._connection import Checkpointer, connect, translated
 from agentcore.storage._escalations import SQLiteEscalations
 from agentcore.storage._intake import SQLiteIntake, SQLiteOutbox
@@ -154,6 +155,10 @@ class SQLiteStorage:
         if writer is not None:
             problems.append(writer)
         return problems
+
+    def changes(self) -> ChangeFeed:
+        """A feed that never tells anything: this backend is one process's database."""
+        return NoChanges()
 
     def close(self) -> None:
         self._pruner.stop()
