@@ -43,11 +43,15 @@ from bench import (
     langchain_bench,
     learned_bench,
     mcp_bench,
+    pg_backtest_bench,
+    pg_claims_bench,
+    pg_service_bench,
     real_models_bench,
     rules_bench,
     station_bench,
     storage_bench,
 )
+from bench.sections import table
 from bench.workloads import (
     BareLoop,
     bench_settings,
@@ -225,7 +229,8 @@ async def bench_cold_warm(results: list[tuple[str, str, str]]) -> None:
 
 
 def write_results(results: list[tuple[str, str, str]], faults: list[str],
-                  attacks: list[str], real_models: list[str]) -> str:
+                  attacks: list[str], real_models: list[str],
+                  postgres: list[tuple[str, str, str]]) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# Benchmark results\n\n{now}; {machine()}\n",
              "| measure | result | against |", "|---|---|---|"]
@@ -236,7 +241,11 @@ def write_results(results: list[tuple[str, str, str]], faults: list[str],
               "Each attack against the whole engine and the demo shop (the mock LLM's refund "
               "playbook asks for whatever sum the text demands). Every money column must "
               "read $0.00, and fields leaked and files holding the key 0.", "", *attacks,
-              "", "## Real models: the slow path against llama.cpp's server", "", *real_models]
+              "", "## Real models: the slow path against llama.cpp's server", "", *real_models,
+              "", "## PostgreSQL as the shared store", "",
+              "A server of the bench's own (tests/postgres_server.py) on these two cores; "
+              f"load average {os.getloadavg()[0]:.1f} at the end. SQLite measured "
+              "alongside in the same run.", "", *table(postgres)]
     text = "\n".join(lines) + "\n"
     (REPO / "bench" / "RESULTS.md").write_text(text, encoding="utf-8")
     return text
@@ -266,7 +275,11 @@ def main() -> None:
     attack_bench.run(attacks)
     real_models: list[str] = []
     real_models_bench.run(real_models)
-    print(write_results(results, faults, attacks, real_models))
+    postgres: list[tuple[str, str, str]] = []
+    pg_claims_bench.run(postgres)
+    pg_backtest_bench.run(postgres)
+    pg_service_bench.run(postgres)
+    print(write_results(results, faults, attacks, real_models, postgres))
 
 
 if __name__ == "__main__":

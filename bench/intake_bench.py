@@ -61,10 +61,12 @@ class Child:
     """A server in a process of its own: its URL read from its stdout, its CPU
     counted, stopped with SIGTERM (the seconds its graceful stop took)."""
 
-    def __init__(self, args: list[str], log: Path, *, metrics: bool) -> None:
+    def __init__(self, args: list[str], log: Path, *, metrics: bool,
+                 env: dict[str, str] | None = None) -> None:
         self.args = args
         self.log = log
         self.metrics = metrics  # serves /metrics with the engine's requests in flight
+        self.env = CHILD_ENV if env is None else env  # over os.environ
         self.proc: asyncio.subprocess.Process | None = None
         self.url = ""
 
@@ -72,7 +74,7 @@ class Child:
         with self.log.open("wb") as err:
             self.proc = await asyncio.create_subprocess_exec(
                 *self.args, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=err,
-                env={**os.environ, **CHILD_ENV})
+                env={**os.environ, **self.env})
         assert self.proc.stdout is not None
         while True:
             line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
@@ -152,16 +154,20 @@ async def ladder(server: Child, bodies: list[bytes], start: float,
     return passed, sorted(steps, key=lambda s: s.rate)
 
 
-def _intake_child(folder: Path) -> Child:
+def _intake_child(folder: Path, database_url: str = "sqlite",
+                  env: dict[str, str] | None = None) -> Child:
+    """`agentcore serve` on the engine database `database_url` chooses (its password,
+    for PostgreSQL, in the keyring `env` points the child at)."""
     from bench.workloads import bench_settings
 
     settings = bench_settings(folder)
     settings.llm.classify = LLMSettings().classify  # both stages, as shipped
     settings.intake = IntakeSettings(client_rate_per_minute=10**8, shutdown_grace_s=120)
+    settings.database_url = database_url
     settings.save(folder / "settings.json")
     return Child([sys.executable, "-m", "agentcore", "--settings", str(folder / "settings.json"),
                   "--data-dir", str(folder), "serve", "--port", "0"], folder / "serve.log",
-                 metrics=True)
+                 metrics=True, env=env)
 
 
 def lost(engine_db: Path, ids: list[str]) -> int:

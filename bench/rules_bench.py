@@ -24,6 +24,7 @@ import statistics
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench.sections import replace_section, table
 
@@ -60,23 +61,43 @@ _OUTCOME_COLUMNS = ("request_id, route, status, intent, rule_id, answer, prompt_
                     " finished_at")
 
 
-def _multiply(db: Path, total: int) -> None:
-    """Copies the answered requests and their outcomes until there are `total`, over a day."""
+def copies(db: Path, n: int, total: int | None = None, start: float | None = None,
+           ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """`n` copies of the answered requests of the engine database `db` and of their
+    outcomes (rows of `requests`, and of `outcomes` in `_OUTCOME_COLUMNS`), spread over
+    the day from `start` as if there were `total` in it."""
     conn = sqlite3.connect(db)
     outcomes = {row[0]: row for row in conn.execute(f"SELECT {_OUTCOME_COLUMNS} FROM outcomes"
                                                     " WHERE route != 'guard'")}
     requests = [row for row in conn.execute(
         "SELECT id, text, customer_id, channel, received_at, status, note FROM requests")
         if row[0] in outcomes]
-    start = time.time() - 86_400
+    conn.close()
+    start = time.time() - 86_400 if start is None else start
+    total = total or n
     new_requests, new_outcomes = [], []
-    for i in range(total - len(requests)):
+    for i in range(n):
         rid, text, customer, channel, _, status, note = requests[i % len(requests)]
         copy_id = f"{rid}-{i}"
         at = start + i * 86_400 / total
         new_requests.append((copy_id, text, customer, channel, at, status, note))
-        if rid in outcomes:
-            new_outcomes.append((copy_id, *outcomes[rid][1:12], at))
+        new_outcomes.append((copy_id, *outcomes[rid][1:12], at))
+    return new_requests, new_outcomes
+
+
+def answered_count(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM outcomes WHERE route != 'guard'"
+                                ).fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _multiply(db: Path, total: int) -> None:
+    """Copies the answered requests and their outcomes until there are `total`, over a day."""
+    new_requests, new_outcomes = copies(db, total - answered_count(db), total)
+    conn = sqlite3.connect(db)
     with conn:
         conn.executemany("INSERT INTO requests (id, text, customer_id, channel, received_at,"
                          " status, note) VALUES (?,?,?,?,?,?,?)", new_requests)

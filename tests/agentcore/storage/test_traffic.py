@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from agentcore.models import Outcome, Route, Status
 from agentcore.storage import Storage
 from tests.agentcore.storage.records import answered, escalated, request
@@ -43,3 +45,23 @@ def test_the_rules_view_counts_each_rules_hits_since_a_time(backend: Storage):
     backend.requests.finish(escalated(other))
     assert backend.traffic.rule_hits_since(2_000.0) == {"order-status": 3}
     assert backend.traffic.rule_hits_since(10_000.0) == {}
+
+
+def test_a_backtest_reads_each_text_as_written_and_as_many_as_there_are(backend: Storage):
+    # What a backtest replays must be the customer's text to the character: a tab, a
+    # line break, a backslash or an emoji read back otherwise would route otherwise.
+    awkward = ["tab\there", "two\nlines", "back\\slash \\N", "emoji 📦 ok", "crlf\r\n"]
+    for n, text in enumerate(awkward):
+        req = dataclasses.replace(request(n, at=10.0 + n), text=text)
+        backend.requests.accept(req)
+        backend.requests.finish(answered(req))
+    for n in range(len(awkward), 300):
+        req = request(n, at=10.0 + n)
+        backend.requests.accept(req)
+        backend.requests.finish(answered(req))
+
+    rows = backend.traffic.recorded(3_000)
+    assert len(rows) == 300
+    assert [r[1] for r in rows[-len(awkward):]] == awkward[::-1]  # newest first
+    assert [r[0] for r in rows[:2]] == ["req-299", "req-298"]
+    assert [r[1] for r in backend.traffic.intent_rows(3_000)[-len(awkward):]] == awkward[::-1]

@@ -1,0 +1,205 @@
+"""A backtest of one edited rule over 1,000,000 recorded requests read from PostgreSQL,
+against SQLite's 100,000 (what the console's backtest is held to: ≤ 2 s) and SQLite's
+own 1,000,000, in the same run.
+
+The sample corpus is answered once by a real engine (mock LLM at 0 ms) on SQLite; its
+answered requests and their outcomes are copied, spread over one day, into a
+PostgreSQL database (COPY) and into SQLite: the same rows on both, so the backtests
+must find the same result, which is checked. Each backtest is cold, as the console's
+first one after loading: the rows read (`store.traffic.recorded`), taken into columns
+and normalised (`RecordedTraffic`), then routed through the live rules and the edited
+set (`Backtester.run`); each part is timed, the median of a few rounds.
+
+`python -m bench.pg_backtest_bench [--rows N]` runs it alone and rewrites its section
+of RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import sqlite3
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.rules_bench import _OUTCOME_COLUMNS, _multiply, _record_corpus, answered_count, copies
+from bench.sections import write_stamped
+
+ROWS = 1_000_000
+SQLITE_ROWS = 100_000  # what SQLite is held to today (bench/rules_bench.py)
+ROUNDS = 3
+GOAL_S = 2.0
+EDIT = ("contact-hours", r"\b(?:hours|open)\b")  # rules_bench's first edit
+Row = tuple[str, str, str]
+
+
+@dataclasses.dataclass
+class Timing:
+    read: float  # store.traffic.recorded
+    columns: float  # RecordedTraffic: columns and normalised texts
+    route: float  # Backtester.run: the live rules, then the edited set
+    summary: tuple[Any, ...]  # what the result says, to compare backends
+
+    @property
+    def total(self) -> float:
+        return self.read + self.columns + self.route
+
+
+def _summary(result: Any) -> tuple[Any, ...]:
+    return (result.total, result.fast_before, result.fast_after,
+            [(result.traffic.ids[i], *rest) for i, *rest in result.change_rows],
+            [result.traffic.ids[i] for i in result.conflict_rows], result.precision,
+            [s.request.id for s in result.samples], round(result.dollars_delta, 6))
+
+
+def backtest(traffic: Any, rows: int, live: Any, edited: Any) -> Timing:
+    """One cold backtest over the newest `rows` of `traffic`, each part timed."""
+    from agentcore import Backtester
+    from agentcore.backtest import RecordedTraffic
+
+    started = time.perf_counter()
+    found = traffic.recorded(rows)
+    read = time.perf_counter()
+    columns = RecordedTraffic(found)
+    del found
+    built = time.perf_counter()
+    result = Backtester(columns).run(live, edited, focus=EDIT[0])
+    done = time.perf_counter()
+    return Timing(read - started, built - read, done - built, _summary(result))
+
+
+def _median(rounds: list[Timing]) -> Timing:
+    best = sorted(rounds, key=lambda t: t.total)[len(rounds) // 2]
+    return Timing(statistics.median(t.read for t in rounds),
+                  statistics.median(t.columns for t in rounds),
+                  statistics.median(t.route for t in rounds), best.summary)
+
+
+def _to_postgres(url: str, password: str, source: Path, rows: int, start: float) -> None:
+    """The answered requests of `source` and copies of them up to `rows`, as `_multiply`
+    makes them on SQLite (the same `start`: the same rows)."""
+    import psycopg
+
+    from agentcore.storage._pg import PostgresStorage
+
+    PostgresStorage(url, password).close()  # migrated: the engine's own tables
+    conn = sqlite3.connect(source)
+    own = list(conn.execute("SELECT r.id, r.text, r.customer_id, r.channel, r.received_at,"
+                            " r.status, r.note FROM requests r JOIN outcomes o ON"
+                            " o.request_id = r.id WHERE o.route != 'guard'"))
+    own_outcomes = list(conn.execute(f"SELECT {_OUTCOME_COLUMNS} FROM outcomes"
+                                     " WHERE route != 'guard'"))
+    conn.close()
+    new_requests, new_outcomes = copies(source, rows - len(own), rows, start)
+    with psycopg.connect(url, password=password) as pg:
+        with pg.cursor().copy("COPY requests (id, text, customer_id, channel, received_at,"
+                              " status, note) FROM STDIN") as copy:
+            for row in (*own, *new_requests):
+                copy.write_row(row)
+        with pg.cursor().copy(f"COPY outcomes ({_OUTCOME_COLUMNS}) FROM STDIN") as copy:
+            for row in (*own_outcomes, *new_outcomes):
+                copy.write_row(row)
+    with psycopg.connect(url, password=password, autocommit=True) as pg:
+        pg.execute("VACUUM ANALYZE")  # as a database that has run for a while
+
+
+def _to_sqlite(target: Path, source: Path, rows: int, start: float) -> None:
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    new_requests, new_outcomes = copies(source, rows - answered_count(source), rows, start)
+    conn = sqlite3.connect(target)
+    with conn:
+        conn.executemany("INSERT INTO requests (id, text, customer_id, channel, "
+                         "received_at, status, note) VALUES (?,?,?,?,?,?,?)", new_requests)
+        conn.executemany(f"INSERT INTO outcomes ({_OUTCOME_COLUMNS}) VALUES "
+                         "(?,?,?,?,?,?,?,?,?,?,?,?,?)", new_outcomes)
+    conn.close()
+
+
+def measure(url: str, password: str, rows: int = ROWS, sqlite_rows: int = SQLITE_ROWS,
+            rounds: int = ROUNDS) -> dict[str, Timing]:
+    """Seeds `rows` recorded requests on PostgreSQL (at `url`, an empty database) and on
+    SQLite, `sqlite_rows` on another SQLite file; the median cold backtest of each."""
+    from agentcore import Engine
+    from agentcore.router import Router
+    from agentcore.storage import SQLiteTraffic
+    from agentcore.storage._pg import PostgresStorage
+    from bench.workloads import bench_settings, fresh_data_dir
+
+    data = fresh_data_dir()
+    source = asyncio.run(_record_corpus(data))
+    engine = Engine(bench_settings(data))
+    live = engine.router
+    asyncio.run(engine.close())
+    edited = Router([dataclasses.replace(r, pattern=EDIT[1]) if r.id == EDIT[0] else r
+                     for r in live.rules], live.handlers, fragments=live.fragments)
+    start = time.time() - 86_400
+    small, big = data / "small.sqlite", data / "big.sqlite"
+    with sqlite3.connect(source) as src, sqlite3.connect(small) as dst:
+        src.backup(dst)
+    _multiply(small, sqlite_rows)
+    _to_sqlite(big, source, rows, start)
+    _to_postgres(url, password, source, rows, start)
+    found: dict[str, Timing] = {}
+    found["sqlite-small"] = _median([backtest(SQLiteTraffic(small), sqlite_rows, live, edited)
+                                     for _ in range(rounds)])
+    store = PostgresStorage(url, password)
+    try:
+        found["postgresql"] = _median([backtest(store.traffic, rows, live, edited)
+                                       for _ in range(rounds)])
+    finally:
+        store.close()
+    found["sqlite-big"] = _median([backtest(SQLiteTraffic(big), rows, live, edited)
+                                   for _ in range(rounds)])
+    return found
+
+
+def summarise(found: dict[str, Timing]) -> list[Row]:
+    pg, small, big = found["postgresql"], found["sqlite-small"], found["sqlite-big"]
+    n, n_small = pg.summary[0], small.summary[0]
+    same = pg.summary == big.summary
+    met = "met" if pg.total <= GOAL_S else "NOT met"
+
+    def parts(t: Timing) -> str:
+        return f"read {t.read:.2f} s + columns {t.columns:.2f} s + routing {t.route:.2f} s"
+
+    return [
+        (f"backtest of one edited rule over {n:,} recorded requests read from PostgreSQL, "
+         "cold (read, columns, live and edited sets)", f"{pg.total:.2f} s",
+         f"goal ≤ {GOAL_S:.0f} s: {met}; {pg.total / small.total:.1f}x SQLite's "
+         f"{n_small:,} ({small.total:.2f} s) in the same run"),
+        ("  where its time goes, PostgreSQL / SQLite at the same size",
+         f"{parts(pg)} / {parts(big)}",
+         f"SQLite's {big.summary[0]:,}: {big.total:.2f} s ({pg.total / big.total:.2f}x); "
+         f"{'the same result on both' if same else 'RESULTS DIFFER between backends'}"),
+    ]
+
+
+def run(results: list[Row], rows: int = ROWS, sqlite_rows: int = SQLITE_ROWS) -> None:
+    from bench.pg_server import NoServer, database
+
+    try:
+        with database("backtest") as db:
+            results.extend(summarise(measure(db.url, db.password, rows, sqlite_rows)))
+    except NoServer as exc:
+        results.append(("backtest over recorded requests read from PostgreSQL", "not run",
+                        str(exc)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=ROWS)
+    parser.add_argument("--sqlite-rows", type=int, default=SQLITE_ROWS)
+    args = parser.parse_args()
+    rows: list[Row] = []
+    run(rows, args.rows, args.sqlite_rows)
+    print(write_stamped("Backtest over PostgreSQL (bench/pg_backtest_bench.py)",
+                        "SQLite's backtests measured alongside", rows))
+
+
+if __name__ == "__main__":
+    main()
