@@ -48,10 +48,12 @@ class EscalationReason(StrEnum):
 
 
 def storable(text: object) -> str:
-    """Text a database can hold: lone surrogates (invalid UTF-8) become U+FFFD."""
+    """Text a database can hold: lone surrogates (invalid UTF-8) become U+FFFD, and so
+    does NUL, which PostgreSQL's text refuses (the guard rejects a text with one as
+    binary; its record must still be written, on either backend alike)."""
     if not isinstance(text, str):  # a rejected non-text request is kept as its repr
         text = repr(text)
-    return text.encode("utf-8", "replace").decode("utf-8")
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
 
 
 def new_request_id() -> str:

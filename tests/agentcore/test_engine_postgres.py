@@ -83,3 +83,18 @@ async def _main(argv):
     import asyncio
 
     return await asyncio.to_thread(cli.main, argv)  # its own asyncio.run
+
+
+async def test_a_text_with_nul_is_rejected_as_binary_and_recorded_on_postgresql(pg_settings):
+    # PostgreSQL's text cannot hold NUL: the record must still be written, or the intake
+    # would answer 503 "retry later" to a request no retry could ever get in.
+    engine = Engine(pg_settings)
+    try:
+        outcome = await engine.submit(Request(id="nul-1", text="refund\x00\x00 me"))
+        engine.store.flush()
+        stored = engine.store.requests.request("nul-1")
+        assert outcome.status is Status.REJECTED and "binary" in outcome.answer
+        assert engine.store.requests.outcome("nul-1").status is Status.REJECTED
+        assert stored is not None and stored.text == "refund\ufffd\ufffd me"
+    finally:
+        await engine.close()
