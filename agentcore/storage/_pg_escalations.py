@@ -275,7 +275,10 @@ class PostgresEscalations:
             sets += ", pending_status = 'denied', pending_result = %s"
             params += (record_json(denial),)
         with self._transaction() as conn:
-            if not self._hold(conn, item.id, operator, now, sets, params):
+            # Denying the write: only while it is still to be decided (another
+            # station's approval of it may have started since it was read).
+            if not self._hold(conn, item.id, operator, now, sets, params,
+                              undecided=denial is not None):
                 return False
             conn.execute("UPDATE requests SET note = %s, status = 'accepted' WHERE id = %s",
                          (note, item.request_id))
