@@ -176,6 +176,33 @@ async def test_a_station_killed_mid_approval_is_settled_by_another_only_after_it
     assert refunds_on(desk, order["id"]) == before
 
 
+async def test_a_claim_lapsing_while_its_approval_runs_leaves_the_next_claimant_nothing_to_redo(
+        desk, pg_settings, keyring_file):
+    item, order = await desk.refund_injection()
+    before = refunds_on(desk, order["id"])
+    slow = pg_settings.model_copy(deep=True)
+    slow.shop_latency_ms = 5000
+    slow.loop.tool_timeout_s = 10  # the write's round trip, inside its timeout
+    team = Team(pg_settings, keyring_file, 2)
+    # ana's 10 s lease ends while her refund is on its way (started at 7 s, done at 12 s);
+    # ben takes the lapsed claim at 11 s and tries everything that would act on it.
+    team.start([("wait",), ("claim", item, "ana", 10.0), ("sleep", 7.0),
+                ("approve", item, "ana", within_policy(order))], settings=slow)
+    team.start([("wait",), ("sleep", 11.0), ("claim", item, "ben", LEASE),
+                ("approve", item, "ben", within_policy(order)), ("deny", item, "ben", "no"),
+                ("reply", item, "ben", "done"), ("sleep", 4.0),
+                ("reply", item, "ben", "refunded, sorry")])
+    ana, ben = team.results()
+    assert ana[-1][0] == "approved", ana
+    assert ben[2] == ("claimed", "ben"), ben
+    assert all(out[0] == "refused" and "being approved now by ana" in out[1]
+               for out in ben[3:6]), ben
+    assert ben[-1] == ("replied", "ben"), ben
+    assert len(refunds_on(desk, order["id"])) == len(before) + 1
+    done = await desk.engine.escalations.get(item)
+    assert (done.pending_status, done.resolved_by) == (PendingStatus.APPROVED, "ben")
+
+
 async def wait_for(desk: Desk, item: int, status: PendingStatus) -> None:
     import asyncio
 
