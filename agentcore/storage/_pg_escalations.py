@@ -9,6 +9,9 @@ any number of operators claiming one item on any number of machines, exactly one
 wins, and each is told whether it did. A claim alone reads its row first, locked
 (`FOR UPDATE`) till it commits, to tell the audit log a claim taken from a renewal.
 
+Leases and approval windows are compared with the caller's `now`, which on a team's
+database is the server's time (the engine's `ServerClock`), not each machine's own.
+
 Each action that happens appends its audit entry (`_pg_audit.record`) in its own
 transaction, as SQLite's queue does, with the same words: one refused writes none.
 Each change that happens is also announced ("escalation", with the item's id) in that
