@@ -129,19 +129,22 @@ async def test_a_machine_whose_clock_runs_ahead_does_not_take_a_live_claim(
     assert out[0][0] == "refused" and "claimed by ana" in out[0][1], out
 
 
+@pytest.mark.parametrize(("approver_skew", "starter_skew"), [(0.0, 60.0), (-120.0, 0.0)],
+                         ids=["starter-fast", "approver-slow"])
 async def test_a_station_starting_while_another_approves_leaves_that_approval_alone(
-        desk, pg_settings, keyring_file):
+        desk, pg_settings, keyring_file, approver_skew, starter_skew):
     item, order = await desk.refund_injection()
     before = refunds_on(desk, order["id"])
     slow = pg_settings.model_copy(deep=True)
     slow.shop_latency_ms = 3000  # the write's round trip: the approval is under way a while
     team = Team(pg_settings, keyring_file, 0)
     team.start([("claim", item, "ana", LEASE), ("approve", item, "ana", within_policy(order))],
-               settings=slow)
+               settings=slow, skew_s=approver_skew)
     await wait_for(desk, item, PendingStatus.APPROVING)
-    # A station starts (its recover() runs) while ana's write is on its way, on a machine
-    # whose clock runs a minute fast: past ana's approval window by its own clock.
-    team.start([("status", item)], skew_s=60.0)
+    # A station starts (its recover() runs) while ana's write is on its way, and the two
+    # machines' clocks disagree by more than her approval window (a minute fast here,
+    # two minutes slow there).
+    team.start([("status", item)], skew_s=starter_skew)
     ana, starter = team.results()
     assert starter[0][1] == "approving", starter
     assert ana[-1][0] == "approved", ana
