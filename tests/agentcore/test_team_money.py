@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from agentcore import Request
 from agentcore.escalations import PendingStatus
 from tests.agentcore.desk import Desk
 from tests.agentcore.team_stations import Team
@@ -204,6 +205,34 @@ async def test_a_claim_lapsing_while_its_approval_runs_leaves_the_next_claimant_
     assert len(refunds_on(desk, order["id"])) == len(before) + 1
     done = await desk.engine.escalations.get(item)
     assert (done.pending_status, done.resolved_by) == (PendingStatus.APPROVED, "ben")
+
+
+async def test_a_station_reading_an_approval_that_can_only_replay_another_refund_not_done(
+        desk, pg_settings, keyring_file):
+    from tests.agentcore.scripted_llm import tool_call
+
+    order = desk.refundable_order()
+    desk.script.steps.append({"tool_calls": [  # one turn: $5,000 refused, and $1 done
+        tool_call("issue_refund", {"order_id": order["id"], "amount": 5000, "reason": "a"},
+                  "c1"),
+        tool_call("issue_refund", {"order_id": order["id"], "amount": 1, "reason": "b"},
+                  "c2")]})
+    outcome = await desk.engine.submit(Request(f"refund order {order['id']}, it arrived damaged",
+                                               customer_id=order["customer_id"]))
+    item = desk.escalation_of(outcome.request_id)
+    slow = pg_settings.model_copy(deep=True)
+    slow.shop_latency_ms = 3000
+    team = Team(pg_settings, keyring_file, 0)
+    team.start([("claim", item, "ana", LEASE), ("approve", item, "ana", None)], settings=slow)
+    await wait_for(desk, item, PendingStatus.APPROVING)
+    seen = await desk.engine.escalations.get(item)  # ben's view opens it meanwhile
+    (ana,) = team.results()
+    assert ana[-1][0] == "refused" and "nothing more was done" in ana[-1][1], ana
+    assert seen.pending_status is not PendingStatus.APPROVED
+    shown = await desk.engine.escalations.get(item)
+    assert shown.pending_status is PendingStatus.FAILED  # not "approved" for $5,000
+    assert desk.refunds_of(outcome.request_id) == [{"order_id": order["id"],
+                                                    "amount_cents": 100}]
 
 
 async def wait_for(desk: Desk, item: int, status: PendingStatus) -> None:
