@@ -63,7 +63,9 @@ async def _run(settings_json: str, keyring_file: str, skew_s: float, steps: list
                     item = await queue.claim(args[0], args[1], args[2])
                     out.append(("claimed", item.claimed_by))
                 elif kind == "approve":
-                    result = await queue.approve(args[0], args[1], args[2])
+                    result = await queue.approve(
+                        args[0], args[1], args[2],
+                        override_reason=args[3] if len(args) > 3 else None)
                     out.append(("approved", result))
                 elif kind == "deny":
                     item = await queue.deny(args[0], args[1], args[2])

@@ -118,6 +118,26 @@ async def test_several_refunds_of_one_order_approved_at_once_stay_within_its_pol
     assert refunded == order["allowed_cents"]
 
 
+async def test_overrides_of_one_order_approved_at_once_never_refund_more_than_was_paid(
+        desk, pg_settings, keyring_file):
+    order = desk.order_with_a_fee()
+    limits = desk.engine.domain.shop.refund_limits(order["id"])
+    items = [(await desk.refund_injection(order))[0] for _ in range(2)]
+    team = Team(pg_settings, keyring_file, 2)
+    everything = {"order_id": order["id"], "amount": limits.left_cents / 100,
+                  "reason": "the customer was wronged"}
+    for n, item in enumerate(items):  # above the policy, each the whole of what is left
+        team.start([("claim", item, f"op{n}", LEASE), ("wait",),
+                    ("approve", item, f"op{n}", everything, "our courier broke it")])
+    outs = [out[-1] for out in team.results()]
+    assert sorted(o[0] for o in outs) == ["approved", "refused"], outs
+    assert "more than is left of what was paid" in next(o[1] for o in outs
+                                                        if o[0] == "refused")
+    after = desk.engine.domain.shop.refund_limits(order["id"])
+    assert (after.refunded_cents - limits.refunded_cents, after.left_cents) == (
+        limits.left_cents, 0)
+
+
 async def test_a_machine_whose_clock_runs_ahead_does_not_take_a_live_claim(
         desk, pg_settings, keyring_file):
     item = await desk.over_budget()
