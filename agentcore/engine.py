@@ -104,8 +104,9 @@ class Engine:
         self.bus = EventBus()
         # SQLite's file or the team's PostgreSQL: a server that can't be reached stops the
         # start here, in one sentence, before anything else is opened.
+        # `now` read through `self.clock` at each use: the server's time, once aligned.
         self.store: Storage = open_storage(settings, credentials=credentials,
-                                           now=self.clock.now, prune_every_s=600)
+                                           now=lambda: self.clock.now(), prune_every_s=600)
         # On a team's shared database every station keeps the server's time: a lease or
         # an approval window is decided by each station's `now`, and a machine whose
         # clock ran two minutes fast would take live claims and settle approvals still
