@@ -220,7 +220,9 @@ class Domain(Protocol):
     def recorded_write(self, tool: str, arguments: Mapping[str, Any],
                        request_id: str) -> dict[str, Any] | None:
         """What a request's write did, from the domain's own record, or None if it
-        never happened (how an approval cut short by a crash is settled)."""
+        never happened (how an approval cut short by a crash is settled). With
+        `as_asked: False` in it, the request did another write of that tool on that
+        entity (an approval of these arguments can only replay it: not done)."""
         ...
 
     def write_limits(self, tool: str, arguments: Mapping[str, Any]) -> WriteLimits | None:

@@ -26,7 +26,7 @@ from agentcore.agent_loop import AgentLoop, LoopResult
 from agentcore.asks import AskCues
 from agentcore.attached import AttachedIntake
 from agentcore.cache import AnswerCache, llm_tags, rule_tags
-from agentcore.clock import Clock, SystemClock
+from agentcore.clock import Clock, ServerClock, SystemClock
 from agentcore.database import database_name, open_storage
 from agentcore.domain import Domain, load_domain
 from agentcore.errors import (
@@ -106,12 +106,23 @@ class Engine:
                                 "service has it")
         self.settings = settings
         self.attach_to = attach_to
-        self.clock = clock or SystemClock()
+        self.clock: Clock = clock or SystemClock()
         self.bus = EventBus()
         # SQLite's file or the team's PostgreSQL: a server that can't be reached stops the
         # start here, in one sentence, before anything else is opened.
+        # `now` read through `self.clock` at each use: the server's time, once aligned.
         self.store: Storage = open_storage(settings, credentials=credentials,
-                                           now=self.clock.now, prune_every_s=600)
+                                           now=lambda: self.clock.now(), prune_every_s=600)
+        # On a team's shared database every station keeps the server's time: a lease or
+        # an approval window is decided by each station's `now`, and a machine whose
+        # clock ran two minutes fast would take live claims and settle approvals still
+        # running elsewhere as cut short.
+        if self.store.server_time() is not None:
+            aligned = ServerClock(self.clock, self.store.server_time)
+            if abs(aligned.offset_s) > 1.0:
+                log.warning("this machine's clock is %+.1f s off the database server's; "
+                            "the server's time is kept", -aligned.offset_s)
+            self.clock = aligned
         self.domain = domain or load_domain(settings)
         self._resources = settings.resources_dir or self.domain.resources
         self.classifier = KeywordClassifier(self.domain.keywords,

@@ -257,7 +257,7 @@ class EscalationQueue(PendingWrites):
         # The note is on disk with the request, marked accepted again: a crash before or
         # during the re-run leaves it for `resume`, with the note, not stranded.
         if not self._items.hand_back(item, operator, self.clock.now(), note, denial):
-            self._refused(item, operator)
+            self._refused(item, operator, undecided=denial is not None)
         self._changed(escalation_id)
         request = item.request
         log.info("escalation %d handed back by %s", escalation_id, operator)

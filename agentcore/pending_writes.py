@@ -164,10 +164,11 @@ class PendingWrites:
     def _settle(self, item: Escalation, *, interrupted: bool = False) -> Escalation:
         """An approval cut short (a crash between the write and its record) reads as
         what the domain says happened: done, with what it did, or failed, with nothing
-        done. One still inside its window may be running in another process: left
-        alone, unless this process knows its own run was `interrupted`. One taken for
-        interrupted (failed, or denied after) is checked again: a write landing late
-        still makes it done."""
+        done (or nothing more: the request's record there is another write, which this
+        approval could only replay). One still inside its window may be running in
+        another process: left alone, unless this process knows its own run was
+        `interrupted`. One taken for interrupted (failed, or denied after) is checked
+        again: a write landing late still makes it done."""
         pending, status = item.pending_action, item.pending_status
         if pending is None or status is None:
             return item
@@ -179,7 +180,18 @@ class PendingWrites:
         args = attempt.get("arguments") or pending.arguments
         done = (self._recorded(pending.tool, args, item.request_id)
                 if self._recorded is not None else None)
-        if done is not None:
+        if done is not None and done.get("as_asked") is False:
+            # The request did that write before, otherwise (the agent refunded $1 where
+            # $5,000 is being approved): this approval can only replay it, so it is not
+            # done, whichever station reads it first.
+            if status is not PendingStatus.APPROVING:
+                return item
+            self._end_approval(item.id, PendingStatus.FAILED, attempt | {
+                "error": f"this request already did {pending.tool} there, otherwise: "
+                         f"{_done_text(done)}; nothing more was done",
+                "result": done, "interrupted": False})
+        elif done is not None:
+            done = {k: v for k, v in done.items() if k != "as_asked"}
             self._end_approval(item.id, PendingStatus.APPROVED, attempt | {
                 "result": done, "recovered": True, "interrupted": False})
             log.warning("escalation %d: an interrupted approval (%s) had written; recorded "

@@ -246,11 +246,20 @@ class Shop:
         return self.conn.execute("SELECT 1 FROM tool_actions WHERE key = ?",
                                  (f"{request_id}:{tool}:{target}",)).fetchone() is not None
 
-    def action_result(self, request_id: str, tool: str, target: str) -> dict[str, Any] | None:
-        """What this request's write did, as the shop recorded it (None: never done)."""
-        row = self.conn.execute("SELECT result FROM tool_actions WHERE key = ?",
+    def action_result(self, request_id: str, tool: str, target: str,
+                      arguments: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """What this request's write did, as the shop recorded it (None: never done).
+        With `arguments` (as the write records them), `as_asked` says whether it was
+        that write, as a replay of it does (`_idempotent`)."""
+        row = self.conn.execute("SELECT result, arguments FROM tool_actions WHERE key = ?",
                                 (f"{request_id}:{tool}:{target}",)).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        if row is None:
+            return None
+        done = dict(json.loads(row[0]))
+        if arguments is not None:
+            done["as_asked"] = json.loads(row[1]) == json.loads(json.dumps(arguments,
+                                                                          sort_keys=True))
+        return done
 
     def actions_for(self, request_id: str) -> list[dict[str, Any]]:
         return _rows(self.conn.execute(

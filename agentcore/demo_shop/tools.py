@@ -176,6 +176,20 @@ def shop_registry(shop: Shop, latency_s: float = 0.0, *,
                                        public=pick(PUBLIC_TOOLS), policies=WRITE_POLICIES)
 
 
+def _recorded_arguments(tool: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
+    """A write's arguments as the shop records them with it (`Shop.issue_refund` and
+    the others), to tell that write from another one of the same request and entity;
+    None for a tool the shop does not record."""
+    if tool == "issue_refund":
+        return {"order_id": int(arguments["order_id"]),
+                "amount_cents": cents(float(arguments["amount"]))}
+    if tool == "cancel_order":
+        return {"order_id": int(arguments["order_id"]), "reason": arguments["reason"]}
+    if tool == "send_password_reset":
+        return {"customer_id": int(arguments["customer_id"])}
+    return None
+
+
 def write_target(tool: str, arguments: dict[str, Any]) -> str:
     """The entity a write acts on: with the request id, the key of its idempotency
     record in the shop (`Shop._idempotent`)."""
@@ -190,9 +204,10 @@ def recorded_write(shop: Shop) -> Callable[[str, dict[str, Any], str], dict[str,
     def recorded(tool: str, arguments: dict[str, Any], request_id: str) -> dict[str, Any] | None:
         try:
             target = write_target(tool, arguments)
-        except (KeyError, TypeError, ValueError):
+            recorded_as = _recorded_arguments(tool, arguments)
+        except (KeyError, TypeError, ValueError, OverflowError):
             return None  # arguments no write could have run with
-        return shop.action_result(request_id, tool, target)
+        return shop.action_result(request_id, tool, target, recorded_as)
 
     return recorded
 

@@ -289,7 +289,10 @@ class SQLiteEscalations:
             sets += ", pending_status = 'denied', pending_result = ?"
             params += (record_json(denial),)
         with self._transaction() as conn:
-            if not self._hold(conn, item.id, operator, now, sets, params):
+            # Denying the write: only while it is still to be decided (another
+            # station's approval of it may have started since it was read).
+            if not self._hold(conn, item.id, operator, now, sets, params,
+                              undecided=denial is not None):
                 return False
             # This instance re-runs it: no other may take it over meanwhile.
             conn.execute("UPDATE requests SET note = ?, status = 'accepted', owner = ?"

@@ -182,6 +182,16 @@ class PostgresStorage:
     def audit(self) -> AuditRepository:
         return self._audit
 
+    def server_time(self) -> float | None:
+        """The database server's clock, in seconds since the epoch: the one clock every
+        station of the team shares (a lease or an approval window measured by each
+        machine's own would end at different times on different machines)."""
+        with pg_translated(f"reading the clock of the PostgreSQL server at {self.where} "
+                           "failed"), self._pool.connection() as conn:
+            row = conn.execute("SELECT EXTRACT(EPOCH FROM clock_timestamp())").fetchone()
+        assert row is not None  # a SELECT of one value returns one row
+        return float(row[0])
+
     def health(self) -> list[str]:
         """What keeps this store from taking requests now, in an operator's words (empty:
         healthy): read by /readyz, so it waits at most HEALTH_WAIT_S for a connection."""

@@ -9,6 +9,9 @@ any number of operators claiming one item on any number of machines, exactly one
 wins, and each is told whether it did. A claim alone reads its row first, locked
 (`FOR UPDATE`) till it commits, to tell the audit log a claim taken from a renewal.
 
+Leases and approval windows are compared with the caller's `now`, which on a team's
+database is the server's time (the engine's `ServerClock`), not each machine's own.
+
 Each action that happens appends its audit entry (`_pg_audit.record`) in its own
 transaction, as SQLite's queue does, with the same words: one refused writes none.
 Each change that happens is also announced ("escalation", with the item's id) in that
@@ -276,7 +279,10 @@ class PostgresEscalations:
             sets += ", pending_status = 'denied', pending_result = %s"
             params += (record_json(denial),)
         with self._transaction() as conn:
-            if not self._hold(conn, item.id, operator, now, sets, params):
+            # Denying the write: only while it is still to be decided (another
+            # station's approval of it may have started since it was read).
+            if not self._hold(conn, item.id, operator, now, sets, params,
+                              undecided=denial is not None):
                 return False
             # This instance re-runs it: no other may take it over meanwhile.
             conn.execute("UPDATE requests SET note = %s, status = 'accepted', owner = %s"

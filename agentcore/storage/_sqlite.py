@@ -143,6 +143,10 @@ class SQLiteStorage:
         for conn in (self._conn, self._sink.conn):
             conn.set_trace_callback(callback)
 
+    def server_time(self) -> float | None:
+        """None: this database is one machine's, and its clock is the only one."""
+        return None
+
     def health(self) -> list[str]:
         """What keeps this store from taking requests now, in an operator's words (empty:
         healthy): read by /readyz, so cheap and never waiting on a lock."""

@@ -102,6 +102,26 @@ def test_a_hand_back_denies_the_pending_write_and_reopens_the_request(queue):
                      (back.request_id,)) == ("accepted", "check the order first")
 
 
+def test_a_hand_back_denying_a_write_read_as_waiting_is_refused_once_it_is_being_approved(
+        queue):
+    """The operator at two machines: one read the write as waiting and hands back
+    (denying it), while the other's approval of it started in between. The hand-back
+    must not mark a write that is being done as denied and re-run the request."""
+    item = _item(queue, 1)
+    esc = queue.escalations
+    esc.claim(item, "ana", T, T + LEASE)
+    read = esc.get(item, T)  # the hand-back's station: the write waits
+    assert read.pending_status is PendingStatus.WAITING
+    assert esc.start_approval(item, "ana", T + 1, {"by": "ana"}, T + 31)  # the other's
+    assert not esc.hand_back(read, "ana", T + 2, "check the order first",
+                             {"reason": "handed back to the agent"})
+    got = esc.get(item, T + 2)
+    assert (got.state, got.pending_status) == (EscalationState.CLAIMED,
+                                               PendingStatus.APPROVING)
+    assert queue.one("SELECT status FROM requests WHERE id = ?",
+                     (got.request_id,)) != ("accepted",)
+
+
 def test_an_approval_runs_once_and_ends_as_the_domain_says(queue):
     item = _item(queue, 1)
     esc = queue.escalations
