@@ -242,7 +242,7 @@ class ChartsPanel(QWidget):
         cache.setYRange(0, 100, padding=0)
         _percent_ticks(cache)
         self._curve("cache", "cache.l1", "L1 memory", pg.mkPen(COLOURS["l1"], width=1.5))
-        self._curve("cache", "cache.l2", "L2 SQLite", pg.mkPen(COLOURS["l2"], width=1.5))
+        self._curve("cache", "cache.l2", "L2 database", pg.mkPen(COLOURS["l2"], width=1.5))
         breaker = self._plot("breaker", 2, 1)
         breaker.setYRange(-0.3, 2.3, padding=0)
         breaker.getAxis("left").setTicks([[(level, state.replace("_", "-"))
@@ -447,7 +447,7 @@ class ChartsPanel(QWidget):
             self._set_label("mix", f"mix.{g}", MIX_LABELS[g] + share)
         self._set_label("cache", "cache.l1", "L1 memory" + _percent(w.l1_hits, w.lookups))
         self._set_label("cache", "cache.l2",
-                        "L2 SQLite" + _percent(w.l2_hits, w.lookups - w.l1_hits))
+                        "L2 database" + _percent(w.l2_hits, w.lookups - w.l1_hits))
         self._set_title("cost", f"Cost per minute: {money(snap.cost_per_minute[-1])} now")
         self._set_title("cumulative", f"Spent in the window: {money(w.dollars)}")
         self._set_title("breaker", "LLM circuit breaker: "
