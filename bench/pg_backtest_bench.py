@@ -25,7 +25,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.rules_bench import _OUTCOME_COLUMNS, _multiply, _record_corpus, answered_count, copies
+from bench.rules_bench import (
+    _OUTCOME_COLUMNS,
+    _multiply,
+    _record_corpus,
+    answered_count,
+    copies,
+    insert_copies,
+)
 from bench.sections import write_stamped
 
 ROWS = 1_000_000
@@ -109,14 +116,7 @@ def _to_postgres(url: str, password: str, source: Path, rows: int, start: float)
 def _to_sqlite(target: Path, source: Path, rows: int, start: float) -> None:
     with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
         src.backup(dst)
-    new_requests, new_outcomes = copies(source, rows - answered_count(source), rows, start)
-    conn = sqlite3.connect(target)
-    with conn:
-        conn.executemany("INSERT INTO requests (id, text, customer_id, channel, "
-                         "received_at, status, note) VALUES (?,?,?,?,?,?,?)", new_requests)
-        conn.executemany(f"INSERT INTO outcomes ({_OUTCOME_COLUMNS}) VALUES "
-                         "(?,?,?,?,?,?,?,?,?,?,?,?,?)", new_outcomes)
-    conn.close()
+    insert_copies(target, *copies(source, rows - answered_count(source), rows, start))
 
 
 def measure(url: str, password: str, rows: int = ROWS, sqlite_rows: int = SQLITE_ROWS,

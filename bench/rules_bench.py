@@ -96,7 +96,12 @@ def answered_count(db: Path) -> int:
 
 def _multiply(db: Path, total: int) -> None:
     """Copies the answered requests and their outcomes until there are `total`, over a day."""
-    new_requests, new_outcomes = copies(db, total - answered_count(db), total)
+    insert_copies(db, *copies(db, total - answered_count(db), total))
+
+
+def insert_copies(db: Path, new_requests: list[tuple[Any, ...]],
+                  new_outcomes: list[tuple[Any, ...]]) -> None:
+    """Writes what `copies` made into the SQLite file `db`."""
     conn = sqlite3.connect(db)
     with conn:
         conn.executemany("INSERT INTO requests (id, text, customer_id, channel, received_at,"
