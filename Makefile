@@ -69,7 +69,7 @@ postgres-server:
 
 # The slow path against a real model: llama.cpp's server with SmolLM2-135M on a loopback
 # port. Its own venv, .venv-real, is built on first use (a C/C++ compiler compiles
-# llama.cpp: 6-11 minutes on 2 cores, once per machine thanks to pip's wheel cache).
+# llama.cpp for any x86-64 CPU: 6-11 minutes on 2 cores, each time .venv-real is built).
 test-real: $(DEV_STAMP)
 	$(PY) -m pytest -q -m real tests/real
 

@@ -8,8 +8,8 @@ for the real-model tests (`make test-real`) and the real-model bench (`make benc
             server.log_text()                 # what the server wrote to stderr
 
 The server lives in its own virtual environment, `.venv-real` at the repository
-root, never in `.venv`: llama-cpp-python compiles llama.cpp from source (6-11
-minutes on 2 cores the first time; pip's wheel cache makes it once per machine)
+root, never in `.venv`: llama-cpp-python compiles llama.cpp from source, for any
+x86-64 CPU rather than this one (6-11 minutes on 2 cores, at each build of it)
 and pulls in FastAPI, uvicorn and `llm`, none of which the app or its other tests
 may see. A stamp file holds the pinned requirements it was built for, so a
 changed pin rebuilds it and an interrupted build is never taken for a finished one.
@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import re
 import shutil
 import signal
@@ -82,8 +83,17 @@ def venv_python() -> Path:
     return VENV / "bin" / "python"
 
 
+# llama.cpp builds for the building CPU by default (GGML_NATIVE): on a VM whose CPU
+# lists AMX and AVX-512 it segfaults on its first completion (its AMX tiles are not
+# granted there). A portable x86-64 build (AVX2, FMA, F16C) runs wherever CI lands.
+PORTABLE_CMAKE_ARGS = ("-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON "
+                       "-DGGML_F16C=ON" if platform.machine().lower() in ("x86_64", "amd64")
+                       else "-DGGML_NATIVE=OFF")
+
+
 def _stamp_text() -> str:
-    return json.dumps({"requirements": REQUIREMENTS, "python": sys.version.split()[0]})
+    return json.dumps({"requirements": REQUIREMENTS, "python": sys.version.split()[0],
+                       "cmake_args": PORTABLE_CMAKE_ARGS})
 
 
 def runtime_ready() -> bool:
@@ -115,10 +125,13 @@ def _build() -> None:
                           "`apt-get install build-essential`), then run this again")
     if VENV.exists():
         shutil.rmtree(VENV)  # half built or for other pins: start clean
-    env = dict(os.environ, CMAKE_BUILD_PARALLEL_LEVEL=str(os.cpu_count() or 2))
+    env = dict(os.environ, CMAKE_BUILD_PARALLEL_LEVEL=str(os.cpu_count() or 2),
+               CMAKE_ARGS=PORTABLE_CMAKE_ARGS)
+    # --no-cache-dir: pip's wheel cache would hand back a wheel built for another CPU
+    # (its key is the source, not CMAKE_ARGS), so llama.cpp compiles at each build.
     steps = [[sys.executable, "-m", "venv", str(VENV)],
              [str(venv_python()), "-m", "pip", "install", "--upgrade", "pip"],
-             [str(venv_python()), "-m", "pip", "install", *REQUIREMENTS]]
+             [str(venv_python()), "-m", "pip", "install", "--no-cache-dir", *REQUIREMENTS]]
     started = time.monotonic()
     with BUILD_LOG.open("w") as log:
         for step in steps:

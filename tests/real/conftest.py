@@ -2,7 +2,7 @@
 SmolLM2-135M from its PyPI wheel. `make test-real` runs it; `make test` leaves it out.
 
 The server's environment, `.venv-real`, is built on first use (bench/llama_server.py:
-6-11 minutes on 2 cores, then pip's wheel cache); a build that fails fails the tests
+6-11 minutes on 2 cores, for any x86-64 CPU); a build that fails fails the tests
 with pip's output, it never skips them. A failing test shows the server's log.
 """
 
