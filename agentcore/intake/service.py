@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from agentcore.errors import IdempotencyKeyReused
 from agentcore.escalation_model import Escalation, EscalationState
 from agentcore.events import EscalationChanged, Event, RequestAccepted, RequestRejected
-from agentcore.models import Outcome, OutcomeSummary, Request, Status
+from agentcore.models import Outcome, OutcomeSummary, Request, Status, storable
 from agentcore.storage import IntakeRecord, Storage
 
 if TYPE_CHECKING:
@@ -421,8 +421,9 @@ def _same_request(first: IntakeRecord | None, again: Request) -> None:
     migration 7 kept no text: its customer can't be compared, and it is taken)."""
     if first is None or first.text is None:
         return
-    if (first.text, first.customer_id, first.channel) != (again.text, again.customer_id,
-                                                           again.channel):
+    # Compared as stored: a claim's text is kept `storable` (NUL as U+FFFD).
+    if (storable(first.text), first.customer_id, first.channel) != (
+            storable(again.text), again.customer_id, again.channel):
         raise IdempotencyKeyReused(
             "this Idempotency-Key (or external_id) was used for another request: a "
             "redelivery must repeat the first request as it was; a new request needs a "
