@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from agentcore.errors import IdempotencyKeyReused
 from agentcore.escalation_model import Escalation, EscalationState
 from agentcore.events import EscalationChanged, Event, RequestAccepted, RequestRejected
-from agentcore.models import Outcome, OutcomeSummary, Request, Status
+from agentcore.models import Outcome, OutcomeSummary, Request, Status, storable
 from agentcore.storage import IntakeRecord, Storage
 
 if TYPE_CHECKING:
@@ -69,6 +69,11 @@ class Intake:
         # of a stalled event loop per POST).
         self._requests: dict[str, Request] = {}
         self._recent: OrderedDict[str, Outcome] = OrderedDict()
+        # Each recent outcome's claim as read when it finished: what a view shows of it
+        # (channel, conversation, external id) never changes after the claim, so the
+        # view that answers the POST needs no second read of it (a round trip the event
+        # loop waits on, on PostgreSQL).
+        self._recent_records: dict[str, IntakeRecord | None] = {}
         self._first_step: dict[str, asyncio.Future[None]] = {}
         self._listeners: list[OutcomeListener] = []
         self._arrivals: deque[float] = deque()  # monotonic times, the last minute's
@@ -156,8 +161,8 @@ class Intake:
         outcome = task.result()
         self._recent[rid] = outcome
         if len(self._recent) > KEPT_OUTCOMES:
-            self._recent.popitem(last=False)
-        record = self._store.intake.record(rid)
+            self._recent_records.pop(self._recent.popitem(last=False)[0], None)
+        record = self._recent_records[rid] = self._store.intake.record(rid)
         if outcome.status is not Status.REJECTED:
             self._owe_callback(rid, record, self.view_of_outcome(outcome, record))
         for listener in self._listeners:
@@ -335,7 +340,8 @@ class Intake:
         escalated one is read from the disk: the queue (this process's, or a console's
         on the same database) may have resolved it since."""
         outcome = self._recent.get(rid)
-        record = self._store.intake.record(rid)
+        record = self._recent_records[rid] if rid in self._recent_records \
+            else self._store.intake.record(rid)
         if outcome is not None and outcome.status is not Status.ESCALATED:
             return self.view_of_outcome(outcome, record)
         if rid not in self._running:
@@ -421,8 +427,9 @@ def _same_request(first: IntakeRecord | None, again: Request) -> None:
     migration 7 kept no text: its customer can't be compared, and it is taken)."""
     if first is None or first.text is None:
         return
-    if (first.text, first.customer_id, first.channel) != (again.text, again.customer_id,
-                                                           again.channel):
+    # Compared as stored: a claim's text is kept `storable` (NUL as U+FFFD).
+    if (storable(first.text), first.customer_id, first.channel) != (
+            storable(again.text), again.customer_id, again.channel):
         raise IdempotencyKeyReused(
             "this Idempotency-Key (or external_id) was used for another request: a "
             "redelivery must repeat the first request as it was; a new request needs a "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from agentcore.models import Request
+from agentcore.models import Request, storable
 from agentcore.storage._channel_posts import ChannelOutcome, channel_outcomes
 from agentcore.storage._connection import transaction, translated
 from agentcore.storage._instances import Instance
@@ -104,8 +104,8 @@ class SQLiteIntake:
                 f"INSERT OR IGNORE INTO intake_requests ({_RECORD}, created_at, owner)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.request_id, record.key, record.channel, record.conversation_id,
-                 record.external_id, record.callback, record.text, record.customer_id,
-                 record.received_at, now, self._instance.id)).rowcount == 1
+                 record.external_id, record.callback, claim_text(record.text),
+                 record.customer_id, record.received_at, now, self._instance.id)).rowcount == 1
             if inserted or record.key is None:
                 return record.request_id, inserted
             row = self._conn.execute("SELECT request_id FROM intake_requests WHERE key = ?",
@@ -308,3 +308,10 @@ class SQLiteOutbox:
             row = self._conn.execute("SELECT id, attempts, delivered_at, last_error FROM outbox"
                                      " WHERE key = ?", (key,)).fetchone()
         return None if row is None else (str(row[0]), int(row[1]), row[2], row[3])
+
+
+def claim_text(text: str | None) -> str | None:
+    """A claim's text as both backends keep it: `storable` (PostgreSQL refuses NUL, and
+    the claim's transaction failing made the intake answer 503 to a request the guard
+    rejects as binary)."""
+    return None if text is None else storable(text)

@@ -11,6 +11,9 @@ it is given apart, from the keyring (`settings.database_password`).
 from __future__ import annotations
 
 import logging
+import select
+import time
+import weakref
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -26,6 +29,7 @@ log = logging.getLogger("agentcore.storage")
 
 CONNECT_TIMEOUT_S = 5
 DOWN_WAIT_S = 0.25  # a caller's wait for a connection while the server is known gone
+FRESH_S = 0.05  # a connection given back this recently, its socket quiet, is handed out unchecked
 EXAMPLE = "postgresql://agent@db.example.org:5432/agent"
 KEYRING_HINT = "keyring set agent-console {entry}"
 
@@ -135,6 +139,29 @@ class FailFastPool(ConnectionPool[psycopg.Connection[Any]]):
 
     _down = False
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._back: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = (
+            weakref.WeakKeyDictionary())  # when each connection was last given back
+
+    def putconn(self, conn: psycopg.Connection[Any]) -> None:
+        self._back[conn] = time.monotonic()
+        super().putconn(conn)
+
+    def _check_connection(self, conn: psycopg.Connection[Any]) -> None:
+        """The check (an empty query: a round trip) before a caller gets a connection,
+        skipped for one given back within FRESH_S whose socket has nothing to read. A
+        server dropping a connection (a restart, pg_terminate_backend, an idle cut) says
+        so on it (a FATAL message, then the socket's end), so a quiet socket is one the
+        server held a moment ago; the few milliseconds' window is the full check's own
+        (a drop just after it). Checking every hand-out was two fifths of the event
+        loop's time at concurrency 50 (bench/pg_service_bench.py): a round trip each,
+        the loop waiting."""
+        back = self._back.get(conn)
+        if back is not None and time.monotonic() - back < FRESH_S and not _heard(conn):
+            return
+        super()._check_connection(conn)
+
     def getconn(self, timeout: float | None = None) -> psycopg.Connection[Any]:
         if self._down:
             timeout = min(self.timeout if timeout is None else timeout, DOWN_WAIT_S)
@@ -145,6 +172,14 @@ class FailFastPool(ConnectionPool[psycopg.Connection[Any]]):
             raise
         self._down = False
         return conn
+
+
+def _heard(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the server sent anything on an idle connection (or it cannot be told)."""
+    try:
+        return conn.closed or bool(select.select([conn.fileno()], [], [], 0)[0])
+    except (OSError, ValueError, psycopg.Error):
+        return True
 
 
 def open_pool(url: str, password: str | None, *, entry: str = "database-password",

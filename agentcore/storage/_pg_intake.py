@@ -38,6 +38,7 @@ from agentcore.storage._intake import (
     IntakeRecord,
     OutboxEntry,
     OutboxState,
+    claim_text,
 )
 from agentcore.storage._pg_connection import pg_translated
 
@@ -95,10 +96,14 @@ class PostgresIntake(_Pooled):
         that holds the key, whether it is this one). Claims of one key from any number
         of processes give one request id: the unique index decides."""
         row = (record.request_id, record.key, record.channel, record.conversation_id,
-               record.external_id, record.callback, record.text, record.customer_id,
+               record.external_id, record.callback, claim_text(record.text), record.customer_id,
                record.received_at, now, self._instance.id)
         for _ in range(3):  # a holder that lets go between our two statements: again
-            with self._transaction() as conn:
+            # Each statement stands alone (read committed: the transaction gave the
+            # lookups no common snapshot, hence the retries), so the INSERT runs as its
+            # own: one round trip the event loop waits on instead of three.
+            with pg_translated(f"writing the intake at {self._where} failed"), \
+                    self._pool.connection() as conn:
                 if conn.execute(f"INSERT INTO intake_requests ({_RECORD}, created_at, owner)"
                                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                                 " ON CONFLICT DO NOTHING", row).rowcount == 1:

@@ -24,7 +24,7 @@ from agentcore.errors import DuplicateRequest
 from agentcore.models import Outcome, OutcomeSummary, Request, Span, Status, storable
 from agentcore.storage._instances import Instance
 from agentcore.storage._pg_connection import pg_translated
-from agentcore.storage._pg_notify import notify
+from agentcore.storage._pg_notify import CHANNEL, notify, payloads
 from agentcore.storage._requests import (
     _SUMMARY_COLUMNS,
     EXPORT_COLUMNS,
@@ -189,8 +189,21 @@ class PostgresRequests:
                        str(status or "accepted"), request.note, self._instance.id))
         if again:  # its earlier outcome may still be on its way to the database
             self._writer.flush()
+        announce = payloads("accepted", [str(row[0])], self._origin)
         with pg_translated(f"recording request {request.id} at {self._where} failed"):
             try:
+                if not again and len(announce) == 1:
+                    # The common case in one statement, so one round trip the event loop
+                    # waits on instead of four (BEGIN, INSERT, NOTIFY, COMMIT): a single
+                    # statement is its own transaction, the NOTIFY sent at its commit.
+                    with self._pool.connection() as conn:
+                        conn.execute(
+                            "WITH added AS (INSERT INTO requests (id, text, customer_id,"
+                            " channel, received_at, status, note, owner)"
+                            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id)"
+                            " SELECT pg_notify(%s, %s) FROM added",
+                            (*row, CHANNEL, announce[0]))
+                    return
                 with self._pool.connection() as conn, conn.transaction():
                     if again:
                         if conn.execute(

@@ -5,6 +5,7 @@ processes, as several `agentcore serve` instances on one database contest them."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -63,6 +64,15 @@ def test_a_claim_keeps_its_request_until_the_engine_accepts_it(backend: Backend)
     assert kept is not None
     assert (kept.id, kept.text, kept.customer_id, kept.received_at) == (
         "req-3", request(3).text, 7, request(3).received_at)
+
+
+def test_a_claim_with_a_nul_in_its_text_is_kept_alike_on_both_backends(backend: Backend):
+    """The guard turns such a text away, but its claim must be written first (PostgreSQL's
+    text refuses NUL: the intake answered 503 'retry later' to it, every time)."""
+    claim = dataclasses.replace(claim_of(1, "k1"), text="hello\x00world")
+    assert backend.intake.claim(claim, 10.0) == ("req-1", True)
+    kept = backend.intake.record("req-1")
+    assert kept is not None and kept.text == "hello\ufffdworld"
 
 
 def test_a_fixed_id_claimed_again_after_its_key_was_freed_is_that_request(backend: Backend):

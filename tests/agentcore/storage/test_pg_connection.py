@@ -71,7 +71,8 @@ def test_the_pool_replaces_a_connection_the_server_dropped(pg_url, postgres_serv
         with pool.connection() as conn:
             first = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
         with psycopg.connect(postgres_server.url(with_password=True), autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+            # With a timeout it returns once the backend is gone: the drop is done.
+            admin.execute("SELECT pg_terminate_backend(%s, 5000)", (first,))
         with pool.connection() as conn:
             again = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
         assert again != first
