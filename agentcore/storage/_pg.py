@@ -1,5 +1,6 @@
-"""The PostgreSQL backend, as far as it goes: one pool of connections to a team's
-database, migrated on open, and the repositories built on it so far:
+"""The PostgreSQL backend: one pool of connections to a team's database, migrated on
+open, this process registered on it as an instance (`_instances`: what it accepts is
+its own until it dies or stops), and the repositories on it:
 
 - the request path (`PostgresRequests`): requests accepted by the caller, committed
   before `accept` returns; outcomes, spans and escalations committed by the same
