@@ -116,3 +116,15 @@ def pg_settings(settings: Settings, pg_url: str, postgres_server: Server) -> Set
     KeyringCredentials().set(settings.database_password_name, postgres_server.password)
     settings.database_url = pg_url
     return settings
+
+
+@pytest.fixture
+def own_server(postgres_server: Server) -> Iterator[Server]:
+    """A PostgreSQL server of the test's own, with an empty database `agent`: for a test
+    that stops and starts it (the session's server proves the binaries exist, or skips)."""
+    import psycopg
+
+    with running_server() as server:
+        with psycopg.connect(server.url(with_password=True), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE agent")
+        yield server

@@ -13,7 +13,7 @@ import subprocess
 import httpx2
 import psycopg
 
-from agentcore.demo_shop.repository import Shop
+from tests.e2e.test_money_across_processes import refundable_orders
 from tests.processes import serve_process
 
 N = 40
@@ -21,23 +21,6 @@ SLOW = "my app keeps crashing and nothing helps"  # the LLM's path: it takes a w
 PACE_S = 0.25  # the load lasts longer than the survivor's sweep (SWEEP_S, 5 s)
 KILL_AT = 28  # posts made when the first instance is killed
 REFUNDS = (3, 12, 21, 26, 33)  # these posts ask for a refund: a write, once per request
-
-
-def _refundable(settings, n: int) -> list[tuple[int, int]]:
-    """(order, customer) of n delivered orders with money to refund."""
-    shop = Shop(settings.shop_path)
-    try:
-        found = []
-        for oid, cid in shop.conn.execute(
-                "SELECT id, customer_id FROM orders WHERE status = 'delivered' ORDER BY id"):
-            limits = shop.refund_limits(oid)
-            if limits and limits.quote.allowed_cents > 100:
-                found.append((int(oid), int(cid)))
-            if len(found) == n:
-                return found
-    finally:
-        shop.close()
-    raise AssertionError("the demo shop has too few refundable orders")
 
 
 def _rows(url: str, password: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:
@@ -63,7 +46,8 @@ async def test_kill_9_of_one_of_two_instances_loses_and_repeats_nothing(
     doomed_id = _instance(pg_url, password, doomed)
     survivor_id = _instance(pg_url, password, survivor)
     accepted: dict[str, str] = {}  # external id -> request id, as a client was told
-    refunding = dict(zip(REFUNDS, _refundable(pg_settings, len(REFUNDS)), strict=True))
+    orders = [(oid, cid) for oid, cid, _ in refundable_orders(pg_settings, len(REFUNDS))]
+    refunding = dict(zip(REFUNDS, orders, strict=True))
     try:
         async with httpx2.AsyncClient(timeout=10) as http:
             async def post(i: int, base: str) -> None:

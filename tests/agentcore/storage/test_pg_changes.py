@@ -25,7 +25,6 @@ from agentcore.storage._pg_notify import MAX_PAYLOAD, notify, parse, payloads
 from tests.agentcore.storage.records import answered, escalated, request
 from tests.agentcore.storage.test_rules import rule_set, version_of
 from tests.conftest import REPO
-from tests.postgres_server import running_server
 
 T = 5_000.0
 WAIT_S = 30.0  # the longest any test waits for an announcement: a loaded machine's
@@ -258,14 +257,6 @@ def test_a_cut_listen_connection_is_said_reconnected_and_the_feed_flows_again(
     heard.heard("accepted", a.origin, "req-1")
     with psycopg.connect(pg_url, password=postgres_server.password, autocommit=True) as conn:
         assert len(_listener_pids(conn)) == 1  # the new connection, not a second one
-
-
-@pytest.fixture
-def own_server(postgres_server):  # the session's server proves binaries exist (or skips)
-    with running_server() as server:
-        with psycopg.connect(server.url(with_password=True), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE agent")
-        yield server
 
 
 def test_a_server_restart_is_said_and_the_feed_flows_again_when_it_is_back(own_server):

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 
-import psycopg
 import pytest
 
 from agentcore.errors import StorageError
@@ -20,17 +19,8 @@ from agentcore.storage._pg import PostgresStorage
 from tests.agentcore.storage.queues import PostgresQueue
 from tests.agentcore.storage.records import escalated, request
 from tests.conftest import REPO
-from tests.postgres_server import running_server
 
 T = 5_000.0
-
-
-@pytest.fixture
-def own_server(postgres_server):  # the session's server proves binaries exist (or skips)
-    with running_server() as server:
-        with psycopg.connect(server.url(with_password=True), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE agent")
-        yield server
 
 
 def test_a_server_gone_mid_shift_is_said_and_the_store_works_again_when_it_is_back(own_server):
