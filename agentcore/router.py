@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from string import Template
 from typing import Any, Literal
@@ -30,6 +30,7 @@ from agentcore.acting_rules import broad_acting_reason
 from agentcore.catch_all import catch_all_reason
 from agentcore.errors import NoDeterministicAnswer, PatternError, RuleError
 from agentcore.handlers import HandlerContext, HandlerSpec
+from agentcore.rule_scan import TextBlock, rows_matching
 
 log = logging.getLogger("agentcore.router")
 
@@ -285,18 +286,32 @@ class Router:
             m = compiled.regex.search(text)
             if m is not None:
                 groups = {k: v for k, v in m.groupdict().items() if v is not None}
-        matched = tuple(self._compiled[i].rule.id for i in hits)
+        matched = tuple(self._compiled[i].rule.id for i in sorted(hits))
         return RuleMatch(compiled.rule, groups, matched)
 
     def hits(self, text: str) -> tuple[Rule | None, tuple[str, ...]]:
-        """The winning rule and the ids of every matching rule, without capture
-        groups: what a backtest needs, at the cost of one Set scan."""
+        """The winning rule and the ids of every matching rule in the rules' order,
+        without capture groups: what a backtest needs, at the cost of one Set scan."""
         hits = self._set.Match(text)
         if not hits:
             return None, ()
-        best = max(hits, key=self._rank.__getitem__) if len(hits) > 1 else hits[0]
         compiled = self._compiled
+        if len(hits) == 1:
+            rule = compiled[hits[0]].rule
+            return rule, (rule.id,)
+        hits.sort()  # the Set answers in its automaton's order
+        best = max(hits, key=self._rank.__getitem__)
         return compiled[best].rule, tuple(compiled[i].rule.id for i in hits)
+
+    def enabled(self) -> list[tuple[Rule, str]]:
+        """The rules the router matches, in its order, each with its expanded pattern."""
+        return [(c.rule, c.pattern) for c in self._compiled]
+
+    def rows_matching(self, rule_id: str, block: TextBlock,
+                      cancelled: Callable[[], bool] = lambda: False) -> list[int]:
+        """The texts of `block` one enabled rule matches (see `rule_scan`); ValueError
+        when its pattern cannot be scanned that way."""
+        return rows_matching(self._by_id[rule_id].pattern, _OPTIONS, block, cancelled)
 
     def entity_values(self, text: str, group: str) -> list[str] | None:
         """Every value of a named group the message holds, by the rule set's fragment
