@@ -2,9 +2,10 @@
 
 The recorded requests (the storage's recorded traffic, newest first) are
 normalised as the guard does and routed through the live router ("before") and
-the edited one ("after"). Routing is one RE2 Set scan per text, so 100,000
-requests take well under two seconds; the live router's answers are cached per
-router (routers are immutable), so each keystroke pays for the edited set only.
+the edited one ("after"). The live router's answers are worked out once, one RE2
+Set match per text, and kept per router (routers are immutable); each edit then
+re-routes only the requests it can touch (`backtest_routes`), so a keystroke costs
+a scan of the texts per changed rule, not a Set match per text.
 
 What an operator reads from a result:
 - changes: requests whose winning rule differs (gained by the fast path, lost to
@@ -28,14 +29,16 @@ from __future__ import annotations
 
 import logging
 import statistics
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, overload
 
-from agentcore.errors import BacktestCancelled
+from agentcore.backtest_routes import Rerouted, Routes, reroute, reroute_all, route_all
 from agentcore.guard import normalise
 from agentcore.router import Router, Rule
+from agentcore.rule_scan import TextBlock
 from agentcore.storage import SQLiteTraffic, TrafficRepository
 
 log = logging.getLogger("agentcore.backtest")
@@ -261,6 +264,41 @@ class BacktestResult:
         return agree / known if known else None
 
 
+@dataclass(frozen=True, slots=True)
+class _Totals:
+    """What the live rules make of the whole sample, kept with their routes."""
+
+    fast: int
+    precision: dict[str, tuple[int, int]]
+    conflict_rows: list[int]
+
+
+def _precision(set_of: Iterable[int], known: Iterable[str | None],
+               winners: Sequence[Rule | None]) -> dict[str, list[int]]:
+    """Rule id -> [agreeing, with a known intent] over requests answered by `winners`."""
+    found: dict[str, list[int]] = {}
+    for (k, intent), n in Counter(zip(set_of, known, strict=True)).items():
+        rule = winners[k]
+        if rule is None or intent is None:
+            continue
+        counts = found.setdefault(rule.id, [0, 0])
+        counts[0] += n if intent == rule.intent else 0
+        counts[1] += n
+    return found
+
+
+def _fast(set_of: Iterable[int], winners: Sequence[Rule | None]) -> int:
+    return sum(n for k, n in Counter(set_of).items() if winners[k] is not None)
+
+
+def _totals(routes: Routes, known: Sequence[str | None]) -> _Totals:
+    conflicted = {k for k, ids in enumerate(routes.sets) if len(ids) > 1}
+    precision = _precision(routes.set_of, known, routes.winners)
+    return _Totals(_fast(routes.set_of, routes.winners),
+                   {rid: (a, n) for rid, (a, n) in precision.items()},
+                   [i for i, k in enumerate(routes.set_of) if k in conflicted])
+
+
 class Backtester:
     """Replays one loaded sample of recorded traffic through rule sets."""
 
@@ -269,87 +307,122 @@ class Backtester:
         self.costs = PathCosts.of(self.requests)
         times = self.requests.received_at
         self.span_s = (max(times) - min(times)) if times else 0.0
-        self._baseline: tuple[Router, list[Rule | None]] | None = None
+        self._live: tuple[Router, Routes, _Totals] | None = None
+        self._block: TextBlock | None = None
 
-    def _winners(self, router: Router, cancelled: Callable[[], bool]) -> list[Rule | None]:
-        if self._baseline is not None and self._baseline[0] is router:
-            return self._baseline[1]
-        winners: list[Rule | None] = []
-        hits = router.hits
-        for i, text in enumerate(self.requests.normalised):
-            if i % _POLL_EVERY == 0 and cancelled():
-                raise BacktestCancelled("superseded")
-            winners.append(hits(text)[0])
-        self._baseline = (router, winners)  # the live router is reused edit after edit
-        return winners
+    def _routes(self, router: Router, cancelled: Callable[[], bool]) -> tuple[Routes, _Totals]:
+        if self._live is not None and self._live[0] is router:
+            return self._live[1], self._live[2]
+        routes = route_all(router, self.requests.normalised, cancelled)
+        totals = _totals(routes, self.requests.known)
+        self._live = (router, routes, totals)  # the live router is reused edit after edit
+        return routes, totals
+
+    def _rerouted(self, live: Router, routes: Routes, edited: Router,
+                  cancelled: Callable[[], bool]) -> Rerouted:
+        if edited is live:
+            return Rerouted([], [], [], [], frozenset())
+        if self._block is None:
+            self._block = TextBlock(self.requests.normalised)
+        found = reroute(routes, live, edited, self._block, cancelled)
+        if found is None:
+            found = reroute_all(route_all(edited, self.requests.normalised, cancelled))
+        return found
 
     def run(self, live: Router, edited: Router, *, focus: str | None = None,
             cancelled: Callable[[], bool] = lambda: False) -> BacktestResult:
         """`focus`: a rule id whose matches are listed as samples (else every rule's)."""
-        before = self._winners(live, cancelled)
+        routes, totals = self._routes(live, cancelled)
+        moved = self._rerouted(live, routes, edited, cancelled)
         traffic = self.requests
-        known_of = traffic.known
-        costs = self.costs
-        changes: list[tuple[int, ChangeKind, str | None, str | None, float, float]] = []
-        conflict_rows: list[int] = []
-        conflict_ids: list[tuple[str, ...]] = []
-        precision: dict[str, list[int]] = {}
-        precision_before: dict[str, list[int]] = {}
-        # Sample indices by verdict, each capped: disagreements are shown first.
-        sampled: dict[bool | None, list[tuple[int, Rule]]] = {False: [], True: [], None: []}
-        fast_before = fast_after = 0
+        known = traffic.known
+        rows = moved.rows
+        whole = len(rows) == len(traffic)
+        live_of = list(routes.set_of) if whole else [routes.set_of[i] for i in rows]
+        known_of = list(known) if whole else [known[i] for i in rows]
+        # The live totals, less what the re-routed requests gave them, plus what they give now.
+        fast_after = (totals.fast - _fast(live_of, routes.winners)
+                      + _fast(moved.set_of, moved.winners))
+        precision = {rid: [a, n] for rid, (a, n) in totals.precision.items()}
+        for rid, (a, n) in _precision(live_of, known_of, routes.winners).items():
+            precision[rid][0] -= a
+            precision[rid][1] -= n
+        for rid, (a, n) in _precision(moved.set_of, known_of, moved.winners).items():
+            counts = precision.setdefault(rid, [0, 0])
+            counts[0] += a
+            counts[1] += n
+        conflicts = [(i, moved.sets[k]) for i, k in zip(rows, moved.set_of, strict=True)
+                     if len(moved.sets[k]) > 1]
+        if not whole:
+            moved_rows = set(rows)
+            conflicts += [(i, routes.sets[routes.set_of[i]]) for i in totals.conflict_rows
+                          if i not in moved_rows]
+            conflicts.sort()
+        changes, dollars, latency = self._changes(routes, moved, live_of)
+        return BacktestResult(
+            total=len(traffic), fast_before=totals.fast, fast_after=fast_after,
+            change_rows=changes, conflict_rows=[i for i, _ in conflicts],
+            conflict_ids=[ids for _, ids in conflicts], traffic=traffic,
+            precision={k: (a, n) for k, (a, n) in precision.items() if n},
+            samples=self._samples(routes, moved, focus), span_s=self.span_s,
+            dollars_delta=dollars, latency_delta_ms=latency, focus=focus, costs=self.costs,
+            precision_before=dict(totals.precision))
+
+    def _changes(self, routes: Routes, moved: Rerouted,
+                 live_of: Sequence[int]) -> tuple[list[ChangeRow], float, float]:
+        """Requests whose winning rule differs, and what the moves add in all."""
+        before = [rule.id if rule else None for rule in routes.winners]
+        after = [rule.id if rule else None for rule in moved.winners]
+        changes: list[ChangeRow] = []
         dollars = latency = 0.0
-        hits = edited.hits
-        for i, text in enumerate(traffic.normalised):
-            if i % _POLL_EVERY == 0 and cancelled():
-                raise BacktestCancelled("superseded")
-            old = before[i]
-            new, matched = hits(text)
-            known = known_of[i]
-            if old is not None:
-                fast_before += 1
-                if known is not None:
-                    counts = precision_before.setdefault(old.id, [0, 0])
-                    counts[0] += known == old.intent
-                    counts[1] += 1
-            if len(matched) > 1:
-                conflict_rows.append(i)
-                conflict_ids.append(matched)
-            if new is not None:
-                fast_after += 1
-                agrees = None if known is None else known == new.intent
-                if agrees is not None:
-                    counts = precision.setdefault(new.id, [0, 0])
-                    counts[0] += agrees
-                    counts[1] += 1
-                if (focus is None or new.id == focus) and len(sampled[agrees]) < MAX_SAMPLES:
-                    sampled[agrees].append((i, new))
-            if old is new:
-                continue
-            old_id = old.id if old is not None else None
-            new_id = new.id if new is not None else None
+        for i, old_k, new_k in zip(moved.rows, live_of, moved.set_of, strict=True):
+            old_id, new_id = before[old_k], after[new_k]
             if old_id == new_id:
                 continue
             if old_id is not None and new_id is not None:
                 changes.append((i, "switched", old_id, new_id, 0.0, 0.0))
                 continue
             gained = old_id is None
-            d, ms = costs.delta(traffic, i, to_fast=gained)
-            change: ChangeRow = ((i, "gained", None, new_id, d, ms) if gained
-                      else (i, "lost", old_id, None, d, ms))
-            dollars += change[4]
-            latency += change[5]
-            changes.append(change)
-        samples = [Sample(traffic[i], rule.id, rule.intent, verdict)
-                   for verdict in (False, True, None) for i, rule in sampled[verdict]]
-        return BacktestResult(
-            total=len(traffic), fast_before=fast_before, fast_after=fast_after,
-            change_rows=changes, conflict_rows=conflict_rows, conflict_ids=conflict_ids,
-            traffic=traffic,
-            precision={k: (v[0], v[1]) for k, v in precision.items()},
-            samples=samples[:MAX_SAMPLES], span_s=self.span_s, dollars_delta=dollars,
-            latency_delta_ms=latency, focus=focus, costs=costs,
-            precision_before={k: (v[0], v[1]) for k, v in precision_before.items()})
+            d, ms = self.costs.delta(self.requests, i, to_fast=gained)
+            changes.append((i, "gained", None, new_id, d, ms) if gained
+                           else (i, "lost", old_id, None, d, ms))
+            dollars += d
+            latency += ms
+        return changes, dollars, latency
+
+    def _samples(self, routes: Routes, moved: Rerouted, focus: str | None) -> list[Sample]:
+        """The first matches of `focus` (else of every rule) under the edit, by verdict,
+        disagreements first: from the re-routed requests and from those kept as live."""
+        known = self.requests.known
+        Picked = dict[bool | None, list[tuple[int, Rule]]]
+
+        def pick(candidates: Iterable[tuple[int, Rule | None]]) -> Picked:
+            picked: Picked = {False: [], True: [], None: []}
+            for i, rule in candidates:
+                if rule is None or (focus is not None and rule.id != focus):
+                    continue
+                intent = known[i]
+                verdict = None if intent is None else intent == rule.intent
+                if len(picked[verdict]) < MAX_SAMPLES:
+                    picked[verdict].append((i, rule))
+                elif all(len(found) >= MAX_SAMPLES for found in picked.values()):
+                    break
+            return picked
+
+        kept = pick((i, moved.winners[k]) for i, k in zip(moved.rows, moved.set_of, strict=True))
+        picked: Picked = {False: [], True: [], None: []}
+        # A changed rule's live matches were all re-routed: no other request answers to it.
+        if len(moved.rows) < len(self.requests) and focus not in moved.changed:
+            moved_rows = set(moved.rows)
+            answering = {k for k, rule in enumerate(routes.winners)
+                         if rule is not None and (focus is None or rule.id == focus)}
+            picked = pick((i, routes.winners[k]) for i, k in enumerate(routes.set_of)
+                          if k in answering and i not in moved_rows)
+        chosen = [(i, rule, verdict) for verdict in (False, True, None)
+                  for i, rule in sorted(kept[verdict] + picked[verdict],
+                                        key=lambda pair: pair[0])[:MAX_SAMPLES]]
+        return [Sample(self.requests[i], rule.id, rule.intent, verdict)
+                for i, rule, verdict in chosen][:MAX_SAMPLES]
 
 
 def backtest_rules(backtester: Backtester, live: Router, rules: Iterable[Rule],
