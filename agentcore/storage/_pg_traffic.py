@@ -26,6 +26,7 @@ from agentcore.storage._traffic import IntentRow, RecordedRow
 
 Pool = ConnectionPool[psycopg.Connection[Any]]
 BATCH = 20_000  # rows per round trip: large enough that the network is not the cost
+SORT_MEMORY = "256MB"
 CHUNKED_LIBPQ = 170000  # `stream(size=)` needs it; older: a server-side cursor's batches
 
 # SQLite's queries (`_traffic`), with PostgreSQL's placeholders.
@@ -81,6 +82,9 @@ class PostgresTraffic:
         found: list[Any] = []
         with pg_translated(f"reading the recorded traffic at {self._where} failed"), \
                 self._pool.connection() as conn, conn.transaction():
+            # The join and sort of a million rows in memory, not in batches on disk
+            # (the default 4 MB): for this transaction only.
+            conn.execute(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
             if psycopg.pq.version() >= CHUNKED_LIBPQ:
                 with conn.cursor(binary=True) as cur:
                     found.extend(cur.stream(sql, (limit,), size=BATCH))
