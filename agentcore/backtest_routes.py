@@ -39,23 +39,7 @@ class Routes:
 def route_all(router: Router, texts: Sequence[str],
               cancelled: Callable[[], bool]) -> Routes:
     """Every text through `router`, one Set match each."""
-    set_of: array[int] = array("i")
-    sets: list[tuple[str, ...]] = []
-    winners: list[Rule | None] = []
-    index: dict[tuple[str, ...], int] = {}
-    hits = router.hits
-    append = set_of.append
-    for i, text in enumerate(texts):
-        if i % _POLL_EVERY == 0 and cancelled():
-            raise BacktestCancelled("superseded")
-        winner, matched = hits(text)
-        k = index.get(matched)
-        if k is None:
-            k = index[matched] = len(sets)
-            sets.append(matched)
-            winners.append(winner)
-        append(k)
-    return Routes(set_of, sets, winners)
+    return Routes(*router.route_all(texts, cancelled))
 
 
 @dataclass(slots=True)

@@ -125,3 +125,13 @@ def test_a_superseded_scan_stops(recorded, live):
     block = TextBlock(traffic.normalised * 1000)
     with pytest.raises(BacktestCancelled):
         live.rows_matching("hello", block, cancelled=lambda: True)
+
+
+def test_routing_all_texts_at_once_says_what_each_texts_hits_say(recorded, live):
+    texts = load_recorded(recorded.engine_db).normalised
+    set_of, sets, winners = live.route_all(texts)
+    for text, k in zip(texts, set_of, strict=True):
+        winner, matched = live.hits(text)
+        assert (winners[k], sets[k]) == (winner, matched)
+    assert len(set(sets)) == len(sets)  # one entry per set, whatever order the Set said
+    assert any(len(ids) > 1 for ids in sets)
