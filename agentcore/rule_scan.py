@@ -12,8 +12,9 @@ What keeps it exact: normalised texts hold no line breaks (whitespace is collaps
 the pattern is compiled with `never_nl` (no class, dot or escape matches the line
 break, so no match spans two texts) and multi-line (`^` and `$` hold at each text's
 edges, as they do at a lone text's), and a line break is no word character, so `\\b`
-and `\\B` see a text's edge as they would alone. Patterns naming the buffer's own
-edges (`\\A`, `\\z`) are refused: the caller scans text by text instead.
+and `\\B` see a text's edge as they would alone. Patterns that would see the buffer
+instead (its edges `\\A` and `\\z`, multi-line switched off, `\\C`) are refused: the
+caller routes text by text instead.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from re2 import _re2
 
 from agentcore.errors import BacktestCancelled
 
-_BUFFER_EDGES = re.compile(r"\\[Az]")
+# What would see the buffer rather than one text: its edges (`\A`, `\z`), multi-line
+# switched off again (`(?-m)`, `(?i-m:`), and `\C` (any byte, a line break too).
+_BUFFER_EDGES = re.compile(r"\\[AzC]|\(\?[A-Za-z]*-[A-Za-z]*m")
 # A named group: what `never_capture` leaves capturing (RE2 keeps names), and what
 # makes each match pay for its groups. Not after a backslash: `\(?P<x>` is literal.
 _NAMED_GROUP = re.compile(r"(?<!\\)\(\?P?<[A-Za-z_][A-Za-z0-9_]*>")

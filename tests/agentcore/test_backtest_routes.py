@@ -15,7 +15,7 @@ from agentcore.engine import default_rules
 from agentcore.errors import BacktestCancelled
 from agentcore.guard import normalise
 from agentcore.router import Router, Rule
-from agentcore.rule_scan import TextBlock
+from agentcore.rule_scan import TextBlock, scannable
 from tests.routing import SHOP_HANDLERS
 
 
@@ -135,3 +135,9 @@ def test_routing_all_texts_at_once_says_what_each_texts_hits_say(recorded, live)
         assert (winners[k], sets[k]) == (winner, matched)
     assert len(set(sets)) == len(sets)  # one entry per set, whatever order the Set said
     assert any(len(ids) > 1 for ids in sets)
+
+
+@pytest.mark.parametrize("pattern", [r"\Ahi", r"bye\z", r"(?-m)^hi$", r"(?i-m:^hi)", r"h\Ci"])
+def test_a_pattern_that_would_see_the_buffer_is_not_scanned(pattern):
+    assert not scannable(pattern)
+    assert scannable(r"^hi$|\bhello\b|(?i:hey)")
