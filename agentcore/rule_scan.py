@@ -24,7 +24,6 @@ import re
 from array import array
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import re2
 from re2 import _re2
 
@@ -44,6 +43,8 @@ class TextBlock:
     """Normalised texts as one UTF-8 buffer, a line each, with where each begins."""
 
     def __init__(self, texts: Sequence[str]) -> None:
+        import numpy as np  # not at import: the console's cold start defers numpy
+
         self.count = len(texts)
         self.buffer = "\n".join(texts).encode()
         breaks = np.flatnonzero(np.frombuffer(self.buffer, dtype=np.uint8) == ord("\n"))
