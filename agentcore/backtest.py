@@ -45,7 +45,6 @@ log = logging.getLogger("agentcore.backtest")
 
 DEFAULT_SAMPLE = 10_000
 MAX_SAMPLES = 200  # matches listed to eyeball: enough to read, cheap to show
-_POLL_EVERY = 4096
 _MIN_SPAN_S = 60.0  # per-day figures from a shorter recording would be noise
 
 

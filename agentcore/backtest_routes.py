@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 from agentcore.errors import BacktestCancelled
 from agentcore.router import Router, Rule
-from agentcore.rule_scan import TextBlock
+from agentcore.rule_scan import POLL_EVERY, TextBlock
 
-_POLL_EVERY = 4096
 # Changed rules scanned one by one at most: each scan costs about a tenth of routing
 # every request through the whole set.
 MAX_SCANNED = 4
@@ -86,7 +85,7 @@ def reroute(live: Routes, live_router: Router, edited: Router, block: TextBlock,
     ordered = sorted(rows)
     set_of: list[int] = []
     for n, i in enumerate(ordered):
-        if n % _POLL_EVERY == 0 and cancelled():
+        if n % POLL_EVERY == 0 and cancelled():
             raise BacktestCancelled("superseded")
         live_k = live.set_of[i]
         added = tuple(rid for rid in scanned if i in found[rid])

@@ -31,7 +31,7 @@ from agentcore.acting_rules import broad_acting_reason
 from agentcore.catch_all import catch_all_reason
 from agentcore.errors import BacktestCancelled, NoDeterministicAnswer, PatternError, RuleError
 from agentcore.handlers import HandlerContext, HandlerSpec
-from agentcore.rule_scan import TextBlock, rows_matching
+from agentcore.rule_scan import POLL_EVERY, TextBlock, rows_matching
 
 log = logging.getLogger("agentcore.router")
 
@@ -52,7 +52,6 @@ def _options() -> re2.Options:
 
 _OPTIONS = _options()
 ALL_RULES = "(all rules)"  # the rule id of an error in the set as a whole
-_POLL_EVERY = 4096  # texts between looks at a backtest's `cancelled`
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +319,7 @@ class Router:
         canonical: dict[tuple[str, ...], int] = {}
         append = set_of.append
         for n, text in enumerate(map(str.encode, texts)):
-            if n % _POLL_EVERY == 0 and cancelled():
+            if n % POLL_EVERY == 0 and cancelled():
                 raise BacktestCancelled("superseded")
             found = tuple(match(text) or ())
             k = seen.get(found)

@@ -36,7 +36,7 @@ _BUFFER_EDGES = re.compile(r"\\[AzC]|\(\?[A-Za-z]*-[A-Za-z]*m")
 # makes each match pay for its groups. Not after a backslash: `\(?P<x>` is literal.
 _NAMED_GROUP = re.compile(r"(?<!\\)\(\?P?<[A-Za-z_][A-Za-z0-9_]*>")
 _UNANCHORED = _re2.RE2.Anchor.UNANCHORED
-_POLL_EVERY = 4096
+POLL_EVERY = 4096  # texts (or matches) between looks at a backtest's `cancelled`
 
 
 class TextBlock:
@@ -78,7 +78,7 @@ def rows_matching(pattern: str, options: re2.Options, block: TextBlock,
     rows: list[int] = []
     pos = 0
     while pos <= end:
-        if len(rows) % _POLL_EVERY == _POLL_EVERY - 1 and cancelled():
+        if len(rows) % POLL_EVERY == POLL_EVERY - 1 and cancelled():
             raise BacktestCancelled("superseded")
         found = match(_UNANCHORED, buffer, pos, end)[0][0]
         if found < 0:
