@@ -590,12 +590,14 @@ class Engine:
                           spans=trace.spans, errors=[f"rejected: {reason}"])
         outcome.latency_ms = (self.clock.monotonic() - started) * 1000
         if recorded:
-            try:  # a re-run only over its own request, waiting to be re-run
-                self.store.requests.accept(request, None if again else Status.REJECTED, again=again)
+            try:
+                if again:  # a re-run, over its own request waiting on disk to be re-run
+                    self.store.requests.accept(request, again=True)
+                    self.store.requests.finish(outcome)
+                else:  # the request and its outcome at once: a crash leaves both or neither
+                    self.store.requests.reject(outcome)
             except DuplicateRequest as exc:
                 outcome.errors.append(f"not recorded: {exc}")
-            else:
-                self.store.requests.finish(outcome)
         self.bus.publish(RequestRejected(outcome))
         return outcome
 

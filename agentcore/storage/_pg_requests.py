@@ -53,6 +53,8 @@ def _params(params: Sequence[object]) -> tuple[object, ...]:
 
 
 # A re-escalated item's earlier pending write joins its history (SQLite's _KEEP_PENDING).
+_INSERT = ("INSERT INTO requests (id, text, customer_id, channel, received_at, status, note,"
+           " owner) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)")
 _KEEP_PENDING = (
     "CASE WHEN escalations.pending_status IS NULL THEN escalations.pending_history"
     " ELSE (COALESCE(escalations.pending_history, '[]')::jsonb || jsonb_build_array("
@@ -102,6 +104,16 @@ def pg_finish_statements(outcome: Outcome) -> list[Statement]:
     return finish_statements(outcome, PG_FINISH)
 
 
+def run_statements(cur: psycopg.Cursor[Any], statements: Sequence[Statement]) -> None:
+    """What recording outcomes writes (`pg_finish_statements`), in the cursor's
+    transaction."""
+    for sql, params in statements:
+        if isinstance(params, list):
+            cur.executemany(sql, [_params(p) for p in params])
+        else:
+            cur.execute(sql, _params(params))
+
+
 class PostgresSink:
     """The outcome writer's commits on PostgreSQL: a batch's statements sent in one
     pipeline (no round trip per statement), in one transaction, which also announces
@@ -118,11 +130,7 @@ class PostgresSink:
                   if o.status is Status.ESCALATED or o.request.note is not None]
         with self._pool.connection() as conn, conn.pipeline(), conn.transaction(), \
                 conn.cursor() as cur:
-            for sql, params in statements:
-                if isinstance(params, list):
-                    cur.executemany(sql, [_params(p) for p in params])
-                else:
-                    cur.execute(sql, _params(params))
+            run_statements(cur, statements)
             notify(cur, "finished", [str(pg_text(o.request.id)) for o in batch], self._origin)
             if queued:
                 cur.execute("SELECT id FROM escalations WHERE request_id = ANY(%s)"
@@ -178,15 +186,17 @@ class PostgresRequests:
                 self._pool.connection() as conn:
             return conn.execute(sql, params).fetchall()
 
-    def accept(self, request: Request, status: Status | None = None, *,
-               again: bool = False) -> None:
+    def _row(self, request: Request, status: str) -> tuple[Any, ...]:
+        return _params((request.id, storable(request.text), storable_id(request.customer_id),
+                        storable(request.channel), request.received_at, status, request.note,
+                        self._instance.id))
+
+    def accept(self, request: Request, *, again: bool = False) -> None:
         """Records a request before any work on it starts ('accepted'), committed (and
         announced, "accepted") before it returns. DuplicateRequest for an id already
         used, as on SQLite; `again` is a re-run of that same request, still accepted in
         the database."""
-        row = _params((request.id, storable(request.text), storable_id(request.customer_id),
-                       storable(request.channel), request.received_at,
-                       str(status or "accepted"), request.note, self._instance.id))
+        row = self._row(request, "accepted")
         if again:  # its earlier outcome may still be on its way to the database
             self._writer.flush()
         announce = payloads("accepted", [str(row[0])], self._origin)
@@ -198,9 +208,7 @@ class PostgresRequests:
                     # statement is its own transaction, the NOTIFY sent at its commit.
                     with self._pool.connection() as conn:
                         conn.execute(
-                            "WITH added AS (INSERT INTO requests (id, text, customer_id,"
-                            " channel, received_at, status, note, owner)"
-                            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id)"
+                            f"WITH added AS ({_INSERT} RETURNING id)"
                             " SELECT pg_notify(%s, %s) FROM added",
                             (*row, CHANNEL, announce[0]))
                     return
@@ -216,11 +224,28 @@ class PostgresRequests:
                         if conn.execute("SELECT 1 FROM requests WHERE id = %s",
                                         (row[0],)).fetchone():
                             raise _Taken  # not a request waiting to be re-run
-                    conn.execute("INSERT INTO requests (id, text, customer_id, channel,"
-                                 " received_at, status, note, owner)"
-                                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", row)
+                    conn.execute(_INSERT, row)
                     notify(conn, "accepted", [str(row[0])], self._origin)
             except (psycopg.errors.UniqueViolation, _Taken):
+                raise DuplicateRequest(f"request id {request.id!r} was already used; a "
+                                       "request needs an id of its own") from None
+
+    def reject(self, outcome: Outcome) -> None:
+        """Records a request turned away before any work on it with its outcome, in one
+        transaction, committed and announced ("accepted", then "finished") before it
+        returns: as on SQLite, a crash leaves both or neither. DuplicateRequest when its
+        id is taken, and nothing is recorded."""
+        request = outcome.request
+        rid = str(pg_text(request.id))
+        with pg_translated(f"recording request {request.id} at {self._where} failed"):
+            try:
+                with self._pool.connection() as conn, conn.transaction(), \
+                        conn.cursor() as cur:
+                    cur.execute(_INSERT, self._row(request, str(outcome.status)))
+                    run_statements(cur, pg_finish_statements(outcome))
+                    notify(cur, "accepted", [rid], self._origin)
+                    notify(cur, "finished", [rid], self._origin)
+            except psycopg.errors.UniqueViolation:
                 raise DuplicateRequest(f"request id {request.id!r} was already used; a "
                                        "request needs an id of its own") from None
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from agentcore.escalation_model import Escalation, EscalationState, PendingStatus
-from agentcore.models import EscalationReason, Outcome, OutcomeSummary, Request, Span, Status
+from agentcore.models import EscalationReason, Outcome, OutcomeSummary, Request, Span
 from agentcore.storage._answer_cache import StoredAnswer
 from agentcore.storage._audit import AuditEntry
 from agentcore.storage._changes import ChangeFeed
@@ -25,8 +25,8 @@ from agentcore.storage._traffic import IntentRow, RecordedRow
 
 
 class RequestRepository(Protocol):
-    def accept(self, request: Request, status: Status | None = None, *,
-               again: bool = False) -> None: ...
+    def accept(self, request: Request, *, again: bool = False) -> None: ...
+    def reject(self, outcome: Outcome) -> None: ...
     def finish(self, outcome: Outcome) -> None: ...
     def flush(self) -> None: ...
     def unfinished(self) -> list[Request]: ...

@@ -24,7 +24,7 @@ from agentcore.models import (
 )
 from agentcore.storage._connection import read_only, transaction, translated
 from agentcore.storage._instances import Instance
-from agentcore.storage._writer import OutcomeWriter, Statement
+from agentcore.storage._writer import OutcomeWriter, Statement, run_statements
 
 
 def to_json(value: Any) -> str:
@@ -48,6 +48,8 @@ _KEEP_PENDING = (
     "'action', json(json_extract(escalations.context, '$.pending_action')),"
     " 'status', escalations.pending_status,"
     " 'result', json(COALESCE(escalations.pending_result, 'null')))) END")
+_INSERT = ("INSERT INTO requests (id, text, customer_id, channel, received_at, status, note,"
+           " owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 _REOPEN = (
     "INSERT INTO escalations (request_id, reason, state, created_at, context,"
     " pending_status) VALUES (?, ?, 'open', ?, ?, ?)"
@@ -214,17 +216,19 @@ class SQLiteRequests:
         self._path = path
         self._instance = instance  # each request accepted here is its (`_instances`)
 
-    def accept(self, request: Request, status: Status | None = None, *,
-               again: bool = False) -> None:
+    def _row(self, request: Request, status: str) -> tuple[Any, ...]:
+        return (request.id, storable(request.text), storable_id(request.customer_id),
+                storable(request.channel), request.received_at, status, request.note,
+                self._instance.id)
+
+    def accept(self, request: Request, *, again: bool = False) -> None:
         """Records a request before any work on it starts ('accepted'), durably.
 
         An id is used once: DuplicateRequest when it is taken, so a reused id never
         overwrites a request, its outcome or an operator's reply. `again` is a re-run
         of that same request, already marked accepted on disk (what a crash left, or a
         hand-back): the same text for the same customer, or it is a duplicate too."""
-        row = (request.id, storable(request.text), storable_id(request.customer_id),
-               storable(request.channel), request.received_at, str(status or "accepted"),
-               request.note, self._instance.id)
+        row = self._row(request, "accepted")
         conn = self._conn
         if again:  # its earlier outcome may still be on its way to the disk
             self._writer.flush()
@@ -241,9 +245,23 @@ class SQLiteRequests:
                         if conn.execute("SELECT 1 FROM requests WHERE id = ?",
                                         (request.id,)).fetchone():
                             raise sqlite3.IntegrityError("not a request waiting to be re-run")
-                    conn.execute("INSERT INTO requests (id, text, customer_id, channel,"
-                                 " received_at, status, note, owner)"
-                                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+                    conn.execute(_INSERT, row)
+            except sqlite3.IntegrityError:
+                raise DuplicateRequest(f"request id {request.id!r} was already used; a "
+                                       "request needs an id of its own") from None
+
+    def reject(self, outcome: Outcome) -> None:
+        """Records a request turned away before any work on it (the guard's rejection)
+        together with its outcome, in one transaction, before it returns: a crash leaves
+        both or neither. (A rejected request without its outcome is settled for good:
+        nothing would ever write it.) DuplicateRequest when its id is taken, and nothing
+        is recorded."""
+        request = outcome.request
+        with translated(f"write to {self._path} failed"):
+            try:
+                with transaction(self._conn):
+                    self._conn.execute(_INSERT, self._row(request, str(outcome.status)))
+                    run_statements(self._conn, finish_statements(outcome))
             except sqlite3.IntegrityError:
                 raise DuplicateRequest(f"request id {request.id!r} was already used; a "
                                        "request needs an id of its own") from None

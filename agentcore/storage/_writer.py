@@ -45,6 +45,15 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+def run_statements(conn: sqlite3.Connection, statements: Sequence[Statement]) -> None:
+    """What recording outcomes writes (`Encode`), in the caller's transaction."""
+    for sql, params in statements:
+        if isinstance(params, list):
+            conn.executemany(sql, params)
+        else:
+            conn.execute(sql, params)
+
+
 class SQLiteSink:
     """Commits on a connection of the writer thread's own to the engine database."""
 
@@ -55,11 +64,7 @@ class SQLiteSink:
     def commit(self, batch: Sequence[Outcome]) -> None:
         statements = [s for outcome in batch for s in self._encode(outcome)]
         with transaction(self.conn):
-            for sql, params in statements:
-                if isinstance(params, list):
-                    self.conn.executemany(sql, params)
-                else:
-                    self.conn.execute(sql, params)
+            run_statements(self.conn, statements)
 
     def retryable(self, exc: Exception) -> bool:
         return isinstance(exc, sqlite3.OperationalError)

@@ -36,3 +36,11 @@ def escalated(req: Request, reason: EscalationReason = EscalationReason.POLICY_V
     if pending:
         outcome.pending_action = PendingAction("issue_refund", {"order_id": 1, "amount": 5.0})
     return outcome
+
+
+def turned_away(req: Request, reason: str = "prompt injection") -> Outcome:
+    """What the guard's rejection records (engine._reject): turned away before any work."""
+    return Outcome(req, Route.GUARD, Status.REJECTED, answer="I can't help with that.",
+                   spans=[Span("guard", req.received_at, req.received_at + 0.001,
+                               {"rejected": reason})],
+                   errors=[f"rejected: {reason}"], latency_ms=0.4)
