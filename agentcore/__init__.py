@@ -4,7 +4,6 @@ The console and the command line use only what is exported here.
 """
 
 from agentcore.backtest import (
-    DEFAULT_SAMPLE,
     Backtester,
     BacktestResult,
     Change,
@@ -115,6 +114,7 @@ from agentcore.rule_session import RuleSession, Told
 from agentcore.rulebook import RuleBook, RuleVersion, VersionEntry
 from agentcore.saved_replies import PLACEHOLDERS, SavedReplies, fill_placeholders
 from agentcore.settings import (
+    DEFAULT_SAMPLE,
     OPERATOR_REQUIRED,
     REPO_ROOT,
     EscalationSettings,

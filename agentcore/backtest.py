@@ -35,15 +35,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, overload
 
-from agentcore.backtest_routes import Rerouted, Routes, reroute, reroute_all, route_all
+from agentcore.backtest_routes import (
+    Rerouted,
+    Routes,
+    reroute,
+    reroute_all,
+    route_all,
+    spliced,
+)
+from agentcore.backtest_sample import Splice, plan
 from agentcore.guard import normalise
 from agentcore.router import Router, Rule
 from agentcore.rule_scan import TextBlock
+from agentcore.settings import DEFAULT_SAMPLE
 from agentcore.storage import SQLiteTraffic, TrafficRepository
 
 log = logging.getLogger("agentcore.backtest")
 
-DEFAULT_SAMPLE = 10_000
 MAX_SAMPLES = 200  # matches listed to eyeball: enough to read, cheap to show
 _MIN_SPAN_S = 60.0  # per-day figures from a shorter recording would be noise
 
@@ -61,6 +69,10 @@ class Recorded:
     dollars: float
     latency_ms: float
     received_at: float
+
+
+_COLUMNS = ("ids", "texts", "normalised", "routes", "rule_ids", "known", "dollars",
+            "latency_ms", "received_at")
 
 
 class RecordedTraffic(Sequence[Recorded]):
@@ -90,6 +102,14 @@ class RecordedTraffic(Sequence[Recorded]):
         self.dollars: list[float] = [float(row[6]) for row in found]
         self.latency_ms: list[float] = [float(row[7]) for row in found]
         self.received_at: list[float] = [float(row[2]) for row in found]
+
+    def spliced(self, splice: Splice, fresh: RecordedTraffic) -> RecordedTraffic:
+        """This sample with `fresh` rows in it where `splice` says: a new sample, since
+        results already shown index into this one."""
+        out = RecordedTraffic()
+        for name in _COLUMNS:
+            setattr(out, name, splice.spliced(getattr(self, name), getattr(fresh, name)))
+        return out
 
     @classmethod
     def of(cls, requests: Iterable[Recorded]) -> RecordedTraffic:
@@ -312,6 +332,23 @@ class Backtester:
         totals = _totals(routes, self.requests.known)
         self._live = (router, routes, totals)  # the live router is reused edit after edit
         return routes, totals
+
+    def topped_up(self, rows: Iterable[Sequence[Any]], limit: int,
+                  cancelled: Callable[[], bool] = lambda: False) -> Backtester:
+        """A backtester over this sample with `rows` in it (`recorded_since`'s: requests
+        recorded, re-run or labelled since this one was read), cut to the newest
+        `limit`, as a whole read would give it now. The live routes come along, with
+        only `rows` routed: its first backtest is as quick as this one's next. This
+        backtester is left as it was."""
+        fresh = RecordedTraffic(rows)
+        old = self.requests
+        splice = plan(old.ids, old.received_at, fresh.ids, fresh.received_at, limit)
+        topped = Backtester(old.spliced(splice, fresh))
+        if self._live is not None:
+            router, routes, _ = self._live
+            carried = spliced(routes, splice, route_all(router, fresh.normalised, cancelled))
+            topped._live = (router, carried, _totals(carried, topped.requests.known))
+        return topped
 
     def _rerouted(self, live: Router, routes: Routes, edited: Router,
                   cancelled: Callable[[], bool]) -> Rerouted:

@@ -17,6 +17,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from agentcore.backtest_sample import Splice
 from agentcore.errors import BacktestCancelled
 from agentcore.router import Router, Rule
 from agentcore.rule_scan import POLL_EVERY, TextBlock
@@ -39,6 +40,23 @@ def route_all(router: Router, texts: Sequence[str],
               cancelled: Callable[[], bool]) -> Routes:
     """Every text through `router`, one Set match each."""
     return Routes(*router.route_all(texts, cancelled))
+
+
+def spliced(routes: Routes, splice: Splice, fresh: Routes) -> Routes:
+    """`routes` of a sample, with those of the fresh rows `splice` puts into it (routed
+    through the same router): a topped-up sample's live routes."""
+    sets, winners = list(routes.sets), list(routes.winners)
+    index = {ids: k for k, ids in enumerate(sets)}
+    remap: list[int] = []
+    for ids, winner in zip(fresh.sets, fresh.winners, strict=True):
+        k = index.get(ids)
+        if k is None:
+            k = index[ids] = len(sets)
+            sets.append(ids)
+            winners.append(winner)
+        remap.append(k)
+    set_of = splice.spliced_array(routes.set_of, [remap[k] for k in fresh.set_of])
+    return Routes(set_of, sets, winners)
 
 
 @dataclass(slots=True)

@@ -176,6 +176,18 @@ class StorageSettings(_Model):
         "beyond this size; None: no cap")
 
 
+DEFAULT_SAMPLE = 10_000
+
+
+class BacktestSettings(_Model):
+    """What the rules view's backtests replay."""
+
+    sample: int = Field(
+        DEFAULT_SAMPLE, ge=100, le=2_000_000, description="newest recorded requests a "
+        "backtest replays: read when the rules view opens (a million take seconds), then "
+        "topped up with what was answered since")
+
+
 class LearnedSettings(_Model):
     """The learned intent tier (agentcore.learned): what a newly trained version gets."""
 
@@ -230,6 +242,7 @@ class Settings(_Model):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     escalations: EscalationSettings = Field(default_factory=EscalationSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    backtest: BacktestSettings = Field(default_factory=BacktestSettings)
     learned: LearnedSettings = Field(default_factory=LearnedSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     tool_servers: list[ToolServerConfig] = Field(

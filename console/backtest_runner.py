@@ -10,8 +10,11 @@ to the text in the fields.
 
 The recorded traffic is loaded in the worker (the engine's `store.traffic`, read
 on the worker's own read-only connection once the outcomes already returned are
-on disk) on first use, after `refresh()`, and when older than `RELOAD_AFTER_S`
-(traffic keeps arriving while the operator edits).
+on disk) on first use, after `refresh()` and when the sample's size is changed.
+Traffic keeps arriving while the operator edits: a sample older than
+`TOP_UP_AFTER_S` is topped up with what was answered, re-run or labelled since it was
+read (`Backtester.topped_up`), which costs the size of the change, not of the
+sample (a million requests take seconds to read and route again).
 """
 
 from __future__ import annotations
@@ -44,7 +47,11 @@ from agentcore import (
 
 log = logging.getLogger("console.backtest")
 T = TypeVar("T")
-RELOAD_AFTER_S = 30.0
+TOP_UP_AFTER_S = 30.0
+# How far before the last read the next top-up looks: an outcome is stamped when it is
+# made and committed a moment later, and other stations' and services' clocks may be a
+# little off. Rows read twice are replaced, not doubled.
+LATE_WRITE_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,18 +71,20 @@ class BacktestRunner(QObject):
     suggestions_failed = Signal(str)  # why mining stopped
 
     def __init__(self, live: Callable[[], Router], traffic: TrafficRepository, *,
-                 now: Callable[[], float], sample_size: int = DEFAULT_SAMPLE,
+                 now: Callable[[], float],
+                 sample_size: int | Callable[[], int] = DEFAULT_SAMPLE,
                  debounce_ms: int = 250, parent: QObject | None = None) -> None:
         """`live` reads the router running now (a draft is compared with it);
         `traffic` is the engine's recorded traffic (`store.traffic`: read on the
         worker's own connection, after every outcome already returned is on disk, so
         a request answered just before Refresh is counted); `now` the engine's clock
-        (where "today" starts for the hits per rule)."""
+        (where "today" starts for the hits per rule); `sample_size` the newest requests
+        replayed, or what reads it at each load (the settings may change it)."""
         super().__init__(parent)
         self._live = live
         self.traffic = traffic
         self._now = now
-        self.sample_size = sample_size
+        self._sample_size = sample_size if callable(sample_size) else lambda: sample_size
         self.result: BacktestResult | None = None
         # What `result` backtested: the draft's rules and fragments, and the live router.
         self._result_of: tuple[tuple[Rule, ...], dict[str, str], object] | None = None
@@ -85,7 +94,9 @@ class BacktestRunner(QObject):
         self._pending: tuple[tuple[Rule, ...], dict[str, str], str | None] | None = None
         self._backtester: Backtester | None = None
         self._stale = True
-        self._loaded_at = 0.0
+        self._loaded_at = 0.0  # perf_counter at the last read, whole or top-up
+        self._read_since = 0.0  # the engine's clock as that read began
+        self._loaded_size = 0  # the sample size it was read for
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._started: tuple[int, object] | None = None  # generation and live router
@@ -167,15 +178,27 @@ class BacktestRunner(QObject):
 
     # -- the worker side ------------------------------------------------------------
 
+    @property
+    def sample_size(self) -> int:
+        return self._sample_size()
+
     def _sample(self) -> Backtester:
         # Worker thread only: one thread, so the sample and its caches need no lock.
         started = time.perf_counter()
-        if (self._backtester is None or self._stale
-                or started - self._loaded_at > RELOAD_AFTER_S):
+        size = self.sample_size
+        since = self._read_since
+        if self._backtester is None or self._stale or size != self._loaded_size:
             self._stale = False
-            self._loaded_at = started
-            self._backtester = Backtester(load_recorded(self.traffic, self.sample_size))
+            self._loaded_at, self._read_since, self._loaded_size = started, self._now(), size
+            self._backtester = Backtester(load_recorded(self.traffic, size))
             log.info("loaded %d recorded requests in %.0f ms", len(self._backtester.requests),
+                     (time.perf_counter() - started) * 1000)
+        elif started - self._loaded_at > TOP_UP_AFTER_S:
+            self._loaded_at, self._read_since = started, self._now()
+            fresh = self.traffic.recorded_since(since - LATE_WRITE_S, size)
+            self._backtester = self._backtester.topped_up(fresh, size,
+                                                          cancelled=lambda: self._closed)
+            log.info("topped up the sample with %d recorded requests in %.0f ms", len(fresh),
                      (time.perf_counter() - started) * 1000)
         return self._backtester
 

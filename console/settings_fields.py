@@ -72,6 +72,7 @@ FIELDS = (
           optional=True, placeholder="empty: for ever"),
     Field(("storage", "spans_max_mb"), "Traces at most (MB)", float, "Storage",
           optional=True, placeholder="empty: no cap"),
+    Field(("backtest", "sample"), "Backtest over (newest requests)", int, "Storage"),
 )
 CLASSIFY_PRICES = ("llm.classify.input_per_mtok", "llm.classify.output_per_mtok")
 # Settings' only model-level check is that the base URL carries no credentials:

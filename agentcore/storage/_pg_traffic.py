@@ -38,6 +38,10 @@ LEFT JOIN labelled_examples l ON l.request_id = r.id
 WHERE o.status != 'rejected' AND o.route != 'guard'
 ORDER BY r.received_at DESC LIMIT %s
 """
+_RECORDED_SINCE = _RECORDED.replace("ORDER BY", """AND r.id IN (
+    SELECT request_id FROM outcomes WHERE finished_at >= %s
+    UNION SELECT request_id FROM labelled_examples WHERE created_at >= %s)
+ORDER BY""")
 _INTENTS = """
 SELECT r.id, r.text, r.received_at, o.route, o.status, o.intent, l.intent AS label,
        e.resolution
@@ -63,6 +67,11 @@ class PostgresTraffic:
         route, intent, rule_id, dollars, latency_ms, an operator's label)."""
         return self._stream(_RECORDED, limit)
 
+    def recorded_since(self, since: float, limit: int) -> list[RecordedRow]:
+        """`recorded`'s rows whose outcome or label was written at or after `since`,
+        newest first (see SQLiteTraffic.recorded_since)."""
+        return self._stream(_RECORDED_SINCE, since, since, limit)
+
     def intent_rows(self, limit: int) -> list[IntentRow]:
         """The newest `limit` answered or escalated requests with what is known of their
         intent (see SQLiteTraffic.intent_rows)."""
@@ -77,7 +86,7 @@ class PostgresTraffic:
                                 " AND finished_at >= %s GROUP BY rule_id", (since,)).fetchall()
         return {rule_id: int(n) for rule_id, n in rows if rule_id}
 
-    def _stream(self, sql: str, limit: int) -> list[Any]:
+    def _stream(self, sql: str, *params: object) -> list[Any]:
         self._flush()
         found: list[Any] = []
         with pg_translated(f"reading the recorded traffic at {self._where} failed"), \
@@ -87,11 +96,11 @@ class PostgresTraffic:
             conn.execute(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
             if psycopg.pq.version() >= CHUNKED_LIBPQ:
                 with conn.cursor(binary=True) as cur:
-                    found.extend(cur.stream(sql, (limit,), size=BATCH))
+                    found.extend(cur.stream(sql, params, size=BATCH))
                 return found
             with conn.cursor(name="agentcore_traffic", binary=True) as named:
                 named.itersize = BATCH
-                named.execute(sql, (limit,))
+                named.execute(sql, params)
                 while rows := named.fetchmany(BATCH):
                     found.extend(rows)
         return found

@@ -19,6 +19,12 @@ WHERE o.status != 'rejected' AND o.route != 'guard'
 ORDER BY r.received_at DESC LIMIT ?
 """
 RecordedRow = tuple[str, str, float, str, str | None, str | None, float, float, str | None]
+# The same rows, only those whose outcome or label was written at or after a time: what
+# a loaded sample lacks (a new request, a re-run's outcome, an operator's reply).
+_RECORDED_SINCE = _RECORDED.replace("ORDER BY", """AND r.id IN (
+    SELECT request_id FROM outcomes WHERE finished_at >= ?
+    UNION SELECT request_id FROM labelled_examples WHERE created_at >= ?)
+ORDER BY""")
 
 # What the learned tier trains on: the outcome's status, and how an escalation ended
 # (an operator's reply vouches for the intent; "resolved elsewhere" says nothing of it).
@@ -45,6 +51,11 @@ class SQLiteTraffic:
         """The newest `limit` answered or escalated requests: (id, text, received_at,
         route, intent, rule_id, dollars, latency_ms, an operator's label)."""
         return self._read(_RECORDED, (limit,))
+
+    def recorded_since(self, since: float, limit: int) -> list[RecordedRow]:
+        """`recorded`'s rows whose outcome or label was written at or after `since`
+        (the engine's clock), newest first: what tops up a sample loaded before."""
+        return self._read(_RECORDED_SINCE, (since, since, limit))
 
     def intent_rows(self, limit: int) -> list[IntentRow]:
         """The newest `limit` answered or escalated requests with what is known of their

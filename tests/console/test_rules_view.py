@@ -552,3 +552,33 @@ def test_apply_when_the_backtest_cannot_run_asks_instead_of_waiting_for_ever(vie
         assert "hello" not in {r.id for r in engine.router.rules if r.enabled}
     finally:
         away.rename(db)
+
+
+def test_traffic_answered_while_editing_reaches_the_backtest_without_a_whole_read(
+        view, qtbot, run_async, monkeypatch):
+    """Every little while the sample takes in what was answered since, read and routed
+    alone: the operator's next backtest counts it, and the traffic is not read whole."""
+    from console import backtest_runner
+
+    reads: list[int] = []
+    load = backtest_runner.load_recorded
+    monkeypatch.setattr(backtest_runner, "load_recorded",
+                        lambda *args: reads.append(1) or load(*args))
+    monkeypatch.setattr(backtest_runner, "TOP_UP_AFTER_S", 0.0)  # every backtest looks
+    click_rule(qtbot, view, "contact-hours")
+    type_pattern(qtbot, view, BROADER)
+    before = view.backtest.result
+    run_async(view.console.engine.submit(Request(LOCKED, customer_id=7)))
+    type_pattern(qtbot, view, BROADER.replace("locked", "locked|lock"))
+    after = view.backtest.result
+    assert after.total == before.total + 1
+    assert after.count("gained") == before.count("gained") + 1  # the new one's text gains
+    assert reads == []
+
+
+def test_the_sample_size_comes_from_the_settings(view, qtbot):
+    total = view.backtest.result.total if view.backtest.result else None
+    view.console.engine.settings.backtest.sample = 100
+    click_rule(qtbot, view, "contact-hours")
+    type_pattern(qtbot, view, BROADER)
+    assert total != 100 and view.backtest.result.total == 100

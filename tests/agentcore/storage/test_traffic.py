@@ -6,7 +6,7 @@ import dataclasses
 
 from agentcore.models import Outcome, Route, Status
 from agentcore.storage import Storage
-from tests.agentcore.storage.records import answered, escalated, request
+from tests.agentcore.storage.records import answered, escalated, request, turned_away
 
 
 def test_the_recorded_traffic_is_the_newest_answered_or_escalated_with_labels(
@@ -65,3 +65,29 @@ def test_a_backtest_reads_each_text_as_written_and_as_many_as_there_are(backend:
     assert [r[1] for r in rows[-len(awkward):]] == awkward[::-1]  # newest first
     assert [r[0] for r in rows[:2]] == ["req-299", "req-298"]
     assert [r[1] for r in backend.traffic.intent_rows(3_000)[-len(awkward):]] == awkward[::-1]
+
+
+def test_a_sample_is_topped_up_with_what_was_answered_or_labelled_since(
+        backend: Storage, clock):
+    """`recorded_since`: the rows `recorded` gives whose outcome was written, or whose
+    request an operator labelled, at or after a time; nothing older, nothing turned away."""
+    for n in range(6):
+        req = request(n, at=100.0 + n)
+        backend.requests.accept(req)
+        backend.requests.finish(answered(req))  # finished 5 ms after it came
+    asked = request(11, at=50.0)  # long before, answered by an operator only now
+    backend.requests.accept(asked)
+    backend.requests.finish(escalated(asked, pending=False))
+    backend.requests.reject(turned_away(request(12, at=300.0)))
+    assert [r[0] for r in backend.traffic.recorded_since(103.0, 10)] == [
+        "req-5", "req-4", "req-3"]
+    now = clock.now()
+    item = backend.escalations.of_request(asked.id)
+    assert backend.escalations.claim(item, "ana", now, now + 60)
+    assert backend.escalations.reply(backend.escalations.get(item, now), "ana", now,
+                                     "It left today.", "order_status")
+    rows = backend.traffic.recorded_since(now, 10)
+    assert [(r[0], r[8]) for r in rows] == [("req-11", "order_status")]
+    assert rows[0] == backend.traffic.recorded(10)[-1]  # as a whole read has it
+    assert [r[0] for r in backend.traffic.recorded_since(103.0, 2)] == ["req-5", "req-4"]
+    assert backend.traffic.recorded_since(now + 1, 10) == []
