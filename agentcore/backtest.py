@@ -348,6 +348,8 @@ class Backtester:
             router, routes, _ = self._live
             carried = spliced(routes, splice, route_all(router, fresh.normalised, cancelled))
             topped._live = (router, carried, _totals(carried, topped.requests.known))
+        if self._block is not None:
+            topped._block = self._block.spliced(splice, old.normalised, fresh.normalised)
         return topped
 
     def _rerouted(self, live: Router, routes: Routes, edited: Router,

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 import re2
 from re2 import _re2
 
+from agentcore.backtest_sample import Splice
 from agentcore.errors import BacktestCancelled
 
 # What would see the buffer rather than one text: its edges (`\A`, `\z`), multi-line
@@ -43,16 +44,42 @@ class TextBlock:
     """Normalised texts as one UTF-8 buffer, a line each, with where each begins."""
 
     def __init__(self, texts: Sequence[str]) -> None:
+        self._index("\n".join(texts).encode(), len(texts))
+
+    def _index(self, buffer: bytes, count: int) -> None:
         import numpy as np  # not at import: the console's cold start defers numpy
 
-        self.count = len(texts)
-        self.buffer = "\n".join(texts).encode()
-        breaks = np.flatnonzero(np.frombuffer(self.buffer, dtype=np.uint8) == ord("\n"))
+        self.count = count
+        self.buffer = buffer
+        breaks = np.flatnonzero(np.frombuffer(buffer, dtype=np.uint8) == ord("\n"))
         # A text with a line break of its own would split in two: scanning says no.
-        self.usable = len(breaks) == max(self.count - 1, 0)
+        self.usable = len(breaks) == max(count - 1, 0)
         # starts[i]: text i's first byte; starts[count] lies past the buffer's end.
-        edges = np.concatenate(([0], breaks + 1, [len(self.buffer) + 1])).astype(np.int64)
+        edges = np.concatenate(([0], breaks + 1, [len(buffer) + 1])).astype(np.int64)
         self.starts = array("q", edges.tobytes())
+
+    def spliced(self, splice: Splice, texts: Sequence[str], fresh: Sequence[str],
+                ) -> TextBlock:
+        """The block of `splice.spliced(texts, fresh)` (`texts`: this block's), its
+        runs of unchanged texts copied as bytes, not joined and encoded again."""
+        if not self.usable or any(texts[pos] != fresh[k] for pos, k in splice.replaces):
+            return TextBlock(splice.spliced(texts, fresh))
+        runs: list[bytes] = []
+        last = 0
+        for pos, k in splice.inserts:
+            if pos > last:  # texts last..pos-1, without the line break after them
+                runs.append(self.buffer[self.starts[last]:self.starts[pos] - 1])
+            runs.append(fresh[k].encode())
+            last = pos
+        if last < self.count:
+            runs.append(self.buffer[self.starts[last]:])
+        block = TextBlock.__new__(TextBlock)
+        block._index(b"\n".join(runs), self.count + len(splice.inserts))
+        if not block.usable:  # a fresh text with a line break: a block that says so
+            return TextBlock(splice.spliced(texts, fresh))
+        if splice.keep < block.count:  # the oldest fall off the end
+            block._index(block.buffer[:block.starts[splice.keep] - 1], splice.keep)
+        return block
 
 
 def scannable(pattern: str) -> bool:

@@ -14,6 +14,7 @@ from agentcore.backtest_sample import plan
 from agentcore.demo_shop.domain import RESOURCES
 from agentcore.engine import default_rules
 from agentcore.router import Router
+from agentcore.rule_scan import TextBlock
 from agentcore.storage import SQLiteTraffic
 from tests.agentcore.test_backtest_routes import EDITS, _edits, _said
 from tests.routing import SHOP_HANDLERS
@@ -72,7 +73,9 @@ def test_a_topped_up_sample_backtests_as_the_traffic_read_whole(recorded, live):
     with sqlite3.connect(db) as conn:
         read_at = conn.execute("SELECT MAX(finished_at) FROM outcomes").fetchone()[0] + 1
     loaded = Backtester(load_recorded(db, SIZE))
-    loaded.run(live, live)  # the live routes worked out, as the rules view's first look does
+    # The live routes worked out, and the texts joined for scanning, as a first edit does.
+    loaded.run(live, Router(_edits(live)["a wider pattern"], SHOP_HANDLERS,
+                            fragments=live.fragments))
     _traffic_goes_on(db, later=read_at + 5)
 
     fresh = traffic.recorded_since(read_at, SIZE)
@@ -132,3 +135,23 @@ def test_fresh_rows_go_where_their_time_puts_them():
     # A smaller sample keeps the newest; the oldest fall off.
     assert plan(ids, times, ["e"], [50.0], limit=3).spliced(ids, ["E"]) == ["E", "c", "b2"]
     assert plan([], [], ["e", "d"], [50.0, 45.0], limit=5).spliced([], ["E", "D"]) == ["E", "D"]
+
+
+@pytest.mark.parametrize("fresh", [
+    [("e", 50.0), ("b1", 30.0), ("x", 30.0), ("y", 5.0)],  # new, replaced, straggler, oldest
+    [("e", 50.0), ("d", 45.0)],  # only newer
+    [],
+])
+@pytest.mark.parametrize("limit", [3, 6, 100])
+def test_the_texts_joined_for_scanning_are_spliced_as_the_texts_are(fresh, limit):
+    ids, times = ["c", "b2", "b1", "a"], [40.0, 30.0, 30.0, 10.0]
+    texts = ["where is my order", "", "hours?", "é café"]  # an empty one, and not ASCII
+    # A replaced row's text is its own (a request's text never changes); the rest are new.
+    fresh_texts = [texts[ids.index(rid)] if rid in ids else f"fresh {rid} ü"
+                   for rid, _ in fresh]
+    splice = plan(ids, times, [r for r, _ in fresh], [t for _, t in fresh], limit)
+    joined = TextBlock(texts).spliced(splice, texts, fresh_texts)
+    expected = TextBlock(splice.spliced(texts, fresh_texts))
+    assert (joined.buffer, list(joined.starts), joined.count, joined.usable) == (
+        expected.buffer, list(expected.starts), expected.count, expected.usable)
+    assert expected.usable and expected.count == min(limit, 4 + len(splice.inserts))
