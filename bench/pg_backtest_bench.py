@@ -10,7 +10,10 @@ first one after loading: the rows read (`store.traffic.recorded`), taken into co
 and normalised (`RecordedTraffic`), then routed through the live rules and re-routed
 by the edit (`Backtester.run`); each part is timed, the median of a few rounds. The
 next edit of the same rule on the loaded sample is timed too (warm, as each further
-pause in typing is in the console).
+pause in typing is in the console), and so is the console's top-up of a loaded
+sample: TOP_UP requests answered since are read (`recorded_since`), spliced in and
+routed alone (`Backtester.topped_up`), then the next edit, checked against a whole
+read of the same traffic.
 
 `python -m bench.pg_backtest_bench [--rows N]` runs it alone and rewrites its section
 of RESULTS.md.
@@ -43,6 +46,7 @@ ROUNDS = 3
 GOAL_S = 2.0
 EDIT = ("contact-hours", r"\b(?:hours|open)\b")  # rules_bench's first edit
 FURTHER = r"\b(?:hours|open|opening)\b"  # and its next
+TOP_UP = 1_000  # requests answered between two of the console's looks (30 s apart)
 Row = tuple[str, str, str]
 
 
@@ -83,6 +87,51 @@ def backtest(traffic: Any, rows: int, live: Any, edited: Any, further: Any) -> T
     backtester.run(live, further, focus=EDIT[0])  # the operator types on
     return Timing(read - started, built - read, done - built, _summary(result),
                   time.perf_counter() - done)
+
+
+@dataclasses.dataclass
+class TopUp:
+    new: int  # requests answered since the sample was read
+    read: float  # store.traffic.recorded_since
+    merge: float  # Backtester.topped_up: spliced in, the new ones routed
+    edit: float  # the next edit on the topped-up sample
+    same: bool  # it says what a whole read of the same traffic says
+
+
+def top_up(store: Any, url: str, password: str, source: Path, rows: int, live: Any,
+           edited: Any, further: Any) -> TopUp:
+    """The console's refresh every little while on a loaded sample of `rows`: TOP_UP new
+    requests answered on PostgreSQL, read and spliced in, then the operator's next edit;
+    checked against a whole read of the same traffic."""
+    import psycopg
+
+    from agentcore import Backtester
+    from agentcore.backtest import RecordedTraffic
+
+    loaded = Backtester(RecordedTraffic(store.traffic.recorded(rows)))
+    loaded.run(live, edited, focus=EDIT[0])
+    since = time.time()
+    new_requests, new_outcomes = copies(source, TOP_UP, TOP_UP, since)
+    with psycopg.connect(url, password=password) as pg:
+        with pg.cursor().copy("COPY requests (id, text, customer_id, channel, received_at,"
+                              " status, note) FROM STDIN") as copy:
+            for row in new_requests:
+                copy.write_row((f"{row[0]}-new", *row[1:]))
+        with pg.cursor().copy(f"COPY outcomes ({_OUTCOME_COLUMNS}) FROM STDIN") as copy:
+            for row in new_outcomes:
+                copy.write_row((f"{row[0]}-new", *row[1:]))
+    started = time.perf_counter()
+    # Exactly since: the console looks LATE_WRITE_S further back, re-reading what came in
+    # just before (here the sample corpus itself, answered minutes ago).
+    fresh = store.traffic.recorded_since(since, rows)
+    read = time.perf_counter()
+    topped = loaded.topped_up(fresh, rows)
+    merged = time.perf_counter()
+    result = topped.run(live, further, focus=EDIT[0])
+    done = time.perf_counter()
+    whole = Backtester(RecordedTraffic(store.traffic.recorded(rows)))
+    same = _summary(whole.run(live, further, focus=EDIT[0])) == _summary(result)
+    return TopUp(len(fresh), read - started, merged - read, done - merged, same)
 
 
 def _median(rounds: list[Timing]) -> Timing:
@@ -128,7 +177,7 @@ def _to_sqlite(target: Path, source: Path, rows: int, start: float) -> None:
 
 
 def measure(url: str, password: str, rows: int = ROWS, sqlite_rows: int = SQLITE_ROWS,
-            rounds: int = ROUNDS) -> dict[str, Timing]:
+            rounds: int = ROUNDS) -> tuple[dict[str, Timing], TopUp]:
     """Seeds `rows` recorded requests on PostgreSQL (at `url`, an empty database) and on
     SQLite, `sqlite_rows` on another SQLite file; the median cold backtest of each."""
     from agentcore import Engine
@@ -159,14 +208,15 @@ def measure(url: str, password: str, rows: int = ROWS, sqlite_rows: int = SQLITE
     try:
         found["postgresql"] = _median([backtest(store.traffic, rows, live, edited, further)
                                        for _ in range(rounds)])
+        topped = top_up(store, url, password, source, rows, live, edited, further)
     finally:
         store.close()
     found["sqlite-big"] = _median([backtest(SQLiteTraffic(big), rows, live, edited, further)
                                    for _ in range(rounds)])
-    return found
+    return found, topped
 
 
-def summarise(found: dict[str, Timing]) -> list[Row]:
+def summarise(found: dict[str, Timing], topped: TopUp) -> list[Row]:
     pg, small, big = found["postgresql"], found["sqlite-small"], found["sqlite-big"]
     n, n_small = pg.summary[0], small.summary[0]
     same = pg.summary == big.summary
@@ -184,6 +234,12 @@ def summarise(found: dict[str, Timing]) -> list[Row]:
          "live rules (warm: what each pause in typing costs)", f"{pg.further:.2f} s",
          f"goal ≤ {GOAL_S:.0f} s: {'met' if pg.further <= GOAL_S else 'NOT met'}; "
          f"SQLite's {n_small:,}: {small.further:.2f} s"),
+        (f"  {topped.new:,} requests answered since, taken into the loaded {n:,} (the "
+         "console's look every 30 s), then the next edit", f"{topped.read + topped.merge:.2f}"
+         f" s + {topped.edit:.2f} s", f"read {topped.read:.2f} s + spliced and routed "
+         f"{topped.merge:.2f} s, against {pg.read + pg.columns:.2f} s read whole; "
+         + ("the same result as a whole read" if topped.same
+            else "RESULT DIFFERS from a whole read")),
         ("  where its time goes, PostgreSQL / SQLite at the same size",
          f"{parts(pg)} / {parts(big)}",
          f"SQLite's {big.summary[0]:,}: {big.total:.2f} s ({pg.total / big.total:.2f}x); "
@@ -196,7 +252,7 @@ def run(results: list[Row], rows: int = ROWS, sqlite_rows: int = SQLITE_ROWS) ->
 
     try:
         with database("backtest") as db:
-            results.extend(summarise(measure(db.url, db.password, rows, sqlite_rows)))
+            results.extend(summarise(*measure(db.url, db.password, rows, sqlite_rows)))
     except NoServer as exc:
         results.append(("backtest over recorded requests read from PostgreSQL", "not run",
                         str(exc)))

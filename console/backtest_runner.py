@@ -14,7 +14,9 @@ on disk) on first use, after `refresh()` and when the sample's size is changed.
 Traffic keeps arriving while the operator edits: a sample older than
 `TOP_UP_AFTER_S` is topped up with what was answered, re-run or labelled since it was
 read (`Backtester.topped_up`), which costs the size of the change, not of the
-sample (a million requests take seconds to read and route again).
+sample (a million requests take seconds to read and route again). What leaves the
+recorded traffic meanwhile (a request pruned by retention, a re-run turned away by
+the guard) stays in the sample until the next whole read.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ from bench.pg_backtest_bench import measure, summarise
 
 
 def test_the_same_rows_on_both_backends_backtest_to_the_same_result(pg_url, postgres_server):
-    found = measure(pg_url, postgres_server.password, rows=3_000, sqlite_rows=1_000,
-                    rounds=1)
+    found, topped = measure(pg_url, postgres_server.password, rows=3_000, sqlite_rows=1_000,
+                            rounds=1)
 
     pg, big, small = found["postgresql"], found["sqlite-big"], found["sqlite-small"]
     assert pg.summary[0] == big.summary[0] == 3_000
@@ -18,5 +18,9 @@ def test_the_same_rows_on_both_backends_backtest_to_the_same_result(pg_url, post
     assert pg.summary == big.summary
     assert pg.summary[2] != pg.summary[1] or pg.summary[3]  # the edit changes something
     assert pg.further > 0  # the next edit on the loaded sample was timed
-    said = {label.strip().split(",")[0]: against for label, _, against in summarise(found)}
+    said = {label.strip().split(",")[0]: against
+            for label, _, against in summarise(found, topped)}
     assert "the same result on both" in said["where its time goes"]
+    # The console's top-up: the new requests read alone, and the same as a whole read.
+    assert topped.new == 1_000 and topped.same
+    assert "the same result as a whole read" in said["1"]
