@@ -55,6 +55,7 @@ class Splice:
             out[pos + bisect.bisect_right(before, pos)] = fresh[k]
         del out[self.keep:]
 
+
 def plan(ids: Sequence[str], times: Sequence[float], fresh_ids: Sequence[str],
          fresh_times: Sequence[float], limit: int) -> Splice:
     """How fresh rows (`fresh_ids`, received at `fresh_times`) go into a sample of rows

@@ -52,9 +52,9 @@ def _params(params: Sequence[object]) -> tuple[object, ...]:
     return tuple(pg_text(p) for p in params)
 
 
-# A re-escalated item's earlier pending write joins its history (SQLite's _KEEP_PENDING).
 _INSERT = ("INSERT INTO requests (id, text, customer_id, channel, received_at, status, note,"
            " owner) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)")
+# A re-escalated item's earlier pending write joins its history (SQLite's _KEEP_PENDING).
 _KEEP_PENDING = (
     "CASE WHEN escalations.pending_status IS NULL THEN escalations.pending_history"
     " ELSE (COALESCE(escalations.pending_history, '[]')::jsonb || jsonb_build_array("
