@@ -101,8 +101,10 @@ class BacktestPanel(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(self.tabs, 1)
 
-    def running(self) -> None:
-        self.status.setText("Backtesting…")
+    def running(self, reading: int = 0) -> None:
+        """A backtest set off; `reading`: it first reads that many recorded requests."""
+        self.status.setText(f"Reading the newest {plural(reading, 'recorded request')}, "
+                            "then backtesting…" if reading else "Backtesting…")
 
     def failed(self, message: str) -> None:
         """No figures for the draft as it stands: the last ones are about other rules,

@@ -65,7 +65,7 @@ class RuleStats:
 
 
 class BacktestRunner(QObject):
-    started = Signal()
+    started = Signal(int)  # a backtest set off; > 0: the requests it first reads whole
     finished = Signal(object)  # BacktestResult of the newest draft
     failed = Signal(str)  # the draft can't be compiled (or the backtest broke)
     stats_ready = Signal(object)  # RuleStats
@@ -184,25 +184,31 @@ class BacktestRunner(QObject):
     def sample_size(self) -> int:
         return self._sample_size()
 
+    def _reads_whole(self) -> bool:
+        """Whether the next backtest reads the recorded traffic whole first (seconds, for
+        a million): the first, after Refresh, or for a new sample size."""
+        return self._backtester is None or self._stale or self.sample_size != self._loaded_size
+
     def _sample(self) -> Backtester:
         # Worker thread only: one thread, so the sample and its caches need no lock.
         started = time.perf_counter()
         size = self.sample_size
         since = self._read_since
-        if self._backtester is None or self._stale or size != self._loaded_size:
+        backtester = self._backtester
+        if backtester is None or self._reads_whole():
             self._stale = False
             self._loaded_at, self._read_since, self._loaded_size = started, self._now(), size
-            self._backtester = Backtester(load_recorded(self.traffic, size))
-            log.info("loaded %d recorded requests in %.0f ms", len(self._backtester.requests),
+            backtester = self._backtester = Backtester(load_recorded(self.traffic, size))
+            log.info("loaded %d recorded requests in %.0f ms", len(backtester.requests),
                      (time.perf_counter() - started) * 1000)
         elif started - self._loaded_at > TOP_UP_AFTER_S:
             self._loaded_at, self._read_since = started, self._now()
             fresh = self.traffic.recorded_since(since - LATE_WRITE_S, size)
-            self._backtester = self._backtester.topped_up(fresh, size,
-                                                          cancelled=lambda: self._closed)
+            backtester = self._backtester = backtester.topped_up(
+                fresh, size, cancelled=lambda: self._closed)
             log.info("topped up the sample with %d recorded requests in %.0f ms", len(fresh),
                      (time.perf_counter() - started) * 1000)
-        return self._backtester
+        return backtester
 
     def _start(self) -> None:
         if self._pending is None or self._closed:
@@ -227,7 +233,7 @@ class BacktestRunner(QObject):
             self.completed += 1
             self.finished.emit(result)
 
-        self.started.emit()
+        self.started.emit(self.sample_size if self._reads_whole() else 0)
         self._backtest = self._spawn(work, done, stale=cancelled)
 
     def _spawn(self, work: Callable[[], T], done: Callable[[T], None], *,

@@ -582,3 +582,16 @@ def test_the_sample_size_comes_from_the_settings(view, qtbot):
     click_rule(qtbot, view, "contact-hours")
     type_pattern(qtbot, view, BROADER)
     assert total != 100 and view.backtest.result.total == 100
+
+
+def test_a_backtest_that_first_reads_the_traffic_says_so(view, qtbot):
+    """A first look, a Refresh or a new sample size reads the recorded traffic whole
+    (seconds, for a million): the panel says so rather than a bare 'Backtesting…'."""
+    said: list[str] = []
+    view.runner.started.connect(lambda _n: said.append(view.backtest.status.text()))
+    view.console.engine.settings.backtest.sample = 100
+    click_rule(qtbot, view, "contact-hours")
+    type_pattern(qtbot, view, BROADER)
+    type_pattern(qtbot, view, BROADER.replace("locked", "locked|lock"))
+    assert said[0] == "Reading the newest 100 recorded requests, then backtesting…"
+    assert said[-1] == "Backtesting…"  # the sample is loaded: the next one only backtests
