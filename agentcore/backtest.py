@@ -28,7 +28,8 @@ thousand requests so a backtest superseded by more typing stops early.
 from __future__ import annotations
 
 import logging
-import statistics
+import math
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,39 +77,45 @@ _COLUMNS = ("ids", "texts", "normalised", "routes", "rule_ids", "known", "dollar
 
 
 class RecordedTraffic(Sequence[Recorded]):
-    """Recorded requests held as columns of plain strings and floats.
+    """Recorded requests held as columns: tuples of strings, arrays of floats.
 
     100,000 `Recorded` objects would be 100,000 objects the garbage collector
     walks on every full collection (80-100 ms each, with the GIL held: the GUI
-    thread stalls). Strings and floats in a few lists are not tracked at all;
-    a `Recorded` is built only for the few requests a result lists."""
+    thread stalls); a `Recorded` is built only for the few requests a result lists.
+    Nor lists: a list is walked item by item by every collection that reaches it
+    (a million-row sample's nine: ~0.25 s a time, twice after each load or top-up
+    and at every full collection all day). A tuple holding only strings is dropped
+    from the collector's view by the first collection that sees it; an array of
+    floats never enters it (and holds 8 bytes a value, not a float object)."""
 
     def __init__(self, rows: Iterable[Sequence[Any]] = ()) -> None:
         # Column by column: a comprehension each costs a fraction of one loop appending
         # to nine lists (a million rows: about a second less).
         found = rows if isinstance(rows, list) else list(rows)
-        self.ids: list[str] = [row[0] for row in found]
-        self.texts: list[str] = [row[1] for row in found]
-        self.normalised: list[str] = [normalise(text) for text in self.texts]
-        self.routes: list[str] = [row[3] for row in found]
-        self.rule_ids: list[str | None] = [row[5] for row in found]
+        self.ids: tuple[str, ...] = tuple([row[0] for row in found])
+        self.texts: tuple[str, ...] = tuple([row[1] for row in found])
+        self.normalised: tuple[str, ...] = tuple([normalise(text) for text in self.texts])
+        self.routes: tuple[str, ...] = tuple([row[3] for row in found])
+        self.rule_ids: tuple[str | None, ...] = tuple([row[5] for row in found])
         # An operator's label, else the LLM's decision, also when its answer came back
         # from the cache; a rule's own intent would only agree with itself.
-        self.known: list[str | None] = [
+        self.known: tuple[str | None, ...] = tuple([
             label or (intent if route == "llm" or (route.startswith("cache") and rule_id is None)
                       else None)
             for route, intent, rule_id, label in ((row[3], row[4], row[5], row[8])
-                                                  for row in found)]
-        self.dollars: list[float] = [float(row[6]) for row in found]
-        self.latency_ms: list[float] = [float(row[7]) for row in found]
-        self.received_at: list[float] = [float(row[2]) for row in found]
+                                                  for row in found)])
+        self.dollars: array[float] = array("d", [row[6] for row in found])
+        self.latency_ms: array[float] = array("d", [row[7] for row in found])
+        self.received_at: array[float] = array("d", [row[2] for row in found])
 
     def spliced(self, splice: Splice, fresh: RecordedTraffic) -> RecordedTraffic:
         """This sample with `fresh` rows in it where `splice` says: a new sample, since
         results already shown index into this one."""
         out = RecordedTraffic()
         for name in _COLUMNS:
-            setattr(out, name, splice.spliced(getattr(self, name), getattr(fresh, name)))
+            old, new = getattr(self, name), getattr(fresh, name)
+            setattr(out, name, splice.spliced_array(old, new) if isinstance(old, array)
+                    else tuple(splice.spliced(old, new)))
         return out
 
     @classmethod
@@ -158,10 +165,9 @@ class PathCosts:
     @classmethod
     def of(cls, t: RecordedTraffic) -> PathCosts:
         llm = [i for i, route in enumerate(t.routes) if route == "llm"]
-        rule = [t.latency_ms[i] for i, route in enumerate(t.routes) if route == "rule"]
-        return cls(statistics.fmean(t.dollars[i] for i in llm) if llm else 0.0,
-                   statistics.fmean(t.latency_ms[i] for i in llm) if llm else 0.0,
-                   statistics.fmean(rule) if rule else 0.0)
+        rule = [ms for route, ms in zip(t.routes, t.latency_ms, strict=True) if route == "rule"]
+        return cls(_mean([t.dollars[i] for i in llm]), _mean([t.latency_ms[i] for i in llm]),
+                   _mean(rule))
 
     def delta(self, t: RecordedTraffic, i: int, *, to_fast: bool) -> tuple[float, float]:
         """Dollars and ms request `i` adds (negative: saves) moving to the fast path
@@ -173,6 +179,12 @@ class PathCosts:
         dollars, ms = ((0.0, self.rule_latency_ms) if to_fast
                        else (self.llm_dollars, self.llm_latency_ms))
         return dollars - t.dollars[i], ms - t.latency_ms[i]
+
+
+def _mean(values: Sequence[float]) -> float:
+    # fsum, as statistics.fmean sums; over a list, not fmean's generator (a million
+    # rows: a fifth of the time).
+    return math.fsum(values) / len(values) if values else 0.0
 
 
 ChangeKind = Literal["gained", "lost", "switched"]
@@ -372,8 +384,9 @@ class Backtester:
         known = traffic.known
         rows = moved.rows
         whole = len(rows) == len(traffic)
-        live_of = list(routes.set_of) if whole else [routes.set_of[i] for i in rows]
-        known_of = list(known) if whole else [known[i] for i in rows]
+        # Routed whole: the columns themselves, not a million-item list of each.
+        live_of = routes.set_of if whole else array("i", [routes.set_of[i] for i in rows])
+        known_of = known if whole else [known[i] for i in rows]
         # The live totals, less what the re-routed requests gave them, plus what they give now.
         fast_after = (totals.fast - _fast(live_of, routes.winners)
                       + _fast(moved.set_of, moved.winners))

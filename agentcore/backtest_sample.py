@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +37,9 @@ class Splice:
         self._into(out, old, fresh)
         return out
 
-    def spliced_array(self, old: array[int], fresh: Sequence[int]) -> array[int]:
-        """The same of an array (the live routes' set per row)."""
-        out: array[int] = array(old.typecode)
+    def spliced_array(self, old: array[N], fresh: Sequence[N]) -> array[N]:
+        """The same of an array (a column of floats, the live routes' set per row)."""
+        out: array[N] = array(old.typecode)
         self._into(out, old, fresh)
         return out
 
