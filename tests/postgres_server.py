@@ -5,7 +5,8 @@ socket in that folder too: nothing of the machine's own cluster is touched.
 PostgreSQL refuses to run as root, and CI runs everything as root: then the server
 runs as the `postgres` system user the Debian package creates (`runuser -u postgres
 --`). pytest-postgresql's executor starts pg_ctl as the current user only, hence
-this small module of our own.
+this small module of our own. A test run killed mid-way leaves no server behind
+(tests/postgres_watchdog.py).
 
 Without server binaries the PostgreSQL tests skip, saying how to install them;
 with AGENTCORE_REQUIRE_POSTGRES=1 (set by .ci/run) they fail instead, so CI never
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -96,13 +99,21 @@ def running_server() -> Iterator[Server]:
     root = Path(tempfile.mkdtemp(prefix="agentcore-pg-",
                                  dir="/tmp" if uid is not None and Path("/tmp").is_dir()
                                  else None))
+    data, log = root / "data", root / "server.log"
+    # Stops the server and removes the folder should this process die before it does
+    # (tests/postgres_watchdog.py): started first, so no moment leaves a server behind.
+    watchdog = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("postgres_watchdog.py")),
+         json.dumps({"stop": [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m",
+                              "immediate", "-w", "stop"], "folder": str(root)})],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd="/", start_new_session=True)  # a Ctrl-C to the run's process group spares it
     try:
         if uid is not None:
             os.chown(root, uid, gid if gid is not None else -1)
         (root / "pwfile").write_text(PASSWORD + "\n")
         if uid is not None:
             os.chown(root / "pwfile", uid, -1)
-        data, log = root / "data", root / "server.log"
 
         def run(*args: str) -> None:
             done = subprocess.run([*prefix, *args], capture_output=True, text=True,
@@ -142,3 +153,6 @@ def running_server() -> Iterator[Server]:
                 stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        assert watchdog.stdin is not None
+        watchdog.stdin.close()  # its cue; the server is stopped already, the folder gone
+        watchdog.wait(timeout=120)
