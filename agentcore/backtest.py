@@ -385,7 +385,7 @@ class Backtester:
         rows = moved.rows
         whole = len(rows) == len(traffic)
         # Routed whole: the columns themselves, not a million-item list of each.
-        live_of = routes.set_of if whole else array("i", [routes.set_of[i] for i in rows])
+        live_of: Sequence[int] = routes.set_of if whole else [routes.set_of[i] for i in rows]
         known_of = known if whole else [known[i] for i in rows]
         # The live totals, less what the re-routed requests gave them, plus what they give now.
         fast_after = (totals.fast - _fast(live_of, routes.winners)
