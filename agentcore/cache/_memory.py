@@ -53,6 +53,11 @@ class MemoryTier:
         self._entries.move_to_end(key)
         return entry.cached
 
+    def holds(self, key: str, now: float) -> bool:
+        """Whether `get` would find `key` now (without making it the most recent)."""
+        entry = self._entries.get(key)
+        return entry is not None and entry.expires > now
+
     def put(self, key: str, cached: CachedAnswer, expires: float) -> bool:
         """Holds `cached` until `expires`; False when it alone exceeds the byte bound."""
         if key in self._entries:

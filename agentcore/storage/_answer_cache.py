@@ -128,6 +128,18 @@ class SQLiteAnswerCache:
                 "SELECT seq, tag FROM answer_cache_log WHERE seq > ? ORDER BY seq LIMIT ?",
                 (seq, limit)).fetchall()
 
+    def log_and_entry(self, seq: int, limit: int, keys: Sequence[str],
+                      now: float) -> tuple[list[tuple[int, str]], StoredAnswer | None]:
+        """`log_since(seq, limit)`, then the live entry under the first of `keys` that has
+        one: an L1 miss's catch-up and L2 read. The entry is read after the log, so an
+        invalidation the log rows miss committed later and its entry is already gone."""
+        rows = self.log_since(seq, limit)
+        for key in keys:
+            entry = self.get(key, now)
+            if entry is not None:
+                return rows, entry
+        return rows, None
+
     def count(self) -> int:
         with _TRANSLATED:
             return int(self._conn.execute("SELECT count(*) FROM answer_cache").fetchone()[0])

@@ -47,6 +47,14 @@ Pool = ConnectionPool[psycopg.Connection[Any]]
 CACHE_LOCK = 0x616E_7363_6163_6865
 
 _ENTRY = "key, policy, intent, value, tags, stored_at, expires_at"
+_LOG_SINCE = "SELECT seq, tag FROM answer_cache_log WHERE seq > %s ORDER BY seq LIMIT %s"
+# The log's rows (seq, tag) first, then the entries (a NULL seq), in one result.
+_LOG_AND_ENTRIES = f"""
+SELECT * FROM ({_LOG_SINCE.replace("seq, tag", "seq, tag, NULL, NULL, NULL, NULL, NULL,"
+                                               " NULL::float8, NULL::float8")}) AS log
+UNION ALL
+SELECT NULL, NULL, {_ENTRY} FROM answer_cache WHERE key = ANY(%s) AND expires_at > %s
+"""
 
 
 class PostgresAnswerCache:
@@ -66,8 +74,11 @@ class PostgresAnswerCache:
 
     @contextmanager
     def _writing(self) -> Iterator[psycopg.Connection[Any]]:
-        """A transaction holding the cache's write lock until it commits."""
-        with pg_translated(self._what), self._pool.connection() as conn, conn.transaction():
+        """A transaction holding the cache's write lock until it commits. Its statements
+        are pipelined: they go out together and only a result read waits, so a put is
+        four round trips (BEGIN, the lock and the check, the writes, COMMIT), not eight."""
+        with pg_translated(self._what), self._pool.connection() as conn, conn.transaction(), \
+                conn.pipeline():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (CACHE_LOCK,))
             yield conn
 
@@ -96,9 +107,9 @@ class PostgresAnswerCache:
                          " %s)", (entry.key, entry.policy, entry.intent, json.dumps(entry.value),
                                   json.dumps(list(entry.tags)), entry.stored_at,
                                   entry.expires_at))
-            with conn.cursor() as cur:
-                cur.executemany("INSERT INTO answer_cache_tags (tag, key) VALUES (%s, %s)"
-                                " ON CONFLICT DO NOTHING", [(t, entry.key) for t in entry.tags])
+            # One statement, not executemany: that would wait on its results.
+            conn.execute("INSERT INTO answer_cache_tags (tag, key) SELECT unnest(%s::text[]), %s"
+                         " ON CONFLICT DO NOTHING", (list(entry.tags), entry.key))
         return True
 
     def invalidate(self, tags: Sequence[str], *, source: tuple[str, int] | None = None) -> None:
@@ -129,9 +140,19 @@ class PostgresAnswerCache:
 
     def log_since(self, seq: int, limit: int) -> list[tuple[int, str]]:
         """(seq, tag) logged after `seq`, oldest first, at most `limit` of them."""
-        return [(int(s), tag) for s, tag in self._rows(
-            "SELECT seq, tag FROM answer_cache_log WHERE seq > %s ORDER BY seq LIMIT %s",
-            (seq, limit))]
+        return [(int(s), tag) for s, tag in self._rows(_LOG_SINCE, (seq, limit))]
+
+    def log_and_entry(self, seq: int, limit: int, keys: Sequence[str],
+                      now: float) -> tuple[list[tuple[int, str]], StoredAnswer | None]:
+        """`log_since(seq, limit)` and the live entry under the first of `keys` that has
+        one, in one statement (an L1 miss's catch-up and L2 read: one round trip, not
+        two or three). One snapshot: an invalidation the log rows miss committed later,
+        and its trigger takes the entry then."""
+        rows = self._rows(_LOG_AND_ENTRIES, (seq, limit, list(keys), now))
+        log = sorted((int(s), tag) for s, tag, *_ in rows if s is not None)
+        found = {row[2]: row[2:] for row in rows if row[0] is None}
+        entry = next((found[key] for key in keys if key in found), None)
+        return log, None if entry is None else _stored(entry)
 
     def count(self) -> int:
         return int(self._rows("SELECT count(*) FROM answer_cache")[0][0])
@@ -150,11 +171,11 @@ class PostgresAnswerCache:
 
 
 def _changed_since(conn: psycopg.Connection[Any], since: int, tags: Sequence[str]) -> bool:
-    row = conn.execute("SELECT min(seq) FROM answer_cache_log").fetchone()
-    if row is not None and row[0] is not None and row[0] > since + 1:
-        return True  # pruned past `since`: nothing can be ruled out
-    return conn.execute("SELECT 1 FROM answer_cache_log WHERE seq > %s AND tag = ANY(%s)"
-                        " LIMIT 1", (since, [ALL_TAG, *tags])).fetchone() is not None
+    # Pruned past `since` (nothing can be ruled out), or a tag of the entry logged since.
+    row = conn.execute("SELECT COALESCE((SELECT min(seq) FROM answer_cache_log) > %s, false)"
+                       " OR EXISTS (SELECT 1 FROM answer_cache_log WHERE seq > %s"
+                       " AND tag = ANY(%s))", (since + 1, since, [ALL_TAG, *tags])).fetchone()
+    return bool(row and row[0])
 
 
 def _set_position(conn: psycopg.Connection[Any], name: str, seq: int) -> None:

@@ -454,6 +454,30 @@ def test_invalidate_and_clear_reach_another_process_memory(shop, make_cache):
     assert there.stats.l2_entries == 0
 
 
+def test_a_customers_own_answer_wins_over_the_shared_one_read_from_l2(make_cache):
+    here, there = make_cache(), make_cache()  # `there`'s L1 holds neither
+    text = "where is my parcel"
+    put_shared(here, text, "parcels ship in 2 days")
+    here.store("per-customer", text, 7, answer="your parcel left today", intent="order_status",
+               rule_id=None, route=Route.LLM, tags=[])
+    assert there.lookup(text, 7).cached.answer == "your parcel left today"
+    assert there.lookup(text, 8).cached.answer == "parcels ship in 2 days"
+    assert there.stats.l2_hits == 2
+
+
+def test_a_lookup_l1_misses_also_catches_up_with_another_process(shop, make_cache):
+    here, there = make_cache(), make_cache()
+    put_order_answer(here, 11111, 1)
+    put_shared(here, "contact hours")
+    assert there.lookup("where is my order 11111", 1).tier == "l2"  # in `there`'s L1 now
+    here.invalidate(["order:11111"])
+    # Another question, not in `there`'s L1: its read of L2 brings the log along.
+    assert there.lookup("contact hours", None).tier == "l2"
+    assert there.stats.invalidations == 1
+    assert there.stats.l1_entries == 1
+    assert there.lookup("where is my order 11111", 1) is None
+
+
 def test_an_answer_computed_across_a_change_is_not_stored(settings, shop, make_cache):
     cache = make_cache()
     order_id, customer_id = an_order(shop)
