@@ -26,6 +26,7 @@ import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from agentcore.errors import IdempotencyKeyReused
@@ -74,6 +75,9 @@ class Intake:
         # view that answers the POST needs no second read of it (a round trip the event
         # loop waits on, on PostgreSQL).
         self._recent_records: dict[str, IntakeRecord | None] = {}
+        # The claims this process wrote, of the requests it runs: at their finish, the
+        # record is this one, not a read of what was just written.
+        self._claims: dict[str, IntakeRecord] = {}
         self._first_step: dict[str, asyncio.Future[None]] = {}
         self._listeners: list[OutcomeListener] = []
         self._arrivals: deque[float] = deque()  # monotonic times, the last minute's
@@ -117,6 +121,8 @@ class Intake:
                 return rid, False
             # Claimed, then a crash before the engine accepted it: this delivery runs it.
             request.id = rid
+        else:
+            self._claims[rid] = replace(record, text=storable(request.text))  # as stored
         await self._start(request, again=False)
         outcome = self._recent.get(rid)
         if outcome is not None and self.rate_limited(outcome):
@@ -149,6 +155,7 @@ class Intake:
     def _finished(self, rid: str, task: asyncio.Task[Outcome]) -> None:
         self._running.pop(rid, None)
         self._requests.pop(rid, None)
+        claimed = self._claims.pop(rid, None)
         first = self._first_step.pop(rid, None)
         if first is not None and not first.done():
             first.set_result(None)
@@ -162,7 +169,7 @@ class Intake:
         self._recent[rid] = outcome
         if len(self._recent) > KEPT_OUTCOMES:
             self._recent_records.pop(self._recent.popitem(last=False)[0], None)
-        record = self._recent_records[rid] = self._store.intake.record(rid)
+        record = self._recent_records[rid] = claimed or self._store.intake.record(rid)
         if outcome.status is not Status.REJECTED:
             self._owe_callback(rid, record, self.view_of_outcome(outcome, record))
         for listener in self._listeners:
