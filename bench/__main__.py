@@ -45,6 +45,7 @@ from bench import (
     mcp_bench,
     pg_backtest_bench,
     pg_claims_bench,
+    pg_round_trips_bench,
     pg_service_bench,
     real_models_bench,
     rules_bench,
@@ -279,6 +280,7 @@ def main() -> None:
     pg_claims_bench.run(postgres)
     pg_backtest_bench.run(postgres)
     pg_service_bench.run(postgres)
+    pg_round_trips_bench.run(postgres)
     print(write_results(results, faults, attacks, real_models, postgres))
 
 
