@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import html
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from PySide6.QtCore import QByteArray, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
     QMainWindow,
-    QMessageBox,
     QStyle,
     QTabWidget,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -41,7 +38,7 @@ from agentcore import (
     StorageError,
     database_name,
 )
-from console import message
+from console import message, window_menus
 from console.audit_model import AuditListing
 from console.audit_view import AuditView
 from console.bridge import EngineBridge
@@ -176,7 +173,7 @@ class MainWindow(QMainWindow):
 
         self._build_workspaces()
         self._build_actions()
-        self._build_menus_and_toolbar()
+        window_menus.build_menus_and_toolbar(self)
         self._wire()
         self.theme = Theme.DARK
         self._theme_applied = False
@@ -304,47 +301,6 @@ class MainWindow(QMainWindow):
                                         tip="The learned intent tier: train, backtest, "
                                             "switch on, versions")
 
-    def _build_menus_and_toolbar(self) -> None:
-        bar = self.menuBar()
-        file = bar.addMenu("&File")
-        file.addAction(self.act_settings)
-        file.addSeparator()
-        file.addActions([self.act_export_feed, self.act_export_queue, self.act_export_audit])
-        file.addSeparator()
-        file.addAction(self.act_quit)
-        request = bar.addMenu("&Request")
-        request.addActions([self.act_new, self.act_send])
-        traffic = bar.addMenu("&Traffic")
-        traffic.addAction(self.act_traffic)
-        feed = bar.addMenu("F&eed")
-        feed.addActions([self.act_find, self.act_show_new, self.act_clear_filters,
-                         self.act_clear_feed])
-        escalations = bar.addMenu("E&scalations")
-        escalations.addActions(self.escalation_actions[:3])  # next, claim, release
-        escalations.addSeparator()
-        escalations.addActions(self.escalation_actions[3:])
-        if self.escalation.saved_replies is not None:
-            escalations.addSeparator()
-            escalations.addAction(self.escalation.saved_replies.act_insert)
-        llm = bar.addMenu("&LLM")
-        llm.addActions([self.act_force_open, self.act_force_closed, self.act_release])
-        view = bar.addMenu("&View")
-        view.addActions(list(self.workspace_actions.values()))
-        view.addAction(self.act_learned)
-        view.addSeparator()
-        view.addActions([self.act_theme, self.act_reset_layout])
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(self.act_shortcuts)
-
-        toolbar = QToolBar("Main toolbar", self)
-        toolbar.setObjectName("main toolbar")
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        toolbar.setMovable(False)
-        toolbar.addActions(list(self.workspace_actions.values()))
-        toolbar.addSeparator()
-        toolbar.addActions([self.act_traffic, self.act_new, self.act_settings])
-        self.addToolBar(toolbar)
-
     def _wire(self) -> None:
         """Every connection between panels, the bridge and the actions, in one place."""
         bridge, feed, traffic = self.bridge, self.feed, self.traffic
@@ -384,7 +340,7 @@ class MainWindow(QMainWindow):
         self.act_force_open.triggered.connect(lambda: breaker.force_open())
         self.act_force_closed.triggered.connect(lambda: breaker.force_closed())
         self.act_release.triggered.connect(lambda: breaker.release())
-        self.act_shortcuts.triggered.connect(self._show_shortcuts)
+        self.act_shortcuts.triggered.connect(lambda: window_menus.show_shortcuts(self))
         self.act_learned.triggered.connect(self.show_learned)
         # Ctrl+2 opens the Rules workspace at the tab the operator left it on.
         self.act_rules.triggered.connect(
@@ -666,41 +622,5 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Hybrid Agent Console — {where}")
 
     def shortcut_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
-        """Every action with a key, the panels' own included (the rules view's Ctrl+S,
-        Ctrl+Z and redo work only in its workspace), grouped by where they work."""
-        native = QKeySequence.SequenceFormat.NativeText
-        sections: dict[str, list[tuple[str, str]]] = {
-            "Everywhere": [], "Rules workspace": [], "Escalations workspace": [],
-            "Audit workspace": []}
-        seen: set[int] = set()
-        for action in [*self.actions(), *self.findChildren(QAction)]:
-            if id(action) in seen or action.shortcut().isEmpty() or not action.text():
-                continue
-            seen.add(id(action))
-            section = self._workspace_of(action)
-            keys = " or ".join(k.toString(native) for k in action.shortcuts())
-            sections[section].append((action.text().replace("&", ""), keys))
-        return [(title, rows) for title, rows in sections.items() if rows]
-
-    def _workspace_of(self, action: QAction) -> str:
-        owner = action.parent()
-        while isinstance(owner, QObject):  # a panel's own action, or one of its parts'
-            if owner is self.rules:
-                return "Rules workspace"
-            if owner is self.escalations or owner is self.escalation:
-                return "Escalations workspace"
-            if owner is self.audit:
-                return "Audit workspace"
-            owner = owner.parent()
-        return "Everywhere"
-
-    def _show_shortcuts(self) -> None:
-        text = "".join(
-            f"<tr><td colspan=2><b>{html.escape(title)}</b></td></tr>"
-            + "".join(f"<tr><td>{html.escape(name)}</td><td>&nbsp;&nbsp;"
-                      f"<b>{html.escape(keys)}</b></td></tr>" for name, keys in rows)
-            for title, rows in self.shortcut_sections())
-        box = QMessageBox(QMessageBox.Icon.Information, "Keyboard shortcuts",
-                          f"<table>{text}</table>", QMessageBox.StandardButton.Close, self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
+        """Every action with a key, grouped by where it works (`window_menus`)."""
+        return window_menus.shortcut_sections(self)
