@@ -100,6 +100,7 @@ class AnswerCache:
                 else (shared_key(text),))
         mono, now = self.clock.monotonic(), self.clock.now()
         stored: StoredAnswer | None = None  # L2's entry, when read along with the log
+        afresh = False
         try:
             self._follow_sources()
             in_l1 = any(self._memory.holds(key, mono) for key in keys)
@@ -108,7 +109,7 @@ class AnswerCache:
             else:  # L1 can't answer: catch up and read L2 in one call (one round trip)
                 rows, stored = self._disk.log_and_entry(self._position, _CATCH_UP_LIMIT + 1,
                                                         keys, now)
-                self._apply_log(rows)
+                afresh = self._apply_log(rows)
         except StorageError as exc:
             log.warning("answer cache unreadable, serving nothing from it: %s", exc)
             self._memory.clear()
@@ -116,7 +117,9 @@ class AnswerCache:
             return None
         if not in_l1:
             if stored is not None:
-                return self._promoted(stored, mono, now)
+                # Not kept in L1 after a fresh start: the position moved to a head read
+                # after the entry, so an invalidation in between would never reach it.
+                return self._promoted(stored, mono, now, keep=not afresh)
             self._misses += 1
             return None
         for key in keys:
@@ -135,11 +138,13 @@ class AnswerCache:
         self._misses += 1
         return None
 
-    def _promoted(self, found: StoredAnswer, mono: float, now: float) -> CacheHit:
-        """An L2 hit, kept in L1 too (never past its L2 expiry)."""
+    def _promoted(self, found: StoredAnswer, mono: float, now: float, *,
+                  keep: bool = True) -> CacheHit:
+        """An L2 hit, kept in L1 too (never past its L2 expiry) unless not `keep`."""
         cached = _answer(found)
-        self._memory.put(found.key, cached,
-                         mono + min(self.settings.l1_ttl_s, found.expires_at - now))
+        if keep:
+            self._memory.put(found.key, cached,
+                             mono + min(self.settings.l1_ttl_s, found.expires_at - now))
         self._l2_hits += 1
         return CacheHit("l2", cached)
 
@@ -251,19 +256,21 @@ class AnswerCache:
         past `position` is visible exactly once its invalidation committed."""
         self._apply_log(self._disk.log_since(self._position, _CATCH_UP_LIMIT + 1))
 
-    def _apply_log(self, rows: list[tuple[int, str]]) -> None:
+    def _apply_log(self, rows: list[tuple[int, str]]) -> bool:
         """Drops from L1 the tags of log `rows` (read past `position`, at most
-        _CATCH_UP_LIMIT + 1), and moves `position` past them."""
+        _CATCH_UP_LIMIT + 1), and moves `position` past them. True when L1 started
+        afresh instead, from the log's head as read now (later than `rows`)."""
         if not rows:
-            return
+            return False
         tags = {tag for _, tag in rows}
         if rows[0][0] != self._position + 1 or len(rows) > _CATCH_UP_LIMIT or ALL_TAG in tags:
             # Pruned past us, too much to replay, or a clear: start L1 afresh.
             self._memory.clear()
             self._position = self._disk.log_head()
-            return
+            return True
         self._memory.invalidate(tags)
         self._position = rows[-1][0]
+        return False
 
     def _follow_sources(self) -> None:
         """Invalidates the tags each followed change log has logged since the position

@@ -7,7 +7,7 @@ change notifications (this process's), wired as the engine wires them."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -476,6 +476,39 @@ def test_a_lookup_l1_misses_also_catches_up_with_another_process(shop, make_cach
     assert there.stats.invalidations == 1
     assert there.stats.l1_entries == 1
     assert there.lookup("where is my order 11111", 1) is None
+
+
+class _LateHead:
+    """A process's L2 whose log head is read a moment late: `before_head` runs first (an
+    invalidation another process commits in between)."""
+
+    def __init__(self, inner: AnswerCacheRepository) -> None:
+        self.inner = inner
+        self.before_head: Callable[[], None] = lambda: None
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def log_head(self) -> int:
+        self.before_head()
+        return self.inner.log_head()
+
+
+def test_an_answer_read_as_l1_starts_afresh_is_not_kept_past_a_later_invalidation(
+        l2, clock, make_cache):
+    here = make_cache()
+    late = _LateHead(l2.open())
+    there = AnswerCache(late, CacheSettings(), clock, CACHE_TAGS)
+    try:
+        here.clear()  # `there` starts L1 afresh at its next lookup
+        put_shared(here, "contact hours", "9 to 5", tags=["faq:hours"])
+        late.before_head = lambda: here.invalidate(["faq:hours"])
+        assert there.lookup("contact hours", None).cached.answer == "9 to 5"
+        late.before_head = lambda: None
+        # The hours changed after that read: no process may answer with them again.
+        assert there.lookup("contact hours", None) is None
+    finally:
+        there.close()
 
 
 def test_an_answer_computed_across_a_change_is_not_stored(settings, shop, make_cache):
