@@ -115,8 +115,10 @@ class AnswerCache:
             self._memory.clear()
             self._misses += 1
             return None
+        # Expiry judged after the reads: a stalled link must not stretch an entry's life.
+        mono, now = self.clock.monotonic(), self.clock.now()
         if not in_l1:
-            if stored is not None:
+            if stored is not None and stored.expires_at > now:
                 # Not kept in L1 after a fresh start: the position moved to a head read
                 # after the entry, so an invalidation in between would never reach it.
                 return self._promoted(stored, mono, now, keep=not afresh)

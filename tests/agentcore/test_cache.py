@@ -478,9 +478,10 @@ def test_a_lookup_l1_misses_also_catches_up_with_another_process(shop, make_cach
     assert there.lookup("where is my order 11111", 1) is None
 
 
-class _LateHead:
-    """A process's L2 whose log head is read a moment late: `before_head` runs first (an
-    invalidation another process commits in between)."""
+class _SteppedL2:
+    """A process's L2 a test steps into: `before_head` runs before each read of the log's
+    head (an invalidation another process commits in between); any method can be
+    replaced on the instance."""
 
     def __init__(self, inner: AnswerCacheRepository) -> None:
         self.inner = inner
@@ -497,7 +498,7 @@ class _LateHead:
 def test_an_answer_read_as_l1_starts_afresh_is_not_kept_past_a_later_invalidation(
         l2, clock, make_cache):
     here = make_cache()
-    late = _LateHead(l2.open())
+    late = _SteppedL2(l2.open())
     there = AnswerCache(late, CacheSettings(), clock, CACHE_TAGS)
     try:
         here.clear()  # `there` starts L1 afresh at its next lookup
@@ -507,6 +508,24 @@ def test_an_answer_read_as_l1_starts_afresh_is_not_kept_past_a_later_invalidatio
         late.before_head = lambda: None
         # The hours changed after that read: no process may answer with them again.
         assert there.lookup("contact hours", None) is None
+    finally:
+        there.close()
+
+
+def test_an_entry_that_expires_while_l2_is_read_is_not_served(l2, clock, make_cache):
+    put_shared(make_cache(), "contact hours", "9 to 5")  # lives 3600 s in L2
+    slow = _SteppedL2(l2.open())
+
+    def stalled(*args):
+        found = slow.inner.log_and_entry(*args)
+        clock.advance(3601)  # the link stalls past the entry's expiry
+        return found
+
+    slow.log_and_entry = stalled
+    there = AnswerCache(slow, CacheSettings(), clock, CACHE_TAGS)
+    try:
+        assert there.lookup("contact hours", None) is None
+        assert there.stats.l1_entries == 0
     finally:
         there.close()
 
