@@ -6,12 +6,13 @@ bad name, a URL without a host). "Test" runs the injected tester on the qasync
 loop through `ServerTest`: the dialog stays live while a server hangs, says "no
 answer within N s" when it does, and Cancel stops waiting. The Test table shows
 each tool as the LLM would see it; selecting one lets the operator mark it read
-or write and give a write its policy, which go to the config's `kinds` and `writes`.
+or write, give a write its policy and mark a read public (offered to requests
+without a customer), which go to the config's `kinds`, `writes` and `public`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import Any, Literal
 
 from PySide6.QtCore import QModelIndex, Qt
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -39,13 +41,12 @@ from PySide6.QtWidgets import (
 )
 
 from agentcore import ToolServerConfig
+from console.rows_editor import ERROR_STYLE, RowsEditor, error_label
 from console.table_model import HeaderedTableModel, Index
-from console.theme import ERROR_COLOUR
 from console.tool_servers_model import (
     Built,
     Draft,
     Policy,
-    Row,
     Secret,
     ServerTest,
     Tester,
@@ -55,98 +56,9 @@ from console.tool_servers_model import (
     policy_of,
     set_kind,
     set_policy,
+    set_public,
     tool_rows,
 )
-
-ERROR_STYLE = f"color: {ERROR_COLOUR};"
-
-
-def error_label() -> QLabel:
-    label = QLabel()
-    label.setStyleSheet(ERROR_STYLE)
-    label.setWordWrap(True)  # a long refusal wraps: it never widens the dialog
-    label.hide()
-    return label
-
-
-class RowsEditor(QWidget):
-    """Name/value rows (environment or headers), each with Secret and Remove; a refusal
-    wraps under its row."""
-
-    def __init__(self, on_change: Callable[[], object], what: str,
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._on_change = on_change
-        self._what = what
-        self.rows: list[tuple[QLineEdit, QLineEdit, QCheckBox, QLabel, QWidget]] = []
-        self._stored: list[str | None] = []
-        self._layout = QVBoxLayout(self)
-        self._layout.setContentsMargins(0, 0, 0, 0)
-        self._layout.setSpacing(2)
-        self.add_button = QPushButton(f"Add {what}")
-        self.add_button.clicked.connect(lambda: self.add(Row()))
-        self._layout.addWidget(self.add_button, 0, Qt.AlignmentFlag.AlignLeft)
-
-    def add(self, row: Row) -> None:
-        key, value = QLineEdit(row.key), QLineEdit(row.value)
-        key.setPlaceholderText("name")
-        secret = QCheckBox("Secret")
-        secret.setToolTip("kept in the keyring; the settings file holds only a reference")
-        secret.setChecked(row.secret)
-        remove = QPushButton("Remove")
-        error = error_label()
-        holder = QWidget()
-        box = QVBoxLayout(holder)
-        box.setContentsMargins(0, 0, 0, 0)
-        box.setSpacing(1)
-        line = QHBoxLayout()
-        line.addWidget(key, 2)
-        line.addWidget(value, 3)
-        line.addWidget(secret)
-        line.addWidget(remove)
-        box.addLayout(line)
-        box.addWidget(error)
-        self._layout.insertWidget(self._layout.count() - 1, holder)
-        holder.show()  # now, not at the layout's queued show: its refusal is seen at once
-        entry = (key, value, secret, error, holder)
-        self.rows.append(entry)
-        self._stored.append(row.stored)
-        self._echo(entry)
-        for edit in (key, value):
-            edit.textChanged.connect(self._on_change)
-        secret.toggled.connect(lambda _on: self._toggled(entry))
-        remove.clicked.connect(lambda: self._remove(entry))
-        self._on_change()
-
-    def _toggled(self, entry: tuple[QLineEdit, QLineEdit, QCheckBox, QLabel, QWidget]) -> None:
-        self._echo(entry)
-        self._on_change()
-
-    def _echo(self, entry: tuple[QLineEdit, QLineEdit, QCheckBox, QLabel, QWidget]) -> None:
-        _key, value, secret, _error, _holder = entry
-        value.setEchoMode(QLineEdit.EchoMode.Password if secret.isChecked()
-                          else QLineEdit.EchoMode.Normal)
-        stored = self._stored[self.rows.index(entry)]
-        value.setPlaceholderText("stored in the keyring; type to replace it"
-                                 if stored and secret.isChecked() else "value")
-
-    def _remove(self, entry: tuple[QLineEdit, QLineEdit, QCheckBox, QLabel, QWidget]) -> None:
-        i = self.rows.index(entry)
-        del self.rows[i], self._stored[i]
-        entry[4].deleteLater()
-        self._on_change()
-
-    def values(self) -> list[Row]:
-        return [Row(key.text(), value.text(), secret.isChecked(),
-                    stored if secret.isChecked() else None)
-                for (key, value, secret, _e, _h), stored in zip(self.rows, self._stored,
-                                                                 strict=True)]
-
-    def show_errors(self, prefix: str, errors: dict[str, str]) -> None:
-        for i, (_k, _v, _s, label, _h) in enumerate(self.rows):
-            text = errors.get(f"{prefix}.{i}", "")
-            label.setText(text)
-            label.setVisible(bool(text))
 
 
 class ToolRowsModel(HeaderedTableModel):
@@ -224,7 +136,8 @@ class ToolServerEditor(QDialog):
         form = QFormLayout()
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.errors: dict[str, QLabel] = {k: error_label() for k in (
-            "name", "command", "url", "allow", "timeout_s", "start_timeout_s")}
+            "name", "command", "cwd", "url", "allow", "prefix", "timeout_s",
+            "start_timeout_s")}
         self.name = QLineEdit()
         self.name.setPlaceholderText("e.g. crm: names its tools (crm__search) and its state")
         form.addRow("Name", self._with_error(self.name, "name"))
@@ -247,11 +160,22 @@ class ToolServerEditor(QDialog):
         self.args.setPlaceholderText("one argument per line")
         self.args.setFixedHeight(self.fontMetrics().lineSpacing() * 3 + 12)
         self.env = RowsEditor(self.validate, "variable")
+        self.cwd = QLineEdit()
+        self.cwd.setPlaceholderText("empty: the console's own; else the whole path, e.g. "
+                                    "/opt/crm")
+        self.choose_cwd = QPushButton("Choose…")
+        folder = QHBoxLayout()
+        folder.setContentsMargins(0, 0, 0, 0)
+        folder.addWidget(self._with_error(self.cwd, "cwd"), 1)
+        folder.addWidget(self.choose_cwd, 0, Qt.AlignmentFlag.AlignTop)
+        folder_row = QWidget()
+        folder_row.setLayout(folder)
         # The transport's rows sit in the one form (aligned with the rest) and are
         # shown or hidden as rows: `_transport_rows` by transport.
         self._transport_rows: dict[str, list[QWidget]] = {"stdio": [], "http": []}
         for label, widget in (("Command", self._with_error(self.command, "command")),
-                              ("Arguments", self.args), ("Environment", self.env)):
+                              ("Arguments", self.args), ("Environment", self.env),
+                              ("Working folder", folder_row)):
             form.addRow(label, widget)
             self._transport_rows["stdio"].append(widget)
 
@@ -268,6 +192,14 @@ class ToolServerEditor(QDialog):
         self.allow.setPlaceholderText("empty: all its tools; else their own names, e.g. "
                                       "search, get_order")
         form.addRow("Allow list", self._with_error(self.allow, "allow"))
+        self.prefix = QLineEdit()
+        self.no_prefix = QCheckBox("none: the server's own names")
+        self.no_prefix.setToolTip("a tool named like one of the domain's may then clash "
+                                  "with it")
+        names = QHBoxLayout()
+        names.addWidget(self._with_error(self.prefix, "prefix"), 1)
+        names.addWidget(self.no_prefix, 0, Qt.AlignmentFlag.AlignTop)
+        form.addRow("Tool name prefix", names)
         self.timeout = QLineEdit()
         self.start_timeout = QLineEdit()
         self.start_timeout.setToolTip("to start, connect and list its tools; the Test "
@@ -322,6 +254,10 @@ class ToolServerEditor(QDialog):
         self.policy_text = QLineEdit()
         self.policy_text.setPlaceholderText('e.g. {"amount": {"max": 50}}')
         self.policy_error = error_label()
+        self.mark_public = QCheckBox("Public: touches no customer's records, so requests "
+                                     "without a customer are offered it too")
+        self.mark_public.setToolTip("reads only; a public read answers anonymous requests: "
+                                    "mark only what anyone may see (FAQ, opening hours)")
         self.mark_title = QLabel("Select a tool to mark it read or write and set its policy.")
         self.mark_title.setWordWrap(True)
         marks = QHBoxLayout()
@@ -337,6 +273,7 @@ class ToolServerEditor(QDialog):
         test_layout.addWidget(self.table, 1)
         test_layout.addWidget(self.mark_title)
         test_layout.addLayout(marks)
+        test_layout.addWidget(self.mark_public)
         test_layout.addWidget(self.policy_error)
 
         # The fields and the Test share the height: on a 700-px screen neither is lost.
@@ -376,16 +313,22 @@ class ToolServerEditor(QDialog):
         for row in d.headers:
             self.headers.add(row)
         self.allow.setText(d.allow)
+        self.cwd.setText(d.cwd)
+        self.prefix.setText(d.prefix)
+        self.no_prefix.setChecked(d.no_prefix)
         self.timeout.setText(d.timeout_s)
         self.start_timeout.setText(d.start_timeout_s)
         self._show_rows()
 
     def _wire(self) -> None:
         for edit in (self.name, self.command, self.url, self.allow, self.timeout,
-                     self.start_timeout):
+                     self.start_timeout, self.cwd, self.prefix):
             edit.textChanged.connect(self.validate)
         self.args.textChanged.connect(self.validate)
         self.enabled.toggled.connect(self.validate)
+        self.no_prefix.toggled.connect(self.validate)
+        self.choose_cwd.clicked.connect(self._choose_cwd)
+        self.mark_public.toggled.connect(lambda _on: self._mark())
         self.stdio.toggled.connect(self.validate)
         self.test_button.clicked.connect(self.start_test)
         self.cancel_test_button.clicked.connect(self.test.cancel)
@@ -406,7 +349,11 @@ class ToolServerEditor(QDialog):
         d.transport = "stdio" if self.stdio.isChecked() else "http"
         d.command, d.args = self.command.text(), self.args.toPlainText()
         d.env, d.url, d.headers = self.env.values(), self.url.text(), self.headers.values()
-        d.allow = self.allow.text()
+        d.allow, d.cwd = self.allow.text(), self.cwd.text()
+        d.prefix, d.no_prefix = self.prefix.text(), self.no_prefix.isChecked()
+        self.prefix.setEnabled(not d.no_prefix)
+        self.prefix.setPlaceholderText(f"empty: {d.name.strip() or 'the name'}__, as in "
+                                       f"{d.name.strip() or 'crm'}__search")
         d.timeout_s, d.start_timeout_s = self.timeout.text(), self.start_timeout.text()
         for transport, widgets in self._transport_rows.items():
             for widget in widgets:
@@ -469,7 +416,7 @@ class ToolServerEditor(QDialog):
 
     def _show_mark(self) -> None:
         tool = self._selected()
-        for widget in (self.mark_kind, self.mark_policy, self.policy_text):
+        for widget in (self.mark_kind, self.mark_policy, self.policy_text, self.mark_public):
             widget.setEnabled(tool is not None)
             widget.blockSignals(True)
         if tool is not None:
@@ -483,7 +430,9 @@ class ToolServerEditor(QDialog):
                 self.policy_text.setText(text)
             self._policy_hint(policy)
             self.policy_text.setEnabled(tool.writes and policy is not Policy.ASK)
-        for widget in (self.mark_kind, self.mark_policy, self.policy_text):
+            self.mark_public.setChecked(tool.public)
+            self.mark_public.setEnabled(not tool.writes)
+        for widget in (self.mark_kind, self.mark_policy, self.policy_text, self.mark_public):
             widget.blockSignals(False)
 
     def _policy_hint(self, policy: Policy) -> None:
@@ -497,6 +446,8 @@ class ToolServerEditor(QDialog):
         tool = self._selected()
         if tool is None:
             return
+        # Public first: a tool just marked a write is taken off the public reads.
+        set_public(self.draft, tool.tool, self.mark_public.isChecked())
         set_kind(self.draft, tool.tool, _KINDS[self.mark_kind.currentIndex()][1])
         policy = _POLICIES[self.mark_policy.currentIndex()][0]
         self._policy_hint(policy)
@@ -506,3 +457,9 @@ class ToolServerEditor(QDialog):
         if not refusal:
             self._show_rows()
             self.validate()
+
+    def _choose_cwd(self) -> None:
+        chosen = QFileDialog.getExistingDirectory(self, "The folder the server starts in",
+                                                  self.cwd.text().strip())
+        if chosen:
+            self.cwd.setText(chosen)

@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -42,6 +44,8 @@ Secret = Callable[[str], str | None]  # a keyring entry's value, None: not store
 # The dialog's "Test": connect, list, classify, close (agentcore.tool_servers.test_server).
 # Injected, so a widget test can hand in a scripted one.
 Tester = Callable[[ToolServerConfig, Secret], Awaitable[ServerReport]]
+# What may stand before a tool's name: OpenAI's rule for a function's name.
+_PREFIX = re.compile(r"[A-Za-z0-9_-]+")
 _MARGIN_S = 5.0  # past the server's own start timeout: the tester's, not ours, should say
 
 
@@ -87,6 +91,10 @@ class Draft:
     allow: str = ""  # names, comma- or space-separated; empty: all
     timeout_s: str = "10"  # per call
     start_timeout_s: str = "15"  # to start, connect and list: the Test's bound too
+    cwd: str = ""  # stdio: the folder it starts in; empty: the console's own
+    prefix: str = ""  # before each tool's name for the LLM; empty: the name and "__"
+    no_prefix: bool = False  # the tools keep their own names (prefix "")
+    public: list[str] = field(default_factory=list)  # reads offered without a customer
     kinds: dict[str, Literal["read", "write"]] = field(default_factory=dict)
     writes: dict[str, WritePolicy | Literal["ask"]] = field(default_factory=dict)
     rest: dict[str, Any] = field(default_factory=dict)  # what the editor does not show
@@ -97,14 +105,21 @@ class Draft:
             return cls()
         data = config.model_dump(exclude={"name", "command", "args", "env", "url",
                                           "headers", "enabled", "allow", "kinds", "writes",
-                                          "timeout_s", "start_timeout_s"})
+                                          "timeout_s", "start_timeout_s", "cwd", "prefix",
+                                          "public"})
         return cls(name=config.name, transport=config.transport,
                    command=config.command or "", args="\n".join(config.args),
                    env=_rows(config.env), url=config.url or "",
                    headers=_rows(config.headers), enabled=config.enabled,
                    allow=", ".join(config.allow or ()), kinds=dict(config.kinds),
                    writes=dict(config.writes), timeout_s=f"{config.timeout_s:g}",
-                   start_timeout_s=f"{config.start_timeout_s:g}", rest=data)
+                   start_timeout_s=f"{config.start_timeout_s:g}", cwd=config.cwd or "",
+                   prefix=config.prefix or "", no_prefix=config.prefix == "",
+                   public=list(config.public), rest=data)
+
+    def tool_prefix(self) -> str:
+        """What the LLM sees before each tool's own name."""
+        return "" if self.no_prefix else self.prefix.strip() or f"{self.name.strip()}__"
 
 
 def _rows(values: Mapping[str, str]) -> list[Row]:
@@ -120,8 +135,8 @@ def _rows(values: Mapping[str, str]) -> list[Row]:
 @dataclass(frozen=True, slots=True)
 class Built:
     """What a draft makes: the config (None if refused), each refusal under its field
-    ("name", "command", "url", "allow", "timeout_s", "start_timeout_s", "env.<i>",
-    "headers.<i>", or "" for the rest),
+    ("name", "command", "cwd", "url", "allow", "prefix", "timeout_s", "start_timeout_s",
+    "env.<i>", "headers.<i>", or "" for the rest),
     and the secrets to store once the settings are applied (entry -> value)."""
 
     config: ToolServerConfig | None
@@ -163,7 +178,12 @@ def build(draft: Draft) -> Built:
                 errors[where] = refusal
     data: dict[str, Any] = {**draft.rest, "name": name, "enabled": draft.enabled,
                             "kinds": draft.kinds, "writes": draft.writes,
-                            "allow": _names(draft.allow) or None}
+                            "allow": _names(draft.allow) or None, "public": draft.public,
+                            "prefix": "" if draft.no_prefix else draft.prefix.strip() or None}
+    prefix = draft.prefix.strip()
+    if not draft.no_prefix and prefix and not _PREFIX.fullmatch(prefix):
+        errors["prefix"] = ("letters, digits, _ and - only: the LLM's tool names allow "
+                            "no more")
     for key in ("timeout_s", "start_timeout_s"):
         text = getattr(draft, key).strip()
         try:
@@ -172,10 +192,15 @@ def build(draft: Draft) -> Built:
             errors[key] = "seconds, a number like 10"
             data.pop(key, None)
     if draft.transport == "stdio":
+        cwd = draft.cwd.strip()
         data.update(command=draft.command.strip() or None, env=values["env"],
-                    args=[a for a in draft.args.splitlines() if a.strip()])
+                    args=[a for a in draft.args.splitlines() if a.strip()], cwd=cwd or None)
         if not draft.command.strip():
             errors.setdefault("command", "the program to start, e.g. python or npx")
+        if cwd and not Path(cwd).is_absolute():
+            errors["cwd"] = "the whole path, e.g. /opt/crm (~ is not expanded)"
+        elif cwd and not Path(cwd).is_dir():
+            errors["cwd"] = f"there is no folder {cwd} on this machine"
     else:
         data.update(url=draft.url.strip() or None, headers=values["headers"])
         data.pop("cwd", None)
@@ -194,8 +219,8 @@ def build(draft: Draft) -> Built:
                            "server's tools")
             if loc in ("timeout_s", "start_timeout_s"):
                 message = "seconds, more than 0 and at most 600"
-            key = loc if loc in ("name", "command", "url", "allow", "timeout_s",
-                                 "start_timeout_s") else ""
+            key = loc if loc in ("name", "command", "cwd", "url", "allow", "prefix",
+                                 "timeout_s", "start_timeout_s") else ""
             if not key and any(k.startswith(("env.", "headers.")) for k in errors):
                 continue  # the model's refusal of a secret row: beside that row
             errors.setdefault(key, message)
@@ -275,11 +300,23 @@ def set_policy(draft: Draft, tool: str, kind: Policy, text: str) -> str:
 
 
 def set_kind(draft: Draft, tool: str, kind: Literal["read", "write"] | None) -> None:
-    """The operator's word on a tool; None: as its annotations say."""
+    """The operator's word on a tool; None: as its annotations say. A write is never
+    offered without a customer: marking one takes it off the public reads."""
     if kind is None:
         draft.kinds.pop(tool, None)
     else:
         draft.kinds[tool] = kind
+    if kind == "write":
+        set_public(draft, tool, False)
+
+
+def set_public(draft: Draft, tool: str, public: bool) -> None:
+    """Whether a read touches no customer's records, so requests without a customer
+    (anonymous ones) are offered it too."""
+    if public and tool not in draft.public:
+        draft.public.append(tool)
+    elif not public and tool in draft.public:
+        draft.public.remove(tool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,15 +333,16 @@ class ToolRow:
     problems: tuple[str, ...]
     offered: bool
     listed: bool  # False: only the marks know it (not in the last Test)
+    public: bool = False  # a read offered to requests without a customer too
 
 
 def tool_rows(draft: Draft, report: ServerReport | None) -> list[ToolRow]:
     tools: dict[str, ToolInfo] = {t.name: t for t in report.tools} if report else {}
-    prefix = draft.rest.get("prefix")
-    prefix = f"{draft.name.strip()}__" if prefix is None else prefix
+    prefix = draft.tool_prefix()
     allow = set(_names(draft.allow))
     rows = []
-    for name in [*tools, *sorted((set(draft.kinds) | set(draft.writes)) - set(tools))]:
+    marked_only = (set(draft.kinds) | set(draft.writes) | set(draft.public)) - set(tools)
+    for name in [*tools, *sorted(marked_only)]:
         info = tools.get(name)
         marked = draft.kinds.get(name)
         if marked is not None:
@@ -318,6 +356,8 @@ def tool_rows(draft: Draft, report: ServerReport | None) -> list[ToolRow]:
             policy = ("asks: an operator approves every call" if kind is Policy.ASK
                       else draft.writes[name].describe()  # type: ignore[union-attr]
                       if kind is Policy.LIMITS else f"the server's own: {text}")
+        elif name in draft.public:
+            policy = "read: runs alone; public: offered without a customer too"
         else:
             policy = "read: runs alone"
         rows.append(ToolRow(
@@ -326,7 +366,7 @@ def tool_rows(draft: Draft, report: ServerReport | None) -> list[ToolRow]:
             writes=writes, why=why, policy=policy,
             usable=info.usable if info else True, problems=info.problems if info else (),
             offered=(info.offered if info else False) and (not allow or name in allow),
-            listed=info is not None))
+            listed=info is not None, public=not writes and name in draft.public))
     return rows
 
 

@@ -177,6 +177,49 @@ def test_test_lists_the_tools_and_the_operators_marks_reach_the_settings(
     assert json.loads(settings_path.read_text())["tool_servers"][0]["writes"]
 
 
+def test_a_servers_folder_prefix_and_public_reads_are_set_in_the_editor(
+        qtbot, run_async, engine, settings_path, tmp_path):
+    dialog = open_dialog(qtbot, engine, settings_path, ScriptedTester())
+    editor = add_server(qtbot, dialog)
+    editor.name.setText("desk")
+    editor.stdio.setChecked(True)
+    editor.command.setText(sys.executable)
+    assert editor.cwd.isVisible() and "desk__" in editor.prefix.placeholderText()
+    editor.cwd.setText("crm")
+    assert editor.errors["cwd"].isVisible() and not editor.ok_button.isEnabled()
+    editor.cwd.setText(str(tmp_path))
+    editor.prefix.setText("help desk")
+    assert "letters, digits" in editor.errors["prefix"].text()
+    editor.prefix.setText("helpdesk_")
+    assert editor.ok_button.isEnabled()
+    editor.test_button.click()
+    qtbot.waitUntil(lambda: editor.test.state is TestState.DONE)
+
+    editor.table.selectRow(1)  # issue_refund writes: never public
+    assert not editor.mark_public.isEnabled()
+    editor.table.selectRow(0)  # lookup_customer reads
+    assert editor.mark_public.isEnabled() and not editor.mark_public.isChecked()
+    editor.mark_public.setChecked(True)
+    assert "without a customer" in editor.tools.data(editor.tools.index(0, 3))
+    editor.ok_button.click()
+    click_ok(run_async, dialog)
+
+    (server,) = engine.settings.tool_servers
+    assert server.cwd == str(tmp_path) and server.tool_prefix == "helpdesk_"
+    assert server.public == ["lookup_customer"]
+    saved = json.loads(settings_path.read_text())["tool_servers"][0]
+    assert saved["public"] == ["lookup_customer"] and saved["prefix"] == "helpdesk_"
+    # Opened again, it shows what it keeps; "none" is not the default.
+    dialog.tool_servers.table.selectRow(0)
+    dialog.tool_servers.edit_button.click()
+    again = dialog.tool_servers.editor
+    assert again is not None and again.prefix.text() == "helpdesk_"
+    assert again.cwd.text() == str(tmp_path) and not again.no_prefix.isChecked()
+    again.no_prefix.setChecked(True)
+    assert not again.prefix.isEnabled()
+    assert again.validate() is not None and again.validate().tool_prefix == ""
+
+
 def test_a_hanging_server_leaves_the_dialog_live_and_cancel_stops_the_test(
         qtbot, engine, settings_path):
     tester = ScriptedTester(hang=True)

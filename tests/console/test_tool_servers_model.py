@@ -20,6 +20,7 @@ from console.tool_servers_model import (
     policy_of,
     set_kind,
     set_policy,
+    set_public,
     tool_rows,
 )
 
@@ -71,6 +72,57 @@ def test_the_editor_keeps_what_it_does_not_show():
                               prefix="", replaces_domain_tools=True, public=["search_faq"],
                               timeout_s=3)
     assert build(Draft.of(config)).config == config  # the argument with a space stays one
+
+
+def test_the_prefix_shown_is_the_one_kept_and_no_prefix_is_not_the_default():
+    for prefix in (None, "", "desk_"):
+        config = ToolServerConfig(name="crm", url="http://127.0.0.1:8765/mcp", prefix=prefix)
+        draft = Draft.of(config)
+        assert build(draft).config == config
+        assert draft.tool_prefix() == config.tool_prefix
+    draft = http_draft()
+    assert draft.tool_prefix() == "crm__"  # empty: the server's name, as ever
+    draft.prefix = "desk crm_"
+    assert "letters, digits" in build(draft).errors["prefix"]
+    draft.prefix = "desk_"
+    built = build(draft).config
+    assert built is not None and built.tool_prefix == "desk_"
+    assert tool_rows(draft, ServerReport("crm", "http", ServerState.READY, tools=(
+        tool("lookup", writes=False),)))[0].llm_name == "crm__lookup"  # as it was tested
+    set_kind(draft, "refund", "write")  # known only by its mark: named as it will be
+    assert {r.tool: r.llm_name for r in tool_rows(draft, None)}["refund"] == "desk_refund"
+    draft.no_prefix = True
+    built = build(draft).config
+    assert built is not None and built.tool_prefix == ""
+
+
+def test_a_working_folder_must_be_a_whole_path_to_a_folder_that_exists(tmp_path):
+    draft = Draft(name="crm", command="crm-mcp", cwd="crm")
+    assert "the whole path" in build(draft).errors["cwd"]
+    draft.cwd = str(tmp_path / "gone")
+    assert "no folder" in build(draft).errors["cwd"]
+    draft.cwd = f" {tmp_path} "
+    config = build(draft).config
+    assert config is not None and config.cwd == str(tmp_path)
+    draft.transport, draft.url = "http", "http://127.0.0.1:8765/mcp"
+    config = build(draft).config  # a URL's server starts nowhere: the folder is dropped
+    assert config is not None and config.cwd is None
+
+
+def test_a_public_read_is_offered_without_a_customer_and_a_write_never_is():
+    report = ServerReport("crm", "http", ServerState.READY, tools=(
+        tool("opening_hours", writes=False), tool("refund", writes=True)))
+    draft = http_draft()
+    set_public(draft, "opening_hours", True)
+    set_public(draft, "opening_hours", True)  # twice is once
+    rows = {r.tool: r for r in tool_rows(draft, report)}
+    assert rows["opening_hours"].public and "without a customer" in rows["opening_hours"].policy
+    assert not rows["refund"].public
+    config = build(draft).config
+    assert config is not None and config.public == ["opening_hours"]
+    set_kind(draft, "opening_hours", "write")  # the operator: it writes after all
+    assert draft.public == []
+    assert not {r.tool: r for r in tool_rows(draft, report)}["opening_hours"].public
 
 
 def test_a_bad_name_and_a_missing_command_are_said_beside_their_fields():
