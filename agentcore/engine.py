@@ -15,14 +15,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
-from agentcore.agent_loop import AgentLoop, LoopResult
 from agentcore.asks import AskCues
 from agentcore.attached import AttachedIntake
 from agentcore.cache import AnswerCache, llm_tags, rule_tags
@@ -31,7 +26,6 @@ from agentcore.database import database_name, open_storage
 from agentcore.domain import Domain, load_domain
 from agentcore.errors import (
     DuplicateRequest,
-    LLMCause,
     RuleError,
     SettingsError,
 )
@@ -50,19 +44,20 @@ from agentcore.fast_path import FastPath
 from agentcore.guard import Guard
 from agentcore.keyword_intents import KeywordClassifier
 from agentcore.ladder import DEGRADABLE, Ladder, load_static_answers
-from agentcore.learned import LearnedTier, Prediction
+from agentcore.learned import LearnedTier
 from agentcore.models import EscalationReason, Outcome, Request, Route, Status
 from agentcore.prompts import Prompts
 from agentcore.redaction import redact
-from agentcore.resilience import CircuitBreaker, ResilientLLM
-from agentcore.router import Router, Rule, RuleMatch
+from agentcore.resilience import CircuitBreaker
+from agentcore.router import Router, Rule
 from agentcore.settings import Settings
+from agentcore.slow_path import SlowPath
 from agentcore.storage import Storage, VersionRecord
 from agentcore.store_follower import StoreFollower
+from agentcore.stored_rules import seeded_router, stored_router
 from agentcore.tool_servers import ToolServers
 from agentcore.tools import ToolRegistry
 from agentcore.tracing import Trace
-from agentcore.validator import Validator
 
 if TYPE_CHECKING:
     import openai
@@ -70,23 +65,6 @@ if TYPE_CHECKING:
     from agentcore.credentials import KeyringCredentials
 
 log = logging.getLogger("agentcore.engine")
-
-# A keyword guess this sure (a cue with a clear lead: keyword_intents' scale) names the
-# intent for the decide prompt, sparing the classify call; the decide model still
-# states the intent it answered.
-KEYWORD_INTENT_CONFIDENCE = 0.7
-# The learned tier's calibrated confidence that names the intent for the decide prompt
-# when it is below the threshold at which the tier answers alone.
-LEARNED_INTENT_CONFIDENCE = 0.5
-
-
-def default_rules(resources: Path) -> tuple[list[Rule], dict[str, str]]:
-    """The domain's shipped rule set: `rules` and the named `fragments` they share."""
-    path = resources / "rules.yaml"
-    with path.open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
-    return [Rule.from_dict(r) for r in data["rules"]], dict(data.get("fragments") or {})
-
 
 class Engine:
     def __init__(self, settings: Settings, *, openai_client: openai.AsyncOpenAI | None = None,
@@ -135,7 +113,8 @@ class Engine:
         changes = self.domain.change_log()
         if changes is not None:
             self.cache.follow(changes)
-        self.router = self._stored_router()
+        self.router = seeded_router(self.store.rules, self.domain.handlers,
+                                    self._resources)
         # The learned intent tier's current version, its model loaded (one that can't be
         # read leaves the tier off, said in the log): the route reads `learned.predict`.
         self.learned = LearnedTier(self.store.learned, self.clock, traffic=self.store.traffic,
@@ -148,19 +127,13 @@ class Engine:
         self._starting: set[str] = set()  # re-runs not accepted again yet
         self.breaker = CircuitBreaker(settings.resilience.breaker, self.clock,
                                       publish=self.bus.publish)
-        self.validator = Validator()
-        self._openai_client = openai_client
         self._credentials = credentials
-        self._client_factory = client_factory
         # One registry for the loop, the fast path and approvals: the engine's own copy of
         # the domain's, whose set the tool servers swap in place as they come and go.
         self._tools = ToolRegistry((tools or self.domain.tools).tools)
         self.tool_servers = ToolServers(settings.tool_servers, self._tools, secret=self._secret,
                                         publish=self.bus.publish, clock=self.clock,
                                         breaker=lambda: self.settings.resilience.breaker)
-        self._loop: AgentLoop | None = None  # built on first slow-path request
-        self._retired: list[AgentLoop] = []  # replaced by apply_settings, closed at the end
-        self._prompts = Prompts.load(self._resources, self.domain.intents)
         static_answers = load_static_answers(self._resources)
         self.fast_path = FastPath(self._tools, AskCues(self.domain.keywords,
                                                        catch_all=self.domain.intents[-1]),
@@ -170,6 +143,12 @@ class Engine:
                                           reason=EscalationReason.CUSTOMER_ASKED_FOR_HUMAN))
         self.ladder = Ladder(lambda: self.router, self.classifier.classify, static_answers,
                              self.cache)
+        self.slow_path = SlowPath(
+            settings, tools=self._tools, domain=self.domain,
+            prompts=Prompts.load(self._resources, self.domain.intents),
+            classifier=self.classifier, breaker=self.breaker, ladder=self.ladder,
+            clock=self.clock, openai_client=openai_client, credentials=credentials,
+            client_factory=client_factory)
         # An operator's approval runs the same idempotent tool the agent would have,
         # held to the same policy at the write.
         timeout_s = settings.loop.tool_timeout_s
@@ -205,56 +184,9 @@ class Engine:
         """Takes up the rule set another process stored (the shared database's): a
         router swap, as `apply_rules` does. (A rule set applied anywhere cleared the
         answer cache through its log, so every process's cache follows by itself.)"""
-        rows = self.store.rules.load_rules()
-        if rows:
-            self.router = self._startable([Rule.from_dict(r) for r in rows],
-                                          self.store.rules.load_fragments())
-
-    def _stored_router(self) -> Router:
-        rows = self.store.rules.load_rules()
-        if rows:
-            return self._startable([Rule.from_dict(r) for r in rows],
-                                   self.store.rules.load_fragments())
-        rules, fragments = default_rules(self._resources)
-        router = Router(rules, self.domain.handlers, fragments=fragments)
-        self.store.rules.save_rules([r.as_dict() for r in rules], fragments)
-        log.info("seeded %d default rules", len(rules))
-        return router
-
-    def _startable(self, rules: list[Rule], fragments: dict[str, str]) -> Router:
-        """The stored rules, less any this version refuses (a catch-all an older one let
-        through): each is switched off in the running set, said in the log, and left
-        on disk for the operator to mend in the Rules view; the engine still starts."""
-        while True:
-            try:
-                return Router(rules, self.domain.handlers, fragments=fragments)
-            except RuleError as exc:
-                if not any(r.id == exc.rule_id and r.enabled for r in rules):
-                    raise  # about the set as a whole: nothing to switch off
-                log.error("stored rule switched off until it is fixed: %s", exc)
-                rules = [replace(r, enabled=False) if r.id == exc.rule_id else r
-                         for r in rules]
-
-    @property
-    def agent_loop(self) -> AgentLoop:
-        # The openai SDK is imported on first need: a fast-path-only process
-        # (and the cold start) never pays for it.
-        if self._loop is None:
-            from agentcore.llm import LLMClient, build_client
-
-            if self._openai_client is not None:
-                client = self._openai_client
-            elif self._client_factory is not None:
-                client = self._client_factory(self.settings)
-            else:
-                client = build_client(self.settings, self._credentials)
-            inner = LLMClient(client, structured_output=self.settings.llm.structured_output)
-            llm = ResilientLLM(inner, self.settings.resilience, clock=self.clock,
-                               breaker=self.breaker)
-            self._loop = AgentLoop(llm, self._tools, self.validator, self._prompts,
-                                   self.settings, domain=self.domain,
-                                   classify=self.classifier.classify)
-        return self._loop
+        router = stored_router(self.store.rules, self.domain.handlers)
+        if router is not None:
+            self.router = router
 
     def _secret(self, entry: str) -> str | None:
         """A tool server's keyring entry (read when it connects, never stored here)."""
@@ -308,16 +240,13 @@ class Engine:
             raise SettingsError("the data folder can only change with a restart")
         if settings.domain != self.settings.domain:
             raise SettingsError("the domain can only change with a restart")
-        old_loop, self._loop = self._loop, None
         self.settings = settings
+        self.slow_path.configure(settings)
         self.guard.settings = settings.guard
         self.breaker.settings = settings.resilience.breaker
         self.cache.configure(settings.cache)
         self.store.retain(settings.storage.retention_days, settings.storage.spans_max_mb)
         self.learned.default_threshold = settings.learned.threshold
-        self._openai_client = None  # an injected client belongs to the old settings
-        if old_loop is not None:  # in-flight requests still use it: closed at shutdown
-            self._retired.append(old_loop)
         await self.tool_servers.apply(settings.tool_servers)  # only the changed restart
         log.info("settings applied: LLM %s", settings.llm.base_url or "mock")
 
@@ -327,8 +256,7 @@ class Engine:
         if self._intake is not None:
             await self._intake.close()
         await self.tool_servers.close()
-        for loop in [*self._retired, *([self._loop] if self._loop else [])]:
-            await loop.llm.close()
+        await self.slow_path.close()
         self.store.close()
         self.cache.close()
         self._unwatch()
@@ -475,13 +403,12 @@ class Engine:
         outcome = Outcome(request, Route.LLM, Status.ANSWERED, spans=trace.spans)
         if fallthrough:
             outcome.errors.append(fallthrough)
-        known, source = self._local_intent(text, match, learned and learned[0])
+        known, source = self.slow_path.local_intent(text, match, learned and learned[0])
         with trace.span("llm_loop", intent=known, intent_from=source):
             budget = self.settings.resilience.request_deadline_s  # None: no deadline
             deadline = None if budget is None else started + budget
-            result = await self._run_loop(request, original or text, trace, outcome,
-                                          deadline, known)
-        self._from_loop(outcome, result)
+            result = await self.slow_path.run(request, original or text, trace, outcome,
+                                              deadline, known)
         # Not from an anonymous request: its model was offered fewer tools and told nobody
         # is signed in, so its "please sign in" must not become a signed-in customer's answer.
         # Nor from a re-run told of its earlier writes: that answer quotes the customer's
@@ -497,82 +424,9 @@ class Engine:
                                  intent=outcome.intent, rule_id=None, route=Route.LLM,
                                  tags=tags, since=since)
         if result.escalation in DEGRADABLE:
-            self._degrade(outcome, result, text, match.rule.intent if match else None, trace)
+            self.slow_path.degrade(outcome, result, text,
+                                   match.rule.intent if match else None, trace)
         return outcome
-
-    def _local_intent(self, text: str, match: RuleMatch | None,
-                      learned: Prediction | None) -> tuple[str | None, str]:
-        """The intent the engine knows without an LLM call, and from what: the rule
-        that matched and could not answer, the learned tier below its threshold but
-        still fairly sure, else the domain's keywords when they name one clearly.
-        (None, "classify") when only the cheap model can say."""
-        if match is not None:
-            return match.rule.intent, "rule"
-        if learned is not None and learned.confidence >= LEARNED_INTENT_CONFIDENCE:
-            return learned.intent, "learned"
-        guess, confidence = self.classifier.classify(text)
-        if guess != self.classifier.fallback and confidence >= KEYWORD_INTENT_CONFIDENCE:
-            return guess, "keywords"
-        return None, "classify"
-
-    async def _run_loop(self, request: Request, text: str, trace: Trace, outcome: Outcome,
-                        deadline: float | None, intent: str | None) -> LoopResult:
-        try:
-            loop = self.agent_loop
-        except Exception as exc:
-            # The client could not be built from these settings: the LLM can't be had,
-            # as surely as with a dead endpoint, and the ladder still answers what it can.
-            detail = redact(f"{type(exc).__name__}: {exc}")
-            log.error("request %s: the LLM client could not be built: %s", request.id, detail)
-            return LoopResult(escalation=EscalationReason.LLM_UNAVAILABLE, reason=detail,
-                              cause=LLMCause.NOT_SET_UP, errors=[
-                                  f"{EscalationReason.LLM_UNAVAILABLE} "
-                                  f"({LLMCause.NOT_SET_UP}): {detail}"])
-        return await loop.run(request, text, trace, outcome.usage, deadline, intent)
-
-    def _degrade(self, outcome: Outcome, result: LoopResult, text: str,
-                 rule_intent: str | None, trace: Trace) -> None:
-        """The LLM could not be had: the highest rung of the ladder answers, or a human
-        does, told the cause. The intent is the loop's, else the rule's that matched and
-        could not answer (truer than a keyword guess), else the keyword guess."""
-        outcome.llm_cause = str(result.cause) if result.cause else None
-        if self._wrote(result):
-            # A refund done and then the LLM lost: a canned answer would hide the write.
-            outcome.rung = "human"
-            return
-        with trace.span("ladder", reason=str(result.escalation)) as span:
-            rung = self.ladder.descend(text, outcome.request.customer_id,
-                                       result.intent or rule_intent)
-            span.attributes["rung"] = rung.name if rung else "human"
-        if rung is None:
-            outcome.rung = "human"
-            return
-        outcome.route, outcome.status = rung.route, Status.ANSWERED
-        outcome.answer, outcome.intent = rung.answer, rung.intent
-        outcome.rule_id, outcome.rung = rung.rule_id, rung.name
-        outcome.escalation_reason = None
-        outcome.pending_action = None
-        cause = f" ({result.cause})" if result.cause else ""
-        outcome.errors.append(f"degraded ({result.escalation}): answered by the "
-                              f"{rung.name} rung{cause}")
-
-    def _wrote(self, result: LoopResult) -> bool:
-        tools = self._tools
-        return any(c.ok and tools.has(c.tool) and tools.get(c.tool).writes
-                   for c in result.tool_results)
-
-    @staticmethod
-    def _from_loop(outcome: Outcome, result: LoopResult) -> None:
-        outcome.intent = result.intent
-        outcome.errors.extend(result.errors)
-        outcome.tool_results = result.tool_results
-        outcome.draft_answer = result.draft
-        if result.escalation is not None:
-            outcome.status = Status.ESCALATED
-            outcome.escalation_reason = result.escalation
-            outcome.pending_action = result.pending_action
-        else:
-            outcome.answer = result.answer
 
     def _escalated(self, request: Request, trace: Trace, reason: EscalationReason,
                    detail: str) -> Outcome:

@@ -27,11 +27,11 @@ from agentcore import Engine
 from agentcore.demo_shop.domain import RESOURCES
 from agentcore.demo_shop.handlers import shop_handlers
 from agentcore.demo_shop.repository import Shop
-from agentcore.engine import default_rules
 from agentcore.errors import NoDeterministicAnswer
 from agentcore.handlers import HandlerContext
 from agentcore.replay import load_corpus, replay
 from agentcore.router import Router, Rule, expand
+from agentcore.stored_rules import default_rules
 from bench import (
     attack_bench,
     cache_bench,

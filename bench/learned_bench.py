@@ -76,10 +76,10 @@ def bench_inference(results: list[Row]) -> None:
     from agentcore.demo_shop.domain import RESOURCES
     from agentcore.demo_shop.handlers import shop_handlers
     from agentcore.demo_shop.repository import Shop
-    from agentcore.engine import default_rules
     from agentcore.guard import normalise
     from agentcore.learned import Example, IntentModel, train
     from agentcore.router import Router
+    from agentcore.stored_rules import default_rules
     from bench.workloads import fresh_data_dir
 
     labelled = {normalise(t): i for t, i in corpus()}  # a text counts once, as in training

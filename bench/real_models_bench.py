@@ -33,11 +33,11 @@ from agentcore.demo_shop.domain import RESOURCES
 from agentcore.demo_shop.handlers import shop_handlers
 from agentcore.demo_shop.repository import Shop
 from agentcore.endpoints import for_endpoint
-from agentcore.engine import default_rules
 from agentcore.guard import normalise
 from agentcore.replay import load_corpus, replay
 from agentcore.router import Router
 from agentcore.settings import REPO_ROOT
+from agentcore.stored_rules import default_rules
 from bench.llama_server import FailedCall, Server, failed_calls
 
 CORPUS = REPO_ROOT / "data" / "requests.jsonl"

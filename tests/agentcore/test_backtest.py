@@ -10,10 +10,10 @@ import pytest
 
 from agentcore.backtest import Backtester, backtest_rules, load_recorded
 from agentcore.demo_shop.domain import RESOURCES
-from agentcore.engine import default_rules
 from agentcore.errors import BacktestCancelled
 from agentcore.guard import normalise
 from agentcore.router import Router, Rule
+from agentcore.stored_rules import default_rules
 from tests.routing import SHOP_HANDLERS
 
 

@@ -11,11 +11,11 @@ import pytest
 from agentcore import backtest_routes
 from agentcore.backtest import Backtester, BacktestResult, RecordedTraffic, load_recorded
 from agentcore.demo_shop.domain import RESOURCES
-from agentcore.engine import default_rules
 from agentcore.errors import BacktestCancelled
 from agentcore.guard import normalise
 from agentcore.router import Router, Rule
 from agentcore.rule_scan import TextBlock, scannable
+from agentcore.stored_rules import default_rules
 from tests.routing import SHOP_HANDLERS
 
 

@@ -12,10 +12,10 @@ import pytest
 from agentcore.backtest import Backtester, load_recorded
 from agentcore.backtest_sample import plan
 from agentcore.demo_shop.domain import RESOURCES
-from agentcore.engine import default_rules
 from agentcore.router import Router
 from agentcore.rule_scan import TextBlock
 from agentcore.storage import SQLiteTraffic
+from agentcore.stored_rules import default_rules
 from tests.agentcore.test_backtest_routes import EDITS, _edits, _said
 from tests.routing import SHOP_HANDLERS
 

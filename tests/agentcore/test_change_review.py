@@ -16,9 +16,9 @@ from agentcore.change_review import (
     apply_warnings,
 )
 from agentcore.demo_shop.domain import RESOURCES
-from agentcore.engine import default_rules
 from agentcore.guard import normalise
 from agentcore.router import Router, Rule
+from agentcore.stored_rules import default_rules
 from tests.routing import SHOP_HANDLERS
 
 

@@ -146,7 +146,7 @@ def test_an_unknown_fragment_names_the_rule_and_the_fragment():
 def test_hundreds_of_rules_the_size_of_the_shipped_ones_fit_in_one_matcher(settings):
     import dataclasses
 
-    from agentcore.engine import default_rules
+    from agentcore.stored_rules import default_rules
 
     shipped, fragments = default_rules(RESOURCES)
     grown = [dataclasses.replace(shipped[i % len(shipped)], id=f"r{i}") for i in range(400)]
@@ -165,7 +165,7 @@ def test_a_rule_set_too_large_for_one_matcher_is_a_rule_error_not_a_crash():
 # -- by intent alone (the learned tier) and every value of an entity -----------------
 
 def shipped_router() -> Router:
-    from agentcore.engine import default_rules
+    from agentcore.stored_rules import default_rules
 
     rules, fragments = default_rules(RESOURCES)
     return Router(rules, SHOP_HANDLERS, fragments=fragments)
