@@ -62,13 +62,19 @@ _KEEP_PENDING = (
     " 'status', escalations.pending_status,"
     " 'result', COALESCE(escalations.pending_result, 'null')::jsonb)))::text END")
 
+# SQLite's fence (`_requests._STILL_ACCEPTED`); and first the request's row locked
+# while still accepted, since writers here do not take turns: of two outcomes of one
+# request committing at once, the second waits, then finds it finished and writes nothing.
+_STILL_ACCEPTED = "EXISTS (SELECT 1 FROM requests WHERE id = %s AND status = 'accepted')"
+
 PG_FINISH = FinishSQL(
-    status="UPDATE requests SET status = %s WHERE id = %s",
+    lock="SELECT 1 FROM requests WHERE id = %s AND status = 'accepted' FOR UPDATE",
+    status="UPDATE requests SET status = %s WHERE id = %s AND status = 'accepted'",
     # SQLite's INSERT OR REPLACE: a re-run's outcome replaces the row, `operator` NULL.
     outcome=(
         "INSERT INTO outcomes (request_id, route, status, intent, rule_id, answer,"
         " prompt_tokens, completion_tokens, dollars, latency_ms, errors, escalation_reason,"
-        " finished_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+        " finished_at) SELECT %s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s WHERE " + _STILL_ACCEPTED +
         " ON CONFLICT (request_id) DO UPDATE SET route = excluded.route,"
         " status = excluded.status, intent = excluded.intent, rule_id = excluded.rule_id,"
         " answer = excluded.answer, prompt_tokens = excluded.prompt_tokens,"
@@ -76,15 +82,16 @@ PG_FINISH = FinishSQL(
         " latency_ms = excluded.latency_ms, errors = excluded.errors,"
         " escalation_reason = excluded.escalation_reason,"
         " finished_at = excluded.finished_at, operator = NULL"),
-    delete_spans="DELETE FROM spans WHERE request_id = %s",
+    delete_spans="DELETE FROM spans WHERE request_id = %s AND " + _STILL_ACCEPTED,
     spans=(
         'INSERT INTO spans (request_id, seq, name, parent, start, "end", attributes, error)'
-        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (request_id, seq) DO UPDATE SET"
+        " SELECT %s,%s,%s,%s,%s,%s,%s,%s WHERE " + _STILL_ACCEPTED +
+        " ON CONFLICT (request_id, seq) DO UPDATE SET"
         ' name = excluded.name, parent = excluded.parent, start = excluded.start,'
         ' "end" = excluded."end", attributes = excluded.attributes, error = excluded.error'),
     reopen=(
         "INSERT INTO escalations (request_id, reason, state, created_at, context,"
-        " pending_status) VALUES (%s, %s, 'open', %s, %s, %s)"
+        " pending_status) SELECT %s, %s, 'open', %s, %s, %s WHERE " + _STILL_ACCEPTED +
         " ON CONFLICT (request_id) DO UPDATE SET reason = excluded.reason,"
         " state = 'open', context = excluded.context, pending_history = " + _KEEP_PENDING +
         ", pending_status = excluded.pending_status, pending_result = NULL,"
@@ -93,10 +100,11 @@ PG_FINISH = FinishSQL(
     settle_answered=(
         "UPDATE escalations SET state = 'resolved', resolved_at = %s,"
         " resolved_by = 'agent', resolution = 'answered by the agent'"
-        " WHERE request_id = %s AND state = 'handed_back'"),
+        " WHERE request_id = %s AND state = 'handed_back' AND " + _STILL_ACCEPTED),
     settle_other=(
         "UPDATE escalations SET state = 'open', claimed_by = NULL,"
-        " lease_expires_at = NULL WHERE request_id = %s AND state = 'handed_back'"),
+        " lease_expires_at = NULL WHERE request_id = %s AND state = 'handed_back'"
+        " AND " + _STILL_ACCEPTED),
 )
 
 
@@ -241,7 +249,7 @@ class PostgresRequests:
             try:
                 with self._pool.connection() as conn, conn.transaction(), \
                         conn.cursor() as cur:
-                    cur.execute(_INSERT, self._row(request, str(outcome.status)))
+                    cur.execute(_INSERT, self._row(request, "accepted"))  # then finished
                     run_statements(cur, pg_finish_statements(outcome))
                     notify(cur, "accepted", [rid], self._origin)
                     notify(cur, "finished", [rid], self._origin)

@@ -50,9 +50,15 @@ _KEEP_PENDING = (
     " 'result', json(COALESCE(escalations.pending_result, 'null')))) END")
 _INSERT = ("INSERT INTO requests (id, text, customer_id, channel, received_at, status, note,"
            " owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+# Every statement of an outcome but the last writes only while its request is still
+# 'accepted' (`_STILL_ACCEPTED`, its id the statement's last parameter), and the last
+# moves the request on: an outcome that comes again (a commit retried after the link
+# dropped as it went through, an instance taken over that finishes late) changes
+# nothing, above all not an operator's reply written in between.
+_STILL_ACCEPTED = "EXISTS (SELECT 1 FROM requests WHERE id = ? AND status = 'accepted')"
 _REOPEN = (
     "INSERT INTO escalations (request_id, reason, state, created_at, context,"
-    " pending_status) VALUES (?, ?, 'open', ?, ?, ?)"
+    " pending_status) SELECT ?, ?, 'open', ?, ?, ? WHERE " + _STILL_ACCEPTED +
     " ON CONFLICT (request_id) DO UPDATE SET reason = excluded.reason,"
     " state = 'open', context = excluded.context, pending_history = " + _KEEP_PENDING +
     ", pending_status = excluded.pending_status, pending_result = NULL,"
@@ -63,7 +69,8 @@ _OUTCOME = (
     # after a hand-back) replaces the row with it NULL again.
     "INSERT OR REPLACE INTO outcomes (request_id, route, status, intent, rule_id,"
     " answer, prompt_tokens, completion_tokens, dollars, latency_ms, errors,"
-    " escalation_reason, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+    " escalation_reason, finished_at) SELECT ?,?,?,?,?,?,?,?,?,?,?,?,? WHERE "
+    + _STILL_ACCEPTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,52 +78,54 @@ class FinishSQL:
     """A backend's statements for recording an outcome, each taking the parameters
     `finish_statements` gives it, in the same order, whatever the placeholder style."""
 
-    status: str
+    status: str  # last: the request answered, escalated or rejected, if still accepted
     outcome: str
     delete_spans: str
     spans: str
     reopen: str
     settle_answered: str
     settle_other: str
+    lock: str | None = None  # first: the request's row, where writers do not take turns
 
 
 SQLITE_FINISH = FinishSQL(
-    status="UPDATE requests SET status = ? WHERE id = ?",
+    status="UPDATE requests SET status = ? WHERE id = ? AND status = 'accepted'",
     outcome=_OUTCOME,
-    delete_spans="DELETE FROM spans WHERE request_id = ?",
-    spans="INSERT OR REPLACE INTO spans VALUES (?,?,?,?,?,?,?,?)",
+    delete_spans="DELETE FROM spans WHERE request_id = ? AND " + _STILL_ACCEPTED,
+    spans="INSERT OR REPLACE INTO spans SELECT ?,?,?,?,?,?,?,? WHERE " + _STILL_ACCEPTED,
     reopen=_REOPEN,
     settle_answered=(
         "UPDATE escalations SET state = 'resolved', resolved_at = ?,"
         " resolved_by = 'agent', resolution = 'answered by the agent'"
-        " WHERE request_id = ? AND state = 'handed_back'"),
+        " WHERE request_id = ? AND state = 'handed_back' AND " + _STILL_ACCEPTED),
     settle_other=(
         "UPDATE escalations SET state = 'open', claimed_by = NULL,"
-        " lease_expires_at = NULL WHERE request_id = ? AND state = 'handed_back'"),
+        " lease_expires_at = NULL WHERE request_id = ? AND state = 'handed_back'"
+        " AND " + _STILL_ACCEPTED),
 )
 
 
 def finish_statements(outcome: Outcome, sql: FinishSQL = SQLITE_FINISH) -> list[Statement]:
-    """What recording an outcome writes, in one transaction: the request's status, the
-    outcome row, its spans (one executemany), and any escalation."""
+    """What recording an outcome writes, in one transaction: the outcome row, its spans
+    (one executemany), any escalation, and the request's status, last; nothing of it
+    once the request is no longer 'accepted' (see `_STILL_ACCEPTED`)."""
     request = outcome.request
     rid = request.id
     u = outcome.usage
     finished_at = outcome.spans[-1].end if outcome.spans else request.received_at
-    statements: list[Statement] = [
-        (sql.status, (str(outcome.status), rid)),
+    statements: list[Statement] = [] if sql.lock is None else [(sql.lock, (rid,))]
+    statements.append(
         (sql.outcome, (rid, str(outcome.route), str(outcome.status), outcome.intent,
                        outcome.rule_id, storable(outcome.answer), u.prompt_tokens,
                        u.completion_tokens, u.dollars, outcome.latency_ms,
                        to_json(outcome.errors),
                        str(outcome.escalation_reason) if outcome.escalation_reason else None,
-                       finished_at)),
-    ]
+                       finished_at, rid)))
     if request.note is not None:  # a hand-back's re-run: the earlier run's spans go
-        statements.append((sql.delete_spans, (rid,)))
+        statements.append((sql.delete_spans, (rid, rid)))
     if outcome.spans:
         statements.append((sql.spans, [
-            (rid, i, s.name, s.parent, s.start, s.end, to_json(s.attributes), s.error)
+            (rid, i, s.name, s.parent, s.start, s.end, to_json(s.attributes), s.error, rid)
             for i, s in enumerate(outcome.spans)]))
     if outcome.status is Status.ESCALATED:
         context = {
@@ -132,14 +141,15 @@ def finish_statements(outcome: Outcome, sql: FinishSQL = SQLITE_FINISH) -> list[
         # context; any other existing item is left alone.
         statements.append((sql.reopen, (rid, str(outcome.escalation_reason), finished_at,
                                         to_json(context),
-                                        "waiting" if outcome.pending_action else None)))
+                                        "waiting" if outcome.pending_action else None, rid)))
     elif request.note is not None:  # a hand-back's re-run, settled: one the agent
         # answered is resolved; one the guard turned away (rate limit) goes back to the
         # operators. Same transaction as the outcome.
         if outcome.status is Status.ANSWERED:
-            statements.append((sql.settle_answered, (finished_at, rid)))
+            statements.append((sql.settle_answered, (finished_at, rid, rid)))
         else:
-            statements.append((sql.settle_other, (rid,)))
+            statements.append((sql.settle_other, (rid, rid)))
+    statements.append((sql.status, (str(outcome.status), rid)))
     return statements
 
 
@@ -259,8 +269,8 @@ class SQLiteRequests:
         request = outcome.request
         with translated(f"write to {self._path} failed"):
             try:
-                with transaction(self._conn):
-                    self._conn.execute(_INSERT, self._row(request, str(outcome.status)))
+                with transaction(self._conn):  # accepted, then finished at once
+                    self._conn.execute(_INSERT, self._row(request, "accepted"))
                     run_statements(self._conn, finish_statements(outcome))
             except sqlite3.IntegrityError:
                 raise DuplicateRequest(f"request id {request.id!r} was already used; a "

@@ -57,8 +57,9 @@ class PostgresQueue:
 
         req = outcome.request
         statements = finish_statements(outcome)
-        outcome_row = statements[1][1]
-        rid, reason, created_at, context, pending = statements[-1][1]
+        outcome_row = statements[0][1][:-1]  # without the fence's id (`_STILL_ACCEPTED`)
+        rid, reason, created_at, context, pending, _ = next(
+            p for sql, p in statements if sql.startswith("INSERT INTO escalations"))
         with psycopg.connect(self.url, password=self.password) as conn:
             conn.execute("INSERT INTO requests VALUES (%s, %s, %s, %s, %s, 'escalated', %s)",
                          (req.id, req.text, storable_id(req.customer_id), req.channel,

@@ -11,7 +11,7 @@ import pytest
 
 from agentcore.errors import DuplicateRequest
 from agentcore.escalation_model import EscalationState
-from agentcore.models import EscalationReason, Route, Status
+from agentcore.models import EscalationReason, Route, Span, Status
 from agentcore.storage import Storage
 from tests.agentcore.storage.records import answered, escalated, request, turned_away
 from tests.processes import REPO
@@ -190,6 +190,69 @@ def test_a_handed_back_request_the_agent_answers_resolves_its_item(backend: Stor
     assert (done.state, done.resolved_by) == (EscalationState.RESOLVED, "agent")
     assert backend.requests.outcome(req.id).route is Route.RULE
     assert backend.requests.unfinished() == []
+
+
+def test_an_outcome_written_again_after_an_operators_reply_changes_nothing(
+        open_backend, clock):
+    """The writer retries a commit whose link dropped as it went through; an instance
+    taken over finishes late: the same request's outcome arrives once more, after an
+    operator answered it. The reply stays, with its item resolved."""
+    service, late = open_backend(), open_backend()
+    now = clock.now()
+    req = request(8)
+    service.requests.accept(req)
+    first = escalated(req, pending=False)
+    service.requests.finish(first)
+    items = service.escalations
+    item = items.of_request(req.id)
+    assert items.claim(item, "ann", now, now + 60)
+    assert items.reply(items.get(item, now), "ann", now, "Ann here: it ships today", None)
+
+    late.requests.finish(first)  # the escalation once more
+    late.requests.finish(answered(req, spans=3))  # a second run's answer
+    late.flush()
+
+    assert service.requests.status(req.id) == "answered"
+    kept = service.requests.outcome(req.id)
+    assert (kept.route, kept.answer, kept.operator) == (
+        Route.HUMAN, "Ann here: it ships today", "ann")
+    assert items.get(item, now + 1).state is EscalationState.RESOLVED
+    assert [s.name for s in service.requests.spans(req.id)] == ["guard"]
+
+
+def test_of_two_outcomes_of_one_request_committed_at_once_one_is_kept_whole(open_backend):
+    """Two instances finishing the same requests at the same moment (one took over what
+    the other seemed to have dropped): each request keeps one run's outcome with that
+    run's own spans, never a mix of the two."""
+    import threading
+
+    first, second = open_backend(), open_backend()
+    reqs = [request(n) for n in range(100, 130)]
+    for req in reqs:
+        first.requests.accept(req)
+
+    def run(store: Storage, name: str, spans: int) -> None:
+        for req in reqs:
+            outcome = answered(req, spans=spans)
+            outcome.answer = name
+            outcome.spans = [Span(f"{name}{i}", s.start, s.end) for i, s in
+                             enumerate(outcome.spans)]
+            store.requests.finish(outcome)
+        store.flush()
+
+    threads = [threading.Thread(target=run, args=(store, name, spans)) for store, name, spans
+               in ((first, "first", 4), (second, "second", 6))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    run(second, "third", 2)  # and one finishing after both: nothing of it is kept
+    for req in reqs:
+        kept = first.requests.outcome(req.id).answer
+        spans = [s.name for s in first.requests.spans(req.id)]
+        assert kept in ("first", "second")
+        assert spans == [f"{kept}{i}" for i in range(4 if kept == "first" else 6)], req.id
+    assert first.requests.counts() == {"answered": len(reqs)}
 
 
 def test_the_export_filters_and_orders_as_the_feed_does(backend: Storage):
