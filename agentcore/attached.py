@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 
-from agentcore.errors import IntakeUnreachable
+from agentcore.errors import IntakeUnreachable, StorageError
 from agentcore.models import Outcome, Request, Route, Status
 from agentcore.store_follower import stored_outcome
 
@@ -87,8 +87,21 @@ class AttachedIntake:
     async def rerun(self, request: Request) -> Outcome:
         """A hand-back: the service re-runs `request` (on disk, accepted again with its
         note) under the same id; its new outcome."""
-        reply = await self._call("POST", f"/v1/requests/{request.id}/rerun")
-        view = self._view(reply)
+        try:
+            view = self._view(await self._call("POST", f"/v1/requests/{request.id}/rerun"))
+        except IntakeUnreachable as exc:
+            # The hand-back is on disk, accepted again and this station's: no service's
+            # sweep takes what a live instance holds, and a station runs nothing itself.
+            # Left to nobody, the next sweep (every few seconds) takes it.
+            try:
+                left = await asyncio.to_thread(self._store.requests.disown, request.id)
+            except StorageError as lost:  # this station then looks dead once its grace ends
+                log.warning("leaving hand-back %s to the services failed: %s", request.id,
+                            lost)
+                left = True
+            raise IntakeUnreachable(f"{exc}; the hand-back is kept and " + (
+                "a service takes it up as soon as one runs" if left
+                else "a service has taken it up")) from None
         return await self._finish(view["id"])
 
     # -- waiting ---------------------------------------------------------------

@@ -286,6 +286,15 @@ class PostgresRequests:
                  ).replace("?", "%s"), (self._instance.id, *params)).fetchall()
         return [_request(r) for r in sorted(rows, key=lambda row: (row[4], row[0]))]
 
+    def disown(self, request_id: str) -> bool:
+        """This store's accepted request left for any instance's sweep (see
+        SQLiteRequests.disown)."""
+        with pg_translated(f"writing request {request_id} at {self._where} failed"), \
+                self._pool.connection() as conn:
+            return conn.execute(
+                "UPDATE requests SET owner = NULL WHERE id = %s AND status = 'accepted'"
+                " AND owner = %s", (request_id, self._instance.id)).rowcount == 1
+
     def status(self, request_id: str) -> str | None:
         rows = self._read("requests", "SELECT status FROM requests WHERE id = %s",
                           (request_id,))

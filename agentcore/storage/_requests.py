@@ -309,6 +309,16 @@ class SQLiteRequests:
         return [Request(text=t, customer_id=c, channel=ch, id=i, received_at=r, note=n)
                 for i, t, c, ch, r, n in sorted(rows, key=lambda row: (row[4], row[0]))]
 
+    def disown(self, request_id: str) -> bool:
+        """This store's accepted request left for any instance's sweep to take (owner
+        none): what a station that answers nothing itself does when the service it
+        handed a re-run to could not be reached. False: not this store's (a service
+        took it, or it is finished)."""
+        with translated(f"write to {self._path} failed"), transaction(self._conn):
+            return self._conn.execute(
+                "UPDATE requests SET owner = NULL WHERE id = ? AND status = 'accepted'"
+                " AND owner = ?", (request_id, self._instance.id)).rowcount == 1
+
     def status(self, request_id: str) -> str | None:
         """'accepted', 'answered', 'escalated' or 'rejected'; None: no such request."""
         self.flush()

@@ -177,6 +177,34 @@ async def test_a_hand_back_at_a_station_is_rerun_by_a_service(team):
     assert item.state in (EscalationState.RESOLVED, EscalationState.OPEN)
 
 
+async def test_a_hand_back_whose_service_cannot_be_reached_is_taken_up_by_a_service(team):
+    """The station's re-run call fails (its service is away): the hand-back stays on
+    disk, and a service's sweep answers it while the station lives on."""
+    import socket
+
+    one, _, _ = team.stations
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    cut_off = Engine(team.settings, attach_to=dead)
+    await cut_off.start()
+    try:
+        outcome = await one.engine.submit(Request(text=HUMAN, customer_id=9))
+        rid = outcome.request.id
+        item_id = one.engine.escalations.of_request(rid)
+        await cut_off.escalations.claim(item_id, "ann", 600)
+        with pytest.raises(IntakeUnreachable, match="a service takes it up"):
+            await cut_off.escalations.hand_back(item_id, "ann", "tell them our opening hours")
+        assert cut_off.store.requests.status(rid) == "accepted"
+        await until(lambda: cut_off.store.requests.status(rid) != "accepted",
+                    what="a service re-ran the hand-back")
+        assert cut_off.store.requests.request(rid).note == "tell them our opening hours"
+        item = await one.engine.escalations.get(item_id)
+        assert item.state in (EscalationState.RESOLVED, EscalationState.OPEN)
+    finally:
+        await cut_off.close()
+
+
 async def test_a_rule_applied_at_one_station_routes_both_services(team):
     one, two, three = team.stations
     book = RuleBook(one.engine)

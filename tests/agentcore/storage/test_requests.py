@@ -103,6 +103,19 @@ def test_an_outcome_not_yet_on_disk_leaves_its_request_for_resume(open_backend, 
     assert again.requests.status(req.id) == "answered"
 
 
+def test_a_request_its_live_store_disowns_is_taken_over_by_another(open_backend):
+    """A station that runs nothing itself leaves a hand-back it could not pass on to the
+    services' sweeps; what another store has taken is no longer its to leave."""
+    station, service = open_backend(), open_backend()
+    req = request(9)
+    station.requests.accept(req)
+    assert service.requests.take_over() == []  # its owner lives
+    assert station.requests.disown(req.id)
+    assert [r.id for r in service.requests.take_over()] == [req.id]
+    assert not station.requests.disown(req.id)  # the service's now
+    assert service.requests.take_over()[0].id == req.id  # still the service's own
+
+
 def test_an_escalated_outcome_opens_an_item_with_it(backend: Storage, clock):
     req = request(2)
     backend.requests.accept(req)
