@@ -27,6 +27,7 @@ from agentcore.domain import Domain, load_domain
 from agentcore.errors import (
     DuplicateRequest,
     RuleError,
+    RulesChangedError,
     SettingsError,
 )
 from agentcore.escalations import EscalationQueue, tool_act, tool_parse
@@ -113,8 +114,16 @@ class Engine:
         changes = self.domain.change_log()
         if changes is not None:
             self.cache.follow(changes)
+        # The version the router's set is, read before the set: a version saved in
+        # between makes the next change refused, never lost. The first start records
+        # the set it begins with as the history's first version.
+        self.rules_version = self.store.rules.latest_version_id() or 0
         self.router = seeded_router(self.store.rules, self.domain.handlers,
                                     self._resources)
+        if not self.rules_version:
+            self.rules_version = self.store.rules.add_version(VersionRecord(
+                self.clock.now(), "system", "seed", "the rules at first start", None,
+                tuple(r.as_dict() for r in self.router.rules), dict(self.router.fragments)))
         # The learned intent tier's current version, its model loaded (one that can't be
         # read leaves the tier off, said in the log): the route reads `learned.predict`.
         self.learned = LearnedTier(self.store.learned, self.clock, traffic=self.store.traffic,
@@ -184,9 +193,10 @@ class Engine:
         """Takes up the rule set another process stored (the shared database's): a
         router swap, as `apply_rules` does. (A rule set applied anywhere cleared the
         answer cache through its log, so every process's cache follows by itself.)"""
+        version = self.store.rules.latest_version_id() or 0
         router = stored_router(self.store.rules, self.domain.handlers)
         if router is not None:
-            self.router = router
+            self.router, self.rules_version = router, version
 
     def _secret(self, entry: str) -> str | None:
         """A tool server's keyring entry (read when it connects, never stored here)."""
@@ -221,13 +231,22 @@ class Engine:
         """Validates a whole rule set, stores it and swaps it in at once.
 
         `fragments` None keeps the current ones; `version` (the rule book's record of
-        the change) is saved in the same transaction as the rules."""
+        the change) is saved in the same transaction as the rules, and only on top of
+        the version this engine runs: RulesChangedError when another process saved one
+        since (this engine then runs that one)."""
         if fragments is None:
             fragments = self.router.fragments
         router = Router(rules, self.domain.handlers, fragments=fragments)  # RuleError: which
-        self.store.rules.save_rules([r.as_dict() for r in router.rules], router.fragments,
-                                    version)
+        try:
+            saved = self.store.rules.save_rules(
+                [r.as_dict() for r in router.rules], router.fragments, version,
+                base=None if version is None else self.rules_version)
+        except RulesChangedError:
+            self.reload_rules()
+            raise
         self.router = router
+        if saved is not None:
+            self.rules_version = saved
         self.cache.clear()  # a new rule may now answer a text cached from another path
         return router
 

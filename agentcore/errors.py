@@ -146,6 +146,19 @@ class EmptyRuleSetError(RuleError):
         self.found = found
 
 
+class RulesChangedError(RuleError):
+    """A change was made against a rule set that is no longer the live one: another
+    station (or process) saved a version since. Nothing was saved."""
+
+    def __init__(self, base: int, latest: int) -> None:
+        super().__init__("(live set)", f"the live rules changed elsewhere since this "
+                         f"change was made (from version {base}, now version {latest}): "
+                         "nothing was applied; this station now runs the newer set, "
+                         "look at it and apply again")
+        self.base = base
+        self.latest = latest
+
+
 class QueueError(UserFacingError):
     """An operator's action on the queue cannot be done; the message says why."""
 

@@ -14,7 +14,10 @@ rule sets the operator applied, like an editor's undo: apply A, apply B, undo ->
 A is live, redo -> B is live again; applying anything after an undo drops the
 redo branch. A revert is an ordinary change (so it can itself be undone). The
 undo and redo stacks are rebuilt from the log at start-up, so they survive a
-restart.
+restart, and before each undo and redo, so on a shared database they walk the
+team's history. Every change is saved only on top of the version the engine runs
+(`Engine.apply_rules`): one made against a set another station has replaced since
+is refused (RulesChangedError), never silently undoes theirs.
 """
 
 from __future__ import annotations
@@ -129,11 +132,7 @@ class RuleBook:
         self._store = engine.store.rules
         self._past: list[int] = []  # content versions applied; [-1] is live
         self._future: list[int] = []  # undone, for redo
-        if self._store.latest_version_id() is None:
-            router = engine.router
-            self._store.add_version(self._record("seed", "system", "the rules at first start",
-                                                 None, router.rules, router.fragments))
-        self._rebuild_stacks()
+        self._rebuild_stacks()  # the engine recorded the first version at its first start
 
     # -- reading -------------------------------------------------------------
 
@@ -196,7 +195,7 @@ class RuleBook:
         Router(rules, live.handlers, fragments=fragments)  # validate before anything is written
         summary = summary or describe_change(live.rules, rules)
         self._commit(action, author, summary, None, rules, fragments)
-        self._past.append(self._latest_id())
+        self._past.append(self.engine.rules_version)  # this change's: no other came between
         self._future.clear()
         return self._changed()
 
@@ -220,6 +219,7 @@ class RuleBook:
                           summary=f"reverted to version {version_id}")
 
     def undo(self, *, author: str) -> RuleVersion:
+        self._rebuild_stacks()  # the team's history: another station may have changed it
         if not self.can_undo:
             raise RuleError("(history)", "nothing to undo")
         target = self.version(self._past[-2])
@@ -229,6 +229,7 @@ class RuleBook:
         return self._changed()
 
     def redo(self, *, author: str) -> RuleVersion:
+        self._rebuild_stacks()
         if not self.can_redo:
             raise RuleError("(history)", "nothing to redo")
         target = self.version(self._future[-1])
@@ -252,7 +253,7 @@ class RuleBook:
                              tuple(r.as_dict() for r in rules), dict(fragments))
 
     def _changed(self) -> RuleVersion:
-        return self.current
+        return self.version(self.engine.rules_version)
 
     def _latest_id(self) -> int:
         return self._store.latest_version_id() or 0

@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from agentcore.errors import RulesChangedError
 from agentcore.storage._pg_connection import pg_translated
 from agentcore.storage._pg_notify import notify
 from agentcore.storage._rules import RULE_COLUMNS, StoredVersion, VersionRecord, _stored
@@ -65,20 +66,28 @@ class PostgresRules:
             "reading the rule fragments", "SELECT name, pattern FROM rule_fragments")}
 
     def save_rules(self, rules: list[dict[str, Any]], fragments: dict[str, str],
-                   version: VersionRecord | None = None) -> None:
-        """Replaces the whole rule set and its fragments and records `version`, all in
-        one transaction: the history never disagrees with what runs."""
+                   version: VersionRecord | None = None, *, base: int | None = None,
+                   ) -> int | None:
+        """Replaces the whole rule set and its fragments and records `version` (its id
+        returned), all in one transaction; with `base`, refused if another version was
+        saved since (see SQLiteRules.save_rules): checked under the lock."""
         rows = [(*(r[c] if c != "enabled" else int(bool(r[c])) for c in RULE_COLUMNS), pos)
                 for pos, r in enumerate(rules)]
         with self._locked("saving the rules") as conn, conn.cursor() as cur:
+            if base is not None:
+                cur.execute("SELECT COALESCE(MAX(id), 0) FROM rule_versions")
+                (latest,) = cur.fetchone() or (0,)
+                if latest != base:
+                    raise RulesChangedError(base, int(latest))
             cur.execute("DELETE FROM rules")
             cur.executemany(f"INSERT INTO rules ({', '.join(RULE_COLUMNS)}, position) "
                             f"VALUES ({', '.join(['%s'] * (len(RULE_COLUMNS) + 1))})", rows)
             cur.execute("DELETE FROM rule_fragments")
             cur.executemany("INSERT INTO rule_fragments (name, pattern) VALUES (%s, %s)",
                             list(fragments.items()))
-            saved = [str(_insert(conn, version))] if version is not None else []
-            notify(cur, "rules", saved, self._origin)
+            saved = _insert(conn, version) if version is not None else None
+            notify(cur, "rules", [] if saved is None else [str(saved)], self._origin)
+            return saved
 
     def add_version(self, version: VersionRecord) -> int:
         """Records a version without changing the rules (the seed of the history)."""

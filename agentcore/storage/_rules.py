@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from agentcore.errors import RulesChangedError
 from agentcore.storage._connection import transaction, translated
 
 RULE_COLUMNS = ("id", "name", "pattern", "intent", "handler", "template", "priority",
@@ -54,20 +55,27 @@ class SQLiteRules:
             return dict(self._conn.execute("SELECT name, pattern FROM rule_fragments"))
 
     def save_rules(self, rules: list[dict[str, Any]], fragments: dict[str, str],
-                   version: VersionRecord | None = None) -> None:
-        """Replaces the whole rule set and its fragments and records `version`, all in
-        one transaction: the history never disagrees with what runs."""
+                   version: VersionRecord | None = None, *, base: int | None = None,
+                   ) -> int | None:
+        """Replaces the whole rule set and its fragments and records `version` (its id
+        returned), all in one transaction: the history never disagrees with what runs.
+        With `base` (the newest version id the change was made against, 0 for none)
+        it is refused with RulesChangedError if another version was saved since."""
         rows = [(*(r[c] if c != "enabled" else int(bool(r[c])) for c in RULE_COLUMNS), pos)
                 for pos, r in enumerate(rules)]
         conn = self._conn
-        with translated("saving the rules failed"), transaction(conn):
+        # IMMEDIATE: the check and the write under one lock, against other processes.
+        with translated("saving the rules failed"), transaction(conn, "IMMEDIATE"):
+            if base is not None:
+                latest = conn.execute("SELECT MAX(id) FROM rule_versions").fetchone()[0] or 0
+                if latest != base:
+                    raise RulesChangedError(base, int(latest))
             conn.execute("DELETE FROM rules")
             conn.executemany(f"INSERT INTO rules ({', '.join(RULE_COLUMNS)}, position) "
                              f"VALUES ({', '.join('?' * (len(RULE_COLUMNS) + 1))})", rows)
             conn.execute("DELETE FROM rule_fragments")
             conn.executemany("INSERT INTO rule_fragments VALUES (?, ?)", list(fragments.items()))
-            if version is not None:
-                self._insert(version)
+            return self._insert(version) if version is not None else None
 
     def add_version(self, version: VersionRecord) -> int:
         """Records a version without changing the rules (the seed of the history)."""

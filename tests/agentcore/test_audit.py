@@ -112,6 +112,7 @@ async def test_every_action_is_listed_under_its_operator(desk: Desk, stations):
 async def test_the_listing_is_filtered_by_kind_and_time(desk: Desk, stations):
     ana, ben, _ = stations
     item = await desk.over_budget()
+    desk.clock.advance(1)  # after the engine's first start (its rules' first version)
     start = desk.clock.now()
     await ana.claim(item, "ana", lease_s=60)
     desk.clock.advance(61)  # ana's claim lapses: ben takes it over

@@ -89,6 +89,22 @@ async def test_refusals_are_told_not_raised(engine, session):
     assert await rule_for(engine, HOURS) == "contact-hours"
 
 
+async def test_an_apply_over_a_set_another_station_saved_is_told_and_the_edits_kept(
+        engine, session, recorded):
+    other = Engine(recorded)  # a second station on the same database
+    try:
+        RuleBook(other).apply([*other.router.rules, dataclasses.replace(CLOSED, id="theirs")],
+                              author="ben")
+        session.draft.add(CLOSED)
+        told = session.apply()
+        assert not told.done and "the live rules changed elsewhere" in told.text
+        assert session.draft.dirty and session.draft.index_of("closed") >= 0  # kept
+        assert "theirs" in {r.id for r in session.live.rules}  # now runs ben's set
+        assert await rule_for(engine, HOURS) == "theirs"
+    finally:
+        await other.close()
+
+
 async def test_an_import_that_leaves_no_rule_enabled_is_a_question(engine, session):
     with pytest.raises(EmptyRuleSetError):
         session.import_text("empty.yaml", "rules: []\n")

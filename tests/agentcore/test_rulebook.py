@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from agentcore import Engine, Request, Route, RuleError
-from agentcore.errors import EmptyRuleSetError
+from agentcore.errors import EmptyRuleSetError, RulesChangedError
 from agentcore.router import Rule
 from agentcore.rulebook import RuleBook
 
@@ -196,3 +196,37 @@ async def test_requests_racing_an_apply_see_the_old_set_or_the_new_never_half(en
     answered = results[:100] + results[101:]
     assert set(answered) == {"hello", "hello-v2"}  # every one by a rule, never the LLM
     assert answered[-1] == "hello-v2"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def one_database(request):
+    """The settings two stations open on one database, on each backend."""
+    return request.getfixturevalue("settings" if request.param == "sqlite" else "pg_settings")
+
+
+async def test_a_change_made_on_a_set_another_station_replaced_is_refused_not_lost(
+        one_database):
+    """Two stations edit at once: the second's change, made on the set the first
+    replaced, is refused (it would have dropped the first's rule), and applied again
+    on the new set both rules run. Undo walks the team's history."""
+    ann_engine, bob_engine = Engine(one_database), Engine(one_database)
+    try:
+        ann, bob = RuleBook(ann_engine), RuleBook(bob_engine)
+        alpha = dataclasses.replace(CLOSED, id="alpha", pattern=r"\balpha\b")
+        bravo = dataclasses.replace(CLOSED, id="bravo", pattern=r"\bbravo\b")
+        ann.apply([*ann_engine.router.rules, alpha], author="ann")
+        with pytest.raises(RulesChangedError, match="changed elsewhere"):
+            bob.apply([*bob_engine.router.rules, bravo], author="bob")  # not yet told
+        assert "alpha" in {r.id for r in bob_engine.router.rules}  # bob runs ann's set now
+        version = bob.apply([*bob_engine.router.rules, bravo], author="bob")
+        assert version.summary == "added bravo"
+        assert {"alpha", "bravo"} <= {r.id for r in version.rules}
+        assert [v.author for v in bob.versions()][:2] == ["bob", "ann"]
+
+        ann_engine.reload_rules()  # as its store follower does on hearing of it
+        ann.undo(author="ann")  # the team's last change: bob's
+        ids = {r.id for r in ann_engine.router.rules}
+        assert "alpha" in ids and "bravo" not in ids
+    finally:
+        await ann_engine.close()
+        await bob_engine.close()

@@ -78,3 +78,38 @@ def save_rule_sets(backend: tuple[str, str, str | None], station: int, start: An
     finally:
         for store in stores:
             store.close()
+
+
+def save_on_top(backend: tuple[str, str, str | None], station: int, start: Any,
+                results: Any, threads: int, rounds: int) -> None:
+    """Each thread reads the newest version and saves its set on top of it, `rounds`
+    times; puts (base, saved id) of each save taken and the count refused."""
+    from agentcore.errors import RulesChangedError
+    from tests.agentcore.storage.test_rules import rule_set, version_of
+
+    stores = [open_queue(*backend) for _ in range(threads)]
+    try:
+        def run(thread: int) -> tuple[list[tuple[int, int]], int]:
+            name, rules_of = f"s{station}t{thread}", stores[thread].rules
+            rules, fragments = rule_set(name)
+            taken, refused = [], 0
+            for i in range(rounds):
+                base = rules_of.latest_version_id() or 0
+                try:
+                    saved = rules_of.save_rules(rules, fragments,
+                                                version_of(rules, fragments, name, i),
+                                                base=base)
+                except RulesChangedError:
+                    refused += 1
+                else:
+                    taken.append((base, saved))
+            return taken, refused
+
+        start.wait()
+        got = _threads(run, threads)
+        results.put(([t for taken, _ in got for t in taken], sum(r for _, r in got)))
+    except BaseException as exc:
+        results.put(f"failed: {exc!r}")
+    finally:
+        for store in stores:
+            store.close()

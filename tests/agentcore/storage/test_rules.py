@@ -4,13 +4,14 @@ saving at once never mix their sets, and each version gets an id of its own."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pytest
 
 from agentcore.errors import StorageError
 from agentcore.storage import VersionRecord
-from tests.agentcore.storage.stations import run_stations, save_rule_sets
+from tests.agentcore.storage.stations import run_stations, save_on_top, save_rule_sets
 
 
 def rule(rule_id: str, *, enabled: bool = True, priority: int = 10) -> dict[str, Any]:
@@ -106,3 +107,20 @@ def test_stations_saving_at_once_never_mix_their_sets_and_get_distinct_version_i
     saved = [v for v in rules.versions() if v.action == "apply"]
     newest = max(saved, key=lambda v: v.id)
     assert (list(newest.rules), newest.fragments) == rule_set(owner)
+
+
+def test_saves_on_top_of_a_version_race_and_each_version_has_one_successor(open_store):
+    """Stations each saving on top of the newest version they read, at once: of those
+    that read the same version, one save is taken and the others refused, so the
+    history is one chain and no station's set was replaced unseen."""
+    open_store()
+    got = run_stations(save_on_top, (open_store.kind, open_store.location,
+                                     open_store.password), 3, 2, 8)
+    taken = sorted(t for station, _ in got for t in station)
+    refused = sum(r for _, r in got)
+    assert len(taken) + refused == 3 * 2 * 8 and taken
+    bases = [base for base, _ in taken]
+    assert len(bases) == len(set(bases))  # never two saves on one version
+    for (_, saved), (base, _) in pairwise(taken):
+        assert base == saved  # each on the one before it
+    assert open_store().rules.latest_version_id() == taken[-1][1]
