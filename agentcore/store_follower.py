@@ -8,7 +8,8 @@ loop, skips this engine's own writes (its bus already told them) and:
 
 - "rules": swaps the router for the stored rule set (as applying rules here does),
   then publishes `RulesChanged`: a rule applied at one station routes every
-  service's next request;
+  service's next request (a reload that fails, and a learned refresh, is tried
+  again, backing off, until it takes: the change is told only once);
 - "accepted" / "finished": `RequestAccepted` / `RequestAnswered` or
   `RequestEscalated` with the request and its outcome read back from the store,
   only while the bus has subscribers and the engine shows a feed (a service sets
@@ -53,6 +54,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("agentcore.store_follower")
 
 BATCH = 50  # requests read per hop to a worker thread, then published on the loop
+# A reload that failed (a pool with no connection free, a server restarting) is tried
+# again after RETRY_S, doubling to RETRY_MAX_S, until it takes: a change is told once,
+# and a station left on the old rules would stay there until the next one.
+RETRY_S = 0.5
+RETRY_MAX_S = 30.0
 FinishedListener = Callable[[tuple[str, ...]], None]
 
 
@@ -102,6 +108,8 @@ class StoreFollower:
         self._reader: asyncio.Task[None] | None = None
         self._finished: list[FinishedListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()  # learned refreshes under way
+        self._retries: dict[str, asyncio.TimerHandle] = {}  # what failed: its next try
+        self._delays: dict[str, float] = {}
         self._closed = False
 
     def start(self) -> None:
@@ -113,6 +121,8 @@ class StoreFollower:
 
     async def close(self) -> None:
         self._closed = True
+        for handle in self._retries.values():
+            handle.cancel()
         if self._feed is not None:
             await asyncio.to_thread(self._feed.close)  # joins its thread: ~0.2 s
         pending = [*self._tasks, *([self._reader] if self._reader else [])]
@@ -180,9 +190,12 @@ class StoreFollower:
     def _rules_changed(self, version_id: int | None, *, publish: bool = True) -> None:
         try:
             self._reload_rules()
-        except Exception:  # the store, or a set this version refuses: keep the router
-            log.exception("could not take up the rule set another process stored")
+        except Exception as exc:  # the store, or a set this version refuses: keep the router
+            log.warning("could not take up the rule set another process stored (trying "
+                        "again): %s", exc)
+            self._again("rules", lambda: self._rules_changed(version_id))
             return
+        self._succeeded("rules")
         if publish:
             self._bus.publish(RulesChanged(version_id))
 
@@ -194,9 +207,15 @@ class StoreFollower:
 
         def done(task: asyncio.Task[Any]) -> None:
             self._tasks.discard(task)
-            if not task.cancelled() and task.exception() is not None:
-                log.warning("could not take up the learned tier's version: %s",
-                            task.exception())
+            if task.cancelled():
+                return
+            if task.exception() is not None:
+                log.warning("could not take up the learned tier's version (trying "
+                            "again): %s", task.exception())
+                self._again("learned",
+                            lambda: self._refresh_learned(then=StoreChanged("learned")))
+            else:
+                self._succeeded("learned")
             if not self._closed:
                 self._bus.publish(then)
 
@@ -204,6 +223,26 @@ class StoreFollower:
         task = asyncio.get_running_loop().create_task(asyncio.to_thread(learned.refresh))
         self._tasks.add(task)
         task.add_done_callback(done)
+
+    def _again(self, what: str, attempt: Callable[[], None]) -> None:
+        """`attempt` once more after a delay that doubles with each failure of `what`;
+        one try waits at a time (a newer change's own try may take first)."""
+        if self._closed or what in self._retries or self._loop is None:
+            return
+        delay = self._delays[what] = min(RETRY_MAX_S, self._delays.get(what, RETRY_S / 2) * 2)
+
+        def run() -> None:
+            self._retries.pop(what, None)
+            if not self._closed:
+                attempt()
+
+        self._retries[what] = self._loop.call_later(delay, run)
+
+    def _succeeded(self, what: str) -> None:
+        self._delays.pop(what, None)
+        handle = self._retries.pop(what, None)
+        if handle is not None:
+            handle.cancel()
 
     def _read_soon(self) -> None:
         if self._reader is None or self._reader.done():

@@ -10,8 +10,10 @@ from collections.abc import Callable
 
 from agentcore.database import open_storage
 from agentcore.engine import Engine
+from agentcore.errors import StorageError
 from agentcore.events import (
     Event,
+    EventBus,
     RequestAccepted,
     RequestAnswered,
     RulesChanged,
@@ -20,6 +22,8 @@ from agentcore.events import (
 from agentcore.models import Outcome, Request, Route, Span, Status
 from agentcore.router import Rule
 from agentcore.settings import Settings
+from agentcore.storage import LearnedRecord
+from agentcore.store_follower import StoreFollower
 
 N = 2000
 
@@ -96,3 +100,47 @@ async def test_its_own_outcome_is_told_once_and_another_processes_rules_are_take
         other.close()
         await engine.close()
 
+
+
+class _Flaky:
+    """A reload (the engine's `reload_rules`, the learned tier's `refresh`) that fails
+    its first `failures` calls, as a pool with no free connection or a restarting
+    server makes it fail."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise StorageError("reading the rules failed: no connection could be had in time")
+
+    def refresh(self) -> None:
+        self()
+
+
+async def test_a_reload_that_fails_is_tried_again_until_it_takes(pg_settings: Settings):
+    """One notification each: a station whose reload failed must not stay on the old
+    rules (or the old learned version) until the next change."""
+    store, other = open_storage(pg_settings), open_storage(pg_settings)
+    bus = EventBus()
+    heard: list[Event] = []
+    bus.subscribe(heard.append)
+    rules, learned = _Flaky(failures=2), _Flaky(failures=1)
+    follower = StoreFollower(store, bus, reload_rules=rules,
+                             learned=learned)  # type: ignore[arg-type]
+    follower.start()
+    try:
+        other.rules.save_rules(other.rules.load_rules(), other.rules.load_fragments())
+        await until(lambda: any(isinstance(e, RulesChanged) for e in heard),
+                    what="the rules taken up at the third try")
+        assert rules.calls == 3
+        other.learned.add(LearnedRecord(1.0, "ann", "train", 10, 0.9, True), b"model")
+        await until(lambda: learned.calls == 2, what="the learned version taken up again")
+        await until(lambda: heard.count(StoreChanged("learned")) == 2,
+                    what="told after each try")
+    finally:
+        await follower.close()
+        other.close()
+        store.close()
