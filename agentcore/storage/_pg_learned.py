@@ -2,8 +2,11 @@
 edited, a model stored once (BYTEA) in the version that trained it.
 
 Ids come from the table's identity, so versions saved by two stations at once are
-both kept, in the order they committed their ids; the newest is the current one on
-every station.
+both kept. An identity hands its numbers out at insert, not at commit: a version
+whose model took long to upload could commit after a later-numbered one, and the
+newest id (the current version on every station) would not be the last decision.
+So a save takes an advisory lock first, as the rule set's does (`_pg_rules`): ids
+are taken and committed in turn.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from agentcore.storage._pg_connection import pg_translated
 from agentcore.storage._pg_notify import notify
 
 Pool = ConnectionPool[psycopg.Connection[Any]]
+# pg_advisory_xact_lock's key for saving a learned-tier version ("learned!").
+LEARNED_LOCK = 0x6C65_6172_6E65_6421
 
 
 class PostgresLearned:
@@ -37,6 +42,7 @@ class PostgresLearned:
             raise ValueError("a version carries a model or names the version whose it runs")
         with pg_translated(f"saving a learned-tier version at {self._where} failed"), \
                 self._pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (LEARNED_LOCK,))
             row = conn.execute(
                 "INSERT INTO learned_models (created_at, operator, action, examples, threshold,"
                 " enabled, restores, model_of, backtest, model)"

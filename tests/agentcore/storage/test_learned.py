@@ -80,6 +80,37 @@ def test_versions_are_saved_safely_from_several_threads_at_once(open_store):
     assert len(backend.learned.log()) == 1 + 4 * 25
 
 
+def test_the_version_committed_last_is_current_though_a_slow_one_took_its_id_first(
+        open_store):
+    """Ben's station is still uploading a big model when Ann saves a quick "off": the
+    current version on every station is the decision committed last."""
+    if open_store.kind != "postgresql":
+        pytest.skip("SQLite's writers take turns under its write lock")
+    import psycopg
+
+    from agentcore.storage._pg_learned import LEARNED_LOCK
+
+    anns = open_store()
+    first = anns.learned.add(version(), b"m")
+    saved: list[int] = []
+    with psycopg.connect(open_store.location, password=open_store.password) as bens, \
+            bens.transaction():  # Ben's save, as `add` makes it, its upload not done
+        bens.execute("SELECT pg_advisory_xact_lock(%s)", (LEARNED_LOCK,))
+        (slow,) = bens.execute(
+            "INSERT INTO learned_models (created_at, operator, action, examples, threshold,"
+            " enabled, model) VALUES (2000, 'ben', 'train', 5, 0.9, 1, 'big') RETURNING id"
+            ).fetchone()
+        bens.execute("UPDATE learned_models SET model_of = id WHERE id = %s", (slow,))
+        quick = threading.Thread(target=lambda: saved.append(anns.learned.add(
+            version("disable", model_of=first.id, at=2001)).id))
+        quick.start()
+        quick.join(timeout=1.0)
+        ann_first = not quick.is_alive()
+    quick.join()
+    last = slow if ann_first else saved[0]
+    assert open_store().learned.latest().id == last
+
+
 def test_retention_never_prunes_a_model(open_backend, clock):
     store = open_backend(retention_days=30)
     saved = store.learned.add(version(at=clock.now() - 400 * DAY), b"old model")
