@@ -65,11 +65,12 @@ _KEEP_PENDING = (
 # SQLite's fence (`_requests._STILL_ACCEPTED`); and first the request's row locked
 # while still accepted, since writers here do not take turns: of two outcomes of one
 # request committing at once, the second waits, then finds it finished and writes nothing.
-_STILL_ACCEPTED = "EXISTS (SELECT 1 FROM requests WHERE id = %s AND status = 'accepted')"
+_THIS_RUN = "id = %s AND status = 'accepted' AND note IS NOT DISTINCT FROM %s"
+_STILL_ACCEPTED = f"EXISTS (SELECT 1 FROM requests WHERE {_THIS_RUN})"
 
 PG_FINISH = FinishSQL(
-    lock="SELECT 1 FROM requests WHERE id = %s AND status = 'accepted' FOR UPDATE",
-    status="UPDATE requests SET status = %s WHERE id = %s AND status = 'accepted'",
+    lock=f"SELECT 1 FROM requests WHERE {_THIS_RUN} FOR UPDATE",
+    status=f"UPDATE requests SET status = %s WHERE {_THIS_RUN}",
     # SQLite's INSERT OR REPLACE: a re-run's outcome replaces the row, `operator` NULL.
     outcome=(
         "INSERT INTO outcomes (request_id, route, status, intent, rule_id, answer,"

@@ -51,11 +51,13 @@ _KEEP_PENDING = (
 _INSERT = ("INSERT INTO requests (id, text, customer_id, channel, received_at, status, note,"
            " owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 # Every statement of an outcome but the last writes only while its request is still
-# 'accepted' (`_STILL_ACCEPTED`, its id the statement's last parameter), and the last
-# moves the request on: an outcome that comes again (a commit retried after the link
-# dropped as it went through, an instance taken over that finishes late) changes
-# nothing, above all not an operator's reply written in between.
-_STILL_ACCEPTED = "EXISTS (SELECT 1 FROM requests WHERE id = ? AND status = 'accepted')"
+# 'accepted' for this run (`_STILL_ACCEPTED`: its id and its note, the hand-back's, the
+# statement's last parameters), and the last moves the request on: an outcome that
+# comes again (a commit retried after the link dropped as it went through, an instance
+# taken over that finishes late) changes nothing, above all not an operator's reply
+# written in between, nor a hand-back's re-run (accepted again, with the note).
+_STILL_ACCEPTED = ("EXISTS (SELECT 1 FROM requests WHERE id = ? AND status = 'accepted'"
+                   " AND note IS ?)")
 _REOPEN = (
     "INSERT INTO escalations (request_id, reason, state, created_at, context,"
     " pending_status) SELECT ?, ?, 'open', ?, ?, ? WHERE " + _STILL_ACCEPTED +
@@ -89,7 +91,7 @@ class FinishSQL:
 
 
 SQLITE_FINISH = FinishSQL(
-    status="UPDATE requests SET status = ? WHERE id = ? AND status = 'accepted'",
+    status="UPDATE requests SET status = ? WHERE id = ? AND status = 'accepted' AND note IS ?",
     outcome=_OUTCOME,
     delete_spans="DELETE FROM spans WHERE request_id = ? AND " + _STILL_ACCEPTED,
     spans="INSERT OR REPLACE INTO spans SELECT ?,?,?,?,?,?,?,? WHERE " + _STILL_ACCEPTED,
@@ -108,24 +110,25 @@ SQLITE_FINISH = FinishSQL(
 def finish_statements(outcome: Outcome, sql: FinishSQL = SQLITE_FINISH) -> list[Statement]:
     """What recording an outcome writes, in one transaction: the outcome row, its spans
     (one executemany), any escalation, and the request's status, last; nothing of it
-    once the request is no longer 'accepted' (see `_STILL_ACCEPTED`)."""
+    once the request is no longer accepted for this run (see `_STILL_ACCEPTED`)."""
     request = outcome.request
-    rid = request.id
+    rid, note = request.id, request.note
     u = outcome.usage
     finished_at = outcome.spans[-1].end if outcome.spans else request.received_at
-    statements: list[Statement] = [] if sql.lock is None else [(sql.lock, (rid,))]
+    statements: list[Statement] = [] if sql.lock is None else [(sql.lock, (rid, note))]
     statements.append(
         (sql.outcome, (rid, str(outcome.route), str(outcome.status), outcome.intent,
                        outcome.rule_id, storable(outcome.answer), u.prompt_tokens,
                        u.completion_tokens, u.dollars, outcome.latency_ms,
                        to_json(outcome.errors),
                        str(outcome.escalation_reason) if outcome.escalation_reason else None,
-                       finished_at, rid)))
+                       finished_at, rid, note)))
     if request.note is not None:  # a hand-back's re-run: the earlier run's spans go
-        statements.append((sql.delete_spans, (rid, rid)))
+        statements.append((sql.delete_spans, (rid, rid, note)))
     if outcome.spans:
         statements.append((sql.spans, [
-            (rid, i, s.name, s.parent, s.start, s.end, to_json(s.attributes), s.error, rid)
+            (rid, i, s.name, s.parent, s.start, s.end, to_json(s.attributes), s.error, rid,
+             note)
             for i, s in enumerate(outcome.spans)]))
     if outcome.status is Status.ESCALATED:
         context = {
@@ -141,15 +144,16 @@ def finish_statements(outcome: Outcome, sql: FinishSQL = SQLITE_FINISH) -> list[
         # context; any other existing item is left alone.
         statements.append((sql.reopen, (rid, str(outcome.escalation_reason), finished_at,
                                         to_json(context),
-                                        "waiting" if outcome.pending_action else None, rid)))
+                                        "waiting" if outcome.pending_action else None, rid,
+                                        note)))
     elif request.note is not None:  # a hand-back's re-run, settled: one the agent
         # answered is resolved; one the guard turned away (rate limit) goes back to the
         # operators. Same transaction as the outcome.
         if outcome.status is Status.ANSWERED:
-            statements.append((sql.settle_answered, (finished_at, rid, rid)))
+            statements.append((sql.settle_answered, (finished_at, rid, rid, note)))
         else:
-            statements.append((sql.settle_other, (rid, rid)))
-    statements.append((sql.status, (str(outcome.status), rid)))
+            statements.append((sql.settle_other, (rid, rid, note)))
+    statements.append((sql.status, (str(outcome.status), rid, note)))
     return statements
 
 

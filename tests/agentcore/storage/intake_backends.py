@@ -67,16 +67,16 @@ class _InsertedRequests:
 
     def finish(self, outcome: Outcome) -> None:
         statements = finish_statements(outcome)
-        status, rid = statements[-1][1]
+        status, rid, _ = statements[-1][1]
         with self._connect() as conn, conn.transaction():
             conn.execute("UPDATE requests SET status = %s WHERE id = %s", (status, rid))
             conn.execute("INSERT INTO outcomes (request_id, route, status, intent, rule_id,"
                          " answer, prompt_tokens, completion_tokens, dollars, latency_ms,"
                          " errors, escalation_reason, finished_at) VALUES"
-                         " (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", statements[0][1][:-1])
+                         " (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", statements[0][1][:-2])
             reopen = [p for sql, p in statements if sql.startswith("INSERT INTO escalations")]
             if reopen:
-                rid, reason, created_at, context, pending, _ = reopen[0]
+                rid, reason, created_at, context, pending, _, _ = reopen[0]
                 conn.execute("INSERT INTO escalations (request_id, reason, state, created_at,"
                              " context, pending_status) VALUES (%s, %s, 'open', %s, %s, %s)",
                              (rid, reason, created_at, context, pending))

@@ -57,8 +57,8 @@ class PostgresQueue:
 
         req = outcome.request
         statements = finish_statements(outcome)
-        outcome_row = statements[0][1][:-1]  # without the fence's id (`_STILL_ACCEPTED`)
-        rid, reason, created_at, context, pending, _ = next(
+        outcome_row = statements[0][1][:-2]  # without the fence's id and note (`_STILL_ACCEPTED`)
+        rid, reason, created_at, context, pending, _, _ = next(
             p for sql, p in statements if sql.startswith("INSERT INTO escalations"))
         with psycopg.connect(self.url, password=self.password) as conn:
             conn.execute("INSERT INTO requests VALUES (%s, %s, %s, %s, %s, 'escalated', %s)",

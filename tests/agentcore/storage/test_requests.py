@@ -233,6 +233,34 @@ def test_an_outcome_written_again_after_an_operators_reply_changes_nothing(
     assert [s.name for s in service.requests.spans(req.id)] == ["guard"]
 
 
+def test_a_first_runs_late_outcome_is_not_taken_for_its_hand_backs_re_run(open_backend,
+                                                                            clock):
+    """A hand-back makes its request accepted again, with the operator's note: the
+    first run's outcome, arriving late from an instance taken over, is not the re-run's,
+    and the item waits for the re-run that is."""
+    service, late = open_backend(), open_backend()
+    now = clock.now()
+    req = request(10)
+    service.requests.accept(req)
+    service.requests.finish(escalated(req, pending=False))
+    items = service.escalations
+    item = items.of_request(req.id)
+    assert items.claim(item, "ann", now, now + 60)
+    assert items.hand_back(items.get(item, now), "ann", now, "it shipped today", None)
+
+    late.requests.finish(answered(req))  # the first run's, without the note
+    late.flush()
+    assert service.requests.status(req.id) == "accepted"
+    assert items.get(item, now + 1).state is EscalationState.HANDED_BACK
+
+    req.note = "it shipped today"
+    service.requests.accept(req, again=True)
+    service.requests.finish(answered(req, spans=2))
+    done = items.get(item, now + 1)
+    assert (done.state, done.resolved_by) == (EscalationState.RESOLVED, "agent")
+    assert [s.name for s in service.requests.spans(req.id)] == ["stage0", "stage1"]
+
+
 def test_of_two_outcomes_of_one_request_committed_at_once_one_is_kept_whole(open_backend):
     """Two instances finishing the same requests at the same moment (one took over what
     the other seemed to have dropped): each request keeps one run's outcome with that
