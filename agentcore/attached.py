@@ -90,18 +90,20 @@ class AttachedIntake:
         try:
             view = self._view(await self._call("POST", f"/v1/requests/{request.id}/rerun"))
         except IntakeUnreachable as exc:
+            if not _not_taken(exc):  # it may be running there: never a second run
+                raise
             # The hand-back is on disk, accepted again and this station's: no service's
             # sweep takes what a live instance holds, and a station runs nothing itself.
             # Left to nobody, the next sweep (every few seconds) takes it.
             try:
                 left = await asyncio.to_thread(self._store.requests.disown, request.id)
-            except StorageError as lost:  # this station then looks dead once its grace ends
+                then = ("a service takes it up as soon as one runs" if left
+                        else "a service has taken it up")
+            except StorageError as lost:
                 log.warning("leaving hand-back %s to the services failed: %s", request.id,
                             lost)
-                left = True
-            raise IntakeUnreachable(f"{exc}; the hand-back is kept and " + (
-                "a service takes it up as soon as one runs" if left
-                else "a service has taken it up")) from None
+                then = "a service takes it up once this station is closed"
+            raise IntakeUnreachable(f"{exc}; the hand-back is kept and {then}") from None
         return await self._finish(view["id"])
 
     # -- waiting ---------------------------------------------------------------
@@ -166,7 +168,8 @@ class AttachedIntake:
         if reply.status_code == 401:
             raise IntakeUnreachable(
                 f"the service at {self.base_url} refuses this station's token: store the "
-                f"intake's bearer token in the keyring entry {self._token_entry!r}")
+                f"intake's bearer token in the keyring entry {self._token_entry!r}",
+                status=401)
         return reply
 
     def _view(self, reply: httpx2.Response) -> dict[str, Any]:
@@ -183,10 +186,10 @@ class AttachedIntake:
             why = error or "not ready"
             raise IntakeUnreachable(
                 f"the service at {self.base_url} cannot take requests now ({why}): nothing "
-                "was sent, try again once it is back")
+                "was sent, try again once it is back", status=503)
         raise IntakeUnreachable(
             f"the service at {self.base_url} refused the request (HTTP "
-            f"{reply.status_code}: {error or reply.reason_phrase})")
+            f"{reply.status_code}: {error or reply.reason_phrase})", status=reply.status_code)
 
 
 def _rejected(request: Request, view: dict[str, Any]) -> Outcome:
@@ -196,6 +199,16 @@ def _rejected(request: Request, view: dict[str, Any]) -> Outcome:
                    received_at=float(view.get("received_at") or 0.0))
     return Outcome(sent, Route.GUARD, Status.REJECTED, answer=str(view.get("answer") or ""),
                    errors=[f"rejected: {view.get('reason') or 'refused'}"])
+
+
+def _not_taken(exc: IntakeUnreachable) -> bool:
+    """Whether the call surely never reached a service's engine: no connection made,
+    the token refused, or the service saying it takes nothing now (503). A timeout or
+    a broken reply may come after the service took the request up."""
+    cause = exc.__context__
+    if isinstance(cause, httpx2.ConnectError | httpx2.ConnectTimeout):
+        return True
+    return cause is None and exc.status in (401, 503)
 
 
 def _finished_outcome(store: Storage, rid: str) -> Outcome | None:

@@ -183,7 +183,12 @@ class DatabaseUnreachable(UserFacingError):
 class IntakeUnreachable(UserFacingError):
     """An attached station cannot send through its service's intake: nothing answers
     at the URL, the intake refuses the station's token, or it does not finish a request
-    in time. The message names the URL and what to do, never the token."""
+    in time. The message names the URL and what to do, never the token; `status` is
+    the service's HTTP status when it answered with a refusal."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class LLMErrorKind(StrEnum):
