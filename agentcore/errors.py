@@ -78,6 +78,7 @@ __all__ = [
     "QueueError",
     "RecordNotFound",
     "RuleError",
+    "RulesChangedError",
     "SettingsError",
     "StorageError",
     "ThrottledError",

@@ -28,7 +28,7 @@ INTENDED = {
     "NeedsCustomer", "BacktestCancelled", "MissingKeyError", "LearnedModelError",
     "ToolServerError",
     "ChatwootError", "DatabaseUnreachable", "Undeliverable", "IdempotencyKeyReused",
-    "IntakeUnreachable",
+    "IntakeUnreachable", "RulesChangedError",
 }
 
 
