@@ -67,6 +67,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("agentcore.engine")
 
+StoredRules = tuple[int, Router | None]  # a stored set's version and its router
+
+
 class Engine:
     def __init__(self, settings: Settings, *, openai_client: openai.AsyncOpenAI | None = None,
                  clock: Clock | None = None, credentials: KeyringCredentials | None = None,
@@ -172,7 +175,7 @@ class Engine:
             approval_window_s=2 * self.tool_servers.longest_call_s(timeout_s) + 30,
             bus=self.bus)
         # Other processes' writes to the shared database, told on this bus (start/close).
-        self._follower: StoreFollower | None = None
+        self._follower: StoreFollower[StoredRules] | None = None
         # A station's feed shows other processes' requests as they come and finish; a
         # service (`agentcore serve`) shows none, and so reads none back (set before start).
         self.shows_others_requests = True
@@ -193,10 +196,23 @@ class Engine:
         """Takes up the rule set another process stored (the shared database's): a
         router swap, as `apply_rules` does. (A rule set applied anywhere cleared the
         answer cache through its log, so every process's cache follows by itself.)"""
+        self.take_stored_rules(self.stored_rules())
+
+    def stored_rules(self) -> StoredRules:
+        """The stored set's version, read before it, and its router (None: nothing is
+        stored). Blocking, and safe off the loop: the follower reads it on a thread."""
         version = self.store.rules.latest_version_id() or 0
-        router = stored_router(self.store.rules, self.domain.handlers)
-        if router is not None:
-            self.router, self.rules_version = router, version
+        return version, stored_router(self.store.rules, self.domain.handlers)
+
+    def take_stored_rules(self, found: StoredRules) -> bool:
+        """Swaps in `stored_rules`' router unless this engine already runs a later
+        version: a read begun before this engine's own apply returns the set that apply
+        replaced, which must not come back."""
+        version, router = found
+        if router is None or version < self.rules_version:
+            return False
+        self.router, self.rules_version = router, version
+        return True
 
     def _secret(self, entry: str) -> str | None:
         """A tool server's keyring entry (read when it connects, never stored here)."""
@@ -216,7 +232,8 @@ class Engine:
         processes commit there (agentcore.store_follower)."""
         if self._follower is None and self.settings.uses_postgres:
             self._follower = StoreFollower(
-                self.store, self.bus, reload_rules=self.reload_rules, learned=self.learned,
+                self.store, self.bus, read_rules=self.stored_rules,
+                take_rules=self.take_stored_rules, learned=self.learned,
                 read_requests=lambda: self.shows_others_requests and self.bus.has_subscribers)
             self._follower.start()
             if self._intake is not None:

@@ -6,15 +6,21 @@ their own requests, outcomes, claims and rule sets; the store's change feed
 `StoreFollower` hears each `Change` on the feed's thread, hops it to the engine's
 loop, skips this engine's own writes (its bus already told them) and:
 
-- "rules": swaps the router for the stored rule set (as applying rules here does),
-  then publishes `RulesChanged`: a rule applied at one station routes every
-  service's next request (a reload that fails, and a learned refresh, is tried
-  again, backing off, until it takes: the change is told only once);
+- "rules": reads the stored rule set on a worker thread (a database that is slow or
+  away must not freeze the loop, a station's GUI with it), swaps the router for it on
+  the loop (as applying rules here does) unless this engine has since applied a later
+  one, then publishes `RulesChanged`: a rule applied at one station routes every
+  service's next request. Changes heard during a read make one more read after it;
+  a read that fails, and a learned refresh, is tried again, backing off, until it
+  takes (the change is told only once);
 - "accepted" / "finished": `RequestAccepted` / `RequestAnswered` or
   `RequestEscalated` with the request and its outcome read back from the store,
   only while the bus has subscribers and the engine shows a feed (a service sets
   `Engine.shows_others_requests` False, and reads nothing back). Reads run
-  off the loop, `BATCH` requests per hop, so a burst of outcomes never stalls it;
+  off the loop, `BATCH` requests per hop, so a burst of outcomes never stalls it; a
+  batch whose read the store fails (StorageError) is kept, in order, and read again,
+  backing off, so a feed misses no request over a passing failure (a lost link drops
+  what is queued: the views reread everything when it is back);
 - "escalation": `EscalationChanged` per item; "replies", "learned", "audit":
   `StoreChanged(kind)`, "learned" after taking up the tier's current version;
 - "cache": nothing: the answer cache reads the durable invalidation log at each
@@ -31,8 +37,9 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from agentcore.errors import StorageError
 from agentcore.events import (
     DatabaseLink,
     EscalationChanged,
@@ -60,6 +67,7 @@ BATCH = 50  # requests read per hop to a worker thread, then published on the lo
 RETRY_S = 0.5
 RETRY_MAX_S = 30.0
 FinishedListener = Callable[[tuple[str, ...]], None]
+R = TypeVar("R")  # what `read_rules` reads and `take_rules` takes
 
 
 def stored_outcome(store: Storage, request_id: str) -> Outcome | None:
@@ -87,19 +95,24 @@ def finished_event(outcome: Outcome) -> Event:
     return RequestAnswered(outcome)
 
 
-class StoreFollower:
+class StoreFollower(Generic[R]):
     """Follows `store`'s change feed onto `bus`, on the loop `start` runs on.
-    `reload_rules` swaps the engine's router for the stored set and returns nothing."""
+    `read_rules` reads the stored rule set (on a worker thread); `take_rules`, on the
+    loop, swaps the engine's router for what it read."""
 
-    def __init__(self, store: Storage, bus: EventBus, *, reload_rules: Callable[[], None],
-                 learned: LearnedTier | None = None,
+    def __init__(self, store: Storage, bus: EventBus, *, read_rules: Callable[[], R],
+                 take_rules: Callable[[R], object], learned: LearnedTier | None = None,
                  read_requests: Callable[[], bool] | None = None) -> None:
         self._store = store
         self._bus = bus
         # Whether other processes' requests and outcomes are read back and told: by
         # default while anyone listens; a service (no feed to show) says never.
         self._wants_requests = read_requests or (lambda: bus.has_subscribers)
-        self._reload_rules = reload_rules
+        self._read_rules = read_rules
+        self._take_rules = take_rules
+        self._rules_reader: asyncio.Task[None] | None = None
+        self._rules_due = False  # heard since the read under way began
+        self._rules_told: tuple[int | None] | None = None  # RulesChanged owed, its version
         self._learned = learned
         self._feed: ChangeFeed | None = None
         self._origin: str | None = None
@@ -125,7 +138,7 @@ class StoreFollower:
             handle.cancel()
         if self._feed is not None:
             await asyncio.to_thread(self._feed.close)  # joins its thread: ~0.2 s
-        pending = [*self._tasks, *([self._reader] if self._reader else [])]
+        pending = [*self._tasks, *(t for t in (self._reader, self._rules_reader) if t)]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -180,6 +193,7 @@ class StoreFollower:
         if self._closed:
             return
         if not up:
+            self._reads.clear()  # the views reread everything when the link is back
             self._bus.publish(DatabaseLink(False, why))
             return
         # Back after a loss: what changed meanwhile was never told. The router first, so
@@ -188,16 +202,30 @@ class StoreFollower:
         self._refresh_learned(then=DatabaseLink(True, None))
 
     def _rules_changed(self, version_id: int | None, *, publish: bool = True) -> None:
-        try:
-            self._reload_rules()
-        except Exception as exc:  # the store, or a set this version refuses: keep the router
-            log.warning("could not take up the rule set another process stored (trying "
-                        "again): %s", exc)
-            self._again("rules", lambda: self._rules_changed(version_id))
-            return
-        self._succeeded("rules")
+        self._rules_due = True
         if publish:
-            self._bus.publish(RulesChanged(version_id))
+            self._rules_told = (version_id,)
+        if self._rules_reader is None or self._rules_reader.done():
+            self._rules_reader = asyncio.get_running_loop().create_task(
+                self._reload_rules(), name="store follower rules")
+
+    async def _reload_rules(self) -> None:
+        while self._rules_due and not self._closed:
+            self._rules_due = False
+            try:
+                found = await asyncio.to_thread(self._read_rules)
+            except Exception as exc:  # the store, or a set this version refuses: keep it
+                log.warning("could not take up the rule set another process stored "
+                            "(trying again): %s", exc)
+                self._again("rules", lambda: self._rules_changed(None, publish=False))
+                return
+            if self._closed:
+                return
+            self._take_rules(found)
+            self._succeeded("rules")
+        told, self._rules_told = self._rules_told, None
+        if told is not None and not self._closed:
+            self._bus.publish(RulesChanged(told[0]))
 
     def _refresh_learned(self, *, then: Event) -> None:
         learned = self._learned
@@ -256,9 +284,18 @@ class StoreFollower:
             batch = [self._reads.popleft() for _ in range(min(BATCH, len(self._reads)))]
             try:
                 read = await asyncio.to_thread(self._read, batch)
-            except Exception as exc:  # the store: views resync when told of a lost link
-                log.warning("could not read %d changed requests: %s", len(batch), exc)
+            except StorageError as exc:  # the store, for now: kept, in order, to try again
+                self._reads.extendleft(reversed(batch))
+                log.warning("could not read %d changed requests (trying again): %s",
+                            len(self._reads), exc)
+                self._again("reads", self._read_soon)
+                return
+            except Exception:
+                # A row this version can't read fails each try: kept, it would stall the
+                # feed for good behind it.
+                log.exception("could not read %d changed requests", len(batch))
                 continue
+            self._succeeded("reads")
             for event in read:
                 self._bus.publish(event)
 

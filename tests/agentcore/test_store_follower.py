@@ -6,7 +6,9 @@ saved reply and a learned version told. The other store stands for another proce
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
+from typing import Any
 
 from agentcore.database import open_storage
 from agentcore.engine import Engine
@@ -22,7 +24,7 @@ from agentcore.events import (
 from agentcore.models import Outcome, Request, Route, Span, Status
 from agentcore.router import Rule
 from agentcore.settings import Settings
-from agentcore.storage import LearnedRecord
+from agentcore.storage import LearnedRecord, Storage, VersionRecord
 from agentcore.store_follower import StoreFollower
 
 N = 2000
@@ -103,7 +105,7 @@ async def test_its_own_outcome_is_told_once_and_another_processes_rules_are_take
 
 
 class _Flaky:
-    """A reload (the engine's `reload_rules`, the learned tier's `refresh`) that fails
+    """A reload (the engine's `stored_rules`, the learned tier's `refresh`) that fails
     its first `failures` calls, as a pool with no free connection or a restarting
     server makes it fail."""
 
@@ -128,7 +130,7 @@ async def test_a_reload_that_fails_is_tried_again_until_it_takes(pg_settings: Se
     heard: list[Event] = []
     bus.subscribe(heard.append)
     rules, learned = _Flaky(failures=2), _Flaky(failures=1)
-    follower = StoreFollower(store, bus, reload_rules=rules,
+    follower = StoreFollower(store, bus, read_rules=rules, take_rules=lambda _: None,
                              learned=learned)  # type: ignore[arg-type]
     follower.start()
     try:
@@ -140,6 +142,117 @@ async def test_a_reload_that_fails_is_tried_again_until_it_takes(pg_settings: Se
         await until(lambda: learned.calls == 2, what="the learned version taken up again")
         await until(lambda: heard.count(StoreChanged("learned")) == 2,
                     what="told after each try")
+    finally:
+        await follower.close()
+        other.close()
+        store.close()
+
+
+async def test_reading_the_rules_leaves_the_loop_free_and_changes_heard_meanwhile_read_once(
+        pg_settings: Settings) -> None:
+    """A station's loop is its GUI: a rule set read from a slow (or vanishing) database
+    must not freeze it. Here the read returns only once the loop itself lets it go."""
+    store, other = open_storage(pg_settings), open_storage(pg_settings)
+    bus = EventBus()
+    heard: list[Event] = []
+    bus.subscribe(heard.append)
+    reading, released = threading.Event(), threading.Event()
+    reads: list[bool] = []
+
+    def read() -> bool:
+        reading.set()
+        let_go = released.wait(timeout=10)  # False: the loop was stuck in here
+        reads.append(let_go)
+        return let_go
+
+    taken: list[bool] = []
+    follower = StoreFollower(store, bus, read_rules=read, take_rules=taken.append)
+    follower.start()
+    try:
+        rows, fragments = other.rules.load_rules(), other.rules.load_fragments()
+        other.rules.save_rules(rows, fragments)
+        await until(reading.is_set, what="the read begun")
+        for _ in range(2):  # two more saves heard while it reads: one read more
+            other.rules.save_rules(rows, fragments)
+        await asyncio.sleep(0.5)
+        assert reads == []  # still reading, and the loop runs
+        released.set()
+        await until(lambda: any(isinstance(e, RulesChanged) for e in heard), what="told")
+        await asyncio.sleep(0.3)
+        assert reads == [True, True] and taken == [True, True]
+        assert len([e for e in heard if isinstance(e, RulesChanged)]) == 1
+    finally:
+        await follower.close()
+        other.close()
+        store.close()
+
+
+async def test_a_read_begun_before_this_engines_apply_does_not_bring_back_what_it_replaced(
+        pg_settings: Settings) -> None:
+    engine = Engine(pg_settings)
+    try:
+        begun = engine.stored_rules()  # the follower's read, on its thread, before the apply
+        zebra = Rule.from_dict({
+            "id": "zebra", "name": "Zebra", "pattern": "^zebra crossing$",
+            "intent": "contact", "handler": "static", "template": "Zebras cross here.",
+            "priority": 90, "enabled": True, "cache": "never"})
+        rules = [*engine.router.rules, zebra]
+        engine.apply_rules(rules, version=VersionRecord(
+            2.0, "ann", "apply", "zebra", None, tuple(r.as_dict() for r in rules), {}))
+        assert not engine.take_stored_rules(begun)
+        routed = await engine.submit(Request(text="zebra crossing"))
+        assert routed.answer == "Zebras cross here."
+        assert engine.take_stored_rules(engine.stored_rules())  # read after: its own set
+        assert "zebra" in [r.id for r in engine.router.rules]
+    finally:
+        await engine.close()
+
+
+class _ReadsFailing:
+    """A store whose reads of requests fail the first `failures` times, as a pool with
+    no connection free makes them fail while the link to the server stays up."""
+
+    def __init__(self, store: Storage, failures: int) -> None:
+        self._store = store
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    @property
+    def requests(self) -> Any:
+        if self.failures > 0:
+            self.failures -= 1
+            raise StorageError("reading the requests failed: no connection could be had")
+        return self._store.requests
+
+
+async def test_requests_whose_read_back_failed_are_read_again_in_order(
+        pg_settings: Settings) -> None:
+    """The link stayed up, so no resync comes: a feed would miss them for good."""
+    store, other = open_storage(pg_settings), open_storage(pg_settings)
+    failing = _ReadsFailing(store, failures=2)
+    bus = EventBus()
+    heard: list[Event] = []
+    bus.subscribe(heard.append)
+    follower = StoreFollower(failing, bus, read_rules=lambda: None,  # type: ignore[arg-type]
+                             take_rules=lambda _: None, read_requests=lambda: True)
+    follower.start()
+    try:
+        ids = []
+        for i in range(3):
+            request = Request(text=f"question {i}", customer_id=1, received_at=1.0 + i)
+            other.requests.accept(request)
+            other.requests.finish(Outcome(request, Route.RULE, Status.ANSWERED,
+                                          answer=f"answer {i}", rule_id="r", intent="contact"))
+            ids.append(request.id)
+        other.flush()
+        await until(lambda: len([e for e in heard if isinstance(e, RequestAnswered)]) == 3,
+                    what="all three answers, after two failed reads")
+        assert failing.failures == 0
+        assert [e.request.id for e in heard if isinstance(e, RequestAccepted)] == ids
+        assert [e.outcome.request.id for e in heard
+                if isinstance(e, RequestAnswered)] == ids
     finally:
         await follower.close()
         other.close()
