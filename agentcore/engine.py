@@ -119,14 +119,19 @@ class Engine:
             self.cache.follow(changes)
         # The version the router's set is, read before the set: a version saved in
         # between makes the next change refused, never lost. The first start records
-        # the set it begins with as the history's first version.
+        # the set it begins with as the history's first version (of processes starting
+        # at once on an empty database, one does; the others take up what it stored).
         self.rules_version = self.store.rules.latest_version_id() or 0
         self.router = seeded_router(self.store.rules, self.domain.handlers,
                                     self._resources)
         if not self.rules_version:
-            self.rules_version = self.store.rules.add_version(VersionRecord(
+            seeded = self.store.rules.seed_version(VersionRecord(
                 self.clock.now(), "system", "seed", "the rules at first start", None,
                 tuple(r.as_dict() for r in self.router.rules), dict(self.router.fragments)))
+            if seeded is None:  # another process's first start (or apply) came first
+                self.reload_rules()
+            else:
+                self.rules_version = seeded
         # The learned intent tier's current version, its model loaded (one that can't be
         # read leaves the tier off, said in the log): the route reads `learned.predict`.
         self.learned = LearnedTier(self.store.learned, self.clock, traffic=self.store.traffic,

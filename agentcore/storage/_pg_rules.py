@@ -96,6 +96,16 @@ class PostgresRules:
             notify(conn, "rules", [str(version_id)], self._origin)
             return version_id
 
+    def seed_version(self, version: VersionRecord) -> int | None:
+        """The history's first version, None when there is one (see
+        SQLiteRules.seed_version): checked under the lock."""
+        with self._locked("recording a rule version") as conn:
+            if conn.execute("SELECT 1 FROM rule_versions LIMIT 1").fetchone() is not None:
+                return None
+            version_id = _insert(conn, version)
+            notify(conn, "rules", [str(version_id)], self._origin)
+            return version_id
+
     def version_log(self) -> list[tuple[int, float, str, str, str, int | None]]:
         """(id, created_at, author, action, summary, restores), oldest first, without
         the rule sets."""

@@ -82,6 +82,16 @@ class SQLiteRules:
         with translated("recording a rule version failed"), transaction(self._conn):
             return self._insert(version)
 
+    def seed_version(self, version: VersionRecord) -> int | None:
+        """Records `version` as the history's first, its id returned; None when there is
+        a version already (another process's first start came first): under the same
+        lock as a save, so of processes starting at once on an empty database one seeds."""
+        conn = self._conn
+        with translated("recording a rule version failed"), transaction(conn, "IMMEDIATE"):
+            if conn.execute("SELECT 1 FROM rule_versions LIMIT 1").fetchone() is not None:
+                return None
+            return self._insert(version)
+
     def _insert(self, v: VersionRecord) -> int:
         cur = self._conn.execute(
             "INSERT INTO rule_versions (created_at, author, action, summary, restores,"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import threading
 
 import pytest
 
@@ -230,3 +231,32 @@ async def test_a_change_made_on_a_set_another_station_replaced_is_refused_not_lo
     finally:
         await ann_engine.close()
         await bob_engine.close()
+
+
+async def test_engines_starting_at_once_on_a_new_database_share_one_seed(one_database):
+    """Services started together on a new database: each runs the one seed version, so
+    the first change made at any of them is taken, not refused for a change nobody made."""
+    engines: list[Engine] = []
+    ready = threading.Barrier(3)
+
+    def start() -> None:
+        ready.wait()
+        engines.append(Engine(one_database))
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert len(engines) == 3
+        log = RuleBook(engines[0]).log()
+        assert [entry.action for entry in log] == ["seed"]
+        assert {engine.rules_version for engine in engines} == {log[0].id}
+        for n, engine in enumerate(engines):
+            engine.reload_rules()  # as its store follower does on hearing the one before
+            added = dataclasses.replace(CLOSED, id=f"rule{n}", pattern=rf"\brule{n}\b")
+            RuleBook(engine).apply([*engine.router.rules, added], author=f"op{n}")
+    finally:
+        for engine in engines:
+            await engine.close()

@@ -113,3 +113,25 @@ def save_on_top(backend: tuple[str, str, str | None], station: int, start: Any,
     finally:
         for store in stores:
             store.close()
+
+
+def seed_at_once(backend: tuple[str, str, str | None], station: int, start: Any,
+                 results: Any, threads: int) -> None:
+    """Each thread records the history's first version, as an engine's first start
+    does; puts what each was given (an id, or None: one was there)."""
+    from tests.agentcore.storage.test_rules import rule_set, version_of
+
+    stores = [open_queue(*backend) for _ in range(threads)]
+    try:
+        def run(thread: int) -> int | None:
+            rules, fragments = rule_set(f"s{station}t{thread}")
+            return stores[thread].rules.seed_version(
+                version_of(rules, fragments, "system", 0, action="seed"))
+
+        start.wait()
+        results.put(_threads(run, threads))
+    except BaseException as exc:
+        results.put(f"failed: {exc!r}")
+    finally:
+        for store in stores:
+            store.close()

@@ -11,7 +11,12 @@ import pytest
 
 from agentcore.errors import StorageError
 from agentcore.storage import VersionRecord
-from tests.agentcore.storage.stations import run_stations, save_on_top, save_rule_sets
+from tests.agentcore.storage.stations import (
+    run_stations,
+    save_on_top,
+    save_rule_sets,
+    seed_at_once,
+)
 
 
 def rule(rule_id: str, *, enabled: bool = True, priority: int = 10) -> dict[str, Any]:
@@ -124,3 +129,17 @@ def test_saves_on_top_of_a_version_race_and_each_version_has_one_successor(open_
     for (_, saved), (base, _) in pairwise(taken):
         assert base == saved  # each on the one before it
     assert open_store().rules.latest_version_id() == taken[-1][1]
+
+
+def test_of_first_starts_at_once_on_an_empty_database_one_seeds_the_history(open_store):
+    """Two services started together on a new database: a second seed would leave one
+    of them a version behind, its first apply refused for a change nobody made."""
+    open_store()
+    got = run_stations(seed_at_once, (open_store.kind, open_store.location,
+                                      open_store.password), 3, 2)
+    given = [g for station in got for g in station]
+    seeded = [g for g in given if g is not None]
+    assert len(given) == 6 and len(seeded) == 1
+    rules = open_store().rules
+    assert [v[0] for v in rules.version_log()] == seeded
+    assert rules.seed_version(version_of(*rule_set("late"), "system", 1)) is None
