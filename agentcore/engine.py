@@ -29,6 +29,7 @@ from agentcore.errors import (
     RuleError,
     RulesChangedError,
     SettingsError,
+    StorageError,
 )
 from agentcore.escalations import EscalationQueue, tool_act, tool_parse
 from agentcore.events import (
@@ -255,7 +256,8 @@ class Engine:
         `fragments` None keeps the current ones; `version` (the rule book's record of
         the change) is saved in the same transaction as the rules, and only on top of
         the version this engine runs: RulesChangedError when another process saved one
-        since (this engine then runs that one)."""
+        since (this engine then runs that one). A save the link cut as it committed is
+        taken when its version is found stored; otherwise its StorageError stands."""
         if fragments is None:
             fragments = self.router.fragments
         router = Router(rules, self.domain.handlers, fragments=fragments)  # RuleError: which
@@ -266,11 +268,36 @@ class Engine:
         except RulesChangedError:
             self.reload_rules()
             raise
+        except StorageError:
+            saved = self._saved_anyway(version)
+            if saved is None:
+                raise
+            log.warning("the link to the database dropped as the rules were saved, after "
+                        "the save had gone through (version %d)", saved)
         self.router = router
         if saved is not None:
             self.rules_version = saved
         self.cache.clear()  # a new rule may now answer a text cached from another path
         return router
+
+    def _saved_anyway(self, version: VersionRecord | None) -> int | None:
+        """`version`'s id if a save that failed committed it all the same (the link cut
+        after the server's commit, before its reply): the newest stored version is this
+        very record, saved since the version this engine runs. Else None."""
+        if version is None:
+            return None
+        try:
+            latest = self.store.rules.latest_version_id() or 0
+            stored = self.store.rules.version(latest) if latest > self.rules_version else None
+        except StorageError:  # still away: the caller's error stands
+            return None
+        if stored is None:
+            return None
+        mine = (version.created_at, version.author, version.action, version.summary,
+                version.restores)
+        theirs = (stored.created_at, stored.author, stored.action, stored.summary,
+                  stored.restores)
+        return latest if mine == theirs else None
 
     async def apply_settings(self, settings: Settings) -> None:
         """Takes new settings while running: endpoint, models and prices, loop bounds,
