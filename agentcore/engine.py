@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from agentcore.asks import AskCues
 from agentcore.attached import AttachedIntake
@@ -68,7 +68,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("agentcore.engine")
 
-StoredRules = tuple[int, Router | None]  # a stored set's version and its router
+class StoredRules(NamedTuple):
+    """A stored rule set as read: its version, read first, and its router (None:
+    nothing is stored), with how many sets this engine had applied when the read
+    began (a set applied since is newer than whatever the read saw)."""
+
+    version: int
+    router: Router | None
+    applied: int
 
 
 class Engine:
@@ -122,14 +129,15 @@ class Engine:
         # between makes the next change refused, never lost. The first start records
         # the set it begins with as the history's first version (of processes starting
         # at once on an empty database, one does; the others take up what it stored).
+        self._applied = 0  # sets this engine applied: a read begun before one is stale
         self.rules_version = self.store.rules.latest_version_id() or 0
-        self.router = seeded_router(self.store.rules, self.domain.handlers,
-                                    self._resources)
-        if not self.rules_version:
-            seeded = self.store.rules.seed_version(VersionRecord(
-                self.clock.now(), "system", "seed", "the rules at first start", None,
-                tuple(r.as_dict() for r in self.router.rules), dict(self.router.fragments)))
-            if seeded is None:  # another process's first start (or apply) came first
+        self.router, seeded = seeded_router(self.store.rules, self.domain.handlers,
+                                            self._resources, self._seed_version)
+        if seeded is not None:
+            self.rules_version = seeded
+        elif not self.rules_version:  # a set stored before versions were kept, or raced
+            seeded = self.store.rules.seed_version(self._seed_version(self.router))
+            if seeded is None:  # another process's first start came first
                 self.reload_rules()
             else:
                 self.rules_version = seeded
@@ -205,20 +213,28 @@ class Engine:
         self.take_stored_rules(self.stored_rules())
 
     def stored_rules(self) -> StoredRules:
-        """The stored set's version, read before it, and its router (None: nothing is
-        stored). Blocking, and safe off the loop: the follower reads it on a thread."""
+        """The stored set. Blocking, and safe off the loop: the follower reads it on a
+        thread."""
+        applied = self._applied
         version = self.store.rules.latest_version_id() or 0
-        return version, stored_router(self.store.rules, self.domain.handlers)
+        return StoredRules(version, stored_router(self.store.rules, self.domain.handlers),
+                           applied)
 
     def take_stored_rules(self, found: StoredRules) -> bool:
-        """Swaps in `stored_rules`' router unless this engine already runs a later
-        version: a read begun before this engine's own apply returns the set that apply
-        replaced, which must not come back."""
-        version, router = found
-        if router is None or version < self.rules_version:
+        """Swaps in `stored_rules`' router unless this engine applied a set since the
+        read began (or runs a later version): such a read may return the set that apply
+        replaced, which must not come back. The notification of any newer save makes
+        another read."""
+        if (found.router is None or found.applied != self._applied
+                or found.version < self.rules_version):
             return False
-        self.router, self.rules_version = router, version
+        self.router, self.rules_version = found.router, found.version
         return True
+
+    def _seed_version(self, router: Router) -> VersionRecord:
+        return VersionRecord(self.clock.now(), "system", "seed", "the rules at first start",
+                             None, tuple(r.as_dict() for r in router.rules),
+                             dict(router.fragments))
 
     def _secret(self, entry: str) -> str | None:
         """A tool server's keyring entry (read when it connects, never stored here)."""
@@ -275,6 +291,7 @@ class Engine:
             log.warning("the link to the database dropped as the rules were saved, after "
                         "the save had gone through (version %d)", saved)
         self.router = router
+        self._applied += 1
         if saved is not None:
             self.rules_version = saved
         self.cache.clear()  # a new rule may now answer a text cached from another path

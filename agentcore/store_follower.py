@@ -19,15 +19,17 @@ loop, skips this engine's own writes (its bus already told them) and:
   `Engine.shows_others_requests` False, and reads nothing back). Reads run
   off the loop, `BATCH` requests per hop, so a burst of outcomes never stalls it; a
   batch whose read the store fails (StorageError) is kept, in order, and read again,
-  backing off, so a feed misses no request over a passing failure (a lost link drops
-  what is queued: the views reread everything when it is back);
+  backing off, so a feed misses no request over a passing failure; after READ_TRIES
+  the queue is given up and the views told to reread the store (a lost link drops
+  what is queued, and what was being read: they reread everything when it is back);
 - "escalation": `EscalationChanged` per item; "replies", "learned", "audit":
   `StoreChanged(kind)`, "learned" after taking up the tier's current version;
 - "cache": nothing: the answer cache reads the durable invalidation log at each
   lookup (agentcore.cache), which a lost notification cannot skip;
 - a lost link: `DatabaseLink(False, why)`; back: the rules and the learned tier
-  reread (they may have changed unheard), then `DatabaseLink(True)` for views to
-  reread the rest.
+  reread (they may have changed unheard), and once both are taken up,
+  `DatabaseLink(True)` for views to reread the rest (the rules view rebuilds its
+  draft from the router: told before the swap, it would edit the set replaced).
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ BATCH = 50  # requests read per hop to a worker thread, then published on the lo
 # and a station left on the old rules would stay there until the next one.
 RETRY_S = 0.5
 RETRY_MAX_S = 30.0
+# Tries of a read-back the store keeps failing, before its queue is given up and the
+# views told to read the store again (DatabaseLink(True)): a failure that never passes
+# (a column a newer release migrated) must not stop the feed for good.
+READ_TRIES = 5
 FinishedListener = Callable[[tuple[str, ...]], None]
 R = TypeVar("R")  # what `read_rules` reads and `take_rules` takes
 
@@ -118,6 +124,9 @@ class StoreFollower(Generic[R]):
         self._origin: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reads: deque[tuple[str, str]] = deque()  # (kind, request id), in order heard
+        self._generation = 0  # moved by each lost link: what was read before is stale
+        self._read_failures = 0  # in a row
+        self._link_back = False  # DatabaseLink(True) owed once the rules are taken up
         self._reader: asyncio.Task[None] | None = None
         self._finished: list[FinishedListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()  # learned refreshes under way
@@ -194,12 +203,13 @@ class StoreFollower(Generic[R]):
             return
         if not up:
             self._reads.clear()  # the views reread everything when the link is back
+            self._generation += 1
             self._bus.publish(DatabaseLink(False, why))
             return
-        # Back after a loss: what changed meanwhile was never told. The router first, so
-        # the next request routes by the rules as they are now.
+        # Back after a loss: what changed meanwhile was never told. The router, then the
+        # learned tier, then the views (which read the rules from the router).
+        self._link_back = True
         self._rules_changed(None, publish=False)
-        self._refresh_learned(then=DatabaseLink(True, None))
 
     def _rules_changed(self, version_id: int | None, *, publish: bool = True) -> None:
         self._rules_due = True
@@ -223,9 +233,14 @@ class StoreFollower(Generic[R]):
                 return
             self._take_rules(found)
             self._succeeded("rules")
+        if self._closed:
+            return
         told, self._rules_told = self._rules_told, None
-        if told is not None and not self._closed:
+        if told is not None:
             self._bus.publish(RulesChanged(told[0]))
+        if self._link_back:
+            self._link_back = False
+            self._refresh_learned(then=DatabaseLink(True, None))
 
     def _refresh_learned(self, *, then: Event) -> None:
         learned = self._learned
@@ -273,6 +288,8 @@ class StoreFollower(Generic[R]):
             handle.cancel()
 
     def _read_soon(self) -> None:
+        if "reads" in self._retries:
+            return  # backing off: the queue is read when the wait is over
         if self._reader is None or self._reader.done():
             self._reader = asyncio.get_running_loop().create_task(
                 self._read_all(), name="store follower reads")
@@ -281,23 +298,41 @@ class StoreFollower(Generic[R]):
         """Reads what was heard, BATCH requests per worker hop, publishing each batch
         on the loop in the order heard."""
         while self._reads and not self._closed:
+            generation = self._generation
             batch = [self._reads.popleft() for _ in range(min(BATCH, len(self._reads)))]
             try:
                 read = await asyncio.to_thread(self._read, batch)
             except StorageError as exc:  # the store, for now: kept, in order, to try again
-                self._reads.extendleft(reversed(batch))
-                log.warning("could not read %d changed requests (trying again): %s",
-                            len(self._reads), exc)
-                self._again("reads", self._read_soon)
-                return
+                if not self._closed and generation == self._generation:
+                    self._read_failed(batch, exc)
+                    return
+                continue
             except Exception:
                 # A row this version can't read fails each try: kept, it would stall the
                 # feed for good behind it.
                 log.exception("could not read %d changed requests", len(batch))
                 continue
+            if self._closed or generation != self._generation:
+                continue  # the link was lost meanwhile: the views reread it all when back
+            self._read_failures = 0
             self._succeeded("reads")
             for event in read:
                 self._bus.publish(event)
+
+    def _read_failed(self, batch: list[tuple[str, str]], exc: StorageError) -> None:
+        self._read_failures += 1
+        if self._read_failures >= READ_TRIES:
+            log.error("could not read %d changed requests in %d tries, so the views read "
+                      "the store again: %s", len(batch) + len(self._reads), READ_TRIES, exc)
+            self._reads.clear()
+            self._read_failures = 0
+            self._succeeded("reads")
+            self._bus.publish(DatabaseLink(True, None))
+            return
+        self._reads.extendleft(reversed(batch))
+        log.warning("could not read %d changed requests (trying again): %s",
+                    len(self._reads), exc)
+        self._again("reads", self._read_soon)
 
     def _read(self, batch: list[tuple[str, str]]) -> list[Event]:
         events: list[Event] = []

@@ -260,3 +260,22 @@ async def test_engines_starting_at_once_on_a_new_database_share_one_seed(one_dat
     finally:
         for engine in engines:
             await engine.close()
+
+
+async def test_a_set_emptied_on_purpose_stays_empty_at_the_next_start(one_database):
+    """A team that turned the fast path off (every rule deleted, imported with
+    allow_empty) must not find the shipped rules answering again after a restart."""
+    engine = Engine(one_database)
+    try:
+        RuleBook(engine).import_yaml("rules: []\n", author="ann", allow_empty=True)
+    finally:
+        await engine.close()
+    again = Engine(one_database)
+    try:
+        assert len(again.router) == 0
+        assert again.store.rules.load_rules() == []
+        outcome = await again.submit(Request(text="what are your opening hours?"))
+        assert outcome.route is not Route.RULE
+        assert [e.action for e in RuleBook(again).log()] == ["import", "seed"]
+    finally:
+        await again.close()

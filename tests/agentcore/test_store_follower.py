@@ -14,6 +14,7 @@ from agentcore.database import open_storage
 from agentcore.engine import Engine
 from agentcore.errors import StorageError
 from agentcore.events import (
+    DatabaseLink,
     Event,
     EventBus,
     RequestAccepted,
@@ -25,7 +26,7 @@ from agentcore.models import Outcome, Request, Route, Span, Status
 from agentcore.router import Rule
 from agentcore.settings import Settings
 from agentcore.storage import LearnedRecord, Storage, VersionRecord
-from agentcore.store_follower import StoreFollower
+from agentcore.store_follower import READ_TRIES, StoreFollower
 
 N = 2000
 
@@ -204,6 +205,11 @@ async def test_a_read_begun_before_this_engines_apply_does_not_bring_back_what_i
         assert routed.answer == "Zebras cross here."
         assert engine.take_stored_rules(engine.stored_rules())  # read after: its own set
         assert "zebra" in [r.id for r in engine.router.rules]
+        # A set saved without a version keeps the version id: still not brought back.
+        begun = engine.stored_rules()
+        engine.apply_rules([r for r in engine.router.rules if r.id != "zebra"])
+        assert not engine.take_stored_rules(begun)
+        assert "zebra" not in [r.id for r in engine.router.rules]
     finally:
         await engine.close()
 
@@ -256,4 +262,79 @@ async def test_requests_whose_read_back_failed_are_read_again_in_order(
     finally:
         await follower.close()
         other.close()
+        store.close()
+
+
+async def test_requests_the_store_keeps_failing_to_read_are_given_up_for_a_resync(
+        pg_settings: Settings) -> None:
+    """A failure that never passes (a column a newer release migrated) must not stop
+    the feed for good: after READ_TRIES the views are told to read the store again,
+    and what comes after is read as before."""
+    store, other = open_storage(pg_settings), open_storage(pg_settings)
+    failing = _ReadsFailing(store, failures=READ_TRIES)
+    bus = EventBus()
+    heard: list[Event] = []
+    bus.subscribe(heard.append)
+    follower = StoreFollower(failing, bus, read_rules=lambda: None,  # type: ignore[arg-type]
+                             take_rules=lambda _: None, read_requests=lambda: True)
+    follower.start()
+    try:
+        stuck = Request(text="question", customer_id=1, received_at=1.0)
+        other.requests.accept(stuck)
+        await until(lambda: DatabaseLink(True, None) in heard, what="the views told to resync")
+        assert failing.failures == 0 and not any(isinstance(e, RequestAccepted) for e in heard)
+        after = Request(text="another question", customer_id=1, received_at=2.0)
+        other.requests.accept(after)
+        await until(lambda: any(isinstance(e, RequestAccepted) for e in heard),
+                    what="the next request read")
+        assert [e.request.id for e in heard if isinstance(e, RequestAccepted)] == [after.id]
+    finally:
+        await follower.close()
+        other.close()
+        store.close()
+
+
+def _cut_listener(settings: Settings, password: str) -> int:
+    import psycopg
+
+    assert settings.database_url is not None
+    with psycopg.connect(settings.database_url, password=password, autocommit=True) as conn:
+        pids = [pid for (pid,) in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'agentcore-changes'"
+            " AND datname = current_database()").fetchall()]
+        for pid in pids:
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    return len(pids)
+
+
+async def test_back_after_a_lost_link_the_views_are_told_once_the_rules_are_taken_up(
+        pg_settings: Settings, postgres_server: Any) -> None:
+    """The rules view rebuilds its draft from the router when told the link is back:
+    told before the swap, an operator would edit (and apply over) the set replaced."""
+    store = open_storage(pg_settings)
+    bus = EventBus()
+    order: list[str] = []
+    bus.subscribe(lambda e: order.append(f"link {'up' if e.up else 'down'}")
+                  if isinstance(e, DatabaseLink) else None)
+    reading, released = threading.Event(), threading.Event()
+
+    def read() -> str:
+        reading.set()
+        released.wait(timeout=10)
+        return "the set as stored now"
+
+    follower = StoreFollower(store, bus, read_rules=read,
+                             take_rules=lambda found: order.append(f"took {found}"))
+    follower.start()
+    try:
+        await until(lambda: _cut_listener(pg_settings, postgres_server.password) == 1,
+                    what="the live link cut")
+        await until(reading.is_set, what="the rules read again once the link is back")
+        await asyncio.sleep(0.3)
+        assert order == ["link down"]  # not yet told: the rules are still being read
+        released.set()
+        await until(lambda: "link up" in order, what="told the link is back")
+        assert order == ["link down", "took the set as stored now", "link up"]
+    finally:
+        await follower.close()
         store.close()
