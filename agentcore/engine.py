@@ -306,7 +306,7 @@ class Engine:
         try:
             latest = self.store.rules.latest_version_id() or 0
             stored = self.store.rules.version(latest) if latest > self.rules_version else None
-        except StorageError:  # still away: the caller's error stands
+        except Exception:  # still away, or unreadable: the caller's error stands
             return None
         if stored is None:
             return None

@@ -126,7 +126,10 @@ class StoreFollower(Generic[R]):
         self._reads: deque[tuple[str, str]] = deque()  # (kind, request id), in order heard
         self._generation = 0  # moved by each lost link: what was read before is stale
         self._read_failures = 0  # in a row
-        self._link_back = False  # DatabaseLink(True) owed once the rules are taken up
+        # DatabaseLink(True) owed once the rules are taken up: the generation the link
+        # came back in (a link lost again meanwhile owes nothing).
+        self._link_back: int | None = None
+        self._gave_up = False  # a read-back given up in this incident: its resync told
         self._reader: asyncio.Task[None] | None = None
         self._finished: list[FinishedListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()  # learned refreshes under way
@@ -202,13 +205,19 @@ class StoreFollower(Generic[R]):
         if self._closed:
             return
         if not up:
-            self._reads.clear()  # the views reread everything when the link is back
+            # The views reread everything when the link is back: what is queued, read
+            # or owed for the link before is dropped.
             self._generation += 1
+            self._reads.clear()
+            self._read_failures = 0
+            self._gave_up = False
+            self._succeeded("reads")
+            self._link_back = None
             self._bus.publish(DatabaseLink(False, why))
             return
         # Back after a loss: what changed meanwhile was never told. The router, then the
         # learned tier, then the views (which read the rules from the router).
-        self._link_back = True
+        self._link_back = self._generation
         self._rules_changed(None, publish=False)
 
     def _rules_changed(self, version_id: int | None, *, publish: bool = True) -> None:
@@ -227,6 +236,11 @@ class StoreFollower(Generic[R]):
             except Exception as exc:  # the store, or a set this version refuses: keep it
                 log.warning("could not take up the rule set another process stored "
                             "(trying again): %s", exc)
+                if self._link_back is not None:
+                    # The views are told now, on the router as it is; the take, when
+                    # it comes, is told as a change of rules.
+                    self._rules_told = self._rules_told or (None,)
+                    self._tell_link_back()
                 self._again("rules", lambda: self._rules_changed(None, publish=False))
                 return
             if self._closed:
@@ -238,11 +252,16 @@ class StoreFollower(Generic[R]):
         told, self._rules_told = self._rules_told, None
         if told is not None:
             self._bus.publish(RulesChanged(told[0]))
-        if self._link_back:
-            self._link_back = False
-            self._refresh_learned(then=DatabaseLink(True, None))
+        self._tell_link_back()
 
-    def _refresh_learned(self, *, then: Event) -> None:
+    def _tell_link_back(self) -> None:
+        generation, self._link_back = self._link_back, None
+        if generation is not None and generation == self._generation:
+            self._refresh_learned(then=DatabaseLink(True, None), generation=generation)
+
+    def _refresh_learned(self, *, then: Event, generation: int | None = None) -> None:
+        """`then` is published once the tier is refreshed (or could not be), unless it
+        belongs to a link (`generation`) lost again meanwhile."""
         learned = self._learned
         if learned is None:
             self._bus.publish(then)
@@ -259,7 +278,7 @@ class StoreFollower(Generic[R]):
                             lambda: self._refresh_learned(then=StoreChanged("learned")))
             else:
                 self._succeeded("learned")
-            if not self._closed:
+            if not self._closed and generation in (None, self._generation):
                 self._bus.publish(then)
 
         # Loading a model is milliseconds to seconds: off the loop.
@@ -315,6 +334,7 @@ class StoreFollower(Generic[R]):
             if self._closed or generation != self._generation:
                 continue  # the link was lost meanwhile: the views reread it all when back
             self._read_failures = 0
+            self._gave_up = False
             self._succeeded("reads")
             for event in read:
                 self._bus.publish(event)
@@ -322,11 +342,19 @@ class StoreFollower(Generic[R]):
     def _read_failed(self, batch: list[tuple[str, str]], exc: StorageError) -> None:
         self._read_failures += 1
         if self._read_failures >= READ_TRIES:
-            log.error("could not read %d changed requests in %d tries, so the views read "
-                      "the store again: %s", len(batch) + len(self._reads), READ_TRIES, exc)
+            dropped = len(batch) + len(self._reads)
             self._reads.clear()
             self._read_failures = 0
             self._succeeded("reads")
+            # Told once an incident, and not while the link's own resync is owed: each
+            # resync rereads every view, and would most likely fail alike.
+            if self._gave_up or self._link_back is not None:
+                log.warning("could not read %d changed requests in %d tries: %s", dropped,
+                            READ_TRIES, exc)
+                return
+            self._gave_up = True
+            log.error("could not read %d changed requests in %d tries, so the views read "
+                      "the store again: %s", dropped, READ_TRIES, exc)
             self._bus.publish(DatabaseLink(True, None))
             return
         self._reads.extendleft(reversed(batch))
